@@ -1,0 +1,90 @@
+"""Engine factory: one place that turns a path or URL into a configured SQLAlchemy engine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_VAR = "FLEETUI_DB"
+BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseURLError(ValueError):
+    """The --db value is neither a usable path nor an SQLAlchemy URL."""
+
+
+def data_dir() -> Path:
+    """fleetui's directory under the XDG data dir (~/.local/share/fleetui by default)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "fleetui"
+
+
+def default_path() -> Path:
+    return data_dir() / "fleet.db"
+
+
+def demo_path() -> Path:
+    """The demo fleet lives beside the default database, never inside it."""
+    return data_dir() / "demo.db"
+
+
+def resolve_url(value: str | None = None) -> str:
+    """--db wins over $FLEETUI_DB, which wins over the default file. Paths become sqlite URLs."""
+    value = value or os.environ.get(ENV_VAR) or str(default_path())
+    if "://" in value:
+        try:
+            make_url(value)
+        except ArgumentError as exc:
+            raise DatabaseURLError(f"'{redact(value)}' is not a valid database URL.") from exc
+        return value
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise DatabaseURLError(f"{path} is a directory; give a database file path or URL.")
+    return f"sqlite:///{path.resolve()}"
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, safe to print."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a sqlite URL, or None for other backends and in-memory databases."""
+    parsed = make_url(url)
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not parsed.database
+        or parsed.database == ":memory:"
+    ):
+        return None
+    return Path(parsed.database)
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    path = sqlite_path(url)
+    if path is None:
+        return create_engine(url, pool_pre_ping=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA cache_size=-65536")  # 64 MiB
+    cur.close()

@@ -1,0 +1,67 @@
+"""Open a database: check its schema revision, apply pending migrations, refuse newer ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, inspect, text
+
+from db.engine import make_engine, redact
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database was written by a newer fleetui; we must not touch it."""
+
+
+def _alembic_config():
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def known_revisions() -> tuple[str, set[str]]:
+    """(head, all revisions) of the migrations shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config())
+    return script.get_current_head() or "", {s.revision for s in script.walk_revisions()}
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def open_database(url: str) -> Engine:
+    """Return a ready engine. Migrates an older schema; raises SchemaTooNewError on a newer one."""
+    engine = make_engine(url)
+    try:
+        upgrade(engine, url)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def upgrade(engine: Engine, url: str) -> None:
+    head, known = known_revisions()
+    current = current_revision(engine)
+    if current == head:
+        return
+    if current is not None and current not in known:
+        raise SchemaTooNewError(
+            f"The database {redact(url)} has schema revision {current}, which this fleetui "
+            "does not know; it was written by a newer version, so upgrade fleetui to open it."
+        )
+    from alembic import command
+
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

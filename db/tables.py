@@ -1,0 +1,140 @@
+"""SQLModel tables. These are storage rows; the application's own types live in `fleetui`."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+CARD_STATUSES = ("in_service", "spare", "repair", "retired", "on_order")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class GpuModel(SQLModel, table=True):
+    """One catalogue entry; seeded and kept in sync from the catalogue shipped in the package."""
+
+    __tablename__ = "gpu_model"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=64)
+    vendor: str = Field(max_length=64)
+    name: str = Field(unique=True, max_length=128)
+    nvml_names: str = Field(default="", description="';'-separated names NVML / vendor SMI report")
+    aliases: str = Field(default="", description="';'-separated short names people type")
+    memory_gb: float | None = None
+    mem_bw_gbs: float | None = None
+    fp16_tflops: float = Field(description="dense FP16/BF16 tensor TFLOPS")
+    fp32_tflops: float | None = None
+    fp64_tflops: float | None = None
+    tdp_w: int | None = None
+    interconnect: str = ""
+    launch_year: int | None = None
+    list_price_usd: int | None = None
+    tpp: int | None = Field(default=None, description="Total Processing Performance (ECCN 3A090)")
+    export_class: str = Field(max_length=32)
+    controlled_since: date | None = None
+    export_note: str = ""
+    source: str = ""
+
+
+class Site(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=128)
+    location: str = ""
+
+
+class Node(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    hostname: str = Field(unique=True, max_length=255)
+    site_id: int | None = Field(default=None, foreign_key="site.id", index=True)
+    rack: str = ""
+    telemetry_url: str | None = None
+    telemetry_kind: str | None = Field(default=None, max_length=16)
+    last_seen_at: datetime | None = None
+
+
+class Team(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=128)
+    quota_cards: int | None = None
+    quota_pflops: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Project(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("team_id", "name", name="uq_project_team_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    name: str = Field(max_length=128, index=True)
+    quota_cards: int | None = None
+    quota_pflops: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Card(SQLModel, table=True):
+    """One physical accelerator. `serial` is the business key; `version` guards concurrent edits."""
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('in_service','spare','repair','retired','on_order')",
+            name="ck_card_status",
+        ),
+        CheckConstraint("price_minor IS NULL OR price_minor >= 0", name="ck_card_price"),
+        # Covering index: the dashboard's one GROUP BY reads only this index.
+        Index("ix_card_team_model_status", "team_id", "model_id", "status"),
+        # (column, serial): serial is the keyset tiebreak, so each of these serves a filter in
+        # the default order and a sort on the column, as plain index ranges.
+        Index("ix_card_team_serial", "team_id", "serial"),
+        Index("ix_card_model_serial", "model_id", "serial"),
+        Index("ix_card_project_serial", "project_id", "serial"),
+        Index("ix_card_status_serial", "status", "serial"),
+        Index("ix_card_node_serial", "node_id", "serial"),
+        Index("ix_card_purchase_serial", "purchase_date", "serial"),
+        Index("ix_card_warranty_serial", "warranty_end", "serial"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    serial: str = Field(unique=True, max_length=64)
+    uuid: str | None = Field(default=None, unique=True, max_length=64)
+    model_id: int = Field(foreign_key="gpu_model.id")
+    node_id: int | None = Field(default=None, foreign_key="node.id")
+    pci_bus_id: str | None = Field(default=None, max_length=32)
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    project_id: int | None = Field(default=None, foreign_key="project.id")
+    status: str = Field(default="in_service", max_length=16)
+    purchase_date: date | None = None
+    price_minor: int | None = Field(default=None, description="price in minor units (cents, fen)")
+    currency: str | None = Field(default=None, max_length=3)
+    supplier: str | None = Field(default=None, max_length=128)
+    warranty_end: date | None = None
+    service_life_years: float | None = Field(default=None, description="override of the model's")
+    notes: str = ""
+    version: int = Field(default=1)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Event(SQLModel, table=True):
+    """Append-only audit log. One row per changed card (or one per batch for non-card actions)."""
+
+    __table_args__ = (
+        Index("ix_event_card_id", "card_id"),
+        Index("ix_event_batch_id", "batch_id"),
+        Index("ix_event_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=32)
+    card_id: int | None = Field(default=None, foreign_key="card.id")
+    batch_id: str = Field(max_length=36)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    reason: str = ""

@@ -1,0 +1,59 @@
+"""The audit log. Every write to cards goes through here, in the caller's transaction."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from db.tables import Event
+
+event_t = Event.__table__
+
+
+def new_batch_id() -> str:
+    return uuid.uuid4().hex
+
+
+def current_actor() -> str:
+    """The OS user running fleetui (FLEETUI_ACTOR overrides, e.g. for shared service accounts)."""
+    try:
+        return os.environ.get("FLEETUI_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def record(
+    conn: Connection,
+    *,
+    batch_id: str,
+    action: str,
+    changes: Iterable[tuple[int | None, dict[str, Any] | None, dict[str, Any] | None]],
+    actor: str | None = None,
+    reason: str = "",
+    at: datetime | None = None,
+) -> int:
+    """Append one event per (card_id, before, after) change; returns how many were written."""
+    stamp = at or datetime.now(UTC)
+    who = actor or current_actor()
+    rows = [
+        {
+            "at": stamp,
+            "actor": who,
+            "action": action,
+            "card_id": card_id,
+            "batch_id": batch_id,
+            "before": before,
+            "after": after,
+            "reason": reason,
+        }
+        for card_id, before, after in changes
+    ]
+    if rows:
+        conn.execute(event_t.insert(), rows)
+    return len(rows)

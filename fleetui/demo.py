@@ -1,0 +1,280 @@
+"""A realistic demo fleet: 8-card nodes across three sites, teams with projects, 2019-2026 stock.
+
+The same seed always builds the same fleet (dates do not depend on today). Prices are
+illustrative street prices in USD, not quotes. Bulk rows go in through SQLAlchemy Core in chunks.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Engine, delete, func, insert, select
+
+from db.bulk import indexes_deferred, insert_rows, refresh_statistics
+from db.tables import Card, Event, GpuModel, Node, Project, Site, Team
+from fleetui import audit
+from fleetui.errors import UserError
+
+SITES = (
+    ("BJ1", "Beijing Yizhuang"),
+    ("SH2", "Shanghai Lingang"),
+    ("NM1", "Ulanqab, Inner Mongolia"),
+)
+TEAMS = {
+    "LLM": ("pretrain", "sft", "inference"),
+    "Ads ranking": ("ctr-model", "feature-store"),
+    "Search": ("embedding", "rerank"),
+    "Autonomous driving": ("perception", "simulation"),
+    "Cloud rental": ("tenant-pool-a", "tenant-pool-b"),
+    "Recommendation": ("feed-ranking",),
+}
+
+
+@dataclass(frozen=True)
+class Stock:
+    key: str
+    short: str
+    weight: int
+    years: tuple[int, int]
+    price_usd: int
+    teams: tuple[str, ...]  # who buys this model
+
+
+STOCK = (
+    Stock(
+        "v100-sxm2-32gb",
+        "v100",
+        7,
+        (2019, 2020),
+        8_000,
+        ("Search", "Ads ranking", "Autonomous driving"),
+    ),
+    Stock("t4", "t4", 5, (2019, 2021), 2_200, ("Search", "Ads ranking", "Recommendation")),
+    Stock(
+        "a100-sxm4-80gb",
+        "a100",
+        18,
+        (2020, 2022),
+        12_500,
+        ("LLM", "Ads ranking", "Search", "Autonomous driving", "Recommendation"),
+    ),
+    Stock(
+        "a800-sxm4-80gb",
+        "a800",
+        14,
+        (2022, 2023),
+        14_000,
+        ("LLM", "Cloud rental", "Autonomous driving"),
+    ),
+    Stock("h100-sxm5-80gb", "h100", 6, (2023, 2023), 32_500, ("LLM",)),
+    Stock("h800-sxm", "h800", 14, (2023, 2023), 38_000, ("LLM", "Cloud rental")),
+    Stock("h20", "h20", 13, (2024, 2025), 12_500, ("LLM", "Cloud rental", "Ads ranking")),
+    Stock(
+        "l40s",
+        "l40s",
+        9,
+        (2023, 2025),
+        8_000,
+        ("Ads ranking", "Autonomous driving", "Recommendation", "Cloud rental"),
+    ),
+    Stock("ascend-910b", "910b", 14, (2024, 2026), 15_000, ("LLM", "Search", "Cloud rental")),
+)
+SUPPLIERS = ("Inspur", "Sugon", "H3C", "Lenovo", "Supermicro", "Dell")
+BUS_IDS = ("18", "2A", "3A", "5D", "9A", "AB", "BA", "DB")  # an HGX board's eight GPUs
+CARDS_PER_NODE = 8
+CHUNK = 20_000
+LAST_DAY = date(2026, 10, 31)  # newest purchase date; keeps a seed's fleet independent of today
+
+card_t, node_t, event_t = Card.__table__, Node.__table__, Event.__table__
+DEMO_ACTION = "demo.build"
+
+
+def is_demo(engine: Engine) -> bool:
+    """A database that demo built (it carries demo's batch event)."""
+    with engine.connect() as conn:
+        found = conn.execute(select(event_t.c.id).where(event_t.c.action == DEMO_ACTION).limit(1))
+        return found.first() is not None
+
+
+def card_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(card_t)).scalar_one()
+
+
+def clear(engine: Engine) -> None:
+    """Empty a demo database (refuses anything that holds real cards)."""
+    if card_count(engine) and not is_demo(engine):
+        raise UserError(
+            "That database already holds cards that demo did not create; demo never mixes "
+            "demo data with real data. Point --db at a new file instead."
+        )
+    with engine.begin() as conn:
+        for table in (Event, Card, Project, Team, Node, Site):
+            conn.execute(delete(table.__table__))
+
+
+def build(
+    engine: Engine,
+    cards: int = 2000,
+    seed: int = 7,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Fill an empty fleet database with about `cards` cards; returns how many were written."""
+    if cards < 1:
+        raise UserError("--cards must be at least 1.")
+    rng = random.Random(seed)
+    batch = audit.new_batch_id()
+    stamp = datetime(2026, 11, 1, tzinfo=UTC)
+    with engine.begin() as conn, indexes_deferred(conn, card_t):
+        model_ids = dict(conn.execute(select(GpuModel.key, GpuModel.id)).tuples().all())
+        site_ids = [
+            conn.execute(insert(Site).values(name=code, location=where)).inserted_primary_key[0]
+            for code, where in SITES
+        ]
+        team_ids, project_ids = {}, {}
+        for team, projects in TEAMS.items():
+            tid = conn.execute(
+                insert(Team).values(name=team, created_at=stamp)
+            ).inserted_primary_key[0]
+            team_ids[team] = tid
+            project_ids[team] = [
+                conn.execute(
+                    insert(Project).values(team_id=tid, name=p, created_at=stamp)
+                ).inserted_primary_key[0]
+                for p in projects
+            ]
+        audit.record(
+            conn,
+            batch_id=batch,
+            action=DEMO_ACTION,
+            actor="demo",
+            at=stamp,
+            changes=[(None, None, {"cards": cards, "seed": seed})],
+            reason="demo fleet",
+        )
+
+        weights = [s.weight for s in STOCK]
+        written = node_no = 0
+        node_rows: list[tuple] = []
+        card_rows: list[tuple] = []
+        while written + len(card_rows) < cards:
+            stock = rng.choices(STOCK, weights)[0]
+            node_no += 1
+            n = min(CARDS_PER_NODE, cards - written - len(card_rows))
+            site = rng.randrange(len(SITES))
+            bought = _purchase_date(rng, stock)
+            on_order = bought > LAST_DAY - timedelta(days=60) and rng.random() < 0.6
+            retired = bought.year <= 2019 and rng.random() < 0.35
+            spare_node = not retired and not on_order and rng.random() < 0.05
+            team = None if spare_node or on_order else rng.choice(stock.teams)
+            project = rng.choice(project_ids[team]) if team and rng.random() < 0.9 else None
+            warranty_end = _add_years(bought, rng.choice((1, 1, 2, 3)))
+            node_id = None
+            if not on_order:
+                node_id = node_no
+                host = f"{SITES[site][0].lower()}-{stock.short}-{node_no:06d}"
+                rack = f"R{(node_no - 1) // 4 + 1:04d}"
+                node_rows.append((node_no, host, site_ids[site], rack))
+            price = int(stock.price_usd * 100 * rng.uniform(0.9, 1.1))
+            supplier = "Huawei" if stock.key.startswith("ascend") else rng.choice(SUPPLIERS)
+            base = (
+                "retired"
+                if retired
+                else "on_order"
+                if on_order
+                else "spare"
+                if spare_node
+                else None
+            )
+            for slot in range(n):
+                status = base or ("repair" if rng.random() < 0.02 else "in_service")
+                serial_no = written + len(card_rows) + 1
+                card_rows.append(
+                    (
+                        _serial(stock, bought, serial_no),
+                        None if stock.key.startswith("ascend") else _uuid(rng),
+                        model_ids[stock.key],
+                        node_id,
+                        f"00000000:{BUS_IDS[slot]}:00.0" if node_id else None,
+                        team_ids[team] if team else None,
+                        project,
+                        status,
+                        bought,
+                        price,
+                        "USD",
+                        supplier,
+                        warranty_end,
+                        "",
+                        1,
+                        stamp,
+                        stamp,
+                    )
+                )
+            if len(card_rows) >= CHUNK:
+                written += _flush(conn, node_rows, card_rows)
+                if progress:
+                    progress(written, cards)
+        written += _flush(conn, node_rows, card_rows)
+        if progress:
+            progress(written, cards)
+    with engine.begin() as conn:
+        refresh_statistics(conn)
+    return written
+
+
+CARD_COLUMNS = (
+    "serial",
+    "uuid",
+    "model_id",
+    "node_id",
+    "pci_bus_id",
+    "team_id",
+    "project_id",
+    "status",
+    "purchase_date",
+    "price_minor",
+    "currency",
+    "supplier",
+    "warranty_end",
+    "notes",
+    "version",
+    "created_at",
+    "updated_at",
+)
+NODE_COLUMNS = ("id", "hostname", "site_id", "rack")
+
+
+def _flush(conn, node_rows: list[tuple], card_rows: list[tuple]) -> int:
+    insert_rows(conn, node_t, NODE_COLUMNS, node_rows)
+    insert_rows(conn, card_t, CARD_COLUMNS, card_rows)
+    n = len(card_rows)
+    node_rows.clear()
+    card_rows.clear()
+    return n
+
+
+def _purchase_date(rng: random.Random, stock: Stock) -> date:
+    first = date(stock.years[0], 1, 1)
+    last = min(date(stock.years[1], 12, 31), LAST_DAY)
+    return first + timedelta(days=rng.randrange((last - first).days + 1))
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def _serial(stock: Stock, bought: date, n: int) -> str:
+    if stock.key.startswith("ascend"):
+        return f"102{bought.year % 100:02d}{n:09d}"  # Huawei-style board serial
+    return f"1{bought.year % 100:02d}{n:010d}"  # NVIDIA-style 13-digit serial
+
+
+def _uuid(rng: random.Random) -> str:
+    h = f"{rng.getrandbits(128):032x}"
+    return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

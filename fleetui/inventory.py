@@ -1,0 +1,414 @@
+"""Reading the inventory: filtered, sorted, keyset-paged card lists, counts and card details.
+
+No caller ever gets the whole fleet: pages come from SQL with a keyset cursor, so page 5,000 is
+as fast as page 1. A sort on a nullable column walks two segments (cards without a value first
+when ascending, last when descending), so each query stays a plain index range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+)
+
+from db.tables import Card, Event, GpuModel, Node, Project, Site, Team
+from fleetui import catalogue
+from fleetui.errors import UserError
+from fleetui.query import Term, parse
+
+card = Card.__table__
+model_t = GpuModel.__table__
+node_t = Node.__table__
+team_t = Team.__table__
+project_t = Project.__table__
+site_t = Site.__table__
+event_t = Event.__table__
+
+# sort name -> (column compared in the keyset, table to join for it, nullable)
+SORTS: dict[str, tuple[Any, Any, bool]] = {
+    "serial": (card.c.serial, None, False),
+    "model": (model_t.c.name, model_t, False),
+    "node": (node_t.c.hostname, node_t, True),
+    "team": (team_t.c.name, team_t, True),
+    "project": (project_t.c.name, project_t, True),
+    "status": (card.c.status, None, False),
+    "purchase_date": (card.c.purchase_date, None, True),
+    "warranty_end": (card.c.warranty_end, None, True),
+}
+_JOIN_ON = {
+    "model": card.c.model_id == model_t.c.id,
+    "node": card.c.node_id == node_t.c.id,
+    "team": card.c.team_id == team_t.c.id,
+    "project": card.c.project_id == project_t.c.id,
+}
+_FK = {"node": card.c.node_id, "team": card.c.team_id, "project": card.c.project_id}
+COLUMNS = (
+    "serial",
+    "uuid",
+    "model",
+    "node",
+    "team",
+    "project",
+    "status",
+    "purchase_date",
+    "warranty_end",
+)
+
+
+@dataclass(frozen=True)
+class CardRow:
+    id: int
+    serial: str
+    uuid: str | None
+    model: str
+    node: str | None
+    team: str | None
+    project: str | None
+    status: str
+    purchase_date: date | None
+    warranty_end: date | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {c: _jsonable(getattr(self, c)) for c in COLUMNS}
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in one sort order: (segment, sort value, serial) of a row."""
+
+    segment: int
+    value: Any
+    serial: str
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[CardRow]
+    first: Cursor | None
+    last: Cursor | None
+    more_after: bool
+    more_before: bool
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+# ---------------------------------------------------------------- filter -> SQL
+
+
+def where(engine: Engine, text: str) -> ColumnElement[bool]:
+    """The SQL condition for a filter string (UserError when it does not parse)."""
+    terms = parse(text)
+    with engine.connect() as conn:
+        return and_(true_(), *(_term(conn, t) for t in terms))
+
+
+def true_() -> ColumnElement[bool]:
+    return card.c.id.isnot(None)
+
+
+def _name_ids(conn, table, value: str) -> list[int]:
+    needle = f"%{value.lower()}%"
+    return list(
+        conn.execute(select(table.c.id).where(func.lower(table.c.name).like(needle))).scalars()
+    )
+
+
+def _model_ids(conn, value: str) -> list[int]:
+    keys = [m.key for m in catalogue.matching(value)]
+    return list(conn.execute(select(model_t.c.id).where(model_t.c.key.in_(keys))).scalars())
+
+
+def _prefix(column, value: str) -> ColumnElement[bool]:
+    """Index-friendly prefix match; tries the value as typed, upper- and lower-cased."""
+    variants = {value, value.upper(), value.lower()}
+    return or_(*(and_(column >= v, column < v + "\U0010ffff") for v in variants))
+
+
+def _hosts(value: str):
+    return select(node_t.c.id).where(func.lower(node_t.c.hostname).like(f"%{value.lower()}%"))
+
+
+def _term(conn, term: Term) -> ColumnElement[bool]:
+    key, value = term.key, term.value
+    if key in _FK and value.lower() in ("none", "-"):
+        return _FK[key].is_(None)
+    if key == "serial":
+        return _prefix(card.c.serial, value)
+    if key == "uuid":
+        return _prefix(card.c.uuid, value)
+    if key == "status":
+        return card.c.status == value
+    if key == "model":
+        return card.c.model_id.in_(_model_ids(conn, value))
+    if key == "team":
+        return card.c.team_id.in_(_name_ids(conn, team_t, value))
+    if key == "project":
+        return card.c.project_id.in_(_name_ids(conn, project_t, value))
+    if key == "node":
+        return card.c.node_id.in_(_hosts(value))
+    if key == "site":
+        sites = select(node_t.c.id).join(site_t, site_t.c.id == node_t.c.site_id)
+        return card.c.node_id.in_(sites.where(func.lower(site_t.c.name).like(f"%{value.lower()}%")))
+    # free text: any of the fields
+    alternatives = [_prefix(card.c.serial, value), _prefix(card.c.uuid, value)]
+    for column, ids in (
+        (card.c.model_id, _model_ids(conn, value)),
+        (card.c.team_id, _name_ids(conn, team_t, value)),
+        (card.c.project_id, _name_ids(conn, project_t, value)),
+    ):
+        if ids:
+            alternatives.append(column.in_(ids))
+    alternatives.append(card.c.node_id.in_(_hosts(value)))
+    return or_(*alternatives) if alternatives else false()
+
+
+# ---------------------------------------------------------------- paging
+
+
+def _segments(sort: str, descending: bool) -> list[int]:
+    """Segments in display order: 0 = rows with a NULL sort value, 1 = rows with a value."""
+    nullable = SORTS[sort][2]
+    if not nullable:
+        return [1]
+    return [1, 0] if descending else [0, 1]
+
+
+PROBE_WINDOW = 4000  # rows walked in sort order before deciding the filter is sparse
+
+
+def _segment_query(
+    sort: str, segment: int, condition, cursor: Cursor | None, asc: bool, limit: int
+) -> tuple[Select, Select, Select]:
+    """Two plans for one segment's next rows: (walk the sort order, filter first).
+
+    The walk reads at most PROBE_WINDOW rows in sort order and keeps the matching ones: fast
+    whenever matches are dense. When the window holds too few, the filter is selective and the
+    second plan (find matches by the filter's index, then sort them) is the fast one.
+    """
+    column, join_table, _ = SORTS[sort]
+    value = column if segment else card.c.serial
+    base = select(card.c.id, card.c.serial, value.label("sort_value"))
+    if segment and join_table is not None:
+        base = base.select_from(card.join(join_table, _JOIN_ON[sort]))
+    if segment:
+        base = base.where(column.isnot(None))
+        keys = [column, card.c.serial] if sort != "serial" else [column]
+    else:
+        base = base.where(_FK[sort].is_(None) if sort in _FK else column.is_(None))
+        keys = [card.c.serial]
+    if cursor is not None and cursor.segment == segment:
+        values = [cursor.value, cursor.serial][: len(keys)] if segment else [cursor.serial]
+        base = base.where(_after(keys, values, asc))
+    window = base.order_by(*_directed(keys, asc)).limit(PROBE_WINDOW).subquery("w")
+    window_keys = [window.c.sort_value, window.c.serial][: len(keys)]
+    # A correlated lookup per window row; a plain JOIN lets SQLite build a Bloom filter over
+    # the whole card table first, which costs more than the walk itself.
+    matches = select(card.c.id).where(card.c.id == window.c.id, condition).exists()
+    walk = (
+        select(window.c.id, window.c.serial, window.c.sort_value)
+        .where(matches)
+        .order_by(*_directed(window_keys, asc))
+        .limit(limit)
+    )
+    window_size = select(func.count()).select_from(window)
+    filter_first = base.where(condition).order_by(*_directed(keys, asc)).limit(limit)
+    return walk, window_size, filter_first
+
+
+def _directed(keys, asc: bool) -> list:
+    return [k.asc() if asc else k.desc() for k in keys]
+
+
+def _after(keys, values, asc: bool) -> ColumnElement[bool]:
+    """Rows strictly after `values` in the (keys) order; written so the first key bounds a range."""
+    first, *rest = keys
+    v0, *vrest = values
+    if not rest:
+        return first > v0 if asc else first < v0
+    bound = first >= v0 if asc else first <= v0
+    return and_(
+        bound, or_(first > v0 if asc else first < v0, and_(first == v0, _after(rest, vrest, asc)))
+    )
+
+
+def fetch_ids(
+    engine: Engine,
+    condition: ColumnElement[bool],
+    sort: str = "serial",
+    descending: bool = False,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    limit: int = 100,
+) -> tuple[list[tuple[int, Cursor]], bool]:
+    """Up to `limit` (card id, cursor) in sort order after `after` (or, backwards, before `before`).
+
+    Returns the rows in display order and whether more rows exist in the direction walked.
+    """
+    if sort not in SORTS:
+        raise UserError(f"Cannot sort by '{sort}'; use one of {', '.join(SORTS)}.")
+    backwards = before is not None
+    cursor = before if backwards else after
+    segments = _segments(sort, descending)
+    if backwards:
+        segments = segments[::-1]
+    asc = descending == backwards
+    found: list[tuple[int, Cursor]] = []
+    with engine.connect() as conn:
+        for segment in segments:
+            if cursor is not None and _passed(segments, segment, cursor.segment):
+                continue
+            want = limit + 1 - len(found)
+            walk, window_size, filter_first = _segment_query(
+                sort, segment, condition, cursor, asc, want
+            )
+            rows = conn.execute(walk).all()
+            if len(rows) < want and conn.execute(window_size).scalar_one() == PROBE_WINDOW:
+                rows = conn.execute(filter_first).all()
+            found += [(r.id, Cursor(segment, r.sort_value, r.serial)) for r in rows]
+            if len(found) > limit:
+                break
+    more = len(found) > limit
+    found = found[:limit]
+    if backwards:
+        found.reverse()
+    return found, more
+
+
+def _passed(order: list[int], segment: int, cursor_segment: int) -> bool:
+    return order.index(segment) < order.index(cursor_segment)
+
+
+def page(
+    engine: Engine,
+    query_text: str = "",
+    sort: str = "serial",
+    descending: bool = False,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    limit: int = 100,
+) -> Page:
+    """One page of cards matching a filter, in a sort order, after or before a cursor."""
+    condition = where(engine, query_text)
+    found, more = fetch_ids(engine, condition, sort, descending, after, before, limit)
+    rows = rows_for(engine, [i for i, _ in found])
+    backwards = before is not None
+    return Page(
+        rows=rows,
+        first=found[0][1] if found else None,
+        last=found[-1][1] if found else None,
+        more_after=more if not backwards else True,
+        more_before=more if backwards else after is not None,
+    )
+
+
+def rows_for(engine: Engine, ids: list[int]) -> list[CardRow]:
+    """Display rows for card ids, in the given order."""
+    if not ids:
+        return []
+    query = (
+        select(
+            card.c.id,
+            card.c.serial,
+            card.c.uuid,
+            model_t.c.name.label("model"),
+            node_t.c.hostname.label("node"),
+            team_t.c.name.label("team"),
+            project_t.c.name.label("project"),
+            card.c.status,
+            card.c.purchase_date,
+            card.c.warranty_end,
+        )
+        .select_from(
+            card.join(model_t, _JOIN_ON["model"])
+            .outerjoin(node_t, _JOIN_ON["node"])
+            .outerjoin(team_t, _JOIN_ON["team"])
+            .outerjoin(project_t, _JOIN_ON["project"])
+        )
+        .where(card.c.id.in_(ids))
+    )
+    with engine.connect() as conn:
+        by_id = {r.id: CardRow(**r._mapping) for r in conn.execute(query)}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def count(engine: Engine, query_text: str = "") -> int:
+    condition = where(engine, query_text)
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(card).where(condition)).scalar_one()
+
+
+def cards(engine: Engine, query_text: str = "", limit: int | None = None, sort: str = "serial"):
+    """Iterate matching cards in sort order, a page at a time (for the CLI and exports)."""
+    condition = where(engine, query_text)
+    cursor, remaining = None, limit
+    while remaining is None or remaining > 0:
+        size = 1000 if remaining is None else min(1000, remaining)
+        found, more = fetch_ids(engine, condition, sort, after=cursor, limit=size)
+        yield from rows_for(engine, [i for i, _ in found])
+        if not more or not found:
+            return
+        cursor = found[-1][1]
+        if remaining is not None:
+            remaining -= len(found)
+
+
+# ---------------------------------------------------------------- one card
+
+
+@dataclass(frozen=True)
+class CardDetail:
+    fields: dict[str, Any]
+    events: list[dict[str, Any]]
+
+
+def detail(engine: Engine, serial: str) -> CardDetail:
+    """Every field of one card and its event history, newest first; UserError if unknown."""
+    query = (
+        select(
+            card,
+            model_t.c.name.label("model"),
+            model_t.c.vendor,
+            model_t.c.fp16_tflops,
+            model_t.c.memory_gb,
+            model_t.c.export_class,
+            model_t.c.tpp,
+            node_t.c.hostname.label("node"),
+            site_t.c.name.label("site"),
+            node_t.c.rack,
+            team_t.c.name.label("team"),
+            project_t.c.name.label("project"),
+        )
+        .select_from(
+            card.join(model_t, _JOIN_ON["model"])
+            .outerjoin(node_t, _JOIN_ON["node"])
+            .outerjoin(site_t, site_t.c.id == node_t.c.site_id)
+            .outerjoin(team_t, _JOIN_ON["team"])
+            .outerjoin(project_t, _JOIN_ON["project"])
+        )
+        .where(card.c.serial == serial)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise UserError(f"No card has serial '{serial}'.")
+        events = conn.execute(
+            select(event_t).where(event_t.c.card_id == row["id"]).order_by(event_t.c.id.desc())
+        ).mappings()
+        history = [dict(e) for e in events]
+    fields = dict(row)
+    for k in ("model_id", "node_id", "team_id", "project_id"):
+        fields.pop(k)
+    return CardDetail(fields, history)

@@ -1,0 +1,62 @@
+"""The filter language shared by the TUI's `/` box and `fleetui cards QUERY`.
+
+Whitespace-separated terms, all of which must match:
+  free text         the start of a serial or UUID, or part of a model, node, team or project name
+  key:value         serial, uuid, model, node (or host), site, team, project, status
+  key:"two words"   quotes for values with spaces
+  team:none         cards without a team (also project:none, node:none)
+"""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+from dataclasses import dataclass
+
+from db.tables import CARD_STATUSES
+from fleetui.errors import UserError
+
+KEYS = ("serial", "uuid", "model", "node", "site", "team", "project", "status")
+KEY_ALIASES = {"host": "node", "hostname": "node", "gpu": "model", "state": "status"}
+STATUS_ALIASES = {"in service": "in_service", "inservice": "in_service", "service": "in_service"}
+
+
+@dataclass(frozen=True)
+class Term:
+    key: str | None  # None: free text
+    value: str
+
+
+def parse(text: str) -> list[Term]:
+    """Split a filter into terms, or raise UserError naming what is wrong."""
+    try:
+        tokens = shlex.split(text)
+    except ValueError:
+        raise UserError(f"The filter {text!r} has an unclosed quote.") from None
+    terms = []
+    for token in tokens:
+        key, sep, value = token.partition(":")
+        if not sep or not key:
+            terms.append(Term(None, token))
+            continue
+        key = KEY_ALIASES.get(key.lower(), key.lower())
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, KEYS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; use one of {', '.join(KEYS)}."
+            raise UserError(f"Unknown filter key '{key}'{hint}")
+        if not value:
+            raise UserError(f"The filter key '{key}:' needs a value.")
+        if key == "status":
+            value = status(value)
+        terms.append(Term(key, value))
+    return terms
+
+
+def status(value: str) -> str:
+    """A card status from what a user typed ('spare', 'in service', 'rep'), or UserError."""
+    typed = value.strip().lower().replace("-", "_")
+    typed = STATUS_ALIASES.get(typed, typed)
+    found = [s for s in CARD_STATUSES if s.startswith(typed.replace(" ", "_"))]
+    if len(found) != 1:
+        raise UserError(f"Unknown status '{value}'; use one of {', '.join(CARD_STATUSES)}.")
+    return found[0]
