@@ -44,6 +44,8 @@ def resolve_url(value: str | None = None) -> str:
     path = Path(value).expanduser()
     if path.is_dir():
         raise DatabaseURLError(f"{path} is a directory; give a database file path or URL.")
+    if path != default_path() and path != demo_path() and not path.parent.is_dir():
+        raise DatabaseURLError(f"The directory {path.parent} does not exist.")
     return f"sqlite:///{path.resolve()}"
 
 

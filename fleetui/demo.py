@@ -129,7 +129,7 @@ def build(
     batch = audit.new_batch_id()
     stamp = datetime(2026, 11, 1, tzinfo=UTC)
     with engine.begin() as conn, indexes_deferred(conn, card_t):
-        model_ids = dict(conn.execute(select(GpuModel.key, GpuModel.id)).tuples().all())
+        model_ids = dict(conn.execute(select(GpuModel.key, GpuModel.id)).all())
         site_ids = [
             conn.execute(insert(Site).values(name=code, location=where)).inserted_primary_key[0]
             for code, where in SITES
@@ -169,7 +169,8 @@ def build(
             on_order = bought > LAST_DAY - timedelta(days=60) and rng.random() < 0.6
             retired = bought.year <= 2019 and rng.random() < 0.35
             spare_node = not retired and not on_order and rng.random() < 0.05
-            team = None if spare_node or on_order else rng.choice(stock.teams)
+            pooled = on_order or (spare_node and rng.random() < 0.5)  # the rest: a team's spares
+            team = None if pooled else rng.choice(stock.teams)
             project = rng.choice(project_ids[team]) if team and rng.random() < 0.9 else None
             warranty_end = _add_years(bought, rng.choice((1, 1, 2, 3)))
             node_id = None

@@ -408,7 +408,33 @@ def detail(engine: Engine, serial: str) -> CardDetail:
             select(event_t).where(event_t.c.card_id == row["id"]).order_by(event_t.c.id.desc())
         ).mappings()
         history = [dict(e) for e in events]
-    fields = dict(row)
-    for k in ("model_id", "node_id", "team_id", "project_id"):
-        fields.pop(k)
+    fields = {k: row[k] for k in DETAIL_ORDER}
+    fields.update({k: v for k, v in row.items() if k not in fields and k not in _HIDDEN})
     return CardDetail(fields, history)
+
+
+DETAIL_ORDER = (
+    "serial",
+    "uuid",
+    "model",
+    "status",
+    "team",
+    "project",
+    "node",
+    "pci_bus_id",
+    "site",
+    "rack",
+    "purchase_date",
+    "warranty_end",
+    "price_minor",
+    "currency",
+    "supplier",
+    "service_life_years",
+    "fp16_tflops",
+    "memory_gb",
+    "vendor",
+    "export_class",
+    "tpp",
+    "notes",
+)
+_HIDDEN = {"id", "model_id", "node_id", "team_id", "project_id"}

@@ -11,12 +11,17 @@ from fleetui import catalogue
 from fleetui.errors import SchemaTooNew, UserError
 
 
-def open_fleet(db: str | None = None) -> Engine:
-    """An engine on an up-to-date fleet database, or a UserError that says what is wrong."""
+def database_url(db: str | None = None) -> str:
+    """The URL --db / $FLEETUI_DB / the default names, or a UserError saying what is wrong."""
     try:
-        url = resolve_url(db)
+        return resolve_url(db)
     except DatabaseURLError as exc:
         raise UserError(str(exc)) from None
+
+
+def open_fleet(db: str | None = None) -> Engine:
+    """An engine on an up-to-date fleet database, or a UserError that says what is wrong."""
+    url = database_url(db)
     try:
         engine = open_database(url)
         catalogue.sync(engine)

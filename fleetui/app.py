@@ -1,0 +1,83 @@
+"""The Textual application: assembles the screens over one database engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Engine
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from db.engine import redact
+from screens.dashboard import DashboardScreen
+from screens.help import HelpScreen
+from screens.inventory import InventoryScreen
+from screens.messages import ShowInventory
+
+
+class FleetApp(App[None]):
+    TITLE = "fleetui"
+    BINDINGS = [
+        Binding("d", "show('dashboard')", "Dashboard", id="app.dashboard"),
+        Binding("i", "show('inventory')", "Inventory", id="app.inventory"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, engine: Engine, *, initial_query: str = "") -> None:
+        super().__init__()
+        self.engine = engine
+        self.sub_title = redact(str(engine.url))
+        self.add_mode("dashboard", lambda: DashboardScreen(engine))
+        self.add_mode("inventory", lambda: InventoryScreen(engine, initial_query))
+
+    def on_mount(self) -> None:
+        self.switch_mode("dashboard")
+
+    def action_show(self, mode: str) -> None:
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+
+    async def on_show_inventory(self, message: ShowInventory) -> None:
+        await self.switch_mode("inventory")
+        screen = self.get_screen_stack("inventory")[0]
+        if isinstance(screen, InventoryScreen):
+            screen.set_filter(message.query)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        screen = self.screen
+        keys = [
+            (
+                active.binding.key_display or self.get_key_display(active.binding),
+                active.binding.description,
+            )
+            for active in screen.active_bindings.values()
+            if active.node in (self, screen) and active.binding.description
+        ]
+        keys += getattr(screen, "EXTRA_KEYS", [])
+        keys.append(("ctrl+p", "Command palette: every action by name"))
+        self.push_screen(HelpScreen(sorted(set(keys))))
+
+    def action_filter(self) -> None:
+        self.switch_mode("inventory")
+        self.call_after_refresh(self.screen.run_action, "focus_filter")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand(
+            "Dashboard",
+            "Cards by status, compute per team and model",
+            lambda: self.action_show("dashboard"),
+        )
+        yield SystemCommand(
+            "Inventory",
+            "Every card, paged from the database",
+            lambda: self.action_show("inventory"),
+        )
+        yield SystemCommand(
+            "Filter inventory", "Jump to the inventory's filter box", self.action_filter
+        )
+        yield SystemCommand("Keys", "Show the keys of this screen", self.action_help)
+        yield from super().get_system_commands(screen)

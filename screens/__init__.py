@@ -1,0 +1,1 @@
+"""Textual screens. They call `fleetui` services and never build SQL themselves."""

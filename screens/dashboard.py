@@ -1,0 +1,102 @@
+"""Dashboard: cards by status, compute and share per team, cards and compute per model."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from fleetui import units
+from fleetui.summary import UNASSIGNED, Summary, fleet_summary
+from screens.messages import ShowInventory
+
+STATUS_LABELS = {
+    "in_service": "In service",
+    "spare": "Spare",
+    "repair": "In repair",
+    "retired": "Retired",
+    "on_order": "On order",
+}
+
+
+class DashboardScreen(Screen):
+    CSS_PATH = "dashboard.tcss"
+    BINDINGS = [Binding("r", "refresh", "Refresh", id="dashboard.refresh")]
+
+    EXTRA_KEYS = [("enter", "On a team or model: its cards in the inventory")]
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="dashboard"):
+            yield Static("Loading the fleet…", id="totals")
+            with Horizontal(id="statuses"):
+                for status, label in STATUS_LABELS.items():
+                    yield Static(label, id=f"status-{status}", classes="status")
+            yield DataTable(id="teams", cursor_type="row", zebra_stripes=True)
+            yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        teams = self.query_one("#teams", DataTable)
+        teams.border_title = "Compute per team (enter: its cards)"
+        teams.add_columns("Team", "Cards", "PFLOPS", "Share")
+        models = self.query_one("#models", DataTable)
+        models.border_title = "Per model"
+        models.add_columns("Model", "Cards", "In service", "Spare", "Repair", "Retired", "PFLOPS")
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="dashboard")
+    def load(self) -> None:
+        summary = fleet_summary(self.engine)
+        self.app.call_from_thread(self.show, summary)
+
+    def show(self, summary: Summary) -> None:
+        self.query_one("#totals", Static).update(
+            f"[b]{units.count(summary.total_cards)}[/b] cards · "
+            f"[b]{units.compute(summary.total_tflops)}[/b] usable "
+            "(in service + spare, dense FP16/BF16)"
+        )
+        for status, label in STATUS_LABELS.items():
+            n = summary.by_status.get(status, 0)
+            self.query_one(f"#status-{status}", Static).update(f"{label}\n[b]{units.count(n)}[/b]")
+        teams = self.query_one("#teams", DataTable)
+        teams.clear()
+        for line in summary.teams:
+            teams.add_row(
+                line.name,
+                units.count(line.cards),
+                f"{units.pflops(line.tflops):,.1f}",
+                units.share(line.tflops, summary.total_tflops),
+                key=line.name,
+            )
+        models = self.query_one("#models", DataTable)
+        models.clear()
+        for line in summary.models:
+            s = line.by_status
+            models.add_row(
+                line.name,
+                units.count(line.cards),
+                *(units.count(s.get(k, 0)) for k in ("in_service", "spare", "repair", "retired")),
+                f"{units.pflops(line.tflops):,.1f}",
+                key=line.name,
+            )
+
+    @on(DataTable.RowSelected, "#teams")
+    def open_team(self, event: DataTable.RowSelected) -> None:
+        team = str(event.row_key.value)
+        self.post_message(ShowInventory("team:none" if team == UNASSIGNED else f'team:"{team}"'))
+
+    @on(DataTable.RowSelected, "#models")
+    def open_model(self, event: DataTable.RowSelected) -> None:
+        self.post_message(ShowInventory(f'model:"{event.row_key.value}"'))

@@ -1,0 +1,37 @@
+"""`?`: the keys of the screen you were on and the app's own."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 72; max-height: 90%; border: round $accent; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        table = Table(title="Keys", expand=True, show_edge=False)
+        table.add_column("key", style="bold")
+        table.add_column("does")
+        for key, description in self.keys:
+            table.add_row(key, description)
+        table.caption = (
+            "Filter syntax: free text, or key:value with serial, uuid, model, node, site, team, "
+            'project, status; quote values with spaces (team:"Ads ranking"); team:none.'
+        )
+        with VerticalScroll():
+            yield Static(table)

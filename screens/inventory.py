@@ -1,0 +1,230 @@
+"""Inventory: one page of cards at a time, filtered and sorted in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from fleetui import inventory, units
+from fleetui.errors import UserError
+from screens.card_detail import CardDetailScreen
+
+PAGE_SIZE = 100
+HEADINGS = {
+    "serial": "Serial",
+    "uuid": "UUID",
+    "model": "Model",
+    "node": "Node",
+    "team": "Team",
+    "project": "Project",
+    "status": "Status",
+    "purchase_date": "Purchased",
+    "warranty_end": "Warranty end",
+}
+SORTABLE = list(inventory.SORTS)
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    query: str
+    sort: str
+    descending: bool
+    after: inventory.Cursor | None = None
+    before: inventory.Cursor | None = None
+
+
+class InventoryScreen(Screen):
+    CSS_PATH = "inventory.tcss"
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", id="inventory.filter"),
+        Binding("s", "next_sort", "Sort", id="inventory.sort"),
+        Binding("S", "reverse_sort", "Reverse", id="inventory.reverse"),
+        Binding(
+            "pagedown,right_square_bracket",
+            "next_page",
+            "Next page",
+            priority=True,
+            id="inventory.next_page",
+        ),
+        Binding(
+            "pageup,left_square_bracket",
+            "previous_page",
+            "Prev page",
+            priority=True,
+            id="inventory.previous_page",
+        ),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="inventory.clear"),
+        Binding("r", "refresh", "Refresh", show=False, id="inventory.refresh"),
+    ]
+
+    EXTRA_KEYS = [
+        ("enter", "Open the card: every field and its history"),
+        ("click heading", "Sort by that column (again: reverse)"),
+        ("↑ ↓", "Move within the page"),
+    ]
+
+    def __init__(self, engine: Engine, query: str = "") -> None:
+        super().__init__()
+        self.engine = engine
+        self.query_text = query
+        self.sort = "serial"
+        self.descending = False
+        self.page: inventory.Page | None = None
+        self.first_row = 1  # 1-based position of the page's first row in the result
+        self.total: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(
+            value=self.query_text,
+            placeholder="filter: free text, team:llm model:h800 status:spare node:… project:…",
+            id="filter",
+        )
+        yield DataTable(id="cards", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="position")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#cards", DataTable)
+        for key, heading in HEADINGS.items():
+            table.add_column(heading, key=key)
+        table.focus()
+        self.reload()
+
+    # ------------------------------------------------------------ actions
+
+    def set_filter(self, query: str) -> None:
+        """Show the cards matching `query` (used when another screen sends us here)."""
+        self.query_one("#filter", Input).value = query
+        self.query_text = query
+        self.reload()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.value:
+            box.value = ""
+        self.query_one("#cards", DataTable).focus()
+
+    def action_next_sort(self) -> None:
+        self.sort = SORTABLE[(SORTABLE.index(self.sort) + 1) % len(SORTABLE)]
+        self.reload()
+
+    def action_reverse_sort(self) -> None:
+        self.descending = not self.descending
+        self.reload()
+
+    def action_next_page(self) -> None:
+        if self.page and self.page.more_after and self.page.last:
+            self.fetch(self._request(after=self.page.last), self.first_row + len(self.page.rows))
+
+    def action_previous_page(self) -> None:
+        if self.page and self.page.more_before and self.page.first:
+            self.fetch(self._request(before=self.page.first), max(1, self.first_row - PAGE_SIZE))
+
+    def action_refresh(self) -> None:
+        self.reload()
+
+    # ------------------------------------------------------------ events
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value
+        self.reload()
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self) -> None:
+        self.query_one("#cards", DataTable).focus()
+
+    @on(DataTable.HeaderSelected)
+    def sort_by_header(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key not in inventory.SORTS:
+            self.notify(f"Cannot sort by {HEADINGS[key]}.", severity="warning")
+            return
+        self.descending = not self.descending if key == self.sort else False
+        self.sort = key
+        self.reload()
+
+    @on(DataTable.RowSelected, "#cards")
+    def open_card(self, event: DataTable.RowSelected) -> None:
+        self.app.push_screen(CardDetailScreen(self.engine, str(event.row_key.value)))
+
+    # ------------------------------------------------------------ loading
+
+    def _request(self, **cursor: inventory.Cursor) -> PageRequest:
+        return PageRequest(self.query_text, self.sort, self.descending, **cursor)
+
+    def reload(self) -> None:
+        self.total = None
+        self.fetch(self._request(), 1)
+        self.count(self.query_text)
+
+    @work(thread=True, exclusive=True, group="inventory-page")
+    def fetch(self, request: PageRequest, first_row: int) -> None:
+        try:
+            page = inventory.page(
+                self.engine,
+                request.query,
+                request.sort,
+                request.descending,
+                after=request.after,
+                before=request.before,
+                limit=PAGE_SIZE,
+            )
+        except UserError as exc:
+            self.app.call_from_thread(self.show_error, str(exc))
+            return
+        self.app.call_from_thread(self.show_page, request, page, first_row)
+
+    @work(thread=True, exclusive=True, group="inventory-count")
+    def count(self, query: str) -> None:
+        try:
+            total = inventory.count(self.engine, query)
+        except UserError:
+            return
+        self.app.call_from_thread(self.show_count, query, total)
+
+    def show_page(self, request: PageRequest, page: inventory.Page, first_row: int) -> None:
+        if request.query != self.query_text:
+            return  # a newer keystroke is on its way
+        self.page, self.first_row = page, first_row
+        table = self.query_one("#cards", DataTable)
+        table.clear()
+        for row in page.rows:
+            values = row.as_dict()
+            table.add_row(*(values[k] or "" for k in HEADINGS), key=row.serial)
+        if request.before is not None and page.rows:
+            table.move_cursor(row=len(page.rows) - 1)
+        self.query_one("#filter", Input).remove_class("error")
+        self.show_position()
+
+    def show_count(self, query: str, total: int) -> None:
+        if query == self.query_text:
+            self.total = total
+            self.show_position()
+
+    def show_position(self) -> None:
+        rows = len(self.page.rows) if self.page else 0
+        shown = (
+            f"{units.count(self.first_row)}–{units.count(self.first_row + rows - 1)}"
+            if rows
+            else "0"
+        )
+        total = units.count(self.total) if self.total is not None else "…"
+        arrow = "↓" if self.descending else "↑"
+        self.query_one("#position", Static).update(
+            f"cards {shown} of {total} · sorted by {HEADINGS[self.sort]} {arrow}"
+        )
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#filter", Input).add_class("error")
+        self.query_one("#position", Static).update(f"[red]{message}[/red]")

@@ -1,0 +1,86 @@
+"""The spec catalogue: coverage of the sourced reference, lookups, compute figures."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from sqlalchemy import select, update
+
+from db.tables import GpuModel
+from fleetui import catalogue, units
+from tests.conftest import SHARED
+
+REFERENCE = SHARED / "reference" / "gpu_specs.csv"
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside the repo")
+def test_every_reference_model_with_an_fp16_figure_is_in_the_catalogue_with_its_source():
+    rows = [r for r in csv.DictReader(REFERENCE.open()) if r["fp16_dense_tflops"].strip()]
+    shipped = {s.source for s in catalogue.models()}
+    missing = [r["model"] for r in rows if r["source"] not in shipped]
+    assert missing == []
+    assert len(catalogue.models()) == len(rows)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("NVIDIA A100-SXM4-80GB", "a100-sxm4-80gb"),
+        ("NVIDIA H100 80GB HBM3", "h100-sxm5-80gb"),
+        ("Tesla V100-SXM2-32GB", "v100-sxm2-32gb"),
+        ("NVIDIA H800", "h800-sxm"),
+        ("A100 80G", "a100-sxm4-80gb"),
+        ("a100 80gb", "a100-sxm4-80gb"),
+        ("H800", "h800-sxm"),
+        ("910B", "ascend-910b"),
+        ("MI300X", "mi300x"),
+        ("NVIDIA A100 80GB PCIe", "a100-pcie-80gb"),
+        ("NVIDIA L40S", "l40s"),
+    ],
+)
+def test_lookup_by_nvml_name_and_by_the_short_names_people_type(typed, expected):
+    spec = catalogue.lookup(typed)
+    assert spec is not None and spec.key == expected
+
+
+def test_a_name_shared_by_several_models_names_none_but_filters_match_all():
+    assert catalogue.lookup("A100") is None
+    assert {s.key for s in catalogue.matching("a100")} == {
+        "a100-pcie-40gb",
+        "a100-pcie-80gb",
+        "a100-sxm4-40gb",
+        "a100-sxm4-80gb",
+    }
+
+
+def test_unknown_model_suggests_the_closest_entry():
+    assert catalogue.lookup("A10O 80G") is None
+    assert catalogue.suggest("A10O 80G") == "A100 SXM4 80GB"
+
+
+def test_compute_is_dense_fp16_and_export_classes_follow_the_rules():
+    h100 = catalogue.lookup("H100")
+    assert h100.fp16_tflops == 989 and h100.tpp == 15832
+    assert catalogue.lookup("H800").export_class == "made_for_2022_rule"
+    assert str(catalogue.lookup("A800").controlled_since) == "2023-11-17"
+    assert catalogue.lookup("H20").export_class == "made_for_2023_rule"
+    assert catalogue.lookup("L20").export_class == "made_for_2023_rule"
+    assert all(s.export_class in catalogue.EXPORT_CLASSES for s in catalogue.models())
+    assert all(s.source for s in catalogue.models())
+
+
+def test_totals_read_in_pflops_then_eflops():
+    assert units.compute(8 * 989) == "7.9 PFLOPS"
+    assert units.compute(1_000_000 * 989) == "989.00 EFLOPS"
+
+
+def test_opening_a_database_repairs_a_changed_catalogue_row(engine):
+    with engine.begin() as conn:
+        conn.execute(update(GpuModel).where(GpuModel.key == "h20").values(fp16_tflops=1.0))
+    catalogue.sync(engine)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(select(GpuModel.fp16_tflops).where(GpuModel.key == "h20")).scalar() == 148
+        )
+        assert conn.execute(select(GpuModel.id)).all().__len__() == len(catalogue.models())

@@ -1,0 +1,82 @@
+"""Engine factory, default paths, migrations on open, and refusing a newer schema."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from db.engine import default_path, redact, resolve_url
+from db.migrate import current_revision, known_revisions
+from fleetui.errors import SchemaTooNew, UserError
+from fleetui.store import open_fleet
+
+
+def test_default_database_lives_under_xdg_data_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_path() == tmp_path / "fleetui" / "fleet.db"
+    assert resolve_url(None) == f"sqlite:///{tmp_path}/fleetui/fleet.db"
+
+
+def test_db_option_beats_environment_which_beats_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("FLEETUI_DB", str(tmp_path / "env.db"))
+    assert resolve_url(None).endswith("/env.db")
+    assert resolve_url(str(tmp_path / "flag.db")).endswith("/flag.db")
+    assert resolve_url("postgresql+psycopg://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+
+
+def test_wrong_paths_are_one_sentence_errors(tmp_path):
+    with pytest.raises(UserError, match="is a directory"):
+        open_fleet(str(tmp_path))
+    with pytest.raises(UserError, match="does not exist"):
+        open_fleet(str(tmp_path / "no" / "such" / "dir.db"))
+    assert not (tmp_path / "no").exists()
+
+
+def test_passwords_never_appear_in_printable_urls():
+    assert "hunter2" not in redact("postgresql+psycopg://ops:hunter2@db.internal/fleet")
+
+
+def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(engine):
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 1000
+
+
+def test_opening_applies_every_migration_and_they_match_the_models(engine):
+    head, _ = known_revisions()
+    assert current_revision(engine) == head
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+
+
+def test_foreign_keys_are_enforced(engine):
+    with engine.begin() as conn, pytest.raises(Exception, match="FOREIGN KEY"):
+        conn.execute(
+            text(
+                "INSERT INTO card (serial, model_id, status, notes, version, "
+                "created_at, updated_at) VALUES ('X1', 9999, 'spare', '', 1, "
+                "'2024-01-01', '2024-01-01')"
+            )
+        )
+
+
+def test_database_from_a_newer_fleetui_is_refused_and_left_untouched(db_path):
+    open_fleet(str(db_path)).dispose()
+    conn = sqlite3.connect(db_path)
+    conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    before = hashlib.sha256(db_path.read_bytes()).hexdigest()
+    with pytest.raises(SchemaTooNew, match="newer version") as raised:
+        open_fleet(str(db_path))
+    assert raised.value.exit_code == 2
+    assert "\n" not in str(raised.value)
+    assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before

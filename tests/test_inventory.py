@@ -1,0 +1,106 @@
+"""Keyset paging: every sort order, forwards and backwards, equals one full sort in Python."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from db.tables import Card
+from fleetui import inventory
+from fleetui.errors import UserError
+
+
+def _every_card(engine):
+    """All cards by one plain SELECT: the reference the paging code is checked against."""
+    with engine.connect() as conn:
+        ids = list(conn.execute(select(Card.id)).scalars())
+    return inventory.rows_for(engine, ids)
+
+
+def _expected(rows, sort, descending):
+    """Documented order: missing values first ascending, last descending; serial breaks ties."""
+    present = [r for r in rows if getattr(r, sort) is not None]
+    missing = [r for r in rows if getattr(r, sort) is None]
+    present.sort(key=lambda r: (getattr(r, sort), r.serial), reverse=descending)
+    missing.sort(key=lambda r: r.serial, reverse=descending)
+    ordered = missing + present if not descending else present + missing
+    return [r.serial for r in ordered]
+
+
+def _walk(engine, query, sort, descending, size):
+    seen, page = [], inventory.page(engine, query, sort, descending, limit=size)
+    seen += [r.serial for r in page.rows]
+    while page.more_after:
+        page = inventory.page(engine, query, sort, descending, after=page.last, limit=size)
+        seen += [r.serial for r in page.rows]
+    back = [r.serial for r in page.rows]
+    while page.more_before:
+        page = inventory.page(engine, query, sort, descending, before=page.first, limit=size)
+        back = [r.serial for r in page.rows] + back
+    return seen, back
+
+
+@pytest.fixture(params=[4000, 3], ids=["walk-plan", "filter-first-plan"])
+def plan(request, monkeypatch):
+    """Run each paging test with the sort-order walk and with the filter-first fallback."""
+    monkeypatch.setattr(inventory, "PROBE_WINDOW", request.param)
+
+
+@pytest.mark.parametrize("sort", list(inventory.SORTS))
+@pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
+def test_paging_every_sort_both_ways_matches_a_full_sort(demo_engine, plan, sort, descending):
+    rows = [r for r in _every_card(demo_engine) if r.status == "spare"]
+    forward, backward = _walk(demo_engine, "status:spare", sort, descending, size=37)
+    expected = _expected(rows, sort, descending)
+    assert forward == expected
+    assert backward == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "keep"),
+    [
+        ("team:llm", lambda r: r.team == "LLM"),
+        ('team:"ads ranking"', lambda r: r.team == "Ads ranking"),
+        (
+            "model:h800 status:in_service",
+            lambda r: r.model.startswith("H800") and r.status == "in_service",
+        ),
+        ("model:a100", lambda r: r.model.startswith("A100")),
+        ('model:"A100 80G"', lambda r: r.model == "A100 SXM4 80GB"),
+        ("team:none", lambda r: r.team is None),
+        ("node:sh2-h800", lambda r: (r.node or "").startswith("sh2-h800")),
+        ("project:sft", lambda r: r.project == "sft"),
+        ("h20", lambda r: r.model.startswith("H20")),
+        ("serial:102", lambda r: r.serial.startswith("102")),
+    ],
+)
+def test_filters_find_exactly_the_matching_cards(demo_engine, plan, query, keep):
+    everything = _every_card(demo_engine)
+    expected = sorted(r.serial for r in everything if keep(r))
+    assert expected, f"the demo fleet should hold cards for {query}"
+    found = [r.serial for r in inventory.cards(demo_engine, query)]
+    assert found == expected
+    assert inventory.count(demo_engine, query) == len(expected)
+
+
+def test_a_page_holds_at_most_its_limit_and_says_what_lies_beyond(demo_engine):
+    first = inventory.page(demo_engine, limit=50)
+    assert len(first.rows) == 50 and first.more_after and not first.more_before
+    second = inventory.page(demo_engine, after=first.last, limit=50)
+    assert second.more_before and second.rows[0].serial > first.rows[-1].serial
+
+
+def test_card_detail_has_every_field_and_unknown_serials_are_an_error(demo_engine):
+    serial = inventory.page(demo_engine, "status:repair", limit=1).rows[0].serial
+    card = inventory.detail(demo_engine, serial)
+    assert card.fields["serial"] == serial and card.fields["status"] == "repair"
+    assert {"model", "node", "team", "warranty_end", "price_minor", "export_class"} <= set(
+        card.fields
+    )
+    with pytest.raises(UserError, match="No card has serial 'NOPE'"):
+        inventory.detail(demo_engine, "NOPE")
+
+
+def test_sorting_by_an_unknown_column_is_a_user_error(demo_engine):
+    with pytest.raises(UserError, match="Cannot sort by 'price'"):
+        inventory.page(demo_engine, sort="price")
