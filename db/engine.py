@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 ENV_VAR = "FLEETUI_DB"
 BUSY_TIMEOUT_MS = 10_000
@@ -73,7 +73,14 @@ def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
     path = sqlite_path(url)
     if path is None:
-        return create_engine(url, pool_pre_ping=True)
+        try:
+            return create_engine(url, pool_pre_ping=True)
+        except (ImportError, NoSuchModuleError) as exc:
+            backend = make_url(url).drivername
+            hint = " (pip install 'fleetui[postgres]')" if backend.startswith("postgresql") else ""
+            raise DatabaseURLError(
+                f"The database driver for {backend} is not installed{hint}."
+            ) from exc
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}

@@ -243,11 +243,14 @@ def _stream_json(rows) -> None:
 @db_app.command("info")
 def db_info(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Where the database is, its schema revision and size. Never changes it."""
-    from db.engine import make_engine
+    from db.engine import DatabaseURLError, make_engine
     from db.migrate import current_revision, known_revisions
 
     url = database_url(_db(ctx))
-    engine = make_engine(url)
+    try:
+        engine = make_engine(url)
+    except DatabaseURLError as exc:
+        raise UserError(str(exc)) from None
     try:
         current = current_revision(engine)
     except SQLAlchemyError as exc:

@@ -25,6 +25,8 @@ def open_fleet(db: str | None = None) -> Engine:
     try:
         engine = open_database(url)
         catalogue.sync(engine)
+    except DatabaseURLError as exc:
+        raise UserError(str(exc)) from None
     except SchemaTooNewError as exc:
         raise SchemaTooNew(str(exc)) from None
     except OperationalError as exc:

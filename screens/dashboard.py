@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from sqlalchemy import Engine
 from textual import on, work
 from textual.app import ComposeResult
@@ -47,10 +48,14 @@ class DashboardScreen(Screen):
     def on_mount(self) -> None:
         teams = self.query_one("#teams", DataTable)
         teams.border_title = "Compute per team (enter: its cards)"
-        teams.add_columns("Team", "Cards", "PFLOPS", "Share")
+        teams.add_column("Team")
+        for heading in ("Cards", "PFLOPS", "Share"):
+            teams.add_column(Text(heading, justify="right"))
         models = self.query_one("#models", DataTable)
         models.border_title = "Per model"
-        models.add_columns("Model", "Cards", "In service", "Spare", "Repair", "Retired", "PFLOPS")
+        models.add_column("Model")
+        for heading in ("Cards", "In service", "Spare", "Repair", "Retired", "PFLOPS"):
+            models.add_column(Text(heading, justify="right"))
         self.action_refresh()
 
     def action_refresh(self) -> None:
@@ -75,9 +80,11 @@ class DashboardScreen(Screen):
         for line in summary.teams:
             teams.add_row(
                 line.name,
-                units.count(line.cards),
-                f"{units.pflops(line.tflops):,.1f}",
-                units.share(line.tflops, summary.total_tflops),
+                *_right(
+                    units.count(line.cards),
+                    f"{units.pflops(line.tflops):,.1f}",
+                    units.share(line.tflops, summary.total_tflops),
+                ),
                 key=line.name,
             )
         models = self.query_one("#models", DataTable)
@@ -86,9 +93,14 @@ class DashboardScreen(Screen):
             s = line.by_status
             models.add_row(
                 line.name,
-                units.count(line.cards),
-                *(units.count(s.get(k, 0)) for k in ("in_service", "spare", "repair", "retired")),
-                f"{units.pflops(line.tflops):,.1f}",
+                *_right(
+                    units.count(line.cards),
+                    *(
+                        units.count(s.get(k, 0))
+                        for k in ("in_service", "spare", "repair", "retired")
+                    ),
+                    f"{units.pflops(line.tflops):,.1f}",
+                ),
                 key=line.name,
             )
 
@@ -100,3 +112,7 @@ class DashboardScreen(Screen):
     @on(DataTable.RowSelected, "#models")
     def open_model(self, event: DataTable.RowSelected) -> None:
         self.post_message(ShowInventory(f'model:"{event.row_key.value}"'))
+
+
+def _right(*cells: str) -> list[Text]:
+    return [Text(cell, justify="right") for cell in cells]

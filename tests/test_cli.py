@@ -1,0 +1,141 @@
+"""The `fleetui` command through typer's runner: output for scripts and one-sentence errors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from typer.testing import CliRunner
+
+from fleetui import catalogue
+from fleetui.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture
+def demo_db(tmp_path):
+    path = tmp_path / "demo.db"
+    result = run("--db", str(path), "demo", "--cards", "400", "--no-launch")
+    assert result.exit_code == 0, result.output
+    return str(path)
+
+
+def test_models_json_lists_the_whole_catalogue_with_sources():
+    result = run("models", "--json")
+    assert result.exit_code == 0
+    models = json.loads(result.stdout)
+    assert len(models) == len(catalogue.models())
+    h800 = next(m for m in models if m["key"] == "h800-sxm")
+    assert h800["fp16_tflops"] == 989 and h800["export_class"] == "made_for_2022_rule"
+    assert "NVIDIA H800" in h800["nvml_names"] and h800["source"]
+
+
+def test_cards_json_has_the_fields_scripts_need(demo_db):
+    result = run("--db", demo_db, "cards", "team:llm status:in_service", "--json", "--limit", "5")
+    assert result.exit_code == 0, result.output
+    cards = json.loads(result.stdout)
+    assert len(cards) == 5
+    for card in cards:
+        assert {
+            "serial",
+            "uuid",
+            "model",
+            "node",
+            "team",
+            "project",
+            "status",
+            "purchase_date",
+            "warranty_end",
+        } <= set(card)
+        assert card["team"] == "LLM" and card["status"] == "in_service"
+
+
+def test_cards_json_without_limit_returns_every_match(demo_db):
+    result = run("--db", demo_db, "cards", "--json")
+    assert len(json.loads(result.stdout)) == 400
+
+
+def test_piped_cards_are_tab_separated_with_a_header(demo_db):
+    result = run("--db", demo_db, "cards", "model:h800", "--limit", "3")
+    lines = result.stdout.splitlines()
+    assert lines[0].split("\t")[:3] == ["serial", "uuid", "model"]
+    assert len(lines) == 4 and all("H800" in line.split("\t")[2] for line in lines[1:])
+
+
+def test_the_environment_variable_names_the_database(demo_db, monkeypatch):
+    monkeypatch.setenv("FLEETUI_DB", demo_db)
+    result = run("cards", "--json", "--limit", "1")
+    assert len(json.loads(result.stdout)) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["cards", "tema:llm"], "Unknown filter key 'tema'; did you mean 'team'?"),
+        (["cards", "--sort", "price"], "Cannot sort by 'price'"),
+        (["--db", "/no/such/dir/fleet.db", "cards"], "The directory /no/such/dir does not exist."),
+    ],
+)
+def test_user_errors_are_one_sentence_without_traceback(demo_db, args, message):
+    if args[0] != "--db":
+        args = ["--db", demo_db, *args]
+    result = run(*args)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_demo_twice_rebuilds_its_own_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    for _ in range(2):
+        result = run("demo", "--cards", "120", "--no-launch")
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "fleetui" / "demo.db").exists()
+    assert not (tmp_path / "fleetui" / "fleet.db").exists()
+    with sqlite3.connect(tmp_path / "fleetui" / "demo.db") as conn:
+        assert conn.execute("SELECT count(*) FROM card").fetchone()[0] == 120
+
+
+def test_demo_refuses_a_real_inventory(tmp_path, demo_db):
+    real = tmp_path / "real.db"
+    with sqlite3.connect(demo_db) as src, sqlite3.connect(real) as dst:
+        src.backup(dst)
+    with sqlite3.connect(real) as conn:
+        conn.execute("DELETE FROM event")
+    result = run("--db", str(real), "demo", "--cards", "10", "--no-launch")
+    assert result.exit_code == 1
+    assert "never mixes demo data with real data" in result.stderr
+    with sqlite3.connect(real) as conn:
+        assert conn.execute("SELECT count(*) FROM card").fetchone()[0] == 400
+
+
+def test_db_info_reports_schema_and_hides_passwords(demo_db):
+    result = run("--db", demo_db, "db", "info", "--json")
+    info = json.loads(result.stdout)
+    assert info["state"] == "up to date" and info["cards"] == 400 and info["backend"] == "sqlite"
+
+
+@pytest.mark.parametrize("command", [["db", "info"], ["cards"]])
+def test_an_unreachable_server_is_one_sentence_and_never_shows_the_password(command):
+    result = run("--db", "postgresql+psycopg://ops:hunter2@127.0.0.1:1/fleet", *command)
+    assert result.exit_code == 1
+    assert "postgresql+psycopg://ops:***@127.0.0.1:1/fleet" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_a_newer_database_exits_2_and_db_info_says_why(demo_db):
+    with sqlite3.connect(demo_db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'ffff_future'")
+    result = run("--db", demo_db, "cards")
+    assert result.exit_code == 2
+    assert "newer version" in result.stderr and "Traceback" not in result.stderr
+    info = json.loads(run("--db", demo_db, "db", "info", "--json").stdout)
+    assert info["state"] == "newer than this fleetui"

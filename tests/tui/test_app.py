@@ -1,0 +1,151 @@
+"""The TUI driven through Textual's Pilot on a real demo database."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input, Static
+
+from fleetui import inventory
+from fleetui.app import FleetApp
+from screens.card_detail import CardDetailScreen
+from screens.dashboard import DashboardScreen
+from screens.help import HelpScreen
+from screens.inventory import PAGE_SIZE, InventoryScreen
+
+
+async def settle(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def table_serials(screen) -> list[str]:
+    table = screen.query_one("#cards", DataTable)
+    return [str(key.value) for key in table.rows]
+
+
+async def test_opens_on_the_dashboard_with_compute_per_team(demo_engine):
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        teams = app.screen.query_one("#teams", DataTable)
+        names = {str(k.value) for k in teams.rows}
+        assert {"LLM", "Ads ranking", "Search", "Cloud rental"} <= names
+        totals = str(app.screen.query_one("#totals", Static).render())
+        assert "2,000" in totals and "PFLOPS" in totals
+
+
+async def test_navigate_filter_open_a_card_and_come_back(demo_engine):
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, InventoryScreen)
+        assert len(table_serials(screen)) == PAGE_SIZE
+
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"team:llm status:spare")
+        await settle(pilot)
+        shown = table_serials(screen)
+        expected = [r.serial for r in inventory.cards(demo_engine, "team:llm status:spare")]
+        assert shown == expected[:PAGE_SIZE] and shown
+        position = str(screen.query_one("#position", Static).render())
+        assert f"of {len(expected):,}" in position
+
+        await pilot.press("enter")  # leave the filter box
+        await pilot.press("enter")  # open the highlighted card
+        await settle(pilot)
+        assert isinstance(app.screen, CardDetailScreen)
+        assert app.screen.serial == shown[0]
+        assert shown[0] in app.screen.query_one("#fields", Static).content.title
+
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        assert screen.query_one("#filter", Input).value == "team:llm status:spare"
+
+
+async def test_page_down_and_up_walk_the_inventory(demo_engine):
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        first = table_serials(app.screen)
+        await pilot.press("pagedown")
+        await settle(pilot)
+        second = table_serials(app.screen)
+        assert second[0] > first[-1] and len(second) == PAGE_SIZE
+        assert "cards 101–200 of 2,000" in str(app.screen.query_one("#position", Static).render())
+        await pilot.press("pageup")
+        await settle(pilot)
+        assert table_serials(app.screen) == first
+
+
+async def test_sort_key_and_bad_filter_feedback(demo_engine):
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        await pilot.press("s")  # serial -> model
+        await settle(pilot)
+        assert app.screen.sort == "model"
+        expected = [r.serial for r in inventory.cards(demo_engine, "", PAGE_SIZE, "model")]
+        assert table_serials(app.screen) == expected
+        await pilot.press("slash", *"team:llm")
+        await settle(pilot)
+        good = table_serials(app.screen)
+        await pilot.press("space", "quotation_mark")
+        await settle(pilot)
+        message = str(app.screen.query_one("#position", Static).render())
+        assert "unclosed quote" in message
+        assert table_serials(app.screen) == good, "a bad filter keeps the last good page"
+
+
+async def test_dashboard_row_opens_the_teams_cards(demo_engine):
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await settle(pilot)
+        teams = app.screen.query_one("#teams", DataTable)
+        teams.focus()
+        row = [str(k.value) for k in teams.rows].index("Search")
+        teams.move_cursor(row=row)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, InventoryScreen)
+        assert app.screen.query_one("#filter", Input).value == 'team:"Search"'
+        shown = table_serials(app.screen)
+        assert shown
+        assert {inventory.detail(demo_engine, s).fields["team"] for s in shown} == {"Search"}
+
+
+async def test_help_lists_the_screens_keys(demo_engine):
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(110, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        described = dict(app.screen.keys)
+        assert described["/"] == "Filter" and described["d"] == "Dashboard"
+        assert "enter" in described and "ctrl+p" in described
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, InventoryScreen)
+
+
+def test_dashboard_snapshot(snap_compare, demo_file, tmp_path):
+    from fleetui.store import open_fleet
+
+    app = FleetApp(open_fleet(str(demo_file)))
+
+    async def loaded(pilot) -> None:
+        app.sub_title = "demo.db"
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(100, 34), run_before=loaded)
