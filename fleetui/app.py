@@ -25,15 +25,18 @@ class FleetApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, engine: Engine, *, initial_query: str = "") -> None:
+    def __init__(
+        self, engine: Engine, *, initial_query: str = "", initial_mode: str = "dashboard"
+    ) -> None:
         super().__init__()
         self.engine = engine
+        self.initial_mode = initial_mode
         self.sub_title = redact(str(engine.url))
         self.add_mode("dashboard", lambda: DashboardScreen(engine))
         self.add_mode("inventory", lambda: InventoryScreen(engine, initial_query))
 
     def on_mount(self) -> None:
-        self.switch_mode("dashboard")
+        self.switch_mode(self.initial_mode)
 
     def action_show(self, mode: str) -> None:
         if self.current_mode != mode:

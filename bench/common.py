@@ -1,0 +1,49 @@
+"""Helpers shared by the benchmarks: a cached 1M-card demo database and timing."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+OUT = Path(__file__).parent / "out"
+
+
+def demo_database(cards: int, seed: int = 7, rebuild: bool = False) -> Path:
+    """A demo fleet of `cards` cards under bench/out, built once and reused between runs."""
+    from fleetui import demo
+    from fleetui.store import open_fleet
+
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"demo-{cards}-{seed}.db"
+    if path.exists() and not rebuild:
+        return path
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    engine = open_fleet(str(path))
+    started = time.perf_counter()
+    demo.build(engine, cards=cards, seed=seed)
+    print(f"built {cards:,}-card demo database in {time.perf_counter() - started:.1f} s")
+    engine.dispose()
+    return path
+
+
+def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
+    """Median seconds of `repeat` calls (the machines are noisy; the median is steadier)."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def report(name: str, seconds: float, baseline: float, target: float | None = None) -> None:
+    verdict = ""
+    if target is not None:
+        verdict = f"  target < {target * 1000:.0f} ms: {'ok' if seconds < target else 'MISSED'}"
+    print(
+        f"{name:42s} {seconds * 1000:9.1f} ms   baseline {baseline * 1000:8.2f} ms   "
+        f"ratio {seconds / baseline:8.1f}x{verdict}"
+    )
