@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import click
 import typer
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -115,6 +114,8 @@ def demo_cmd(
     target = _db(ctx) or os.environ.get(ENV_VAR) or str(demo_path())
     engine = _fresh_demo_database(target)
     if cards >= 50_000:
+        from rich.progress import Progress
+
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task("Building the demo fleet", total=cards)
             written = demo.build(engine, cards, seed, lambda n, _: bar.update(task, completed=n))

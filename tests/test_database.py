@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from db.engine import default_path, redact, resolve_url
-from db.migrate import current_revision, known_revisions
+from db.migrate import HEAD, current_revision, known_revisions
 from fleetui.errors import SchemaTooNew, UserError
 from fleetui.store import open_fleet
 
@@ -51,6 +51,7 @@ def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(engine):
 
 def test_opening_applies_every_migration_and_they_match_the_models(engine):
     head, _ = known_revisions()
+    assert head == HEAD, "update db.migrate.HEAD when adding a migration"
     assert current_revision(engine) == head
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
