@@ -121,10 +121,16 @@ class Card(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """Append-only audit log. One row per changed card (or one per batch for non-card actions)."""
+    """Append-only audit log: one row per changed card, or one per batch for other actions.
+
+    `card_id` has no foreign key on purpose: undoing an import deletes the cards it created,
+    and their history must stay. `serial` keeps that history findable; `card_version` is the
+    card's version after this change, which undo compares before it reverts anything.
+    """
 
     __table_args__ = (
         Index("ix_event_card_id", "card_id"),
+        Index("ix_event_serial", "serial"),
         Index("ix_event_batch_id", "batch_id"),
         Index("ix_event_at", "at"),
     )
@@ -133,7 +139,9 @@ class Event(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
     actor: str = Field(max_length=128)
     action: str = Field(max_length=32)
-    card_id: int | None = Field(default=None, foreign_key="card.id")
+    card_id: int | None = None
+    serial: str | None = Field(default=None, max_length=64)
+    card_version: int | None = None
     batch_id: str = Field(max_length=36)
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

@@ -34,11 +34,15 @@ def record(
     batch_id: str,
     action: str,
     changes: Iterable[tuple[int | None, dict[str, Any] | None, dict[str, Any] | None]],
+    serials: Iterable[str | None] | None = None,
     actor: str | None = None,
     reason: str = "",
     at: datetime | None = None,
 ) -> int:
-    """Append one event per (card_id, before, after) change; returns how many were written."""
+    """Append one event per (card_id, before, after) change; returns how many were written.
+
+    `after` may carry the card's new "version", which is stored in `card_version` for undo.
+    """
     stamp = at or datetime.now(UTC)
     who = actor or current_actor()
     rows = [

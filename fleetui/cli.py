@@ -238,6 +238,181 @@ def _stream_json(rows) -> None:
     write("\n]\n")
 
 
+# ---------------------------------------------------------------- import, export, undo
+
+
+@app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="CSV file: fleetui's export, Snipe-IT, nvidia-smi "
+            "--query-gpu, or a spreadsheet saved as CSV."
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and count; write nothing.")
+    ] = False,
+    map_: Annotated[
+        list[str] | None, typer.Option("--map", help="COLUMN=FIELD (or =ignore); repeat.")
+    ] = None,
+    on_existing: Annotated[
+        str, typer.Option(help="For serials already in the inventory: update, skip or error.")
+    ] = "update",
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid",
+            help="Write the valid rows; rejected ones go to FILE.rejected.csv with a reason.",
+        ),
+    ] = False,
+    create_missing: Annotated[
+        bool, typer.Option("--create-missing", help="Create unknown teams, projects and nodes.")
+    ] = False,
+    date_format: Annotated[str | None, typer.Option(help="e.g. %d/%m/%Y for 03/04/2023.")] = None,
+    currency: Annotated[str | None, typer.Option(help="Currency of prices without one.")] = None,
+    node: Annotated[str | None, typer.Option(help="Node of rows without one.")] = None,
+    team: Annotated[str | None, typer.Option(help="Team of rows without one.")] = None,
+    project: Annotated[str | None, typer.Option(help="Project of rows without one.")] = None,
+    reason: Annotated[str, typer.Option(help="Recorded in the audit log.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Import cards from a CSV file: every row checked first, then one transaction and batch."""
+    from fleetui.columns import parse_overrides
+    from fleetui.importer import ImportOptions, run_import
+
+    options = ImportOptions(
+        dry_run=dry_run,
+        overrides=parse_overrides(map_ or []),
+        on_existing=on_existing,
+        skip_invalid=skip_invalid,
+        create_missing=create_missing,
+        date_format=date_format,
+        currency=currency,
+        node=node,
+        team=team,
+        project=project,
+        reason=reason,
+    )
+    engine = _open(ctx)
+    result = _with_progress(
+        "Importing", lambda progress: run_import(engine, file, options, progress)
+    )
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        _print_import(result)
+    if result.error_count and not skip_invalid:
+        raise typer.Exit(1)
+
+
+def _with_progress(label: str, work):
+    """Run work(progress) with a rich progress bar on a terminal, silently otherwise."""
+    if not err.is_terminal:
+        return work(None)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    columns = ("{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        return work(lambda done, total: bar.update(task, completed=done, total=total))
+
+
+SHOWN_ERROR_GROUPS = 40
+
+
+def _print_import(result) -> None:
+    from fleetui.importer import group_errors
+
+    say = err.print
+    say(
+        f"{result.file}: {result.encoding}, delimiter {result.delimiter!r}, {result.rows:,} rows",
+        highlight=False,
+    )
+    say(
+        "Columns: " + ", ".join(f"{c} -> {f}" for c, f in result.mapping.items()),
+        highlight=False,
+        soft_wrap=True,
+    )
+    if result.unknown_columns:
+        say(
+            f"Not imported ({len(result.unknown_columns)}): {', '.join(result.unknown_columns)}",
+            highlight=False,
+        )
+    groups = group_errors(result.errors)
+    for group in groups[:SHOWN_ERROR_GROUPS]:
+        say(f"  {group}", markup=False, highlight=False, soft_wrap=True)
+    if len(groups) > SHOWN_ERROR_GROUPS:
+        say(
+            f"  ... and {len(groups) - SHOWN_ERROR_GROUPS:,} more kinds of error (--json lists "
+            "every one)",
+            highlight=False,
+        )
+    if result.error_count and not result.written and not result.dry_run:
+        say(
+            f"{result.error_count:,} errors; nothing was written. Fix them, or pass "
+            "--skip-invalid to write the valid rows.",
+            highlight=False,
+        )
+        return
+    verb = "Would import" if result.dry_run else "Imported"
+    line = f"{verb}: {result.summary()}."
+    if result.batch_id and result.written:
+        line += f" Batch {result.batch_id[:8]} (undo: fleetui undo {result.batch_id[:8]})."
+    if result.rejected_file:
+        line += f" Rejected rows: {result.rejected_file}"
+    out.print(line, highlight=False, soft_wrap=True)
+
+
+@app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="Filter, as in `fleetui cards`.")] = "",
+    format_: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="File (default stdout).")
+    ] = None,
+) -> None:
+    """Export cards in fleetui's own columns; `fleetui import` reads the file back unchanged."""
+    from fleetui import exporter
+
+    if format_ not in ("csv", "json"):
+        raise UserError("--format takes csv or json.")
+    engine = _open(ctx)
+    write = exporter.write_csv if format_ == "csv" else exporter.write_json
+    if output is None:
+        write(engine, query, sys.stdout)
+        return
+    try:
+        with open(output, "w", encoding="utf-8", newline="") as handle:
+            n = write(engine, query, handle)
+    except OSError as exc:
+        raise UserError(f"Cannot write {output}: {exc.strerror}.") from None
+    err.print(f"Exported {n:,} cards to {output}.", highlight=False)
+
+
+@app.command("undo")
+def undo_cmd(
+    ctx: typer.Context,
+    batch: Annotated[str, typer.Argument(help="Batch id (its first 8 characters are enough).")],
+    reason: Annotated[str, typer.Option(help="Recorded in the audit log.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Revert a batch (an import or a move) if none of its cards changed since."""
+    from fleetui.undo import undo
+
+    result = undo(_open(ctx), batch, reason=reason)
+    if as_json:
+        _print_json(result.__dict__)
+    else:
+        out.print(
+            f"Undid batch {result.batch_id[:8]}: {result.deleted:,} cards removed, "
+            f"{result.restored:,} restored (undo batch {result.undo_batch_id[:8]}).",
+            highlight=False,
+        )
+
+
 # ---------------------------------------------------------------- db
 
 

@@ -163,47 +163,21 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(128), nullable=False),
         sa.Column("action", sa.String(32), nullable=False),
         sa.Column("card_id", sa.Integer(), nullable=True),
+        sa.Column("serial", sa.String(64), nullable=True),
+        sa.Column("card_version", sa.Integer(), nullable=True),
         sa.Column("batch_id", sa.String(36), nullable=False),
         sa.Column("before", sa.JSON(), nullable=True),
         sa.Column("after", sa.JSON(), nullable=True),
         sa.Column("reason", sa.String(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["card_id"],
-            ["card.id"],
-        ),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("event", schema=None) as batch_op:
         batch_op.create_index("ix_event_at", ["at"], unique=False)
         batch_op.create_index("ix_event_batch_id", ["batch_id"], unique=False)
         batch_op.create_index("ix_event_card_id", ["card_id"], unique=False)
+        batch_op.create_index("ix_event_serial", ["serial"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("event", schema=None) as batch_op:
-        batch_op.drop_index("ix_event_card_id")
-        batch_op.drop_index("ix_event_batch_id")
-        batch_op.drop_index("ix_event_at")
-
-    op.drop_table("event")
-    with op.batch_alter_table("card", schema=None) as batch_op:
-        batch_op.drop_index("ix_card_warranty_end")
-        batch_op.drop_index("ix_card_team_model_status")
-        batch_op.drop_index("ix_card_status")
-        batch_op.drop_index("ix_card_purchase_date")
-        batch_op.drop_index("ix_card_project_id")
-        batch_op.drop_index("ix_card_node_id")
-        batch_op.drop_index("ix_card_model_id")
-
-    op.drop_table("card")
-    with op.batch_alter_table("project", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_project_team_id"))
-
-    op.drop_table("project")
-    with op.batch_alter_table("node", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_node_site_id"))
-
-    op.drop_table("node")
-    op.drop_table("team")
-    op.drop_table("site")
-    op.drop_table("gpu_model")
+    for table in ("event", "card", "project", "node", "team", "site", "gpu_model"):
+        op.drop_table(table)

@@ -1,0 +1,226 @@
+"""Parsing one spreadsheet cell. Each parser returns a value or raises CellError(reason)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from db.tables import CARD_STATUSES
+
+MISSING = {"", "[n/a]", "n/a", "na", "[not supported]", "null", "none", "-", "—", "无"}
+EXCEL_EPOCH = date(1899, 12, 30)
+
+
+class CellError(ValueError):
+    """Why a cell's value cannot be used."""
+
+
+def is_missing(value: str) -> bool:
+    return value.strip().lower() in MISSING
+
+
+# ---------------------------------------------------------------- dates
+
+_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T].*)?$")
+_CJK = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?$")
+_DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
+_WORDS = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y")
+
+
+def parse_date(value: str, date_format: str | None = None) -> date:
+    text = value.strip()
+    if date_format:
+        try:
+            return datetime.strptime(text, date_format).date()
+        except ValueError:
+            raise CellError(f"not a date in the format {date_format}") from None
+    for pattern in (_ISO, _CJK):
+        if m := pattern.match(text):
+            return _ymd(int(m[1]), int(m[2]), int(m[3]))
+    if m := _DMY.match(text):
+        first, second, year = int(m[1]), int(m[2]), int(m[3])
+        if first <= 12 and second <= 12 and first != second:
+            raise CellError(
+                "ambiguous date (day/month or month/day?); pass --date-format %d/%m/%Y "
+                "or --date-format %m/%d/%Y"
+            )
+        day, month = (first, second) if first > 12 else (second, first)
+        return _ymd(year, month, day)
+    if re.fullmatch(r"\d{5}(\.\d+)?", text):  # Excel's serial day number
+        serial = float(text)
+        if 20000 <= serial <= 80000:
+            return EXCEL_EPOCH + timedelta(days=int(serial))
+    for fmt in _WORDS:
+        try:
+            return datetime.strptime(text.replace(",", ", ").replace(",  ", ", "), fmt).date()
+        except ValueError:
+            continue
+    raise CellError("not a date (use 2023-03-01, 2023/3/1, 2023年3月1日 or --date-format)")
+
+
+def _ymd(year: int, month: int, day: int) -> date:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise CellError("no such day") from None
+
+
+# ---------------------------------------------------------------- money
+
+_SYMBOLS = (
+    ("US$", "USD"),
+    ("HK$", "HKD"),
+    ("$", "USD"),
+    ("¥", "CNY"),
+    ("￥", "CNY"),
+    ("€", "EUR"),
+    ("£", "GBP"),
+    ("RMB", "CNY"),
+    ("元", "CNY"),
+)
+_CODES = re.compile(r"^[A-Z]{3}|[A-Z]{3}$")
+_SCALE = {"万": Decimal(10_000), "亿": Decimal(100_000_000)}
+
+
+def parse_money(value: str) -> tuple[int, str | None]:
+    """'¥95,000' -> (9500000, 'CNY'); '9.5万' -> (9500000, None); minor units (cents, fen).
+
+    ¥ and ￥ are read as Chinese yuan: fleetui's users are far likelier to hold CNY than JPY.
+    """
+    text = value.strip().replace("\u00a0", "").replace(" ", "").replace("，", ",")
+    currency = None
+    text = text.upper()
+    for symbol, code in _SYMBOLS:
+        if symbol in text:
+            currency = currency or code
+            text = text.replace(symbol, "")
+    if m := _CODES.search(text):
+        currency = m[0]
+        text = _CODES.sub("", text)
+    scale = Decimal(1)
+    for suffix, factor in _SCALE.items():
+        if text.endswith(suffix):
+            scale, text = factor, text[: -len(suffix)]
+    if re.fullmatch(r"\d{1,3}(\.\d{3})+,\d{1,2}", text):  # 1.234,56
+        text = text.replace(".", "").replace(",", ".")
+    text = text.replace(",", "")
+    try:
+        amount = Decimal(text) * scale
+    except InvalidOperation:
+        raise CellError("not an amount of money") from None
+    if amount < 0:
+        raise CellError("a price cannot be negative")
+    return int((amount * 100).to_integral_value()), currency
+
+
+def parse_currency(value: str) -> str:
+    code = value.strip().upper()
+    code = {"RMB": "CNY", "¥": "CNY", "￥": "CNY", "人民币": "CNY", "$": "USD", "美元": "USD"}.get(
+        code, code
+    )
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise CellError("not a currency code such as CNY or USD")
+    return code
+
+
+# ---------------------------------------------------------------- durations, numbers
+
+_MONTHS = re.compile(r"^(\d+(?:\.\d+)?)\s*(months?|mo|个月|月)?$", re.I)
+_YEARS = re.compile(r"^(\d+(?:\.\d+)?)\s*(years?|yrs?|y|年)$", re.I)
+
+
+def parse_months(value: str) -> int:
+    """'36', '36 months', '36个月' -> 36; '3 years', '3年' -> 36."""
+    text = value.strip()
+    if m := _YEARS.match(text):
+        return round(float(m[1]) * 12)
+    if m := _MONTHS.match(text):
+        return round(float(m[1]))
+    raise CellError("not a number of months (e.g. 36, 36 months, 3 years, 3年)")
+
+
+def parse_years(value: str) -> float:
+    text = re.sub(r"\s*(years?|yrs?|y|年)$", "", value.strip(), flags=re.I)
+    try:
+        years = float(text)
+    except ValueError:
+        raise CellError("not a number of years") from None
+    if not 0 < years <= 30:
+        raise CellError("a service life is between 0 and 30 years")
+    return years
+
+
+def add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for last in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise CellError("no such day")  # pragma: no cover - 28 always exists
+
+
+# ---------------------------------------------------------------- status
+
+STATUS_WORDS = {
+    "in_service": (
+        "in service",
+        "inservice",
+        "deployed",
+        "in use",
+        "active",
+        "running",
+        "production",
+        "在用",
+        "使用中",
+        "运行",
+        "运行中",
+        "已部署",
+    ),
+    "spare": (
+        "ready to deploy",
+        "available",
+        "idle",
+        "stock",
+        "in stock",
+        "备用",
+        "闲置",
+        "库存",
+        "空闲",
+    ),
+    "repair": (
+        "out for repair",
+        "rma",
+        "broken",
+        "faulty",
+        "under repair",
+        "维修",
+        "送修",
+        "故障",
+        "维修中",
+    ),
+    "retired": (
+        "archived",
+        "scrapped",
+        "decommissioned",
+        "broken - not fixable",
+        "lost/stolen",
+        "报废",
+        "退役",
+        "已报废",
+    ),
+    "on_order": ("pending", "ordered", "on order", "in transit", "在途", "采购中", "已下单"),
+}
+_STATUS = {s: s for s in CARD_STATUSES} | {
+    word: status for status, words in STATUS_WORDS.items() for word in words
+}
+
+
+def parse_status(value: str) -> str:
+    key = value.strip().lower().replace("_", " ")
+    found = _STATUS.get(key) or _STATUS.get(key.replace(" ", "_"))
+    if found is None:
+        raise CellError(f"unknown status (use {', '.join(CARD_STATUSES)})")
+    return found

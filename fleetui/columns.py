@@ -1,0 +1,219 @@
+"""Which CSV column holds which card field: fleetui's own headers and the ones people send.
+
+Headers are compared ignoring case, spaces and punctuation ("Purchase Date" = "purchase_date").
+Sources: fleetui's export, Snipe-IT asset exports, `nvidia-smi --query-gpu ... --format=csv`,
+and the Chinese headers of spreadsheets from purchasing and asset teams.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+from fleetui.errors import UserError
+
+# fleetui's own export headers, in export order
+EXPORT_FIELDS = (
+    "serial",
+    "uuid",
+    "model",
+    "node",
+    "pci_bus_id",
+    "team",
+    "project",
+    "status",
+    "purchase_date",
+    "price",
+    "currency",
+    "supplier",
+    "warranty_end",
+    "service_life_years",
+    "notes",
+)
+ALIASES: dict[str, tuple[str, ...]] = {
+    "serial": (
+        "serial number",
+        "serial no",
+        "sn",
+        "s/n",
+        "gpu serial",
+        "asset serial",
+        "序列号",
+        "序列號",
+        "设备序列号",
+        "SN号",
+        "SN码",
+    ),
+    "uuid": ("gpu uuid", "nvml uuid", "gpu id"),
+    "model": (
+        "model name",
+        "gpu model",
+        "gpu",
+        "name",
+        "gpu name",
+        "card model",
+        "product",
+        "型号",
+        "型號",
+        "显卡型号",
+        "GPU型号",
+        "卡型号",
+        "设备型号",
+    ),
+    "node": (
+        "hostname",
+        "host",
+        "host name",
+        "server",
+        "machine",
+        "node name",
+        "主机",
+        "主机名",
+        "节点",
+        "服务器",
+        "机器",
+        "所在主机",
+    ),
+    "pci_bus_id": ("pci.bus_id", "bus id", "pci bus", "pci bus id", "gpu bus id"),
+    "team": (
+        "department",
+        "dept",
+        "group",
+        "owner team",
+        "团队",
+        "部门",
+        "组",
+        "业务线",
+        "使用部门",
+    ),
+    "project": ("project name", "项目", "项目名称"),
+    "status": ("state", "status label", "状态", "使用状态", "设备状态"),
+    "purchase_date": (
+        "purchased",
+        "purchase date",
+        "date of purchase",
+        "order date",
+        "采购日期",
+        "购买日期",
+        "购置日期",
+    ),
+    "price": (
+        "purchase cost",
+        "cost",
+        "unit price",
+        "purchase price",
+        "price each",
+        "采购价格",
+        "单价",
+        "价格",
+        "采购单价",
+        "金额",
+    ),
+    "currency": ("currency code", "币种", "货币"),
+    "supplier": ("vendor", "seller", "供应商", "供货商"),
+    "warranty_months": (
+        "warranty",
+        "warranty months",
+        "warranty period",
+        "warranty (months)",
+        "保修期(月)",
+        "保修期",
+        "保修月数",
+        "质保期",
+        "质保期(月)",
+    ),
+    "warranty_end": (
+        "warranty end",
+        "warranty expires",
+        "warranty expiration",
+        "warranty end date",
+        "保修到期",
+        "保修到期日",
+        "保修截止日期",
+        "质保到期",
+    ),
+    "service_life_years": ("service life", "service life years", "使用年限"),
+    "notes": ("note", "comment", "comments", "remarks", "备注", "说明"),
+    "manufacturer": ("manufacturer", "make", "brand", "厂商", "品牌", "制造商"),
+    "model_number": ("model number", "model no", "part number", "型号编码"),
+}
+FIELDS = tuple(dict.fromkeys((*EXPORT_FIELDS, *ALIASES)))
+IGNORE = "ignore"
+
+
+def normalize(header: str) -> str:
+    """'Purchase Date' -> 'purchasedate'; CJK characters are kept; a unit suffix like
+    ' [MiB]' is dropped (nvidia-smi)."""
+    header = re.sub(r"\s*\[[^\]]*\]\s*$", "", header.strip())
+    return re.sub(r"[\W_]+", "", header.lower())
+
+
+_LOOKUP = {normalize(f): f for f in FIELDS}
+_LOOKUP.update({normalize(alias): f for f, aliases in ALIASES.items() for alias in aliases})
+
+
+@dataclass
+class Mapping:
+    """Column index -> field for the columns that are imported, and what was left out."""
+
+    fields: dict[int, str] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+
+    def column_of(self, name: str) -> int | None:
+        return next((i for i, f in self.fields.items() if f == name), None)
+
+    def has(self, name: str) -> bool:
+        return self.column_of(name) is not None
+
+
+def map_columns(header: list[str], overrides: dict[str, str] | None = None) -> Mapping:
+    """Map a header row; `overrides` ({column: field or 'ignore'}) come from --map."""
+    overrides = {normalize(k): v for k, v in (overrides or {}).items()}
+    mapping = Mapping()
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(header):
+        key = normalize(raw)
+        target = overrides.get(key) or _LOOKUP.get(key)
+        if target == IGNORE:
+            continue
+        if target is None or target in seen:
+            if raw:
+                mapping.unknown.append(raw)
+            continue
+        seen[target] = index
+        mapping.fields[index] = target
+    if "serial" not in seen:
+        raise UserError(_missing_serial(header))
+    return mapping
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """--map 'Asset Tag=serial' values into {column: field}; UserError on a bad one."""
+    result = {}
+    for pair in pairs:
+        column, sep, target = pair.rpartition("=")
+        target = target.strip().lower()
+        if not sep or not column.strip():
+            raise UserError(f"--map takes COLUMN=FIELD, not {pair!r}.")
+        if target not in FIELDS and target != IGNORE:
+            close = difflib.get_close_matches(target, FIELDS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; fields: {', '.join(FIELDS)}."
+            raise UserError(f"--map {pair!r}: unknown field '{target}'{hint}")
+        result[column.strip()] = target
+    return result
+
+
+def _missing_serial(header: list[str]) -> str:
+    known = list(_LOOKUP)
+    for raw in header:
+        close = difflib.get_close_matches(normalize(raw), known, n=1, cutoff=0.75)
+        if close and _LOOKUP[close[0]] == "serial":
+            return (
+                f"No serial column: did you mean '{raw}' as serial? "
+                f"Rename it or pass --map '{raw}=serial'."
+            )
+    return (
+        "No serial column; name one 'serial' (or 序列号, Serial Number, ...) or pass "
+        "--map COLUMN=serial."
+    )

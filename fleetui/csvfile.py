@@ -1,0 +1,121 @@
+"""Reading the CSV files people really have: any common encoding, delimiter and line ending.
+
+Row numbers are the ones a spreadsheet shows: the header is row 1, and a quoted cell with line
+breaks inside still counts as one row.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fleetui.errors import UserError
+
+SAMPLE = 1 << 16
+DELIMITERS = (",", ";", "\t")
+csv.field_size_limit(min(sys.maxsize, 1 << 24))
+
+
+@dataclass
+class CsvSource:
+    path: Path
+    encoding: str
+    delimiter: str
+    header: list[str] = field(default_factory=list)
+    first_row: int = 2  # spreadsheet row number of the first data row
+
+    def records(self) -> Iterator[tuple[int, list[str]]]:
+        """(row number, cells) for every data row; blank lines are counted, not returned."""
+        with self._open() as handle:
+            reader = csv.reader(handle, delimiter=self.delimiter)
+            try:
+                for _ in range(self.first_row - 1):
+                    next(reader)
+                row = self.first_row - 1
+                for cells in reader:
+                    row += 1
+                    if cells and any(c.strip() for c in cells):
+                        yield row, cells
+            except csv.Error as exc:
+                raise UserError(f"{self.path.name}, row {row + 1}: {exc}.") from None
+            except UnicodeDecodeError:
+                raise UserError(
+                    f"{self.path.name}, row {row + 1}: bytes that are not {self.encoding}."
+                ) from None
+
+    def _open(self) -> io.TextIOWrapper:
+        return open(self.path, encoding=self.encoding, newline="")
+
+
+def open_csv(path: str | Path) -> CsvSource:
+    """Detect encoding, delimiter and header of a CSV file, or raise a one-sentence UserError."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UserError(f"There is no file {path}.")
+    if path.is_dir():
+        raise UserError(f"{path} is a directory, not a CSV file.")
+    try:
+        with open(path, "rb") as handle:
+            sample = handle.read(SAMPLE)
+    except OSError as exc:
+        raise UserError(f"Cannot read {path}: {exc.strerror}.") from None
+    if not sample.strip():
+        raise UserError(f"{path.name} is empty.")
+    encoding = _encoding(path, sample)
+    source = CsvSource(path, encoding, ",")
+    with source._open() as handle:
+        text = handle.read(SAMPLE)
+    lines = text.splitlines()
+    first = lines[0] if lines else ""
+    if first.lower().startswith("sep=") and len(first) >= 5:  # Excel's delimiter hint
+        source.delimiter = first[4]
+        source.first_row = 3
+        first = lines[1] if len(lines) > 1 else ""
+    else:
+        source.delimiter = max(DELIMITERS, key=lambda d: _count_outside_quotes(first, d))
+    source.header = next(csv.reader([first], delimiter=source.delimiter), [])
+    source.header = [h.strip() for h in source.header]
+    if not any(source.header):
+        raise UserError(f"{path.name} has no header row.")
+    return source
+
+
+def _encoding(path: Path, sample: bytes) -> str:
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in sample:
+        raise UserError(f"{path.name} does not look like a CSV file (it holds binary data).")
+    if _decodes(path, "utf-8"):
+        return "utf-8"
+    if _decodes(path, "gb18030"):
+        return "gb18030"  # a superset of GBK/GB2312: Excel on Chinese-locale Windows
+    raise UserError(f"{path.name} is neither UTF-8 nor GBK/GB18030; save it as UTF-8 CSV.")
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _count_outside_quotes(line: str, delimiter: str) -> int:
+    count, quoted = 0, False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif char == delimiter and not quoted:
+            count += 1
+    return count

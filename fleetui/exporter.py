@@ -1,0 +1,86 @@
+"""Exporting cards as CSV or JSON, in fleetui's own headers, so an export re-imports as-is."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import IO, Any
+
+from sqlalchemy import Engine, select
+
+from db.tables import Card, GpuModel, Node, Project, Team
+from fleetui import inventory
+from fleetui.columns import EXPORT_FIELDS
+
+CHUNK = 5_000
+card, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
+team_t, project_t = Team.__table__, Project.__table__
+
+
+def rows(engine: Engine, query: str = "") -> Iterator[dict[str, Any]]:
+    """Every matching card as a dict of EXPORT_FIELDS, in serial order, a chunk at a time."""
+    condition = inventory.where(engine, query)
+    columns = select(
+        card.c.serial,
+        card.c.uuid,
+        model_t.c.name.label("model"),
+        node_t.c.hostname.label("node"),
+        card.c.pci_bus_id,
+        team_t.c.name.label("team"),
+        project_t.c.name.label("project"),
+        card.c.status,
+        card.c.purchase_date,
+        card.c.price_minor,
+        card.c.currency,
+        card.c.supplier,
+        card.c.warranty_end,
+        card.c.service_life_years,
+        card.c.notes,
+    ).select_from(
+        card.join(model_t, card.c.model_id == model_t.c.id)
+        .outerjoin(node_t, card.c.node_id == node_t.c.id)
+        .outerjoin(team_t, card.c.team_id == team_t.c.id)
+        .outerjoin(project_t, card.c.project_id == project_t.c.id)
+    )
+    last = None
+    with engine.connect() as conn:
+        while True:
+            query_chunk = columns.where(condition).order_by(card.c.serial).limit(CHUNK)
+            if last is not None:
+                query_chunk = query_chunk.where(card.c.serial > last)
+            chunk = conn.execute(query_chunk).mappings().all()
+            for row in chunk:
+                values = dict(row)
+                minor = values.pop("price_minor")
+                values["price"] = str(Decimal(minor) / 100) if minor is not None else None
+                yield {f: values[f] for f in EXPORT_FIELDS}
+            if len(chunk) < CHUNK:
+                return
+            last = chunk[-1]["serial"]
+
+
+def write_csv(engine: Engine, query: str, out: IO[str]) -> int:
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_FIELDS)
+    n = 0
+    for row in rows(engine, query):
+        writer.writerow(["" if v is None else _text(v) for v in row.values()])
+        n += 1
+    return n
+
+
+def write_json(engine: Engine, query: str, out: IO[str]) -> int:
+    out.write("[")
+    n = 0
+    for n, row in enumerate(rows(engine, query), 1):
+        out.write(
+            ("," if n > 1 else "") + "\n  " + json.dumps(row, default=_text, ensure_ascii=False)
+        )
+    out.write("\n]\n")
+    return n
+
+
+def _text(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
