@@ -42,6 +42,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from db.bulk import insert_rows, refresh_statistics
 from db.sqlfuncs import json_object
@@ -249,6 +250,12 @@ def run_import(
         transaction = conn.begin()
         try:
             _run(conn, source, mapping, options, result, progress, cancel)
+        except IntegrityError as exc:
+            transaction.rollback()
+            raise UserError(
+                f"The import conflicts with the inventory ({_first_line(exc)}); "
+                "nothing was written."
+            ) from None
         except BaseException:
             transaction.rollback()
             raise
@@ -263,6 +270,10 @@ def run_import(
     if result.written and result.rejected:
         result.rejected_file = _write_rejected(source, result)
     return result
+
+
+def _first_line(exc: IntegrityError) -> str:
+    return str(exc.orig).strip().splitlines()[0]
 
 
 def _check_options(mapping: Mapping, options: ImportOptions) -> None:
@@ -656,6 +667,14 @@ def _cross_row_errors(conn, options: ImportOptions, serial_column: str, uuid_col
         .order_by(stage_t.c.row_no)
     ):
         yield RowError(row_no, uuid_column, uuid, f"card {other} already has this UUID")
+    for row_no, serial in conn.execute(
+        select(stage_t.c.row_no, stage_t.c.serial)
+        .where(stage_t.c.card_id.is_(None), stage_t.c.model_id.is_(None))
+        .order_by(stage_t.c.row_no)
+    ):
+        yield RowError(
+            row_no, serial_column, serial, "a new card needs a model (add a model column)"
+        )
     if options.on_existing == "error":
         for row_no, serial in conn.execute(
             select(stage_t.c.row_no, stage_t.c.serial)
@@ -720,8 +739,11 @@ def _apply(conn, result: ImportResult, present: list[str], options, created) -> 
     )
     if result.changed:
         joined = stage_t.join(card_t, card_t.c.id == stage_t.c.card_id)
-        before = json_object({f: card_t.c[f] for f in present})
-        after = json_object({f: func.coalesce(stage_t.c[f], card_t.c[f]) for f in present})
+        before = json_object({f: card_t.c[f] for f in present} | {"version": card_t.c.version})
+        after = json_object(
+            {f: func.coalesce(stage_t.c[f], card_t.c[f]) for f in present}
+            | {"version": card_t.c.version + 1}
+        )
         events = (
             select(
                 *(literal(v).label(k) for k, v in common.items()),

@@ -2,8 +2,10 @@
 
 A batch is undone only if none of its cards changed since (each card's version still equals the
 version the batch left it at); otherwise the cards that did are named and nothing changes.
-Cards the batch created are deleted; changed cards get their `before` values back. The undo is
-itself a batch in the log, and a batch can be undone once.
+Cards the batch created are deleted; changed cards get their `before` values back, version
+included: nothing else touched them in between, so the card is exactly as it was at that version,
+and batches can be undone newest first. The undo is itself a batch in the log; a batch can be
+undone once.
 """
 
 from __future__ import annotations
@@ -81,21 +83,15 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
             for e in updates:
                 by_columns[tuple(sorted(e.before))].append(e)
             for columns, group in by_columns.items():
-                stmt = (
-                    update(card_t)
-                    .where(card_t.c.id == bindparam("b_id"))
-                    .values(
-                        {c: bindparam(f"b_{c}") for c in columns}
-                        | {"version": card_t.c.version + 1, "updated_at": now}
-                    )
-                )
-                conn.execute(
-                    stmt,
-                    [
-                        {"b_id": e.card_id} | {f"b_{c}": _value(c, e.before[c]) for c in columns}
-                        for e in group
-                    ],
-                )
+                values = {c: bindparam(f"b_{c}") for c in columns} | {"updated_at": now}
+                if "version" not in columns:
+                    values["version"] = card_t.c.version + 1
+                stmt = update(card_t).where(card_t.c.id == bindparam("b_id")).values(values)
+                params = [
+                    {"b_id": e.card_id} | {f"b_{c}": _value(c, e.before[c]) for c in columns}
+                    for e in group
+                ]
+                conn.execute(stmt, params)
                 restored += len(group)
             audit.record(
                 conn,
@@ -104,16 +100,7 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
                 actor=who,
                 at=now,
                 reason=reason,
-                changes=[
-                    (
-                        e.card_id,
-                        e.after,
-                        (e.before or {}) | {"version": e.card_version + 1}
-                        if e.action not in CREATE_ACTIONS
-                        else None,
-                    )
-                    for e in chunk
-                ],
+                changes=[(e.card_id, e.after, _restored(e)) for e in chunk],
                 serials=[e.serial for e in chunk],
             )
         audit.record(
@@ -126,6 +113,13 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
             changes=[(None, None, {"undid": batch_id, "deleted": deleted, "restored": restored})],
         )
     return UndoResult(batch_id, undo_batch, deleted, restored)
+
+
+def _restored(event) -> dict | None:
+    """What an undone card's event records as its new state (None: the card was deleted)."""
+    if event.action in CREATE_ACTIONS:
+        return None
+    return {"version": event.card_version + 1} | (event.before or {})
 
 
 def _resolve(conn, prefix: str) -> str:

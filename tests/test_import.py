@@ -1,0 +1,394 @@
+"""CSV import and export: real-world files, every row validated, idempotent, undoable."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import date
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select, update
+from typer.testing import CliRunner
+
+from db.tables import Card, Event
+from fleetui import exporter, inventory
+from fleetui.cli import app
+from fleetui.errors import UserError
+from fleetui.importer import ImportOptions, run_import
+from fleetui.store import open_fleet
+from fleetui.undo import undo
+from tests.conftest import SHARED
+
+HEADER = "serial,model,node,team,project,status,purchase_date,price,currency,warranty_end\n"
+ROWS = [
+    "S-001,NVIDIA H800,gpu-01,LLM,pretrain,in_service,2023-03-01,38000,USD,2026-03-01",
+    "S-002,A100 80G,gpu-01,LLM,pretrain,spare,2022-06-15,12500,USD,2023-06-15",
+    "S-003,910B,gpu-02,Search,,in_service,2024-01-10,15000,USD,2025-01-10",
+]
+
+
+def write(tmp_path, text: str, name="cards.csv", encoding="utf-8") -> str:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return str(path)
+
+
+def counts(engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        return (
+            conn.execute(select(func.count()).select_from(Card)).scalar_one(),
+            conn.execute(select(func.count()).select_from(Event)).scalar_one(),
+        )
+
+
+def load(engine, path, **options):
+    return run_import(engine, path, ImportOptions(**options))
+
+
+@pytest.fixture
+def basic(tmp_path):
+    return write(tmp_path, HEADER + "\n".join(ROWS) + "\n")
+
+
+def test_new_cards_are_created_with_every_field(engine, basic):
+    result = load(engine, basic, create_missing=True)
+    assert (result.new, result.changed, result.unchanged, result.written) == (3, 0, 0, True)
+    card = inventory.detail(engine, "S-001").fields
+    assert card["model"] == "H800 SXM 80GB" and card["node"] == "gpu-01"
+    assert card["team"] == "LLM" and card["project"] == "pretrain"
+    assert card["purchase_date"] == date(2023, 3, 1) and card["warranty_end"] == date(2026, 3, 1)
+    assert (card["price_minor"], card["currency"]) == (3_800_000, "USD")
+    assert inventory.detail(engine, "S-003").fields["model"] == "Ascend 910B"
+
+
+def test_importing_the_same_file_twice_changes_nothing_and_says_so(engine, basic):
+    load(engine, basic, create_missing=True)
+    before = counts(engine)
+    again = load(engine, basic)
+    assert again.summary() == "0 new, 0 changed, 3 unchanged"
+    assert again.batch_id is None and counts(engine) == before
+
+
+def test_updates_touch_only_the_columns_in_the_file(engine, basic, tmp_path):
+    load(engine, basic, create_missing=True)
+    result = load(engine, write(tmp_path, "Serial,Status\nS-001,repair\nS-002,\n", "s.csv"))
+    assert result.summary() == "0 new, 1 changed, 1 unchanged"
+    card = inventory.detail(engine, "S-001")
+    assert card.fields["status"] == "repair" and card.fields["team"] == "LLM"
+    assert inventory.detail(engine, "S-002").fields["status"] == "spare"  # empty cell keeps it
+    latest = card.events[0]
+    assert latest["action"] == "import.update"
+    assert latest["before"] == {"status": "in_service", "version": 1}
+    assert latest["after"] == {"status": "repair", "version": 2}
+
+
+def test_undo_reverts_an_import_batch(engine, basic, tmp_path):
+    first = load(engine, basic, create_missing=True)
+    update_file = write(
+        tmp_path, "serial,status,team,model\nS-001,repair,Search,\nS-009,spare,,H20\n", "u.csv"
+    )
+    second = load(engine, update_file, create_missing=True)
+    assert second.summary() == "1 new, 1 changed, 0 unchanged"
+    result = undo(engine, second.batch_id[:8])
+    assert (result.deleted, result.restored) == (1, 1)
+    s1 = inventory.detail(engine, "S-001").fields
+    assert (s1["status"], s1["team"]) == ("in_service", "LLM")
+    with pytest.raises(UserError, match="No card has serial 'S-009'"):
+        inventory.detail(engine, "S-009")
+    assert "undo.card" in [e["action"] for e in inventory.detail(engine, "S-001").events]
+    with pytest.raises(UserError, match="already undone"):
+        undo(engine, second.batch_id)
+    assert undo(engine, first.batch_id).deleted == 3
+    assert counts(engine)[0] == 0
+
+
+def test_undo_refuses_when_a_card_changed_since_and_changes_nothing(engine, basic, tmp_path):
+    batch = load(engine, basic, create_missing=True).batch_id
+    load(engine, write(tmp_path, "serial,status\nS-002,repair\n", "later.csv"))
+    before = counts(engine)
+    with pytest.raises(
+        UserError, match=r"Cards changed since batch \w+: S-002; nothing was undone"
+    ):
+        undo(engine, batch)
+    assert counts(engine) == before
+
+
+def test_every_error_is_reported_at_once_with_spreadsheet_row_numbers(engine, tmp_path):
+    text = (
+        HEADER
+        + "S-001,NVIDIA H800,gpu-01,LLM,pretrain,in_service,2023-03-01,38000,USD,2026-03-01\n"
+        + 'S-002,"H9\n99",gpu-01,LLM,,spare,2022-06-15,1,USD,\n'  # one row, two lines
+        + "S-003,H1000,gpu-01,Nope,,broken-ish,03/04/2023,abc,USD,\n"
+        + "S-001,H800,gpu-01,LLM,,spare,2023-03-01,1,USD,\n"
+    )
+    result = load(engine, write(tmp_path, text), create_missing=True)
+    assert not result.written and counts(engine) == (0, 0)
+    by_row: dict[int, list] = {}
+    for e in result.errors:
+        by_row.setdefault(e.row, []).append(e)
+    assert sorted(by_row) == [3, 4, 5]  # row 2 is fine; rows count as a spreadsheet shows them
+    assert str(by_row[3][0]).startswith("row 3, column 'model', value 'H9\n99': unknown model")
+    assert {e.column for e in by_row[4]} == {"model", "status", "purchase_date", "price"}
+    ambiguous = next(e for e in by_row[4] if e.column == "purchase_date")
+    assert "--date-format" in ambiguous.reason
+    assert [str(e) for e in by_row[5]] == [
+        "row 5, column 'serial', value 'S-001': the same serial is on row 2"
+    ]
+
+
+def test_duplicate_serials_in_the_file_name_both_rows(engine, tmp_path, basic):
+    text = HEADER + "\n".join(ROWS) + "\n" + ROWS[0] + "\n"
+    result = load(engine, write(tmp_path, text), create_missing=True)
+    assert [str(e) for e in result.errors] == [
+        "row 5, column 'serial', value 'S-001': the same serial is on row 2"
+    ]
+    assert not result.written
+
+
+def test_unknown_teams_need_create_missing_and_suggest_a_close_one(engine, tmp_path, basic):
+    load(engine, basic, create_missing=True)
+    result = load(engine, write(tmp_path, "serial,model,team\nX-1,H800,LLN\n", "t.csv"))
+    assert "unknown team; did you mean 'llm'?" in result.errors[0].reason
+
+
+def test_skip_invalid_writes_valid_rows_and_a_rejected_file(engine, tmp_path):
+    text = HEADER + ROWS[0] + "\nS-BAD,H9999,gpu-01,LLM,,spare,2023-01-01,1,USD,\n"
+    path = write(tmp_path, text)
+    result = load(engine, path, create_missing=True, skip_invalid=True)
+    assert (result.new, result.rejected, result.written) == (1, 1, True)
+    rejected = (tmp_path / "cards.csv.rejected.csv").read_text("utf-8-sig").splitlines()
+    assert rejected[0].endswith(",reason") and rejected[1].startswith("3,S-BAD,H9999")
+    assert "unknown model" in rejected[1]
+
+
+def test_dry_run_counts_what_a_real_run_would_do_and_writes_nothing(engine, basic):
+    dry = load(engine, basic, create_missing=True, dry_run=True)
+    assert dry.summary() == "3 new, 0 changed, 0 unchanged" and not dry.written
+    assert counts(engine) == (0, 0)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Card)).scalar_one() == 0
+
+
+def test_on_existing_skip_and_error(engine, basic):
+    load(engine, basic, create_missing=True)
+    assert load(engine, basic, on_existing="skip").skipped == 3
+    result = load(engine, basic, on_existing="error")
+    assert result.error_count == 3 and "already in the inventory" in result.errors[0].reason
+
+
+def test_warranty_months_and_end_date_must_agree(engine, tmp_path):
+    text = (
+        "serial,model,purchase_date,warranty_months,warranty_end\n"
+        "W-1,H800,2024-02-29,12,2025-02-28\nW-2,H800,2024-01-31,1,2024-03-31\n"
+    )
+    result = load(engine, write(tmp_path, text))
+    assert [e.row for e in result.errors] == [3]
+    assert "disagrees with 1 months from the purchase date (2024-02-29)" in result.errors[0].reason
+
+
+@pytest.mark.parametrize(
+    ("encoding", "delimiter", "newline"),
+    [
+        ("utf-8", ",", "\n"),
+        ("utf-8-sig", ";", "\r\n"),
+        ("gbk", "\t", "\r\n"),
+        ("gb18030", ",", "\r"),
+        ("utf-16", ";", "\n"),
+    ],
+)
+def test_encodings_delimiters_and_line_endings(engine, tmp_path, encoding, delimiter, newline):
+    rows = [
+        ["序列号", "型号", "部门", "状态", "采购日期", "单价", "保修期(月)", "备注"],
+        ["CN-1", "H800", "大模型", "在用", "2023年3月1日", "￥95,000", "36", "第一批"],
+        ["CN-2", "910B", "大模型", "备用", "2024/1/5", "9.5万", "12", '含"引号"; 分号'],
+    ]
+    out = io.StringIO()
+    import csv
+
+    csv.writer(out, delimiter=delimiter, lineterminator=newline).writerows(rows)
+    path = write(tmp_path, out.getvalue(), encoding=encoding)
+    result = load(engine, path, create_missing=True, currency="CNY")
+    assert result.error_count == 0, [str(e) for e in result.errors]
+    assert result.delimiter == delimiter and result.new == 2
+    card = inventory.detail(engine, "CN-1").fields
+    assert (card["team"], card["status"], card["price_minor"], card["currency"]) == (
+        "大模型",
+        "in_service",
+        9_500_000,
+        "CNY",
+    )
+    assert card["warranty_end"] == date(2026, 3, 1)
+    assert inventory.detail(engine, "CN-2").fields["notes"] == '含"引号"; 分号'
+
+
+def test_snipe_it_asset_export(engine, tmp_path):
+    text = (
+        "Asset Tag,Serial,Model,Model Number,Manufacturer,Category,Location,Supplier,"
+        "Purchase Date,Purchase Cost,Warranty,Status,Notes,Company\n"
+        "GPU-0001,1321021000001,A100 SXM4 80GB,900-21001-0020-000,NVIDIA,GPU,BJ1,Inspur,"
+        '2021-05-01,"$12,500.00",36 months,Ready to Deploy,,Acme\n'
+    )
+    result = load(engine, write(tmp_path, text))
+    assert result.error_count == 0, [str(e) for e in result.errors]
+    assert set(result.unknown_columns) == {"Asset Tag", "Category", "Location", "Company"}
+    card = inventory.detail(engine, "1321021000001").fields
+    assert card["status"] == "spare" and card["warranty_end"] == date(2024, 5, 1)
+    assert (card["price_minor"], card["currency"], card["supplier"]) == (1_250_000, "USD", "Inspur")
+
+
+def test_a_misspelled_serial_header_suggests_the_right_one(engine, tmp_path):
+    with pytest.raises(UserError, match="did you mean 'Serail' as serial"):
+        load(engine, write(tmp_path, "Serail,Model\nX,H800\n"))
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01\x02binary", b"serial,model\n"])
+def test_unusable_files_are_one_sentence_errors(engine, tmp_path, content):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(UserError) as raised:
+        load(engine, str(path))
+    assert "\n" not in str(raised.value)
+    with pytest.raises(UserError, match="There is no file"):
+        load(engine, str(tmp_path / "missing.csv"))
+
+
+def _query_gpu_csv(capture) -> str | None:
+    lines = capture.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("# idle :: query-gpu"):
+            body = [x for x in lines[i + 2 :] if x and not x.startswith("#")]
+            return "\n".join(body[:2]) + "\n"
+    return None
+
+
+CAPTURES = sorted((SHARED / "fixtures" / "nvidia-smi").glob("*.txt"))
+
+
+@pytest.mark.skipif(not CAPTURES, reason="../shared/fixtures/nvidia-smi is not beside the repo")
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.name.split("__")[1])
+def test_real_nvidia_smi_query_gpu_csv(engine, tmp_path, capture):
+    text = _query_gpu_csv(capture)
+    assert text, "the capture holds a --query-gpu CSV"
+    path = write(tmp_path, text, "smi.csv")
+    result = load(engine, path, node="gpu-node-07", create_missing=True)
+    assert result.error_count == 0, [str(e) for e in result.errors]
+    assert (
+        result.mapping["pci.bus_id"] == "pci_bus_id"
+        and "memory.total [MiB]" in result.unknown_columns
+    )
+    card = next(iter(inventory.cards(engine)))
+    header, first = (line.split(", ") for line in text.splitlines()[:2])
+    name = first[header.index("name")]
+    assert card.node == "gpu-node-07" and card.uuid.startswith("GPU-")
+    assert card.model.split()[0] in name
+    assert re.fullmatch(
+        r"[0-9A-F]{8}:[0-9A-F]{2}:[0-9A-F]{2}\.[0-9]",
+        inventory.detail(engine, card.serial).fields["pci_bus_id"],
+    )
+
+
+def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp_path):
+    first = io.StringIO()
+    assert exporter.write_csv(demo_engine, "", first) == 2000
+    path = write(tmp_path, first.getvalue(), "export.csv")
+    fresh = open_fleet(str(tmp_path / "fresh.db"))
+    result = load(fresh, path, create_missing=True)
+    assert (result.new, result.error_count) == (2000, 0)
+    second = io.StringIO()
+    exporter.write_csv(fresh, "", second)
+    assert second.getvalue() == first.getvalue()
+    as_json = io.StringIO()
+    exporter.write_json(fresh, "team:llm", as_json)
+    cards = json.loads(as_json.getvalue())
+    assert cards and all(c["team"] == "LLM" for c in cards)
+
+
+def test_cli_import_reports_errors_and_exits_nonzero(tmp_path):
+    db = str(tmp_path / "cli.db")
+    bad = write(tmp_path, "serial,model\nA-1,H800\nA-2,Z9\n")
+    result = CliRunner().invoke(app, ["--db", db, "import", bad])
+    assert result.exit_code == 1
+    assert "row 3, column 'model', value 'Z9': unknown model" in result.stderr
+    assert "nothing was written" in result.stderr
+    good = write(tmp_path, "serial,model\nA-1,H800\n", "good.csv")
+    result = CliRunner().invoke(app, ["--db", db, "import", good, "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["new"] == 1
+    batch = json.loads(result.stdout)["batch_id"]
+    undone = CliRunner().invoke(app, ["--db", db, "undo", batch[:8]])
+    assert undone.exit_code == 0 and "1 cards removed" in undone.stdout
+
+
+# ---------------------------------------------------------------- generated files
+
+cell = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "H800",
+            "A100 80G",
+            "910B",
+            "",
+            "[N/A]",
+            "2023/3/1",
+            "03/04/2023",
+            "¥95,000",
+            "9.5万",
+            "LLM",
+            "spare",
+            '"',
+            "\r",
+            "\n",
+            ",",
+            ";",
+            "\x00",
+        ]
+    ),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.lists(cell, min_size=1, max_size=6), max_size=8),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030", "utf-16"]),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+    skip_invalid=st.booleans(),
+)
+def test_generated_files_never_crash_and_never_import_partially(
+    engine, tmp_path, rows, encoding, delimiter, newline, skip_invalid
+):
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=newline)
+    writer.writerow(["serial", "model", "status", "purchase_date", "price", "team"])
+    writer.writerows(rows)
+    try:
+        data = out.getvalue().encode(encoding)
+    except UnicodeEncodeError:
+        return
+    path = tmp_path / "generated.csv"
+    path.write_bytes(data)
+    with engine.begin() as conn:
+        conn.execute(update(Card).values(notes="untouched"))
+    before = counts(engine)
+    try:
+        result = run_import(
+            engine,
+            str(path),
+            ImportOptions(skip_invalid=skip_invalid, currency="CNY", create_missing=True),
+        )
+    except UserError:
+        assert counts(engine) == before
+        return
+    cards, events = counts(engine)
+    if not result.written:
+        assert (cards, events) == before
+    else:
+        assert cards == before[0] + result.new
+        assert result.error_count == 0 or skip_invalid
