@@ -12,6 +12,7 @@ from textual.screen import Screen
 from db.engine import redact
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
+from screens.import_screen import ImportScreen
 from screens.inventory import InventoryScreen
 from screens.messages import ShowInventory
 
@@ -21,6 +22,7 @@ class FleetApp(App[None]):
     BINDINGS = [
         Binding("d", "show('dashboard')", "Dashboard", id="app.dashboard"),
         Binding("i", "show('inventory')", "Inventory", id="app.inventory"),
+        Binding("I", "show('import')", "Import", id="app.import"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -34,6 +36,7 @@ class FleetApp(App[None]):
         self.sub_title = redact(str(engine.url))
         self.add_mode("dashboard", lambda: DashboardScreen(engine))
         self.add_mode("inventory", lambda: InventoryScreen(engine, initial_query))
+        self.add_mode("import", lambda: ImportScreen(engine))
 
     def on_mount(self) -> None:
         self.switch_mode(self.initial_mode)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import difflib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -44,14 +44,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from db.bulk import insert_rows, refresh_statistics
+from db.bulk import indexes_deferred, insert_rows, refresh_statistics
 from db.sqlfuncs import json_object
 from db.tables import Card, Event, GpuModel, Node, Project, Team
 from fleetui import audit, catalogue
 from fleetui.cells import (
+    MISSING,
     CellError,
     add_months,
-    is_missing,
     parse_currency,
     parse_date,
     parse_money,
@@ -65,6 +65,7 @@ from fleetui.errors import UserError
 
 CHUNK = 20_000
 MAX_ERRORS_KEPT = 100_000
+MEMO_LIMIT = 100_000  # distinct raw values remembered per column
 card_t, event_t = Card.__table__, Event.__table__
 
 # card columns an import can set, and the stage column holding each
@@ -105,9 +106,10 @@ stage_t = Table(
     Column("service_life_years", Float),
     Column("notes", String),
     Column("card_id", Integer),
+    Column("node_name", String),
     prefixes=["TEMPORARY"],
 )
-STAGE_COLUMNS = ("row_no", "serial", *CARD_FIELDS)
+STAGE_COLUMNS = ("row_no", "serial", *CARD_FIELDS, "node_name")
 
 
 @dataclass
@@ -294,36 +296,36 @@ def _check_options(mapping: Mapping, options: ImportOptions) -> None:
 def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, cancel) -> None:
     stage_t.drop(conn, checkfirst=True)
     stage_t.create(conn)
-    parser = RowParser(conn, source, mapping, options)
+    parser = ChunkParser(conn, source, mapping, options)
     size = max(source.path.stat().st_size, 1)
-    rows: list[tuple] = []
     bad_rows: dict[int, str] = {}
-    for row_no, cells in source.records():
-        result.rows += 1
-        parsed = parser.parse(row_no, cells)
-        if isinstance(parsed, list):
-            _add_errors(result, parsed, bad_rows)
-        else:
-            rows.append(parsed)
-        if len(rows) >= CHUNK:
-            insert_rows(conn, stage_t, STAGE_COLUMNS, rows)
-            rows.clear()
+    chunk: list[tuple[int, list[str]]] = []
+    for record in source.records():
+        chunk.append(record)
+        if len(chunk) >= CHUNK:
+            _stage(conn, parser, chunk, result, bad_rows)
             if cancel is not None and cancel.is_set():
                 raise ImportCancelled("Import cancelled; nothing was written.")
             if progress:
-                progress(min(size, round(size * row_no / max(parser.rows_estimate, row_no))), size)
-    insert_rows(conn, stage_t, STAGE_COLUMNS, rows)
+                done = record[0] / max(parser.rows_estimate, record[0])
+                progress(min(size, round(size * done)), size)
+    _stage(conn, parser, chunk, result, bad_rows)
     if result.rows == 0:
         raise UserError(f"{source.path.name} has a header but no rows.")
     conn.exec_driver_sql(
         "CREATE INDEX fleetui_import_stage_serial ON fleetui_import_stage (serial)"
     )
     _link_existing(conn)
+    node_index = mapping.column_of("node")
+    node_column = source.header[node_index] if node_index is not None else "--node"
+    for error in _resolve_nodes(conn, options.create_missing, node_column, parser.created):
+        _add_errors(result, [error], bad_rows)
     serial_column = source.header[mapping.column_of("serial")]
     uuid_index = mapping.column_of("uuid")
     uuid_column = source.header[uuid_index] if uuid_index is not None else "uuid"
     for error in _cross_row_errors(conn, options, serial_column, uuid_column):
         _add_errors(result, [error], bad_rows)
+    result.errors.sort(key=lambda e: e.row)
     if result.error_count and not options.skip_invalid:
         return
     if bad_rows:
@@ -341,6 +343,17 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
         progress(size, size)
 
 
+def _stage(conn, parser: ChunkParser, chunk: list, result: ImportResult, bad_rows: dict) -> None:
+    if not chunk:
+        return
+    staged, errors = parser.parse(chunk)
+    result.rows += len(chunk)
+    errors.sort(key=lambda e: e.row)
+    _add_errors(result, errors, bad_rows)
+    insert_rows(conn, stage_t, STAGE_COLUMNS, staged)
+    chunk.clear()
+
+
 def _add_errors(result: ImportResult, errors: list[RowError], bad_rows: dict[int, str]) -> None:
     for error in errors:
         result.error_count += 1
@@ -355,199 +368,267 @@ def _add_errors(result: ImportResult, errors: list[RowError], bad_rows: dict[int
 # ---------------------------------------------------------------- one row
 
 
-class RowParser:
-    """Turns one CSV record into a stage tuple, or into the list of what is wrong with it."""
+class ChunkParser:
+    """Turns chunks of CSV records into stage tuples plus the errors of the rejected rows.
+
+    Work goes column by column over a chunk: each column's distinct raw values are converted
+    once (memoised, at most MEMO_LIMIT per column, so memory stays bounded) and mapped in a
+    list comprehension; unique columns (serial, UUID, bus id, notes) are only trimmed. Node
+    hostnames are staged as text and resolved set-based in SQL after staging.
+    """
 
     def __init__(self, conn: Connection, source: CsvSource, mapping: Mapping, options) -> None:
-        self.conn, self.source, self.mapping, self.options = conn, source, mapping, options
+        self.conn, self.options = conn, options
         self.header = source.header
+        self.width = len(source.header)
         self.columns = {f: i for i, f in mapping.fields.items()}
-        self.caches: dict[str, dict[str, Any]] = {}
-        self.created: list[tuple[str, str]] = []  # (kind, name) created by --create-missing
+        self.created: list[tuple[str, Any]] = []  # what --create-missing made
         self.teams = {n.lower(): i for i, n in conn.execute(select(Team.id, Team.name))}
         self.projects: dict[tuple[int, str], int] = {
             (t, n.lower()): i
             for i, t, n in conn.execute(select(Project.id, Project.team_id, Project.name))
         }
         self.models = dict(conn.execute(select(GpuModel.key, GpuModel.id)).all())
-        self.nodes: dict[str, int | None] = {}
         self.rows_estimate = _estimate_rows(source)
-        self.defaults = {
-            "node": options.node,
-            "team": options.team,
-            "project": options.project,
-        }
+        self.defaults = {"node": options.node, "team": options.team, "project": options.project}
+        self.memos: dict[str, dict[Any, Any]] = {}
 
     def present_fields(self) -> list[str]:
         """The card columns this import sets (its mapped columns plus --node/--team/...)."""
         has = set(self.columns) | {k for k, v in self.defaults.items() if v}
-        present = []
-        for name in CARD_FIELDS:
-            source_field = {
-                "model_id": "model",
-                "node_id": "node",
-                "team_id": "team",
-                "project_id": "project",
-                "price_minor": "price",
-            }.get(name, name)
-            if (
-                source_field in has
-                or (name == "model_id" and has & {"manufacturer", "model_number"})
-                or (name == "warranty_end" and "warranty_months" in has)
-                or (name == "currency" and ("price" in has or self.options.currency))
-            ):
-                present.append(name)
+        sources = {
+            "model_id": {"model", "manufacturer", "model_number"},
+            "node_id": {"node"},
+            "team_id": {"team"},
+            "project_id": {"project"},
+            "price_minor": {"price"},
+            "warranty_end": {"warranty_end", "warranty_months"},
+        }
+        present = [f for f in CARD_FIELDS if has & sources.get(f, {f})]
+        if "currency" not in present and ("price" in has or self.options.currency):
+            present.append("currency")
         return present
 
-    def cell(self, cells: list[str], name: str) -> str | None:
-        index = self.columns.get(name)
-        if index is None or index >= len(cells):
-            return None
-        value = cells[index].strip()
-        return None if is_missing(value) else value
-
-    def cached(self, name: str, value: str, fn: Callable[[str], Any]) -> Any:
-        cache = self.caches.setdefault(name, {})
-        try:
-            hit = cache[value]
-        except KeyError:
-            try:
-                hit = fn(value)
-            except CellError as exc:
-                hit = exc
-            cache[value] = hit
-        if isinstance(hit, CellError):
-            raise hit
-        return hit
-
-    def parse(self, row: int, cells: list[str]) -> tuple | list[RowError]:
-        errors: list[RowError] = []
-        values: dict[str, Any] = {}
-
-        def attempt(name: str, fn: Callable[[str], Any], raw: str | None) -> Any:
-            if raw is None:
-                return None
-            try:
-                return self.cached(name, raw, fn)
-            except CellError as exc:
-                errors.append(RowError(row, self._header(name), raw, str(exc)))
-                return None
-
-        serial = self.cell(cells, "serial") or self.cell(cells, "uuid")
-        if serial is None:
-            errors.append(RowError(row, self._header("serial"), "", "no serial number"))
-        values["uuid"] = self.cell(cells, "uuid")
-        values["pci_bus_id"] = self.cell(cells, "pci_bus_id")
-        values["supplier"] = self.cell(cells, "supplier")
-        values["notes"] = self.cell(cells, "notes")
-        values["status"] = attempt("status", parse_status, self.cell(cells, "status"))
-        values["model_id"] = self._model(row, cells, errors)
-        purchased = attempt("purchase_date", self._date, self.cell(cells, "purchase_date"))
-        values["purchase_date"] = purchased
-        values["price_minor"], values["currency"] = self._price(row, cells, errors, attempt)
-        values["warranty_end"] = self._warranty(row, cells, errors, attempt, purchased)
-        values["service_life_years"] = attempt(
-            "service_life_years", parse_years, self.cell(cells, "service_life_years")
-        )
-        team = self.cell(cells, "team") or self.defaults["team"]
-        values["team_id"] = attempt("team", self._team, team)
-        project = self.cell(cells, "project") or self.defaults["project"]
-        values["project_id"] = self._project(row, project, values["team_id"], team, errors)
-        node = self.cell(cells, "node") or self.defaults["node"]
-        values["node_id"] = attempt("node", self._node, node)
-        if errors:
-            return errors
-        return (row, serial, *(values[f] for f in CARD_FIELDS))
-
-    def _header(self, name: str) -> str:
+    def header_of(self, name: str) -> str:
         index = self.columns.get(name)
         return self.header[index] if index is not None else f"--{name}"
+
+    # ------------------------------------------------------------ a chunk
+
+    def parse(self, chunk: list[tuple[int, list[str]]]) -> tuple[list[tuple], list[RowError]]:
+        width = self.width
+        rows = [
+            cells if len(cells) >= width else cells + [""] * (width - len(cells))
+            for _, cells in chunk
+        ]
+        numbers = [row for row, _ in chunk]
+        columns = list(zip(*rows, strict=False)) if width else []
+        empty = ("",) * len(chunk)
+        raw = {name: columns[i] for name, i in self.columns.items()} | {"": empty}
+        col = lambda name: raw.get(name, empty)  # noqa: E731
+        errors: list[RowError] = []
+
+        def mapped(name: str, fn: Callable[[str], Any], values=None) -> list[Any]:
+            values = col(name) if values is None else values
+            out = self._map(name, values, fn)
+            if self.memos.get(f"{name}!"):  # this column has produced an error at some point
+                header = self.header_of(name)
+                errors.extend(
+                    RowError(numbers[i], header, values[i].strip(), str(v))
+                    for i, v in enumerate(out)
+                    if v.__class__ is CellError
+                )
+                out = [None if v.__class__ is CellError else v for v in out]
+            return out
+
+        serial = [s or u for s, u in zip(_clean(col("serial")), _clean(col("uuid")), strict=True)]
+        for i, s in enumerate(serial):
+            if s is None:
+                errors.append(
+                    RowError(numbers[i], self.header_of("serial"), "", "no serial number")
+                )
+        status = mapped("status", parse_status)
+        purchased = mapped("purchase_date", self._date)
+        warranty_end = self._warranty(numbers, purchased, mapped, errors, col)
+        minor, currency = self._price(numbers, mapped, errors, col("price"))
+        team_values = (
+            col("team") if "team" in self.columns else (self.defaults["team"] or "",) * len(chunk)
+        )
+        team_ids = mapped("team", self._team, team_values)
+        project_ids = self._projects(numbers, col("project"), team_ids, team_values, errors)
+        model_ids = self._models(
+            numbers, col("model"), col("manufacturer"), col("model_number"), errors
+        )
+        nodes = (
+            _clean(col("node")) if "node" in self.columns else [self.defaults["node"]] * len(chunk)
+        )
+        if self.options.node:
+            nodes = [n or self.options.node for n in nodes]
+        staged = zip(
+            numbers,
+            serial,
+            _clean(col("uuid")),
+            model_ids,
+            [None] * len(chunk),
+            _clean(col("pci_bus_id")),
+            team_ids,
+            project_ids,
+            status,
+            purchased,
+            minor,
+            currency,
+            mapped("supplier", str),
+            warranty_end,
+            mapped("service_life_years", parse_years),
+            _clean(col("notes")),
+            nodes,
+            strict=True,
+        )
+        if not errors:
+            return list(staged), errors
+        bad = {e.row for e in errors}
+        return [t for t in staged if t[0] not in bad], errors
+
+    def _map(self, name: str, values, fn: Callable[[str], Any]) -> list[Any]:
+        memo = self.memos.setdefault(name, {})
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        return [memo[v] if v in memo else self._convert(name, memo, v, fn) for v in values]
+
+    def _convert(self, name: str, memo: dict, raw: str, fn: Callable[[str], Any]) -> Any:
+        value = raw.strip()
+        if not value or value.lower() in MISSING:
+            result = None
+        else:
+            try:
+                result = fn(value)
+            except CellError as exc:
+                result = exc
+                self.memos[f"{name}!"] = {True: True}
+        memo[raw] = result
+        return result
 
     def _date(self, raw: str) -> date:
         return parse_date(raw, self.options.date_format)
 
-    def _model(self, row: int, cells: list[str], errors: list[RowError]) -> int | None:
-        raw = self.cell(cells, "model")
-        candidates = [raw, self.cell(cells, "model_number")]
-        maker = self.cell(cells, "manufacturer")
-        if raw and maker:
-            candidates.insert(1, f"{maker} {raw}")
-        candidates = [c for c in candidates if c]
+    def _models(self, numbers, models, makers, numbers_col, errors) -> list[int | None]:
+        memo = self.memos.setdefault("model", {})
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        out: list[int | None] = []
+        header = self.header_of("model")
+        for row, key in zip(numbers, zip(models, makers, numbers_col, strict=True), strict=True):
+            if key not in memo:
+                model, maker, number = (k.strip() for k in key)
+                if not (model or number):
+                    memo[key] = None
+                else:
+                    try:
+                        memo[key] = self._model_id(model, maker, number)
+                    except CellError as exc:
+                        memo[key] = exc
+            found = memo[key]
+            if found.__class__ is CellError:
+                errors.append(RowError(row, header, key[0].strip(), str(found)))
+                found = None
+            out.append(found)
+        return out
+
+    def _model_id(self, model: str, maker: str, number: str) -> int | None:
+        candidates = [
+            c
+            for c in (model, f"{maker} {model}" if maker and model else "", number)
+            if c and c.lower() not in MISSING
+        ]
         if not candidates:
             return None
-        key = "\x1f".join(candidates)
-        cache = self.caches.setdefault("model", {})
-        if key not in cache:
-            spec = next((s for c in candidates if (s := catalogue.lookup(c))), None)
-            cache[key] = self.models.get(spec.key) if spec else None
-        if cache[key] is None:
+        spec = next((s for c in candidates if (s := catalogue.lookup(c))), None)
+        if spec is None:
             close = catalogue.suggest(candidates[0])
-            hint = f"; did you mean '{close}'?" if close else "; see `fleetui models`"
-            errors.append(
-                RowError(row, self._header("model"), candidates[0], f"unknown model{hint}")
+            raise CellError(
+                "unknown model"
+                + (f"; did you mean '{close}'?" if close else "; see `fleetui models`")
             )
-        return cache[key]
+        return self.models[spec.key]
 
-    def _price(self, row, cells, errors, attempt) -> tuple[int | None, str | None]:
-        raw = self.cell(cells, "price")
-        column_currency = attempt("currency", parse_currency, self.cell(cells, "currency"))
-        if raw is None:
-            return None, column_currency
-        parsed = attempt("price", parse_money, raw)
-        if parsed is None:
-            return None, None
-        minor, symbol_currency = parsed
-        currency = column_currency or symbol_currency or self.options.currency
-        if symbol_currency and column_currency and symbol_currency != column_currency:
-            errors.append(
-                RowError(
-                    row,
-                    self._header("price"),
-                    raw,
-                    f"the amount says {symbol_currency}, the currency column {column_currency}",
+    def _price(self, numbers, mapped, errors, raw_prices) -> tuple[list, list]:
+        currencies = mapped("currency", parse_currency)
+        if "price" not in self.columns:
+            fallback = self.options.currency if currencies and any(currencies) else None
+            return [None] * len(numbers), [c or fallback for c in currencies]
+        prices = mapped("price", parse_money)
+        minors, out = [], []
+        header = self.header_of("price")
+        for row, parsed, column_currency, raw in zip(
+            numbers, prices, currencies, raw_prices, strict=True
+        ):
+            if parsed is None:
+                minors.append(None)
+                out.append(column_currency)
+                continue
+            minor, symbol = parsed
+            currency = column_currency or symbol or self.options.currency
+            if symbol and column_currency and symbol != column_currency:
+                errors.append(
+                    RowError(
+                        row,
+                        header,
+                        raw.strip(),
+                        f"the amount says {symbol}, the currency column {column_currency}",
+                    )
                 )
-            )
-        if currency is None:
-            errors.append(
-                RowError(
-                    row,
-                    self._header("price"),
-                    raw,
-                    "no currency: add a currency column or pass --currency",
+            if currency is None:
+                errors.append(
+                    RowError(
+                        row,
+                        header,
+                        raw.strip(),
+                        "no currency: add a currency column or pass --currency",
+                    )
                 )
-            )
-        return minor, currency
+            minors.append(minor)
+            out.append(currency)
+        return minors, out
 
-    def _warranty(self, row, cells, errors, attempt, purchased: date | None) -> date | None:
+    def _warranty(self, numbers, purchased, mapped, errors, col) -> list[date | None]:
         """The end date; given as months it counts from the purchase date in the same row.
         Both given and disagreeing is an error: fleetui will not pick one silently."""
-        end = attempt("warranty_end", self._date, self.cell(cells, "warranty_end"))
-        raw_months = self.cell(cells, "warranty_months")
-        months = attempt("warranty_months", parse_months, raw_months)
-        if months is None:
-            return end
-        if purchased is None:
-            errors.append(
-                RowError(
-                    row,
-                    self._header("warranty_months"),
-                    raw_months or "",
-                    "warranty in months needs a purchase date in the same row",
+        ends = mapped("warranty_end", self._date)
+        if "warranty_months" not in self.columns:
+            return ends
+        months_col = mapped("warranty_months", parse_months)
+        out = []
+        raw_months, raw_ends = col("warranty_months"), col("warranty_end")
+        for row, bought, months, end, raw_m, raw_e in zip(
+            numbers, purchased, months_col, ends, raw_months, raw_ends, strict=True
+        ):
+            if months is None:
+                out.append(end)
+                continue
+            if bought is None:
+                errors.append(
+                    RowError(
+                        row,
+                        self.header_of("warranty_months"),
+                        raw_m.strip(),
+                        "warranty in months needs a purchase date in the same row",
+                    )
                 )
-            )
-            return end
-        from_months = add_months(purchased, months)
-        if end is not None and end != from_months:
-            errors.append(
-                RowError(
-                    row,
-                    self._header("warranty_end"),
-                    self.cell(cells, "warranty_end") or "",
-                    f"disagrees with {months} months from the purchase date ({from_months}); "
-                    "give one of the two",
+                out.append(end)
+                continue
+            from_months = add_months(bought, months)
+            if end is not None and end != from_months:
+                errors.append(
+                    RowError(
+                        row,
+                        self.header_of("warranty_end"),
+                        raw_e.strip(),
+                        f"disagrees with {months} months from the purchase date ({from_months}); "
+                        "give one of the two",
+                    )
                 )
-            )
-        return end or from_months
+            out.append(end or from_months)
+        return out
 
     def _team(self, name: str) -> int:
         team_id = self.teams.get(name.lower())
@@ -562,32 +643,41 @@ class RowParser:
         self.created.append(("team", name))
         return team_id
 
-    def _project(self, row, name: str | None, team_id, team: str | None, errors) -> int | None:
-        if name is None:
-            return None
-        column = self._header("project")
+    def _projects(self, numbers, names, team_ids, team_names, errors) -> list[int | None]:
+        if "project" not in self.columns and not self.defaults["project"]:
+            return [None] * len(numbers)
+        names = names if "project" in self.columns else (self.defaults["project"],) * len(numbers)
+        out = []
+        for row, raw, team_id, team in zip(numbers, names, team_ids, team_names, strict=True):
+            name = raw.strip() or self.defaults["project"]
+            if not name or name.lower() in MISSING:
+                out.append(None)
+                continue
+            try:
+                out.append(self._project(name, team_id, team.strip() or None))
+            except CellError as exc:
+                errors.append(RowError(row, self.header_of("project"), name, str(exc)))
+                out.append(None)
+        return out
+
+    def _project(self, name: str, team_id: int | None, team: str | None) -> int | None:
         if team_id is None:
             if team is not None:
                 return None  # the team's own error is reported
             owners = [pid for (t, n), pid in self.projects.items() if n == name.lower()]
             if len(owners) == 1:
                 return owners[0]
-            reason = (
+            raise CellError(
                 "unknown project"
                 if not owners
-                else "that project name exists in several teams; add a team column or --team"
+                else "that project name exists in several teams; add a team column"
             )
-            errors.append(RowError(row, column, name, reason))
-            return None
         project_id = self.projects.get((team_id, name.lower()))
         if project_id is not None:
             return project_id
         if not self.options.create_missing:
             names = {n: i for (t, n), i in self.projects.items() if t == team_id}
-            errors.append(
-                RowError(row, column, name, _unknown(f"project of team {team}", name, names))
-            )
-            return None
+            raise CellError(_unknown(f"project of team {team}", name, names))
         project_id = self.conn.execute(
             insert(Project).values(team_id=team_id, name=name, created_at=datetime.now(UTC))
         ).inserted_primary_key[0]
@@ -595,18 +685,10 @@ class RowParser:
         self.created.append(("project", f"{team}/{name}"))
         return project_id
 
-    def _node(self, hostname: str) -> int:
-        if hostname not in self.nodes:
-            found = self.conn.execute(select(Node.id).where(Node.hostname == hostname)).scalar()
-            if found is None and self.options.create_missing:
-                found = self.conn.execute(
-                    insert(Node).values(hostname=hostname)
-                ).inserted_primary_key[0]
-                self.created.append(("node", hostname))
-            self.nodes[hostname] = found
-        if self.nodes[hostname] is None:
-            raise CellError("unknown node (register it, or pass --create-missing)")
-        return self.nodes[hostname]
+
+def _clean(values) -> list[str | None]:
+    """Trimmed cells, None for the empty and the [N/A]-like ones."""
+    return [s if (s := v.strip()) and s.lower() not in MISSING else None for v in values]
 
 
 def _unknown(kind: str, name: str, known: dict) -> str:
@@ -624,6 +706,32 @@ def _estimate_rows(source: CsvSource) -> int:
 
 
 # ---------------------------------------------------------------- set-based checks and writes
+
+
+def _resolve_nodes(conn, create_missing: bool, column: str, created: list) -> Iterator[RowError]:
+    """stage.node_id from the staged hostnames; unknown ones are created or reported by row."""
+    node_t = Node.__table__
+    staged = stage_t.c.node_name
+    if create_missing:
+        known = select(node_t.c.id).where(node_t.c.hostname == staged).exists()
+        names = (
+            conn.execute(
+                select(staged).where(staged.isnot(None), ~known).distinct().order_by(staged)
+            )
+            .scalars()
+            .all()
+        )
+        insert_rows(conn, node_t, ("hostname", "rack"), [(n, "") for n in names])
+        if names:
+            created.append(("nodes", len(names)))
+    node_id = select(node_t.c.id).where(node_t.c.hostname == staged).scalar_subquery()
+    conn.execute(update(stage_t).where(staged.isnot(None)).values(node_id=node_id))
+    for row_no, name in conn.execute(
+        select(stage_t.c.row_no, staged)
+        .where(staged.isnot(None), stage_t.c.node_id.is_(None))
+        .order_by(stage_t.c.row_no)
+    ):
+        yield RowError(row_no, column, name, "unknown node (register it, or pass --create-missing)")
 
 
 def _link_existing(conn) -> None:
@@ -771,6 +879,12 @@ def _apply(conn, result: ImportResult, present: list[str], options, created) -> 
             )
         )
     if result.new:
+        _insert_new(conn, common, now)
+
+
+def _insert_new(conn, common: dict, now: datetime) -> None:
+    """New cards and their events; into an empty inventory the card indexes are built after."""
+    with indexes_deferred(conn, card_t):
         new_rows = select(
             stage_t.c.serial,
             *(stage_t.c[f] for f in CARD_FIELDS if f not in ("status", "notes")),

@@ -149,3 +149,40 @@ def test_dashboard_snapshot(snap_compare, demo_file, tmp_path):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(100, 34), run_before=loaded)
+
+
+async def test_import_screen_checks_every_row_then_imports(demo_engine, tmp_path):
+    from textual.widgets import Button
+
+    from screens.import_screen import ImportScreen
+
+    path = tmp_path / "new.csv"
+    path.write_text("序列号,型号,部门,状态\nNEW-1,H800,LLM,在用\nNEW-2,Z999,LLM,备用\n", "gb18030")
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("I")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ImportScreen)
+        await pilot.press(*str(path), "enter")
+        await pilot.pause()
+        mapping = screen.query_one("#mapping", DataTable)
+        assert [str(k.value) for k in mapping.rows] == ["序列号", "型号", "部门", "状态"]
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        errors = screen.query_one("#errors", DataTable)
+        assert errors.row_count == 1 and "Z999" in str(errors.get_row_at(0))
+        assert screen.query_one("#run", Button).disabled
+        assert inventory.count(demo_engine, "serial:NEW") == 0
+
+        screen.query_one("#skip_invalid").value = True
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert "1 new" in str(screen.query_one("#summary", Static).render())
+        run = screen.query_one("#run", Button)
+        assert not run.disabled
+        run.press()
+        await settle(pilot)
+        assert "Imported: 1 new" in str(screen.query_one("#summary", Static).render())
+        assert [r.serial for r in inventory.cards(demo_engine, "serial:NEW")] == ["NEW-1"]

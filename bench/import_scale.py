@@ -1,0 +1,152 @@
+"""CSV import at fleet scale: 100k and 1M rows, into a fresh database and re-imported.
+
+    .venv/bin/python bench/import_scale.py [--rows 100000 1000000]
+
+Baseline, measured in the same run on the same file: the stdlib csv module parsing it and raw
+sqlite3 executemany inserting the same rows as tuples into a table of the same columns with a
+unique serial (re-import: INSERT OR REPLACE). Target: fleetui <= 2x the baseline, and peak RSS
+< 500 MB at 1M rows. Each measurement runs in a fresh child process (clean peak RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = [
+    "serial",
+    "uuid",
+    "model",
+    "node",
+    "pci_bus_id",
+    "team",
+    "project",
+    "status",
+    "purchase_date",
+    "price",
+    "currency",
+    "supplier",
+    "warranty_end",
+]
+MODELS = [
+    "H800 SXM 80GB",
+    "A100 SXM4 80GB",
+    "A800 SXM4 80GB",
+    "H20 96GB",
+    "L40S 48GB",
+    "Ascend 910B",
+    "H100 SXM5 80GB",
+]
+TEAMS = {"LLM": ["pretrain", "sft"], "Ads ranking": ["ctr-model"], "Search": ["rerank"]}
+
+
+def make_file(path: Path, rows: int, seed: int = 1) -> None:
+    rng = random.Random(seed)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        for n in range(rows):
+            node = n // 8
+            team = list(TEAMS)[node % 3]
+            bought = date(2021, 1, 1) + timedelta(days=node % 1500)
+            writer.writerow(
+                [
+                    f"BENCH{n:09d}",
+                    f"GPU-{rng.getrandbits(128):032x}",
+                    MODELS[node % len(MODELS)],
+                    f"node-{node:06d}",
+                    f"00000000:{n % 8 * 16 + 24:02X}:00.0",
+                    team,
+                    TEAMS[team][node % len(TEAMS[team])],
+                    "in_service",
+                    bought.isoformat(),
+                    f"{10000 + node % 5000}.00",
+                    "USD",
+                    "Inspur",
+                    (bought + timedelta(days=365 * 3)).isoformat(),
+                ]
+            )
+
+
+CHILD_FLEETUI = """
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from fleetui.store import open_fleet
+from fleetui.importer import ImportOptions, run_import
+engine = open_fleet(sys.argv[2])
+started = time.perf_counter()
+result = run_import(engine, sys.argv[3], ImportOptions(create_missing=True))
+elapsed = time.perf_counter() - started
+assert result.error_count == 0, result.errors[:3]
+print(json.dumps({"seconds": elapsed, "summary": result.summary(),
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+CHILD_BASELINE = """
+import csv, json, resource, sqlite3, sys, time
+db, path, verb = sys.argv[1], sys.argv[2], sys.argv[3]
+conn = sqlite3.connect(db)
+conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("CREATE TABLE IF NOT EXISTS raw_card (serial TEXT UNIQUE, uuid TEXT, model TEXT, "
+             "node TEXT, pci_bus_id TEXT, team TEXT, project TEXT, status TEXT, "
+             "purchase_date TEXT, price TEXT, currency TEXT, supplier TEXT, warranty_end TEXT)")
+started = time.perf_counter()
+with open(path, newline="", encoding="utf-8") as handle:
+    reader = csv.reader(handle)
+    next(reader)
+    rows = [tuple(r) for r in reader]
+with conn:
+    conn.executemany(f"{verb} INTO raw_card VALUES ({','.join('?' * 13)})", rows)
+elapsed = time.perf_counter() - started
+print(json.dumps({"seconds": elapsed,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def child(code: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
+        work = Path(tmp)
+        for rows in args.rows:
+            path = work / f"cards-{rows}.csv"
+            started = time.perf_counter()
+            make_file(path, rows)
+            print(
+                f"\nimport_scale: {rows:,} rows, {path.stat().st_size / 1e6:.0f} MB "
+                f"(written in {time.perf_counter() - started:.1f} s)"
+            )
+            db, raw = work / f"fleet-{rows}.db", work / f"raw-{rows}.db"
+            for label, verb in (("fresh", "INSERT"), ("re-import", "INSERT OR REPLACE")):
+                ours = child(CHILD_FLEETUI, str(ROOT), str(db), str(path))
+                base = child(CHILD_BASELINE, str(raw), str(path), verb)
+                ratio = ours["seconds"] / base["seconds"]
+                speed = rows / ours["seconds"]
+                print(
+                    f"  {label:10s} fleetui {ours['seconds']:6.1f} s ({speed:9,.0f}"
+                    f" rows/s, peak {ours['rss_mb']:4.0f} MB)  baseline {base['seconds']:6.1f} s"
+                    f" ({rows / base['seconds']:9,.0f} rows/s, peak {base['rss_mb']:4.0f} MB)"
+                    f"  ratio {ratio:4.2f}x  target <= 2x: {'ok' if ratio <= 2 else 'MISSED'}"
+                    f"  [{ours['summary']}]"
+                )
+
+
+if __name__ == "__main__":
+    main()

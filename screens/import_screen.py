@@ -1,0 +1,231 @@
+"""Import: choose a CSV file, see its detected mapping and first rows, fix the mapping, check
+every row (a dry run lists every error), then import, with progress and cancel."""
+
+from __future__ import annotations
+
+import threading
+
+from rich.text import Text
+from sqlalchemy import Engine
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    OptionList,
+    ProgressBar,
+    Select,
+    Static,
+)
+
+from fleetui.columns import FIELDS, IGNORE
+from fleetui.errors import UserError
+from fleetui.importer import ImportOptions, ImportResult, group_errors, inspect_file, run_import
+
+PREVIEW_ROWS = 5
+
+
+class FieldPicker(ModalScreen[str | None]):
+    """Pick the field a column maps to (or ignore it)."""
+
+    DEFAULT_CSS = """
+    FieldPicker { align: center middle; }
+    FieldPicker > OptionList { width: 40; height: 24; border: round $accent; }
+    """
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, column: str) -> None:
+        super().__init__()
+        self.column = column
+
+    def compose(self) -> ComposeResult:
+        options = OptionList(*FIELDS, IGNORE, id="fields")
+        options.border_title = f"Column '{self.column}' is…"
+        yield options
+
+    @on(OptionList.OptionSelected)
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(str(event.option.prompt))
+
+
+class ImportScreen(Screen):
+    CSS_PATH = "import_screen.tcss"
+    BINDINGS = [
+        Binding("ctrl+r", "check", "Check rows", id="import.check"),
+        Binding("escape", "cancel", "Cancel import", show=False, id="import.cancel"),
+    ]
+    EXTRA_KEYS = [("enter on a column", "Choose the field it maps to")]
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.overrides: dict[str, str] = {}
+        self.cancel_event: threading.Event | None = None
+        self.checked: ImportResult | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="import"):
+            with Horizontal(classes="row"):
+                yield Input(placeholder="Path of the CSV file to import", id="path")
+                yield Button("Open", id="open")
+            yield Static("", id="detected")
+            yield DataTable(id="mapping", cursor_type="row")
+            with Horizontal(classes="row"):
+                yield Checkbox("Create missing teams/projects/nodes", id="create_missing")
+                yield Checkbox("Skip invalid rows", id="skip_invalid")
+                yield Select(
+                    [(f"existing: {v}", v) for v in ("update", "skip", "error")],
+                    value="update",
+                    allow_blank=False,
+                    id="on_existing",
+                )
+            with Horizontal(classes="row"):
+                yield Input(placeholder="currency for prices without one, e.g. CNY", id="currency")
+                yield Input(placeholder="date format, e.g. %d/%m/%Y", id="date_format")
+            with Horizontal(classes="row"):
+                yield Button("Check every row", id="check", variant="primary")
+                yield Button("Import", id="run", variant="success", disabled=True)
+                yield Button("Cancel", id="cancel", variant="error", disabled=True)
+                yield ProgressBar(id="progress", show_eta=False)
+            yield Static("", id="summary")
+            yield DataTable(id="errors", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        errors = self.query_one("#errors", DataTable)
+        errors.add_columns("Rows", "Column", "Value", "Problem")
+        self.query_one("#path", Input).focus()
+
+    # ------------------------------------------------------------ the file and its mapping
+
+    @on(Input.Submitted, "#path")
+    @on(Button.Pressed, "#open")
+    def open_file(self) -> None:
+        self.overrides = {}
+        self.inspect()
+
+    def inspect(self) -> None:
+        self.checked = None
+        self.query_one("#run", Button).disabled = True
+        path = self.query_one("#path", Input).value.strip()
+        try:
+            source, mapping = inspect_file(path, self.overrides)
+            preview = [
+                cells for _, cells in zip(range(PREVIEW_ROWS), source.records(), strict=False)
+            ]
+        except UserError as exc:
+            self.say(f"[red]{exc}[/red]")
+            return
+        self.query_one("#detected", Static).update(
+            f"{source.path.name}: {source.encoding}, delimiter {source.delimiter!r}. "
+            f"Not imported: {', '.join(mapping.unknown) or 'none'}."
+        )
+        table = self.query_one("#mapping", DataTable)
+        table.clear(columns=True)
+        table.add_columns("Column", "Field", *(f"row {n}" for n, _ in preview))
+        for index, header in enumerate(source.header):
+            field = mapping.fields.get(index, "—")
+            values = [cells[index] if index < len(cells) else "" for _, cells in preview]
+            table.add_row(
+                header, Text(field, style="bold" if field != "—" else "dim"), *values, key=header
+            )
+        self.say("Check every row before importing; nothing is written until you import.")
+
+    @on(DataTable.RowSelected, "#mapping")
+    def remap(self, event: DataTable.RowSelected) -> None:
+        column = str(event.row_key.value)
+
+        def chosen(field: str | None) -> None:
+            if field:
+                self.overrides[column] = field
+                self.inspect()
+
+        self.app.push_screen(FieldPicker(column), chosen)
+
+    # ------------------------------------------------------------ check and import
+
+    def options(self, dry_run: bool) -> ImportOptions:
+        return ImportOptions(
+            dry_run=dry_run,
+            overrides=dict(self.overrides),
+            on_existing=str(self.query_one("#on_existing", Select).value),
+            skip_invalid=self.query_one("#skip_invalid", Checkbox).value,
+            create_missing=self.query_one("#create_missing", Checkbox).value,
+            currency=self.query_one("#currency", Input).value.strip() or None,
+            date_format=self.query_one("#date_format", Input).value.strip() or None,
+        )
+
+    @on(Button.Pressed, "#check")
+    def action_check(self) -> None:
+        self.start(dry_run=True)
+
+    @on(Button.Pressed, "#run")
+    def run_import_now(self) -> None:
+        self.start(dry_run=False)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        if self.cancel_event is not None:
+            self.cancel_event.set()
+
+    def start(self, dry_run: bool) -> None:
+        path = self.query_one("#path", Input).value.strip()
+        self.cancel_event = threading.Event()
+        for button, disabled in (("#check", True), ("#run", True), ("#cancel", False)):
+            self.query_one(button, Button).disabled = disabled
+        self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+        self.say("Checking every row…" if dry_run else "Importing…")
+        self.work(path, self.options(dry_run), self.cancel_event)
+
+    @work(thread=True, exclusive=True, group="import")
+    def work(self, path: str, options: ImportOptions, cancel: threading.Event) -> None:
+        def progress(done: int, total: int) -> None:
+            self.app.call_from_thread(
+                self.query_one("#progress", ProgressBar).update, total=total, progress=done
+            )
+
+        try:
+            result = run_import(self.engine, path, options, progress, cancel)
+        except UserError as exc:
+            self.app.call_from_thread(self.finished, None, str(exc))
+            return
+        self.app.call_from_thread(self.finished, result, None)
+
+    def finished(self, result: ImportResult | None, problem: str | None) -> None:
+        self.query_one("#check", Button).disabled = False
+        self.query_one("#cancel", Button).disabled = True
+        self.cancel_event = None
+        errors = self.query_one("#errors", DataTable)
+        errors.clear()
+        if result is None:
+            self.say(f"[red]{problem}[/red]")
+            return
+        for group in group_errors(result.errors):
+            rows = str(group).split(",", 1)[0]
+            errors.add_row(rows, group.column, group.value, group.reason)
+        if result.dry_run:
+            self.checked = result
+            ok = not result.error_count or self.query_one("#skip_invalid", Checkbox).value
+            self.query_one("#run", Button).disabled = not ok or not (result.new or result.changed)
+            verdict = (
+                "ready to import"
+                if ok
+                else f"{result.error_count:,} errors: fix them or skip invalid rows"
+            )
+            self.say(f"Would import: {result.summary()} — {verdict}.")
+        else:
+            self.query_one("#run", Button).disabled = True
+            batch = f" Batch {result.batch_id[:8]}." if result.batch_id else ""
+            rejected = f" Rejected rows: {result.rejected_file}" if result.rejected_file else ""
+            self.say(f"[green]Imported: {result.summary()}.{batch}{rejected}[/green]")
+
+    def say(self, message: str) -> None:
+        self.query_one("#summary", Static).update(message)
