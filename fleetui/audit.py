@@ -45,18 +45,22 @@ def record(
     """
     stamp = at or datetime.now(UTC)
     who = actor or current_actor()
+    changes = list(changes)
+    serial_list = list(serials) if serials is not None else [None] * len(changes)
     rows = [
         {
             "at": stamp,
             "actor": who,
             "action": action,
             "card_id": card_id,
+            "serial": serial,
+            "card_version": (after or {}).get("version"),
             "batch_id": batch_id,
             "before": before,
             "after": after,
             "reason": reason,
         }
-        for card_id, before, after in changes
+        for (card_id, before, after), serial in zip(changes, serial_list, strict=True)
     ]
     if rows:
         conn.execute(event_t.insert(), rows)

@@ -1,0 +1,208 @@
+"""Teams and projects: creating, renaming, quotas, and what each holds."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from db.tables import Card, GpuModel, Project, Team
+from fleetui import audit
+from fleetui.errors import UserError
+from fleetui.summary import COMPUTING, HELD
+
+card_t, team_t, project_t, model_t = (
+    Card.__table__,
+    Team.__table__,
+    Project.__table__,
+    GpuModel.__table__,
+)
+
+
+@dataclass
+class Holding:
+    name: str
+    team: str | None
+    cards: int = 0
+    tflops: float = 0.0
+    quota_cards: int | None = None
+    quota_pflops: float | None = None
+    by_model: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pflops(self) -> float:
+        return self.tflops / 1000
+
+    def quota_use(self) -> str:
+        parts = []
+        if self.quota_cards:
+            parts.append(f"{self.cards:,}/{self.quota_cards:,} cards")
+        if self.quota_pflops:
+            parts.append(f"{self.pflops:,.1f}/{self.quota_pflops:,.1f} PFLOPS")
+        return ", ".join(parts)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "team": self.team,
+            "cards": self.cards,
+            "pflops": round(self.pflops, 3),
+            "quota_cards": self.quota_cards,
+            "quota_pflops": self.quota_pflops,
+            "by_model": self.by_model,
+        }
+
+
+def team_id(conn: Connection, name: str) -> int:
+    """The id of a team by name (case-insensitive), or a UserError naming close ones."""
+    rows = conn.execute(select(team_t.c.id, team_t.c.name)).all()
+    for tid, tname in rows:
+        if tname.lower() == name.strip().lower():
+            return tid
+    close = [n for _, n in rows if name.strip().lower() in n.lower()]
+    hint = f"; did you mean {', '.join(repr(c) for c in close[:3])}?" if close else ""
+    raise UserError(f"There is no team '{name}'{hint}")
+
+
+def project_id(conn: Connection, name: str, team: int | None = None) -> tuple[int, int]:
+    """(project id, its team id) by name, within a team when given."""
+    query = select(project_t.c.id, project_t.c.team_id).where(
+        func.lower(project_t.c.name) == name.strip().lower()
+    )
+    if team is not None:
+        query = query.where(project_t.c.team_id == team)
+    found = conn.execute(query).all()
+    if not found:
+        raise UserError(f"There is no project '{name}'" + (" in that team." if team else "."))
+    if len(found) > 1:
+        raise UserError(f"Several teams have a project '{name}'; name the team too.")
+    return found[0][0], found[0][1]
+
+
+def add_team(
+    engine: Engine, name: str, quota_cards: int | None = None, quota_pflops: float | None = None
+) -> int:
+    name = _name(name, "team")
+    with engine.begin() as conn:
+        try:
+            new_id = conn.execute(
+                insert(team_t).values(
+                    name=name,
+                    quota_cards=quota_cards,
+                    quota_pflops=quota_pflops,
+                    created_at=datetime.now(UTC),
+                )
+            ).inserted_primary_key[0]
+        except IntegrityError:
+            raise UserError(f"A team '{name}' exists already.") from None
+        _log(
+            conn,
+            "team.add",
+            {"team": name, "quota_cards": quota_cards, "quota_pflops": quota_pflops},
+        )
+    return new_id
+
+
+def rename_team(engine: Engine, old: str, new: str) -> None:
+    new = _name(new, "team")
+    with engine.begin() as conn:
+        tid = team_id(conn, old)
+        try:
+            conn.execute(update(team_t).where(team_t.c.id == tid).values(name=new))
+        except IntegrityError:
+            raise UserError(f"A team '{new}' exists already.") from None
+        _log(conn, "team.rename", {"team": new}, {"team": old})
+
+
+def set_quota(
+    engine: Engine, team: str, project: str | None, cards: int | None, pflops: float | None
+) -> None:
+    with engine.begin() as conn:
+        tid = team_id(conn, team)
+        table, key = team_t, tid
+        if project:
+            table, key = project_t, project_id(conn, project, tid)[0]
+        conn.execute(
+            update(table).where(table.c.id == key).values(quota_cards=cards, quota_pflops=pflops)
+        )
+        _log(
+            conn,
+            "quota.set",
+            {"team": team, "project": project, "quota_cards": cards, "quota_pflops": pflops},
+        )
+
+
+def add_project(
+    engine: Engine,
+    team: str,
+    name: str,
+    quota_cards: int | None = None,
+    quota_pflops: float | None = None,
+) -> int:
+    name = _name(name, "project")
+    with engine.begin() as conn:
+        tid = team_id(conn, team)
+        try:
+            new_id = conn.execute(
+                insert(project_t).values(
+                    team_id=tid,
+                    name=name,
+                    quota_cards=quota_cards,
+                    quota_pflops=quota_pflops,
+                    created_at=datetime.now(UTC),
+                )
+            ).inserted_primary_key[0]
+        except IntegrityError:
+            raise UserError(f"Team '{team}' has a project '{name}' already.") from None
+        _log(conn, "project.add", {"team": team, "project": name})
+    return new_id
+
+
+def holdings(engine: Engine, projects: bool = False) -> list[Holding]:
+    """Cards (in service, spare, in repair) and PFLOPS (in service and spare) per team, or per
+    project, with quotas and the card count per model."""
+    key = card_t.c.project_id if projects else card_t.c.team_id
+    query = (
+        select(key, model_t.c.name, model_t.c.fp16_tflops, card_t.c.status, func.count())
+        .select_from(card_t.join(model_t, model_t.c.id == card_t.c.model_id))
+        .where(card_t.c.status.in_(HELD), key.isnot(None))
+        .group_by(key, model_t.c.name, model_t.c.fp16_tflops, card_t.c.status)
+    )
+    with engine.connect() as conn:
+        teams = {r.id: r for r in conn.execute(select(team_t))}
+        owners = teams if not projects else {r.id: r for r in conn.execute(select(project_t))}
+        result = {
+            oid: Holding(
+                name=o.name if not projects else f"{teams[o.team_id].name}/{o.name}",
+                team=None if not projects else teams[o.team_id].name,
+                quota_cards=o.quota_cards,
+                quota_pflops=o.quota_pflops,
+            )
+            for oid, o in owners.items()
+        }
+        by_model: defaultdict[int, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for owner, model, tflops, status, n in conn.execute(query):
+            holding = result[owner]
+            holding.cards += n
+            by_model[owner][model] += n
+            if status in COMPUTING:
+                holding.tflops += n * tflops
+    for owner, models in by_model.items():
+        result[owner].by_model = dict(sorted(models.items(), key=lambda kv: -kv[1]))
+    return sorted(result.values(), key=lambda h: (-h.tflops, h.name))
+
+
+def _name(name: str, kind: str) -> str:
+    name = name.strip()
+    if not name:
+        raise UserError(f"A {kind} needs a name.")
+    return name
+
+
+def _log(conn: Connection, action: str, after: dict, before: dict | None = None) -> None:
+    audit.record(
+        conn, batch_id=audit.new_batch_id(), action=action, changes=[(None, before, after)]
+    )
