@@ -1,0 +1,237 @@
+"""Reallocation: teams and quotas, the planner, previews, commits, history, undo, races."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+from typer.testing import CliRunner
+
+from db.tables import Card, Event
+from fleetui import history, inventory, moves, teams
+from fleetui.cli import app
+from fleetui.errors import UserError
+from fleetui.store import open_fleet
+from fleetui.undo import undo
+
+
+def team_of(engine, serial):
+    return inventory.detail(engine, serial).fields["team"]
+
+
+def test_teams_projects_and_quotas(engine):
+    teams.add_team(engine, "LLM", quota_cards=100)
+    teams.add_project(engine, "llm", "pretrain")
+    with pytest.raises(UserError, match="A team 'LLM' exists already"):
+        teams.add_team(engine, "LLM")
+    teams.rename_team(engine, "LLM", "Foundation models")
+    with pytest.raises(UserError, match="There is no team 'LLM'"):
+        teams.add_project(engine, "LLM", "sft")
+    held = {h.name: h for h in teams.holdings(engine)}
+    assert held["Foundation models"].quota_cards == 100
+    assert [h.name for h in teams.holdings(engine, projects=True)] == ["Foundation models/pretrain"]
+
+
+def test_named_cards_move_with_a_preview_of_every_team_and_project(demo_engine):
+    picked = [r.serial for r in inventory.cards(demo_engine, "team:search status:in_service", 3)]
+    before = {h.name: h for h in teams.holdings(demo_engine)}
+    plan = moves.plan_cards(demo_engine, picked, "LLM", "sft")
+    names = [d.name for d in plan.deltas]
+    assert names[0] == "LLM" and "Search" in names and "LLM/sft" in names
+    llm = plan.deltas[0]
+    assert (llm.cards_before, llm.cards_after) == (before["LLM"].cards, before["LLM"].cards + 3)
+    assert str(llm).startswith(
+        f"LLM {before['LLM'].cards:,} -> {before['LLM'].cards + 3:,} cards, "
+    )
+    batch = moves.commit(demo_engine, plan, "needs more", actor="ops1")
+    after = {h.name: h for h in teams.holdings(demo_engine)}
+    assert after["LLM"].cards == before["LLM"].cards + 3
+    assert after["LLM"].tflops == pytest.approx(llm.tflops_after)
+    assert all(inventory.detail(demo_engine, s).fields["project"] == "sft" for s in picked)
+    event = inventory.detail(demo_engine, picked[0]).events[0]
+    assert (event["action"], event["actor"], event["reason"]) == ("move", "ops1", "needs more")
+    assert event["batch_id"] == batch
+
+
+def test_a_request_by_count_prefers_spare_and_keeps_nodes_whole(demo_engine):
+    plan = moves.plan_request(
+        demo_engine, "LLM", None, count=16, models=["A100 80G"], from_team="Ads ranking"
+    )
+    assert len(plan.cards) == 16
+    assert {c.model for c in plan.cards} == {"A100 SXM4 80GB"}
+    per_node = Counter(c.node for c in plan.cards)
+    assert sorted(per_node.values()) == [8, 8], "two whole 8-card nodes, none split"
+    candidates = list(inventory.cards(demo_engine, 'team:"ads ranking" model:"A100 80G"'))
+    spare = [c for c in candidates if c.status == "spare"]
+    assert spare, "the demo gives Ads ranking spare A100s"
+    assert sum(c.status == "spare" for c in plan.cards) == min(len(spare), 16)
+    assert any("whole nodes" in line for line in plan.explanation)
+
+
+def test_a_request_never_takes_cards_in_repair_retired_or_on_order(demo_engine):
+    plan = moves.plan_request(demo_engine, "Search", None, count=200)
+    assert {c.status for c in plan.cards} <= {"spare", "in_service"}
+    with pytest.raises(UserError, match=r"cannot give 100,000 cards: only [\d,]+ movable cards"):
+        moves.plan_request(demo_engine, "Search", None, count=100_000)
+
+
+def test_a_request_by_compute_reaches_the_pflops(demo_engine):
+    plan = moves.plan_request(demo_engine, "Search", None, pflops=2, models=["H800", "A800"])
+    assert plan.tflops >= 2000
+    assert plan.tflops - 2000 < max(c.tflops for c in plan.cards)  # no more than needed
+    assert {c.model.split()[0] for c in plan.cards} <= {"H800", "A800"}
+
+
+def test_quota_crossings_are_shown(demo_engine):
+    held = {h.name: h for h in teams.holdings(demo_engine)}
+    teams.set_quota(demo_engine, "Search", None, held["Search"].cards + 1, None)
+    plan = moves.plan_request(demo_engine, "Search", None, count=8, from_team="LLM")
+    assert plan.quota_warnings == [
+        f"Search goes over its quota of {held['Search'].cards + 1:,} cards "
+        f"({held['Search'].cards + 8:,} after the move)."
+    ]
+
+
+def test_a_stale_preview_moves_nothing(demo_engine):
+    plan = moves.plan_request(demo_engine, "Search", None, count=16, from_team="LLM")
+    stale = [c.serial for c in plan.cards[:3]]
+    with demo_engine.begin() as conn:
+        conn.execute(update(Card).where(Card.serial.in_(stale)).values(version=Card.version + 1))
+    with pytest.raises(
+        moves.MoveConflict, match="3 of 16 cards changed since your preview; nothing was moved"
+    ):
+        moves.commit(demo_engine, plan, "race")
+    assert all(team_of(demo_engine, c.serial) == "LLM" for c in plan.cards)
+
+
+def test_history_filters_and_undo_of_a_move(demo_engine):
+    plan = moves.plan_request(demo_engine, "Search", None, count=8, from_team="Cloud rental")
+    batch = moves.commit(demo_engine, plan, "rebalance")
+    found = history.batches(demo_engine, team="cloud rental")
+    assert found[0].batch_id == batch and found[0].cards == 8 and found[0].reason == "rebalance"
+    assert history.batches(demo_engine, team="Recommendation") == []
+    assert history.batches(demo_engine, since="2999-01-01") == []
+    assert [e["action"] for e in history.card_events(demo_engine, plan.cards[0].serial)] == ["move"]
+    result = undo(demo_engine, batch)
+    assert result.restored == 8
+    assert all(team_of(demo_engine, c.serial) == "Cloud rental" for c in plan.cards)
+
+
+def test_undo_names_cards_moved_since_and_changes_nothing(demo_engine):
+    first = moves.commit(
+        demo_engine, moves.plan_request(demo_engine, "Search", None, count=8, from_team="LLM"), "a"
+    )
+    serial = history.card_events(demo_engine, _a_serial_of(demo_engine, first))[0]["serial"]
+    moves.commit(demo_engine, moves.plan_cards(demo_engine, [serial], "Ads ranking", None), "b")
+    with pytest.raises(UserError, match=f"Cards changed since batch {first[:8]}: {serial}"):
+        undo(demo_engine, first)
+    assert team_of(demo_engine, serial) == "Ads ranking"
+
+
+def _a_serial_of(engine, batch):
+    with engine.connect() as conn:
+        return (
+            conn.execute(
+                Event.__table__.select().where(Event.batch_id == batch, Event.card_id.isnot(None))
+            )
+            .first()
+            .serial
+        )
+
+
+def test_allocation_on_a_past_date_is_rebuilt_from_the_log(demo_engine):
+    today = {a.team: a.cards for a in history.allocation_as_of(demo_engine, "2999-01-01")}
+    plan = moves.plan_request(demo_engine, "Search", None, count=16, from_team="LLM")
+    batch = moves.commit(demo_engine, plan, "shift")
+    with demo_engine.begin() as conn:  # pretend the move happened a week ago
+        conn.execute(
+            update(Event)
+            .where(Event.batch_id == batch)
+            .values(at=datetime.now(UTC) - timedelta(days=7))
+        )
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    eight_days_ago = (datetime.now(UTC) - timedelta(days=8)).date().isoformat()
+    before = {a.team: a.cards for a in history.allocation_as_of(demo_engine, eight_days_ago)}
+    after = {a.team: a.cards for a in history.allocation_as_of(demo_engine, yesterday)}
+    assert before == today
+    assert after["LLM"] == today["LLM"] - 16 and after["Search"] == today["Search"] + 16
+
+
+def _racer(path: str, barrier, results, to_team: str) -> None:
+    engine = open_fleet(path)
+    plan = moves.plan_request(engine, to_team, None, count=16, from_team="LLM", models=["H800"])
+    barrier.wait()
+    try:
+        moves.commit(engine, plan, f"race to {to_team}")
+        results.put(("moved", to_team))
+    except UserError as exc:
+        results.put(("refused", str(exc)))
+
+
+def test_two_processes_moving_the_same_cards_one_wins_the_other_moves_nothing(
+    demo_engine, tmp_path
+):
+    path = str(demo_engine.url.database)
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    racers = [
+        context.Process(target=_racer, args=(path, barrier, results, team))
+        for team in ("Search", "Ads ranking")
+    ]
+    for p in racers:
+        p.start()
+    for p in racers:
+        p.join(60)
+    outcomes = sorted(results.get(timeout=5) for _ in racers)
+    assert [o[0] for o in outcomes] == ["moved", "refused"]
+    assert "16 of 16 cards changed since your preview; nothing was moved" in outcomes[1][1]
+    winner = outcomes[0][1]
+    moved = [e for e in history.batches(demo_engine) if e.action == "move.batch"]
+    assert len(moved) == 1
+    serials = [e["serial"] for e in _events(demo_engine, moved[0].batch_id)]
+    assert {team_of(demo_engine, s) for s in serials} == {winner}
+
+
+def _events(engine, batch):
+    with engine.connect() as conn:
+        return [
+            dict(r._mapping)
+            for r in conn.execute(
+                Event.__table__.select().where(Event.batch_id == batch, Event.card_id.isnot(None))
+            )
+        ]
+
+
+def test_cli_move_needs_a_reason_and_a_terminal_or_yes(tmp_path):
+    db = str(tmp_path / "cli.db")
+    runner = CliRunner()
+    assert runner.invoke(app, ["--db", db, "demo", "--cards", "200", "--no-launch"]).exit_code == 0
+    args = ["--db", db, "move", "--count", "8", "--to-team", "Search"]
+    no_reason = runner.invoke(app, args)
+    assert no_reason.exit_code == 1 and "needs --reason" in no_reason.stderr
+    no_tty = runner.invoke(app, [*args, "--reason", "x"])
+    assert no_tty.exit_code == 1 and "pass --yes" in no_tty.stderr
+    preview = runner.invoke(
+        app, ["--db", db, "plan", "--count", "8", "--to-team", "Search", "--json"]
+    )
+    planned = json.loads(preview.stdout)
+    assert planned["count"] == 8 and planned["deltas"][0]["name"] == "Search"
+    moved = runner.invoke(app, [*args, "--reason", "x", "--yes", "--json"])
+    assert moved.exit_code == 0
+    batch = json.loads(moved.stdout)["batch_id"]
+    listed = json.loads(runner.invoke(app, ["--db", db, "history", "--json"]).stdout)
+    assert listed[0]["batch_id"] == batch and listed[0]["cards"] == 8
+    report = json.loads(
+        runner.invoke(
+            app, ["--db", db, "report", "allocation", "--as-of", "2999-01-01", "--json"]
+        ).stdout
+    )
+    assert sum(r["cards"] for r in report) > 0
+    bad = runner.invoke(
+        app, ["--db", db, "move", "NOPE-1", "--to-team", "Search", "--reason", "x", "--yes"]
+    )
+    assert bad.exit_code == 1 and "No card has serial NOPE-1" in bad.stderr
