@@ -12,9 +12,12 @@ from textual.screen import Screen
 from db.engine import redact
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
+from screens.history import HistoryScreen
 from screens.import_screen import ImportScreen
 from screens.inventory import InventoryScreen
 from screens.messages import ShowInventory
+from screens.reallocate import ReallocateModal
+from screens.teams import TeamsScreen
 
 
 class FleetApp(App[None]):
@@ -22,6 +25,8 @@ class FleetApp(App[None]):
     BINDINGS = [
         Binding("d", "show('dashboard')", "Dashboard", id="app.dashboard"),
         Binding("i", "show('inventory')", "Inventory", id="app.inventory"),
+        Binding("t", "show('teams')", "Teams", id="app.teams"),
+        Binding("h", "show('history')", "History", id="app.history"),
         Binding("I", "show('import')", "Import", id="app.import"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -37,6 +42,8 @@ class FleetApp(App[None]):
         self.add_mode("dashboard", lambda: DashboardScreen(engine))
         self.add_mode("inventory", lambda: InventoryScreen(engine, initial_query))
         self.add_mode("import", lambda: ImportScreen(engine))
+        self.add_mode("teams", lambda: TeamsScreen(engine))
+        self.add_mode("history", lambda: HistoryScreen(engine))
 
     def on_mount(self) -> None:
         self.switch_mode(self.initial_mode)
@@ -66,6 +73,13 @@ class FleetApp(App[None]):
         keys += getattr(screen, "EXTRA_KEYS", [])
         keys.append(("ctrl+p", "Command palette: every action by name"))
         self.push_screen(HelpScreen(sorted(set(keys))))
+
+    def action_request(self) -> None:
+        def moved(batch: str | None) -> None:
+            if batch:
+                self.notify(f"Moved (batch {batch[:8]}; undo from History).")
+
+        self.push_screen(ReallocateModal(self.engine), moved)
 
     def action_filter(self) -> None:
         self.switch_mode("inventory")

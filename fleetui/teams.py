@@ -206,3 +206,13 @@ def _log(conn: Connection, action: str, after: dict, before: dict | None = None)
     audit.record(
         conn, batch_id=audit.new_batch_id(), action=action, changes=[(None, before, after)]
     )
+
+
+def directory(engine: Engine) -> dict[str, list[str]]:
+    """Team names, each with its project names, alphabetically (for pickers)."""
+    with engine.connect() as conn:
+        names = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
+        projects: defaultdict[str, list[str]] = defaultdict(list)
+        for team, name in conn.execute(select(project_t.c.team_id, project_t.c.name)):
+            projects[names[team]].append(name)
+    return {t: sorted(projects[t]) for t in sorted(names.values(), key=str.lower)}

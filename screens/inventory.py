@@ -15,9 +15,11 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from fleetui import inventory, units
 from fleetui.errors import UserError
 from screens.card_detail import CardDetailScreen
+from screens.reallocate import ReallocateModal
 
 PAGE_SIZE = 100
 HEADINGS = {
+    "mark": "✓",
     "serial": "Serial",
     "uuid": "UUID",
     "model": "Model",
@@ -60,6 +62,8 @@ class InventoryScreen(Screen):
             priority=True,
             id="inventory.previous_page",
         ),
+        Binding("space", "mark", "Mark", id="inventory.mark"),
+        Binding("m", "reallocate", "Move marked", id="inventory.move"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="inventory.clear"),
         Binding("r", "refresh", "Refresh", show=False, id="inventory.refresh"),
     ]
@@ -79,6 +83,7 @@ class InventoryScreen(Screen):
         self.page: inventory.Page | None = None
         self.first_row = 1  # 1-based position of the page's first row in the result
         self.total: int | None = None
+        self.marked: set[str] = set()
         self.pages_shown = 0  # bumped on every page put on screen (tests and benchmarks wait on it)
 
     def compose(self) -> ComposeResult:
@@ -134,6 +139,32 @@ class InventoryScreen(Screen):
 
     def action_refresh(self) -> None:
         self.reload()
+
+    def action_mark(self) -> None:
+        table = self.query_one("#cards", DataTable)
+        if not table.row_count:
+            return
+        serial = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        self.marked ^= {serial}
+        table.update_cell(serial, "mark", "✓" if serial in self.marked else "")
+        table.move_cursor(row=min(table.cursor_row + 1, table.row_count - 1))
+        self.show_position()
+
+    def action_reallocate(self) -> None:
+        table = self.query_one("#cards", DataTable)
+        serials = sorted(self.marked)
+        if not serials and table.row_count:
+            serials = [str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)]
+        if not serials:
+            return
+
+        def moved(batch: str | None) -> None:
+            if batch:
+                self.marked.clear()
+                self.notify(f"Moved {len(serials):,} cards (batch {batch[:8]}; undo from History).")
+                self.reload()
+
+        self.app.push_screen(ReallocateModal(self.engine, serials), moved)
 
     # ------------------------------------------------------------ events
 
@@ -202,7 +233,7 @@ class InventoryScreen(Screen):
         table = self.query_one("#cards", DataTable)
         table.clear()
         for row in page.rows:
-            values = row.as_dict()
+            values = row.as_dict() | {"mark": "✓" if row.serial in self.marked else ""}
             table.add_row(
                 *(Text(str(values[k] or ""), no_wrap=True) for k in HEADINGS), key=row.serial
             )
@@ -227,8 +258,9 @@ class InventoryScreen(Screen):
         )
         total = units.count(self.total) if self.total is not None else "…"
         arrow = "↓" if self.descending else "↑"
+        marked = f" · {len(self.marked):,} marked (m: move)" if self.marked else ""
         self.query_one("#position", Static).update(
-            f"cards {shown} of {total} · sorted by {HEADINGS[self.sort]} {arrow}"
+            f"cards {shown} of {total} · sorted by {HEADINGS[self.sort]} {arrow}{marked}"
         )
 
     def show_error(self, message: str) -> None:

@@ -186,3 +186,64 @@ async def test_import_screen_checks_every_row_then_imports(demo_engine, tmp_path
         await settle(pilot)
         assert "Imported: 1 new" in str(screen.query_one("#summary", Static).render())
         assert [r.serial for r in inventory.cards(demo_engine, "serial:NEW")] == ["NEW-1"]
+
+
+async def test_mark_move_then_undo_from_history(demo_engine):
+    from textual.widgets import Button, Select
+
+    from screens.history import HistoryScreen
+    from screens.reallocate import ReallocateModal
+
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await pilot.press("slash", *"team:search status:in_service", "enter")
+        await settle(pilot)
+        inventory_screen = app.screen
+        chosen = table_serials(inventory_screen)[:2]
+        await pilot.press("space", "space", "m")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ReallocateModal) and modal.serials == sorted(chosen)
+        modal.query_one("#to_team", Select).value = "LLM"
+        await pilot.pause()
+        modal.query_one("#to_project", Select).value = "sft"
+        modal.query_one("#reason", Input).value = "training run"
+        modal.query_one("#preview", Button).press()
+        await settle(pilot)
+        preview = str(modal.query_one("#plan", Static).render())
+        assert "Move 2 cards" in preview and "LLM" in preview
+        modal.query_one("#move", Button).press()
+        await settle(pilot)
+        assert app.screen is inventory_screen
+        assert {inventory.detail(demo_engine, s).fields["project"] for s in chosen} == {"sft"}
+
+        await pilot.press("h")
+        await settle(pilot)
+        assert isinstance(app.screen, HistoryScreen)
+        batches = app.screen.query_one("#batches", DataTable)
+        assert "move.batch" in str(batches.get_row_at(0)) and "training run" in str(
+            batches.get_row_at(0)
+        )
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot)
+        assert {inventory.detail(demo_engine, s).fields["team"] for s in chosen} == {"Search"}
+
+
+async def test_teams_screen_lists_holdings_with_projects(demo_engine):
+    from screens.teams import TeamsScreen
+
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+        assert isinstance(app.screen, TeamsScreen)
+        rows = [
+            str(app.screen.query_one("#holdings", DataTable).get_row_at(i)[0])
+            for i in range(app.screen.query_one("#holdings", DataTable).row_count)
+        ]
+        assert rows[0] == "LLM" and "  pretrain" in rows

@@ -1,0 +1,125 @@
+"""History: the audit log's batches, newest first; `u` undoes the highlighted batch."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Header, Label, Static
+
+from fleetui import history
+from fleetui.errors import UserError
+from fleetui.undo import undo
+
+
+class ConfirmUndo(ModalScreen[bool]):
+    DEFAULT_CSS = """
+    ConfirmUndo { align: center middle; }
+    ConfirmUndo > Vertical { width: 64; height: auto; border: round $warning;
+                             background: $surface; padding: 1 2; }
+    ConfirmUndo Horizontal { height: auto; margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape,n", "dismiss(False)", "No"), Binding("y", "dismiss(True)", "Yes")]
+
+    def __init__(self, batch: history.Batch) -> None:
+        super().__init__()
+        self.batch = batch
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(
+                f"Undo batch {self.batch.batch_id[:8]} ({self.batch.action}, "
+                f"{self.batch.cards:,} cards, by {self.batch.actor})? y/n"
+            )
+            with Horizontal():
+                yield Button("Undo", id="yes", variant="warning")
+                yield Button("Keep", id="no")
+
+    @on(Button.Pressed)
+    def answer(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class HistoryScreen(Screen):
+    DEFAULT_CSS = """
+    #batches { height: 1fr; }
+    #history-status { height: 1; padding: 0 1; background: $panel; }
+    """
+    BINDINGS = [
+        Binding("u", "undo", "Undo batch", id="history.undo"),
+        Binding("r", "refresh", "Refresh", id="history.refresh"),
+    ]
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.found: dict[str, history.Batch] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="batches", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="history-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#batches", DataTable).add_columns(
+            "When", "Who", "Action", "Cards", "Reason", "Batch", "Summary"
+        )
+        self.action_refresh()
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="history")
+    def load(self) -> None:
+        found = history.batches(self.engine)
+        self.app.call_from_thread(self.show, found)
+
+    def show(self, found: list[history.Batch]) -> None:
+        self.found = {b.batch_id: b for b in found}
+        table = self.query_one("#batches", DataTable)
+        table.clear()
+        for b in found:
+            table.add_row(
+                f"{b.at:%Y-%m-%d %H:%M}",
+                b.actor,
+                b.action,
+                f"{b.cards:,}",
+                b.reason,
+                b.batch_id[:8],
+                b.summary,
+                key=b.batch_id,
+            )
+        self.query_one("#history-status", Static).update(f"{len(found):,} batches, newest first")
+
+    def action_undo(self) -> None:
+        table = self.query_one("#batches", DataTable)
+        if not table.row_count:
+            return
+        batch = self.found[str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_undo(batch.batch_id)
+
+        self.app.push_screen(ConfirmUndo(batch), answered)
+
+    @work(thread=True, group="undo")  # not "history": a refresh must not cancel an undo
+    def run_undo(self, batch_id: str) -> None:
+        try:
+            result = undo(self.engine, batch_id)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+            return
+        self.app.call_from_thread(
+            self.notify,
+            f"Undid {batch_id[:8]}: {result.restored:,} restored, {result.deleted:,} removed.",
+        )
+        found = history.batches(self.engine)
+        self.app.call_from_thread(self.show, found)

@@ -1,0 +1,140 @@
+"""The reallocate modal: marked cards, or a request by count or compute; preview; confirm."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Engine
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from fleetui import moves, teams
+from fleetui.errors import UserError
+
+NO_PROJECT = "(no project)"
+
+
+class ReallocateModal(ModalScreen[str | None]):
+    """Dismisses with the batch id of the move, or None when cancelled."""
+
+    CSS_PATH = "reallocate.tcss"
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, engine: Engine, serials: list[str] | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.serials = serials
+        self.plan: moves.Plan | None = None
+        self.directory = teams.directory(engine)
+
+    def compose(self) -> ComposeResult:
+        team_options = [(t, t) for t in self.directory]
+        with VerticalScroll(id="dialog"):
+            if self.serials:
+                yield Label(f"Move {len(self.serials):,} marked cards", id="title")
+            else:
+                yield Label("Request cards by count or by compute", id="title")
+                with Horizontal(classes="row"):
+                    yield Input(placeholder="how many: 16, or 2 PFLOPS", id="amount")
+                    yield Input(placeholder="models: H800,A800 (optional)", id="models")
+                yield Select(team_options, prompt="from team (optional)", id="from_team")
+            with Horizontal(classes="row"):
+                yield Select(team_options, prompt="to team", id="to_team")
+                yield Select([], prompt="to project", id="to_project")
+            yield Input(placeholder="reason (required; goes in the audit log)", id="reason")
+            with Horizontal(classes="row"):
+                yield Button("Preview", id="preview", variant="primary")
+                yield Button("Move", id="move", variant="success", disabled=True)
+                yield Button("Cancel", id="cancel")
+            yield Static("", id="plan")
+
+    @on(Select.Changed, "#to_team")
+    def team_chosen(self, event: Select.Changed) -> None:
+        projects = self.directory.get(str(event.value), []) if event.value != Select.BLANK else []
+        picker = self.query_one("#to_project", Select)
+        picker.set_options([(NO_PROJECT, NO_PROJECT), *((p, p) for p in projects)])
+        self.forget_plan()
+
+    @on(Input.Changed)
+    @on(Select.Changed, "#to_project, #from_team")
+    def forget_plan(self) -> None:
+        self.plan = None
+        self.query_one("#move", Button).disabled = True
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.dismiss(None)
+
+    def _value(self, selector: str) -> str | None:
+        value = self.query_one(selector, Select).value
+        return None if value == Select.BLANK or value == NO_PROJECT else str(value)
+
+    @on(Button.Pressed, "#preview")
+    def preview(self) -> None:
+        self.query_one("#plan", Static).update("Planning…")
+        self.make_plan(self._value("#to_team"), self._value("#to_project"))
+
+    @work(thread=True, exclusive=True, group="plan")
+    def make_plan(self, to_team: str | None, to_project: str | None) -> None:
+        try:
+            if self.serials:
+                plan = moves.plan_cards(self.engine, self.serials, to_team, to_project)
+            else:
+                count, pflops = _amount(self.query_one("#amount", Input).value)
+                models = [
+                    m.strip()
+                    for m in self.query_one("#models", Input).value.split(",")
+                    if m.strip()
+                ]
+                plan = moves.plan_request(
+                    self.engine,
+                    to_team,
+                    to_project,
+                    count,
+                    pflops,
+                    models or None,
+                    self._value("#from_team"),
+                )
+        except UserError as exc:
+            self.app.call_from_thread(self.show_problem, str(exc))
+            return
+        self.app.call_from_thread(self.show_plan, plan)
+
+    def show_plan(self, plan: moves.Plan) -> None:
+        self.plan = plan
+        self.query_one("#plan", Static).update("\n".join(moves.describe(plan, limit=12)))
+        self.query_one("#move", Button).disabled = False
+
+    def show_problem(self, message: str) -> None:
+        self.query_one("#plan", Static).update(f"[red]{message}[/red]")
+
+    @on(Button.Pressed, "#move")
+    def move(self) -> None:
+        if self.plan is not None:
+            self.query_one("#move", Button).disabled = True
+            self.commit(self.plan, self.query_one("#reason", Input).value)
+
+    @work(thread=True, group="commit")  # never cancelled by a newer preview
+    def commit(self, plan: moves.Plan, reason: str) -> None:
+        try:
+            batch = moves.commit(self.engine, plan, reason)
+        except UserError as exc:
+            self.app.call_from_thread(self.show_problem, str(exc))
+            return
+        self.app.call_from_thread(self.dismiss, batch)
+
+
+def _amount(text: str) -> tuple[int | None, float | None]:
+    """'16' -> 16 cards; '2 PFLOPS', '2p', '1.5 pf' -> PFLOPS."""
+    value = text.strip().lower().replace(",", "")
+    match = re.fullmatch(r"([\d.]+)\s*(p|pf|pflops)?", value)
+    try:
+        if match and match[2]:
+            return None, float(match[1])
+        return int(value), None
+    except ValueError:
+        raise UserError("Say how many: a number of cards (16) or of PFLOPS (2 PFLOPS).") from None

@@ -1,0 +1,67 @@
+"""Teams: what each team and project holds, in cards, PFLOPS by model, and quota use."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from sqlalchemy import Engine
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header
+
+from fleetui import teams
+
+
+class TeamsScreen(Screen):
+    DEFAULT_CSS = """
+    #holdings { height: 1fr; }
+    """
+    BINDINGS = [Binding("r", "refresh", "Refresh", id="teams.refresh")]
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="holdings", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#holdings", DataTable)
+        table.add_column("Team / project")
+        for heading in ("Cards", "PFLOPS"):
+            table.add_column(Text(heading, justify="right"))
+        table.add_columns("Quota use", "Cards per model")
+        self.action_refresh()
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="teams")
+    def load(self) -> None:
+        rows = teams.holdings(self.engine), teams.holdings(self.engine, projects=True)
+        self.app.call_from_thread(self.show, *rows)
+
+    def show(self, team_rows: list[teams.Holding], project_rows: list[teams.Holding]) -> None:
+        table = self.query_one("#holdings", DataTable)
+        table.clear()
+        for team in team_rows:
+            self._add(table, Text(team.name, style="bold"), team)
+            for project in (p for p in project_rows if p.team == team.name):
+                self._add(table, Text("  " + project.name.split("/", 1)[1]), project)
+
+    @staticmethod
+    def _add(table: DataTable, label: Text, h: teams.Holding) -> None:
+        models = ", ".join(f"{m} {n:,}" for m, n in h.by_model.items())
+        table.add_row(
+            label,
+            Text(f"{h.cards:,}", justify="right"),
+            Text(f"{h.pflops:,.1f}", justify="right"),
+            h.quota_use(),
+            models,
+        )
