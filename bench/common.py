@@ -12,11 +12,12 @@ OUT = Path(__file__).parent / "out"
 
 def demo_database(cards: int, seed: int = 7, rebuild: bool = False) -> Path:
     """A demo fleet of `cards` cards under bench/out, built once and reused between runs."""
+    from db.migrate import HEAD
     from fleetui import demo
     from fleetui.store import open_fleet
 
     OUT.mkdir(exist_ok=True)
-    path = OUT / f"demo-{cards}-{seed}.db"
+    path = OUT / f"demo-{cards}-{seed}-schema{HEAD}.db"  # a schema change rebuilds the cache
     if path.exists() and not rebuild:
         return path
     for suffix in ("", "-wal", "-shm"):
