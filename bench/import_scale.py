@@ -21,22 +21,12 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fleetui.columns import EXPORT_FIELDS
+
 ROOT = Path(__file__).resolve().parents[1]
-HEADER = [
-    "serial",
-    "uuid",
-    "model",
-    "node",
-    "pci_bus_id",
-    "team",
-    "project",
-    "status",
-    "purchase_date",
-    "price",
-    "currency",
-    "supplier",
-    "warranty_end",
-]
+HEADER = [f for f in EXPORT_FIELDS if f not in ("service_life_years", "notes")]
 MODELS = [
     "H800 SXM 80GB",
     "A100 SXM4 80GB",

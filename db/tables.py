@@ -9,6 +9,24 @@ from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 CARD_STATUSES = ("in_service", "spare", "repair", "retired", "on_order")
+# The columns that describe a card (besides its serial and bookkeeping), in one order for
+# every bulk writer.
+CARD_DATA_COLUMNS = (
+    "uuid",
+    "model_id",
+    "node_id",
+    "pci_bus_id",
+    "team_id",
+    "project_id",
+    "status",
+    "purchase_date",
+    "price_minor",
+    "currency",
+    "supplier",
+    "warranty_end",
+    "service_life_years",
+    "notes",
+)
 
 
 def utcnow() -> datetime:

@@ -643,18 +643,10 @@ def history_cmd(
         _print_json([b.as_dict() for b in found])
         return
     table = Table()
-    for column in ("When", "Who", "Action", "Cards", "Reason", "Batch", "Summary"):
+    for column in history.BATCH_HEADINGS:
         table.add_column(column)
     for b in found:
-        table.add_row(
-            f"{b.at:%Y-%m-%d %H:%M}",
-            b.actor,
-            b.action,
-            f"{b.cards:,}",
-            b.reason,
-            b.batch_id[:8],
-            b.summary,
-        )
+        table.add_row(*b.cells())
     out.print(table)
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine, delete, func, insert, select
 
 from db.bulk import indexes_deferred, insert_rows, refresh_statistics
-from db.tables import Card, Event, GpuModel, Node, Project, Site, Team
+from db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Site, Team
 from fleetui import audit
 from fleetui.errors import UserError
 
@@ -208,6 +208,7 @@ def build(
                         "USD",
                         supplier,
                         warranty_end,
+                        None,  # service life: the model's default
                         "",
                         1,
                         stamp,
@@ -226,25 +227,7 @@ def build(
     return written
 
 
-CARD_COLUMNS = (
-    "serial",
-    "uuid",
-    "model_id",
-    "node_id",
-    "pci_bus_id",
-    "team_id",
-    "project_id",
-    "status",
-    "purchase_date",
-    "price_minor",
-    "currency",
-    "supplier",
-    "warranty_end",
-    "notes",
-    "version",
-    "created_at",
-    "updated_at",
-)
+CARD_COLUMNS = ("serial", *CARD_DATA_COLUMNS, "version", "created_at", "updated_at")
 NODE_COLUMNS = ("id", "hostname", "site_id", "rack")
 
 

@@ -38,12 +38,7 @@ def rows(engine: Engine, query: str = "") -> Iterator[dict[str, Any]]:
         card.c.warranty_end,
         card.c.service_life_years,
         card.c.notes,
-    ).select_from(
-        card.join(model_t, card.c.model_id == model_t.c.id)
-        .outerjoin(node_t, card.c.node_id == node_t.c.id)
-        .outerjoin(team_t, card.c.team_id == team_t.c.id)
-        .outerjoin(project_t, card.c.project_id == project_t.c.id)
-    )
+    ).select_from(inventory.with_names())
     last = None
     with engine.connect() as conn:
         while True:

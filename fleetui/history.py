@@ -36,6 +36,21 @@ class Batch:
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "at": self.at.isoformat()}
 
+    def cells(self) -> tuple[str, ...]:
+        """One row of a batch table, under BATCH_HEADINGS."""
+        return (
+            f"{self.at:%Y-%m-%d %H:%M}",
+            self.actor,
+            self.action,
+            f"{self.cards:,}",
+            self.reason,
+            self.batch_id[:8],
+            self.summary,
+        )
+
+
+BATCH_HEADINGS = ("When", "Who", "Action", "Cards", "Reason", "Batch", "Summary")
+
 
 def parse_since(value: str | None) -> datetime | None:
     if not value:

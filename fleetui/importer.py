@@ -46,7 +46,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db.bulk import indexes_deferred, insert_rows, refresh_statistics
 from db.sqlfuncs import json_object
-from db.tables import Card, Event, GpuModel, Node, Project, Team
+from db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Team
 from fleetui import audit, catalogue
 from fleetui.cells import (
     MISSING,
@@ -68,23 +68,7 @@ MAX_ERRORS_KEPT = 100_000
 MEMO_LIMIT = 100_000  # distinct raw values remembered per column
 card_t, event_t = Card.__table__, Event.__table__
 
-# card columns an import can set, and the stage column holding each
-CARD_FIELDS = (
-    "uuid",
-    "model_id",
-    "node_id",
-    "pci_bus_id",
-    "team_id",
-    "project_id",
-    "status",
-    "purchase_date",
-    "price_minor",
-    "currency",
-    "supplier",
-    "warranty_end",
-    "service_life_years",
-    "notes",
-)
+CARD_FIELDS = CARD_DATA_COLUMNS  # the card columns an import can set
 _stage_meta = MetaData()
 stage_t = Table(
     "fleetui_import_stage",
@@ -740,34 +724,28 @@ def _link_existing(conn) -> None:
     conn.execute(update(stage_t).values(card_id=existing))
 
 
-def _cross_row_errors(conn, options: ImportOptions, serial_column: str, uuid_column: str):
+def _repeats(conn, column, label: str, header: str) -> Iterator[RowError]:
+    """Rows whose value in `column` an earlier row of the file already has (for other cards)."""
+    key = stage_t.c[column]
     first = (
-        select(stage_t.c.serial, func.min(stage_t.c.row_no).label("first"))
-        .group_by(stage_t.c.serial)
-        .having(func.count() > 1)
+        select(key, func.min(stage_t.c.row_no).label("first"))
+        .where(key.isnot(None))
+        .group_by(key)
+        .having(func.count(func.distinct(stage_t.c.row_no)) > 1)
         .subquery()
     )
-    for row_no, serial, first_row in conn.execute(
-        select(stage_t.c.row_no, stage_t.c.serial, first.c.first)
-        .join(first, first.c.serial == stage_t.c.serial)
+    for row_no, value, first_row in conn.execute(
+        select(stage_t.c.row_no, key, first.c.first)
+        .join(first, first.c[column] == key)
         .where(stage_t.c.row_no != first.c.first)
         .order_by(stage_t.c.row_no)
     ):
-        yield RowError(row_no, serial_column, serial, f"the same serial is on row {first_row}")
-    first_uuid = (
-        select(stage_t.c.uuid, func.min(stage_t.c.row_no).label("first"))
-        .where(stage_t.c.uuid.isnot(None))
-        .group_by(stage_t.c.uuid)
-        .having(func.count(func.distinct(stage_t.c.serial)) > 1)
-        .subquery()
-    )
-    for row_no, uuid, first_row in conn.execute(
-        select(stage_t.c.row_no, stage_t.c.uuid, first_uuid.c.first)
-        .join(first_uuid, first_uuid.c.uuid == stage_t.c.uuid)
-        .where(stage_t.c.row_no != first_uuid.c.first)
-        .order_by(stage_t.c.row_no)
-    ):
-        yield RowError(row_no, uuid_column, uuid, f"the same UUID is on row {first_row}")
+        yield RowError(row_no, header, value, f"the same {label} is on row {first_row}")
+
+
+def _cross_row_errors(conn, options: ImportOptions, serial_column: str, uuid_column: str):
+    yield from _repeats(conn, "serial", "serial", serial_column)
+    yield from _repeats(conn, "uuid", "UUID", uuid_column)
     for row_no, uuid, other in conn.execute(
         select(stage_t.c.row_no, stage_t.c.uuid, card_t.c.serial)
         .join(card_t, card_t.c.uuid == stage_t.c.uuid)

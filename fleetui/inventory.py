@@ -314,6 +314,16 @@ def page(
     )
 
 
+def with_names():
+    """The card table joined to the tables that name its model, node, team and project."""
+    return (
+        card.join(model_t, _JOIN_ON["model"])
+        .outerjoin(node_t, _JOIN_ON["node"])
+        .outerjoin(team_t, _JOIN_ON["team"])
+        .outerjoin(project_t, _JOIN_ON["project"])
+    )
+
+
 def rows_for(engine: Engine, ids: list[int]) -> list[CardRow]:
     """Display rows for card ids, in the given order."""
     if not ids:
@@ -331,12 +341,7 @@ def rows_for(engine: Engine, ids: list[int]) -> list[CardRow]:
             card.c.purchase_date,
             card.c.warranty_end,
         )
-        .select_from(
-            card.join(model_t, _JOIN_ON["model"])
-            .outerjoin(node_t, _JOIN_ON["node"])
-            .outerjoin(team_t, _JOIN_ON["team"])
-            .outerjoin(project_t, _JOIN_ON["project"])
-        )
+        .select_from(with_names())
         .where(card.c.id.in_(ids))
     )
     with engine.connect() as conn:

@@ -87,17 +87,12 @@ def add_team(
 ) -> int:
     name = _name(name, "team")
     with engine.begin() as conn:
-        try:
-            new_id = conn.execute(
-                insert(team_t).values(
-                    name=name,
-                    quota_cards=quota_cards,
-                    quota_pflops=quota_pflops,
-                    created_at=datetime.now(UTC),
-                )
-            ).inserted_primary_key[0]
-        except IntegrityError:
-            raise UserError(f"A team '{name}' exists already.") from None
+        new_id = _insert(
+            conn,
+            team_t,
+            {"name": name, "quota_cards": quota_cards, "quota_pflops": quota_pflops},
+            f"A team '{name}' exists already.",
+        )
         _log(
             conn,
             "team.add",
@@ -144,21 +139,29 @@ def add_project(
 ) -> int:
     name = _name(name, "project")
     with engine.begin() as conn:
-        tid = team_id(conn, team)
-        try:
-            new_id = conn.execute(
-                insert(project_t).values(
-                    team_id=tid,
-                    name=name,
-                    quota_cards=quota_cards,
-                    quota_pflops=quota_pflops,
-                    created_at=datetime.now(UTC),
-                )
-            ).inserted_primary_key[0]
-        except IntegrityError:
-            raise UserError(f"Team '{team}' has a project '{name}' already.") from None
+        new_id = _insert(
+            conn,
+            project_t,
+            {
+                "team_id": team_id(conn, team),
+                "name": name,
+                "quota_cards": quota_cards,
+                "quota_pflops": quota_pflops,
+            },
+            f"Team '{team}' has a project '{name}' already.",
+        )
         _log(conn, "project.add", {"team": team, "project": name})
     return new_id
+
+
+def _insert(conn: Connection, table, values: dict, clash: str) -> int:
+    """Insert a named row; a name that is taken is a UserError saying so."""
+    try:
+        return conn.execute(
+            insert(table).values(values | {"created_at": datetime.now(UTC)})
+        ).inserted_primary_key[0]
+    except IntegrityError:
+        raise UserError(clash) from None
 
 
 def holdings(engine: Engine, projects: bool = False) -> list[Holding]:

@@ -86,16 +86,7 @@ class HistoryScreen(Screen):
         table = self.query_one("#batches", DataTable)
         table.clear()
         for b in found:
-            table.add_row(
-                f"{b.at:%Y-%m-%d %H:%M}",
-                b.actor,
-                b.action,
-                f"{b.cards:,}",
-                b.reason,
-                b.batch_id[:8],
-                b.summary,
-                key=b.batch_id,
-            )
+            table.add_row(*b.cells(), key=b.batch_id)
         self.query_one("#history-status", Static).update(f"{len(found):,} batches, newest first")
 
     def action_undo(self) -> None:
