@@ -671,6 +671,209 @@ def report_allocation(
     out.print(table)
 
 
+# ---------------------------------------------------------------- lifecycle
+
+CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV for spreadsheets.")]
+TodayOption = Annotated[
+    str | None, typer.Option("--today", help="Report as if it were this date (2027-01-31).")
+]
+
+
+def _today(value: str | None) -> date:
+    if not value:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--today {value!r} is not a date like 2027-01-31.") from None
+
+
+def _snapshot(ctx: typer.Context, today: str | None):
+    from fleetui import config, lifecycle
+
+    return lifecycle.snapshot(_open(ctx), config.load(), _today(today))
+
+
+def _print_rows(rows, as_json: bool, as_csv: bool, title: str) -> None:
+    """Report rows as JSON, CSV or a table (label, cards, PFLOPS and each row's extras)."""
+    dicts = [r.as_dict() for r in rows]
+    if as_json:
+        _print_json(dicts)
+        return
+    columns = list(dicts[0]) if dicts else ["label", "cards", "pflops"]
+    if as_csv:
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, columns)
+        writer.writeheader()
+        writer.writerows(dicts)
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="left" if column == "label" else "right")
+    for d in dicts:
+        table.add_row(
+            *(
+                f"{v:,.2f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
+                for v in d.values()
+            )
+        )
+    out.print(table)
+
+
+@report_app.command("warranty")
+def report_warranty(
+    ctx: typer.Context,
+    within: Annotated[str, typer.Option(help="Window, e.g. 90d.")] = "90d",
+    by: Annotated[str, typer.Option(help="team, model or supplier.")] = "team",
+    today: TodayOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Cards whose warranty ends within a window, grouped by team, model or supplier."""
+    from fleetui import lifecycle
+
+    if by not in ("team", "model", "supplier"):
+        raise UserError("--by takes team, model or supplier.")
+    try:
+        days = int(within.strip().rstrip("dD"))
+    except ValueError:
+        raise UserError(f"--within {within!r}: give days, like 90d.") from None
+    rows = lifecycle.warranty_expiring(_snapshot(ctx, today), days, by)
+    _print_rows(rows, as_json, as_csv, f"Warranties ending within {days} days, by {by}")
+
+
+@report_app.command("cliff")
+def report_cliff(
+    ctx: typer.Context,
+    years: int = 3,
+    today: TodayOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Cards and PFLOPS reaching end of service life per quarter."""
+    from fleetui import lifecycle
+
+    rows = lifecycle.retirement_cliff(_snapshot(ctx, today), years)
+    _print_rows(rows, as_json, as_csv, f"Retirement cliff, next {years} years")
+
+
+@report_app.command("eol")
+def report_eol(
+    ctx: typer.Context,
+    today: TodayOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Cards still in service past their end of life, per team and model."""
+    from fleetui import lifecycle
+
+    rows = lifecycle.past_end_of_life(_snapshot(ctx, today))
+    _print_rows(rows, as_json, as_csv, "In service past end of life")
+
+
+@report_app.command("book-value")
+def report_book_value(
+    ctx: typer.Context,
+    today: TodayOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Purchase price and straight-line book value per team."""
+    from fleetui import lifecycle
+
+    rows = lifecycle.book_values(_snapshot(ctx, today))
+    _print_rows(rows, as_json, as_csv, "Book value per team")
+
+
+@report_app.command("cost")
+def report_cost(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(help="team or project.")] = "team",
+    today: TodayOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Yearly cost of ownership per team or project: depreciation, power, rack/ops."""
+    from fleetui import lifecycle
+
+    if by not in ("team", "project"):
+        raise UserError("--by takes team or project.")
+    rows = lifecycle.cost_of_ownership(_snapshot(ctx, today), by)
+    _print_rows(rows, as_json, as_csv, "Cost of ownership per year")
+
+
+@report_app.command("irreplaceable")
+def report_irreplaceable(
+    ctx: typer.Context,
+    today: TodayOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Per team, the share of its compute on models that can no longer be bought."""
+    from fleetui import lifecycle
+
+    rows = lifecycle.irreplaceable_share(_snapshot(ctx, today))
+    _print_rows(rows, as_json, as_csv, "Irreplaceable compute per team")
+
+
+@report_app.command("repairs")
+def report_repairs(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Repairs returned and their cost, in and out of warranty."""
+    from fleetui import history, repairs
+
+    rows = repairs.cost_report(_open(ctx), history.parse_since(since))
+    if as_json:
+        _print_json([r.as_dict() for r in rows])
+        return
+    table = Table(title="Repair cost")
+    for column in ("Currency", "Repairs", "In warranty", "Out of warranty", "Cost in", "Cost out"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(
+            r.currency,
+            f"{r.repairs:,}",
+            f"{r.in_warranty:,}",
+            f"{r.out_of_warranty:,}",
+            f"{r.cost_in_warranty:,.2f}",
+            f"{r.cost_out_of_warranty:,.2f}",
+        )
+    out.print(table)
+
+
+@app.command("repair")
+def repair_cmd(
+    ctx: typer.Context,
+    serial: str,
+    ticket: Annotated[str | None, typer.Option(help="RMA or ticket number (sending).")] = None,
+    vendor: Annotated[str, typer.Option(help="Who repairs it.")] = "",
+    returned: Annotated[bool, typer.Option("--returned", help="It came back.")] = False,
+    cost: Annotated[str | None, typer.Option(help="What the repair cost, e.g. 1200 USD.")] = None,
+    reason: Annotated[str, typer.Option(help="Recorded in the audit log.")] = "",
+    today: TodayOption = None,
+) -> None:
+    """Send a card to repair (--ticket, --vendor) or bring it back (--returned [--cost])."""
+    from fleetui import config, repairs
+
+    engine = _open(ctx)
+    if returned:
+        batch = repairs.receive(engine, serial, cost, config.load(), _today(today), reason)
+        out.print(
+            f"Card {serial} is back from repair, as a spare (batch {batch[:8]}).", highlight=False
+        )
+        return
+    if cost:
+        raise UserError("--cost goes with --returned.")
+    batch = repairs.send(engine, serial, ticket or "", vendor, reason)
+    out.print(
+        f"Card {serial} is in repair under ticket {ticket} (batch {batch[:8]}).", highlight=False
+    )
+
+
 # ---------------------------------------------------------------- db
 
 

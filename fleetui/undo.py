@@ -80,8 +80,8 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
                 ids = [e.card_id for e in creates]
                 deleted += conn.execute(delete(card_t).where(card_t.c.id.in_(ids))).rowcount
             by_columns = defaultdict(list)
-            for e in updates:
-                by_columns[tuple(sorted(e.before))].append(e)
+            for e in updates:  # only real card columns: events may carry other details
+                by_columns[tuple(sorted(k for k in e.before if k in card_t.c))].append(e)
             for columns, group in by_columns.items():
                 values = {c: bindparam(f"b_{c}") for c in columns} | {"updated_at": now}
                 if "version" not in columns:

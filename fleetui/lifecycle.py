@@ -1,0 +1,401 @@
+"""Warranty, service life and book value: per card, and aggregated for reports and alerts.
+
+Rules (defaults in fleetui.config):
+- Warranty end: the card's own end date; else its purchase date plus the warranty months
+  configured for its model, else for its supplier, else the default (12). No purchase date and
+  no end date: the warranty is "unknown".
+- Warranty state on a given day: active; expiring (ends within `expiring_days`); expired; unknown.
+- Service life: the card's own override, else its model's configured life, else the default
+  (5 years). End of life = purchase date + service life (29 February + 1 year = 28 February).
+- Book value: straight line from the price on the purchase date down to the salvage value
+  (salvage_fraction x price) at end of life, and flat after it.
+
+Reports group the fleet in SQL by (team, model, supplier, status, purchase date, warranty end,
+life override, currency): a few thousand groups even for a million cards, each computed once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import Engine, func, select
+
+from db.tables import Card, GpuModel, Project, Team
+from fleetui import catalogue
+from fleetui.cells import add_months
+from fleetui.config import Config, irreplaceable
+from fleetui.summary import COMPUTING, HELD, UNASSIGNED
+
+card_t, model_t, team_t = Card.__table__, GpuModel.__table__, Team.__table__
+ACTIVE = ("in_service", "spare", "repair")  # cards that still have a life to live
+
+
+def warranty_end(
+    cfg: Config, purchased: date | None, given: date | None, model_key: str, supplier: str | None
+) -> date | None:
+    if given is not None:
+        return given
+    if purchased is None:
+        return None
+    life = cfg.lifecycle
+    months = life.warranty_months_by_model.get(model_key)
+    if months is None and supplier:
+        months = life.warranty_months_by_supplier.get(supplier.lower())
+    return add_months(purchased, months if months is not None else life.warranty_months)
+
+
+def warranty_state(end: date | None, today: date, expiring_days: int) -> str:
+    if end is None:
+        return "unknown"
+    if end < today:
+        return "expired"
+    return "expiring" if end <= today + timedelta(days=expiring_days) else "active"
+
+
+def service_life(cfg: Config, override: float | None, model_key: str) -> float:
+    if override:
+        return override
+    return cfg.lifecycle.service_life_by_model.get(model_key, cfg.lifecycle.service_life_years)
+
+
+def end_of_life(purchased: date | None, years: float) -> date | None:
+    if purchased is None:
+        return None
+    return add_months(purchased, round(years * 12))
+
+
+def book_value(
+    price: int, purchased: date | None, eol: date | None, salvage: float, today: date
+) -> int:
+    """Straight-line value in minor units on `today` (the price when dates are unknown)."""
+    if purchased is None or eol is None or today <= purchased:
+        return price
+    floor = price * salvage
+    if today >= eol:
+        return round(floor)
+    used = (today - purchased).days / (eol - purchased).days
+    return round(price - (price - floor) * used)
+
+
+# ---------------------------------------------------------------- the fleet in groups
+
+
+@dataclass
+class Group:
+    team: str
+    project: str | None
+    model: str
+    model_key: str
+    tflops: float  # per card
+    tdp_w: int | None
+    supplier: str | None
+    status: str
+    purchased: date | None
+    warranty_end: date | None
+    end_of_life: date | None
+    currency: str | None
+    cards: int
+    price: int  # sum of known prices, minor units
+    priced: int  # cards with a price
+
+
+@dataclass
+class Snapshot:
+    today: date
+    config: Config
+    groups: list[Group] = field(default_factory=list)
+
+    def alerts(self) -> dict[str, int]:
+        """Counts for the dashboard: warranties ending within 30 and 90 days, cards past end
+        of life still in service, cards in repair."""
+        out = {"expiring_30d": 0, "expiring_90d": 0, "past_eol_in_service": 0, "in_repair": 0}
+        for g in self.groups:
+            if g.status in ACTIVE and g.warranty_end and self.today <= g.warranty_end:
+                days = (g.warranty_end - self.today).days
+                out["expiring_30d"] += g.cards if days <= 30 else 0
+                out["expiring_90d"] += g.cards if days <= 90 else 0
+            if g.status == "in_service" and g.end_of_life and g.end_of_life < self.today:
+                out["past_eol_in_service"] += g.cards
+            if g.status == "repair":
+                out["in_repair"] += g.cards
+        return out
+
+
+def snapshot(engine: Engine, config: Config, today: date) -> Snapshot:
+    card = card_t
+    keys = (
+        card.c.team_id,
+        card.c.project_id,
+        card.c.model_id,
+        card.c.supplier,
+        card.c.status,
+        card.c.purchase_date,
+        card.c.warranty_end,
+        card.c.service_life_years,
+        card.c.currency,
+    )
+    query = select(
+        *keys, func.count(), func.sum(card.c.price_minor), func.count(card.c.price_minor)
+    ).group_by(*keys)
+    with engine.connect() as conn:
+        teams = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
+        projects = dict(conn.execute(select(Project.id, Project.name)).all())
+        models = {
+            r.id: r
+            for r in conn.execute(
+                select(
+                    model_t.c.id,
+                    model_t.c.key,
+                    model_t.c.name,
+                    model_t.c.fp16_tflops,
+                    model_t.c.tdp_w,
+                )
+            )
+        }
+        rows = conn.execute(query).all()
+    snap = Snapshot(today, config)
+    for (
+        team_id,
+        project_id,
+        model_id,
+        supplier,
+        status,
+        bought,
+        given,
+        override,
+        currency,
+        n,
+        price,
+        priced,
+    ) in rows:
+        model = models[model_id]
+        snap.groups.append(
+            Group(
+                team=teams.get(team_id, UNASSIGNED) if team_id else UNASSIGNED,
+                project=projects.get(project_id),
+                model=model.name,
+                model_key=model.key,
+                tflops=model.fp16_tflops,
+                tdp_w=model.tdp_w,
+                supplier=supplier,
+                status=status,
+                purchased=bought,
+                warranty_end=warranty_end(config, bought, given, model.key, supplier),
+                end_of_life=end_of_life(bought, service_life(config, override, model.key)),
+                currency=currency,
+                cards=n,
+                price=int(price or 0),
+                priced=priced,
+            )
+        )
+    return snap
+
+
+# ---------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a report: a label and its figures."""
+
+    label: str
+    cards: int
+    pflops: float
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "cards": self.cards,
+            "pflops": round(self.pflops, 3),
+            **self.extra,
+        }
+
+
+def _group_key(group: Group, by: str) -> str:
+    return {
+        "team": group.team,
+        "model": group.model,
+        "supplier": group.supplier or "(no supplier)",
+    }[by]
+
+
+def warranty_expiring(snap: Snapshot, within_days: int, by: str = "team") -> list[Row]:
+    """Held cards whose warranty ends between today and `within_days` from today."""
+    if by not in ("team", "model", "supplier"):
+        raise ValueError(by)
+    last = snap.today + timedelta(days=within_days)
+    cards: dict[str, int] = defaultdict(int)
+    tflops: dict[str, float] = defaultdict(float)
+    first: dict[str, date] = {}
+    for g in snap.groups:
+        if g.status in HELD and g.warranty_end and snap.today <= g.warranty_end <= last:
+            key = _group_key(g, by)
+            cards[key] += g.cards
+            tflops[key] += g.cards * g.tflops
+            first[key] = min(first.get(key, g.warranty_end), g.warranty_end)
+    return sorted(
+        (Row(k, cards[k], tflops[k] / 1000, {"first_expiry": first[k].isoformat()}) for k in cards),
+        key=lambda r: (r.extra["first_expiry"], r.label),
+    )
+
+
+def expiries_per_month(snap: Snapshot, months: int = 12) -> list[Row]:
+    """Held cards whose warranty ends in each of the next `months` calendar months."""
+    start = snap.today.replace(day=1)
+    buckets = [add_months(start, i) for i in range(months + 1)]
+    counts = [0] * months
+    for g in snap.groups:
+        if g.status in HELD and g.warranty_end and snap.today <= g.warranty_end < buckets[-1]:
+            index = (g.warranty_end.year - start.year) * 12 + g.warranty_end.month - start.month
+            counts[index] += g.cards
+    return [Row(f"{b:%Y-%m}", n, 0.0) for b, n in zip(buckets, counts, strict=False)]
+
+
+def retirement_cliff(snap: Snapshot, years: int = 3) -> list[Row]:
+    """Cards (in service, spare or in repair) and PFLOPS reaching end of life per quarter."""
+    quarter = (snap.today.month - 1) // 3
+    start = date(snap.today.year, quarter * 3 + 1, 1)
+    bounds = [add_months(start, 3 * i) for i in range(years * 4 + 1)]
+    cards = [0] * (years * 4)
+    tflops = [0.0] * (years * 4)
+    for g in snap.groups:
+        if g.status in ACTIVE and g.end_of_life and bounds[0] <= g.end_of_life < bounds[-1]:
+            index = (
+                (g.end_of_life.year - start.year) * 12 + g.end_of_life.month - start.month
+            ) // 3
+            cards[index] += g.cards
+            tflops[index] += g.cards * g.tflops
+    return [
+        Row(f"{b.year} Q{(b.month - 1) // 3 + 1}", c, t / 1000)
+        for b, c, t in zip(bounds, cards, tflops, strict=False)
+    ]
+
+
+def past_end_of_life(snap: Snapshot) -> list[Row]:
+    """Cards still in service after their end of life, per team and model."""
+    rows: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0.0])
+    for g in snap.groups:
+        if g.status == "in_service" and g.end_of_life and g.end_of_life < snap.today:
+            rows[(g.team, g.model)][0] += g.cards
+            rows[(g.team, g.model)][1] += g.cards * g.tflops
+    return sorted(
+        (Row(f"{t} / {m}", c, f / 1000) for (t, m), (c, f) in rows.items()), key=lambda r: -r.cards
+    )
+
+
+def book_values(snap: Snapshot) -> list[Row]:
+    """Purchase price and today's book value per team and currency (cards not retired)."""
+    totals: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0, 0, 0.0])
+    salvage = snap.config.lifecycle.salvage_fraction
+    for g in snap.groups:
+        if g.status == "retired" or not g.priced:
+            continue
+        key = (g.team, g.currency or "?")
+        totals[key][0] += g.cards
+        totals[key][1] += g.price
+        totals[key][2] += book_value(g.price, g.purchased, g.end_of_life, salvage, snap.today)
+        totals[key][3] += g.cards * g.tflops if g.status in COMPUTING else 0.0
+    return sorted(
+        (
+            Row(
+                team,
+                n,
+                f / 1000,
+                {"currency": cur, "purchase": price / 100, "book_value": book / 100},
+            )
+            for (team, cur), (n, price, book, f) in totals.items()
+        ),
+        key=lambda r: -r.extra["book_value"],
+    )
+
+
+def irreplaceable_share(snap: Snapshot) -> list[Row]:
+    """Per team, the share of its PFLOPS on models that can no longer be bought."""
+    specs = {s.key: s for s in catalogue.models()}
+    total: dict[str, float] = defaultdict(float)
+    stuck: dict[str, float] = defaultdict(float)
+    for g in snap.groups:
+        if g.status not in COMPUTING:
+            continue
+        total[g.team] += g.cards * g.tflops
+        if irreplaceable(snap.config, specs[g.model_key]):
+            stuck[g.team] += g.cards * g.tflops
+    return sorted(
+        (
+            Row(
+                team,
+                0,
+                total[team] / 1000,
+                {
+                    "irreplaceable_pflops": round(stuck[team] / 1000, 3),
+                    "share": round(stuck[team] / total[team], 4) if total[team] else 0.0,
+                },
+            )
+            for team in total
+        ),
+        key=lambda r: -r.extra["share"],
+    )
+
+
+# ---------------------------------------------------------------- cost of ownership
+
+HOURS_PER_YEAR = 8766  # 365.25 days
+CARDS_PER_NODE = 8
+
+
+def cost_of_ownership(snap: Snapshot, by: str = "team") -> list[Row]:
+    """Yearly cost per team (or team/project), in the config's currency:
+    - purchase: straight-line depreciation per year of cards still within their service life
+      (cards priced in other currencies are left out and counted in `other_currency_cards`);
+    - power: in-service cards x TDP x utilization x hours x PUE x tariff;
+    - rack/ops: the configured cost per 8-card node-year, pro rata per held card.
+    Industry reports put purchase : rack/ops : power near 3 : 3 : 4 over a card's life; each
+    row gives its own split to compare against that."""
+    cost = snap.config.cost
+    salvage = snap.config.lifecycle.salvage_fraction
+    rows: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0, 0.0, 0, 0.0])
+    for g in snap.groups:
+        if g.status not in HELD:
+            continue
+        key = g.team if by == "team" else f"{g.team}/{g.project or '-'}"
+        row = rows[key]
+        row[0] += g.cards
+        row[5] += g.cards * g.tflops if g.status in COMPUTING else 0.0
+        if g.priced and g.purchased and g.end_of_life and snap.today < g.end_of_life:
+            if (g.currency or cost.currency) == cost.currency:
+                years = (g.end_of_life - g.purchased).days / 365.25
+                row[1] += g.price * (1 - salvage) / years / 100
+            else:
+                row[4] += g.cards
+        if g.status == "in_service" and g.tdp_w:
+            kwh = g.cards * g.tdp_w * cost.utilization * HOURS_PER_YEAR * cost.pue / 1000
+            row[2] += kwh * cost.tariff_per_kwh
+        row[3] += g.cards / CARDS_PER_NODE * cost.rack_ops_per_node_year
+    out = []
+    for name, (cards, purchase, power, ops, other, tflops) in rows.items():
+        total = purchase + power + ops
+        split = (
+            ":".join(f"{10 * part / total:.1f}" for part in (purchase, ops, power))
+            if total
+            else "-"
+        )
+        out.append(
+            Row(
+                name,
+                cards,
+                tflops / 1000,
+                {
+                    "currency": cost.currency,
+                    "purchase_per_year": round(purchase, 2),
+                    "power_per_year": round(power, 2),
+                    "rack_ops_per_year": round(ops, 2),
+                    "total_per_year": round(total, 2),
+                    "split_purchase_ops_power": split,
+                    "other_currency_cards": other,
+                },
+            )
+        )
+    return sorted(out, key=lambda r: -r.extra["total_per_year"])

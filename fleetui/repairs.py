@@ -1,0 +1,149 @@
+"""Repairs and RMAs: a card goes out (status repair, ticket, vendor) and comes back (with the cost).
+
+Both steps are audited card changes (undoable like any batch); the return records whether the
+card was in warranty that day, so the repair-cost report can split cost in and out of warranty.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Engine, select, update
+
+from db.tables import Card, Event, GpuModel
+from fleetui import audit
+from fleetui.cells import CellError, parse_money
+from fleetui.config import Config
+from fleetui.errors import UserError
+from fleetui.lifecycle import warranty_end
+
+card_t, event_t, model_t = Card.__table__, Event.__table__, GpuModel.__table__
+
+
+def _card(conn, serial: str):
+    row = (
+        conn.execute(
+            select(card_t, model_t.c.key.label("model_key"))
+            .join(model_t, model_t.c.id == card_t.c.model_id)
+            .where(card_t.c.serial == serial)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise UserError(f"No card has serial '{serial}'.")
+    return row
+
+
+def send(
+    engine: Engine,
+    serial: str,
+    ticket: str,
+    vendor: str,
+    reason: str = "",
+    actor: str | None = None,
+) -> str:
+    """Mark a card in repair under a ticket; returns the batch id."""
+    if not ticket.strip():
+        raise UserError("A repair needs --ticket (the vendor's RMA or ticket number).")
+    with engine.begin() as conn:
+        card = _card(conn, serial)
+        if card["status"] == "repair":
+            raise UserError(f"Card {serial} is already in repair.")
+        if card["status"] in ("retired", "on_order"):
+            raise UserError(f"Card {serial} is {card['status']}; it cannot go to repair.")
+        return _change(
+            conn,
+            card,
+            "repair.send",
+            {"status": "repair"},
+            {"ticket": ticket.strip(), "vendor": vendor.strip()},
+            reason,
+            actor,
+        )
+
+
+def receive(
+    engine: Engine,
+    serial: str,
+    cost: str | None,
+    config: Config,
+    today: date,
+    reason: str = "",
+    actor: str | None = None,
+    status: str = "spare",
+) -> str:
+    """Bring a card back from repair (as a spare by default), recording the cost if any."""
+    with engine.begin() as conn:
+        card = _card(conn, serial)
+        if card["status"] != "repair":
+            raise UserError(f"Card {serial} is not in repair (it is {card['status']}).")
+        minor, currency = None, None
+        if cost:
+            try:
+                minor, currency = parse_money(cost)
+            except CellError as exc:
+                raise UserError(f"--cost {cost!r}: {exc}.") from None
+            currency = currency or card["currency"] or config.cost.currency
+        end = warranty_end(
+            config, card["purchase_date"], card["warranty_end"], card["model_key"], card["supplier"]
+        )
+        covered = end is not None and today <= end
+        details = {"cost_minor": minor, "currency": currency, "in_warranty": covered}
+        return _change(conn, card, "repair.return", {"status": status}, details, reason, actor)
+
+
+def _change(
+    conn, card, action: str, values: dict, details: dict, reason: str, actor: str | None
+) -> str:
+    changed = conn.execute(
+        update(card_t)
+        .where(card_t.c.id == card["id"], card_t.c.version == card["version"])
+        .values(values | {"version": card["version"] + 1, "updated_at": datetime.now(UTC)})
+    ).rowcount
+    if not changed:
+        raise UserError(f"Card {card['serial']} changed meanwhile; nothing was done, try again.")
+    batch = audit.new_batch_id()
+    before = {k: card[k] for k in values} | {"version": card["version"]}
+    after = values | {"version": card["version"] + 1} | details
+    audit.record(
+        conn,
+        batch_id=batch,
+        action=action,
+        actor=actor,
+        reason=reason,
+        changes=[(card["id"], before, after)],
+        serials=[card["serial"]],
+    )
+    return batch
+
+
+@dataclass(frozen=True)
+class RepairCost:
+    currency: str
+    repairs: int
+    in_warranty: int
+    out_of_warranty: int
+    cost_in_warranty: float
+    cost_out_of_warranty: float
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def cost_report(engine: Engine, since: datetime | None = None) -> list[RepairCost]:
+    """Repairs returned, and what they cost, in and out of warranty, per currency."""
+    query = select(event_t.c.after).where(event_t.c.action == "repair.return")
+    if since:
+        query = query.where(event_t.c.at >= since)
+    totals: dict[str, list] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    with engine.connect() as conn:
+        for (after,) in conn.execute(query):
+            row = totals[after.get("currency") or "-"]
+            covered = bool(after.get("in_warranty"))
+            row[0] += 1
+            row[1 if covered else 2] += 1
+            row[3 if covered else 4] += after.get("cost_minor") or 0
+    return [RepairCost(c, n, i, o, ci / 100, co / 100) for c, (n, i, o, ci, co) in totals.items()]
