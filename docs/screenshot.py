@@ -1,9 +1,11 @@
-"""Regenerate docs/dashboard.svg: the dashboard on the default demo fleet (seed 7).
+"""Regenerate docs/dashboard.svg: the dashboard on the default demo fleet (seed 7), as of
+1 November 2026.
 
 .venv/bin/python docs/screenshot.py
 """
 
 import asyncio
+from datetime import date
 import tempfile
 from pathlib import Path
 
@@ -16,7 +18,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = open_fleet(str(Path(tmp) / "demo.db"))
         demo.build(engine, cards=2000, seed=7)
-        app = FleetApp(engine)
+        app = FleetApp(engine, today=lambda: date(2026, 11, 1))
         async with app.run_test(size=(110, 34)) as pilot:
             app.sub_title = "demo fleet"
             await app.workers.wait_for_complete()

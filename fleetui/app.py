@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import date
 
 from sqlalchemy import Engine
 from textual.app import App, SystemCommand
@@ -15,6 +16,7 @@ from screens.help import HelpScreen
 from screens.history import HistoryScreen
 from screens.import_screen import ImportScreen
 from screens.inventory import InventoryScreen
+from screens.lifecycle import LifecycleScreen
 from screens.messages import ShowInventory
 from screens.reallocate import ReallocateModal
 from screens.teams import TeamsScreen
@@ -27,23 +29,30 @@ class FleetApp(App[None]):
         Binding("i", "show('inventory')", "Inventory", id="app.inventory"),
         Binding("t", "show('teams')", "Teams", id="app.teams"),
         Binding("h", "show('history')", "History", id="app.history"),
+        Binding("l", "show('lifecycle')", "Lifecycle", id="app.lifecycle"),
         Binding("I", "show('import')", "Import", id="app.import"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
     def __init__(
-        self, engine: Engine, *, initial_query: str = "", initial_mode: str = "dashboard"
+        self,
+        engine: Engine,
+        *,
+        initial_query: str = "",
+        initial_mode: str = "dashboard",
+        today: Callable[[], date] = date.today,
     ) -> None:
         super().__init__()
         self.engine = engine
         self.initial_mode = initial_mode
         self.sub_title = redact(str(engine.url))
-        self.add_mode("dashboard", lambda: DashboardScreen(engine))
+        self.add_mode("dashboard", lambda: DashboardScreen(engine, today))
         self.add_mode("inventory", lambda: InventoryScreen(engine, initial_query))
         self.add_mode("import", lambda: ImportScreen(engine))
         self.add_mode("teams", lambda: TeamsScreen(engine))
         self.add_mode("history", lambda: HistoryScreen(engine))
+        self.add_mode("lifecycle", lambda: LifecycleScreen(engine, today))
 
     def on_mount(self) -> None:
         self.switch_mode(self.initial_mode)

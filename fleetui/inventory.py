@@ -159,6 +159,8 @@ def _term(conn, term: Term) -> ColumnElement[bool]:
         return card.c.project_id.in_(_name_ids(conn, project_t, value))
     if key == "node":
         return card.c.node_id.in_(_hosts(value))
+    if key in ("warranty", "eol"):
+        return _lifecycle_term(conn, key, value)
     if key == "site":
         sites = select(node_t.c.id).join(site_t, site_t.c.id == node_t.c.site_id)
         return card.c.node_id.in_(sites.where(func.lower(site_t.c.name).like(f"%{value.lower()}%")))
@@ -173,6 +175,24 @@ def _term(conn, term: Term) -> ColumnElement[bool]:
             alternatives.append(column.in_(ids))
     alternatives.append(card.c.node_id.in_(_hosts(value)))
     return or_(*alternatives) if alternatives else false()
+
+
+def _lifecycle_term(conn, key: str, value: str) -> ColumnElement[bool]:
+    """warranty:Nd / warranty:expired / eol:past, by the rules of fleetui.lifecycle."""
+    from fleetui import config, lifecycle, query
+
+    cfg, today = config.load(), date.today()
+    if key == "warranty":  # warranties matter for cards a team holds
+        held = card.c.status.in_(("in_service", "spare", "repair"))
+        return and_(held, lifecycle.warranty_condition(cfg, today, query.days(value)))
+    overrides = (
+        conn.execute(
+            select(card.c.service_life_years).where(card.c.service_life_years > 0).distinct()
+        )
+        .scalars()
+        .all()
+    )
+    return lifecycle.past_eol_condition(cfg, today, list(overrides))
 
 
 # ---------------------------------------------------------------- paging

@@ -5,6 +5,8 @@ Whitespace-separated terms, all of which must match:
   key:value         serial, uuid, model, node (or host), site, team, project, status
   key:"two words"   quotes for values with spaces
   team:none         cards without a team (also project:none, node:none)
+  warranty:30d      a held card's warranty ends within 30 days (any number); warranty:expired
+  eol:past          in service past the end of its service life
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from db.tables import CARD_STATUSES
 from fleetui.errors import UserError
 
-KEYS = ("serial", "uuid", "model", "node", "site", "team", "project", "status")
+KEYS = ("serial", "uuid", "model", "node", "site", "team", "project", "status", "warranty", "eol")
 KEY_ALIASES = {"host": "node", "hostname": "node", "gpu": "model", "state": "status"}
 STATUS_ALIASES = {"in service": "in_service", "inservice": "in_service", "service": "in_service"}
 
@@ -48,6 +50,12 @@ def parse(text: str) -> list[Term]:
             raise UserError(f"The filter key '{key}:' needs a value.")
         if key == "status":
             value = status(value)
+        if key == "warranty" and value.lower() != "expired" and _days(value) is None:
+            raise UserError(
+                f"warranty:{value}: use a number of days (warranty:90d) or warranty:expired."
+            )
+        if key == "eol" and value.lower() != "past":
+            raise UserError("eol: takes only eol:past.")
         terms.append(Term(key, value))
     return terms
 
@@ -60,3 +68,13 @@ def status(value: str) -> str:
     if len(found) != 1:
         raise UserError(f"Unknown status '{value}'; use one of {', '.join(CARD_STATUSES)}.")
     return found[0]
+
+
+def _days(value: str) -> int | None:
+    digits = value.lower().removesuffix("d")
+    return int(digits) if digits.isdigit() else None
+
+
+def days(value: str) -> int | None:
+    """warranty:90d -> 90; warranty:expired -> None."""
+    return _days(value)

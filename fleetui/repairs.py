@@ -80,13 +80,13 @@ def receive(
         card = _card(conn, serial)
         if card["status"] != "repair":
             raise UserError(f"Card {serial} is not in repair (it is {card['status']}).")
-        minor, currency = None, None
+        minor, currency = 0, None
         if cost:
             try:
                 minor, currency = parse_money(cost)
             except CellError as exc:
                 raise UserError(f"--cost {cost!r}: {exc}.") from None
-            currency = currency or card["currency"] or config.cost.currency
+        currency = currency or card["currency"] or config.cost.currency
         end = warranty_end(
             config, card["purchase_date"], card["warranty_end"], card["model_key"], card["supplier"]
         )

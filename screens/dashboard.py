@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+
 from rich.text import Text
 from sqlalchemy import Engine
 from textual import on, work
@@ -11,7 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from fleetui import units
+from fleetui import config, lifecycle, units
+from fleetui.errors import UserError
 from fleetui.summary import UNASSIGNED, Summary, fleet_summary
 from screens.messages import ShowInventory
 
@@ -26,13 +30,20 @@ STATUS_LABELS = {
 
 class DashboardScreen(Screen):
     CSS_PATH = "dashboard.tcss"
-    BINDINGS = [Binding("r", "refresh", "Refresh", id="dashboard.refresh")]
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh", id="dashboard.refresh"),
+        Binding("w", "jump('warranty:30d')", "≤30d warranty", id="dashboard.warranty30"),
+        Binding("W", "jump('warranty:90d')", "≤90d", id="dashboard.warranty90"),
+        Binding("e", "jump('eol:past')", "Past EOL", id="dashboard.eol"),
+        Binding("x", "jump('status:repair')", "In repair", id="dashboard.repair"),
+    ]
 
     EXTRA_KEYS = [("enter", "On a team or model: its cards in the inventory")]
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, today: Callable[[], date] = date.today) -> None:
         super().__init__()
         self.engine = engine
+        self.today = today
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -41,6 +52,7 @@ class DashboardScreen(Screen):
             with Horizontal(id="statuses"):
                 for status, label in STATUS_LABELS.items():
                     yield Static(label, id=f"status-{status}", classes="status")
+            yield Static("Checking warranties and service life…", id="alerts")
             yield DataTable(id="teams", cursor_type="row", zebra_stripes=True)
             yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -65,6 +77,33 @@ class DashboardScreen(Screen):
     def load(self) -> None:
         summary = fleet_summary(self.engine)
         self.app.call_from_thread(self.show, summary)
+        self.load_alerts()
+
+    @work(thread=True, exclusive=True, group="alerts")
+    def load_alerts(self) -> None:
+        """Warranty and end-of-life alerts: a full lifecycle pass, so after the totals."""
+        try:
+            counts = lifecycle.snapshot(self.engine, config.load(), self.today()).alerts()
+        except UserError as exc:
+            self.app.call_from_thread(self.query_one("#alerts", Static).update, str(exc))
+            return
+        self.app.call_from_thread(self.show_alerts, counts)
+
+    def show_alerts(self, counts: dict[str, int]) -> None:
+        parts = [
+            ("w", "warranty ends within 30 days", counts["expiring_30d"]),
+            ("W", "within 90 days", counts["expiring_90d"]),
+            ("e", "in service past end of life", counts["past_eol_in_service"]),
+            ("x", "in repair", counts["in_repair"]),
+        ]
+        text = "   ".join(
+            f"[b]{units.count(n)}[/b] {label} [dim]({key})[/dim]" if n else f"0 {label}"
+            for key, label, n in parts
+        )
+        self.query_one("#alerts", Static).update(text)
+
+    def action_jump(self, query: str) -> None:
+        self.post_message(ShowInventory(query))
 
     def show(self, summary: Summary) -> None:
         self.query_one("#totals", Static).update(

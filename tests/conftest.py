@@ -15,9 +15,12 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):
-    """Point XDG_DATA_HOME at a temp dir and clear FLEETUI_DB so no test touches real data."""
+    """Temp XDG data and config dirs, no FLEETUI_DB or FLEETUI_CONFIG: no test touches, or
+    depends on, the real user's inventory or settings."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
     monkeypatch.delenv("FLEETUI_DB", raising=False)
+    monkeypatch.delenv("FLEETUI_CONFIG", raising=False)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from textual.widgets import DataTable, Input, Static
 
 from fleetui import inventory
@@ -142,7 +144,7 @@ async def test_help_lists_the_screens_keys(demo_engine):
 def test_dashboard_snapshot(snap_compare, demo_file, tmp_path):
     from fleetui.store import open_fleet
 
-    app = FleetApp(open_fleet(str(demo_file)))
+    app = FleetApp(open_fleet(str(demo_file)), today=lambda: date(2026, 11, 1))
 
     async def loaded(pilot) -> None:
         app.sub_title = "demo.db"
@@ -247,3 +249,23 @@ async def test_teams_screen_lists_holdings_with_projects(demo_engine):
             for i in range(app.screen.query_one("#holdings", DataTable).row_count)
         ]
         assert rows[0] == "LLM" and "  pretrain" in rows
+
+
+async def test_dashboard_alerts_jump_to_the_matching_cards(demo_engine):
+    from screens.lifecycle import LifecycleScreen
+
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await settle(pilot)
+        alerts = str(app.screen.query_one("#alerts", Static).render())
+        expected = inventory.count(demo_engine, "eol:past")
+        assert f"{expected:,} in service past end of life" in alerts
+        await pilot.press("e")
+        await settle(pilot)
+        assert app.screen.query_one("#filter", Input).value == "eol:past"
+        assert f"of {expected:,}" in str(app.screen.query_one("#position", Static).render())
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, LifecycleScreen)
+        cliff = app.screen.query_one("#cliff", Static).content
+        assert cliff.title.startswith("End of service life per quarter")

@@ -1,0 +1,123 @@
+"""Lifecycle: warranty expiries per month, the retirement cliff per quarter, compute per team,
+irreplaceable compute and book value, as bars that read at 80x24."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import Engine
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from fleetui import config, lifecycle
+from fleetui.errors import UserError
+
+BAR_WIDTH = 40
+
+
+def bars(title: str, rows: list[tuple[str, float, str]], style: str) -> Table:
+    """A horizontal bar chart: (label, value, value as text) per row, longest bar = BAR_WIDTH."""
+    table = Table(
+        title=title, title_justify="left", show_header=False, box=None, expand=False, padding=(0, 1)
+    )
+    table.add_column("label", no_wrap=True)
+    table.add_column("bar", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    top = max((v for _, v, _ in rows), default=0) or 1
+    for label, value, text in rows:
+        cells = value / top * BAR_WIDTH
+        bar = "█" * int(cells) + ("▌" if cells - int(cells) >= 0.5 else "")
+        table.add_row(label, Text(bar or "·", style=style), text)
+    return table
+
+
+class LifecycleScreen(Screen):
+    DEFAULT_CSS = """
+    #charts { padding: 0 1; }
+    #charts Static { margin-bottom: 1; }
+    """
+    BINDINGS = [Binding("r", "refresh", "Refresh", id="lifecycle.refresh")]
+
+    def __init__(self, engine: Engine, today: Callable[[], date] = date.today) -> None:
+        super().__init__()
+        self.engine = engine
+        self.today = today
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="charts"):
+            yield Static("Reading warranties and service lives…", id="warranty")
+            yield Static("", id="cliff")
+            yield Static("", id="teams")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="lifecycle")
+    def load(self) -> None:
+        try:
+            snap = lifecycle.snapshot(self.engine, config.load(), self.today())
+        except UserError as exc:
+            self.app.call_from_thread(self.query_one("#warranty", Static).update, str(exc))
+            return
+        self.app.call_from_thread(self.show, snap)
+
+    def show(self, snap: lifecycle.Snapshot) -> None:
+        months = lifecycle.expiries_per_month(snap)
+        self.query_one("#warranty", Static).update(
+            bars(
+                "Warranties ending per month (held cards)",
+                [(r.label, r.cards, f"{r.cards:,}") for r in months],
+                "yellow",
+            )
+        )
+        cliff = lifecycle.retirement_cliff(snap)
+        self.query_one("#cliff", Static).update(
+            bars(
+                "End of service life per quarter (PFLOPS, cards)",
+                [(r.label, r.pflops, f"{r.pflops:,.1f} · {r.cards:,}") for r in cliff],
+                "red",
+            )
+        )
+        stuck = {r.label: r.extra for r in lifecycle.irreplaceable_share(snap)}
+        book = {r.label: r.extra for r in lifecycle.book_values(snap)}
+        teams = sorted(stuck, key=lambda t: -stuck[t]["irreplaceable_pflops"])
+        compute = bars(
+            "Compute per team (PFLOPS; share that can no longer be bought)",
+            [
+                (t, _pflops(snap, t), f"{_pflops(snap, t):,.1f} · {stuck[t]['share']:.0%}")
+                for t in teams
+            ],
+            "green",
+        )
+        value = Table(title="Book value per team", title_justify="left", box=None)
+        for column in ("Team", "Purchase", "Book value", ""):
+            value.add_column(column, justify="right" if column != "Team" else "left")
+        for team, extra in book.items():
+            value.add_row(
+                team, f"{extra['purchase']:,.0f}", f"{extra['book_value']:,.0f}", extra["currency"]
+            )
+        self.query_one("#teams", Static).update(Group(compute, Text(""), value))
+
+
+def _pflops(snap: lifecycle.Snapshot, team: str) -> float:
+    return (
+        sum(
+            g.cards * g.tflops
+            for g in snap.groups
+            if g.team == team and g.status in ("in_service", "spare")
+        )
+        / 1000
+    )

@@ -1,0 +1,283 @@
+"""Warranty, service life, book value, repairs and cost, with an injected "today"."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import insert, select
+from typer.testing import CliRunner
+
+from db.tables import Card, GpuModel, Team
+from fleetui import config, inventory, lifecycle, repairs
+from fleetui.cli import app
+from fleetui.errors import UserError
+from fleetui.undo import undo
+
+DEFAULTS = config.Config()
+TODAY = date(2026, 3, 15)
+
+
+def test_warranty_end_comes_from_the_card_then_model_then_supplier_then_default():
+    cfg = config.Config(
+        lifecycle=config.Lifecycle(
+            warranty_months_by_model={"h800-sxm": 36}, warranty_months_by_supplier={"inspur": 24}
+        )
+    )
+    bought = date(2023, 1, 10)
+    assert lifecycle.warranty_end(cfg, bought, date(2024, 6, 1), "h800-sxm", "Inspur") == date(
+        2024, 6, 1
+    )
+    assert lifecycle.warranty_end(cfg, bought, None, "h800-sxm", "Inspur") == date(2026, 1, 10)
+    assert lifecycle.warranty_end(cfg, bought, None, "t4", "INSPUR") == date(2025, 1, 10)
+    assert lifecycle.warranty_end(cfg, bought, None, "t4", None) == date(2024, 1, 10)
+    assert lifecycle.warranty_end(cfg, None, None, "t4", None) is None
+
+
+def test_leap_days():
+    assert lifecycle.warranty_end(DEFAULTS, date(2024, 2, 29), None, "t4", None) == date(
+        2025, 2, 28
+    )
+    assert lifecycle.end_of_life(date(2024, 2, 29), 5) == date(2029, 2, 28)
+    assert lifecycle.end_of_life(date(2024, 2, 29), 4) == date(2028, 2, 29)
+
+
+@pytest.mark.parametrize(
+    ("end", "state"),
+    [
+        (None, "unknown"),
+        (TODAY - timedelta(days=1), "expired"),
+        (TODAY, "expiring"),
+        (TODAY + timedelta(days=90), "expiring"),
+        (TODAY + timedelta(days=91), "active"),
+    ],
+)
+def test_warranty_state_boundaries(end, state):
+    assert lifecycle.warranty_state(end, TODAY, 90) == state
+
+
+def test_book_value_is_straight_line_down_to_salvage():
+    bought, eol = date(2022, 1, 1), date(2027, 1, 1)
+    price = 1_000_000
+    assert lifecycle.book_value(price, bought, eol, 0.1, bought - timedelta(days=5)) == price
+    assert lifecycle.book_value(price, bought, eol, 0.1, bought) == price
+    assert lifecycle.book_value(price, bought, eol, 0.1, eol) == 100_000
+    assert lifecycle.book_value(price, bought, eol, 0.1, eol + timedelta(days=400)) == 100_000
+    half = bought + (eol - bought) / 2
+    assert lifecycle.book_value(price, bought, eol, 0.1, half) == pytest.approx(550_000, abs=200)
+    assert lifecycle.book_value(price, None, None, 0.1, TODAY) == price
+
+
+def _add(
+    engine,
+    serial,
+    model_key="h800-sxm",
+    *,
+    status="in_service",
+    team=None,
+    bought=None,
+    warranty=None,
+    life=None,
+    supplier=None,
+    price=None,
+):
+    with engine.begin() as conn:
+        model = conn.execute(select(GpuModel.id).where(GpuModel.key == model_key)).scalar()
+        team_id = None
+        if team:
+            team_id = (
+                conn.execute(select(Team.id).where(Team.name == team)).scalar()
+                or conn.execute(insert(Team).values(name=team)).inserted_primary_key[0]
+            )
+        conn.execute(
+            insert(Card).values(
+                serial=serial,
+                model_id=model,
+                status=status,
+                team_id=team_id,
+                purchase_date=bought,
+                warranty_end=warranty,
+                service_life_years=life,
+                supplier=supplier,
+                price_minor=price,
+                currency="USD" if price else None,
+            )
+        )
+
+
+def test_reports_and_alerts_with_an_injected_today(engine):
+    _add(engine, "OLD", "v100-sxm2-32gb", team="Search", bought=date(2019, 3, 1), price=800_000)
+    _add(
+        engine,
+        "MID",
+        team="LLM",
+        bought=date(2023, 4, 1),
+        warranty=TODAY + timedelta(days=20),
+        price=3_800_000,
+    )
+    _add(engine, "NEW", team="LLM", bought=date(2025, 12, 1), price=3_800_000)  # 12 months
+    _add(
+        engine,
+        "FIX",
+        team="LLM",
+        status="repair",
+        bought=date(2024, 1, 1),
+        warranty=date(2025, 1, 1),
+    )
+    _add(engine, "NODATE", team="LLM")
+    snap = lifecycle.snapshot(engine, DEFAULTS, TODAY)
+    assert snap.alerts() == {
+        "expiring_30d": 1,
+        "expiring_90d": 1,
+        "past_eol_in_service": 1,
+        "in_repair": 1,
+    }
+    assert [r.label for r in lifecycle.past_end_of_life(snap)] == ["Search / V100 SXM2 32GB"]
+    soon = lifecycle.warranty_expiring(snap, 90, "team")
+    assert [(r.label, r.cards, r.extra["first_expiry"]) for r in soon] == [
+        ("LLM", 1, (TODAY + timedelta(days=20)).isoformat())
+    ]
+    cliff = lifecycle.retirement_cliff(snap, years=3)
+    assert len(cliff) == 12 and cliff[0].label == "2026 Q1"
+    q2_2028 = next(r for r in cliff if r.label == "2028 Q2")
+    assert q2_2028.cards == 1 and q2_2028.pflops == pytest.approx(0.989)  # MID: 2023-04 + 5y
+    book = {r.label: r.extra for r in lifecycle.book_values(snap)}
+    assert book["Search"]["book_value"] == pytest.approx(800.00)  # past end of life: salvage
+    assert 38_000 * 2 * 0.1 < book["LLM"]["book_value"] < 38_000 * 2
+
+
+def test_the_inventory_filter_agrees_with_the_reports_at_month_ends(engine, monkeypatch):
+    """warranty:Nd and eol:past find the cards the reports count, defaults and clamping included."""
+    today = date.today()
+    cfg_file = engine.url.database + ".toml"
+    with open(cfg_file, "w") as handle:
+        handle.write(
+            "[lifecycle]\nwarranty_months = 12\n"
+            '[lifecycle.warranty_months_by_model]\n"H800" = 36\n'
+            '[lifecycle.warranty_months_by_supplier]\n"Inspur" = 24\n'
+            '[lifecycle.service_life_by_model]\n"V100" = 4\n'
+        )
+    monkeypatch.setenv("FLEETUI_CONFIG", cfg_file)
+    cfg = config.load()
+    n = 0
+    for months_ago in range(8, 62):
+        for day in (28, 29, 30, 31):
+            base = today.replace(day=1) - timedelta(days=30 * months_ago)
+            try:
+                bought = base.replace(day=day)
+            except ValueError:
+                continue
+            for model, supplier in (
+                ("h800-sxm", None),
+                ("t4", "Inspur"),
+                ("t4", None),
+                ("v100-sxm2-32gb", None),
+            ):
+                n += 1
+                _add(
+                    engine,
+                    f"C{n:05d}",
+                    model,
+                    bought=bought,
+                    supplier=supplier,
+                    life=4.5 if n % 7 == 0 else None,
+                )
+    snap = lifecycle.snapshot(engine, cfg, today)
+    for days in (0, 30, 90, 365):
+        expected = sum(r.cards for r in lifecycle.warranty_expiring(snap, days, "team"))
+        assert inventory.count(engine, f"warranty:{days}d") == expected, days
+    assert inventory.count(engine, "eol:past") == snap.alerts()["past_eol_in_service"] > 0
+    expired = sum(g.cards for g in snap.groups if g.warranty_end and g.warranty_end < today)
+    assert inventory.count(engine, "warranty:expired") == expired > 0
+
+
+def test_repairs_in_and_out_of_warranty(engine):
+    _add(engine, "R1", bought=date(2025, 6, 1), warranty=date(2027, 6, 1), price=100)
+    _add(engine, "R2", bought=date(2020, 6, 1), warranty=date(2021, 6, 1), price=100)
+    sent = repairs.send(engine, "R1", "RMA-7", "Inspur")
+    assert inventory.detail(engine, "R1").fields["status"] == "repair"
+    with pytest.raises(UserError, match="already in repair"):
+        repairs.send(engine, "R1", "RMA-8", "Inspur")
+    repairs.receive(engine, "R1", None, DEFAULTS, TODAY)
+    repairs.send(engine, "R2", "RMA-9", "H3C")
+    repairs.receive(engine, "R2", "¥8,000", DEFAULTS, TODAY)
+    with pytest.raises(UserError, match="not in repair"):
+        repairs.receive(engine, "R2", None, DEFAULTS, TODAY)
+    report = {r.currency: r for r in repairs.cost_report(engine)}
+    assert report["CNY"].out_of_warranty == 1 and report["CNY"].cost_out_of_warranty == 8000
+    assert report["USD"].in_warranty == 1 and report["USD"].cost_in_warranty == 0
+    actions = [e["action"] for e in inventory.detail(engine, "R1").events]
+    assert actions == ["repair.return", "repair.send"]
+    assert inventory.detail(engine, "R1").events[1]["after"]["ticket"] == "RMA-7"
+    with pytest.raises(UserError, match="Cards changed since"):
+        undo(engine, sent)  # it came back since
+
+
+def test_cost_of_ownership_arithmetic(engine):
+    _add(engine, "P1", team="LLM", bought=date(2025, 3, 15), price=5_000_000)  # $50,000, 5 y
+    cfg = config.Config(
+        cost=config.Cost(pue=1.5, tariff_per_kwh=0.2, utilization=0.5, rack_ops_per_node_year=8000)
+    )
+    row = lifecycle.cost_of_ownership(lifecycle.snapshot(engine, cfg, TODAY))[0].extra
+    assert row["purchase_per_year"] == pytest.approx(50_000 * 0.9 / 5, rel=1e-3)
+    assert row["power_per_year"] == pytest.approx(700 * 0.5 * 8766 * 1.5 / 1000 * 0.2)
+    assert row["rack_ops_per_year"] == pytest.approx(1000)
+
+
+def test_irreplaceable_share_follows_export_class_and_config(engine):
+    _add(engine, "A", "h800-sxm", team="LLM")
+    _add(engine, "B", "h20", team="LLM")
+    share = lifecycle.irreplaceable_share(lifecycle.snapshot(engine, DEFAULTS, TODAY))[0]
+    assert share.extra["share"] == pytest.approx(989 / (989 + 148), abs=1e-4)
+    cfg = config.Config(irreplaceable=frozenset({"h20"}))
+    share = lifecycle.irreplaceable_share(lifecycle.snapshot(engine, cfg, TODAY))[0]
+    assert share.extra["share"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[lifecycle\n", "not valid TOML"),
+        ('[export]\nirreplaceable = ["Z99"]\n', "unknown model"),
+        ("[lifecycle]\nwarranty_months = 'a year'\n", "wrong type"),
+    ],
+)
+def test_a_broken_config_is_one_sentence(tmp_path, monkeypatch, text, message):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
+    with pytest.raises(UserError, match=message):
+        config.load()
+
+
+def test_cli_reports_and_repairs(tmp_path):
+    db = str(tmp_path / "cli.db")
+    runner = CliRunner()
+    assert runner.invoke(app, ["--db", db, "demo", "--cards", "300", "--no-launch"]).exit_code == 0
+    for args in (
+        ["warranty", "--within", "400d", "--by", "model"],
+        ["cliff"],
+        ["eol"],
+        ["book-value"],
+        ["cost", "--by", "project"],
+        ["irreplaceable"],
+    ):
+        result = runner.invoke(
+            app, ["--db", db, "report", *args, "--json", "--today", "2026-01-01"]
+        )
+        assert result.exit_code == 0, result.output
+        assert isinstance(json.loads(result.stdout), list)
+    csv_out = runner.invoke(app, ["--db", db, "report", "cliff", "--csv"]).stdout
+    assert csv_out.splitlines()[0] == "label,cards,pflops"
+    serial = json.loads(
+        runner.invoke(
+            app, ["--db", db, "cards", "status:in_service", "--json", "--limit", "1"]
+        ).stdout
+    )[0]["serial"]
+    sent = runner.invoke(app, ["--db", db, "repair", serial, "--ticket", "T-1", "--vendor", "X"])
+    assert sent.exit_code == 0
+    back = runner.invoke(app, ["--db", db, "repair", serial, "--returned", "--cost", "100 USD"])
+    assert back.exit_code == 0 and "back from repair" in back.stdout
+    bad = runner.invoke(app, ["--db", db, "report", "warranty", "--by", "colour"])
+    assert bad.exit_code == 1 and "--by takes team, model or supplier" in bad.stderr
