@@ -5,8 +5,8 @@
 """
 
 import asyncio
-from datetime import date
 import tempfile
+from datetime import date
 from pathlib import Path
 
 from fleetui import demo
