@@ -406,11 +406,22 @@ class ChunkParser:
             for _, cells in chunk
         ]
         numbers = [row for row, _ in chunk]
+        nul = [i for i, cells in enumerate(rows) if "\x00" in "".join(cells)]
         columns = list(zip(*rows, strict=False)) if width else []
         empty = ("",) * len(chunk)
         raw = {name: columns[i] for name, i in self.columns.items()} | {"": empty}
         col = lambda name: raw.get(name, empty)  # noqa: E731
-        errors: list[RowError] = []
+        errors: list[RowError] = [
+            RowError(
+                numbers[i],
+                self.header[c] if c < width else f"column {c + 1}",
+                rows[i][c].replace("\x00", "\\0"),
+                "holds a NUL byte (binary data?)",
+            )
+            for i in nul
+            for c in range(len(rows[i]))
+            if "\x00" in rows[i][c]
+        ]
 
         def mapped(name: str, fn: Callable[[str], Any], values=None) -> list[Any]:
             values = col(name) if values is None else values

@@ -6,10 +6,12 @@ import json
 import sqlite3
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from fleetui import catalogue
 from fleetui.cli import app
+from fleetui.store import open_fleet
 
 runner = CliRunner()
 
@@ -19,11 +21,10 @@ def run(*args: str):
 
 
 @pytest.fixture
-def demo_db(tmp_path):
-    path = tmp_path / "demo.db"
-    result = run("--db", str(path), "demo", "--cards", "400", "--no-launch")
+def demo_db(db_url):
+    result = run("--db", db_url, "demo", "--cards", "400", "--no-launch")
     assert result.exit_code == 0, result.output
-    return str(path)
+    return db_url
 
 
 def test_models_json_lists_the_whole_catalogue_with_sources():
@@ -103,23 +104,22 @@ def test_demo_twice_rebuilds_its_own_database(tmp_path, monkeypatch):
         assert conn.execute("SELECT count(*) FROM card").fetchone()[0] == 120
 
 
-def test_demo_refuses_a_real_inventory(tmp_path, demo_db):
-    real = tmp_path / "real.db"
-    with sqlite3.connect(demo_db) as src, sqlite3.connect(real) as dst:
-        src.backup(dst)
-    with sqlite3.connect(real) as conn:
-        conn.execute("DELETE FROM event")
-    result = run("--db", str(real), "demo", "--cards", "10", "--no-launch")
+def test_demo_refuses_a_real_inventory(demo_db):
+    engine = open_fleet(demo_db)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM event"))  # now it is nobody's demo: real data
+    result = run("--db", demo_db, "demo", "--cards", "10", "--no-launch")
     assert result.exit_code == 1
     assert "never mixes demo data with real data" in result.stderr
-    with sqlite3.connect(real) as conn:
-        assert conn.execute("SELECT count(*) FROM card").fetchone()[0] == 400
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM card")).scalar() == 400
+    engine.dispose()
 
 
-def test_db_info_reports_schema_and_hides_passwords(demo_db):
+def test_db_info_reports_schema_and_hides_passwords(demo_db, backend):
     result = run("--db", demo_db, "db", "info", "--json")
     info = json.loads(result.stdout)
-    assert info["state"] == "up to date" and info["cards"] == 400 and info["backend"] == "sqlite"
+    assert info["state"] == "up to date" and info["cards"] == 400 and info["backend"] == backend
 
 
 @pytest.mark.parametrize("command", [["db", "info"], ["cards"]])
@@ -132,10 +132,12 @@ def test_an_unreachable_server_is_one_sentence_and_never_shows_the_password(comm
 
 
 def test_a_newer_database_exits_2_and_db_info_says_why(demo_db):
-    with sqlite3.connect(demo_db) as conn:
-        conn.execute("UPDATE alembic_version SET version_num = 'ffff_future'")
+    engine = open_fleet(demo_db)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'ffff_future'"))
+    engine.dispose()
     result = run("--db", demo_db, "cards")
     assert result.exit_code == 2
     assert "newer version" in result.stderr and "Traceback" not in result.stderr
     info = json.loads(run("--db", demo_db, "db", "info", "--json").stdout)
-    assert info["state"] == "newer than this fleetui"
+    assert info["state"] == "newer than this fleetui" and info["schema"] == "ffff_future"

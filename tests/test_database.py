@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from db.engine import default_path, redact, resolve_url
@@ -42,7 +43,8 @@ def test_passwords_never_appear_in_printable_urls():
     assert "hunter2" not in redact("postgresql+psycopg://ops:hunter2@db.internal/fleet")
 
 
-def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(engine):
+def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(db_path):
+    engine = open_fleet(str(db_path))
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
@@ -58,7 +60,7 @@ def test_opening_applies_every_migration_and_they_match_the_models(engine):
 
 
 def test_foreign_keys_are_enforced(engine):
-    with engine.begin() as conn, pytest.raises(Exception, match="FOREIGN KEY"):
+    with engine.begin() as conn, pytest.raises(IntegrityError, match=r"(?i)foreign key"):
         conn.execute(
             text(
                 "INSERT INTO card (serial, model_id, status, notes, version, "
@@ -81,3 +83,16 @@ def test_database_from_a_newer_fleetui_is_refused_and_left_untouched(db_path):
     assert raised.value.exit_code == 2
     assert "\n" not in str(raised.value)
     assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before
+
+
+def test_a_newer_schema_is_refused_on_either_backend_and_left_as_it_is(engine, db_url):
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    with pytest.raises(SchemaTooNew):
+        open_fleet(db_url)
+    from db.engine import make_engine, resolve_url
+
+    again = make_engine(resolve_url(db_url))
+    assert current_revision(again) == "9999_future"
+    again.dispose()

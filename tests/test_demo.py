@@ -10,21 +10,20 @@ from sqlalchemy import insert, select
 from db.tables import Card, GpuModel
 from fleetui import demo, inventory
 from fleetui.errors import UserError
-from fleetui.store import open_fleet
 from fleetui.summary import fleet_summary
 
 
 def _fleet(engine):
     with engine.connect() as conn:
-        ids = list(conn.execute(select(Card.id)).scalars())
+        ids = list(conn.execute(select(Card.id).order_by(Card.serial)).scalars())
     return inventory.rows_for(engine, ids)
 
 
-def test_same_seed_same_fleet_other_seed_other_fleet(tmp_path, demo_engine):
-    again = open_fleet(str(tmp_path / "again.db"))
+def test_same_seed_same_fleet_other_seed_other_fleet(new_engine, demo_engine):
+    again = new_engine()
     demo.build(again, cards=2000, seed=7)
     assert [r.as_dict() for r in _fleet(again)] == [r.as_dict() for r in _fleet(demo_engine)]
-    other = open_fleet(str(tmp_path / "other.db"))
+    other = new_engine()
     demo.build(other, cards=2000, seed=8)
     assert [r.serial for r in _fleet(other)] != [r.serial for r in _fleet(demo_engine)]
 

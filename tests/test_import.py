@@ -18,7 +18,6 @@ from fleetui import exporter, inventory
 from fleetui.cli import app
 from fleetui.errors import UserError
 from fleetui.importer import ImportOptions, run_import
-from fleetui.store import open_fleet
 from fleetui.undo import undo
 from tests.conftest import SHARED
 
@@ -290,11 +289,11 @@ def test_real_nvidia_smi_query_gpu_csv(engine, tmp_path, capture):
     )
 
 
-def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp_path):
+def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp_path, new_engine):
     first = io.StringIO()
     assert exporter.write_csv(demo_engine, "", first) == 2000
     path = write(tmp_path, first.getvalue(), "export.csv")
-    fresh = open_fleet(str(tmp_path / "fresh.db"))
+    fresh = new_engine()
     result = load(fresh, path, create_missing=True)
     assert (result.new, result.error_count) == (2000, 0)
     second = io.StringIO()
@@ -306,8 +305,8 @@ def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp
     assert cards and all(c["team"] == "LLM" for c in cards)
 
 
-def test_cli_import_reports_errors_and_exits_nonzero(tmp_path):
-    db = str(tmp_path / "cli.db")
+def test_cli_import_reports_errors_and_exits_nonzero(tmp_path, db_url):
+    db = db_url
     bad = write(tmp_path, "serial,model\nA-1,H800\nA-2,Z9\n")
     result = CliRunner().invoke(app, ["--db", db, "import", bad])
     assert result.exit_code == 1

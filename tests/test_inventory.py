@@ -13,7 +13,7 @@ from fleetui.errors import UserError
 def _every_card(engine):
     """All cards by one plain SELECT: the reference the paging code is checked against."""
     with engine.connect() as conn:
-        ids = list(conn.execute(select(Card.id)).scalars())
+        ids = list(conn.execute(select(Card.id).order_by(Card.serial)).scalars())
     return inventory.rows_for(engine, ids)
 
 

@@ -147,10 +147,10 @@ def test_reports_and_alerts_with_an_injected_today(engine):
     assert 38_000 * 2 * 0.1 < book["LLM"]["book_value"] < 38_000 * 2
 
 
-def test_the_inventory_filter_agrees_with_the_reports_at_month_ends(engine, monkeypatch):
+def test_the_inventory_filter_agrees_with_the_reports_at_month_ends(engine, monkeypatch, tmp_path):
     """warranty:Nd and eol:past find the cards the reports count, defaults and clamping included."""
     today = date.today()
-    cfg_file = engine.url.database + ".toml"
+    cfg_file = str(tmp_path / "config.toml")
     with open(cfg_file, "w") as handle:
         handle.write(
             "[lifecycle]\nwarranty_months = 12\n"
@@ -251,8 +251,8 @@ def test_a_broken_config_is_one_sentence(tmp_path, monkeypatch, text, message):
         config.load()
 
 
-def test_cli_reports_and_repairs(tmp_path):
-    db = str(tmp_path / "cli.db")
+def test_cli_reports_and_repairs(db_url):
+    db = db_url
     runner = CliRunner()
     assert runner.invoke(app, ["--db", db, "demo", "--cards", "300", "--no-launch"]).exit_code == 0
     for args in (

@@ -175,7 +175,7 @@ def _racer(path: str, barrier, results, to_team: str) -> None:
 def test_two_processes_moving_the_same_cards_one_wins_the_other_moves_nothing(
     demo_engine, tmp_path
 ):
-    path = str(demo_engine.url.database)
+    path = demo_engine.url.render_as_string(hide_password=False)
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(2), context.Queue()
     racers = [
@@ -206,8 +206,8 @@ def _events(engine, batch):
         ]
 
 
-def test_cli_move_needs_a_reason_and_a_terminal_or_yes(tmp_path):
-    db = str(tmp_path / "cli.db")
+def test_cli_move_needs_a_reason_and_a_terminal_or_yes(db_url):
+    db = db_url
     runner = CliRunner()
     assert runner.invoke(app, ["--db", db, "demo", "--cards", "200", "--no-launch"]).exit_code == 0
     args = ["--db", db, "move", "--count", "8", "--to-team", "Search"]
