@@ -407,10 +407,6 @@ class ChunkParser:
         ]
         numbers = [row for row, _ in chunk]
         nul = [i for i, cells in enumerate(rows) if "\x00" in "".join(cells)]
-        columns = list(zip(*rows, strict=False)) if width else []
-        empty = ("",) * len(chunk)
-        raw = {name: columns[i] for name, i in self.columns.items()} | {"": empty}
-        col = lambda name: raw.get(name, empty)  # noqa: E731
         errors: list[RowError] = [
             RowError(
                 numbers[i],
@@ -422,6 +418,13 @@ class ChunkParser:
             for c in range(len(rows[i]))
             if "\x00" in rows[i][c]
         ]
+        blanked = set(nul)
+        for i in nul:  # reported; blank, so nothing below acts on its values
+            rows[i] = [""] * len(rows[i])
+        columns = list(zip(*rows, strict=False)) if width else []
+        empty = ("",) * len(chunk)
+        raw = {name: columns[i] for name, i in self.columns.items()} | {"": empty}
+        col = lambda name: raw.get(name, empty)  # noqa: E731
 
         def mapped(name: str, fn: Callable[[str], Any], values=None) -> list[Any]:
             values = col(name) if values is None else values
@@ -438,7 +441,7 @@ class ChunkParser:
 
         serial = [s or u for s, u in zip(_clean(col("serial")), _clean(col("uuid")), strict=True)]
         for i, s in enumerate(serial):
-            if s is None:
+            if s is None and i not in blanked:
                 errors.append(
                     RowError(numbers[i], self.header_of("serial"), "", "no serial number")
                 )
