@@ -11,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, func, insert, select
+from sqlmodel import SQLModel
 
 from db.bulk import indexes_deferred, insert_rows, refresh_statistics
 from db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Site, Team
-from fleetui import audit
+from fleetui import audit, catalogue
 from fleetui.errors import UserError
 
 SITES = (
@@ -105,15 +106,23 @@ def card_count(engine: Engine) -> int:
 
 
 def clear(engine: Engine) -> None:
-    """Empty a demo database (refuses anything that holds real cards)."""
+    """Empty a demo database for a rebuild (refuses anything that holds real cards).
+
+    The audit log refuses deletes, so the demo's tables are dropped and the schema rebuilt."""
     if card_count(engine) and not is_demo(engine):
         raise UserError(
             "That database already holds cards that demo did not create; demo never mixes "
             "demo data with real data. Point --db at a new file instead."
         )
+    from db.migrate import upgrade
+
     with engine.begin() as conn:
-        for table in (Event, Card, Project, Team, Node, Site):
-            conn.execute(delete(table.__table__))
+        SQLModel.metadata.drop_all(conn)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("DROP FUNCTION IF EXISTS fleetui_event_append_only()")
+    upgrade(engine, str(engine.url))
+    catalogue.sync(engine)
 
 
 def build(

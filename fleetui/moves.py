@@ -437,12 +437,15 @@ def describe(plan: Plan, limit: int = 20) -> list[str]:
 # ---------------------------------------------------------------- commit
 
 
-def commit(engine: Engine, plan: Plan, reason: str, actor: str | None = None) -> str:
-    """Move the planned cards in one transaction and one audit batch; returns the batch id."""
+def commit(
+    engine: Engine, plan: Plan, reason: str, actor: str | None = None, at: datetime | None = None
+) -> str:
+    """Move the planned cards in one transaction and one audit batch; returns the batch id.
+    `at` backdates the record (a move done on paper last week); default now."""
     if not reason.strip():
         raise UserError("Say why: a move needs --reason.")
     target = plan.target
-    now = datetime.now(UTC)
+    now = at or datetime.now(UTC)
     batch = audit.new_batch_id()
     moving = [
         c for c in plan.cards if (c.team_id, c.project_id) != (target.team_id, target.project_id)

@@ -104,16 +104,21 @@ def test_demo_twice_rebuilds_its_own_database(tmp_path, monkeypatch):
         assert conn.execute("SELECT count(*) FROM card").fetchone()[0] == 120
 
 
-def test_demo_refuses_a_real_inventory(demo_db):
-    engine = open_fleet(demo_db)
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM event"))  # now it is nobody's demo: real data
-    result = run("--db", demo_db, "demo", "--cards", "10", "--no-launch")
+def test_demo_refuses_a_real_inventory(db_url, tmp_path):
+    real = tmp_path / "real.csv"
+    real.write_text("serial,model\nREAL-1,H800\nREAL-2,H20\n")
+    assert run("--db", db_url, "import", str(real)).exit_code == 0
+    result = run("--db", db_url, "demo", "--cards", "10", "--no-launch")
     assert result.exit_code == 1
     assert "never mixes demo data with real data" in result.stderr
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM card")).scalar() == 400
-    engine.dispose()
+    listed = json.loads(run("--db", db_url, "cards", "--json").stdout)
+    assert [c["serial"] for c in listed] == ["REAL-1", "REAL-2"]
+
+
+def test_demo_rebuilds_a_demo_database_named_by_url(demo_db):
+    result = run("--db", demo_db, "demo", "--cards", "50", "--no-launch")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(run("--db", demo_db, "cards", "--json").stdout)) == 50
 
 
 def test_db_info_reports_schema_and_hides_passwords(demo_db, backend):

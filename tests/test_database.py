@@ -96,3 +96,14 @@ def test_a_newer_schema_is_refused_on_either_backend_and_left_as_it_is(engine, d
     again = make_engine(resolve_url(db_url))
     assert current_revision(again) == "9999_future"
     again.dispose()
+
+
+def test_the_audit_log_refuses_updates_and_deletes(demo_engine):
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError, match="append-only"), demo_engine.begin() as conn:
+        conn.execute(text("UPDATE event SET reason = 'rewritten'"))
+    with pytest.raises(DBAPIError, match="append-only"), demo_engine.begin() as conn:
+        conn.execute(text("DELETE FROM event"))
+    with demo_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM event")).scalar() >= 1

@@ -146,13 +146,7 @@ def _a_serial_of(engine, batch):
 def test_allocation_on_a_past_date_is_rebuilt_from_the_log(demo_engine):
     today = {a.team: a.cards for a in history.allocation_as_of(demo_engine, "2999-01-01")}
     plan = moves.plan_request(demo_engine, "Search", None, count=16, from_team="LLM")
-    batch = moves.commit(demo_engine, plan, "shift")
-    with demo_engine.begin() as conn:  # pretend the move happened a week ago
-        conn.execute(
-            update(Event)
-            .where(Event.batch_id == batch)
-            .values(at=datetime.now(UTC) - timedelta(days=7))
-        )
+    moves.commit(demo_engine, plan, "shift", at=datetime.now(UTC) - timedelta(days=7))
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     eight_days_ago = (datetime.now(UTC) - timedelta(days=8)).date().isoformat()
     before = {a.team: a.cards for a in history.allocation_as_of(demo_engine, eight_days_ago)}
