@@ -10,7 +10,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 ENV_VAR = "FLEETUI_DB"
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = 10_000  # SQLite: how long a writer waits for another's lock
+LOCK_TIMEOUT_MS = 15_000  # PostgreSQL: how long a statement waits for a row or table lock
 
 
 class DatabaseURLError(ValueError):
@@ -74,7 +75,11 @@ def make_engine(url: str) -> Engine:
     path = sqlite_path(url)
     if path is None:
         try:
-            return create_engine(url, pool_pre_ping=True)
+            return create_engine(
+                url,
+                pool_pre_ping=True,
+                connect_args={"options": f"-c lock_timeout={LOCK_TIMEOUT_MS}"},
+            )
         except (ImportError, NoSuchModuleError) as exc:
             backend = make_url(url).drivername
             hint = " (pip install 'fleetui[postgres]')" if backend.startswith("postgresql") else ""

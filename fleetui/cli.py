@@ -16,12 +16,12 @@ import click
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from db.engine import ENV_VAR, demo_path, redact, sqlite_path
 from fleetui import catalogue, demo, inventory, units
 from fleetui.errors import UserError
-from fleetui.store import database_url, open_fleet
+from fleetui.store import BUSY, database_url, is_busy, open_fleet
 
 err = Console(stderr=True)
 out = Console()
@@ -36,6 +36,11 @@ class _Group(typer.core.TyperGroup):
         except UserError as exc:
             err.print(f"fleetui: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            err.print(f"fleetui: {BUSY}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
 
 
 app = typer.Typer(
@@ -920,6 +925,51 @@ def db_info(ctx: typer.Context, as_json: JsonOption = False) -> None:
     else:
         for key, value in info.items():
             out.print(f"{key:12} {value}", highlight=False)
+
+
+@db_app.command("check")
+def db_check(
+    ctx: typer.Context,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="SQLite: the slow, complete integrity_check instead of quick_check."
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check integrity, foreign keys and fleetui's invariants. Exit 0: all well; 1: problems
+    (listed); 2: a database from a newer fleetui."""
+    from fleetui import maintenance
+
+    problems = maintenance.check(_open(ctx), full)
+    if as_json:
+        _print_json([p.__dict__ for p in problems])
+    else:
+        for problem in problems:
+            out.print(str(problem), highlight=False, markup=False)
+        if not problems:
+            out.print("All checks passed.", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("backup")
+def backup_cmd(ctx: typer.Context, dest: Annotated[str, typer.Argument(help="New file.")]) -> None:
+    """Back up the database (safe while fleetui runs). SQLite: a copy; PostgreSQL: pg_dump -Fc."""
+    from fleetui import maintenance
+
+    out.print(maintenance.backup(_open(ctx), dest), highlight=False)
+
+
+@app.command("restore")
+def restore_cmd(
+    ctx: typer.Context, src: Annotated[str, typer.Argument(help="A file from `fleetui backup`.")]
+) -> None:
+    """Restore a backup into an empty database."""
+    from fleetui import maintenance
+
+    out.print(maintenance.restore(_open(ctx), src), highlight=False)
 
 
 @db_app.command("upgrade")

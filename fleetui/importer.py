@@ -42,9 +42,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from db.bulk import indexes_deferred, insert_rows, refresh_statistics
+from db.locks import lock_cards_for_writing
 from db.sqlfuncs import json_object
 from db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Team
 from fleetui import audit, catalogue
@@ -62,6 +63,7 @@ from fleetui.cells import (
 from fleetui.columns import Mapping, map_columns
 from fleetui.csvfile import CsvSource, open_csv
 from fleetui.errors import UserError
+from fleetui.store import BUSY, is_busy
 
 CHUNK = 20_000
 MAX_ERRORS_KEPT = 100_000
@@ -242,6 +244,11 @@ def run_import(
                 f"The import conflicts with the inventory ({_first_line(exc)}); "
                 "nothing was written."
             ) from None
+        except OperationalError as exc:
+            transaction.rollback()
+            if is_busy(exc):
+                raise UserError(BUSY) from None
+            raise
         except BaseException:
             transaction.rollback()
             raise
@@ -278,6 +285,7 @@ def _check_options(mapping: Mapping, options: ImportOptions) -> None:
 
 
 def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, cancel) -> None:
+    lock_cards_for_writing(conn)  # before any read: see db.locks
     stage_t.drop(conn, checkfirst=True)
     stage_t.create(conn)
     parser = ChunkParser(conn, source, mapping, options)
@@ -383,7 +391,7 @@ class ChunkParser:
         sources = {
             "model_id": {"model", "manufacturer", "model_number"},
             "node_id": {"node"},
-            "team_id": {"team"},
+            "team_id": {"team", "project"},  # a project brings its team
             "project_id": {"project"},
             "price_minor": {"price"},
             "warranty_end": {"warranty_end", "warranty_months"},
@@ -454,6 +462,11 @@ class ChunkParser:
         )
         team_ids = mapped("team", self._team, team_values)
         project_ids = self._projects(numbers, col("project"), team_ids, team_values, errors)
+        if "team" not in self.columns and not self.defaults["team"]:
+            owner = {pid: tid for (tid, _), pid in self.projects.items()}
+            team_ids = [
+                owner.get(p) if p else t for p, t in zip(project_ids, team_ids, strict=True)
+            ]
         model_ids = self._models(
             numbers, col("model"), col("manufacturer"), col("model_number"), errors
         )
@@ -839,11 +852,9 @@ def _apply(conn, result: ImportResult, present: list[str], options, created) -> 
     )
     if result.changed:
         joined = stage_t.join(card_t, card_t.c.id == stage_t.c.card_id)
-        before = json_object({f: card_t.c[f] for f in present} | {"version": card_t.c.version})
-        after = json_object(
-            {f: func.coalesce(stage_t.c[f], card_t.c[f]) for f in present}
-            | {"version": card_t.c.version + 1}
-        )
+        sets = _new_values(present)
+        before = json_object({f: card_t.c[f] for f in sets} | {"version": card_t.c.version})
+        after = json_object(sets | {"version": card_t.c.version + 1})
         events = (
             select(
                 *(literal(v).label(k) for k, v in common.items()),
@@ -865,13 +876,22 @@ def _apply(conn, result: ImportResult, present: list[str], options, created) -> 
         conn.execute(
             update(card_t)
             .where(card_t.c.id == stage_t.c.card_id, _changed(present))
-            .values(
-                {f: func.coalesce(stage_t.c[f], card_t.c[f]) for f in present}
-                | {"version": card_t.c.version + 1, "updated_at": now}
-            )
+            .values(sets | {"version": card_t.c.version + 1, "updated_at": now})
         )
     if result.new:
         _insert_new(conn, common, now)
+
+
+def _new_values(present: list[str]) -> dict:
+    """SET expressions for changed cards: a non-empty cell replaces the stored value. A card
+    that changes team without a project column leaves its old team's project."""
+    sets = {f: func.coalesce(stage_t.c[f], card_t.c[f]) for f in present}
+    if "team_id" in present and "project_id" not in present:
+        team_changes = and_(
+            stage_t.c.team_id.isnot(None), stage_t.c.team_id.is_distinct_from(card_t.c.team_id)
+        )
+        sets["project_id"] = case((team_changes, None), else_=card_t.c.project_id)
+    return sets
 
 
 def _insert_new(conn, common: dict, now: datetime) -> None:

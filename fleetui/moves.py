@@ -14,10 +14,12 @@ from datetime import UTC, date, datetime
 from itertools import groupby
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from db.tables import Card, GpuModel, Node, Project, Team
 from fleetui import audit, catalogue, teams, units
 from fleetui.errors import UserError
+from fleetui.store import BUSY, is_busy
 from fleetui.summary import COMPUTING, HELD
 
 card_t, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
@@ -452,6 +454,24 @@ def commit(
     ]
     if not moving:
         raise UserError(f"All {len(plan.cards):,} cards are already in {target.label()}.")
+    try:
+        return _commit(engine, plan, moving, reason, actor, now, batch)
+    except OperationalError as exc:
+        if is_busy(exc):
+            raise UserError(BUSY) from None
+        raise
+
+
+def _commit(
+    engine,
+    plan: Plan,
+    moving: list[PlannedCard],
+    reason: str,
+    actor: str | None,
+    now: datetime,
+    batch: str,
+) -> str:
+    target = plan.target
     with engine.begin() as conn:
         # The first statement writes, so SQLite takes the write lock now (waiting out another
         # writer) instead of failing later on a stale read snapshot.

@@ -39,3 +39,15 @@ def open_fleet(db: str | None = None) -> Engine:
 def _reason(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None) or exc
     return str(orig).strip().splitlines()[0].rstrip(".")
+
+
+BUSY = (
+    "The inventory is busy: another ops box held the cards too long; nothing was changed, "
+    "try again."
+)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A lock wait that timed out (SQLite 'database is locked', PostgreSQL lock_timeout)."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in text or "lock timeout" in text

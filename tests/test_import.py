@@ -391,3 +391,16 @@ def test_generated_files_never_crash_and_never_import_partially(
     else:
         assert cards == before[0] + result.new
         assert result.error_count == 0 or skip_invalid
+
+
+def test_team_and_project_stay_consistent_when_only_one_is_in_the_file(engine, basic, tmp_path):
+    load(engine, basic, create_missing=True)  # S-001 is LLM/pretrain
+    load(engine, write(tmp_path, "serial,team\nS-001,Search\n", "t.csv"))
+    card = inventory.detail(engine, "S-001").fields
+    assert (card["team"], card["project"]) == ("Search", None)
+    load(engine, write(tmp_path, "serial,project\nS-001,pretrain\n", "p.csv"))
+    card = inventory.detail(engine, "S-001").fields
+    assert (card["team"], card["project"]) == ("LLM", "pretrain")
+    from fleetui import maintenance
+
+    assert maintenance.check(engine) == []

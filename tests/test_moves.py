@@ -158,7 +158,7 @@ def test_allocation_on_a_past_date_is_rebuilt_from_the_log(demo_engine):
 def _racer(path: str, barrier, results, to_team: str) -> None:
     engine = open_fleet(path)
     plan = moves.plan_request(engine, to_team, None, count=16, from_team="LLM", models=["H800"])
-    barrier.wait()
+    barrier.wait(timeout=60)
     try:
         moves.commit(engine, plan, f"race to {to_team}")
         results.put(("moved", to_team))

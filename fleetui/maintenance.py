@@ -1,0 +1,168 @@
+"""Backups, restores and consistency checks of the fleet database, on either backend.
+
+- SQLite: backups use SQLite's online backup API, so they are consistent while the TUI (or an
+  import) runs; a restore copies a backup file into an empty database.
+- PostgreSQL: `pg_dump -Fc` and `pg_restore`, found on PATH or in /usr/lib/postgresql; the
+  password goes to them in the environment (PGPASSWORD), never on a command line or in output.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sqlite3
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from db.engine import redact, sqlite_path
+from db.migrate import HEAD, current_revision
+from db.tables import Card, Event, Project
+from fleetui.errors import UserError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def backup(engine: Engine, dest: str) -> str:
+    """Write a backup of the database to `dest` (which must not exist); returns a summary."""
+    target = Path(dest).expanduser()
+    if target.exists():
+        raise UserError(f"{target} exists already; back up to a new file.")
+    if not target.parent.is_dir():
+        raise UserError(f"The directory {target.parent} does not exist.")
+    url = engine.url.render_as_string(hide_password=False)
+    source = sqlite_path(url)
+    if source is not None:
+        with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+            src.backup(dst)
+        return f"Backed up {source} to {target} ({target.stat().st_size:,} bytes)."
+    _run_pg("pg_dump", url, ["-Fc", "--no-owner", "-f", str(target)])
+    return f"Backed up {redact(url)} to {target} ({target.stat().st_size:,} bytes)."
+
+
+def restore(engine: Engine, src: str) -> str:
+    """Restore a backup into this database, which must hold no cards and no history."""
+    source = Path(src).expanduser()
+    if not source.is_file():
+        raise UserError(f"There is no backup file {source}.")
+    with engine.connect() as conn:
+        held = conn.execute(select(func.count()).select_from(Card)).scalar_one()
+        logged = conn.execute(select(func.count()).select_from(Event)).scalar_one()
+    if held or logged:
+        raise UserError(
+            "Restore only into an empty database: this one holds "
+            f"{held:,} cards and {logged:,} audit events."
+        )
+    url = engine.url.render_as_string(hide_password=False)
+    is_sqlite_backup = source.read_bytes()[:16] == SQLITE_MAGIC
+    target = sqlite_path(url)
+    engine.dispose()
+    if target is not None:
+        if not is_sqlite_backup:
+            raise UserError(f"{source} is not an SQLite backup (fleetui backup of an SQLite file).")
+        with sqlite3.connect(source) as src_conn, sqlite3.connect(target) as dst:
+            src_conn.backup(dst)
+        return f"Restored {source} into {target}."
+    if is_sqlite_backup:
+        raise UserError(
+            f"{source} is an SQLite backup; restore it into an SQLite file, then "
+            "`fleetui export` / `fleetui import` to move the cards to PostgreSQL."
+        )
+    _run_pg(
+        "pg_restore",
+        url,
+        ["--clean", "--if-exists", "--no-owner", "--single-transaction", str(source)],
+        database_flag="-d",
+    )
+    return f"Restored {source} into {redact(url)}."
+
+
+def _pg_binary(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    if candidates:
+        return candidates[0]
+    raise UserError(
+        f"{name} is not installed (it comes with the PostgreSQL client, e.g. "
+        "apt install postgresql-client-15); back up with your database's own tools."
+    )
+
+
+def _run_pg(tool: str, url: str, args: list[str], database_flag: str = "-d") -> None:
+    parsed = make_url(url)
+    env = dict(os.environ)
+    if parsed.password:
+        env["PGPASSWORD"] = str(parsed.password)
+    conninfo = parsed.set(drivername="postgresql", password=None).render_as_string(
+        hide_password=False
+    )
+    command = [_pg_binary(tool), database_flag, conninfo, *args]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
+    if result.returncode:
+        first = (result.stderr.strip().splitlines() or ["failed"])[0]
+        raise UserError(f"{tool} failed: {first.replace(str(parsed.password or '***'), '***')}.")
+
+
+@dataclass(frozen=True)
+class Problem:
+    check: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.detail}"
+
+
+def check(engine: Engine, full: bool = False) -> list[Problem]:
+    """Integrity, foreign keys and the invariants fleetui relies on; [] when all is well."""
+    problems: list[Problem] = []
+    with engine.connect() as conn:
+        revision = current_revision(engine)
+        if revision != HEAD:
+            problems.append(Problem("schema", f"at {revision}, fleetui expects {HEAD}"))
+        if conn.dialect.name == "sqlite":
+            verdict = (
+                conn.exec_driver_sql("PRAGMA integrity_check" if full else "PRAGMA quick_check")
+                .scalars()
+                .all()
+            )
+            if verdict != ["ok"]:
+                problems += [Problem("integrity", line) for line in verdict[:20]]
+            for table, rowid, parent, _ in conn.exec_driver_sql("PRAGMA foreign_key_check"):
+                problems.append(Problem("foreign key", f"{table} row {rowid} -> missing {parent}"))
+        card, project, event = Card.__table__, Project.__table__, Event.__table__
+        mismatched = conn.execute(
+            select(func.count())
+            .select_from(card.join(project, project.c.id == card.c.project_id))
+            .where(func.coalesce(card.c.team_id, -1) != project.c.team_id)
+        ).scalar_one()
+        if mismatched:
+            problems.append(
+                Problem("projects", f"{mismatched:,} cards are in a project of another team")
+            )
+        ahead = conn.execute(
+            select(func.count())
+            .select_from(event.join(card, card.c.id == event.c.card_id))
+            .where(event.c.card_version > card.c.version)
+        ).scalar_one()
+        if ahead:
+            problems.append(
+                Problem(
+                    "history", f"{ahead:,} audit events record a card version newer than the card's"
+                )
+            )
+        if conn.dialect.name == "postgresql":
+            triggers = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_trigger WHERE tgname IN "
+                    "('event_append_only', 'event_no_truncate')"
+                )
+            ).scalar_one()
+            if triggers != 2:
+                problems.append(Problem("audit log", "the append-only triggers are missing"))
+    return problems
