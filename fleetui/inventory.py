@@ -399,7 +399,7 @@ class CardDetail:
     events: list[dict[str, Any]]
 
 
-def detail(engine: Engine, serial: str) -> CardDetail:
+def detail(engine: Engine, serial: str, today: date | None = None) -> CardDetail:
     """Every field of one card and its event history, newest first; UserError if unknown."""
     query = (
         select(
@@ -410,6 +410,7 @@ def detail(engine: Engine, serial: str) -> CardDetail:
             model_t.c.memory_gb,
             model_t.c.export_class,
             model_t.c.tpp,
+            model_t.c.key.label("model_key"),
             node_t.c.hostname.label("node"),
             site_t.c.name.label("site"),
             node_t.c.rack,
@@ -434,11 +435,40 @@ def detail(engine: Engine, serial: str) -> CardDetail:
         ).mappings()
         history = [dict(e) for e in events]
     fields = {k: row[k] for k in DETAIL_ORDER}
+    fields.update(_life(row, today or date.today()))
     fields.update({k: v for k, v in row.items() if k not in fields and k not in _HIDDEN})
     return CardDetail(fields, history)
 
 
-DETAIL_ORDER = (
+def _life(row, today: date) -> dict[str, Any]:
+    """Warranty state, end of life, remaining life and book value, by fleetui.lifecycle's rules."""
+    from fleetui import config, lifecycle
+
+    cfg = config.load()
+    key = row["model_key"]
+    end = lifecycle.warranty_end(
+        cfg, row["purchase_date"], row["warranty_end"], key, row["supplier"]
+    )
+    years = lifecycle.service_life(cfg, row["service_life_years"], key)
+    eol = lifecycle.end_of_life(row["purchase_date"], years)
+    remaining = round(max(0, (eol - today).days) / 365.25, 1) if eol else None
+    value = None
+    if row["price_minor"] is not None:
+        minor = lifecycle.book_value(
+            row["price_minor"], row["purchase_date"], eol, cfg.lifecycle.salvage_fraction, today
+        )
+        value = f"{minor / 100:,.2f} {row['currency'] or ''}".strip()
+    return {
+        "warranty_end": end,
+        "warranty_state": lifecycle.warranty_state(end, today, cfg.lifecycle.expiring_days),
+        "service_life_years": years,
+        "end_of_life": eol,
+        "remaining_life_years": remaining,
+        "book_value": value,
+    }
+
+
+DETAIL_ORDER = (  # then the lifecycle fields, then everything else
     "serial",
     "uuid",
     "model",
@@ -462,4 +492,4 @@ DETAIL_ORDER = (
     "tpp",
     "notes",
 )
-_HIDDEN = {"id", "model_id", "node_id", "team_id", "project_id"}
+_HIDDEN = {"id", "model_id", "node_id", "team_id", "project_id", "model_key"}

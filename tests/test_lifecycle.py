@@ -281,3 +281,14 @@ def test_cli_reports_and_repairs(db_url):
     assert back.exit_code == 0 and "back from repair" in back.stdout
     bad = runner.invoke(app, ["--db", db, "report", "warranty", "--by", "colour"])
     assert bad.exit_code == 1 and "--by takes team, model or supplier" in bad.stderr
+
+
+def test_a_cards_detail_shows_its_warranty_life_and_book_value(engine):
+    _add(engine, "D1", bought=date(2024, 2, 29), price=1_000_000)  # no warranty end: 12 months
+    fields = inventory.detail(engine, "D1", today=date(2025, 3, 1)).fields
+    assert fields["warranty_end"] == date(2025, 2, 28)
+    assert fields["warranty_state"] == "expired"
+    assert fields["end_of_life"] == date(2029, 2, 28)
+    assert fields["remaining_life_years"] == 4.0
+    assert fields["book_value"].endswith("USD")
+    assert 800_000 < float(fields["book_value"].split()[0].replace(",", "")) * 100 < 1_000_000
