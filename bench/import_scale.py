@@ -113,7 +113,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
+    out = ROOT / "bench" / "out"  # ignored by git
+    out.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
         work = Path(tmp)
         for rows in args.rows:
             path = work / f"cards-{rows}.csv"

@@ -879,6 +879,60 @@ def repair_cmd(
     )
 
 
+# ---------------------------------------------------------------- telemetry
+
+
+@app.command("agent")
+def agent_cmd(
+    listen: Annotated[str, typer.Option(help="HOST:PORT to serve on.")] = "127.0.0.1:9400",
+    token_file: Annotated[
+        str | None, typer.Option(help="File holding the bearer token; required off loopback.")
+    ] = None,
+) -> None:
+    """Serve this host's GPU telemetry: /snapshot (JSON) and /metrics (Prometheus text)."""
+    from fleetui.telemetry import agent
+
+    host, port = agent.parse_listen(listen)
+    try:
+        server = agent.make_server(host, port, agent.read_token(token_file))
+    except OSError as exc:
+        raise UserError(f"Cannot listen on {listen}: {exc.strerror}.") from None
+    err.print(f"fleetui agent serving http://{listen}/snapshot and /metrics", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
+@app.command("gpus")
+def gpus_cmd(as_json: JsonOption = False) -> None:
+    """This host's GPUs as NVML sees them now (what the agent would serve)."""
+    from fleetui.telemetry import nvml
+
+    snap = nvml.collect()
+    if as_json:
+        _print_json(snap.as_dict())
+        return
+    if snap.error:
+        raise UserError(snap.error + ".")
+    table = Table(title=f"{snap.hostname}: {len(snap.gpus)} GPUs, driver {snap.driver}")
+    for column in ("GPU", "Name", "Serial", "Bus", "Util %", "Mem MiB", "°C", "W", "Health"):
+        table.add_column(column)
+    for g in snap.gpus:
+        table.add_row(
+            str(g.index),
+            g.name or "",
+            g.serial or "",
+            g.pci_bus_id or "",
+            _fmt(g.util_gpu),
+            _fmt(g.memory_used_mib),
+            _fmt(g.temperature_c),
+            _fmt(g.power_w),
+            ", ".join(g.health()) or "ok",
+        )
+    out.print(table)
+
+
 # ---------------------------------------------------------------- db
 
 

@@ -1,0 +1,1 @@
+"""Live telemetry: a collector over NVML, the node agent that serves it, dcgm-exporter text."""
