@@ -763,32 +763,42 @@ def report_cliff(
     _print_rows(rows, as_json, as_csv, f"Retirement cliff, next {years} years")
 
 
-@report_app.command("eol")
-def report_eol(
-    ctx: typer.Context,
-    today: TodayOption = None,
-    as_json: JsonOption = False,
-    as_csv: CsvOption = False,
-) -> None:
-    """Cards still in service past their end of life, per team and model."""
-    from fleetui import lifecycle
+def _simple_report(name: str, compute: str, title: str, doc: str) -> None:
+    """Register `fleetui report NAME`: lifecycle.COMPUTE over today's snapshot, as a table."""
 
-    rows = lifecycle.past_end_of_life(_snapshot(ctx, today))
-    _print_rows(rows, as_json, as_csv, "In service past end of life")
+    def command(
+        ctx: typer.Context,
+        today: TodayOption = None,
+        as_json: JsonOption = False,
+        as_csv: CsvOption = False,
+    ) -> None:
+        from fleetui import lifecycle
+
+        rows = getattr(lifecycle, compute)(_snapshot(ctx, today))
+        _print_rows(rows, as_json, as_csv, title)
+
+    command.__doc__ = doc
+    report_app.command(name)(command)
 
 
-@report_app.command("book-value")
-def report_book_value(
-    ctx: typer.Context,
-    today: TodayOption = None,
-    as_json: JsonOption = False,
-    as_csv: CsvOption = False,
-) -> None:
-    """Purchase price and straight-line book value per team."""
-    from fleetui import lifecycle
-
-    rows = lifecycle.book_values(_snapshot(ctx, today))
-    _print_rows(rows, as_json, as_csv, "Book value per team")
+_simple_report(
+    "eol",
+    "past_end_of_life",
+    "In service past end of life",
+    "Cards still in service past their end of life, per team and model.",
+)
+_simple_report(
+    "book-value",
+    "book_values",
+    "Book value per team",
+    "Purchase price and straight-line book value per team.",
+)
+_simple_report(
+    "irreplaceable",
+    "irreplaceable_share",
+    "Irreplaceable compute per team",
+    "Per team, the share of its compute on models that can no longer be bought.",
+)
 
 
 @report_app.command("cost")
@@ -806,20 +816,6 @@ def report_cost(
         raise UserError("--by takes team or project.")
     rows = lifecycle.cost_of_ownership(_snapshot(ctx, today), by)
     _print_rows(rows, as_json, as_csv, "Cost of ownership per year")
-
-
-@report_app.command("irreplaceable")
-def report_irreplaceable(
-    ctx: typer.Context,
-    today: TodayOption = None,
-    as_json: JsonOption = False,
-    as_csv: CsvOption = False,
-) -> None:
-    """Per team, the share of its compute on models that can no longer be bought."""
-    from fleetui import lifecycle
-
-    rows = lifecycle.irreplaceable_share(_snapshot(ctx, today))
-    _print_rows(rows, as_json, as_csv, "Irreplaceable compute per team")
 
 
 @report_app.command("repairs")
