@@ -30,7 +30,8 @@ class Holding:
     tflops: float = 0.0
     quota_cards: int | None = None
     quota_pflops: float | None = None
-    by_model: dict[str, int] = field(default_factory=dict)
+    by_model: dict[str, int] = field(default_factory=dict)  # cards per model
+    pflops_by_model: dict[str, float] = field(default_factory=dict)
 
     @property
     def pflops(self) -> float:
@@ -187,14 +188,17 @@ def holdings(engine: Engine, projects: bool = False) -> list[Holding]:
             for oid, o in owners.items()
         }
         by_model: defaultdict[int, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        compute: defaultdict[int, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
         for owner, model, tflops, status, n in conn.execute(query):
             holding = result[owner]
             holding.cards += n
             by_model[owner][model] += n
             if status in COMPUTING:
                 holding.tflops += n * tflops
+                compute[owner][model] += n * tflops / 1000
     for owner, models in by_model.items():
         result[owner].by_model = dict(sorted(models.items(), key=lambda kv: -kv[1]))
+        result[owner].pflops_by_model = dict(sorted(compute[owner].items(), key=lambda kv: -kv[1]))
     return sorted(result.values(), key=lambda h: (-h.tflops, h.name))
 
 

@@ -33,7 +33,7 @@ class TeamsScreen(Screen):
         table.add_column("Team / project")
         for heading in ("Cards", "PFLOPS"):
             table.add_column(Text(heading, justify="right"))
-        table.add_columns("Quota use", "Cards per model")
+        table.add_columns("Quota use", "PFLOPS (cards) per model")
         self.action_refresh()
 
     def on_screen_resume(self) -> None:
@@ -57,7 +57,9 @@ class TeamsScreen(Screen):
 
     @staticmethod
     def _add(table: DataTable, label: Text, h: teams.Holding) -> None:
-        models = ", ".join(f"{m} {n:,}" for m, n in h.by_model.items())
+        models = ", ".join(
+            f"{m} {p:,.1f} ({h.by_model[m]:,})" for m, p in h.pflops_by_model.items()
+        )
         table.add_row(
             label,
             Text(f"{h.cards:,}", justify="right"),

@@ -229,3 +229,9 @@ def test_cli_move_needs_a_reason_and_a_terminal_or_yes(db_url):
         app, ["--db", db, "move", "NOPE-1", "--to-team", "Search", "--reason", "x", "--yes"]
     )
     assert bad.exit_code == 1 and "No card has serial NOPE-1" in bad.stderr
+
+
+def test_holdings_split_compute_by_model(demo_engine):
+    for holding in teams.holdings(demo_engine):
+        assert sum(holding.pflops_by_model.values()) == pytest.approx(holding.pflops)
+        assert set(holding.pflops_by_model) <= set(holding.by_model)
