@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 CARD_STATUSES = ("in_service", "spare", "repair", "retired", "on_order")
@@ -74,6 +74,11 @@ class Node(SQLModel, table=True):
     telemetry_url: str | None = None
     telemetry_kind: str | None = Field(default=None, max_length=16)
     last_seen_at: datetime | None = None
+    polled_at: datetime | None = None  # last poll attempt
+    failures: int = Field(  # failed polls in a row (for backoff); a server default, so bulk
+        default=0,  # inserts that do not name it need not bind it
+        sa_column=Column(Integer, nullable=False, server_default="0"),
+    )
 
 
 class Team(SQLModel, table=True):
@@ -164,3 +169,47 @@ class Event(SQLModel, table=True):
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     reason: str = ""
+
+
+class GpuSample(SQLModel, table=True):
+    """The latest reading of one GPU, as its node reported it (one row per node and bus id)."""
+
+    __tablename__ = "gpu_sample"
+    __table_args__ = (
+        UniqueConstraint("node_id", "pci_bus_id", name="uq_gpu_sample_node_bus"),
+        Index("ix_gpu_sample_uuid", "uuid"),
+        Index("ix_gpu_sample_serial", "serial"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: int = Field(foreign_key="node.id")
+    pci_bus_id: str = Field(max_length=32)
+    uuid: str | None = Field(default=None, max_length=64)
+    serial: str | None = Field(default=None, max_length=64)
+    name: str | None = Field(default=None, max_length=128)
+    util_gpu: float | None = None
+    util_memory: float | None = None
+    memory_used_mib: float | None = None
+    memory_total_mib: float | None = None
+    temperature_c: float | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    ecc_uncorrected_volatile: float | None = None
+    health: str = ""  # ';'-separated flags
+    lost: bool = False
+    seen_at: datetime = Field(default_factory=utcnow)
+
+
+class GpuHourly(SQLModel, table=True):
+    """Hourly rollup of a GPU's utilization and power, for idle detection (bounded retention)."""
+
+    __tablename__ = "gpu_hourly"
+    __table_args__ = (Index("ix_gpu_hourly_hour", "hour"),)
+
+    node_id: int = Field(foreign_key="node.id", primary_key=True)
+    pci_bus_id: str = Field(max_length=32, primary_key=True)
+    hour: datetime = Field(primary_key=True)
+    samples: int = 0
+    util_sum: float = 0.0
+    util_max: float = 0.0
+    power_sum: float = 0.0

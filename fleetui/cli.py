@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import click
@@ -927,6 +927,102 @@ def gpus_cmd(as_json: JsonOption = False) -> None:
             ", ".join(g.health()) or "ok",
         )
     out.print(table)
+
+
+nodes_app = typer.Typer(
+    cls=_Group, help="Nodes whose telemetry fleetui polls.", no_args_is_help=True
+)
+app.add_typer(nodes_app, name="nodes")
+
+
+@nodes_app.command("add")
+def nodes_add(
+    ctx: typer.Context,
+    host: str,
+    agent: Annotated[str | None, typer.Option("--agent", help="fleetui agent URL.")] = None,
+    dcgm: Annotated[str | None, typer.Option("--dcgm", help="dcgm-exporter URL.")] = None,
+) -> None:
+    """Register a node and where its telemetry is (a fleetui agent or a dcgm-exporter)."""
+    from fleetui.telemetry import poller
+
+    if (agent is None) == (dcgm is None):
+        raise UserError("Give the node's --agent URL or its --dcgm URL.")
+    poller.add_node(_open(ctx), host, agent or dcgm, "agent" if agent else "dcgm")
+    out.print(f"Node {host} registered.", highlight=False)
+
+
+@nodes_app.command("list")
+def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Registered nodes, their endpoints and when they last answered."""
+    from fleetui.telemetry import poller
+
+    found = poller.nodes(_open(ctx))
+    if as_json:
+        _print_json(
+            [{k: str(v) if isinstance(v, datetime) else v for k, v in n.items()} for n in found]
+        )
+        return
+    table = Table()
+    for column in ("Node", "Kind", "URL", "Last seen", "Failures"):
+        table.add_column(column)
+    for n in found:
+        seen = f"{n['last_seen_at']:%Y-%m-%d %H:%M:%S}" if n["last_seen_at"] else "never"
+        table.add_row(
+            n["hostname"], n["telemetry_kind"], n["telemetry_url"], seen, str(n["failures"])
+        )
+    out.print(table)
+
+
+@app.command("poll")
+def poll_cmd(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="One round, then exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between rounds.")] = 10.0,
+    timeout: Annotated[float, typer.Option(help="Seconds per node.")] = 2.0,
+) -> None:
+    """Poll the registered nodes (each round starts after the previous one finished)."""
+    import time
+
+    from fleetui.telemetry import poller
+
+    engine = _open(ctx)
+    if not poller.nodes(engine):
+        raise UserError(
+            "No nodes are registered (fleetui nodes add HOST --agent URL); "
+            "`fleetui gpus` shows this host's own GPUs."
+        )
+    while True:
+        started = time.monotonic()
+        result = poller.poll_once(engine, timeout=timeout)
+        out.print(
+            f"{result.answered:,} of {result.polled:,} nodes answered, {result.gpus:,} GPUs"
+            + (f", {result.skipped:,} backing off" if result.skipped else ""),
+            highlight=False,
+        )
+        for failure in result.failed[:10]:
+            err.print(f"  {failure}", highlight=False, markup=False)
+        if once:
+            return
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+@app.command("reconcile")
+def reconcile_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """What telemetry and the inventory disagree on: unknown, missing, moved, model."""
+    from fleetui.telemetry import reconcile
+
+    found = reconcile.discrepancies(_open(ctx))
+    if as_json:
+        _print_json([d.as_dict() for d in found])
+        return
+    for d in found:
+        out.print(
+            f"{d.kind:8} {d.node} {d.pci_bus_id or '-'} {d.serial or '-'}: {d.detail}",
+            highlight=False,
+            markup=False,
+        )
+    if not found:
+        out.print("Telemetry and the inventory agree.", highlight=False)
 
 
 # ---------------------------------------------------------------- db

@@ -16,11 +16,12 @@ from itertools import groupby
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, select, update
 from sqlalchemy.exc import OperationalError
 
-from db.tables import Card, GpuModel, Node, Project, Team
+from db.tables import Card, GpuHourly, GpuModel, Node, Project, Team
 from fleetui import audit, catalogue, teams, units
 from fleetui.errors import UserError
 from fleetui.store import BUSY, is_busy
 from fleetui.summary import COMPUTING, HELD
+from fleetui.telemetry import reconcile
 
 card_t, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
 team_t, project_t = Team.__table__, Project.__table__
@@ -233,6 +234,7 @@ def plan_request(
             query = query.where(func.coalesce(card_t.c.team_id, -1) != target.team_id)
         query = query.order_by(
             case((card_t.c.status == "spare", 0), else_=1),
+            case((card_t.c.serial.in_(reconcile.idle_serials()), 0), else_=1),
             case((card_t.c.warranty_end >= today, 0), else_=1),
             card_t.c.node_id,
             card_t.c.serial,
@@ -256,11 +258,17 @@ def plan_request(
                 f"From {source}: {wanted}.",
                 *explanation,
                 *notes,
-                "No telemetry yet, so idle cards are not known; spare cards come first.",
+                _idle_note(conn),
             ],
         )
         _preview(conn, plan)
     return plan
+
+
+def _idle_note(conn: Connection) -> str:
+    if conn.execute(select(GpuHourly.node_id).limit(1)).first() is None:
+        return "No telemetry yet, so idle cards are not known; spare cards come first."
+    return "Spare cards come first, then idle ones (under 5% utilization over 24 h)."
 
 
 def _models(names: list[str]) -> list[catalogue.ModelSpec]:

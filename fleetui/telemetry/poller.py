@@ -1,0 +1,291 @@
+"""Polling registered nodes from the ops box: concurrent, bounded, and never stuck on one node.
+
+Each node is fetched over HTTP (the fleetui agent's /snapshot, or dcgm-exporter's /metrics)
+with a per-node timeout and a limit on how many are in flight. A node that does not answer is
+marked (failures in a row) and skipped for a while that doubles with each failure, up to
+MAX_BACKOFF_S: a dead node is a stale state, never a crash. One round ends with one write: the
+latest sample per GPU, hourly rollups (kept RETENTION_DAYS), and each node's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from db.bulk import insert_rows
+from db.tables import GpuHourly, GpuSample, Node
+from fleetui.errors import UserError
+from fleetui.telemetry import prometheus
+
+node_t, sample_t, hourly_t = Node.__table__, GpuSample.__table__, GpuHourly.__table__
+KINDS = ("agent", "dcgm")
+MAX_RESPONSE = 8 << 20
+MAX_BACKOFF_S = 600
+RETENTION_DAYS = 30
+SAMPLE_COLUMNS = (
+    "node_id",
+    "pci_bus_id",
+    "uuid",
+    "serial",
+    "name",
+    "util_gpu",
+    "util_memory",
+    "memory_used_mib",
+    "memory_total_mib",
+    "temperature_c",
+    "power_w",
+    "power_limit_w",
+    "ecc_uncorrected_volatile",
+    "health",
+    "lost",
+    "seen_at",
+)
+
+Fetch = Callable[[str, float], Awaitable[bytes]]
+
+
+# ---------------------------------------------------------------- nodes
+
+
+def add_node(engine: Engine, hostname: str, url: str, kind: str) -> None:
+    """Register (or re-point) a node's telemetry endpoint."""
+    if kind not in KINDS:
+        raise UserError(f"A node's telemetry is one of {', '.join(KINDS)}.")
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise UserError(f"{url!r} is not an http:// URL (https is not supported yet).")
+    with engine.begin() as conn:
+        found = conn.execute(select(node_t.c.id).where(node_t.c.hostname == hostname)).scalar()
+        values = {"telemetry_url": url.rstrip("/"), "telemetry_kind": kind, "failures": 0}
+        if found is None:
+            conn.execute(insert(node_t).values(hostname=hostname, rack="", **values))
+        else:
+            conn.execute(update(node_t).where(node_t.c.id == found).values(values))
+
+
+def nodes(engine: Engine) -> list[dict]:
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(
+                select(node_t).where(node_t.c.telemetry_url.isnot(None)).order_by(node_t.c.hostname)
+            )
+            .mappings()
+            .all()
+        )
+    return [dict(r) for r in rows]
+
+
+# ---------------------------------------------------------------- one round
+
+
+@dataclass
+class Round:
+    polled: int = 0
+    answered: int = 0
+    failed: list[str] = field(default_factory=list)  # "host: why"
+    skipped: int = 0  # backing off
+    gpus: int = 0
+
+
+async def http_get(url: str, timeout: float) -> bytes:
+    """A plain HTTP/1.0 GET with a deadline and a size limit; ConnectionError on failure."""
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+    async def exchange() -> bytes:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+        try:
+            writer.write(f"GET {path} HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n".encode())
+            await writer.drain()
+            data = await reader.read(MAX_RESPONSE + 1)
+            while len(data) <= MAX_RESPONSE and (chunk := await reader.read(MAX_RESPONSE)):
+                data += chunk
+        finally:
+            writer.close()
+        if len(data) > MAX_RESPONSE:
+            raise ConnectionError("response too large")
+        head, _, body = data.partition(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1:2]
+        if status != [b"200"]:
+            raise ConnectionError(f"HTTP {status[0].decode() if status else '?'}")
+        return body
+
+    try:
+        return await asyncio.wait_for(exchange(), timeout)
+    except TimeoutError:
+        raise ConnectionError("no answer in time") from None
+    except OSError as exc:
+        raise ConnectionError(exc.strerror or str(exc)) from None
+
+
+def _samples(kind: str, body: bytes, node_id: int, now: datetime) -> list[tuple]:
+    if kind == "agent":
+        gpus = json.loads(body)["gpus"]
+        return [
+            (
+                node_id,
+                g["pci_bus_id"] or f"gpu{g['index']}",
+                g["uuid"],
+                g["serial"],
+                g["name"],
+                g["util_gpu"],
+                g["util_memory"],
+                g["memory_used_mib"],
+                g["memory_total_mib"],
+                g["temperature_c"],
+                g["power_w"],
+                g["power_limit_w"],
+                g["ecc_uncorrected_volatile"],
+                ";".join(g.get("health", [])),
+                bool(g["lost"]),
+                now,
+            )
+            for g in gpus
+        ]
+    rows = []
+    for g in prometheus.parse(body.decode("utf-8", "replace")):
+        v = g.values
+        rows.append(
+            (
+                node_id,
+                g.pci_bus_id or g.uuid or "?",
+                g.uuid,
+                g.serial,
+                g.model,
+                v.get("util_gpu"),
+                v.get("util_memory"),
+                v.get("memory_used_mib"),
+                None,
+                v.get("temperature_c"),
+                v.get("power_w"),
+                None,
+                v.get("ecc_uncorrected_volatile"),
+                "uncorrectable ECC errors" if v.get("ecc_uncorrected_volatile") else "",
+                False,
+                now,
+            )
+        )
+    return rows
+
+
+async def _gather(targets, fetch: Fetch, timeout: float, concurrency: int, now: datetime):
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(node):
+        path = "/snapshot" if node["telemetry_kind"] == "agent" else "/metrics"
+        async with gate:
+            try:
+                body = await fetch(node["telemetry_url"] + path, timeout)
+                return node, _samples(node["telemetry_kind"], body, node["id"], now), None
+            except (ConnectionError, ValueError, KeyError, TypeError) as exc:
+                return node, None, str(exc) or exc.__class__.__name__
+
+    return await asyncio.gather(*(one(n) for n in targets))
+
+
+def poll_once(
+    engine: Engine,
+    timeout: float = 2.0,
+    concurrency: int = 100,
+    fetch: Fetch = http_get,
+    now: datetime | None = None,
+) -> Round:
+    """Poll every registered node that is not backing off; store what they said."""
+    now = now or datetime.now(UTC)
+    result = Round()
+    targets = []
+    for node in nodes(engine):
+        if node["failures"] and node["polled_at"]:
+            wait = min(MAX_BACKOFF_S, 2 ** min(node["failures"], 20))
+            polled = (
+                node["polled_at"]
+                if node["polled_at"].tzinfo
+                else node["polled_at"].replace(tzinfo=UTC)
+            )
+            if now < polled + timedelta(seconds=wait):
+                result.skipped += 1
+                continue
+        targets.append(node)
+    answers = asyncio.run(_gather(targets, fetch, timeout, concurrency, now))
+    result.polled = len(targets)
+    ok_ids, rows, marks = [], [], []
+    for node, samples, problem in answers:
+        if samples is None:
+            result.failed.append(f"{node['hostname']}: {problem}")
+            marks.append(
+                {
+                    "b_id": node["id"],
+                    "b_failures": node["failures"] + 1,
+                    "b_seen": node["last_seen_at"],
+                }
+            )
+            continue
+        ok_ids.append(node["id"])
+        rows += samples
+        marks.append({"b_id": node["id"], "b_failures": 0, "b_seen": now})
+    result.answered, result.gpus = len(ok_ids), len(rows)
+    _store(engine, ok_ids, rows, marks, now)
+    return result
+
+
+def _store(
+    engine: Engine, ok_ids: list[int], rows: list[tuple], marks: list[dict], now: datetime
+) -> None:
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    with engine.begin() as conn:
+        for start in range(0, len(ok_ids), 500):
+            conn.execute(
+                delete(sample_t).where(sample_t.c.node_id.in_(ok_ids[start : start + 500]))
+            )
+        insert_rows(conn, sample_t, SAMPLE_COLUMNS, rows)
+        if rows:
+            dialect = {"sqlite": sqlite, "postgresql": postgresql}[conn.dialect.name]
+            stmt = dialect.insert(hourly_t)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["node_id", "pci_bus_id", "hour"],
+                    set_={
+                        "samples": hourly_t.c.samples + 1,
+                        "util_sum": hourly_t.c.util_sum + stmt.excluded.util_sum,
+                        "util_max": _greatest(conn, hourly_t.c.util_max, stmt.excluded.util_max),
+                        "power_sum": hourly_t.c.power_sum + stmt.excluded.power_sum,
+                    },
+                ),
+                [
+                    {
+                        "node_id": r[0],
+                        "pci_bus_id": r[1],
+                        "hour": hour,
+                        "samples": 1,
+                        "util_sum": r[5] or 0.0,
+                        "util_max": r[5] or 0.0,
+                        "power_sum": r[10] or 0.0,
+                    }
+                    for r in rows
+                ],
+            )
+        if marks:
+            conn.execute(
+                update(node_t)
+                .where(node_t.c.id == bindparam("b_id"))
+                .values(
+                    failures=bindparam("b_failures"),
+                    polled_at=now,
+                    last_seen_at=bindparam("b_seen"),
+                ),
+                marks,
+            )
+        conn.execute(delete(hourly_t).where(hourly_t.c.hour < now - timedelta(days=RETENTION_DAYS)))
+
+
+def _greatest(conn, a, b):
+    from sqlalchemy import func
+
+    return func.max(a, b) if conn.dialect.name == "sqlite" else func.greatest(a, b)

@@ -1,0 +1,154 @@
+"""Telemetry against the inventory: which reported GPU is which card, and what disagrees.
+
+A reported GPU is matched to a card by serial, else by UUID; only a GPU that reports neither
+is matched by node + PCI bus id (a different serial in a card's slot is a swapped card).
+Discrepancies:
+- unknown: a GPU no card matches (seen, not in the inventory);
+- moved: its card is recorded on another node;
+- model: the catalogue model of its reported name differs from the card's;
+- missing: an in-service card recorded on a node that answered its last poll, not reported.
+Idle cards: average GPU utilization under a threshold over a window of hourly rollups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, and_, func, select
+
+from db.tables import Card, GpuHourly, GpuModel, GpuSample, Node
+from fleetui import catalogue
+
+card_t, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
+sample_t, hourly_t = GpuSample.__table__, GpuHourly.__table__
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    kind: str
+    node: str
+    pci_bus_id: str | None
+    serial: str | None
+    detail: str
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def discrepancies(engine: Engine) -> list[Discrepancy]:
+    with engine.connect() as conn:
+        hosts = dict(conn.execute(select(node_t.c.id, node_t.c.hostname)).all())
+        samples = conn.execute(select(sample_t)).mappings().all()
+        cards = (
+            conn.execute(
+                select(
+                    card_t.c.id,
+                    card_t.c.serial,
+                    card_t.c.uuid,
+                    card_t.c.node_id,
+                    card_t.c.pci_bus_id,
+                    card_t.c.status,
+                    model_t.c.key.label("model"),
+                )
+                .join(model_t, model_t.c.id == card_t.c.model_id)
+                .where(
+                    card_t.c.node_id.in_(select(sample_t.c.node_id).distinct())
+                    | card_t.c.serial.in_(select(sample_t.c.serial))
+                    | card_t.c.uuid.in_(select(sample_t.c.uuid))
+                )
+            )
+            .mappings()
+            .all()
+        )
+        answered = set(
+            conn.execute(
+                select(node_t.c.id).where(node_t.c.failures == 0, node_t.c.polled_at.isnot(None))
+            ).scalars()
+        )
+    by_serial = {c["serial"]: c for c in cards}
+    by_uuid = {c["uuid"]: c for c in cards if c["uuid"]}
+    by_slot = {(c["node_id"], c["pci_bus_id"]): c for c in cards if c["pci_bus_id"]}
+    seen: set[int] = set()
+    found = []
+    for s in samples:
+        host = hosts[s["node_id"]]
+        card = by_serial.get(s["serial"]) or by_uuid.get(s["uuid"])
+        if card is None and not (s["serial"] or s["uuid"]):
+            card = by_slot.get((s["node_id"], s["pci_bus_id"]))
+        if card is None:
+            found.append(
+                Discrepancy(
+                    "unknown",
+                    host,
+                    s["pci_bus_id"],
+                    s["serial"],
+                    f"{s['name'] or 'a GPU'} reported, not in the inventory",
+                )
+            )
+            continue
+        seen.add(card["id"])
+        if card["node_id"] != s["node_id"]:
+            recorded = hosts.get(card["node_id"], "no node")
+            found.append(
+                Discrepancy(
+                    "moved", host, s["pci_bus_id"], card["serial"], f"recorded on {recorded}"
+                )
+            )
+        spec = catalogue.lookup(s["name"]) if s["name"] else None
+        if spec is not None and spec.key != card["model"]:
+            found.append(
+                Discrepancy(
+                    "model",
+                    host,
+                    s["pci_bus_id"],
+                    card["serial"],
+                    f"reports {spec.name}, recorded as {card['model']}",
+                )
+            )
+    for c in cards:
+        if c["node_id"] in answered and c["status"] == "in_service" and c["id"] not in seen:
+            found.append(
+                Discrepancy(
+                    "missing",
+                    hosts[c["node_id"]],
+                    c["pci_bus_id"],
+                    c["serial"],
+                    "recorded here, not reported by its node",
+                )
+            )
+    return sorted(found, key=lambda d: (d.kind, d.node, d.pci_bus_id or ""))
+
+
+def idle_serials(below_percent: float = 5.0, hours: int = 24, now: datetime | None = None):
+    """A query of the serials whose average utilization over the window is under the threshold."""
+    since = (now or datetime.now(UTC)) - timedelta(hours=hours)
+    average = func.sum(hourly_t.c.util_sum) / func.sum(hourly_t.c.samples)
+    busy = (
+        select(hourly_t.c.node_id, hourly_t.c.pci_bus_id, average.label("avg"))
+        .where(hourly_t.c.hour >= since)
+        .group_by(hourly_t.c.node_id, hourly_t.c.pci_bus_id)
+        .subquery()
+    )
+    reported = busy.join(
+        sample_t,
+        and_(sample_t.c.node_id == busy.c.node_id, sample_t.c.pci_bus_id == busy.c.pci_bus_id),
+    )
+    return (
+        select(card_t.c.serial)
+        .select_from(
+            reported.join(
+                card_t, (card_t.c.serial == sample_t.c.serial) | (card_t.c.uuid == sample_t.c.uuid)
+            )
+        )
+        .where(busy.c.avg < below_percent)
+    )
+
+
+def idle_cards(
+    engine: Engine, below_percent: float = 5.0, hours: int = 24, now: datetime | None = None
+) -> list[str]:
+    """Serials of cards whose average utilization over the window is under the threshold."""
+    query = idle_serials(below_percent, hours, now).distinct().order_by(card_t.c.serial)
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())

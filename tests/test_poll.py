@@ -1,0 +1,188 @@
+"""Polling real loopback endpoints (a fleetui agent, a dcgm-exporter page, a dead port) into
+the database, and reconciling what they report with the inventory."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import insert, select
+from typer.testing import CliRunner
+
+from db.tables import Card, GpuModel, Node
+from fleetui.cli import app
+from fleetui.errors import UserError
+from fleetui.telemetry import agent, nvml, poller, reconcile
+
+H100 = "NVIDIA H100 80GB HBM3"
+
+
+def _snapshot() -> nvml.Snapshot:
+    return nvml.Snapshot(
+        "node-a",
+        0.0,
+        [
+            nvml.GpuSample(
+                0,
+                name=H100,
+                serial="S1",
+                uuid="GPU-1",
+                pci_bus_id="00000000:18:00.0",
+                util_gpu=97,
+                power_w=600.0,
+            ),
+            nvml.GpuSample(
+                1,
+                name=H100,
+                serial="S9",
+                uuid="GPU-9",
+                pci_bus_id="00000000:2A:00.0",
+                util_gpu=0,
+                power_w=90.0,
+            ),
+            nvml.GpuSample(
+                2,
+                name=H100,
+                serial="S4",
+                uuid="GPU-4",
+                pci_bus_id="00000000:3A:00.0",
+                util_gpu=1,
+                power_w=95.0,
+            ),
+        ],
+    )
+
+
+DCGM = (
+    'DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-2",pci_bus_id="00000000:18:00.0",'
+    f'modelName="{H100}",Hostname="node-b",DCGM_FI_DEV_SERIAL="S2"}} 55\n'
+)
+
+
+class _Dcgm(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = DCGM.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def _serve(server) -> str:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.fixture
+def endpoints():
+    servers = [
+        agent.make_server("127.0.0.1", 0, None, _snapshot),
+        ThreadingHTTPServer(("127.0.0.1", 0), _Dcgm),
+    ]
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    yield _serve(servers[0]), _serve(servers[1]), dead
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _card(engine, serial, node, bus, model="h100-sxm5-80gb", status="in_service"):
+    with engine.begin() as conn:
+        node_id = conn.execute(select(Node.id).where(Node.hostname == node)).scalar()
+        model_id = conn.execute(select(GpuModel.id).where(GpuModel.key == model)).scalar()
+        conn.execute(
+            insert(Card).values(
+                serial=serial, model_id=model_id, node_id=node_id, pci_bus_id=bus, status=status
+            )
+        )
+
+
+@pytest.fixture
+def fleet(engine, endpoints):
+    agent_url, dcgm_url, dead_url = endpoints
+    poller.add_node(engine, "node-a", agent_url, "agent")
+    poller.add_node(engine, "node-b", dcgm_url, "dcgm")
+    poller.add_node(engine, "node-c", dead_url, "agent")
+    _card(engine, "S1", "node-a", "00000000:18:00.0", model="a100-sxm4-80gb")  # model differs
+    _card(engine, "S2", "node-a", "00000000:2A:00.0")  # reported by node-b: moved
+    _card(engine, "S3", "node-a", "00000000:5D:00.0")  # not reported: missing
+    _card(engine, "S4", "node-a", "00000000:3A:00.0")  # as recorded, idle
+    return engine
+
+
+def test_a_round_stores_what_answered_and_backs_off_from_the_dead(fleet):
+    now = datetime.now(UTC)
+    result = poller.poll_once(fleet, timeout=1.0, now=now)
+    assert (result.polled, result.answered, result.gpus) == (3, 2, 4)
+    assert len(result.failed) == 1 and result.failed[0].startswith("node-c: ")
+    listed = {n["hostname"]: n for n in poller.nodes(fleet)}
+    assert listed["node-c"]["failures"] == 1 and listed["node-a"]["failures"] == 0
+    again = poller.poll_once(fleet, timeout=1.0, now=now + timedelta(seconds=1))
+    assert (again.skipped, again.polled) == (1, 2)
+    later = poller.poll_once(fleet, timeout=1.0, now=now + timedelta(seconds=5))
+    assert later.skipped == 0 and later.polled == 3
+
+
+def test_reconciliation_lists_unknown_moved_model_and_missing(fleet):
+    poller.poll_once(fleet, timeout=1.0)
+    found = {(d.kind, d.serial): d for d in reconcile.discrepancies(fleet)}
+    assert set(found) == {("unknown", "S9"), ("moved", "S2"), ("model", "S1"), ("missing", "S3")}
+    assert found[("moved", "S2")].detail == "recorded on node-a"
+    assert found[("model", "S1")].detail == "reports H100 SXM5 80GB, recorded as a100-sxm4-80gb"
+
+
+def test_idle_cards_come_from_the_hourly_rollups(fleet):
+    now = datetime.now(UTC)
+    for minutes in (0, 10, 20):
+        poller.poll_once(fleet, timeout=1.0, now=now + timedelta(minutes=minutes))
+    assert reconcile.idle_cards(fleet, below_percent=5, now=now + timedelta(minutes=30)) == ["S4"]
+
+
+def test_registering_a_node_checks_the_url(engine):
+    with pytest.raises(UserError, match="not an http:// URL"):
+        poller.add_node(engine, "n", "ftp://x/metrics", "dcgm")
+    with pytest.raises(UserError, match="agent, dcgm"):
+        poller.add_node(engine, "n", "http://x", "snmp")
+
+
+def test_cli_nodes_poll_and_reconcile(db_url, endpoints):
+    runner = CliRunner()
+    agent_url, _, _ = endpoints
+    assert runner.invoke(app, ["--db", db_url, "poll", "--once"]).exit_code == 1
+    assert (
+        runner.invoke(
+            app, ["--db", db_url, "nodes", "add", "node-a", "--agent", agent_url]
+        ).exit_code
+        == 0
+    )
+    listed = json.loads(runner.invoke(app, ["--db", db_url, "nodes", "list", "--json"]).stdout)
+    assert listed[0]["hostname"] == "node-a" and listed[0]["telemetry_kind"] == "agent"
+    polled = runner.invoke(app, ["--db", db_url, "poll", "--once"])
+    assert polled.exit_code == 0 and "1 of 1 nodes answered, 3 GPUs" in polled.stdout
+    found = json.loads(runner.invoke(app, ["--db", db_url, "reconcile", "--json"]).stdout)
+    assert {d["kind"] for d in found} == {"unknown"} and len(found) == 3
+
+
+def test_the_planner_takes_idle_cards_before_busy_ones(fleet):
+    from fleetui import moves, teams
+
+    teams.add_team(fleet, "LLM")
+    with fleet.begin() as conn:
+        from sqlalchemy import update
+
+        conn.execute(update(Card).values(team_id=select(teams.team_t.c.id).scalar_subquery()))
+    now = datetime.now(UTC)
+    poller.poll_once(fleet, timeout=1.0, now=now)
+    teams.add_team(fleet, "Search")
+    plan = moves.plan_request(fleet, "Search", None, count=1, from_team="LLM")
+    assert [c.serial for c in plan.cards] == ["S4"]  # the idle one (1%), not S1 (97%)
+    assert "then idle ones" in plan.explanation[-1]
