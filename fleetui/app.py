@@ -20,6 +20,7 @@ from screens.lifecycle import LifecycleScreen
 from screens.messages import ShowInventory
 from screens.reallocate import ReallocateModal
 from screens.teams import TeamsScreen
+from screens.telemetry import TelemetryScreen
 
 
 class FleetApp(App[None]):
@@ -30,6 +31,7 @@ class FleetApp(App[None]):
         Binding("t", "show('teams')", "Teams", id="app.teams"),
         Binding("h", "show('history')", "History", id="app.history"),
         Binding("l", "show('lifecycle')", "Lifecycle", id="app.lifecycle"),
+        Binding("g", "show('telemetry')", "GPUs live", id="app.telemetry"),
         Binding("I", "show('import')", "Import", id="app.import"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -53,6 +55,7 @@ class FleetApp(App[None]):
         self.add_mode("teams", lambda: TeamsScreen(engine))
         self.add_mode("history", lambda: HistoryScreen(engine))
         self.add_mode("lifecycle", lambda: LifecycleScreen(engine, today))
+        self.add_mode("telemetry", lambda: TelemetryScreen(engine))
 
     def on_mount(self) -> None:
         self.switch_mode(self.initial_mode)

@@ -20,7 +20,7 @@ event_t, card_t, model_t, team_t = (
     GpuModel.__table__,
     Team.__table__,
 )
-CREATES = ("import.create",)
+CREATES = ("import.create", "reconcile.add")
 
 
 @dataclass(frozen=True)

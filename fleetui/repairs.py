@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
 from db.tables import Card, Event, GpuModel
-from fleetui import audit
+from fleetui.cardedit import change_card
 from fleetui.cells import CellError, parse_money
 from fleetui.config import Config
 from fleetui.errors import UserError
@@ -54,7 +54,7 @@ def send(
             raise UserError(f"Card {serial} is already in repair.")
         if card["status"] in ("retired", "on_order"):
             raise UserError(f"Card {serial} is {card['status']}; it cannot go to repair.")
-        return _change(
+        return change_card(
             conn,
             card,
             "repair.send",
@@ -92,32 +92,7 @@ def receive(
         )
         covered = end is not None and today <= end
         details = {"cost_minor": minor, "currency": currency, "in_warranty": covered}
-        return _change(conn, card, "repair.return", {"status": status}, details, reason, actor)
-
-
-def _change(
-    conn, card, action: str, values: dict, details: dict, reason: str, actor: str | None
-) -> str:
-    changed = conn.execute(
-        update(card_t)
-        .where(card_t.c.id == card["id"], card_t.c.version == card["version"])
-        .values(values | {"version": card["version"] + 1, "updated_at": datetime.now(UTC)})
-    ).rowcount
-    if not changed:
-        raise UserError(f"Card {card['serial']} changed meanwhile; nothing was done, try again.")
-    batch = audit.new_batch_id()
-    before = {k: card[k] for k in values} | {"version": card["version"]}
-    after = values | {"version": card["version"] + 1} | details
-    audit.record(
-        conn,
-        batch_id=batch,
-        action=action,
-        actor=actor,
-        reason=reason,
-        changes=[(card["id"], before, after)],
-        serials=[card["serial"]],
-    )
-    return batch
+        return change_card(conn, card, "repair.return", {"status": status}, details, reason, actor)
 
 
 @dataclass(frozen=True)

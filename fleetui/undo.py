@@ -21,7 +21,7 @@ from fleetui import audit
 from fleetui.errors import UserError
 
 card_t, event_t = Card.__table__, Event.__table__
-CREATE_ACTIONS = ("import.create",)
+CREATE_ACTIONS = ("import.create", "reconcile.add")
 CHUNK = 5_000
 
 

@@ -186,3 +186,38 @@ def test_the_planner_takes_idle_cards_before_busy_ones(fleet):
     plan = moves.plan_request(fleet, "Search", None, count=1, from_team="LLM")
     assert [c.serial for c in plan.cards] == ["S4"]  # the idle one (1%), not S1 (97%)
     assert "then idle ones" in plan.explanation[-1]
+
+
+async def test_the_telemetry_screen_polls_and_fixes_with_one_key(fleet):
+    from textual.widgets import DataTable
+
+    from fleetui import inventory
+    from fleetui.app import FleetApp
+    from screens.telemetry import TelemetryScreen
+
+    app = FleetApp(fleet)
+    async with app.run_test(size=(130, 50)) as pilot:
+        await pilot.press("g")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TelemetryScreen)
+        assert screen.query_one("#nodes", DataTable).row_count == 3
+        assert screen.query_one("#gpus", DataTable).row_count == 4
+        table = screen.query_one("#discrepancies", DataTable)
+        for kind in ("moved", "unknown", "missing"):
+            row = next(i for i, d in enumerate(screen.found) if d.kind == kind)
+            table.focus()
+            table.move_cursor(row=row)
+            await pilot.press("f")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert inventory.detail(fleet, "S2").fields["node"] == "node-b"
+        assert inventory.detail(fleet, "S9").fields["model"] == "H100 SXM5 80GB"
+        assert inventory.detail(fleet, "S3").fields["node"] is None
+        assert "missing since" in inventory.detail(fleet, "S3").fields["notes"]
+        assert {d.kind for d in screen.found} == {"model"}
+        actions = {
+            e["action"] for s in ("S2", "S3", "S9") for e in inventory.detail(fleet, s).events
+        }
+        assert actions == {"reconcile.move", "reconcile.missing", "reconcile.add"}

@@ -15,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, insert, select
 
 from db.tables import Card, GpuHourly, GpuModel, GpuSample, Node
-from fleetui import catalogue
+from fleetui import audit, catalogue
+from fleetui.cardedit import change_card
+from fleetui.errors import UserError
 
 card_t, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
 sample_t, hourly_t = GpuSample.__table__, GpuHourly.__table__
@@ -152,3 +154,87 @@ def idle_cards(
     query = idle_serials(below_percent, hours, now).distinct().order_by(card_t.c.serial)
     with engine.connect() as conn:
         return list(conn.execute(query).scalars())
+
+
+# ---------------------------------------------------------------- one-key fixes
+
+
+def fix(engine: Engine, found: Discrepancy, actor: str | None = None) -> str:
+    """Act on a discrepancy, as one audited (undoable) batch; returns what was done.
+
+    unknown -> add the reported GPU as a card in service on its node; moved -> record the card
+    where it was reported; missing -> take the card off its node with a note; model -> nothing
+    (someone must check the hardware or the record)."""
+    with engine.begin() as conn:
+        node_id = conn.execute(select(node_t.c.id).where(node_t.c.hostname == found.node)).scalar()
+        if found.kind == "unknown":
+            return _add(conn, node_id, found, actor)
+        card = (
+            conn.execute(select(card_t).where(card_t.c.serial == found.serial)).mappings().first()
+        )
+        if card is None:
+            raise UserError(f"No card has serial '{found.serial}' any more.")
+        if found.kind == "moved":
+            change_card(
+                conn,
+                card,
+                "reconcile.move",
+                {"node_id": node_id, "pci_bus_id": found.pci_bus_id},
+                {"reported_by": found.node},
+                "telemetry reported it here",
+                actor,
+            )
+            return f"Card {found.serial} is now recorded on {found.node}."
+        if found.kind == "missing":
+            note = f"missing since {datetime.now(UTC):%Y-%m-%d} (not reported by {found.node})"
+            notes = f"{card['notes']}; {note}" if card["notes"] else note
+            change_card(
+                conn,
+                card,
+                "reconcile.missing",
+                {"node_id": None, "pci_bus_id": None, "notes": notes},
+                {},
+                "its node did not report it",
+                actor,
+            )
+            return f"Card {found.serial} is off {found.node}, noted as missing."
+    raise UserError("A model mismatch needs a person: check the card or correct its record.")
+
+
+def _add(conn, node_id: int, found: Discrepancy, actor: str | None) -> str:
+    sample = (
+        conn.execute(
+            select(sample_t).where(
+                sample_t.c.node_id == node_id, sample_t.c.pci_bus_id == found.pci_bus_id
+            )
+        )
+        .mappings()
+        .first()
+    )
+    spec = catalogue.lookup(sample["name"] or "") if sample else None
+    if spec is None:
+        raise UserError(
+            f"Cannot add it: the model {sample and sample['name']!r} is not in the catalogue."
+        )
+    serial = sample["serial"] or sample["uuid"]
+    model_id = conn.execute(select(model_t.c.id).where(model_t.c.key == spec.key)).scalar()
+    card_id = conn.execute(
+        insert(card_t).values(
+            serial=serial,
+            uuid=sample["uuid"],
+            model_id=model_id,
+            node_id=node_id,
+            pci_bus_id=found.pci_bus_id,
+            status="in_service",
+        )
+    ).inserted_primary_key[0]
+    audit.record(
+        conn,
+        batch_id=audit.new_batch_id(),
+        action="reconcile.add",
+        actor=actor,
+        reason=f"reported by {found.node}",
+        changes=[(card_id, None, {"version": 1})],
+        serials=[serial],
+    )
+    return f"Card {serial} ({spec.name}) added on {found.node}."

@@ -1,0 +1,89 @@
+"""What the Telemetry screen shows: nodes with staleness, and the latest GPU readings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, case, select
+
+from db.tables import GpuSample, Node
+
+node_t, sample_t = Node.__table__, GpuSample.__table__
+MAX_GPUS = 300  # a screenful; sick and lost ones first
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    hostname: str
+    kind: str
+    last_seen: datetime | None
+    failures: int
+
+
+@dataclass(frozen=True)
+class GpuRow:
+    node: str
+    pci_bus_id: str
+    serial: str | None
+    util_gpu: float | None
+    memory_used_mib: float | None
+    temperature_c: float | None
+    power_w: float | None
+    health: str
+    seen_at: datetime
+
+
+@dataclass(frozen=True)
+class TelemetryView:
+    nodes: list[NodeRow]
+    gpus: list[GpuRow]
+
+
+def load(engine: Engine) -> TelemetryView:
+    with engine.connect() as conn:
+        nodes = [
+            NodeRow(r.hostname, r.telemetry_kind, r.last_seen_at, r.failures)
+            for r in conn.execute(
+                select(node_t)
+                .where(node_t.c.telemetry_url.isnot(None))
+                .order_by(node_t.c.failures.desc(), node_t.c.hostname)
+            )
+        ]
+        sick_first = case((sample_t.c.health != "", 0), else_=1)
+        gpus = [
+            GpuRow(
+                r.hostname,
+                r.pci_bus_id,
+                r.serial,
+                r.util_gpu,
+                r.memory_used_mib,
+                r.temperature_c,
+                r.power_w,
+                r.health,
+                r.seen_at,
+            )
+            for r in conn.execute(
+                select(node_t.c.hostname, sample_t)
+                .join(node_t, node_t.c.id == sample_t.c.node_id)
+                .order_by(sick_first, node_t.c.hostname, sample_t.c.pci_bus_id)
+                .limit(MAX_GPUS)
+            )
+        ]
+    return TelemetryView(nodes, gpus)
+
+
+def age(moment: datetime | None, now: datetime) -> str:
+    """How stale a reading is, as people say it."""
+    if moment is None:
+        return "never"
+    seconds = (now - (moment if moment.tzinfo else moment.replace(tzinfo=UTC))).total_seconds()
+    if seconds < 120:
+        return f"{max(0, int(seconds))}s ago"
+    if seconds < 7200:
+        return f"{int(seconds // 60)}m ago"
+    return f"{int(seconds // 3600)}h ago"
+
+
+def num(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
