@@ -951,6 +951,15 @@ def nodes_add(
     out.print(f"Node {host} registered.", highlight=False)
 
 
+@nodes_app.command("import")
+def nodes_import(ctx: typer.Context, file: str) -> None:
+    """Register many nodes from a CSV with columns hostname, kind (agent or dcgm), url."""
+    from fleetui.telemetry import poller
+
+    count = poller.add_nodes_from_csv(_open(ctx), file)
+    out.print(f"{count:,} nodes registered.", highlight=False)
+
+
 @nodes_app.command("list")
 def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Registered nodes, their endpoints and when they last answered."""
@@ -980,20 +989,17 @@ def poll_cmd(
     interval: Annotated[float, typer.Option(help="Seconds between rounds.")] = 10.0,
     timeout: Annotated[float, typer.Option(help="Seconds per node.")] = 2.0,
 ) -> None:
-    """Poll the registered nodes (each round starts after the previous one finished)."""
+    """Poll the registered nodes (each round starts after the previous one finished); with
+    none registered, read this host's GPUs through NVML."""
     import time
 
     from fleetui.telemetry import poller
 
     engine = _open(ctx)
-    if not poller.nodes(engine):
-        raise UserError(
-            "No nodes are registered (fleetui nodes add HOST --agent URL); "
-            "`fleetui gpus` shows this host's own GPUs."
-        )
+    local = not poller.nodes(engine)  # no nodes registered: this host's own GPUs via NVML
     while True:
         started = time.monotonic()
-        result = poller.poll_once(engine, timeout=timeout)
+        result = poller.poll_local(engine) if local else poller.poll_once(engine, timeout=timeout)
         out.print(
             f"{result.answered:,} of {result.polled:,} nodes answered, {result.gpus:,} GPUs"
             + (f", {result.skipped:,} backing off" if result.skipped else ""),

@@ -157,7 +157,8 @@ def test_registering_a_node_checks_the_url(engine):
 def test_cli_nodes_poll_and_reconcile(db_url, endpoints):
     runner = CliRunner()
     agent_url, _, _ = endpoints
-    assert runner.invoke(app, ["--db", db_url, "poll", "--once"]).exit_code == 1
+    local = runner.invoke(app, ["--db", db_url, "poll", "--once"])  # no nodes, no NVML here
+    assert local.exit_code == 1 and "NVML not available on this host" in local.stderr
     assert (
         runner.invoke(
             app, ["--db", db_url, "nodes", "add", "node-a", "--agent", agent_url]
@@ -221,3 +222,24 @@ async def test_the_telemetry_screen_polls_and_fixes_with_one_key(fleet):
             e["action"] for s in ("S2", "S3", "S9") for e in inventory.detail(fleet, s).events
         }
         assert actions == {"reconcile.move", "reconcile.missing", "reconcile.add"}
+
+
+def test_nodes_from_csv_all_or_nothing(engine, tmp_path):
+    bad = tmp_path / "nodes.csv"
+    bad.write_text("hostname,kind,url\nn1,agent,http://10.0.0.1:9400\nn2,snmp,http://x\n")
+    with pytest.raises(UserError, match=r"Bad node rows \(row 3\)"):
+        poller.add_nodes_from_csv(engine, str(bad))
+    assert poller.nodes(engine) == []
+    good = tmp_path / "good.csv"
+    good.write_text("hostname,kind,url\nn1,agent,http://10.0.0.1:9400\nn2,dcgm,http://x:9400\n")
+    assert poller.add_nodes_from_csv(engine, str(good)) == 2
+    assert [n["hostname"] for n in poller.nodes(engine)] == ["n1", "n2"]
+
+
+def test_poll_reads_this_hosts_gpus_when_no_node_is_registered(engine, monkeypatch):
+    monkeypatch.setattr(nvml, "collect", _snapshot)
+    result = poller.poll_local(engine)
+    assert (result.answered, result.gpus) == (1, 3)
+    from fleetui.telemetry import view
+
+    assert {g.node for g in view.load(engine).gpus} == {"node-a"}

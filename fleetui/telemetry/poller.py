@@ -70,6 +70,61 @@ def add_node(engine: Engine, hostname: str, url: str, kind: str) -> None:
             conn.execute(update(node_t).where(node_t.c.id == found).values(values))
 
 
+def add_nodes_from_csv(engine: Engine, path: str) -> int:
+    """Register nodes from a CSV with columns hostname, kind (agent or dcgm) and url; all or
+    none: any bad row is reported (row number and why) and nothing is registered."""
+    from fleetui.csvfile import open_csv
+
+    source = open_csv(path)
+    header = [h.lower() for h in source.header]
+    missing = {"hostname", "kind", "url"} - set(header)
+    if missing:
+        raise UserError(
+            f"{source.path.name} needs the columns hostname, kind and url "
+            f"(missing: {', '.join(sorted(missing))})."
+        )
+    index = {name: header.index(name) for name in ("hostname", "kind", "url")}
+    rows, problems = [], []
+    for row, cells in source.records():
+        values = {k: (cells[i].strip() if i < len(cells) else "") for k, i in index.items()}
+        if (
+            values["kind"] not in KINDS
+            or not values["url"].startswith("http://")
+            or not values["hostname"]
+        ):
+            problems.append(f"row {row}")
+        rows.append(values)
+    if problems:
+        raise UserError(
+            f"Bad node rows ({', '.join(problems[:10])}): each needs a hostname, "
+            "kind agent or dcgm, and an http:// URL; nothing was registered."
+        )
+    for values in rows:
+        add_node(engine, values["hostname"], values["url"], values["kind"])
+    return len(rows)
+
+
+def poll_local(engine: Engine, now: datetime | None = None) -> Round:
+    """With no nodes registered: this host's GPUs through NVML, stored under its hostname."""
+    from fleetui.telemetry import nvml
+
+    now = now or datetime.now(UTC)
+    snap = nvml.collect()
+    if snap.error:
+        raise UserError(snap.error + "; register nodes with fleetui nodes add.")
+    with engine.begin() as conn:
+        node_id = conn.execute(
+            select(node_t.c.id).where(node_t.c.hostname == snap.hostname)
+        ).scalar()
+        if node_id is None:
+            node_id = conn.execute(
+                insert(node_t).values(hostname=snap.hostname, rack="")
+            ).inserted_primary_key[0]
+    rows = _samples("agent", json.dumps(snap.as_dict()).encode(), node_id, now)
+    _store(engine, [node_id], rows, [{"b_id": node_id, "b_failures": 0, "b_seen": now}], now)
+    return Round(polled=1, answered=1, gpus=len(rows))
+
+
 def nodes(engine: Engine) -> list[dict]:
     with engine.connect() as conn:
         rows = (
