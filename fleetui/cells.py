@@ -16,10 +16,6 @@ class CellError(ValueError):
     """Why a cell's value cannot be used."""
 
 
-def is_missing(value: str) -> bool:
-    return value.strip().lower() in MISSING
-
-
 # ---------------------------------------------------------------- dates
 
 _ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T].*)?$")
