@@ -243,3 +243,21 @@ def test_poll_reads_this_hosts_gpus_when_no_node_is_registered(engine, monkeypat
     from fleetui.telemetry import view
 
     assert {g.node for g in view.load(engine).gpus} == {"node-a"}
+
+
+def test_agents_behind_a_token_answer_a_poller_that_sends_it(engine, tmp_path, monkeypatch):
+    secret = "0123456789abcdef-agent"
+    server = agent.make_server("127.0.0.1", 0, secret.encode(), _snapshot)
+    url = _serve(server)
+    try:
+        poller.add_node(engine, "node-a", url, "agent")
+        refused = poller.poll_once(engine, timeout=1.0)
+        assert refused.answered == 0 and "HTTP 401" in refused.failed[0]
+        token_file = tmp_path / "token"
+        token_file.write_text(secret + "\n")
+        monkeypatch.setenv("FLEETUI_AGENT_TOKEN_FILE", str(token_file))
+        later = datetime.now(UTC) + timedelta(seconds=5)  # past the backoff
+        assert poller.poll_once(engine, timeout=1.0, now=later).answered == 1
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -48,7 +49,7 @@ SAMPLE_COLUMNS = (
     "seen_at",
 )
 
-Fetch = Callable[[str, float], Awaitable[bytes]]
+Fetch = Callable[[str, float, str | None], Awaitable[bytes]]
 
 
 # ---------------------------------------------------------------- nodes
@@ -149,15 +150,27 @@ class Round:
     gpus: int = 0
 
 
-async def http_get(url: str, timeout: float) -> bytes:
+def agent_token() -> str | None:
+    """The bearer token agents want, from the file $FLEETUI_AGENT_TOKEN_FILE names (if set)."""
+    path = os.environ.get("FLEETUI_AGENT_TOKEN_FILE")
+    if not path:
+        return None
+    try:
+        return open(path, encoding="utf-8").read().strip() or None
+    except OSError as exc:
+        raise UserError(f"Cannot read the agent token file {path}: {exc.strerror}.") from None
+
+
+async def http_get(url: str, timeout: float, token: str | None = None) -> bytes:
     """A plain HTTP/1.0 GET with a deadline and a size limit; ConnectionError on failure."""
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
 
     async def exchange() -> bytes:
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
         try:
-            writer.write(f"GET {path} HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n".encode())
+            writer.write(f"GET {path} HTTP/1.0\r\nHost: {parts.netloc}\r\n{auth}\r\n".encode())
             await writer.drain()
             data = await reader.read(MAX_RESPONSE + 1)
             while len(data) <= MAX_RESPONSE and (chunk := await reader.read(MAX_RESPONSE)):
@@ -230,14 +243,16 @@ def _samples(kind: str, body: bytes, node_id: int, now: datetime) -> list[tuple]
     return rows
 
 
-async def _gather(targets, fetch: Fetch, timeout: float, concurrency: int, now: datetime):
+async def _gather(
+    targets, fetch: Fetch, timeout: float, concurrency: int, now: datetime, token: str | None
+):
     gate = asyncio.Semaphore(concurrency)
 
     async def one(node):
         path = "/snapshot" if node["telemetry_kind"] == "agent" else "/metrics"
         async with gate:
             try:
-                body = await fetch(node["telemetry_url"] + path, timeout)
+                body = await fetch(node["telemetry_url"] + path, timeout, token)
                 return node, _samples(node["telemetry_kind"], body, node["id"], now), None
             except (ConnectionError, ValueError, KeyError, TypeError) as exc:
                 return node, None, str(exc) or exc.__class__.__name__
@@ -251,9 +266,12 @@ def poll_once(
     concurrency: int = 100,
     fetch: Fetch = http_get,
     now: datetime | None = None,
+    token: str | None = None,
 ) -> Round:
-    """Poll every registered node that is not backing off; store what they said."""
+    """Poll every registered node that is not backing off; store what they said. `token`
+    (default: $FLEETUI_AGENT_TOKEN_FILE's) is sent to agents as a bearer token."""
     now = now or datetime.now(UTC)
+    token = token or agent_token()
     result = Round()
     targets = []
     for node in nodes(engine):
@@ -268,7 +286,7 @@ def poll_once(
                 result.skipped += 1
                 continue
         targets.append(node)
-    answers = asyncio.run(_gather(targets, fetch, timeout, concurrency, now))
+    answers = asyncio.run(_gather(targets, fetch, timeout, concurrency, now, token))
     result.polled = len(targets)
     ok_ids, rows, marks = [], [], []
     for node, samples, problem in answers:
