@@ -42,7 +42,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from db.bulk import indexes_deferred, insert_rows, refresh_statistics
 from db.locks import lock_cards_for_writing
@@ -63,7 +63,7 @@ from fleetui.cells import (
 from fleetui.columns import Mapping, map_columns
 from fleetui.csvfile import CsvSource, open_csv
 from fleetui.errors import UserError
-from fleetui.store import BUSY, is_busy
+from fleetui.store import busy_as_user_error
 
 CHUNK = 20_000
 MAX_ERRORS_KEPT = 100_000
@@ -234,7 +234,7 @@ def run_import(
         unknown_columns=mapping.unknown,
         dry_run=options.dry_run,
     )
-    with engine.connect() as conn:
+    with busy_as_user_error(), engine.connect() as conn:
         transaction = conn.begin()
         try:
             _run(conn, source, mapping, options, result, progress, cancel)
@@ -244,11 +244,6 @@ def run_import(
                 f"The import conflicts with the inventory ({_first_line(exc)}); "
                 "nothing was written."
             ) from None
-        except OperationalError as exc:
-            transaction.rollback()
-            if is_busy(exc):
-                raise UserError(BUSY) from None
-            raise
         except BaseException:
             transaction.rollback()
             raise

@@ -14,12 +14,11 @@ from datetime import UTC, date, datetime
 from itertools import groupby
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, select, update
-from sqlalchemy.exc import OperationalError
 
 from db.tables import Card, GpuHourly, GpuModel, Node, Project, Team
 from fleetui import audit, catalogue, teams, units
 from fleetui.errors import UserError
-from fleetui.store import BUSY, is_busy
+from fleetui.store import writing
 from fleetui.summary import COMPUTING, HELD
 from fleetui.telemetry import reconcile
 
@@ -462,12 +461,7 @@ def commit(
     ]
     if not moving:
         raise UserError(f"All {len(plan.cards):,} cards are already in {target.label()}.")
-    try:
-        return _commit(engine, plan, moving, reason, actor, now, batch)
-    except OperationalError as exc:
-        if is_busy(exc):
-            raise UserError(BUSY) from None
-        raise
+    return _commit(engine, plan, moving, reason, actor, now, batch)
 
 
 def _commit(
@@ -480,7 +474,7 @@ def _commit(
     batch: str,
 ) -> str:
     target = plan.target
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         # The first statement writes, so SQLite takes the write lock now (waiting out another
         # writer) instead of failing later on a stale read snapshot.
         stmt = (

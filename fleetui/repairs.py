@@ -18,6 +18,7 @@ from fleetui.cells import CellError, parse_money
 from fleetui.config import Config
 from fleetui.errors import UserError
 from fleetui.lifecycle import warranty_end
+from fleetui.store import writing
 
 card_t, event_t, model_t = Card.__table__, Event.__table__, GpuModel.__table__
 
@@ -48,7 +49,7 @@ def send(
     """Mark a card in repair under a ticket; returns the batch id."""
     if not ticket.strip():
         raise UserError("A repair needs --ticket (the vendor's RMA or ticket number).")
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         card = _card(conn, serial)
         if card["status"] == "repair":
             raise UserError(f"Card {serial} is already in repair.")
@@ -76,7 +77,7 @@ def receive(
     status: str = "spare",
 ) -> str:
     """Bring a card back from repair (as a spare by default), recording the cost if any."""
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         card = _card(conn, serial)
         if card["status"] != "repair":
             raise UserError(f"Card {serial} is not in repair (it is {card['status']}).")

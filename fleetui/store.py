@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from db.engine import DatabaseURLError, redact, resolve_url
@@ -51,3 +54,23 @@ def is_busy(exc: BaseException) -> bool:
     """A lock wait that timed out (SQLite 'database is locked', PostgreSQL lock_timeout)."""
     text = str(getattr(exc, "orig", exc)).lower()
     return "database is locked" in text or "lock timeout" in text
+
+
+@contextmanager
+def busy_as_user_error() -> Iterator[None]:
+    """Turn a lock wait that timed out into the one-sentence BUSY error (nothing was changed:
+    the transaction it happened in rolls back)."""
+    try:
+        yield
+    except OperationalError as exc:
+        if is_busy(exc):
+            raise UserError(BUSY) from None
+        raise
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction for the services: committed on success, rolled back on any error,
+    and a lock timeout reported as BUSY, so CLI and TUI callers only handle UserError."""
+    with busy_as_user_error(), engine.begin() as conn:
+        yield conn

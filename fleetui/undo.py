@@ -19,6 +19,7 @@ from sqlalchemy import Engine, and_, bindparam, delete, func, select, update
 from db.tables import Card, Event
 from fleetui import audit
 from fleetui.errors import UserError
+from fleetui.store import writing
 
 card_t, event_t = Card.__table__, Event.__table__
 CREATE_ACTIONS = ("import.create", "reconcile.add")
@@ -34,7 +35,7 @@ class UndoResult:
 
 
 def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = "") -> UndoResult:
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         batch_id = _resolve(conn, batch_id)
         if conn.execute(
             select(event_t.c.id).where(

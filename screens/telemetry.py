@@ -64,14 +64,15 @@ class TelemetryScreen(Screen):
     def round(self) -> None:
         """Poll (unless a modal is open), show, then schedule the next round."""
         message = ""
-        if self.app.screen is self and poller.nodes(self.engine):
+        registered = bool(poller.nodes(self.engine))
+        if self.app.screen is self and registered:
             result = poller.poll_once(self.engine)
             message = (
                 f"{result.answered:,} of {result.polled:,} nodes answered, "
                 f"{result.gpus:,} GPUs"
                 + (f"; {len(result.failed)} failed" if result.failed else "")
             )
-        elif not poller.nodes(self.engine):
+        elif not registered:
             message = "No nodes registered: fleetui nodes add HOST --agent URL"
         state = view.load(self.engine), reconcile.discrepancies(self.engine)
         self.app.call_from_thread(self.show, *state, message)

@@ -212,3 +212,17 @@ def test_the_append_only_log_survives_a_direct_attempt(engine):
     with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
         conn.execute(text("UPDATE event SET actor = 'y'"))
     assert counts(engine)[1] == 1
+
+
+def test_a_lock_timeout_in_any_write_is_one_sentence_and_rolls_back(engine):
+    from sqlalchemy.exc import OperationalError
+
+    from fleetui.store import writing
+
+    with pytest.raises(UserError, match="busy"), writing(engine) as conn:
+        conn.execute(text("INSERT INTO team (name, created_at) VALUES ('T', CURRENT_TIMESTAMP)"))
+        raise OperationalError("UPDATE card", {}, Exception("database is locked"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM team")).scalar() == 0
+    with pytest.raises(OperationalError), writing(engine):
+        raise OperationalError("SELECT", {}, Exception("no such table: nope"))

@@ -21,6 +21,7 @@ from db.tables import Card, GpuHourly, GpuModel, GpuSample, Node
 from fleetui import audit, catalogue
 from fleetui.cardedit import change_card
 from fleetui.errors import UserError
+from fleetui.store import writing
 
 card_t, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
 sample_t, hourly_t = GpuSample.__table__, GpuHourly.__table__
@@ -165,7 +166,7 @@ def fix(engine: Engine, found: Discrepancy, actor: str | None = None) -> str:
     unknown -> add the reported GPU as a card in service on its node; moved -> record the card
     where it was reported; missing -> take the card off its node with a note; model -> nothing
     (someone must check the hardware or the record)."""
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         node_id = conn.execute(select(node_t.c.id).where(node_t.c.hostname == found.node)).scalar()
         if found.kind == "unknown":
             return _add(conn, node_id, found, actor)
