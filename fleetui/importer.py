@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     Date,
@@ -44,7 +45,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from db.bulk import indexes_deferred, insert_rows, refresh_statistics
+from db.bulk import (
+    foreign_keys_trusted,
+    gc_paused,
+    indexes_deferred,
+    insert_columns,
+    insert_rows,
+    refresh_statistics,
+)
 from db.locks import lock_cards_for_writing
 from db.sqlfuncs import json_object
 from db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Team
@@ -68,6 +76,8 @@ from fleetui.store import busy_as_user_error
 CHUNK = 20_000
 MAX_ERRORS_KEPT = 100_000
 MEMO_LIMIT = 100_000  # distinct raw values remembered per column
+_UNSEEN = object()
+_MISSING_FIRST = {c for m in MISSING if m for c in (m[0], m[0].upper())}
 card_t, event_t = Card.__table__, Event.__table__
 
 CARD_FIELDS = CARD_DATA_COLUMNS  # the card columns an import can set
@@ -91,11 +101,12 @@ stage_t = Table(
     Column("warranty_end", Date),
     Column("service_life_years", Float),
     Column("notes", String),
-    Column("card_id", Integer),
-    Column("node_name", String),
+    Column("card_id", Integer),  # the card with this serial, if any (set after staging)
+    Column("card_uuid", String),  # that card's UUID
+    Column("changes", Boolean),  # whether the row changes that card
     prefixes=["TEMPORARY"],
 )
-STAGE_COLUMNS = ("row_no", "serial", *CARD_FIELDS, "node_name")
+STAGE_COLUMNS = ("row_no", "serial", *CARD_FIELDS)
 
 
 @dataclass
@@ -234,7 +245,7 @@ def run_import(
         unknown_columns=mapping.unknown,
         dry_run=options.dry_run,
     )
-    with busy_as_user_error(), engine.connect() as conn:
+    with busy_as_user_error(), gc_paused(), engine.connect() as conn, foreign_keys_trusted(conn):
         transaction = conn.begin()
         try:
             _run(conn, source, mapping, options, result, progress, cancel)
@@ -286,27 +297,22 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
     parser = ChunkParser(conn, source, mapping, options)
     size = max(source.path.stat().st_size, 1)
     bad_rows: dict[int, str] = {}
-    chunk: list[tuple[int, list[str]]] = []
-    for record in source.records():
-        chunk.append(record)
-        if len(chunk) >= CHUNK:
-            _stage(conn, parser, chunk, result, bad_rows)
-            if cancel is not None and cancel.is_set():
-                raise ImportCancelled("Import cancelled; nothing was written.")
-            if progress:
-                done = record[0] / max(parser.rows_estimate, record[0])
-                progress(min(size, round(size * done)), size)
-    _stage(conn, parser, chunk, result, bad_rows)
+    for chunk in source.chunks(CHUNK):
+        _stage(conn, parser, chunk, result, bad_rows)
+        if cancel is not None and cancel.is_set():
+            raise ImportCancelled("Import cancelled; nothing was written.")
+        if progress:
+            last = chunk[-1][0]
+            progress(min(size, round(size * last / max(parser.rows_estimate, last))), size)
     if result.rows == 0:
         raise UserError(f"{source.path.name} has a header but no rows.")
+    if parser.nodes_created:
+        parser.created.append(("nodes", parser.nodes_created))
     conn.exec_driver_sql(
         "CREATE INDEX fleetui_import_stage_serial ON fleetui_import_stage (serial)"
     )
-    _link_existing(conn)
-    node_index = mapping.column_of("node")
-    node_column = source.header[node_index] if node_index is not None else "--node"
-    for error in _resolve_nodes(conn, options.create_missing, node_column, parser.created):
-        _add_errors(result, [error], bad_rows)
+    present = parser.present_fields()
+    _link_existing(conn, present)
     serial_column = source.header[mapping.column_of("serial")]
     uuid_index = mapping.column_of("uuid")
     uuid_column = source.header[uuid_index] if uuid_index is not None else "uuid"
@@ -321,8 +327,7 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
         result.rejected_rows = bad_rows
     if options.on_existing == "skip":
         result.skipped = conn.execute(delete(stage_t).where(stage_t.c.card_id.isnot(None))).rowcount
-    present = parser.present_fields()
-    _count(conn, result, present)
+    _count(conn, result)
     if result.new or result.changed:
         result.batch_id = audit.new_batch_id()
         _apply(conn, result, present, options, parser.created)
@@ -331,14 +336,11 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
 
 
 def _stage(conn, parser: ChunkParser, chunk: list, result: ImportResult, bad_rows: dict) -> None:
-    if not chunk:
-        return
     staged, errors = parser.parse(chunk)
     result.rows += len(chunk)
     errors.sort(key=lambda e: e.row)
     _add_errors(result, errors, bad_rows)
-    insert_rows(conn, stage_t, STAGE_COLUMNS, staged)
-    chunk.clear()
+    insert_columns(conn, stage_t, STAGE_COLUMNS, staged)
 
 
 def _add_errors(result: ImportResult, errors: list[RowError], bad_rows: dict[int, str]) -> None:
@@ -356,12 +358,12 @@ def _add_errors(result: ImportResult, errors: list[RowError], bad_rows: dict[int
 
 
 class ChunkParser:
-    """Turns chunks of CSV records into stage tuples plus the errors of the rejected rows.
+    """Turns chunks of CSV records into stage columns plus the errors of the rejected rows.
 
     Work goes column by column over a chunk: each column's distinct raw values are converted
     once (memoised, at most MEMO_LIMIT per column, so memory stays bounded) and mapped in a
-    list comprehension; unique columns (serial, UUID, bus id, notes) are only trimmed. Node
-    hostnames are staged as text and resolved set-based in SQL after staging.
+    list comprehension; unique columns (serial, UUID, bus id, notes) are only trimmed. Nodes,
+    teams and projects are looked up in dictionaries loaded once (a fleet has thousands).
     """
 
     def __init__(self, conn: Connection, source: CsvSource, mapping: Mapping, options) -> None:
@@ -376,6 +378,8 @@ class ChunkParser:
             for i, t, n in conn.execute(select(Project.id, Project.team_id, Project.name))
         }
         self.models = dict(conn.execute(select(GpuModel.key, GpuModel.id)).all())
+        self.nodes: dict[str, int] = dict(conn.execute(select(Node.hostname, Node.id)).all())
+        self.nodes_created = 0
         self.rows_estimate = _estimate_rows(source)
         self.defaults = {"node": options.node, "team": options.team, "project": options.project}
         self.memos: dict[str, dict[Any, Any]] = {}
@@ -402,7 +406,8 @@ class ChunkParser:
 
     # ------------------------------------------------------------ a chunk
 
-    def parse(self, chunk: list[tuple[int, list[str]]]) -> tuple[list[tuple], list[RowError]]:
+    def parse(self, chunk: list[tuple[int, list[str]]]) -> tuple[list[list], list[RowError]]:
+        """Stage columns (in STAGE_COLUMNS order) of the valid rows, and every row's errors."""
         width = self.width
         rows = [
             cells if len(cells) >= width else cells + [""] * (width - len(cells))
@@ -442,7 +447,8 @@ class ChunkParser:
                 out = [None if v.__class__ is CellError else v for v in out]
             return out
 
-        serial = [s or u for s, u in zip(_clean(col("serial")), _clean(col("uuid")), strict=True)]
+        uuid = _clean(col("uuid"))
+        serial = [s or u for s, u in zip(_clean(col("serial")), uuid, strict=True)]
         for i, s in enumerate(serial):
             if s is None and i not in blanked:
                 errors.append(
@@ -466,17 +472,18 @@ class ChunkParser:
             numbers, col("model"), col("manufacturer"), col("model_number"), errors
         )
         nodes = (
-            _clean(col("node")) if "node" in self.columns else [self.defaults["node"]] * len(chunk)
+            mapped("node", str) if "node" in self.columns else [self.defaults["node"]] * len(chunk)
         )
         if self.options.node:
             nodes = [n or self.options.node for n in nodes]
-        staged = zip(
+        node_ids = self._nodes(numbers, nodes, errors)  # last: it needs the other errors
+        staged = [
             numbers,
             serial,
-            _clean(col("uuid")),
+            uuid,
             model_ids,
-            [None] * len(chunk),
-            _clean(col("pci_bus_id")),
+            node_ids,
+            mapped("pci_bus_id", str),
             team_ids,
             project_ids,
             status,
@@ -487,19 +494,25 @@ class ChunkParser:
             warranty_end,
             mapped("service_life_years", parse_years),
             _clean(col("notes")),
-            nodes,
-            strict=True,
-        )
+        ]
         if not errors:
-            return list(staged), errors
+            return staged, errors
         bad = {e.row for e in errors}
-        return [t for t in staged if t[0] not in bad], errors
+        keep = [i for i, row in enumerate(numbers) if row not in bad]
+        return [[values[i] for i in keep] for values in staged], errors
 
     def _map(self, name: str, values, fn: Callable[[str], Any]) -> list[Any]:
         memo = self.memos.setdefault(name, {})
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
-        return [memo[v] if v in memo else self._convert(name, memo, v, fn) for v in values]
+        try:
+            return list(map(memo.__getitem__, values))  # every value seen before: at C speed
+        except KeyError:
+            get = memo.get
+            return [
+                r if (r := get(v, _UNSEEN)) is not _UNSEEN else self._convert(name, memo, v, fn)
+                for v in values
+            ]
 
     def _convert(self, name: str, memo: dict, raw: str, fn: Callable[[str], Any]) -> Any:
         value = raw.strip()
@@ -636,6 +649,42 @@ class ChunkParser:
             out.append(end or from_months)
         return out
 
+    def _nodes(self, numbers, names, errors) -> list[int | None]:
+        """Node ids by hostname. Unknown hosts are reported, or with --create-missing created
+        (only for rows valid otherwise, so a rejected row leaves no node behind)."""
+        known = self.nodes
+        unknown = {n for n in names if n is not None and n not in known}
+        if unknown and self.options.create_missing:
+            bad = {e.row for e in errors}
+            self._create_nodes(
+                sorted(
+                    {
+                        n
+                        for r, n in zip(numbers, names, strict=True)
+                        if n in unknown and r not in bad
+                    }
+                )
+            )
+        ids = [None if n is None else known.get(n) for n in names]
+        if unknown and not self.options.create_missing:
+            header = self.header_of("node")
+            errors.extend(
+                RowError(row, header, name, "unknown node (register it, or pass --create-missing)")
+                for row, name, node_id in zip(numbers, names, ids, strict=True)
+                if name is not None and node_id is None
+            )
+        return ids
+
+    def _create_nodes(self, names: list[str]) -> None:
+        if not names:
+            return
+        node_t = Node.__table__
+        last = self.conn.execute(select(func.coalesce(func.max(node_t.c.id), 0))).scalar_one()
+        insert_rows(self.conn, node_t, ("hostname", "rack"), [(n, "") for n in names])
+        new = select(node_t.c.hostname, node_t.c.id).where(node_t.c.id > last)
+        self.nodes.update(self.conn.execute(new).all())
+        self.nodes_created += len(names)
+
     def _team(self, name: str) -> int:
         team_id = self.teams.get(name.lower())
         if team_id is not None:
@@ -652,19 +701,30 @@ class ChunkParser:
     def _projects(self, numbers, names, team_ids, team_names, errors) -> list[int | None]:
         if "project" not in self.columns and not self.defaults["project"]:
             return [None] * len(numbers)
-        names = names if "project" in self.columns else (self.defaults["project"],) * len(numbers)
+        names = names if "project" in self.columns else ("",) * len(numbers)
+        memo = self.memos.setdefault("project", {})
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        header = self.header_of("project")
         out = []
-        for row, raw, team_id, team in zip(numbers, names, team_ids, team_names, strict=True):
-            name = raw.strip() or self.defaults["project"]
-            if not name or name.lower() in MISSING:
-                out.append(None)
-                continue
-            try:
-                out.append(self._project(name, team_id, team.strip() or None))
-            except CellError as exc:
-                errors.append(RowError(row, self.header_of("project"), name, str(exc)))
-                out.append(None)
+        for row, key in zip(numbers, zip(names, team_ids, team_names, strict=True), strict=True):
+            found = memo.get(key, _UNSEEN)
+            if found is _UNSEEN:
+                found = memo[key] = self._project_cell(*key)
+            if found.__class__ is CellError:
+                errors.append(RowError(row, header, found.args[1], found.args[0]))
+                found = None
+            out.append(found)
         return out
+
+    def _project_cell(self, raw: str, team_id: int | None, team: str) -> int | CellError | None:
+        name = raw.strip() or self.defaults["project"]
+        if not name or name.lower() in MISSING:
+            return None
+        try:
+            return self._project(name, team_id, team.strip() or None)
+        except CellError as exc:
+            return CellError(str(exc), name)
 
     def _project(self, name: str, team_id: int | None, team: str | None) -> int | None:
         if team_id is None:
@@ -693,8 +753,12 @@ class ChunkParser:
 
 
 def _clean(values) -> list[str | None]:
-    """Trimmed cells, None for the empty and the [N/A]-like ones."""
-    return [s if (s := v.strip()) and s.lower() not in MISSING else None for v in values]
+    """Trimmed cells, None for the empty and the [N/A]-like ones (for columns whose values
+    do not repeat, so a memo would not pay)."""
+    return [
+        s if (s := v.strip()) and (s[0] not in _MISSING_FIRST or s.lower() not in MISSING) else None
+        for v in values
+    ]
 
 
 def _unknown(kind: str, name: str, known: dict) -> str:
@@ -714,52 +778,32 @@ def _estimate_rows(source: CsvSource) -> int:
 # ---------------------------------------------------------------- set-based checks and writes
 
 
-def _resolve_nodes(conn, create_missing: bool, column: str, created: list) -> Iterator[RowError]:
-    """stage.node_id from the staged hostnames; unknown ones are created or reported by row."""
-    node_t = Node.__table__
-    staged = stage_t.c.node_name
-    if create_missing:
-        known = select(node_t.c.id).where(node_t.c.hostname == staged).exists()
-        names = (
-            conn.execute(
-                select(staged).where(staged.isnot(None), ~known).distinct().order_by(staged)
-            )
-            .scalars()
-            .all()
-        )
-        insert_rows(conn, node_t, ("hostname", "rack"), [(n, "") for n in names])
-        if names:
-            created.append(("nodes", len(names)))
-    node_id = select(node_t.c.id).where(node_t.c.hostname == staged).scalar_subquery()
-    conn.execute(update(stage_t).where(staged.isnot(None)).values(node_id=node_id))
-    for row_no, name in conn.execute(
-        select(stage_t.c.row_no, staged)
-        .where(staged.isnot(None), stage_t.c.node_id.is_(None))
-        .order_by(stage_t.c.row_no)
-    ):
-        yield RowError(row_no, column, name, "unknown node (register it, or pass --create-missing)")
+def _link_existing(conn, present: list[str]) -> None:
+    """Each staged row's card (by serial), that card's UUID and whether the row changes it."""
+    conn.execute(
+        update(stage_t)
+        .where(card_t.c.serial == stage_t.c.serial)
+        .values(card_id=card_t.c.id, card_uuid=card_t.c.uuid, changes=_changed(present))
+    )
 
 
-def _link_existing(conn) -> None:
-    """stage.card_id := the id of the card with that serial, if any."""
-    existing = select(card_t.c.id).where(card_t.c.serial == stage_t.c.serial).scalar_subquery()
-    conn.execute(update(stage_t).values(card_id=existing))
-
-
-def _repeats(conn, column, label: str, header: str) -> Iterator[RowError]:
-    """Rows whose value in `column` an earlier row of the file already has (for other cards)."""
+def _repeats(conn, column, label: str, header: str, among=True) -> Iterator[RowError]:
+    """Rows whose value in `column` an earlier row of the file already has (among the rows
+    `among` selects)."""
     key = stage_t.c[column]
+    repeated = select(key).where(key.isnot(None), among).group_by(key).having(func.count() > 1)
+    if conn.execute(repeated.limit(1)).first() is None:  # the usual case
+        return
     first = (
         select(key, func.min(stage_t.c.row_no).label("first"))
-        .where(key.isnot(None))
+        .where(key.in_(repeated), among)
         .group_by(key)
-        .having(func.count(func.distinct(stage_t.c.row_no)) > 1)
         .subquery()
     )
     for row_no, value, first_row in conn.execute(
         select(stage_t.c.row_no, key, first.c.first)
         .join(first, first.c[column] == key)
-        .where(stage_t.c.row_no != first.c.first)
+        .where(stage_t.c.row_no != first.c.first, among)
         .order_by(stage_t.c.row_no)
     ):
         yield RowError(row_no, header, value, f"the same {label} is on row {first_row}")
@@ -767,12 +811,21 @@ def _repeats(conn, column, label: str, header: str) -> Iterator[RowError]:
 
 def _cross_row_errors(conn, options: ImportOptions, serial_column: str, uuid_column: str):
     yield from _repeats(conn, "serial", "serial", serial_column)
-    yield from _repeats(conn, "uuid", "UUID", uuid_column)
+    # Only rows that give their card a new UUID can clash: with each other (a repeat in the
+    # file) or with the card holding it (probed by a correlated subquery, so the planner
+    # cannot turn the join around and scan the whole inventory).
+    new_uuid = stage_t.c.uuid.isnot(None) & stage_t.c.uuid.is_distinct_from(stage_t.c.card_uuid)
+    yield from _repeats(conn, "uuid", "UUID", uuid_column, new_uuid)
+    holder = select(card_t.c.serial).where(card_t.c.uuid == stage_t.c.uuid).scalar_subquery()
+    probed = (
+        select(stage_t.c.row_no, stage_t.c.uuid, stage_t.c.serial, holder.label("other"))
+        .where(new_uuid)
+        .subquery()
+    )
     for row_no, uuid, other in conn.execute(
-        select(stage_t.c.row_no, stage_t.c.uuid, card_t.c.serial)
-        .join(card_t, card_t.c.uuid == stage_t.c.uuid)
-        .where(card_t.c.serial != stage_t.c.serial)
-        .order_by(stage_t.c.row_no)
+        select(probed.c.row_no, probed.c.uuid, probed.c.other)
+        .where(probed.c.other.isnot(None), probed.c.other != probed.c.serial)
+        .order_by(probed.c.row_no)
     ):
         yield RowError(row_no, uuid_column, uuid, f"card {other} already has this UUID")
     for row_no, serial in conn.execute(
@@ -808,17 +861,15 @@ def _changed(present: list[str]):
     )
 
 
-def _count(conn, result: ImportResult, present: list[str]) -> None:
-    total = conn.execute(select(func.count()).select_from(stage_t)).scalar_one()
-    result.new = conn.execute(
-        select(func.count()).select_from(stage_t).where(stage_t.c.card_id.is_(None))
-    ).scalar_one()
-    result.changed = conn.execute(
-        select(func.count())
-        .select_from(stage_t.join(card_t, card_t.c.id == stage_t.c.card_id))
-        .where(_changed(present))
-    ).scalar_one()
-    result.unchanged = total - result.new - result.changed
+def _count(conn, result: ImportResult) -> None:
+    total, new, changed = conn.execute(
+        select(
+            func.count(),
+            func.count().filter(stage_t.c.card_id.is_(None)),
+            func.count().filter(stage_t.c.changes),
+        )
+    ).one()
+    result.new, result.changed, result.unchanged = new, changed, total - new - changed
 
 
 def _apply(conn, result: ImportResult, present: list[str], options, created) -> None:
@@ -861,7 +912,7 @@ def _apply(conn, result: ImportResult, present: list[str], options, created) -> 
                 after.label("after"),
             )
             .select_from(joined)
-            .where(_changed(present))
+            .where(stage_t.c.changes)
         )
         conn.execute(
             insert(event_t).from_select(
@@ -870,7 +921,7 @@ def _apply(conn, result: ImportResult, present: list[str], options, created) -> 
         )
         conn.execute(
             update(card_t)
-            .where(card_t.c.id == stage_t.c.card_id, _changed(present))
+            .where(card_t.c.id == stage_t.c.card_id, stage_t.c.changes)
             .values(sets | {"version": card_t.c.version + 1, "updated_at": now})
         )
     if result.new:
@@ -890,7 +941,11 @@ def _new_values(present: list[str]) -> dict:
 
 
 def _insert_new(conn, common: dict, now: datetime) -> None:
-    """New cards and their events; into an empty inventory the card indexes are built after."""
+    """New cards and their events; into an empty inventory the card indexes are built after.
+
+    The new cards are the ones above the highest id before the insert: ids only grow (SQLite
+    rowids, PostgreSQL's sequence) and the import holds the inventory's write lock."""
+    last = conn.execute(select(func.coalesce(func.max(card_t.c.id), 0))).scalar_one()
     with indexes_deferred(conn, card_t):
         new_rows = select(
             stage_t.c.serial,
@@ -922,8 +977,8 @@ def _insert_new(conn, common: dict, now: datetime) -> None:
                 card_t.c.serial,
                 literal(1).label("card_version"),
             )
-            .select_from(stage_t.join(card_t, card_t.c.serial == stage_t.c.serial))
-            .where(stage_t.c.card_id.is_(None))
+            .where(card_t.c.id > last)
+            .order_by(card_t.c.id)
         )
         conn.execute(
             insert(event_t).from_select(
