@@ -43,15 +43,9 @@ def insert_columns(
 
 
 def _convert(processor, values: Sequence[Any]) -> list[Any]:
-    """Bind-process a column's values; memoized, as dates and stamps repeat across rows."""
-    memo: dict[Any, Any] = {}
-    out = []
-    for v in values:
-        try:
-            out.append(memo[v])
-        except KeyError:
-            out.append(memo.setdefault(v, processor(v)))
-    return out
+    """Bind-process a column's values, each distinct value once (dates and stamps repeat)."""
+    memo = {v: processor(v) for v in set(values)}
+    return list(map(memo.__getitem__, values))
 
 
 @contextmanager

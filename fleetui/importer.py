@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import difflib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -383,6 +383,7 @@ class ChunkParser:
         self.rows_estimate = _estimate_rows(source)
         self.defaults = {"node": options.node, "team": options.team, "project": options.project}
         self.memos: dict[str, dict[Any, Any]] = {}
+        self.failed: set[str] = set()  # memos holding a CellError
 
     def present_fields(self) -> list[str]:
         """The card columns this import sets (its mapped columns plus --node/--team/...)."""
@@ -409,12 +410,15 @@ class ChunkParser:
     def parse(self, chunk: list[tuple[int, list[str]]]) -> tuple[list[list], list[RowError]]:
         """Stage columns (in STAGE_COLUMNS order) of the valid rows, and every row's errors."""
         width = self.width
-        rows = [
-            cells if len(cells) >= width else cells + [""] * (width - len(cells))
-            for _, cells in chunk
-        ]
         numbers = [row for row, _ in chunk]
-        nul = [i for i, cells in enumerate(rows) if "\x00" in "".join(cells)]
+        rows = [cells for _, cells in chunk]
+        if min(map(len, rows)) < width:  # short rows: pad, or zip() below would cut columns
+            rows = [c if len(c) >= width else c + [""] * (width - len(c)) for c in rows]
+        nul = (
+            [i for i, cells in enumerate(rows) if "\x00" in "".join(cells)]
+            if "\x00" in "".join(map("".join, rows))
+            else []
+        )
         errors: list[RowError] = [
             RowError(
                 numbers[i],
@@ -435,20 +439,17 @@ class ChunkParser:
         col = lambda name: raw.get(name, empty)  # noqa: E731
 
         def mapped(name: str, fn: Callable[[str], Any], values=None) -> list[Any]:
-            values = col(name) if values is None else values
-            out = self._map(name, values, fn)
-            if self.memos.get(f"{name}!"):  # this column has produced an error at some point
-                header = self.header_of(name)
-                errors.extend(
-                    RowError(numbers[i], header, values[i].strip(), str(v))
-                    for i, v in enumerate(out)
-                    if v.__class__ is CellError
-                )
-                out = [None if v.__class__ is CellError else v for v in out]
-            return out
+            if values is None:
+                if name not in self.columns:
+                    return [None] * len(numbers)
+                values = col(name)
+            out = self._memo_map(name, values, self._cell(fn))
+            return self._errors(name, numbers, out, lambda i: values[i].strip(), errors)
 
         uuid = _clean(col("uuid"))
-        serial = [s or u for s, u in zip(_clean(col("serial")), uuid, strict=True)]
+        serial = _clean(col("serial"))
+        if "uuid" in self.columns:  # a card without a serial goes by its UUID
+            serial = [s or u for s, u in zip(serial, uuid, strict=True)]
         for i, s in enumerate(serial):
             if s is None and i not in blanked:
                 errors.append(
@@ -501,57 +502,73 @@ class ChunkParser:
         keep = [i for i, row in enumerate(numbers) if row not in bad]
         return [[values[i] for i in keep] for values in staged], errors
 
-    def _map(self, name: str, values, fn: Callable[[str], Any]) -> list[Any]:
+    def _memo_map(self, name: str, keys: Sequence, compute: Callable[[Any], Any]) -> list[Any]:
+        """compute(key) for every key, each distinct key computed once (memo kept across
+        chunks, up to MEMO_LIMIT keys). A compute that fails returns its CellError, and
+        `self.failed` remembers the name, so error-free columns are never scanned for errors.
+        """
         memo = self.memos.setdefault(name, {})
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
         try:
-            return list(map(memo.__getitem__, values))  # every value seen before: at C speed
+            return list(map(memo.__getitem__, keys))  # every key seen before: at C speed
         except KeyError:
-            get = memo.get
-            return [
-                r if (r := get(v, _UNSEEN)) is not _UNSEEN else self._convert(name, memo, v, fn)
-                for v in values
-            ]
+            pass
+        for key in dict.fromkeys(keys):  # in order of appearance: teams are created in it
+            if key in memo:
+                continue
+            value = memo[key] = compute(key)
+            if value.__class__ is CellError:
+                self.failed.add(name)
+        return list(map(memo.__getitem__, keys))
 
-    def _convert(self, name: str, memo: dict, raw: str, fn: Callable[[str], Any]) -> Any:
-        value = raw.strip()
-        if not value or value.lower() in MISSING:
-            result = None
-        else:
+    def _errors(self, name, numbers, values, shown, errors) -> list[Any]:
+        """`values` with each CellError replaced by None and reported (shown(i): the cell)."""
+        if name not in self.failed:
+            return values
+        header = self.header_of(name)
+        errors.extend(
+            RowError(numbers[i], header, shown(i), str(v))
+            for i, v in enumerate(values)
+            if v.__class__ is CellError
+        )
+        return [None if v.__class__ is CellError else v for v in values]
+
+    @staticmethod
+    def _cell(fn: Callable[[str], Any]) -> Callable[[str], Any]:
+        """fn over a trimmed cell; None for empty and [N/A]-like cells, CellError if invalid."""
+
+        def compute(raw: str) -> Any:
+            value = raw.strip()
+            if not value or value.lower() in MISSING:
+                return None
             try:
-                result = fn(value)
+                return fn(value)
             except CellError as exc:
-                result = exc
-                self.memos[f"{name}!"] = {True: True}
-        memo[raw] = result
-        return result
+                return exc
+
+        return compute
 
     def _date(self, raw: str) -> date:
         return parse_date(raw, self.options.date_format)
 
     def _models(self, numbers, models, makers, numbers_col, errors) -> list[int | None]:
-        memo = self.memos.setdefault("model", {})
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
-        out: list[int | None] = []
-        header = self.header_of("model")
-        for row, key in zip(numbers, zip(models, makers, numbers_col, strict=True), strict=True):
-            if key not in memo:
-                model, maker, number = (k.strip() for k in key)
-                if not (model or number):
-                    memo[key] = None
-                else:
-                    try:
-                        memo[key] = self._model_id(model, maker, number)
-                    except CellError as exc:
-                        memo[key] = exc
-            found = memo[key]
-            if found.__class__ is CellError:
-                errors.append(RowError(row, header, key[0].strip(), str(found)))
-                found = None
-            out.append(found)
-        return out
+        keys = (
+            list(zip(models, makers, numbers_col, strict=True))
+            if "manufacturer" in self.columns or "model_number" in self.columns
+            else [(m, "", "") for m in models]
+        )
+        found = self._memo_map("model", keys, self._model_cell)
+        return self._errors("model", numbers, found, lambda i: models[i].strip(), errors)
+
+    def _model_cell(self, key: tuple[str, str, str]) -> int | CellError | None:
+        model, maker, number = (k.strip() for k in key)
+        if not (model or number):
+            return None
+        try:
+            return self._model_id(model, maker, number)
+        except CellError as exc:
+            return exc
 
     def _model_id(self, model: str, maker: str, number: str) -> int | None:
         candidates = [
@@ -576,38 +593,26 @@ class ChunkParser:
             fallback = self.options.currency if currencies and any(currencies) else None
             return [None] * len(numbers), [c or fallback for c in currencies]
         prices = mapped("price", parse_money)
-        minors, out = [], []
-        header = self.header_of("price")
-        for row, parsed, column_currency, raw in zip(
-            numbers, prices, currencies, raw_prices, strict=True
-        ):
-            if parsed is None:
-                minors.append(None)
-                out.append(column_currency)
-                continue
-            minor, symbol = parsed
-            currency = column_currency or symbol or self.options.currency
-            if symbol and column_currency and symbol != column_currency:
-                errors.append(
-                    RowError(
-                        row,
-                        header,
-                        raw.strip(),
-                        f"the amount says {symbol}, the currency column {column_currency}",
-                    )
-                )
-            if currency is None:
-                errors.append(
-                    RowError(
-                        row,
-                        header,
-                        raw.strip(),
-                        "no currency: add a currency column or pass --currency",
-                    )
-                )
-            minors.append(minor)
-            out.append(currency)
-        return minors, out
+        values = self._memo_map(
+            "price", list(zip(prices, currencies, strict=True)), self._price_cell
+        )
+        values = self._errors("price", numbers, values, lambda i: raw_prices[i].strip(), errors)
+        return [v[0] if v else None for v in values], [
+            v[1] if v else c for v, c in zip(values, currencies, strict=True)
+        ]
+
+    def _price_cell(self, key: tuple[tuple[int, str | None] | None, str | None]):
+        """(minor units, currency) of a parsed amount and the row's currency column."""
+        parsed, column_currency = key
+        if parsed is None:
+            return None
+        minor, symbol = parsed
+        if symbol and column_currency and symbol != column_currency:
+            return CellError(f"the amount says {symbol}, the currency column {column_currency}")
+        currency = column_currency or symbol or self.options.currency
+        if currency is None:
+            return CellError("no currency: add a currency column or pass --currency")
+        return minor, currency
 
     def _warranty(self, numbers, purchased, mapped, errors, col) -> list[date | None]:
         """The end date; given as months it counts from the purchase date in the same row.
@@ -702,29 +707,20 @@ class ChunkParser:
         if "project" not in self.columns and not self.defaults["project"]:
             return [None] * len(numbers)
         names = names if "project" in self.columns else ("",) * len(numbers)
-        memo = self.memos.setdefault("project", {})
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
-        header = self.header_of("project")
-        out = []
-        for row, key in zip(numbers, zip(names, team_ids, team_names, strict=True), strict=True):
-            found = memo.get(key, _UNSEEN)
-            if found is _UNSEEN:
-                found = memo[key] = self._project_cell(*key)
-            if found.__class__ is CellError:
-                errors.append(RowError(row, header, found.args[1], found.args[0]))
-                found = None
-            out.append(found)
-        return out
+        keys = list(zip(names, team_ids, team_names, strict=True))
+        found = self._memo_map("project", keys, self._project_cell)
+        shown = lambda i: names[i].strip() or self.defaults["project"]  # noqa: E731
+        return self._errors("project", numbers, found, shown, errors)
 
-    def _project_cell(self, raw: str, team_id: int | None, team: str) -> int | CellError | None:
+    def _project_cell(self, key: tuple[str, int | None, str]) -> int | CellError | None:
+        raw, team_id, team = key
         name = raw.strip() or self.defaults["project"]
         if not name or name.lower() in MISSING:
             return None
         try:
             return self._project(name, team_id, team.strip() or None)
         except CellError as exc:
-            return CellError(str(exc), name)
+            return exc
 
     def _project(self, name: str, team_id: int | None, team: str | None) -> int | None:
         if team_id is None:
@@ -946,7 +942,7 @@ def _insert_new(conn, common: dict, now: datetime) -> None:
     The new cards are the ones above the highest id before the insert: ids only grow (SQLite
     rowids, PostgreSQL's sequence) and the import holds the inventory's write lock."""
     last = conn.execute(select(func.coalesce(func.max(card_t.c.id), 0))).scalar_one()
-    with indexes_deferred(conn, card_t):
+    with indexes_deferred(conn, card_t), indexes_deferred(conn, event_t):
         new_rows = select(
             stage_t.c.serial,
             *(stage_t.c[f] for f in CARD_FIELDS if f not in ("status", "notes")),
