@@ -109,6 +109,10 @@ class Card(SQLModel, table=True):
             name="ck_card_status",
         ),
         CheckConstraint("price_minor IS NULL OR price_minor >= 0", name="ck_card_price"),
+        # Unique indexes, not constraints: a bulk load into an empty inventory drops and
+        # rebuilds them (db.bulk.indexes_deferred), which a constraint's index cannot be.
+        Index("ux_card_serial", "serial", unique=True),
+        Index("ux_card_uuid", "uuid", unique=True),
         # Covering index: the dashboard's one GROUP BY reads only this index.
         Index("ix_card_team_model_status", "team_id", "model_id", "status"),
         # (column, serial): serial is the keyset tiebreak, so each of these serves a filter in
@@ -123,8 +127,8 @@ class Card(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    serial: str = Field(unique=True, max_length=64)
-    uuid: str | None = Field(default=None, unique=True, max_length=64)
+    serial: str = Field(max_length=64)
+    uuid: str | None = Field(default=None, max_length=64)
     model_id: int = Field(foreign_key="gpu_model.id")
     node_id: int | None = Field(default=None, foreign_key="node.id")
     pci_bus_id: str | None = Field(default=None, max_length=32)

@@ -70,6 +70,42 @@ def test_foreign_keys_are_enforced(engine):
         )
 
 
+def test_upgrading_an_older_database_keeps_its_cards_and_their_uniqueness(db_url):
+    from alembic import command
+
+    from db.engine import make_engine, resolve_url
+    from db.migrate import _alembic_config
+
+    old = make_engine(resolve_url(db_url))
+    cfg = _alembic_config()
+    with old.begin() as conn:  # the schema as fleetui 0003 left it, with a card in it
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(
+            text(
+                "INSERT INTO gpu_model (key, vendor, name, fp16_tflops, export_class, "
+                "nvml_names, aliases, interconnect, export_note, source) "
+                "VALUES ('x', 'v', 'X', 1, 'none', '', '', '', '', '')"
+            )
+        )
+        conn.execute(text(CARD_INSERT.format(serial="S1", uuid="GPU-1")))
+    old.dispose()
+    engine = open_fleet(db_url)
+    assert current_revision(engine) == HEAD
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT serial, uuid FROM card")).all() == [("S1", "GPU-1")]
+    for serial, uuid in (("S1", "GPU-2"), ("S2", "GPU-1")):
+        with engine.begin() as conn, pytest.raises(IntegrityError, match=r"(?i)unique|duplicate"):
+            conn.execute(text(CARD_INSERT.format(serial=serial, uuid=uuid)))
+    engine.dispose()
+
+
+CARD_INSERT = (
+    "INSERT INTO card (serial, uuid, model_id, status, notes, version, created_at, updated_at) "
+    "SELECT '{serial}', '{uuid}', id, 'spare', '', 1, '2024-01-01', '2024-01-01' FROM gpu_model"
+)
+
+
 def test_database_from_a_newer_fleetui_is_refused_and_left_untouched(db_path):
     open_fleet(str(db_path)).dispose()
     conn = sqlite3.connect(db_path)
