@@ -13,8 +13,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
-ANALYSIS_ROWS = 1000  # rows SQLite's ANALYZE samples per index
-
 
 def insert_rows(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
@@ -80,11 +78,10 @@ def indexes_deferred(conn: Connection, table: Table) -> Iterator[None]:
 def refresh_statistics(conn: Connection) -> None:
     """Update the planner's statistics after a bulk change (SQLite needs it; PostgreSQL too).
 
-    SQLite samples each index (analysis_limit) instead of reading it whole: the planner only
-    needs the shape of the data, and a full ANALYZE of a million cards takes seconds.
+    A full ANALYZE: SQLite's sampled one (analysis_limit) reads the first rows of each index
+    and takes a column with three teams for one with a thousand, and the planner then picks
+    the wrong index for the inventory's filters.
     """
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_ROWS}")
     conn.exec_driver_sql("ANALYZE")
 
 

@@ -31,32 +31,34 @@ class CsvSource:
 
     def records(self) -> Iterator[tuple[int, list[str]]]:
         """(row number, cells) for every data row; blank lines are counted, not returned."""
-        for chunk in self.chunks(256):
-            yield from chunk
+        for numbers, rows in self.chunks(256):
+            yield from zip(numbers, rows, strict=True)
 
-    def chunks(self, size: int) -> Iterator[list[tuple[int, list[str]]]]:
-        """The records in lists of up to `size` (cheaper per row than a generator of rows)."""
+    def chunks(self, size: int) -> Iterator[tuple[list[int], list[list[str]]]]:
+        """The records as (row numbers, rows) of up to `size` (cheaper than row by row)."""
         with self._open() as handle:
             reader = csv.reader(handle, delimiter=self.delimiter)
             row = self.first_row - 1
-            chunk: list[tuple[int, list[str]]] = []
+            numbers: list[int] = []
+            rows: list[list[str]] = []
             try:
                 for _ in range(self.first_row - 1):
                     next(reader)
                 for row, cells in enumerate(reader, self.first_row):
                     if cells and (cells[0].strip() or "".join(cells).strip()):
-                        chunk.append((row, cells))
-                        if len(chunk) == size:
-                            yield chunk
-                            chunk = []
+                        numbers.append(row)
+                        rows.append(cells)
+                        if len(rows) == size:
+                            yield numbers, rows
+                            numbers, rows = [], []
             except csv.Error as exc:
                 raise UserError(f"{self.path.name}, row {row + 1}: {exc}.") from None
             except UnicodeDecodeError:
                 raise UserError(
                     f"{self.path.name}, row {row + 1}: bytes that are not {self.encoding}."
                 ) from None
-        if chunk:
-            yield chunk
+        if rows:
+            yield numbers, rows
 
     def _open(self) -> io.TextIOWrapper:
         return open(self.path, encoding=self.encoding, newline="")

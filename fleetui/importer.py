@@ -302,7 +302,7 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
         if cancel is not None and cancel.is_set():
             raise ImportCancelled("Import cancelled; nothing was written.")
         if progress:
-            last = chunk[-1][0]
+            last = chunk[0][-1]
             progress(min(size, round(size * last / max(parser.rows_estimate, last))), size)
     if result.rows == 0:
         raise UserError(f"{source.path.name} has a header but no rows.")
@@ -335,9 +335,9 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
         progress(size, size)
 
 
-def _stage(conn, parser: ChunkParser, chunk: list, result: ImportResult, bad_rows: dict) -> None:
-    staged, errors = parser.parse(chunk)
-    result.rows += len(chunk)
+def _stage(conn, parser: ChunkParser, chunk, result: ImportResult, bad_rows: dict) -> None:
+    staged, errors = parser.parse(*chunk)
+    result.rows += len(chunk[0])
     errors.sort(key=lambda e: e.row)
     _add_errors(result, errors, bad_rows)
     insert_columns(conn, stage_t, STAGE_COLUMNS, staged)
@@ -407,11 +407,9 @@ class ChunkParser:
 
     # ------------------------------------------------------------ a chunk
 
-    def parse(self, chunk: list[tuple[int, list[str]]]) -> tuple[list[list], list[RowError]]:
+    def parse(self, numbers: list[int], rows: list[list[str]]) -> tuple[list[list], list[RowError]]:
         """Stage columns (in STAGE_COLUMNS order) of the valid rows, and every row's errors."""
         width = self.width
-        numbers = [row for row, _ in chunk]
-        rows = [cells for _, cells in chunk]
         if min(map(len, rows)) < width:  # short rows: pad, or zip() below would cut columns
             rows = [c if len(c) >= width else c + [""] * (width - len(c)) for c in rows]
         nul = (
@@ -434,7 +432,7 @@ class ChunkParser:
         for i in nul:  # reported; blank, so nothing below acts on its values
             rows[i] = [""] * len(rows[i])
         columns = list(zip(*rows, strict=False)) if width else []
-        empty = ("",) * len(chunk)
+        empty = ("",) * len(rows)
         raw = {name: columns[i] for name, i in self.columns.items()} | {"": empty}
         col = lambda name: raw.get(name, empty)  # noqa: E731
 
@@ -446,9 +444,12 @@ class ChunkParser:
             out = self._memo_map(name, values, self._cell(fn))
             return self._errors(name, numbers, out, lambda i: values[i].strip(), errors)
 
-        uuid = _clean(col("uuid"))
-        serial = _clean(col("serial"))
-        if "uuid" in self.columns:  # a card without a serial goes by its UUID
+        def cleaned(name: str) -> list[str | None]:
+            return _clean(col(name)) if name in self.columns else [None] * len(rows)
+
+        uuid = cleaned("uuid")
+        serial = cleaned("serial")
+        if None in serial:  # a card without a serial goes by its UUID
             serial = [s or u for s, u in zip(serial, uuid, strict=True)]
         for i, s in enumerate(serial):
             if s is None and i not in blanked:
@@ -460,7 +461,7 @@ class ChunkParser:
         warranty_end = self._warranty(numbers, purchased, mapped, errors, col)
         minor, currency = self._price(numbers, mapped, errors, col("price"))
         team_values = (
-            col("team") if "team" in self.columns else (self.defaults["team"] or "",) * len(chunk)
+            col("team") if "team" in self.columns else (self.defaults["team"] or "",) * len(rows)
         )
         team_ids = mapped("team", self._team, team_values)
         project_ids = self._projects(numbers, col("project"), team_ids, team_values, errors)
@@ -473,7 +474,7 @@ class ChunkParser:
             numbers, col("model"), col("manufacturer"), col("model_number"), errors
         )
         nodes = (
-            mapped("node", str) if "node" in self.columns else [self.defaults["node"]] * len(chunk)
+            mapped("node", str) if "node" in self.columns else [self.defaults["node"]] * len(rows)
         )
         if self.options.node:
             nodes = [n or self.options.node for n in nodes]
@@ -494,7 +495,7 @@ class ChunkParser:
             mapped("supplier", str),
             warranty_end,
             mapped("service_life_years", parse_years),
-            _clean(col("notes")),
+            cleaned("notes"),
         ]
         if not errors:
             return staged, errors
@@ -522,11 +523,12 @@ class ChunkParser:
                 self.failed.add(name)
         return list(map(memo.__getitem__, keys))
 
-    def _errors(self, name, numbers, values, shown, errors) -> list[Any]:
-        """`values` with each CellError replaced by None and reported (shown(i): the cell)."""
+    def _errors(self, name, numbers, values, shown, errors, field=None) -> list[Any]:
+        """`values` with each CellError replaced by None and reported under `field` (default:
+        the memo's name) with the cell shown(i)."""
         if name not in self.failed:
             return values
-        header = self.header_of(name)
+        header = self.header_of(field or name)
         errors.extend(
             RowError(numbers[i], header, shown(i), str(v))
             for i, v in enumerate(values)
@@ -553,12 +555,11 @@ class ChunkParser:
         return parse_date(raw, self.options.date_format)
 
     def _models(self, numbers, models, makers, numbers_col, errors) -> list[int | None]:
-        keys = (
-            list(zip(models, makers, numbers_col, strict=True))
-            if "manufacturer" in self.columns or "model_number" in self.columns
-            else [(m, "", "") for m in models]
-        )
-        found = self._memo_map("model", keys, self._model_cell)
+        if "manufacturer" in self.columns or "model_number" in self.columns:
+            keys: Sequence = list(zip(models, makers, numbers_col, strict=True))
+            found = self._memo_map("model", keys, self._model_cell)
+        else:
+            found = self._memo_map("model", models, lambda m: self._model_cell((m, "", "")))
         return self._errors("model", numbers, found, lambda i: models[i].strip(), errors)
 
     def _model_cell(self, key: tuple[str, str, str]) -> int | CellError | None:
@@ -594,9 +595,11 @@ class ChunkParser:
             return [None] * len(numbers), [c or fallback for c in currencies]
         prices = mapped("price", parse_money)
         values = self._memo_map(
-            "price", list(zip(prices, currencies, strict=True)), self._price_cell
+            "price+currency", list(zip(prices, currencies, strict=True)), self._price_cell
         )
-        values = self._errors("price", numbers, values, lambda i: raw_prices[i].strip(), errors)
+        values = self._errors(
+            "price+currency", numbers, values, lambda i: raw_prices[i].strip(), errors, "price"
+        )
         return [v[0] if v else None for v in values], [
             v[1] if v else c for v, c in zip(values, currencies, strict=True)
         ]
