@@ -292,6 +292,7 @@ def _check_options(mapping: Mapping, options: ImportOptions) -> None:
 
 def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, cancel) -> None:
     lock_cards_for_writing(conn)  # before any read: see db.locks
+    empty = conn.execute(select(card_t.c.id).limit(1)).first() is None
     stage_t.drop(conn, checkfirst=True)
     stage_t.create(conn)
     parser = ChunkParser(conn, source, mapping, options)
@@ -312,11 +313,15 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
         "CREATE INDEX fleetui_import_stage_serial ON fleetui_import_stage (serial)"
     )
     present = parser.present_fields()
-    _link_existing(conn, present)
+    if not empty:  # an empty inventory has no cards to link to or to clash with
+        _link_existing(conn, present)
     serial_column = source.header[mapping.column_of("serial")]
     uuid_index = mapping.column_of("uuid")
     uuid_column = source.header[uuid_index] if uuid_index is not None else "uuid"
-    for error in _cross_row_errors(conn, options, serial_column, uuid_column):
+    checks = _cross_row_errors(
+        conn, options, serial_column, uuid_column, parser.uuid_repeats, not empty
+    )
+    for error in checks:
         _add_errors(result, [error], bad_rows)
     result.errors.sort(key=lambda e: e.row)
     if result.error_count and not options.skip_invalid:
@@ -384,6 +389,10 @@ class ChunkParser:
         self.defaults = {"node": options.node, "team": options.team, "project": options.project}
         self.memos: dict[str, dict[Any, Any]] = {}
         self.failed: set[str] = set()  # memos holding a CellError
+        # Whether the file may repeat a UUID: hashes of the UUIDs seen so far (ints, not the
+        # strings: a tenth of the memory); a repeat, or a hash collision, leaves it to SQL.
+        self.uuid_repeats = False
+        self._uuid_hashes: set[int] = set()
 
     def present_fields(self) -> list[str]:
         """The card columns this import sets (its mapped columns plus --node/--team/...)."""
@@ -448,6 +457,8 @@ class ChunkParser:
             return _clean(col(name)) if name in self.columns else [None] * len(rows)
 
         uuid = cleaned("uuid")
+        if not self.uuid_repeats:
+            self._track_uuids(uuid)
         serial = cleaned("serial")
         if None in serial:  # a card without a serial goes by its UUID
             serial = [s or u for s, u in zip(serial, uuid, strict=True)]
@@ -502,6 +513,16 @@ class ChunkParser:
         bad = {e.row for e in errors}
         keep = [i for i, row in enumerate(numbers) if row not in bad]
         return [[values[i] for i in keep] for values in staged], errors
+
+    def _track_uuids(self, uuids: list[str | None]) -> None:
+        distinct = set(uuids)
+        distinct.discard(None)
+        seen = self._uuid_hashes
+        before = len(seen)
+        seen.update(map(hash, distinct))
+        if len(distinct) < len(uuids) - uuids.count(None) or len(seen) - before < len(distinct):
+            self.uuid_repeats = True
+            self._uuid_hashes = set()
 
     def _memo_map(self, name: str, keys: Sequence, compute: Callable[[Any], Any]) -> list[Any]:
         """compute(key) for every key, each distinct key computed once (memo kept across
@@ -808,25 +829,20 @@ def _repeats(conn, column, label: str, header: str, among=True) -> Iterator[RowE
         yield RowError(row_no, header, value, f"the same {label} is on row {first_row}")
 
 
-def _cross_row_errors(conn, options: ImportOptions, serial_column: str, uuid_column: str):
+def _cross_row_errors(
+    conn, options, serial_column: str, uuid_column: str, uuid_repeats: bool, cards: bool
+) -> Iterator[RowError]:
+    """Checks across rows. `uuid_repeats`: whether the file may repeat a UUID (the parser
+    saw one); `cards`: whether the inventory had cards before the import."""
     yield from _repeats(conn, "serial", "serial", serial_column)
     # Only rows that give their card a new UUID can clash: with each other (a repeat in the
     # file) or with the card holding it (probed by a correlated subquery, so the planner
     # cannot turn the join around and scan the whole inventory).
     new_uuid = stage_t.c.uuid.isnot(None) & stage_t.c.uuid.is_distinct_from(stage_t.c.card_uuid)
-    yield from _repeats(conn, "uuid", "UUID", uuid_column, new_uuid)
-    holder = select(card_t.c.serial).where(card_t.c.uuid == stage_t.c.uuid).scalar_subquery()
-    probed = (
-        select(stage_t.c.row_no, stage_t.c.uuid, stage_t.c.serial, holder.label("other"))
-        .where(new_uuid)
-        .subquery()
-    )
-    for row_no, uuid, other in conn.execute(
-        select(probed.c.row_no, probed.c.uuid, probed.c.other)
-        .where(probed.c.other.isnot(None), probed.c.other != probed.c.serial)
-        .order_by(probed.c.row_no)
-    ):
-        yield RowError(row_no, uuid_column, uuid, f"card {other} already has this UUID")
+    if uuid_repeats:
+        yield from _repeats(conn, "uuid", "UUID", uuid_column, new_uuid)
+    if cards:
+        yield from _uuid_holders(conn, uuid_column, new_uuid)
     for row_no, serial in conn.execute(
         select(stage_t.c.row_no, stage_t.c.serial)
         .where(stage_t.c.card_id.is_(None), stage_t.c.model_id.is_(None))
@@ -844,6 +860,22 @@ def _cross_row_errors(conn, options: ImportOptions, serial_column: str, uuid_col
             yield RowError(
                 row_no, serial_column, serial, "already in the inventory (--on-existing error)"
             )
+
+
+def _uuid_holders(conn, uuid_column: str, new_uuid) -> Iterator[RowError]:
+    """Rows giving their card a UUID another card of the inventory has."""
+    holder = select(card_t.c.serial).where(card_t.c.uuid == stage_t.c.uuid).scalar_subquery()
+    probed = (
+        select(stage_t.c.row_no, stage_t.c.uuid, stage_t.c.serial, holder.label("other"))
+        .where(new_uuid)
+        .subquery()
+    )
+    for row_no, uuid, other in conn.execute(
+        select(probed.c.row_no, probed.c.uuid, probed.c.other)
+        .where(probed.c.other.isnot(None), probed.c.other != probed.c.serial)
+        .order_by(probed.c.row_no)
+    ):
+        yield RowError(row_no, uuid_column, uuid, f"card {other} already has this UUID")
 
 
 def _changed(present: list[str]):
@@ -945,7 +977,7 @@ def _insert_new(conn, common: dict, now: datetime) -> None:
     The new cards are the ones above the highest id before the insert: ids only grow (SQLite
     rowids, PostgreSQL's sequence) and the import holds the inventory's write lock."""
     last = conn.execute(select(func.coalesce(func.max(card_t.c.id), 0))).scalar_one()
-    with indexes_deferred(conn, card_t), indexes_deferred(conn, event_t):
+    with indexes_deferred(conn, card_t):
         new_rows = select(
             stage_t.c.serial,
             *(stage_t.c[f] for f in CARD_FIELDS if f not in ("status", "notes")),

@@ -147,6 +147,26 @@ def test_duplicate_serials_in_the_file_name_both_rows(engine, tmp_path, basic):
     assert not result.written
 
 
+UUID_FILE = "serial,uuid,model\nU-1,GPU-aaa,H800\nU-2,GPU-bbb,H800\nU-3,GPU-ccc,H800\n"
+
+
+@pytest.mark.parametrize("chunk", [20_000, 1])  # the repeat inside one chunk, or across two
+def test_a_uuid_repeated_in_the_file_or_held_by_another_card_is_an_error(
+    engine, tmp_path, monkeypatch, chunk
+):
+    monkeypatch.setattr("fleetui.importer.CHUNK", chunk)
+    first = load(engine, write(tmp_path, UUID_FILE))
+    assert (first.new, first.error_count) == (3, 0)
+    assert load(engine, write(tmp_path, UUID_FILE)).summary() == "0 new, 0 changed, 3 unchanged"
+    clash = "serial,uuid,model\nU-4,GPU-ddd,H800\nU-5,GPU-ddd,H800\nU-6,GPU-bbb,H800\n"
+    result = load(engine, write(tmp_path, clash, "clash.csv"))
+    assert [str(e) for e in result.errors] == [
+        "row 3, column 'uuid', value 'GPU-ddd': the same UUID is on row 2",
+        "row 4, column 'uuid', value 'GPU-bbb': card U-2 already has this UUID",
+    ]
+    assert not result.written and counts(engine)[0] == 3
+
+
 def test_unknown_teams_need_create_missing_and_suggest_a_close_one(engine, tmp_path, basic):
     load(engine, basic, create_missing=True)
     result = load(engine, write(tmp_path, "serial,model,team\nX-1,H800,LLN\n", "t.csv"))
