@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
@@ -41,18 +42,20 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def open_database(url: str) -> Engine:
-    """Return a ready engine. Migrates an older schema; raises SchemaTooNewError on a newer one."""
+def open_database(url: str, on_upgrade: Callable[[str], None] | None = None) -> Engine:
+    """Return a ready engine. Migrates an older schema (telling `on_upgrade` the revision it
+    starts from first: some migrations rebuild a table); raises SchemaTooNewError on a newer one.
+    """
     engine = make_engine(url)
     try:
-        upgrade(engine, url)
+        upgrade(engine, url, on_upgrade)
     except BaseException:
         engine.dispose()
         raise
     return engine
 
 
-def upgrade(engine: Engine, url: str) -> None:
+def upgrade(engine: Engine, url: str, on_upgrade: Callable[[str], None] | None = None) -> None:
     current = current_revision(engine)
     if current == HEAD:
         return
@@ -62,6 +65,8 @@ def upgrade(engine: Engine, url: str) -> None:
             f"The database {redact(url)} has schema revision {current}, which this fleetui "
             "does not know; it was written by a newer version, so upgrade fleetui to open it."
         )
+    if current is not None and on_upgrade is not None:
+        on_upgrade(current)
     from alembic import command
 
     cfg = _alembic_config()

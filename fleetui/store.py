@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -9,7 +10,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from db.engine import DatabaseURLError, redact, resolve_url
-from db.migrate import SchemaTooNewError, open_database
+from db.migrate import HEAD, SchemaTooNewError, open_database
 from fleetui import catalogue
 from fleetui.errors import SchemaTooNew, UserError
 
@@ -26,7 +27,7 @@ def open_fleet(db: str | None = None) -> Engine:
     """An engine on an up-to-date fleet database, or a UserError that says what is wrong."""
     url = database_url(db)
     try:
-        engine = open_database(url)
+        engine = open_database(url, lambda old: _say_upgrading(url, old))
         catalogue.sync(engine)
     except DatabaseURLError as exc:
         raise UserError(str(exc)) from None
@@ -37,6 +38,15 @@ def open_fleet(db: str | None = None) -> Engine:
     except SQLAlchemyError as exc:
         raise UserError(f"The database {redact(url)} failed: {_reason(exc)}.") from None
     return engine
+
+
+def _say_upgrading(url: str, old: str) -> None:
+    print(
+        f"Upgrading {redact(url)} from schema {old} to {HEAD} (once; on a large inventory this "
+        "can take a minute).",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _reason(exc: SQLAlchemyError) -> str:

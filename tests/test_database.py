@@ -70,7 +70,7 @@ def test_foreign_keys_are_enforced(engine):
         )
 
 
-def test_upgrading_an_older_database_keeps_its_cards_and_their_uniqueness(db_url):
+def test_upgrading_an_older_database_keeps_its_cards_and_their_uniqueness(db_url, capsys):
     from alembic import command
 
     from db.engine import make_engine, resolve_url
@@ -91,9 +91,12 @@ def test_upgrading_an_older_database_keeps_its_cards_and_their_uniqueness(db_url
         conn.execute(text(CARD_INSERT.format(serial="S1", uuid="GPU-1")))
     old.dispose()
     engine = open_fleet(db_url)
+    assert f"from schema 0003 to {HEAD} (once" in capsys.readouterr().err  # it can take a while
     assert current_revision(engine) == HEAD
     with engine.connect() as conn:
         assert conn.execute(text("SELECT serial, uuid FROM card")).all() == [("S1", "GPU-1")]
+    open_fleet(db_url).dispose()
+    assert capsys.readouterr().err == ""  # once
     for serial, uuid in (("S1", "GPU-2"), ("S2", "GPU-1")):
         with engine.begin() as conn, pytest.raises(IntegrityError, match=r"(?i)unique|duplicate"):
             conn.execute(text(CARD_INSERT.format(serial=serial, uuid=uuid)))
