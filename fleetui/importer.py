@@ -101,12 +101,14 @@ stage_t = Table(
     Column("warranty_end", Date),
     Column("service_life_years", Float),
     Column("notes", String),
-    Column("card_id", Integer),  # the card with this serial, if any (set after staging)
-    Column("card_uuid", String),  # that card's UUID
-    Column("changes", Boolean),  # whether the row changes that card
+    # Whether the row gives its card a UUID it does not have yet: staged as "has a UUID",
+    # corrected by the link to the cards (only such rows can clash over a UUID).
+    Column("new_uuid", Boolean),
+    Column("card_id", Integer),  # the card with this serial, if any (set by the link)
+    Column("changes", Boolean),  # whether the row changes that card (set by the link)
     prefixes=["TEMPORARY"],
 )
-STAGE_COLUMNS = ("row_no", "serial", *CARD_FIELDS)
+STAGE_COLUMNS = ("row_no", "serial", *CARD_FIELDS, "new_uuid")
 
 
 @dataclass
@@ -507,6 +509,7 @@ class ChunkParser:
             warranty_end,
             mapped("service_life_years", parse_years),
             cleaned("notes"),
+            [u is not None for u in uuid],
         ]
         if not errors:
             return staged, errors
@@ -799,11 +802,12 @@ def _estimate_rows(source: CsvSource) -> int:
 
 
 def _link_existing(conn, present: list[str]) -> None:
-    """Each staged row's card (by serial), that card's UUID and whether the row changes it."""
+    """Each staged row's card (by serial), and whether the row changes it or its UUID."""
+    new_uuid = stage_t.c.uuid.isnot(None) & stage_t.c.uuid.is_distinct_from(card_t.c.uuid)
     conn.execute(
         update(stage_t)
         .where(card_t.c.serial == stage_t.c.serial)
-        .values(card_id=card_t.c.id, card_uuid=card_t.c.uuid, changes=_changed(present))
+        .values(card_id=card_t.c.id, changes=_changed(present), new_uuid=new_uuid)
     )
 
 
@@ -838,7 +842,7 @@ def _cross_row_errors(
     # Only rows that give their card a new UUID can clash: with each other (a repeat in the
     # file) or with the card holding it (probed by a correlated subquery, so the planner
     # cannot turn the join around and scan the whole inventory).
-    new_uuid = stage_t.c.uuid.isnot(None) & stage_t.c.uuid.is_distinct_from(stage_t.c.card_uuid)
+    new_uuid = stage_t.c.new_uuid
     if uuid_repeats:
         yield from _repeats(conn, "uuid", "UUID", uuid_column, new_uuid)
     if cards:
