@@ -183,6 +183,18 @@ def test_skip_invalid_writes_valid_rows_and_a_rejected_file(engine, tmp_path):
     assert "unknown model" in rejected[1]
 
 
+def test_an_import_leaves_the_inventory_consistent_and_its_connections_checking_keys(engine, basic):
+    from sqlalchemy.exc import IntegrityError
+
+    from fleetui.maintenance import check
+
+    load(engine, basic, create_missing=True)
+    assert check(engine) == []  # every card's model, node, team and project exist
+    for _ in range(3):  # whichever pooled connection the import used checks keys again
+        with engine.begin() as conn, pytest.raises(IntegrityError, match=r"(?i)foreign key"):
+            conn.execute(update(Card).where(Card.serial == "S-001").values(team_id=9999))
+
+
 def test_dry_run_counts_what_a_real_run_would_do_and_writes_nothing(engine, basic):
     dry = load(engine, basic, create_missing=True, dry_run=True)
     assert dry.summary() == "3 new, 0 changed, 0 unchanged" and not dry.written
