@@ -14,7 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine, func, insert, select
 from sqlmodel import SQLModel
 
-from db.bulk import indexes_deferred, insert_rows, refresh_statistics
+from db.bulk import (
+    foreign_keys_trusted,
+    gc_paused,
+    indexes_deferred,
+    insert_rows,
+    refresh_statistics,
+)
 from db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Site, Team
 from fleetui import audit, catalogue
 from fleetui.errors import UserError
@@ -137,7 +143,13 @@ def build(
     rng = random.Random(seed)
     batch = audit.new_batch_id()
     stamp = datetime(2026, 11, 1, tzinfo=UTC)
-    with engine.begin() as conn, indexes_deferred(conn, card_t):
+    with (
+        gc_paused(),
+        engine.connect() as conn,
+        foreign_keys_trusted(conn),  # every id below comes from rows it just wrote
+        conn.begin(),
+        indexes_deferred(conn, card_t),
+    ):
         model_ids = dict(conn.execute(select(GpuModel.key, GpuModel.id)).all())
         site_ids = [
             conn.execute(insert(Site).values(name=code, location=where)).inserted_primary_key[0]
