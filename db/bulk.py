@@ -1,7 +1,8 @@
-"""Fast bulk inserts: tuples straight to the driver's executemany, values bound per column.
+"""Fast bulk inserts: tuples straight to the driver (SQLite's executemany, PostgreSQL's COPY),
+values converted per column.
 
 SQLAlchemy Core's executemany spends more time building per-row parameter dicts than SQLite
-spends inserting. This keeps Core's SQL and type conversion but skips the per-row machinery.
+spends inserting. This keeps Core's type conversion but skips the per-row machinery.
 """
 
 from __future__ import annotations
@@ -32,12 +33,18 @@ def insert_columns(
     procs = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
     converted = [_convert(p, v) if p else v for p, v in zip(procs, values, strict=True)]
     quote = dialect.identifier_preparer
+    into = f"{quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})"
+    rows = zip(*converted, strict=True)
+    if dialect.name == "postgresql":  # COPY: several times faster than INSERTs, even batched
+        cursor = conn.connection.dbapi_connection.cursor()
+        with cursor, cursor.copy(f"COPY {into} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})"
-        f" VALUES ({', '.join([marker] * len(columns))})"
+    conn.exec_driver_sql(
+        f"INSERT INTO {into} VALUES ({', '.join([marker] * len(columns))})", list(rows)
     )
-    conn.exec_driver_sql(sql, list(zip(*converted, strict=True)))
 
 
 def _convert(processor, values: Sequence[Any]) -> list[Any]:
