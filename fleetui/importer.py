@@ -315,13 +315,20 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
         "CREATE INDEX fleetui_import_stage_serial ON fleetui_import_stage (serial)"
     )
     present = parser.present_fields()
-    if not empty:  # an empty inventory has no cards to link to or to clash with
+    # The usual re-import changes nothing: one read-only pass tells so, and every row is then
+    # an existing card left as it is, so no row needs linking to its card nor checks that do.
+    quiet = not empty and options.on_existing != "error" and _changes_nothing(conn, present)
+    if not empty and not quiet:  # an empty inventory has no cards to link to or clash with
         _link_existing(conn, present)
     serial_column = source.header[mapping.column_of("serial")]
     uuid_index = mapping.column_of("uuid")
     uuid_column = source.header[uuid_index] if uuid_index is not None else "uuid"
-    checks = _cross_row_errors(
-        conn, options, serial_column, uuid_column, parser.uuid_repeats, not empty
+    checks = (
+        _repeats(conn, "serial", "serial", serial_column)
+        if quiet
+        else _cross_row_errors(
+            conn, options, serial_column, uuid_column, parser.uuid_repeats, not empty
+        )
     )
     for error in checks:
         _add_errors(result, [error], bad_rows)
@@ -332,9 +339,16 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
         conn.execute(delete(stage_t).where(stage_t.c.row_no.in_(list(bad_rows))))
         result.rejected = len(bad_rows)
         result.rejected_rows = bad_rows
-    if options.on_existing == "skip":
+    if quiet:
+        total = conn.execute(select(func.count()).select_from(stage_t)).scalar_one()
+        if options.on_existing == "skip":
+            result.skipped = total
+        else:
+            result.unchanged = total
+    elif options.on_existing == "skip":
         result.skipped = conn.execute(delete(stage_t).where(stage_t.c.card_id.isnot(None))).rowcount
-    _count(conn, result)
+    if not quiet:
+        _count(conn, result)
     if result.new or result.changed:
         result.batch_id = audit.new_batch_id()
         _apply(conn, result, present, options, parser.created)
@@ -803,12 +817,25 @@ def _estimate_rows(source: CsvSource) -> int:
 
 def _link_existing(conn, present: list[str]) -> None:
     """Each staged row's card (by serial), and whether the row changes it or its UUID."""
-    new_uuid = stage_t.c.uuid.isnot(None) & stage_t.c.uuid.is_distinct_from(card_t.c.uuid)
     conn.execute(
         update(stage_t)
         .where(card_t.c.serial == stage_t.c.serial)
-        .values(card_id=card_t.c.id, changes=_changed(present), new_uuid=new_uuid)
+        .values(card_id=card_t.c.id, changes=_changed(present), new_uuid=_new_uuid())
     )
+
+
+def _changes_nothing(conn, present: list[str]) -> bool:
+    """Whether every staged row names a card of the inventory and changes nothing of it."""
+    differs = or_(card_t.c.id.is_(None), _changed(present), _new_uuid())
+    joined = stage_t.outerjoin(card_t, card_t.c.serial == stage_t.c.serial)
+    return (
+        conn.execute(select(literal(1)).select_from(joined).where(differs).limit(1)).first() is None
+    )
+
+
+def _new_uuid():
+    """A staged row gives its (joined) card a UUID the card does not have."""
+    return stage_t.c.uuid.isnot(None) & stage_t.c.uuid.is_distinct_from(card_t.c.uuid)
 
 
 def _repeats(conn, column, label: str, header: str, among=True) -> Iterator[RowError]:

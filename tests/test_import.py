@@ -203,6 +203,17 @@ def test_dry_run_counts_what_a_real_run_would_do_and_writes_nothing(engine, basi
         assert conn.execute(select(func.count()).select_from(Card)).scalar_one() == 0
 
 
+def test_a_repeated_row_in_an_unchanged_re_import_is_still_an_error(engine, tmp_path, basic):
+    load(engine, basic, create_missing=True)
+    path = write(tmp_path, HEADER + "\n".join([*ROWS, ROWS[1]]) + "\n", "again.csv")
+    result = load(engine, path)
+    assert [str(e) for e in result.errors] == [
+        "row 5, column 'serial', value 'S-002': the same serial is on row 3"
+    ]
+    kept = load(engine, path, skip_invalid=True)
+    assert kept.summary() == "0 new, 0 changed, 3 unchanged, 1 rejected"
+
+
 def test_on_existing_skip_and_error(engine, basic):
     load(engine, basic, create_missing=True)
     assert load(engine, basic, on_existing="skip").skipped == 3
