@@ -78,12 +78,18 @@ def test_secrets_never_reach_the_output(pg_databases, request):
 
 
 IMPORTER = """
-import sys
+import sys, time
 from fleetui.store import open_fleet
 from fleetui.importer import ImportOptions, run_import
 engine = open_fleet(sys.argv[1])
 print("started", flush=True)
-run_import(engine, sys.argv[2], ImportOptions(create_missing=True))
+
+def progress(done, size):  # halfway through the file, inside the import's transaction
+    if size > done > size / 2:
+        print("halfway", flush=True)
+        time.sleep(60)
+
+run_import(engine, sys.argv[2], ImportOptions(create_missing=True), progress)
 print("finished", flush=True)
 """
 
@@ -99,11 +105,14 @@ print("finished", flush=True)
 """
 
 
-def _kill_midway(code: str, args: list[str], delay: float) -> str:
+def _kill_midway(code: str, args: list[str], delay: float = 0.0, at: str = "started") -> str:
+    """Run `code` in a child, SIGKILL it `delay` seconds after it printed the line `at`."""
     child = subprocess.Popen(
         [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
     )
     assert child.stdout.readline().strip() == "started"
+    while at != "started" and child.stdout.readline().strip() not in (at, ""):
+        pass
     time.sleep(delay)
     child.send_signal(signal.SIGKILL)
     rest = child.stdout.read()
@@ -119,7 +128,7 @@ def test_an_import_killed_midway_leaves_the_database_unchanged(engine, tmp_path)
         for n in range(60_000):
             writer.writerow([f"K{n:07d}", "H800", "LLM", f"kn-{n // 8:05d}"])
     before = counts(engine)
-    rest = _kill_midway(IMPORTER, [url_of(engine), str(path)], delay=0.8)
+    rest = _kill_midway(IMPORTER, [url_of(engine), str(path)], at="halfway")
     assert "finished" not in rest, "the import should still have been running"
     assert counts(engine) == before
     assert maintenance.check(engine) == []
