@@ -356,7 +356,7 @@ def _print_import(result) -> None:
         )
     if result.error_count and not result.written and not result.dry_run:
         say(
-            f"{result.error_count:,} errors; nothing was written. Fix them, or pass "
+            f"{units.counted(result.error_count, 'error')}; nothing was written. Fix them, or pass "
             "--skip-invalid to write the valid rows.",
             highlight=False,
         )
@@ -412,7 +412,7 @@ def undo_cmd(
         _print_json(result.__dict__)
     else:
         out.print(
-            f"Undid batch {result.batch_id[:8]}: {result.deleted:,} cards removed, "
+            f"Undid batch {result.batch_id[:8]}: {units.counted(result.deleted, 'card')} removed, "
             f"{result.restored:,} restored (undo batch {result.undo_batch_id[:8]}).",
             highlight=False,
         )

@@ -19,6 +19,11 @@ def count(n: int) -> str:
     return f"{n:,}"
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 card', '1,234 cards'."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def money(minor: int | None, currency: str | None) -> str:
     if minor is None:
         return ""

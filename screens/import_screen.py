@@ -25,6 +25,7 @@ from textual.widgets import (
     Static,
 )
 
+from fleetui import units
 from fleetui.columns import FIELDS, IGNORE
 from fleetui.errors import UserError
 from fleetui.importer import ImportOptions, ImportResult, group_errors, inspect_file, run_import
@@ -218,7 +219,7 @@ class ImportScreen(Screen):
             verdict = (
                 "ready to import"
                 if ok
-                else f"{result.error_count:,} errors: fix them or skip invalid rows"
+                else f"{units.counted(result.error_count, 'error')}: fix them or skip invalid rows"
             )
             self.say(f"Would import: {result.summary()} — {verdict}.")
         else:

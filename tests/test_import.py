@@ -354,13 +354,13 @@ def test_cli_import_reports_errors_and_exits_nonzero(tmp_path, db_url):
     result = CliRunner().invoke(app, ["--db", db, "import", bad])
     assert result.exit_code == 1
     assert "row 3, column 'model', value 'Z9': unknown model" in result.stderr
-    assert "nothing was written" in result.stderr
+    assert "1 error; nothing was written" in result.stderr
     good = write(tmp_path, "serial,model\nA-1,H800\n", "good.csv")
     result = CliRunner().invoke(app, ["--db", db, "import", good, "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["new"] == 1
     batch = json.loads(result.stdout)["batch_id"]
     undone = CliRunner().invoke(app, ["--db", db, "undo", batch[:8]])
-    assert undone.exit_code == 0 and "1 cards removed" in undone.stdout
+    assert undone.exit_code == 0 and "1 card removed" in undone.stdout
 
 
 # ---------------------------------------------------------------- generated files
