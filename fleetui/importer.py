@@ -378,6 +378,17 @@ def _add_errors(result: ImportResult, errors: list[RowError], bad_rows: dict[int
 # ---------------------------------------------------------------- one row
 
 
+class _ToCreate:
+    """A team (team None) or a project of `team` that --create-missing makes once a row that
+    is valid otherwise names it."""
+
+    __slots__ = ("id", "label", "name", "team")
+
+    def __init__(self, name: str, team: int | _ToCreate | None = None, label: str = "") -> None:
+        self.name, self.team, self.label = name, team, label
+        self.id: int | None = None
+
+
 class ChunkParser:
     """Turns chunks of CSV records into stage columns plus the errors of the rejected rows.
 
@@ -405,6 +416,7 @@ class ChunkParser:
         self.defaults = {"node": options.node, "team": options.team, "project": options.project}
         self.memos: dict[str, dict[Any, Any]] = {}
         self.failed: set[str] = set()  # memos holding a CellError
+        self._pending: dict[tuple, _ToCreate] = {}  # what --create-missing may create
         # Whether the file may repeat a UUID: hashes of the UUIDs seen so far (ints, not the
         # strings: a tenth of the memory); a repeat, or a hash collision, leaves it to SQL.
         self.uuid_repeats = False
@@ -500,6 +512,10 @@ class ChunkParser:
         model_ids = self._models(
             numbers, col("model"), col("manufacturer"), col("model_number"), errors
         )
+        if self._pending:  # teams and projects to create, for the rows valid otherwise
+            bad = {e.row for e in errors}
+            team_ids = self._settle(team_ids, numbers, bad)
+            project_ids = self._settle(project_ids, numbers, bad)
         nodes = (
             mapped("node", str) if "node" in self.columns else [self.defaults["node"]] * len(rows)
         )
@@ -731,18 +747,13 @@ class ChunkParser:
         self.nodes.update(self.conn.execute(new).all())
         self.nodes_created += len(names)
 
-    def _team(self, name: str) -> int:
+    def _team(self, name: str) -> int | _ToCreate:
         team_id = self.teams.get(name.lower())
         if team_id is not None:
             return team_id
         if not self.options.create_missing:
             raise CellError(_unknown("team", name, self.teams))
-        team_id = self.conn.execute(
-            insert(Team).values(name=name, created_at=datetime.now(UTC))
-        ).inserted_primary_key[0]
-        self.teams[name.lower()] = team_id
-        self.created.append(("team", name))
-        return team_id
+        return self._pending.setdefault(("team", name.lower()), _ToCreate(name))
 
     def _projects(self, numbers, names, team_ids, team_names, errors) -> list[int | None]:
         if "project" not in self.columns and not self.defaults["project"]:
@@ -763,7 +774,7 @@ class ChunkParser:
         except CellError as exc:
             return exc
 
-    def _project(self, name: str, team_id: int | None, team: str | None) -> int | None:
+    def _project(self, name: str, team_id, team: str | None) -> int | _ToCreate | None:
         if team_id is None:
             if team is not None:
                 return None  # the team's own error is reported
@@ -781,12 +792,35 @@ class ChunkParser:
         if not self.options.create_missing:
             names = {n: i for (t, n), i in self.projects.items() if t == team_id}
             raise CellError(_unknown(f"project of team {team}", name, names))
-        project_id = self.conn.execute(
-            insert(Project).values(team_id=team_id, name=name, created_at=datetime.now(UTC))
-        ).inserted_primary_key[0]
-        self.projects[(team_id, name.lower())] = project_id
-        self.created.append(("project", f"{team}/{name}"))
-        return project_id
+        key = ("project", team_id, name.lower())
+        return self._pending.setdefault(key, _ToCreate(name, team_id, f"{team}/{name}"))
+
+    def _settle(self, values: list, numbers: list[int], bad: set[int]) -> list:
+        """`values` with each team or project to create replaced by its id, created now if a
+        valid row names it; a rejected row creates nothing (and stages nothing)."""
+        return [
+            (None if row in bad else self._create(v)) if v.__class__ is _ToCreate else v
+            for row, v in zip(numbers, values, strict=True)
+        ]
+
+    def _create(self, item: _ToCreate) -> int:
+        if item.id is not None:
+            return item.id
+        now = datetime.now(UTC)
+        if item.team is None:
+            item.id = self.conn.execute(
+                insert(Team).values(name=item.name, created_at=now)
+            ).inserted_primary_key[0]
+            self.teams[item.name.lower()] = item.id
+            self.created.append(("team", item.name))
+        else:
+            team_id = self._create(item.team) if item.team.__class__ is _ToCreate else item.team
+            item.id = self.conn.execute(
+                insert(Project).values(team_id=team_id, name=item.name, created_at=now)
+            ).inserted_primary_key[0]
+            self.projects[(team_id, item.name.lower())] = item.id
+            self.created.append(("project", item.label))
+        return item.id
 
 
 def _clean(values) -> list[str | None]:

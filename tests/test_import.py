@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
-from db.tables import Card, Event
+from db.tables import Card, Event, Project, Team
 from fleetui import exporter, inventory
 from fleetui.cli import app
 from fleetui.errors import UserError
@@ -193,6 +193,25 @@ def test_an_import_leaves_the_inventory_consistent_and_its_connections_checking_
     for _ in range(3):  # whichever pooled connection the import used checks keys again
         with engine.begin() as conn, pytest.raises(IntegrityError, match=r"(?i)foreign key"):
             conn.execute(update(Card).where(Card.serial == "S-001").values(team_id=9999))
+
+
+def test_a_rejected_row_creates_no_team_or_project(engine, tmp_path, basic):
+    load(engine, basic, create_missing=True)
+    text = (
+        "serial,model,team,project,status,purchase_date\n"
+        "R-1,H800,Research,,spare,not a date\n"  # rejected: its new team is not created
+        "R-2,H800,Vision,det,spare,2024-01-01\n"  # valid: team and project created
+        "R-3,H800,LLM,newproj,spare,someday\n"  # rejected: its new project is not created
+        "R-4,H800,Vision,det,spare,2024-01-02\n"
+    )
+    result = load(engine, write(tmp_path, text, "r.csv"), create_missing=True, skip_invalid=True)
+    assert (result.new, result.rejected) == (2, 2)
+    with engine.connect() as conn:
+        teams = set(conn.execute(select(Team.name)).scalars())
+        projects = set(conn.execute(select(Project.name)).scalars())
+    assert "Vision" in teams and "Research" not in teams
+    assert "det" in projects and "newproj" not in projects
+    assert inventory.detail(engine, "R-4").fields["project"] == "det"
 
 
 def test_dry_run_counts_what_a_real_run_would_do_and_writes_nothing(engine, basic):
