@@ -1,5 +1,5 @@
-"""Fast bulk inserts: tuples straight to the driver (SQLite's executemany, PostgreSQL's COPY),
-values converted per column.
+"""Fast bulk inserts: tuples straight to the driver (SQLite's executemany, PostgreSQL's COPY;
+the two backends fleetui runs on), values converted per column.
 
 SQLAlchemy Core's executemany spends more time building per-row parameter dicts than SQLite
 spends inserting. This keeps Core's type conversion but skips the per-row machinery.
@@ -41,10 +41,7 @@ def insert_columns(
             for row in rows:
                 copy.write_row(row)
         return
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(
-        f"INSERT INTO {into} VALUES ({', '.join([marker] * len(columns))})", list(rows)
-    )
+    conn.exec_driver_sql(f"INSERT INTO {into} VALUES ({', '.join('?' * len(columns))})", list(rows))
 
 
 def _convert(processor, values: Sequence[Any]) -> list[Any]:
@@ -98,7 +95,7 @@ def foreign_keys_trusted(conn: Connection) -> Iterator[None]:
     parent tables inside its own write-locked transaction (`fleetui db check` still verifies).
 
     Enter before the transaction begins (SQLite ignores the pragma inside one). PostgreSQL
-    keeps checking: its checks are cheap set-based triggers.
+    keeps checking: only a superuser may switch its per-row key triggers off.
     """
     raw = conn.connection.dbapi_connection if conn.dialect.name == "sqlite" else None
     if raw is None:

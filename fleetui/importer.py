@@ -330,8 +330,7 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
             conn, options, serial_column, uuid_column, parser.uuid_repeats, not empty
         )
     )
-    for error in checks:
-        _add_errors(result, [error], bad_rows)
+    _add_errors(result, list(checks), bad_rows)
     result.errors.sort(key=lambda e: e.row)
     if result.error_count and not options.skip_invalid:
         return
@@ -339,15 +338,16 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
         conn.execute(delete(stage_t).where(stage_t.c.row_no.in_(list(bad_rows))))
         result.rejected = len(bad_rows)
         result.rejected_rows = bad_rows
-    if quiet:
+    if quiet:  # every staged row is an existing card, left as it is
         total = conn.execute(select(func.count()).select_from(stage_t)).scalar_one()
         if options.on_existing == "skip":
             result.skipped = total
         else:
             result.unchanged = total
-    elif options.on_existing == "skip":
-        result.skipped = conn.execute(delete(stage_t).where(stage_t.c.card_id.isnot(None))).rowcount
-    if not quiet:
+    else:
+        if options.on_existing == "skip":
+            existing = delete(stage_t).where(stage_t.c.card_id.isnot(None))
+            result.skipped = conn.execute(existing).rowcount
         _count(conn, result)
     if result.new or result.changed:
         result.batch_id = audit.new_batch_id()
@@ -394,7 +394,7 @@ class ChunkParser:
 
     Work goes column by column over a chunk: each column's distinct raw values are converted
     once (memoised, at most MEMO_LIMIT per column, so memory stays bounded) and mapped in a
-    list comprehension; unique columns (serial, UUID, bus id, notes) are only trimmed. Nodes,
+    list comprehension; unique columns (serial, UUID, notes) are only trimmed. Nodes,
     teams and projects are looked up in dictionaries loaded once (a fleet has thousands).
     """
 
