@@ -332,7 +332,8 @@ def _print_import(result) -> None:
 
     say = err.print
     say(
-        f"{result.file}: {result.encoding}, delimiter {result.delimiter!r}, {result.rows:,} rows",
+        f"{result.file}: {result.encoding}, delimiter {result.delimiter!r}, "
+        f"{units.counted(result.rows, 'row')}",
         highlight=False,
     )
     say(
