@@ -12,7 +12,6 @@ import sys
 from datetime import date, datetime
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -30,7 +29,7 @@ out = Console()
 class _Group(typer.core.TyperGroup):
     """Turns a UserError anywhere below into one sentence on stderr and its exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UserError as exc:
@@ -66,9 +65,26 @@ DbOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from fleetui import __version__
+
+        out.print(f"fleetui {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
-def root(ctx: typer.Context, db: DbOption = None) -> None:
-    """Without a command: open the TUI on the inventory."""
+def root(
+    ctx: typer.Context,
+    db: DbOption = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Without a command: open the TUI on the dashboard."""
     ctx.obj = {"db": db}
     if ctx.invoked_subcommand is None:
         _launch(_open(ctx))
