@@ -7,7 +7,7 @@ when ascending, last when descending), so each query stays a plain index range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -23,9 +23,10 @@ from sqlalchemy import (
 )
 
 from db.tables import Card, Event, GpuModel, Node, Project, Site, Team
-from fleetui import catalogue
+from fleetui import catalogue, config, lifecycle
 from fleetui.errors import UserError
-from fleetui.query import Term, parse
+from fleetui.query import Term, days, parse
+from fleetui.summary import HELD
 
 card = Card.__table__
 model_t = GpuModel.__table__
@@ -179,12 +180,10 @@ def _term(conn, term: Term) -> ColumnElement[bool]:
 
 def _lifecycle_term(conn, key: str, value: str) -> ColumnElement[bool]:
     """warranty:Nd / warranty:expired / eol:past, by the rules of fleetui.lifecycle."""
-    from fleetui import config, lifecycle, query
-
     cfg, today = config.load(), date.today()
     if key == "warranty":  # warranties matter for cards a team holds
-        held = card.c.status.in_(("in_service", "spare", "repair"))
-        return and_(held, lifecycle.warranty_condition(cfg, today, query.days(value)))
+        held = card.c.status.in_(HELD)
+        return and_(held, lifecycle.warranty_condition(conn, cfg, today, days(value)))
     overrides = (
         conn.execute(
             select(card.c.service_life_years).where(card.c.service_life_years > 0).distinct()
@@ -345,9 +344,11 @@ def with_names():
 
 
 def rows_for(engine: Engine, ids: list[int]) -> list[CardRow]:
-    """Display rows for card ids, in the given order."""
+    """Display rows for card ids, in the given order; the warranty end is the rules' (the
+    card's own, else from its purchase date), as the warranty filter and reports count it."""
     if not ids:
         return []
+    cfg = config.load()
     query = (
         select(
             card.c.id,
@@ -360,13 +361,22 @@ def rows_for(engine: Engine, ids: list[int]) -> list[CardRow]:
             card.c.status,
             card.c.purchase_date,
             card.c.warranty_end,
+            model_t.c.key,
+            card.c.supplier,
         )
         .select_from(with_names())
         .where(card.c.id.in_(ids))
     )
     with engine.connect() as conn:
-        by_id = {r.id: CardRow(**r._mapping) for r in conn.execute(query)}
+        by_id = {r.id: _card_row(cfg, r) for r in conn.execute(query)}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def _card_row(cfg: config.Config, r) -> CardRow:
+    *shown, key, supplier = r
+    row = CardRow(*shown)
+    end = lifecycle.warranty_end(cfg, row.purchase_date, row.warranty_end, key, supplier)
+    return replace(row, warranty_end=end)
 
 
 def count(engine: Engine, query_text: str = "") -> int:
@@ -442,8 +452,6 @@ def detail(engine: Engine, serial: str, today: date | None = None) -> CardDetail
 
 def _life(row, today: date) -> dict[str, Any]:
     """Warranty state, end of life, remaining life and book value, by fleetui.lifecycle's rules."""
-    from fleetui import config, lifecycle
-
     cfg = config.load()
     key = row["model_key"]
     end = lifecycle.warranty_end(

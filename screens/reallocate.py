@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import date
 
 from sqlalchemy import Engine
 from textual import on, work
@@ -24,10 +26,16 @@ class ReallocateModal(ModalScreen[str | None]):
     CSS_PATH = "reallocate.tcss"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, engine: Engine, serials: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        serials: list[str] | None = None,
+        today: Callable[[], date] = date.today,
+    ) -> None:
         super().__init__()
         self.engine = engine
         self.serials = serials
+        self.today = today
         self.plan: moves.Plan | None = None
         self.directory = teams.directory(engine)
 
@@ -98,6 +106,7 @@ class ReallocateModal(ModalScreen[str | None]):
                     pflops,
                     models or None,
                     self._value("#from_team"),
+                    today=self.today(),
                 )
         except UserError as exc:
             self.app.call_from_thread(self.show_problem, str(exc))
