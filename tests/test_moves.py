@@ -87,6 +87,31 @@ def test_a_request_never_takes_cards_in_repair_retired_or_on_order(demo_engine):
         moves.plan_request(demo_engine, "Search", None, count=100_000, today=TODAY)
 
 
+def test_a_request_judges_warranties_by_the_rules_on_the_day_it_is_given(demo_engine):
+    """The plan's warranty ends are the rules' (a card without its own end date gets one from
+    its purchase date) and "out of warranty" means on the `today` passed in, not the clock."""
+    card = Card.__table__
+    with demo_engine.begin() as conn:
+        conn.execute(update(card).where(card.c.id % 2 == 0).values(warranty_end=None))
+
+    def out_of_warranty(plan) -> str:
+        return " ".join(line for line in plan.explanation if "out of warranty" in line)
+
+    for today, expired in ((date(2000, 1, 1), ""), (date(2040, 1, 1), "24 of the cards")):
+        plan = moves.plan_request(
+            demo_engine, "Search", None, count=24, from_team="LLM", today=today
+        )
+        for planned in plan.cards:
+            assert (
+                planned.warranty_end
+                == inventory.detail(demo_engine, planned.serial).fields["warranty_end"]
+            )
+            assert planned.warranty_end is not None
+        assert out_of_warranty(plan).startswith(expired) and bool(out_of_warranty(plan)) == bool(
+            expired
+        )
+
+
 def test_a_request_by_compute_reaches_the_pflops(demo_engine):
     plan = moves.plan_request(
         demo_engine, "Search", None, pflops=2, models=["H800", "A800"], today=TODAY
