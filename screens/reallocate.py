@@ -62,7 +62,7 @@ class ReallocateModal(ModalScreen[str | None]):
 
     @on(Select.Changed, "#to_team")
     def team_chosen(self, event: Select.Changed) -> None:
-        projects = self.directory.get(str(event.value), []) if event.value != Select.BLANK else []
+        projects = [] if event.select.is_blank() else self.directory.get(str(event.value), [])
         picker = self.query_one("#to_project", Select)
         picker.set_options([(NO_PROJECT, NO_PROJECT), *((p, p) for p in projects)])
         self.forget_plan()
@@ -78,8 +78,8 @@ class ReallocateModal(ModalScreen[str | None]):
         self.dismiss(None)
 
     def _value(self, selector: str) -> str | None:
-        value = self.query_one(selector, Select).value
-        return None if value == Select.BLANK or value == NO_PROJECT else str(value)
+        select = self.query_one(selector, Select)  # Select.BLANK changed meaning in Textual 1
+        return None if select.is_blank() or select.value == NO_PROJECT else str(select.value)
 
     @on(Button.Pressed, "#preview")
     def preview(self) -> None:

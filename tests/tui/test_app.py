@@ -269,3 +269,80 @@ async def test_dashboard_alerts_jump_to_the_matching_cards(demo_engine):
         assert isinstance(app.screen, LifecycleScreen)
         cliff = app.screen.query_one("#cliff", Static).content
         assert cliff.title.startswith("End of service life per quarter")
+
+
+async def test_import_screen_lists_every_row_range_of_an_error(demo_engine, tmp_path):
+    from screens.import_screen import ImportScreen
+
+    models = {2: "Z999", 3: "Z999", 4: "Z999", 9: "Z999", 12: "Z999"}
+    lines = ["serial,model,team,status"]
+    lines += [f"NEW-{row},{models.get(row, 'H800')},LLM,spare" for row in range(2, 14)]
+    path = tmp_path / "ranges.csv"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("I")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ImportScreen)
+        await pilot.press(*str(path), "enter")
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        errors = screen.query_one("#errors", DataTable)
+        assert errors.row_count == 1
+        assert str(errors.get_row_at(0)[0]) == "rows 2-4, 9, 12"
+
+
+async def test_request_cards_by_count_from_a_key_and_the_palette(demo_engine):
+    """`R` (and "Request cards" in ctrl+p) asks for N cards of a model from a team: preview,
+    confirm, and the teams' holdings change by exactly those cards."""
+    from textual.command import CommandPalette
+    from textual.widgets import Button, Select
+
+    from fleetui import teams
+    from screens.reallocate import ReallocateModal
+
+    def h800s() -> dict[str, int]:
+        return {h.name: h.by_model.get("H800 SXM 80GB", 0) for h in teams.holdings(demo_engine)}
+
+    before = h800s()
+    app = FleetApp(demo_engine, today=lambda: date(2026, 11, 1))
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        shown = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
+        assert "R" in shown, "the request key is in the footer"
+
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"Request cards")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ReallocateModal)
+        await pilot.press("escape")
+        await pilot.pause()
+
+        await pilot.press("R")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ReallocateModal) and not modal.serials
+        modal.query_one("#amount", Input).value = "8"
+        modal.query_one("#models", Input).value = "H800"
+        modal.query_one("#from_team", Select).value = "LLM"
+        modal.query_one("#to_team", Select).value = "Search"
+        await pilot.pause()
+        modal.query_one("#reason", Input).value = "new search model"
+        modal.query_one("#preview", Button).press()
+        await settle(pilot)
+        preview = str(modal.query_one("#plan", Static).render())
+        assert "Move 8 cards" in preview and "Search" in preview
+        assert h800s() == before, "a preview moves nothing"
+        modal.query_one("#move", Button).press()
+        await settle(pilot)
+        assert not isinstance(app.screen, ReallocateModal)
+    after = h800s()
+    assert after["Search"] == before.get("Search", 0) + 8
+    assert after["LLM"] == before["LLM"] - 8
