@@ -52,7 +52,7 @@ class FleetApp(App[None]):
         self.initial_mode = initial_mode
         self.sub_title = redact(str(engine.url))
         self.add_mode("dashboard", lambda: DashboardScreen(engine, today))
-        self.add_mode("inventory", lambda: InventoryScreen(engine, initial_query))
+        self.add_mode("inventory", lambda: InventoryScreen(engine, initial_query, today))
         self.add_mode("import", lambda: ImportScreen(engine))
         self.add_mode("teams", lambda: TeamsScreen(engine))
         self.add_mode("history", lambda: HistoryScreen(engine))

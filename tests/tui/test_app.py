@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import re
 from datetime import date
 
+from rich.console import Console
 from textual.widgets import DataTable, Input, Static
 
 from fleetui import inventory
@@ -346,3 +349,27 @@ async def test_request_cards_by_count_from_a_key_and_the_palette(demo_engine):
     after = h800s()
     assert after["Search"] == before.get("Search", 0) + 8
     assert after["LLM"] == before["LLM"] - 8
+
+
+async def test_filters_and_card_details_are_judged_on_the_apps_today(demo_engine):
+    """The dashboard's alert, the `warranty:` filter it jumps to and a card's warranty state
+    all use the day the app was given, never the clock."""
+    from fleetui import config, lifecycle
+
+    day = date(2024, 6, 1)
+    expected = lifecycle.snapshot(demo_engine, config.load(), day).alerts()["expiring_90d"]
+    assert inventory.count(demo_engine, "warranty:90d", today=day) == expected > 0
+    app = FleetApp(demo_engine, today=lambda: day)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await settle(pilot)
+        assert f"{expected:,} within 90 days" in str(app.screen.query_one("#alerts").render())
+        await pilot.press("W")
+        await settle(pilot)
+        assert app.screen.query_one("#filter", Input).value == "warranty:90d"
+        assert f"of {expected:,}" in str(app.screen.query_one("#position", Static).render())
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, CardDetailScreen)
+        shown = Console(file=io.StringIO(), width=200)
+        shown.print(app.screen.query_one("#fields", Static).content)
+        assert re.search(r"warranty state[\s│]+expiring", shown.file.getvalue())
