@@ -13,6 +13,7 @@ import argparse
 import sqlite3
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,7 +41,9 @@ def main() -> None:
     engine = open_fleet(str(copy))
     print(f"\nreallocate_scale: {args.cards:,} cards, moving {MOVE:,} from LLM to Search")
     started = time.perf_counter()
-    plan = moves.plan_request(engine, "Search", None, count=MOVE, from_team="LLM")
+    plan = moves.plan_request(
+        engine, "Search", None, count=MOVE, from_team="LLM", today=date.today()
+    )
     planned = time.perf_counter() - started
     assert len(plan.cards) == MOVE
     ids = [(c.id,) for c in plan.cards]

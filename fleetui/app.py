@@ -33,6 +33,7 @@ class FleetApp(App[None]):
         Binding("l", "show('lifecycle')", "Lifecycle", id="app.lifecycle"),
         Binding("g", "show('telemetry')", "GPUs live", id="app.telemetry"),
         Binding("I", "show('import')", "Import", id="app.import"),
+        Binding("R", "request", "Request cards", id="app.request"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -47,10 +48,11 @@ class FleetApp(App[None]):
     ) -> None:
         super().__init__()
         self.engine = engine
+        self.today = today
         self.initial_mode = initial_mode
         self.sub_title = redact(str(engine.url))
         self.add_mode("dashboard", lambda: DashboardScreen(engine, today))
-        self.add_mode("inventory", lambda: InventoryScreen(engine, initial_query))
+        self.add_mode("inventory", lambda: InventoryScreen(engine, initial_query, today))
         self.add_mode("import", lambda: ImportScreen(engine))
         self.add_mode("teams", lambda: TeamsScreen(engine))
         self.add_mode("history", lambda: HistoryScreen(engine))
@@ -87,11 +89,13 @@ class FleetApp(App[None]):
         self.push_screen(HelpScreen(sorted(set(keys))))
 
     def action_request(self) -> None:
+        """Ask for N cards or X PFLOPS (of some models, from a team), preview, then move."""
+
         def moved(batch: str | None) -> None:
             if batch:
                 self.notify(f"Moved (batch {batch[:8]}; undo from History).")
 
-        self.push_screen(ReallocateModal(self.engine), moved)
+        self.push_screen(ReallocateModal(self.engine, today=self.today), moved)
 
     def action_filter(self) -> None:
         self.switch_mode("inventory")
@@ -110,6 +114,11 @@ class FleetApp(App[None]):
         )
         yield SystemCommand(
             "Filter inventory", "Jump to the inventory's filter box", self.action_filter
+        )
+        yield SystemCommand(
+            "Request cards",
+            "Move N cards or X PFLOPS of some models to a team: preview, then confirm",
+            self.action_request,
         )
         yield SystemCommand("Keys", "Show the keys of this screen", self.action_help)
         yield from super().get_system_commands(screen)

@@ -548,7 +548,15 @@ def _plan(engine, serials, to_team, to_project, count, pflops, model, from_team,
         raise UserError("Give serials or --count/--pflops, not both.")
     models = [m.strip() for m in model.split(",")] if model else None
     return moves.plan_request(
-        engine, to_team, to_project, count, pflops, models, from_team, from_project
+        engine,
+        to_team,
+        to_project,
+        count,
+        pflops,
+        models,
+        from_team,
+        from_project,
+        today=date.today(),
     )
 
 

@@ -185,8 +185,12 @@ class ErrorGroup:
     value: str
     reason: str
 
+    def where(self) -> str:
+        """Every row it happened on, as ranges: "rows 2-4, 9, 12"."""
+        return ("row " if len(self.rows) == 1 else "rows ") + _ranges(self.rows)
+
     def __str__(self) -> str:
-        where = ("row " if len(self.rows) == 1 else "rows ") + _ranges(self.rows)
+        where = self.where()
         where += f", column '{self.column}'" if self.column else ""
         value = f", value '{self.value}'" if self.value else ""
         return f"{where}{value}: {self.reason}"

@@ -7,7 +7,7 @@ when ascending, last when descending), so each query stays a plain index range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -23,9 +23,10 @@ from sqlalchemy import (
 )
 
 from db.tables import Card, Event, GpuModel, Node, Project, Site, Team
-from fleetui import catalogue
+from fleetui import catalogue, config, lifecycle
 from fleetui.errors import UserError
-from fleetui.query import Term, parse
+from fleetui.query import Term, days, parse
+from fleetui.summary import HELD
 
 card = Card.__table__
 model_t = GpuModel.__table__
@@ -108,11 +109,12 @@ def _jsonable(value: Any) -> Any:
 # ---------------------------------------------------------------- filter -> SQL
 
 
-def where(engine: Engine, text: str) -> ColumnElement[bool]:
-    """The SQL condition for a filter string (UserError when it does not parse)."""
+def where(engine: Engine, text: str, today: date | None = None) -> ColumnElement[bool]:
+    """The SQL condition for a filter string (UserError when it does not parse); warranty:
+    and eol: terms are judged on `today` (the caller's; the clock's when not given)."""
     terms = parse(text)
     with engine.connect() as conn:
-        return and_(true_(), *(_term(conn, t) for t in terms))
+        return and_(true_(), *(_term(conn, t, today) for t in terms))
 
 
 def true_() -> ColumnElement[bool]:
@@ -141,7 +143,7 @@ def _hosts(value: str):
     return select(node_t.c.id).where(func.lower(node_t.c.hostname).like(f"%{value.lower()}%"))
 
 
-def _term(conn, term: Term) -> ColumnElement[bool]:
+def _term(conn, term: Term, today: date | None) -> ColumnElement[bool]:
     key, value = term.key, term.value
     if key in _FK and value.lower() in ("none", "-"):
         return _FK[key].is_(None)
@@ -160,7 +162,7 @@ def _term(conn, term: Term) -> ColumnElement[bool]:
     if key == "node":
         return card.c.node_id.in_(_hosts(value))
     if key in ("warranty", "eol"):
-        return _lifecycle_term(conn, key, value)
+        return _lifecycle_term(conn, key, value, today or date.today())
     if key == "site":
         sites = select(node_t.c.id).join(site_t, site_t.c.id == node_t.c.site_id)
         return card.c.node_id.in_(sites.where(func.lower(site_t.c.name).like(f"%{value.lower()}%")))
@@ -177,14 +179,12 @@ def _term(conn, term: Term) -> ColumnElement[bool]:
     return or_(*alternatives) if alternatives else false()
 
 
-def _lifecycle_term(conn, key: str, value: str) -> ColumnElement[bool]:
+def _lifecycle_term(conn, key: str, value: str, today: date) -> ColumnElement[bool]:
     """warranty:Nd / warranty:expired / eol:past, by the rules of fleetui.lifecycle."""
-    from fleetui import config, lifecycle, query
-
-    cfg, today = config.load(), date.today()
+    cfg = config.load()
     if key == "warranty":  # warranties matter for cards a team holds
-        held = card.c.status.in_(("in_service", "spare", "repair"))
-        return and_(held, lifecycle.warranty_condition(cfg, today, query.days(value)))
+        held = card.c.status.in_(HELD)
+        return and_(held, lifecycle.warranty_condition(conn, cfg, today, days(value)))
     overrides = (
         conn.execute(
             select(card.c.service_life_years).where(card.c.service_life_years > 0).distinct()
@@ -319,9 +319,10 @@ def page(
     after: Cursor | None = None,
     before: Cursor | None = None,
     limit: int = 100,
+    today: date | None = None,
 ) -> Page:
     """One page of cards matching a filter, in a sort order, after or before a cursor."""
-    condition = where(engine, query_text)
+    condition = where(engine, query_text, today)
     found, more = fetch_ids(engine, condition, sort, descending, after, before, limit)
     rows = rows_for(engine, [i for i, _ in found])
     backwards = before is not None
@@ -345,9 +346,11 @@ def with_names():
 
 
 def rows_for(engine: Engine, ids: list[int]) -> list[CardRow]:
-    """Display rows for card ids, in the given order."""
+    """Display rows for card ids, in the given order; the warranty end is the rules' (the
+    card's own, else from its purchase date), as the warranty filter and reports count it."""
     if not ids:
         return []
+    cfg = config.load()
     query = (
         select(
             card.c.id,
@@ -360,24 +363,39 @@ def rows_for(engine: Engine, ids: list[int]) -> list[CardRow]:
             card.c.status,
             card.c.purchase_date,
             card.c.warranty_end,
+            model_t.c.key,
+            card.c.supplier,
         )
         .select_from(with_names())
         .where(card.c.id.in_(ids))
     )
     with engine.connect() as conn:
-        by_id = {r.id: CardRow(**r._mapping) for r in conn.execute(query)}
+        by_id = {r.id: _card_row(cfg, r) for r in conn.execute(query)}
     return [by_id[i] for i in ids if i in by_id]
 
 
-def count(engine: Engine, query_text: str = "") -> int:
-    condition = where(engine, query_text)
+def _card_row(cfg: config.Config, r) -> CardRow:
+    *shown, key, supplier = r
+    row = CardRow(*shown)
+    end = lifecycle.warranty_end(cfg, row.purchase_date, row.warranty_end, key, supplier)
+    return replace(row, warranty_end=end)
+
+
+def count(engine: Engine, query_text: str = "", today: date | None = None) -> int:
+    condition = where(engine, query_text, today)
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(card).where(condition)).scalar_one()
 
 
-def cards(engine: Engine, query_text: str = "", limit: int | None = None, sort: str = "serial"):
+def cards(
+    engine: Engine,
+    query_text: str = "",
+    limit: int | None = None,
+    sort: str = "serial",
+    today: date | None = None,
+):
     """Iterate matching cards in sort order, a page at a time (for the CLI and exports)."""
-    condition = where(engine, query_text)
+    condition = where(engine, query_text, today)
     cursor, remaining = None, limit
     while remaining is None or remaining > 0:
         size = 1000 if remaining is None else min(1000, remaining)
@@ -442,8 +460,6 @@ def detail(engine: Engine, serial: str, today: date | None = None) -> CardDetail
 
 def _life(row, today: date) -> dict[str, Any]:
     """Warranty state, end of life, remaining life and book value, by fleetui.lifecycle's rules."""
-    from fleetui import config, lifecycle
-
     cfg = config.load()
     key = row["model_key"]
     end = lifecycle.warranty_end(

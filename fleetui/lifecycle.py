@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Connection, Engine, and_, func, or_, select
 
 from db.tables import Card, GpuModel, Project, Team
 from fleetui import catalogue
@@ -29,12 +29,13 @@ from fleetui.config import Config, irreplaceable
 from fleetui.summary import COMPUTING, HELD, UNASSIGNED
 
 card_t, model_t, team_t = Card.__table__, GpuModel.__table__, Team.__table__
-ACTIVE = ("in_service", "spare", "repair")  # cards that still have a life to live
 
 
 def warranty_end(
     cfg: Config, purchased: date | None, given: date | None, model_key: str, supplier: str | None
 ) -> date | None:
+    """The warranty end by the rules above: the one function every figure, list and (through
+    warranty_condition, tested against it) every filter uses."""
     if given is not None:
         return given
     if purchased is None:
@@ -112,7 +113,7 @@ class Snapshot:
         of life still in service, cards in repair."""
         out = {"expiring_30d": 0, "expiring_90d": 0, "past_eol_in_service": 0, "in_repair": 0}
         for g in self.groups:
-            if g.status in ACTIVE and g.warranty_end and self.today <= g.warranty_end:
+            if g.status in HELD and g.warranty_end and self.today <= g.warranty_end:
                 days = (g.warranty_end - self.today).days
                 out["expiring_30d"] += g.cards if days <= 30 else 0
                 out["expiring_90d"] += g.cards if days <= 90 else 0
@@ -262,7 +263,7 @@ def retirement_cliff(snap: Snapshot, years: int = 3) -> list[Row]:
     cards = [0] * (years * 4)
     tflops = [0.0] * (years * 4)
     for g in snap.groups:
-        if g.status in ACTIVE and g.end_of_life and bounds[0] <= g.end_of_life < bounds[-1]:
+        if g.status in HELD and g.end_of_life and bounds[0] <= g.end_of_life < bounds[-1]:
             index = (
                 (g.end_of_life.year - start.year) * 12 + g.end_of_life.month - start.month
             ) // 3
@@ -313,23 +314,29 @@ def book_values(snap: Snapshot) -> list[Row]:
 
 
 def irreplaceable_share(snap: Snapshot) -> list[Row]:
-    """Per team, the share of its PFLOPS on models that can no longer be bought."""
+    """Per team, its cards that compute (in service or spare) and their PFLOPS, and how many
+    of them, and what share of the PFLOPS, are on models that can no longer be bought."""
     specs = {s.key: s for s in catalogue.models()}
+    cards: dict[str, int] = defaultdict(int)
+    stuck_cards: dict[str, int] = defaultdict(int)
     total: dict[str, float] = defaultdict(float)
     stuck: dict[str, float] = defaultdict(float)
     for g in snap.groups:
         if g.status not in COMPUTING:
             continue
+        cards[g.team] += g.cards
         total[g.team] += g.cards * g.tflops
         if irreplaceable(snap.config, specs[g.model_key]):
+            stuck_cards[g.team] += g.cards
             stuck[g.team] += g.cards * g.tflops
     return sorted(
         (
             Row(
                 team,
-                0,
+                cards[team],
                 total[team] / 1000,
                 {
+                    "irreplaceable_cards": stuck_cards[team],
                     "irreplaceable_pflops": round(stuck[team] / 1000, 3),
                     "share": round(stuck[team] / total[team], 4) if total[team] else 0.0,
                 },
@@ -414,7 +421,7 @@ def purchase_bound(months: int, target: date) -> date:
     return p
 
 
-def warranty_condition(cfg: Config, today: date, days: int | None):
+def warranty_condition(conn: Connection, cfg: Config, today: date, days: int | None):
     """SQL for "warranty ends within `days` from today" (None: "has expired"), matching
     warranty_end() including its defaults for cards with no end date of their own."""
     card = card_t
@@ -423,7 +430,7 @@ def warranty_condition(cfg: Config, today: date, days: int | None):
     else:
         stored = card.c.warranty_end.between(today, today + timedelta(days=days))
     derived = []
-    for months, which in _default_months(cfg):
+    for months, which in _default_months(cfg, _supplier_months(conn, cfg)):
         start = purchase_bound(months, today)
         if days is None:
             window = card.c.purchase_date < start
@@ -434,26 +441,32 @@ def warranty_condition(cfg: Config, today: date, days: int | None):
     return or_(stored, and_(card.c.warranty_end.is_(None), or_(*derived)))
 
 
-def _default_months(cfg: Config):
+def _supplier_months(conn: Connection, cfg: Config) -> dict[str, int]:
+    """The configured warranty months per supplier as spelt in the database, matched by
+    warranty_end()'s own str.lower() (SQL's lower() differs between backends beyond ASCII)."""
+    by_supplier = cfg.lifecycle.warranty_months_by_supplier
+    if not by_supplier:
+        return {}
+    spelt = conn.execute(select(card_t.c.supplier).where(card_t.c.supplier != "").distinct())
+    return {s: by_supplier[s.lower()] for s in spelt.scalars() if s.lower() in by_supplier}
+
+
+def _default_months(cfg: Config, suppliers: dict[str, int]):
     """(months, SQL saying a card's default warranty is that many months) for each default."""
     life = cfg.lifecycle
     card = card_t
     by_model = life.warranty_months_by_model
     model_ids = select(model_t.c.id)
     with_model_default = card.c.model_id.in_(model_ids.where(model_t.c.key.in_(list(by_model))))
-    suppliers = {s: m for s, m in life.warranty_months_by_supplier.items()}
     months = set(by_model.values()) | set(suppliers.values()) | {life.warranty_months}
     for m in sorted(months):
         keys = [k for k, v in by_model.items() if v == m]
         names = [s for s, v in suppliers.items() if v == m]
         which = [card.c.model_id.in_(model_ids.where(model_t.c.key.in_(keys)))] if keys else []
         if names:
-            which.append(and_(~with_model_default, func.lower(card.c.supplier).in_(names)))
+            which.append(and_(~with_model_default, card.c.supplier.in_(names)))
         if m == life.warranty_months:
-            no_supplier = or_(
-                card.c.supplier.is_(None),
-                func.lower(card.c.supplier).not_in(list(suppliers) or [""]),
-            )
+            no_supplier = or_(card.c.supplier.is_(None), card.c.supplier.not_in(list(suppliers)))
             which.append(and_(~with_model_default, no_supplier))
         yield m, or_(*which)
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import groupby
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, func, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
 
 from db.tables import Card, GpuHourly, GpuModel, Node, Project, Team
-from fleetui import audit, catalogue, teams, units
+from fleetui import audit, catalogue, config, lifecycle, teams, units
 from fleetui.errors import UserError
 from fleetui.store import writing
 from fleetui.summary import COMPUTING, HELD
@@ -137,6 +137,7 @@ def resolve_target(conn: Connection, team: str | None, project: str | None) -> T
 
 
 def _card_query():
+    """PlannedCard's fields, then what the warranty rule needs (see _planned)."""
     return select(
         card_t.c.id,
         card_t.c.serial,
@@ -148,11 +149,20 @@ def _card_query():
         card_t.c.project_id,
         card_t.c.version,
         card_t.c.warranty_end,
+        card_t.c.purchase_date,
+        model_t.c.key,
+        card_t.c.supplier,
     ).select_from(
         card_t.join(model_t, model_t.c.id == card_t.c.model_id).outerjoin(
             node_t, node_t.c.id == card_t.c.node_id
         )
     )
+
+
+def _planned(cfg: config.Config, row) -> PlannedCard:
+    """A planned card whose warranty end is the rules' (its own, else from its purchase date)."""
+    *fields, given, bought, key, supplier = row
+    return PlannedCard(*fields, lifecycle.warranty_end(cfg, bought, given, key, supplier))
 
 
 def plan_cards(
@@ -163,11 +173,12 @@ def plan_cards(
         raise UserError("Name at least one serial, or ask by --count or --pflops.")
     with engine.connect() as conn:
         target = resolve_target(conn, to_team, to_project)
+        cfg = config.load()
         found: dict[str, PlannedCard] = {}
         for start in range(0, len(serials), 500):
             chunk = serials[start : start + 500]
             rows = conn.execute(_card_query().where(card_t.c.serial.in_(chunk)))
-            found.update({r.serial: PlannedCard(*r) for r in rows})
+            found.update({r.serial: _planned(cfg, r) for r in rows})
         missing = [s for s in serials if s not in found]
         if missing:
             raise UserError(
@@ -195,18 +206,20 @@ def plan_request(
     models: list[str] | None = None,
     from_team: str | None = None,
     from_project: str | None = None,
-    today: date | None = None,
+    *,
+    today: date,
 ) -> Plan:
     """Pick cards for "N cards" or "X PFLOPS" of some models, from a team or the whole fleet.
 
     Order of preference: spare before in service, then (with telemetry) idle before busy,
-    whole 8-card nodes before splitting one, cards in warranty before expired ones.
+    whole 8-card nodes before splitting one, cards in warranty on `today` (by the warranty
+    rules) before the others.
     """
     if (count is None) == (pflops is None):
         raise UserError("Ask for either --count N or --pflops X.")
     if (count is not None and count < 1) or (pflops is not None and pflops <= 0):
         raise UserError("Ask for a positive number of cards or PFLOPS.")
-    today = today or date.today()
+    cfg = config.load()
     with engine.connect() as conn:
         target = resolve_target(conn, to_team, to_project)
         query = _card_query().where(card_t.c.status.in_(MOVABLE))
@@ -234,11 +247,12 @@ def plan_request(
         query = query.order_by(
             case((card_t.c.status == "spare", 0), else_=1),
             case((card_t.c.serial.in_(reconcile.idle_serials()), 0), else_=1),
-            case((card_t.c.warranty_end >= today, 0), else_=1),
+            case((_out_of_warranty(conn, cfg, today), 1), else_=0),
             card_t.c.node_id,
             card_t.c.serial,
         )
-        picked, notes = _pick(conn.execute(query), count, pflops * 1000 if pflops else None)
+        rows = (_planned(cfg, r) for r in conn.execute(query))
+        picked, notes = _pick(rows, count, pflops * 1000 if pflops else None, today)
         wanted = f"{count:,} cards" if count is not None else f"{pflops:,.2f} PFLOPS"
         have = sum(c.tflops for c in picked)
         short = (count is not None and len(picked) < count) or (
@@ -264,6 +278,12 @@ def plan_request(
     return plan
 
 
+def _out_of_warranty(conn: Connection, cfg: config.Config, today: date):
+    """SQL: the card's warranty has ended on `today`, or it is unknown (no dates at all)."""
+    unknown = and_(card_t.c.warranty_end.is_(None), card_t.c.purchase_date.is_(None))
+    return or_(lifecycle.warranty_condition(conn, cfg, today, None), unknown)
+
+
 def _idle_note(conn: Connection) -> str:
     if conn.execute(select(GpuHourly.node_id).limit(1)).first() is None:
         return "No telemetry yet, so idle cards are not known; spare cards come first."
@@ -283,7 +303,9 @@ def _models(names: list[str]) -> list[catalogue.ModelSpec]:
     return list(dict.fromkeys(specs))
 
 
-def _pick(rows, count: int | None, tflops: float | None) -> tuple[list[PlannedCard], list[str]]:
+def _pick(
+    rows, count: int | None, tflops: float | None, today: date
+) -> tuple[list[PlannedCard], list[str]]:
     """Whole nodes greedily in preference order; split at most one node for the remainder."""
 
     def need(taken: list[PlannedCard]) -> float:
@@ -297,7 +319,7 @@ def _pick(rows, count: int | None, tflops: float | None) -> tuple[list[PlannedCa
     taken: list[PlannedCard] = []
     partial: list[list[PlannedCard]] = []
     whole = spare = 0
-    for node, group in groupby((PlannedCard(*r) for r in rows), key=lambda c: c.node):
+    for node, group in groupby(rows, key=lambda c: c.node):
         group = list(group)
         if need(taken) <= 0:
             break
@@ -336,7 +358,7 @@ def _pick(rows, count: int | None, tflops: float | None) -> tuple[list[PlannedCa
             + (f" ({spare:,} of them spare)" if spare else "")
             + " taken rather than split.",
         )
-    expired = sum(1 for c in taken if c.warranty_end and c.warranty_end < date.today())
+    expired = sum(1 for c in taken if c.warranty_end and c.warranty_end < today)
     if expired:
         notes.append(
             f"{expired:,} of the cards are out of warranty; cards in warranty were "

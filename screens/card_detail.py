@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import date
 
 from rich.table import Table
 from sqlalchemy import Engine
@@ -22,10 +24,11 @@ class CardDetailScreen(Screen):
     CSS_PATH = "card_detail.tcss"
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="detail.back")]
 
-    def __init__(self, engine: Engine, serial: str) -> None:
+    def __init__(self, engine: Engine, serial: str, today: Callable[[], date] = date.today) -> None:
         super().__init__()
         self.engine = engine
         self.serial = serial
+        self.today = today
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -40,7 +43,7 @@ class CardDetailScreen(Screen):
     @work(thread=True, exclusive=True)
     def load(self) -> None:
         try:
-            card = detail(self.engine, self.serial)
+            card = detail(self.engine, self.serial, self.today())
         except UserError as exc:
             self.app.call_from_thread(self.query_one("#fields", Static).update, str(exc))
             return

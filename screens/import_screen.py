@@ -210,8 +210,7 @@ class ImportScreen(Screen):
             self.say(f"[red]{problem}[/red]")
             return
         for group in group_errors(result.errors):
-            rows = str(group).split(",", 1)[0]
-            errors.add_row(rows, group.column, group.value, group.reason)
+            errors.add_row(group.where(), group.column, group.value, group.reason)
         if result.dry_run:
             self.checked = result
             ok = not result.error_count or self.query_one("#skip_invalid", Checkbox).value

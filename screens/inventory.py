@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from rich.text import Text
 from sqlalchemy import Engine
@@ -74,9 +76,12 @@ class InventoryScreen(Screen):
         ("↑ ↓", "Move within the page"),
     ]
 
-    def __init__(self, engine: Engine, query: str = "") -> None:
+    def __init__(
+        self, engine: Engine, query: str = "", today: Callable[[], date] = date.today
+    ) -> None:
         super().__init__()
         self.engine = engine
+        self.today = today  # the day warranty: and eol: filters are judged on
         self.query_text = query
         self.sort = "serial"
         self.descending = False
@@ -164,7 +169,7 @@ class InventoryScreen(Screen):
                 self.notify(f"Moved {len(serials):,} cards (batch {batch[:8]}; undo from History).")
                 self.reload()
 
-        self.app.push_screen(ReallocateModal(self.engine, serials), moved)
+        self.app.push_screen(ReallocateModal(self.engine, serials, self.today), moved)
 
     # ------------------------------------------------------------ events
 
@@ -189,7 +194,7 @@ class InventoryScreen(Screen):
 
     @on(DataTable.RowSelected, "#cards")
     def open_card(self, event: DataTable.RowSelected) -> None:
-        self.app.push_screen(CardDetailScreen(self.engine, str(event.row_key.value)))
+        self.app.push_screen(CardDetailScreen(self.engine, str(event.row_key.value), self.today))
 
     # ------------------------------------------------------------ loading
 
@@ -211,6 +216,7 @@ class InventoryScreen(Screen):
                 after=request.after,
                 before=request.before,
                 limit=PAGE_SIZE,
+                today=self.today(),
             )
         except UserError as exc:
             self.app.call_from_thread(self.show_error, str(exc))
@@ -220,7 +226,7 @@ class InventoryScreen(Screen):
     @work(thread=True, exclusive=True, group="inventory-count")
     def count(self, query: str) -> None:
         try:
-            total = inventory.count(self.engine, query)
+            total = inventory.count(self.engine, query, self.today())
         except UserError:
             return
         self.app.call_from_thread(self.show_count, query, total)

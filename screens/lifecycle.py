@@ -91,15 +91,13 @@ class LifecycleScreen(Screen):
                 "red",
             )
         )
-        stuck = {r.label: r.extra for r in lifecycle.irreplaceable_share(snap)}
+        stuck = sorted(
+            lifecycle.irreplaceable_share(snap), key=lambda r: -r.extra["irreplaceable_pflops"]
+        )
         book = {r.label: r.extra for r in lifecycle.book_values(snap)}
-        teams = sorted(stuck, key=lambda t: -stuck[t]["irreplaceable_pflops"])
         compute = bars(
             "Compute per team (PFLOPS; share that can no longer be bought)",
-            [
-                (t, _pflops(snap, t), f"{_pflops(snap, t):,.1f} · {stuck[t]['share']:.0%}")
-                for t in teams
-            ],
+            [(r.label, r.pflops, f"{r.pflops:,.1f} · {r.extra['share']:.0%}") for r in stuck],
             "green",
         )
         value = Table(title="Book value per team", title_justify="left", box=None)
@@ -110,14 +108,3 @@ class LifecycleScreen(Screen):
                 team, f"{extra['purchase']:,.0f}", f"{extra['book_value']:,.0f}", extra["currency"]
             )
         self.query_one("#teams", Static).update(Group(compute, Text(""), value))
-
-
-def _pflops(snap: lifecycle.Snapshot, team: str) -> float:
-    return (
-        sum(
-            g.cards * g.tflops
-            for g in snap.groups
-            if g.team == team and g.status in ("in_service", "spare")
-        )
-        / 1000
-    )

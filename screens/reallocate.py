@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import date
 
 from sqlalchemy import Engine
 from textual import on, work
@@ -24,10 +26,16 @@ class ReallocateModal(ModalScreen[str | None]):
     CSS_PATH = "reallocate.tcss"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, engine: Engine, serials: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        serials: list[str] | None = None,
+        today: Callable[[], date] = date.today,
+    ) -> None:
         super().__init__()
         self.engine = engine
         self.serials = serials
+        self.today = today
         self.plan: moves.Plan | None = None
         self.directory = teams.directory(engine)
 
@@ -54,7 +62,7 @@ class ReallocateModal(ModalScreen[str | None]):
 
     @on(Select.Changed, "#to_team")
     def team_chosen(self, event: Select.Changed) -> None:
-        projects = self.directory.get(str(event.value), []) if event.value != Select.BLANK else []
+        projects = [] if event.select.is_blank() else self.directory.get(str(event.value), [])
         picker = self.query_one("#to_project", Select)
         picker.set_options([(NO_PROJECT, NO_PROJECT), *((p, p) for p in projects)])
         self.forget_plan()
@@ -70,8 +78,8 @@ class ReallocateModal(ModalScreen[str | None]):
         self.dismiss(None)
 
     def _value(self, selector: str) -> str | None:
-        value = self.query_one(selector, Select).value
-        return None if value == Select.BLANK or value == NO_PROJECT else str(value)
+        select = self.query_one(selector, Select)  # Select.BLANK changed meaning in Textual 1
+        return None if select.is_blank() or select.value == NO_PROJECT else str(select.value)
 
     @on(Button.Pressed, "#preview")
     def preview(self) -> None:
@@ -98,6 +106,7 @@ class ReallocateModal(ModalScreen[str | None]):
                     pflops,
                     models or None,
                     self._value("#from_team"),
+                    today=self.today(),
                 )
         except UserError as exc:
             self.app.call_from_thread(self.show_problem, str(exc))

@@ -6,11 +6,11 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from typer.testing import CliRunner
 
 from db.tables import Card, GpuModel, Team
-from fleetui import config, inventory, lifecycle, repairs
+from fleetui import catalogue, config, inventory, lifecycle, repairs, summary, teams
 from fleetui.cli import app
 from fleetui.errors import UserError
 from fleetui.undo import undo
@@ -292,3 +292,157 @@ def test_a_cards_detail_shows_its_warranty_life_and_book_value(engine):
     assert fields["remaining_life_years"] == 4.0
     assert fields["book_value"].endswith("USD")
     assert 800_000 < float(fields["book_value"].split()[0].replace(",", "")) * 100 < 1_000_000
+
+
+# ---------------------------------------------------------------- one rule, every figure
+
+RULES = (
+    "[lifecycle]\nwarranty_months = 12\n"
+    '[lifecycle.warranty_months_by_model]\n"H800" = 36\n'
+    '[lifecycle.warranty_months_by_supplier]\n"Inspur" = 24\n"Ünicorn" = 30\n'
+    '[lifecycle.service_life_by_model]\n"V100" = 4\n"H20" = 3\n'
+)
+
+
+@pytest.fixture
+def ruled_demo(demo_engine, tmp_path, monkeypatch):
+    """The demo fleet with a config of model and supplier rules, where a third of the cards
+    have no warranty end of their own (the rules give it), suppliers are spelt in any case and
+    script, and some cards carry their own service life."""
+    path = tmp_path / "config.toml"
+    path.write_text(RULES, "utf-8")
+    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
+    card = Card.__table__
+    with demo_engine.begin() as conn:
+        conn.execute(update(card).where(card.c.id % 3 == 0).values(warranty_end=None))
+        conn.execute(update(card).where(card.c.id % 5 == 1).values(supplier="INSPUR"))
+        conn.execute(update(card).where(card.c.id % 7 == 2).values(supplier="ÜNICORN"))
+        conn.execute(update(card).where(card.c.id % 11 == 3).values(service_life_years=2.5))
+        conn.execute(update(card).where(card.c.id % 13 == 4).values(purchase_date=None))
+    return demo_engine
+
+
+def _every_card(engine) -> list:
+    card, model = Card.__table__, GpuModel.__table__
+    query = select(
+        card.c.serial,
+        card.c.status,
+        card.c.purchase_date,
+        card.c.warranty_end,
+        card.c.service_life_years,
+        card.c.supplier,
+        model.c.key,
+    ).select_from(card.join(model, model.c.id == card.c.model_id))
+    with engine.connect() as conn:
+        return conn.execute(query).all()
+
+
+def test_cards_lists_the_warranty_end_the_rules_give_on_both_backends(ruled_demo):
+    cfg = config.load()
+    rule = {
+        c.serial: lifecycle.warranty_end(cfg, c.purchase_date, c.warranty_end, c.key, c.supplier)
+        for c in _every_card(ruled_demo)
+    }
+    result = CliRunner().invoke(app, ["--db", str(ruled_demo.url), "cards", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {c["serial"]: c["warranty_end"] for c in json.loads(result.stdout)}
+    assert listed == {s: end.isoformat() if end else None for s, end in rule.items()}
+    assert sum(1 for end in listed.values() if end is None) == sum(
+        1 for c in _every_card(ruled_demo) if c.purchase_date is None and c.warranty_end is None
+    )
+    serial = next(s for s, end in rule.items() if end is not None)
+    assert inventory.detail(ruled_demo, serial).fields["warranty_end"] == rule[serial]
+
+
+@pytest.mark.parametrize(
+    "today", [date(2023, 2, 28), date(2024, 2, 29), date(2025, 3, 31), date(2026, 11, 30)]
+)
+def test_the_sql_filters_find_exactly_the_cards_the_python_rules_name(ruled_demo, today):
+    """warranty:Nd, warranty:expired and eol:past are SQL twins of warranty_end() and
+    end_of_life(); for every card of the demo fleet they must agree."""
+    cfg = config.load()
+    cards = _every_card(ruled_demo)
+    card = Card.__table__
+    overrides = sorted({c.service_life_years for c in cards if c.service_life_years})
+    with ruled_demo.connect() as conn:
+
+        def matched(condition) -> set[str]:
+            return set(conn.execute(select(card.c.serial).where(condition)).scalars())
+
+        for days in (None, 0, 30, 90, 365):
+            ends = {
+                c.serial: lifecycle.warranty_end(
+                    cfg, c.purchase_date, c.warranty_end, c.key, c.supplier
+                )
+                for c in cards
+            }
+            if days is None:
+                expected = {s for s, end in ends.items() if end and end < today}
+            else:
+                last = today + timedelta(days=days)
+                expected = {s for s, end in ends.items() if end and today <= end <= last}
+            assert matched(lifecycle.warranty_condition(conn, cfg, today, days)) == expected, days
+        past_eol = {
+            c.serial
+            for c in cards
+            if c.status == "in_service"
+            and (
+                eol := lifecycle.end_of_life(
+                    c.purchase_date, lifecycle.service_life(cfg, c.service_life_years, c.key)
+                )
+            )
+            and eol < today
+        }
+        assert matched(lifecycle.past_eol_condition(cfg, today, overrides)) == past_eol
+
+
+def test_every_report_counts_the_cards_the_filter_finds_per_team(ruled_demo):
+    """Per team: the reports' card counts equal `cards team:X ...` counts, their PFLOPS equal
+    the holdings' (compute counts cards in service and spare)."""
+    cfg, today = config.load(), date.today()
+    snap = lifecycle.snapshot(ruled_demo, cfg, today)
+    holdings = {h.name: h.pflops for h in teams.holdings(ruled_demo)}
+    dashboard = {line.name: line.tflops / 1000 for line in summary.fleet_summary(ruled_demo).teams}
+
+    def count(text: str) -> int:
+        return inventory.count(ruled_demo, text)
+
+    irreplaceable_models = [s.name for s in catalogue.models() if config.irreplaceable(cfg, s)]
+    shares = lifecycle.irreplaceable_share(snap)
+    assert shares and all(r.cards > 0 for r in shares)
+    for row in shares:
+        team = "team:none" if row.label == summary.UNASSIGNED else f'team:"{row.label}"'
+        assert row.cards == count(f"{team} status:in_service") + count(f"{team} status:spare")
+        assert row.extra["irreplaceable_cards"] == sum(
+            count(f'{team} model:"{m}" status:{s}')
+            for m in irreplaceable_models
+            for s in ("in_service", "spare")
+        )
+        assert row.pflops == pytest.approx(dashboard[row.label])
+        assert row.pflops == pytest.approx(holdings.get(row.label, dashboard[row.label]))
+    for row in lifecycle.warranty_expiring(snap, 90, "team"):
+        team = "team:none" if row.label == summary.UNASSIGNED else f'team:"{row.label}"'
+        assert row.cards == count(f"{team} warranty:90d"), row.label
+    expired = sum(
+        g.cards
+        for g in snap.groups
+        if g.status in summary.HELD and g.warranty_end and g.warranty_end < today
+    )
+    assert count("warranty:expired") == expired > 0
+    for row in lifecycle.past_end_of_life(snap):
+        name, model = row.label.split(" / ")
+        team = "team:none" if name == summary.UNASSIGNED else f'team:"{name}"'
+        assert row.cards == count(f'{team} model:"{model}" eol:past'), row.label
+    assert sum(r.cards for r in lifecycle.past_end_of_life(snap)) == count("eol:past")
+
+
+def test_report_irreplaceable_shows_cards_per_team(db_url):
+    runner = CliRunner()
+    assert (
+        runner.invoke(app, ["--db", db_url, "demo", "--cards", "300", "--no-launch"]).exit_code == 0
+    )
+    rows = json.loads(
+        runner.invoke(app, ["--db", db_url, "report", "irreplaceable", "--json"]).stdout
+    )
+    assert rows and all(r["cards"] > 0 for r in rows)
+    assert all(0 <= r["irreplaceable_cards"] <= r["cards"] for r in rows)

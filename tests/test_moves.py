@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -17,6 +17,8 @@ from fleetui.cli import app
 from fleetui.errors import UserError
 from fleetui.store import open_fleet
 from fleetui.undo import undo
+
+TODAY = date(2026, 11, 1)
 
 
 def team_of(engine, serial):
@@ -59,7 +61,13 @@ def test_named_cards_move_with_a_preview_of_every_team_and_project(demo_engine):
 
 def test_a_request_by_count_prefers_spare_and_keeps_nodes_whole(demo_engine):
     plan = moves.plan_request(
-        demo_engine, "LLM", None, count=16, models=["A100 80G"], from_team="Ads ranking"
+        demo_engine,
+        "LLM",
+        None,
+        count=16,
+        models=["A100 80G"],
+        from_team="Ads ranking",
+        today=TODAY,
     )
     assert len(plan.cards) == 16
     assert {c.model for c in plan.cards} == {"A100 SXM4 80GB"}
@@ -73,14 +81,41 @@ def test_a_request_by_count_prefers_spare_and_keeps_nodes_whole(demo_engine):
 
 
 def test_a_request_never_takes_cards_in_repair_retired_or_on_order(demo_engine):
-    plan = moves.plan_request(demo_engine, "Search", None, count=200)
+    plan = moves.plan_request(demo_engine, "Search", None, count=200, today=TODAY)
     assert {c.status for c in plan.cards} <= {"spare", "in_service"}
     with pytest.raises(UserError, match=r"cannot give 100,000 cards: only [\d,]+ movable cards"):
-        moves.plan_request(demo_engine, "Search", None, count=100_000)
+        moves.plan_request(demo_engine, "Search", None, count=100_000, today=TODAY)
+
+
+def test_a_request_judges_warranties_by_the_rules_on_the_day_it_is_given(demo_engine):
+    """The plan's warranty ends are the rules' (a card without its own end date gets one from
+    its purchase date) and "out of warranty" means on the `today` passed in, not the clock."""
+    card = Card.__table__
+    with demo_engine.begin() as conn:
+        conn.execute(update(card).where(card.c.id % 2 == 0).values(warranty_end=None))
+
+    def out_of_warranty(plan) -> str:
+        return " ".join(line for line in plan.explanation if "out of warranty" in line)
+
+    for today, expired in ((date(2000, 1, 1), ""), (date(2040, 1, 1), "24 of the cards")):
+        plan = moves.plan_request(
+            demo_engine, "Search", None, count=24, from_team="LLM", today=today
+        )
+        for planned in plan.cards:
+            assert (
+                planned.warranty_end
+                == inventory.detail(demo_engine, planned.serial).fields["warranty_end"]
+            )
+            assert planned.warranty_end is not None
+        assert out_of_warranty(plan).startswith(expired) and bool(out_of_warranty(plan)) == bool(
+            expired
+        )
 
 
 def test_a_request_by_compute_reaches_the_pflops(demo_engine):
-    plan = moves.plan_request(demo_engine, "Search", None, pflops=2, models=["H800", "A800"])
+    plan = moves.plan_request(
+        demo_engine, "Search", None, pflops=2, models=["H800", "A800"], today=TODAY
+    )
     assert plan.tflops >= 2000
     assert plan.tflops - 2000 < max(c.tflops for c in plan.cards)  # no more than needed
     assert {c.model.split()[0] for c in plan.cards} <= {"H800", "A800"}
@@ -89,7 +124,7 @@ def test_a_request_by_compute_reaches_the_pflops(demo_engine):
 def test_quota_crossings_are_shown(demo_engine):
     held = {h.name: h for h in teams.holdings(demo_engine)}
     teams.set_quota(demo_engine, "Search", None, held["Search"].cards + 1, None)
-    plan = moves.plan_request(demo_engine, "Search", None, count=8, from_team="LLM")
+    plan = moves.plan_request(demo_engine, "Search", None, count=8, from_team="LLM", today=TODAY)
     assert plan.quota_warnings == [
         f"Search goes over its quota of {held['Search'].cards + 1:,} cards "
         f"({held['Search'].cards + 8:,} after the move)."
@@ -97,7 +132,7 @@ def test_quota_crossings_are_shown(demo_engine):
 
 
 def test_a_stale_preview_moves_nothing(demo_engine):
-    plan = moves.plan_request(demo_engine, "Search", None, count=16, from_team="LLM")
+    plan = moves.plan_request(demo_engine, "Search", None, count=16, from_team="LLM", today=TODAY)
     stale = [c.serial for c in plan.cards[:3]]
     with demo_engine.begin() as conn:
         conn.execute(update(Card).where(Card.serial.in_(stale)).values(version=Card.version + 1))
@@ -109,7 +144,9 @@ def test_a_stale_preview_moves_nothing(demo_engine):
 
 
 def test_history_filters_and_undo_of_a_move(demo_engine):
-    plan = moves.plan_request(demo_engine, "Search", None, count=8, from_team="Cloud rental")
+    plan = moves.plan_request(
+        demo_engine, "Search", None, count=8, from_team="Cloud rental", today=TODAY
+    )
     batch = moves.commit(demo_engine, plan, "rebalance")
     found = history.batches(demo_engine, team="cloud rental")
     assert found[0].batch_id == batch and found[0].cards == 8 and found[0].reason == "rebalance"
@@ -123,7 +160,9 @@ def test_history_filters_and_undo_of_a_move(demo_engine):
 
 def test_undo_names_cards_moved_since_and_changes_nothing(demo_engine):
     first = moves.commit(
-        demo_engine, moves.plan_request(demo_engine, "Search", None, count=8, from_team="LLM"), "a"
+        demo_engine,
+        moves.plan_request(demo_engine, "Search", None, count=8, from_team="LLM", today=TODAY),
+        "a",
     )
     serial = history.card_events(demo_engine, _a_serial_of(demo_engine, first))[0]["serial"]
     moves.commit(demo_engine, moves.plan_cards(demo_engine, [serial], "Ads ranking", None), "b")
@@ -145,7 +184,7 @@ def _a_serial_of(engine, batch):
 
 def test_allocation_on_a_past_date_is_rebuilt_from_the_log(demo_engine):
     today = {a.team: a.cards for a in history.allocation_as_of(demo_engine, "2999-01-01")}
-    plan = moves.plan_request(demo_engine, "Search", None, count=16, from_team="LLM")
+    plan = moves.plan_request(demo_engine, "Search", None, count=16, from_team="LLM", today=TODAY)
     moves.commit(demo_engine, plan, "shift", at=datetime.now(UTC) - timedelta(days=7))
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     eight_days_ago = (datetime.now(UTC) - timedelta(days=8)).date().isoformat()
@@ -157,7 +196,9 @@ def test_allocation_on_a_past_date_is_rebuilt_from_the_log(demo_engine):
 
 def _racer(path: str, barrier, results, to_team: str) -> None:
     engine = open_fleet(path)
-    plan = moves.plan_request(engine, to_team, None, count=16, from_team="LLM", models=["H800"])
+    plan = moves.plan_request(
+        engine, to_team, None, count=16, from_team="LLM", models=["H800"], today=TODAY
+    )
     barrier.wait(timeout=60)
     try:
         moves.commit(engine, plan, f"race to {to_team}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -19,6 +19,7 @@ from fleetui.errors import UserError
 from fleetui.telemetry import agent, nvml, poller, reconcile
 
 H100 = "NVIDIA H100 80GB HBM3"
+TODAY = date(2026, 11, 1)
 
 
 def _snapshot() -> nvml.Snapshot:
@@ -184,7 +185,7 @@ def test_the_planner_takes_idle_cards_before_busy_ones(fleet):
     now = datetime.now(UTC)
     poller.poll_once(fleet, timeout=1.0, now=now)
     teams.add_team(fleet, "Search")
-    plan = moves.plan_request(fleet, "Search", None, count=1, from_team="LLM")
+    plan = moves.plan_request(fleet, "Search", None, count=1, from_team="LLM", today=TODAY)
     assert [c.serial for c in plan.cards] == ["S4"]  # the idle one (1%), not S1 (97%)
     assert "then idle ones" in plan.explanation[-1]
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -21,6 +22,8 @@ from fleetui.cli import app
 from fleetui.errors import UserError
 from fleetui.importer import ImportOptions, run_import
 from fleetui.store import open_fleet
+
+TODAY = date(2026, 11, 1)
 
 
 def counts(engine) -> tuple[int, int]:
@@ -38,7 +41,9 @@ def url_of(engine) -> str:
 def test_backup_then_restore_into_an_empty_database_gives_the_same_inventory(
     demo_engine, new_engine, tmp_path
 ):
-    moves.commit(demo_engine, moves.plan_request(demo_engine, "Search", None, count=8), "x")
+    moves.commit(
+        demo_engine, moves.plan_request(demo_engine, "Search", None, count=8, today=TODAY), "x"
+    )
     dest = tmp_path / "fleet.backup"
     assert "Backed up" in maintenance.backup(demo_engine, str(dest))
     with pytest.raises(UserError, match="exists already"):
@@ -95,10 +100,12 @@ print("finished", flush=True)
 
 MOVER = """
 import sys
+from datetime import date
 from fleetui import moves
 from fleetui.store import open_fleet
 engine = open_fleet(sys.argv[1])
-plan = moves.plan_request(engine, "Search", None, count=int(sys.argv[2]), from_team="LLM")
+count = int(sys.argv[2])
+plan = moves.plan_request(engine, "Search", None, count=count, from_team="LLM", today=date.today())
 print("started", flush=True)
 moves.commit(engine, plan, "crash test")
 print("finished", flush=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import re
 from datetime import date
 
+from rich.console import Console
 from textual.widgets import DataTable, Input, Static
 
 from fleetui import inventory
@@ -269,3 +272,104 @@ async def test_dashboard_alerts_jump_to_the_matching_cards(demo_engine):
         assert isinstance(app.screen, LifecycleScreen)
         cliff = app.screen.query_one("#cliff", Static).content
         assert cliff.title.startswith("End of service life per quarter")
+
+
+async def test_import_screen_lists_every_row_range_of_an_error(demo_engine, tmp_path):
+    from screens.import_screen import ImportScreen
+
+    models = {2: "Z999", 3: "Z999", 4: "Z999", 9: "Z999", 12: "Z999"}
+    lines = ["serial,model,team,status"]
+    lines += [f"NEW-{row},{models.get(row, 'H800')},LLM,spare" for row in range(2, 14)]
+    path = tmp_path / "ranges.csv"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("I")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ImportScreen)
+        await pilot.press(*str(path), "enter")
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        errors = screen.query_one("#errors", DataTable)
+        assert errors.row_count == 1
+        assert str(errors.get_row_at(0)[0]) == "rows 2-4, 9, 12"
+
+
+async def test_request_cards_by_count_from_a_key_and_the_palette(demo_engine):
+    """`R` (and "Request cards" in ctrl+p) asks for N cards of a model from a team: preview,
+    confirm, and the teams' holdings change by exactly those cards."""
+    from textual.command import CommandPalette
+    from textual.widgets import Button, Select
+
+    from fleetui import teams
+    from screens.reallocate import ReallocateModal
+
+    def h800s() -> dict[str, int]:
+        return {h.name: h.by_model.get("H800 SXM 80GB", 0) for h in teams.holdings(demo_engine)}
+
+    before = h800s()
+    app = FleetApp(demo_engine, today=lambda: date(2026, 11, 1))
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        shown = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
+        assert "R" in shown, "the request key is in the footer"
+
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"Request cards")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ReallocateModal)
+        await pilot.press("escape")
+        await pilot.pause()
+
+        await pilot.press("R")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ReallocateModal) and not modal.serials
+        modal.query_one("#amount", Input).value = "8"
+        modal.query_one("#models", Input).value = "H800"
+        modal.query_one("#from_team", Select).value = "LLM"
+        modal.query_one("#to_team", Select).value = "Search"
+        await pilot.pause()
+        modal.query_one("#reason", Input).value = "new search model"
+        modal.query_one("#preview", Button).press()
+        await settle(pilot)
+        preview = str(modal.query_one("#plan", Static).render())
+        assert "Move 8 cards" in preview and "Search" in preview
+        assert h800s() == before, "a preview moves nothing"
+        modal.query_one("#move", Button).press()
+        await settle(pilot)
+        assert not isinstance(app.screen, ReallocateModal)
+    after = h800s()
+    assert after["Search"] == before.get("Search", 0) + 8
+    assert after["LLM"] == before["LLM"] - 8
+
+
+async def test_filters_and_card_details_are_judged_on_the_apps_today(demo_engine):
+    """The dashboard's alert, the `warranty:` filter it jumps to and a card's warranty state
+    all use the day the app was given, never the clock."""
+    from fleetui import config, lifecycle
+
+    day = date(2024, 6, 1)
+    expected = lifecycle.snapshot(demo_engine, config.load(), day).alerts()["expiring_90d"]
+    assert inventory.count(demo_engine, "warranty:90d", today=day) == expected > 0
+    app = FleetApp(demo_engine, today=lambda: day)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await settle(pilot)
+        assert f"{expected:,} within 90 days" in str(app.screen.query_one("#alerts").render())
+        await pilot.press("W")
+        await settle(pilot)
+        assert app.screen.query_one("#filter", Input).value == "warranty:90d"
+        assert f"of {expected:,}" in str(app.screen.query_one("#position", Static).render())
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, CardDetailScreen)
+        shown = Console(file=io.StringIO(), width=200)
+        shown.print(app.screen.query_one("#fields", Static).content)
+        assert re.search(r"warranty state[\s│]+expiring", shown.file.getvalue())
