@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 from db.tables import Card, Event, GpuModel, Node, Project, Site, Team
-from fleetui import catalogue
+from fleetui import catalogue, config
 from fleetui.errors import UserError
 from fleetui.query import Term, parse
 
@@ -127,7 +127,7 @@ def _name_ids(conn, table, value: str) -> list[int]:
 
 
 def _model_ids(conn, value: str) -> list[int]:
-    keys = [m.key for m in catalogue.matching(value)]
+    keys = [m.key for m in catalogue.matching(value, config.load().model_aliases)]
     return list(conn.execute(select(model_t.c.id).where(model_t.c.key.in_(keys))).scalars())
 
 

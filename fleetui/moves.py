@@ -16,7 +16,7 @@ from itertools import groupby
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, select, update
 
 from db.tables import Card, GpuHourly, GpuModel, Node, Project, Team
-from fleetui import audit, catalogue, teams, units
+from fleetui import audit, catalogue, config, teams, units
 from fleetui.errors import UserError
 from fleetui.store import writing
 from fleetui.summary import COMPUTING, HELD
@@ -271,9 +271,9 @@ def _idle_note(conn: Connection) -> str:
 
 
 def _models(names: list[str]) -> list[catalogue.ModelSpec]:
-    specs = []
+    specs, aliases = [], config.load().model_aliases
     for name in names:
-        found = catalogue.matching(name)
+        found = catalogue.matching(name, aliases)
         if not found:
             close = catalogue.suggest(name)
             raise UserError(

@@ -24,7 +24,7 @@ from tests.conftest import SHARED
 HEADER = "serial,model,node,team,project,status,purchase_date,price,currency,warranty_end\n"
 ROWS = [
     "S-001,NVIDIA H800,gpu-01,LLM,pretrain,in_service,2023-03-01,38000,USD,2026-03-01",
-    "S-002,A100 80G,gpu-01,LLM,pretrain,spare,2022-06-15,12500,USD,2023-06-15",
+    "S-002,A100 SXM4 80GB,gpu-01,LLM,pretrain,spare,2022-06-15,12500,USD,2023-06-15",
     "S-003,910B,gpu-02,Search,,in_service,2024-01-10,15000,USD,2025-01-10",
 ]
 
@@ -121,7 +121,7 @@ def test_every_error_is_reported_at_once_with_spreadsheet_row_numbers(engine, tm
         + "S-001,NVIDIA H800,gpu-01,LLM,pretrain,in_service,2023-03-01,38000,USD,2026-03-01\n"
         + 'S-002,"H9\n99",gpu-01,LLM,,spare,2022-06-15,1,USD,\n'  # one row, two lines
         + "S-003,H1000,gpu-01,Nope,,broken-ish,03/04/2023,abc,USD,\n"
-        + "S-001,H800,gpu-01,LLM,,spare,2023-03-01,1,USD,\n"
+        + "S-001,H800 SXM,gpu-01,LLM,,spare,2023-03-01,1,USD,\n"
     )
     result = load(engine, write(tmp_path, text), create_missing=True)
     assert not result.written and counts(engine) == (0, 0)
@@ -147,7 +147,7 @@ def test_duplicate_serials_in_the_file_name_both_rows(engine, tmp_path, basic):
     assert not result.written
 
 
-UUID_FILE = "serial,uuid,model\nU-1,GPU-aaa,H800\nU-2,GPU-bbb,H800\nU-3,GPU-ccc,H800\n"
+UUID_FILE = "serial,uuid,model\nU-1,GPU-aaa,H800 SXM\nU-2,GPU-bbb,H800 SXM\nU-3,GPU-ccc,H800 SXM\n"
 
 
 @pytest.mark.parametrize("chunk", [20_000, 1])  # the repeat inside one chunk, or across two
@@ -158,7 +158,7 @@ def test_a_uuid_repeated_in_the_file_or_held_by_another_card_is_an_error(
     first = load(engine, write(tmp_path, UUID_FILE))
     assert (first.new, first.error_count) == (3, 0)
     assert load(engine, write(tmp_path, UUID_FILE)).summary() == "0 new, 0 changed, 3 unchanged"
-    clash = "serial,uuid,model\nU-4,GPU-ddd,H800\nU-5,GPU-ddd,H800\nU-6,GPU-bbb,H800\n"
+    clash = "serial,uuid,model\nU-4,GPU-ddd,H800 SXM\nU-5,GPU-ddd,H800 SXM\nU-6,GPU-bbb,H800 SXM\n"
     result = load(engine, write(tmp_path, clash, "clash.csv"))
     assert [str(e) for e in result.errors] == [
         "row 3, column 'uuid', value 'GPU-ddd': the same UUID is on row 2",
@@ -169,7 +169,7 @@ def test_a_uuid_repeated_in_the_file_or_held_by_another_card_is_an_error(
 
 def test_unknown_teams_need_create_missing_and_suggest_a_close_one(engine, tmp_path, basic):
     load(engine, basic, create_missing=True)
-    result = load(engine, write(tmp_path, "serial,model,team\nX-1,H800,LLN\n", "t.csv"))
+    result = load(engine, write(tmp_path, "serial,model,team\nX-1,H800 SXM,LLN\n", "t.csv"))
     assert "unknown team; did you mean 'llm'?" in result.errors[0].reason
 
 
@@ -199,10 +199,10 @@ def test_a_rejected_row_creates_no_team_or_project(engine, tmp_path, basic):
     load(engine, basic, create_missing=True)
     text = (
         "serial,model,team,project,status,purchase_date\n"
-        "R-1,H800,Research,,spare,not a date\n"  # rejected: its new team is not created
-        "R-2,H800,Vision,det,spare,2024-01-01\n"  # valid: team and project created
-        "R-3,H800,LLM,newproj,spare,someday\n"  # rejected: its new project is not created
-        "R-4,H800,Vision,det,spare,2024-01-02\n"
+        "R-1,H800 SXM,Research,,spare,not a date\n"  # rejected: its new team is not created
+        "R-2,H800 SXM,Vision,det,spare,2024-01-01\n"  # valid: team and project created
+        "R-3,H800 SXM,LLM,newproj,spare,someday\n"  # rejected: its new project is not created
+        "R-4,H800 SXM,Vision,det,spare,2024-01-02\n"
     )
     result = load(engine, write(tmp_path, text, "r.csv"), create_missing=True, skip_invalid=True)
     assert (result.new, result.rejected) == (2, 2)
@@ -243,7 +243,7 @@ def test_on_existing_skip_and_error(engine, basic):
 def test_warranty_months_and_end_date_must_agree(engine, tmp_path):
     text = (
         "serial,model,purchase_date,warranty_months,warranty_end\n"
-        "W-1,H800,2024-02-29,12,2025-02-28\nW-2,H800,2024-01-31,1,2024-03-31\n"
+        "W-1,H800 SXM,2024-02-29,12,2025-02-28\nW-2,H800 SXM,2024-01-31,1,2024-03-31\n"
     )
     result = load(engine, write(tmp_path, text))
     assert [e.row for e in result.errors] == [3]
@@ -263,7 +263,7 @@ def test_warranty_months_and_end_date_must_agree(engine, tmp_path):
 def test_encodings_delimiters_and_line_endings(engine, tmp_path, encoding, delimiter, newline):
     rows = [
         ["序列号", "型号", "部门", "状态", "采购日期", "单价", "保修期(月)", "备注"],
-        ["CN-1", "H800", "大模型", "在用", "2023年3月1日", "￥95,000", "36", "第一批"],
+        ["CN-1", "H800 SXM", "大模型", "在用", "2023年3月1日", "￥95,000", "36", "第一批"],
         ["CN-2", "910B", "大模型", "备用", "2024/1/5", "9.5万", "12", '含"引号"; 分号'],
     ]
     out = io.StringIO()
@@ -302,7 +302,7 @@ def test_snipe_it_asset_export(engine, tmp_path):
 
 def test_a_misspelled_serial_header_suggests_the_right_one(engine, tmp_path):
     with pytest.raises(UserError, match="did you mean 'Serail' as serial"):
-        load(engine, write(tmp_path, "Serail,Model\nX,H800\n"))
+        load(engine, write(tmp_path, "Serail,Model\nX,H800 SXM\n"))
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00\x01\x02binary", b"serial,model\n"])
@@ -369,12 +369,12 @@ def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp
 
 def test_cli_import_reports_errors_and_exits_nonzero(tmp_path, db_url):
     db = db_url
-    bad = write(tmp_path, "serial,model\nA-1,H800\nA-2,Z9\n")
+    bad = write(tmp_path, "serial,model\nA-1,H800 SXM\nA-2,Z9\n")
     result = CliRunner().invoke(app, ["--db", db, "import", bad])
     assert result.exit_code == 1
     assert "row 3, column 'model', value 'Z9': unknown model" in result.stderr
     assert "1 error; nothing was written" in result.stderr
-    good = write(tmp_path, "serial,model\nA-1,H800\n", "good.csv")
+    good = write(tmp_path, "serial,model\nA-1,H800 SXM\n", "good.csv")
     result = CliRunner().invoke(app, ["--db", db, "import", good, "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["new"] == 1
     batch = json.loads(result.stdout)["batch_id"]
