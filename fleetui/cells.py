@@ -31,6 +31,11 @@ def identity(value: str | None) -> str | None:
     return text
 
 
+def slot_serial(hostname: str, pci_bus_id: str) -> str:
+    """The serial fleetui records for a card with no real identity: its node and PCI slot."""
+    return f"{hostname}/{pci_bus_id}"
+
+
 # ---------------------------------------------------------------- dates
 
 _ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T].*)?$")

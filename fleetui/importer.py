@@ -68,6 +68,7 @@ from fleetui.cells import (
     parse_months,
     parse_status,
     parse_years,
+    slot_serial,
 )
 from fleetui.columns import Mapping, map_columns
 from fleetui.csvfile import CsvSource, open_csv
@@ -586,7 +587,7 @@ class ChunkParser:
         """A row with no real identity (a masked `nvidia-smi --query-gpu` line) is the card in
         its node's PCI slot: the card recorded there, else a new one named NODE/BUS."""
         rows = zip(serial, nodes, node_ids, bus_ids, strict=True)
-        slots = {(n, b): f"{host}/{b}" for s, host, n, b in rows if s is None and n and b}
+        slots = {(n, b): slot_serial(host, b) for s, host, n, b in rows if s is None and n and b}
         if slots:  # one query a chunk, for the cards already in those slots
             slots |= dict(
                 ((n, b), s)

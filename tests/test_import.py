@@ -342,13 +342,68 @@ def test_real_nvidia_smi_query_gpu_csv(engine, tmp_path, capture):
     )
     card = next(iter(inventory.cards(engine)))
     header, first = (line.split(", ") for line in text.splitlines()[:2])
-    name = first[header.index("name")]
-    assert card.node == "gpu-node-07" and card.uuid.startswith("GPU-")
-    assert card.model.split()[0] in name
+    name, bus = first[header.index("name")], first[header.index("pci.bus_id")]
+    assert card.node == "gpu-node-07" and card.model.split()[0] in name
+    # The capture's serial and UUID are all zeros: the card is the one in the node's slot.
+    assert (card.serial, card.uuid) == (f"gpu-node-07/{bus}", None)
     assert re.fullmatch(
         r"[0-9A-F]{8}:[0-9A-F]{2}:[0-9A-F]{2}\.[0-9]",
         inventory.detail(engine, card.serial).fields["pci_bus_id"],
     )
+    assert load(engine, path, node="gpu-node-07").summary() == "0 new, 0 changed, 1 unchanged"
+
+
+@pytest.mark.skipif(not CAPTURES, reason="../shared/fixtures/nvidia-smi is not beside the repo")
+def test_placeholder_serials_and_uuids_never_merge_cards(engine, tmp_path):
+    """Two real captures, both with serial 0000000000000 and an all-zero UUID, are two cards;
+    a different card in the same slot changes its model only with a word in the summary."""
+    h100, l40s = (
+        _query_gpu_csv(c)
+        for c in CAPTURES
+        if c.name.split("__")[1] in ("nvidia-h100-80gb-hbm3", "nvidia-l40s")
+    )
+    for node, text in (("n1", h100), ("n2", l40s)):
+        result = load(engine, write(tmp_path, text, f"{node}.csv"), node=node, create_missing=True)
+        assert (result.new, result.changed, result.model_changes) == (1, 0, 0)
+    models = {c.node: c.model for c in inventory.cards(engine)}
+    assert models == {"n1": "H100 SXM5 80GB", "n2": "L40S 48GB"}
+    # The L40S capture's line, as if seen in n1's slot of the H100: a swapped card.
+    swapped = l40s.replace("00000000:01:00.0", "00000000:00:09.0")
+    result = load(engine, write(tmp_path, swapped, "swap.csv"), node="n1")
+    assert result.summary() == (
+        "0 new, 1 changed, 0 unchanged; 1 card changed model: n1/00000000:00:09.0"
+    )
+    assert {c.node: c.model for c in inventory.cards(engine)}["n1"] == "L40S 48GB"
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        "0000000000000",
+        "GPU-00000000-0000-0000-0000-000000000000",
+        "N/A",
+        "[N/A]",
+        "[Not Supported]",
+    ],
+)
+def test_a_row_with_no_real_identity_is_an_error_naming_it(engine, tmp_path, placeholder):
+    load(engine, write(tmp_path, "serial,model\nA-1,H20\n", "a.csv"))
+    text = f"serial,uuid,model\n{placeholder},{placeholder},H20\n{placeholder},,L20\n"
+    result = load(engine, write(tmp_path, text))
+    assert [(e.row, e.column, e.value) for e in result.errors] == [
+        (2, "serial", placeholder),
+        (3, "serial", placeholder),
+    ]
+    assert "no real serial or UUID" in result.errors[0].reason
+    assert not result.written and counts(engine)[0] == 1
+
+
+def test_a_changed_model_is_always_in_the_summary(engine, basic, tmp_path):
+    load(engine, basic, create_missing=True)
+    text = "serial,model\nS-001,H800 PCIe\nS-002,A100 SXM4 80GB\nS-003,H20\n"
+    result = load(engine, write(tmp_path, text, "m.csv"))
+    assert result.summary() == "0 new, 2 changed, 1 unchanged; 2 cards changed model: S-001, S-003"
+    assert (result.model_changes, result.model_changed) == (2, ["S-001", "S-003"])
 
 
 def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp_path, new_engine):
