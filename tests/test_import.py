@@ -521,3 +521,139 @@ def test_team_and_project_stay_consistent_when_only_one_is_in_the_file(engine, b
     from fleetui import maintenance
 
     assert maintenance.check(engine) == []
+
+
+# ---------------------------------------------------------------- ambiguous models, money, dates
+
+
+def test_an_ambiguous_model_name_is_an_error_until_the_config_settles_it(
+    engine, tmp_path, monkeypatch
+):
+    from fleetui import moves
+
+    text = (
+        "serial,model,team,status\nM-1,H800,LLM,spare\nM-2,A800 80G,LLM,spare\n"
+        "M-3,H800 PCIe,LLM,spare\nM-4,H20,Search,spare\n"
+    )
+    path = write(tmp_path, text)
+    result = load(engine, path, create_missing=True)
+    assert [(e.row, e.value) for e in result.errors] == [(2, "H800"), (3, "A800 80G")]
+    assert result.errors[0].reason == (
+        "ambiguous model: it fits 'H800 SXM 80GB', 'H800 PCIe 80GB'; write the full name, or set "
+        'what this site means in the config: [models.aliases] "H800" = "H800 SXM 80GB"'
+    )
+    assert counts(engine)[0] == 0
+    config = tmp_path / "config.toml"
+    config.write_text('[models.aliases]\n"H800" = "H800 SXM 80GB"\n"A800 80G" = "A800 PCIe"\n')
+    monkeypatch.setenv("FLEETUI_CONFIG", str(config))
+    assert load(engine, path, create_missing=True).new == 4
+    models = {c.serial: c.model for c in inventory.cards(engine)}
+    assert (models["M-1"], models["M-2"], models["M-3"]) == (
+        "H800 SXM 80GB",
+        "A800 PCIe 80GB",
+        "H800 PCIe 80GB",
+    )
+    # Filters and plans read the name as the site does.
+    assert [c.serial for c in inventory.cards(engine, "model:h800")] == ["M-1"]
+    plan = moves.plan_request(engine, "Search", None, count=1, models=["H800"])
+    assert [c.serial for c in plan.cards] == [
+        "M-1"
+    ] and "Models: H800 SXM 80GB." in plan.explanation
+    monkeypatch.delenv("FLEETUI_CONFIG")
+    assert [c.serial for c in inventory.cards(engine, "model:h800")] == ["M-1", "M-3"]
+    config.write_text('[models.aliases]\n"H800" = "H800"\n')
+    monkeypatch.setenv("FLEETUI_CONFIG", str(config))
+    with pytest.raises(UserError, match=r"\[models.aliases\] 'H800' = 'H800' does not name one"):
+        load(engine, path)
+
+
+@pytest.mark.parametrize(
+    ("prices", "options", "config", "expected"),
+    [
+        (
+            ["￥95,000", "25.7万", "88000"],
+            {},
+            "",
+            ("CNY", "as written elsewhere in column 'price'"),
+        ),
+        (["$95,000", "88000"], {}, "", ("USD", "as written elsewhere in column 'price'")),
+        (["￥95,000", "$1,000", "88000"], {}, 'currency = "EUR"', ("EUR", "the config's")),
+        (["88000"], {}, "", ("USD", "the config's")),
+        (["￥95,000", "88000"], {"currency": "HKD"}, "", ("HKD", "--currency")),
+    ],
+)
+def test_a_bare_amount_takes_the_currency_of_its_column_else_the_configs(
+    engine, tmp_path, monkeypatch, prices, options, config, expected
+):
+    text = "serial,model,price\n" + "".join(f'P-{i},H20,"{p}"\n' for i, p in enumerate(prices, 1))
+    (tmp_path / "config.toml").write_text(f"[cost]\n{config}\n")
+    monkeypatch.setenv("FLEETUI_CONFIG", str(tmp_path / "config.toml"))
+    result = load(engine, write(tmp_path, text), **options)
+    assert result.error_count == 0, [str(e) for e in result.errors]
+    code, why = expected
+    assert result.bare_currency.startswith(f"{code} ({why}")
+    assert f"prices without a currency read as {code} (" in result.summary()
+    bare = inventory.detail(engine, f"P-{len(prices)}").fields
+    assert (bare["price_minor"], bare["currency"]) == (8_800_000, code)
+
+
+def test_a_file_with_no_bare_amount_says_nothing_about_currency(engine, basic):
+    result = load(engine, basic, create_missing=True)
+    assert result.bare_currency is None and "currency" not in result.summary()
+
+
+def test_cli_import_header_names_the_currency_of_bare_amounts(tmp_path, db_url):
+    path = write(tmp_path, 'serial,model,单价\nC-1,H20,"￥95,000"\nC-2,H20,25.7万\n')
+    result = CliRunner().invoke(app, ["--db", db_url, "import", path])
+    assert result.exit_code == 0, result.stderr
+    assert "prices without a currency read as CNY (as written elsewhere in column '单价')" in (
+        result.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "date_format", "expected"),
+    [
+        ("03/04/2023", "%d/%m/%Y", date(2023, 4, 3)),
+        ("2024-03-05", "%d/%m/%Y", date(2024, 3, 5)),
+        ("2024-03-05T00:00:00", "%m/%d/%Y", date(2024, 3, 5)),
+        ("2023年5月20日", "%d/%m/%Y", date(2023, 5, 20)),
+        ("5-Mar-24", None, date(2024, 3, 5)),
+        ("5-Mar-24", "%d/%m/%Y", date(2024, 3, 5)),
+        ("13/04/23", "%d/%m/%y", date(2023, 4, 13)),
+    ],
+)
+def test_date_format_decides_ambiguous_dates_and_unambiguous_ones_still_read(
+    engine, tmp_path, cell, date_format, expected
+):
+    path = write(tmp_path, f"serial,model,purchase_date\nD-1,H20,{cell}\n")
+    result = load(engine, path, date_format=date_format)
+    assert result.error_count == 0, [str(e) for e in result.errors]
+    assert inventory.detail(engine, "D-1").fields["purchase_date"] == expected
+
+
+@pytest.mark.parametrize(
+    ("cell", "date_format", "reason"),
+    [
+        (
+            "03-04-2023",
+            None,
+            "ambiguous date; pass --date-format %d-%m-%Y or --date-format %m-%d-%Y",
+        ),
+        (
+            "03.04.2023",
+            None,
+            "ambiguous date; pass --date-format %d.%m.%Y or --date-format %m.%d.%Y",
+        ),
+        ("13/04/23", None, "ambiguous date; pass --date-format %d/%m/%y or --date-format %y/%m/%d"),
+        ("13/04/2023", "%m/%d/%Y", "not a date in the format %m/%d/%Y"),
+    ],
+)
+def test_a_date_hint_only_suggests_formats_the_value_fits(
+    engine, tmp_path, cell, date_format, reason
+):
+    path = write(tmp_path, f"serial,model,purchase_date\nD-1,H20,{cell}\n")
+    result = load(engine, path, date_format=date_format)
+    assert [e.reason for e in result.errors] == [reason]
+    for suggested in re.findall(r"--date-format (\S+)", reason):
+        assert load(engine, path, date_format=suggested, dry_run=True).error_count == 0
