@@ -110,6 +110,8 @@ def normalize(name: str) -> str:
 
 
 _VENDOR_PREFIXES = ("nvidia", "tesla", "geforce", "amd", "instinct", "huawei", "ascend", "intel")
+# Words that tell apart variants of one part: a short name without them may mean any variant.
+_VARIANT_WORDS = re.compile(r"sxm\d?|pcie|nvl|hbm\d?e?|\d+g")
 
 
 def _keys(spec: ModelSpec) -> set[str]:
@@ -124,35 +126,73 @@ def _keys(spec: ModelSpec) -> set[str]:
     return keys
 
 
+def _words(name: str) -> frozenset[str]:
+    """'NVIDIA A100-SXM4-80GB' -> {a100, sxm4, 80g}: vendor words dropped."""
+    words = re.findall(r"[0-9a-z]+", re.sub(r"(\d)gb\b", r"\1g", name.lower()))
+    return frozenset(w for w in words if w not in _VENDOR_PREFIXES)
+
+
+def _fits(name: str, spec: ModelSpec) -> bool:
+    """Whether one of the spec's names is `name` plus only variant words (H800 -> H800 PCIe)."""
+    words = _words(name)
+    return any(
+        words <= (full := _words(n)) and all(_VARIANT_WORDS.fullmatch(w) for w in full - words)
+        for n in (spec.name, *spec.nvml_names, *spec.aliases)
+    )
+
+
 @cache
-def _index() -> dict[str, ModelSpec]:
-    index: dict[str, ModelSpec] = {}
-    clashes: set[str] = set()
+def _index() -> dict[str, tuple[ModelSpec, ...]]:
+    """Lookup key -> the models it may mean. Keys, catalogue names and NVML names mean their
+    own model; a short name means every model it fits (`H800`: the SXM and the PCIe part)."""
+    exact: dict[str, list[ModelSpec]] = {}
     for spec in models():
-        for key in _keys(spec):
-            if key in index and index[key] is not spec:
-                clashes.add(key)
-            index[key] = spec
-    for key in clashes:  # a name two models share identifies neither
-        del index[key]
-    return index
+        for name in (spec.key, spec.name, *spec.nvml_names):
+            exact.setdefault(normalize(name), []).append(spec)
+    index: dict[str, tuple[ModelSpec, ...]] = {}
+    for spec in models():
+        for key in _keys(spec) - set(exact):
+            index[key] = tuple(dict.fromkeys([*index.get(key, ()), spec]))
+    for spec in models():
+        for alias in spec.aliases:
+            fit = tuple(s for s in models() if s is not spec and _fits(alias, s))
+            for key in _keys(spec) - set(exact):
+                if key in (normalize(alias), normalize(f"{spec.vendor} {alias}")):
+                    index[key] = tuple(dict.fromkeys([*index[key], *fit]))
+    return index | {k: tuple(dict.fromkeys(v)) for k, v in exact.items()}
 
 
-def lookup(name: str) -> ModelSpec | None:
-    """The model an NVML name, catalogue name, key or typed short name refers to."""
-    return _index().get(normalize(name))
+def candidates(name: str, aliases: dict[str, str] | None = None) -> tuple[ModelSpec, ...]:
+    """The models a name may mean; `aliases` (normalized name -> key, the config's
+    [models.aliases]) settles the names a site uses for one model."""
+    key = normalize(name)
+    if aliases and key in aliases:
+        return (by_key()[aliases[key]],)
+    return _index().get(key, ())
+
+
+def lookup(name: str, aliases: dict[str, str] | None = None) -> ModelSpec | None:
+    """The model an NVML name, catalogue name, key or short name refers to; None when it
+    refers to none or to several (`A100`, `H800`) and `aliases` does not settle it."""
+    found = candidates(name, aliases)
+    return found[0] if len(found) == 1 else None
+
+
+@cache
+def by_key() -> dict[str, ModelSpec]:
+    return {s.key: s for s in models()}
 
 
 def suggest(name: str) -> str | None:
     """The closest catalogue name to a name lookup() does not know."""
     index = _index()
     close = difflib.get_close_matches(normalize(name), list(index), n=1, cutoff=0.6)
-    return index[close[0]].name if close else None
+    return index[close[0]][0].name if close else None
 
 
-def matching(term: str) -> list[ModelSpec]:
+def matching(term: str, aliases: dict[str, str] | None = None) -> list[ModelSpec]:
     """Models a filter term names: the exact model when it is one, else every name containing it."""
-    exact = lookup(term)
+    exact = lookup(term, aliases)
     if exact:
         return [exact]
     needle = normalize(term)

@@ -16,42 +16,90 @@ class CellError(ValueError):
     """Why a cell's value cannot be used."""
 
 
+# ---------------------------------------------------------------- identities
+
+_ZEROS = re.compile(r"^(?:GPU-|MIG-)?[0-]+$", re.I)
+
+
+def identity(value: str | None) -> str | None:
+    """A serial or UUID as given, or None when it identifies no card: empty, `N/A`-like, any
+    `[bracketed]` nvidia-smi note, or all zeros (`0000000000000`, `GPU-00000000-0000-...`,
+    what masked or unreadable boards report). The one rule for import and telemetry."""
+    text = (value or "").strip()
+    if not text or text.lower() in MISSING or text[0] == "[" or _ZEROS.match(text):
+        return None
+    return text
+
+
+def slot_serial(hostname: str, pci_bus_id: str) -> str:
+    """The serial fleetui records for a card with no real identity: its node and PCI slot."""
+    return f"{hostname}/{pci_bus_id}"
+
+
 # ---------------------------------------------------------------- dates
 
 _ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T].*)?$")
 _CJK = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?$")
-_DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
-_WORDS = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y")
+_DMY = re.compile(r"^(\d{1,2})([-/.])(\d{1,2})\2(\d{4}|\d{2})$")
+_WORDS = (
+    "%b %d %Y",
+    "%B %d %Y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%d-%b-%y",  # Excel's 5-Mar-24
+    "%d-%b-%Y",
+)
 
 
 def parse_date(value: str, date_format: str | None = None) -> date:
+    """A date in an unambiguous form, or in `date_format`, which decides the forms that read
+    two ways (03/04/2023); ISO, 年月日 and the other unambiguous forms are accepted beside it."""
     text = value.strip()
     if date_format:
+        if parsed := _strptime(text, date_format):
+            return parsed
         try:
-            return datetime.strptime(text, date_format).date()
-        except ValueError:
+            return _unambiguous(text)
+        except CellError:
             raise CellError(f"not a date in the format {date_format}") from None
+    if m := _DMY.match(text):  # 03/04/2023 or 03/04/23: read in every way it fits
+        sep, y = m[2], "%Y" if len(m[4]) == 4 else "%y"
+        formats = [f"%d{sep}%m{sep}{y}", f"%m{sep}%d{sep}{y}"]
+        formats += [f"%y{sep}%m{sep}%d"] if y == "%y" else []
+        readings = {f: d for f in formats if (d := _strptime(text, f))}
+        if len(set(readings.values())) == 1:
+            return next(iter(readings.values()))
+        if not readings:
+            raise CellError("no such day")
+        raise CellError(
+            "ambiguous date; pass " + " or ".join(f"--date-format {f}" for f in readings)
+        )
+    return _unambiguous(text)
+
+
+def _strptime(text: str, fmt: str) -> date | None:
+    try:
+        return datetime.strptime(text, fmt).date()
+    except ValueError:
+        return None
+
+
+def _unambiguous(text: str) -> date:
+    """Forms that read one way only: ISO (with or without a time), 年月日, Excel day numbers,
+    month names."""
     for pattern in (_ISO, _CJK):
         if m := pattern.match(text):
             return _ymd(int(m[1]), int(m[2]), int(m[3]))
-    if m := _DMY.match(text):
-        first, second, year = int(m[1]), int(m[2]), int(m[3])
-        if first <= 12 and second <= 12 and first != second:
-            raise CellError(
-                "ambiguous date (day/month or month/day?); pass --date-format %d/%m/%Y "
-                "or --date-format %m/%d/%Y"
-            )
-        day, month = (first, second) if first > 12 else (second, first)
-        return _ymd(year, month, day)
     if re.fullmatch(r"\d{5}(\.\d+)?", text):  # Excel's serial day number
         serial = float(text)
         if 20000 <= serial <= 80000:
             return EXCEL_EPOCH + timedelta(days=int(serial))
+    spaced = text.replace(",", ", ").replace(",  ", ", ")
     for fmt in _WORDS:
-        try:
-            return datetime.strptime(text.replace(",", ", ").replace(",  ", ", "), fmt).date()
-        except ValueError:
-            continue
+        if parsed := _strptime(spaced, fmt):
+            return parsed
     raise CellError("not a date (use 2023-03-01, 2023/3/1, 2023年3月1日 or --date-format)")
 
 

@@ -24,6 +24,11 @@
     irreplaceable = ["A100", "H100"]   # models that can no longer be bought (adds to the
                                       # catalogue's export classes; see below)
 
+    [models.aliases]              # what a name that fits several models means at this site
+    "H800" = "H800 SXM 80GB"      # (import, `model:` filters, plans); a catalogue model
+
+    [cost] currency is also the currency of imported prices that name none.
+
 The defaults are those numbers. A model counts as irreplaceable when its export class says it
 can no longer be bought here (controlled, or a made-for-a-rule variant now controlled), unless
 the config lists it under [export] replaceable.
@@ -67,6 +72,7 @@ class Config:
     cost: Cost = field(default_factory=Cost)
     irreplaceable: frozenset[str] = frozenset()  # catalogue keys added by the config
     replaceable: frozenset[str] = frozenset()  # catalogue keys the config takes out
+    model_aliases: dict[str, str] = field(default_factory=dict)  # normalized name -> key
     source: str = "defaults"
 
 
@@ -106,6 +112,7 @@ def load(file: Path | None = None) -> Config:
             cost=Cost(**{k: v for k, v in cost.items() if k in Cost.__dataclass_fields__}),
             irreplaceable=frozenset(_keys(export.get("irreplaceable", []))),
             replaceable=frozenset(_keys(export.get("replaceable", []))),
+            model_aliases=_aliases(file, data.get("models", {}).get("aliases", {})),
             source=str(file),
         )
     except (TypeError, ValueError, AttributeError) as exc:
@@ -120,6 +127,19 @@ def _keys(names: list[str]) -> list[str]:
             raise ValueError(f"unknown model {name!r}")
         keys += [s.key for s in specs]
     return keys
+
+
+def _aliases(file: Path, table: dict[str, str]) -> dict[str, str]:
+    aliases = {}
+    for name, target in table.items():
+        spec = catalogue.lookup(str(target))
+        if spec is None:
+            raise UserError(
+                f"{file}: [models.aliases] {name!r} = {target!r} does not name one catalogue "
+                "model; use a name from `fleetui models`, such as 'H800 SXM 80GB'."
+            )
+        aliases[catalogue.normalize(name)] = spec.key
+    return aliases
 
 
 def _by_model(table: dict[str, Any], kind) -> dict[str, Any]:

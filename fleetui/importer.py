@@ -56,17 +56,19 @@ from db.bulk import (
 from db.locks import lock_cards_for_writing
 from db.sqlfuncs import json_object
 from db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Team
-from fleetui import audit, catalogue
+from fleetui import audit, catalogue, config, units
 from fleetui.cells import (
     MISSING,
     CellError,
     add_months,
+    identity,
     parse_currency,
     parse_date,
     parse_money,
     parse_months,
     parse_status,
     parse_years,
+    slot_serial,
 )
 from fleetui.columns import Mapping, map_columns
 from fleetui.csvfile import CsvSource, open_csv
@@ -125,6 +127,7 @@ class ImportOptions:
     project: str | None = None
     actor: str | None = None
     reason: str = ""
+    config: config.Config | None = None  # default: the user's config file
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,9 @@ class ImportResult:
     written: bool = False
     rejected_file: str | None = None
     rejected_rows: dict[int, str] = field(default_factory=dict, repr=False)  # row -> reasons
+    model_changes: int = 0  # existing cards whose model the import changes
+    model_changed: list[str] = field(default_factory=list)  # their serials (the first 100)
+    bare_currency: str | None = None  # what prices naming no currency were read in, and why
 
     def summary(self) -> str:
         parts = [f"{self.new:,} new", f"{self.changed:,} changed", f"{self.unchanged:,} unchanged"]
@@ -167,7 +173,15 @@ class ImportResult:
             parts.append(f"{self.skipped:,} existing skipped")
         if self.rejected:
             parts.append(f"{self.rejected:,} rejected")
-        return ", ".join(parts)
+        text = ", ".join(parts)
+        if self.model_changes:
+            shown = ", ".join(self.model_changed[:10])
+            more = self.model_changes - min(len(self.model_changed), 10)
+            text += f"; {units.counted(self.model_changes, 'card')} changed model: {shown}"
+            text += f" and {more:,} more" if more else ""
+        if self.bare_currency:
+            text += f"; prices without a currency read as {self.bare_currency}"
+        return text
 
     def as_dict(self) -> dict[str, Any]:
         values = dict(self.__dict__)
@@ -243,6 +257,7 @@ def run_import(
         raise UserError("--on-existing takes update, skip or error.")
     source, mapping = inspect_file(path, options.overrides)
     _check_options(mapping, options)
+    options.config = options.config or config.load()
     result = ImportResult(
         file=str(source.path),
         encoding=source.encoding,
@@ -313,6 +328,8 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
             progress(min(size, round(size * last / max(parser.rows_estimate, last))), size)
     if result.rows == 0:
         raise UserError(f"{source.path.name} has a header but no rows.")
+    if parser.bare_prices:
+        result.bare_currency = _settle_bare_prices(conn, parser)
     if parser.nodes_created:
         parser.created.append(("nodes", parser.nodes_created))
     conn.exec_driver_sql(
@@ -353,6 +370,8 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
             existing = delete(stage_t).where(stage_t.c.card_id.isnot(None))
             result.skipped = conn.execute(existing).rowcount
         _count(conn, result)
+        if "model_id" in present and result.changed:
+            _model_changes(conn, result)
     if result.new or result.changed:
         result.batch_id = audit.new_batch_id()
         _apply(conn, result, present, options, parser.created)
@@ -414,6 +433,9 @@ class ChunkParser:
             for i, t, n in conn.execute(select(Project.id, Project.team_id, Project.name))
         }
         self.models = dict(conn.execute(select(GpuModel.key, GpuModel.id)).all())
+        self.aliases = options.config.model_aliases
+        self.symbols: set[str] = set()  # currencies the price column writes
+        self.bare_prices = False  # whether a price names no currency (settled after staging)
         self.nodes: dict[str, int] = dict(conn.execute(select(Node.hostname, Node.id)).all())
         self.nodes_created = 0
         self.rows_estimate = _estimate_rows(source)
@@ -488,17 +510,12 @@ class ChunkParser:
         def cleaned(name: str) -> list[str | None]:
             return _clean(col(name)) if name in self.columns else [None] * len(rows)
 
-        uuid = cleaned("uuid")
+        uuid = [identity(v) for v in col("uuid")] if "uuid" in self.columns else [None] * len(rows)
         if not self.uuid_repeats:
             self._track_uuids(uuid)
-        serial = cleaned("serial")
+        serial = [identity(v) for v in col("serial")]
         if None in serial:  # a card without a serial goes by its UUID
             serial = [s or u for s, u in zip(serial, uuid, strict=True)]
-        for i, s in enumerate(serial):
-            if s is None and i not in blanked:
-                errors.append(
-                    RowError(numbers[i], self.header_of("serial"), "", "no serial number")
-                )
         status = mapped("status", parse_status)
         purchased = mapped("purchase_date", self._date)
         warranty_end = self._warranty(numbers, purchased, mapped, errors, col)
@@ -525,14 +542,19 @@ class ChunkParser:
         )
         if self.options.node:
             nodes = [n or self.options.node for n in nodes]
+        bus_ids = mapped("pci_bus_id", str)
+        if None in serial:
+            self._no_identity(numbers, serial, nodes, bus_ids, col("serial"), blanked, errors)
         node_ids = self._nodes(numbers, nodes, errors)  # last: it needs the other errors
+        if None in serial:
+            serial = self._slot_serials(serial, nodes, node_ids, bus_ids)
         staged = [
             numbers,
             serial,
             uuid,
             model_ids,
             node_ids,
-            mapped("pci_bus_id", str),
+            bus_ids,
             team_ids,
             project_ids,
             status,
@@ -550,6 +572,38 @@ class ChunkParser:
         bad = {e.row for e in errors}
         keep = [i for i, row in enumerate(numbers) if row not in bad]
         return [[values[i] for i in keep] for values in staged], errors
+
+    def _no_identity(self, numbers, serial, nodes, bus_ids, raw, blanked, errors) -> None:
+        """Rows with no real serial or UUID and no node + PCI bus id to key them by."""
+        errors.extend(
+            RowError(
+                numbers[i],
+                self.header_of("serial"),
+                raw[i].strip(),
+                "no real serial or UUID (0000000000000, GPU-00000000-..., N/A and the like "
+                "identify no card); give one, or a node and a PCI bus id",
+            )
+            for i, s in enumerate(serial)
+            if s is None and i not in blanked and (nodes[i] is None or bus_ids[i] is None)
+        )
+
+    def _slot_serials(self, serial, nodes, node_ids, bus_ids) -> list[str | None]:
+        """A row with no real identity (a masked `nvidia-smi --query-gpu` line) is the card in
+        its node's PCI slot: the card recorded there, else a new one named NODE/BUS."""
+        rows = zip(serial, nodes, node_ids, bus_ids, strict=True)
+        slots = {(n, b): slot_serial(host, b) for s, host, n, b in rows if s is None and n and b}
+        if slots:  # one query a chunk, for the cards already in those slots
+            slots |= dict(
+                ((n, b), s)
+                for s, n, b in self.conn.execute(
+                    select(card_t.c.serial, card_t.c.node_id, card_t.c.pci_bus_id).where(
+                        card_t.c.node_id.in_(sorted({n for n, _ in slots})),
+                        card_t.c.pci_bus_id.in_(sorted({b for _, b in slots})),
+                    )
+                )
+                if (n, b) in slots
+            )
+        return [s or slots.get((n, b)) for s, n, b in zip(serial, node_ids, bus_ids, strict=True)]
 
     def _track_uuids(self, uuids: list[str | None]) -> None:
         distinct = set(uuids)
@@ -630,21 +684,27 @@ class ChunkParser:
             return exc
 
     def _model_id(self, model: str, maker: str, number: str) -> int | None:
-        candidates = [
+        names = [
             c
             for c in (model, f"{maker} {model}" if maker and model else "", number)
             if c and c.lower() not in MISSING
         ]
-        if not candidates:
+        if not names:
             return None
-        spec = next((s for c in candidates if (s := catalogue.lookup(c))), None)
-        if spec is None:
-            close = catalogue.suggest(candidates[0])
+        found = next((f for c in names if (f := catalogue.candidates(c, self.aliases))), ())
+        if len(found) > 1:  # never picked silently: the site says which it means, once
+            fits = ", ".join(f"'{s.name}'" for s in found)
+            raise CellError(
+                f"ambiguous model: it fits {fits}; write the full name, or set what this "
+                f'site means in the config: [models.aliases] "{names[0]}" = "{found[0].name}"'
+            )
+        if not found:
+            close = catalogue.suggest(names[0])
             raise CellError(
                 "unknown model"
                 + (f"; did you mean '{close}'?" if close else "; see `fleetui models`")
             )
-        return self.models[spec.key]
+        return self.models[found[0].key]
 
     def _price(self, numbers, mapped, errors, raw_prices) -> tuple[list, list]:
         currencies = mapped("currency", parse_currency)
@@ -652,6 +712,7 @@ class ChunkParser:
             fallback = self.options.currency if currencies and any(currencies) else None
             return [None] * len(numbers), [c or fallback for c in currencies]
         prices = mapped("price", parse_money)
+        self.symbols.update({p[1] for p in set(prices) if p is not None and p[1]})
         values = self._memo_map(
             "price+currency", list(zip(prices, currencies, strict=True)), self._price_cell
         )
@@ -670,9 +731,8 @@ class ChunkParser:
         minor, symbol = parsed
         if symbol and column_currency and symbol != column_currency:
             return CellError(f"the amount says {symbol}, the currency column {column_currency}")
-        currency = column_currency or symbol or self.options.currency
-        if currency is None:
-            return CellError("no currency: add a currency column or pass --currency")
+        currency = column_currency or symbol
+        self.bare_prices = self.bare_prices or currency is None
         return minor, currency
 
     def _warranty(self, numbers, purchased, mapped, errors, col) -> list[date | None]:
@@ -959,6 +1019,42 @@ def _changed(present: list[str]):
         if present
         else literal(False)
     )
+
+
+def _settle_bare_prices(conn, parser: ChunkParser) -> str:
+    """Give prices that name no currency one: --currency, else the one the rest of the price
+    column writes (when it writes one only), else the config's. Says which, and why."""
+    options = parser.options
+    if options.currency:
+        code, why = options.currency, "--currency"
+    elif len(parser.symbols) == 1:
+        (code,) = parser.symbols
+        why = f"as written elsewhere in column '{parser.header_of('price')}'"
+    else:
+        code, why = options.config.cost.currency, "the config's [cost] currency"
+    conn.execute(
+        update(stage_t)
+        .where(stage_t.c.price_minor.isnot(None), stage_t.c.currency.is_(None))
+        .values(currency=code)
+    )
+    return f"{code} ({why})"
+
+
+def _model_changes(conn, result: ImportResult) -> None:
+    """The existing cards the import gives another model: never done without saying so."""
+    differs = and_(
+        stage_t.c.changes,
+        stage_t.c.model_id.isnot(None),
+        stage_t.c.model_id != card_t.c.model_id,
+    )
+    joined = stage_t.join(card_t, card_t.c.id == stage_t.c.card_id)
+    count = select(func.count()).select_from(joined).where(differs)
+    result.model_changes = conn.execute(count).scalar_one()
+    if result.model_changes:
+        first = select(stage_t.c.serial).select_from(joined).where(differs)
+        result.model_changed = list(
+            conn.execute(first.order_by(stage_t.c.row_no).limit(100)).scalars()
+        )
 
 
 def _count(conn, result: ImportResult) -> None:

@@ -129,7 +129,7 @@ def _name_ids(conn, table, value: str) -> list[int]:
 
 
 def _model_ids(conn, value: str) -> list[int]:
-    keys = [m.key for m in catalogue.matching(value)]
+    keys = [m.key for m in catalogue.matching(value, config.load().model_aliases)]
     return list(conn.execute(select(model_t.c.id).where(model_t.c.key.in_(keys))).scalars())
 
 

@@ -291,9 +291,9 @@ def _idle_note(conn: Connection) -> str:
 
 
 def _models(names: list[str]) -> list[catalogue.ModelSpec]:
-    specs = []
+    specs, aliases = [], config.load().model_aliases
     for name in names:
-        found = catalogue.matching(name)
+        found = catalogue.matching(name, aliases)
         if not found:
             close = catalogue.suggest(name)
             raise UserError(

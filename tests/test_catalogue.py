@@ -30,9 +30,12 @@ def test_every_reference_model_with_an_fp16_figure_is_in_the_catalogue_with_its_
         ("NVIDIA H100 80GB HBM3", "h100-sxm5-80gb"),
         ("Tesla V100-SXM2-32GB", "v100-sxm2-32gb"),
         ("NVIDIA H800", "h800-sxm"),
-        ("A100 80G", "a100-sxm4-80gb"),
-        ("a100 80gb", "a100-sxm4-80gb"),
-        ("H800", "h800-sxm"),
+        ("A100 SXM 80G", "a100-sxm4-80gb"),
+        ("a100 sxm4 80gb", "a100-sxm4-80gb"),
+        ("H800 SXM", "h800-sxm"),
+        ("H100 80GB HBM3", "h100-sxm5-80gb"),
+        ("RTX 4090", "rtx-4090"),
+        ("H20", "h20"),
         ("910B", "ascend-910b"),
         ("MI300X", "mi300x"),
         ("NVIDIA A100 80GB PCIe", "a100-pcie-80gb"),
@@ -54,16 +57,33 @@ def test_a_name_shared_by_several_models_names_none_but_filters_match_all():
     }
 
 
+@pytest.mark.parametrize(
+    ("typed", "fits"),
+    [
+        ("H800", {"h800-sxm", "h800-pcie"}),
+        ("A800 80G", {"a800-sxm4-80gb", "a800-pcie-80gb"}),
+        ("A100 80G", {"a100-sxm4-80gb", "a100-pcie-80gb"}),
+        ("H100", {"h100-sxm5-80gb", "h100-pcie", "h100-nvl"}),
+        ("V100", {"v100-sxm2-32gb", "v100-pcie-32gb"}),
+    ],
+)
+def test_a_short_name_that_fits_an_sxm_and_a_pcie_part_picks_neither(typed, fits):
+    assert catalogue.lookup(typed) is None
+    assert {s.key for s in catalogue.candidates(typed)} == fits
+    settled = {catalogue.normalize(typed): sorted(fits)[0]}
+    assert catalogue.lookup(typed, settled).key == sorted(fits)[0]
+
+
 def test_unknown_model_suggests_the_closest_entry():
     assert catalogue.lookup("A10O 80G") is None
     assert catalogue.suggest("A10O 80G") == "A100 SXM4 80GB"
 
 
 def test_compute_is_dense_fp16_and_export_classes_follow_the_rules():
-    h100 = catalogue.lookup("H100")
+    h100 = catalogue.lookup("H100 SXM")
     assert h100.fp16_tflops == 989 and h100.tpp == 15832
-    assert catalogue.lookup("H800").export_class == "made_for_2022_rule"
-    assert str(catalogue.lookup("A800").controlled_since) == "2023-11-17"
+    assert catalogue.lookup("H800 PCIe").export_class == "made_for_2022_rule"
+    assert str(catalogue.lookup("A800 SXM").controlled_since) == "2023-11-17"
     assert catalogue.lookup("H20").export_class == "made_for_2023_rule"
     assert catalogue.lookup("L20").export_class == "made_for_2023_rule"
     assert all(s.export_class in catalogue.EXPORT_CLASSES for s in catalogue.models())

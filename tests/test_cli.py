@@ -106,7 +106,7 @@ def test_demo_twice_rebuilds_its_own_database(tmp_path, monkeypatch):
 
 def test_demo_refuses_a_real_inventory(db_url, tmp_path):
     real = tmp_path / "real.csv"
-    real.write_text("serial,model\nREAL-1,H800\nREAL-2,H20\n")
+    real.write_text("serial,model\nREAL-1,H800 SXM\nREAL-2,H20\n")
     assert run("--db", db_url, "import", str(real)).exit_code == 0
     result = run("--db", db_url, "demo", "--cards", "10", "--no-launch")
     assert result.exit_code == 1

@@ -24,7 +24,7 @@ from tests.conftest import SHARED
 HEADER = "serial,model,node,team,project,status,purchase_date,price,currency,warranty_end\n"
 ROWS = [
     "S-001,NVIDIA H800,gpu-01,LLM,pretrain,in_service,2023-03-01,38000,USD,2026-03-01",
-    "S-002,A100 80G,gpu-01,LLM,pretrain,spare,2022-06-15,12500,USD,2023-06-15",
+    "S-002,A100 SXM4 80GB,gpu-01,LLM,pretrain,spare,2022-06-15,12500,USD,2023-06-15",
     "S-003,910B,gpu-02,Search,,in_service,2024-01-10,15000,USD,2025-01-10",
 ]
 
@@ -121,7 +121,7 @@ def test_every_error_is_reported_at_once_with_spreadsheet_row_numbers(engine, tm
         + "S-001,NVIDIA H800,gpu-01,LLM,pretrain,in_service,2023-03-01,38000,USD,2026-03-01\n"
         + 'S-002,"H9\n99",gpu-01,LLM,,spare,2022-06-15,1,USD,\n'  # one row, two lines
         + "S-003,H1000,gpu-01,Nope,,broken-ish,03/04/2023,abc,USD,\n"
-        + "S-001,H800,gpu-01,LLM,,spare,2023-03-01,1,USD,\n"
+        + "S-001,H800 SXM,gpu-01,LLM,,spare,2023-03-01,1,USD,\n"
     )
     result = load(engine, write(tmp_path, text), create_missing=True)
     assert not result.written and counts(engine) == (0, 0)
@@ -147,7 +147,7 @@ def test_duplicate_serials_in_the_file_name_both_rows(engine, tmp_path, basic):
     assert not result.written
 
 
-UUID_FILE = "serial,uuid,model\nU-1,GPU-aaa,H800\nU-2,GPU-bbb,H800\nU-3,GPU-ccc,H800\n"
+UUID_FILE = "serial,uuid,model\nU-1,GPU-aaa,H800 SXM\nU-2,GPU-bbb,H800 SXM\nU-3,GPU-ccc,H800 SXM\n"
 
 
 @pytest.mark.parametrize("chunk", [20_000, 1])  # the repeat inside one chunk, or across two
@@ -158,7 +158,7 @@ def test_a_uuid_repeated_in_the_file_or_held_by_another_card_is_an_error(
     first = load(engine, write(tmp_path, UUID_FILE))
     assert (first.new, first.error_count) == (3, 0)
     assert load(engine, write(tmp_path, UUID_FILE)).summary() == "0 new, 0 changed, 3 unchanged"
-    clash = "serial,uuid,model\nU-4,GPU-ddd,H800\nU-5,GPU-ddd,H800\nU-6,GPU-bbb,H800\n"
+    clash = "serial,uuid,model\nU-4,GPU-ddd,H800 SXM\nU-5,GPU-ddd,H800 SXM\nU-6,GPU-bbb,H800 SXM\n"
     result = load(engine, write(tmp_path, clash, "clash.csv"))
     assert [str(e) for e in result.errors] == [
         "row 3, column 'uuid', value 'GPU-ddd': the same UUID is on row 2",
@@ -169,7 +169,7 @@ def test_a_uuid_repeated_in_the_file_or_held_by_another_card_is_an_error(
 
 def test_unknown_teams_need_create_missing_and_suggest_a_close_one(engine, tmp_path, basic):
     load(engine, basic, create_missing=True)
-    result = load(engine, write(tmp_path, "serial,model,team\nX-1,H800,LLN\n", "t.csv"))
+    result = load(engine, write(tmp_path, "serial,model,team\nX-1,H800 SXM,LLN\n", "t.csv"))
     assert "unknown team; did you mean 'llm'?" in result.errors[0].reason
 
 
@@ -199,10 +199,10 @@ def test_a_rejected_row_creates_no_team_or_project(engine, tmp_path, basic):
     load(engine, basic, create_missing=True)
     text = (
         "serial,model,team,project,status,purchase_date\n"
-        "R-1,H800,Research,,spare,not a date\n"  # rejected: its new team is not created
-        "R-2,H800,Vision,det,spare,2024-01-01\n"  # valid: team and project created
-        "R-3,H800,LLM,newproj,spare,someday\n"  # rejected: its new project is not created
-        "R-4,H800,Vision,det,spare,2024-01-02\n"
+        "R-1,H800 SXM,Research,,spare,not a date\n"  # rejected: its new team is not created
+        "R-2,H800 SXM,Vision,det,spare,2024-01-01\n"  # valid: team and project created
+        "R-3,H800 SXM,LLM,newproj,spare,someday\n"  # rejected: its new project is not created
+        "R-4,H800 SXM,Vision,det,spare,2024-01-02\n"
     )
     result = load(engine, write(tmp_path, text, "r.csv"), create_missing=True, skip_invalid=True)
     assert (result.new, result.rejected) == (2, 2)
@@ -243,7 +243,7 @@ def test_on_existing_skip_and_error(engine, basic):
 def test_warranty_months_and_end_date_must_agree(engine, tmp_path):
     text = (
         "serial,model,purchase_date,warranty_months,warranty_end\n"
-        "W-1,H800,2024-02-29,12,2025-02-28\nW-2,H800,2024-01-31,1,2024-03-31\n"
+        "W-1,H800 SXM,2024-02-29,12,2025-02-28\nW-2,H800 SXM,2024-01-31,1,2024-03-31\n"
     )
     result = load(engine, write(tmp_path, text))
     assert [e.row for e in result.errors] == [3]
@@ -263,7 +263,7 @@ def test_warranty_months_and_end_date_must_agree(engine, tmp_path):
 def test_encodings_delimiters_and_line_endings(engine, tmp_path, encoding, delimiter, newline):
     rows = [
         ["序列号", "型号", "部门", "状态", "采购日期", "单价", "保修期(月)", "备注"],
-        ["CN-1", "H800", "大模型", "在用", "2023年3月1日", "￥95,000", "36", "第一批"],
+        ["CN-1", "H800 SXM", "大模型", "在用", "2023年3月1日", "￥95,000", "36", "第一批"],
         ["CN-2", "910B", "大模型", "备用", "2024/1/5", "9.5万", "12", '含"引号"; 分号'],
     ]
     out = io.StringIO()
@@ -302,7 +302,7 @@ def test_snipe_it_asset_export(engine, tmp_path):
 
 def test_a_misspelled_serial_header_suggests_the_right_one(engine, tmp_path):
     with pytest.raises(UserError, match="did you mean 'Serail' as serial"):
-        load(engine, write(tmp_path, "Serail,Model\nX,H800\n"))
+        load(engine, write(tmp_path, "Serail,Model\nX,H800 SXM\n"))
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00\x01\x02binary", b"serial,model\n"])
@@ -342,13 +342,68 @@ def test_real_nvidia_smi_query_gpu_csv(engine, tmp_path, capture):
     )
     card = next(iter(inventory.cards(engine)))
     header, first = (line.split(", ") for line in text.splitlines()[:2])
-    name = first[header.index("name")]
-    assert card.node == "gpu-node-07" and card.uuid.startswith("GPU-")
-    assert card.model.split()[0] in name
+    name, bus = first[header.index("name")], first[header.index("pci.bus_id")]
+    assert card.node == "gpu-node-07" and card.model.split()[0] in name
+    # The capture's serial and UUID are all zeros: the card is the one in the node's slot.
+    assert (card.serial, card.uuid) == (f"gpu-node-07/{bus}", None)
     assert re.fullmatch(
         r"[0-9A-F]{8}:[0-9A-F]{2}:[0-9A-F]{2}\.[0-9]",
         inventory.detail(engine, card.serial).fields["pci_bus_id"],
     )
+    assert load(engine, path, node="gpu-node-07").summary() == "0 new, 0 changed, 1 unchanged"
+
+
+@pytest.mark.skipif(not CAPTURES, reason="../shared/fixtures/nvidia-smi is not beside the repo")
+def test_placeholder_serials_and_uuids_never_merge_cards(engine, tmp_path):
+    """Two real captures, both with serial 0000000000000 and an all-zero UUID, are two cards;
+    a different card in the same slot changes its model only with a word in the summary."""
+    h100, l40s = (
+        _query_gpu_csv(c)
+        for c in CAPTURES
+        if c.name.split("__")[1] in ("nvidia-h100-80gb-hbm3", "nvidia-l40s")
+    )
+    for node, text in (("n1", h100), ("n2", l40s)):
+        result = load(engine, write(tmp_path, text, f"{node}.csv"), node=node, create_missing=True)
+        assert (result.new, result.changed, result.model_changes) == (1, 0, 0)
+    models = {c.node: c.model for c in inventory.cards(engine)}
+    assert models == {"n1": "H100 SXM5 80GB", "n2": "L40S 48GB"}
+    # The L40S capture's line, as if seen in n1's slot of the H100: a swapped card.
+    swapped = l40s.replace("00000000:01:00.0", "00000000:00:09.0")
+    result = load(engine, write(tmp_path, swapped, "swap.csv"), node="n1")
+    assert result.summary() == (
+        "0 new, 1 changed, 0 unchanged; 1 card changed model: n1/00000000:00:09.0"
+    )
+    assert {c.node: c.model for c in inventory.cards(engine)}["n1"] == "L40S 48GB"
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        "0000000000000",
+        "GPU-00000000-0000-0000-0000-000000000000",
+        "N/A",
+        "[N/A]",
+        "[Not Supported]",
+    ],
+)
+def test_a_row_with_no_real_identity_is_an_error_naming_it(engine, tmp_path, placeholder):
+    load(engine, write(tmp_path, "serial,model\nA-1,H20\n", "a.csv"))
+    text = f"serial,uuid,model\n{placeholder},{placeholder},H20\n{placeholder},,L20\n"
+    result = load(engine, write(tmp_path, text))
+    assert [(e.row, e.column, e.value) for e in result.errors] == [
+        (2, "serial", placeholder),
+        (3, "serial", placeholder),
+    ]
+    assert "no real serial or UUID" in result.errors[0].reason
+    assert not result.written and counts(engine)[0] == 1
+
+
+def test_a_changed_model_is_always_in_the_summary(engine, basic, tmp_path):
+    load(engine, basic, create_missing=True)
+    text = "serial,model\nS-001,H800 PCIe\nS-002,A100 SXM4 80GB\nS-003,H20\n"
+    result = load(engine, write(tmp_path, text, "m.csv"))
+    assert result.summary() == "0 new, 2 changed, 1 unchanged; 2 cards changed model: S-001, S-003"
+    assert (result.model_changes, result.model_changed) == (2, ["S-001", "S-003"])
 
 
 def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp_path, new_engine):
@@ -369,12 +424,12 @@ def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp
 
 def test_cli_import_reports_errors_and_exits_nonzero(tmp_path, db_url):
     db = db_url
-    bad = write(tmp_path, "serial,model\nA-1,H800\nA-2,Z9\n")
+    bad = write(tmp_path, "serial,model\nA-1,H800 SXM\nA-2,Z9\n")
     result = CliRunner().invoke(app, ["--db", db, "import", bad])
     assert result.exit_code == 1
     assert "row 3, column 'model', value 'Z9': unknown model" in result.stderr
     assert "1 error; nothing was written" in result.stderr
-    good = write(tmp_path, "serial,model\nA-1,H800\n", "good.csv")
+    good = write(tmp_path, "serial,model\nA-1,H800 SXM\n", "good.csv")
     result = CliRunner().invoke(app, ["--db", db, "import", good, "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["new"] == 1
     batch = json.loads(result.stdout)["batch_id"]
@@ -466,3 +521,139 @@ def test_team_and_project_stay_consistent_when_only_one_is_in_the_file(engine, b
     from fleetui import maintenance
 
     assert maintenance.check(engine) == []
+
+
+# ---------------------------------------------------------------- ambiguous models, money, dates
+
+
+def test_an_ambiguous_model_name_is_an_error_until_the_config_settles_it(
+    engine, tmp_path, monkeypatch
+):
+    from fleetui import moves
+
+    text = (
+        "serial,model,team,status\nM-1,H800,LLM,spare\nM-2,A800 80G,LLM,spare\n"
+        "M-3,H800 PCIe,LLM,spare\nM-4,H20,Search,spare\n"
+    )
+    path = write(tmp_path, text)
+    result = load(engine, path, create_missing=True)
+    assert [(e.row, e.value) for e in result.errors] == [(2, "H800"), (3, "A800 80G")]
+    assert result.errors[0].reason == (
+        "ambiguous model: it fits 'H800 SXM 80GB', 'H800 PCIe 80GB'; write the full name, or set "
+        'what this site means in the config: [models.aliases] "H800" = "H800 SXM 80GB"'
+    )
+    assert counts(engine)[0] == 0
+    config = tmp_path / "config.toml"
+    config.write_text('[models.aliases]\n"H800" = "H800 SXM 80GB"\n"A800 80G" = "A800 PCIe"\n')
+    monkeypatch.setenv("FLEETUI_CONFIG", str(config))
+    assert load(engine, path, create_missing=True).new == 4
+    models = {c.serial: c.model for c in inventory.cards(engine)}
+    assert (models["M-1"], models["M-2"], models["M-3"]) == (
+        "H800 SXM 80GB",
+        "A800 PCIe 80GB",
+        "H800 PCIe 80GB",
+    )
+    # Filters and plans read the name as the site does.
+    assert [c.serial for c in inventory.cards(engine, "model:h800")] == ["M-1"]
+    plan = moves.plan_request(engine, "Search", None, count=1, models=["H800"])
+    assert [c.serial for c in plan.cards] == [
+        "M-1"
+    ] and "Models: H800 SXM 80GB." in plan.explanation
+    monkeypatch.delenv("FLEETUI_CONFIG")
+    assert [c.serial for c in inventory.cards(engine, "model:h800")] == ["M-1", "M-3"]
+    config.write_text('[models.aliases]\n"H800" = "H800"\n')
+    monkeypatch.setenv("FLEETUI_CONFIG", str(config))
+    with pytest.raises(UserError, match=r"\[models.aliases\] 'H800' = 'H800' does not name one"):
+        load(engine, path)
+
+
+@pytest.mark.parametrize(
+    ("prices", "options", "config", "expected"),
+    [
+        (
+            ["￥95,000", "25.7万", "88000"],
+            {},
+            "",
+            ("CNY", "as written elsewhere in column 'price'"),
+        ),
+        (["$95,000", "88000"], {}, "", ("USD", "as written elsewhere in column 'price'")),
+        (["￥95,000", "$1,000", "88000"], {}, 'currency = "EUR"', ("EUR", "the config's")),
+        (["88000"], {}, "", ("USD", "the config's")),
+        (["￥95,000", "88000"], {"currency": "HKD"}, "", ("HKD", "--currency")),
+    ],
+)
+def test_a_bare_amount_takes_the_currency_of_its_column_else_the_configs(
+    engine, tmp_path, monkeypatch, prices, options, config, expected
+):
+    text = "serial,model,price\n" + "".join(f'P-{i},H20,"{p}"\n' for i, p in enumerate(prices, 1))
+    (tmp_path / "config.toml").write_text(f"[cost]\n{config}\n")
+    monkeypatch.setenv("FLEETUI_CONFIG", str(tmp_path / "config.toml"))
+    result = load(engine, write(tmp_path, text), **options)
+    assert result.error_count == 0, [str(e) for e in result.errors]
+    code, why = expected
+    assert result.bare_currency.startswith(f"{code} ({why}")
+    assert f"prices without a currency read as {code} (" in result.summary()
+    bare = inventory.detail(engine, f"P-{len(prices)}").fields
+    assert (bare["price_minor"], bare["currency"]) == (8_800_000, code)
+
+
+def test_a_file_with_no_bare_amount_says_nothing_about_currency(engine, basic):
+    result = load(engine, basic, create_missing=True)
+    assert result.bare_currency is None and "currency" not in result.summary()
+
+
+def test_cli_import_header_names_the_currency_of_bare_amounts(tmp_path, db_url):
+    path = write(tmp_path, 'serial,model,单价\nC-1,H20,"￥95,000"\nC-2,H20,25.7万\n')
+    result = CliRunner().invoke(app, ["--db", db_url, "import", path])
+    assert result.exit_code == 0, result.stderr
+    assert "prices without a currency read as CNY (as written elsewhere in column '单价')" in (
+        result.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "date_format", "expected"),
+    [
+        ("03/04/2023", "%d/%m/%Y", date(2023, 4, 3)),
+        ("2024-03-05", "%d/%m/%Y", date(2024, 3, 5)),
+        ("2024-03-05T00:00:00", "%m/%d/%Y", date(2024, 3, 5)),
+        ("2023年5月20日", "%d/%m/%Y", date(2023, 5, 20)),
+        ("5-Mar-24", None, date(2024, 3, 5)),
+        ("5-Mar-24", "%d/%m/%Y", date(2024, 3, 5)),
+        ("13/04/23", "%d/%m/%y", date(2023, 4, 13)),
+    ],
+)
+def test_date_format_decides_ambiguous_dates_and_unambiguous_ones_still_read(
+    engine, tmp_path, cell, date_format, expected
+):
+    path = write(tmp_path, f"serial,model,purchase_date\nD-1,H20,{cell}\n")
+    result = load(engine, path, date_format=date_format)
+    assert result.error_count == 0, [str(e) for e in result.errors]
+    assert inventory.detail(engine, "D-1").fields["purchase_date"] == expected
+
+
+@pytest.mark.parametrize(
+    ("cell", "date_format", "reason"),
+    [
+        (
+            "03-04-2023",
+            None,
+            "ambiguous date; pass --date-format %d-%m-%Y or --date-format %m-%d-%Y",
+        ),
+        (
+            "03.04.2023",
+            None,
+            "ambiguous date; pass --date-format %d.%m.%Y or --date-format %m.%d.%Y",
+        ),
+        ("13/04/23", None, "ambiguous date; pass --date-format %d/%m/%y or --date-format %y/%m/%d"),
+        ("13/04/2023", "%m/%d/%Y", "not a date in the format %m/%d/%Y"),
+    ],
+)
+def test_a_date_hint_only_suggests_formats_the_value_fits(
+    engine, tmp_path, cell, date_format, reason
+):
+    path = write(tmp_path, f"serial,model,purchase_date\nD-1,H20,{cell}\n")
+    result = load(engine, path, date_format=date_format)
+    assert [e.reason for e in result.errors] == [reason]
+    for suggested in re.findall(r"--date-format (\S+)", reason):
+        assert load(engine, path, date_format=suggested, dry_run=True).error_count == 0

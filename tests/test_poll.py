@@ -262,3 +262,23 @@ def test_agents_behind_a_token_answer_a_poller_that_sends_it(engine, tmp_path, m
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_gpus_reporting_placeholder_identities_are_matched_by_their_slot(engine):
+    """nvidia-smi's all-zero serial and UUID (masked boards) identify no card: such GPUs are
+    the cards in their node's PCI slots, never one card, never unknown."""
+    zero_serial, zero_uuid = "0000000000000", "GPU-00000000-0000-0000-0000-000000000000"
+    gpus = [
+        nvml.GpuSample(i, name=H100, serial=zero_serial, uuid=zero_uuid, pci_bus_id=bus)
+        for i, bus in enumerate(["00000000:18:00.0", "00000000:2A:00.0"])
+    ]
+    server = agent.make_server("127.0.0.1", 0, None, lambda: nvml.Snapshot("node-a", 0.0, gpus))
+    try:
+        poller.add_node(engine, "node-a", _serve(server), "agent")
+        _card(engine, "S1", "node-a", "00000000:18:00.0")
+        _card(engine, "S2", "node-a", "00000000:2A:00.0")
+        poller.poll_once(engine, timeout=1.0)
+        assert reconcile.discrepancies(engine) == []
+    finally:
+        server.shutdown()
+        server.server_close()

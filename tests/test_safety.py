@@ -133,7 +133,7 @@ def test_an_import_killed_midway_leaves_the_database_unchanged(engine, tmp_path)
         writer = csv.writer(handle)
         writer.writerow(["serial", "model", "team", "node"])
         for n in range(60_000):
-            writer.writerow([f"K{n:07d}", "H800", "LLM", f"kn-{n // 8:05d}"])
+            writer.writerow([f"K{n:07d}", "H800 SXM", "LLM", f"kn-{n // 8:05d}"])
     before = counts(engine)
     rest = _kill_midway(IMPORTER, [url_of(engine), str(path)], at="halfway")
     assert "finished" not in rest, "the import should still have been running"

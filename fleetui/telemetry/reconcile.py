@@ -20,6 +20,7 @@ from sqlalchemy import Engine, and_, func, insert, select
 from db.tables import Card, GpuHourly, GpuModel, GpuSample, Node
 from fleetui import audit, catalogue
 from fleetui.cardedit import change_card
+from fleetui.cells import identity, slot_serial
 from fleetui.errors import UserError
 from fleetui.store import writing
 
@@ -76,8 +77,9 @@ def discrepancies(engine: Engine) -> list[Discrepancy]:
     found = []
     for s in samples:
         host = hosts[s["node_id"]]
-        card = by_serial.get(s["serial"]) or by_uuid.get(s["uuid"])
-        if card is None and not (s["serial"] or s["uuid"]):
+        serial, uuid = identity(s["serial"]), identity(s["uuid"])  # no placeholders
+        card = by_serial.get(serial) or by_uuid.get(uuid)
+        if card is None and not (serial or uuid):
             card = by_slot.get((s["node_id"], s["pci_bus_id"]))
         if card is None:
             found.append(
@@ -85,7 +87,7 @@ def discrepancies(engine: Engine) -> list[Discrepancy]:
                     "unknown",
                     host,
                     s["pci_bus_id"],
-                    s["serial"],
+                    serial,
                     f"{s['name'] or 'a GPU'} reported, not in the inventory",
                 )
             )
@@ -217,12 +219,13 @@ def _add(conn, node_id: int, found: Discrepancy, actor: str | None) -> str:
         raise UserError(
             f"Cannot add it: the model {sample and sample['name']!r} is not in the catalogue."
         )
-    serial = sample["serial"] or sample["uuid"]
+    uuid = identity(sample["uuid"])
+    serial = identity(sample["serial"]) or uuid or slot_serial(found.node, found.pci_bus_id)
     model_id = conn.execute(select(model_t.c.id).where(model_t.c.key == spec.key)).scalar()
     card_id = conn.execute(
         insert(card_t).values(
             serial=serial,
-            uuid=sample["uuid"],
+            uuid=uuid,
             model_id=model_id,
             node_id=node_id,
             pci_bus_id=found.pci_bus_id,

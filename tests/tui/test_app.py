@@ -162,7 +162,8 @@ async def test_import_screen_checks_every_row_then_imports(demo_engine, tmp_path
     from screens.import_screen import ImportScreen
 
     path = tmp_path / "new.csv"
-    path.write_text("序列号,型号,部门,状态\nNEW-1,H800,LLM,在用\nNEW-2,Z999,LLM,备用\n", "gb18030")
+    text = "序列号,型号,部门,状态\nNEW-1,H800 SXM,LLM,在用\nNEW-2,Z999,LLM,备用\n"
+    path.write_text(text, "gb18030")
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 44)) as pilot:
         await settle(pilot)
