@@ -244,10 +244,9 @@ TABLE_COLUMNS = ("serial", "model", "node", "team", "project", "status", "warran
 
 
 def _stream_tsv(rows) -> None:
-    write = sys.stdout.write
-    write("\t".join(inventory.COLUMNS) + "\n")
-    for row in rows:
-        write("\t".join(str(v) if v is not None else "" for v in row.as_dict().values()) + "\n")
+    from fleetui.csvfile import write_rows
+
+    write_rows(sys.stdout, inventory.COLUMNS, (row.as_dict().values() for row in rows), tsv=True)
 
 
 def _stream_json(rows) -> None:
@@ -724,11 +723,9 @@ def _print_rows(rows, as_json: bool, as_csv: bool, title: str) -> None:
         return
     columns = list(dicts[0]) if dicts else ["label", "cards", "pflops"]
     if as_csv:
-        import csv
+        from fleetui.csvfile import write_rows
 
-        writer = csv.DictWriter(sys.stdout, columns)
-        writer.writeheader()
-        writer.writerows(dicts)
+        write_rows(sys.stdout, columns, (d.values() for d in dicts))
         return
     table = Table(title=title)
     for column in columns:
