@@ -32,7 +32,7 @@ class _Group(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            err.print(f"fleetui: {exc}", markup=False, highlight=False, soft_wrap=True)
+            err.print(f"fleetui: {redact(str(exc))}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except OperationalError as exc:
             if not is_busy(exc):

@@ -55,7 +55,7 @@ class CsvSource:
                     next(reader)
                 for row, cells in enumerate(reader, self.first_row):
                     if "'" in "".join(cells):
-                        cells = [c[1:] if _NEUTRALISED.match(c) else c for c in cells]
+                        cells = [_restore(c) for c in cells]
                     if cells and (cells[0].strip() or "".join(cells).strip()):
                         numbers.append(row)
                         rows.append(cells)
@@ -102,7 +102,7 @@ def open_csv(path: str | Path) -> CsvSource:
     else:
         source.delimiter = max(DELIMITERS, key=lambda d: _count_outside_quotes(first, d))
     source.header = next(csv.reader([first], delimiter=source.delimiter), [])
-    source.header = [h.strip() for h in source.header]
+    source.header = [_restore(h).strip() for h in source.header]
     if not any(source.header):
         raise UserError(f"{path.name} has no header row.")
     return source
@@ -161,3 +161,8 @@ def write_rows(
 def _safe(value: Any) -> str:
     text = "" if value is None else str(value)
     return "'" + text if _FORMULA.match(text) else text
+
+
+def _restore(cell: str) -> str:
+    """The cell as it was before `_safe` neutralised it."""
+    return cell[1:] if _NEUTRALISED.match(cell) else cell
