@@ -26,6 +26,8 @@ TRICKY = [
     "'=already quoted",
     "''-two quotes",
     "'just a quote",
+    "'\ttab after a quote",
+    "'\rreturn after a quote",
     "plain",
 ]
 
@@ -45,7 +47,7 @@ def _seed(engine) -> None:
             insert(Card),
             [
                 {
-                    "serial": f"{value[:12]}#{i}",
+                    "serial": f"{value[:12].replace(chr(13), '')}#{i}",  # piped cards: one line
                     "model_id": model,
                     "status": "spare",
                     "supplier": value,
