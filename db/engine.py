@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -50,12 +51,25 @@ def resolve_url(value: str | None = None) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
-def redact(url: str) -> str:
-    """The URL with any password replaced by ***, safe to print."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable database URL>"
+# A URL (bare, or inside a message): its userinfo password runs to the *last* '@', because an
+# unencoded '@' in a password is common and libpq and SQLAlchemy split such URLs differently.
+_URL = re.compile(r"[A-Za-z][\w+.-]*://[^\s'\"]*")
+_USERINFO = re.compile(r"^([^:]+://[^:@/?#]*):.*@(?=[^@]*$)", re.DOTALL)
+# key=value secrets, in a URL's query or a libpq conninfo string (password, passfile,
+# sslpassword, ...), also percent-encoded inside another parameter.
+_SECRET_PARAM = re.compile(
+    r"(?i)(\w*(?:pass|secret|token)\w*\s*(?:=|%3D)\s*)('(?:[^'\\]|\\.)*'|[^&\s'\"]+)"
+)
+
+
+def redact(text: str) -> str:
+    """`text` (a URL, or a message that may quote URLs or conninfo) with every secret a database
+    URL can carry replaced by ***: the userinfo password, and password-like parameters."""
+    if _URL.match(text):  # a bare URL: its password may hold spaces or quotes too
+        masked = _USERINFO.sub(r"\1:***@", text)
+    else:
+        masked = _URL.sub(lambda m: _USERINFO.sub(r"\1:***@", m[0]), text)
+    return _SECRET_PARAM.sub(r"\1***", masked)
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -7,7 +7,6 @@ Exit codes: 0 success; 1 a user error (bad input, unknown serial, unreachable da
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -17,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from db.engine import ENV_VAR, demo_path, redact, sqlite_path
+from db.engine import demo_path, redact, sqlite_path
 from fleetui import catalogue, demo, inventory, units
 from fleetui.errors import UserError
 from fleetui.store import BUSY, database_url, is_busy, open_fleet
@@ -33,7 +32,7 @@ class _Group(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            err.print(f"fleetui: {exc}", markup=False, highlight=False, soft_wrap=True)
+            err.print(f"fleetui: {redact(str(exc))}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except OperationalError as exc:
             if not is_busy(exc):
@@ -131,9 +130,9 @@ def demo_cmd(
     seed: Annotated[int, typer.Option(help="Same seed, same fleet.")] = 7,
     no_launch: Annotated[bool, typer.Option("--no-launch", help="Build only.")] = False,
 ) -> None:
-    """Build a realistic demo fleet in its own database (rebuilt each run) and open the TUI."""
-    target = _db(ctx) or os.environ.get(ENV_VAR) or str(demo_path())
-    engine = _fresh_demo_database(target)
+    """Build a realistic demo fleet in its own database (rebuilt each run) and open the TUI.
+    Never $FLEETUI_DB; --db only names a new or empty database or one demo built."""
+    engine = demo.open_target(_db(ctx) or str(demo_path()))
     if cards >= 50_000:
         from rich.progress import Progress
 
@@ -145,21 +144,6 @@ def demo_cmd(
     err.print(f"Demo fleet: {units.count(written)} cards in {redact(str(engine.url))}")
     if not no_launch:
         _launch(engine)
-
-
-def _fresh_demo_database(target: str):
-    """An empty database for the demo; only ever clears one that demo itself built."""
-    engine = open_fleet(target)
-    if demo.card_count(engine) == 0:
-        return engine
-    path = sqlite_path(database_url(target))
-    if path is not None and demo.is_demo(engine):
-        engine.dispose()  # a rebuilt file is faster than deleting a million rows
-        for suffix in ("", "-wal", "-shm"):
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
-        return open_fleet(target)
-    demo.clear(engine)  # raises unless it is a demo database
-    return engine
 
 
 # ---------------------------------------------------------------- catalogue
@@ -244,10 +228,9 @@ TABLE_COLUMNS = ("serial", "model", "node", "team", "project", "status", "warran
 
 
 def _stream_tsv(rows) -> None:
-    write = sys.stdout.write
-    write("\t".join(inventory.COLUMNS) + "\n")
-    for row in rows:
-        write("\t".join(str(v) if v is not None else "" for v in row.as_dict().values()) + "\n")
+    from fleetui.csvfile import write_rows
+
+    write_rows(sys.stdout, inventory.COLUMNS, (row.as_dict().values() for row in rows), tsv=True)
 
 
 def _stream_json(rows) -> None:
@@ -732,11 +715,9 @@ def _print_rows(rows, as_json: bool, as_csv: bool, title: str) -> None:
         return
     columns = list(dicts[0]) if dicts else ["label", "cards", "pflops"]
     if as_csv:
-        import csv
+        from fleetui.csvfile import write_rows
 
-        writer = csv.DictWriter(sys.stdout, columns)
-        writer.writeheader()
-        writer.writerows(dicts)
+        write_rows(sys.stdout, columns, (d.values() for d in dicts))
         return
     table = Table(title=title)
     for column in columns:

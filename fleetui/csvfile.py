@@ -2,6 +2,11 @@
 
 Row numbers are the ones a spreadsheet shows: the header is row 1, and a quoted cell with line
 breaks inside still counts as one row.
+
+Every CSV fleetui writes goes through `write_rows`, which neutralises spreadsheet formulas the
+way OWASP describes: a cell starting with = + - @ tab or carriage return gets a leading '. So
+that reading undoes exactly that, a cell that is quotes followed by one of those gets one more
+quote on writing, and reading strips one quote from any cell of that shape: values round-trip.
 """
 
 from __future__ import annotations
@@ -9,15 +14,19 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from fleetui.errors import UserError
 
 SAMPLE = 1 << 16
 DELIMITERS = (",", ";", "\t")
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")  # a cell that gets one more leading quote
+_NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")  # a cell that loses one on reading
 csv.field_size_limit(min(sys.maxsize, 1 << 24))
 
 
@@ -45,6 +54,8 @@ class CsvSource:
                 for _ in range(self.first_row - 1):
                     next(reader)
                 for row, cells in enumerate(reader, self.first_row):
+                    if "'" in "".join(cells):
+                        cells = [_restore(c) for c in cells]
                     if cells and (cells[0].strip() or "".join(cells).strip()):
                         numbers.append(row)
                         rows.append(cells)
@@ -91,7 +102,7 @@ def open_csv(path: str | Path) -> CsvSource:
     else:
         source.delimiter = max(DELIMITERS, key=lambda d: _count_outside_quotes(first, d))
     source.header = next(csv.reader([first], delimiter=source.delimiter), [])
-    source.header = [h.strip() for h in source.header]
+    source.header = [_restore(h).strip() for h in source.header]
     if not any(source.header):
         raise UserError(f"{path.name} has no header row.")
     return source
@@ -131,3 +142,27 @@ def _count_outside_quotes(line: str, delimiter: str) -> int:
         elif char == delimiter and not quoted:
             count += 1
     return count
+
+
+def write_rows(
+    out: IO[str], header: Iterable[str], rows: Iterable[Iterable[Any]], tsv: bool = False
+) -> int:
+    """Write a header and rows as CSV (or tab-separated), formulas neutralised; returns the
+    number of rows. None is an empty cell."""
+    writer = csv.writer(out, delimiter="\t" if tsv else ",", lineterminator="\n" if tsv else "\r\n")
+    writer.writerow([_safe(h) for h in header])
+    n = 0
+    for row in rows:
+        writer.writerow([_safe(v) for v in row])
+        n += 1
+    return n
+
+
+def _safe(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def _restore(cell: str) -> str:
+    """The cell as it was before `_safe` neutralised it."""
+    return cell[1:] if _NEUTRALISED.match(cell) else cell

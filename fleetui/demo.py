@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, create_engine, func, insert, inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
 from db.bulk import (
@@ -21,9 +22,22 @@ from db.bulk import (
     insert_rows,
     refresh_statistics,
 )
-from db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Site, Team
+from db.engine import redact, sqlite_path
+from db.tables import (
+    CARD_DATA_COLUMNS,
+    Card,
+    Event,
+    GpuHourly,
+    GpuModel,
+    GpuSample,
+    Node,
+    Project,
+    Site,
+    Team,
+)
 from fleetui import audit, catalogue
 from fleetui.errors import UserError
+from fleetui.store import database_url, open_fleet
 
 SITES = (
     ("BJ1", "Beijing Yizhuang"),
@@ -96,14 +110,62 @@ CHUNK = 20_000
 LAST_DAY = date(2026, 10, 31)  # newest purchase date; keeps a seed's fleet independent of today
 
 card_t, node_t, event_t = Card.__table__, Node.__table__, Event.__table__
-DEMO_ACTION = "demo.build"
+DEMO_ACTION = "demo.build"  # its event marks a database as demo's, durably (the log is append-only)
+# Tables that hold someone's data (the catalogue and the schema revision are fleetui's own).
+DATA_TABLES = tuple(
+    t.__table__ for t in (Card, Event, Team, Project, Site, Node, GpuSample, GpuHourly)
+)
 
 
-def is_demo(engine: Engine) -> bool:
-    """A database that demo built (it carries demo's batch event)."""
-    with engine.connect() as conn:
-        found = conn.execute(select(event_t.c.id).where(event_t.c.action == DEMO_ACTION).limit(1))
-        return found.first() is not None
+def open_target(db: str) -> Engine:
+    """An empty fleet database at `db` for a demo build: a new or empty one, or one demo built
+    and nothing else wrote cards to (cleared first). Anything else is refused before it is
+    opened, migrated or written, so it is left exactly as it was."""
+    url = database_url(db)
+    path = sqlite_path(url)
+    if path is not None and (not path.exists() or path.stat().st_size == 0):
+        return open_fleet(url)
+    probe = create_engine(url)  # a plain connection: no pragmas, no migrations
+    try:
+        with probe.connect() as conn:
+            built = check_target(conn, str(path or redact(url)))
+    except SQLAlchemyError as exc:
+        reason = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0])
+        raise UserError(f"Cannot read the database {path or redact(url)}: {reason}.") from None
+    finally:
+        probe.dispose()
+    if built and path is not None:  # a new file is faster than deleting a million rows
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+    engine = open_fleet(url)
+    if built and path is None:
+        clear(engine)
+    return engine
+
+
+def check_target(conn: Connection, shown: str) -> bool:
+    """True for a database demo built that holds only demo cards, False for one that holds no
+    data at all; a UserError for anything else."""
+    tables = set(inspect(conn).get_table_names())
+    if not tables:
+        return False
+    if "alembic_version" in tables and tables >= {t.name for t in DATA_TABLES}:
+        mark = conn.execute(
+            select(event_t.c.after)
+            .where(event_t.c.action == DEMO_ACTION)
+            .order_by(event_t.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if mark is not None:
+            last = mark.get("last_card_id", mark["cards"])  # demo's cards are the first ids
+            if conn.execute(select(card_t.c.id).where(card_t.c.id > last).limit(1)).first() is None:
+                return True
+        elif all(conn.execute(select(t).limit(1)).first() is None for t in DATA_TABLES):
+            return False
+    raise UserError(
+        f"{shown} holds data that demo did not create; demo never mixes demo data with real "
+        "data. Point --db at a new file or an empty database instead."
+    )
 
 
 def card_count(engine: Engine) -> int:
@@ -115,14 +177,11 @@ def clear(engine: Engine) -> None:
     """Empty a demo database for a rebuild (refuses anything that holds real cards).
 
     The audit log refuses deletes, so the demo's tables are dropped and the schema rebuilt."""
-    if card_count(engine) and not is_demo(engine):
-        raise UserError(
-            "That database already holds cards that demo did not create; demo never mixes "
-            "demo data with real data. Point --db at a new file instead."
-        )
     from db.migrate import upgrade
 
     with engine.begin() as conn:
+        if not check_target(conn, redact(str(engine.url))):
+            return  # nothing in it to clear
         SQLModel.metadata.drop_all(conn)
         conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
         if conn.dialect.name == "postgresql":
@@ -150,6 +209,8 @@ def build(
         conn.begin(),
         indexes_deferred(conn, card_t),
     ):
+        if check_target(conn, redact(str(engine.url))):
+            raise UserError("That database holds a demo fleet already; clear it first.")
         model_ids = dict(conn.execute(select(GpuModel.key, GpuModel.id)).all())
         site_ids = [
             conn.execute(insert(Site).values(name=code, location=where)).inserted_primary_key[0]
@@ -167,16 +228,6 @@ def build(
                 ).inserted_primary_key[0]
                 for p in projects
             ]
-        audit.record(
-            conn,
-            batch_id=batch,
-            action=DEMO_ACTION,
-            actor="demo",
-            at=stamp,
-            changes=[(None, None, {"cards": cards, "seed": seed})],
-            reason="demo fleet",
-        )
-
         weights = [s.weight for s in STOCK]
         written = node_no = 0
         node_rows: list[tuple] = []
@@ -243,6 +294,16 @@ def build(
         written += _flush(conn, node_rows, card_rows)
         if progress:
             progress(written, cards)
+        last = conn.execute(select(func.max(card_t.c.id))).scalar()
+        audit.record(
+            conn,
+            batch_id=batch,
+            action=DEMO_ACTION,
+            actor="demo",
+            at=stamp,
+            changes=[(None, None, {"cards": written, "seed": seed, "last_card_id": last})],
+            reason="demo fleet",
+        )
     with engine.begin() as conn:
         refresh_statistics(conn)
     return written

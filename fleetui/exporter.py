@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -13,6 +12,7 @@ from sqlalchemy import Engine, select
 from db.tables import Card, GpuModel, Node, Project, Team
 from fleetui import inventory
 from fleetui.columns import EXPORT_FIELDS
+from fleetui.csvfile import write_rows
 
 CHUNK = 5_000
 card, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
@@ -57,13 +57,8 @@ def rows(engine: Engine, query: str = "") -> Iterator[dict[str, Any]]:
 
 
 def write_csv(engine: Engine, query: str, out: IO[str]) -> int:
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_FIELDS)
-    n = 0
-    for row in rows(engine, query):
-        writer.writerow(["" if v is None else _text(v) for v in row.values()])
-        n += 1
-    return n
+    cells = ([None if v is None else _text(v) for v in row.values()] for row in rows(engine, query))
+    return write_rows(out, EXPORT_FIELDS, cells)
 
 
 def write_json(engine: Engine, query: str, out: IO[str]) -> int:

@@ -13,7 +13,6 @@ A dry run does all of it and rolls back, so its counts are exactly what a real r
 
 from __future__ import annotations
 
-import csv
 import difflib
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -71,7 +70,7 @@ from fleetui.cells import (
     slot_serial,
 )
 from fleetui.columns import Mapping, map_columns
-from fleetui.csvfile import CsvSource, open_csv
+from fleetui.csvfile import CsvSource, open_csv, write_rows
 from fleetui.errors import UserError
 from fleetui.store import busy_as_user_error
 
@@ -1188,9 +1187,10 @@ def _write_rejected(source: CsvSource, result: ImportResult) -> str:
     bad_rows = result.rejected_rows
     target = source.path.with_name(source.path.name + ".rejected.csv")
     with open(target, "w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["row", *source.header, "reason"])
-        for row_no, cells in source.records():
-            if row_no in bad_rows:
-                writer.writerow([row_no, *cells, bad_rows[row_no]])
+        rejected = (
+            [row_no, *cells, bad_rows[row_no]]
+            for row_no, cells in source.records()
+            if row_no in bad_rows
+        )
+        write_rows(handle, ["row", *source.header, "reason"], rejected)
     return str(target)

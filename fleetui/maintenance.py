@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from db.engine import redact, sqlite_path
 from db.migrate import HEAD, current_revision
@@ -96,17 +96,21 @@ def _pg_binary(name: str) -> str:
 
 def _run_pg(tool: str, url: str, args: list[str], database_flag: str = "-d") -> None:
     parsed = make_url(url)
+    password = parsed.password or parsed.query.get("password")
     env = dict(os.environ)
-    if parsed.password:
-        env["PGPASSWORD"] = str(parsed.password)
-    conninfo = parsed.set(drivername="postgresql", password=None).render_as_string(
-        hide_password=False
+    if password:  # in the environment, not on a command line that `ps` shows
+        env["PGPASSWORD"] = str(password)
+    bare = URL.create(  # URL.set(password=None) would keep the password
+        "postgresql", parsed.username, None, parsed.host, parsed.port, parsed.database
     )
+    conninfo = bare.update_query_dict(
+        {k: v for k, v in parsed.query.items() if k != "password"}
+    ).render_as_string(hide_password=False)
     command = [_pg_binary(tool), database_flag, conninfo, *args]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
     if result.returncode:
         first = (result.stderr.strip().splitlines() or ["failed"])[0]
-        raise UserError(f"{tool} failed: {first.replace(str(parsed.password or '***'), '***')}.")
+        raise UserError(f"{tool} failed: {redact(first)}.")
 
 
 @dataclass(frozen=True)

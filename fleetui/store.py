@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from db.engine import DatabaseURLError, redact, resolve_url
+from db.engine import ENV_VAR, DatabaseURLError, redact, resolve_url
 from db.migrate import HEAD, SchemaTooNewError, open_database
 from fleetui import catalogue
 from fleetui.errors import SchemaTooNew, UserError
@@ -18,9 +20,18 @@ from fleetui.errors import SchemaTooNew, UserError
 def database_url(db: str | None = None) -> str:
     """The URL --db / $FLEETUI_DB / the default names, or a UserError saying what is wrong."""
     try:
-        return resolve_url(db)
+        url = resolve_url(db)
+        host = make_url(url).host or ""
     except DatabaseURLError as exc:
         raise UserError(str(exc)) from None
+    except ValueError:  # a port SQLAlchemy cannot read, as after an '@' in the password
+        url = db or os.environ.get(ENV_VAR, "")
+        if url.count("@") < 2:
+            raise UserError(f"'{redact(url)}' is not a valid database URL.") from None
+        host = "@"
+    if "@" in host:  # SQLAlchemy ends the password at its first '@', libpq at the last
+        raise UserError(f"The password in {redact(url)} holds an '@'; write it as %40.")
+    return url
 
 
 def open_fleet(db: str | None = None) -> Engine:
@@ -51,7 +62,7 @@ def _say_upgrading(url: str, old: str) -> None:
 
 def _reason(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None) or exc
-    return str(orig).strip().splitlines()[0].rstrip(".")
+    return redact(str(orig).strip().splitlines()[0].rstrip("."))
 
 
 BUSY = (

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections import defaultdict
 
 import pytest
 from sqlalchemy import insert, select
 
+from db import engine as engine_module
 from db.tables import Card, GpuModel
 from fleetui import demo, inventory
 from fleetui.errors import UserError
+from fleetui.importer import ImportOptions, run_import
+from fleetui.store import open_fleet
 from fleetui.summary import fleet_summary
+from fleetui.teams import add_team
 
 
 def _fleet(engine):
@@ -88,3 +94,92 @@ def test_a_demo_database_can_be_cleared_and_rebuilt(demo_engine):
     demo.clear(demo_engine)
     assert demo.card_count(demo_engine) == 0
     assert demo.build(demo_engine, cards=100, seed=1) == 100
+
+
+# ---------------------------------------------------------------- the demo command and real data
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from fleetui.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def _snapshot(db: str, backend: str, tmp_path):
+    """What a user would lose: the files of an SQLite database (closed, so a change to any byte
+    shows), or a PostgreSQL inventory's cards and teams."""
+    if backend == "sqlite":
+        return {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("fleet")}
+    return _cli("--db", db, "export").stdout + _cli("--db", db, "teams", "list").stdout
+
+
+def _real_inventory(db: str, tmp_path, cards: bool = True) -> None:
+    real = tmp_path / "real.csv"
+    real.write_text("serial,model,team\nREAL-1,H800,Ops\nREAL-2,H20,Ops\n")
+    engine = open_fleet(db)
+    if cards:
+        run_import(engine, real, ImportOptions(create_missing=True))
+    else:
+        add_team(engine, "Ops")
+    engine.dispose()
+
+
+def test_demo_never_follows_the_environment_to_a_real_inventory(
+    db_url, backend, tmp_path, monkeypatch
+):
+    _real_inventory(db_url, tmp_path)
+    before = _snapshot(db_url, backend, tmp_path)
+    monkeypatch.setenv("FLEETUI_DB", db_url)
+    for _ in range(2):  # the second run rebuilds the demo database, still not the real one
+        result = _cli("demo", "--cards", "16", "--no-launch")
+        assert result.exit_code == 0, result.output
+    assert _snapshot(db_url, backend, tmp_path) == before
+    demo_file = engine_module.demo_path()
+    assert demo_file.exists() and str(demo_file) in result.stderr
+
+
+@pytest.mark.parametrize("holding", ["cards", "a team only"])
+def test_demo_refuses_a_real_database_named_by_db_and_leaves_it_untouched(
+    holding, db_url, backend, tmp_path
+):
+    _real_inventory(db_url, tmp_path, cards=holding == "cards")
+    before = _snapshot(db_url, backend, tmp_path)
+    result = _cli("--db", db_url, "demo", "--cards", "16", "--no-launch")
+    assert result.exit_code == 1
+    assert "demo never mixes demo data with real data" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert _snapshot(db_url, backend, tmp_path) == before
+
+
+def test_demo_never_rebuilds_its_database_once_real_cards_were_added(demo_url, tmp_path):
+    real = tmp_path / "real.csv"
+    real.write_text("serial,model\nREAL-1,H800\n")
+    assert _cli("--db", demo_url, "import", str(real)).exit_code == 0
+    result = _cli("--db", demo_url, "demo", "--cards", "16", "--no-launch")
+    assert result.exit_code == 1
+    assert "demo never mixes demo data with real data" in result.stderr
+    listed = json.loads(_cli("--db", demo_url, "cards", "--json").stdout)
+    assert len(listed) == 2001 and "REAL-1" in {c["serial"] for c in listed}
+
+
+def test_demo_refuses_another_applications_sqlite_file(tmp_path):
+    other = tmp_path / "fleet-other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+        conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.close()
+    before = other.read_bytes()
+    result = _cli("--db", str(other), "demo", "--cards", "16", "--no-launch")
+    assert result.exit_code == 1 and "never mixes demo data" in result.stderr
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fleet-other.db"]
+
+
+def test_an_interrupted_demo_build_is_simply_built_again(db_url, demo_url):
+    open_fleet(db_url).dispose()  # the schema, and nothing in it: as a killed build leaves it
+    for db, cards in ((db_url, 16), (demo_url, 24)):
+        result = _cli("--db", db, "demo", "--cards", str(cards), "--no-launch")
+        assert result.exit_code == 0, result.output
+        assert len(json.loads(_cli("--db", db, "cards", "--json").stdout)) == cards
