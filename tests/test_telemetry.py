@@ -51,6 +51,26 @@ def _error(code: int) -> pynvml.NVMLError:
     return pynvml.NVMLError(code)
 
 
+class ByArgs(dict):
+    """One NVML function's values by its arguments after the handle; any other arguments are
+    NVML's InvalidArgument, so code that passes the wrong counter or sensor gets nothing."""
+
+
+UNCORRECTED = pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED
+CORRECTED = pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED
+
+
+def ecc(volatile: int, aggregate: int) -> ByArgs:
+    return ByArgs(
+        {
+            (UNCORRECTED, pynvml.NVML_VOLATILE_ECC): volatile,
+            (UNCORRECTED, pynvml.NVML_AGGREGATE_ECC): aggregate,
+            (CORRECTED, pynvml.NVML_VOLATILE_ECC): 1000 + volatile,
+            (CORRECTED, pynvml.NVML_AGGREGATE_ECC): 1000 + aggregate,
+        }
+    )
+
+
 def h100(real: dict) -> dict:
     return {
         "nvmlDeviceGetName": real["name"],
@@ -61,10 +81,10 @@ def h100(real: dict) -> dict:
         "nvmlDeviceGetMemoryInfo": SimpleNamespace(
             used=40_000 * MIB, total=real["total_mib"] * MIB
         ),
-        "nvmlDeviceGetTemperature": 63,
+        "nvmlDeviceGetTemperature": ByArgs({(pynvml.NVML_TEMPERATURE_GPU,): 63}),
         "nvmlDeviceGetPowerUsage": 512_345,
         "nvmlDeviceGetEnforcedPowerLimit": 700_000,
-        "nvmlDeviceGetTotalEccErrors": 0,
+        "nvmlDeviceGetTotalEccErrors": ecc(0, 0),
         "nvmlDeviceGetRetiredPagesPendingStatus": 0,
         "nvmlDeviceGetRemappedRows": (0, 0, 0, 0),
         "nvmlDeviceGetCurrentClocksEventReasons": 0,
@@ -84,7 +104,7 @@ def a100_mig_sick() -> dict:
     )
     device |= {
         "nvmlDeviceGetMigMode": (1, 1),
-        "nvmlDeviceGetTotalEccErrors": 2,
+        "nvmlDeviceGetTotalEccErrors": ecc(volatile=2, aggregate=7),
         "nvmlDeviceGetRemappedRows": (3, 1, 1, 0),
         "nvmlDeviceGetCurrentClocksEventReasons": 0x40 | 0x4,
         "nvmlDeviceGetUtilizationRates": _error(pynvml.NVML_ERROR_NOT_SUPPORTED),
@@ -119,20 +139,35 @@ def consumer() -> dict:
 
 @pytest.fixture
 def fake_nvml(monkeypatch):
-    """Install devices: each a dict of pynvml function name -> value (or an NVMLError)."""
-    state = {"devices": [], "init": None}
+    """Install devices: each a dict of pynvml function name -> value, NVMLError or ByArgs.
+    Handles are opaque objects, as NVML's are: a call with another device's handle, or with an
+    index, answers for that device or not at all, never for the one meant."""
+    state = {"devices": [], "handles": [], "init": None}
 
     def install(*devices, init_error: int | None = None):
         state["devices"] = list(devices)
+        state["handles"] = [object() for _ in devices]
         state["init"] = init_error
 
     def init():
         if state["init"] is not None:
             raise pynvml.NVMLError(state["init"])
 
+    def handle_by_index(index):
+        if not 0 <= index < len(state["handles"]):
+            raise _error(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        return state["handles"][index]
+
     def per_device(name):
         def call(handle, *args):
-            value = state["devices"][handle].get(name, _error(pynvml.NVML_ERROR_NOT_SUPPORTED))
+            found = [i for i, h in enumerate(state["handles"]) if h is handle]
+            if not found:
+                raise _error(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+            value = state["devices"][found[0]].get(name, _error(pynvml.NVML_ERROR_NOT_SUPPORTED))
+            if isinstance(value, ByArgs):
+                value = value.get(args, _error(pynvml.NVML_ERROR_INVALID_ARGUMENT))
+            elif args and not isinstance(value, Exception):
+                raise AssertionError(f"give {name}'s values ByArgs: it takes arguments")
             if isinstance(value, Exception):
                 raise value
             return value
@@ -143,7 +178,7 @@ def fake_nvml(monkeypatch):
     monkeypatch.setattr(pynvml, "nvmlShutdown", lambda: None)
     monkeypatch.setattr(pynvml, "nvmlSystemGetDriverVersion", lambda: "590.48.01")
     monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: len(state["devices"]))
-    monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByIndex", lambda i: i)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByIndex", handle_by_index)
     for name in {k for d in (h100(_from_capture()), lost()) for k in d}:
         monkeypatch.setattr(pynvml, name, per_device(name))
     return install
@@ -175,6 +210,8 @@ def test_sick_lost_and_limited_gpus_never_crash_the_collector(fake_nvml):
     snap = nvml.collect()
     sick, gone, game = snap.gpus[1:]
     assert sick.mig_mode is True and sick.util_gpu is None  # NotSupported -> unknown
+    assert (sick.ecc_uncorrected_volatile, sick.ecc_uncorrected_aggregate) == (2, 7)
+    assert (sick.temperature_c, sick.serial) == (63, "1321021000002")
     assert sick.health() == [
         "uncorrectable ECC errors",
         "page retirement pending (reset needed)",
