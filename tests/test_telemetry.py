@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from types import SimpleNamespace
@@ -297,11 +299,112 @@ def test_the_agent_serves_json_and_metrics_over_loopback(serve):
     assert _get(f"{base}/snapshot", method="DELETE")[0] == 405
 
 
-def test_the_agent_wants_its_token(serve):
-    base = serve(token=b"0123456789abcdef-secret")
+def _raw(url: str, request: bytes) -> bytes:
+    """Send raw request bytes; what the agent answers before it closes the connection."""
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=agent.TIMEOUT_S) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_the_agent_wants_its_token_as_a_bearer_token(serve):
+    secret = "0123456789abcdef-secret"
+    base = serve(token=secret.encode())
     assert _get(f"{base}/snapshot")[0] == 401
     assert _get(f"{base}/snapshot", token="wrong-token-wrong-token")[0] == 401
-    assert _get(f"{base}/snapshot", token="0123456789abcdef-secret")[0] == 200
+    assert _get(f"{base}/snapshot", token=secret)[0] == 200
+    for header in (secret, f"Basic {secret}", f"Bearer{secret}", f"Token {secret}"):
+        answer = _raw(base, f"GET /snapshot HTTP/1.0\r\nAuthorization: {header}\r\n\r\n".encode())
+        assert answer.startswith(b"HTTP/1.0 401"), header
+    assert _raw(
+        base, f"GET /snapshot HTTP/1.0\r\nAuthorization: bearer {secret}\r\n\r\n".encode()
+    ).startswith(b"HTTP/1.0 200")
+
+
+def test_the_agent_bounds_what_it_reads(serve):
+    base = serve()
+    long_line = b"GET /snapshot?" + b"x" * agent.MAX_LINE + b" HTTP/1.0\r\n\r\n"
+    assert _raw(base, long_line).startswith(b"HTTP/1.0 414")
+    body = b"GET /snapshot HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello"
+    assert _raw(base, body).startswith(b"HTTP/1.0 413")
+    headers = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"y" * 1000) for i in range(30))
+    big = b"GET /snapshot HTTP/1.0\r\n" + headers + b"\r\n"
+    assert len(big) > agent.MAX_REQUEST and _raw(base, big).startswith(b"HTTP/1.0 431")
+
+
+def test_a_slow_client_is_cut_off_at_the_request_deadline(serve, monkeypatch):
+    """Each byte arrives well inside the per-receive timeout; the whole request never does."""
+    monkeypatch.setattr(agent, "READ_DEADLINE_S", 0.5)
+    base = serve()
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=agent.TIMEOUT_S) as conn:
+        conn.sendall(b"GET /snapshot HTTP/1.0\r\n")
+        closed = False
+        for _ in range(100):  # 100 x 0.05 s: ten times the deadline
+            try:
+                conn.sendall(b"X")
+            except OSError:  # reset: the agent gave up on us
+                closed = True
+                break
+            time.sleep(0.05)
+            conn.setblocking(False)
+            try:
+                closed = conn.recv(1) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+            conn.setblocking(True)
+            if closed:
+                break
+    assert closed
+
+
+def test_the_agent_serves_200_concurrent_clients_with_a_bounded_pool(fake_nvml):
+    """200 clients at once, each within the agent's own timeout; never more than WORKERS
+    requests are served at the same time."""
+    fake_nvml(h100(_from_capture()))
+    lock, busy, most = threading.Lock(), [0], [0]
+
+    def collect():
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        try:
+            time.sleep(0.01)  # a request that takes a moment, so requests overlap
+            return nvml.collect("node-a")
+        finally:
+            with lock:
+                busy[0] -= 1
+
+    server = agent.make_server("127.0.0.1", 0, None, collect)
+    assert server.request_queue_size >= 200  # the backlog holds them while the workers are busy
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/snapshot"
+    start, statuses = threading.Barrier(200), []
+
+    def client():
+        start.wait()
+        try:
+            with urllib.request.urlopen(url, timeout=agent.TIMEOUT_S) as response:
+                statuses.append(response.status)
+        except OSError as exc:
+            statuses.append(repr(exc))
+
+    clients = [threading.Thread(target=client) for _ in range(200)]
+    try:
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert statuses.count(200) == 200, [s for s in statuses if s != 200][:3]
+    assert 1 < most[0] <= agent.WORKERS
 
 
 def test_binding_off_loopback_needs_a_token(tmp_path):
