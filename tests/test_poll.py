@@ -371,6 +371,7 @@ def _bad_gpu(**values) -> nvml.Snapshot:
         ("dcgm", DCGM.replace("} 55", "} busy"), "DCGM_FI_DEV_GPU_UTIL is 'busy', not a number"),
         ("dcgm", DCGM.replace('"S2"', '"' + "7" * 70 + '"'), "serial of 70 characters"),
     ],
+    ids=["text-reading", "long-serial", "infinite", "bus-twice", "dcgm-text", "dcgm-long-serial"],
 )
 def test_one_bad_node_does_not_stop_the_poll(engine, endpoints, kind, page, why):
     """The good node's readings are stored; the bad one is reported in a sentence, not stored."""
