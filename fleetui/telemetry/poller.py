@@ -58,6 +58,7 @@ SAMPLE_COLUMNS = (
 
 TEXTS = ("pci_bus_id", "uuid", "serial", "name")
 NUMBERS = SAMPLE_COLUMNS[5:13]
+LIMITS = {name: sample_t.c[name].type.length for name in TEXTS}
 
 Fetch = Callable[[str, float, str | None], Awaitable[bytes]]
 
@@ -251,10 +252,11 @@ def _agent_gpus(body: bytes) -> list[dict]:
         if not isinstance(g, dict):
             raise ValueError("its snapshot lists a GPU that is not an object")
         health = g.get("health") or []
-        if not isinstance(health, list) or not all(isinstance(h, str) for h in health):
+        if type(health) is not list or any(type(h) is not str for h in health):
             raise ValueError("its snapshot has health flags that are not a list of words")
-        bus = g.get("pci_bus_id") or f"gpu{g.get('index')}"
-        gpus.append(g | {"pci_bus_id": bus, "health": ";".join(health)})
+        g["pci_bus_id"] = g.get("pci_bus_id") or f"gpu{g.get('index')}"
+        g["health"] = ";".join(health)
+        gpus.append(g)
     return gpus
 
 
@@ -277,32 +279,25 @@ def _dcgm_gpus(body: bytes) -> list[dict]:
 
 def _row(gpu: dict, node_id: int, now: datetime) -> tuple:
     """One sample row, each value checked against its column."""
-    values = dict.fromkeys(SAMPLE_COLUMNS)
-    for name in TEXTS:
-        value = gpu.get(name)
-        limit = sample_t.c[name].type.length
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"a GPU's {name} is {value!r}, not text")
-        if value is not None and len(value) > limit:
+    texts = [gpu.get(name) for name in TEXTS]
+    for name, value in zip(TEXTS, texts, strict=True):
+        if value is not None and (type(value) is not str or len(value) > LIMITS[name]):
+            if type(value) is not str:
+                raise ValueError(f"a GPU's {name} is {str(value)[:40]!r}, not text")
             raise ValueError(
-                f"a GPU reported a {name} of {len(value)} characters (at most {limit} fit)"
+                f"a GPU reported a {name} of {len(value)} characters (at most {LIMITS[name]} fit)"
             )
-        values[name] = value
-    where = f"GPU {values['pci_bus_id']}"
-    for name in NUMBERS:
-        value = gpu.get(name)
-        if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(float(value))
+    numbers = [gpu.get(name) for name in NUMBERS]
+    for name, value in zip(NUMBERS, numbers, strict=True):
+        if value is not None and not (
+            (type(value) is float and math.isfinite(value))
+            or (type(value) is int and abs(value) < 1 << 53)
         ):
-            raise ValueError(f"{where} reported {name} {str(value)[:40]!r}, not a number")
-        values[name] = value
+            raise ValueError(f"GPU {texts[0]} reported {name} {str(value)[:40]!r}, not a number")
     lost = gpu.get("lost", False)
-    if not isinstance(lost, bool):
-        raise ValueError(f"{where} reported lost {str(lost)[:40]!r}, not true or false")
-    values |= {"node_id": node_id, "health": gpu["health"], "lost": lost, "seen_at": now}
-    return tuple(values[c] for c in SAMPLE_COLUMNS)
+    if type(lost) is not bool:
+        raise ValueError(f"GPU {texts[0]} reported lost {str(lost)[:40]!r}, not true or false")
+    return (node_id, *texts, *numbers, gpu["health"], lost, now)
 
 
 async def _gather(targets, fetch: Fetch, timeout: float, concurrency: int, now: datetime):
