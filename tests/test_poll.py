@@ -256,9 +256,8 @@ def test_the_planner_takes_idle_cards_before_busy_ones(fleet):
 
 
 async def test_the_telemetry_screen_polls_and_fixes_with_one_key(fleet):
-    from textual.widgets import DataTable
+    from textual.widgets import DataTable, Static
 
-    from fleetui import inventory
     from fleetui.app import FleetApp
     from screens.telemetry import TelemetryScreen
 
@@ -271,6 +270,8 @@ async def test_the_telemetry_screen_polls_and_fixes_with_one_key(fleet):
         assert isinstance(screen, TelemetryScreen)
         assert screen.query_one("#nodes", DataTable).row_count == 3
         assert screen.query_one("#gpus", DataTable).row_count == 4
+        status = str(screen.query_one("#telemetry-status", Static).content)
+        assert "2 of 3 nodes answered, 4 GPUs; 1 failed: node-c: " in status
         table = screen.query_one("#discrepancies", DataTable)
         for kind in ("moved", "unknown", "missing"):
             row = next(i for i, d in enumerate(screen.found) if d.kind == kind)

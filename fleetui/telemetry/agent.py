@@ -47,12 +47,17 @@ def is_loopback(host: str) -> bool:
 
 
 def read_token(path: str | None) -> bytes | None:
+    """The bearer token in a file (the agent's, or a node's on the ops box): one line of 16 or
+    more visible characters, as it must go into a header."""
     if path is None:
         return None
     try:
         token = Path(path).expanduser().read_text("utf-8").strip()
-    except OSError as exc:
-        raise UserError(f"Cannot read the token file {path}: {exc.strerror}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise UserError(f"Cannot read the token file {path}: {why}.") from None
+    if not token.isascii() or not token.isprintable() or " " in token:
+        raise UserError(f"The token file {path} must hold one token of visible characters.")
     if len(token) < 16:
         raise UserError(f"The token in {path} is too short; use at least 16 characters.")
     return token.encode()

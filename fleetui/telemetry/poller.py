@@ -29,6 +29,7 @@ from db.bulk import insert_rows
 from db.tables import GpuHourly, GpuSample, Node
 from fleetui.errors import UserError
 from fleetui.telemetry import prometheus
+from fleetui.telemetry.agent import read_token
 
 node_t, sample_t, hourly_t = Node.__table__, GpuSample.__table__, GpuHourly.__table__
 PAGES = {"agent": "/snapshot", "dcgm": "/metrics"}  # what each kind of node serves
@@ -75,18 +76,6 @@ def base_url(url: str) -> str:
     return url
 
 
-def read_token_file(path: str) -> str:
-    """The bearer token in a file: one line of visible characters (it goes into a header)."""
-    try:
-        token = Path(path).read_text("utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
-        raise UserError(f"Cannot read the token file {path}: {why}.") from None
-    if not token or not token.isascii() or not token.isprintable() or " " in token:
-        raise UserError(f"The token file {path} must hold one token of visible characters.")
-    return token
-
-
 def add_node(
     engine: Engine, hostname: str, url: str, kind: str, token_file: str | None = None
 ) -> None:
@@ -99,7 +88,7 @@ def add_node(
         raise UserError(f"{url!r} is not an http:// URL (https is not supported yet).")
     if token_file is not None:
         token_file = str(Path(token_file).expanduser().resolve())
-        read_token_file(token_file)
+        read_token(token_file)
     with engine.begin() as conn:
         found = conn.execute(select(node_t.c.id).where(node_t.c.hostname == hostname)).scalar()
         values = {
@@ -311,7 +300,7 @@ async def _gather(targets, fetch: Fetch, timeout: float, concurrency: int, now: 
             return None
         if path not in tokens:
             try:
-                tokens[path] = read_token_file(path)
+                tokens[path] = read_token(path).decode()
             except UserError as exc:
                 tokens[path] = exc
         if isinstance(tokens[path], UserError):
