@@ -186,17 +186,27 @@ def test_cli_nodes_poll_and_reconcile(db_url, endpoints):
     assert len(json.loads(found.stdout)) == 3
 
 
-def test_a_dcgm_url_works_with_or_without_its_metrics_page(db_url, endpoints):
-    """People copy dcgm-exporter's URL with /metrics; the poller adds the page itself."""
+def test_a_dcgm_url_works_with_or_without_its_metrics_page(db_url, endpoints, tmp_path):
+    """People copy dcgm-exporter's URL with /metrics; the poller adds the page itself. A token
+    file given to one node (here a dcgm-exporter behind a proxy) goes to that node only."""
     runner = CliRunner()
     _, dcgm_url, _ = endpoints
-    for host, url in (("node-b", f"{dcgm_url}/metrics"), ("node-d", f"{dcgm_url}/")):
-        added = runner.invoke(app, ["--db", db_url, "nodes", "add", host, "--dcgm", url])
+    token = _secret(tmp_path, "proxy", "0123456789abcdef-proxy")
+    for host, url, extra in (
+        ("node-b", f"{dcgm_url}/metrics", ["--token-file", token]),
+        ("node-d", f"{dcgm_url}/", []),
+    ):
+        added = runner.invoke(app, ["--db", db_url, "nodes", "add", host, "--dcgm", url, *extra])
         assert added.exit_code == 0, added.output
+    refused = runner.invoke(
+        app, ["--db", db_url, "nodes", "add", "node-e", "--dcgm", dcgm_url, "--token-file", "nope"]
+    )
+    assert refused.exit_code == 1 and "Cannot read the token file" in refused.stderr
     listed = json.loads(runner.invoke(app, ["--db", db_url, "nodes", "list", "--json"]).stdout)
-    assert {n["telemetry_url"] for n in listed} == {dcgm_url}
+    assert {n["telemetry_url"] for n in listed} == {dcgm_url} and len(listed) == 2
     polled = runner.invoke(app, ["--db", db_url, "poll", "--once"])
     assert "2 of 2 nodes answered, 2 GPUs" in polled.stdout, polled.output
+    assert sorted(_Dcgm.authorization, key=str) == ["Bearer 0123456789abcdef-proxy", None]
 
 
 def test_reconcile_fix_is_the_screens_f_from_the_cli(fleet, db_url):
@@ -369,10 +379,19 @@ def _bad_gpu(**values) -> nvml.Snapshot:
         ("agent", _bad_gpu(serial="S" * 80), "serial of 80 characters (at most 64 fit)"),
         ("agent", _bad_gpu(power_w=float("inf")), "power_w 'inf', not a number"),
         ("agent", _bad_gpu(pci_bus_id="00000000:2A:00.0"), "bus id 00000000:2A:00.0 twice"),
+        ("agent", _bad_gpu(name=[[[]]] * 3), "a GPU's name is '[[[]], [[]], [[]]]', not text"),
         ("dcgm", DCGM.replace("} 55", "} busy"), "DCGM_FI_DEV_GPU_UTIL is 'busy', not a number"),
         ("dcgm", DCGM.replace('"S2"', '"' + "7" * 70 + '"'), "serial of 70 characters"),
     ],
-    ids=["text-reading", "long-serial", "infinite", "bus-twice", "dcgm-text", "dcgm-long-serial"],
+    ids=[
+        "text-reading",
+        "long-serial",
+        "infinite",
+        "bus-twice",
+        "list-name",
+        "dcgm-text",
+        "dcgm-long-serial",
+    ],
 )
 def test_one_bad_node_does_not_stop_the_poll(engine, endpoints, kind, page, why):
     """The good node's readings are stored; the bad one is reported in a sentence, not stored."""

@@ -230,7 +230,7 @@ def _samples(kind: str, body: bytes, node_id: int, now: datetime) -> list[tuple]
 def _agent_gpus(body: bytes) -> list[dict]:
     try:
         snap = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         raise ValueError("its snapshot is not JSON") from None
     if not isinstance(snap, dict) or not isinstance(snap.get("gpus"), list):
         raise ValueError("its snapshot has no list of GPUs")
