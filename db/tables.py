@@ -73,6 +73,7 @@ class Node(SQLModel, table=True):
     rack: str = ""
     telemetry_url: str | None = None
     telemetry_kind: str | None = Field(default=None, max_length=16)
+    token_file: str | None = None  # path of the file holding this node's bearer token
     last_seen_at: datetime | None = None
     polled_at: datetime | None = None  # last poll attempt
     failures: int = Field(  # failed polls in a row (for backoff); a server default, so bulk

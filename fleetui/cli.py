@@ -644,7 +644,7 @@ def history_cmd(
             return
         for e in events:
             out.print(
-                f"{e['at'][:16]}  {e['actor']}  {e['action']}  {e['before']} -> "
+                f"{e['at']:%Y-%m-%d %H:%M}  {e['actor']}  {e['action']}  {e['before']} -> "
                 f"{e['after']}  {e['reason']}  batch {e['batch_id'][:8]}",
                 highlight=False,
                 markup=False,
@@ -947,13 +947,21 @@ def nodes_add(
     host: str,
     agent: Annotated[str | None, typer.Option("--agent", help="fleetui agent URL.")] = None,
     dcgm: Annotated[str | None, typer.Option("--dcgm", help="dcgm-exporter URL.")] = None,
+    token_file: Annotated[
+        str | None,
+        typer.Option(
+            "--token-file",
+            help="File with this node's bearer token (its path is stored, not the token; "
+            "default for agents: $FLEETUI_AGENT_TOKEN_FILE).",
+        ),
+    ] = None,
 ) -> None:
     """Register a node and where its telemetry is (a fleetui agent or a dcgm-exporter)."""
     from fleetui.telemetry import poller
 
     if (agent is None) == (dcgm is None):
         raise UserError("Give the node's --agent URL or its --dcgm URL.")
-    poller.add_node(_open(ctx), host, agent or dcgm, "agent" if agent else "dcgm")
+    poller.add_node(_open(ctx), host, agent or dcgm, "agent" if agent else "dcgm", token_file)
     out.print(f"Node {host} registered.", highlight=False)
 
 
@@ -1018,23 +1026,68 @@ def poll_cmd(
         time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
-@app.command("reconcile")
+reconcile_app = typer.Typer(
+    cls=_Group, help="What telemetry and the inventory disagree on, and fixing it."
+)
+app.add_typer(reconcile_app, name="reconcile")
+
+
+@reconcile_app.callback(invoke_without_command=True)
 def reconcile_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """What telemetry and the inventory disagree on: unknown, missing, moved, model."""
+    """List what telemetry and the inventory disagree on: unknown, missing, moved, model.
+    Exit 0: they agree; 1: discrepancies (listed)."""
     from fleetui.telemetry import reconcile
 
+    if ctx.invoked_subcommand is not None:
+        return
     found = reconcile.discrepancies(_open(ctx))
     if as_json:
         _print_json([d.as_dict() for d in found])
-        return
-    for d in found:
-        out.print(
-            f"{d.kind:8} {d.node} {d.pci_bus_id or '-'} {d.serial or '-'}: {d.detail}",
-            highlight=False,
-            markup=False,
-        )
-    if not found:
-        out.print("Telemetry and the inventory agree.", highlight=False)
+    else:
+        for d in found:
+            out.print(
+                f"{d.kind:8} {d.node} {d.pci_bus_id or '-'} {d.serial or '-'}: {d.detail}",
+                highlight=False,
+                markup=False,
+            )
+        if not found:
+            out.print("Telemetry and the inventory agree.", highlight=False)
+    if found:
+        raise typer.Exit(1)
+
+
+@reconcile_app.command("fix")
+def reconcile_fix(
+    ctx: typer.Context,
+    key: Annotated[str | None, typer.Argument(help="Serial or UUID of the card or GPU.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Fix every discrepancy.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Fix discrepancies as the Telemetry screen's `f` does (unknown: add it; moved: record
+    where seen; missing: take off its node), each an undoable batch. Exit 1 if any is left."""
+    from fleetui.telemetry import reconcile
+
+    if (key is None) == (not every):
+        raise UserError("Give a serial or UUID, or --all.")
+    engine = _open(ctx)
+    found = reconcile.discrepancies(engine)
+    chosen = found if every else reconcile.matching(found, key)
+    results = []
+    for d in chosen:
+        try:
+            results.append(d.as_dict() | {"done": reconcile.fix(engine, d)})
+        except UserError as exc:
+            results.append(d.as_dict() | {"error": str(exc)})
+    if as_json:
+        _print_json(results)
+    else:
+        for r in results:
+            line = r.get("done") or f"{r['kind']} {r['serial'] or '-'}: {r['error']}"
+            out.print(line, highlight=False, markup=False)
+        if not results:
+            out.print("Telemetry and the inventory agree: nothing to fix.", highlight=False)
+    if any("error" in r for r in results):
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------- db

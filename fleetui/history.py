@@ -129,18 +129,33 @@ def _summary(after: dict | None) -> str:
 
 
 def card_events(engine: Engine, serial: str) -> list[dict[str, Any]]:
-    """Every event of one card (by serial, so the history of a deleted card stays), newest first."""
+    """The history of the card a serial names: the card holding it now, else the last one that
+    held it (a card deleted by undoing its import keeps its history)."""
+    with engine.connect() as conn:
+        found = conn.execute(select(card_t.c.id).where(card_t.c.serial == serial)).scalar()
+        if found is None:
+            found = conn.execute(
+                select(event_t.c.card_id)
+                .where(event_t.c.serial == serial, event_t.c.card_id.isnot(None))
+                .order_by(event_t.c.id.desc())
+                .limit(1)
+            ).scalar()
+    if found is None:
+        raise UserError(f"No card or history has serial '{serial}'.")
+    return events_of_card(engine, found)
+
+
+def events_of_card(engine: Engine, card_id: int) -> list[dict[str, Any]]:
+    """Every event of one card, newest first: its history, the same in the CLI and the TUI."""
     with engine.connect() as conn:
         rows = (
             conn.execute(
-                select(event_t).where(event_t.c.serial == serial).order_by(event_t.c.id.desc())
+                select(event_t).where(event_t.c.card_id == card_id).order_by(event_t.c.id.desc())
             )
             .mappings()
             .all()
         )
-    if not rows:
-        raise UserError(f"No history for serial '{serial}'.")
-    return [dict(r) | {"at": _utc(r["at"]).isoformat()} for r in rows]
+    return [dict(r) | {"at": _utc(r["at"])} for r in rows]
 
 
 def _utc(value: datetime) -> datetime:

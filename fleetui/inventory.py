@@ -22,9 +22,10 @@ from sqlalchemy import (
     select,
 )
 
-from db.tables import Card, Event, GpuModel, Node, Project, Site, Team
+from db.tables import Card, GpuModel, Node, Project, Site, Team
 from fleetui import catalogue, config, lifecycle
 from fleetui.errors import UserError
+from fleetui.history import events_of_card
 from fleetui.query import Term, days, parse
 from fleetui.summary import HELD
 
@@ -34,7 +35,6 @@ node_t = Node.__table__
 team_t = Team.__table__
 project_t = Project.__table__
 site_t = Site.__table__
-event_t = Event.__table__
 
 # sort name -> (column compared in the keyset, table to join for it, nullable)
 SORTS: dict[str, tuple[Any, Any, bool]] = {
@@ -448,10 +448,7 @@ def detail(engine: Engine, serial: str, today: date | None = None) -> CardDetail
         row = conn.execute(query).mappings().first()
         if row is None:
             raise UserError(f"No card has serial '{serial}'.")
-        events = conn.execute(
-            select(event_t).where(event_t.c.card_id == row["id"]).order_by(event_t.c.id.desc())
-        ).mappings()
-        history = [dict(e) for e in events]
+    history = events_of_card(engine, row["id"])
     fields = {k: row[k] for k in DETAIL_ORDER}
     fields.update(_life(row, today or date.today()))
     fields.update({k: v for k, v in row.items() if k not in fields and k not in _HIDDEN})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from rich.text import Text
 from sqlalchemy import Engine
 from textual import on, work
 from textual.app import ComposeResult
@@ -70,7 +71,7 @@ class TelemetryScreen(Screen):
             message = (
                 f"{result.answered:,} of {result.polled:,} nodes answered, "
                 f"{result.gpus:,} GPUs"
-                + (f"; {len(result.failed)} failed" if result.failed else "")
+                + (f"; {len(result.failed)} failed: {result.failed[0]}" if result.failed else "")
             )
         elif not registered:
             message = "No nodes registered: fleetui nodes add HOST --agent URL"
@@ -106,7 +107,7 @@ class TelemetryScreen(Screen):
         for d in found:
             table.add_row(d.kind, d.node, d.pci_bus_id or "-", d.serial or "-", d.detail)
         if message:
-            self.query_one("#telemetry-status", Static).update(message)
+            self.query_one("#telemetry-status", Static).update(Text(message))  # never markup
 
     def action_fix(self) -> None:
         table = self.query_one("#discrepancies", DataTable)

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
-from db.tables import Card, GpuModel, Node
+from db.tables import Card, Event, GpuModel, Node
+from fleetui import inventory
 from fleetui.cli import app
 from fleetui.errors import UserError
 from fleetui.telemetry import agent, nvml, poller, reconcile
@@ -65,8 +66,17 @@ DCGM = (
 
 
 class _Dcgm(BaseHTTPRequestHandler):
+    """dcgm-exporter: its page at /metrics only; remembers the Authorization headers it got."""
+
+    page = DCGM
+    authorization: list[str | None] = []
+
     def do_GET(self):
-        body = DCGM.encode()
+        type(self).authorization.append(self.headers.get("Authorization"))
+        if self.path != "/metrics":
+            self.send_error(404)
+            return
+        body = self.page.encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -83,6 +93,7 @@ def _serve(server) -> str:
 
 @pytest.fixture
 def endpoints():
+    _Dcgm.authorization = []
     servers = [
         agent.make_server("127.0.0.1", 0, None, _snapshot),
         ThreadingHTTPServer(("127.0.0.1", 0), _Dcgm),
@@ -170,8 +181,73 @@ def test_cli_nodes_poll_and_reconcile(db_url, endpoints):
     assert listed[0]["hostname"] == "node-a" and listed[0]["telemetry_kind"] == "agent"
     polled = runner.invoke(app, ["--db", db_url, "poll", "--once"])
     assert polled.exit_code == 0 and "1 of 1 nodes answered, 3 GPUs" in polled.stdout
-    found = json.loads(runner.invoke(app, ["--db", db_url, "reconcile", "--json"]).stdout)
-    assert {d["kind"] for d in found} == {"unknown"} and len(found) == 3
+    found = runner.invoke(app, ["--db", db_url, "reconcile", "--json"])
+    assert found.exit_code == 1  # discrepancies listed, as `db check` does with problems
+    assert {d["kind"] for d in json.loads(found.stdout)} == {"unknown"}
+    assert len(json.loads(found.stdout)) == 3
+
+
+def test_a_dcgm_url_works_with_or_without_its_metrics_page(db_url, endpoints, tmp_path):
+    """People copy dcgm-exporter's URL with /metrics; the poller adds the page itself. A token
+    file given to one node (here a dcgm-exporter behind a proxy) goes to that node only."""
+    runner = CliRunner()
+    _, dcgm_url, _ = endpoints
+    token = _secret(tmp_path, "proxy", "0123456789abcdef-proxy")
+    for host, url, extra in (
+        ("node-b", f"{dcgm_url}/metrics", ["--token-file", token]),
+        ("node-d", f"{dcgm_url}/", []),
+    ):
+        added = runner.invoke(app, ["--db", db_url, "nodes", "add", host, "--dcgm", url, *extra])
+        assert added.exit_code == 0, added.output
+    refused = runner.invoke(
+        app, ["--db", db_url, "nodes", "add", "node-e", "--dcgm", dcgm_url, "--token-file", "nope"]
+    )
+    assert refused.exit_code == 1 and "Cannot read the token file" in refused.stderr
+    listed = json.loads(runner.invoke(app, ["--db", db_url, "nodes", "list", "--json"]).stdout)
+    assert {n["telemetry_url"] for n in listed} == {dcgm_url} and len(listed) == 2
+    polled = runner.invoke(app, ["--db", db_url, "poll", "--once"])
+    assert "2 of 2 nodes answered, 2 GPUs" in polled.stdout, polled.output
+    assert sorted(_Dcgm.authorization, key=str) == ["Bearer 0123456789abcdef-proxy", None]
+
+
+def test_reconcile_fix_is_the_screens_f_from_the_cli(fleet, db_url):
+    runner = CliRunner()
+    poller.poll_once(fleet, timeout=1.0)
+
+    def cli(*args):
+        return runner.invoke(app, ["--db", db_url, *args])
+
+    moved = cli("reconcile", "fix", "S2", "--json")
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(moved.stdout)[0]["done"] == "Card S2 is now recorded on node-b."
+    assert cli("reconcile", "fix", "NO-SUCH").exit_code == 1
+    assert cli("reconcile", "fix").exit_code == 1  # neither a serial nor --all
+    rest = cli("reconcile", "fix", "--all")
+    assert rest.exit_code == 1  # the model mismatch needs a person
+    assert "Card S9 (H100 SXM5 80GB) added on node-a." in rest.stdout
+    assert "model S1: A model mismatch needs a person" in rest.stdout
+    left = cli("reconcile", "--json")
+    assert left.exit_code == 1 and [d["kind"] for d in json.loads(left.stdout)] == ["model"]
+    assert inventory.detail(fleet, "S3").fields["node"] is None
+    actions = {e["action"] for s in ("S2", "S3", "S9") for e in inventory.detail(fleet, s).events}
+    assert actions == {"reconcile.move", "reconcile.missing", "reconcile.add"}
+
+
+def test_a_cards_history_is_the_same_in_the_cli_and_the_tui(fleet, db_url):
+    """Keyed by card: another (deleted) card's events under the same serial belong to neither."""
+    poller.poll_once(fleet, timeout=1.0)
+    with fleet.begin() as conn:
+        conn.execute(
+            insert(Event).values(
+                action="import.create", actor="x", card_id=99999, serial="S2", batch_id="b" * 36
+            )
+        )
+    reconcile.fix(fleet, reconcile.matching(reconcile.discrepancies(fleet), "S2")[0])
+    shown = CliRunner().invoke(app, ["--db", db_url, "history", "--card", "S2", "--json"])
+    assert [e["id"] for e in json.loads(shown.stdout)] == [
+        e["id"] for e in inventory.detail(fleet, "S2").events
+    ]
+    assert len(json.loads(shown.stdout)) == 1
 
 
 def test_the_planner_takes_idle_cards_before_busy_ones(fleet):
@@ -191,9 +267,8 @@ def test_the_planner_takes_idle_cards_before_busy_ones(fleet):
 
 
 async def test_the_telemetry_screen_polls_and_fixes_with_one_key(fleet):
-    from textual.widgets import DataTable
+    from textual.widgets import DataTable, Static
 
-    from fleetui import inventory
     from fleetui.app import FleetApp
     from screens.telemetry import TelemetryScreen
 
@@ -206,6 +281,8 @@ async def test_the_telemetry_screen_polls_and_fixes_with_one_key(fleet):
         assert isinstance(screen, TelemetryScreen)
         assert screen.query_one("#nodes", DataTable).row_count == 3
         assert screen.query_one("#gpus", DataTable).row_count == 4
+        status = str(screen.query_one("#telemetry-status", Static).content)
+        assert "2 of 3 nodes answered, 4 GPUs; 1 failed: node-c: " in status
         table = screen.query_one("#discrepancies", DataTable)
         for kind in ("moved", "unknown", "missing"):
             row = next(i for i, d in enumerate(screen.found) if d.kind == kind)
@@ -246,22 +323,124 @@ def test_poll_reads_this_hosts_gpus_when_no_node_is_registered(engine, monkeypat
     assert {g.node for g in view.load(engine).gpus} == {"node-a"}
 
 
-def test_agents_behind_a_token_answer_a_poller_that_sends_it(engine, tmp_path, monkeypatch):
-    secret = "0123456789abcdef-agent"
-    server = agent.make_server("127.0.0.1", 0, secret.encode(), _snapshot)
-    url = _serve(server)
+def _secret(tmp_path, name: str, token: str) -> str:
+    path = tmp_path / name
+    path.write_text(token + "\n")
+    return str(path)
+
+
+def test_each_node_gets_only_its_own_token(engine, endpoints, tmp_path, monkeypatch):
+    """node-a has its own token file; node-c, an agent without one, gets the default file's;
+    node-b, a dcgm-exporter without one, gets no token at all."""
+    _, dcgm_url, _ = endpoints
+    own, default = "0123456789abcdef-node-a", "fedcba9876543210-default"
+    servers = [
+        agent.make_server("127.0.0.1", 0, own.encode(), _snapshot),
+        agent.make_server("127.0.0.1", 0, default.encode(), _snapshot),
+    ]
+    urls = [_serve(s) for s in servers]
     try:
-        poller.add_node(engine, "node-a", url, "agent")
-        refused = poller.poll_once(engine, timeout=1.0)
-        assert refused.answered == 0 and "HTTP 401" in refused.failed[0]
-        token_file = tmp_path / "token"
-        token_file.write_text(secret + "\n")
-        monkeypatch.setenv("FLEETUI_AGENT_TOKEN_FILE", str(token_file))
-        later = datetime.now(UTC) + timedelta(seconds=5)  # past the backoff
-        assert poller.poll_once(engine, timeout=1.0, now=later).answered == 1
+        monkeypatch.setenv(poller.TOKEN_ENV, _secret(tmp_path, "default", default))
+        poller.add_node(engine, "node-a", urls[0], "agent", _secret(tmp_path, "a", own))
+        poller.add_node(engine, "node-b", dcgm_url, "dcgm")
+        poller.add_node(engine, "node-c", urls[1], "agent")
+        result = poller.poll_once(engine, timeout=1.0)
+        assert (result.answered, result.failed) == (3, [])
+        assert _Dcgm.authorization == [None]
+        listed = {n["hostname"]: n for n in poller.nodes(engine)}
+        assert listed["node-a"]["token_file"] == str(tmp_path / "a")  # the path, not the token
+        assert own not in json.dumps([str(v) for n in listed.values() for v in n.values()])
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def test_a_bad_token_file_is_one_sentence(engine, tmp_path):
+    with pytest.raises(UserError, match=r"Cannot read the token file .*missing"):
+        poller.add_node(engine, "n", "http://x:9400", "agent", str(tmp_path / "missing"))
+    with pytest.raises(UserError, match="one token of visible characters"):
+        poller.add_node(
+            engine, "n", "http://x:9400", "agent", _secret(tmp_path, "t", "a b\r\nX: y")
+        )
+    assert poller.nodes(engine) == []
+
+
+def _bad_gpu(**values) -> nvml.Snapshot:
+    snap = _snapshot()
+    for name, value in values.items():
+        setattr(snap.gpus[0], name, value)
+    return snap
+
+
+@pytest.mark.parametrize(
+    "kind, page, why",
+    [
+        ("agent", _bad_gpu(util_gpu="97%"), "util_gpu '97%', not a number"),
+        ("agent", _bad_gpu(serial="S" * 80), "serial of 80 characters (at most 64 fit)"),
+        ("agent", _bad_gpu(power_w=float("inf")), "power_w 'inf', not a number"),
+        ("agent", _bad_gpu(pci_bus_id="00000000:2A:00.0"), "bus id 00000000:2A:00.0 twice"),
+        ("agent", _bad_gpu(name=[[[]]] * 3), "a GPU's name is '[[[]], [[]], [[]]]', not text"),
+        ("dcgm", DCGM.replace("} 55", "} busy"), "DCGM_FI_DEV_GPU_UTIL is 'busy', not a number"),
+        ("dcgm", DCGM.replace('"S2"', '"' + "7" * 70 + '"'), "serial of 70 characters"),
+    ],
+    ids=[
+        "text-reading",
+        "long-serial",
+        "infinite",
+        "bus-twice",
+        "list-name",
+        "dcgm-text",
+        "dcgm-long-serial",
+    ],
+)
+def test_one_bad_node_does_not_stop_the_poll(engine, endpoints, kind, page, why):
+    """The good node's readings are stored; the bad one is reported in a sentence, not stored."""
+    from fleetui.telemetry import view
+
+    good_url, _, _ = endpoints
+    if kind == "agent":
+        server = agent.make_server("127.0.0.1", 0, None, lambda: page)
+    else:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), type("Bad", (_Dcgm,), {"page": page}))
+    try:
+        poller.add_node(engine, "good", good_url, "agent")
+        poller.add_node(engine, "bad", _serve(server), kind)
+        result = poller.poll_once(engine, timeout=1.0)
     finally:
         server.shutdown()
         server.server_close()
+    assert (result.answered, result.gpus) == (1, 3)
+    assert result.failed == [f"bad: {result.failed[0][5:]}"] and why in result.failed[0]
+    assert result.failed[0].endswith("; nothing stored from it")
+    assert {g.node for g in view.load(engine).gpus} == {"good"}
+
+
+def test_an_agent_without_nvml_is_stale_not_empty(engine, endpoints):
+    """Its cards are neither seen (from old readings) nor missing."""
+    snap = {"now": _snapshot()}
+    server = agent.make_server("127.0.0.1", 0, None, lambda: snap["now"])
+    try:
+        poller.add_node(engine, "node-a", _serve(server), "agent")
+        _card(engine, "S1", "node-a", "00000000:18:00.0")
+        _card(engine, "S7", "node-a", "00000000:9A:00.0")
+        now = datetime.now(UTC)
+        poller.poll_once(engine, timeout=1.0, now=now)
+        assert {(d.kind, d.serial) for d in reconcile.discrepancies(engine)} == {
+            ("unknown", "S9"),
+            ("unknown", "S4"),
+            ("missing", "S7"),
+        }
+        snap["now"] = nvml.Snapshot("node-a", 0.0, error="NVML not available on this host")
+        later = poller.poll_once(engine, timeout=1.0, now=now + timedelta(minutes=1))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert later.answered == 0
+    assert later.failed == [
+        "node-a: its agent says: NVML not available on this host; nothing stored from it"
+    ]
+    assert reconcile.discrepancies(engine) == []
 
 
 def test_gpus_reporting_placeholder_identities_are_matched_by_their_slot(engine):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from types import SimpleNamespace
@@ -51,6 +53,26 @@ def _error(code: int) -> pynvml.NVMLError:
     return pynvml.NVMLError(code)
 
 
+class ByArgs(dict):
+    """One NVML function's values by its arguments after the handle; any other arguments are
+    NVML's InvalidArgument, so code that passes the wrong counter or sensor gets nothing."""
+
+
+UNCORRECTED = pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED
+CORRECTED = pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED
+
+
+def ecc(volatile: int, aggregate: int) -> ByArgs:
+    return ByArgs(
+        {
+            (UNCORRECTED, pynvml.NVML_VOLATILE_ECC): volatile,
+            (UNCORRECTED, pynvml.NVML_AGGREGATE_ECC): aggregate,
+            (CORRECTED, pynvml.NVML_VOLATILE_ECC): 1000 + volatile,
+            (CORRECTED, pynvml.NVML_AGGREGATE_ECC): 1000 + aggregate,
+        }
+    )
+
+
 def h100(real: dict) -> dict:
     return {
         "nvmlDeviceGetName": real["name"],
@@ -61,10 +83,10 @@ def h100(real: dict) -> dict:
         "nvmlDeviceGetMemoryInfo": SimpleNamespace(
             used=40_000 * MIB, total=real["total_mib"] * MIB
         ),
-        "nvmlDeviceGetTemperature": 63,
+        "nvmlDeviceGetTemperature": ByArgs({(pynvml.NVML_TEMPERATURE_GPU,): 63}),
         "nvmlDeviceGetPowerUsage": 512_345,
         "nvmlDeviceGetEnforcedPowerLimit": 700_000,
-        "nvmlDeviceGetTotalEccErrors": 0,
+        "nvmlDeviceGetTotalEccErrors": ecc(0, 0),
         "nvmlDeviceGetRetiredPagesPendingStatus": 0,
         "nvmlDeviceGetRemappedRows": (0, 0, 0, 0),
         "nvmlDeviceGetCurrentClocksEventReasons": 0,
@@ -84,7 +106,7 @@ def a100_mig_sick() -> dict:
     )
     device |= {
         "nvmlDeviceGetMigMode": (1, 1),
-        "nvmlDeviceGetTotalEccErrors": 2,
+        "nvmlDeviceGetTotalEccErrors": ecc(volatile=2, aggregate=7),
         "nvmlDeviceGetRemappedRows": (3, 1, 1, 0),
         "nvmlDeviceGetCurrentClocksEventReasons": 0x40 | 0x4,
         "nvmlDeviceGetUtilizationRates": _error(pynvml.NVML_ERROR_NOT_SUPPORTED),
@@ -119,20 +141,35 @@ def consumer() -> dict:
 
 @pytest.fixture
 def fake_nvml(monkeypatch):
-    """Install devices: each a dict of pynvml function name -> value (or an NVMLError)."""
-    state = {"devices": [], "init": None}
+    """Install devices: each a dict of pynvml function name -> value, NVMLError or ByArgs.
+    Handles are opaque objects, as NVML's are: a call with another device's handle, or with an
+    index, answers for that device or not at all, never for the one meant."""
+    state = {"devices": [], "handles": [], "init": None}
 
     def install(*devices, init_error: int | None = None):
         state["devices"] = list(devices)
+        state["handles"] = [object() for _ in devices]
         state["init"] = init_error
 
     def init():
         if state["init"] is not None:
             raise pynvml.NVMLError(state["init"])
 
+    def handle_by_index(index):
+        if not 0 <= index < len(state["handles"]):
+            raise _error(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        return state["handles"][index]
+
     def per_device(name):
         def call(handle, *args):
-            value = state["devices"][handle].get(name, _error(pynvml.NVML_ERROR_NOT_SUPPORTED))
+            found = [i for i, h in enumerate(state["handles"]) if h is handle]
+            if not found:
+                raise _error(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+            value = state["devices"][found[0]].get(name, _error(pynvml.NVML_ERROR_NOT_SUPPORTED))
+            if isinstance(value, ByArgs):
+                value = value.get(args, _error(pynvml.NVML_ERROR_INVALID_ARGUMENT))
+            elif args and not isinstance(value, Exception):
+                raise AssertionError(f"give {name}'s values ByArgs: it takes arguments")
             if isinstance(value, Exception):
                 raise value
             return value
@@ -143,7 +180,7 @@ def fake_nvml(monkeypatch):
     monkeypatch.setattr(pynvml, "nvmlShutdown", lambda: None)
     monkeypatch.setattr(pynvml, "nvmlSystemGetDriverVersion", lambda: "590.48.01")
     monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: len(state["devices"]))
-    monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByIndex", lambda i: i)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByIndex", handle_by_index)
     for name in {k for d in (h100(_from_capture()), lost()) for k in d}:
         monkeypatch.setattr(pynvml, name, per_device(name))
     return install
@@ -175,6 +212,8 @@ def test_sick_lost_and_limited_gpus_never_crash_the_collector(fake_nvml):
     snap = nvml.collect()
     sick, gone, game = snap.gpus[1:]
     assert sick.mig_mode is True and sick.util_gpu is None  # NotSupported -> unknown
+    assert (sick.ecc_uncorrected_volatile, sick.ecc_uncorrected_aggregate) == (2, 7)
+    assert (sick.temperature_c, sick.serial) == (63, "1321021000002")
     assert sick.health() == [
         "uncorrectable ECC errors",
         "page retirement pending (reset needed)",
@@ -260,11 +299,112 @@ def test_the_agent_serves_json_and_metrics_over_loopback(serve):
     assert _get(f"{base}/snapshot", method="DELETE")[0] == 405
 
 
-def test_the_agent_wants_its_token(serve):
-    base = serve(token=b"0123456789abcdef-secret")
+def _raw(url: str, request: bytes) -> bytes:
+    """Send raw request bytes; what the agent answers before it closes the connection."""
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=agent.TIMEOUT_S) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_the_agent_wants_its_token_as_a_bearer_token(serve):
+    secret = "0123456789abcdef-secret"
+    base = serve(token=secret.encode())
     assert _get(f"{base}/snapshot")[0] == 401
     assert _get(f"{base}/snapshot", token="wrong-token-wrong-token")[0] == 401
-    assert _get(f"{base}/snapshot", token="0123456789abcdef-secret")[0] == 200
+    assert _get(f"{base}/snapshot", token=secret)[0] == 200
+    for header in (secret, f"Basic {secret}", f"Bearer{secret}", f"Token {secret}"):
+        answer = _raw(base, f"GET /snapshot HTTP/1.0\r\nAuthorization: {header}\r\n\r\n".encode())
+        assert answer.startswith(b"HTTP/1.0 401"), header
+    assert _raw(
+        base, f"GET /snapshot HTTP/1.0\r\nAuthorization: bearer {secret}\r\n\r\n".encode()
+    ).startswith(b"HTTP/1.0 200")
+
+
+def test_the_agent_bounds_what_it_reads(serve):
+    base = serve()
+    long_line = b"GET /snapshot?" + b"x" * agent.MAX_LINE + b" HTTP/1.0\r\n\r\n"
+    assert _raw(base, long_line).startswith(b"HTTP/1.0 414")
+    body = b"GET /snapshot HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello"
+    assert _raw(base, body).startswith(b"HTTP/1.0 413")
+    headers = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"y" * 1000) for i in range(30))
+    big = b"GET /snapshot HTTP/1.0\r\n" + headers + b"\r\n"
+    assert len(big) > agent.MAX_REQUEST and _raw(base, big).startswith(b"HTTP/1.0 431")
+
+
+def test_a_slow_client_is_cut_off_at_the_request_deadline(serve, monkeypatch):
+    """Each byte arrives well inside the per-receive timeout; the whole request never does."""
+    monkeypatch.setattr(agent, "READ_DEADLINE_S", 0.5)
+    base = serve()
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=agent.TIMEOUT_S) as conn:
+        conn.sendall(b"GET /snapshot HTTP/1.0\r\n")
+        closed = False
+        for _ in range(100):  # 100 x 0.05 s: ten times the deadline
+            try:
+                conn.sendall(b"X")
+            except OSError:  # reset: the agent gave up on us
+                closed = True
+                break
+            time.sleep(0.05)
+            conn.setblocking(False)
+            try:
+                closed = conn.recv(1) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+            conn.setblocking(True)
+            if closed:
+                break
+    assert closed
+
+
+def test_the_agent_serves_200_concurrent_clients_with_a_bounded_pool(fake_nvml):
+    """200 clients at once, each within the agent's own timeout; never more than WORKERS
+    requests are served at the same time."""
+    fake_nvml(h100(_from_capture()))
+    lock, busy, most = threading.Lock(), [0], [0]
+
+    def collect():
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        try:
+            time.sleep(0.01)  # a request that takes a moment, so requests overlap
+            return nvml.collect("node-a")
+        finally:
+            with lock:
+                busy[0] -= 1
+
+    server = agent.make_server("127.0.0.1", 0, None, collect)
+    assert server.request_queue_size >= 200  # the backlog holds them while the workers are busy
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/snapshot"
+    start, statuses = threading.Barrier(200), []
+
+    def client():
+        start.wait()
+        try:
+            with urllib.request.urlopen(url, timeout=agent.TIMEOUT_S) as response:
+                statuses.append(response.status)
+        except OSError as exc:
+            statuses.append(repr(exc))
+
+    clients = [threading.Thread(target=client) for _ in range(200)]
+    try:
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert statuses.count(200) == 200, [s for s in statuses if s != 200][:3]
+    assert 1 < most[0] <= agent.WORKERS
 
 
 def test_binding_off_loopback_needs_a_token(tmp_path):

@@ -1,20 +1,25 @@
 """Polling registered nodes from the ops box: concurrent, bounded, and never stuck on one node.
 
 Each node is fetched over HTTP (the fleetui agent's /snapshot, or dcgm-exporter's /metrics)
-with a per-node timeout and a limit on how many are in flight. A node that does not answer is
-marked (failures in a row) and skipped for a while that doubles with each failure, up to
-MAX_BACKOFF_S: a dead node is a stale state, never a crash. One round ends with one write: the
-latest sample per GPU, hourly rollups (kept RETENTION_DAYS), and each node's bookkeeping.
+with a per-node timeout and a limit on how many are in flight, sending a bearer token only to
+the nodes it belongs to. A node that does not answer, answers without GPU readings (an agent
+without NVML) or answers with values that do not fit (checked here, at the edge, before the
+database sees them) is marked (failures in a row) and skipped for a while that doubles with each
+failure, up to MAX_BACKOFF_S: a bad node is a stale state, never a crash. One round ends with
+one write: the latest sample per GPU, hourly rollups (kept RETENTION_DAYS), and each node's
+bookkeeping.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
@@ -24,9 +29,12 @@ from db.bulk import insert_rows
 from db.tables import GpuHourly, GpuSample, Node
 from fleetui.errors import UserError
 from fleetui.telemetry import prometheus
+from fleetui.telemetry.agent import read_token
 
 node_t, sample_t, hourly_t = Node.__table__, GpuSample.__table__, GpuHourly.__table__
-KINDS = ("agent", "dcgm")
+PAGES = {"agent": "/snapshot", "dcgm": "/metrics"}  # what each kind of node serves
+KINDS = tuple(PAGES)
+TOKEN_ENV = "FLEETUI_AGENT_TOKEN_FILE"  # the default token file, for agents only
 MAX_RESPONSE = 8 << 20
 MAX_BACKOFF_S = 600
 RETENTION_DAYS = 30
@@ -49,22 +57,46 @@ SAMPLE_COLUMNS = (
     "seen_at",
 )
 
+TEXTS = ("pci_bus_id", "uuid", "serial", "name")
+NUMBERS = SAMPLE_COLUMNS[5:13]
+LIMITS = {name: sample_t.c[name].type.length for name in TEXTS}
+
 Fetch = Callable[[str, float, str | None], Awaitable[bytes]]
 
 
 # ---------------------------------------------------------------- nodes
 
 
-def add_node(engine: Engine, hostname: str, url: str, kind: str) -> None:
-    """Register (or re-point) a node's telemetry endpoint."""
+def base_url(url: str) -> str:
+    """The endpoint without its page: people copy `http://host:9400/metrics` as often as
+    `http://host:9400`, and the poller adds the page its kind serves."""
+    url = url.strip().rstrip("/")
+    for page in PAGES.values():
+        url = url.removesuffix(page)
+    return url
+
+
+def add_node(
+    engine: Engine, hostname: str, url: str, kind: str, token_file: str | None = None
+) -> None:
+    """Register (or re-point) a node's telemetry endpoint, and the file holding the token it
+    wants (stored as the file's path; without one, agents get $FLEETUI_AGENT_TOKEN_FILE's)."""
     if kind not in KINDS:
         raise UserError(f"A node's telemetry is one of {', '.join(KINDS)}.")
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         raise UserError(f"{url!r} is not an http:// URL (https is not supported yet).")
+    if token_file is not None:
+        token_file = str(Path(token_file).expanduser().resolve())
+        read_token(token_file)
     with engine.begin() as conn:
         found = conn.execute(select(node_t.c.id).where(node_t.c.hostname == hostname)).scalar()
-        values = {"telemetry_url": url.rstrip("/"), "telemetry_kind": kind, "failures": 0}
+        values = {
+            "telemetry_url": base_url(url),
+            "telemetry_kind": kind,
+            "token_file": token_file,
+            "failures": 0,
+        }
         if found is None:
             conn.execute(insert(node_t).values(hostname=hostname, rack="", **values))
         else:
@@ -150,17 +182,6 @@ class Round:
     gpus: int = 0
 
 
-def agent_token() -> str | None:
-    """The bearer token agents want, from the file $FLEETUI_AGENT_TOKEN_FILE names (if set)."""
-    path = os.environ.get("FLEETUI_AGENT_TOKEN_FILE")
-    if not path:
-        return None
-    try:
-        return open(path, encoding="utf-8").read().strip() or None
-    except OSError as exc:
-        raise UserError(f"Cannot read the agent token file {path}: {exc.strerror}.") from None
-
-
 async def http_get(url: str, timeout: float, token: str | None = None) -> bytes:
     """A plain HTTP/1.0 GET with a deadline and a size limit; ConnectionError on failure."""
     parts = urlsplit(url)
@@ -194,68 +215,109 @@ async def http_get(url: str, timeout: float, token: str | None = None) -> bytes:
 
 
 def _samples(kind: str, body: bytes, node_id: int, now: datetime) -> list[tuple]:
-    if kind == "agent":
-        gpus = json.loads(body)["gpus"]
-        return [
-            (
-                node_id,
-                g["pci_bus_id"] or f"gpu{g['index']}",
-                g["uuid"],
-                g["serial"],
-                g["name"],
-                g["util_gpu"],
-                g["util_memory"],
-                g["memory_used_mib"],
-                g["memory_total_mib"],
-                g["temperature_c"],
-                g["power_w"],
-                g["power_limit_w"],
-                g["ecc_uncorrected_volatile"],
-                ";".join(g.get("health", [])),
-                bool(g["lost"]),
-                now,
-            )
-            for g in gpus
-        ]
-    rows = []
-    for g in prometheus.parse(body.decode("utf-8", "replace")):
-        v = g.values
-        rows.append(
-            (
-                node_id,
-                g.pci_bus_id or g.uuid or "?",
-                g.uuid,
-                g.serial,
-                g.model,
-                v.get("util_gpu"),
-                v.get("util_memory"),
-                v.get("memory_used_mib"),
-                None,
-                v.get("temperature_c"),
-                v.get("power_w"),
-                None,
-                v.get("ecc_uncorrected_volatile"),
-                "uncorrectable ECC errors" if v.get("ecc_uncorrected_volatile") else "",
-                False,
-                now,
-            )
-        )
+    """Sample rows from a node's page; ValueError, in words, when any value would not fit."""
+    gpus = _agent_gpus(body) if kind == "agent" else _dcgm_gpus(body)
+    rows, buses = [], set()
+    for gpu in gpus:
+        row = _row(gpu, node_id, now)
+        if row[1] in buses:
+            raise ValueError(f"it reported the bus id {row[1]} twice")
+        buses.add(row[1])
+        rows.append(row)
     return rows
 
 
-async def _gather(
-    targets, fetch: Fetch, timeout: float, concurrency: int, now: datetime, token: str | None
-):
+def _agent_gpus(body: bytes) -> list[dict]:
+    try:
+        snap = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        raise ValueError("its snapshot is not JSON") from None
+    if not isinstance(snap, dict) or not isinstance(snap.get("gpus"), list):
+        raise ValueError("its snapshot has no list of GPUs")
+    if snap.get("error"):  # e.g. no NVML on that host: no readings, not "no GPUs"
+        raise ValueError(f"its agent says: {snap['error']}")
+    gpus = []
+    for g in snap["gpus"]:
+        if not isinstance(g, dict):
+            raise ValueError("its snapshot lists a GPU that is not an object")
+        health = g.get("health") or []
+        if type(health) is not list or any(type(h) is not str for h in health):
+            raise ValueError("its snapshot has health flags that are not a list of words")
+        g["pci_bus_id"] = g.get("pci_bus_id") or f"gpu{g.get('index')}"
+        g["health"] = ";".join(health)
+        gpus.append(g)
+    return gpus
+
+
+def _dcgm_gpus(body: bytes) -> list[dict]:
+    gpus = []
+    for g in prometheus.parse(body.decode("utf-8", "replace")):
+        volatile = g.values.get("ecc_uncorrected_volatile")
+        gpus.append(
+            g.values
+            | {
+                "pci_bus_id": g.pci_bus_id or (f"gpu{g.index}" if g.index else "?"),
+                "uuid": g.uuid,
+                "serial": g.serial,
+                "name": g.model,
+                "health": "uncorrectable ECC errors" if volatile else "",
+            }
+        )
+    return gpus
+
+
+def _row(gpu: dict, node_id: int, now: datetime) -> tuple:
+    """One sample row, each value checked against its column."""
+    texts = [gpu.get(name) for name in TEXTS]
+    for name, value in zip(TEXTS, texts, strict=True):
+        if value is not None and (type(value) is not str or len(value) > LIMITS[name]):
+            if type(value) is not str:
+                raise ValueError(f"a GPU's {name} is {str(value)[:40]!r}, not text")
+            raise ValueError(
+                f"a GPU reported a {name} of {len(value)} characters (at most {LIMITS[name]} fit)"
+            )
+    numbers = [gpu.get(name) for name in NUMBERS]
+    for name, value in zip(NUMBERS, numbers, strict=True):
+        if value is not None and not (
+            (type(value) is float and math.isfinite(value))
+            or (type(value) is int and abs(value) < 1 << 53)
+        ):
+            raise ValueError(f"GPU {texts[0]} reported {name} {str(value)[:40]!r}, not a number")
+    lost = gpu.get("lost", False)
+    if type(lost) is not bool:
+        raise ValueError(f"GPU {texts[0]} reported lost {str(lost)[:40]!r}, not true or false")
+    return (node_id, *texts, *numbers, gpu["health"], lost, now)
+
+
+async def _gather(targets, fetch: Fetch, timeout: float, concurrency: int, now: datetime):
     gate = asyncio.Semaphore(concurrency)
+    tokens: dict[str, str | UserError] = {}  # each token file read once a round
+
+    def token_for(node) -> str | None:
+        default = os.environ.get(TOKEN_ENV) if node["telemetry_kind"] == "agent" else None
+        path = node["token_file"] or default
+        if not path:
+            return None
+        if path not in tokens:
+            try:
+                tokens[path] = read_token(path).decode()
+            except UserError as exc:
+                tokens[path] = exc
+        if isinstance(tokens[path], UserError):
+            raise tokens[path]
+        return tokens[path]
 
     async def one(node):
-        path = "/snapshot" if node["telemetry_kind"] == "agent" else "/metrics"
+        url = node["telemetry_url"] + PAGES[node["telemetry_kind"]]
         async with gate:
             try:
-                body = await fetch(node["telemetry_url"] + path, timeout, token)
-                return node, _samples(node["telemetry_kind"], body, node["id"], now), None
-            except (ConnectionError, ValueError, KeyError, TypeError) as exc:
+                body = await fetch(url, timeout, token_for(node))
+            except (ConnectionError, UserError) as exc:
                 return node, None, str(exc) or exc.__class__.__name__
+        try:
+            return node, _samples(node["telemetry_kind"], body, node["id"], now), None
+        except ValueError as exc:
+            return node, None, f"{exc}; nothing stored from it"
 
     return await asyncio.gather(*(one(n) for n in targets))
 
@@ -266,12 +328,11 @@ def poll_once(
     concurrency: int = 100,
     fetch: Fetch = http_get,
     now: datetime | None = None,
-    token: str | None = None,
 ) -> Round:
-    """Poll every registered node that is not backing off; store what they said. `token`
-    (default: $FLEETUI_AGENT_TOKEN_FILE's) is sent to agents as a bearer token."""
+    """Poll every registered node that is not backing off; store what the good ones said.
+    Each node gets the token in its own token file; agents without one get the token in
+    $FLEETUI_AGENT_TOKEN_FILE's file, dcgm-exporters none."""
     now = now or datetime.now(UTC)
-    token = token or agent_token()
     result = Round()
     targets = []
     for node in nodes(engine):
@@ -286,7 +347,7 @@ def poll_once(
                 result.skipped += 1
                 continue
         targets.append(node)
-    answers = asyncio.run(_gather(targets, fetch, timeout, concurrency, now, token))
+    answers = asyncio.run(_gather(targets, fetch, timeout, concurrency, now))
     result.polled = len(targets)
     ok_ids, rows, marks = [], [], []
     for node, samples, problem in answers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class ScrapedGpu:
     """One GPU as an exporter reports it: identity labels and the values it had."""
 
     hostname: str | None
+    index: str | None  # the `gpu` label
     uuid: str | None
     pci_bus_id: str | None
     model: str | None
@@ -81,11 +83,12 @@ def parse(text: str) -> list[ScrapedGpu]:
 
     Labels as dcgm-exporter writes them: `Hostname` (older) or `hostname` (newer), `UUID`,
     `pci_bus_id`, `modelName`, `DCGM_FI_DEV_SERIAL` when the exporter is set to add it.
-    Lines that are not samples, and metrics it does not know, are skipped."""
+    Lines that are not samples, and metrics it does not know, are skipped; a value that is not
+    a number is a ValueError (NaN and infinities, which Prometheus allows, read as unknown)."""
     gpus: dict[str, ScrapedGpu] = {}
     values: defaultdict[str, dict[str, float]] = defaultdict(dict)
     known = DCGM_FIELDS | {m: a for m, a in METRICS.items()}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -97,15 +100,20 @@ def parse(text: str) -> list[ScrapedGpu]:
         if key not in gpus:
             gpus[key] = ScrapedGpu(
                 hostname=labels.get("Hostname") or labels.get("hostname"),
+                index=labels.get("gpu") or None,
                 uuid=labels.get("UUID") or None,
                 pci_bus_id=labels.get("pci_bus_id") or None,
                 model=labels.get("modelName") or None,
                 serial=labels.get("DCGM_FI_DEV_SERIAL") or labels.get("serial") or None,
             )
         try:
-            values[key][known[match[1]]] = float(match[3])
+            value = float(match[3])
         except ValueError:
-            continue
+            raise ValueError(
+                f"line {number}: {match[1]} is {match[3][:40]!r}, not a number"
+            ) from None
+        if math.isfinite(value):
+            values[key][known[match[1]]] = value
     for key, gpu in gpus.items():
         gpu.values = values[key]
     return list(gpus.values())

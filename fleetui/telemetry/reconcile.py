@@ -7,6 +7,8 @@ Discrepancies:
 - moved: its card is recorded on another node;
 - model: the catalogue model of its reported name differs from the card's;
 - missing: an in-service card recorded on a node that answered its last poll, not reported.
+Only nodes that answered their last poll count: a stale node's old readings neither show its
+cards as seen nor as missing.
 Idle cards: average GPU utilization under a threshold over a window of hourly rollups.
 """
 
@@ -35,15 +37,26 @@ class Discrepancy:
     pci_bus_id: str | None
     serial: str | None
     detail: str
+    uuid: str | None = None
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
+def matching(found: list[Discrepancy], key: str) -> list[Discrepancy]:
+    """The discrepancies of the card or GPU with this serial or UUID; UserError if none."""
+    chosen = [d for d in found if key in (d.serial, d.uuid)]
+    if not chosen:
+        raise UserError(f"No discrepancy concerns serial or UUID '{key}'.")
+    return chosen
+
+
 def discrepancies(engine: Engine) -> list[Discrepancy]:
+    answered = select(node_t.c.id).where(node_t.c.failures == 0, node_t.c.polled_at.isnot(None))
+    live = sample_t.c.node_id.in_(answered)
     with engine.connect() as conn:
         hosts = dict(conn.execute(select(node_t.c.id, node_t.c.hostname)).all())
-        samples = conn.execute(select(sample_t)).mappings().all()
+        samples = conn.execute(select(sample_t).where(live)).mappings().all()
         cards = (
             conn.execute(
                 select(
@@ -57,19 +70,15 @@ def discrepancies(engine: Engine) -> list[Discrepancy]:
                 )
                 .join(model_t, model_t.c.id == card_t.c.model_id)
                 .where(
-                    card_t.c.node_id.in_(select(sample_t.c.node_id).distinct())
-                    | card_t.c.serial.in_(select(sample_t.c.serial))
-                    | card_t.c.uuid.in_(select(sample_t.c.uuid))
+                    card_t.c.node_id.in_(answered)
+                    | card_t.c.serial.in_(select(sample_t.c.serial).where(live))
+                    | card_t.c.uuid.in_(select(sample_t.c.uuid).where(live))
                 )
             )
             .mappings()
             .all()
         )
-        answered = set(
-            conn.execute(
-                select(node_t.c.id).where(node_t.c.failures == 0, node_t.c.polled_at.isnot(None))
-            ).scalars()
-        )
+        answered_ids = set(conn.execute(answered).scalars())
     by_serial = {c["serial"]: c for c in cards}
     by_uuid = {c["uuid"]: c for c in cards if c["uuid"]}
     by_slot = {(c["node_id"], c["pci_bus_id"]): c for c in cards if c["pci_bus_id"]}
@@ -89,6 +98,7 @@ def discrepancies(engine: Engine) -> list[Discrepancy]:
                     s["pci_bus_id"],
                     serial,
                     f"{s['name'] or 'a GPU'} reported, not in the inventory",
+                    s["uuid"],
                 )
             )
             continue
@@ -97,7 +107,12 @@ def discrepancies(engine: Engine) -> list[Discrepancy]:
             recorded = hosts.get(card["node_id"], "no node")
             found.append(
                 Discrepancy(
-                    "moved", host, s["pci_bus_id"], card["serial"], f"recorded on {recorded}"
+                    "moved",
+                    host,
+                    s["pci_bus_id"],
+                    card["serial"],
+                    f"recorded on {recorded}",
+                    card["uuid"],
                 )
             )
         spec = catalogue.lookup(s["name"]) if s["name"] else None
@@ -109,10 +124,11 @@ def discrepancies(engine: Engine) -> list[Discrepancy]:
                     s["pci_bus_id"],
                     card["serial"],
                     f"reports {spec.name}, recorded as {card['model']}",
+                    card["uuid"],
                 )
             )
     for c in cards:
-        if c["node_id"] in answered and c["status"] == "in_service" and c["id"] not in seen:
+        if c["node_id"] in answered_ids and c["status"] == "in_service" and c["id"] not in seen:
             found.append(
                 Discrepancy(
                     "missing",
@@ -120,6 +136,7 @@ def discrepancies(engine: Engine) -> list[Discrepancy]:
                     c["pci_bus_id"],
                     c["serial"],
                     "recorded here, not reported by its node",
+                    c["uuid"],
                 )
             )
     return sorted(found, key=lambda d: (d.kind, d.node, d.pci_bus_id or ""))
@@ -221,6 +238,11 @@ def _add(conn, node_id: int, found: Discrepancy, actor: str | None) -> str:
         )
     uuid = identity(sample["uuid"])
     serial = identity(sample["serial"]) or uuid or slot_serial(found.node, found.pci_bus_id)
+    taken = card_t.c.serial == serial
+    if uuid:
+        taken = taken | (card_t.c.serial == uuid) | (card_t.c.uuid == uuid)
+    if conn.execute(select(card_t.c.id).where(taken)).first() is not None:
+        raise UserError(f"Card {serial} is in the inventory already.")
     model_id = conn.execute(select(model_t.c.id).where(model_t.c.key == spec.key)).scalar()
     card_id = conn.execute(
         insert(card_t).values(
