@@ -71,7 +71,10 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    """Create an engine; SQLite gets foreign keys and a busy timeout on every connection.
+
+    Connecting changes no file (db.migrate.open_database switches a fleet database to WAL
+    once it has checked the file is one)."""
     path = sqlite_path(url)
     if path is None:
         try:
@@ -96,7 +99,6 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")
