@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -67,6 +68,8 @@ def sqlite_path(url: str) -> Path | None:
         or parsed.database == ":memory:"
     ):
         return None
+    if parsed.query.get("uri") == "true" and parsed.database.startswith("file:"):
+        return Path(urlsplit(parsed.database).path)  # sqlite:///file:PATH?mode=ro&uri=true
     return Path(parsed.database)
 
 
