@@ -105,8 +105,6 @@ def parse_money(value: str) -> tuple[int, str | None]:
         amount = Decimal(text) * scale
     except InvalidOperation:
         raise CellError("not an amount of money") from None
-    if not amount.is_finite():
-        raise CellError("not an amount of money")
     if amount < 0:
         raise CellError("a price cannot be negative")
     return int((amount * 100).to_integral_value()), currency
@@ -153,7 +151,7 @@ def add_months(day: date, months: int) -> date:
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
     if not date.min.year <= year <= date.max.year:
-        raise CellError(f"{months:,} months from {day} is past the year {date.max.year}")
+        raise CellError(f"{months:,} months from {day} falls outside the years 1 to 9999")
     for last in (day.day, 30, 29, 28):
         try:
             return date(year, month, min(day.day, last))

@@ -159,7 +159,7 @@ def test_values_too_long_for_postgresql_are_refused_alike_on_both_backends(
         ("serial,model,price\nP3,H800,inf USD\n", "not an amount of money"),
         (
             "serial,model,purchase_date,warranty_months\nW1,H800,2024-01-01,1000000000\n",
-            "past the year 9999",
+            "outside the years 1 to 9999",
         ),
     ],
 )
