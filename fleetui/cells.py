@@ -151,7 +151,8 @@ def add_months(day: date, months: int) -> date:
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
     if not date.min.year <= year <= date.max.year:
-        raise CellError(f"{months:,} months from {day} falls outside the years 1 to 9999")
+        span = f"{date.min.year} to {date.max.year}"
+        raise CellError(f"{months:,} months from {day} falls outside the years {span}")
     for last in (day.day, 30, 29, 28):
         try:
             return date(year, month, min(day.day, last))
