@@ -12,7 +12,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Engine, Table, func, select
+from sqlalchemy.exc import OperationalError
+
+from db.engine import BUSY_TIMEOUT_MS
 
 
 def insert_rows(
@@ -40,8 +43,19 @@ def insert_columns(
         with cursor, cursor.copy(f"COPY {into} FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        _advance_sequences(conn, table, columns)
         return
     conn.exec_driver_sql(f"INSERT INTO {into} VALUES ({', '.join('?' * len(columns))})", list(rows))
+
+
+def _advance_sequences(conn: Connection, table: Table, columns: Sequence[str]) -> None:
+    """PostgreSQL: rows given explicit serial ids leave the id sequence behind (the next plain
+    INSERT would reuse an id); move it past the highest id. SQLite's rowids need nothing."""
+    column = table.autoincrement_column
+    if column is not None and column.name in columns:
+        highest = select(func.coalesce(func.max(column), 1)).scalar_subquery()
+        sequence = func.pg_get_serial_sequence(table.name, column.name)
+        conn.execute(select(func.setval(sequence, highest)))
 
 
 def _convert(processor, values: Sequence[Any]) -> list[Any]:
@@ -69,9 +83,12 @@ def indexes_deferred(conn: Connection, table: Table) -> Iterator[None]:
     """Drop `table`'s secondary indexes for a bulk load into it, then build them once, sorted.
 
     Only worth it (and only done) when the table starts empty; all inside the caller's transaction.
+    SQLite only: PostgreSQL's DROP INDEX locks the table against readers too (ACCESS
+    EXCLUSIVE) until the load commits, where the writers' lock (db.locks) lets them read.
     """
-    empty = conn.execute(select(table.c[0]).limit(1)).first() is None
-    indexes = list(table.indexes) if empty else []
+    indexes = []
+    if conn.dialect.name == "sqlite" and conn.execute(select(table.c[0]).limit(1)).first() is None:
+        indexes = list(table.indexes)
     for index in indexes:
         index.drop(conn)
     yield
@@ -87,6 +104,26 @@ def refresh_statistics(conn: Connection) -> None:
     the wrong index for the inventory's filters.
     """
     conn.exec_driver_sql("ANALYZE")
+
+
+def refresh_statistics_if_idle(engine: Engine) -> None:
+    """refresh_statistics after a bulk writer committed: never waits for another writer's lock
+    and never fails (the statistics are a hint; the next bulk writer refreshes them), so work
+    after a commit cannot turn that success into a failure."""
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        try:
+            with conn.begin():
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA busy_timeout=0")
+                    refresh_statistics(conn)
+                else:
+                    conn.exec_driver_sql("ANALYZE (SKIP_LOCKED)")
+        except OperationalError:
+            pass
+        finally:
+            if sqlite:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 @contextmanager

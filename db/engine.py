@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -81,11 +82,16 @@ def sqlite_path(url: str) -> Path | None:
         or parsed.database == ":memory:"
     ):
         return None
+    if parsed.query.get("uri") == "true" and parsed.database.startswith("file:"):
+        return Path(urlsplit(parsed.database).path)  # sqlite:///file:PATH?mode=ro&uri=true
     return Path(parsed.database)
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    """Create an engine; SQLite gets foreign keys and a busy timeout on every connection.
+
+    Connecting changes no file (db.migrate.open_database switches a fleet database to WAL
+    once it has checked the file is one)."""
     path = sqlite_path(url)
     if path is None:
         try:
@@ -110,7 +116,6 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")

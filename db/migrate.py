@@ -19,6 +19,10 @@ class SchemaTooNewError(RuntimeError):
     """The database was written by a newer fleetui; we must not touch it."""
 
 
+class ForeignDatabaseError(RuntimeError):
+    """The database holds another application's tables and no fleetui schema."""
+
+
 def _alembic_config():
     from alembic.config import Config
 
@@ -44,7 +48,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def open_database(url: str, on_upgrade: Callable[[str], None] | None = None) -> Engine:
     """Return a ready engine. Migrates an older schema (telling `on_upgrade` the revision it
-    starts from first: some migrations rebuild a table); raises SchemaTooNewError on a newer one.
+    starts from first: some migrations rebuild a table); raises SchemaTooNewError on a newer one
+    and ForeignDatabaseError on another application's database, before changing anything.
     """
     engine = make_engine(url)
     try:
@@ -57,14 +62,14 @@ def open_database(url: str, on_upgrade: Callable[[str], None] | None = None) -> 
 
 def upgrade(engine: Engine, url: str, on_upgrade: Callable[[str], None] | None = None) -> None:
     current = current_revision(engine)
+    if current != HEAD:
+        _refuse_unusable(engine, url, current)
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            if conn.exec_driver_sql("PRAGMA journal_mode").scalar() != "wal":
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     if current == HEAD:
         return
-    _, known = known_revisions()
-    if current is not None and current not in known:
-        raise SchemaTooNewError(
-            f"The database {redact(url)} has schema revision {current}, which this fleetui "
-            "does not know; it was written by a newer version, so upgrade fleetui to open it."
-        )
     if current is not None and on_upgrade is not None:
         on_upgrade(current)
     from alembic import command
@@ -73,3 +78,22 @@ def upgrade(engine: Engine, url: str, on_upgrade: Callable[[str], None] | None =
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def _refuse_unusable(engine: Engine, url: str, current: str | None) -> None:
+    """Raise when the database is not one this fleetui may change."""
+    if current is None:
+        with engine.connect() as conn:
+            tables = inspect(conn).get_table_names()
+        if tables:
+            raise ForeignDatabaseError(
+                f"The database {redact(url)} holds {len(tables)} tables of another application "
+                "and no fleetui inventory; give fleetui a new file or an empty database."
+            )
+        return
+    _, known = known_revisions()
+    if current not in known:
+        raise SchemaTooNewError(
+            f"The database {redact(url)} has schema revision {current}, which this fleetui "
+            "does not know; it was written by a newer version, so upgrade fleetui to open it."
+        )

@@ -29,6 +29,22 @@ CARD_DATA_COLUMNS = (
 )
 
 
+# PostgreSQL's INTEGER. SQLite stores larger numbers (and longer strings than a VARCHAR's
+# length): fleetui checks values against these limits before writing, so both backends accept
+# and refuse the same values.
+INTEGER_MAX = 2**31 - 1
+
+
+def unfit(column: Column, value: object) -> str | None:
+    """Why `value` does not fit `column` on PostgreSQL (and so is refused on both backends)."""
+    length = getattr(column.type, "length", None)
+    if isinstance(value, str) and length is not None and len(value) > length:
+        return f"longer than {length} characters"
+    if isinstance(value, int) and isinstance(column.type, Integer) and abs(value) > INTEGER_MAX:
+        return f"larger than {INTEGER_MAX:,}"
+    return None
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

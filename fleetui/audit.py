@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from db.tables import Event
+from fleetui.store import require_fit
 
 event_t = Event.__table__
 
@@ -45,6 +46,7 @@ def record(
     """
     stamp = at or datetime.now(UTC)
     who = actor or current_actor()
+    require_fit(event_t.c.actor, who, "actor")
     changes = list(changes)
     serial_list = list(serials) if serials is not None else [None] * len(changes)
     rows = [

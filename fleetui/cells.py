@@ -198,6 +198,9 @@ def parse_years(value: str) -> float:
 def add_months(day: date, months: int) -> date:
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
+    if not date.min.year <= year <= date.max.year:
+        span = f"{date.min.year} to {date.max.year}"
+        raise CellError(f"{months:,} months from {day} falls outside the years {span}")
     for last in (day.day, 30, 29, 28):
         try:
             return date(year, month, min(day.day, last))

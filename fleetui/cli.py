@@ -14,31 +14,59 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
 from db.engine import demo_path, redact, sqlite_path
 from fleetui import catalogue, demo, inventory, units
-from fleetui.errors import UserError
-from fleetui.store import BUSY, database_url, is_busy, open_fleet
+from fleetui.errors import Interrupted, UserError
+from fleetui.store import database_problem, database_url, open_fleet
 
 err = Console(stderr=True)
 out = Console()
 
 
 class _Group(typer.core.TyperGroup):
-    """Turns a UserError anywhere below into one sentence on stderr and its exit code."""
+    """Turns a UserError anywhere below (or a database failure the user can act on, or Ctrl+C)
+    into one sentence on stderr and its exit code; a command that fails leaves behind no
+    database file it created."""
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except UserError as exc:
-            err.print(f"fleetui: {redact(str(exc))}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-        except OperationalError as exc:
-            if not is_busy(exc):
+            _fail(ctx, str(exc), exc.exit_code)
+        except DatabaseError as exc:
+            sentence = database_problem(exc)
+            if sentence is None:
                 raise
-            err.print(f"fleetui: {BUSY}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            _fail(ctx, sentence, 1)
+        except KeyboardInterrupt:
+            _fail(ctx, "Interrupted.", Interrupted.exit_code)
+        except typer.Exit as exc:
+            _settle_created(ctx, keep=not exc.exit_code)
+            raise
+        _settle_created(ctx, keep=True)
+        return result
+
+
+def _fail(ctx: typer.Context, sentence: str, code: int) -> None:
+    _settle_created(ctx, keep=False)
+    err.print(f"fleetui: {redact(sentence)}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code) from None
+
+
+def _settle_created(ctx: typer.Context, keep: bool) -> None:
+    """Announce the database file this command created, or remove it when the command failed."""
+    created = (ctx.find_root().obj or {}).pop("created", None)
+    if created is None:
+        return
+    engine, path = created
+    if keep:
+        err.print(f"Created a new, empty fleet database at {path}.", highlight=False)
+        return
+    engine.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 app = typer.Typer(
@@ -99,8 +127,8 @@ def _open(ctx: typer.Context, db: str | None = None):
     path = sqlite_path(database_url(target))
     is_new = path is not None and not path.exists()
     engine = open_fleet(target)
-    if is_new:
-        err.print(f"Created a new, empty fleet database at {path}.", highlight=False)
+    if is_new:  # announced when the command succeeds, removed when it fails (_Group)
+        ctx.find_root().obj["created"] = (engine, path)
     return engine
 
 
@@ -300,9 +328,12 @@ def import_cmd(
         reason=reason,
     )
     engine = _open(ctx)
-    result = _with_progress(
-        "Importing", lambda progress: run_import(engine, file, options, progress)
-    )
+    try:
+        result = _with_progress(
+            "Importing", lambda progress: run_import(engine, file, options, progress)
+        )
+    except KeyboardInterrupt:
+        raise Interrupted("Interrupted; nothing was imported.") from None
     if as_json:
         _print_json(result.as_dict())
     else:
@@ -1100,6 +1131,9 @@ def db_info(ctx: typer.Context, as_json: JsonOption = False) -> None:
     from db.migrate import current_revision, known_revisions
 
     url = database_url(_db(ctx))
+    path = sqlite_path(url)
+    if path is not None and not path.exists():  # connecting would create it
+        raise UserError(f"There is no database at {path} yet; any other command creates it.")
     try:
         engine = make_engine(url)
     except DatabaseURLError as exc:
@@ -1125,9 +1159,8 @@ def db_info(ctx: typer.Context, as_json: JsonOption = False) -> None:
         "code_schema": head,
         "state": state,
     }
-    path = sqlite_path(url)
     if path is not None:
-        info["file_bytes"] = path.stat().st_size if path.exists() else 0
+        info["file_bytes"] = path.stat().st_size
     if current == head:
         info["cards"] = demo.card_count(engine)
     engine.dispose()

@@ -108,11 +108,21 @@ def open_csv(path: str | Path) -> CsvSource:
     return source
 
 
+BOM_UTF16 = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
 def _encoding(path: Path, sample: bytes) -> str:
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
+    for boms, encoding, name in (
+        ((codecs.BOM_UTF8,), "utf-8-sig", "UTF-8"),
+        (BOM_UTF16, "utf-16", "UTF-16"),
+    ):
+        if sample.startswith(boms):
+            if not _decodes(path, encoding):
+                raise UserError(
+                    f"{path.name} starts with a {name} byte-order mark but holds bytes that are "
+                    f"not {name}; save it as UTF-8 CSV."
+                )
+            return encoding
     if b"\x00" in sample:
         raise UserError(f"{path.name} does not look like a CSV file (it holds binary data).")
     if _decodes(path, "utf-8"):

@@ -9,3 +9,9 @@ class UserError(Exception):
 
 class SchemaTooNew(UserError):
     exit_code = 2
+
+
+class Interrupted(UserError):
+    """Ctrl+C: the work under way was rolled back (exit code 130, as shells expect)."""
+
+    exit_code = 130

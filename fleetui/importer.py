@@ -50,11 +50,21 @@ from db.bulk import (
     indexes_deferred,
     insert_columns,
     insert_rows,
-    refresh_statistics,
+    refresh_statistics_if_idle,
 )
 from db.locks import lock_cards_for_writing
 from db.sqlfuncs import json_object
-from db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Team
+from db.tables import (
+    CARD_DATA_COLUMNS,
+    INTEGER_MAX,
+    Card,
+    Event,
+    GpuModel,
+    Node,
+    Project,
+    Team,
+    unfit,
+)
 from fleetui import audit, catalogue, config, units
 from fleetui.cells import (
     MISSING,
@@ -72,16 +82,27 @@ from fleetui.cells import (
 from fleetui.columns import Mapping, map_columns
 from fleetui.csvfile import CsvSource, open_csv, write_rows
 from fleetui.errors import UserError
-from fleetui.store import busy_as_user_error
+from fleetui.store import busy_as_user_error, require_fit
 
 CHUNK = 20_000
 MAX_ERRORS_KEPT = 100_000
 MEMO_LIMIT = 100_000  # distinct raw values remembered per column
+ANALYZE_AFTER = 50_000  # new or changed cards after which the planner's statistics are redone
 _UNSEEN = object()
 _MISSING_FIRST = {c for m in MISSING if m for c in (m[0], m[0].upper())}
 card_t, event_t = Card.__table__, Event.__table__
 
 CARD_FIELDS = CARD_DATA_COLUMNS  # the card columns an import can set
+# The database column each text field's value goes to (or names a row of): its length limit.
+FITTED = {
+    "serial": card_t.c.serial,
+    "uuid": card_t.c.uuid,
+    "pci_bus_id": card_t.c.pci_bus_id,
+    "supplier": card_t.c.supplier,
+    "team": Team.__table__.c.name,
+    "project": Project.__table__.c.name,
+    "node": Node.__table__.c.hostname,
+}
 _stage_meta = MetaData()
 stage_t = Table(
     "fleetui_import_stage",
@@ -283,9 +304,8 @@ def run_import(
         else:
             transaction.commit()
             result.written = True
-            if result.new + result.changed > 50_000:
-                with conn.begin():
-                    refresh_statistics(conn)
+    if result.written and result.new + result.changed > ANALYZE_AFTER:
+        refresh_statistics_if_idle(engine)
     if result.written and result.rejected:
         result.rejected_file = _write_rejected(source, result)
     return result
@@ -296,6 +316,8 @@ def _first_line(exc: IntegrityError) -> str:
 
 
 def _check_options(mapping: Mapping, options: ImportOptions) -> None:
+    for name in ("team", "project", "node"):
+        require_fit(FITTED[name], getattr(options, name), f"--{name}")
     if options.currency:
         try:
             options.currency = parse_currency(options.currency)
@@ -532,6 +554,7 @@ class ChunkParser:
         model_ids = self._models(
             numbers, col("model"), col("manufacturer"), col("model_number"), errors
         )
+        self._unfit(numbers, col, minor, errors)
         if self._pending:  # teams and projects to create, for the rows valid otherwise
             bad = {e.row for e in errors}
             team_ids = self._settle(team_ids, numbers, bad)
@@ -603,6 +626,24 @@ class ChunkParser:
                 if (n, b) in slots
             )
         return [s or slots.get((n, b)) for s, n, b in zip(serial, node_ids, bus_ids, strict=True)]
+
+    def _unfit(self, numbers, col, minor, errors) -> None:
+        """Values too long or large for their database column (on PostgreSQL: both backends
+        refuse them), before any team, project or node is created for their row."""
+        for name, column in FITTED.items():
+            cells = col(name) if name in self.columns else ()
+            if max(map(len, cells), default=0) <= column.type.length:
+                continue
+            for row, cell in zip(numbers, cells, strict=True):
+                if problem := unfit(column, cell.strip()):
+                    errors.append(RowError(row, self.header_of(name), cell.strip(), problem))
+        if max(filter(None, minor), default=0) > INTEGER_MAX:
+            biggest = f"{INTEGER_MAX // 100:,}.{INTEGER_MAX % 100:02d}"
+            errors.extend(
+                RowError(row, self.header_of("price"), raw.strip(), f"more than {biggest}")
+                for row, value, raw in zip(numbers, minor, col("price"), strict=True)
+                if value is not None and value > INTEGER_MAX
+            )
 
     def _track_uuids(self, uuids: list[str | None]) -> None:
         distinct = set(uuids)
@@ -760,7 +801,13 @@ class ChunkParser:
                 )
                 out.append(end)
                 continue
-            from_months = add_months(bought, months)
+            try:
+                from_months = add_months(bought, months)
+            except CellError as exc:
+                header = self.header_of("warranty_months")
+                errors.append(RowError(row, header, raw_m.strip(), str(exc)))
+                out.append(end)
+                continue
             if end is not None and end != from_months:
                 errors.append(
                     RowError(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DatabaseError
 
 from db.engine import redact, sqlite_path
 from db.migrate import HEAD, current_revision
@@ -37,6 +38,12 @@ def backup(engine: Engine, dest: str) -> str:
     url = engine.url.render_as_string(hide_password=False)
     source = sqlite_path(url)
     if source is not None:
+        damage = _sqlite_verdict(engine, "quick_check")
+        if damage:
+            raise UserError(
+                f"{source} is damaged ({damage[0]}); nothing was copied. Restore an earlier "
+                "backup, or see `fleetui db check --full`."
+            )
         with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
             src.backup(dst)
         return f"Backed up {source} to {target} ({target.stat().st_size:,} bytes)."
@@ -113,6 +120,20 @@ def _run_pg(tool: str, url: str, args: list[str], database_flag: str = "-d") -> 
         raise UserError(f"{tool} failed: {redact(first)}.")
 
 
+def _sqlite_verdict(engine: Engine, pragma: str) -> list[str]:
+    """What SQLite's quick_check or integrity_check finds wrong ([] when the file is sound);
+    a page too damaged to check at all is a finding too, not a crash."""
+    try:
+        with engine.connect() as conn:
+            verdict = conn.exec_driver_sql(f"PRAGMA {pragma}").scalars().all()
+    except DatabaseError as exc:
+        return [str(exc.orig or exc).strip().splitlines()[0]]
+    if verdict == ["ok"]:
+        return []
+    lines = (line for row in verdict for line in str(row).splitlines())
+    return [line for line in lines if not line.startswith("*** in database")]
+
+
 @dataclass(frozen=True)
 class Problem:
     check: str
@@ -130,13 +151,10 @@ def check(engine: Engine, full: bool = False) -> list[Problem]:
         if revision != HEAD:
             problems.append(Problem("schema", f"at {revision}, fleetui expects {HEAD}"))
         if conn.dialect.name == "sqlite":
-            verdict = (
-                conn.exec_driver_sql("PRAGMA integrity_check" if full else "PRAGMA quick_check")
-                .scalars()
-                .all()
-            )
-            if verdict != ["ok"]:
-                problems += [Problem("integrity", line) for line in verdict[:20]]
+            damage = _sqlite_verdict(engine, "integrity_check" if full else "quick_check")
+            problems += [Problem("integrity", line) for line in damage[:20]]
+            if damage:  # the checks below would read the damaged pages
+                return problems
             for table, rowid, parent, _ in conn.exec_driver_sql("PRAGMA foreign_key_check"):
                 problems.append(Problem("foreign key", f"{table} row {rowid} -> missing {parent}"))
         card, project, event = Card.__table__, Project.__table__, Event.__table__

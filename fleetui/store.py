@@ -7,12 +7,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Column, Connection, Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 
 from db.engine import ENV_VAR, DatabaseURLError, redact, resolve_url
-from db.migrate import HEAD, SchemaTooNewError, open_database
+from db.migrate import HEAD, ForeignDatabaseError, SchemaTooNewError, open_database
+from db.tables import unfit
 from fleetui import catalogue
 from fleetui.errors import SchemaTooNew, UserError
 
@@ -40,7 +41,7 @@ def open_fleet(db: str | None = None) -> Engine:
     try:
         engine = open_database(url, lambda old: _say_upgrading(url, old))
         catalogue.sync(engine)
-    except DatabaseURLError as exc:
+    except (DatabaseURLError, ForeignDatabaseError) as exc:
         raise UserError(str(exc)) from None
     except SchemaTooNewError as exc:
         raise SchemaTooNew(str(exc)) from None
@@ -49,6 +50,14 @@ def open_fleet(db: str | None = None) -> Engine:
     except SQLAlchemyError as exc:
         raise UserError(f"The database {redact(url)} failed: {_reason(exc)}.") from None
     return engine
+
+
+def require_fit(column: Column, value: object, what: str) -> None:
+    """A UserError naming `what` when `value` does not fit `column` (db.tables.unfit)."""
+    problem = unfit(column, value)
+    if problem:
+        shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:40]}…"
+        raise UserError(f"The {what} '{shown}' is {problem}; nothing was changed.")
 
 
 def _say_upgrading(url: str, old: str) -> None:
@@ -71,22 +80,54 @@ BUSY = (
 )
 
 
+# What the database said -> the sentence for it; each leaves the failed transaction rolled back.
+PROBLEMS = (
+    (("database is locked", "lock timeout"), BUSY),
+    (
+        ("database or disk is full", "no space left on device", "could not extend file"),
+        "The disk holding the database is full; nothing was changed. Free some space and try "
+        "again.",
+    ),
+    (
+        ("readonly database", "read-only transaction", "permission denied"),
+        "The database is read-only here (check the permissions of the file and its directory); "
+        "nothing was changed.",
+    ),
+    (
+        ("disk image is malformed", "file is not a database", "could not read block"),
+        "The database is damaged (run `fleetui db check`, then restore a backup); nothing was "
+        "changed.",
+    ),
+)
+
+
 def is_busy(exc: BaseException) -> bool:
     """A lock wait that timed out (SQLite 'database is locked', PostgreSQL lock_timeout)."""
+    return database_problem(exc) == BUSY
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """The one sentence for a database failure the user can act on (busy, disk full, read-only,
+    damaged), or None for a failure that is a bug."""
     text = str(getattr(exc, "orig", exc)).lower()
-    return "database is locked" in text or "lock timeout" in text
+    for needles, sentence in PROBLEMS:
+        if any(needle in text for needle in needles):
+            return sentence
+    return None
 
 
 @contextmanager
 def busy_as_user_error() -> Iterator[None]:
-    """Turn a lock wait that timed out into the one-sentence BUSY error (nothing was changed:
-    the transaction it happened in rolls back)."""
+    """Turn a database failure the user can act on (a lock wait that timed out, a full disk, a
+    read-only file) into its one-sentence UserError (nothing was changed: the transaction it
+    happened in rolls back)."""
     try:
         yield
-    except OperationalError as exc:
-        if is_busy(exc):
-            raise UserError(BUSY) from None
-        raise
+    except DatabaseError as exc:
+        sentence = database_problem(exc)
+        if sentence is None:
+            raise
+        raise UserError(sentence) from None
 
 
 @contextmanager

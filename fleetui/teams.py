@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from db.tables import Card, GpuModel, Project, Team
 from fleetui import audit
 from fleetui.errors import UserError
+from fleetui.store import require_fit
 from fleetui.summary import COMPUTING, HELD
 
 card_t, team_t, project_t, model_t = (
@@ -86,7 +87,7 @@ def project_id(conn: Connection, name: str, team: int | None = None) -> tuple[in
 def add_team(
     engine: Engine, name: str, quota_cards: int | None = None, quota_pflops: float | None = None
 ) -> int:
-    name = _name(name, "team")
+    name, quota_cards = _name(name, "team"), _quota(quota_cards)
     with engine.begin() as conn:
         new_id = _insert(
             conn,
@@ -116,6 +117,7 @@ def rename_team(engine: Engine, old: str, new: str) -> None:
 def set_quota(
     engine: Engine, team: str, project: str | None, cards: int | None, pflops: float | None
 ) -> None:
+    cards = _quota(cards)
     with engine.begin() as conn:
         tid = team_id(conn, team)
         table, key = team_t, tid
@@ -138,7 +140,7 @@ def add_project(
     quota_cards: int | None = None,
     quota_pflops: float | None = None,
 ) -> int:
-    name = _name(name, "project")
+    name, quota_cards = _name(name, "project"), _quota(quota_cards)
     with engine.begin() as conn:
         new_id = _insert(
             conn,
@@ -206,7 +208,13 @@ def _name(name: str, kind: str) -> str:
     name = name.strip()
     if not name:
         raise UserError(f"A {kind} needs a name.")
+    require_fit((team_t if kind == "team" else project_t).c.name, name, f"{kind} name")
     return name
+
+
+def _quota(cards: int | None) -> int | None:
+    require_fit(team_t.c.quota_cards, cards, "card quota")
+    return cards
 
 
 def _log(conn: Connection, action: str, after: dict, before: dict | None = None) -> None:

@@ -26,8 +26,9 @@ from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db.bulk import insert_rows
-from db.tables import GpuHourly, GpuSample, Node
+from db.tables import GpuHourly, GpuSample, Node, unfit
 from fleetui.errors import UserError
+from fleetui.store import require_fit
 from fleetui.telemetry import prometheus
 from fleetui.telemetry.agent import read_token
 
@@ -89,6 +90,7 @@ def add_node(
     if token_file is not None:
         token_file = str(Path(token_file).expanduser().resolve())
         read_token(token_file)
+    require_fit(node_t.c.hostname, hostname, "hostname")
     with engine.begin() as conn:
         found = conn.execute(select(node_t.c.id).where(node_t.c.hostname == hostname)).scalar()
         values = {
@@ -124,13 +126,15 @@ def add_nodes_from_csv(engine: Engine, path: str) -> int:
             values["kind"] not in KINDS
             or not values["url"].startswith("http://")
             or not values["hostname"]
+            or unfit(node_t.c.hostname, values["hostname"])
         ):
             problems.append(f"row {row}")
         rows.append(values)
     if problems:
         raise UserError(
-            f"Bad node rows ({', '.join(problems[:10])}): each needs a hostname, "
-            "kind agent or dcgm, and an http:// URL; nothing was registered."
+            f"Bad node rows ({', '.join(problems[:10])}): each needs a hostname (at most "
+            f"{node_t.c.hostname.type.length} characters), kind agent or dcgm, and an http:// "
+            "URL; nothing was registered."
         )
     for values in rows:
         add_node(engine, values["hostname"], values["url"], values["kind"])
