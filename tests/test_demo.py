@@ -117,7 +117,7 @@ def _snapshot(db: str, backend: str, tmp_path):
 
 def _real_inventory(db: str, tmp_path, cards: bool = True) -> None:
     real = tmp_path / "real.csv"
-    real.write_text("serial,model,team\nREAL-1,H800,Ops\nREAL-2,H20,Ops\n")
+    real.write_text("serial,model,team\nREAL-1,H800 SXM,Ops\nREAL-2,H20,Ops\n")
     engine = open_fleet(db)
     if cards:
         run_import(engine, real, ImportOptions(create_missing=True))
@@ -155,7 +155,7 @@ def test_demo_refuses_a_real_database_named_by_db_and_leaves_it_untouched(
 
 def test_demo_never_rebuilds_its_database_once_real_cards_were_added(demo_url, tmp_path):
     real = tmp_path / "real.csv"
-    real.write_text("serial,model\nREAL-1,H800\n")
+    real.write_text("serial,model\nREAL-1,H800 SXM\n")
     assert _cli("--db", demo_url, "import", str(real)).exit_code == 0
     result = _cli("--db", demo_url, "demo", "--cards", "16", "--no-launch")
     assert result.exit_code == 1

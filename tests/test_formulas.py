@@ -110,7 +110,7 @@ def test_piped_cards_and_csv_reports_are_neutralised(engine):
 
 def test_rejected_rows_are_neutralised_and_import_again_as_they_were(engine, tmp_path):
     path = tmp_path / "cards.csv"
-    path.write_text("serial,model,notes\nOK-1,H800,fine\n=2+3,Z9,\"=cmd|' /C calc'!A0\"\n")
+    path.write_text("serial,model,notes\nOK-1,H800 SXM,fine\n=2+3,Z9,\"=cmd|' /C calc'!A0\"\n")
     result = run("--db", url_of(engine), "import", str(path), "--skip-invalid")
     assert result.exit_code == 0, result.output
     rejected = tmp_path / "cards.csv.rejected.csv"

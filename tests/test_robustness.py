@@ -80,7 +80,7 @@ def test_statistics_after_the_commit_never_turn_an_import_into_a_failure(
 
     monkeypatch.setattr(importer, "ANALYZE_AFTER", 0)
     monkeypatch.setattr(importer, "refresh_statistics_if_idle", another_import_holds_the_lock)
-    path = write(tmp_path, "new.csv", "serial,model\nNEW-1,H800\nNEW-2,H20\n")
+    path = write(tmp_path, "new.csv", "serial,model\nNEW-1,H800 SXM\nNEW-2,H20\n")
     result = cli("--db", demo_url, "import", path)
     other.dispose()
     assert result.exit_code == 0, result.output
@@ -90,7 +90,7 @@ def test_statistics_after_the_commit_never_turn_an_import_into_a_failure(
 
 def test_the_first_import_into_an_empty_inventory_lets_readers_read(engine, backend, tmp_path):
     path = write(
-        tmp_path, "first.csv", "serial,model\n" + "".join(f"F{n},H800\n" for n in range(50))
+        tmp_path, "first.csv", "serial,model\n" + "".join(f"F{n},H800 SXM\n" for n in range(50))
     )
     url = engine.url.render_as_string(hide_password=False)
     reader = create_engine(url)
@@ -141,7 +141,7 @@ def test_values_too_long_for_postgresql_are_refused_alike_on_both_backends(
     demo_url, tmp_path, args, sentence
 ):
     before = state(demo_url)
-    path = write(tmp_path, "ok.csv", "serial,model\nOK-1,H800\n")
+    path = write(tmp_path, "ok.csv", "serial,model\nOK-1,H800 SXM\n")
     result = cli("--db", demo_url, *(path if a == "FILE" else a for a in args))
     refused(result, sentence)
     assert state(demo_url) == before
@@ -150,15 +150,15 @@ def test_values_too_long_for_postgresql_are_refused_alike_on_both_backends(
 @pytest.mark.parametrize(
     "rows, reason",
     [
-        ("serial,model\n" + "S" * 65 + ",H800\n", "longer than 64 characters"),
-        ("serial,model,pci_bus_id\nB1,H800," + "0" * 33 + "\n", "longer than 32 characters"),
-        ("serial,model,team\nT1,H800," + "T" * 129 + "\n", "longer than 128 characters"),
-        ("serial,model,node\nN1,H800," + "n" * 256 + "\n", "longer than 255 characters"),
-        ("serial,model,price\nP1,H800,1e309 USD\n", "more than 21,474,836.47"),
-        ("serial,model,price\nP2,H800,30000000 USD\n", "more than 21,474,836.47"),
-        ("serial,model,price\nP3,H800,inf USD\n", "not an amount of money"),
+        ("serial,model\n" + "S" * 65 + ",H800 SXM\n", "longer than 64 characters"),
+        ("serial,model,pci_bus_id\nB1,H800 SXM," + "0" * 33 + "\n", "longer than 32 characters"),
+        ("serial,model,team\nT1,H800 SXM," + "T" * 129 + "\n", "longer than 128 characters"),
+        ("serial,model,node\nN1,H800 SXM," + "n" * 256 + "\n", "longer than 255 characters"),
+        ("serial,model,price\nP1,H800 SXM,1e309 USD\n", "more than 21,474,836.47"),
+        ("serial,model,price\nP2,H800 SXM,30000000 USD\n", "more than 21,474,836.47"),
+        ("serial,model,price\nP3,H800 SXM,inf USD\n", "not an amount of money"),
         (
-            "serial,model,purchase_date,warranty_months\nW1,H800,2024-01-01,1000000000\n",
+            "serial,model,purchase_date,warranty_months\nW1,H800 SXM,2024-01-01,1000000000\n",
             "outside the years 1 to 9999",
         ),
     ],
@@ -181,7 +181,7 @@ def test_values_no_backend_can_hold_are_row_errors_and_nothing_is_written(
     "content, sentence",
     [
         (None, "There is no file"),
-        (b"\xef\xbb\xbfserial,model,notes\nB1,H800,\xc4\xe3\xba\xc3\n", "byte-order mark"),
+        (b"\xef\xbb\xbfserial,model,notes\nB1,H800 SXM,\xc4\xe3\xba\xc3\n", "byte-order mark"),
         (b"\xff\xfes\x00,\x00\n\x00\x00\xd8", "byte-order mark"),
     ],
 )
@@ -208,7 +208,7 @@ def test_a_full_disk_at_commit_is_one_sentence_and_changes_nothing(demo_url, tmp
 
     before = state(demo_url)
     monkeypatch.setattr(db.engine, "_sqlite_pragmas", nearly_full)
-    rows = "serial,model,notes\n" + "".join(f"D{n:05d},H800,{'x' * 200}\n" for n in range(3000))
+    rows = "serial,model,notes\n" + "".join(f"D{n:05d},H800 SXM,{'x' * 200}\n" for n in range(3000))
     result = cli("--db", demo_url, "import", write(tmp_path, "big.csv", rows))
     monkeypatch.undo()
     refused(result, "The disk holding the database is full; nothing was changed.")
@@ -256,7 +256,7 @@ def test_every_write_to_a_read_only_database_is_one_sentence(
     read_only_url, demo_url, tmp_path, args
 ):
     before = state(demo_url)
-    path = write(tmp_path, "ok.csv", "serial,model\nOK-1,H800\n")
+    path = write(tmp_path, "ok.csv", "serial,model\nOK-1,H800 SXM\n")
     result = cli("--db", read_only_url, *(path if a == "FILE" else a for a in args))
     refused(result, "The database is read-only here")
     assert state(demo_url) == before
@@ -281,7 +281,7 @@ cli.main()
 
 def test_ctrl_c_during_an_import_is_one_sentence_exit_130_and_imports_nothing(demo_url, tmp_path):
     before = state(demo_url)
-    rows = "serial,model\n" + "".join(f"C{n:06d},H800\n" for n in range(importer.CHUNK + 10))
+    rows = "serial,model\n" + "".join(f"C{n:06d},H800 SXM\n" for n in range(importer.CHUNK + 10))
     path = write(tmp_path, "many.csv", rows)
     child = subprocess.Popen(
         [sys.executable, "-c", CTRL_C_IMPORT, "--db", demo_url, "import", path],
