@@ -111,7 +111,7 @@ class LifecycleScreen(Screen):
                 plain(team),
                 f"{extra['purchase']:,.0f}",
                 f"{extra['book_value']:,.0f}",
-                extra["currency"],
+                plain(extra["currency"]),
             )
         self.query_one("#teams", Static).update(Group(compute, Text(""), value))
 
