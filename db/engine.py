@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from db.sqlfuncs import sqlite_lower
+
 ENV_VAR = "FLEETUI_DB"
 BUSY_TIMEOUT_MS = 10_000  # SQLite: how long a writer waits for another's lock
 LOCK_TIMEOUT_MS = 15_000  # PostgreSQL: how long a statement waits for a row or table lock
@@ -88,7 +90,8 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets foreign keys and a busy timeout on every connection.
+    """Create an engine; SQLite gets foreign keys, a busy timeout and fleetui_lower on every
+    connection.
 
     Connecting changes no file (db.migrate.open_database switches a fleet database to WAL
     once it has checked the file is one)."""
@@ -121,3 +124,4 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA cache_size=-65536")  # 64 MiB
     cur.close()
+    dbapi_conn.create_function("fleetui_lower", 1, sqlite_lower, deterministic=True)

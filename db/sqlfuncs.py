@@ -1,10 +1,10 @@
-"""SQL functions spelled differently per backend, for set-based writes of audit events."""
+"""SQL functions spelled differently per backend: set-based writes of audit events, text search."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, literal
+from sqlalchemy import JSON, Boolean, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
@@ -30,3 +30,39 @@ def _pg_json_object(element, compiler, **kw) -> str:
 @compiles(json_object)
 def _json_object(element, compiler, **kw) -> str:
     return f"json_object({compiler.process(element.clauses, **kw)})"
+
+
+class contains_text(GenericFunction):
+    """contains_text(haystack, needle): the needle occurs in the haystack, ignoring case in every
+    script and taking no character (%, _) as a wildcard. SQLite's lower() folds only ASCII, so
+    there it calls Python's str.lower, which db.engine registers on every connection as
+    fleetui_lower; PostgreSQL's lower() folds by the database's locale (C.UTF-8 or a language's)."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(contains_text, "postgresql")
+def _pg_contains_text(element, compiler, **kw) -> str:
+    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(strpos(lower({haystack}), lower({needle})) > 0)"
+
+
+@compiles(contains_text)
+def _contains_text(element, compiler, **kw) -> str:
+    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
+    # The built-in lower() where the haystack is ASCII (as many bytes as characters): the same
+    # result as fleetui_lower, without a call into Python per row.
+    folded = (
+        f"CASE WHEN length(CAST({haystack} AS BLOB)) = length({haystack}) THEN lower({haystack}) "
+        f"ELSE fleetui_lower({haystack}) END"
+    )
+    return f"(instr({folded}, fleetui_lower({needle})) > 0)"
+
+
+def sqlite_lower(text: str | None) -> str | None:
+    """fleetui_lower for SQLite: PostgreSQL's lower-casing, in every script. Like PostgreSQL, it
+    lowers letter by letter: Python's str.lower would write a word-final Σ as ς, not σ."""
+    if text is None:
+        return None
+    return text.lower() if "Σ" not in text else "".join(c.lower() for c in text)

@@ -62,6 +62,12 @@ class FleetApp(App[None]):
     def on_mount(self) -> None:
         self.switch_mode(self.initial_mode)
 
+    def notify(self, message: str, **kwargs) -> None:
+        """Every notification shows its message literally: messages carry data (serials, names,
+        errors quoting what a user typed), and Textual would read markup in them."""
+        kwargs["markup"] = False
+        super().notify(message, **kwargs)
+
     def action_show(self, mode: str) -> None:
         if self.current_mode != mode:
             self.switch_mode(mode)

@@ -196,6 +196,8 @@ def matching(term: str, aliases: dict[str, str] | None = None) -> list[ModelSpec
     if exact:
         return [exact]
     needle = normalize(term)
+    if not needle or any(c.isalnum() and not c.isascii() for c in term):
+        return []  # nothing left, or letters no catalogue name (all ASCII) contains
     return [s for s in models() if any(needle in k for k in _keys(s))]
 
 

@@ -21,8 +21,10 @@ from fleetui import catalogue, demo, inventory, units
 from fleetui.errors import Interrupted, UserError
 from fleetui.store import database_problem, database_url, open_fleet
 
-err = Console(stderr=True)
-out = Console()
+# Data (serials, bus ids like 00000000:AB:00.0, names, CSV headers) is printed literally: no
+# Rich markup, emoji codes or highlighting on either console, so no call can interpret it.
+err = Console(stderr=True, markup=False, emoji=False, highlight=False)
+out = Console(markup=False, emoji=False, highlight=False)
 
 
 class _Group(typer.core.TyperGroup):

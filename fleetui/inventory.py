@@ -22,6 +22,7 @@ from sqlalchemy import (
     select,
 )
 
+from db.sqlfuncs import contains_text
 from db.tables import Card, GpuModel, Node, Project, Site, Team
 from fleetui import catalogue, config, lifecycle
 from fleetui.errors import UserError
@@ -122,9 +123,8 @@ def true_() -> ColumnElement[bool]:
 
 
 def _name_ids(conn, table, value: str) -> list[int]:
-    needle = f"%{value.lower()}%"
     return list(
-        conn.execute(select(table.c.id).where(func.lower(table.c.name).like(needle))).scalars()
+        conn.execute(select(table.c.id).where(contains_text(table.c.name, value))).scalars()
     )
 
 
@@ -140,7 +140,7 @@ def _prefix(column, value: str) -> ColumnElement[bool]:
 
 
 def _hosts(value: str):
-    return select(node_t.c.id).where(func.lower(node_t.c.hostname).like(f"%{value.lower()}%"))
+    return select(node_t.c.id).where(contains_text(node_t.c.hostname, value))
 
 
 def _term(conn, term: Term, today: date | None) -> ColumnElement[bool]:
@@ -165,7 +165,7 @@ def _term(conn, term: Term, today: date | None) -> ColumnElement[bool]:
         return _lifecycle_term(conn, key, value, today or date.today())
     if key == "site":
         sites = select(node_t.c.id).join(site_t, site_t.c.id == node_t.c.site_id)
-        return card.c.node_id.in_(sites.where(func.lower(site_t.c.name).like(f"%{value.lower()}%")))
+        return card.c.node_id.in_(sites.where(contains_text(site_t.c.name, value)))
     # free text: any of the fields
     alternatives = [_prefix(card.c.serial, value), _prefix(card.c.uuid, value)]
     for column, ids in (

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Header, Static
 from fleetui import units
 from fleetui.errors import UserError
 from fleetui.inventory import CardDetail, detail
+from screens.plain import PlainStatic, plain
 
 
 class CardDetailScreen(Screen):
@@ -33,8 +34,8 @@ class CardDetailScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll():
-            yield Static(f"Card {self.serial}", id="fields")
-            yield Static("", id="history")
+            yield PlainStatic(f"Card {self.serial}", id="fields")
+            yield PlainStatic("", id="history")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -50,14 +51,14 @@ class CardDetailScreen(Screen):
         self.app.call_from_thread(self.show, card)
 
     def show(self, card: CardDetail) -> None:
-        fields = Table(title=f"Card {self.serial}", show_header=False, expand=True)
+        fields = Table(title=plain(f"Card {self.serial}"), show_header=False, expand=True)
         fields.add_column("field", style="bold")
         fields.add_column("value")
         values = dict(card.fields)
         values["price"] = units.money(values.pop("price_minor"), values.pop("currency"))
         values["compute"] = f"{values.pop('fp16_tflops'):,.1f} TFLOPS dense FP16/BF16"
         for name, value in values.items():
-            fields.add_row(name.replace("_", " "), "" if value is None else str(value))
+            fields.add_row(name.replace("_", " "), plain(value))
         self.query_one("#fields", Static).update(fields)
         history = Table(title="History", expand=True)
         for column in ("when", "who", "action", "change", "reason", "batch"):
@@ -65,10 +66,10 @@ class CardDetailScreen(Screen):
         for event in card.events:
             history.add_row(
                 f"{event['at']:%Y-%m-%d %H:%M}",
-                event["actor"],
+                plain(event["actor"]),
                 event["action"],
-                _change(event["before"], event["after"]),
-                event["reason"],
+                plain(_change(event["before"], event["after"])),
+                plain(event["reason"]),
                 event["batch_id"][:8],
             )
         if not card.events:

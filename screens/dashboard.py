@@ -18,6 +18,7 @@ from fleetui import config, lifecycle, units
 from fleetui.errors import UserError
 from fleetui.summary import UNASSIGNED, Summary, fleet_summary
 from screens.messages import ShowInventory
+from screens.plain import PlainStatic, PlainTable
 
 STATUS_LABELS = {
     "in_service": "In service",
@@ -48,13 +49,13 @@ class DashboardScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="dashboard"):
-            yield Static("Loading the fleet…", id="totals")
+            yield PlainStatic("Loading the fleet…", id="totals")
             with Horizontal(id="statuses"):
                 for status, label in STATUS_LABELS.items():
-                    yield Static(label, id=f"status-{status}", classes="status")
-            yield Static("Checking warranties and service life…", id="alerts")
-            yield DataTable(id="teams", cursor_type="row", zebra_stripes=True)
-            yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+                    yield PlainStatic(label, id=f"status-{status}", classes="status")
+            yield PlainStatic("Checking warranties and service life…", id="alerts")
+            yield PlainTable(id="teams", cursor_type="row", zebra_stripes=True)
+            yield PlainTable(id="models", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -96,8 +97,10 @@ class DashboardScreen(Screen):
             ("e", "in service past end of life", counts["past_eol_in_service"]),
             ("x", "in repair", counts["in_repair"]),
         ]
-        text = "   ".join(
-            f"[b]{units.count(n)}[/b] {label} [dim]({key})[/dim]" if n else f"0 {label}"
+        text = Text("   ").join(
+            Text.assemble((units.count(n), "bold"), f" {label} ", (f"({key})", "dim"))
+            if n
+            else Text(f"0 {label}")
             for key, label, n in parts
         )
         self.query_one("#alerts", Static).update(text)
@@ -107,13 +110,18 @@ class DashboardScreen(Screen):
 
     def show(self, summary: Summary) -> None:
         self.query_one("#totals", Static).update(
-            f"[b]{units.count(summary.total_cards)}[/b] cards · "
-            f"[b]{units.compute(summary.total_tflops)}[/b] usable "
-            "(in service + spare, dense FP16/BF16)"
+            Text.assemble(
+                (units.count(summary.total_cards), "bold"),
+                " cards · ",
+                (units.compute(summary.total_tflops), "bold"),
+                " usable (in service + spare, dense FP16/BF16)",
+            )
         )
         for status, label in STATUS_LABELS.items():
             n = summary.by_status.get(status, 0)
-            self.query_one(f"#status-{status}", Static).update(f"{label}\n[b]{units.count(n)}[/b]")
+            self.query_one(f"#status-{status}", Static).update(
+                Text.assemble(f"{label}\n", (units.count(n), "bold"))
+            )
         teams = self.query_one("#teams", DataTable)
         teams.clear()
         for line in summary.teams:

@@ -7,7 +7,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+
+from screens.plain import PlainStatic, plain
 
 
 class HelpScreen(ModalScreen[None]):
@@ -28,10 +29,10 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("key", style="bold")
         table.add_column("does")
         for key, description in self.keys:
-            table.add_row(key, description)
+            table.add_row(plain(key), plain(description))
         table.caption = (
             "Filter syntax: free text, or key:value with serial, uuid, model, node, site, team, "
             'project, status; quote values with spaces (team:"Ads ranking"); team:none.'
         )
         with VerticalScroll():
-            yield Static(table)
+            yield PlainStatic(table)

@@ -8,11 +8,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Label, Static
+from textual.widgets import Button, DataTable, Footer, Header, Static
 
 from fleetui import history
 from fleetui.errors import UserError
 from fleetui.undo import undo
+from screens.plain import PlainLabel, PlainStatic, PlainTable
 
 
 class ConfirmUndo(ModalScreen[bool]):
@@ -30,7 +31,7 @@ class ConfirmUndo(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(
+            yield PlainLabel(
                 f"Undo batch {self.batch.batch_id[:8]} ({self.batch.action}, "
                 f"{self.batch.cards:,} cards, by {self.batch.actor})? y/n"
             )
@@ -60,8 +61,8 @@ class HistoryScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="batches", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="history-status")
+        yield PlainTable(id="batches", cursor_type="row", zebra_stripes=True)
+        yield PlainStatic("", id="history-status")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -29,6 +29,7 @@ from fleetui import units
 from fleetui.columns import FIELDS, IGNORE
 from fleetui.errors import UserError
 from fleetui.importer import ImportOptions, ImportResult, group_errors, inspect_file, run_import
+from screens.plain import PlainStatic, PlainTable, plain
 
 PREVIEW_ROWS = 5
 
@@ -48,7 +49,7 @@ class FieldPicker(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         options = OptionList(*FIELDS, IGNORE, id="fields")
-        options.border_title = f"Column '{self.column}' is…"
+        options.border_title = plain(f"Column '{self.column}' is…")
         yield options
 
     @on(OptionList.OptionSelected)
@@ -77,8 +78,8 @@ class ImportScreen(Screen):
             with Horizontal(classes="row"):
                 yield Input(placeholder="Path of the CSV file to import", id="path")
                 yield Button("Open", id="open")
-            yield Static("", id="detected")
-            yield DataTable(id="mapping", cursor_type="row")
+            yield PlainStatic("", id="detected")
+            yield PlainTable(id="mapping", cursor_type="row")
             with Horizontal(classes="row"):
                 yield Checkbox("Create missing teams/projects/nodes", id="create_missing")
                 yield Checkbox("Skip invalid rows", id="skip_invalid")
@@ -96,8 +97,8 @@ class ImportScreen(Screen):
                 yield Button("Import", id="run", variant="success", disabled=True)
                 yield Button("Cancel", id="cancel", variant="error", disabled=True)
                 yield ProgressBar(id="progress", show_eta=False)
-            yield Static("", id="summary")
-            yield DataTable(id="errors", cursor_type="row")
+            yield PlainStatic("", id="summary")
+            yield PlainTable(id="errors", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -123,7 +124,7 @@ class ImportScreen(Screen):
                 cells for _, cells in zip(range(PREVIEW_ROWS), source.records(), strict=False)
             ]
         except UserError as exc:
-            self.say(f"[red]{exc}[/red]")
+            self.say(str(exc), "red")
             return
         self.query_one("#detected", Static).update(
             f"{source.path.name}: {source.encoding}, delimiter {source.delimiter!r}. "
@@ -207,7 +208,7 @@ class ImportScreen(Screen):
         errors = self.query_one("#errors", DataTable)
         errors.clear()
         if result is None:
-            self.say(f"[red]{problem}[/red]")
+            self.say(problem, "red")
             return
         for group in group_errors(result.errors):
             errors.add_row(group.where(), group.column, group.value, group.reason)
@@ -225,7 +226,7 @@ class ImportScreen(Screen):
             self.query_one("#run", Button).disabled = True
             batch = f" Batch {result.batch_id[:8]}." if result.batch_id else ""
             rejected = f" Rejected rows: {result.rejected_file}" if result.rejected_file else ""
-            self.say(f"[green]Imported: {result.summary()}.{batch}{rejected}[/green]")
+            self.say(f"Imported: {result.summary()}.{batch}{rejected}", "green")
 
-    def say(self, message: str) -> None:
-        self.query_one("#summary", Static).update(message)
+    def say(self, message: str, style: str = "") -> None:
+        self.query_one("#summary", Static).update(plain(message, style))

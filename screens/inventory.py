@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from fleetui import inventory, units
 from fleetui.errors import UserError
 from screens.card_detail import CardDetailScreen
+from screens.plain import PlainStatic, PlainTable, plain
 from screens.reallocate import ReallocateModal
 
 PAGE_SIZE = 100
@@ -98,8 +99,8 @@ class InventoryScreen(Screen):
             placeholder="filter: free text, team:llm model:h800 status:spare node:… project:…",
             id="filter",
         )
-        yield DataTable(id="cards", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="position")
+        yield PlainTable(id="cards", cursor_type="row", zebra_stripes=True)
+        yield PlainStatic("", id="position")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -271,4 +272,4 @@ class InventoryScreen(Screen):
 
     def show_error(self, message: str) -> None:
         self.query_one("#filter", Input).add_class("error")
-        self.query_one("#position", Static).update(f"[red]{message}[/red]")
+        self.query_one("#position", Static).update(plain(message, "red"))

@@ -19,6 +19,7 @@ from textual.widgets import Footer, Header, Static
 
 from fleetui import config, lifecycle
 from fleetui.errors import UserError
+from screens.plain import PlainStatic, plain
 
 BAR_WIDTH = 40
 
@@ -35,7 +36,7 @@ def bars(title: str, rows: list[tuple[str, float, str]], style: str) -> Table:
     for label, value, text in rows:
         cells = value / top * BAR_WIDTH
         bar = "█" * int(cells) + ("▌" if cells - int(cells) >= 0.5 else "")
-        table.add_row(label, Text(bar or "·", style=style), text)
+        table.add_row(plain(label), Text(bar or "·", style=style), text)
     return table
 
 
@@ -54,9 +55,9 @@ class LifecycleScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="charts"):
-            yield Static("Reading warranties and service lives…", id="warranty")
-            yield Static("", id="cliff")
-            yield Static("", id="teams")
+            yield PlainStatic("Reading warranties and service lives…", id="warranty")
+            yield PlainStatic("", id="cliff")
+            yield PlainStatic("", id="teams")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -105,6 +106,9 @@ class LifecycleScreen(Screen):
             value.add_column(column, justify="right" if column != "Team" else "left")
         for team, extra in book.items():
             value.add_row(
-                team, f"{extra['purchase']:,.0f}", f"{extra['book_value']:,.0f}", extra["currency"]
+                plain(team),
+                f"{extra['purchase']:,.0f}",
+                f"{extra['book_value']:,.0f}",
+                plain(extra["currency"]),
             )
         self.query_one("#teams", Static).update(Group(compute, Text(""), value))

@@ -12,10 +12,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Select, Static
 
 from fleetui import moves, teams
 from fleetui.errors import UserError
+from screens.plain import PlainLabel, PlainStatic, plain
 
 NO_PROJECT = "(no project)"
 
@@ -40,12 +41,12 @@ class ReallocateModal(ModalScreen[str | None]):
         self.directory = teams.directory(engine)
 
     def compose(self) -> ComposeResult:
-        team_options = [(t, t) for t in self.directory]
+        team_options = [(plain(t), t) for t in self.directory]
         with VerticalScroll(id="dialog"):
             if self.serials:
-                yield Label(f"Move {len(self.serials):,} marked cards", id="title")
+                yield PlainLabel(f"Move {len(self.serials):,} marked cards", id="title")
             else:
-                yield Label("Request cards by count or by compute", id="title")
+                yield PlainLabel("Request cards by count or by compute", id="title")
                 with Horizontal(classes="row"):
                     yield Input(placeholder="how many: 16, or 2 PFLOPS", id="amount")
                     yield Input(placeholder="models: H800,A800 (optional)", id="models")
@@ -58,13 +59,13 @@ class ReallocateModal(ModalScreen[str | None]):
                 yield Button("Preview", id="preview", variant="primary")
                 yield Button("Move", id="move", variant="success", disabled=True)
                 yield Button("Cancel", id="cancel")
-            yield Static("", id="plan")
+            yield PlainStatic("", id="plan")
 
     @on(Select.Changed, "#to_team")
     def team_chosen(self, event: Select.Changed) -> None:
         projects = [] if event.select.is_blank() else self.directory.get(str(event.value), [])
         picker = self.query_one("#to_project", Select)
-        picker.set_options([(NO_PROJECT, NO_PROJECT), *((p, p) for p in projects)])
+        picker.set_options([(NO_PROJECT, NO_PROJECT), *((plain(p), p) for p in projects)])
         self.forget_plan()
 
     @on(Input.Changed)
@@ -119,7 +120,7 @@ class ReallocateModal(ModalScreen[str | None]):
         self.query_one("#move", Button).disabled = False
 
     def show_problem(self, message: str) -> None:
-        self.query_one("#plan", Static).update(f"[red]{message}[/red]")
+        self.query_one("#plan", Static).update(plain(message, "red"))
 
     @on(Button.Pressed, "#move")
     def move(self) -> None:

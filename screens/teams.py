@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
 from fleetui import teams
+from screens.plain import PlainTable
 
 
 class TeamsScreen(Screen):
@@ -25,7 +26,7 @@ class TeamsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="holdings", cursor_type="row", zebra_stripes=True)
+        yield PlainTable(id="holdings", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:

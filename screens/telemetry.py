@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from fleetui.errors import UserError
 from fleetui.telemetry import poller, reconcile, view
+from screens.plain import PlainStatic, PlainTable
 
 INTERVAL_S = 10.0
 
@@ -39,10 +40,10 @@ class TelemetryScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="nodes", cursor_type="row")
-        yield DataTable(id="gpus", cursor_type="row", zebra_stripes=True)
-        yield DataTable(id="discrepancies", cursor_type="row")
-        yield Static("", id="telemetry-status")
+        yield PlainTable(id="nodes", cursor_type="row")
+        yield PlainTable(id="gpus", cursor_type="row", zebra_stripes=True)
+        yield PlainTable(id="discrepancies", cursor_type="row")
+        yield PlainStatic("", id="telemetry-status")
         yield Footer()
 
     def on_mount(self) -> None:

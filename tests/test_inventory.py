@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, update
 
-from db.tables import Card
+from db.tables import Card, Node, Team
 from fleetui import inventory
 from fleetui.errors import UserError
 
@@ -104,3 +104,60 @@ def test_card_detail_has_every_field_and_unknown_serials_are_an_error(demo_engin
 def test_sorting_by_an_unknown_column_is_a_user_error(demo_engine):
     with pytest.raises(UserError, match="Cannot sort by 'price'"):
         inventory.page(demo_engine, sort="price")
+
+
+@pytest.fixture
+def odd_names(demo_engine):
+    """Teams and a node named in other scripts, with accents, LIKE wildcards and punctuation,
+    each holding the first cards of the fleet: name -> their serials."""
+    team_t, node_t, card_t = Team.__table__, Node.__table__, Card.__table__
+    names = ["数据平台", "Équipe Vidéo", "50%_off", "R&D (west)"]
+    held: dict[str, list[str]] = {}
+    with demo_engine.begin() as conn:
+        first = conn.execute(select(card_t.c.id, card_t.c.serial).order_by(card_t.c.serial))
+        cards = first.all()[:10]
+        for i, name in enumerate(names):
+            team_id = conn.execute(insert(team_t).values(name=name)).inserted_primary_key[0]
+            pair = cards[2 * i : 2 * i + 2]
+            conn.execute(
+                update(card_t).where(card_t.c.id.in_([c.id for c in pair])).values(team_id=team_id)
+            )
+            held[name] = [c.serial for c in pair]
+        node_id = conn.execute(select(func.max(node_t.c.id))).scalar_one() + 1  # demo sets ids
+        conn.execute(insert(node_t).values(id=node_id, hostname="ÖLAB-ΣΥΣ-01"))
+        pair = cards[8:10]
+        conn.execute(
+            update(card_t).where(card_t.c.id.in_([c.id for c in pair])).values(node_id=node_id)
+        )
+        held["ÖLAB-ΣΥΣ-01"] = [c.serial for c in pair]
+    return held
+
+
+@pytest.mark.parametrize(
+    ("term", "names"),
+    [
+        ("数据", ["数据平台"]),
+        ("数据平台", ["数据平台"]),
+        ("équipe", ["Équipe Vidéo"]),  # case folded beyond ASCII
+        ("ÉQUIPE", ["Équipe Vidéo"]),
+        ("é", ["Équipe Vidéo"]),
+        ("%", ["50%_off"]),  # LIKE wildcards are plain characters
+        ("_", ["50%_off"]),
+        ("0%_o", ["50%_off"]),
+        ("&", ["R&D (west)"]),
+        ("(west)", ["R&D (west)"]),
+        ("öla", ["ÖLAB-ΣΥΣ-01"]),
+        ("σύσ", []),  # an accent the name lacks is a different letter
+        ("συσ", ["ÖLAB-ΣΥΣ-01"]),
+        ("team:%", ["50%_off"]),
+        ("team:数据", ["数据平台"]),
+        ("node:ölab", ["ÖLAB-ΣΥΣ-01"]),
+        ("model:数据", []),
+        ("!", []),
+        ("数据 %", []),  # every term must match
+    ],
+)
+def test_free_text_matches_only_what_contains_it(demo_engine, odd_names, term, names):
+    expected = sorted(s for name in names for s in odd_names[name])
+    assert [r.serial for r in inventory.cards(demo_engine, term)] == expected
+    assert inventory.count(demo_engine, term) == len(expected)

@@ -1,0 +1,40 @@
+"""Data on screen, shown as written. Textual reads markup in plain strings (DataTable cells and
+column labels, Static content, border titles, Select prompts): a column named `price [us]` loses
+`[us]` and a team named `[/x]` crashes the screen. Screens put data on screen through these, and
+style with rich.text.Text, never with markup; FleetApp.notify shows every message literally."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable, Label, Static
+
+
+def plain(value: object, style: str = "") -> Text:
+    """A value as literal text ('' for None)."""
+    if isinstance(value, Text):
+        return value
+    return Text("" if value is None else str(value), style=style)
+
+
+class PlainTable(DataTable):
+    """A DataTable whose string cells and column labels are text, never markup."""
+
+    def add_column(self, label, *args, **kwargs):  # add_columns comes through here too
+        return super().add_column(plain(label), *args, **kwargs)
+
+    def add_row(self, *cells, **kwargs):  # and add_rows
+        return super().add_row(*(plain(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+
+class PlainStatic(Static):
+    """A Static whose string content is text, never markup."""
+
+    def __init__(self, content="", **kwargs) -> None:
+        super().__init__(content, markup=False, **kwargs)
+
+
+class PlainLabel(Label):
+    """A Label whose string content is text, never markup."""
+
+    def __init__(self, content="", **kwargs) -> None:
+        super().__init__(content, markup=False, **kwargs)

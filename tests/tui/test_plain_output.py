@@ -1,0 +1,112 @@
+"""The TUI shows data as written: markup and emoji codes in serials, names, bus ids, CSV headers,
+filters and messages are neither interpreted nor a crash."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from textual.geometry import Region
+from textual.widgets import DataTable, Input, Static
+
+from fleetui.app import FleetApp
+from fleetui.importer import ImportOptions, run_import
+from screens.card_detail import CardDetailScreen
+from tests.test_plain_output import EVIL_CSV, EVIL_TEAM
+
+SCREENS = Path(__file__).resolve().parents[2] / "screens"
+
+
+async def settle(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def shown(widget) -> str:
+    """The text a widget paints on screen, line by line."""
+    lines = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(line.text for line in lines)
+
+
+def evil_engine(engine, tmp_path):
+    path = tmp_path / "evil.csv"
+    path.write_text(EVIL_CSV, "utf-8")
+    result = run_import(engine, str(path), ImportOptions(create_missing=True, reason="[/x]:AB:why"))
+    assert result.new == 1, result.errors
+    return engine
+
+
+async def test_inventory_and_card_detail_show_data_literally(engine, tmp_path):
+    app = FleetApp(evil_engine(engine, tmp_path))
+    async with app.run_test(size=(160, 44)) as pilot:
+        await settle(pilot)
+        assert EVIL_TEAM in shown(app.screen.query_one("#teams", DataTable))  # dashboard
+        await pilot.press("i")
+        await settle(pilot)
+        cards = shown(app.screen.query_one("#cards", DataTable))
+        assert "SN[us]:AB:1" in cards and "node[/x]-1" in cards and EVIL_TEAM in cards
+
+        await pilot.press("slash", *'team:"[/x]')  # an unclosed quote holding a closing tag
+        await settle(pilot)
+        error = shown(app.screen.query_one("#position", Static))
+        assert "The filter 'team:\"[/x]' has an unclosed quote." in error
+
+        app.screen.query_one("#filter", Input).value = ""
+        await settle(pilot)
+        app.screen.query_one("#cards", DataTable).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, CardDetailScreen)
+        fields = shown(app.screen.query_one("#fields", Static))
+        assert "00000000:AB:00.0" in fields and "SN[us]:AB:1" in fields
+        assert "p[b]x[/b]" in fields and "\U0001f18e" not in fields
+        assert "[/x]:AB:why" in shown(app.screen.query_one("#history", Static))
+
+
+async def test_notifications_show_their_message_literally(engine):
+    app = FleetApp(engine)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        app.notify("No card [/x] at 00000000:AB:00.0 [us]")
+        await pilot.pause()
+        toast = app.screen.query_one("Toast")
+        assert "No card [/x] at 00000000:AB:00.0 [us]" in str(toast.render())
+
+
+async def test_import_screen_shows_headers_holding_markup_literally(engine, tmp_path):
+    from screens.import_screen import FieldPicker
+
+    path = tmp_path / "tags.csv"
+    path.write_text("serial,model,[b]price[/b],price [us],[/x]\nS-1,H100 SXM,1,2,3\n", "utf-8")
+    app = FleetApp(engine)
+    async with app.run_test(size=(160, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("I")
+        await pilot.pause()
+        await pilot.press(*str(path), "enter")
+        await pilot.pause()
+        screen = app.screen
+        mapping = screen.query_one("#mapping", DataTable)
+        assert [str(k.value) for k in mapping.rows][2:] == ["[b]price[/b]", "price [us]", "[/x]"]
+        painted = shown(mapping)
+        assert "[b]price[/b]" in painted and "price [us]" in painted and "[/x]" in painted
+        assert "[b]price[/b]" in shown(screen.query_one("#detected", Static))
+        mapping.focus()
+        mapping.move_cursor(row=4)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, FieldPicker)
+        assert "Column '[/x]' is…" in shown(app.screen.query_one("#fields"))
+
+
+def test_screens_put_text_on_screen_only_through_plain_widgets():
+    """Textual reads markup in the strings given to these widgets; screens.plain's twins don't."""
+    reads_markup = {"Static", "Label", "DataTable"}
+    found = []
+    for path in sorted(SCREENS.glob("*.py")):
+        if path.name == "plain.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in reads_markup:
+                found.append(f"{path.name}:{node.lineno} {node.func.id}(...)")
+    assert not found, "use screens.plain's PlainStatic, PlainLabel or PlainTable: " + str(found)
