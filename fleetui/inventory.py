@@ -7,6 +7,7 @@ when ascending, last when descending), so each query stays a plain index range.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -264,6 +265,11 @@ def _after(keys, values, asc: bool) -> ColumnElement[bool]:
     )
 
 
+def _check_sort(sort: str) -> None:
+    if sort not in SORTS:
+        raise UserError(f"Cannot sort by '{sort}'; use one of {', '.join(SORTS)}.")
+
+
 def fetch_ids(
     engine: Engine,
     condition: ColumnElement[bool],
@@ -277,8 +283,7 @@ def fetch_ids(
 
     Returns the rows in display order and whether more rows exist in the direction walked.
     """
-    if sort not in SORTS:
-        raise UserError(f"Cannot sort by '{sort}'; use one of {', '.join(SORTS)}.")
+    _check_sort(sort)
     backwards = before is not None
     cursor = before if backwards else after
     segments = _segments(sort, descending)
@@ -393,9 +398,17 @@ def cards(
     limit: int | None = None,
     sort: str = "serial",
     today: date | None = None,
-):
-    """Iterate matching cards in sort order, a page at a time (for the CLI and exports)."""
+) -> Iterator[CardRow]:
+    """Matching cards in sort order, read a page at a time (for the CLI and exports).
+
+    The filter is checked here, before the first row is asked for, so a caller that writes a
+    header or an opening bracket first never leaves it behind a bad filter's error."""
     condition = where(engine, query_text, today)
+    _check_sort(sort)
+    return _pages(engine, condition, limit, sort)
+
+
+def _pages(engine: Engine, condition, limit: int | None, sort: str) -> Iterator[CardRow]:
     cursor, remaining = None, limit
     while remaining is None or remaining > 0:
         size = 1000 if remaining is None else min(1000, remaining)

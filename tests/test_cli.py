@@ -146,3 +146,13 @@ def test_a_newer_database_exits_2_and_db_info_says_why(demo_db):
     assert "newer version" in result.stderr and "Traceback" not in result.stderr
     info = json.loads(run("--db", demo_db, "db", "info", "--json").stdout)
     assert info["state"] == "newer than this fleetui" and info["schema"] == "ffff_future"
+
+
+@pytest.mark.parametrize("args", [[], ["--json"], ["--sort", "nonsense"]])
+def test_a_bad_filter_or_sort_writes_nothing_to_stdout_before_its_error(demo_url, args):
+    """Scripts read stdout: a header or '[' left before the error would look like data."""
+    query = "team:llm" if "--sort" in args else "bogus:x"
+    result = CliRunner().invoke(app, ["--db", demo_url, "cards", query, *args])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("fleetui: ")
