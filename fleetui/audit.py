@@ -14,6 +14,9 @@ from sqlalchemy import Connection
 from db.tables import Event
 
 event_t = Event.__table__
+# What an import logs, beside its summary, for each team, project and node it created (no card;
+# `after` holds the new row's id and name), so that undoing the import can remove them.
+IMPORT_CREATED = ("import.project", "import.team", "import.node")
 
 
 def new_batch_id() -> str:
