@@ -428,7 +428,7 @@ def undo_cmd(
     if as_json:
         _print_json(result.__dict__)
     else:
-        out.print(result.summary(), highlight=False)
+        out.print(result.summary(), highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------- teams and projects

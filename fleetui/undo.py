@@ -64,7 +64,11 @@ class UndoResult:
             f"Undid batch {self.batch_id[:8]}: {units.counted(self.deleted, 'card')} removed, "
             f"{self.restored:,} restored"
         )
-        made = [units.counted(n, kind) for kind, n in self.removed.items() if n]
+        made = [
+            units.counted(self.removed[kind], kind)
+            for kind in ("team", "project", "node")
+            if self.removed.get(kind)
+        ]
         if made:
             line += "; removed " + ", ".join(made) + " it created"
         return line + f" (undo batch {self.undo_batch_id[:8]})."
