@@ -2,15 +2,16 @@
 
     python -m tests.racer --db URL move ...      (the arguments are the CLI's)
 
-FLEETUI_TEST_SAY=PREFIX: print "writing" just before the first SQL statement starting with
-PREFIX runs. FLEETUI_TEST_HOLD=PREFIX: once the first statement starting with PREFIX has run
-(so inside the transaction, holding its locks), print "holding" and wait for a line on stdin;
-a test then releases it, starts a rival, or kills it.
+FLEETUI_TEST_SAY=PATTERN: print "writing" just before the first SQL statement matching the
+regular expression PATTERN runs. FLEETUI_TEST_HOLD=PATTERN: once the first statement matching
+PATTERN has run (so inside the transaction, holding its locks), print "holding" and wait for a
+line on stdin; a test then releases it, starts a rival, or kills it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,11 @@ from sqlalchemy import Engine, event
 
 
 def _signal_at(variable: str, when: str, word: str) -> None:
-    prefix = os.environ.get(variable, "").upper()
+    pattern = os.environ.get(variable, "")
     fired = []
 
     def fire(conn, cursor, statement, *args) -> None:
-        if prefix and not fired and statement.lstrip().upper().startswith(prefix):
+        if pattern and not fired and re.search(pattern, statement.strip(), re.I | re.S):
             fired.append(True)
             print(word, flush=True)
             if when == "after_cursor_execute":

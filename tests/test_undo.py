@@ -20,6 +20,7 @@ from fleetui.config import Config
 from fleetui.errors import UserError
 from fleetui.importer import ImportOptions, run_import
 from fleetui.undo import undo
+from tests import racer
 
 MODEL = "H100 SXM5 80GB"
 
@@ -292,3 +293,62 @@ def test_any_sequence_of_moves_repairs_imports_and_undos_keeps_the_inventory_con
     backend, new_engine, tmp_path
 ):
     run_machine(new_engine, tmp_path, examples=30 if backend == "sqlite" else 15, steps=15)
+
+
+def test_a_new_card_never_takes_the_id_of_a_card_an_undo_deleted(engine, tmp_path):
+    first = run_import(
+        engine, _csv(tmp_path, "a.csv", [("U-1", MODEL, "", "", "")]), ImportOptions()
+    )
+    undo(engine, first.batch_id)
+    run_import(engine, _csv(tmp_path, "b.csv", [("U-2", MODEL, "", "", "")]), ImportOptions())
+    with engine.connect() as conn:
+        logged = set(conn.execute(select(Event.card_id).where(Event.serial == "U-1")).scalars())
+        assert conn.execute(select(Card.id)).scalar_one() not in logged
+    assert maintenance.check(engine) == []
+
+
+# ---------------------------------------------------------------- two processes at once
+
+ONE_SENTENCE = {
+    "move": "changed since your preview; nothing was moved. Preview again.",
+    "undo": "; nothing was undone.",
+}
+
+
+@pytest.mark.parametrize("first", ["undo", "move"])
+def test_an_undo_and_a_move_of_the_same_cards_at_once_one_wins_the_other_is_told(
+    engine, tmp_path, backend, first
+):
+    """The first holds its transaction open while the second reaches its first write; the
+    first must win whole and the second be refused in one sentence, with nothing changed."""
+    rows = [(f"R-{n}", MODEL, "Red", "", "") for n in range(8)]
+    run_import(engine, _csv(tmp_path, "r.csv", rows), ImportOptions(create_missing=True))
+    run_import(
+        engine,
+        _csv(tmp_path, "g.csv", [("G-0", MODEL, "Green", "", "")]),
+        ImportOptions(create_missing=True),
+    )
+    serials = [r[0] for r in rows]
+    lent = moves.commit(engine, moves.plan_cards(engine, serials, "Green", None), "lend")
+    db = ["--db", url_of(engine)]
+    commands = {
+        "undo": [*db, "undo", lent[:8]],
+        "move": [*db, "move", *serials, "--to-team", "Red", "--reason", "back", "--yes"],
+    }
+    # the first write of each: a move updates cards; an undo takes the write lock
+    lock = "^UPDATE alembic_version" if backend == "sqlite" else "^LOCK TABLE card"
+    first_write = {"move": "^UPDATE card", "undo": lock}
+    second = "move" if first == "undo" else "undo"
+    holder = racer.start(commands[first], hold="^INSERT INTO event")
+    racer.wait_for(holder, "holding")
+    rival = racer.start(commands[second], say=first_write[second])
+    racer.wait_for(rival, "writing")
+    holder.stdin.write("\n")
+    holder.stdin.flush()
+    won, lost = holder.communicate(timeout=60), rival.communicate(timeout=60)
+    assert holder.returncode == 0, won
+    assert rival.returncode == 1, lost
+    assert ONE_SENTENCE[second] in lost[1] and lost[1].count("\n") == 1
+    assert {team_of(engine, s) for s in serials} == {"Red"}
+    assert broken_histories(engine) == []
+    assert maintenance.check(engine) == []
