@@ -84,6 +84,17 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
             )
         ).first():
             raise UserError(f"Batch {batch_id[:8]} was already undone.")
+        if conn.execute(  # an undo of an import: its log keeps no values to rebuild cards from
+            select(event_t.c.id).where(
+                event_t.c.batch_id == batch_id,
+                event_t.c.card_id.isnot(None),
+                event_t.c.card_version.is_(None),
+            )
+        ).first():
+            raise UserError(
+                f"Batch {batch_id[:8]} deleted cards, which an undo cannot bring back; "
+                "import them again instead."
+            )
         cards = _cards_of(batch_id)
         moved = (
             conn.execute(

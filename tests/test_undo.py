@@ -126,6 +126,9 @@ def test_undoing_an_import_removes_the_teams_projects_and_nodes_it_created(engin
         assert conn.execute(select(Node.hostname)).scalars().all() == ["node-b"]
     assert [b.action for b in history.batches(engine)][1] == "import"
     assert maintenance.check(engine) == []
+    undid = history.batches(engine)[0].batch_id
+    with pytest.raises(UserError, match="deleted cards, which an undo cannot bring back"):
+        undo(engine, undid)
 
 
 def test_a_team_used_since_the_import_stays(engine, tmp_path):
