@@ -1,9 +1,10 @@
 """Undoing a batch from the audit log: an import, a reallocation, any batch of card changes.
 
 An undo is a write like any other. It takes the inventory's write lock before it reads (as an
-import does), checks that none of the batch's cards changed since (each card's version still
-equals the version the batch left it at), and writes each card only on that version, so an undo
-racing any other write either wins whole or is told and changes nothing. Cards the batch created
+import does), checks that none of the batch's cards changed since (each card is at the version
+the batch left it at, or at a later one whose changes were all undone: batches are undone newest
+first), and writes each card only on the version it checked, so an undo racing any other write
+either wins whole or is told and changes nothing. Cards the batch created
 are deleted; changed cards get their `before` values back under a NEW version (versions only
 increase: a preview made before the undo can never be committed after it), and the undo's events
 link each card's history on. Teams, projects and nodes an import created are removed too, unless
