@@ -141,6 +141,8 @@ class Card(SQLModel, table=True):
         Index("ix_card_node_serial", "node_id", "serial"),
         Index("ix_card_purchase_serial", "purchase_date", "serial"),
         Index("ix_card_warranty_serial", "warranty_end", "serial"),
+        # A deleted card's id is never reused: the audit log refers to cards by id.
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)

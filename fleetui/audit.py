@@ -15,6 +15,9 @@ from db.tables import Event
 from fleetui.store import require_fit
 
 event_t = Event.__table__
+# What an import logs, beside its summary, for each team, project and node it created (no card;
+# `after` holds the new row's id and name), so that undoing the import can remove them.
+IMPORT_CREATED = ("import.project", "import.team", "import.node")
 
 
 def new_batch_id() -> str:

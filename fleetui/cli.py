@@ -444,11 +444,7 @@ def undo_cmd(
     if as_json:
         _print_json(result.__dict__)
     else:
-        out.print(
-            f"Undid batch {result.batch_id[:8]}: {units.counted(result.deleted, 'card')} removed, "
-            f"{result.restored:,} restored (undo batch {result.undo_batch_id[:8]}).",
-            highlight=False,
-        )
+        out.print(result.summary(), highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------- teams and projects

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, or_, select
 
 from db.tables import Card, Event, GpuModel, Team
-from fleetui import teams
+from fleetui import audit, teams
 from fleetui.errors import UserError
 from fleetui.summary import COMPUTING, HELD, UNASSIGNED
 
@@ -109,7 +109,9 @@ def batches(
             r.batch_id: r
             for r in conn.execute(
                 select(event_t.c.batch_id, event_t.c.action, event_t.c.after).where(
-                    event_t.c.batch_id.in_([r[0] for r in rows]), event_t.c.card_id.is_(None)
+                    event_t.c.batch_id.in_([r[0] for r in rows]),
+                    event_t.c.card_id.is_(None),
+                    event_t.c.action.notin_(audit.IMPORT_CREATED),
                 )
             )
         }

@@ -393,9 +393,9 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
         _count(conn, result)
         if "model_id" in present and result.changed:
             _model_changes(conn, result)
-    if result.new or result.changed:
+    if result.new or result.changed or parser.made:
         result.batch_id = audit.new_batch_id()
-        _apply(conn, result, present, options, parser.created)
+        _apply(conn, result, present, options, parser)
     if progress:
         progress(size, size)
 
@@ -448,6 +448,7 @@ class ChunkParser:
         self.width = len(source.header)
         self.columns = {f: i for i, f in mapping.fields.items()}
         self.created: list[tuple[str, Any]] = []  # what --create-missing made
+        self.made: list[tuple[str, int, str]] = []  # the same, as (audit action, id, name)
         self.teams = {n.lower(): i for i, n in conn.execute(select(Team.id, Team.name))}
         self.projects: dict[tuple[int, str], int] = {
             (t, n.lower()): i
@@ -854,7 +855,9 @@ class ChunkParser:
         last = self.conn.execute(select(func.coalesce(func.max(node_t.c.id), 0))).scalar_one()
         insert_rows(self.conn, node_t, ("hostname", "rack"), [(n, "") for n in names])
         new = select(node_t.c.hostname, node_t.c.id).where(node_t.c.id > last)
-        self.nodes.update(self.conn.execute(new).all())
+        made = self.conn.execute(new).all()
+        self.nodes.update(made)
+        self.made += [("import.node", node_id, name) for name, node_id in made]
         self.nodes_created += len(names)
 
     def _team(self, name: str) -> int | _ToCreate:
@@ -923,6 +926,7 @@ class ChunkParser:
             ).inserted_primary_key[0]
             self.teams[item.name.lower()] = item.id
             self.created.append(("team", item.name))
+            self.made.append(("import.team", item.id, item.name))
         else:
             team_id = self._create(item.team) if item.team.__class__ is _ToCreate else item.team
             item.id = self.conn.execute(
@@ -930,6 +934,7 @@ class ChunkParser:
             ).inserted_primary_key[0]
             self.projects[(team_id, item.name.lower())] = item.id
             self.created.append(("project", item.label))
+            self.made.append(("import.project", item.id, item.label))
         return item.id
 
 
@@ -1114,7 +1119,7 @@ def _count(conn, result: ImportResult) -> None:
     result.new, result.changed, result.unchanged = new, changed, total - new - changed
 
 
-def _apply(conn, result: ImportResult, present: list[str], options, created) -> None:
+def _apply(conn, result: ImportResult, present: list[str], options, parser) -> None:
     now = datetime.now(UTC)
     actor = options.actor or audit.current_actor()
     common = {"at": now, "actor": actor, "batch_id": result.batch_id, "reason": options.reason}
@@ -1133,11 +1138,21 @@ def _apply(conn, result: ImportResult, present: list[str], options, created) -> 
                     "file": Path(result.file).name,
                     "new": result.new,
                     "changed": result.changed,
-                    "created": created,
+                    "created": parser.created,
                 },
             )
         ],
     )
+    for action in audit.IMPORT_CREATED:
+        audit.record(
+            conn,
+            batch_id=result.batch_id,
+            action=action,
+            actor=actor,
+            at=now,
+            reason=options.reason,
+            changes=[(None, None, {"id": i, "name": n}) for a, i, n in parser.made if a == action],
+        )
     if result.changed:
         joined = stage_t.join(card_t, card_t.c.id == stage_t.c.card_id)
         sets = _new_values(present)

@@ -1,29 +1,54 @@
 """Undoing a batch from the audit log: an import, a reallocation, any batch of card changes.
 
-A batch is undone only if none of its cards changed since (each card's version still equals the
-version the batch left it at); otherwise the cards that did are named and nothing changes.
-Cards the batch created are deleted; changed cards get their `before` values back, version
-included: nothing else touched them in between, so the card is exactly as it was at that version,
-and batches can be undone newest first. The undo is itself a batch in the log; a batch can be
-undone once.
+An undo is a write like any other. It takes the inventory's write lock before it reads (as an
+import does), checks that none of the batch's cards changed since (each card is at the version
+the batch left it at, or at a later one whose changes were all undone: batches are undone newest
+first), and writes each card only on the version it checked, so an undo racing any other write
+either wins whole or is told and changes nothing. Cards the batch created
+are deleted; changed cards get their `before` values back under a NEW version (versions only
+increase: a preview made before the undo can never be committed after it), and the undo's events
+link each card's history on. Teams, projects and nodes an import created are removed too, unless
+something uses them now. The undo is itself a batch in the log; a batch can be undone once.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 
-from db.tables import Card, Event
-from fleetui import audit
+from db.locks import lock_cards_for_writing
+from db.tables import Card, Event, Node, Project, Team
+from fleetui import audit, units
 from fleetui.errors import UserError
 from fleetui.store import writing
 
 card_t, event_t = Card.__table__, Event.__table__
 CREATE_ACTIONS = ("import.create", "reconcile.add")
+# The tables of what an import created (audit.IMPORT_CREATED); projects go before their teams.
+CREATED = dict(
+    zip(audit.IMPORT_CREATED, (Project.__table__, Team.__table__, Node.__table__), strict=True)
+)
 CHUNK = 5_000
+
+
+class UndoConflict(UserError):
+    """A card of the batch changed while the undo ran; nothing was undone."""
 
 
 @dataclass
@@ -32,10 +57,27 @@ class UndoResult:
     undo_batch_id: str
     deleted: int
     restored: int
+    removed: dict[str, int] = field(default_factory=dict)  # "team": 2, "node": 1, ...
+
+    def summary(self) -> str:
+        """One sentence for the CLI and the TUI."""
+        line = (
+            f"Undid batch {self.batch_id[:8]}: {units.counted(self.deleted, 'card')} removed, "
+            f"{self.restored:,} restored"
+        )
+        made = [
+            units.counted(self.removed[kind], kind)
+            for kind in ("team", "project", "node")
+            if self.removed.get(kind)
+        ]
+        if made:
+            line += "; removed " + ", ".join(made) + " it created"
+        return line + f" (undo batch {self.undo_batch_id[:8]})."
 
 
 def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = "") -> UndoResult:
     with writing(engine) as conn:
+        lock_cards_for_writing(conn)  # before any read: see db.locks
         batch_id = _resolve(conn, batch_id)
         if conn.execute(
             select(event_t.c.id).where(
@@ -43,14 +85,21 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
             )
         ).first():
             raise UserError(f"Batch {batch_id[:8]} was already undone.")
-        card_events = and_(event_t.c.batch_id == batch_id, event_t.c.card_id.isnot(None))
+        if conn.execute(  # an undo of an import: its log keeps no values to rebuild cards from
+            select(event_t.c.id).where(
+                event_t.c.batch_id == batch_id,
+                event_t.c.card_id.isnot(None),
+                event_t.c.card_version.is_(None),
+            )
+        ).first():
+            raise UserError(
+                f"Batch {batch_id[:8]} deleted cards, which an undo cannot bring back; "
+                "import them again instead."
+            )
+        cards = _cards_of(batch_id)
         moved = (
             conn.execute(
-                select(event_t.c.serial)
-                .select_from(event_t.join(card_t, card_t.c.id == event_t.c.card_id, isouter=True))
-                .where(card_events, func.coalesce(card_t.c.version, -1) != event_t.c.card_version)
-                .order_by(event_t.c.serial)
-                .limit(21)
+                select(cards.c.serial).where(~cards.c.unchanged).order_by(cards.c.serial).limit(21)
             )
             .scalars()
             .all()
@@ -64,36 +113,35 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
         now = datetime.now(UTC)
         who = actor or audit.current_actor()
         deleted = restored = 0
-        events = conn.execute(
-            select(
-                event_t.c.card_id,
-                event_t.c.serial,
-                event_t.c.action,
-                event_t.c.before,
-                event_t.c.after,
-                event_t.c.card_version,
-            ).where(card_events)
-        )
+        events = conn.execute(select(cards))
         while chunk := events.fetchmany(CHUNK):
             creates = [e for e in chunk if e.action in CREATE_ACTIONS]
             updates = [e for e in chunk if e.action not in CREATE_ACTIONS and e.before]
             if creates:
-                ids = [e.card_id for e in creates]
-                deleted += conn.execute(delete(card_t).where(card_t.c.id.in_(ids))).rowcount
+                stmt = delete(card_t).where(
+                    card_t.c.id == bindparam("b_id"), card_t.c.version == bindparam("b_version")
+                )
+                params = [{"b_id": e.card_id, "b_version": e.version} for e in creates]
+                deleted += _all_written(conn, stmt, params, batch_id)
             by_columns = defaultdict(list)
             for e in updates:  # only real card columns: events may carry other details
-                by_columns[tuple(sorted(k for k in e.before if k in card_t.c))].append(e)
+                columns = sorted(k for k in e.before if k in card_t.c and k != "version")
+                by_columns[tuple(columns)].append(e)
             for columns, group in by_columns.items():
-                values = {c: bindparam(f"b_{c}") for c in columns} | {"updated_at": now}
-                if "version" not in columns:
-                    values["version"] = card_t.c.version + 1
-                stmt = update(card_t).where(card_t.c.id == bindparam("b_id")).values(values)
+                values = {c: bindparam(f"b_{c}") for c in columns}
+                stmt = (
+                    update(card_t)
+                    .where(
+                        card_t.c.id == bindparam("b_id"), card_t.c.version == bindparam("b_version")
+                    )
+                    .values(values | {"version": card_t.c.version + 1, "updated_at": now})
+                )
                 params = [
-                    {"b_id": e.card_id} | {f"b_{c}": _value(c, e.before[c]) for c in columns}
+                    {"b_id": e.card_id, "b_version": e.version}
+                    | {f"b_{c}": _value(c, e.before[c]) for c in columns}
                     for e in group
                 ]
-                conn.execute(stmt, params)
-                restored += len(group)
+                restored += _all_written(conn, stmt, params, batch_id)
             audit.record(
                 conn,
                 batch_id=undo_batch,
@@ -101,9 +149,13 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
                 actor=who,
                 at=now,
                 reason=reason,
-                changes=[(e.card_id, e.after, _restored(e)) for e in chunk],
+                changes=[
+                    (e.card_id, (e.after or {}) | {"version": e.version}, _restored(e))
+                    for e in chunk
+                ],
                 serials=[e.serial for e in chunk],
             )
+        removed = _remove_created(conn, batch_id)
         audit.record(
             conn,
             batch_id=undo_batch,
@@ -111,16 +163,104 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
             actor=who,
             at=now,
             reason=reason,
-            changes=[(None, None, {"undid": batch_id, "deleted": deleted, "restored": restored})],
+            changes=[
+                (
+                    None,
+                    None,
+                    {"undid": batch_id, "deleted": deleted, "restored": restored} | removed,
+                )
+            ],
         )
-    return UndoResult(batch_id, undo_batch, deleted, restored)
+    return UndoResult(batch_id, undo_batch, deleted, restored, removed)
+
+
+def _all_written(conn: Connection, stmt, params: list[dict], batch_id: str) -> int:
+    """Run a write conditional on each card's version; all of them, or nothing at all."""
+    written = conn.execute(stmt, params).rowcount
+    if written != len(params):
+        raise UndoConflict(
+            f"Cards of batch {batch_id[:8]} changed while it was being undone; "
+            "nothing was undone, try again."
+        )
+    return written
 
 
 def _restored(event) -> dict | None:
-    """What an undone card's event records as its new state (None: the card was deleted)."""
+    """What an undone card's event records as its new state (None: the card was deleted):
+    the values it had before the batch, a new version, and which older version it is again
+    the same as (`restores`), so that the batch before can be undone next."""
     if event.action in CREATE_ACTIONS:
         return None
-    return {"version": event.card_version + 1} | (event.before or {})
+    return event.before | {"version": event.version + 1, "restores": event.restores}
+
+
+def _cards_of(batch_id: str):
+    """The batch's card events with each card's version now, whether the card is still as the
+    batch left it (`unchanged`: at the batch's version, or at a later one that undid every
+    change since), and the version its `before` state is canonically (`restores`)."""
+    last, prior = event_t.alias("last"), event_t.alias("prior")
+    left_at = func.coalesce(event_t.c.after["restores"].as_integer(), event_t.c.card_version)
+    unchanged = or_(
+        card_t.c.version == event_t.c.card_version,
+        and_(last.c.action == "undo.card", last.c.after["restores"].as_integer() == left_at),
+    )
+    before_version = event_t.c.before["version"].as_integer()
+    return (
+        select(
+            event_t.c.card_id,
+            event_t.c.serial,
+            event_t.c.action,
+            event_t.c.before,
+            event_t.c.after,
+            card_t.c.version,
+            case((unchanged, True), else_=False).label("unchanged"),
+            func.coalesce(prior.c.after["restores"].as_integer(), before_version).label("restores"),
+        )
+        .select_from(
+            event_t.outerjoin(card_t, card_t.c.id == event_t.c.card_id)
+            .outerjoin(
+                last, and_(last.c.card_id == card_t.c.id, last.c.card_version == card_t.c.version)
+            )
+            .outerjoin(
+                prior,
+                and_(prior.c.card_id == event_t.c.card_id, prior.c.card_version == before_version),
+            )
+        )
+        .where(
+            event_t.c.batch_id == batch_id,
+            event_t.c.card_id.isnot(None),
+            event_t.c.card_version.isnot(None),
+        )
+        .subquery()
+    )
+
+
+def _remove_created(conn: Connection, batch_id: str) -> dict[str, int]:
+    """Delete the teams, projects and nodes the batch created that nothing refers to now;
+    how many of each kind went."""
+    made = conn.execute(
+        select(event_t.c.action, event_t.c.after).where(
+            event_t.c.batch_id == batch_id, event_t.c.action.in_(list(CREATED))
+        )
+    ).all()
+    removed: Counter[str] = Counter()
+    for action, table in CREATED.items():
+        ids = [after["id"] for a, after in made if a == action]
+        unused = [~exists().where(column == table.c.id) for column in _references(table)]
+        for start in range(0, len(ids), CHUNK):
+            stmt = delete(table).where(table.c.id.in_(ids[start : start + CHUNK]), *unused)
+            removed[action.removeprefix("import.")] += conn.execute(stmt).rowcount
+    return {kind: n for kind, n in removed.items() if n}
+
+
+def _references(table: Table) -> list:
+    """The columns of every table that refer to `table`'s rows."""
+    return [
+        fk.parent
+        for other in Card.metadata.sorted_tables
+        for fk in other.foreign_keys
+        if fk.column.table is table
+    ]
 
 
 def _resolve(conn, prefix: str) -> str:

@@ -109,9 +109,6 @@ class HistoryScreen(Screen):
         except UserError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
             return
-        self.app.call_from_thread(
-            self.notify,
-            f"Undid {batch_id[:8]}: {result.restored:,} restored, {result.deleted:,} removed.",
-        )
+        self.app.call_from_thread(self.notify, result.summary())
         found = history.batches(self.engine)
         self.app.call_from_thread(self.show, found)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import csv
-import multiprocessing
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import date
 
@@ -22,6 +20,8 @@ from fleetui.cli import app
 from fleetui.errors import UserError
 from fleetui.importer import ImportOptions, run_import
 from fleetui.store import open_fleet
+from fleetui.undo import undo
+from tests import racer
 
 TODAY = date(2026, 11, 1)
 
@@ -98,29 +98,15 @@ run_import(engine, sys.argv[2], ImportOptions(create_missing=True), progress)
 print("finished", flush=True)
 """
 
-MOVER = """
-import sys
-from datetime import date
-from fleetui import moves
-from fleetui.store import open_fleet
-engine = open_fleet(sys.argv[1])
-count = int(sys.argv[2])
-plan = moves.plan_request(engine, "Search", None, count=count, from_team="LLM", today=date.today())
-print("started", flush=True)
-moves.commit(engine, plan, "crash test")
-print("finished", flush=True)
-"""
 
-
-def _kill_midway(code: str, args: list[str], delay: float = 0.0, at: str = "started") -> str:
-    """Run `code` in a child, SIGKILL it `delay` seconds after it printed the line `at`."""
+def _kill_midway(code: str, args: list[str], at: str = "started") -> str:
+    """Run `code` in a child, SIGKILL it once it printed the line `at`."""
     child = subprocess.Popen(
         [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
     )
     assert child.stdout.readline().strip() == "started"
     while at != "started" and child.stdout.readline().strip() not in (at, ""):
         pass
-    time.sleep(delay)
     child.send_signal(signal.SIGKILL)
     rest = child.stdout.read()
     child.wait()
@@ -143,16 +129,70 @@ def test_an_import_killed_midway_leaves_the_database_unchanged(engine, tmp_path)
     assert result.new == 60_000  # nothing was left locked or half-written
 
 
-def test_a_reallocation_killed_midway_is_all_or_nothing(new_engine):
+def _kill_holding(args: list[str], hold: str) -> None:
+    """Run `fleetui ARGS` in a child; SIGKILL it inside its transaction, right after the first
+    statement matching `hold` ran (see tests.racer)."""
+    child = racer.start(args, hold=hold)
+    racer.wait_for(child, "holding")
+    child.send_signal(signal.SIGKILL)
+    child.communicate()
+
+
+# Cards written, their events being written: the import's events come from a SELECT.
+WRITING_CARDS = "^INSERT INTO card"
+WRITING_EVENTS = "^INSERT INTO event .*SELECT"
+
+
+@pytest.mark.parametrize(
+    "existing, hold",
+    [
+        (False, WRITING_CARDS),
+        (False, WRITING_EVENTS),
+        (True, WRITING_EVENTS),
+        (True, "^UPDATE card"),
+    ],
+)
+def test_an_import_killed_while_writing_cards_and_events_writes_nothing(
+    engine, tmp_path, existing, hold
+):
+    path = tmp_path / "k.csv"
+    rows = "".join(f"K{n:05d},H100 SXM5 80GB,Team {n % 3},kn-{n // 8}\n" for n in range(2_000))
+    path.write_text("serial,model,team,node\n" + rows)
+    if existing:  # the killed import then moves every card to another team
+        run_import(engine, str(path), ImportOptions(create_missing=True))
+        path.write_text("serial,team\n" + "".join(f"K{n:05d},Other\n" for n in range(2_000)))
+    before = counts(engine), inventory.count(engine, "team:other")
+    _kill_holding(["--db", url_of(engine), "import", str(path), "--create-missing"], hold)
+    assert (counts(engine), inventory.count(engine, "team:other")) == before
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM team")).scalar() == (3 if existing else 0)
+    assert maintenance.check(engine) == []
+    assert run_import(engine, str(path), ImportOptions(create_missing=True)).written
+
+
+def test_an_undo_killed_while_writing_undoes_nothing(engine, tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_text(
+        "serial,model,team\n" + "".join(f"U{n:05d},H100 SXM5 80GB,LLM\n" for n in range(2_000))
+    )
+    batch = run_import(engine, str(path), ImportOptions(create_missing=True)).batch_id
+    before = counts(engine)
+    _kill_holding(["--db", url_of(engine), "undo", batch], "^INSERT INTO event")
+    assert counts(engine) == before
+    assert maintenance.check(engine) == []
+    assert undo(engine, batch).deleted == 2_000  # nothing was left locked or half-written
+
+
+def test_a_reallocation_killed_while_writing_moves_nothing(new_engine):
     engine = new_engine()
     demo.build(engine, cards=16_000, seed=3)
     llm_before = inventory.count(engine, "team:llm")
-    want = 4_000
-    _kill_midway(MOVER, [url_of(engine), str(want)], delay=0.25)
-    llm_after = inventory.count(engine, "team:llm")
-    assert llm_after in (llm_before, llm_before - want)
-    moved = [b for b in _batches(engine) if b == "move.batch"]
-    assert len(moved) == (1 if llm_after != llm_before else 0)
+    move = ["move", "--count", "4000", "--from-team", "LLM", "--to-team", "Search"]
+    _kill_holding(
+        ["--db", url_of(engine), *move, "--reason", "crash test", "--yes"], "^INSERT INTO event"
+    )
+    assert inventory.count(engine, "team:llm") == llm_before
+    assert "move.batch" not in _batches(engine)
     assert maintenance.check(engine) == []
 
 
@@ -161,59 +201,28 @@ def _batches(engine) -> list[str]:
         return list(conn.execute(select(Event.action).where(Event.card_id.is_(None))).scalars())
 
 
-def _import_racer(url, path, barrier, results):
-    engine = open_fleet(url)
-    barrier.wait(timeout=60)
-    try:
-        result = run_import(engine, path, ImportOptions())
-        results.put(("import", "ok", result.summary()))
-    except UserError as exc:
-        results.put(("import", "refused", str(exc)))
-
-
-def _move_racer(url, serials, barrier, results):
-    engine = open_fleet(url)
-    plan = moves.plan_cards(engine, serials, "Search", None)
-    barrier.wait(timeout=60)
-    try:
-        moves.commit(engine, plan, "race")
-        results.put(("move", "ok", ""))
-    except UserError as exc:
-        results.put(("move", "refused", str(exc)))
-
-
 def test_an_import_and_a_move_of_the_same_cards_at_once(demo_engine, tmp_path):
+    """The import holds its transaction open, cards written, while the move reaches its write:
+    the import wins whole, the move is refused in one sentence and moves nothing."""
     serials = [r.serial for r in inventory.cards(demo_engine, "team:llm status:in_service", 300)]
     path = tmp_path / "teams.csv"
     path.write_text("serial,team\n" + "".join(f"{s},Ads ranking\n" for s in serials))
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(2), context.Queue()
-    url = url_of(demo_engine)
-    racers = [
-        context.Process(target=_import_racer, args=(url, str(path), barrier, results)),
-        context.Process(target=_move_racer, args=(url, serials, barrier, results)),
-    ]
-    for racer in racers:
-        racer.start()
-    for racer in racers:
-        racer.join(90)
-        assert racer.exitcode == 0, "a racer crashed or hung"
-    outcome = {
-        kind: (status, message)
-        for kind, status, message in (results.get(timeout=5) for _ in racers)
-    }
+    db = ["--db", url_of(demo_engine)]
+    importer = racer.start([*db, "import", str(path)], hold="^UPDATE card")
+    racer.wait_for(importer, "holding")
+    mover = racer.start(
+        [*db, "move", *serials, "--to-team", "Search", "--reason", "race", "--yes"],
+        say="^UPDATE card",
+    )
+    racer.wait_for(mover, "writing")
+    importer.stdin.write("\n")
+    importer.stdin.flush()
+    imported, moved = importer.communicate(timeout=90), mover.communicate(timeout=90)
+    assert importer.returncode == 0, imported
+    assert mover.returncode == 1, moved
+    assert "300 of 300 cards changed since your preview; nothing was moved" in moved[1]
     teams = Counter(inventory.detail(demo_engine, s).fields["team"] for s in serials)
-    assert len(teams) == 1, f"half-applied: {teams}"
-    if outcome["import"][0] == "ok":
-        # the import is last either way: a move after it would have found newer versions
-        assert teams == {"Ads ranking": 300}
-    else:
-        assert outcome["move"][0] == "ok" and teams == {"Search": 300}
-    if outcome["move"][0] == "refused":
-        assert (
-            "changed since your preview; nothing was moved" in outcome["move"][1]
-            or "busy" in outcome["move"][1]
-        )
+    assert teams == {"Ads ranking": 300}
     assert maintenance.check(demo_engine) == []
 
 

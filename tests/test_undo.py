@@ -1,0 +1,360 @@
+"""Undo is a write like any other: checked and written under one lock, on the versions it checked,
+versions only increase, and it takes back everything a batch made. On both backends."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from db.tables import Card, Event, Node, Team
+from fleetui import history, maintenance, moves, repairs
+from fleetui.cli import app
+from fleetui.config import Config
+from fleetui.errors import UserError
+from fleetui.importer import ImportOptions, run_import
+from fleetui.undo import undo
+from tests import racer
+
+MODEL = "H100 SXM5 80GB"
+
+
+def url_of(engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def team_of(engine, serial: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(Team.name).join(Card, Card.team_id == Team.id).where(Card.serial == serial)
+        ).scalar()
+
+
+def broken_histories(engine) -> list[str]:
+    """Cards whose log does not account for them: each event's `before` version is the one the
+    event before it left, versions rise by one, the newest is the card's version, and the team
+    the log last gave the card is the card's team."""
+    broken = []
+    with engine.connect() as conn:
+        cards = {r.id: r for r in conn.execute(select(Card.id, Card.version, Card.team_id))}
+        events = conn.execute(
+            select(Event.card_id, Event.serial, Event.before, Event.after, Event.card_version)
+            .where(Event.card_id.in_(list(cards)))
+            .order_by(Event.card_id, Event.id)
+        )
+        for card_id, group in itertools.groupby(events, key=lambda e: e.card_id):
+            version, team = None, cards[card_id].team_id  # demo cards start without events
+            for event in group:
+                left = (event.before or {}).get("version", 0)
+                if (version is not None and left != version) or event.card_version != left + 1:
+                    break
+                version, team = event.card_version, (event.after or {}).get("team_id", team)
+            else:
+                if (version, team) == (cards[card_id].version, cards[card_id].team_id):
+                    continue
+            broken.append(event.serial)
+    return broken
+
+
+def test_undo_moves_versions_forward_so_a_stale_preview_stays_stale(demo_engine):
+    plan = moves.plan_request(demo_engine, "Search", None, count=8, from_team="LLM")
+    batch = moves.commit(demo_engine, plan, "lend")
+    serials = [c.serial for c in plan.cards]
+    stale = moves.plan_cards(demo_engine, serials, "Ads ranking", None)  # made before the undo
+    undo(demo_engine, batch)
+    assert maintenance.check(demo_engine) == []
+    assert {team_of(demo_engine, s) for s in serials} == {"LLM"}
+    moves.commit(demo_engine, moves.plan_cards(demo_engine, serials, "Search", None), "again")
+    with pytest.raises(moves.MoveConflict, match="8 of 8 cards changed since your preview"):
+        moves.commit(demo_engine, stale, "stale")
+    assert {team_of(demo_engine, s) for s in serials} == {"Search"}
+    assert broken_histories(demo_engine) == []
+    assert maintenance.check(demo_engine) == []
+
+
+def test_batches_undo_newest_first_and_each_undo_links_the_history_on(demo_engine):
+    serials = [c.serial for c in moves.plan_request(demo_engine, "Search", None, count=4).cards]
+    first = moves.commit(demo_engine, moves.plan_cards(demo_engine, serials, "Search", None), "a")
+    second = moves.commit(demo_engine, moves.plan_cards(demo_engine, serials, "LLM", None), "b")
+    with pytest.raises(UserError, match=f"Cards changed since batch {first[:8]}"):
+        undo(demo_engine, first)
+    undo(demo_engine, second)
+    assert {team_of(demo_engine, s) for s in serials} == {"Search"}
+    undo(demo_engine, first)
+    assert broken_histories(demo_engine) == []
+    assert maintenance.check(demo_engine) == []
+    before_first = {e["before"]["team_id"] for s in serials for e in _moves_of(demo_engine, s)}
+    with demo_engine.connect() as conn:
+        now = set(conn.execute(select(Card.team_id).where(Card.serial.in_(serials))).scalars())
+    assert now == before_first
+
+
+def _moves_of(engine, serial):
+    return [e for e in history.card_events(engine, serial) if e["action"] == "move"][-1:]
+
+
+def _csv(tmp_path, name: str, rows: list[tuple]) -> str:
+    path = tmp_path / name
+    path.write_text("serial,model,team,project,node\n" + "".join(",".join(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_undoing_an_import_removes_the_teams_projects_and_nodes_it_created(engine, tmp_path):
+    made = _csv(
+        tmp_path,
+        "made.csv",
+        [
+            ("U-1", MODEL, "Alpha", "p1", "node-a"),
+            ("U-2", MODEL, "Beta", "", "node-b"),
+        ],
+    )
+    first = run_import(engine, made, ImportOptions(create_missing=True))
+    # a later import uses node-b, so it stays when the first is undone
+    later = _csv(tmp_path, "later.csv", [("U-3", MODEL, "", "", "node-b")])
+    run_import(engine, later, ImportOptions())
+    result = CliRunner().invoke(app, ["--db", url_of(engine), "undo", first.batch_id[:8]])
+    assert result.exit_code == 0, result.output
+    assert "; removed 2 teams, 1 project, 1 node it created (undo batch" in result.stdout
+    with engine.connect() as conn:
+        assert conn.execute(select(Team.name)).scalars().all() == []
+        assert conn.execute(select(Node.hostname)).scalars().all() == ["node-b"]
+    assert [b.action for b in history.batches(engine)][1] == "import"
+    assert maintenance.check(engine) == []
+    undid = history.batches(engine)[0].batch_id
+    with pytest.raises(UserError, match="deleted cards, which an undo cannot bring back"):
+        undo(engine, undid)
+
+
+def test_a_team_used_since_the_import_stays(engine, tmp_path):
+    first = run_import(
+        engine,
+        _csv(tmp_path, "a.csv", [("U-1", MODEL, "Alpha", "", "")]),
+        ImportOptions(create_missing=True),
+    )
+    run_import(engine, _csv(tmp_path, "b.csv", [("U-2", MODEL, "Alpha", "", "")]), ImportOptions())
+    result = undo(engine, first.batch_id)
+    assert result.removed == {} and "it created" not in result.summary()
+    assert team_of(engine, "U-2") == "Alpha"
+
+
+# ---------------------------------------------------------------- any sequence of writes
+
+SERIALS = [f"M-{n}" for n in range(6)]
+TEAMS = ["Red", "Blue", "Green"]
+NODES = ["", "nd-0", "nd-1"]
+
+
+def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
+    """Moves, repairs, imports and undos in any order; after every step `db check` is clean,
+    the histories link up, and cards, teams and nodes are exactly what the model says."""
+    files = itertools.count()
+
+    class Machine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.engine = make_engine()
+            self.cards: dict[str, dict] = {}  # serial -> team, node, status
+            self.teams: set[str] = set()
+            self.nodes: set[str] = set()
+            self.stacks: dict[str, list[str]] = {}  # serial -> live batches touching it
+            # id -> before, teams and nodes created; in the order made (ids are random)
+            self.batches: dict[str, tuple[dict, set, set]] = {}
+            self.undone: set[str] = set()
+
+        def teardown(self) -> None:
+            self.engine.dispose()
+
+        def _done(self, batch: str, before: dict, teams=(), nodes=()) -> None:
+            self.batches[batch] = (before, set(teams), set(nodes))
+            for serial in before:
+                self.stacks.setdefault(serial, []).append(batch)
+
+        @rule(data=st.data(), n=st.integers(1, 3))
+        def import_cards(self, data, n) -> None:
+            rows = {
+                data.draw(st.sampled_from(SERIALS)): (
+                    data.draw(st.sampled_from(TEAMS)),
+                    data.draw(st.sampled_from(NODES)),
+                )
+                for _ in range(n)
+            }
+            path = tmp_path / f"i{next(files)}.csv"
+            path.write_text(
+                "serial,model,team,node\n"
+                + "".join(f"{s},{MODEL},{t},{nd}\n" for s, (t, nd) in rows.items())
+            )
+            result = run_import(self.engine, str(path), ImportOptions(create_missing=True))
+            teams = {t for t, _ in rows.values()} - self.teams
+            nodes = {nd for _, nd in rows.values() if nd} - self.nodes
+            before = {}
+            for serial, (team, node) in rows.items():
+                old = self.cards.get(serial)
+                new = {"team": team, "node": node or (old or {}).get("node", "")}
+                new["status"] = old["status"] if old else ("in_service" if node else "spare")
+                if old != new:
+                    before[serial] = old
+                    self.cards[serial] = new
+            assert (result.batch_id is not None) == bool(before), result.summary()
+            if before:
+                self._done(result.batch_id, before, teams, nodes)
+            self.teams |= teams
+            self.nodes |= nodes
+
+        @rule(data=st.data())
+        def move(self, data) -> None:
+            movable = sorted(s for s, c in self.cards.items() if c["status"] != "repair")
+            if not movable or not self.teams:
+                return
+            serials = data.draw(st.lists(st.sampled_from(movable), min_size=1, unique=True))
+            team = data.draw(st.sampled_from(sorted(self.teams)))
+            plan = moves.plan_cards(self.engine, serials, team, None)
+            moving = [s for s in serials if self.cards[s]["team"] != team]
+            if not moving:
+                with pytest.raises(UserError, match="already in"):
+                    moves.commit(self.engine, plan, "m")
+                return
+            batch = moves.commit(self.engine, plan, "m")
+            self._done(batch, {s: dict(self.cards[s]) for s in moving})
+            for serial in moving:
+                self.cards[serial]["team"] = team
+
+        @rule(data=st.data())
+        def repair(self, data) -> None:
+            if not self.cards:
+                return
+            serial = data.draw(st.sampled_from(sorted(self.cards)))
+            card = self.cards[serial]
+            before = dict(card)
+            if card["status"] == "repair":
+                batch = repairs.receive(self.engine, serial, None, Config(), date.today())
+                card["status"] = "spare"
+            else:
+                batch = repairs.send(self.engine, serial, "T-1", "vendor")
+                card["status"] = "repair"
+            self._done(batch, {serial: before})
+
+        @rule(data=st.data(), newest=st.booleans())
+        def undo_batch(self, data, newest) -> None:
+            """Often the newest batch not undone yet (so undos chain), else any batch."""
+            live = [b for b in self.batches if b not in self.undone]
+            if not self.batches:
+                return
+            batch = live[-1] if newest and live else data.draw(st.sampled_from(list(self.batches)))
+            before, teams, nodes = self.batches[batch]
+            if batch in self.undone:
+                with pytest.raises(UserError, match="already undone"):
+                    undo(self.engine, batch)
+                return
+            if any(self.stacks[s][-1] != batch for s in before):
+                with pytest.raises(UserError, match="Cards changed since batch"):
+                    undo(self.engine, batch)
+                return
+            undo(self.engine, batch)
+            self.undone.add(batch)
+            for serial, old in before.items():
+                self.stacks[serial].pop()
+                if old is None:
+                    del self.cards[serial]
+                else:
+                    self.cards[serial] = dict(old)
+            self.teams -= {t for t in teams if all(c["team"] != t for c in self.cards.values())}
+            self.nodes -= {n for n in nodes if all(c["node"] != n for c in self.cards.values())}
+
+        @invariant()
+        def consistent(self) -> None:
+            assert maintenance.check(self.engine) == []
+            assert broken_histories(self.engine) == []
+            with self.engine.connect() as conn:
+                cards = {
+                    r.serial: {"team": r.name, "node": r.hostname or "", "status": r.status}
+                    for r in conn.execute(
+                        select(Card.serial, Team.name, Node.hostname, Card.status)
+                        .outerjoin(Team, Team.id == Card.team_id)
+                        .outerjoin(Node, Node.id == Card.node_id)
+                    )
+                }
+                teams = set(conn.execute(select(Team.name)).scalars())
+                nodes = set(conn.execute(select(Node.hostname)).scalars())
+            assert cards == self.cards
+            assert (teams, nodes) == (self.teams, self.nodes)
+
+    run_state_machine_as_test(
+        Machine,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=steps,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+
+
+def test_any_sequence_of_moves_repairs_imports_and_undos_keeps_the_inventory_consistent(
+    backend, new_engine, tmp_path
+):
+    run_machine(new_engine, tmp_path, examples=25 if backend == "sqlite" else 12, steps=15)
+
+
+def test_a_new_card_never_takes_the_id_of_a_card_an_undo_deleted(engine, tmp_path):
+    first = run_import(
+        engine, _csv(tmp_path, "a.csv", [("U-1", MODEL, "", "", "")]), ImportOptions()
+    )
+    undo(engine, first.batch_id)
+    run_import(engine, _csv(tmp_path, "b.csv", [("U-2", MODEL, "", "", "")]), ImportOptions())
+    with engine.connect() as conn:
+        logged = set(conn.execute(select(Event.card_id).where(Event.serial == "U-1")).scalars())
+        assert conn.execute(select(Card.id)).scalar_one() not in logged
+    assert maintenance.check(engine) == []
+
+
+# ---------------------------------------------------------------- two processes at once
+
+ONE_SENTENCE = {
+    "move": "changed since your preview; nothing was moved. Preview again.",
+    "undo": "; nothing was undone.",
+}
+
+
+@pytest.mark.parametrize("first", ["undo", "move"])
+def test_an_undo_and_a_move_of_the_same_cards_at_once_one_wins_the_other_is_told(
+    engine, tmp_path, backend, first
+):
+    """The first holds its transaction open while the second reaches its first write; the
+    first must win whole and the second be refused in one sentence, with nothing changed."""
+    rows = [(f"R-{n}", MODEL, "Red", "", "") for n in range(8)]
+    run_import(engine, _csv(tmp_path, "r.csv", rows), ImportOptions(create_missing=True))
+    run_import(
+        engine,
+        _csv(tmp_path, "g.csv", [("G-0", MODEL, "Green", "", "")]),
+        ImportOptions(create_missing=True),
+    )
+    serials = [r[0] for r in rows]
+    lent = moves.commit(engine, moves.plan_cards(engine, serials, "Green", None), "lend")
+    db = ["--db", url_of(engine)]
+    commands = {
+        "undo": [*db, "undo", lent[:8]],
+        "move": [*db, "move", *serials, "--to-team", "Red", "--reason", "back", "--yes"],
+    }
+    # the first write of each: a move updates cards; an undo takes the write lock
+    lock = "^UPDATE alembic_version" if backend == "sqlite" else "^LOCK TABLE card"
+    first_write = {"move": "^UPDATE card", "undo": lock}
+    second = "move" if first == "undo" else "undo"
+    holder = racer.start(commands[first], hold="^INSERT INTO event")
+    racer.wait_for(holder, "holding")
+    rival = racer.start(commands[second], say=first_write[second])
+    racer.wait_for(rival, "writing")
+    holder.stdin.write("\n")
+    holder.stdin.flush()
+    won, lost = holder.communicate(timeout=60), rival.communicate(timeout=60)
+    assert holder.returncode == 0, won
+    assert rival.returncode == 1, lost
+    assert ONE_SENTENCE[second] in lost[1] and lost[1].count("\n") == 1
+    assert {team_of(engine, s) for s in serials} == {"Red"}
+    assert broken_histories(engine) == []
+    assert maintenance.check(engine) == []
