@@ -555,7 +555,9 @@ def test_an_ambiguous_model_name_is_an_error_until_the_config_settles_it(
     )
     # Filters and plans read the name as the site does.
     assert [c.serial for c in inventory.cards(engine, "model:h800")] == ["M-1"]
-    plan = moves.plan_request(engine, "Search", None, count=1, models=["H800"])
+    plan = moves.plan_request(
+        engine, "Search", None, count=1, models=["H800"], today=date(2026, 11, 1)
+    )
     assert [c.serial for c in plan.cards] == [
         "M-1"
     ] and "Models: H800 SXM 80GB." in plan.explanation

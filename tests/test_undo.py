@@ -23,6 +23,7 @@ from fleetui.undo import undo
 from tests import racer
 
 MODEL = "H100 SXM5 80GB"
+TODAY = date(2026, 11, 1)
 
 
 def url_of(engine) -> str:
@@ -63,7 +64,7 @@ def broken_histories(engine) -> list[str]:
 
 
 def test_undo_moves_versions_forward_so_a_stale_preview_stays_stale(demo_engine):
-    plan = moves.plan_request(demo_engine, "Search", None, count=8, from_team="LLM")
+    plan = moves.plan_request(demo_engine, "Search", None, count=8, from_team="LLM", today=TODAY)
     batch = moves.commit(demo_engine, plan, "lend")
     serials = [c.serial for c in plan.cards]
     stale = moves.plan_cards(demo_engine, serials, "Ads ranking", None)  # made before the undo
@@ -79,7 +80,10 @@ def test_undo_moves_versions_forward_so_a_stale_preview_stays_stale(demo_engine)
 
 
 def test_batches_undo_newest_first_and_each_undo_links_the_history_on(demo_engine):
-    serials = [c.serial for c in moves.plan_request(demo_engine, "Search", None, count=4).cards]
+    serials = [
+        c.serial
+        for c in moves.plan_request(demo_engine, "Search", None, count=4, today=TODAY).cards
+    ]
     first = moves.commit(demo_engine, moves.plan_cards(demo_engine, serials, "Search", None), "a")
     second = moves.commit(demo_engine, moves.plan_cards(demo_engine, serials, "LLM", None), "b")
     with pytest.raises(UserError, match=f"Cards changed since batch {first[:8]}"):
