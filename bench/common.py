@@ -12,8 +12,8 @@ OUT = Path(__file__).parent / "out"
 
 def demo_database(cards: int, seed: int = 7, rebuild: bool = False) -> Path:
     """A demo fleet of `cards` cards under bench/out, built once and reused between runs."""
-    from db.migrate import HEAD
-    from fleetui import demo
+    from fleetui.admin import demo
+    from fleetui.db.migrate import HEAD
     from fleetui.store import open_fleet
 
     OUT.mkdir(exist_ok=True)

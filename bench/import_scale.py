@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fleetui.columns import EXPORT_FIELDS
+from fleetui.importing.columns import EXPORT_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = [f for f in EXPORT_FIELDS if f not in ("service_life_years", "notes")]
@@ -77,7 +77,7 @@ CHILD_FLEETUI = """
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from fleetui.store import open_fleet
-from fleetui.importer import ImportOptions, run_import
+from fleetui.importing.importer import ImportOptions, run_import
 engine = open_fleet(sys.argv[2])
 started = time.perf_counter()
 result = run_import(engine, sys.argv[3], ImportOptions(create_missing=True))

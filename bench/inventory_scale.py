@@ -126,8 +126,8 @@ def main() -> None:
     args = parser.parse_args()
     path = demo_database(args.cards, rebuild=args.rebuild)
 
+    from fleetui.inventory.summary import fleet_summary
     from fleetui.store import open_fleet
-    from fleetui.summary import fleet_summary
 
     with sqlite3.connect(path) as conn:
         llm = conn.execute("SELECT id FROM team WHERE name = 'LLM'").fetchone()[0]

@@ -83,7 +83,7 @@ def main() -> None:
 
     from sqlalchemy import insert
 
-    from db.tables import Node
+    from fleetui.db.tables import Node
     from fleetui.store import open_fleet
     from fleetui.telemetry import poller
 

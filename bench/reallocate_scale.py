@@ -34,9 +34,9 @@ def main() -> None:
     with sqlite3.connect(source) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)
 
-    from fleetui import moves
+    from fleetui.allocation import moves
+    from fleetui.allocation.undo import undo
     from fleetui.store import open_fleet
-    from fleetui.undo import undo
 
     engine = open_fleet(str(copy))
     print(f"\nreallocate_scale: {args.cards:,} cards, moving {MOVE:,} from LLM to Search")

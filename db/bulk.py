@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, func, select
 from sqlalchemy.exc import OperationalError
 
-from db.engine import BUSY_TIMEOUT_MS
+from fleetui.db.engine import BUSY_TIMEOUT_MS
 
 
 def insert_rows(

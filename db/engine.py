@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from db.sqlfuncs import sqlite_lower
+from fleetui.db.sqlfuncs import sqlite_lower
 
 ENV_VAR = "FLEETUI_DB"
 BUSY_TIMEOUT_MS = 10_000  # SQLite: how long a writer waits for another's lock

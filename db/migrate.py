@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
 
-from db.engine import make_engine, redact
+from fleetui.db.engine import make_engine, redact
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration's revision. Opening an up-to-date database compares against this and

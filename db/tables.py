@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from fleetui.core.errors import UserError
+
 CARD_STATUSES = ("in_service", "spare", "repair", "retired", "on_order")
 # The columns that describe a card (besides its serial and bookkeeping), in one order for
 # every bulk writer.
@@ -236,3 +238,11 @@ class GpuHourly(SQLModel, table=True):
     util_sum: float = 0.0
     util_max: float = 0.0
     power_sum: float = 0.0
+
+
+def require_fit(column: Column, value: object, what: str) -> None:
+    """A UserError naming `what` when `value` does not fit `column` (db.tables.unfit)."""
+    problem = unfit(column, value)
+    if problem:
+        shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:40]}…"
+        raise UserError(f"The {what} '{shown}' is {problem}; nothing was changed.")

@@ -9,7 +9,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from fleetui import demo
+from fleetui.admin import demo
 from fleetui.app import FleetApp
 from fleetui.store import open_fleet
 

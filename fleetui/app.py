@@ -10,17 +10,17 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from db.engine import redact
-from screens.dashboard import DashboardScreen
-from screens.help import HelpScreen
-from screens.history import HistoryScreen
-from screens.import_screen import ImportScreen
-from screens.inventory import InventoryScreen
-from screens.lifecycle import LifecycleScreen
-from screens.messages import ShowInventory
-from screens.reallocate import ReallocateModal
-from screens.teams import TeamsScreen
-from screens.telemetry import TelemetryScreen
+from fleetui.db.engine import redact
+from fleetui.screens.dashboard import DashboardScreen
+from fleetui.screens.help import HelpScreen
+from fleetui.screens.history import HistoryScreen
+from fleetui.screens.import_screen import ImportScreen
+from fleetui.screens.inventory import InventoryScreen
+from fleetui.screens.lifecycle import LifecycleScreen
+from fleetui.screens.messages import ShowInventory
+from fleetui.screens.reallocate import ReallocateModal
+from fleetui.screens.teams import TeamsScreen
+from fleetui.screens.telemetry import TelemetryScreen
 
 
 class FleetApp(App[None]):

@@ -25,7 +25,7 @@ from importlib import resources
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from db.tables import GpuModel
+from fleetui.db.tables import GpuModel
 
 EXPORT_CLASSES = (
     "uncontrolled",

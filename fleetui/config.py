@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetui import catalogue
-from fleetui.errors import UserError
+from fleetui.core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Column, Connection, Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 
-from db.engine import ENV_VAR, DatabaseURLError, redact, resolve_url
-from db.migrate import HEAD, ForeignDatabaseError, SchemaTooNewError, open_database
-from db.tables import unfit
 from fleetui import catalogue
-from fleetui.errors import SchemaTooNew, UserError
+from fleetui.core.errors import SchemaTooNew, UserError
+from fleetui.db.engine import ENV_VAR, DatabaseURLError, redact, resolve_url
+from fleetui.db.migrate import HEAD, ForeignDatabaseError, SchemaTooNewError, open_database
 
 
 def database_url(db: str | None = None) -> str:
@@ -50,14 +49,6 @@ def open_fleet(db: str | None = None) -> Engine:
     except SQLAlchemyError as exc:
         raise UserError(f"The database {redact(url)} failed: {_reason(exc)}.") from None
     return engine
-
-
-def require_fit(column: Column, value: object, what: str) -> None:
-    """A UserError naming `what` when `value` does not fit `column` (db.tables.unfit)."""
-    problem = unfit(column, value)
-    if problem:
-        shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:40]}…"
-        raise UserError(f"The {what} '{shown}' is {problem}; nothing was changed.")
 
 
 def _say_upgrading(url: str, old: str) -> None:

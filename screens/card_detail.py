@@ -15,10 +15,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from fleetui import units
-from fleetui.errors import UserError
-from fleetui.inventory import CardDetail, detail
-from screens.plain import PlainStatic, plain
+from fleetui.core import units
+from fleetui.core.errors import UserError
+from fleetui.inventory.cards import CardDetail, detail
+from fleetui.screens.plain import PlainStatic, plain
 
 
 class CardDetailScreen(Screen):

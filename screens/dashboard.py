@@ -14,11 +14,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from fleetui import config, lifecycle, units
-from fleetui.errors import UserError
-from fleetui.summary import UNASSIGNED, Summary, fleet_summary
-from screens.messages import ShowInventory
-from screens.plain import PlainStatic, PlainTable
+from fleetui import config
+from fleetui.core import units
+from fleetui.core.errors import UserError
+from fleetui.inventory.summary import UNASSIGNED, Summary, fleet_summary
+from fleetui.lifecycle import rules as lifecycle
+from fleetui.screens.messages import ShowInventory
+from fleetui.screens.plain import PlainStatic, PlainTable
 
 STATUS_LABELS = {
     "in_service": "In service",

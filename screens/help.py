@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 
-from screens.plain import PlainStatic, plain
+from fleetui.screens.plain import PlainStatic, plain
 
 
 class HelpScreen(ModalScreen[None]):

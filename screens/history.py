@@ -10,10 +10,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Static
 
-from fleetui import history
-from fleetui.errors import UserError
-from fleetui.undo import undo
-from screens.plain import PlainLabel, PlainStatic, PlainTable
+from fleetui.allocation import history
+from fleetui.allocation.undo import undo
+from fleetui.core.errors import UserError
+from fleetui.screens.plain import PlainLabel, PlainStatic, PlainTable
 
 
 class ConfirmUndo(ModalScreen[bool]):

@@ -25,11 +25,17 @@ from textual.widgets import (
     Static,
 )
 
-from fleetui import units
-from fleetui.columns import FIELDS, IGNORE
-from fleetui.errors import UserError
-from fleetui.importer import ImportOptions, ImportResult, group_errors, inspect_file, run_import
-from screens.plain import PlainStatic, PlainTable, plain
+from fleetui.core import units
+from fleetui.core.errors import UserError
+from fleetui.importing.columns import FIELDS, IGNORE
+from fleetui.importing.importer import (
+    ImportOptions,
+    ImportResult,
+    group_errors,
+    inspect_file,
+    run_import,
+)
+from fleetui.screens.plain import PlainStatic, PlainTable, plain
 
 PREVIEW_ROWS = 5
 

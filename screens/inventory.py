@@ -14,11 +14,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from fleetui import inventory, units
-from fleetui.errors import UserError
-from screens.card_detail import CardDetailScreen
-from screens.plain import PlainStatic, PlainTable, plain
-from screens.reallocate import ReallocateModal
+from fleetui.core import units
+from fleetui.core.errors import UserError
+from fleetui.inventory import cards as inventory
+from fleetui.screens.card_detail import CardDetailScreen
+from fleetui.screens.plain import PlainStatic, PlainTable, plain
+from fleetui.screens.reallocate import ReallocateModal
 
 PAGE_SIZE = 100
 HEADINGS = {

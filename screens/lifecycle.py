@@ -17,9 +17,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from fleetui import config, lifecycle
-from fleetui.errors import UserError
-from screens.plain import PlainStatic, plain
+from fleetui import config
+from fleetui.core.errors import UserError
+from fleetui.lifecycle import rules as lifecycle
+from fleetui.screens.plain import PlainStatic, plain
 
 BAR_WIDTH = 40
 

@@ -14,9 +14,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
-from fleetui import moves, teams
-from fleetui.errors import UserError
-from screens.plain import PlainLabel, PlainStatic, plain
+from fleetui.allocation import moves, teams
+from fleetui.core.errors import UserError
+from fleetui.screens.plain import PlainLabel, PlainStatic, plain
 
 NO_PROJECT = "(no project)"
 

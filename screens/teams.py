@@ -10,8 +10,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
-from fleetui import teams
-from screens.plain import PlainTable
+from fleetui.allocation import teams
+from fleetui.screens.plain import PlainTable
 
 
 class TeamsScreen(Screen):

@@ -14,9 +14,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from fleetui.errors import UserError
+from fleetui.core.errors import UserError
+from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.telemetry import poller, reconcile, view
-from screens.plain import PlainStatic, PlainTable
 
 INTERVAL_S = 10.0
 

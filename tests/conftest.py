@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from fleetui import demo
+from fleetui.admin import demo
 from fleetui.store import open_fleet
 from tests import pgserver
 

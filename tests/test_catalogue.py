@@ -7,8 +7,9 @@ import csv
 import pytest
 from sqlalchemy import select, update
 
-from db.tables import GpuModel
-from fleetui import catalogue, units
+from fleetui import catalogue
+from fleetui.core import units
+from fleetui.db.tables import GpuModel
 from tests.conftest import SHARED
 
 REFERENCE = SHARED / "reference" / "gpu_specs.csv"

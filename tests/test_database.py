@@ -12,9 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from db.engine import default_path, redact, resolve_url
-from db.migrate import HEAD, current_revision, known_revisions
-from fleetui.errors import SchemaTooNew, UserError
+from fleetui.core.errors import SchemaTooNew, UserError
+from fleetui.db.engine import default_path, redact, resolve_url
+from fleetui.db.migrate import HEAD, current_revision, known_revisions
 from fleetui.store import open_fleet
 
 
@@ -73,8 +73,8 @@ def test_foreign_keys_are_enforced(engine):
 def test_upgrading_an_older_database_keeps_its_cards_and_their_uniqueness(db_url, capsys):
     from alembic import command
 
-    from db.engine import make_engine, resolve_url
-    from db.migrate import _alembic_config
+    from fleetui.db.engine import make_engine, resolve_url
+    from fleetui.db.migrate import _alembic_config
 
     old = make_engine(resolve_url(db_url))
     cfg = _alembic_config()
@@ -130,7 +130,7 @@ def test_a_newer_schema_is_refused_on_either_backend_and_left_as_it_is(engine, d
     engine.dispose()
     with pytest.raises(SchemaTooNew):
         open_fleet(db_url)
-    from db.engine import make_engine, resolve_url
+    from fleetui.db.engine import make_engine, resolve_url
 
     again = make_engine(resolve_url(db_url))
     assert current_revision(again) == "9999_future"

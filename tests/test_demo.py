@@ -9,14 +9,15 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import insert, select
 
-from db import engine as engine_module
-from db.tables import Card, GpuModel
-from fleetui import demo, inventory
-from fleetui.errors import UserError
-from fleetui.importer import ImportOptions, run_import
+from fleetui.admin import demo
+from fleetui.allocation.teams import add_team
+from fleetui.core.errors import UserError
+from fleetui.db import engine as engine_module
+from fleetui.db.tables import Card, GpuModel
+from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.inventory import cards as inventory
+from fleetui.inventory.summary import fleet_summary
 from fleetui.store import open_fleet
-from fleetui.summary import fleet_summary
-from fleetui.teams import add_team
 
 
 def _fleet(engine):

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
-from db.tables import Card, GpuModel
-from fleetui import exporter
 from fleetui.cli import app
-from fleetui.csvfile import open_csv, write_rows
+from fleetui.db.tables import Card, GpuModel
+from fleetui.importing.csvfile import open_csv, write_rows
+from fleetui.inventory import export as exporter
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 # Values that start with a trigger, genuine leading quotes before and not before one, and a

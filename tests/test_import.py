@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
-from db.tables import Card, Event, Project, Team
-from fleetui import exporter, inventory
+from fleetui.allocation.undo import undo
 from fleetui.cli import app
-from fleetui.errors import UserError
-from fleetui.importer import ImportOptions, run_import
-from fleetui.undo import undo
+from fleetui.core.errors import UserError
+from fleetui.db.tables import Card, Event, Project, Team
+from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.inventory import cards as inventory
+from fleetui.inventory import export as exporter
 from tests.conftest import SHARED
 
 HEADER = "serial,model,node,team,project,status,purchase_date,price,currency,warranty_end\n"
@@ -154,7 +155,7 @@ UUID_FILE = "serial,uuid,model\nU-1,GPU-aaa,H800 SXM\nU-2,GPU-bbb,H800 SXM\nU-3,
 def test_a_uuid_repeated_in_the_file_or_held_by_another_card_is_an_error(
     engine, tmp_path, monkeypatch, chunk
 ):
-    monkeypatch.setattr("fleetui.importer.CHUNK", chunk)
+    monkeypatch.setattr("fleetui.importing.importer.CHUNK", chunk)
     first = load(engine, write(tmp_path, UUID_FILE))
     assert (first.new, first.error_count) == (3, 0)
     assert load(engine, write(tmp_path, UUID_FILE)).summary() == "0 new, 0 changed, 3 unchanged"
@@ -186,7 +187,7 @@ def test_skip_invalid_writes_valid_rows_and_a_rejected_file(engine, tmp_path):
 def test_an_import_leaves_the_inventory_consistent_and_its_connections_checking_keys(engine, basic):
     from sqlalchemy.exc import IntegrityError
 
-    from fleetui.maintenance import check
+    from fleetui.admin.maintenance import check
 
     load(engine, basic, create_missing=True)
     assert check(engine) == []  # every card's model, node, team and project exist
@@ -518,7 +519,7 @@ def test_team_and_project_stay_consistent_when_only_one_is_in_the_file(engine, b
     load(engine, write(tmp_path, "serial,project\nS-001,pretrain\n", "p.csv"))
     card = inventory.detail(engine, "S-001").fields
     assert (card["team"], card["project"]) == ("LLM", "pretrain")
-    from fleetui import maintenance
+    from fleetui.admin import maintenance
 
     assert maintenance.check(engine) == []
 
@@ -529,7 +530,7 @@ def test_team_and_project_stay_consistent_when_only_one_is_in_the_file(engine, b
 def test_an_ambiguous_model_name_is_an_error_until_the_config_settles_it(
     engine, tmp_path, monkeypatch
 ):
-    from fleetui import moves
+    from fleetui.allocation import moves
 
     text = (
         "serial,model,team,status\nM-1,H800,LLM,spare\nM-2,A800 80G,LLM,spare\n"

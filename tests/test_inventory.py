@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from db.tables import Card, Node, Team
-from fleetui import inventory
-from fleetui.errors import UserError
+from fleetui.core.errors import UserError
+from fleetui.db.tables import Card, Node, Team
+from fleetui.inventory import cards as inventory
 
 
 def _every_card(engine):

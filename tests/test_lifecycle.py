@@ -9,11 +9,16 @@ import pytest
 from sqlalchemy import insert, select, update
 from typer.testing import CliRunner
 
-from db.tables import Card, GpuModel, Team
-from fleetui import catalogue, config, inventory, lifecycle, repairs, summary, teams
+from fleetui import catalogue, config
+from fleetui.allocation import teams
+from fleetui.allocation.undo import undo
 from fleetui.cli import app
-from fleetui.errors import UserError
-from fleetui.undo import undo
+from fleetui.core.errors import UserError
+from fleetui.db.tables import Card, GpuModel, Team
+from fleetui.inventory import cards as inventory
+from fleetui.inventory import summary
+from fleetui.lifecycle import repairs
+from fleetui.lifecycle import rules as lifecycle
 
 DEFAULTS = config.Config()
 TODAY = date(2026, 3, 15)

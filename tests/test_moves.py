@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from db.tables import Card, Event
-from fleetui import history, inventory, moves, teams
+from fleetui.allocation import history, moves, teams
+from fleetui.allocation.undo import undo
 from fleetui.cli import app
-from fleetui.errors import UserError
+from fleetui.core.errors import UserError
+from fleetui.db.tables import Card, Event
+from fleetui.inventory import cards as inventory
 from fleetui.store import open_fleet
-from fleetui.undo import undo
 
 TODAY = date(2026, 11, 1)
 

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
-from db.tables import Card, Event, GpuModel, Node
-from fleetui import inventory
 from fleetui.cli import app
-from fleetui.errors import UserError
+from fleetui.core.errors import UserError
+from fleetui.db.tables import Card, Event, GpuModel, Node
+from fleetui.inventory import cards as inventory
 from fleetui.telemetry import agent, nvml, poller, reconcile
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -251,7 +251,7 @@ def test_a_cards_history_is_the_same_in_the_cli_and_the_tui(fleet, db_url):
 
 
 def test_the_planner_takes_idle_cards_before_busy_ones(fleet):
-    from fleetui import moves, teams
+    from fleetui.allocation import moves, teams
 
     teams.add_team(fleet, "LLM")
     with fleet.begin() as conn:
@@ -270,7 +270,7 @@ async def test_the_telemetry_screen_polls_and_fixes_with_one_key(fleet):
     from textual.widgets import DataTable, Static
 
     from fleetui.app import FleetApp
-    from screens.telemetry import TelemetryScreen
+    from fleetui.screens.telemetry import TelemetryScreen
 
     app = FleetApp(fleet)
     async with app.run_test(size=(130, 50)) as pilot:

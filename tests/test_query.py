@@ -2,8 +2,8 @@
 
 import pytest
 
-from fleetui.errors import UserError
-from fleetui.query import Term, parse
+from fleetui.core.errors import UserError
+from fleetui.inventory.query import Term, parse
 
 
 def test_terms_keys_and_quoted_values():

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-import db.engine
-from fleetui import importer
 from fleetui.cli import app
-from fleetui.importer import ImportOptions, run_import
+from fleetui.db import engine as db_engine
+from fleetui.importing import importer
+from fleetui.importing.importer import ImportOptions, run_import
 from fleetui.store import open_fleet
 
 
@@ -67,7 +67,7 @@ def test_statistics_after_the_commit_never_turn_an_import_into_a_failure(
 ):
     """Another import holds the write lock when this one, committed, refreshes statistics."""
     refresh = importer.refresh_statistics_if_idle
-    other = create_engine(db.engine.resolve_url(demo_url))
+    other = create_engine(db_engine.resolve_url(demo_url))
 
     def another_import_holds_the_lock(engine) -> None:
         with other.connect() as conn:
@@ -199,7 +199,7 @@ def test_an_unreadable_import_file_is_one_sentence_and_creates_no_database(
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_full_disk_at_commit_is_one_sentence_and_changes_nothing(demo_url, tmp_path, monkeypatch):
     """SQLite's max_page_count makes the file as full as a full disk would."""
-    pragmas = db.engine._sqlite_pragmas
+    pragmas = db_engine._sqlite_pragmas
 
     def nearly_full(dbapi_conn, record) -> None:
         pragmas(dbapi_conn, record)
@@ -207,7 +207,7 @@ def test_a_full_disk_at_commit_is_one_sentence_and_changes_nothing(demo_url, tmp
         dbapi_conn.execute(f"PRAGMA max_page_count = {pages + 2}")
 
     before = state(demo_url)
-    monkeypatch.setattr(db.engine, "_sqlite_pragmas", nearly_full)
+    monkeypatch.setattr(db_engine, "_sqlite_pragmas", nearly_full)
     rows = "serial,model,notes\n" + "".join(f"D{n:05d},H800 SXM,{'x' * 200}\n" for n in range(3000))
     result = cli("--db", demo_url, "import", write(tmp_path, "big.csv", rows))
     monkeypatch.undo()
@@ -264,7 +264,8 @@ def test_every_write_to_a_read_only_database_is_one_sentence(
 
 CTRL_C_IMPORT = """
 import sys, time
-from fleetui import cli, importer
+from fleetui import cli
+from fleetui.importing import importer
 
 stage = importer._stage
 
@@ -343,7 +344,7 @@ def test_another_applications_database_is_refused_and_left_as_it_was(db_url, bac
         with sqlite3.connect(db_url) as conn:
             conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT)")
         before = Path(db_url).read_bytes()
-    other = create_engine(db.engine.resolve_url(db_url))
+    other = create_engine(db_engine.resolve_url(db_url))
     if backend == "postgresql":
         with other.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT)")

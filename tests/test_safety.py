@@ -14,13 +14,15 @@ import pytest
 from sqlalchemy import func, select, text, update
 from typer.testing import CliRunner
 
-from db.tables import Card, Event
-from fleetui import demo, inventory, maintenance, moves
+from fleetui.admin import demo, maintenance
+from fleetui.allocation import moves
+from fleetui.allocation.undo import undo
 from fleetui.cli import app
-from fleetui.errors import UserError
-from fleetui.importer import ImportOptions, run_import
+from fleetui.core.errors import UserError
+from fleetui.db.tables import Card, Event
+from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.inventory import cards as inventory
 from fleetui.store import open_fleet
-from fleetui.undo import undo
 from tests import racer
 
 TODAY = date(2026, 11, 1)
@@ -85,7 +87,7 @@ def test_secrets_never_reach_the_output(pg_databases, request):
 IMPORTER = """
 import sys, time
 from fleetui.store import open_fleet
-from fleetui.importer import ImportOptions, run_import
+from fleetui.importing.importer import ImportOptions, run_import
 engine = open_fleet(sys.argv[1])
 print("started", flush=True)
 

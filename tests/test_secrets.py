@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from db.engine import redact
 from fleetui.cli import app
+from fleetui.db.engine import redact
 
 SECRET = "s3cret-pw"
 # Every way a URL can carry a secret: (userinfo, query) to put into the server's base URL.

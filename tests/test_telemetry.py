@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from fleetui.errors import UserError
+from fleetui.core.errors import UserError
 from fleetui.telemetry import agent, nvml, prometheus
 from tests.conftest import SHARED
 

@@ -13,13 +13,15 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from db.tables import Card, Event, Node, Team
-from fleetui import history, maintenance, moves, repairs
+from fleetui.admin import maintenance
+from fleetui.allocation import history, moves
+from fleetui.allocation.undo import undo
 from fleetui.cli import app
 from fleetui.config import Config
-from fleetui.errors import UserError
-from fleetui.importer import ImportOptions, run_import
-from fleetui.undo import undo
+from fleetui.core.errors import UserError
+from fleetui.db.tables import Card, Event, Node, Team
+from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.lifecycle import repairs
 from tests import racer
 
 MODEL = "H100 SXM5 80GB"

@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-import db.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import fleetui.db.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 
@@ -22,7 +22,7 @@ def run(connection: Connection) -> None:
 
 connection = config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only when someone runs the alembic CLI by hand
-    from db.engine import make_engine, resolve_url
+    from fleetui.db.engine import make_engine, resolve_url
 
     with make_engine(resolve_url(config.get_main_option("sqlalchemy.url"))).begin() as conn:
         run(conn)

@@ -19,7 +19,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
-from fleetui.errors import UserError
+from fleetui.core.errors import UserError
 from fleetui.telemetry import nvml, prometheus
 
 MAX_LINE = 4096

@@ -25,10 +25,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from db.bulk import insert_rows
-from db.tables import GpuHourly, GpuSample, Node, unfit
-from fleetui.errors import UserError
-from fleetui.store import require_fit
+from fleetui.core.errors import UserError
+from fleetui.db.bulk import insert_rows
+from fleetui.db.tables import GpuHourly, GpuSample, Node, require_fit, unfit
 from fleetui.telemetry import prometheus
 from fleetui.telemetry.agent import read_token
 
@@ -108,7 +107,7 @@ def add_node(
 def add_nodes_from_csv(engine: Engine, path: str) -> int:
     """Register nodes from a CSV with columns hostname, kind (agent or dcgm) and url; all or
     none: any bad row is reported (row number and why) and nothing is registered."""
-    from fleetui.csvfile import open_csv
+    from fleetui.importing.csvfile import open_csv
 
     source = open_csv(path)
     header = [h.lower() for h in source.header]

@@ -19,11 +19,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, and_, func, insert, select
 
-from db.tables import Card, GpuHourly, GpuModel, GpuSample, Node
-from fleetui import audit, catalogue
-from fleetui.cardedit import change_card
-from fleetui.cells import identity, slot_serial
-from fleetui.errors import UserError
+from fleetui import catalogue
+from fleetui.core.errors import UserError
+from fleetui.db import audit
+from fleetui.db.tables import Card, GpuHourly, GpuModel, GpuSample, Node
+from fleetui.importing.cells import identity, slot_serial
+from fleetui.inventory.edit import change_card
 from fleetui.store import writing
 
 card_t, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__

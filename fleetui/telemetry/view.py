@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, case, select
 
-from db.tables import GpuSample, Node
+from fleetui.db.tables import GpuSample, Node
 
 node_t, sample_t = Node.__table__, GpuSample.__table__
 MAX_GPUS = 300  # a screenful; sick and lost ones first

@@ -9,12 +9,12 @@ from datetime import date
 from rich.console import Console
 from textual.widgets import DataTable, Input, Static
 
-from fleetui import inventory
 from fleetui.app import FleetApp
-from screens.card_detail import CardDetailScreen
-from screens.dashboard import DashboardScreen
-from screens.help import HelpScreen
-from screens.inventory import PAGE_SIZE, InventoryScreen
+from fleetui.inventory import cards as inventory
+from fleetui.screens.card_detail import CardDetailScreen
+from fleetui.screens.dashboard import DashboardScreen
+from fleetui.screens.help import HelpScreen
+from fleetui.screens.inventory import PAGE_SIZE, InventoryScreen
 
 
 async def settle(pilot) -> None:
@@ -159,7 +159,7 @@ def test_dashboard_snapshot(snap_compare, demo_file, tmp_path):
 async def test_import_screen_checks_every_row_then_imports(demo_engine, tmp_path):
     from textual.widgets import Button
 
-    from screens.import_screen import ImportScreen
+    from fleetui.screens.import_screen import ImportScreen
 
     path = tmp_path / "new.csv"
     text = "序列号,型号,部门,状态\nNEW-1,H800 SXM,LLM,在用\nNEW-2,Z999,LLM,备用\n"
@@ -197,8 +197,8 @@ async def test_import_screen_checks_every_row_then_imports(demo_engine, tmp_path
 async def test_mark_move_then_undo_from_history(demo_engine):
     from textual.widgets import Button, Select
 
-    from screens.history import HistoryScreen
-    from screens.reallocate import ReallocateModal
+    from fleetui.screens.history import HistoryScreen
+    from fleetui.screens.reallocate import ReallocateModal
 
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 44)) as pilot:
@@ -240,7 +240,7 @@ async def test_mark_move_then_undo_from_history(demo_engine):
 
 
 async def test_teams_screen_lists_holdings_with_projects(demo_engine):
-    from screens.teams import TeamsScreen
+    from fleetui.screens.teams import TeamsScreen
 
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -256,7 +256,7 @@ async def test_teams_screen_lists_holdings_with_projects(demo_engine):
 
 
 async def test_dashboard_alerts_jump_to_the_matching_cards(demo_engine):
-    from screens.lifecycle import LifecycleScreen
+    from fleetui.screens.lifecycle import LifecycleScreen
 
     app = FleetApp(demo_engine)
     async with app.run_test(size=(110, 36)) as pilot:
@@ -276,7 +276,7 @@ async def test_dashboard_alerts_jump_to_the_matching_cards(demo_engine):
 
 
 async def test_import_screen_lists_every_row_range_of_an_error(demo_engine, tmp_path):
-    from screens.import_screen import ImportScreen
+    from fleetui.screens.import_screen import ImportScreen
 
     models = {2: "Z999", 3: "Z999", 4: "Z999", 9: "Z999", 12: "Z999"}
     lines = ["serial,model,team,status"]
@@ -305,8 +305,8 @@ async def test_request_cards_by_count_from_a_key_and_the_palette(demo_engine):
     from textual.command import CommandPalette
     from textual.widgets import Button, Select
 
-    from fleetui import teams
-    from screens.reallocate import ReallocateModal
+    from fleetui.allocation import teams
+    from fleetui.screens.reallocate import ReallocateModal
 
     def h800s() -> dict[str, int]:
         return {h.name: h.by_model.get("H800 SXM 80GB", 0) for h in teams.holdings(demo_engine)}
@@ -355,7 +355,8 @@ async def test_request_cards_by_count_from_a_key_and_the_palette(demo_engine):
 async def test_filters_and_card_details_are_judged_on_the_apps_today(demo_engine):
     """The dashboard's alert, the `warranty:` filter it jumps to and a card's warranty state
     all use the day the app was given, never the clock."""
-    from fleetui import config, lifecycle
+    from fleetui import config
+    from fleetui.lifecycle import rules as lifecycle
 
     day = date(2024, 6, 1)
     expected = lifecycle.snapshot(demo_engine, config.load(), day).alerts()["expiring_90d"]

@@ -10,8 +10,8 @@ from textual.geometry import Region
 from textual.widgets import DataTable, Input, Static
 
 from fleetui.app import FleetApp
-from fleetui.importer import ImportOptions, run_import
-from screens.card_detail import CardDetailScreen
+from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.screens.card_detail import CardDetailScreen
 from tests.test_plain_output import EVIL_CSV, EVIL_TEAM
 
 SCREENS = Path(__file__).resolve().parents[2] / "screens"
@@ -74,7 +74,7 @@ async def test_notifications_show_their_message_literally(engine):
 
 
 async def test_import_screen_shows_headers_holding_markup_literally(engine, tmp_path):
-    from screens.import_screen import FieldPicker
+    from fleetui.screens.import_screen import FieldPicker
 
     path = tmp_path / "tags.csv"
     path.write_text("serial,model,[b]price[/b],price [us],[/x]\nS-1,H100 SXM,1,2,3\n", "utf-8")

@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
 
-from db.tables import Card, Event, GpuModel, Team
-from fleetui import audit, teams
-from fleetui.errors import UserError
-from fleetui.summary import COMPUTING, HELD, UNASSIGNED
+from fleetui.allocation import teams
+from fleetui.core.errors import UserError
+from fleetui.db import audit
+from fleetui.db.tables import Card, Event, GpuModel, Team
+from fleetui.inventory.summary import COMPUTING, HELD, UNASSIGNED
 
 event_t, card_t, model_t, team_t = (
     Event.__table__,

@@ -12,12 +12,12 @@ from datetime import date, datetime
 
 from sqlalchemy import Engine, select
 
-from db.tables import Card, Event, GpuModel
-from fleetui.cardedit import change_card
-from fleetui.cells import CellError, parse_money
 from fleetui.config import Config
-from fleetui.errors import UserError
-from fleetui.lifecycle import warranty_end
+from fleetui.core.errors import UserError
+from fleetui.db.tables import Card, Event, GpuModel
+from fleetui.importing.cells import CellError, parse_money
+from fleetui.inventory.edit import change_card
+from fleetui.lifecycle.rules import warranty_end
 from fleetui.store import writing
 
 card_t, event_t, model_t = Card.__table__, Event.__table__, GpuModel.__table__

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from db.tables import Card
-from fleetui import audit
-from fleetui.errors import UserError
+from fleetui.core.errors import UserError
+from fleetui.db import audit
+from fleetui.db.tables import Card
 
 card_t = Card.__table__
 

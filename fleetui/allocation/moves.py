@@ -15,11 +15,15 @@ from itertools import groupby
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
 
-from db.tables import Card, GpuHourly, GpuModel, Node, Project, Team
-from fleetui import audit, catalogue, config, lifecycle, teams, units
-from fleetui.errors import UserError
+from fleetui import catalogue, config
+from fleetui.allocation import teams
+from fleetui.core import units
+from fleetui.core.errors import UserError
+from fleetui.db import audit
+from fleetui.db.tables import Card, GpuHourly, GpuModel, Node, Project, Team
+from fleetui.inventory.summary import COMPUTING, HELD
+from fleetui.lifecycle import rules as lifecycle
 from fleetui.store import writing
-from fleetui.summary import COMPUTING, HELD
 from fleetui.telemetry import reconcile
 
 card_t, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__

@@ -15,8 +15,8 @@ import difflib
 import shlex
 from dataclasses import dataclass
 
-from db.tables import CARD_STATUSES
-from fleetui.errors import UserError
+from fleetui.core.errors import UserError
+from fleetui.db.tables import CARD_STATUSES
 
 KEYS = ("serial", "uuid", "model", "node", "site", "team", "project", "status", "warranty", "eol")
 KEY_ALIASES = {"host": "node", "hostname": "node", "gpu": "model", "state": "status"}

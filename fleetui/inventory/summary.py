@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, func, select
 
-from db.tables import CARD_STATUSES, Card, GpuModel, Team
+from fleetui.db.tables import CARD_STATUSES, Card, GpuModel, Team
 
 COMPUTING = ("in_service", "spare")
 HELD = ("in_service", "spare", "repair")

@@ -20,10 +20,10 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DatabaseError
 
-from db.engine import redact, sqlite_path
-from db.migrate import HEAD, current_revision
-from db.tables import Card, Event, Project
-from fleetui.errors import UserError
+from fleetui.core.errors import UserError
+from fleetui.db.engine import redact, sqlite_path
+from fleetui.db.migrate import HEAD, current_revision
+from fleetui.db.tables import Card, Event, Project
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 

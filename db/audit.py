@@ -11,8 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from db.tables import Event
-from fleetui.store import require_fit
+from fleetui.db.tables import Event, require_fit
 
 event_t = Event.__table__
 # What an import logs, beside its summary, for each team, project and node it created (no card;

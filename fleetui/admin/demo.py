@@ -15,15 +15,18 @@ from sqlalchemy import Connection, Engine, create_engine, func, insert, inspect,
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
-from db.bulk import (
+from fleetui import catalogue
+from fleetui.core.errors import UserError
+from fleetui.db import audit
+from fleetui.db.bulk import (
     foreign_keys_trusted,
     gc_paused,
     indexes_deferred,
     insert_rows,
     refresh_statistics,
 )
-from db.engine import redact, sqlite_path
-from db.tables import (
+from fleetui.db.engine import redact, sqlite_path
+from fleetui.db.tables import (
     CARD_DATA_COLUMNS,
     Card,
     Event,
@@ -35,8 +38,6 @@ from db.tables import (
     Site,
     Team,
 )
-from fleetui import audit, catalogue
-from fleetui.errors import UserError
 from fleetui.store import database_url, open_fleet
 
 SITES = (
@@ -177,7 +178,7 @@ def clear(engine: Engine) -> None:
     """Empty a demo database for a rebuild (refuses anything that holds real cards).
 
     The audit log refuses deletes, so the demo's tables are dropped and the schema rebuilt."""
-    from db.migrate import upgrade
+    from fleetui.db.migrate import upgrade
 
     with engine.begin() as conn:
         if not check_target(conn, redact(str(engine.url))):

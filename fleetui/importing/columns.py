@@ -11,7 +11,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
-from fleetui.errors import UserError
+from fleetui.core.errors import UserError
 
 # fleetui's own export headers, in export order
 EXPORT_FIELDS = (

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from fleetui.errors import UserError
+from fleetui.core.errors import UserError
 
 SAMPLE = 1 << 16
 DELIMITERS = (",", ";", "\t")

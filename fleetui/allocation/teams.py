@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from db.tables import Card, GpuModel, Project, Team
-from fleetui import audit
-from fleetui.errors import UserError
-from fleetui.store import require_fit
-from fleetui.summary import COMPUTING, HELD
+from fleetui.core.errors import UserError
+from fleetui.db import audit
+from fleetui.db.tables import Card, GpuModel, Project, Team, require_fit
+from fleetui.inventory.summary import COMPUTING, HELD
 
 card_t, team_t, project_t, model_t = (
     Card.__table__,

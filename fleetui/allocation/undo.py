@@ -32,10 +32,11 @@ from sqlalchemy import (
     update,
 )
 
-from db.locks import lock_cards_for_writing
-from db.tables import Card, Event, Node, Project, Team
-from fleetui import audit, units
-from fleetui.errors import UserError
+from fleetui.core import units
+from fleetui.core.errors import UserError
+from fleetui.db import audit
+from fleetui.db.locks import lock_cards_for_writing
+from fleetui.db.tables import Card, Event, Node, Project, Team
 from fleetui.store import writing
 
 card_t, event_t = Card.__table__, Event.__table__

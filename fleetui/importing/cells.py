@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from db.tables import CARD_STATUSES
+from fleetui.db.tables import CARD_STATUSES
 
 MISSING = {"", "[n/a]", "n/a", "na", "[not supported]", "null", "none", "-", "—", "无"}
 EXCEL_EPOCH = date(1899, 12, 30)

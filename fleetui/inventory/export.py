@@ -9,10 +9,10 @@ from typing import IO, Any
 
 from sqlalchemy import Engine, select
 
-from db.tables import Card, GpuModel, Node, Project, Team
-from fleetui import inventory
-from fleetui.columns import EXPORT_FIELDS
-from fleetui.csvfile import write_rows
+from fleetui.db.tables import Card, GpuModel, Node, Project, Team
+from fleetui.importing.columns import EXPORT_FIELDS
+from fleetui.importing.csvfile import write_rows
+from fleetui.inventory import cards as inventory
 
 CHUNK = 5_000
 card, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__

@@ -44,7 +44,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from db.bulk import (
+from fleetui import catalogue, config
+from fleetui.core import units
+from fleetui.core.errors import UserError
+from fleetui.db import audit
+from fleetui.db.bulk import (
     foreign_keys_trusted,
     gc_paused,
     indexes_deferred,
@@ -52,9 +56,9 @@ from db.bulk import (
     insert_rows,
     refresh_statistics_if_idle,
 )
-from db.locks import lock_cards_for_writing
-from db.sqlfuncs import json_object
-from db.tables import (
+from fleetui.db.locks import lock_cards_for_writing
+from fleetui.db.sqlfuncs import json_object
+from fleetui.db.tables import (
     CARD_DATA_COLUMNS,
     INTEGER_MAX,
     Card,
@@ -63,10 +67,10 @@ from db.tables import (
     Node,
     Project,
     Team,
+    require_fit,
     unfit,
 )
-from fleetui import audit, catalogue, config, units
-from fleetui.cells import (
+from fleetui.importing.cells import (
     MISSING,
     CellError,
     add_months,
@@ -79,10 +83,9 @@ from fleetui.cells import (
     parse_years,
     slot_serial,
 )
-from fleetui.columns import Mapping, map_columns
-from fleetui.csvfile import CsvSource, open_csv, write_rows
-from fleetui.errors import UserError
-from fleetui.store import busy_as_user_error, require_fit
+from fleetui.importing.columns import Mapping, map_columns
+from fleetui.importing.csvfile import CsvSource, open_csv, write_rows
+from fleetui.store import busy_as_user_error
 
 CHUNK = 20_000
 MAX_ERRORS_KEPT = 100_000

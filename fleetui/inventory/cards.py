@@ -23,13 +23,14 @@ from sqlalchemy import (
     select,
 )
 
-from db.sqlfuncs import contains_text
-from db.tables import Card, GpuModel, Node, Project, Site, Team
-from fleetui import catalogue, config, lifecycle
-from fleetui.errors import UserError
-from fleetui.history import events_of_card
-from fleetui.query import Term, days, parse
-from fleetui.summary import HELD
+from fleetui import catalogue, config
+from fleetui.allocation.history import events_of_card
+from fleetui.core.errors import UserError
+from fleetui.db.sqlfuncs import contains_text
+from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team
+from fleetui.inventory.query import Term, days, parse
+from fleetui.inventory.summary import HELD
+from fleetui.lifecycle import rules as lifecycle
 
 card = Card.__table__
 model_t = GpuModel.__table__

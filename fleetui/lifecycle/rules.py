@@ -22,11 +22,11 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select
 
-from db.tables import Card, GpuModel, Project, Team
 from fleetui import catalogue
-from fleetui.cells import add_months
 from fleetui.config import Config, irreplaceable
-from fleetui.summary import COMPUTING, HELD, UNASSIGNED
+from fleetui.db.tables import Card, GpuModel, Project, Team
+from fleetui.importing.cells import add_months
+from fleetui.inventory.summary import COMPUTING, HELD, UNASSIGNED
 
 card_t, model_t, team_t = Card.__table__, GpuModel.__table__, Team.__table__
 

@@ -1,0 +1,1 @@
+"""Looking after the database: checks, backup and restore, the demo fleet."""

@@ -1,0 +1,1 @@
+"""Who holds what: teams and projects, move plans and moves, undo, history."""

@@ -1,0 +1,274 @@
+"""Teams, projects, plans, moves and history."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fleetui.cli.base import Group, JsonOption, app, open_db, out, print_json, report_app
+from fleetui.core.errors import UserError
+
+# ---------------------------------------------------------------- teams and projects
+
+teams_app = typer.Typer(cls=Group, help="Teams: add, list, rename, quotas.", no_args_is_help=True)
+projects_app = typer.Typer(cls=Group, help="Projects of teams: add, list.", no_args_is_help=True)
+app.add_typer(teams_app, name="teams")
+app.add_typer(projects_app, name="projects")
+QuotaCards = Annotated[int | None, typer.Option("--quota-cards", help="Quota in cards.")]
+QuotaPflops = Annotated[float | None, typer.Option("--quota-pflops", help="Quota in PFLOPS.")]
+
+
+@teams_app.command("add")
+def teams_add(
+    ctx: typer.Context, name: str, quota_cards: QuotaCards = None, quota_pflops: QuotaPflops = None
+) -> None:
+    """Add a team."""
+    from fleetui.allocation import teams
+
+    teams.add_team(open_db(ctx), name, quota_cards, quota_pflops)
+    out.print(f"Team '{name.strip()}' added.", highlight=False)
+
+
+@teams_app.command("rename")
+def teams_rename(ctx: typer.Context, old: str, new: str) -> None:
+    """Rename a team (its cards and projects stay with it)."""
+    from fleetui.allocation import teams
+
+    teams.rename_team(open_db(ctx), old, new)
+    out.print(f"Team '{old}' is now '{new.strip()}'.", highlight=False)
+
+
+@teams_app.command("quota")
+def teams_quota(
+    ctx: typer.Context,
+    team: str,
+    project: Annotated[str | None, typer.Option(help="Set the project's quota instead.")] = None,
+    quota_cards: QuotaCards = None,
+    quota_pflops: QuotaPflops = None,
+) -> None:
+    """Set (or, given neither number, clear) a team's or project's quota."""
+    from fleetui.allocation import teams
+
+    teams.set_quota(open_db(ctx), team, project, quota_cards, quota_pflops)
+    out.print("Quota set.", highlight=False)
+
+
+@teams_app.command("list")
+def teams_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Teams with their cards, PFLOPS, quota use and cards per model."""
+    _print_holdings(open_db(ctx), projects=False, as_json=as_json)
+
+
+@projects_app.command("add")
+def projects_add(
+    ctx: typer.Context,
+    team: str,
+    name: str,
+    quota_cards: QuotaCards = None,
+    quota_pflops: QuotaPflops = None,
+) -> None:
+    """Add a project to a team."""
+    from fleetui.allocation import teams
+
+    teams.add_project(open_db(ctx), team, name, quota_cards, quota_pflops)
+    out.print(f"Project '{name.strip()}' added to {team}.", highlight=False)
+
+
+@projects_app.command("list")
+def projects_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Projects with their cards, PFLOPS and quota use."""
+    _print_holdings(open_db(ctx), projects=True, as_json=as_json)
+
+
+def _print_holdings(engine, projects: bool, as_json: bool) -> None:
+    from fleetui.allocation import teams
+
+    rows = teams.holdings(engine, projects=projects)
+    if as_json:
+        print_json([h.as_dict() for h in rows])
+        return
+    table = Table()
+    for column in ("Project" if projects else "Team", "Cards", "PFLOPS", "Quota use", "Models"):
+        table.add_column(column, justify="right" if column in ("Cards", "PFLOPS") else "left")
+    for h in rows:
+        models = ", ".join(f"{m} {n:,}" for m, n in list(h.by_model.items())[:3])
+        table.add_row(h.name, f"{h.cards:,}", f"{h.pflops:,.1f}", h.quota_use(), models)
+    out.print(table)
+
+
+# ---------------------------------------------------------------- plan and move
+
+SerialsArg = Annotated[list[str] | None, typer.Argument(help="Serials of the cards to move.")]
+ToTeam = Annotated[str | None, typer.Option("--to-team", help="Team that gets the cards.")]
+ToProject = Annotated[str | None, typer.Option("--to-project", help="Project that gets them.")]
+Count = Annotated[int | None, typer.Option("--count", help="How many cards to find.")]
+Pflops = Annotated[float | None, typer.Option("--pflops", help="How much compute to find.")]
+Models = Annotated[str | None, typer.Option("--model", help="Model(s), comma-separated.")]
+FromTeam = Annotated[str | None, typer.Option("--from-team", help="Take from this team.")]
+FromProject = Annotated[str | None, typer.Option("--from-project", help="Take from this project.")]
+
+
+def _plan(engine, serials, to_team, to_project, count, pflops, model, from_team, from_project):
+    from fleetui.allocation import moves
+
+    if count is None and pflops is None:
+        return moves.plan_cards(engine, serials or [], to_team, to_project)
+    if serials:
+        raise UserError("Give serials or --count/--pflops, not both.")
+    models = [m.strip() for m in model.split(",")] if model else None
+    return moves.plan_request(
+        engine,
+        to_team,
+        to_project,
+        count,
+        pflops,
+        models,
+        from_team,
+        from_project,
+        today=date.today(),
+    )
+
+
+def _show_plan(plan, as_json: bool) -> None:
+    from fleetui.allocation import moves
+
+    if as_json:
+        print_json(plan.as_dict())
+    else:
+        for line in moves.describe(plan):
+            out.print(line, highlight=False, markup=False)
+
+
+@app.command("plan")
+def plan_cmd(
+    ctx: typer.Context,
+    serials: SerialsArg = None,
+    to_team: ToTeam = None,
+    to_project: ToProject = None,
+    count: Count = None,
+    pflops: Pflops = None,
+    model: Models = None,
+    from_team: FromTeam = None,
+    from_project: FromProject = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Preview a move (same arguments as `move`); writes nothing."""
+    plan = _plan(
+        open_db(ctx), serials, to_team, to_project, count, pflops, model, from_team, from_project
+    )
+    _show_plan(plan, as_json)
+
+
+@app.command("move")
+def move_cmd(
+    ctx: typer.Context,
+    serials: SerialsArg = None,
+    to_team: ToTeam = None,
+    to_project: ToProject = None,
+    count: Count = None,
+    pflops: Pflops = None,
+    model: Models = None,
+    from_team: FromTeam = None,
+    from_project: FromProject = None,
+    reason: Annotated[str, typer.Option(help="Why (required; goes in the log).")] = "",
+    actor: Annotated[str | None, typer.Option(help="Who (default: your OS user).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Move cards between teams/projects: named serials, or a request by count or PFLOPS."""
+    from fleetui.allocation import moves
+
+    if not reason.strip():
+        raise UserError("Say why: a move needs --reason.")
+    engine = open_db(ctx)
+    plan = _plan(
+        engine, serials, to_team, to_project, count, pflops, model, from_team, from_project
+    )
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError(
+                "Not asking without a terminal: review with `fleetui plan`, then "
+                "pass --yes to move."
+            )
+        _show_plan(plan, as_json=False)
+        if not typer.confirm("Move these cards?", default=False):
+            raise typer.Exit(1)
+    batch = moves.commit(engine, plan, reason, actor)
+    if as_json:
+        print_json(plan.as_dict() | {"batch_id": batch})
+    else:
+        out.print(
+            f"Moved {len(plan.cards):,} cards to {plan.target.label()}. Batch {batch[:8]} "
+            f"(undo: fleetui undo {batch[:8]}).",
+            highlight=False,
+        )
+
+
+# ---------------------------------------------------------------- history and reports
+
+
+@app.command("history")
+def history_cmd(
+    ctx: typer.Context,
+    card: Annotated[str | None, typer.Option("--card", help="One card's events (serial).")] = None,
+    team: Annotated[str | None, typer.Option("--team", help="Batches moving cards in/out.")] = None,
+    project: Annotated[str | None, typer.Option("--project")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this date (2026-01-31).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many batches.")] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """The audit log: batches newest first, or one card's events."""
+    from fleetui.allocation import history
+
+    engine = open_db(ctx)
+    if card:
+        events = history.card_events(engine, card)
+        if as_json:
+            print_json(events)
+            return
+        for e in events:
+            out.print(
+                f"{e['at']:%Y-%m-%d %H:%M}  {e['actor']}  {e['action']}  {e['before']} -> "
+                f"{e['after']}  {e['reason']}  batch {e['batch_id'][:8]}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+        return
+    found = history.batches(engine, team, project, since, limit)
+    if as_json:
+        print_json([b.as_dict() for b in found])
+        return
+    table = Table()
+    for column in history.BATCH_HEADINGS:
+        table.add_column(column)
+    for b in found:
+        table.add_row(*b.cells())
+    out.print(table)
+
+
+@report_app.command("allocation")
+def report_allocation(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option("--as-of", help="The date (2026-01-31).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Who held how many cards and PFLOPS at the end of a past date, rebuilt from the log."""
+    from fleetui.allocation import history
+
+    rows = history.allocation_as_of(open_db(ctx), as_of)
+    if as_json:
+        print_json([r.as_dict() for r in rows])
+        return
+    table = Table(title=f"Allocation at the end of {as_of}")
+    for column in ("Team", "Cards", "PFLOPS"):
+        table.add_column(column, justify="left" if column == "Team" else "right")
+    for r in rows:
+        table.add_row(r.team, f"{r.cards:,}", f"{r.tflops / 1000:,.1f}")
+    out.print(table)

@@ -1,0 +1,104 @@
+"""The GPU catalogue and the card list."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from fleetui import catalogue
+from fleetui.cli.base import JsonOption, app, err, number, open_db, out, print_json
+from fleetui.core import units
+from fleetui.inventory import cards as inventory
+
+# ---------------------------------------------------------------- catalogue
+
+
+@app.command("models")
+def models_cmd(as_json: JsonOption = False) -> None:
+    """List the GPU catalogue: memory, dense FP16/BF16 TFLOPS, TDP, TPP, export class, source."""
+    specs = catalogue.models()
+    if as_json:
+        print_json([_model_json(s) for s in specs])
+        return
+    table = Table(title=f"GPU catalogue ({len(specs)} models)")
+    for column in ("Model", "Vendor", "Mem GB", "FP16 TFLOPS", "TDP W", "TPP", "Export class"):
+        table.add_column(
+            column, justify="right" if column[0] in "MFTP" and column != "Model" else "left"
+        )
+    for s in specs:
+        table.add_row(
+            s.name,
+            s.vendor,
+            number(s.memory_gb),
+            number(s.fp16_tflops),
+            number(s.tdp_w),
+            number(s.tpp),
+            s.export_class,
+        )
+    out.print(table)
+
+
+def _model_json(spec: catalogue.ModelSpec) -> dict[str, Any]:
+    values = spec.row()
+    values["nvml_names"] = list(spec.nvml_names)
+    values["aliases"] = list(spec.aliases)
+    return values
+
+
+# ---------------------------------------------------------------- cards
+
+
+@app.command("cards")
+def cards_cmd(
+    ctx: typer.Context,
+    query: Annotated[
+        str, typer.Argument(help="Filter, e.g. 'team:llm model:h800 status:spare'.")
+    ] = "",
+    as_json: JsonOption = False,
+    limit: Annotated[int | None, typer.Option(help="At most N cards (table default 50).")] = None,
+    sort: Annotated[str, typer.Option(help=f"One of: {', '.join(inventory.SORTS)}.")] = "serial",
+) -> None:
+    """List cards matching a filter (the TUI's `/` syntax)."""
+    engine = open_db(ctx)
+    if as_json:
+        _stream_json(inventory.cards(engine, query, limit, sort))
+        return
+    if not sys.stdout.isatty():  # piped: tab-separated, every matching card unless --limit
+        _stream_tsv(inventory.cards(engine, query, limit, sort))
+        return
+    shown = limit if limit is not None else 50
+    rows = list(inventory.cards(engine, query, shown, sort))
+    table = Table(show_lines=False)
+    for column in TABLE_COLUMNS:
+        table.add_column(column.replace("_", " "), no_wrap=True)
+    for row in rows:
+        values = row.as_dict()
+        table.add_row(*(str(values[c] or "") for c in TABLE_COLUMNS))
+    out.print(table)
+    total = inventory.count(engine, query)
+    if total > len(rows):
+        err.print(
+            f"{units.count(len(rows))} of {units.count(total)} cards shown; use --limit or --json."
+        )
+
+
+TABLE_COLUMNS = ("serial", "model", "node", "team", "project", "status", "warranty_end")
+
+
+def _stream_tsv(rows) -> None:
+    from fleetui.importing.csvfile import write_rows
+
+    write_rows(sys.stdout, inventory.COLUMNS, (row.as_dict().values() for row in rows), tsv=True)
+
+
+def _stream_json(rows) -> None:
+    """A JSON array written row by row, so a million cards never sit in memory at once."""
+    write = sys.stdout.write
+    write("[")
+    for i, row in enumerate(rows):
+        write(("," if i else "") + "\n  " + json.dumps(row.as_dict(), ensure_ascii=False))
+    write("\n]\n")

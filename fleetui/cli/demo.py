@@ -1,0 +1,37 @@
+"""The demo fleet."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fleetui.admin import demo
+from fleetui.cli.base import app, db_target, err, launch
+from fleetui.core import units
+from fleetui.db.engine import demo_path, redact
+
+# ---------------------------------------------------------------- demo
+
+
+@app.command("demo")
+def demo_cmd(
+    ctx: typer.Context,
+    cards: Annotated[int, typer.Option(help="About how many cards.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Same seed, same fleet.")] = 7,
+    no_launch: Annotated[bool, typer.Option("--no-launch", help="Build only.")] = False,
+) -> None:
+    """Build a realistic demo fleet in its own database (rebuilt each run) and open the TUI.
+    Never $FLEETUI_DB; --db only names a new or empty database or one demo built."""
+    engine = demo.open_target(db_target(ctx) or str(demo_path()))
+    if cards >= 50_000:
+        from rich.progress import Progress
+
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("Building the demo fleet", total=cards)
+            written = demo.build(engine, cards, seed, lambda n, _: bar.update(task, completed=n))
+    else:
+        written = demo.build(engine, cards, seed)
+    err.print(f"Demo fleet: {units.count(written)} cards in {redact(str(engine.url))}")
+    if not no_launch:
+        launch(engine)

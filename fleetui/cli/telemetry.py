@@ -1,0 +1,220 @@
+"""GPUs on this host, the agent, nodes, polling and reconciliation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fleetui.cli.base import Group, JsonOption, app, err, number, open_db, out, print_json
+from fleetui.core.errors import UserError
+
+# ---------------------------------------------------------------- telemetry
+
+
+@app.command("agent")
+def agent_cmd(
+    listen: Annotated[str, typer.Option(help="HOST:PORT to serve on.")] = "127.0.0.1:9400",
+    token_file: Annotated[
+        str | None, typer.Option(help="File holding the bearer token; required off loopback.")
+    ] = None,
+) -> None:
+    """Serve this host's GPU telemetry: /snapshot (JSON) and /metrics (Prometheus text)."""
+    from fleetui.telemetry import agent
+
+    host, port = agent.parse_listen(listen)
+    try:
+        server = agent.make_server(host, port, agent.read_token(token_file))
+    except OSError as exc:
+        raise UserError(f"Cannot listen on {listen}: {exc.strerror}.") from None
+    err.print(f"fleetui agent serving http://{listen}/snapshot and /metrics", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
+@app.command("gpus")
+def gpus_cmd(as_json: JsonOption = False) -> None:
+    """This host's GPUs as NVML sees them now (what the agent would serve)."""
+    from fleetui.telemetry import nvml
+
+    snap = nvml.collect()
+    if as_json:
+        print_json(snap.as_dict())
+        return
+    if snap.error:
+        raise UserError(snap.error + ".")
+    table = Table(title=f"{snap.hostname}: {len(snap.gpus)} GPUs, driver {snap.driver}")
+    for column in ("GPU", "Name", "Serial", "Bus", "Util %", "Mem MiB", "°C", "W", "Health"):
+        table.add_column(column)
+    for g in snap.gpus:
+        table.add_row(
+            str(g.index),
+            g.name or "",
+            g.serial or "",
+            g.pci_bus_id or "",
+            number(g.util_gpu),
+            number(g.memory_used_mib),
+            number(g.temperature_c),
+            number(g.power_w),
+            ", ".join(g.health()) or "ok",
+        )
+    out.print(table)
+
+
+nodes_app = typer.Typer(
+    cls=Group, help="Nodes whose telemetry fleetui polls.", no_args_is_help=True
+)
+app.add_typer(nodes_app, name="nodes")
+
+
+@nodes_app.command("add")
+def nodes_add(
+    ctx: typer.Context,
+    host: str,
+    agent: Annotated[str | None, typer.Option("--agent", help="fleetui agent URL.")] = None,
+    dcgm: Annotated[str | None, typer.Option("--dcgm", help="dcgm-exporter URL.")] = None,
+    token_file: Annotated[
+        str | None,
+        typer.Option(
+            "--token-file",
+            help="File with this node's bearer token (its path is stored, not the token; "
+            "default for agents: $FLEETUI_AGENT_TOKEN_FILE).",
+        ),
+    ] = None,
+) -> None:
+    """Register a node and where its telemetry is (a fleetui agent or a dcgm-exporter)."""
+    from fleetui.telemetry import poller
+
+    if (agent is None) == (dcgm is None):
+        raise UserError("Give the node's --agent URL or its --dcgm URL.")
+    poller.add_node(open_db(ctx), host, agent or dcgm, "agent" if agent else "dcgm", token_file)
+    out.print(f"Node {host} registered.", highlight=False)
+
+
+@nodes_app.command("import")
+def nodes_import(ctx: typer.Context, file: str) -> None:
+    """Register many nodes from a CSV with columns hostname, kind (agent or dcgm), url."""
+    from fleetui.telemetry import poller
+
+    count = poller.add_nodes_from_csv(open_db(ctx), file)
+    out.print(f"{count:,} nodes registered.", highlight=False)
+
+
+@nodes_app.command("list")
+def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Registered nodes, their endpoints and when they last answered."""
+    from fleetui.telemetry import poller
+
+    found = poller.nodes(open_db(ctx))
+    if as_json:
+        print_json(
+            [{k: str(v) if isinstance(v, datetime) else v for k, v in n.items()} for n in found]
+        )
+        return
+    table = Table()
+    for column in ("Node", "Kind", "URL", "Last seen", "Failures"):
+        table.add_column(column)
+    for n in found:
+        seen = f"{n['last_seen_at']:%Y-%m-%d %H:%M:%S}" if n["last_seen_at"] else "never"
+        table.add_row(
+            n["hostname"], n["telemetry_kind"], n["telemetry_url"], seen, str(n["failures"])
+        )
+    out.print(table)
+
+
+@app.command("poll")
+def poll_cmd(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="One round, then exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between rounds.")] = 10.0,
+    timeout: Annotated[float, typer.Option(help="Seconds per node.")] = 2.0,
+) -> None:
+    """Poll the registered nodes (each round starts after the previous one finished); with
+    none registered, read this host's GPUs through NVML."""
+    import time
+
+    from fleetui.telemetry import poller
+
+    engine = open_db(ctx)
+    local = not poller.nodes(engine)  # no nodes registered: this host's own GPUs via NVML
+    while True:
+        started = time.monotonic()
+        result = poller.poll_local(engine) if local else poller.poll_once(engine, timeout=timeout)
+        out.print(
+            f"{result.answered:,} of {result.polled:,} nodes answered, {result.gpus:,} GPUs"
+            + (f", {result.skipped:,} backing off" if result.skipped else ""),
+            highlight=False,
+        )
+        for failure in result.failed[:10]:
+            err.print(f"  {failure}", highlight=False, markup=False)
+        if once:
+            return
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+reconcile_app = typer.Typer(
+    cls=Group, help="What telemetry and the inventory disagree on, and fixing it."
+)
+app.add_typer(reconcile_app, name="reconcile")
+
+
+@reconcile_app.callback(invoke_without_command=True)
+def reconcile_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List what telemetry and the inventory disagree on: unknown, missing, moved, model.
+    Exit 0: they agree; 1: discrepancies (listed)."""
+    from fleetui.telemetry import reconcile
+
+    if ctx.invoked_subcommand is not None:
+        return
+    found = reconcile.discrepancies(open_db(ctx))
+    if as_json:
+        print_json([d.as_dict() for d in found])
+    else:
+        for d in found:
+            out.print(
+                f"{d.kind:8} {d.node} {d.pci_bus_id or '-'} {d.serial or '-'}: {d.detail}",
+                highlight=False,
+                markup=False,
+            )
+        if not found:
+            out.print("Telemetry and the inventory agree.", highlight=False)
+    if found:
+        raise typer.Exit(1)
+
+
+@reconcile_app.command("fix")
+def reconcile_fix(
+    ctx: typer.Context,
+    key: Annotated[str | None, typer.Argument(help="Serial or UUID of the card or GPU.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Fix every discrepancy.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Fix discrepancies as the Telemetry screen's `f` does (unknown: add it; moved: record
+    where seen; missing: take off its node), each an undoable batch. Exit 1 if any is left."""
+    from fleetui.telemetry import reconcile
+
+    if (key is None) == (not every):
+        raise UserError("Give a serial or UUID, or --all.")
+    engine = open_db(ctx)
+    found = reconcile.discrepancies(engine)
+    chosen = found if every else reconcile.matching(found, key)
+    results = []
+    for d in chosen:
+        try:
+            results.append(d.as_dict() | {"done": reconcile.fix(engine, d)})
+        except UserError as exc:
+            results.append(d.as_dict() | {"error": str(exc)})
+    if as_json:
+        print_json(results)
+    else:
+        for r in results:
+            line = r.get("done") or f"{r['kind']} {r['serial'] or '-'}: {r['error']}"
+            out.print(line, highlight=False, markup=False)
+        if not results:
+            out.print("Telemetry and the inventory agree: nothing to fix.", highlight=False)
+    if any("error" in r for r in results):
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Shared vocabulary: errors, units, statuses and audit actions. Imports nothing of fleetui."""

@@ -1,0 +1,3 @@
+"""Reading inventory files: CSV dialects, column mapping, cell parsing, staging and applying an
+import.
+"""

@@ -1,0 +1,1 @@
+"""Warranty, service life, book value, cost and repairs."""
