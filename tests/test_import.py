@@ -442,17 +442,21 @@ def test_cli_import_reports_errors_and_exits_nonzero(tmp_path, db_url):
 
 cell = st.one_of(
     st.text(max_size=12),
+    st.text(min_size=60, max_size=300),  # past the 64/128/255-character columns
     st.sampled_from(
         [
             "H800",
+            "H800 SXM",
             "A100 80G",
             "910B",
             "",
             "[N/A]",
+            "0000000000000",
             "2023/3/1",
             "03/04/2023",
             "¥95,000",
             "9.5万",
+            "1e309 USD",
             "LLM",
             "spare",
             '"',
@@ -461,9 +465,17 @@ cell = st.one_of(
             ",",
             ";",
             "\x00",
+            "S-001",  # a serial the inventory holds
+            "S" * 65,
+            "=1+1",
         ]
     ),
 )
+
+
+def _all_cards(engine) -> dict[str, tuple]:
+    with engine.connect() as conn:
+        return {row.serial: tuple(row) for row in conn.execute(select(Card.__table__))}
 
 
 @settings(
@@ -475,12 +487,18 @@ cell = st.one_of(
     delimiter=st.sampled_from([",", ";", "\t"]),
     newline=st.sampled_from(["\n", "\r\n", "\r"]),
     skip_invalid=st.booleans(),
+    chunk=st.sampled_from([1, 2, 3, 20_000]),  # rows split across chunks at every place
 )
-def test_generated_files_never_crash_and_never_import_partially(
-    engine, tmp_path, rows, encoding, delimiter, newline, skip_invalid
+def test_generated_files_never_crash_never_import_partially_and_touch_only_their_cards(
+    engine, basic, tmp_path, monkeypatch, rows, encoding, delimiter, newline, skip_invalid, chunk
 ):
     import csv
 
+    from fleetui.importing import importer
+
+    if counts(engine)[0] == 0:
+        load(engine, basic, create_missing=True)
+    monkeypatch.setattr(importer, "CHUNK", chunk)
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator=newline)
     writer.writerow(["serial", "model", "status", "purchase_date", "price", "team"])
@@ -491,9 +509,7 @@ def test_generated_files_never_crash_and_never_import_partially(
         return
     path = tmp_path / "generated.csv"
     path.write_bytes(data)
-    with engine.begin() as conn:
-        conn.execute(update(Card).values(notes="untouched"))
-    before = counts(engine)
+    before, cards_before = counts(engine), _all_cards(engine)
     try:
         result = run_import(
             engine,
@@ -501,14 +517,20 @@ def test_generated_files_never_crash_and_never_import_partially(
             ImportOptions(skip_invalid=skip_invalid, currency="CNY", create_missing=True),
         )
     except UserError:
-        assert counts(engine) == before
+        assert counts(engine) == before and _all_cards(engine) == cards_before
         return
     cards, events = counts(engine)
     if not result.written:
-        assert (cards, events) == before
+        assert (cards, events) == before and _all_cards(engine) == cards_before
     else:
         assert cards == before[0] + result.new
         assert result.error_count == 0 or skip_invalid
+    # A card no row names is exactly as it was, whatever the rest of the file held.
+    named = {row[0].strip().casefold() for row in rows if row}
+    after = _all_cards(engine)
+    for serial, row in cards_before.items():
+        if serial.casefold() not in named:
+            assert after[serial] == row
 
 
 def test_team_and_project_stay_consistent_when_only_one_is_in_the_file(engine, basic, tmp_path):
