@@ -217,6 +217,7 @@ async def test_mark_move_then_undo_from_history(demo_engine):
         modal.query_one("#to_project", Select).value = "sft"
         modal.query_one("#reason", Input).value = "training run"
         modal.query_one("#preview", Button).press()
+        await pilot.pause()  # the Pressed handler starts the planning worker
         await settle(pilot)
         preview = str(modal.query_one("#plan", Static).render())
         assert "Move 2 cards" in preview and "LLM" in preview
@@ -280,7 +281,7 @@ async def test_import_screen_lists_every_row_range_of_an_error(demo_engine, tmp_
 
     models = {2: "Z999", 3: "Z999", 4: "Z999", 9: "Z999", 12: "Z999"}
     lines = ["serial,model,team,status"]
-    lines += [f"NEW-{row},{models.get(row, 'H800')},LLM,spare" for row in range(2, 14)]
+    lines += [f"NEW-{row},{models.get(row, 'H800 SXM')},LLM,spare" for row in range(2, 14)]
     path = tmp_path / "ranges.csv"
     path.write_text("\n".join(lines) + "\n", "utf-8")
     app = FleetApp(demo_engine)
@@ -334,17 +335,19 @@ async def test_request_cards_by_count_from_a_key_and_the_palette(demo_engine):
         modal = app.screen
         assert isinstance(modal, ReallocateModal) and not modal.serials
         modal.query_one("#amount", Input).value = "8"
-        modal.query_one("#models", Input).value = "H800"
+        modal.query_one("#models", Input).value = "H800 SXM"
         modal.query_one("#from_team", Select).value = "LLM"
         modal.query_one("#to_team", Select).value = "Search"
         await pilot.pause()
         modal.query_one("#reason", Input).value = "new search model"
         modal.query_one("#preview", Button).press()
+        await pilot.pause()  # the Pressed handler starts the planning worker
         await settle(pilot)
         preview = str(modal.query_one("#plan", Static).render())
         assert "Move 8 cards" in preview and "Search" in preview
         assert h800s() == before, "a preview moves nothing"
         modal.query_one("#move", Button).press()
+        await pilot.pause()  # the Pressed handler starts the move worker
         await settle(pilot)
         assert not isinstance(app.screen, ReallocateModal)
     after = h800s()
