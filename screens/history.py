@@ -99,9 +99,14 @@ class HistoryScreen(Screen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                # not in the group "history": a refresh must not cancel an undo
-                run_service(
-                    self, undo, self.engine, batch.batch_id, on_done=self.undone, writes=True
+                run_service(  # its own group: a refresh must not cancel an undo
+                    self,
+                    undo,
+                    self.engine,
+                    batch.batch_id,
+                    on_done=self.undone,
+                    group="undo",
+                    writes=True,
                 )
 
         self.app.push_screen(ConfirmUndo(batch), answered)

@@ -202,6 +202,7 @@ class ImportScreen(Screen):
             self.cancel_event,
             on_done=lambda result: self.finished(result, None),
             on_error=lambda problem: self.finished(None, problem),
+            on_end=self.ended,
             group="import",
             exclusive=True,
             writes=not dry_run,
@@ -210,10 +211,13 @@ class ImportScreen(Screen):
     def progress(self, done: int, total: int) -> None:
         self.query_one("#progress", ProgressBar).update(total=total, progress=done)
 
-    def finished(self, result: ImportResult | None, problem: str | None) -> None:
+    def ended(self) -> None:
+        """Whatever the outcome (a busy database included): ready for the next check."""
         self.query_one("#check", Button).disabled = False
         self.query_one("#cancel", Button).disabled = True
         self.cancel_event = None
+
+    def finished(self, result: ImportResult | None, problem: str | None) -> None:
         errors = self.query_one("#errors", DataTable)
         errors.clear()
         if result is None:
