@@ -41,11 +41,13 @@ def run_service(
 
     def job() -> None:
         worker = get_current_worker()
-        hand_back(worker)
-        if on_end is not None and not worker.is_cancelled:
-            app.call_from_thread(on_end)
 
-    def hand_back(worker: Worker) -> None:
+        def deliver(callback: Callable[..., object], *values: object) -> object:
+            """On the UI thread: only to a screen still there, from a worker not replaced."""
+            if worker.is_cancelled or not node.is_attached:
+                return None
+            return callback(*values)  # call_from_thread awaits it if awaitable (dismiss)
+
         try:
             with busy_as_user_error():
                 result = service(*args)
@@ -53,13 +55,15 @@ def run_service(
             message = str(exc)
             if message == BUSY:
                 app.call_from_thread(notify_busy, node)
-            elif not worker.is_cancelled:
-                app.call_from_thread(on_error or partial(notify_error, node), message)
-            return
-        if writes:
-            app.post_message(FleetChanged())  # thread-safe
-        if on_done is not None and not worker.is_cancelled:
-            app.call_from_thread(on_done, result)
+            else:
+                app.call_from_thread(deliver, on_error or partial(notify_error, node), message)
+        else:
+            if writes:
+                app.post_message(FleetChanged())  # thread-safe
+            if on_done is not None:
+                app.call_from_thread(deliver, on_done, result)
+        if on_end is not None:
+            app.call_from_thread(deliver, on_end)
 
     name = getattr(service, "__qualname__", "service")
     return node.run_worker(job, name=name, group=group, exclusive=exclusive, thread=True)
