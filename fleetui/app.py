@@ -17,7 +17,7 @@ from fleetui.screens.history import HistoryScreen
 from fleetui.screens.import_screen import ImportScreen
 from fleetui.screens.inventory import InventoryScreen
 from fleetui.screens.lifecycle import LifecycleScreen
-from fleetui.screens.messages import ShowInventory
+from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.reallocate import ReallocateModal
 from fleetui.screens.teams import TeamsScreen
 from fleetui.screens.telemetry import TelemetryScreen
@@ -77,6 +77,13 @@ class FleetApp(App[None]):
         screen = self.get_screen_stack("inventory")[0]
         if isinstance(screen, InventoryScreen):
             screen.set_filter(message.query)
+
+    def on_fleet_changed(self, _message: FleetChanged) -> None:
+        """A write was made here: every screen built so far (all modes; Textual keeps no public
+        list of them) gets its own FleetChanged and reloads what it shows."""
+        for stack in self._screen_stacks.values():
+            for screen in stack:
+                screen.post_message(FleetChanged())
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

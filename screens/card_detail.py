@@ -8,7 +8,6 @@ from datetime import date
 
 from rich.table import Table
 from sqlalchemy import Engine
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -16,9 +15,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from fleetui.core import units
-from fleetui.core.errors import UserError
 from fleetui.inventory.cards import CardDetail, detail
+from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, plain
+from fleetui.screens.work import run_service
 
 
 class CardDetailScreen(Screen):
@@ -41,14 +41,20 @@ class CardDetailScreen(Screen):
     def on_mount(self) -> None:
         self.load()
 
-    @work(thread=True, exclusive=True)
+    def on_fleet_changed(self, _message: FleetChanged) -> None:
+        self.load()
+
     def load(self) -> None:
-        try:
-            card = detail(self.engine, self.serial, self.today())
-        except UserError as exc:
-            self.app.call_from_thread(self.query_one("#fields", Static).update, str(exc))
-            return
-        self.app.call_from_thread(self.show, card)
+        run_service(
+            self,
+            detail,
+            self.engine,
+            self.serial,
+            self.today(),
+            on_done=self.show,
+            on_error=self.query_one("#fields", Static).update,
+            exclusive=True,
+        )
 
     def show(self, card: CardDetail) -> None:
         fields = Table(title=plain(f"Card {self.serial}"), show_header=False, expand=True)

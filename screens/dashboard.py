@@ -7,7 +7,7 @@ from datetime import date
 
 from rich.text import Text
 from sqlalchemy import Engine
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -16,11 +16,11 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from fleetui import config
 from fleetui.core import units
-from fleetui.core.errors import UserError
 from fleetui.inventory.summary import UNASSIGNED, Summary, fleet_summary
 from fleetui.lifecycle import rules as lifecycle
-from fleetui.screens.messages import ShowInventory
+from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.plain import PlainStatic, PlainTable
+from fleetui.screens.work import run_service
 
 STATUS_LABELS = {
     "in_service": "In service",
@@ -74,23 +74,29 @@ class DashboardScreen(Screen):
         self.action_refresh()
 
     def action_refresh(self) -> None:
-        self.load()
+        run_service(
+            self,
+            fleet_summary,
+            self.engine,
+            on_done=self.show_then_alerts,
+            group="dashboard",
+            exclusive=True,
+        )
 
-    @work(thread=True, exclusive=True, group="dashboard")
-    def load(self) -> None:
-        summary = fleet_summary(self.engine)
-        self.app.call_from_thread(self.show, summary)
-        self.load_alerts()
+    def on_fleet_changed(self, _message: FleetChanged) -> None:
+        self.action_refresh()
 
-    @work(thread=True, exclusive=True, group="alerts")
-    def load_alerts(self) -> None:
+    def show_then_alerts(self, summary: Summary) -> None:
         """Warranty and end-of-life alerts: a full lifecycle pass, so after the totals."""
-        try:
-            counts = lifecycle.snapshot(self.engine, config.load(), self.today()).alerts()
-        except UserError as exc:
-            self.app.call_from_thread(self.query_one("#alerts", Static).update, str(exc))
-            return
-        self.app.call_from_thread(self.show_alerts, counts)
+        self.show(summary)
+        run_service(
+            self,
+            lambda: lifecycle.snapshot(self.engine, config.load(), self.today()).alerts(),
+            on_done=self.show_alerts,
+            on_error=self.query_one("#alerts", Static).update,
+            group="alerts",
+            exclusive=True,
+        )
 
     def show_alerts(self, counts: dict[str, int]) -> None:
         parts = [

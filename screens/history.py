@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -11,9 +11,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Static
 
 from fleetui.allocation import history
-from fleetui.allocation.undo import undo
-from fleetui.core.errors import UserError
+from fleetui.allocation.undo import UndoResult, undo
+from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainLabel, PlainStatic, PlainTable
+from fleetui.screens.work import run_service
 
 
 class ConfirmUndo(ModalScreen[bool]):
@@ -74,13 +75,13 @@ class HistoryScreen(Screen):
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
-    def action_refresh(self) -> None:
-        self.load()
+    def on_fleet_changed(self, _message: FleetChanged) -> None:
+        self.action_refresh()
 
-    @work(thread=True, exclusive=True, group="history")
-    def load(self) -> None:
-        found = history.batches(self.engine)
-        self.app.call_from_thread(self.show, found)
+    def action_refresh(self) -> None:
+        run_service(
+            self, history.batches, self.engine, on_done=self.show, group="history", exclusive=True
+        )
 
     def show(self, found: list[history.Batch]) -> None:
         self.found = {b.batch_id: b for b in found}
@@ -98,17 +99,17 @@ class HistoryScreen(Screen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.run_undo(batch.batch_id)
+                run_service(  # its own group: a refresh must not cancel an undo
+                    self,
+                    undo,
+                    self.engine,
+                    batch.batch_id,
+                    on_done=self.undone,
+                    group="undo",
+                    writes=True,
+                )
 
         self.app.push_screen(ConfirmUndo(batch), answered)
 
-    @work(thread=True, group="undo")  # not "history": a refresh must not cancel an undo
-    def run_undo(self, batch_id: str) -> None:
-        try:
-            result = undo(self.engine, batch_id)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
-            return
-        self.app.call_from_thread(self.notify, result.summary())
-        found = history.batches(self.engine)
-        self.app.call_from_thread(self.show, found)
+    def undone(self, result: UndoResult) -> None:
+        self.notify(result.summary())

@@ -7,7 +7,7 @@ import threading
 
 from rich.text import Text
 from sqlalchemy import Engine
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -36,6 +36,7 @@ from fleetui.importing.importer import (
     run_import,
 )
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
+from fleetui.screens.work import on_ui, run_service
 
 PREVIEW_ROWS = 5
 
@@ -191,26 +192,32 @@ class ImportScreen(Screen):
             self.query_one(button, Button).disabled = disabled
         self.query_one("#progress", ProgressBar).update(total=None, progress=0)
         self.say("Checking every row…" if dry_run else "Importing…")
-        self.work(path, self.options(dry_run), self.cancel_event)
+        run_service(
+            self,
+            run_import,
+            self.engine,
+            path,
+            self.options(dry_run),
+            on_ui(self, self.progress),
+            self.cancel_event,
+            on_done=lambda result: self.finished(result, None),
+            on_error=lambda problem: self.finished(None, problem),
+            on_end=self.ended,
+            group="import",
+            exclusive=True,
+            writes=not dry_run,
+        )
 
-    @work(thread=True, exclusive=True, group="import")
-    def work(self, path: str, options: ImportOptions, cancel: threading.Event) -> None:
-        def progress(done: int, total: int) -> None:
-            self.app.call_from_thread(
-                self.query_one("#progress", ProgressBar).update, total=total, progress=done
-            )
+    def progress(self, done: int, total: int) -> None:
+        self.query_one("#progress", ProgressBar).update(total=total, progress=done)
 
-        try:
-            result = run_import(self.engine, path, options, progress, cancel)
-        except UserError as exc:
-            self.app.call_from_thread(self.finished, None, str(exc))
-            return
-        self.app.call_from_thread(self.finished, result, None)
-
-    def finished(self, result: ImportResult | None, problem: str | None) -> None:
+    def ended(self) -> None:
+        """Whatever the outcome (a busy database included): ready for the next check."""
         self.query_one("#check", Button).disabled = False
         self.query_one("#cancel", Button).disabled = True
         self.cancel_event = None
+
+    def finished(self, result: ImportResult | None, problem: str | None) -> None:
         errors = self.query_one("#errors", DataTable)
         errors.clear()
         if result is None:

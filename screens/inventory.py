@@ -8,18 +8,19 @@ from datetime import date
 
 from rich.text import Text
 from sqlalchemy import Engine
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from fleetui.core import units
-from fleetui.core.errors import UserError
 from fleetui.inventory import cards as inventory
 from fleetui.screens.card_detail import CardDetailScreen
+from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.reallocate import ReallocateModal
+from fleetui.screens.work import ignore, run_service
 
 PAGE_SIZE = 100
 HEADINGS = {
@@ -147,6 +148,9 @@ class InventoryScreen(Screen):
     def action_refresh(self) -> None:
         self.reload()
 
+    def on_fleet_changed(self, _message: FleetChanged) -> None:
+        self.reload()
+
     def action_mark(self) -> None:
         table = self.query_one("#cards", DataTable)
         if not table.row_count:
@@ -169,7 +173,6 @@ class InventoryScreen(Screen):
             if batch:
                 self.marked.clear()
                 self.notify(f"Moved {len(serials):,} cards (batch {batch[:8]}; undo from History).")
-                self.reload()
 
         self.app.push_screen(ReallocateModal(self.engine, serials, self.today), moved)
 
@@ -207,10 +210,10 @@ class InventoryScreen(Screen):
         self.total = None
         self.fetch(self._request(), 1)
 
-    @work(thread=True, exclusive=True, group="inventory-page")
     def fetch(self, request: PageRequest, first_row: int) -> None:
-        try:
-            page = inventory.page(
+        run_service(
+            self,
+            lambda: inventory.page(
                 self.engine,
                 request.query,
                 request.sort,
@@ -219,19 +222,25 @@ class InventoryScreen(Screen):
                 before=request.before,
                 limit=PAGE_SIZE,
                 today=self.today(),
-            )
-        except UserError as exc:
-            self.app.call_from_thread(self.show_error, str(exc))
-            return
-        self.app.call_from_thread(self.show_page, request, page, first_row)
+            ),
+            on_done=lambda page: self.show_page(request, page, first_row),
+            on_error=self.show_error,
+            group="inventory-page",
+            exclusive=True,
+        )
 
-    @work(thread=True, exclusive=True, group="inventory-count")
     def count(self, query: str) -> None:
-        try:
-            total = inventory.count(self.engine, query, self.today())
-        except UserError:
-            return
-        self.app.call_from_thread(self.show_count, query, total)
+        run_service(
+            self,
+            inventory.count,
+            self.engine,
+            query,
+            self.today(),
+            on_done=lambda total: self.show_count(query, total),
+            on_error=ignore,  # the page shows the filter's error
+            group="inventory-count",
+            exclusive=True,
+        )
 
     def show_page(self, request: PageRequest, page: inventory.Page, first_row: int) -> None:
         if request.query != self.query_text:

@@ -10,7 +10,6 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -18,9 +17,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from fleetui import config
-from fleetui.core.errors import UserError
 from fleetui.lifecycle import rules as lifecycle
+from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, plain
+from fleetui.screens.work import run_service
 
 BAR_WIDTH = 40
 
@@ -64,17 +64,18 @@ class LifecycleScreen(Screen):
     def on_mount(self) -> None:
         self.action_refresh()
 
-    def action_refresh(self) -> None:
-        self.load()
+    def on_fleet_changed(self, _message: FleetChanged) -> None:
+        self.action_refresh()
 
-    @work(thread=True, exclusive=True, group="lifecycle")
-    def load(self) -> None:
-        try:
-            snap = lifecycle.snapshot(self.engine, config.load(), self.today())
-        except UserError as exc:
-            self.app.call_from_thread(self.query_one("#warranty", Static).update, str(exc))
-            return
-        self.app.call_from_thread(self.show, snap)
+    def action_refresh(self) -> None:
+        run_service(
+            self,
+            lambda: lifecycle.snapshot(self.engine, config.load(), self.today()),
+            on_done=self.show,
+            on_error=self.query_one("#warranty", Static).update,
+            group="lifecycle",
+            exclusive=True,
+        )
 
     def show(self, snap: lifecycle.Snapshot) -> None:
         months = lifecycle.expiries_per_month(snap)

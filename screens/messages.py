@@ -1,4 +1,4 @@
-"""Messages screens send up to the app."""
+"""Messages between the screens and the app."""
 
 from textual.message import Message
 
@@ -9,3 +9,8 @@ class ShowInventory(Message):
     def __init__(self, query: str) -> None:
         self.query = query
         super().__init__()
+
+
+class FleetChanged(Message, bubble=False):
+    """A write was made in the app (move, undo, import, telemetry fix): the app hands it to every
+    screen built so far, and each screen showing fleet figures reloads them."""

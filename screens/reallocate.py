@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 
 from sqlalchemy import Engine
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -17,6 +18,7 @@ from textual.widgets import Button, Input, Select, Static
 from fleetui.allocation import moves, teams
 from fleetui.core.errors import UserError
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
+from fleetui.screens.work import run_service
 
 NO_PROJECT = "(no project)"
 
@@ -85,34 +87,48 @@ class ReallocateModal(ModalScreen[str | None]):
     @on(Button.Pressed, "#preview")
     def preview(self) -> None:
         self.query_one("#plan", Static).update("Planning…")
-        self.make_plan(self._value("#to_team"), self._value("#to_project"))
+        to_team, to_project = self._value("#to_team"), self._value("#to_project")
+        if self.serials:
+            service = partial(moves.plan_cards, self.engine, self.serials, to_team, to_project)
+        else:
+            service = partial(
+                self.plan_request,
+                to_team,
+                to_project,
+                self.query_one("#amount", Input).value,
+                self.query_one("#models", Input).value,
+                self._value("#from_team"),
+            )
+        run_service(
+            self,
+            service,
+            on_done=self.show_plan,
+            on_error=self.show_problem,
+            group="plan",
+            exclusive=True,
+        )
 
-    @work(thread=True, exclusive=True, group="plan")
-    def make_plan(self, to_team: str | None, to_project: str | None) -> None:
-        try:
-            if self.serials:
-                plan = moves.plan_cards(self.engine, self.serials, to_team, to_project)
-            else:
-                count, pflops = _amount(self.query_one("#amount", Input).value)
-                models = [
-                    m.strip()
-                    for m in self.query_one("#models", Input).value.split(",")
-                    if m.strip()
-                ]
-                plan = moves.plan_request(
-                    self.engine,
-                    to_team,
-                    to_project,
-                    count,
-                    pflops,
-                    models or None,
-                    self._value("#from_team"),
-                    today=self.today(),
-                )
-        except UserError as exc:
-            self.app.call_from_thread(self.show_problem, str(exc))
-            return
-        self.app.call_from_thread(self.show_plan, plan)
+    def plan_request(
+        self,
+        to_team: str | None,
+        to_project: str | None,
+        amount: str,
+        models: str,
+        from_team: str | None,
+    ) -> moves.Plan:
+        """The plan for a request typed in the form (read on the UI thread, parsed here)."""
+        count, pflops = _amount(amount)
+        wanted = [m.strip() for m in models.split(",") if m.strip()]
+        return moves.plan_request(
+            self.engine,
+            to_team,
+            to_project,
+            count,
+            pflops,
+            wanted or None,
+            from_team,
+            today=self.today(),
+        )
 
     def show_plan(self, plan: moves.Plan) -> None:
         self.plan = plan
@@ -126,16 +142,17 @@ class ReallocateModal(ModalScreen[str | None]):
     def move(self) -> None:
         if self.plan is not None:
             self.query_one("#move", Button).disabled = True
-            self.commit(self.plan, self.query_one("#reason", Input).value)
-
-    @work(thread=True, group="commit")  # never cancelled by a newer preview
-    def commit(self, plan: moves.Plan, reason: str) -> None:
-        try:
-            batch = moves.commit(self.engine, plan, reason)
-        except UserError as exc:
-            self.app.call_from_thread(self.show_problem, str(exc))
-            return
-        self.app.call_from_thread(self.dismiss, batch)
+            run_service(  # its own group: never cancelled by a newer preview
+                self,
+                moves.commit,
+                self.engine,
+                self.plan,
+                self.query_one("#reason", Input).value,
+                on_done=self.dismiss,
+                on_error=self.show_problem,
+                group="commit",
+                writes=True,
+            )
 
 
 def _amount(text: str) -> tuple[int | None, float | None]:

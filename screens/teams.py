@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from rich.text import Text
 from sqlalchemy import Engine
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
 from fleetui.allocation import teams
+from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainTable
+from fleetui.screens.work import run_service
 
 
 class TeamsScreen(Screen):
@@ -40,13 +41,17 @@ class TeamsScreen(Screen):
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
-    def action_refresh(self) -> None:
-        self.load()
+    def on_fleet_changed(self, _message: FleetChanged) -> None:
+        self.action_refresh()
 
-    @work(thread=True, exclusive=True, group="teams")
-    def load(self) -> None:
-        rows = teams.holdings(self.engine), teams.holdings(self.engine, projects=True)
-        self.app.call_from_thread(self.show, *rows)
+    def action_refresh(self) -> None:
+        run_service(
+            self,
+            lambda: (teams.holdings(self.engine), teams.holdings(self.engine, projects=True)),
+            on_done=lambda rows: self.show(*rows),
+            group="teams",
+            exclusive=True,
+        )
 
     def show(self, team_rows: list[teams.Holding], project_rows: list[teams.Holding]) -> None:
         table = self.query_one("#holdings", DataTable)

@@ -8,14 +8,16 @@ from datetime import UTC, datetime
 
 from rich.text import Text
 from sqlalchemy import Engine
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 
-from fleetui.core.errors import UserError
+from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable
+from fleetui.screens.work import run_service
 from fleetui.telemetry import poller, reconcile, view
 
 INTERVAL_S = 10.0
@@ -37,6 +39,7 @@ class TelemetryScreen(Screen):
         self.engine = engine
         self.interval = interval
         self.found: list[reconcile.Discrepancy] = []
+        self.next_round: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -62,9 +65,30 @@ class TelemetryScreen(Screen):
     def action_refresh(self) -> None:
         self.round()
 
-    @work(thread=True, exclusive=True, group="telemetry")
+    def on_fleet_changed(self, _message: FleetChanged) -> None:
+        run_service(
+            self,
+            self.read,
+            on_done=lambda state: self.show(*state, ""),
+            group="telemetry-view",
+            exclusive=True,
+        )
+
     def round(self) -> None:
-        """Poll (unless a modal is open), show, then schedule the next round."""
+        """Poll (unless a modal is open), show, then schedule the next round: one at a time."""
+        if self.next_round is not None:
+            self.next_round.stop()
+        run_service(
+            self,
+            self.poll,
+            on_done=lambda state: self.show(*state),
+            on_error=self.show_status,
+            on_end=self.schedule_round,
+            group="telemetry",
+            exclusive=True,
+        )
+
+    def poll(self) -> tuple[view.TelemetryView, list[reconcile.Discrepancy], str]:
         message = ""
         registered = bool(poller.nodes(self.engine))
         if self.app.screen is self and registered:
@@ -76,9 +100,13 @@ class TelemetryScreen(Screen):
             )
         elif not registered:
             message = "No nodes registered: fleetui nodes add HOST --agent URL"
-        state = view.load(self.engine), reconcile.discrepancies(self.engine)
-        self.app.call_from_thread(self.show, *state, message)
-        self.app.call_from_thread(self.set_timer, self.interval, self.round)
+        return *self.read(), message
+
+    def schedule_round(self) -> None:
+        self.next_round = self.set_timer(self.interval, self.round)
+
+    def read(self) -> tuple[view.TelemetryView, list[reconcile.Discrepancy]]:
+        return view.load(self.engine), reconcile.discrepancies(self.engine)
 
     def show(
         self, state: view.TelemetryView, found: list[reconcile.Discrepancy], message: str
@@ -108,23 +136,24 @@ class TelemetryScreen(Screen):
         for d in found:
             table.add_row(d.kind, d.node, d.pci_bus_id or "-", d.serial or "-", d.detail)
         if message:
-            self.query_one("#telemetry-status", Static).update(Text(message))  # never markup
+            self.show_status(message)
+
+    def show_status(self, message: str) -> None:
+        self.query_one("#telemetry-status", Static).update(Text(message))  # never markup
 
     def action_fix(self) -> None:
         table = self.query_one("#discrepancies", DataTable)
         if table.row_count:
-            self.apply_fix(self.found[table.cursor_row])
-
-    @work(thread=True, group="telemetry-fix")
-    def apply_fix(self, found: reconcile.Discrepancy) -> None:
-        try:
-            done = reconcile.fix(self.engine, found)
-        except UserError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="warning")
-            return
-        self.app.call_from_thread(self.notify, done)
-        state = view.load(self.engine), reconcile.discrepancies(self.engine)
-        self.app.call_from_thread(self.show, *state, "")
+            run_service(
+                self,
+                reconcile.fix,
+                self.engine,
+                self.found[table.cursor_row],
+                on_done=self.notify,
+                on_error=lambda problem: self.notify(problem, severity="warning"),
+                group="telemetry-fix",
+                writes=True,
+            )
 
     @on(DataTable.RowSelected, "#discrepancies")
     def selected(self) -> None:

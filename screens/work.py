@@ -1,0 +1,86 @@
+"""The one way screens run a service: in a thread worker, off the UI thread, with its result
+handed back on the UI thread. A user error becomes one literal notification (or the screen's own
+`on_error`), a busy database a "Busy" notice, and a write tells every screen (FleetChanged)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from textual.dom import DOMNode
+from textual.worker import Worker, get_current_worker
+
+from fleetui.core.errors import UserError
+from fleetui.screens.messages import FleetChanged
+from fleetui.store import BUSY, busy_as_user_error
+
+T = TypeVar("T")
+
+
+def run_service(
+    node: DOMNode,
+    service: Callable[..., T],
+    *args: Any,
+    on_done: Callable[[T], object] | None = None,
+    on_error: Callable[[str], object] | None = None,
+    on_end: Callable[[], object] | None = None,
+    group: str = "default",
+    exclusive: bool = False,
+    writes: bool = False,
+) -> Worker[None]:
+    """Run `service(*args)` in a thread worker of `node`; then, on the UI thread, `on_done(result)`.
+
+    A UserError (a database failure the user can act on included) goes to `on_error`, else to a
+    notification; a busy database is always the "Busy" notice (nothing is wrong with what was
+    asked), and goes nowhere else. `on_end()` follows any of them. A worker cancelled by a newer
+    one (`exclusive`) hands back nothing. `writes`: the service changes the fleet, so once it
+    succeeds every screen is told (FleetChanged), even if its worker was cancelled meanwhile.
+    """
+    app = node.app
+
+    def job() -> None:
+        worker = get_current_worker()
+
+        def deliver(callback: Callable[..., object], *values: object) -> object:
+            """On the UI thread: only to a screen still there, from a worker not replaced."""
+            if worker.is_cancelled or not node.is_attached:
+                return None
+            return callback(*values)  # call_from_thread awaits it if awaitable (dismiss)
+
+        try:
+            with busy_as_user_error():
+                result = service(*args)
+        except UserError as exc:
+            message = str(exc)
+            if message == BUSY:
+                app.call_from_thread(notify_busy, node)
+            else:
+                app.call_from_thread(deliver, on_error or partial(notify_error, node), message)
+        else:
+            if writes:
+                app.post_message(FleetChanged())  # thread-safe
+            if on_done is not None:
+                app.call_from_thread(deliver, on_done, result)
+        if on_end is not None:
+            app.call_from_thread(deliver, on_end)
+
+    name = getattr(service, "__qualname__", "service")
+    return node.run_worker(job, name=name, group=group, exclusive=exclusive, thread=True)
+
+
+def on_ui(node: DOMNode, callback: Callable[..., object]) -> Callable[..., None]:
+    """`callback` made callable from a service's thread (progress reports): it runs on the UI."""
+    return lambda *args, **kwargs: node.app.call_from_thread(callback, *args, **kwargs)
+
+
+def notify_error(node: DOMNode, message: str) -> None:
+    node.app.notify(message, severity="error", timeout=8, markup=False)
+
+
+def notify_busy(node: DOMNode) -> None:
+    node.app.notify(BUSY, title="Busy", severity="warning", timeout=8, markup=False)
+
+
+def ignore(_message: str) -> None:
+    """An `on_error` for work whose failure another worker already shows."""
