@@ -94,7 +94,7 @@ class Root(Group):
     def get_command(self, ctx: typer.Context, cmd_name: str) -> typer.core.TyperCommand | None:
         if cmd_name in self.commands or cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
-        return typer.core.TyperCommand(cmd_name, help=COMMANDS[cmd_name][1])  # for --help only
+        return typer.core.TyperCommand(cmd_name, short_help=COMMANDS[cmd_name][1])  # --help
 
     def resolve_command(self, ctx: typer.Context, args: list[str]):  # type: ignore[no-untyped-def]
         if args and args[0] in COMMANDS:  # `report` exists before its modules add commands

@@ -96,8 +96,11 @@ def _settle_created(ctx: typer.Context, keep: bool) -> None:
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
+# Help and usage errors in plain text (rich_markup_mode=None, on every group): typer's rich help
+# renderer loads rich and a Markdown parser, which would double the time `fleetui --help` takes.
 app = typer.Typer(
     cls=Group,
+    rich_markup_mode=None,
     help="Terminal fleet manager for GPUs and other accelerators.",
     no_args_is_help=False,
     add_completion=False,
@@ -177,7 +180,10 @@ def json_default(value: Any) -> Any:
 
 
 report_app = typer.Typer(
-    cls=Group, help="Reports from the inventory and its log.", no_args_is_help=True
+    cls=Group,
+    rich_markup_mode=None,
+    help="Reports from the inventory and its log.",
+    no_args_is_help=True,
 )
 app.add_typer(report_app, name="report")
 
