@@ -11,6 +11,9 @@ turn (A B A B ...) after one warm-up each, so a drift in the machine's speed hit
 figure is the median of --runs runs (at least 5), with min and max. Wall time is what users
 wait for; CPU time (user + sys of the child, from the OS) is printed too, as it is steadier on
 a shared machine. Output is read through a pipe and discarded, the same for both.
+
+Run it from a regular install (`pip install .`): an editable install's import hook slows every
+Python start, the baseline's too, and flatters the ratios; the bench says when it sees one.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import site
 import statistics
 import subprocess
 import sys
@@ -99,6 +103,8 @@ def main() -> None:
     db = demo_database(args.cards)
     os.environ.pop("FLEETUI_DB", None)
     print(f"\nstartup: whole processes, median [min-max] of {args.runs} runs, {db.name}")
+    if any(any(Path(p).glob("__editable__*fleetui*")) for p in site.getsitepackages()):
+        print("note: fleetui is an editable install here; the ratios come out lower than users'")
     pair("fleetui --help", [*fleetui(), "--help"], [sys.executable, "-c", "pass"], args.runs, 3)
     pair(
         "cards --limit 50 --json",
