@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 OUT = Path(__file__).parent / "out"
+TABLE = "FLEETUI_BENCH_TABLE"  # set by bench/run_all.py: the file record() appends rows to
 
 
 def demo_database(cards: int, seed: int = 7, rebuild: bool = False) -> Path:
@@ -40,7 +43,22 @@ def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
     return statistics.median(times)
 
 
+def record(measure: str, value: float | list[float], baseline: float | list[float]) -> None:
+    """A row of the table bench/run_all.py prints; a list of runs is kept as median, min, max."""
+    if TABLE not in os.environ:
+        return
+    row = {"measure": measure, "value": _runs(value), "baseline": _runs(baseline)}
+    with open(os.environ[TABLE], "a", encoding="utf-8") as table:
+        table.write(json.dumps(row) + "\n")
+
+
+def _runs(value: float | list[float]) -> list[float]:
+    values = value if isinstance(value, list) else [value]
+    return [statistics.median(values), min(values), max(values)]
+
+
 def report(name: str, seconds: float, baseline: float, target: float | None = None) -> None:
+    record(name, seconds, baseline)
     verdict = ""
     if target is not None:
         verdict = f"  target < {target * 1000:.0f} ms: {'ok' if seconds < target else 'MISSED'}"

@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import record
 from fleetui.importing.columns import EXPORT_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,12 +170,16 @@ def main() -> None:
                     f"  ratio {ratio:4.2f}x  target <= 2x: {'ok' if ratio <= 2 else 'MISSED'}"
                     f"  [{ours['summary']}]"
                 )
+                record(f"import {rows:,} rows, {label}", ours["seconds"], base["seconds"])
                 if label == "fresh":
                     floor = child(CHILD_FLOOR, str(ROOT), str(work / f"floor-{rows}.db"), str(db))
                     print(
                         f"  {'floor':10s} storing the same cards, audit events and indexes, copied"
                         f" in SQL with nothing parsed or checked: {floor['seconds']:.1f} s"
                         f" = {floor['seconds'] / base['seconds']:.2f}x the baseline"
+                    )
+                    record(
+                        f"import {rows:,} rows, fresh vs floor", ours["seconds"], floor["seconds"]
                     )
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import record
+
 BUS = ["18", "2A", "3A", "5D", "9A", "AB", "BA", "DB"]
 
 
@@ -120,6 +122,7 @@ def main() -> None:
                 f"{baseline * 1000:.0f} ms, ratio {wall / baseline:.2f}x; "
                 f"target < 3 s and < 1 CPU-s: {verdict}"
             )
+            record(f"poll {args.nodes:,} nodes, {label}", wall, baseline)
     server.terminate()
 
 

@@ -23,8 +23,8 @@ from functools import cache
 from importlib import resources
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from fleetui.db.bulk import upsert
 from fleetui.db.tables import GpuModel
 
 EXPORT_CLASSES = (
@@ -214,7 +214,6 @@ def sync(engine: Engine) -> None:
         if not changed:
             return
         table = GpuModel.__table__
-        dialect = {"sqlite": sqlite, "postgresql": postgresql}[engine.dialect.name]
-        stmt = dialect.insert(table)
+        stmt = upsert(conn, table)
         update = {c: stmt.excluded[c] for c in changed[0] if c != "key"}
         conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=update), changed)

@@ -21,10 +21,81 @@ def test_storage_and_services_never_import_textual():
     assert result.returncode == 0, result.stderr
 
 
+def _modules_after(*args: str) -> set[str]:
+    """The modules loaded by `fleetui ARGS` run as its own process (what a user waits for)."""
+    code = (
+        "import sys\n"
+        "from fleetui.cli import main\n"
+        f"sys.argv = ['fleetui', *{list(args)!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sys.modules), file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return set(result.stderr.split())
+
+
+# Start-up: what a path never uses, it never imports (each costs a tenth of a second or more).
+UI = {"textual", "rich"}
+STORAGE = {"sqlalchemy", "sqlmodel", "pydantic", "alembic"}
+
+
 def test_the_cli_loads_textual_only_to_launch_the_tui():
-    code = "import sys, fleetui.cli; assert 'textual' not in sys.modules"
+    code = "import sys, fleetui.cli; print(' '.join(sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.split())
+    assert loaded & (UI | STORAGE | {"sqlalchemy.dialects.postgresql"}) == set()
+    assert not any(m.startswith("fleetui.") and m not in CLI_ROOT for m in loaded)
+
+
+CLI_ROOT = {"fleetui.cli", "fleetui.cli.base", "fleetui.core", "fleetui.core.errors"}
+
+
+def test_help_lists_every_command_without_loading_any():
+    loaded = _modules_after("--help")
+    assert loaded & (UI | STORAGE) == set()
+    assert not any(m.startswith("fleetui.") and m not in CLI_ROOT for m in loaded)
+
+
+def test_a_query_on_sqlite_loads_neither_postgresql_nor_the_ui(tmp_path):
+    db = str(tmp_path / "fleet.db")
+    _modules_after("--db", db, "cards", "--json")  # creates the database: Alembic, a message
+    loaded = _modules_after("--db", db, "cards", "--json")
+    assert "fleetui.inventory.cards" in loaded  # the command ran
+    assert loaded & (UI | {"alembic", "sqlalchemy.dialects.postgresql", "psycopg"}) == set()
+    assert not any(
+        m.startswith(("fleetui.cli.", "fleetui.screens"))
+        for m in loaded - CLI_ROOT - {"fleetui.cli.cards"}
+    )
+
+
+def test_the_help_table_names_every_command_its_modules_and_its_summary():
+    """COMMANDS is how --help lists commands and how a command finds its module: it must hold
+    exactly what the modules of fleetui.cli register, with their own help texts."""
+    import pkgutil
+    from importlib import import_module
+
+    import typer.main
+
+    import fleetui.cli
+    from fleetui.cli import COMMANDS, app
+
+    for module in pkgutil.iter_modules(fleetui.cli.__path__):
+        import_module(f"fleetui.cli.{module.name}")
+    root = typer.main.get_group(app)
+    registered = {
+        **{c.name: c.callback.__module__ for c in app.registered_commands},
+        **{
+            g.name: {c.callback.__module__ for c in g.typer_instance.registered_commands}
+            for g in app.registered_groups
+        },
+    }
+    wanted = {}
+    for name, modules in registered.items():
+        modules = {modules} if isinstance(modules, str) else modules
+        summary = " ".join((root.commands[name].help or "").split("\n\n")[0].split())
+        wanted[name] = (tuple(sorted(m.rsplit(".", 1)[1] for m in modules)), summary)
+    assert {name: (tuple(sorted(m)), h) for name, (m, h) in COMMANDS.items()} == wanted
 
 
 def test_nothing_imports_db_or_screens_outside_the_fleetui_namespace():

@@ -2,13 +2,114 @@
 
 Exit codes: 0 success; 1 a user error (bad input, unknown serial, unreachable database);
 2 a database written by a newer fleetui, or a command-line usage error.
+
+Start-up: a run imports only the module of the command it runs (and what that command uses);
+`fleetui --help` lists COMMANDS without importing any of them.
 """
 
-# Each module registers its command group on the root command, in the order --help lists them.
-from fleetui.cli import allocation, cards, database, demo, files, lifecycle, telemetry  # noqa: F401
-from fleetui.cli.base import app
+from __future__ import annotations
 
-__all__ = ["app", "main"]
+import importlib
+
+import typer
+import typer.main
+
+from fleetui.cli.base import Group, app
+
+__all__ = ["COMMANDS", "app", "main"]
+
+# Each command or group -> (the modules of fleetui.cli that register it on the root command,
+# the summary --help shows), in --help's order. A test keeps this equal to what the modules
+# register and to their help texts.
+COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "plan": (("allocation",), "Preview a move (same arguments as `move`); writes nothing."),
+    "move": (
+        ("allocation",),
+        "Move cards between teams/projects: named serials, or a request by count or PFLOPS.",
+    ),
+    "history": (("allocation",), "The audit log: batches newest first, or one card's events."),
+    "models": (
+        ("cards",),
+        "List the GPU catalogue: memory, dense FP16/BF16 TFLOPS, TDP, TPP, export class, source.",
+    ),
+    "cards": (("cards",), "List cards matching a filter (the TUI's `/` syntax)."),
+    "backup": (
+        ("database",),
+        "Back up the database (safe while fleetui runs). SQLite: a copy; PostgreSQL: pg_dump -Fc.",
+    ),
+    "restore": (("database",), "Restore a backup into an empty database."),
+    "demo": (
+        ("demo",),
+        "Build a realistic demo fleet in its own database (rebuilt each run) and open the TUI. "
+        "Never $FLEETUI_DB; --db only names a new or empty database or one demo built.",
+    ),
+    "import": (
+        ("files",),
+        "Import cards from a CSV file: every row checked first, then one transaction and batch.",
+    ),
+    "export": (
+        ("files",),
+        "Export cards in fleetui's own columns; `fleetui import` reads the file back unchanged.",
+    ),
+    "undo": (
+        ("files",),
+        "Revert a batch (an import or a move) if none of its cards changed since.",
+    ),
+    "repair": (
+        ("lifecycle",),
+        "Send a card to repair (--ticket, --vendor) or bring it back (--returned [--cost]).",
+    ),
+    "agent": (
+        ("telemetry",),
+        "Serve this host's GPU telemetry: /snapshot (JSON) and /metrics (Prometheus text).",
+    ),
+    "gpus": (
+        ("telemetry",),
+        "This host's GPUs as NVML sees them now (what the agent would serve).",
+    ),
+    "poll": (
+        ("telemetry",),
+        "Poll the registered nodes (each round starts after the previous one finished); with "
+        "none registered, read this host's GPUs through NVML.",
+    ),
+    "report": (("allocation", "lifecycle"), "Reports from the inventory and its log."),
+    "teams": (("allocation",), "Teams: add, list, rename, quotas."),
+    "projects": (("allocation",), "Projects of teams: add, list."),
+    "db": (("database",), "Inspect or upgrade the database."),
+    "nodes": (("telemetry",), "Nodes whose telemetry fleetui polls."),
+    "reconcile": (
+        ("telemetry",),
+        "What telemetry and the inventory disagree on, and fixing it.",
+    ),
+}
+
+
+class Root(Group):
+    """The root command: lists COMMANDS from the table above and imports a command's module
+    only when that command runs."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> typer.core.TyperCommand | None:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        return typer.core.TyperCommand(cmd_name, short_help=COMMANDS[cmd_name][1])  # --help
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]):  # type: ignore[no-untyped-def]
+        if args and args[0] in COMMANDS:  # `report` exists before its modules add commands
+            self.commands[args[0]] = load(args[0])
+        return super().resolve_command(ctx, args)
+
+
+def load(name: str) -> typer.core.TyperCommand | typer.core.TyperGroup:
+    """The real command `name`: its modules imported, it built from what they registered."""
+    for module in COMMANDS[name][0]:
+        importlib.import_module(f"fleetui.cli.{module}")
+    return typer.main.get_group(app).commands[name]
+
+
+app.info.cls = Root
 
 
 def main() -> None:

@@ -14,8 +14,12 @@ from fleetui.core.errors import UserError
 
 # ---------------------------------------------------------------- teams and projects
 
-teams_app = typer.Typer(cls=Group, help="Teams: add, list, rename, quotas.", no_args_is_help=True)
-projects_app = typer.Typer(cls=Group, help="Projects of teams: add, list.", no_args_is_help=True)
+teams_app = typer.Typer(
+    cls=Group, rich_markup_mode=None, help="Teams: add, list, rename, quotas.", no_args_is_help=True
+)
+projects_app = typer.Typer(
+    cls=Group, rich_markup_mode=None, help="Projects of teams: add, list.", no_args_is_help=True
+)
 app.add_typer(teams_app, name="teams")
 app.add_typer(projects_app, name="projects")
 QuotaCards = Annotated[int | None, typer.Option("--quota-cards", help="Quota in cards.")]

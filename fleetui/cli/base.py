@@ -5,20 +5,34 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date
-from typing import Annotated, Any
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from sqlalchemy.exc import DatabaseError
 
 from fleetui.core.errors import Interrupted, UserError
-from fleetui.db.engine import redact, sqlite_path
-from fleetui.store import database_problem, database_url, open_fleet
 
-# Data (serials, bus ids like 00000000:AB:00.0, names, CSV headers) is printed literally: no
-# Rich markup, emoji codes or highlighting on either console, so no call can interpret it.
-err = Console(stderr=True, markup=False, emoji=False, highlight=False)
-out = Console(markup=False, emoji=False, highlight=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Start-up: this module is loaded by every run, --help included, so it imports only typer; rich,
+# SQLAlchemy and the services load inside the functions that use them.
+
+
+@cache
+def _console(stderr: bool) -> Console:
+    """Data (serials, bus ids like 00000000:AB:00.0, names, CSV headers) is printed literally: no
+    Rich markup, emoji codes or highlighting on either console, so no call can interpret it."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+
+
+def __getattr__(name: str) -> Console:
+    """`out` and `err`, made on first use."""
+    if name in ("out", "err"):
+        return _console(name == "err")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Group(typer.core.TyperGroup):
@@ -31,23 +45,38 @@ class Group(typer.core.TyperGroup):
             result = super().invoke(ctx)
         except UserError as exc:
             _fail(ctx, str(exc), exc.exit_code)
-        except DatabaseError as exc:
-            sentence = database_problem(exc)
-            if sentence is None:
-                raise
-            _fail(ctx, sentence, 1)
         except KeyboardInterrupt:
             _fail(ctx, "Interrupted.", Interrupted.exit_code)
         except typer.Exit as exc:
             _settle_created(ctx, keep=not exc.exit_code)
             raise
+        except Exception as exc:
+            sentence = _database_problem(exc)
+            if sentence is None:
+                raise
+            _fail(ctx, sentence, 1)
         _settle_created(ctx, keep=True)
         return result
 
 
+def _database_problem(exc: Exception) -> str | None:
+    """The sentence for a database failure the user can act on; None for any other exception."""
+    if "sqlalchemy" not in sys.modules:  # then nothing could raise its DatabaseError
+        return None
+    from sqlalchemy.exc import DatabaseError
+
+    from fleetui.store import database_problem
+
+    return database_problem(exc) if isinstance(exc, DatabaseError) else None
+
+
 def _fail(ctx: typer.Context, sentence: str, code: int) -> None:
+    from fleetui.db.engine import redact
+
     _settle_created(ctx, keep=False)
-    err.print(f"fleetui: {redact(sentence)}", markup=False, highlight=False, soft_wrap=True)
+    _console(stderr=True).print(
+        f"fleetui: {redact(sentence)}", markup=False, highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code) from None
 
 
@@ -58,15 +87,20 @@ def _settle_created(ctx: typer.Context, keep: bool) -> None:
         return
     engine, path = created
     if keep:
-        err.print(f"Created a new, empty fleet database at {path}.", highlight=False)
+        _console(stderr=True).print(
+            f"Created a new, empty fleet database at {path}.", highlight=False
+        )
         return
     engine.dispose()
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
+# Help and usage errors in plain text (rich_markup_mode=None, on every group): typer's rich help
+# renderer loads rich and a Markdown parser, which would double the time `fleetui --help` takes.
 app = typer.Typer(
     cls=Group,
+    rich_markup_mode=None,
     help="Terminal fleet manager for GPUs and other accelerators.",
     no_args_is_help=False,
     add_completion=False,
@@ -90,7 +124,7 @@ def _print_version(value: bool) -> None:
     if value:
         from fleetui import __version__
 
-        out.print(f"fleetui {__version__}", highlight=False)
+        _console(stderr=False).print(f"fleetui {__version__}", highlight=False)
         raise typer.Exit()
 
 
@@ -117,6 +151,9 @@ def db_target(ctx: typer.Context) -> str | None:
 
 def open_db(ctx: typer.Context, db: str | None = None):
     """open_fleet, saying so when that creates a new, empty database file."""
+    from fleetui.db.engine import sqlite_path
+    from fleetui.store import database_url, open_fleet
+
     target = db or db_target(ctx)
     path = sqlite_path(database_url(target))
     is_new = path is not None and not path.exists()
@@ -143,7 +180,10 @@ def json_default(value: Any) -> Any:
 
 
 report_app = typer.Typer(
-    cls=Group, help="Reports from the inventory and its log.", no_args_is_help=True
+    cls=Group,
+    rich_markup_mode=None,
+    help="Reports from the inventory and its log.",
+    no_args_is_help=True,
 )
 app.add_typer(report_app, name="report")
 

@@ -7,10 +7,9 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from fleetui import catalogue
-from fleetui.cli.base import JsonOption, app, err, number, open_db, out, print_json
+from fleetui.cli.base import JsonOption, app, number, open_db, print_json
 from fleetui.core import units
 from fleetui.inventory import cards as inventory
 
@@ -24,6 +23,10 @@ def models_cmd(as_json: JsonOption = False) -> None:
     if as_json:
         print_json([_model_json(s) for s in specs])
         return
+    from rich.table import Table
+
+    from fleetui.cli.base import out
+
     table = Table(title=f"GPU catalogue ({len(specs)} models)")
     for column in ("Model", "Vendor", "Mem GB", "FP16 TFLOPS", "TDP W", "TPP", "Export class"):
         table.add_column(
@@ -70,6 +73,10 @@ def cards_cmd(
     if not sys.stdout.isatty():  # piped: tab-separated, every matching card unless --limit
         _stream_tsv(inventory.cards(engine, query, limit, sort))
         return
+    from rich.table import Table  # rich only for a table: --json and pipes start faster
+
+    from fleetui.cli.base import err, out
+
     shown = limit if limit is not None else 50
     rows = list(inventory.cards(engine, query, shown, sort))
     table = Table(show_lines=False)

@@ -13,7 +13,9 @@ from fleetui.core.errors import UserError
 from fleetui.db.engine import redact, sqlite_path
 from fleetui.store import database_url, open_fleet
 
-db_app = typer.Typer(cls=Group, help="Inspect or upgrade the database.", no_args_is_help=True)
+db_app = typer.Typer(
+    cls=Group, rich_markup_mode=None, help="Inspect or upgrade the database.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 
 # ---------------------------------------------------------------- db

@@ -66,7 +66,10 @@ def gpus_cmd(as_json: JsonOption = False) -> None:
 
 
 nodes_app = typer.Typer(
-    cls=Group, help="Nodes whose telemetry fleetui polls.", no_args_is_help=True
+    cls=Group,
+    rich_markup_mode=None,
+    help="Nodes whose telemetry fleetui polls.",
+    no_args_is_help=True,
 )
 app.add_typer(nodes_app, name="nodes")
 
@@ -157,7 +160,9 @@ def poll_cmd(
 
 
 reconcile_app = typer.Typer(
-    cls=Group, help="What telemetry and the inventory disagree on, and fixing it."
+    cls=Group,
+    rich_markup_mode=None,
+    help="What telemetry and the inventory disagree on, and fixing it.",
 )
 app.add_typer(reconcile_app, name="reconcile")
 

@@ -23,10 +23,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from fleetui.core.errors import UserError
-from fleetui.db.bulk import insert_rows
+from fleetui.db.bulk import insert_rows, upsert
 from fleetui.db.tables import GpuHourly, GpuSample, Node, require_fit, unfit
 from fleetui.telemetry import prometheus
 from fleetui.telemetry.agent import read_token
@@ -383,8 +382,7 @@ def _store(
             )
         insert_rows(conn, sample_t, SAMPLE_COLUMNS, rows)
         if rows:
-            dialect = {"sqlite": sqlite, "postgresql": postgresql}[conn.dialect.name]
-            stmt = dialect.insert(hourly_t)
+            stmt = upsert(conn, hourly_t)
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["node_id", "pci_bus_id", "hour"],
