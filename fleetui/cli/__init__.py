@@ -22,27 +22,16 @@ __all__ = ["COMMANDS", "app", "main"]
 # the summary --help shows), in --help's order. A test keeps this equal to what the modules
 # register and to their help texts.
 COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
-    "plan": (("allocation",), "Preview a move (same arguments as `move`); writes nothing."),
-    "move": (
-        ("allocation",),
-        "Move cards between teams/projects: named serials, or a request by count or PFLOPS.",
-    ),
-    "history": (("allocation",), "The audit log: batches newest first, or one card's events."),
-    "models": (
-        ("cards",),
-        "List the GPU catalogue: memory, dense FP16/BF16 TFLOPS, TDP, TPP, export class, source.",
-    ),
-    "cards": (("cards",), "List cards matching a filter (the TUI's `/` syntax)."),
-    "backup": (
-        ("database",),
-        "Back up the database (safe while fleetui runs). SQLite: a copy; PostgreSQL: pg_dump -Fc.",
-    ),
-    "restore": (("database",), "Restore a backup into an empty database."),
     "demo": (
         ("demo",),
         "Build a realistic demo fleet in its own database (rebuilt each run) and open the TUI. "
         "Never $FLEETUI_DB; --db only names a new or empty database or one demo built.",
     ),
+    "models": (
+        ("cards",),
+        "List the GPU catalogue: memory, dense FP16/BF16 TFLOPS, TDP, TPP, export class, source.",
+    ),
+    "cards": (("cards",), "List cards matching a filter (the TUI's `/` syntax)."),
     "import": (
         ("files",),
         "Import cards from a CSV file: every row checked first, then one transaction and batch.",
@@ -55,6 +44,15 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
         ("files",),
         "Revert a batch (an import or a move) if none of its cards changed since.",
     ),
+    "teams": (("allocation",), "Teams: add, list, rename, quotas."),
+    "projects": (("allocation",), "Projects of teams: add, list."),
+    "plan": (("allocation",), "Preview a move (same arguments as `move`); writes nothing."),
+    "move": (
+        ("allocation",),
+        "Move cards between teams/projects: named serials, or a request by count or PFLOPS.",
+    ),
+    "history": (("allocation",), "The audit log: batches newest first, or one card's events."),
+    "report": (("allocation", "lifecycle"), "Reports from the inventory and its log."),
     "repair": (
         ("lifecycle",),
         "Send a card to repair (--ticket, --vendor) or bring it back (--returned [--cost]).",
@@ -67,20 +65,22 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
         ("telemetry",),
         "This host's GPUs as NVML sees them now (what the agent would serve).",
     ),
+    "nodes": (("telemetry",), "Nodes whose telemetry fleetui polls."),
     "poll": (
         ("telemetry",),
         "Poll the registered nodes (each round starts after the previous one finished); with "
         "none registered, read this host's GPUs through NVML.",
     ),
-    "report": (("allocation", "lifecycle"), "Reports from the inventory and its log."),
-    "teams": (("allocation",), "Teams: add, list, rename, quotas."),
-    "projects": (("allocation",), "Projects of teams: add, list."),
-    "db": (("database",), "Inspect or upgrade the database."),
-    "nodes": (("telemetry",), "Nodes whose telemetry fleetui polls."),
     "reconcile": (
         ("telemetry",),
         "What telemetry and the inventory disagree on, and fixing it.",
     ),
+    "db": (("database",), "Inspect or upgrade the database."),
+    "backup": (
+        ("database",),
+        "Back up the database (safe while fleetui runs). SQLite: a copy; PostgreSQL: pg_dump -Fc.",
+    ),
+    "restore": (("database",), "Restore a backup into an empty database."),
 }
 
 
