@@ -5,7 +5,16 @@ Exit codes: 0 success; 1 a user error (bad input, unknown serial, unreachable da
 """
 
 # Each module registers its command group on the root command, in the order --help lists them.
-from fleetui.cli import allocation, cards, database, demo, files, lifecycle, telemetry  # noqa: F401
+from fleetui.cli import (  # noqa: F401
+    allocation,
+    cards,
+    database,
+    demo,
+    edit,
+    files,
+    lifecycle,
+    telemetry,
+)
 from fleetui.cli.base import app
 
 __all__ = ["app", "main"]
