@@ -21,8 +21,6 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     Connection,
-    Date,
-    DateTime,
     Engine,
     Table,
     and_,
@@ -318,10 +316,7 @@ def _resolve(conn, prefix: str) -> str:
 
 def _value(column: str, value):
     """JSON gave dates and times back as text; the Date and DateTime columns want them typed."""
-    if value is None:
-        return value
-    if isinstance(card_t.c[column].type, DateTime):
-        return datetime.fromisoformat(value)
-    if isinstance(card_t.c[column].type, Date):
-        return date.fromisoformat(value)
+    kind = getattr(card_t.c[column].type, "impl", card_t.c[column].type).python_type
+    if value is not None and kind in (date, datetime):
+        return kind.fromisoformat(value)
     return value
