@@ -111,16 +111,11 @@ def test_edit_by_filter_through_the_cli_is_one_batch(demo_engine):
         spare = conn.execute(
             select(func.count()).select_from(Card).where(Card.status == "spare")
         ).scalar_one()
-    refused = runner.invoke(
-        app, ["--db", url, "edit", "--where", "status:spare", "--status", "repair", "--reason", "x"]
-    )
+    command = ["--db", url, "edit", "--where", "status:spare", "--status", "repair"]
+    refused = runner.invoke(app, [*command, "--reason", "x"])
     assert refused.exit_code == 1
     assert "Not asking without a terminal: review with --dry-run" in refused.stderr
-    done = runner.invoke(
-        app,
-        ["--db", url, "edit", "--where", "status:spare", "--status", "repair"]
-        + ["--reason", "fans", "--yes", "--json"],
-    )
+    done = runner.invoke(app, [*command, "--reason", "fans", "--yes", "--json"])
     assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
     assert result["count"] == spare and result["set"] == {"status": "repair"}
@@ -155,9 +150,7 @@ def test_a_stale_delete_is_refused(demo_engine):
     serials = serials_of(demo_engine, 2)
     stale = edit.plan_delete(demo_engine, serials)
     with demo_engine.begin() as conn:
-        conn.execute(
-            update(Card).where(Card.serial == serials[1]).values(version=Card.version + 1)
-        )
+        conn.execute(update(Card).where(Card.serial == serials[1]).values(version=Card.version + 1))
     with pytest.raises(edit.EditConflict, match="1 of 2 cards changed"):
         edit.commit_delete(demo_engine, stale, "late")
     assert set(rows(demo_engine, serials)) == set(serials)
