@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date
 
@@ -68,18 +67,11 @@ class CardDetailScreen(Screen):
                 f"{event['at']:%Y-%m-%d %H:%M}",
                 plain(event["actor"]),
                 event["action"],
-                plain(_change(event["before"], event["after"])),
+                plain("; ".join(event["changes"])),
                 plain(event["reason"]),
-                event["batch_id"][:8],
+                event["batch_id"][:8]
+                + (f" (undone by {event['undone_by'][:8]})" if event["undone_by"] else ""),
             )
         if not card.events:
             history.caption = "No recorded changes yet."
         self.query_one("#history", Static).update(history)
-
-
-def _change(before: dict | None, after: dict | None) -> str:
-    before, after = before or {}, after or {}
-    keys = sorted(set(before) | set(after))
-    return "; ".join(f"{k}: {before.get(k, '')} → {after.get(k, '')}" for k in keys) or json.dumps(
-        after
-    )

@@ -264,25 +264,20 @@ def history_cmd(
         if as_json:
             print_json(events)
             return
-        for e in events:
-            out.print(
-                f"{e['at']:%Y-%m-%d %H:%M}  {e['actor']}  {e['action']}  {e['before']} -> "
-                f"{e['after']}  {e['reason']}  batch {e['batch_id'][:8]}",
-                highlight=False,
-                markup=False,
-                soft_wrap=True,
-            )
+        _print_lines(history.event_lines(e) for e in events)
         return
     found = history.batches(engine, team, project, since, limit)
     if as_json:
         print_json([b.as_dict() for b in found])
         return
-    table = Table()
-    for column in history.BATCH_HEADINGS:
-        table.add_column(column)
-    for b in found:
-        table.add_row(*b.cells())
-    out.print(table)
+    _print_lines(b.lines() for b in found)
+
+
+def _print_lines(entries) -> None:
+    """Entries of lines (each already fits 80 columns), a blank line between entries."""
+    for i, lines in enumerate(entries):
+        for line in [""] * bool(i) + lines:
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @report_app.command("allocation")
