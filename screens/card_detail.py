@@ -17,12 +17,16 @@ from textual.widgets import Footer, Header, Static
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.inventory.cards import CardDetail, detail
+from fleetui.screens.edit_cards import EditModal
 from fleetui.screens.plain import PlainStatic, plain
 
 
 class CardDetailScreen(Screen):
     CSS_PATH = "card_detail.tcss"
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="detail.back")]
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="detail.back"),
+        Binding("e", "edit", "Edit", id="detail.edit"),
+    ]
 
     def __init__(self, engine: Engine, serial: str, today: Callable[[], date] = date.today) -> None:
         super().__init__()
@@ -39,6 +43,14 @@ class CardDetailScreen(Screen):
 
     def on_mount(self) -> None:
         self.load()
+
+    def action_edit(self) -> None:
+        def edited(batch: str | None) -> None:
+            if batch:
+                self.notify(f"Edited (batch {batch[:8]}; undo from History).")
+                self.load()
+
+        self.app.push_screen(EditModal(self.engine, [self.serial]), edited)
 
     @work(thread=True, exclusive=True)
     def load(self) -> None:

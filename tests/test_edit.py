@@ -207,3 +207,46 @@ def test_empty_teams_projects_and_nodes_are_renamed_and_deleted(demo_engine):
         assert conn.execute(select(Team.id).where(Team.name == "Ads")).first() is None
         assert conn.execute(select(func.count()).select_from(GpuSample)).scalar_one() == 0
     assert maintenance.check(demo_engine) == []
+
+
+async def test_e_edits_the_marked_cards_in_one_form(demo_engine):
+    from textual.widgets import Button, DataTable, Input, Static
+
+    from fleetui.app import FleetApp
+    from fleetui.screens.edit_cards import EditModal
+
+    async def settle(pilot) -> None:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    fleet = FleetApp(demo_engine, initial_query="status:spare", initial_mode="inventory")
+    async with fleet.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        inventory_screen = fleet.screen
+        table = inventory_screen.query_one("#cards", DataTable)
+        table.focus()
+        chosen = [str(k.value) for k in table.rows][:2]
+        await pilot.press("space", "space", "e")
+        await pilot.pause()
+        modal = fleet.screen
+        assert isinstance(modal, EditModal), (
+            chosen,
+            inventory_screen.marked,
+            table.row_count,
+            fleet.focused,
+        )
+        assert modal.serials == sorted(chosen)
+        assert modal.focused is modal.query_one("#status", Input)
+        await pilot.press(*"retired")
+        modal.query_one("#notes", Input).value = "dead fan"
+        modal.query_one("#reason", Input).value = "audit"
+        modal.query_one("#preview", Button).press()
+        await settle(pilot)
+        preview = str(modal.query_one("#plan", Static).render())
+        assert "Set status retired, notes dead fan on 2 cards." in preview
+        modal.query_one("#save", Button).press()
+        await settle(pilot)
+        assert fleet.screen is inventory_screen
+    now = rows(demo_engine, chosen)
+    assert {(r["status"], r["notes"]) for r in now.values()} == {("retired", "dead fan")}
+    assert maintenance.check(demo_engine) == []
