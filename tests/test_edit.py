@@ -216,6 +216,7 @@ async def test_e_edits_the_marked_cards_in_one_form(demo_engine):
     from fleetui.screens.edit_cards import EditModal
 
     async def settle(pilot) -> None:
+        await pilot.pause()  # a pressed button's message first, then the worker it starts
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 
