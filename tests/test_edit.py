@@ -146,6 +146,27 @@ def test_delete_then_undo_brings_the_card_back_with_its_id_and_history(demo_engi
         undo(demo_engine, batch)
 
 
+def test_a_delete_whose_serial_was_taken_again_is_not_undone(demo_engine):
+    serial = serials_of(demo_engine, 1)[0]
+    was = rows(demo_engine, [serial])[serial]
+    batch = edit.commit_delete(demo_engine, edit.plan_delete(demo_engine, [serial]), "oops")
+    with demo_engine.begin() as conn:  # entered again meanwhile, as a new card
+        conn.execute(
+            Card.__table__.insert().values(
+                serial=serial,
+                model_id=was["model_id"],
+                status="spare",
+                notes="",
+                version=1,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+    with pytest.raises(UserError, match=f"Cards changed since batch {batch[:8]}: {serial};"):
+        undo(demo_engine, batch)
+    assert maintenance.check(demo_engine) == []
+
+
 def test_a_stale_delete_is_refused(demo_engine):
     serials = serials_of(demo_engine, 2)
     stale = edit.plan_delete(demo_engine, serials)
@@ -211,13 +232,18 @@ def test_empty_teams_projects_and_nodes_are_renamed_and_deleted(demo_engine):
 
 async def test_e_edits_the_marked_cards_in_one_form(demo_engine):
     from textual.widgets import Button, DataTable, Input, Static
+    from textual.worker import WorkerCancelled
 
     from fleetui.app import FleetApp
     from fleetui.screens.edit_cards import EditModal
 
     async def settle(pilot) -> None:
-        await pilot.pause()  # a pressed button's message first, then the worker it starts
-        await pilot.app.workers.wait_for_complete()
+        for _ in range(5):  # a reload superseded by a newer one ends cancelled: wait again
+            try:
+                await pilot.app.workers.wait_for_complete()
+                break
+            except WorkerCancelled:
+                await pilot.pause()
         await pilot.pause()
 
     fleet = FleetApp(demo_engine, initial_query="status:spare", initial_mode="inventory")
@@ -242,10 +268,12 @@ async def test_e_edits_the_marked_cards_in_one_form(demo_engine):
         modal.query_one("#notes", Input).value = "dead fan"
         modal.query_one("#reason", Input).value = "audit"
         modal.query_one("#preview", Button).press()
+        await pilot.pause()  # the press's message first, then the worker it starts
         await settle(pilot)
         preview = str(modal.query_one("#plan", Static).render())
         assert "Set status retired, notes dead fan on 2 cards." in preview
         modal.query_one("#save", Button).press()
+        await pilot.pause()
         await settle(pilot)
         assert fleet.screen is inventory_screen
     now = rows(demo_engine, chosen)
