@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date
 
@@ -16,6 +15,7 @@ from textual.widgets import Footer, Header, Static
 
 from fleetui.core import units
 from fleetui.inventory.cards import CardDetail, detail
+from fleetui.screens.edit_cards import EditModal
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, plain
 from fleetui.screens.work import run_service
@@ -23,7 +23,10 @@ from fleetui.screens.work import run_service
 
 class CardDetailScreen(Screen):
     CSS_PATH = "card_detail.tcss"
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="detail.back")]
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="detail.back"),
+        Binding("e", "edit", "Edit", id="detail.edit"),
+    ]
 
     def __init__(self, engine: Engine, serial: str, today: Callable[[], date] = date.today) -> None:
         super().__init__()
@@ -43,6 +46,14 @@ class CardDetailScreen(Screen):
 
     def on_fleet_changed(self, _message: FleetChanged) -> None:
         self.load()
+
+    def action_edit(self) -> None:
+        def edited(batch: str | None) -> None:
+            if batch:
+                self.notify(f"Edited (batch {batch[:8]}; undo from History).")
+                self.load()
+
+        self.app.push_screen(EditModal(self.engine, [self.serial]), edited)
 
     def load(self) -> None:
         run_service(
@@ -74,18 +85,11 @@ class CardDetailScreen(Screen):
                 f"{event['at']:%Y-%m-%d %H:%M}",
                 plain(event["actor"]),
                 event["action"],
-                plain(_change(event["before"], event["after"])),
+                plain("; ".join(event["changes"])),
                 plain(event["reason"]),
-                event["batch_id"][:8],
+                event["batch_id"][:8]
+                + (f" (undone by {event['undone_by'][:8]})" if event["undone_by"] else ""),
             )
         if not card.events:
             history.caption = "No recorded changes yet."
         self.query_one("#history", Static).update(history)
-
-
-def _change(before: dict | None, after: dict | None) -> str:
-    before, after = before or {}, after or {}
-    keys = sorted(set(before) | set(after))
-    return "; ".join(f"{k}: {before.get(k, '')} → {after.get(k, '')}" for k in keys) or json.dumps(
-        after
-    )

@@ -96,6 +96,12 @@ class HistoryScreen(Screen):
         if not table.row_count:
             return
         batch = self.found[str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)]
+        if batch.undone_by:
+            self.notify(
+                f"Batch {batch.batch_id[:8]} was already undone (by {batch.undone_by[:8]}).",
+                severity="warning",
+            )
+            return
 
         def answered(yes: bool | None) -> None:
             if yes:

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from fleetui.core import units
 from fleetui.inventory import cards as inventory
 from fleetui.screens.card_detail import CardDetailScreen
+from fleetui.screens.edit_cards import EditModal
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.reallocate import ReallocateModal
@@ -69,6 +70,7 @@ class InventoryScreen(Screen):
         ),
         Binding("space", "mark", "Mark", id="inventory.mark"),
         Binding("m", "reallocate", "Move marked", id="inventory.move"),
+        Binding("e", "edit", "Edit", id="inventory.edit"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="inventory.clear"),
         Binding("r", "refresh", "Refresh", show=False, id="inventory.refresh"),
     ]
@@ -161,11 +163,29 @@ class InventoryScreen(Screen):
         table.move_cursor(row=min(table.cursor_row + 1, table.row_count - 1))
         self.show_position()
 
-    def action_reallocate(self) -> None:
+    def chosen(self) -> list[str]:
+        """The marked cards, else the highlighted one."""
         table = self.query_one("#cards", DataTable)
         serials = sorted(self.marked)
         if not serials and table.row_count:
             serials = [str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)]
+        return serials
+
+    def action_edit(self) -> None:
+        serials = self.chosen()
+        if not serials:
+            return
+
+        def edited(batch: str | None) -> None:
+            if batch:
+                self.marked.clear()
+                self.notify(f"Edited the cards (batch {batch[:8]}; undo from History).")
+                self.reload()
+
+        self.app.push_screen(EditModal(self.engine, serials), edited)
+
+    def action_reallocate(self) -> None:
+        serials = self.chosen()
         if not serials:
             return
 

@@ -2,26 +2,130 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Connection, Engine, and_, func, or_, select
 
 from fleetui.allocation import teams
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db import audit
-from fleetui.db.tables import Card, Event, GpuModel, Team
+from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Team
 from fleetui.inventory.summary import COMPUTING, HELD, UNASSIGNED
 
-event_t, card_t, model_t, team_t = (
+event_t, card_t, model_t, team_t, project_t, node_t = (
     Event.__table__,
     Card.__table__,
     GpuModel.__table__,
     Team.__table__,
+    Project.__table__,
+    Node.__table__,
 )
 CREATES = ("import.create", "reconcile.add")
+WIDTH = 80  # the CLI's lines fit a standard terminal
+
+
+# ---------------------------------------------------------------- reading events as text
+
+# How an event's keys read: ids become the names they refer to (ID_TABLES).
+LABELS = {
+    "team_id": "team",
+    "project_id": "project",
+    "node_id": "node",
+    "model_id": "model",
+    "pci_bus_id": "slot",
+    "price_minor": "price",
+}
+# Bookkeeping in events, never shown as a change.
+UNSHOWN = ("version", "restores", "deleted", "undid", "created_at", "currency")
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names of teams, projects, nodes and models by id, as the log's ids are shown."""
+
+    by_key: dict[str, dict[int, str]]
+
+    @classmethod
+    def load(cls, conn: Connection) -> Names:
+        tables = {
+            "team_id": (team_t.c.id, team_t.c.name),
+            "project_id": (project_t.c.id, project_t.c.name),
+            "node_id": (node_t.c.id, node_t.c.hostname),
+            "model_id": (model_t.c.id, model_t.c.name),
+        }
+        return cls({k: dict(conn.execute(select(*cols)).all()) for k, cols in tables.items()})
+
+    def show(self, key: str, value: Any, values: dict[str, Any]) -> str:
+        """One value as people read it; `values` is the dict it came from (a price's currency)."""
+        if value is None or value == "":
+            return "none"
+        if key in self.by_key:
+            return self.by_key[key].get(value, f"#{value} (deleted)")
+        if key == "price_minor":
+            return units.money(value, values.get("currency"))
+        if isinstance(value, float):
+            return f"{value:g}"
+        if isinstance(value, dict):
+            return ", ".join(f"{v} {k}" for k, v in value.items())
+        if isinstance(value, list):  # an import's [["nodes", 2], ...]
+            return ", ".join(" ".join(map(str, reversed(p))) for p in value)
+        return str(value)
+
+
+def _label(key: str) -> str:
+    return LABELS.get(key, key.replace("_", " "))
+
+
+def changes(before: dict | None, after: dict | None, names: Names) -> list[str]:
+    """'status: in_service → retired', one per changed field; details an action logged beside
+    them (a repair ticket) as 'ticket: T-1'."""
+    before, after = before or {}, after or {}
+    keys = [k for k in dict.fromkeys([*before, *after]) if k not in UNSHOWN]
+    if "currency" in after and "price_minor" not in keys:  # a currency alone changed
+        keys.append("currency")
+    lines = []
+    for key in keys:
+        new = names.show(key, after.get(key), after)
+        if key in before:
+            lines.append(f"{_label(key)}: {names.show(key, before[key], before)} → {new}")
+        elif key in after:
+            lines.append(f"{_label(key)}: {new}")
+    return lines
+
+
+def card_values(values: dict[str, Any], names: Names) -> list[str]:
+    """A card's stored values ('model: H100 SXM5 80GB', ...), those it has."""
+    return [
+        f"{_label(k)}: {names.show(k, values[k], values)}"
+        for k in CARD_DATA_COLUMNS
+        if k != "currency" and values.get(k) not in (None, "")
+    ]
+
+
+def _wrapped(text: str, indent: str = "  ") -> list[str]:
+    return textwrap.wrap(
+        text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ", break_on_hyphens=False
+    )
+
+
+def _undone_by(conn: Connection, batch_ids: list[str]) -> dict[str, str]:
+    """Batch id -> the batch that undid it, for those of `batch_ids` that were undone."""
+    undid = event_t.c.after["undid"].as_string()
+    return dict(
+        conn.execute(
+            select(undid, event_t.c.batch_id).where(
+                event_t.c.action == "undo", undid.in_(batch_ids)
+            )
+        ).all()
+    )
+
+
+# ---------------------------------------------------------------- batches
 
 
 @dataclass(frozen=True)
@@ -33,9 +137,17 @@ class Batch:
     cards: int
     reason: str
     summary: str
+    undone_by: str | None = None  # the batch that undid this one
+    undid: str | None = None  # for an undo: the batch it undid
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "at": self.at.isoformat()}
+
+    def mark(self) -> str:
+        """'undone by 1a2b3c4d' / 'undid 1a2b3c4d' ('' for other batches)."""
+        if self.undone_by:
+            return f"undone by {self.undone_by[:8]}"
+        return f"undid {self.undid[:8]}" if self.undid else ""
 
     def cells(self) -> tuple[str, ...]:
         """One row of a batch table, under BATCH_HEADINGS."""
@@ -46,8 +158,19 @@ class Batch:
             f"{self.cards:,}",
             self.reason,
             self.batch_id[:8],
-            self.summary,
+            "; ".join(p for p in (self.mark(), self.summary) if p),
         )
+
+    def lines(self) -> list[str]:
+        """The batch as lines of at most 80 characters, for the CLI."""
+        head = f"{self.at:%Y-%m-%d %H:%M}  {self.batch_id[:8]}  {self.actor}  {self.action}"
+        if self.cards:
+            head += f"  {units.counted(self.cards, 'card')}"
+        if self.mark():
+            head += f"  [{self.mark()}]"
+        out = _wrapped(head, "")
+        out += _wrapped(self.summary) if self.summary else []
+        return out + (_wrapped(f"why: {self.reason}") if self.reason else [])
 
 
 BATCH_HEADINGS = ("When", "Who", "Action", "Cards", "Reason", "Batch", "Summary")
@@ -106,29 +229,90 @@ def batches(
             .limit(limit)
         )
         rows = conn.execute(query).all()
+        ids = [r[0] for r in rows]
         heads = {
             r.batch_id: r
             for r in conn.execute(
-                select(event_t.c.batch_id, event_t.c.action, event_t.c.after).where(
-                    event_t.c.batch_id.in_([r[0] for r in rows]),
+                select(event_t.c.batch_id, event_t.c.action, event_t.c.before, event_t.c.after)
+                .where(
+                    event_t.c.batch_id.in_(ids),
                     event_t.c.card_id.is_(None),
                     event_t.c.action.notin_(audit.IMPORT_CREATED),
                 )
+                .order_by(event_t.c.id)
             )
         }
+        first_card = _first_card_events([i for i in ids if i not in heads], conn)
+        undone = _undone_by(conn, ids)
+        names = Names.load(conn)
     result = []
     for batch_id, at, actor, action, cards, reason, _ in rows:
         head = heads.get(batch_id)
         action = head.action if head is not None else action
-        summary = _summary(head.after if head is not None else None)
-        result.append(Batch(batch_id, _utc(at), actor, action, cards, reason or "", summary))
+        if head is not None:
+            summary = _summary(head.before, head.after, names, cards)
+        elif batch_id in first_card:  # a batch of card changes only: its first card's
+            e = first_card[batch_id]
+            summary = f"{e.serial}: " + ", ".join(changes(e.before, e.after, names))
+            summary += f" and {units.counted(cards - 1, 'more card')}" if cards > 1 else ""
+        else:
+            summary = ""
+        undid = head.after.get("undid") if head is not None and action == "undo" else None
+        result.append(
+            Batch(
+                batch_id,
+                _utc(at),
+                actor,
+                action,
+                cards,
+                reason or "",
+                summary,
+                undone.get(batch_id),
+                undid,
+            )
+        )
     return result
 
 
-def _summary(after: dict | None) -> str:
-    if not after:
-        return ""
-    return ", ".join(f"{k} {v}" for k, v in after.items() if v not in (None, [], {}))
+def _first_card_events(batch_ids: list[str], conn: Connection) -> dict[str, Any]:
+    first = (
+        select(func.min(event_t.c.id))
+        .where(event_t.c.batch_id.in_(batch_ids), event_t.c.card_id.isnot(None))
+        .group_by(event_t.c.batch_id)
+    )
+    return {
+        e.batch_id: e
+        for e in conn.execute(
+            select(event_t.c.batch_id, event_t.c.serial, event_t.c.before, event_t.c.after).where(
+                event_t.c.id.in_(first)
+            )
+        )
+    }
+
+
+def _summary(before: dict | None, after: dict | None, names: Names, cards: int) -> str:
+    """A batch's summary event as text: a rename's 'team: Ads → LLM', a move's 'to LLM,
+    1.2 PFLOPS', an edit's 'status: retired, notes: cracked' (the card count, when the batch's
+    own `cards` says it already, left out)."""
+    if before and after:
+        return ", ".join(changes(before, after, names))
+    parts = []
+    for key, value in (after or before or {}).items():
+        if value in (None, [], {}) or key == "undid" or (key == "cards" and value == cards):
+            continue
+        if key == "cards":
+            parts.append(units.counted(value, "card"))
+        elif key in ("deleted", "restored", "new", "changed") and isinstance(value, int):
+            parts += [f"{value:,} {key}"] if value else []
+        elif key == "pflops":
+            parts.append(f"{value:,.1f} PFLOPS")
+        elif key == "to":
+            parts.append(f"to {value}")
+        elif key in ("team", "project", "node") and after is None:
+            parts.append(f"{key} {value}")
+        else:
+            parts.append(f"{_label(key)}: {names.show(key, value, after or {})}")
+    return ", ".join(parts)
 
 
 def card_events(engine: Engine, serial: str) -> list[dict[str, Any]]:
@@ -149,7 +333,9 @@ def card_events(engine: Engine, serial: str) -> list[dict[str, Any]]:
 
 
 def events_of_card(engine: Engine, card_id: int) -> list[dict[str, Any]]:
-    """Every event of one card, newest first: its history, the same in the CLI and the TUI."""
+    """Every event of one card, newest first: its history, the same in the CLI and the TUI.
+    Each has `changes` as text ('team: Ads → LLM'; a creation or deletion as the card's values)
+    and `undone_by`, the batch that undid it, if one did."""
     with engine.connect() as conn:
         rows = (
             conn.execute(
@@ -158,7 +344,40 @@ def events_of_card(engine: Engine, card_id: int) -> list[dict[str, Any]]:
             .mappings()
             .all()
         )
-    return [dict(r) | {"at": _utc(r["at"])} for r in rows]
+        now = conn.execute(select(card_t).where(card_t.c.id == card_id)).mappings().first()
+        undone = _undone_by(conn, list({r["batch_id"] for r in rows}))
+        names = Names.load(conn)
+    values = dict(now or {})  # the card's values after each event, walking back in time
+    events = []
+    for r in rows:
+        after, before = r["after"] or {}, r["before"] or {}
+        if r["action"] in CREATES:
+            text = ["created: " + ", ".join(card_values(values, names))]
+        elif after.get("deleted"):
+            text = ["deleted: " + ", ".join(card_values(before, names))]
+        elif before.get("deleted"):
+            text = ["re-created: " + ", ".join(card_values(after, names))]
+        elif r["action"] == "undo.card" and r["after"] is None:
+            text = ["removed: the batch that created it was undone"]
+        else:
+            text = changes(r["before"], r["after"], names)
+        values.update({k: v for k, v in before.items() if k in card_t.c})
+        events.append(
+            dict(r) | {"at": _utc(r["at"]), "changes": text, "undone_by": undone.get(r["batch_id"])}
+        )
+    return events
+
+
+def event_lines(event: dict[str, Any]) -> list[str]:
+    """One event of a card's history as lines of at most 80 characters, for the CLI."""
+    head = f"{event['at']:%Y-%m-%d %H:%M}  {event['batch_id'][:8]}  {event['actor']}  "
+    head += event["action"]
+    if event["undone_by"]:
+        head += f"  [undone by {event['undone_by'][:8]}]"
+    lines = _wrapped(head, "")
+    for change in event["changes"]:
+        lines += _wrapped(change)
+    return lines + (_wrapped(f"why: {event['reason']}") if event["reason"] else [])
 
 
 def _utc(value: datetime) -> datetime:

@@ -1,4 +1,4 @@
-"""Teams and projects: creating, renaming, quotas, and what each holds."""
+"""Teams, projects and nodes: creating, renaming, deleting, quotas, and what each holds."""
 
 from __future__ import annotations
 
@@ -6,20 +6,33 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db import audit
-from fleetui.db.tables import Card, GpuModel, Project, Team, require_fit
+from fleetui.db.tables import (
+    Card,
+    GpuHourly,
+    GpuModel,
+    GpuSample,
+    Node,
+    Project,
+    Team,
+    require_fit,
+)
 from fleetui.inventory.summary import COMPUTING, HELD
 
-card_t, team_t, project_t, model_t = (
+card_t, team_t, project_t, model_t, node_t = (
     Card.__table__,
     Team.__table__,
     Project.__table__,
     GpuModel.__table__,
+    Node.__table__,
 )
+# A node's telemetry goes with it; nothing else that refers to a row is deleted along.
+READINGS = (GpuSample.__table__, GpuHourly.__table__)
 
 
 @dataclass
@@ -111,6 +124,84 @@ def rename_team(engine: Engine, old: str, new: str) -> None:
         except IntegrityError:
             raise UserError(f"A team '{new}' exists already.") from None
         _log(conn, "team.rename", {"team": new}, {"team": old})
+
+
+def delete_team(engine: Engine, name: str) -> None:
+    """Delete a team that holds no cards and no projects."""
+    with engine.begin() as conn:
+        tid = team_id(conn, name)
+        _delete_unused(conn, team_t, tid, f"team '{name.strip()}'")
+        _log(conn, "team.delete", None, {"team": name.strip()})
+
+
+def rename_project(engine: Engine, team: str | None, old: str, new: str) -> None:
+    new = _name(new, "project")
+    with engine.begin() as conn:
+        pid, _ = project_id(conn, old, team_id(conn, team) if team else None)
+        try:
+            conn.execute(update(project_t).where(project_t.c.id == pid).values(name=new))
+        except IntegrityError:
+            raise UserError(f"That team has a project '{new}' already.") from None
+        _log(conn, "project.rename", {"project": new}, {"project": old})
+
+
+def delete_project(engine: Engine, team: str | None, name: str) -> None:
+    """Delete a project that holds no cards."""
+    with engine.begin() as conn:
+        pid, _ = project_id(conn, name, team_id(conn, team) if team else None)
+        _delete_unused(conn, project_t, pid, f"project '{name.strip()}'")
+        _log(conn, "project.delete", None, {"project": name.strip()})
+
+
+def node_id(conn: Connection, hostname: str) -> int:
+    found = conn.execute(
+        select(node_t.c.id).where(func.lower(node_t.c.hostname) == hostname.strip().lower())
+    ).scalar()
+    if found is None:
+        raise UserError(f"There is no node '{hostname}' (fleetui nodes list shows them).")
+    return found
+
+
+def rename_node(engine: Engine, old: str, new: str) -> None:
+    new = new.strip()
+    if not new:
+        raise UserError("A node needs a hostname.")
+    require_fit(node_t.c.hostname, new, "hostname")
+    with engine.begin() as conn:
+        nid = node_id(conn, old)
+        try:
+            conn.execute(update(node_t).where(node_t.c.id == nid).values(hostname=new))
+        except IntegrityError:
+            raise UserError(f"A node '{new}' exists already.") from None
+        _log(conn, "node.rename", {"node": new}, {"node": old})
+
+
+def remove_node(engine: Engine, hostname: str) -> None:
+    """Remove a node that holds no cards, with its telemetry readings."""
+    with engine.begin() as conn:
+        nid = node_id(conn, hostname)
+        for readings in READINGS:
+            conn.execute(delete(readings).where(readings.c.node_id == nid))
+        _delete_unused(conn, node_t, nid, f"node '{hostname.strip()}'")
+        _log(conn, "node.remove", None, {"node": hostname.strip()})
+
+
+def _delete_unused(conn: Connection, table: Table, row_id: int, what: str) -> None:
+    """Delete one row that no other row refers to, else a UserError saying what still does
+    ("team 'Ads' still holds 288 cards and 3 projects")."""
+    held = []
+    for other in sorted(Card.metadata.sorted_tables, key=lambda t: t.name):
+        for fk in other.foreign_keys:
+            if fk.column.table is table:
+                n = conn.execute(
+                    select(func.count()).select_from(other).where(fk.parent == row_id)
+                ).scalar_one()
+                if n:
+                    held.append(units.counted(n, other.name.replace("_", " ")))
+    if held:
+        listed = ", ".join(held[:-1]) + (" and " if len(held) > 1 else "") + held[-1]
+        raise UserError(f"The {what} still holds {listed}; nothing was deleted.")
+    conn.execute(delete(table).where(table.c.id == row_id))
 
 
 def set_quota(
@@ -216,7 +307,7 @@ def _quota(cards: int | None) -> int | None:
     return cards
 
 
-def _log(conn: Connection, action: str, after: dict, before: dict | None = None) -> None:
+def _log(conn: Connection, action: str, after: dict | None, before: dict | None = None) -> None:
     audit.record(
         conn, batch_id=audit.new_batch_id(), action=action, changes=[(None, before, after)]
     )

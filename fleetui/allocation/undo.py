@@ -4,18 +4,20 @@ An undo is a write like any other. It takes the inventory's write lock before it
 import does), checks that none of the batch's cards changed since (each card is at the version
 the batch left it at, or at a later one whose changes were all undone: batches are undone newest
 first), and writes each card only on the version it checked, so an undo racing any other write
-either wins whole or is told and changes nothing. Cards the batch created
-are deleted; changed cards get their `before` values back under a NEW version (versions only
-increase: a preview made before the undo can never be committed after it), and the undo's events
-link each card's history on. Teams, projects and nodes an import created are removed too, unless
-something uses them now. The undo is itself a batch in the log; a batch can be undone once.
+either wins whole or is told and changes nothing. Cards the batch created are deleted;
+cards it deleted are re-created with their ids and values (their history stays theirs) unless
+their serial is taken again meanwhile; changed cards get their `before` values back under a NEW
+version (versions only increase: a preview made before the undo can never be committed after
+it), and the undo's events link each card's history on. Teams, projects and nodes an import
+created are removed too, unless something uses them now. The undo is itself a batch in the
+log; a batch can be undone once.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     Connection,
@@ -41,6 +43,7 @@ from fleetui.store import writing
 
 card_t, event_t = Card.__table__, Event.__table__
 CREATE_ACTIONS = ("import.create", "reconcile.add")
+DELETE_ACTIONS = ("card.delete",)  # `before` keeps every value of the card (inventory.edit)
 # The tables of what an import created (audit.IMPORT_CREATED); projects go before their teams.
 CREATED = dict(
     zip(audit.IMPORT_CREATED, (Project.__table__, Team.__table__, Node.__table__), strict=True)
@@ -117,7 +120,13 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
         events = conn.execute(select(cards))
         while chunk := events.fetchmany(CHUNK):
             creates = [e for e in chunk if e.action in CREATE_ACTIONS]
-            updates = [e for e in chunk if e.action not in CREATE_ACTIONS and e.before]
+            deletes = [e for e in chunk if e.action in DELETE_ACTIONS]
+            updates = [
+                e for e in chunk if e.action not in CREATE_ACTIONS + DELETE_ACTIONS and e.before
+            ]
+            if deletes:
+                conn.execute(card_t.insert(), [_recreated(e, now) for e in deletes])
+                restored += len(deletes)
             if creates:
                 stmt = delete(card_t).where(
                     card_t.c.id == bindparam("b_id"), card_t.c.version == bindparam("b_version")
@@ -186,6 +195,17 @@ def _all_written(conn: Connection, stmt, params: list[dict], batch_id: str) -> i
     return written
 
 
+def _recreated(event, now: datetime) -> dict:
+    """The row of a card the batch deleted, as it was, at a new version."""
+    values = {c: _value(c, v) for c, v in event.before.items() if c in card_t.c}
+    return values | {
+        "id": event.card_id,
+        "serial": event.serial,
+        "version": event.version + 1,
+        "updated_at": now,
+    }
+
+
 def _restored(event) -> dict | None:
     """What an undone card's event records as its new state (None: the card was deleted):
     the values it had before the batch, a new version, and which older version it is again
@@ -199,11 +219,14 @@ def _cards_of(batch_id: str):
     """The batch's card events with each card's version now, whether the card is still as the
     batch left it (`unchanged`: at the batch's version, or at a later one that undid every
     change since), and the version its `before` state is canonically (`restores`)."""
-    last, prior = event_t.alias("last"), event_t.alias("prior")
+    last, prior, other = event_t.alias("last"), event_t.alias("prior"), card_t.alias("other")
     left_at = func.coalesce(event_t.c.after["restores"].as_integer(), event_t.c.card_version)
     unchanged = or_(
         card_t.c.version == event_t.c.card_version,
         and_(last.c.action == "undo.card", last.c.after["restores"].as_integer() == left_at),
+    )
+    still_deleted = and_(  # a deleted card: still gone, and its serial free
+        card_t.c.id.is_(None), ~exists().where(other.c.serial == event_t.c.serial)
     )
     before_version = event_t.c.before["version"].as_integer()
     return (
@@ -213,8 +236,13 @@ def _cards_of(batch_id: str):
             event_t.c.action,
             event_t.c.before,
             event_t.c.after,
-            card_t.c.version,
-            case((unchanged, True), else_=False).label("unchanged"),
+            # a deleted card's version is the one its delete left
+            func.coalesce(card_t.c.version, event_t.c.card_version).label("version"),
+            case(
+                (event_t.c.action.in_(DELETE_ACTIONS), still_deleted),
+                (unchanged, True),
+                else_=False,
+            ).label("unchanged"),
             func.coalesce(prior.c.after["restores"].as_integer(), before_version).label("restores"),
         )
         .select_from(
@@ -287,7 +315,8 @@ def _resolve(conn, prefix: str) -> str:
 
 
 def _value(column: str, value):
-    """JSON gave dates back as text; the Date columns want dates."""
-    if value is not None and column in ("purchase_date", "warranty_end"):
-        return datetime.fromisoformat(value).date()
+    """JSON gave dates and times back as text; the Date and DateTime columns want them typed."""
+    kind = getattr(card_t.c[column].type, "impl", card_t.c[column].type).python_type
+    if value is not None and kind in (date, datetime):
+        return kind.fromisoformat(value)
     return value

@@ -44,8 +44,18 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
         ("files",),
         "Revert a batch (an import or a move) if none of its cards changed since.",
     ),
-    "teams": (("allocation",), "Teams: add, list, rename, quotas."),
-    "projects": (("allocation",), "Projects of teams: add, list."),
+    "edit": (
+        ("edit",),
+        "Change fields of cards, as one audited batch (`fleetui undo` takes it back); fields not "
+        "given stay as they are. Values are read as `import` reads them.",
+    ),
+    "delete": (
+        ("edit",),
+        "Delete cards entered by mistake, as one audited batch; `fleetui undo` re-creates them "
+        "with their history. (A card that left the fleet is better kept: `edit --status retired`.)",
+    ),
+    "teams": (("allocation",), "Teams: add, list, rename, delete, quotas."),
+    "projects": (("allocation",), "Projects of teams: add, list, rename, delete."),
     "plan": (("allocation",), "Preview a move (same arguments as `move`); writes nothing."),
     "move": (
         ("allocation",),

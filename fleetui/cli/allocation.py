@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from fleetui.cli.base import Group, JsonOption, app, open_db, out, print_json, report_app
+from fleetui.cli.base import (
+    Group,
+    JsonOption,
+    app,
+    confirm,
+    open_db,
+    out,
+    print_json,
+    report_app,
+)
 from fleetui.core.errors import UserError
 
 # ---------------------------------------------------------------- teams and projects
 
 teams_app = typer.Typer(
-    cls=Group, rich_markup_mode=None, help="Teams: add, list, rename, quotas.", no_args_is_help=True
+    cls=Group,
+    rich_markup_mode=None,
+    help="Teams: add, list, rename, delete, quotas.",
+    no_args_is_help=True,
 )
 projects_app = typer.Typer(
-    cls=Group, rich_markup_mode=None, help="Projects of teams: add, list.", no_args_is_help=True
+    cls=Group,
+    rich_markup_mode=None,
+    help="Projects of teams: add, list, rename, delete.",
+    no_args_is_help=True,
 )
+OfTeam = Annotated[str | None, typer.Option("--team", help="The project's team.")]
 app.add_typer(teams_app, name="teams")
 app.add_typer(projects_app, name="projects")
 QuotaCards = Annotated[int | None, typer.Option("--quota-cards", help="Quota in cards.")]
@@ -44,6 +59,15 @@ def teams_rename(ctx: typer.Context, old: str, new: str) -> None:
 
     teams.rename_team(open_db(ctx), old, new)
     out.print(f"Team '{old}' is now '{new.strip()}'.", highlight=False)
+
+
+@teams_app.command("delete")
+def teams_delete(ctx: typer.Context, name: str) -> None:
+    """Delete a team that holds no cards and no projects."""
+    from fleetui.allocation import teams
+
+    teams.delete_team(open_db(ctx), name)
+    out.print(f"Team '{name.strip()}' deleted.", highlight=False)
 
 
 @teams_app.command("quota")
@@ -80,6 +104,24 @@ def projects_add(
 
     teams.add_project(open_db(ctx), team, name, quota_cards, quota_pflops)
     out.print(f"Project '{name.strip()}' added to {team}.", highlight=False)
+
+
+@projects_app.command("rename")
+def projects_rename(ctx: typer.Context, old: str, new: str, team: OfTeam = None) -> None:
+    """Rename a project (its cards stay with it)."""
+    from fleetui.allocation import teams
+
+    teams.rename_project(open_db(ctx), team, old, new)
+    out.print(f"Project '{old}' is now '{new.strip()}'.", highlight=False)
+
+
+@projects_app.command("delete")
+def projects_delete(ctx: typer.Context, name: str, team: OfTeam = None) -> None:
+    """Delete a project that holds no cards."""
+    from fleetui.allocation import teams
+
+    teams.delete_project(open_db(ctx), team, name)
+    out.print(f"Project '{name.strip()}' deleted.", highlight=False)
 
 
 @projects_app.command("list")
@@ -192,15 +234,7 @@ def move_cmd(
     plan = _plan(
         engine, serials, to_team, to_project, count, pflops, model, from_team, from_project
     )
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UserError(
-                "Not asking without a terminal: review with `fleetui plan`, then "
-                "pass --yes to move."
-            )
-        _show_plan(plan, as_json=False)
-        if not typer.confirm("Move these cards?", default=False):
-            raise typer.Exit(1)
+    confirm(yes, moves.describe(plan), "Move these cards?", "review with `fleetui plan`", "move")
     batch = moves.commit(engine, plan, reason, actor)
     if as_json:
         print_json(plan.as_dict() | {"batch_id": batch})
@@ -236,25 +270,20 @@ def history_cmd(
         if as_json:
             print_json(events)
             return
-        for e in events:
-            out.print(
-                f"{e['at']:%Y-%m-%d %H:%M}  {e['actor']}  {e['action']}  {e['before']} -> "
-                f"{e['after']}  {e['reason']}  batch {e['batch_id'][:8]}",
-                highlight=False,
-                markup=False,
-                soft_wrap=True,
-            )
+        _print_lines(history.event_lines(e) for e in events)
         return
     found = history.batches(engine, team, project, since, limit)
     if as_json:
         print_json([b.as_dict() for b in found])
         return
-    table = Table()
-    for column in history.BATCH_HEADINGS:
-        table.add_column(column)
-    for b in found:
-        table.add_row(*b.cells())
-    out.print(table)
+    _print_lines(b.lines() for b in found)
+
+
+def _print_lines(entries) -> None:
+    """Entries of lines (each already fits 80 columns), a blank line between entries."""
+    for i, lines in enumerate(entries):
+        for line in [""] * bool(i) + lines:
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @report_app.command("allocation")

@@ -188,6 +188,19 @@ report_app = typer.Typer(
 app.add_typer(report_app, name="report")
 
 
+def confirm(yes: bool, preview: list[str], question: str, review: str, act: str) -> None:
+    """Before a write: unless --yes, show the preview and ask; without a terminal, refuse with
+    how to review it (`review`) and how to `act` without asking."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UserError(f"Not asking without a terminal: {review}, then pass --yes to {act}.")
+    for line in preview:
+        _console(stderr=False).print(line)
+    if not typer.confirm(question, default=False):
+        raise typer.Exit(1)
+
+
 def number(value: float | int | None) -> str:
     if value is None:
         return ""

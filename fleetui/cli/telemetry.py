@@ -107,6 +107,24 @@ def nodes_import(ctx: typer.Context, file: str) -> None:
     out.print(f"{count:,} nodes registered.", highlight=False)
 
 
+@nodes_app.command("rename")
+def nodes_rename(ctx: typer.Context, old: str, new: str) -> None:
+    """Rename a node (its cards stay on it)."""
+    from fleetui.allocation import teams
+
+    teams.rename_node(open_db(ctx), old, new)
+    out.print(f"Node {old} is now {new.strip()}.", highlight=False)
+
+
+@nodes_app.command("remove")
+def nodes_remove(ctx: typer.Context, host: str) -> None:
+    """Remove a node that holds no cards (its telemetry readings go with it)."""
+    from fleetui.allocation import teams
+
+    teams.remove_node(open_db(ctx), host)
+    out.print(f"Node {host.strip()} removed.", highlight=False)
+
+
 @nodes_app.command("list")
 def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Registered nodes, their endpoints and when they last answered."""

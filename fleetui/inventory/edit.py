@@ -1,17 +1,44 @@
-"""One audited, version-checked change to one card (repairs, reconciliation fixes, ...)."""
+"""Changing and deleting cards: one audited, version-checked batch each, undoable.
+
+An edit or a delete is planned first (nothing written) and committed only if none of the planned
+cards changed since: every write is conditional on the version the plan read, as moves are.
+Values are parsed with the importer's cell parsers, so an edit accepts what an import accepts.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db import audit
-from fleetui.db.tables import Card
+from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Node, require_fit
+from fleetui.importing.cells import CellError, parse_date, parse_money, parse_status, parse_years
+from fleetui.inventory.cards import where
+from fleetui.store import writing
 
-card_t = Card.__table__
+card_t, node_t = Card.__table__, Node.__table__
+# What a deleted card's log event keeps, so that undoing the delete re-creates the card.
+KEPT_ON_DELETE = (*CARD_DATA_COLUMNS, "created_at")
+# The fields `plan_edit` takes (the CLI's options, the TUI form's inputs), in display order.
+EDIT_FIELDS = (
+    "status",
+    "notes",
+    "node",
+    "slot",
+    "supplier",
+    "price",
+    "warranty_end",
+    "service_life_years",
+)
+
+
+class EditConflict(UserError):
+    """Cards changed between the preview and the commit; nothing was written."""
 
 
 def change_card(
@@ -44,4 +71,259 @@ def change_card(
         changes=[(card["id"], before, after)],
         serials=[card["serial"]],
     )
+    return batch
+
+
+# ---------------------------------------------------------------- choosing cards
+
+
+@dataclass(frozen=True)
+class PlannedCard:
+    id: int
+    serial: str
+    version: int
+    values: dict[str, Any]  # the card's stored values of the columns the plan touches
+
+
+def _chosen(
+    conn: Connection, engine: Engine, serials: list[str], query: str | None, columns: tuple
+) -> list[PlannedCard]:
+    """The cards named by serial, or those a filter matches (one or the other)."""
+    if serials and query:
+        raise UserError("Give serials or --where, not both.")
+    if not serials and not (query or "").strip():
+        raise UserError("Name at least one serial, or choose cards with --where.")
+    picked = select(card_t.c.id, card_t.c.serial, card_t.c.version, *map(card_t.c.get, columns))
+    rows = []
+    if query:
+        rows = conn.execute(picked.where(where(engine, query)).order_by(card_t.c.serial)).all()
+        if not rows:
+            raise UserError(f"No card matches '{query}'; nothing was changed.")
+    for start in range(0, len(serials), 500):
+        rows += conn.execute(picked.where(card_t.c.serial.in_(serials[start : start + 500])))
+    found = {r.serial: PlannedCard(r.id, r.serial, r.version, dict(r._mapping)) for r in rows}
+    missing = [s for s in serials if s not in found]
+    if missing:
+        more = f" (and {len(missing) - 5:,} more)" if len(missing) > 5 else ""
+        raise UserError(f"No card has serial {', '.join(missing[:5])}{more}; nothing was changed.")
+    for card in found.values():
+        for key in ("id", "serial", "version"):
+            card.values.pop(key, None)
+    return [found[s] for s in dict.fromkeys(serials)] if serials else list(found.values())
+
+
+def _write(conn: Connection, stmt, cards: list[PlannedCard], params: list[dict]) -> None:
+    """Run a write conditional on each planned card's version: all of them, or nothing."""
+    written = conn.execute(stmt, params).rowcount
+    if written != len(cards):
+        raise EditConflict(
+            f"{len(cards) - max(written, 0):,} of {units.counted(len(cards), 'card')} changed "
+            "since your preview; nothing was changed. Preview again."
+        )
+
+
+def jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """Values as the audit log's JSON keeps them (dates and times as ISO text)."""
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
+
+
+# ---------------------------------------------------------------- edit
+
+
+@dataclass
+class EditPlan:
+    values: dict[str, Any]  # column -> new value
+    shown: dict[str, str]  # field -> the new value as the user reads it
+    cards: list[PlannedCard]  # those whose values differ
+    unchanged: int  # chosen cards that hold these values already
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "set": self.shown,
+            "cards": [c.serial for c in self.cards],
+            "count": len(self.cards),
+            "unchanged": self.unchanged,
+        }
+
+
+def parse_fields(conn: Connection, fields: dict[str, str | None]) -> tuple[dict, dict]:
+    """(column values, field -> shown value) from what the user typed; None leaves a field as it
+    is, an empty text clears it (all but status). Bad values are one UserError naming the field."""
+    values: dict[str, Any] = {}
+    shown: dict[str, str] = {}
+    for name, text in fields.items():
+        if name not in EDIT_FIELDS:
+            raise ValueError(f"unknown edit field {name}")
+        if text is None:
+            continue
+        text = text.strip()
+        try:
+            parsed = _field(conn, name, text)
+        except CellError as exc:
+            label = name.replace("_", "-")
+            raise UserError(f"--{label} '{text}': {exc}; nothing was changed.") from None
+        values |= parsed
+        shown[name] = _shown(name, text, parsed)
+    if not values:
+        raise UserError("Say what to change (--status, --notes, --node, ... ).")
+    for column in ("notes", "supplier", "pci_bus_id"):
+        if values.get(column):
+            require_fit(card_t.c[column], values[column], column.replace("pci_bus_id", "slot"))
+    return values, shown
+
+
+def _shown(name: str, typed: str, parsed: dict[str, Any]) -> str:
+    """A parsed value as the preview and the log's summary show it ('none' when cleared)."""
+    if name == "price" and parsed["price_minor"] is not None:
+        return units.money(parsed["price_minor"], parsed.get("currency"))
+    value = next(iter(parsed.values()))
+    if value is None or value == "":
+        return "none"
+    return typed if name == "node" else str(value)
+
+
+def _field(conn: Connection, name: str, text: str) -> dict[str, Any]:
+    if name == "status":
+        if not text:
+            raise CellError("a card always has a status")
+        return {"status": parse_status(text)}
+    if name == "notes":
+        return {"notes": text}
+    if not text:
+        column = {"node": "node_id", "slot": "pci_bus_id", "price": "price_minor"}.get(name, name)
+        return {column: None} | ({"currency": None} if name == "price" else {})
+    if name == "node":
+        found = conn.execute(
+            select(node_t.c.id).where(func.lower(node_t.c.hostname) == text.lower())
+        ).scalar()
+        if found is None:
+            raise CellError("no such node (fleetui nodes list shows them)")
+        return {"node_id": found}
+    if name == "slot":
+        return {"pci_bus_id": text}
+    if name == "supplier":
+        return {"supplier": text}
+    if name == "price":
+        minor, currency = parse_money(text)
+        return {"price_minor": minor} | ({"currency": currency} if currency else {})
+    if name == "warranty_end":
+        return {"warranty_end": parse_date(text)}
+    return {"service_life_years": parse_years(text)}
+
+
+def plan_edit(
+    engine: Engine, serials: list[str], query: str | None, fields: dict[str, str | None]
+) -> EditPlan:
+    """Which cards an edit changes and to what; writes nothing."""
+    with engine.connect() as conn:
+        values, shown = parse_fields(conn, fields)
+        chosen = _chosen(conn, engine, serials, query, tuple(values))
+    if values.get("pci_bus_id") and len(chosen) > 1:
+        raise UserError("A slot belongs to one card; give --slot with one serial.")
+    cards = [c for c in chosen if c.values != values]
+    return EditPlan(values, shown, cards, len(chosen) - len(cards))
+
+
+def describe_edit(plan: EditPlan, limit: int = 20) -> list[str]:
+    """The preview as lines of text (the CLI prints them; the TUI shows them)."""
+    changes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in plan.shown.items())
+    lines = [f"Set {changes} on {units.counted(len(plan.cards), 'card')}."]
+    if plan.unchanged:
+        lines.append(f"{units.counted(plan.unchanged, 'card')} already hold these values.")
+    lines += [f"  {c.serial}" for c in plan.cards[:limit]]
+    if len(plan.cards) > limit:
+        lines.append(f"  … and {len(plan.cards) - limit:,} more cards")
+    return lines
+
+
+def commit_edit(engine: Engine, plan: EditPlan, reason: str, actor: str | None = None) -> str:
+    """Write the planned edit as one audit batch, if no planned card changed since the plan;
+    returns the batch id."""
+    if not reason.strip():
+        raise UserError("Say why: an edit needs --reason.")
+    if not plan.cards:
+        raise UserError("Every chosen card holds these values already; nothing was changed.")
+    now = datetime.now(UTC)
+    batch = audit.new_batch_id()
+    with writing(engine) as conn:
+        stmt = (
+            update(card_t)
+            .where(and_(card_t.c.id == bindparam("b_id"), card_t.c.version == bindparam("b_v")))
+            .values(plan.values | {"version": card_t.c.version + 1, "updated_at": now})
+        )
+        _write(conn, stmt, plan.cards, [{"b_id": c.id, "b_v": c.version} for c in plan.cards])
+        audit.record(
+            conn,
+            batch_id=batch,
+            action="card.edit",
+            actor=actor,
+            reason=reason.strip(),
+            at=now,
+            changes=[
+                (
+                    c.id,
+                    jsonable(c.values) | {"version": c.version},
+                    jsonable(plan.values) | {"version": c.version + 1},
+                )
+                for c in plan.cards
+            ],
+            serials=[c.serial for c in plan.cards],
+        )
+        _summary(conn, batch, "card.edit.batch", actor, reason, now, plan.shown, len(plan.cards))
+    return batch
+
+
+def _summary(conn, batch, action, actor, reason, now, values: dict, cards: int) -> None:
+    audit.record(
+        conn,
+        batch_id=batch,
+        action=action,
+        actor=actor,
+        reason=reason.strip(),
+        at=now,
+        changes=[(None, None, values | {"cards": cards})],
+    )
+
+
+# ---------------------------------------------------------------- delete
+
+
+def plan_delete(engine: Engine, serials: list[str]) -> list[PlannedCard]:
+    """The cards a delete removes, with every value undo needs to re-create them."""
+    with engine.connect() as conn:
+        return _chosen(conn, engine, serials, None, KEPT_ON_DELETE)
+
+
+def commit_delete(
+    engine: Engine, cards: list[PlannedCard], reason: str, actor: str | None = None
+) -> str:
+    """Delete the planned cards as one audit batch (each event keeps the card's values, so
+    `undo` re-creates it with its id and history); returns the batch id."""
+    if not reason.strip():
+        raise UserError("Say why: a delete needs --reason.")
+    now = datetime.now(UTC)
+    batch = audit.new_batch_id()
+    with writing(engine) as conn:
+        stmt = delete(card_t).where(
+            and_(card_t.c.id == bindparam("b_id"), card_t.c.version == bindparam("b_v"))
+        )
+        _write(conn, stmt, cards, [{"b_id": c.id, "b_v": c.version} for c in cards])
+        audit.record(
+            conn,
+            batch_id=batch,
+            action="card.delete",
+            actor=actor,
+            reason=reason.strip(),
+            at=now,
+            changes=[
+                (
+                    c.id,
+                    jsonable(c.values) | {"version": c.version},
+                    {"deleted": True, "version": c.version + 1},
+                )
+                for c in cards
+            ],
+            serials=[c.serial for c in cards],
+        )
+        _summary(conn, batch, "card.delete.batch", actor, reason, now, {}, len(cards))
     return batch

@@ -1,0 +1,104 @@
+"""The edit modal: one form for the marked (or highlighted) cards; preview; confirm.
+Fields left blank stay as they are."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+from fleetui.core import units
+from fleetui.core.errors import UserError
+from fleetui.inventory import edit
+from fleetui.screens.plain import PlainLabel, PlainStatic, plain
+
+HINTS = {
+    "status": "status: in_service, spare, repair, retired, on_order",
+    "notes": "notes",
+    "node": "node (a registered hostname)",
+    "slot": "slot (PCI bus id; one card only)",
+    "supplier": "supplier",
+    "price": "price: ¥95,000, USD 30000",
+    "warranty_end": "warranty end: 2027-03-01",
+    "service_life_years": "service life in years",
+}
+
+
+class EditModal(ModalScreen[str | None]):
+    """Dismisses with the batch id of the edit, or None when cancelled."""
+
+    CSS_PATH = "reallocate.tcss"  # the same dialog as a move's
+    DEFAULT_CSS = "EditModal { align: center middle; }"
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, engine: Engine, serials: list[str]) -> None:
+        super().__init__()
+        self.engine = engine
+        self.serials = serials
+        self.plan: edit.EditPlan | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="dialog"):
+            yield PlainLabel(f"Edit {units.counted(len(self.serials), 'card')}", id="title")
+            for name in edit.EDIT_FIELDS:
+                yield Input(placeholder=f"{HINTS[name]} (blank: unchanged)", id=name)
+            yield Input(placeholder="reason (required; goes in the audit log)", id="reason")
+            with Horizontal(classes="row"):
+                yield Button("Preview", id="preview", variant="primary")
+                yield Button("Save", id="save", variant="success", disabled=True)
+                yield Button("Cancel", id="cancel")
+            yield PlainStatic("", id="plan")
+
+    def on_mount(self) -> None:
+        self.query_one("#status", Input).focus()
+
+    @on(Input.Changed)
+    def forget_plan(self, event: Input.Changed) -> None:
+        if event.input.id != "reason":
+            self.plan = None
+            self.query_one("#save", Button).disabled = True
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#preview")
+    def preview(self) -> None:
+        fields = {n: self.query_one(f"#{n}", Input).value.strip() or None for n in edit.EDIT_FIELDS}
+        self.make_plan(fields)
+
+    @work(thread=True, exclusive=True, group="plan")
+    def make_plan(self, fields: dict[str, str | None]) -> None:
+        try:
+            plan = edit.plan_edit(self.engine, self.serials, None, fields)
+        except UserError as exc:
+            self.app.call_from_thread(self.show_problem, str(exc))
+            return
+        self.app.call_from_thread(self.show_plan, plan)
+
+    def show_plan(self, plan: edit.EditPlan) -> None:
+        self.plan = plan
+        self.query_one("#plan", Static).update(plain("\n".join(edit.describe_edit(plan, 12))))
+        self.query_one("#save", Button).disabled = False
+
+    def show_problem(self, message: str) -> None:
+        self.query_one("#plan", Static).update(plain(message, "red"))
+
+    @on(Button.Pressed, "#save")
+    def save(self) -> None:
+        if self.plan is not None:
+            self.query_one("#save", Button).disabled = True
+            self.commit(self.plan, self.query_one("#reason", Input).value)
+
+    @work(thread=True, group="commit")  # never cancelled by a newer preview
+    def commit(self, plan: edit.EditPlan, reason: str) -> None:
+        try:
+            batch = edit.commit_edit(self.engine, plan, reason)
+        except UserError as exc:
+            self.app.call_from_thread(self.show_problem, str(exc))
+            return
+        self.app.call_from_thread(self.dismiss, batch)
