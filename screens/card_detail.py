@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.inventory.cards import CardDetail, detail
@@ -25,9 +26,17 @@ class CardDetailScreen(Screen):
     CSS_PATH = "card_detail.tcss"
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="detail.back")]
 
-    def __init__(self, engine: Engine, serial: str, today: Callable[[], date] = date.today) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        serial: str,
+        today: Callable[[], date] = date.today,
+        *,
+        settings: Config,
+    ) -> None:
         super().__init__()
         self.engine = engine
+        self.settings = settings
         self.serial = serial
         self.today = today
 
@@ -44,7 +53,7 @@ class CardDetailScreen(Screen):
     @work(thread=True, exclusive=True)
     def load(self) -> None:
         try:
-            card = detail(self.engine, self.serial, self.today())
+            card = detail(self.engine, self.serial, self.today(), settings=self.settings)
         except UserError as exc:
             self.app.call_from_thread(self.query_one("#fields", Static).update, str(exc))
             return

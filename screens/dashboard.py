@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from fleetui import config
+from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.inventory.summary import UNASSIGNED, Summary, fleet_summary
@@ -43,9 +43,12 @@ class DashboardScreen(Screen):
 
     EXTRA_KEYS = [("enter", "On a team or model: its cards in the inventory")]
 
-    def __init__(self, engine: Engine, today: Callable[[], date] = date.today) -> None:
+    def __init__(
+        self, engine: Engine, today: Callable[[], date] = date.today, *, settings: Config
+    ) -> None:
         super().__init__()
         self.engine = engine
+        self.settings = settings
         self.today = today
 
     def compose(self) -> ComposeResult:
@@ -86,7 +89,7 @@ class DashboardScreen(Screen):
     def load_alerts(self) -> None:
         """Warranty and end-of-life alerts: a full lifecycle pass, so after the totals."""
         try:
-            counts = lifecycle.snapshot(self.engine, config.load(), self.today()).alerts()
+            counts = lifecycle.snapshot(self.engine, self.settings, self.today()).alerts()
         except UserError as exc:
             self.app.call_from_thread(self.query_one("#alerts", Static).update, str(exc))
             return

@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.inventory import cards as inventory
@@ -79,10 +80,16 @@ class InventoryScreen(Screen):
     ]
 
     def __init__(
-        self, engine: Engine, query: str = "", today: Callable[[], date] = date.today
+        self,
+        engine: Engine,
+        query: str = "",
+        today: Callable[[], date] = date.today,
+        *,
+        settings: Config,
     ) -> None:
         super().__init__()
         self.engine = engine
+        self.settings = settings  # read once by the app, never per keystroke
         self.today = today  # the day warranty: and eol: filters are judged on
         self.query_text = query
         self.sort = "serial"
@@ -171,7 +178,9 @@ class InventoryScreen(Screen):
                 self.notify(f"Moved {len(serials):,} cards (batch {batch[:8]}; undo from History).")
                 self.reload()
 
-        self.app.push_screen(ReallocateModal(self.engine, serials, self.today), moved)
+        self.app.push_screen(
+            ReallocateModal(self.engine, serials, self.today, settings=self.settings), moved
+        )
 
     # ------------------------------------------------------------ events
 
@@ -196,7 +205,11 @@ class InventoryScreen(Screen):
 
     @on(DataTable.RowSelected, "#cards")
     def open_card(self, event: DataTable.RowSelected) -> None:
-        self.app.push_screen(CardDetailScreen(self.engine, str(event.row_key.value), self.today))
+        self.app.push_screen(
+            CardDetailScreen(
+                self.engine, str(event.row_key.value), self.today, settings=self.settings
+            )
+        )
 
     # ------------------------------------------------------------ loading
 
@@ -219,6 +232,7 @@ class InventoryScreen(Screen):
                 before=request.before,
                 limit=PAGE_SIZE,
                 today=self.today(),
+                settings=self.settings,
             )
         except UserError as exc:
             self.app.call_from_thread(self.show_error, str(exc))
@@ -228,7 +242,7 @@ class InventoryScreen(Screen):
     @work(thread=True, exclusive=True, group="inventory-count")
     def count(self, query: str) -> None:
         try:
-            total = inventory.count(self.engine, query, self.today())
+            total = inventory.count(self.engine, query, self.today(), settings=self.settings)
         except UserError:
             return
         self.app.call_from_thread(self.show_count, query, total)

@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
 from fleetui.allocation import moves, teams
+from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
 
@@ -32,9 +33,12 @@ class ReallocateModal(ModalScreen[str | None]):
         engine: Engine,
         serials: list[str] | None = None,
         today: Callable[[], date] = date.today,
+        *,
+        settings: Config,
     ) -> None:
         super().__init__()
         self.engine = engine
+        self.settings = settings
         self.serials = serials
         self.today = today
         self.plan: moves.Plan | None = None
@@ -91,7 +95,9 @@ class ReallocateModal(ModalScreen[str | None]):
     def make_plan(self, to_team: str | None, to_project: str | None) -> None:
         try:
             if self.serials:
-                plan = moves.plan_cards(self.engine, self.serials, to_team, to_project)
+                plan = moves.plan_cards(
+                    self.engine, self.serials, to_team, to_project, settings=self.settings
+                )
             else:
                 count, pflops = _amount(self.query_one("#amount", Input).value)
                 models = [
@@ -108,6 +114,7 @@ class ReallocateModal(ModalScreen[str | None]):
                     models or None,
                     self._value("#from_team"),
                     today=self.today(),
+                    settings=self.settings,
                 )
         except UserError as exc:
             self.app.call_from_thread(self.show_problem, str(exc))

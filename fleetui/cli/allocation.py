@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fleetui.cli.base import Group, JsonOption, app, open_db, out, print_json, report_app
+from fleetui.cli.base import (
+    Group,
+    JsonOption,
+    app,
+    open_db,
+    out,
+    print_json,
+    report_app,
+    settings,
+)
 from fleetui.core.errors import UserError
 
 # ---------------------------------------------------------------- teams and projects
@@ -112,11 +121,11 @@ FromTeam = Annotated[str | None, typer.Option("--from-team", help="Take from thi
 FromProject = Annotated[str | None, typer.Option("--from-project", help="Take from this project.")]
 
 
-def _plan(engine, serials, to_team, to_project, count, pflops, model, from_team, from_project):
+def _plan(ctx, engine, serials, to_team, to_project, count, pflops, model, from_team, from_project):
     from fleetui.allocation import moves
 
     if count is None and pflops is None:
-        return moves.plan_cards(engine, serials or [], to_team, to_project)
+        return moves.plan_cards(engine, serials or [], to_team, to_project, settings=settings(ctx))
     if serials:
         raise UserError("Give serials or --count/--pflops, not both.")
     models = [m.strip() for m in model.split(",")] if model else None
@@ -130,6 +139,7 @@ def _plan(engine, serials, to_team, to_project, count, pflops, model, from_team,
         from_team,
         from_project,
         today=date.today(),
+        settings=settings(ctx),
     )
 
 
@@ -158,7 +168,16 @@ def plan_cmd(
 ) -> None:
     """Preview a move (same arguments as `move`); writes nothing."""
     plan = _plan(
-        open_db(ctx), serials, to_team, to_project, count, pflops, model, from_team, from_project
+        ctx,
+        open_db(ctx),
+        serials,
+        to_team,
+        to_project,
+        count,
+        pflops,
+        model,
+        from_team,
+        from_project,
     )
     _show_plan(plan, as_json)
 
@@ -186,7 +205,7 @@ def move_cmd(
         raise UserError("Say why: a move needs --reason.")
     engine = open_db(ctx)
     plan = _plan(
-        engine, serials, to_team, to_project, count, pflops, model, from_team, from_project
+        ctx, engine, serials, to_team, to_project, count, pflops, model, from_team, from_project
     )
     if not yes:
         if not sys.stdin.isatty():

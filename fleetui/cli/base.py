@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from sqlalchemy.exc import DatabaseError
 from fleetui.core.errors import Interrupted, UserError
 from fleetui.db.engine import redact, sqlite_path
 from fleetui.store import database_problem, database_url, open_fleet
+
+if TYPE_CHECKING:
+    from fleetui.config import Config
 
 # Data (serials, bus ids like 00000000:AB:00.0, names, CSV headers) is printed literally: no
 # Rich markup, emoji codes or highlighting on either console, so no call can interpret it.
@@ -108,11 +111,22 @@ def root(
     """Without a command: open the TUI on the dashboard."""
     ctx.obj = {"db": db}
     if ctx.invoked_subcommand is None:
-        launch(open_db(ctx))
+        launch(open_db(ctx), settings=settings(ctx))
 
 
 def db_target(ctx: typer.Context) -> str | None:
     return ctx.find_root().obj["db"]
+
+
+def settings(ctx: typer.Context) -> Config:
+    """The config file, read once per run (by the first command that needs it), then passed
+    down to the services."""
+    from fleetui import config
+
+    obj = ctx.find_root().obj
+    if "settings" not in obj:
+        obj["settings"] = config.load()
+    return obj["settings"]
 
 
 def open_db(ctx: typer.Context, db: str | None = None):
@@ -126,10 +140,10 @@ def open_db(ctx: typer.Context, db: str | None = None):
     return engine
 
 
-def launch(engine, query: str = "") -> None:
+def launch(engine, query: str = "", *, settings: Config) -> None:
     from fleetui.app import FleetApp
 
-    FleetApp(engine, initial_query=query).run()
+    FleetApp(engine, initial_query=query, settings=settings).run()
 
 
 def print_json(value: Any) -> None:
