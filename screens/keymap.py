@@ -15,8 +15,8 @@ NAMED_KEYS = {key.value for key in Keys if "+" not in key.value}
 
 
 def bindings() -> dict[str, Binding]:
-    """Every binding with an id, by id: those of fleetui's app, screens and widgets (every
-    class of theirs that is imported, which the app's module sees to)."""
+    """Every binding with an id, by id: those of fleetui's app, screens and widgets (of every
+    such class loaded; fleetui.app loads them all)."""
     found: dict[str, Binding] = {}
     classes: list[type] = [DOMNode]
     while classes:
@@ -31,8 +31,8 @@ def bindings() -> dict[str, Binding]:
 
 
 def check(keymap: Mapping[str, str], source: str) -> dict[str, str]:
-    """The keymap, when every id names a binding and every key is one Textual knows;
-    else a UserError naming the first id that does not."""
+    """The keymap, when every id names a binding and every key is one Textual knows; else a
+    UserError naming the first id that does not."""
     known = bindings()
     for binding_id, keys in keymap.items():
         if binding_id not in known:
