@@ -244,22 +244,6 @@ def test_irreplaceable_share_follows_export_class_and_config(engine):
     assert share.extra["share"] == 1.0
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("[lifecycle\n", "not valid TOML"),
-        ('[export]\nirreplaceable = ["Z99"]\n', "unknown model"),
-        ("[lifecycle]\nwarranty_months = 'a year'\n", "wrong type"),
-    ],
-)
-def test_a_broken_config_is_one_sentence(tmp_path, monkeypatch, text, message):
-    path = tmp_path / "config.toml"
-    path.write_text(text)
-    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
-    with pytest.raises(UserError, match=message):
-        config.load()
-
-
 def test_cli_reports_and_repairs(db_url):
     db = db_url
     runner = CliRunner()
