@@ -27,6 +27,9 @@
     [models.aliases]              # what a name that fits several models means at this site
     "H800" = "H800 SXM 80GB"      # (import, `model:` filters, plans); a catalogue model
 
+    [keymap]                      # a TUI key binding's id -> its keys (checked by the TUI)
+    "inventory.filter" = "f"
+
     [cost] currency is also the currency of imported prices that name none.
 
 The defaults are those numbers. A model counts as irreplaceable when its export class says it
@@ -96,7 +99,7 @@ def load(file: Path | None = None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{file} is not valid TOML: {exc}.") from None
     top = _Table(file, "", data, {"lifecycle", "cost", "export", "models", "keymap"})
-    life = top.table("lifecycle", _LIFE_KEYS)
+    life = top.table("lifecycle", set(Lifecycle.__dataclass_fields__))
     cost = top.table("cost", set(Cost.__dataclass_fields__))
     export = top.table("export", {"irreplaceable", "replaceable"})
     models = top.table("models", {"aliases"})
@@ -128,17 +131,6 @@ def load(file: Path | None = None) -> Config:
         keymap=dict(top.table("keymap").texts()),
         source=str(file),
     )
-
-
-_LIFE_KEYS = {
-    "warranty_months",
-    "service_life_years",
-    "salvage_fraction",
-    "expiring_days",
-    "warranty_months_by_model",
-    "warranty_months_by_supplier",
-    "service_life_by_model",
-}
 
 
 class _Table:
