@@ -81,7 +81,7 @@ from fleetui.store import open_fleet
 from fleetui.importing.importer import ImportOptions, run_import
 engine = open_fleet(sys.argv[2])
 started = time.perf_counter()
-result = run_import(engine, sys.argv[3], ImportOptions(create_missing=True))
+result = run_import(engine, sys.argv[3], ImportOptions(create_missing=True, config=Config()))
 elapsed = time.perf_counter() - started
 assert result.error_count == 0, result.errors[:3]
 print(json.dumps({"seconds": elapsed, "summary": result.summary(),

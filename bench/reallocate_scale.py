@@ -36,13 +36,14 @@ def main() -> None:
 
     from fleetui.allocation import moves
     from fleetui.allocation.undo import undo
+    from fleetui.config import Config
     from fleetui.store import open_fleet
 
     engine = open_fleet(str(copy))
     print(f"\nreallocate_scale: {args.cards:,} cards, moving {MOVE:,} from LLM to Search")
     started = time.perf_counter()
     plan = moves.plan_request(
-        engine, "Search", None, count=MOVE, from_team="LLM", today=date.today()
+        engine, "Search", None, count=MOVE, from_team="LLM", today=date.today(), settings=Config()
     )
     planned = time.perf_counter() - started
     assert len(plan.cards) == MOVE

@@ -1,4 +1,5 @@
-"""The Textual application: assembles the screens over one database engine."""
+"""The Textual application: assembles the screens over one database engine and one set of
+settings, read once at start."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from fleetui import config
 from fleetui.db.engine import redact
+from fleetui.screens import keymap
 from fleetui.screens.dashboard import DashboardScreen
 from fleetui.screens.help import HelpScreen
 from fleetui.screens.history import HistoryScreen
@@ -45,18 +48,23 @@ class FleetApp(App[None]):
         initial_query: str = "",
         initial_mode: str = "dashboard",
         today: Callable[[], date] = date.today,
+        settings: config.Config | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
         self.today = today
+        self.settings = settings = settings or config.load()
+        self.set_keymap(keymap.check(settings.keymap, settings.source))
         self.initial_mode = initial_mode
         self.sub_title = redact(str(engine.url))
-        self.add_mode("dashboard", lambda: DashboardScreen(engine, today))
-        self.add_mode("inventory", lambda: InventoryScreen(engine, initial_query, today))
-        self.add_mode("import", lambda: ImportScreen(engine))
+        self.add_mode("dashboard", lambda: DashboardScreen(engine, today, settings=settings))
+        self.add_mode(
+            "inventory", lambda: InventoryScreen(engine, initial_query, today, settings=settings)
+        )
+        self.add_mode("import", lambda: ImportScreen(engine, settings=settings))
         self.add_mode("teams", lambda: TeamsScreen(engine))
         self.add_mode("history", lambda: HistoryScreen(engine))
-        self.add_mode("lifecycle", lambda: LifecycleScreen(engine, today))
+        self.add_mode("lifecycle", lambda: LifecycleScreen(engine, today, settings=settings))
         self.add_mode("telemetry", lambda: TelemetryScreen(engine))
 
     def on_mount(self) -> None:
@@ -108,7 +116,9 @@ class FleetApp(App[None]):
             if batch:
                 self.notify(f"Moved (batch {batch[:8]}; undo from History).")
 
-        self.push_screen(ReallocateModal(self.engine, today=self.today), moved)
+        self.push_screen(
+            ReallocateModal(self.engine, today=self.today, settings=self.settings), moved
+        )
 
     def action_filter(self) -> None:
         self.switch_mode("inventory")

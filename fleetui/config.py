@@ -27,6 +27,9 @@
     [models.aliases]              # what a name that fits several models means at this site
     "H800" = "H800 SXM 80GB"      # (import, `model:` filters, plans); a catalogue model
 
+    [keymap]                      # a TUI key binding's id -> its keys (checked by the TUI)
+    "inventory.filter" = "f"
+
     [cost] currency is also the currency of imported prices that name none.
 
 The defaults are those numbers. A model counts as irreplaceable when its export class says it
@@ -73,6 +76,7 @@ class Config:
     irreplaceable: frozenset[str] = frozenset()  # catalogue keys added by the config
     replaceable: frozenset[str] = frozenset()  # catalogue keys the config takes out
     model_aliases: dict[str, str] = field(default_factory=dict)  # normalized name -> key
+    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys (the TUI checks)
     source: str = "defaults"
 
 
@@ -84,7 +88,9 @@ def path() -> Path:
 
 
 def load(file: Path | None = None) -> Config:
-    """The config, or the defaults when there is no file; UserError for a broken one."""
+    """The config, or the defaults when there is no file; UserError for a broken one, naming
+    the file, the setting and its value. Read once, at start, by the entry points (the CLI's
+    root command, the TUI's App), which pass the result down to the services."""
     file = file or path()
     if not file.exists():
         return Config()
@@ -92,58 +98,137 @@ def load(file: Path | None = None) -> Config:
         data = tomllib.loads(file.read_text("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{file} is not valid TOML: {exc}.") from None
-    try:
-        life = data.get("lifecycle", {})
-        cost = data.get("cost", {})
-        export = data.get("export", {})
-        return Config(
-            lifecycle=Lifecycle(
-                warranty_months=int(life.get("warranty_months", 12)),
-                service_life_years=float(life.get("service_life_years", 5)),
-                salvage_fraction=float(life.get("salvage_fraction", 0.10)),
-                expiring_days=int(life.get("expiring_days", 90)),
-                warranty_months_by_model=_by_model(life.get("warranty_months_by_model", {}), int),
-                warranty_months_by_supplier={
-                    k.lower(): int(v)
-                    for k, v in life.get("warranty_months_by_supplier", {}).items()
-                },
-                service_life_by_model=_by_model(life.get("service_life_by_model", {}), float),
+    top = _Table(file, "", data, {"lifecycle", "cost", "export", "models", "keymap"})
+    life = top.table("lifecycle", set(Lifecycle.__dataclass_fields__))
+    cost = top.table("cost", set(Cost.__dataclass_fields__))
+    export = top.table("export", {"irreplaceable", "replaceable"})
+    models = top.table("models", {"aliases"})
+    defaults = Lifecycle()
+    return Config(
+        lifecycle=Lifecycle(
+            warranty_months=life.number("warranty_months", int, defaults.warranty_months),
+            service_life_years=life.number(
+                "service_life_years", float, defaults.service_life_years
             ),
-            cost=Cost(**{k: v for k, v in cost.items() if k in Cost.__dataclass_fields__}),
-            irreplaceable=frozenset(_keys(export.get("irreplaceable", []))),
-            replaceable=frozenset(_keys(export.get("replaceable", []))),
-            model_aliases=_aliases(file, data.get("models", {}).get("aliases", {})),
-            source=str(file),
-        )
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise UserError(f"{file}: a setting has the wrong type ({exc}).") from None
+            salvage_fraction=life.number("salvage_fraction", float, defaults.salvage_fraction),
+            expiring_days=life.number("expiring_days", int, defaults.expiring_days),
+            warranty_months_by_model=life.table("warranty_months_by_model").by_model(int),
+            warranty_months_by_supplier={
+                name.lower(): value
+                for name, value in life.table("warranty_months_by_supplier").numbers(int)
+            },
+            service_life_by_model=life.table("service_life_by_model").by_model(float),
+        ),
+        cost=Cost(
+            **{
+                k: cost.text(k, f.default) if k == "currency" else cost.number(k, float, f.default)
+                for k, f in Cost.__dataclass_fields__.items()
+            }
+        ),
+        irreplaceable=frozenset(export.model_list("irreplaceable")),
+        replaceable=frozenset(export.model_list("replaceable")),
+        model_aliases=models.table("aliases").aliases(),
+        keymap=dict(top.table("keymap").texts()),
+        source=str(file),
+    )
 
 
-def _keys(names: list[str]) -> list[str]:
-    keys = []
-    for name in names:
-        specs = catalogue.matching(str(name))
-        if not specs:
-            raise ValueError(f"unknown model {name!r}")
-        keys += [s.key for s in specs]
-    return keys
+class _Table:
+    """One table of the file, read with errors that say `FILE: [table] key = value: why.`"""
 
-
-def _aliases(file: Path, table: dict[str, str]) -> dict[str, str]:
-    aliases = {}
-    for name, target in table.items():
-        spec = catalogue.lookup(str(target))
-        if spec is None:
+    def __init__(self, file: Path, name: str, data: Any, known: set[str] | None = None):
+        self.file, self.name, self.data = file, name, data
+        if not isinstance(data, dict):
+            raise UserError(f"{file}: {name} = {_shown(data)}: not a table.")
+        unknown = sorted(data.keys() - known) if known is not None else []
+        if unknown:
+            where = f"[{name}] " if name else ""
             raise UserError(
-                f"{file}: [models.aliases] {name!r} = {target!r} does not name one catalogue "
-                "model; use a name from `fleetui models`, such as 'H800 SXM 80GB'."
+                f"{file}: {where}{_quoted(unknown[0])} is not a setting; the settings here are "
+                f"{', '.join(sorted(known or ()))}."
             )
-        aliases[catalogue.normalize(name)] = spec.key
-    return aliases
+
+    def fail(self, key: str, value: Any, why: str) -> UserError:
+        return UserError(f"{self.file}: [{self.name}] {_quoted(key)} = {_shown(value)}: {why}.")
+
+    def table(self, key: str, known: set[str] | None = None) -> _Table:
+        name = f"{self.name}.{key}" if self.name else key
+        return _Table(self.file, name, self.data.get(key, {}), known)
+
+    def number(self, key: str, kind: type, default: Any) -> Any:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, value, "not a number")
+        if kind is int and value != int(value):
+            raise self.fail(key, value, "not a whole number")
+        if value < 0:
+            raise self.fail(key, value, "a negative number")
+        return kind(value)
+
+    def text(self, key: str, default: str) -> str:
+        value = self.data.get(key, default)
+        if not isinstance(value, str):
+            raise self.fail(key, value, "not a string")
+        return value
+
+    def numbers(self, kind: type) -> list[tuple[str, Any]]:
+        return [(key, self.number(key, kind, None)) for key in self.data]
+
+    def texts(self) -> list[tuple[str, str]]:
+        return [(key, self.text(key, "")) for key in self.data]
+
+    def by_model(self, kind: type) -> dict[str, Any]:
+        """Model name -> number, keyed by every catalogue model the name may mean."""
+        return {
+            spec.key: value
+            for name, value in self.numbers(kind)
+            for spec in self.models(name, value, name)
+        }
+
+    def model_list(self, key: str) -> list[str]:
+        names = self.data.get(key, [])
+        if not isinstance(names, list):
+            raise self.fail(key, names, "not a list of model names")
+        return [spec.key for name in names for spec in self.models(key, names, str(name))]
+
+    def models(self, key: str, value: Any, name: str) -> list[catalogue.ModelSpec]:
+        """The catalogue models `name` (written at `key = value`) may mean; at least one."""
+        specs = catalogue.matching(name)
+        if not specs:
+            raise self.fail(key, value, f"unknown model {_shown(name)}")
+        return specs
+
+    def aliases(self) -> dict[str, str]:
+        aliases = {}
+        for name, target in self.texts():
+            spec = catalogue.lookup(target)
+            if spec is None:
+                raise self.fail(
+                    name,
+                    target,
+                    "not one catalogue model; use a name from `fleetui models`, "
+                    "such as 'H800 SXM 80GB'",
+                )
+            aliases[catalogue.normalize(name)] = spec.key
+        return aliases
 
 
-def _by_model(table: dict[str, Any], kind) -> dict[str, Any]:
-    return {key: kind(value) for name, value in table.items() for key in _keys([name])}
+def _quoted(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else in quotes."""
+    return key if key and all(c.isalnum() or c in "_-" for c in key) else _shown(key)
+
+
+def _shown(value: Any) -> str:
+    """A value as TOML writes it, so the sentence quotes what the file says."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{...}"
+    return str(value)
 
 
 def irreplaceable(config: Config, spec: catalogue.ModelSpec) -> bool:

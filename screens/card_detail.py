@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from fleetui.config import Config
 from fleetui.core import units
 from fleetui.inventory.cards import CardDetail, detail
 from fleetui.screens.edit_cards import EditModal
@@ -28,9 +29,17 @@ class CardDetailScreen(Screen):
         Binding("e", "edit", "Edit", id="detail.edit"),
     ]
 
-    def __init__(self, engine: Engine, serial: str, today: Callable[[], date] = date.today) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        serial: str,
+        today: Callable[[], date] = date.today,
+        *,
+        settings: Config,
+    ) -> None:
         super().__init__()
         self.engine = engine
+        self.settings = settings
         self.serial = serial
         self.today = today
 
@@ -58,10 +67,7 @@ class CardDetailScreen(Screen):
     def load(self) -> None:
         run_service(
             self,
-            detail,
-            self.engine,
-            self.serial,
-            self.today(),
+            lambda: detail(self.engine, self.serial, self.today(), settings=self.settings),
             on_done=self.show,
             on_error=self.query_one("#fields", Static).update,
             exclusive=True,

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from fleetui import config
+from fleetui.config import Config
 from fleetui.core import units
 from fleetui.inventory.summary import UNASSIGNED, Summary, fleet_summary
 from fleetui.lifecycle import rules as lifecycle
@@ -43,9 +43,12 @@ class DashboardScreen(Screen):
 
     EXTRA_KEYS = [("enter", "On a team or model: its cards in the inventory")]
 
-    def __init__(self, engine: Engine, today: Callable[[], date] = date.today) -> None:
+    def __init__(
+        self, engine: Engine, today: Callable[[], date] = date.today, *, settings: Config
+    ) -> None:
         super().__init__()
         self.engine = engine
+        self.settings = settings
         self.today = today
 
     def compose(self) -> ComposeResult:
@@ -91,7 +94,7 @@ class DashboardScreen(Screen):
         self.show(summary)
         run_service(
             self,
-            lambda: lifecycle.snapshot(self.engine, config.load(), self.today()).alerts(),
+            lambda: lifecycle.snapshot(self.engine, self.settings, self.today()).alerts(),
             on_done=self.show_alerts,
             on_error=self.query_one("#alerts", Static).update,
             group="alerts",

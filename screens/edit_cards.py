@@ -74,7 +74,9 @@ class EditModal(ModalScreen[str | None]):
     @work(thread=True, exclusive=True, group="plan")
     def make_plan(self, fields: dict[str, str | None]) -> None:
         try:
-            plan = edit.plan_edit(self.engine, self.serials, None, fields)
+            plan = edit.plan_edit(
+                self.engine, self.serials, None, fields, settings=self.app.settings
+            )
         except UserError as exc:
             self.app.call_from_thread(self.show_problem, str(exc))
             return

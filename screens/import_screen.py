@@ -25,6 +25,7 @@ from textual.widgets import (
     Static,
 )
 
+from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.importing.columns import FIELDS, IGNORE
@@ -72,9 +73,10 @@ class ImportScreen(Screen):
     ]
     EXTRA_KEYS = [("enter on a column", "Choose the field it maps to")]
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, settings: Config) -> None:
         super().__init__()
         self.engine = engine
+        self.settings = settings
         self.overrides: dict[str, str] = {}
         self.cancel_event: threading.Event | None = None
         self.checked: ImportResult | None = None
@@ -170,6 +172,7 @@ class ImportScreen(Screen):
             create_missing=self.query_one("#create_missing", Checkbox).value,
             currency=self.query_one("#currency", Input).value.strip() or None,
             date_format=self.query_one("#date_format", Input).value.strip() or None,
+            config=self.settings,
         )
 
     @on(Button.Pressed, "#check")

@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from fleetui.config import Config
 from fleetui.core import units
 from fleetui.inventory import cards as inventory
 from fleetui.screens.card_detail import CardDetailScreen
@@ -82,10 +83,16 @@ class InventoryScreen(Screen):
     ]
 
     def __init__(
-        self, engine: Engine, query: str = "", today: Callable[[], date] = date.today
+        self,
+        engine: Engine,
+        query: str = "",
+        today: Callable[[], date] = date.today,
+        *,
+        settings: Config,
     ) -> None:
         super().__init__()
         self.engine = engine
+        self.settings = settings  # read once by the app, never per keystroke
         self.today = today  # the day warranty: and eol: filters are judged on
         self.query_text = query
         self.sort = "serial"
@@ -194,7 +201,9 @@ class InventoryScreen(Screen):
                 self.marked.clear()
                 self.notify(f"Moved {len(serials):,} cards (batch {batch[:8]}; undo from History).")
 
-        self.app.push_screen(ReallocateModal(self.engine, serials, self.today), moved)
+        self.app.push_screen(
+            ReallocateModal(self.engine, serials, self.today, settings=self.settings), moved
+        )
 
     # ------------------------------------------------------------ events
 
@@ -219,7 +228,11 @@ class InventoryScreen(Screen):
 
     @on(DataTable.RowSelected, "#cards")
     def open_card(self, event: DataTable.RowSelected) -> None:
-        self.app.push_screen(CardDetailScreen(self.engine, str(event.row_key.value), self.today))
+        self.app.push_screen(
+            CardDetailScreen(
+                self.engine, str(event.row_key.value), self.today, settings=self.settings
+            )
+        )
 
     # ------------------------------------------------------------ loading
 
@@ -242,6 +255,7 @@ class InventoryScreen(Screen):
                 before=request.before,
                 limit=PAGE_SIZE,
                 today=self.today(),
+                settings=self.settings,
             ),
             on_done=lambda page: self.show_page(request, page, first_row),
             on_error=self.show_error,
@@ -252,10 +266,7 @@ class InventoryScreen(Screen):
     def count(self, query: str) -> None:
         run_service(
             self,
-            inventory.count,
-            self.engine,
-            query,
-            self.today(),
+            lambda: inventory.count(self.engine, query, self.today(), settings=self.settings),
             on_done=lambda total: self.show_count(query, total),
             on_error=ignore,  # the page shows the filter's error
             group="inventory-count",

@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from fleetui import config
+from fleetui.config import Config
 from fleetui.lifecycle import rules as lifecycle
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, plain
@@ -48,9 +48,12 @@ class LifecycleScreen(Screen):
     """
     BINDINGS = [Binding("r", "refresh", "Refresh", id="lifecycle.refresh")]
 
-    def __init__(self, engine: Engine, today: Callable[[], date] = date.today) -> None:
+    def __init__(
+        self, engine: Engine, today: Callable[[], date] = date.today, *, settings: Config
+    ) -> None:
         super().__init__()
         self.engine = engine
+        self.settings = settings
         self.today = today
 
     def compose(self) -> ComposeResult:
@@ -70,7 +73,7 @@ class LifecycleScreen(Screen):
     def action_refresh(self) -> None:
         run_service(
             self,
-            lambda: lifecycle.snapshot(self.engine, config.load(), self.today()),
+            lambda: lifecycle.snapshot(self.engine, self.settings, self.today()),
             on_done=self.show,
             on_error=self.query_one("#warranty", Static).update,
             group="lifecycle",

@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
 from fleetui.allocation import moves, teams
+from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
 from fleetui.screens.work import run_service
@@ -34,9 +35,12 @@ class ReallocateModal(ModalScreen[str | None]):
         engine: Engine,
         serials: list[str] | None = None,
         today: Callable[[], date] = date.today,
+        *,
+        settings: Config,
     ) -> None:
         super().__init__()
         self.engine = engine
+        self.settings = settings
         self.serials = serials
         self.today = today
         self.plan: moves.Plan | None = None
@@ -128,6 +132,7 @@ class ReallocateModal(ModalScreen[str | None]):
             wanted or None,
             from_team,
             today=self.today(),
+            settings=self.settings,
         )
 
     def show_plan(self, plan: moves.Plan) -> None:

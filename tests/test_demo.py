@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 
 from fleetui.admin import demo
 from fleetui.allocation.teams import add_team
+from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db import engine as engine_module
 from fleetui.db.tables import Card, GpuModel
@@ -23,7 +24,7 @@ from fleetui.store import open_fleet
 def _fleet(engine):
     with engine.connect() as conn:
         ids = list(conn.execute(select(Card.id).order_by(Card.serial)).scalars())
-    return inventory.rows_for(engine, ids)
+    return inventory.rows_for(engine, ids, settings=Config())
 
 
 def test_same_seed_same_fleet_other_seed_other_fleet(new_engine, demo_engine):
@@ -121,7 +122,7 @@ def _real_inventory(db: str, tmp_path, cards: bool = True) -> None:
     real.write_text("serial,model,team\nREAL-1,H800 SXM,Ops\nREAL-2,H20,Ops\n")
     engine = open_fleet(db)
     if cards:
-        run_import(engine, real, ImportOptions(create_missing=True))
+        run_import(engine, real, ImportOptions(create_missing=True, config=Config()))
     else:
         add_team(engine, "Ops")
     engine.dispose()

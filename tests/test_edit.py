@@ -14,6 +14,7 @@ from fleetui.admin import maintenance
 from fleetui.allocation import history, teams
 from fleetui.allocation.undo import undo
 from fleetui.cli import app
+from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, GpuSample, Node, Project, Team
 from fleetui.inventory import edit
@@ -54,7 +55,9 @@ def test_edit_then_undo_restores_every_field(demo_engine):
     serials = serials_of(demo_engine, 3, status="in_service")
     was = rows(demo_engine, serials)
     node_id, host = a_node(demo_engine, [r["node_id"] for r in was.values()])
-    plan = edit.plan_edit(demo_engine, serials, None, FIELDS | {"node": host.upper()})
+    plan = edit.plan_edit(
+        demo_engine, serials, None, FIELDS | {"node": host.upper()}, settings=Config()
+    )
     batch = edit.commit_edit(demo_engine, plan, "audit found them")
 
     now = rows(demo_engine, serials)
@@ -77,9 +80,11 @@ def test_edit_then_undo_restores_every_field(demo_engine):
 
 def test_an_edit_of_a_stale_preview_is_refused_and_changes_nothing(demo_engine):
     serials = serials_of(demo_engine, 3, status="in_service")
-    stale = edit.plan_edit(demo_engine, serials, None, {"notes": "stale"})
+    stale = edit.plan_edit(demo_engine, serials, None, {"notes": "stale"}, settings=Config())
     edit.commit_edit(
-        demo_engine, edit.plan_edit(demo_engine, serials[:1], None, {"status": "spare"}), "x"
+        demo_engine,
+        edit.plan_edit(demo_engine, serials[:1], None, {"status": "spare"}, settings=Config()),
+        "x",
     )
     before = rows(demo_engine, serials)
     with pytest.raises(edit.EditConflict, match="1 of 3 cards changed since your preview"):
@@ -99,9 +104,9 @@ def test_bad_values_are_one_sentence_naming_the_option(demo_engine):
         ({}, "Say what to change"),
     ):
         with pytest.raises(UserError, match=message):
-            edit.plan_edit(demo_engine, serials, None, fields)
+            edit.plan_edit(demo_engine, serials, None, fields, settings=Config())
     with pytest.raises(UserError, match="No card has serial NOPE"):
-        edit.plan_edit(demo_engine, [*serials, "NOPE"], None, {"notes": "x"})
+        edit.plan_edit(demo_engine, [*serials, "NOPE"], None, {"notes": "x"}, settings=Config())
 
 
 def test_edit_by_filter_through_the_cli_is_one_batch(demo_engine):
@@ -126,7 +131,9 @@ def test_edit_by_filter_through_the_cli_is_one_batch(demo_engine):
 
 def test_delete_then_undo_brings_the_card_back_with_its_id_and_history(demo_engine):
     serials = serials_of(demo_engine, 2)
-    moved = edit.plan_edit(demo_engine, serials, None, {"notes": "before the delete"})
+    moved = edit.plan_edit(
+        demo_engine, serials, None, {"notes": "before the delete"}, settings=Config()
+    )
     edit.commit_edit(demo_engine, moved, "note")
     was = rows(demo_engine, serials)
     batch = edit.commit_delete(demo_engine, edit.plan_delete(demo_engine, serials), "mistyped")

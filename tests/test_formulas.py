@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
 from fleetui.cli import app
+from fleetui.config import Config
 from fleetui.db.tables import Card, GpuModel
 from fleetui.importing.csvfile import open_csv, write_rows
 from fleetui.inventory import export as exporter
@@ -89,8 +90,10 @@ def test_export_then_import_keeps_formula_like_values_exactly(engine, new_engine
     fresh = new_engine()
     result = run("--db", url_of(fresh), "import", str(path))
     assert result.exit_code == 0, result.output
-    assert list(exporter.rows(fresh)) == list(exporter.rows(engine))
-    assert {r["notes"] for r in exporter.rows(fresh)} == set(TRICKY)
+    assert list(exporter.rows(fresh, settings=Config())) == list(
+        exporter.rows(engine, settings=Config())
+    )
+    assert {r["notes"] for r in exporter.rows(fresh, settings=Config())} == set(TRICKY)
 
 
 def test_piped_cards_and_csv_reports_are_neutralised(engine):

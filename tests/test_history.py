@@ -13,6 +13,7 @@ from fleetui.allocation import history, moves, teams
 from fleetui.allocation.undo import undo
 from fleetui.app import FleetApp
 from fleetui.cli import app
+from fleetui.config import Config
 from fleetui.db.tables import Card, Team
 from fleetui.importing.importer import ImportOptions, run_import
 from fleetui.inventory import edit
@@ -36,11 +37,17 @@ def cli(engine, *args: str) -> list[str]:
 def test_a_cards_history_reads_as_names_and_values(engine, tmp_path):
     path = tmp_path / "cards.csv"
     path.write_text(CSV)
-    run_import(engine, str(path), ImportOptions(create_missing=True, reason="delivery"))
-    plan = edit.plan_edit(engine, ["H-1"], None, {"status": "in service", "notes": "rack 4"})
+    run_import(
+        engine, str(path), ImportOptions(create_missing=True, reason="delivery", config=Config())
+    )
+    plan = edit.plan_edit(
+        engine, ["H-1"], None, {"status": "in service", "notes": "rack 4"}, settings=Config()
+    )
     edit.commit_edit(engine, plan, "racked")
     teams.add_team(engine, "LLM")
-    moved = moves.commit(engine, moves.plan_cards(engine, ["H-1"], "LLM", None), "lend")
+    moved = moves.commit(
+        engine, moves.plan_cards(engine, ["H-1"], "LLM", None, settings=Config()), "lend"
+    )
     undone = undo(engine, moved).undo_batch_id
 
     lines = cli(engine, "history", "--card", "H-1")
@@ -61,7 +68,9 @@ def test_a_cards_history_reads_as_names_and_values(engine, tmp_path):
 
 
 def test_batches_mark_what_was_undone_and_what_undid_it(demo_engine):
-    plan = moves.plan_cards(demo_engine, _serials(demo_engine, "Search", 2), "LLM", None)
+    plan = moves.plan_cards(
+        demo_engine, _serials(demo_engine, "Search", 2), "LLM", None, settings=Config()
+    )
     moved = moves.commit(demo_engine, plan, "training run")
     undid = undo(demo_engine, moved).undo_batch_id
     renamed = ["teams", "rename", "Ads ranking", "Ads"]
@@ -76,7 +85,9 @@ def test_batches_mark_what_was_undone_and_what_undid_it(demo_engine):
 
 
 async def test_the_tui_marks_an_undone_batch_and_u_says_so_at_once(demo_engine):
-    plan = moves.plan_cards(demo_engine, _serials(demo_engine, "Search", 1), "LLM", None)
+    plan = moves.plan_cards(
+        demo_engine, _serials(demo_engine, "Search", 1), "LLM", None, settings=Config()
+    )
     moved = moves.commit(demo_engine, plan, "training run")
     undid = undo(demo_engine, moved).undo_batch_id
     fleet = FleetApp(demo_engine)
@@ -110,7 +121,9 @@ def _serials(engine, team: str, n: int) -> list[str]:
 
 
 def test_history_batches_carry_the_marks_in_json(demo_engine):
-    plan = moves.plan_cards(demo_engine, _serials(demo_engine, "Search", 1), "LLM", None)
+    plan = moves.plan_cards(
+        demo_engine, _serials(demo_engine, "Search", 1), "LLM", None, settings=Config()
+    )
     moved = moves.commit(demo_engine, plan, "x")
     undid = undo(demo_engine, moved).undo_batch_id
     found = {b.batch_id: b for b in history.batches(demo_engine, limit=2)}

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from fleetui.allocation.undo import undo
 from fleetui.cli import app
+from fleetui.config import Config
+from fleetui.config import load as read_settings
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, Event, Project, Team
 from fleetui.importing.importer import ImportOptions, run_import
@@ -45,7 +47,8 @@ def counts(engine) -> tuple[int, int]:
 
 
 def load(engine, path, **options):
-    return run_import(engine, path, ImportOptions(**options))
+    """Import as the CLI does, with the settings in $FLEETUI_CONFIG (none: the defaults)."""
+    return run_import(engine, path, ImportOptions(**options, config=read_settings()))
 
 
 @pytest.fixture
@@ -56,12 +59,12 @@ def basic(tmp_path):
 def test_new_cards_are_created_with_every_field(engine, basic):
     result = load(engine, basic, create_missing=True)
     assert (result.new, result.changed, result.unchanged, result.written) == (3, 0, 0, True)
-    card = inventory.detail(engine, "S-001").fields
+    card = inventory.detail(engine, "S-001", settings=Config()).fields
     assert card["model"] == "H800 SXM 80GB" and card["node"] == "gpu-01"
     assert card["team"] == "LLM" and card["project"] == "pretrain"
     assert card["purchase_date"] == date(2023, 3, 1) and card["warranty_end"] == date(2026, 3, 1)
     assert (card["price_minor"], card["currency"]) == (3_800_000, "USD")
-    assert inventory.detail(engine, "S-003").fields["model"] == "Ascend 910B"
+    assert inventory.detail(engine, "S-003", settings=Config()).fields["model"] == "Ascend 910B"
 
 
 def test_importing_the_same_file_twice_changes_nothing_and_says_so(engine, basic):
@@ -76,9 +79,11 @@ def test_updates_touch_only_the_columns_in_the_file(engine, basic, tmp_path):
     load(engine, basic, create_missing=True)
     result = load(engine, write(tmp_path, "Serial,Status\nS-001,repair\nS-002,\n", "s.csv"))
     assert result.summary() == "0 new, 1 changed, 1 unchanged"
-    card = inventory.detail(engine, "S-001")
+    card = inventory.detail(engine, "S-001", settings=Config())
     assert card.fields["status"] == "repair" and card.fields["team"] == "LLM"
-    assert inventory.detail(engine, "S-002").fields["status"] == "spare"  # empty cell keeps it
+    assert (
+        inventory.detail(engine, "S-002", settings=Config()).fields["status"] == "spare"
+    )  # empty cell keeps it
     latest = card.events[0]
     assert latest["action"] == "import.update"
     assert latest["before"] == {"status": "in_service", "version": 1}
@@ -94,11 +99,13 @@ def test_undo_reverts_an_import_batch(engine, basic, tmp_path):
     assert second.summary() == "1 new, 1 changed, 0 unchanged"
     result = undo(engine, second.batch_id[:8])
     assert (result.deleted, result.restored) == (1, 1)
-    s1 = inventory.detail(engine, "S-001").fields
+    s1 = inventory.detail(engine, "S-001", settings=Config()).fields
     assert (s1["status"], s1["team"]) == ("in_service", "LLM")
     with pytest.raises(UserError, match="No card has serial 'S-009'"):
-        inventory.detail(engine, "S-009")
-    assert "undo.card" in [e["action"] for e in inventory.detail(engine, "S-001").events]
+        inventory.detail(engine, "S-009", settings=Config())
+    assert "undo.card" in [
+        e["action"] for e in inventory.detail(engine, "S-001", settings=Config()).events
+    ]
     with pytest.raises(UserError, match="already undone"):
         undo(engine, second.batch_id)
     assert undo(engine, first.batch_id).deleted == 3
@@ -212,7 +219,7 @@ def test_a_rejected_row_creates_no_team_or_project(engine, tmp_path, basic):
         projects = set(conn.execute(select(Project.name)).scalars())
     assert "Vision" in teams and "Research" not in teams
     assert "det" in projects and "newproj" not in projects
-    assert inventory.detail(engine, "R-4").fields["project"] == "det"
+    assert inventory.detail(engine, "R-4", settings=Config()).fields["project"] == "det"
 
 
 def test_dry_run_counts_what_a_real_run_would_do_and_writes_nothing(engine, basic):
@@ -275,7 +282,7 @@ def test_encodings_delimiters_and_line_endings(engine, tmp_path, encoding, delim
     result = load(engine, path, create_missing=True, currency="CNY")
     assert result.error_count == 0, [str(e) for e in result.errors]
     assert result.delimiter == delimiter and result.new == 2
-    card = inventory.detail(engine, "CN-1").fields
+    card = inventory.detail(engine, "CN-1", settings=Config()).fields
     assert (card["team"], card["status"], card["price_minor"], card["currency"]) == (
         "大模型",
         "in_service",
@@ -283,7 +290,7 @@ def test_encodings_delimiters_and_line_endings(engine, tmp_path, encoding, delim
         "CNY",
     )
     assert card["warranty_end"] == date(2026, 3, 1)
-    assert inventory.detail(engine, "CN-2").fields["notes"] == '含"引号"; 分号'
+    assert inventory.detail(engine, "CN-2", settings=Config()).fields["notes"] == '含"引号"; 分号'
 
 
 def test_snipe_it_asset_export(engine, tmp_path):
@@ -296,7 +303,7 @@ def test_snipe_it_asset_export(engine, tmp_path):
     result = load(engine, write(tmp_path, text))
     assert result.error_count == 0, [str(e) for e in result.errors]
     assert set(result.unknown_columns) == {"Asset Tag", "Category", "Location", "Company"}
-    card = inventory.detail(engine, "1321021000001").fields
+    card = inventory.detail(engine, "1321021000001", settings=Config()).fields
     assert card["status"] == "spare" and card["warranty_end"] == date(2024, 5, 1)
     assert (card["price_minor"], card["currency"], card["supplier"]) == (1_250_000, "USD", "Inspur")
 
@@ -341,7 +348,7 @@ def test_real_nvidia_smi_query_gpu_csv(engine, tmp_path, capture):
         result.mapping["pci.bus_id"] == "pci_bus_id"
         and "memory.total [MiB]" in result.unknown_columns
     )
-    card = next(iter(inventory.cards(engine)))
+    card = next(iter(inventory.cards(engine, settings=Config())))
     header, first = (line.split(", ") for line in text.splitlines()[:2])
     name, bus = first[header.index("name")], first[header.index("pci.bus_id")]
     assert card.node == "gpu-node-07" and card.model.split()[0] in name
@@ -349,7 +356,7 @@ def test_real_nvidia_smi_query_gpu_csv(engine, tmp_path, capture):
     assert (card.serial, card.uuid) == (f"gpu-node-07/{bus}", None)
     assert re.fullmatch(
         r"[0-9A-F]{8}:[0-9A-F]{2}:[0-9A-F]{2}\.[0-9]",
-        inventory.detail(engine, card.serial).fields["pci_bus_id"],
+        inventory.detail(engine, card.serial, settings=Config()).fields["pci_bus_id"],
     )
     assert load(engine, path, node="gpu-node-07").summary() == "0 new, 0 changed, 1 unchanged"
 
@@ -366,7 +373,7 @@ def test_placeholder_serials_and_uuids_never_merge_cards(engine, tmp_path):
     for node, text in (("n1", h100), ("n2", l40s)):
         result = load(engine, write(tmp_path, text, f"{node}.csv"), node=node, create_missing=True)
         assert (result.new, result.changed, result.model_changes) == (1, 0, 0)
-    models = {c.node: c.model for c in inventory.cards(engine)}
+    models = {c.node: c.model for c in inventory.cards(engine, settings=Config())}
     assert models == {"n1": "H100 SXM5 80GB", "n2": "L40S 48GB"}
     # The L40S capture's line, as if seen in n1's slot of the H100: a swapped card.
     swapped = l40s.replace("00000000:01:00.0", "00000000:00:09.0")
@@ -374,7 +381,9 @@ def test_placeholder_serials_and_uuids_never_merge_cards(engine, tmp_path):
     assert result.summary() == (
         "0 new, 1 changed, 0 unchanged; 1 card changed model: n1/00000000:00:09.0"
     )
-    assert {c.node: c.model for c in inventory.cards(engine)}["n1"] == "L40S 48GB"
+    assert {c.node: c.model for c in inventory.cards(engine, settings=Config())}[
+        "n1"
+    ] == "L40S 48GB"
 
 
 @pytest.mark.parametrize(
@@ -409,16 +418,16 @@ def test_a_changed_model_is_always_in_the_summary(engine, basic, tmp_path):
 
 def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp_path, new_engine):
     first = io.StringIO()
-    assert exporter.write_csv(demo_engine, "", first) == 2000
+    assert exporter.write_csv(demo_engine, "", first, settings=Config()) == 2000
     path = write(tmp_path, first.getvalue(), "export.csv")
     fresh = new_engine()
     result = load(fresh, path, create_missing=True)
     assert (result.new, result.error_count) == (2000, 0)
     second = io.StringIO()
-    exporter.write_csv(fresh, "", second)
+    exporter.write_csv(fresh, "", second, settings=Config())
     assert second.getvalue() == first.getvalue()
     as_json = io.StringIO()
-    exporter.write_json(fresh, "team:llm", as_json)
+    exporter.write_json(fresh, "team:llm", as_json, settings=Config())
     cards = json.loads(as_json.getvalue())
     assert cards and all(c["team"] == "LLM" for c in cards)
 
@@ -514,7 +523,9 @@ def test_generated_files_never_crash_never_import_partially_and_touch_only_their
         result = run_import(
             engine,
             str(path),
-            ImportOptions(skip_invalid=skip_invalid, currency="CNY", create_missing=True),
+            ImportOptions(
+                skip_invalid=skip_invalid, currency="CNY", create_missing=True, config=Config()
+            ),
         )
     except UserError:
         assert counts(engine) == before and _all_cards(engine) == cards_before
@@ -536,10 +547,10 @@ def test_generated_files_never_crash_never_import_partially_and_touch_only_their
 def test_team_and_project_stay_consistent_when_only_one_is_in_the_file(engine, basic, tmp_path):
     load(engine, basic, create_missing=True)  # S-001 is LLM/pretrain
     load(engine, write(tmp_path, "serial,team\nS-001,Search\n", "t.csv"))
-    card = inventory.detail(engine, "S-001").fields
+    card = inventory.detail(engine, "S-001", settings=Config()).fields
     assert (card["team"], card["project"]) == ("Search", None)
     load(engine, write(tmp_path, "serial,project\nS-001,pretrain\n", "p.csv"))
-    card = inventory.detail(engine, "S-001").fields
+    card = inventory.detail(engine, "S-001", settings=Config()).fields
     assert (card["team"], card["project"]) == ("LLM", "pretrain")
     from fleetui.admin import maintenance
 
@@ -570,25 +581,30 @@ def test_an_ambiguous_model_name_is_an_error_until_the_config_settles_it(
     config.write_text('[models.aliases]\n"H800" = "H800 SXM 80GB"\n"A800 80G" = "A800 PCIe"\n')
     monkeypatch.setenv("FLEETUI_CONFIG", str(config))
     assert load(engine, path, create_missing=True).new == 4
-    models = {c.serial: c.model for c in inventory.cards(engine)}
+    site = read_settings()
+    models = {c.serial: c.model for c in inventory.cards(engine, settings=site)}
     assert (models["M-1"], models["M-2"], models["M-3"]) == (
         "H800 SXM 80GB",
         "A800 PCIe 80GB",
         "H800 PCIe 80GB",
     )
     # Filters and plans read the name as the site does.
-    assert [c.serial for c in inventory.cards(engine, "model:h800")] == ["M-1"]
+    assert [c.serial for c in inventory.cards(engine, "model:h800", settings=site)] == ["M-1"]
     plan = moves.plan_request(
-        engine, "Search", None, count=1, models=["H800"], today=date(2026, 11, 1)
+        engine, "Search", None, count=1, models=["H800"], today=date(2026, 11, 1), settings=site
     )
     assert [c.serial for c in plan.cards] == [
         "M-1"
     ] and "Models: H800 SXM 80GB." in plan.explanation
-    monkeypatch.delenv("FLEETUI_CONFIG")
-    assert [c.serial for c in inventory.cards(engine, "model:h800")] == ["M-1", "M-3"]
+    assert [c.serial for c in inventory.cards(engine, "model:h800", settings=Config())] == [
+        "M-1",
+        "M-3",
+    ]
     config.write_text('[models.aliases]\n"H800" = "H800"\n')
     monkeypatch.setenv("FLEETUI_CONFIG", str(config))
-    with pytest.raises(UserError, match=r"\[models.aliases\] 'H800' = 'H800' does not name one"):
+    with pytest.raises(
+        UserError, match=r'\[models.aliases\] H800 = "H800": not one catalogue model'
+    ):
         load(engine, path)
 
 
@@ -618,7 +634,7 @@ def test_a_bare_amount_takes_the_currency_of_its_column_else_the_configs(
     code, why = expected
     assert result.bare_currency.startswith(f"{code} ({why}")
     assert f"prices without a currency read as {code} (" in result.summary()
-    bare = inventory.detail(engine, f"P-{len(prices)}").fields
+    bare = inventory.detail(engine, f"P-{len(prices)}", settings=Config()).fields
     assert (bare["price_minor"], bare["currency"]) == (8_800_000, code)
 
 
@@ -654,7 +670,7 @@ def test_date_format_decides_ambiguous_dates_and_unambiguous_ones_still_read(
     path = write(tmp_path, f"serial,model,purchase_date\nD-1,H20,{cell}\n")
     result = load(engine, path, date_format=date_format)
     assert result.error_count == 0, [str(e) for e in result.errors]
-    assert inventory.detail(engine, "D-1").fields["purchase_date"] == expected
+    assert inventory.detail(engine, "D-1", settings=Config()).fields["purchase_date"] == expected
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, insert, select, update
 
+from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, Node, Team
 from fleetui.inventory import cards as inventory
@@ -14,7 +15,7 @@ def _every_card(engine):
     """All cards by one plain SELECT: the reference the paging code is checked against."""
     with engine.connect() as conn:
         ids = list(conn.execute(select(Card.id).order_by(Card.serial)).scalars())
-    return inventory.rows_for(engine, ids)
+    return inventory.rows_for(engine, ids, settings=Config())
 
 
 def _expected(rows, sort, descending):
@@ -28,14 +29,18 @@ def _expected(rows, sort, descending):
 
 
 def _walk(engine, query, sort, descending, size):
-    seen, page = [], inventory.page(engine, query, sort, descending, limit=size)
+    seen, page = [], inventory.page(engine, query, sort, descending, limit=size, settings=Config())
     seen += [r.serial for r in page.rows]
     while page.more_after:
-        page = inventory.page(engine, query, sort, descending, after=page.last, limit=size)
+        page = inventory.page(
+            engine, query, sort, descending, after=page.last, limit=size, settings=Config()
+        )
         seen += [r.serial for r in page.rows]
     back = [r.serial for r in page.rows]
     while page.more_before:
-        page = inventory.page(engine, query, sort, descending, before=page.first, limit=size)
+        page = inventory.page(
+            engine, query, sort, descending, before=page.first, limit=size, settings=Config()
+        )
         back = [r.serial for r in page.rows] + back
     return seen, back
 
@@ -78,32 +83,32 @@ def test_filters_find_exactly_the_matching_cards(demo_engine, plan, query, keep)
     everything = _every_card(demo_engine)
     expected = sorted(r.serial for r in everything if keep(r))
     assert expected, f"the demo fleet should hold cards for {query}"
-    found = [r.serial for r in inventory.cards(demo_engine, query)]
+    found = [r.serial for r in inventory.cards(demo_engine, query, settings=Config())]
     assert found == expected
-    assert inventory.count(demo_engine, query) == len(expected)
+    assert inventory.count(demo_engine, query, settings=Config()) == len(expected)
 
 
 def test_a_page_holds_at_most_its_limit_and_says_what_lies_beyond(demo_engine):
-    first = inventory.page(demo_engine, limit=50)
+    first = inventory.page(demo_engine, limit=50, settings=Config())
     assert len(first.rows) == 50 and first.more_after and not first.more_before
-    second = inventory.page(demo_engine, after=first.last, limit=50)
+    second = inventory.page(demo_engine, after=first.last, limit=50, settings=Config())
     assert second.more_before and second.rows[0].serial > first.rows[-1].serial
 
 
 def test_card_detail_has_every_field_and_unknown_serials_are_an_error(demo_engine):
-    serial = inventory.page(demo_engine, "status:repair", limit=1).rows[0].serial
-    card = inventory.detail(demo_engine, serial)
+    serial = inventory.page(demo_engine, "status:repair", limit=1, settings=Config()).rows[0].serial
+    card = inventory.detail(demo_engine, serial, settings=Config())
     assert card.fields["serial"] == serial and card.fields["status"] == "repair"
     assert {"model", "node", "team", "warranty_end", "price_minor", "export_class"} <= set(
         card.fields
     )
     with pytest.raises(UserError, match="No card has serial 'NOPE'"):
-        inventory.detail(demo_engine, "NOPE")
+        inventory.detail(demo_engine, "NOPE", settings=Config())
 
 
 def test_sorting_by_an_unknown_column_is_a_user_error(demo_engine):
     with pytest.raises(UserError, match="Cannot sort by 'price'"):
-        inventory.page(demo_engine, sort="price")
+        inventory.page(demo_engine, sort="price", settings=Config())
 
 
 @pytest.fixture
@@ -159,5 +164,5 @@ def odd_names(demo_engine):
 )
 def test_free_text_matches_only_what_contains_it(demo_engine, odd_names, term, names):
     expected = sorted(s for name in names for s in odd_names[name])
-    assert [r.serial for r in inventory.cards(demo_engine, term)] == expected
-    assert inventory.count(demo_engine, term) == len(expected)
+    assert [r.serial for r in inventory.cards(demo_engine, term, settings=Config())] == expected
+    assert inventory.count(demo_engine, term, settings=Config()) == len(expected)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from fleetui.allocation import history, moves, teams
 from fleetui.allocation.undo import undo
 from fleetui.cli import app
+from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, Event
 from fleetui.inventory import cards as inventory
@@ -23,7 +24,7 @@ TODAY = date(2026, 11, 1)
 
 
 def team_of(engine, serial):
-    return inventory.detail(engine, serial).fields["team"]
+    return inventory.detail(engine, serial, settings=Config()).fields["team"]
 
 
 def test_teams_projects_and_quotas(engine):
@@ -40,9 +41,12 @@ def test_teams_projects_and_quotas(engine):
 
 
 def test_named_cards_move_with_a_preview_of_every_team_and_project(demo_engine):
-    picked = [r.serial for r in inventory.cards(demo_engine, "team:search status:in_service", 3)]
+    picked = [
+        r.serial
+        for r in inventory.cards(demo_engine, "team:search status:in_service", 3, settings=Config())
+    ]
     before = {h.name: h for h in teams.holdings(demo_engine)}
-    plan = moves.plan_cards(demo_engine, picked, "LLM", "sft")
+    plan = moves.plan_cards(demo_engine, picked, "LLM", "sft", settings=Config())
     names = [d.name for d in plan.deltas]
     assert names[0] == "LLM" and "Search" in names and "LLM/sft" in names
     llm = plan.deltas[0]
@@ -54,8 +58,11 @@ def test_named_cards_move_with_a_preview_of_every_team_and_project(demo_engine):
     after = {h.name: h for h in teams.holdings(demo_engine)}
     assert after["LLM"].cards == before["LLM"].cards + 3
     assert after["LLM"].tflops == pytest.approx(llm.tflops_after)
-    assert all(inventory.detail(demo_engine, s).fields["project"] == "sft" for s in picked)
-    event = inventory.detail(demo_engine, picked[0]).events[0]
+    assert all(
+        inventory.detail(demo_engine, s, settings=Config()).fields["project"] == "sft"
+        for s in picked
+    )
+    event = inventory.detail(demo_engine, picked[0], settings=Config()).events[0]
     assert (event["action"], event["actor"], event["reason"]) == ("move", "ops1", "needs more")
     assert event["batch_id"] == batch
 
@@ -69,12 +76,15 @@ def test_a_request_by_count_prefers_spare_and_keeps_nodes_whole(demo_engine):
         models=["A100 80G"],
         from_team="Ads ranking",
         today=TODAY,
+        settings=Config(),
     )
     assert len(plan.cards) == 16
     assert {c.model for c in plan.cards} == {"A100 SXM4 80GB"}
     per_node = Counter(c.node for c in plan.cards)
     assert sorted(per_node.values()) == [8, 8], "two whole 8-card nodes, none split"
-    candidates = list(inventory.cards(demo_engine, 'team:"ads ranking" model:"A100 80G"'))
+    candidates = list(
+        inventory.cards(demo_engine, 'team:"ads ranking" model:"A100 80G"', settings=Config())
+    )
     spare = [c for c in candidates if c.status == "spare"]
     assert spare, "the demo gives Ads ranking spare A100s"
     assert sum(c.status == "spare" for c in plan.cards) == min(len(spare), 16)
@@ -82,10 +92,14 @@ def test_a_request_by_count_prefers_spare_and_keeps_nodes_whole(demo_engine):
 
 
 def test_a_request_never_takes_cards_in_repair_retired_or_on_order(demo_engine):
-    plan = moves.plan_request(demo_engine, "Search", None, count=200, today=TODAY)
+    plan = moves.plan_request(
+        demo_engine, "Search", None, count=200, today=TODAY, settings=Config()
+    )
     assert {c.status for c in plan.cards} <= {"spare", "in_service"}
     with pytest.raises(UserError, match=r"cannot give 100,000 cards: only [\d,]+ movable cards"):
-        moves.plan_request(demo_engine, "Search", None, count=100_000, today=TODAY)
+        moves.plan_request(
+            demo_engine, "Search", None, count=100_000, today=TODAY, settings=Config()
+        )
 
 
 def test_a_request_judges_warranties_by_the_rules_on_the_day_it_is_given(demo_engine):
@@ -100,12 +114,14 @@ def test_a_request_judges_warranties_by_the_rules_on_the_day_it_is_given(demo_en
 
     for today, expired in ((date(2000, 1, 1), ""), (date(2040, 1, 1), "24 of the cards")):
         plan = moves.plan_request(
-            demo_engine, "Search", None, count=24, from_team="LLM", today=today
+            demo_engine, "Search", None, count=24, from_team="LLM", today=today, settings=Config()
         )
         for planned in plan.cards:
             assert (
                 planned.warranty_end
-                == inventory.detail(demo_engine, planned.serial).fields["warranty_end"]
+                == inventory.detail(demo_engine, planned.serial, settings=Config()).fields[
+                    "warranty_end"
+                ]
             )
             assert planned.warranty_end is not None
         assert out_of_warranty(plan).startswith(expired) and bool(out_of_warranty(plan)) == bool(
@@ -115,7 +131,13 @@ def test_a_request_judges_warranties_by_the_rules_on_the_day_it_is_given(demo_en
 
 def test_a_request_by_compute_reaches_the_pflops(demo_engine):
     plan = moves.plan_request(
-        demo_engine, "Search", None, pflops=2, models=["H800", "A800"], today=TODAY
+        demo_engine,
+        "Search",
+        None,
+        pflops=2,
+        models=["H800", "A800"],
+        today=TODAY,
+        settings=Config(),
     )
     assert plan.tflops >= 2000
     assert plan.tflops - 2000 < max(c.tflops for c in plan.cards)  # no more than needed
@@ -125,7 +147,9 @@ def test_a_request_by_compute_reaches_the_pflops(demo_engine):
 def test_quota_crossings_are_shown(demo_engine):
     held = {h.name: h for h in teams.holdings(demo_engine)}
     teams.set_quota(demo_engine, "Search", None, held["Search"].cards + 1, None)
-    plan = moves.plan_request(demo_engine, "Search", None, count=8, from_team="LLM", today=TODAY)
+    plan = moves.plan_request(
+        demo_engine, "Search", None, count=8, from_team="LLM", today=TODAY, settings=Config()
+    )
     assert plan.quota_warnings == [
         f"Search goes over its quota of {held['Search'].cards + 1:,} cards "
         f"({held['Search'].cards + 8:,} after the move)."
@@ -133,7 +157,9 @@ def test_quota_crossings_are_shown(demo_engine):
 
 
 def test_a_stale_preview_moves_nothing(demo_engine):
-    plan = moves.plan_request(demo_engine, "Search", None, count=16, from_team="LLM", today=TODAY)
+    plan = moves.plan_request(
+        demo_engine, "Search", None, count=16, from_team="LLM", today=TODAY, settings=Config()
+    )
     stale = [c.serial for c in plan.cards[:3]]
     with demo_engine.begin() as conn:
         conn.execute(update(Card).where(Card.serial.in_(stale)).values(version=Card.version + 1))
@@ -146,7 +172,13 @@ def test_a_stale_preview_moves_nothing(demo_engine):
 
 def test_history_filters_and_undo_of_a_move(demo_engine):
     plan = moves.plan_request(
-        demo_engine, "Search", None, count=8, from_team="Cloud rental", today=TODAY
+        demo_engine,
+        "Search",
+        None,
+        count=8,
+        from_team="Cloud rental",
+        today=TODAY,
+        settings=Config(),
     )
     batch = moves.commit(demo_engine, plan, "rebalance")
     found = history.batches(demo_engine, team="cloud rental")
@@ -162,11 +194,17 @@ def test_history_filters_and_undo_of_a_move(demo_engine):
 def test_undo_names_cards_moved_since_and_changes_nothing(demo_engine):
     first = moves.commit(
         demo_engine,
-        moves.plan_request(demo_engine, "Search", None, count=8, from_team="LLM", today=TODAY),
+        moves.plan_request(
+            demo_engine, "Search", None, count=8, from_team="LLM", today=TODAY, settings=Config()
+        ),
         "a",
     )
     serial = history.card_events(demo_engine, _a_serial_of(demo_engine, first))[0]["serial"]
-    moves.commit(demo_engine, moves.plan_cards(demo_engine, [serial], "Ads ranking", None), "b")
+    moves.commit(
+        demo_engine,
+        moves.plan_cards(demo_engine, [serial], "Ads ranking", None, settings=Config()),
+        "b",
+    )
     with pytest.raises(UserError, match=f"Cards changed since batch {first[:8]}: {serial}"):
         undo(demo_engine, first)
     assert team_of(demo_engine, serial) == "Ads ranking"
@@ -185,7 +223,9 @@ def _a_serial_of(engine, batch):
 
 def test_allocation_on_a_past_date_is_rebuilt_from_the_log(demo_engine):
     today = {a.team: a.cards for a in history.allocation_as_of(demo_engine, "2999-01-01")}
-    plan = moves.plan_request(demo_engine, "Search", None, count=16, from_team="LLM", today=TODAY)
+    plan = moves.plan_request(
+        demo_engine, "Search", None, count=16, from_team="LLM", today=TODAY, settings=Config()
+    )
     moves.commit(demo_engine, plan, "shift", at=datetime.now(UTC) - timedelta(days=7))
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     eight_days_ago = (datetime.now(UTC) - timedelta(days=8)).date().isoformat()
@@ -198,7 +238,14 @@ def test_allocation_on_a_past_date_is_rebuilt_from_the_log(demo_engine):
 def _racer(path: str, barrier, results, to_team: str) -> None:
     engine = open_fleet(path)
     plan = moves.plan_request(
-        engine, to_team, None, count=16, from_team="LLM", models=["H800"], today=TODAY
+        engine,
+        to_team,
+        None,
+        count=16,
+        from_team="LLM",
+        models=["H800"],
+        today=TODAY,
+        settings=Config(),
     )
     barrier.wait(timeout=60)
     try:

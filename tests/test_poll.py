@@ -14,6 +14,7 @@ from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
 from fleetui.cli import app
+from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, Event, GpuModel, Node
 from fleetui.inventory import cards as inventory
@@ -228,8 +229,12 @@ def test_reconcile_fix_is_the_screens_f_from_the_cli(fleet, db_url):
     assert "model S1: A model mismatch needs a person" in rest.stdout
     left = cli("reconcile", "--json")
     assert left.exit_code == 1 and [d["kind"] for d in json.loads(left.stdout)] == ["model"]
-    assert inventory.detail(fleet, "S3").fields["node"] is None
-    actions = {e["action"] for s in ("S2", "S3", "S9") for e in inventory.detail(fleet, s).events}
+    assert inventory.detail(fleet, "S3", settings=Config()).fields["node"] is None
+    actions = {
+        e["action"]
+        for s in ("S2", "S3", "S9")
+        for e in inventory.detail(fleet, s, settings=Config()).events
+    }
     assert actions == {"reconcile.move", "reconcile.missing", "reconcile.add"}
 
 
@@ -245,7 +250,7 @@ def test_a_cards_history_is_the_same_in_the_cli_and_the_tui(fleet, db_url):
     reconcile.fix(fleet, reconcile.matching(reconcile.discrepancies(fleet), "S2")[0])
     shown = CliRunner().invoke(app, ["--db", db_url, "history", "--card", "S2", "--json"])
     assert [e["id"] for e in json.loads(shown.stdout)] == [
-        e["id"] for e in inventory.detail(fleet, "S2").events
+        e["id"] for e in inventory.detail(fleet, "S2", settings=Config()).events
     ]
     assert len(json.loads(shown.stdout)) == 1
 
@@ -261,7 +266,9 @@ def test_the_planner_takes_idle_cards_before_busy_ones(fleet):
     now = datetime.now(UTC)
     poller.poll_once(fleet, timeout=1.0, now=now)
     teams.add_team(fleet, "Search")
-    plan = moves.plan_request(fleet, "Search", None, count=1, from_team="LLM", today=TODAY)
+    plan = moves.plan_request(
+        fleet, "Search", None, count=1, from_team="LLM", today=TODAY, settings=Config()
+    )
     assert [c.serial for c in plan.cards] == ["S4"]  # the idle one (1%), not S1 (97%)
     assert "then idle ones" in plan.explanation[-1]
 
@@ -292,13 +299,15 @@ async def test_the_telemetry_screen_polls_and_fixes_with_one_key(fleet):
             for _ in range(3):  # the fix, the FleetChanged it posts, the reload that starts
                 await app.workers.wait_for_complete()
                 await pilot.pause()
-        assert inventory.detail(fleet, "S2").fields["node"] == "node-b"
-        assert inventory.detail(fleet, "S9").fields["model"] == "H100 SXM5 80GB"
-        assert inventory.detail(fleet, "S3").fields["node"] is None
-        assert "missing since" in inventory.detail(fleet, "S3").fields["notes"]
+        assert inventory.detail(fleet, "S2", settings=Config()).fields["node"] == "node-b"
+        assert inventory.detail(fleet, "S9", settings=Config()).fields["model"] == "H100 SXM5 80GB"
+        assert inventory.detail(fleet, "S3", settings=Config()).fields["node"] is None
+        assert "missing since" in inventory.detail(fleet, "S3", settings=Config()).fields["notes"]
         assert {d.kind for d in screen.found} == {"model"}
         actions = {
-            e["action"] for s in ("S2", "S3", "S9") for e in inventory.detail(fleet, s).events
+            e["action"]
+            for s in ("S2", "S3", "S9")
+            for e in inventory.detail(fleet, s, settings=Config()).events
         }
         assert actions == {"reconcile.move", "reconcile.missing", "reconcile.add"}
 

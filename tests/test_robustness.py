@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from fleetui.cli import app
+from fleetui.config import Config
 from fleetui.db import engine as db_engine
 from fleetui.importing import importer
 from fleetui.importing.importer import ImportOptions, run_import
@@ -103,7 +104,7 @@ def test_the_first_import_into_an_empty_inventory_lets_readers_read(engine, back
                     conn.exec_driver_sql("SET lock_timeout = '5s'")
                 seen.append(conn.exec_driver_sql("SELECT count(*) FROM card").scalar())
 
-    assert run_import(engine, path, ImportOptions(), progress).new == 50
+    assert run_import(engine, path, ImportOptions(config=Config()), progress).new == 50
     reader.dispose()
     assert seen and set(seen) == {0}  # the last call comes after the cards are written
 

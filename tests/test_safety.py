@@ -18,6 +18,7 @@ from fleetui.admin import demo, maintenance
 from fleetui.allocation import moves
 from fleetui.allocation.undo import undo
 from fleetui.cli import app
+from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, Event
 from fleetui.importing.importer import ImportOptions, run_import
@@ -44,7 +45,9 @@ def test_backup_then_restore_into_an_empty_database_gives_the_same_inventory(
     demo_engine, new_engine, tmp_path
 ):
     moves.commit(
-        demo_engine, moves.plan_request(demo_engine, "Search", None, count=8, today=TODAY), "x"
+        demo_engine,
+        moves.plan_request(demo_engine, "Search", None, count=8, today=TODAY, settings=Config()),
+        "x",
     )
     dest = tmp_path / "fleet.backup"
     assert "Backed up" in maintenance.backup(demo_engine, str(dest))
@@ -53,8 +56,8 @@ def test_backup_then_restore_into_an_empty_database_gives_the_same_inventory(
     target = new_engine()
     maintenance.restore(target, str(dest))
     restored = open_fleet(url_of(target))
-    assert [r.as_dict() for r in inventory.cards(restored)] == [
-        r.as_dict() for r in inventory.cards(demo_engine)
+    assert [r.as_dict() for r in inventory.cards(restored, settings=Config())] == [
+        r.as_dict() for r in inventory.cards(demo_engine, settings=Config())
     ]
     assert counts(restored) == counts(demo_engine)
     assert maintenance.check(restored) == []
@@ -87,6 +90,7 @@ def test_secrets_never_reach_the_output(pg_databases, request):
 IMPORTER = """
 import sys, time
 from fleetui.store import open_fleet
+from fleetui.config import Config
 from fleetui.importing.importer import ImportOptions, run_import
 engine = open_fleet(sys.argv[1])
 print("started", flush=True)
@@ -96,7 +100,7 @@ def progress(done, size):  # halfway through the file, inside the import's trans
         print("halfway", flush=True)
         time.sleep(60)
 
-run_import(engine, sys.argv[2], ImportOptions(create_missing=True), progress)
+run_import(engine, sys.argv[2], ImportOptions(create_missing=True, config=Config()), progress)
 print("finished", flush=True)
 """
 
@@ -127,7 +131,7 @@ def test_an_import_killed_midway_leaves_the_database_unchanged(engine, tmp_path)
     assert "finished" not in rest, "the import should still have been running"
     assert counts(engine) == before
     assert maintenance.check(engine) == []
-    result = run_import(engine, str(path), ImportOptions(create_missing=True))
+    result = run_import(engine, str(path), ImportOptions(create_missing=True, config=Config()))
     assert result.new == 60_000  # nothing was left locked or half-written
 
 
@@ -161,15 +165,17 @@ def test_an_import_killed_while_writing_cards_and_events_writes_nothing(
     rows = "".join(f"K{n:05d},H100 SXM5 80GB,Team {n % 3},kn-{n // 8}\n" for n in range(2_000))
     path.write_text("serial,model,team,node\n" + rows)
     if existing:  # the killed import then moves every card to another team
-        run_import(engine, str(path), ImportOptions(create_missing=True))
+        run_import(engine, str(path), ImportOptions(create_missing=True, config=Config()))
         path.write_text("serial,team\n" + "".join(f"K{n:05d},Other\n" for n in range(2_000)))
-    before = counts(engine), inventory.count(engine, "team:other")
+    before = counts(engine), inventory.count(engine, "team:other", settings=Config())
     _kill_holding(["--db", url_of(engine), "import", str(path), "--create-missing"], hold)
-    assert (counts(engine), inventory.count(engine, "team:other")) == before
+    assert (counts(engine), inventory.count(engine, "team:other", settings=Config())) == before
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM team")).scalar() == (3 if existing else 0)
     assert maintenance.check(engine) == []
-    assert run_import(engine, str(path), ImportOptions(create_missing=True)).written
+    assert run_import(
+        engine, str(path), ImportOptions(create_missing=True, config=Config())
+    ).written
 
 
 def test_an_undo_killed_while_writing_undoes_nothing(engine, tmp_path):
@@ -177,7 +183,9 @@ def test_an_undo_killed_while_writing_undoes_nothing(engine, tmp_path):
     path.write_text(
         "serial,model,team\n" + "".join(f"U{n:05d},H100 SXM5 80GB,LLM\n" for n in range(2_000))
     )
-    batch = run_import(engine, str(path), ImportOptions(create_missing=True)).batch_id
+    batch = run_import(
+        engine, str(path), ImportOptions(create_missing=True, config=Config())
+    ).batch_id
     before = counts(engine)
     _kill_holding(["--db", url_of(engine), "undo", batch], "^INSERT INTO event")
     assert counts(engine) == before
@@ -188,12 +196,12 @@ def test_an_undo_killed_while_writing_undoes_nothing(engine, tmp_path):
 def test_a_reallocation_killed_while_writing_moves_nothing(new_engine):
     engine = new_engine()
     demo.build(engine, cards=16_000, seed=3)
-    llm_before = inventory.count(engine, "team:llm")
+    llm_before = inventory.count(engine, "team:llm", settings=Config())
     move = ["move", "--count", "4000", "--from-team", "LLM", "--to-team", "Search"]
     _kill_holding(
         ["--db", url_of(engine), *move, "--reason", "crash test", "--yes"], "^INSERT INTO event"
     )
-    assert inventory.count(engine, "team:llm") == llm_before
+    assert inventory.count(engine, "team:llm", settings=Config()) == llm_before
     assert "move.batch" not in _batches(engine)
     assert maintenance.check(engine) == []
 
@@ -206,7 +214,10 @@ def _batches(engine) -> list[str]:
 def test_an_import_and_a_move_of_the_same_cards_at_once(demo_engine, tmp_path):
     """The import holds its transaction open, cards written, while the move reaches its write:
     the import wins whole, the move is refused in one sentence and moves nothing."""
-    serials = [r.serial for r in inventory.cards(demo_engine, "team:llm status:in_service", 300)]
+    serials = [
+        r.serial
+        for r in inventory.cards(demo_engine, "team:llm status:in_service", 300, settings=Config())
+    ]
     path = tmp_path / "teams.csv"
     path.write_text("serial,team\n" + "".join(f"{s},Ads ranking\n" for s in serials))
     db = ["--db", url_of(demo_engine)]
@@ -223,7 +234,9 @@ def test_an_import_and_a_move_of_the_same_cards_at_once(demo_engine, tmp_path):
     assert importer.returncode == 0, imported
     assert mover.returncode == 1, moved
     assert "300 of 300 cards changed since your preview; nothing was moved" in moved[1]
-    teams = Counter(inventory.detail(demo_engine, s).fields["team"] for s in serials)
+    teams = Counter(
+        inventory.detail(demo_engine, s, settings=Config()).fields["team"] for s in serials
+    )
     assert teams == {"Ads ranking": 300}
     assert maintenance.check(demo_engine) == []
 

@@ -66,14 +66,22 @@ def broken_histories(engine) -> list[str]:
 
 
 def test_undo_moves_versions_forward_so_a_stale_preview_stays_stale(demo_engine):
-    plan = moves.plan_request(demo_engine, "Search", None, count=8, from_team="LLM", today=TODAY)
+    plan = moves.plan_request(
+        demo_engine, "Search", None, count=8, from_team="LLM", today=TODAY, settings=Config()
+    )
     batch = moves.commit(demo_engine, plan, "lend")
     serials = [c.serial for c in plan.cards]
-    stale = moves.plan_cards(demo_engine, serials, "Ads ranking", None)  # made before the undo
+    stale = moves.plan_cards(
+        demo_engine, serials, "Ads ranking", None, settings=Config()
+    )  # made before the undo
     undo(demo_engine, batch)
     assert maintenance.check(demo_engine) == []
     assert {team_of(demo_engine, s) for s in serials} == {"LLM"}
-    moves.commit(demo_engine, moves.plan_cards(demo_engine, serials, "Search", None), "again")
+    moves.commit(
+        demo_engine,
+        moves.plan_cards(demo_engine, serials, "Search", None, settings=Config()),
+        "again",
+    )
     with pytest.raises(moves.MoveConflict, match="8 of 8 cards changed since your preview"):
         moves.commit(demo_engine, stale, "stale")
     assert {team_of(demo_engine, s) for s in serials} == {"Search"}
@@ -84,10 +92,16 @@ def test_undo_moves_versions_forward_so_a_stale_preview_stays_stale(demo_engine)
 def test_batches_undo_newest_first_and_each_undo_links_the_history_on(demo_engine):
     serials = [
         c.serial
-        for c in moves.plan_request(demo_engine, "Search", None, count=4, today=TODAY).cards
+        for c in moves.plan_request(
+            demo_engine, "Search", None, count=4, today=TODAY, settings=Config()
+        ).cards
     ]
-    first = moves.commit(demo_engine, moves.plan_cards(demo_engine, serials, "Search", None), "a")
-    second = moves.commit(demo_engine, moves.plan_cards(demo_engine, serials, "LLM", None), "b")
+    first = moves.commit(
+        demo_engine, moves.plan_cards(demo_engine, serials, "Search", None, settings=Config()), "a"
+    )
+    second = moves.commit(
+        demo_engine, moves.plan_cards(demo_engine, serials, "LLM", None, settings=Config()), "b"
+    )
     with pytest.raises(UserError, match=f"Cards changed since batch {first[:8]}"):
         undo(demo_engine, first)
     undo(demo_engine, second)
@@ -120,10 +134,10 @@ def test_undoing_an_import_removes_the_teams_projects_and_nodes_it_created(engin
             ("U-2", MODEL, "Beta", "", "node-b"),
         ],
     )
-    first = run_import(engine, made, ImportOptions(create_missing=True))
+    first = run_import(engine, made, ImportOptions(create_missing=True, config=Config()))
     # a later import uses node-b, so it stays when the first is undone
     later = _csv(tmp_path, "later.csv", [("U-3", MODEL, "", "", "node-b")])
-    run_import(engine, later, ImportOptions())
+    run_import(engine, later, ImportOptions(config=Config()))
     result = CliRunner().invoke(app, ["--db", url_of(engine), "undo", first.batch_id[:8]])
     assert result.exit_code == 0, result.output
     assert "; removed 2 teams, 1 project, 1 node it created (undo batch" in result.stdout
@@ -141,9 +155,13 @@ def test_a_team_used_since_the_import_stays(engine, tmp_path):
     first = run_import(
         engine,
         _csv(tmp_path, "a.csv", [("U-1", MODEL, "Alpha", "", "")]),
-        ImportOptions(create_missing=True),
+        ImportOptions(create_missing=True, config=Config()),
     )
-    run_import(engine, _csv(tmp_path, "b.csv", [("U-2", MODEL, "Alpha", "", "")]), ImportOptions())
+    run_import(
+        engine,
+        _csv(tmp_path, "b.csv", [("U-2", MODEL, "Alpha", "", "")]),
+        ImportOptions(config=Config()),
+    )
     result = undo(engine, first.batch_id)
     assert result.removed == {} and "it created" not in result.summary()
     assert team_of(engine, "U-2") == "Alpha"
@@ -195,7 +213,9 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
                 "serial,model,team,node\n"
                 + "".join(f"{s},{MODEL},{t},{nd}\n" for s, (t, nd) in rows.items())
             )
-            result = run_import(self.engine, str(path), ImportOptions(create_missing=True))
+            result = run_import(
+                self.engine, str(path), ImportOptions(create_missing=True, config=Config())
+            )
             teams = {t for t, _ in rows.values()} - self.teams
             nodes = {nd for _, nd in rows.values() if nd} - self.nodes
             before = {}
@@ -219,7 +239,7 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
                 return
             serials = data.draw(st.lists(st.sampled_from(movable), min_size=1, unique=True))
             team = data.draw(st.sampled_from(sorted(self.teams)))
-            plan = moves.plan_cards(self.engine, serials, team, None)
+            plan = moves.plan_cards(self.engine, serials, team, None, settings=Config())
             moving = [s for s in serials if self.cards[s]["team"] != team]
             if not moving:
                 with pytest.raises(UserError, match="already in"):
@@ -309,10 +329,16 @@ def test_any_sequence_of_moves_repairs_imports_and_undos_keeps_the_inventory_con
 
 def test_a_new_card_never_takes_the_id_of_a_card_an_undo_deleted(engine, tmp_path):
     first = run_import(
-        engine, _csv(tmp_path, "a.csv", [("U-1", MODEL, "", "", "")]), ImportOptions()
+        engine,
+        _csv(tmp_path, "a.csv", [("U-1", MODEL, "", "", "")]),
+        ImportOptions(config=Config()),
     )
     undo(engine, first.batch_id)
-    run_import(engine, _csv(tmp_path, "b.csv", [("U-2", MODEL, "", "", "")]), ImportOptions())
+    run_import(
+        engine,
+        _csv(tmp_path, "b.csv", [("U-2", MODEL, "", "", "")]),
+        ImportOptions(config=Config()),
+    )
     with engine.connect() as conn:
         logged = set(conn.execute(select(Event.card_id).where(Event.serial == "U-1")).scalars())
         assert conn.execute(select(Card.id)).scalar_one() not in logged
@@ -334,14 +360,18 @@ def test_an_undo_and_a_move_of_the_same_cards_at_once_one_wins_the_other_is_told
     """The first holds its transaction open while the second reaches its first write; the
     first must win whole and the second be refused in one sentence, with nothing changed."""
     rows = [(f"R-{n}", MODEL, "Red", "", "") for n in range(8)]
-    run_import(engine, _csv(tmp_path, "r.csv", rows), ImportOptions(create_missing=True))
+    run_import(
+        engine, _csv(tmp_path, "r.csv", rows), ImportOptions(create_missing=True, config=Config())
+    )
     run_import(
         engine,
         _csv(tmp_path, "g.csv", [("G-0", MODEL, "Green", "", "")]),
-        ImportOptions(create_missing=True),
+        ImportOptions(create_missing=True, config=Config()),
     )
     serials = [r[0] for r in rows]
-    lent = moves.commit(engine, moves.plan_cards(engine, serials, "Green", None), "lend")
+    lent = moves.commit(
+        engine, moves.plan_cards(engine, serials, "Green", None, settings=Config()), "lend"
+    )
     db = ["--db", url_of(engine)]
     commands = {
         "undo": [*db, "undo", lent[:8]],

@@ -170,19 +170,23 @@ def _planned(cfg: config.Config, row) -> PlannedCard:
 
 
 def plan_cards(
-    engine: Engine, serials: list[str], to_team: str | None, to_project: str | None
+    engine: Engine,
+    serials: list[str],
+    to_team: str | None,
+    to_project: str | None,
+    *,
+    settings: config.Config,
 ) -> Plan:
     """A plan for moving named cards (every serial must exist and be movable)."""
     if not serials:
         raise UserError("Name at least one serial, or ask by --count or --pflops.")
     with engine.connect() as conn:
         target = resolve_target(conn, to_team, to_project)
-        cfg = config.load()
         found: dict[str, PlannedCard] = {}
         for start in range(0, len(serials), 500):
             chunk = serials[start : start + 500]
             rows = conn.execute(_card_query().where(card_t.c.serial.in_(chunk)))
-            found.update({r.serial: _planned(cfg, r) for r in rows})
+            found.update({r.serial: _planned(settings, r) for r in rows})
         missing = [s for s in serials if s not in found]
         if missing:
             raise UserError(
@@ -212,6 +216,7 @@ def plan_request(
     from_project: str | None = None,
     *,
     today: date,
+    settings: config.Config,
 ) -> Plan:
     """Pick cards for "N cards" or "X PFLOPS" of some models, from a team or the whole fleet.
 
@@ -223,13 +228,12 @@ def plan_request(
         raise UserError("Ask for either --count N or --pflops X.")
     if (count is not None and count < 1) or (pflops is not None and pflops <= 0):
         raise UserError("Ask for a positive number of cards or PFLOPS.")
-    cfg = config.load()
     with engine.connect() as conn:
         target = resolve_target(conn, to_team, to_project)
         query = _card_query().where(card_t.c.status.in_(MOVABLE))
         explanation = []
         if models:
-            specs = _models(models)
+            specs = _models(models, settings.model_aliases)
             ids = conn.execute(
                 select(model_t.c.id).where(model_t.c.key.in_([s.key for s in specs]))
             )
@@ -251,11 +255,11 @@ def plan_request(
         query = query.order_by(
             case((card_t.c.status == "spare", 0), else_=1),
             case((card_t.c.serial.in_(reconcile.idle_serials()), 0), else_=1),
-            case((_out_of_warranty(conn, cfg, today), 1), else_=0),
+            case((_out_of_warranty(conn, settings, today), 1), else_=0),
             card_t.c.node_id,
             card_t.c.serial,
         )
-        rows = (_planned(cfg, r) for r in conn.execute(query))
+        rows = (_planned(settings, r) for r in conn.execute(query))
         picked, notes = _pick(rows, count, pflops * 1000 if pflops else None, today)
         wanted = f"{count:,} cards" if count is not None else f"{pflops:,.2f} PFLOPS"
         have = sum(c.tflops for c in picked)
@@ -294,8 +298,8 @@ def _idle_note(conn: Connection) -> str:
     return "Spare cards come first, then idle ones (under 5% utilization over 24 h)."
 
 
-def _models(names: list[str]) -> list[catalogue.ModelSpec]:
-    specs, aliases = [], config.load().model_aliases
+def _models(names: list[str], aliases: dict[str, str]) -> list[catalogue.ModelSpec]:
+    specs = []
     for name in names:
         found = catalogue.matching(name, aliases)
         if not found:

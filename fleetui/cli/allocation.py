@@ -17,6 +17,7 @@ from fleetui.cli.base import (
     out,
     print_json,
     report_app,
+    settings,
 )
 from fleetui.core.errors import UserError
 
@@ -158,11 +159,11 @@ FromTeam = Annotated[str | None, typer.Option("--from-team", help="Take from thi
 FromProject = Annotated[str | None, typer.Option("--from-project", help="Take from this project.")]
 
 
-def _plan(engine, serials, to_team, to_project, count, pflops, model, from_team, from_project):
+def _plan(ctx, engine, serials, to_team, to_project, count, pflops, model, from_team, from_project):
     from fleetui.allocation import moves
 
     if count is None and pflops is None:
-        return moves.plan_cards(engine, serials or [], to_team, to_project)
+        return moves.plan_cards(engine, serials or [], to_team, to_project, settings=settings(ctx))
     if serials:
         raise UserError("Give serials or --count/--pflops, not both.")
     models = [m.strip() for m in model.split(",")] if model else None
@@ -176,6 +177,7 @@ def _plan(engine, serials, to_team, to_project, count, pflops, model, from_team,
         from_team,
         from_project,
         today=date.today(),
+        settings=settings(ctx),
     )
 
 
@@ -204,7 +206,16 @@ def plan_cmd(
 ) -> None:
     """Preview a move (same arguments as `move`); writes nothing."""
     plan = _plan(
-        open_db(ctx), serials, to_team, to_project, count, pflops, model, from_team, from_project
+        ctx,
+        open_db(ctx),
+        serials,
+        to_team,
+        to_project,
+        count,
+        pflops,
+        model,
+        from_team,
+        from_project,
     )
     _show_plan(plan, as_json)
 
@@ -232,7 +243,7 @@ def move_cmd(
         raise UserError("Say why: a move needs --reason.")
     engine = open_db(ctx)
     plan = _plan(
-        engine, serials, to_team, to_project, count, pflops, model, from_team, from_project
+        ctx, engine, serials, to_team, to_project, count, pflops, model, from_team, from_project
     )
     confirm(yes, moves.describe(plan), "Move these cards?", "review with `fleetui plan`", "move")
     batch = moves.commit(engine, plan, reason, actor)

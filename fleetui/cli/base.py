@@ -15,6 +15,8 @@ from fleetui.core.errors import Interrupted, UserError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from fleetui.config import Config
+
 # Start-up: this module is loaded by every run, --help included, so it imports only typer; rich,
 # SQLAlchemy and the services load inside the functions that use them.
 
@@ -142,11 +144,22 @@ def root(
     """Without a command: open the TUI on the dashboard."""
     ctx.obj = {"db": db}
     if ctx.invoked_subcommand is None:
-        launch(open_db(ctx))
+        launch(open_db(ctx), settings=settings(ctx))
 
 
 def db_target(ctx: typer.Context) -> str | None:
     return ctx.find_root().obj["db"]
+
+
+def settings(ctx: typer.Context) -> Config:
+    """The config file, read once per run (by the first command that needs it), then passed
+    down to the services."""
+    from fleetui import config
+
+    obj = ctx.find_root().obj
+    if "settings" not in obj:
+        obj["settings"] = config.load()
+    return obj["settings"]
 
 
 def open_db(ctx: typer.Context, db: str | None = None):
@@ -163,10 +176,10 @@ def open_db(ctx: typer.Context, db: str | None = None):
     return engine
 
 
-def launch(engine, query: str = "") -> None:
+def launch(engine, query: str = "", *, settings: Config) -> None:
     from fleetui.app import FleetApp
 
-    FleetApp(engine, initial_query=query).run()
+    FleetApp(engine, initial_query=query, settings=settings).run()
 
 
 def print_json(value: Any) -> None:

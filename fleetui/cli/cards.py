@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from fleetui import catalogue
-from fleetui.cli.base import JsonOption, app, number, open_db, print_json
+from fleetui.cli.base import JsonOption, app, number, open_db, print_json, settings
 from fleetui.core import units
 from fleetui.inventory import cards as inventory
 
@@ -68,17 +68,17 @@ def cards_cmd(
     """List cards matching a filter (the TUI's `/` syntax)."""
     engine = open_db(ctx)
     if as_json:
-        _stream_json(inventory.cards(engine, query, limit, sort))
+        _stream_json(inventory.cards(engine, query, limit, sort, settings=settings(ctx)))
         return
     if not sys.stdout.isatty():  # piped: tab-separated, every matching card unless --limit
-        _stream_tsv(inventory.cards(engine, query, limit, sort))
+        _stream_tsv(inventory.cards(engine, query, limit, sort, settings=settings(ctx)))
         return
     from rich.table import Table  # rich only for a table: --json and pipes start faster
 
     from fleetui.cli.base import err, out
 
     shown = limit if limit is not None else 50
-    rows = list(inventory.cards(engine, query, shown, sort))
+    rows = list(inventory.cards(engine, query, shown, sort, settings=settings(ctx)))
     table = Table(show_lines=False)
     for column in TABLE_COLUMNS:
         table.add_column(column.replace("_", " "), no_wrap=True)
@@ -86,7 +86,7 @@ def cards_cmd(
         values = row.as_dict()
         table.add_row(*(str(values[c] or "") for c in TABLE_COLUMNS))
     out.print(table)
-    total = inventory.count(engine, query)
+    total = inventory.count(engine, query, settings=settings(ctx))
     if total > len(rows):
         err.print(
             f"{units.count(len(rows))} of {units.count(total)} cards shown; use --limit or --json."

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from fleetui.admin import demo
-from fleetui.cli.base import app, db_target, err, launch
+from fleetui.cli.base import app, db_target, err, launch, settings
 from fleetui.core import units
 from fleetui.db.engine import demo_path, redact
 
@@ -34,4 +34,4 @@ def demo_cmd(
         written = demo.build(engine, cards, seed)
     err.print(f"Demo fleet: {units.count(written)} cards in {redact(str(engine.url))}")
     if not no_launch:
-        launch(engine)
+        launch(engine, settings=settings(ctx))

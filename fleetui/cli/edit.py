@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from fleetui.cli.base import JsonOption, app, confirm, open_db, out, print_json
+from fleetui.cli.base import JsonOption, app, confirm, open_db, out, print_json, settings
 from fleetui.core import units
 
 Serials = Annotated[list[str] | None, typer.Argument(help="Serials of the cards.")]
@@ -75,7 +75,7 @@ def edit_cmd(
         "warranty_end": warranty_end,
         "service_life_years": service_life_years,
     }
-    plan = edit.plan_edit(engine, serials or [], where, fields)
+    plan = edit.plan_edit(engine, serials or [], where, fields, settings=settings(ctx))
     if dry_run:
         _show(edit.describe_edit(plan), plan.as_dict(), as_json)
         return

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fleetui.cli.base import JsonOption, app, err, open_db, out, print_json
+from fleetui.cli.base import JsonOption, app, err, open_db, out, print_json, settings
 from fleetui.core import units
 from fleetui.core.errors import Interrupted, UserError
 
@@ -67,6 +67,7 @@ def import_cmd(
         team=team,
         project=project,
         reason=reason,
+        config=settings(ctx),
     )
     engine = open_db(ctx)
     try:
@@ -159,11 +160,11 @@ def export_cmd(
     engine = open_db(ctx)
     write = exporter.write_csv if format_ == "csv" else exporter.write_json
     if output is None:
-        write(engine, query, sys.stdout)
+        write(engine, query, sys.stdout, settings=settings(ctx))
         return
     try:
         with open(output, "w", encoding="utf-8", newline="") as handle:
-            n = write(engine, query, handle)
+            n = write(engine, query, handle, settings=settings(ctx))
     except OSError as exc:
         raise UserError(f"Cannot write {output}: {exc.strerror}.") from None
     err.print(f"Exported {n:,} cards to {output}.", highlight=False)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fleetui.cli.base import JsonOption, app, open_db, out, print_json, report_app
+from fleetui.cli.base import JsonOption, app, open_db, out, print_json, report_app, settings
 from fleetui.core.errors import UserError
 
 # ---------------------------------------------------------------- lifecycle
@@ -30,10 +30,9 @@ def _today(value: str | None) -> date:
 
 
 def _snapshot(ctx: typer.Context, today: str | None):
-    from fleetui import config
     from fleetui.lifecycle import rules as lifecycle
 
-    return lifecycle.snapshot(open_db(ctx), config.load(), _today(today))
+    return lifecycle.snapshot(open_db(ctx), settings(ctx), _today(today))
 
 
 def _print_rows(rows, as_json: bool, as_csv: bool, title: str) -> None:
@@ -194,12 +193,11 @@ def repair_cmd(
     today: TodayOption = None,
 ) -> None:
     """Send a card to repair (--ticket, --vendor) or bring it back (--returned [--cost])."""
-    from fleetui import config
     from fleetui.lifecycle import repairs
 
     engine = open_db(ctx)
     if returned:
-        batch = repairs.receive(engine, serial, cost, config.load(), _today(today), reason)
+        batch = repairs.receive(engine, serial, cost, settings(ctx), _today(today), reason)
         out.print(
             f"Card {serial} is back from repair, as a spare (batch {batch[:8]}).", highlight=False
         )

@@ -150,7 +150,7 @@ class ImportOptions:
     project: str | None = None
     actor: str | None = None
     reason: str = ""
-    config: config.Config | None = None  # default: the user's config file
+    config: config.Config = field(kw_only=True)  # the settings, read once by the entry point
 
 
 @dataclass(frozen=True)
@@ -280,7 +280,6 @@ def run_import(
         raise UserError("--on-existing takes update, skip or error.")
     source, mapping = inspect_file(path, options.overrides)
     _check_options(mapping, options)
-    options.config = options.config or config.load()
     result = ImportResult(
         file=str(source.path),
         encoding=source.encoding,

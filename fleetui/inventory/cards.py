@@ -112,12 +112,14 @@ def _jsonable(value: Any) -> Any:
 # ---------------------------------------------------------------- filter -> SQL
 
 
-def where(engine: Engine, text: str, today: date | None = None) -> ColumnElement[bool]:
+def where(
+    engine: Engine, text: str, today: date | None = None, *, settings: config.Config
+) -> ColumnElement[bool]:
     """The SQL condition for a filter string (UserError when it does not parse); warranty:
     and eol: terms are judged on `today` (the caller's; the clock's when not given)."""
     terms = parse(text)
     with engine.connect() as conn:
-        return and_(true_(), *(_term(conn, t, today) for t in terms))
+        return and_(true_(), *(_term(conn, t, today, settings) for t in terms))
 
 
 def true_() -> ColumnElement[bool]:
@@ -130,8 +132,8 @@ def _name_ids(conn, table, value: str) -> list[int]:
     )
 
 
-def _model_ids(conn, value: str) -> list[int]:
-    keys = [m.key for m in catalogue.matching(value, config.load().model_aliases)]
+def _model_ids(conn, value: str, settings: config.Config) -> list[int]:
+    keys = [m.key for m in catalogue.matching(value, settings.model_aliases)]
     return list(conn.execute(select(model_t.c.id).where(model_t.c.key.in_(keys))).scalars())
 
 
@@ -145,7 +147,7 @@ def _hosts(value: str):
     return select(node_t.c.id).where(contains_text(node_t.c.hostname, value))
 
 
-def _term(conn, term: Term, today: date | None) -> ColumnElement[bool]:
+def _term(conn, term: Term, today: date | None, settings: config.Config) -> ColumnElement[bool]:
     key, value = term.key, term.value
     if key in _FK and value.lower() in ("none", "-"):
         return _FK[key].is_(None)
@@ -156,7 +158,7 @@ def _term(conn, term: Term, today: date | None) -> ColumnElement[bool]:
     if key == "status":
         return card.c.status == value
     if key == "model":
-        return card.c.model_id.in_(_model_ids(conn, value))
+        return card.c.model_id.in_(_model_ids(conn, value, settings))
     if key == "team":
         return card.c.team_id.in_(_name_ids(conn, team_t, value))
     if key == "project":
@@ -164,14 +166,14 @@ def _term(conn, term: Term, today: date | None) -> ColumnElement[bool]:
     if key == "node":
         return card.c.node_id.in_(_hosts(value))
     if key in ("warranty", "eol"):
-        return _lifecycle_term(conn, key, value, today or date.today())
+        return _lifecycle_term(conn, key, value, today or date.today(), settings)
     if key == "site":
         sites = select(node_t.c.id).join(site_t, site_t.c.id == node_t.c.site_id)
         return card.c.node_id.in_(sites.where(contains_text(site_t.c.name, value)))
     # free text: any of the fields
     alternatives = [_prefix(card.c.serial, value), _prefix(card.c.uuid, value)]
     for column, ids in (
-        (card.c.model_id, _model_ids(conn, value)),
+        (card.c.model_id, _model_ids(conn, value, settings)),
         (card.c.team_id, _name_ids(conn, team_t, value)),
         (card.c.project_id, _name_ids(conn, project_t, value)),
     ):
@@ -181,9 +183,10 @@ def _term(conn, term: Term, today: date | None) -> ColumnElement[bool]:
     return or_(*alternatives) if alternatives else false()
 
 
-def _lifecycle_term(conn, key: str, value: str, today: date) -> ColumnElement[bool]:
+def _lifecycle_term(
+    conn, key: str, value: str, today: date, cfg: config.Config
+) -> ColumnElement[bool]:
     """warranty:Nd / warranty:expired / eol:past, by the rules of fleetui.lifecycle."""
-    cfg = config.load()
     if key == "warranty":  # warranties matter for cards a team holds
         held = card.c.status.in_(HELD)
         return and_(held, lifecycle.warranty_condition(conn, cfg, today, days(value)))
@@ -326,11 +329,13 @@ def page(
     before: Cursor | None = None,
     limit: int = 100,
     today: date | None = None,
+    *,
+    settings: config.Config,
 ) -> Page:
     """One page of cards matching a filter, in a sort order, after or before a cursor."""
-    condition = where(engine, query_text, today)
+    condition = where(engine, query_text, today, settings=settings)
     found, more = fetch_ids(engine, condition, sort, descending, after, before, limit)
-    rows = rows_for(engine, [i for i, _ in found])
+    rows = rows_for(engine, [i for i, _ in found], settings=settings)
     backwards = before is not None
     return Page(
         rows=rows,
@@ -351,12 +356,11 @@ def with_names():
     )
 
 
-def rows_for(engine: Engine, ids: list[int]) -> list[CardRow]:
+def rows_for(engine: Engine, ids: list[int], *, settings: config.Config) -> list[CardRow]:
     """Display rows for card ids, in the given order; the warranty end is the rules' (the
     card's own, else from its purchase date), as the warranty filter and reports count it."""
     if not ids:
         return []
-    cfg = config.load()
     query = (
         select(
             card.c.id,
@@ -376,7 +380,7 @@ def rows_for(engine: Engine, ids: list[int]) -> list[CardRow]:
         .where(card.c.id.in_(ids))
     )
     with engine.connect() as conn:
-        by_id = {r.id: _card_row(cfg, r) for r in conn.execute(query)}
+        by_id = {r.id: _card_row(settings, r) for r in conn.execute(query)}
     return [by_id[i] for i in ids if i in by_id]
 
 
@@ -387,8 +391,10 @@ def _card_row(cfg: config.Config, r) -> CardRow:
     return replace(row, warranty_end=end)
 
 
-def count(engine: Engine, query_text: str = "", today: date | None = None) -> int:
-    condition = where(engine, query_text, today)
+def count(
+    engine: Engine, query_text: str = "", today: date | None = None, *, settings: config.Config
+) -> int:
+    condition = where(engine, query_text, today, settings=settings)
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(card).where(condition)).scalar_one()
 
@@ -399,22 +405,26 @@ def cards(
     limit: int | None = None,
     sort: str = "serial",
     today: date | None = None,
+    *,
+    settings: config.Config,
 ) -> Iterator[CardRow]:
     """Matching cards in sort order, read a page at a time (for the CLI and exports).
 
     The filter is checked here, before the first row is asked for, so a caller that writes a
     header or an opening bracket first never leaves it behind a bad filter's error."""
-    condition = where(engine, query_text, today)
+    condition = where(engine, query_text, today, settings=settings)
     _check_sort(sort)
-    return _pages(engine, condition, limit, sort)
+    return _pages(engine, condition, limit, sort, settings)
 
 
-def _pages(engine: Engine, condition, limit: int | None, sort: str) -> Iterator[CardRow]:
+def _pages(
+    engine: Engine, condition, limit: int | None, sort: str, settings: config.Config
+) -> Iterator[CardRow]:
     cursor, remaining = None, limit
     while remaining is None or remaining > 0:
         size = 1000 if remaining is None else min(1000, remaining)
         found, more = fetch_ids(engine, condition, sort, after=cursor, limit=size)
-        yield from rows_for(engine, [i for i, _ in found])
+        yield from rows_for(engine, [i for i, _ in found], settings=settings)
         if not more or not found:
             return
         cursor = found[-1][1]
@@ -431,7 +441,9 @@ class CardDetail:
     events: list[dict[str, Any]]
 
 
-def detail(engine: Engine, serial: str, today: date | None = None) -> CardDetail:
+def detail(
+    engine: Engine, serial: str, today: date | None = None, *, settings: config.Config
+) -> CardDetail:
     """Every field of one card and its event history, newest first; UserError if unknown."""
     query = (
         select(
@@ -464,14 +476,13 @@ def detail(engine: Engine, serial: str, today: date | None = None) -> CardDetail
             raise UserError(f"No card has serial '{serial}'.")
     history = events_of_card(engine, row["id"])
     fields = {k: row[k] for k in DETAIL_ORDER}
-    fields.update(_life(row, today or date.today()))
+    fields.update(_life(row, today or date.today(), settings))
     fields.update({k: v for k, v in row.items() if k not in fields and k not in _HIDDEN})
     return CardDetail(fields, history)
 
 
-def _life(row, today: date) -> dict[str, Any]:
+def _life(row, today: date, cfg: config.Config) -> dict[str, Any]:
     """Warranty state, end of life, remaining life and book value, by fleetui.lifecycle's rules."""
-    cfg = config.load()
     key = row["model_key"]
     end = lifecycle.warranty_end(
         cfg, row["purchase_date"], row["warranty_end"], key, row["supplier"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
 
+from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db import audit
@@ -86,7 +87,12 @@ class PlannedCard:
 
 
 def _chosen(
-    conn: Connection, engine: Engine, serials: list[str], query: str | None, columns: tuple
+    conn: Connection,
+    engine: Engine,
+    serials: list[str],
+    query: str | None,
+    columns: tuple,
+    settings: Config,
 ) -> list[PlannedCard]:
     """The cards named by serial, or those a filter matches (one or the other)."""
     if serials and query:
@@ -96,7 +102,9 @@ def _chosen(
     picked = select(card_t.c.id, card_t.c.serial, card_t.c.version, *map(card_t.c.get, columns))
     rows = []
     if query:
-        rows = conn.execute(picked.where(where(engine, query)).order_by(card_t.c.serial)).all()
+        rows = conn.execute(
+            picked.where(where(engine, query, settings=settings)).order_by(card_t.c.serial)
+        ).all()
         if not rows:
             raise UserError(f"No card matches '{query}'; nothing was changed.")
     for start in range(0, len(serials), 500):
@@ -212,12 +220,17 @@ def _field(conn: Connection, name: str, text: str) -> dict[str, Any]:
 
 
 def plan_edit(
-    engine: Engine, serials: list[str], query: str | None, fields: dict[str, str | None]
+    engine: Engine,
+    serials: list[str],
+    query: str | None,
+    fields: dict[str, str | None],
+    *,
+    settings: Config,
 ) -> EditPlan:
     """Which cards an edit changes and to what; writes nothing."""
     with engine.connect() as conn:
         values, shown = parse_fields(conn, fields)
-        chosen = _chosen(conn, engine, serials, query, tuple(values))
+        chosen = _chosen(conn, engine, serials, query, tuple(values), settings)
     if values.get("pci_bus_id") and len(chosen) > 1:
         raise UserError("A slot belongs to one card; give --slot with one serial.")
     cards = [c for c in chosen if c.values != values]

@@ -9,6 +9,7 @@ from typing import IO, Any
 
 from sqlalchemy import Engine, select
 
+from fleetui.config import Config
 from fleetui.db.tables import Card, GpuModel, Node, Project, Team
 from fleetui.importing.columns import EXPORT_FIELDS
 from fleetui.importing.csvfile import write_rows
@@ -19,9 +20,9 @@ card, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
 team_t, project_t = Team.__table__, Project.__table__
 
 
-def rows(engine: Engine, query: str = "") -> Iterator[dict[str, Any]]:
+def rows(engine: Engine, query: str = "", *, settings: Config) -> Iterator[dict[str, Any]]:
     """Every matching card as a dict of EXPORT_FIELDS, in serial order, a chunk at a time."""
-    condition = inventory.where(engine, query)
+    condition = inventory.where(engine, query, settings=settings)
     columns = select(
         card.c.serial,
         card.c.uuid,
@@ -56,15 +57,18 @@ def rows(engine: Engine, query: str = "") -> Iterator[dict[str, Any]]:
             last = chunk[-1]["serial"]
 
 
-def write_csv(engine: Engine, query: str, out: IO[str]) -> int:
-    cells = ([None if v is None else _text(v) for v in row.values()] for row in rows(engine, query))
+def write_csv(engine: Engine, query: str, out: IO[str], *, settings: Config) -> int:
+    cells = (
+        [None if v is None else _text(v) for v in row.values()]
+        for row in rows(engine, query, settings=settings)
+    )
     return write_rows(out, EXPORT_FIELDS, cells)
 
 
-def write_json(engine: Engine, query: str, out: IO[str]) -> int:
+def write_json(engine: Engine, query: str, out: IO[str], *, settings: Config) -> int:
     out.write("[")
     n = 0
-    for n, row in enumerate(rows(engine, query), 1):
+    for n, row in enumerate(rows(engine, query, settings=settings), 1):
         out.write(
             ("," if n > 1 else "") + "\n  " + json.dumps(row, default=_text, ensure_ascii=False)
         )

@@ -10,6 +10,7 @@ from rich.console import Console
 from textual.widgets import DataTable, Input, Static
 
 from fleetui.app import FleetApp
+from fleetui.config import Config
 from fleetui.inventory import cards as inventory
 from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.dashboard import DashboardScreen
@@ -54,7 +55,10 @@ async def test_navigate_filter_open_a_card_and_come_back(demo_engine):
         await pilot.press(*"team:llm status:spare")
         await settle(pilot)
         shown = table_serials(screen)
-        expected = [r.serial for r in inventory.cards(demo_engine, "team:llm status:spare")]
+        expected = [
+            r.serial
+            for r in inventory.cards(demo_engine, "team:llm status:spare", settings=Config())
+        ]
         assert shown == expected[:PAGE_SIZE] and shown
         position = str(screen.query_one("#position", Static).render())
         assert f"of {len(expected):,}" in position
@@ -98,7 +102,10 @@ async def test_sort_key_and_bad_filter_feedback(demo_engine):
         await pilot.press("s")  # serial -> model
         await settle(pilot)
         assert app.screen.sort == "model"
-        expected = [r.serial for r in inventory.cards(demo_engine, "", PAGE_SIZE, "model")]
+        expected = [
+            r.serial
+            for r in inventory.cards(demo_engine, "", PAGE_SIZE, "model", settings=Config())
+        ]
         assert table_serials(app.screen) == expected
         await pilot.press("slash", *"team:llm")
         await settle(pilot)
@@ -124,7 +131,9 @@ async def test_dashboard_row_opens_the_teams_cards(demo_engine):
         assert app.screen.query_one("#filter", Input).value == 'team:"Search"'
         shown = table_serials(app.screen)
         assert shown
-        assert {inventory.detail(demo_engine, s).fields["team"] for s in shown} == {"Search"}
+        assert {
+            inventory.detail(demo_engine, s, settings=Config()).fields["team"] for s in shown
+        } == {"Search"}
 
 
 async def test_help_lists_the_screens_keys(demo_engine):
@@ -180,7 +189,7 @@ async def test_import_screen_checks_every_row_then_imports(demo_engine, tmp_path
         errors = screen.query_one("#errors", DataTable)
         assert errors.row_count == 1 and "Z999" in str(errors.get_row_at(0))
         assert screen.query_one("#run", Button).disabled
-        assert inventory.count(demo_engine, "serial:NEW") == 0
+        assert inventory.count(demo_engine, "serial:NEW", settings=Config()) == 0
 
         screen.query_one("#skip_invalid").value = True
         await pilot.press("ctrl+r")
@@ -191,7 +200,9 @@ async def test_import_screen_checks_every_row_then_imports(demo_engine, tmp_path
         run.press()
         await settle(pilot)
         assert "Imported: 1 new" in str(screen.query_one("#summary", Static).render())
-        assert [r.serial for r in inventory.cards(demo_engine, "serial:NEW")] == ["NEW-1"]
+        assert [
+            r.serial for r in inventory.cards(demo_engine, "serial:NEW", settings=Config())
+        ] == ["NEW-1"]
 
 
 async def test_mark_move_then_undo_from_history(demo_engine):
@@ -224,7 +235,9 @@ async def test_mark_move_then_undo_from_history(demo_engine):
         modal.query_one("#move", Button).press()
         await settle(pilot)
         assert app.screen is inventory_screen
-        assert {inventory.detail(demo_engine, s).fields["project"] for s in chosen} == {"sft"}
+        assert {
+            inventory.detail(demo_engine, s, settings=Config()).fields["project"] for s in chosen
+        } == {"sft"}
 
         await pilot.press("h")
         await settle(pilot)
@@ -237,7 +250,9 @@ async def test_mark_move_then_undo_from_history(demo_engine):
         await pilot.pause()
         await pilot.press("y")
         await settle(pilot)
-        assert {inventory.detail(demo_engine, s).fields["team"] for s in chosen} == {"Search"}
+        assert {
+            inventory.detail(demo_engine, s, settings=Config()).fields["team"] for s in chosen
+        } == {"Search"}
 
 
 async def test_teams_screen_lists_holdings_with_projects(demo_engine):
@@ -263,7 +278,7 @@ async def test_dashboard_alerts_jump_to_the_matching_cards(demo_engine):
     async with app.run_test(size=(110, 36)) as pilot:
         await settle(pilot)
         alerts = str(app.screen.query_one("#alerts", Static).render())
-        expected = inventory.count(demo_engine, "eol:past")
+        expected = inventory.count(demo_engine, "eol:past", settings=Config())
         assert f"{expected:,} in service past end of life" in alerts
         await pilot.press("e")
         await settle(pilot)
@@ -363,7 +378,9 @@ async def test_filters_and_card_details_are_judged_on_the_apps_today(demo_engine
 
     day = date(2024, 6, 1)
     expected = lifecycle.snapshot(demo_engine, config.load(), day).alerts()["expiring_90d"]
-    assert inventory.count(demo_engine, "warranty:90d", today=day) == expected > 0
+    assert (
+        inventory.count(demo_engine, "warranty:90d", today=day, settings=Config()) == expected > 0
+    )
     app = FleetApp(demo_engine, today=lambda: day)
     async with app.run_test(size=(110, 36)) as pilot:
         await settle(pilot)

@@ -10,6 +10,7 @@ from textual.geometry import Region
 from textual.widgets import DataTable, Input, Static
 
 from fleetui.app import FleetApp
+from fleetui.config import Config
 from fleetui.importing.importer import ImportOptions, run_import
 from fleetui.screens.card_detail import CardDetailScreen
 from tests.test_plain_output import EVIL_CSV, EVIL_TEAM
@@ -31,7 +32,9 @@ def shown(widget) -> str:
 def evil_engine(engine, tmp_path):
     path = tmp_path / "evil.csv"
     path.write_text(EVIL_CSV, "utf-8")
-    result = run_import(engine, str(path), ImportOptions(create_missing=True, reason="[/x]:AB:why"))
+    result = run_import(
+        engine, str(path), ImportOptions(create_missing=True, reason="[/x]:AB:why", config=Config())
+    )
     assert result.new == 1, result.errors
     return engine
 

@@ -11,6 +11,7 @@ from textual.worker import WorkerCancelled
 
 from fleetui.allocation import moves, teams
 from fleetui.app import FleetApp
+from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db import engine as engine_module
 from fleetui.db.locks import lock_cards_for_writing
@@ -59,7 +60,7 @@ async def test_a_user_error_in_any_worker_is_notified_literally():
 async def test_a_refused_undo_names_the_card_literally(engine, tmp_path):
     path = tmp_path / "one.csv"
     path.write_text(f"serial,model,team\n{MARKED},H100 SXM,Ads\n", "utf-8")
-    run_import(engine, str(path), ImportOptions(create_missing=True))
+    run_import(engine, str(path), ImportOptions(create_missing=True, config=Config()))
     batches = []
     for team in ("LLM", "Search"):
         teams.add_team(engine, team)

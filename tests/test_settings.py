@@ -1,0 +1,116 @@
+"""The config file: read into a typed object, its errors naming the file, setting and value;
+its [keymap] checked against the binding ids README lists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fleetui import config
+from fleetui.app import FleetApp
+from fleetui.cli import app
+from fleetui.core.errors import UserError
+from fleetui.screens import keymap
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.mark.parametrize(
+    ("text", "sentence"),
+    [
+        ('[cost]\npue = "high"\n', '[cost] pue = "high": not a number.'),
+        ("[lifecycle]\nwarranty_months = 'a year'\n", '[lifecycle] warranty_months = "a year": '),
+        ("[lifecycle]\nexpiring_days = 7.5\n", "[lifecycle] expiring_days = 7.5: not a whole"),
+        ("[cost]\ntariff_per_kwh = -1\n", "[cost] tariff_per_kwh = -1: a negative number."),
+        ("[cost]\ncurrency = 978\n", "[cost] currency = 978: not a string."),
+        ("[cost]\npeu = 1.2\n", "[cost] peu is not a setting; the settings here are currency, pue"),
+        ("[costs]\npue = 1.2\n", "costs is not a setting; the settings here are cost, export"),
+        ('[export]\nirreplaceable = ["Z99"]\n', '[export] irreplaceable = ["Z99"]: unknown model'),
+        (
+            '[lifecycle.warranty_months_by_model]\n"Z99" = 36\n',
+            '[lifecycle.warranty_months_by_model] Z99 = 36: unknown model "Z99".',
+        ),
+        (
+            '[lifecycle.warranty_months_by_supplier]\n"Inspur" = "3y"\n',
+            '[lifecycle.warranty_months_by_supplier] Inspur = "3y": not a number.',
+        ),
+        ('[keymap]\n"inventory.filter" = 6\n', '[keymap] "inventory.filter" = 6: not a string.'),
+        ("[lifecycle\n", "is not valid TOML"),
+    ],
+)
+def test_a_broken_setting_is_one_sentence_naming_file_key_and_value(tmp_path, text, sentence):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(UserError) as raised:
+        config.load(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: " if "TOML" not in sentence else str(path))
+    assert sentence in message and message.endswith(".") and "\n" not in message
+
+
+def test_a_config_reads_into_typed_settings(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(
+        "[lifecycle]\nwarranty_months = 24\nservice_life_years = 4\n"
+        '[lifecycle.warranty_months_by_supplier]\n"Inspur" = 36\n'
+        '[cost]\npue = 1\ncurrency = "EUR"\n'
+        '[keymap]\n"inventory.filter" = "f"\n'
+    )
+    settings = config.load(path)
+    assert settings.lifecycle.warranty_months == 24
+    assert settings.lifecycle.service_life_years == 4.0
+    assert isinstance(settings.lifecycle.service_life_years, float)
+    assert isinstance(settings.cost.pue, float) and settings.cost.currency == "EUR"
+    assert settings.lifecycle.warranty_months_by_supplier == {"inspur": 36}
+    assert settings.keymap == {"inventory.filter": "f"}
+    assert settings.source == str(path)
+
+
+def test_the_cli_says_which_setting_is_broken_and_changes_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "config.toml"
+    path.write_text('[cost]\npue = "high"\n')
+    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
+    db = tmp_path / "fleet.db"
+    result = CliRunner().invoke(app, ["--db", str(db), "cards"])
+    assert result.exit_code == 1
+    assert result.stderr == f'fleetui: {path}: [cost] pue = "high": not a number.\n'
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("keys", "sentence"),
+    [
+        ('"inventory.filtre" = "f"', '[keymap] "inventory.filtre" is not a key binding id'),
+        ('"inventory.filter" = "ctrl+"', '[keymap] "inventory.filter" = "ctrl+": "ctrl+" is not'),
+        ('"app.quit" = "q,florp"', '[keymap] "app.quit" = "q,florp": "florp" is not a key'),
+        ('"app.quit" = ""', '[keymap] "app.quit" = "": "" is not a key'),
+    ],
+)
+def test_a_bad_keymap_stops_the_tui_at_start_naming_the_id(tmp_path, monkeypatch, keys, sentence):
+    path = tmp_path / "config.toml"
+    path.write_text(f"[keymap]\n{keys}\n")
+    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
+    db = tmp_path / "fleet.db"
+    result = CliRunner().invoke(app, ["--db", str(db)])  # no command: the TUI
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"fleetui: {path}: {sentence}")
+    assert result.stderr.count("\n") == 1 and not db.exists()
+
+
+@pytest.mark.parametrize("key", ["f", "F", "/", "slash", "ctrl+f", "f2", "escape", "space", "?"])
+def test_keys_textual_binds_are_valid(key):
+    assert keymap.valid_key(key)
+
+
+def test_readme_lists_every_binding_id():
+    """README's [keymap] list is the code's: every id a user may remap, with its default key."""
+    assert FleetApp  # loads every screen, so every binding
+    bindings = keymap.bindings()
+    assert len(bindings) > 20
+    listed = dict(
+        re.findall(r"^\| `([a-z_]+\.[a-z_0-9]+)` \| `([^`]+)` \|", README.read_text(), re.M)
+    )
+    assert listed == {binding_id: b.key for binding_id, b in bindings.items()}
