@@ -11,7 +11,7 @@ from sqlalchemy import Engine, and_, func, or_, select
 
 from fleetui.allocation import teams
 from fleetui.core.errors import UserError
-from fleetui.db import audit
+from fleetui.core.vocabulary import CARD_CREATES, IMPORT_CREATED
 from fleetui.db.tables import Card, Event, GpuModel, Team
 from fleetui.inventory.summary import COMPUTING, HELD, UNASSIGNED
 
@@ -21,7 +21,6 @@ event_t, card_t, model_t, team_t = (
     GpuModel.__table__,
     Team.__table__,
 )
-CREATES = ("import.create", "reconcile.add")
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ def batches(
                 select(event_t.c.batch_id, event_t.c.action, event_t.c.after).where(
                     event_t.c.batch_id.in_([r[0] for r in rows]),
                     event_t.c.card_id.is_(None),
-                    event_t.c.action.notin_(audit.IMPORT_CREATED),
+                    event_t.c.action.notin_(IMPORT_CREATED),
                 )
             )
         }
@@ -217,7 +216,7 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
             ):
                 add(card.team_id, card.model_id, card.status, -1)
                 event = first_after[card.id]
-                if event.action in CREATES:
+                if event.action in CARD_CREATES:
                     continue
                 before = event.before or {}
                 add(

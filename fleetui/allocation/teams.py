@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import Action
 from fleetui.db import audit
 from fleetui.db.tables import Card, GpuModel, Project, Team, require_fit
 from fleetui.inventory.summary import COMPUTING, HELD
@@ -96,7 +97,7 @@ def add_team(
         )
         _log(
             conn,
-            "team.add",
+            Action.TEAM_ADD,
             {"team": name, "quota_cards": quota_cards, "quota_pflops": quota_pflops},
         )
     return new_id
@@ -110,7 +111,7 @@ def rename_team(engine: Engine, old: str, new: str) -> None:
             conn.execute(update(team_t).where(team_t.c.id == tid).values(name=new))
         except IntegrityError:
             raise UserError(f"A team '{new}' exists already.") from None
-        _log(conn, "team.rename", {"team": new}, {"team": old})
+        _log(conn, Action.TEAM_RENAME, {"team": new}, {"team": old})
 
 
 def set_quota(
@@ -127,7 +128,7 @@ def set_quota(
         )
         _log(
             conn,
-            "quota.set",
+            Action.QUOTA_SET,
             {"team": team, "project": project, "quota_cards": cards, "quota_pflops": pflops},
         )
 
@@ -152,7 +153,7 @@ def add_project(
             },
             f"Team '{team}' has a project '{name}' already.",
         )
-        _log(conn, "project.add", {"team": team, "project": name})
+        _log(conn, Action.PROJECT_ADD, {"team": team, "project": name})
     return new_id
 
 
@@ -216,7 +217,7 @@ def _quota(cards: int | None) -> int | None:
     return cards
 
 
-def _log(conn: Connection, action: str, after: dict, before: dict | None = None) -> None:
+def _log(conn: Connection, action: Action, after: dict, before: dict | None = None) -> None:
     audit.record(
         conn, batch_id=audit.new_batch_id(), action=action, changes=[(None, before, after)]
     )

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from fleetui.db.tables import CARD_STATUSES
+from fleetui.core.vocabulary import CARD_STATUSES, Status
 
 MISSING = {"", "[n/a]", "n/a", "na", "[not supported]", "null", "none", "-", "—", "无"}
 EXCEL_EPOCH = date(1899, 12, 30)
@@ -212,7 +212,7 @@ def add_months(day: date, months: int) -> date:
 # ---------------------------------------------------------------- status
 
 STATUS_WORDS = {
-    "in_service": (
+    Status.IN_SERVICE: (
         "in service",
         "inservice",
         "deployed",
@@ -226,7 +226,7 @@ STATUS_WORDS = {
         "运行中",
         "已部署",
     ),
-    "spare": (
+    Status.SPARE: (
         "ready to deploy",
         "available",
         "idle",
@@ -237,7 +237,7 @@ STATUS_WORDS = {
         "库存",
         "空闲",
     ),
-    "repair": (
+    Status.REPAIR: (
         "out for repair",
         "rma",
         "broken",
@@ -248,7 +248,7 @@ STATUS_WORDS = {
         "故障",
         "维修中",
     ),
-    "retired": (
+    Status.RETIRED: (
         "archived",
         "scrapped",
         "decommissioned",
@@ -258,10 +258,10 @@ STATUS_WORDS = {
         "退役",
         "已报废",
     ),
-    "on_order": ("pending", "ordered", "on order", "in transit", "在途", "采购中", "已下单"),
+    Status.ON_ORDER: ("pending", "ordered", "on order", "in transit", "在途", "采购中", "已下单"),
 }
-_STATUS = {s: s for s in CARD_STATUSES} | {
-    word: status for status, words in STATUS_WORDS.items() for word in words
+_STATUS = {s.value: s.value for s in CARD_STATUSES} | {
+    word: status.value for status, words in STATUS_WORDS.items() for word in words
 }
 
 

@@ -47,6 +47,7 @@ from sqlalchemy.exc import IntegrityError
 from fleetui import catalogue, config
 from fleetui.core import units
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import IMPORT_CREATED, Action, Status
 from fleetui.db import audit
 from fleetui.db.bulk import (
     foreign_keys_trusted,
@@ -62,7 +63,6 @@ from fleetui.db.tables import (
     CARD_DATA_COLUMNS,
     INTEGER_MAX,
     Card,
-    Event,
     GpuModel,
     Node,
     Project,
@@ -93,7 +93,7 @@ MEMO_LIMIT = 100_000  # distinct raw values remembered per column
 ANALYZE_AFTER = 50_000  # new or changed cards after which the planner's statistics are redone
 _UNSEEN = object()
 _MISSING_FIRST = {c for m in MISSING if m for c in (m[0], m[0].upper())}
-card_t, event_t = Card.__table__, Event.__table__
+card_t = Card.__table__
 
 CARD_FIELDS = CARD_DATA_COLUMNS  # the card columns an import can set
 # The database column each text field's value goes to (or names a row of): its length limit.
@@ -860,7 +860,7 @@ class ChunkParser:
         new = select(node_t.c.hostname, node_t.c.id).where(node_t.c.id > last)
         made = self.conn.execute(new).all()
         self.nodes.update(made)
-        self.made += [("import.node", node_id, name) for name, node_id in made]
+        self.made += [(Action.IMPORT_NODE, node_id, name) for name, node_id in made]
         self.nodes_created += len(names)
 
     def _team(self, name: str) -> int | _ToCreate:
@@ -929,7 +929,7 @@ class ChunkParser:
             ).inserted_primary_key[0]
             self.teams[item.name.lower()] = item.id
             self.created.append(("team", item.name))
-            self.made.append(("import.team", item.id, item.name))
+            self.made.append((Action.IMPORT_TEAM, item.id, item.name))
         else:
             team_id = self._create(item.team) if item.team.__class__ is _ToCreate else item.team
             item.id = self.conn.execute(
@@ -937,7 +937,7 @@ class ChunkParser:
             ).inserted_primary_key[0]
             self.projects[(team_id, item.name.lower())] = item.id
             self.created.append(("project", item.label))
-            self.made.append(("import.project", item.id, item.label))
+            self.made.append((Action.IMPORT_PROJECT, item.id, item.label))
         return item.id
 
 
@@ -1125,14 +1125,11 @@ def _count(conn, result: ImportResult) -> None:
 def _apply(conn, result: ImportResult, present: list[str], options, parser) -> None:
     now = datetime.now(UTC)
     actor = options.actor or audit.current_actor()
-    common = {"at": now, "actor": actor, "batch_id": result.batch_id, "reason": options.reason}
+    stamp = {"batch_id": result.batch_id, "actor": actor, "at": now, "reason": options.reason}
     audit.record(
         conn,
-        batch_id=result.batch_id,
-        action="import",
-        actor=actor,
-        at=now,
-        reason=options.reason,
+        action=Action.IMPORT,
+        **stamp,
         changes=[
             (
                 None,
@@ -1146,14 +1143,11 @@ def _apply(conn, result: ImportResult, present: list[str], options, parser) -> N
             )
         ],
     )
-    for action in audit.IMPORT_CREATED:
+    for action in IMPORT_CREATED:
         audit.record(
             conn,
-            batch_id=result.batch_id,
             action=action,
-            actor=actor,
-            at=now,
-            reason=options.reason,
+            **stamp,
             changes=[(None, None, {"id": i, "name": n}) for a, i, n in parser.made if a == action],
         )
     if result.changed:
@@ -1163,9 +1157,7 @@ def _apply(conn, result: ImportResult, present: list[str], options, parser) -> N
         after = json_object(sets | {"version": card_t.c.version + 1})
         events = (
             select(
-                *(literal(v).label(k) for k, v in common.items()),
-                literal("import.update").label("action"),
-                card_t.c.id,
+                card_t.c.id.label("card_id"),
                 card_t.c.serial,
                 (card_t.c.version + 1).label("card_version"),
                 before.label("before"),
@@ -1174,18 +1166,14 @@ def _apply(conn, result: ImportResult, present: list[str], options, parser) -> N
             .select_from(joined)
             .where(stage_t.c.changes)
         )
-        conn.execute(
-            insert(event_t).from_select(
-                [*common, "action", "card_id", "serial", "card_version", "before", "after"], events
-            )
-        )
+        audit.record_select(conn, events, action=Action.IMPORT_UPDATE, **stamp)
         conn.execute(
             update(card_t)
             .where(card_t.c.id == stage_t.c.card_id, stage_t.c.changes)
             .values(sets | {"version": card_t.c.version + 1, "updated_at": now})
         )
     if result.new:
-        _insert_new(conn, common, now)
+        _insert_new(conn, stamp)
 
 
 def _new_values(present: list[str]) -> dict:
@@ -1200,11 +1188,12 @@ def _new_values(present: list[str]) -> dict:
     return sets
 
 
-def _insert_new(conn, common: dict, now: datetime) -> None:
+def _insert_new(conn, stamp: dict) -> None:
     """New cards and their events; into an empty inventory the card indexes are built after.
 
     The new cards are the ones above the highest id before the insert: ids only grow (SQLite
     rowids, PostgreSQL's sequence) and the import holds the inventory's write lock."""
+    now = stamp["at"]
     last = conn.execute(select(func.coalesce(func.max(card_t.c.id), 0))).scalar_one()
     with indexes_deferred(conn, card_t):
         new_rows = select(
@@ -1212,7 +1201,9 @@ def _insert_new(conn, common: dict, now: datetime) -> None:
             *(stage_t.c[f] for f in CARD_FIELDS if f not in ("status", "notes")),
             func.coalesce(
                 stage_t.c.status,
-                case((stage_t.c.node_id.is_(None), "spare"), else_="in_service"),
+                case(
+                    (stage_t.c.node_id.is_(None), Status.SPARE.value), else_=Status.IN_SERVICE.value
+                ),
             ),
             func.coalesce(stage_t.c.notes, ""),
             literal(1),
@@ -1230,21 +1221,11 @@ def _insert_new(conn, common: dict, now: datetime) -> None:
         ]
         conn.execute(insert(card_t).from_select(columns, new_rows))
         events = (
-            select(
-                *(literal(v).label(k) for k, v in common.items()),
-                literal("import.create").label("action"),
-                card_t.c.id,
-                card_t.c.serial,
-                literal(1).label("card_version"),
-            )
+            select(card_t.c.id.label("card_id"), card_t.c.serial, literal(1).label("card_version"))
             .where(card_t.c.id > last)
             .order_by(card_t.c.id)
         )
-        conn.execute(
-            insert(event_t).from_select(
-                [*common, "action", "card_id", "serial", "card_version"], events
-            )
-        )
+        audit.record_select(conn, events, action=Action.IMPORT_CREATE, **stamp)
 
 
 def _write_rejected(source: CsvSource, result: ImportResult) -> str:

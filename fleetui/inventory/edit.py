@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import Action
 from fleetui.db import audit
 from fleetui.db.tables import Card
 
@@ -17,7 +18,7 @@ card_t = Card.__table__
 def change_card(
     conn: Connection,
     card: Any,
-    action: str,
+    action: Action,
     values: dict,
     details: dict,
     reason: str = "",
