@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -14,6 +15,21 @@ EXCEL_EPOCH = date(1899, 12, 30)
 
 class CellError(ValueError):
     """Why a cell's value cannot be used."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why a row of the file cannot be imported."""
+
+    row: int
+    column: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f", column '{self.column}'" if self.column else "")
+        value = f", value '{self.value}'" if self.value else ""
+        return f"{where}{value}: {self.reason}"
 
 
 # ---------------------------------------------------------------- identities
