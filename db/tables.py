@@ -124,7 +124,7 @@ class Card(SQLModel, table=True):
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('in_service','spare','repair','retired','on_order')",
+            "status IN (" + ",".join(f"'{s}'" for s in Status) + ")",
             name="ck_card_status",
         ),
         CheckConstraint("price_minor IS NULL OR price_minor >= 0", name="ck_card_price"),

@@ -47,8 +47,8 @@ class ChunkParser:
 
     Work goes column by column over a chunk: each column's distinct raw values are converted
     once (memoised, at most MEMO_LIMIT per column, so memory stays bounded) and mapped in a
-    list comprehension; unique columns (serial, UUID, notes) are only trimmed. Nodes,
-    teams and projects are looked up in dictionaries loaded once (a fleet has thousands).
+    list comprehension; unique columns (serial, UUID, notes) are only trimmed. Models, nodes,
+    teams and projects are resolved by `names`, which holds them by name.
     """
 
     def __init__(self, names: Names, source: CsvSource, mapping: Mapping, options) -> None:
