@@ -20,19 +20,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from fleetui import config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db import audit
-from fleetui.db.bulk import (
-    foreign_keys_trusted,
-    gc_paused,
-    insert_columns,
-    refresh_statistics_if_idle,
-)
+from fleetui.db.bulk import foreign_keys_trusted, gc_paused, refresh_statistics_if_idle
 from fleetui.db.locks import lock_cards_for_writing
 from fleetui.db.tables import Card, require_fit
 from fleetui.importing import stage
@@ -41,7 +36,7 @@ from fleetui.importing.cells import CellError, RowError, parse_currency
 from fleetui.importing.columns import Mapping, map_columns
 from fleetui.importing.csvfile import CsvSource, open_csv, write_rows
 from fleetui.importing.parse import FITTED, ChunkParser
-from fleetui.importing.stage import STAGE_COLUMNS, Names, stage_t
+from fleetui.importing.stage import Names
 from fleetui.store import busy_as_user_error
 
 CHUNK = 20_000
@@ -239,8 +234,7 @@ def _check_options(mapping: Mapping, options: ImportOptions) -> None:
 def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, cancel) -> None:
     lock_cards_for_writing(conn)  # before any read: see db.locks
     empty = conn.execute(select(card_t.c.id).limit(1)).first() is None
-    stage_t.drop(conn, checkfirst=True)
-    stage_t.create(conn)
+    stage.create(conn)
     names = Names(conn, options)
     parser = ChunkParser(names, source, mapping, options)
     size = max(source.path.stat().st_size, 1)
@@ -260,9 +254,7 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
         result.bare_currency = f"{code} ({why})"
     if names.nodes_created:
         names.created.append(("nodes", names.nodes_created))
-    conn.exec_driver_sql(
-        "CREATE INDEX fleetui_import_stage_serial ON fleetui_import_stage (serial)"
-    )
+    stage.index_serials(conn)
     present = parser.present_fields()
     # The usual re-import changes nothing: one read-only pass tells so, and every row is then
     # an existing card left as it is, so no row needs linking to its card nor checks that do.
@@ -284,19 +276,18 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
     if result.error_count and not options.skip_invalid:
         return
     if bad_rows:
-        conn.execute(delete(stage_t).where(stage_t.c.row_no.in_(list(bad_rows))))
+        stage.remove_rows(conn, list(bad_rows))
         result.rejected = len(bad_rows)
         result.rejected_rows = bad_rows
     if quiet:  # every staged row is an existing card, left as it is
-        total = conn.execute(select(func.count()).select_from(stage_t)).scalar_one()
+        total = stage.total(conn)
         if options.on_existing == "skip":
             result.skipped = total
         else:
             result.unchanged = total
     else:
         if options.on_existing == "skip":
-            existing = delete(stage_t).where(stage_t.c.card_id.isnot(None))
-            result.skipped = conn.execute(existing).rowcount
+            result.skipped = stage.remove_existing(conn)
         result.new, result.changed, result.unchanged = stage.count(conn)
         if "model_id" in present and result.changed:
             result.model_changes, result.model_changed = stage.model_changes(conn)
@@ -312,7 +303,7 @@ def _stage(conn, parser: ChunkParser, chunk, result: ImportResult, bad_rows: dic
     result.rows += len(chunk[0])
     errors.sort(key=lambda e: e.row)
     _add_errors(result, errors, bad_rows)
-    insert_columns(conn, stage_t, STAGE_COLUMNS, staged)
+    stage.write(conn, staged)
 
 
 def _add_errors(result: ImportResult, errors: list[RowError], bad_rows: dict[int, str]) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    delete,
     func,
     insert,
     literal,
@@ -30,7 +31,7 @@ from sqlalchemy import (
 
 from fleetui import catalogue
 from fleetui.core.vocabulary import Action
-from fleetui.db.bulk import insert_rows
+from fleetui.db.bulk import insert_columns, insert_rows
 from fleetui.db.tables import CARD_DATA_COLUMNS, Card, GpuModel, Node, Project, Team
 from fleetui.importing.cells import MISSING, CellError, RowError
 
@@ -65,6 +66,36 @@ stage_t = Table(
     prefixes=["TEMPORARY"],
 )
 STAGE_COLUMNS = ("row_no", "serial", *CARD_FIELDS, "new_uuid")
+
+
+def create(conn: Connection) -> None:
+    stage_t.drop(conn, checkfirst=True)
+    stage_t.create(conn)
+
+
+def write(conn: Connection, columns: list[list]) -> None:
+    """Stage parsed rows, given as columns in STAGE_COLUMNS order."""
+    insert_columns(conn, stage_t, STAGE_COLUMNS, columns)
+
+
+def index_serials(conn: Connection) -> None:
+    """Once every row is staged: the index the checks and the link to the cards use."""
+    conn.exec_driver_sql(
+        "CREATE INDEX fleetui_import_stage_serial ON fleetui_import_stage (serial)"
+    )
+
+
+def total(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(stage_t)).scalar_one()
+
+
+def remove_rows(conn: Connection, row_numbers: list[int]) -> None:
+    conn.execute(delete(stage_t).where(stage_t.c.row_no.in_(row_numbers)))
+
+
+def remove_existing(conn: Connection) -> int:
+    """Unstage the rows naming a card of the inventory (--on-existing skip); how many."""
+    return conn.execute(delete(stage_t).where(stage_t.c.card_id.isnot(None))).rowcount
 
 
 class ToCreate:
