@@ -11,9 +11,9 @@ from sqlalchemy import Engine, and_, func, or_, select
 
 from fleetui.allocation import teams
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import CARD_CREATES, IMPORT_CREATED
+from fleetui.core.vocabulary import CARD_CREATES, COMPUTING, HELD, IMPORT_CREATED
 from fleetui.db.tables import Card, Event, GpuModel, Team
-from fleetui.inventory.summary import COMPUTING, HELD, UNASSIGNED
+from fleetui.inventory.summary import UNASSIGNED
 
 event_t, card_t, model_t, team_t = (
     Event.__table__,

@@ -19,10 +19,9 @@ from fleetui import catalogue, config
 from fleetui.allocation import teams
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import MOVABLE, Action, Status
+from fleetui.core.vocabulary import COMPUTING, HELD, MOVABLE, Action, Status
 from fleetui.db import audit
 from fleetui.db.tables import Card, GpuHourly, GpuModel, Node, Project, Team
-from fleetui.inventory.summary import COMPUTING, HELD
 from fleetui.lifecycle import rules as lifecycle
 from fleetui.store import writing
 from fleetui.telemetry import reconcile

@@ -10,10 +10,9 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import Action
+from fleetui.core.vocabulary import COMPUTING, HELD, Action
 from fleetui.db import audit
 from fleetui.db.tables import Card, GpuModel, Project, Team, require_fit
-from fleetui.inventory.summary import COMPUTING, HELD
 
 card_t, team_t, project_t, model_t = (
     Card.__table__,
