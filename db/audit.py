@@ -5,18 +5,16 @@ from __future__ import annotations
 import getpass
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Select, insert, literal
 
+from fleetui.core.vocabulary import Action
 from fleetui.db.tables import Event, require_fit
 
 event_t = Event.__table__
-# What an import logs, beside its summary, for each team, project and node it created (no card;
-# `after` holds the new row's id and name), so that undoing the import can remove them.
-IMPORT_CREATED = ("import.project", "import.team", "import.node")
 
 
 def new_batch_id() -> str:
@@ -35,7 +33,7 @@ def record(
     conn: Connection,
     *,
     batch_id: str,
-    action: str,
+    action: Action,
     changes: Iterable[tuple[int | None, dict[str, Any] | None, dict[str, Any] | None]],
     serials: Iterable[str | None] | None = None,
     actor: str | None = None,
@@ -69,3 +67,30 @@ def record(
     if rows:
         conn.execute(event_t.insert(), rows)
     return len(rows)
+
+
+def record_select(
+    conn: Connection,
+    rows: Select,
+    *,
+    batch_id: str,
+    action: Action,
+    actor: str | None = None,
+    reason: str = "",
+    at: datetime | None = None,
+) -> int:
+    """Append one event per row of `rows`, set-based (INSERT ... SELECT: for imports, where a
+    batch holds millions). `rows` selects event columns by name: card_id, serial,
+    card_version, and optionally before and after. Returns how many were written."""
+    who = actor or current_actor()
+    require_fit(event_t.c.actor, who, "actor")
+    fixed = {
+        "at": at or datetime.now(UTC),
+        "actor": who,
+        "action": action.value,
+        "batch_id": batch_id,
+        "reason": reason,
+    }
+    columns: Sequence[str] = [*rows.selected_columns.keys(), *fixed]
+    events = rows.add_columns(*(literal(v, event_t.c[k].type).label(k) for k, v in fixed.items()))
+    return conn.execute(insert(event_t).from_select(columns, events)).rowcount

@@ -9,8 +9,8 @@ from sqlalchemy import JSON, CheckConstraint, Column, Index, Integer, UniqueCons
 from sqlmodel import Field, SQLModel
 
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import Status
 
-CARD_STATUSES = ("in_service", "spare", "repair", "retired", "on_order")
 # The columns that describe a card (besides its serial and bookkeeping), in one order for
 # every bulk writer.
 CARD_DATA_COLUMNS = (
@@ -124,7 +124,7 @@ class Card(SQLModel, table=True):
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('in_service','spare','repair','retired','on_order')",
+            "status IN (" + ",".join(f"'{s}'" for s in Status) + ")",
             name="ck_card_status",
         ),
         CheckConstraint("price_minor IS NULL OR price_minor >= 0", name="ck_card_price"),
@@ -155,7 +155,7 @@ class Card(SQLModel, table=True):
     pci_bus_id: str | None = Field(default=None, max_length=32)
     team_id: int | None = Field(default=None, foreign_key="team.id")
     project_id: int | None = Field(default=None, foreign_key="project.id")
-    status: str = Field(default="in_service", max_length=16)
+    status: str = Field(default=Status.IN_SERVICE.value, max_length=16)
     purchase_date: date | None = None
     price_minor: int | None = Field(default=None, description="price in minor units (cents, fen)")
     currency: str | None = Field(default=None, max_length=3)

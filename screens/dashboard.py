@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from fleetui.config import Config
 from fleetui.core import units
+from fleetui.core.vocabulary import Status
 from fleetui.inventory.summary import UNASSIGNED, Summary, fleet_summary
 from fleetui.lifecycle import rules as lifecycle
 from fleetui.screens.messages import FleetChanged, ShowInventory
@@ -23,11 +24,11 @@ from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
 
 STATUS_LABELS = {
-    "in_service": "In service",
-    "spare": "Spare",
-    "repair": "In repair",
-    "retired": "Retired",
-    "on_order": "On order",
+    Status.IN_SERVICE: "In service",
+    Status.SPARE: "Spare",
+    Status.REPAIR: "In repair",
+    Status.RETIRED: "Retired",
+    Status.ON_ORDER: "On order",
 }
 
 
@@ -155,7 +156,7 @@ class DashboardScreen(Screen):
                     units.count(line.cards),
                     *(
                         units.count(s.get(k, 0))
-                        for k in ("in_service", "spare", "repair", "retired")
+                        for k in (Status.IN_SERVICE, Status.SPARE, Status.REPAIR, Status.RETIRED)
                     ),
                     f"{units.pflops(line.tflops):,.1f}",
                 ),

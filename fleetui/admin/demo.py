@@ -17,6 +17,7 @@ from sqlmodel import SQLModel
 
 from fleetui import catalogue
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import Action, Status
 from fleetui.db import audit
 from fleetui.db.bulk import (
     foreign_keys_trusted,
@@ -111,7 +112,6 @@ CHUNK = 20_000
 LAST_DAY = date(2026, 10, 31)  # newest purchase date; keeps a seed's fleet independent of today
 
 card_t, node_t, event_t = Card.__table__, Node.__table__, Event.__table__
-DEMO_ACTION = "demo.build"  # its event marks a database as demo's, durably (the log is append-only)
 # Tables that hold someone's data (the catalogue and the schema revision are fleetui's own).
 DATA_TABLES = tuple(
     t.__table__ for t in (Card, Event, Team, Project, Site, Node, GpuSample, GpuHourly)
@@ -153,7 +153,7 @@ def check_target(conn: Connection, shown: str) -> bool:
     if "alembic_version" in tables and tables >= {t.name for t in DATA_TABLES}:
         mark = conn.execute(
             select(event_t.c.after)
-            .where(event_t.c.action == DEMO_ACTION)
+            .where(event_t.c.action == Action.DEMO_BUILD)
             .order_by(event_t.c.id.desc())
             .limit(1)
         ).scalar()
@@ -255,16 +255,16 @@ def build(
             price = int(stock.price_usd * 100 * rng.uniform(0.9, 1.1))
             supplier = "Huawei" if stock.key.startswith("ascend") else rng.choice(SUPPLIERS)
             base = (
-                "retired"
+                Status.RETIRED
                 if retired
-                else "on_order"
+                else Status.ON_ORDER
                 if on_order
-                else "spare"
+                else Status.SPARE
                 if spare_node
                 else None
             )
             for slot in range(n):
-                status = base or ("repair" if rng.random() < 0.02 else "in_service")
+                status = base or (Status.REPAIR if rng.random() < 0.02 else Status.IN_SERVICE)
                 serial_no = written + len(card_rows) + 1
                 card_rows.append(
                     (
@@ -299,7 +299,7 @@ def build(
         audit.record(
             conn,
             batch_id=batch,
-            action=DEMO_ACTION,
+            action=Action.DEMO_BUILD,
             actor="demo",
             at=stamp,
             changes=[(None, None, {"cards": written, "seed": seed, "last_card_id": last})],

@@ -13,9 +13,9 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select
 from fleetui.allocation import teams
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.db import audit
+from fleetui.core.vocabulary import CARD_CREATES, COMPUTING, HELD, IMPORT_CREATED
 from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Team
-from fleetui.inventory.summary import COMPUTING, HELD, UNASSIGNED
+from fleetui.inventory.summary import UNASSIGNED
 
 event_t, card_t, model_t, team_t, project_t, node_t = (
     Event.__table__,
@@ -25,7 +25,7 @@ event_t, card_t, model_t, team_t, project_t, node_t = (
     Project.__table__,
     Node.__table__,
 )
-CREATES = ("import.create", "reconcile.add")
+CREATES = CARD_CREATES
 WIDTH = 80  # the CLI's lines fit a standard terminal
 
 
@@ -237,7 +237,7 @@ def batches(
                 .where(
                     event_t.c.batch_id.in_(ids),
                     event_t.c.card_id.is_(None),
-                    event_t.c.action.notin_(audit.IMPORT_CREATED),
+                    event_t.c.action.notin_(IMPORT_CREATED),
                 )
                 .order_by(event_t.c.id)
             )
@@ -436,7 +436,7 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
             ):
                 add(card.team_id, card.model_id, card.status, -1)
                 event = first_after[card.id]
-                if event.action in CREATES:
+                if event.action in CARD_CREATES:
                     continue
                 before = event.before or {}
                 add(

@@ -19,16 +19,15 @@ from fleetui import catalogue, config
 from fleetui.allocation import teams
 from fleetui.core import units
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import COMPUTING, HELD, MOVABLE, Action, Status
 from fleetui.db import audit
 from fleetui.db.tables import Card, GpuHourly, GpuModel, Node, Project, Team
-from fleetui.inventory.summary import COMPUTING, HELD
 from fleetui.lifecycle import rules as lifecycle
 from fleetui.store import writing
 from fleetui.telemetry import reconcile
 
 card_t, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
 team_t, project_t = Team.__table__, Project.__table__
-MOVABLE = ("spare", "in_service")  # never retired, in repair or on order
 NODE_SIZE = 8
 
 
@@ -253,7 +252,7 @@ def plan_request(
         else:
             query = query.where(func.coalesce(card_t.c.team_id, -1) != target.team_id)
         query = query.order_by(
-            case((card_t.c.status == "spare", 0), else_=1),
+            case((card_t.c.status == Status.SPARE, 0), else_=1),
             case((card_t.c.serial.in_(reconcile.idle_serials()), 0), else_=1),
             case((_out_of_warranty(conn, settings, today), 1), else_=0),
             card_t.c.node_id,
@@ -339,7 +338,7 @@ def _pick(
         if size(group) <= need(taken):
             taken += group
             whole += 1
-            spare += all(c.status == "spare" for c in group)
+            spare += all(c.status == Status.SPARE for c in group)
         else:
             partial.append(group)
     notes = []
@@ -358,7 +357,7 @@ def _pick(
             )
         else:
             whole += 1
-            spare += all(c.status == "spare" for c in node)
+            spare += all(c.status == Status.SPARE for c in node)
     if whole:
         notes.insert(
             0,
@@ -529,7 +528,7 @@ def _commit(
         audit.record(
             conn,
             batch_id=batch,
-            action="move",
+            action=Action.MOVE,
             actor=actor,
             reason=reason.strip(),
             at=now,
@@ -550,7 +549,7 @@ def _commit(
         audit.record(
             conn,
             batch_id=batch,
-            action="move.batch",
+            action=Action.MOVE_BATCH,
             actor=actor,
             reason=reason.strip(),
             at=now,

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fleetui.core import units
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import COMPUTING, HELD, Action
 from fleetui.db import audit
 from fleetui.db.tables import (
     Card,
@@ -22,7 +23,6 @@ from fleetui.db.tables import (
     Team,
     require_fit,
 )
-from fleetui.inventory.summary import COMPUTING, HELD
 
 card_t, team_t, project_t, model_t, node_t = (
     Card.__table__,
@@ -109,7 +109,7 @@ def add_team(
         )
         _log(
             conn,
-            "team.add",
+            Action.TEAM_ADD,
             {"team": name, "quota_cards": quota_cards, "quota_pflops": quota_pflops},
         )
     return new_id
@@ -123,7 +123,7 @@ def rename_team(engine: Engine, old: str, new: str) -> None:
             conn.execute(update(team_t).where(team_t.c.id == tid).values(name=new))
         except IntegrityError:
             raise UserError(f"A team '{new}' exists already.") from None
-        _log(conn, "team.rename", {"team": new}, {"team": old})
+        _log(conn, Action.TEAM_RENAME, {"team": new}, {"team": old})
 
 
 def delete_team(engine: Engine, name: str) -> None:
@@ -218,7 +218,7 @@ def set_quota(
         )
         _log(
             conn,
-            "quota.set",
+            Action.QUOTA_SET,
             {"team": team, "project": project, "quota_cards": cards, "quota_pflops": pflops},
         )
 
@@ -243,7 +243,7 @@ def add_project(
             },
             f"Team '{team}' has a project '{name}' already.",
         )
-        _log(conn, "project.add", {"team": team, "project": name})
+        _log(conn, Action.PROJECT_ADD, {"team": team, "project": name})
     return new_id
 
 

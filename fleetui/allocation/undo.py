@@ -36,17 +36,17 @@ from sqlalchemy import (
 
 from fleetui.core import units
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import CARD_CREATES, IMPORT_CREATED, Action
 from fleetui.db import audit
 from fleetui.db.locks import lock_cards_for_writing
 from fleetui.db.tables import Card, Event, Node, Project, Team
 from fleetui.store import writing
 
 card_t, event_t = Card.__table__, Event.__table__
-CREATE_ACTIONS = ("import.create", "reconcile.add")
 DELETE_ACTIONS = ("card.delete",)  # `before` keeps every value of the card (inventory.edit)
-# The tables of what an import created (audit.IMPORT_CREATED); projects go before their teams.
+# The tables of what an import created (IMPORT_CREATED); projects go before their teams.
 CREATED = dict(
-    zip(audit.IMPORT_CREATED, (Project.__table__, Team.__table__, Node.__table__), strict=True)
+    zip(IMPORT_CREATED, (Project.__table__, Team.__table__, Node.__table__), strict=True)
 )
 CHUNK = 5_000
 
@@ -85,7 +85,7 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
         batch_id = _resolve(conn, batch_id)
         if conn.execute(
             select(event_t.c.id).where(
-                event_t.c.action == "undo", event_t.c.after["undid"].as_string() == batch_id
+                event_t.c.action == Action.UNDO, event_t.c.after["undid"].as_string() == batch_id
             )
         ).first():
             raise UserError(f"Batch {batch_id[:8]} was already undone.")
@@ -119,10 +119,10 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
         deleted = restored = 0
         events = conn.execute(select(cards))
         while chunk := events.fetchmany(CHUNK):
-            creates = [e for e in chunk if e.action in CREATE_ACTIONS]
+            creates = [e for e in chunk if e.action in CARD_CREATES]
             deletes = [e for e in chunk if e.action in DELETE_ACTIONS]
             updates = [
-                e for e in chunk if e.action not in CREATE_ACTIONS + DELETE_ACTIONS and e.before
+                e for e in chunk if e.action not in CARD_CREATES + DELETE_ACTIONS and e.before
             ]
             if deletes:
                 conn.execute(card_t.insert(), [_recreated(e, now) for e in deletes])
@@ -155,7 +155,7 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
             audit.record(
                 conn,
                 batch_id=undo_batch,
-                action="undo.card",
+                action=Action.UNDO_CARD,
                 actor=who,
                 at=now,
                 reason=reason,
@@ -169,7 +169,7 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
         audit.record(
             conn,
             batch_id=undo_batch,
-            action="undo",
+            action=Action.UNDO,
             actor=who,
             at=now,
             reason=reason,
@@ -210,7 +210,7 @@ def _restored(event) -> dict | None:
     """What an undone card's event records as its new state (None: the card was deleted):
     the values it had before the batch, a new version, and which older version it is again
     the same as (`restores`), so that the batch before can be undone next."""
-    if event.action in CREATE_ACTIONS:
+    if event.action in CARD_CREATES:
         return None
     return event.before | {"version": event.version + 1, "restores": event.restores}
 
@@ -223,7 +223,7 @@ def _cards_of(batch_id: str):
     left_at = func.coalesce(event_t.c.after["restores"].as_integer(), event_t.c.card_version)
     unchanged = or_(
         card_t.c.version == event_t.c.card_version,
-        and_(last.c.action == "undo.card", last.c.after["restores"].as_integer() == left_at),
+        and_(last.c.action == Action.UNDO_CARD, last.c.after["restores"].as_integer() == left_at),
     )
     still_deleted = and_(  # a deleted card: still gone, and its serial free
         card_t.c.id.is_(None), ~exists().where(other.c.serial == event_t.c.serial)

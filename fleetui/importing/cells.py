@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from fleetui.db.tables import CARD_STATUSES
+from fleetui.core.vocabulary import CARD_STATUSES, Status
 
 MISSING = {"", "[n/a]", "n/a", "na", "[not supported]", "null", "none", "-", "—", "无"}
 EXCEL_EPOCH = date(1899, 12, 30)
@@ -14,6 +15,21 @@ EXCEL_EPOCH = date(1899, 12, 30)
 
 class CellError(ValueError):
     """Why a cell's value cannot be used."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why a row of the file cannot be imported."""
+
+    row: int
+    column: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f", column '{self.column}'" if self.column else "")
+        value = f", value '{self.value}'" if self.value else ""
+        return f"{where}{value}: {self.reason}"
 
 
 # ---------------------------------------------------------------- identities
@@ -212,7 +228,7 @@ def add_months(day: date, months: int) -> date:
 # ---------------------------------------------------------------- status
 
 STATUS_WORDS = {
-    "in_service": (
+    Status.IN_SERVICE: (
         "in service",
         "inservice",
         "deployed",
@@ -226,7 +242,7 @@ STATUS_WORDS = {
         "运行中",
         "已部署",
     ),
-    "spare": (
+    Status.SPARE: (
         "ready to deploy",
         "available",
         "idle",
@@ -237,7 +253,7 @@ STATUS_WORDS = {
         "库存",
         "空闲",
     ),
-    "repair": (
+    Status.REPAIR: (
         "out for repair",
         "rma",
         "broken",
@@ -248,7 +264,7 @@ STATUS_WORDS = {
         "故障",
         "维修中",
     ),
-    "retired": (
+    Status.RETIRED: (
         "archived",
         "scrapped",
         "decommissioned",
@@ -258,10 +274,10 @@ STATUS_WORDS = {
         "退役",
         "已报废",
     ),
-    "on_order": ("pending", "ordered", "on order", "in transit", "在途", "采购中", "已下单"),
+    Status.ON_ORDER: ("pending", "ordered", "on order", "in transit", "在途", "采购中", "已下单"),
 }
-_STATUS = {s: s for s in CARD_STATUSES} | {
-    word: status for status, words in STATUS_WORDS.items() for word in words
+_STATUS = {s.value: s.value for s in CARD_STATUSES} | {
+    word: status.value for status, words in STATUS_WORDS.items() for word in words
 }
 
 

@@ -26,10 +26,10 @@ from sqlalchemy import (
 from fleetui import catalogue, config
 from fleetui.allocation.history import events_of_card
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import HELD
 from fleetui.db.sqlfuncs import contains_text
 from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team
 from fleetui.inventory.query import Term, days, parse
-from fleetui.inventory.summary import HELD
 from fleetui.lifecycle import rules as lifecycle
 
 card = Card.__table__

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import Action
 from fleetui.db import audit
 from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Node, require_fit
 from fleetui.importing.cells import CellError, parse_date, parse_money, parse_status, parse_years
@@ -45,7 +46,7 @@ class EditConflict(UserError):
 def change_card(
     conn: Connection,
     card: Any,
-    action: str,
+    action: Action,
     values: dict,
     details: dict,
     reason: str = "",
@@ -92,7 +93,7 @@ def _chosen(
     serials: list[str],
     query: str | None,
     columns: tuple,
-    settings: Config,
+    settings: Config | None = None,
 ) -> list[PlannedCard]:
     """The cards named by serial, or those a filter matches (one or the other)."""
     if serials and query:

@@ -16,11 +16,15 @@ import shlex
 from dataclasses import dataclass
 
 from fleetui.core.errors import UserError
-from fleetui.db.tables import CARD_STATUSES
+from fleetui.core.vocabulary import CARD_STATUSES, Status
 
 KEYS = ("serial", "uuid", "model", "node", "site", "team", "project", "status", "warranty", "eol")
 KEY_ALIASES = {"host": "node", "hostname": "node", "gpu": "model", "state": "status"}
-STATUS_ALIASES = {"in service": "in_service", "inservice": "in_service", "service": "in_service"}
+STATUS_ALIASES = {
+    "in service": Status.IN_SERVICE,
+    "inservice": Status.IN_SERVICE,
+    "service": Status.IN_SERVICE,
+}
 
 
 @dataclass(frozen=True)

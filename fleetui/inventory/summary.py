@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, func, select
 
-from fleetui.db.tables import CARD_STATUSES, Card, GpuModel, Team
+from fleetui.core.vocabulary import CARD_STATUSES, COMPUTING, HELD
+from fleetui.db.tables import Card, GpuModel, Team
 
-COMPUTING = ("in_service", "spare")
-HELD = ("in_service", "spare", "repair")
 UNASSIGNED = "(unassigned)"
 
 

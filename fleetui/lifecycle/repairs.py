@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 
 from fleetui.config import Config
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import Action, Status
 from fleetui.db.tables import Card, Event, GpuModel
 from fleetui.importing.cells import CellError, parse_money
 from fleetui.inventory.edit import change_card
@@ -51,15 +52,15 @@ def send(
         raise UserError("A repair needs --ticket (the vendor's RMA or ticket number).")
     with writing(engine) as conn:
         card = _card(conn, serial)
-        if card["status"] == "repair":
+        if card["status"] == Status.REPAIR:
             raise UserError(f"Card {serial} is already in repair.")
-        if card["status"] in ("retired", "on_order"):
+        if card["status"] in (Status.RETIRED, Status.ON_ORDER):
             raise UserError(f"Card {serial} is {card['status']}; it cannot go to repair.")
         return change_card(
             conn,
             card,
-            "repair.send",
-            {"status": "repair"},
+            Action.REPAIR_SEND,
+            {"status": Status.REPAIR},
             {"ticket": ticket.strip(), "vendor": vendor.strip()},
             reason,
             actor,
@@ -74,12 +75,12 @@ def receive(
     today: date,
     reason: str = "",
     actor: str | None = None,
-    status: str = "spare",
+    status: str = Status.SPARE,
 ) -> str:
     """Bring a card back from repair (as a spare by default), recording the cost if any."""
     with writing(engine) as conn:
         card = _card(conn, serial)
-        if card["status"] != "repair":
+        if card["status"] != Status.REPAIR:
             raise UserError(f"Card {serial} is not in repair (it is {card['status']}).")
         minor, currency = 0, None
         if cost:
@@ -93,7 +94,9 @@ def receive(
         )
         covered = end is not None and today <= end
         details = {"cost_minor": minor, "currency": currency, "in_warranty": covered}
-        return change_card(conn, card, "repair.return", {"status": status}, details, reason, actor)
+        return change_card(
+            conn, card, Action.REPAIR_RETURN, {"status": status}, details, reason, actor
+        )
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ class RepairCost:
 
 def cost_report(engine: Engine, since: datetime | None = None) -> list[RepairCost]:
     """Repairs returned, and what they cost, in and out of warranty, per currency."""
-    query = select(event_t.c.after).where(event_t.c.action == "repair.return")
+    query = select(event_t.c.after).where(event_t.c.action == Action.REPAIR_RETURN)
     if since:
         query = query.where(event_t.c.at >= since)
     totals: dict[str, list] = defaultdict(lambda: [0, 0, 0, 0, 0])

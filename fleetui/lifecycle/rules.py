@@ -24,9 +24,10 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select
 
 from fleetui import catalogue
 from fleetui.config import Config, irreplaceable
+from fleetui.core.vocabulary import COMPUTING, HELD, Status
 from fleetui.db.tables import Card, GpuModel, Project, Team
 from fleetui.importing.cells import add_months
-from fleetui.inventory.summary import COMPUTING, HELD, UNASSIGNED
+from fleetui.inventory.summary import UNASSIGNED
 
 card_t, model_t, team_t = Card.__table__, GpuModel.__table__, Team.__table__
 
@@ -117,9 +118,9 @@ class Snapshot:
                 days = (g.warranty_end - self.today).days
                 out["expiring_30d"] += g.cards if days <= 30 else 0
                 out["expiring_90d"] += g.cards if days <= 90 else 0
-            if g.status == "in_service" and g.end_of_life and g.end_of_life < self.today:
+            if g.status == Status.IN_SERVICE and g.end_of_life and g.end_of_life < self.today:
                 out["past_eol_in_service"] += g.cards
-            if g.status == "repair":
+            if g.status == Status.REPAIR:
                 out["in_repair"] += g.cards
         return out
 
@@ -279,7 +280,7 @@ def past_end_of_life(snap: Snapshot) -> list[Row]:
     """Cards still in service after their end of life, per team and model."""
     rows: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0.0])
     for g in snap.groups:
-        if g.status == "in_service" and g.end_of_life and g.end_of_life < snap.today:
+        if g.status == Status.IN_SERVICE and g.end_of_life and g.end_of_life < snap.today:
             rows[(g.team, g.model)][0] += g.cards
             rows[(g.team, g.model)][1] += g.cards * g.tflops
     return sorted(
@@ -292,7 +293,7 @@ def book_values(snap: Snapshot) -> list[Row]:
     totals: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0, 0, 0.0])
     salvage = snap.config.lifecycle.salvage_fraction
     for g in snap.groups:
-        if g.status == "retired" or not g.priced:
+        if g.status == Status.RETIRED or not g.priced:
             continue
         key = (g.team, g.currency or "?")
         totals[key][0] += g.cards
@@ -377,7 +378,7 @@ def cost_of_ownership(snap: Snapshot, by: str = "team") -> list[Row]:
                 row[1] += g.price * (1 - salvage) / years / 100
             else:
                 row[4] += g.cards
-        if g.status == "in_service" and g.tdp_w:
+        if g.status == Status.IN_SERVICE and g.tdp_w:
             kwh = g.cards * g.tdp_w * cost.utilization * HOURS_PER_YEAR * cost.pue / 1000
             row[2] += kwh * cost.tariff_per_kwh
         row[3] += g.cards / CARDS_PER_NODE * cost.rack_ops_per_node_year
@@ -499,4 +500,4 @@ def past_eol_condition(cfg: Config, today: date, overrides: list[float]):
                 card.c.purchase_date < purchase_bound(round(years * 12), today),
             )
         )
-    return and_(card.c.status == "in_service", or_(*options))
+    return and_(card.c.status == Status.IN_SERVICE, or_(*options))

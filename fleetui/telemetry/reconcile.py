@@ -21,6 +21,7 @@ from sqlalchemy import Engine, and_, func, insert, select
 
 from fleetui import catalogue
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import Action, Status
 from fleetui.db import audit
 from fleetui.db.tables import Card, GpuHourly, GpuModel, GpuSample, Node
 from fleetui.importing.cells import identity, slot_serial
@@ -129,7 +130,11 @@ def discrepancies(engine: Engine) -> list[Discrepancy]:
                 )
             )
     for c in cards:
-        if c["node_id"] in answered_ids and c["status"] == "in_service" and c["id"] not in seen:
+        if (
+            c["node_id"] in answered_ids
+            and c["status"] == Status.IN_SERVICE
+            and c["id"] not in seen
+        ):
             found.append(
                 Discrepancy(
                     "missing",
@@ -199,7 +204,7 @@ def fix(engine: Engine, found: Discrepancy, actor: str | None = None) -> str:
             change_card(
                 conn,
                 card,
-                "reconcile.move",
+                Action.RECONCILE_MOVE,
                 {"node_id": node_id, "pci_bus_id": found.pci_bus_id},
                 {"reported_by": found.node},
                 "telemetry reported it here",
@@ -212,7 +217,7 @@ def fix(engine: Engine, found: Discrepancy, actor: str | None = None) -> str:
             change_card(
                 conn,
                 card,
-                "reconcile.missing",
+                Action.RECONCILE_MISSING,
                 {"node_id": None, "pci_bus_id": None, "notes": notes},
                 {},
                 "its node did not report it",
@@ -252,13 +257,13 @@ def _add(conn, node_id: int, found: Discrepancy, actor: str | None) -> str:
             model_id=model_id,
             node_id=node_id,
             pci_bus_id=found.pci_bus_id,
-            status="in_service",
+            status=Status.IN_SERVICE,
         )
     ).inserted_primary_key[0]
     audit.record(
         conn,
         batch_id=audit.new_batch_id(),
-        action="reconcile.add",
+        action=Action.RECONCILE_ADD,
         actor=actor,
         reason=f"reported by {found.node}",
         changes=[(card_id, None, {"version": 1})],

@@ -1,0 +1,55 @@
+"""Card statuses and audit action names, defined once.
+
+They are StrEnums: each member is the very string stored in the database (and equal to it), so
+code may compare stored values with members and pass members wherever a string goes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    IN_SERVICE = "in_service"
+    SPARE = "spare"
+    REPAIR = "repair"
+    RETIRED = "retired"
+    ON_ORDER = "on_order"
+
+
+CARD_STATUSES = tuple(Status)  # in the order lists and summaries show them
+COMPUTING = (Status.IN_SERVICE, Status.SPARE)  # cards whose compute counts
+HELD = (Status.IN_SERVICE, Status.SPARE, Status.REPAIR)  # cards a team holds
+MOVABLE = (Status.SPARE, Status.IN_SERVICE)  # never retired, in repair or on order
+
+
+class Action(StrEnum):
+    """The `action` of an audit event (at most 32 characters)."""
+
+    IMPORT = "import"  # an import's summary (no card)
+    IMPORT_CREATE = "import.create"
+    IMPORT_UPDATE = "import.update"
+    IMPORT_PROJECT = "import.project"  # what an import created, see IMPORT_CREATED
+    IMPORT_TEAM = "import.team"
+    IMPORT_NODE = "import.node"
+    MOVE = "move"
+    MOVE_BATCH = "move.batch"  # a plan's summary (no card)
+    UNDO = "undo"  # an undo's summary (no card)
+    UNDO_CARD = "undo.card"
+    RECONCILE_ADD = "reconcile.add"
+    RECONCILE_MOVE = "reconcile.move"
+    RECONCILE_MISSING = "reconcile.missing"
+    REPAIR_SEND = "repair.send"
+    REPAIR_RETURN = "repair.return"
+    TEAM_ADD = "team.add"
+    TEAM_RENAME = "team.rename"
+    PROJECT_ADD = "project.add"
+    QUOTA_SET = "quota.set"
+    DEMO_BUILD = "demo.build"  # marks a database as demo's, durably (the log is append-only)
+
+
+# What an import logs, beside its summary, for each project, team and node it created (no card;
+# `after` holds the new row's id and name), so that undoing the import can remove them.
+IMPORT_CREATED = (Action.IMPORT_PROJECT, Action.IMPORT_TEAM, Action.IMPORT_NODE)
+# The events that bring a card into the inventory.
+CARD_CREATES = (Action.IMPORT_CREATE, Action.RECONCILE_ADD)

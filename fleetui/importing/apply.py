@@ -1,0 +1,131 @@
+"""Applying a checked stage: changed cards updated, new cards inserted, and an audit event
+for each, set-based, in the import's transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, and_, case, func, insert, literal, select, update
+
+from fleetui.core.vocabulary import IMPORT_CREATED, Action, Status
+from fleetui.db import audit
+from fleetui.db.bulk import indexes_deferred
+from fleetui.db.sqlfuncs import json_object
+from fleetui.db.tables import Card
+from fleetui.importing.stage import CARD_FIELDS, Names, stage_t
+
+if TYPE_CHECKING:
+    from fleetui.importing.importer import ImportOptions, ImportResult
+
+card_t = Card.__table__
+
+
+def apply(
+    conn: Connection, result: ImportResult, present: list[str], options: ImportOptions, names: Names
+) -> None:
+    """Write the staged rows (`present`: the card columns the file sets) and the events."""
+    now = datetime.now(UTC)
+    actor = options.actor or audit.current_actor()
+    stamp = {"batch_id": result.batch_id, "actor": actor, "at": now, "reason": options.reason}
+    audit.record(
+        conn,
+        action=Action.IMPORT,
+        **stamp,
+        changes=[
+            (
+                None,
+                None,
+                {
+                    "file": Path(result.file).name,
+                    "new": result.new,
+                    "changed": result.changed,
+                    "created": names.created,
+                },
+            )
+        ],
+    )
+    for action in IMPORT_CREATED:
+        audit.record(
+            conn,
+            action=action,
+            **stamp,
+            changes=[(None, None, {"id": i, "name": n}) for a, i, n in names.made if a == action],
+        )
+    if result.changed:
+        joined = stage_t.join(card_t, card_t.c.id == stage_t.c.card_id)
+        sets = _new_values(present)
+        before = json_object({f: card_t.c[f] for f in sets} | {"version": card_t.c.version})
+        after = json_object(sets | {"version": card_t.c.version + 1})
+        events = (
+            select(
+                card_t.c.id.label("card_id"),
+                card_t.c.serial,
+                (card_t.c.version + 1).label("card_version"),
+                before.label("before"),
+                after.label("after"),
+            )
+            .select_from(joined)
+            .where(stage_t.c.changes)
+        )
+        audit.record_select(conn, events, action=Action.IMPORT_UPDATE, **stamp)
+        conn.execute(
+            update(card_t)
+            .where(card_t.c.id == stage_t.c.card_id, stage_t.c.changes)
+            .values(sets | {"version": card_t.c.version + 1, "updated_at": now})
+        )
+    if result.new:
+        _insert_new(conn, stamp)
+
+
+def _new_values(present: list[str]) -> dict:
+    """SET expressions for changed cards: a non-empty cell replaces the stored value. A card
+    that changes team without a project column leaves its old team's project."""
+    sets = {f: func.coalesce(stage_t.c[f], card_t.c[f]) for f in present}
+    if "team_id" in present and "project_id" not in present:
+        team_changes = and_(
+            stage_t.c.team_id.isnot(None), stage_t.c.team_id.is_distinct_from(card_t.c.team_id)
+        )
+        sets["project_id"] = case((team_changes, None), else_=card_t.c.project_id)
+    return sets
+
+
+def _insert_new(conn, stamp: dict) -> None:
+    """New cards and their events; into an empty inventory the card indexes are built after.
+
+    The new cards are the ones above the highest id before the insert: ids only grow (SQLite
+    rowids, PostgreSQL's sequence) and the import holds the inventory's write lock."""
+    now = stamp["at"]
+    last = conn.execute(select(func.coalesce(func.max(card_t.c.id), 0))).scalar_one()
+    with indexes_deferred(conn, card_t):
+        new_rows = select(
+            stage_t.c.serial,
+            *(stage_t.c[f] for f in CARD_FIELDS if f not in ("status", "notes")),
+            func.coalesce(
+                stage_t.c.status,
+                case(
+                    (stage_t.c.node_id.is_(None), Status.SPARE.value), else_=Status.IN_SERVICE.value
+                ),
+            ),
+            func.coalesce(stage_t.c.notes, ""),
+            literal(1),
+            literal(now),
+            literal(now),
+        ).where(stage_t.c.card_id.is_(None))
+        columns = [
+            "serial",
+            *(f for f in CARD_FIELDS if f not in ("status", "notes")),
+            "status",
+            "notes",
+            "version",
+            "created_at",
+            "updated_at",
+        ]
+        conn.execute(insert(card_t).from_select(columns, new_rows))
+        events = (
+            select(card_t.c.id.label("card_id"), card_t.c.serial, literal(1).label("card_version"))
+            .where(card_t.c.id > last)
+            .order_by(card_t.c.id)
+        )
+        audit.record_select(conn, events, action=Action.IMPORT_CREATE, **stamp)
