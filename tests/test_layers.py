@@ -142,6 +142,14 @@ def _literals(folders, skip=()):
                 and node.func.attr == "command"
                 for arg in node.args
             }
+            commands |= {  # and the lazy command table's keys (fleetui.cli.COMMANDS)
+                id(key)
+                for node in ast.walk(tree)
+                if isinstance(node, ast.AnnAssign)
+                and getattr(node.target, "id", "") == "COMMANDS"
+                and isinstance(node.value, ast.Dict)
+                for key in node.value.keys
+            }
             skipped = docstrings | commands
             for node in ast.walk(tree):
                 if (

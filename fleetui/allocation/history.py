@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select
 from fleetui.allocation import teams
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import CARD_CREATES, COMPUTING, HELD, IMPORT_CREATED
+from fleetui.core.vocabulary import CARD_CREATES, COMPUTING, HELD, IMPORT_CREATED, Action
 from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Team
 from fleetui.inventory.summary import UNASSIGNED
 
@@ -357,7 +357,7 @@ def events_of_card(engine: Engine, card_id: int) -> list[dict[str, Any]]:
             text = ["deleted: " + ", ".join(card_values(before, names))]
         elif before.get("deleted"):
             text = ["re-created: " + ", ".join(card_values(after, names))]
-        elif r["action"] == "undo.card" and r["after"] is None:
+        elif r["action"] == Action.UNDO_CARD and r["after"] is None:
             text = ["removed: the batch that created it was undone"]
         else:
             text = changes(r["before"], r["after"], names)
