@@ -166,3 +166,14 @@ def test_free_text_matches_only_what_contains_it(demo_engine, odd_names, term, n
     expected = sorted(s for name in names for s in odd_names[name])
     assert [r.serial for r in inventory.cards(demo_engine, term, settings=Config())] == expected
     assert inventory.count(demo_engine, term, settings=Config()) == len(expected)
+
+
+@pytest.mark.parametrize("term", ["X-", "x", "sxm-"])
+def test_free_text_names_a_model_only_as_its_name_is_written(demo_engine, term):
+    """Punctuation counts in free text: `X-` is not the `x` inside every SXM part's name."""
+    folded = term.casefold()
+    for row in inventory.cards(demo_engine, term, settings=Config()):
+        fields = (row.model, row.team or "", row.project or "", row.node or "")
+        assert row.serial.casefold().startswith(folded) or any(
+            folded in f.casefold() for f in fields
+        ), row

@@ -132,8 +132,19 @@ def _name_ids(conn, table, value: str) -> list[int]:
     )
 
 
-def _model_ids(conn, value: str, settings: config.Config) -> list[int]:
-    keys = [m.key for m in catalogue.matching(value, settings.model_aliases)]
+def _model_ids(conn, value: str, settings: config.Config, literal: bool = False) -> list[int]:
+    """Models a `model:` term names (names compared without punctuation, so `model:"A100 80G"`
+    finds A100-SXM4-80GB); free text (`literal`) names only models whose name holds it as typed,
+    so `X-` is not `x` inside every SXM part."""
+    specs = catalogue.matching(value, settings.model_aliases)
+    if literal and catalogue.lookup(value, settings.model_aliases) is None:
+        folded = value.casefold()
+        specs = [
+            s
+            for s in specs
+            if any(folded in n.casefold() for n in (s.key, s.name, *s.nvml_names, *s.aliases))
+        ]
+    keys = [m.key for m in specs]
     return list(conn.execute(select(model_t.c.id).where(model_t.c.key.in_(keys))).scalars())
 
 
@@ -173,7 +184,7 @@ def _term(conn, term: Term, today: date | None, settings: config.Config) -> Colu
     # free text: any of the fields
     alternatives = [_prefix(card.c.serial, value), _prefix(card.c.uuid, value)]
     for column, ids in (
-        (card.c.model_id, _model_ids(conn, value, settings)),
+        (card.c.model_id, _model_ids(conn, value, settings, literal=True)),
         (card.c.team_id, _name_ids(conn, team_t, value)),
         (card.c.project_id, _name_ids(conn, project_t, value)),
     ):
