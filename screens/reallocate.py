@@ -93,7 +93,14 @@ class ReallocateModal(ModalScreen[str | None]):
         self.query_one("#plan", Static).update("Planning…")
         to_team, to_project = self._value("#to_team"), self._value("#to_project")
         if self.serials:
-            service = partial(moves.plan_cards, self.engine, self.serials, to_team, to_project)
+            service = partial(
+                moves.plan_cards,
+                self.engine,
+                self.serials,
+                to_team,
+                to_project,
+                settings=self.settings,
+            )
         else:
             service = partial(
                 self.plan_request,

@@ -64,7 +64,7 @@ async def test_a_refused_undo_names_the_card_literally(engine, tmp_path):
     batches = []
     for team in ("LLM", "Search"):
         teams.add_team(engine, team)
-        plan = moves.plan_cards(engine, [MARKED], team, None)
+        plan = moves.plan_cards(engine, [MARKED], team, None, settings=Config())
         batches.append(moves.commit(engine, plan, f"to {team}"))
     app = FleetApp(engine)
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
@@ -78,7 +78,7 @@ async def test_a_refused_undo_names_the_card_literally(engine, tmp_path):
         assert any(
             f"Cards changed since batch {batches[0][:8]}: {MARKED};" in t for t in toasts(app)
         )
-    assert inventory.detail(engine, MARKED).fields["team"] == "Search"
+    assert inventory.detail(engine, MARKED, settings=Config()).fields["team"] == "Search"
 
 
 async def start_move(pilot, to_team: str) -> tuple[list[str], ReallocateModal]:
@@ -120,7 +120,9 @@ async def test_a_busy_database_is_a_busy_notice_and_moves_nothing(
         assert str(toast.render()).startswith("Busy") and BUSY in str(toast.render())
         assert toast.has_class("-warning")
     impatient.dispose()
-    assert {inventory.detail(demo_engine, s).fields["team"] for s in chosen} == {"Search"}
+    assert {inventory.detail(demo_engine, s, settings=Config()).fields["team"] for s in chosen} == {
+        "Search"
+    }
 
 
 async def test_after_a_move_the_dashboard_shows_the_new_figures_without_r(demo_engine):
@@ -133,7 +135,9 @@ async def test_after_a_move_the_dashboard_shows_the_new_figures_without_r(demo_e
         chosen, modal = await start_move(pilot, "LLM")
         modal.query_one("#move", Button).press()
         await settle(pilot)
-        assert {inventory.detail(demo_engine, s).fields["team"] for s in chosen} == {"LLM"}
+        assert {
+            inventory.detail(demo_engine, s, settings=Config()).fields["team"] for s in chosen
+        } == {"LLM"}
         await pilot.press("d")  # no `r`
         await settle(pilot)
         assert app.screen is dashboard
