@@ -160,7 +160,8 @@ def test_dashboard_snapshot(snap_compare, demo_file, tmp_path):
 
     async def loaded(pilot) -> None:
         app.sub_title = "demo.db"
-        await settle(pilot)
+        for _ in range(3):  # the totals, then the alerts worker their arrival starts
+            await settle(pilot)
 
     assert snap_compare(app, terminal_size=(100, 34), run_before=loaded)
 
