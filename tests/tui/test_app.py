@@ -160,8 +160,12 @@ def test_dashboard_snapshot(snap_compare, demo_file, tmp_path):
 
     async def loaded(pilot) -> None:
         app.sub_title = "demo.db"
-        for _ in range(3):  # the totals, then the alerts worker their arrival starts
+        for _ in range(50):  # the totals, then the alerts worker their arrival starts
             await settle(pilot)
+            alerts = str(app.screen.query_one("#alerts", Static).render())
+            if not alerts.startswith("Checking") and app.screen.query_one("#teams").row_count:
+                break
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=(100, 34), run_before=loaded)
 
