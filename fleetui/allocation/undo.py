@@ -43,7 +43,7 @@ from fleetui.db.tables import Card, Event, Node, Project, Team
 from fleetui.store import writing
 
 card_t, event_t = Card.__table__, Event.__table__
-DELETE_ACTIONS = ("card.delete",)  # `before` keeps every value of the card (inventory.edit)
+DELETE_ACTIONS = (Action.CARD_DELETE,)
 # The tables of what an import created (IMPORT_CREATED); projects go before their teams.
 CREATED = dict(
     zip(IMPORT_CREATED, (Project.__table__, Team.__table__, Node.__table__), strict=True)

@@ -45,6 +45,10 @@ class Action(StrEnum):
     TEAM_RENAME = "team.rename"
     PROJECT_ADD = "project.add"
     QUOTA_SET = "quota.set"
+    CARD_EDIT = "card.edit"
+    CARD_EDIT_BATCH = "card.edit.batch"  # an edit's summary (no card)
+    CARD_DELETE = "card.delete"  # `before` keeps every value of the card, for undo
+    CARD_DELETE_BATCH = "card.delete.batch"  # a delete's summary (no card)
     DEMO_BUILD = "demo.build"  # marks a database as demo's, durably (the log is append-only)
 
 

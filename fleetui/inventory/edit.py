@@ -269,7 +269,7 @@ def commit_edit(engine: Engine, plan: EditPlan, reason: str, actor: str | None =
         audit.record(
             conn,
             batch_id=batch,
-            action="card.edit",
+            action=Action.CARD_EDIT,
             actor=actor,
             reason=reason.strip(),
             at=now,
@@ -283,7 +283,9 @@ def commit_edit(engine: Engine, plan: EditPlan, reason: str, actor: str | None =
             ],
             serials=[c.serial for c in plan.cards],
         )
-        _summary(conn, batch, "card.edit.batch", actor, reason, now, plan.shown, len(plan.cards))
+        _summary(
+            conn, batch, Action.CARD_EDIT_BATCH, actor, reason, now, plan.shown, len(plan.cards)
+        )
     return batch
 
 
@@ -325,7 +327,7 @@ def commit_delete(
         audit.record(
             conn,
             batch_id=batch,
-            action="card.delete",
+            action=Action.CARD_DELETE,
             actor=actor,
             reason=reason.strip(),
             at=now,
@@ -339,5 +341,5 @@ def commit_delete(
             ],
             serials=[c.serial for c in cards],
         )
-        _summary(conn, batch, "card.delete.batch", actor, reason, now, {}, len(cards))
+        _summary(conn, batch, Action.CARD_DELETE_BATCH, actor, reason, now, {}, len(cards))
     return batch
