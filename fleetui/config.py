@@ -30,6 +30,19 @@
     [keymap]                      # a TUI key binding's id -> its keys (checked by the TUI)
     "inventory.filter" = "f"
 
+    [scheduler]                   # where moves land (fleetui.scheduler; `fleetui sched`)
+    kind = "slurm"                # or "kueue"; unset: no scheduler (sched export still works)
+    cluster = ""                  # Slurm cluster (sacctmgr cluster=); "" when slurmdbd has one
+    parent = "root"               # the Slurm account the team accounts hang under
+    cohort = "fleetui"            # Kueue cohort of the teams' ClusterQueues
+    teams = ["LLM"]               # the teams fleetui manages there (default: all; others untouched)
+    [scheduler.names]             # team, or "team/project" -> account / queue / namespace name
+    "Ads ranking" = "ads"         # (default: the name in lower case, other characters as "-")
+    [scheduler.gres]              # model -> Slurm GRES type (default: its short name, "h800")
+    "H800" = "h800"
+    [scheduler.products]          # model -> nvidia.com/gpu.product (default: its NVML name,
+    "H800" = "NVIDIA-H800"        # spaces as "-", as GPU Feature Discovery writes it)
+
     [cost] currency is also the currency of imported prices that name none.
 
 The defaults are those numbers. A model counts as irreplaceable when its export class says it
@@ -40,6 +53,7 @@ the config lists it under [export] replaceable.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +83,22 @@ class Cost:
     currency: str = "USD"
 
 
+SCHEDULER_KINDS = ("slurm", "kueue")
+NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # fits Slurm and Kubernetes (DNS-1123 label)
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    kind: str = ""  # "" (none), "slurm" or "kueue"
+    cluster: str = ""
+    parent: str = "root"
+    cohort: str = "fleetui"
+    teams: tuple[str, ...] | None = None  # None: every team
+    names: dict[str, str] = field(default_factory=dict)  # "team" or "team/project" -> name
+    gres: dict[str, str] = field(default_factory=dict)  # catalogue key -> GRES type
+    products: dict[str, str] = field(default_factory=dict)  # catalogue key -> gpu.product
+
+
 @dataclass(frozen=True)
 class Config:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
@@ -77,6 +107,7 @@ class Config:
     replaceable: frozenset[str] = frozenset()  # catalogue keys the config takes out
     model_aliases: dict[str, str] = field(default_factory=dict)  # normalized name -> key
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys (the TUI checks)
+    scheduler: Scheduler = field(default_factory=Scheduler)
     source: str = "defaults"
 
 
@@ -98,7 +129,7 @@ def load(file: Path | None = None) -> Config:
         data = tomllib.loads(file.read_text("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{file} is not valid TOML: {exc}.") from None
-    top = _Table(file, "", data, {"lifecycle", "cost", "export", "models", "keymap"})
+    top = _Table(file, "", data, {"lifecycle", "cost", "export", "models", "keymap", "scheduler"})
     life = top.table("lifecycle", set(Lifecycle.__dataclass_fields__))
     cost = top.table("cost", set(Cost.__dataclass_fields__))
     export = top.table("export", {"irreplaceable", "replaceable"})
@@ -129,7 +160,35 @@ def load(file: Path | None = None) -> Config:
         replaceable=frozenset(export.model_list("replaceable")),
         model_aliases=models.table("aliases").aliases(),
         keymap=dict(top.table("keymap").texts()),
+        scheduler=_scheduler(top.table("scheduler", {*Scheduler.__dataclass_fields__})),
         source=str(file),
+    )
+
+
+def _scheduler(table: _Table) -> Scheduler:
+    kind = table.text("kind", "")
+    if kind not in ("", *SCHEDULER_KINDS):
+        raise table.fail("kind", kind, "not one of " + ", ".join(SCHEDULER_KINDS))
+    teams = table.data.get("teams")
+    if teams is not None and not (
+        isinstance(teams, list) and all(isinstance(t, str) for t in teams)
+    ):
+        raise table.fail("teams", teams, "not a list of team names")
+    names = dict(table.table("names").texts())
+    for owner, name in names.items():
+        if not NAME.fullmatch(name):
+            raise table.table("names").fail(
+                owner, name, "not a name Slurm and Kubernetes accept (a-z, 0-9 and -)"
+            )
+    return Scheduler(
+        kind=kind,
+        cluster=table.text("cluster", ""),
+        parent=table.text("parent", "root"),
+        cohort=table.text("cohort", "fleetui"),
+        teams=None if teams is None else tuple(teams),
+        names=names,
+        gres=table.table("gres").by_model(str),
+        products=table.table("products").by_model(str),
     )
 
 
@@ -178,10 +237,10 @@ class _Table:
         return [(key, self.text(key, "")) for key in self.data]
 
     def by_model(self, kind: type) -> dict[str, Any]:
-        """Model name -> number, keyed by every catalogue model the name may mean."""
+        """Model name -> number (or text), keyed by every catalogue model the name may mean."""
         return {
             spec.key: value
-            for name, value in self.numbers(kind)
+            for name, value in (self.texts() if kind is str else self.numbers(kind))
             for spec in self.models(name, value, name)
         }
 

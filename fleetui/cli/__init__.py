@@ -85,6 +85,10 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
         ("telemetry",),
         "What telemetry and the inventory disagree on, and fixing it.",
     ),
+    "sched": (
+        ("sched",),
+        "Make the scheduler (Slurm accounts, Kueue queues) match what each team holds.",
+    ),
     "db": (("database",), "Inspect or upgrade the database."),
     "backup": (
         ("database",),

@@ -49,6 +49,7 @@ class Action(StrEnum):
     CARD_EDIT_BATCH = "card.edit.batch"  # an edit's summary (no card)
     CARD_DELETE = "card.delete"  # `before` keeps every value of the card, for undo
     CARD_DELETE_BATCH = "card.delete.batch"  # a delete's summary (no card)
+    SCHED_APPLY = "sched.apply"  # a scheduler apply (no card): each account before and after
     DEMO_BUILD = "demo.build"  # marks a database as demo's, durably (the log is append-only)
 
 

@@ -1,0 +1,158 @@
+"""`fleetui sched`: make the scheduler (Slurm accounts, Kueue queues) match the holdings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fleetui.cli.base import (
+    Group,
+    JsonOption,
+    app,
+    confirm,
+    open_db,
+    out,
+    print_json,
+    settings,
+)
+from fleetui.core.errors import UserError
+
+sched_app = typer.Typer(
+    cls=Group,
+    rich_markup_mode=None,
+    help="Make the scheduler (Slurm accounts, Kueue queues) match what each team holds.",
+    no_args_is_help=True,
+)
+app.add_typer(sched_app, name="sched")
+
+KueueFile = Annotated[
+    Path | None,
+    typer.Option("--kueue", help="Compare with this `kubectl get clusterqueues -o json` output."),
+]
+
+
+def _say(lines: list[str]) -> None:
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _slurm_only(ctx: typer.Context) -> None:
+    cfg = settings(ctx)
+    if cfg.scheduler.kind != "slurm":
+        raise UserError(
+            f'No Slurm to apply to: set [scheduler] kind = "slurm" in {cfg.source}'
+            " (for Kubernetes, `fleetui sched export --kueue DIR`)."
+            if cfg.scheduler.kind != "kueue"
+            else "With Kueue, write the objects with `fleetui sched export --kueue DIR` and "
+            "`kubectl apply --server-side -f DIR`."
+        )
+
+
+@sched_app.command("map")
+def map_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """How teams, projects and models are named in the scheduler (the mapping in force)."""
+    from fleetui import catalogue
+    from fleetui.scheduler import holdings, mapping
+
+    engine = open_db(ctx)
+    found = mapping.load(engine, settings(ctx))
+    keys = sorted({k for models in holdings.cards(engine).values() for k in models})
+    info = found.as_dict([catalogue.by_key()[k] for k in keys])
+    if as_json:
+        print_json(info)
+        return
+    s = found.settings
+    _say(
+        [
+            f"scheduler: {s.kind or 'none configured'}"
+            + (f", cluster {s.cluster}" if s.cluster else "")
+            + f"; Slurm parent account {s.parent}; Kueue cohort {s.cohort}",
+            *(f"team {label} -> {name}" for label, name in info["teams"].items()),
+            *(f"project {label} -> {name}" for label, name in info["projects"].items()),
+            *(
+                f"model {model} -> gres/gpu:{m['gres']}, {m['product']}"
+                for model, m in info["models"].items()
+            ),
+        ]
+    )
+
+
+@sched_app.command("diff")
+def diff_cmd(ctx: typer.Context, kueue: KueueFile = None, as_json: JsonOption = False) -> None:
+    """Where the scheduler disagrees with the holdings (cards in service and spare per team,
+    project and model), both ways. Exit 1 on drift."""
+    engine = open_db(ctx)
+    if kueue is not None:
+        from fleetui.scheduler import kueue as kueue_mod
+
+        drift, nouns = kueue_mod.diff(engine, settings(ctx), kueue), ("ClusterQueue", "cohort")
+    else:
+        from fleetui.scheduler import slurm
+
+        _slurm_only(ctx)
+        drift, nouns = slurm.preview(engine, settings(ctx)).drift, ("account", "parent")
+    if as_json:
+        print_json([d.as_dict() for d in drift])
+    else:
+        _say([d.sentence(*nouns) for d in drift] or ["The scheduler matches the holdings."])
+    if drift:
+        raise typer.Exit(1)
+
+
+@sched_app.command("apply")
+def apply_cmd(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the commands only.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Make Slurm match the holdings: shows the sacctmgr commands, runs them, reads the limits
+    back and reports what did not take. One audited batch."""
+    from fleetui.scheduler import slurm
+
+    _slurm_only(ctx)
+    engine = open_db(ctx)
+    cfg = settings(ctx)
+    plan = slurm.preview(engine, cfg)
+    if not plan.commands:
+        if as_json:
+            print_json(slurm.Result(None, [], left=[]).as_dict())
+        else:
+            _say(["Slurm already matches the holdings; nothing to apply."])
+        return
+    if dry_run:
+        if as_json:
+            print_json({"commands": plan.lines()})
+        else:
+            _say(plan.lines())
+        return
+    if not as_json:
+        _say(plan.lines())
+    confirm(yes, [], "Run these commands?", "review with --dry-run", "apply")
+    result = slurm.apply(engine, cfg, plan)
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        _say(result.lines())
+    if not result.ok:
+        raise UserError(result.summary())
+    if not as_json:
+        _say([result.summary()])
+
+
+@sched_app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    kueue: Annotated[
+        Path, typer.Option("--kueue", help="Write the Kueue objects into this directory.")
+    ],
+) -> None:
+    """Write Kueue ResourceFlavors, ClusterQueues and LocalQueues for
+    `kubectl apply --server-side -f DIR`."""
+    from fleetui.scheduler import kueue as kueue_mod
+
+    written = kueue_mod.export(open_db(ctx), settings(ctx), kueue)
+    _say([f"Wrote {len(written)} objects to {kueue}; apply them with "
+          f"`kubectl apply --server-side -f {kueue}`."])  # fmt: skip

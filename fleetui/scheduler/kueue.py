@@ -1,0 +1,153 @@
+"""Kubernetes with Kueue: a ResourceFlavor per GPU model (selecting nodes by GPU Feature
+Discovery's `nvidia.com/gpu.product` label), a ClusterQueue per managed team with a
+`nominalQuota` of `nvidia.com/gpu` per flavor, all teams in one cohort (idle quota can be
+borrowed), and a LocalQueue in each project's namespace. fleetui writes the objects for
+`kubectl apply --server-side` and reads `kubectl get clusterqueues -o json` back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from fleetui import catalogue, config
+from fleetui.core.errors import UserError
+from fleetui.scheduler.holdings import Drift, Present, Wanted, cards, compare, wanted
+from fleetui.scheduler.mapping import Mapping, load
+
+API = "kueue.x-k8s.io/v1beta1"  # served by every Kueue release since v0.3
+GPU = "nvidia.com/gpu"
+PRODUCT_LABEL = "nvidia.com/gpu.product"
+KINDS = ("ResourceFlavor", "ClusterQueue", "LocalQueue")
+MANAGED_BY = {"app.kubernetes.io/managed-by": "fleetui"}
+
+
+def _wants(engine: Engine, mapping: Mapping) -> list[Wanted]:
+    held = cards(engine)
+    team_wants = wanted(mapping, held, mapping.flavor, lambda _: mapping.settings.cohort)
+    return [w for w in team_wants if w.owner.project is None]
+
+
+def objects(engine: Engine, cfg: config.Config) -> list[dict[str, Any]]:
+    """The Kueue objects that give each managed team its holdings as quota."""
+    mapping = load(engine, cfg)
+    wants = _wants(engine, mapping)
+    specs = {
+        mapping.flavor(spec): spec
+        for (team, _), models in cards(engine).items()
+        if mapping.owner(team, None)
+        for spec in map(catalogue.by_key().__getitem__, models)
+    }
+    found: list[dict[str, Any]] = [
+        _object("ResourceFlavor", name, {"nodeLabels": {PRODUCT_LABEL: mapping.product(spec)}})
+        for name, spec in sorted(specs.items())
+    ]
+    for want in wants:
+        spec: dict[str, Any] = {"cohort": mapping.settings.cohort, "namespaceSelector": {}}
+        if want.limits:
+            spec["resourceGroups"] = [
+                {
+                    "coveredResources": [GPU],
+                    "flavors": [
+                        {"name": flavor, "resources": [{"name": GPU, "nominalQuota": n}]}
+                        for flavor, n in want.limits.items()
+                    ],
+                }
+            ]
+        found.append(_object("ClusterQueue", want.owner.name, spec))
+    queues = {o.team: o.name for o in mapping.teams}
+    found += [
+        _object("LocalQueue", queues[p.team], {"clusterQueue": queues[p.team]}, namespace=p.name)
+        for p in mapping.projects
+    ]
+    return found
+
+
+def _object(kind: str, name: str, spec: dict[str, Any], namespace: str = "") -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "labels": dict(MANAGED_BY)}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {"apiVersion": API, "kind": kind, "metadata": metadata, "spec": spec}
+
+
+def file_name(obj: dict[str, Any]) -> str:
+    meta = obj["metadata"]
+    where = f"{meta['namespace']}." if "namespace" in meta else ""
+    return f"{obj['kind'].lower()}-{where}{meta['name']}.json"
+
+
+def export(engine: Engine, cfg: config.Config, directory: Path) -> list[Path]:
+    """Write the objects into `directory`, one JSON file each (kubectl reads JSON as YAML),
+    replacing the files an earlier export wrote there; a directory holding anything else is
+    refused, untouched."""
+    found = objects(engine, cfg)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{directory} is a file, not a directory; nothing was written.")
+    ours = tuple(f"{kind.lower()}-" for kind in KINDS)
+    old = sorted(directory.iterdir()) if directory.exists() else []
+    others = [p.name for p in old if not (p.is_file() and p.name.startswith(ours))]
+    if others:
+        raise UserError(
+            f"{directory} holds files fleetui did not write ({', '.join(others[:3])}); "
+            "give an empty or new directory. Nothing was written."
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in old:
+        path.unlink()
+    written = []
+    for obj in found:
+        path = directory / file_name(obj)
+        path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        written.append(path)
+    return written
+
+
+def read(file: Path) -> dict[str, Present]:
+    """The ClusterQueues in `kubectl get clusterqueues -o json` output: cohort and the
+    `nvidia.com/gpu` nominalQuota per flavor."""
+    try:
+        data = json.loads(file.read_text("utf-8"))
+    except OSError as exc:
+        raise UserError(f"Cannot read {file}: {exc.strerror}.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise UserError(
+            f"{file} is not JSON; give the output of `kubectl get clusterqueues -o json`."
+        ) from None
+    items = data.get("items") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise UserError(
+            f"{file} holds no list of items; give the output of "
+            "`kubectl get clusterqueues -o json`."
+        )
+    queues = {}
+    for item in items:
+        if not isinstance(item, dict) or item.get("kind") != "ClusterQueue":
+            continue
+        name, spec = item.get("metadata", {}).get("name", ""), item.get("spec", {})
+        limits = {}
+        for group in spec.get("resourceGroups", []):
+            for flavor in group.get("flavors", []):
+                for res in flavor.get("resources", []):
+                    if res.get("name") == GPU:
+                        limits[flavor.get("name", "")] = _quantity(file, name, res)
+        queues[name] = Present(spec.get("cohort", ""), limits)
+    return queues
+
+
+def _quantity(file: Path, queue: str, resource: dict[str, Any]) -> int:
+    """A GPU count as Kubernetes writes a quantity: 16 or "16" (GPUs come whole)."""
+    value = resource.get("nominalQuota")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise UserError(
+        f"{file}: ClusterQueue {queue}: nominalQuota {value!r} of {GPU} is not a whole number."
+    )
+
+
+def diff(engine: Engine, cfg: config.Config, file: Path) -> list[Drift]:
+    """Where the ClusterQueues in `file` disagree with the holdings."""
+    return compare(_wants(engine, load(engine, cfg)), read(file))
