@@ -128,10 +128,10 @@ def read(settings: config.Scheduler, runner: Runner = run) -> dict[str, Present]
         raise UserError(f"sacctmgr could not read Slurm's accounts: {why(done)}.")
     clusters, accounts = set(), {}
     for line in done.stdout.splitlines():
-        fields = line.split("|")
-        if len(fields) < 5:
+        cols = line.split("|")
+        if len(cols) < 5:
             continue
-        cluster, account, user, parent, tres = fields[:5]
+        cluster, account, user, parent, tres = cols[:5]
         clusters.add(cluster)
         if not user:
             accounts[account] = Present(parent, _gpu_limits(tres))

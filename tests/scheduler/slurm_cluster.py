@@ -56,6 +56,7 @@ class SlurmCluster:
         self.procs: dict[str, subprocess.Popen] = {}
         self.mysql_port, self.dbd_port = _free_port(), _free_port()
         self.ctld_port, self.slurmd_port = _free_port(), _free_port()
+        self.cluster = CLUSTER  # the cluster a test works on (the fixture gives each its own)
 
     # --- start-up -------------------------------------------------------------------------
     def start(self) -> SlurmCluster:
@@ -71,7 +72,7 @@ class SlurmCluster:
 
     def _munge(self) -> None:
         """munged on its default socket; one already answering there is used as it is."""
-        if self._munge_answers():
+        if self.munge_answers():
             return
         key = self.root / "munge" / "munge.key"
         key.write_bytes(os.urandom(128))
@@ -84,10 +85,10 @@ class SlurmCluster:
              f"--seed-file={self.root / 'munge' / 'munged.seed'}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        _wait("munged", self._munge_answers, log, self.procs["munged"])
+        _wait("munged", self.munge_answers, log, self.procs["munged"])
 
     @staticmethod
-    def _munge_answers() -> bool:
+    def munge_answers() -> bool:
         if not MUNGE_SOCKET.exists():
             return False
         cred = subprocess.run(["munge", "-n"], capture_output=True)
@@ -192,6 +193,15 @@ LogFile={log / "slurmdbd.log"}
         )
 
     # --- use ------------------------------------------------------------------------------
+    def limits(self) -> dict[str, tuple[str, str]]:
+        """Account -> (parent, GrpTRES) on the test's cluster, as `sacctmgr -P` shows them."""
+        lines = self.sacctmgr(
+            "-P", "-n", "show", "assoc", "where", f"cluster={self.cluster}",
+            "format=account,user,parentname,grptres",
+        ).splitlines()  # fmt: skip
+        rows = [line.split("|") for line in lines if line.strip()]
+        return {acct: (parent, tres) for acct, user, parent, tres in rows if not user}
+
     def sacctmgr(self, *args: str) -> str:
         done = subprocess.run(
             ["sacctmgr", "-i", *args], env=self.env, capture_output=True, text=True
