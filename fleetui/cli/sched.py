@@ -39,10 +39,12 @@ def _say(lines: list[str]) -> None:
 
 
 def _slurm_only(ctx: typer.Context) -> None:
+    from fleetui import config
+
     cfg = settings(ctx)
     if cfg.scheduler.kind != "slurm":
         raise UserError(
-            f'No Slurm to apply to: set [scheduler] kind = "slurm" in {cfg.source}'
+            f'No Slurm to apply to: set [scheduler] kind = "slurm" in {config.path()}'
             " (for Kubernetes, `fleetui sched export --kueue DIR`)."
             if cfg.scheduler.kind != "kueue"
             else "With Kueue, write the objects with `fleetui sched export --kueue DIR` and "

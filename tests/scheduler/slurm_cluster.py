@@ -92,9 +92,10 @@ class SlurmCluster:
         if not MUNGE_SOCKET.exists():
             return False
         cred = subprocess.run(["munge", "-n"], capture_output=True)
-        return cred.returncode == 0 and subprocess.run(
-            ["unmunge"], input=cred.stdout, capture_output=True
-        ).returncode == 0
+        return (
+            cred.returncode == 0
+            and subprocess.run(["unmunge"], input=cred.stdout, capture_output=True).returncode == 0
+        )
 
     def _mariadb(self) -> None:
         data = self.root / "db"
@@ -186,8 +187,12 @@ LogFile={log / "slurmdbd.log"}
         )  # fmt: skip
         _wait(
             "slurmctld",
-            lambda: subprocess.run(["scontrol", "ping"], env=self.env, capture_output=True)
-            .stdout.find(b"UP") >= 0,
+            lambda: (
+                subprocess.run(["scontrol", "ping"], env=self.env, capture_output=True).stdout.find(
+                    b"UP"
+                )
+                >= 0
+            ),
             self.root / "log" / "slurmctld.log",
             self.procs["slurmctld"],
         )

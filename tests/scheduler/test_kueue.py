@@ -1,0 +1,128 @@
+"""Kueue objects from the holdings, validated against Kueue's published CRD schemas (kept in
+tests/scheduler/data with their source version), and drift read from kubectl's JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.scheduler.conftest import cli, write_config
+
+CRDS = json.loads((Path(__file__).parent / "data" / "kueue_crds_v0.19.2.json").read_text())
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+KUEUE = """
+[scheduler]
+kind = "kueue"
+cohort = "gpu-fleet"
+[scheduler.names]
+"Ads/ranking" = "ads-rank"
+"""
+
+
+def exported(db: str, directory: Path) -> dict[str, dict]:
+    done = cli("--db", db, "sched", "export", "--kueue", str(directory))
+    assert done.exit_code == 0, done.output
+    return {p.name: json.loads(p.read_text()) for p in sorted(directory.iterdir())}
+
+
+def test_export_writes_flavors_queues_per_team_and_local_queues_valid_for_kueue(
+    fleet_db, config_file, tmp_path
+):
+    write_config(KUEUE)
+    objects = exported(fleet_db, tmp_path / "kueue")
+    for name, obj in objects.items():
+        assert obj["apiVersion"] == CRDS["apiVersion"]
+        jsonschema.validate(obj, CRDS["schemas"][obj["kind"]])
+        assert DNS_LABEL.fullmatch(obj["metadata"]["name"]), name
+    assert sorted(objects) == [
+        "clusterqueue-ads.json",
+        "clusterqueue-llm.json",
+        "localqueue-ads-rank.ads.json",
+        "localqueue-llm-sft.llm.json",
+        "resourceflavor-nvidia-a100-sxm4-80gb.json",
+        "resourceflavor-nvidia-h800.json",
+    ]
+    h800 = objects["resourceflavor-nvidia-h800.json"]["spec"]
+    assert h800 == {"nodeLabels": {"nvidia.com/gpu.product": "NVIDIA-H800"}}
+    ads = objects["clusterqueue-ads.json"]["spec"]
+    assert ads["cohort"] == "gpu-fleet"
+    quota = {
+        f["name"]: f["resources"][0]["nominalQuota"] for f in ads["resourceGroups"][0]["flavors"]
+    }
+    assert quota == {"nvidia-a100-sxm4-80gb": 8, "nvidia-h800": 16}  # in repair: not counted
+    rank = objects["localqueue-ads-rank.ads.json"]
+    assert rank["metadata"]["namespace"] == "ads-rank" and rank["spec"]["clusterQueue"] == "ads"
+
+
+def test_the_schemas_refuse_what_kueue_refuses(fleet_db, config_file, tmp_path):
+    """The kept schemas are the real ones: a quota that is not a quantity fails them."""
+    write_config(KUEUE)
+    queue = exported(fleet_db, tmp_path / "k")["clusterqueue-llm.json"]
+    queue["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] = "lots"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(queue, CRDS["schemas"]["ClusterQueue"])
+
+
+def test_export_replaces_its_own_files_and_refuses_a_directory_holding_others(
+    fleet_db, config_file, tmp_path
+):
+    write_config(KUEUE)
+    out = tmp_path / "k"
+    exported(fleet_db, out)
+    (out / "clusterqueue-gone.json").write_text("{}")  # from an earlier export
+    assert "clusterqueue-gone.json" not in exported(fleet_db, out)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    refused = cli("--db", fleet_db, "sched", "export", "--kueue", str(other))
+    assert refused.exit_code == 1 and "holds files fleetui did not write (notes.txt)" in (
+        refused.stderr
+    )
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+
+
+def _as_kubectl_shows(objects: dict[str, dict]) -> dict:
+    """`kubectl get clusterqueues -o json`: a List of the applied queues, with status."""
+    items = [
+        {**obj, "metadata": {**obj["metadata"], "uid": "x"}, "status": {"pendingWorkloads": 0}}
+        for obj in objects.values()
+        if obj["kind"] == "ClusterQueue"
+    ]
+    return {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {}}
+
+
+def test_diff_reads_kubectl_json_and_reports_drift_both_ways(fleet_db, config_file, tmp_path):
+    write_config(KUEUE)
+    listed = _as_kubectl_shows(exported(fleet_db, tmp_path / "k"))
+    got = tmp_path / "cq.json"
+    got.write_text(json.dumps(listed))
+    same = cli("--db", fleet_db, "sched", "diff", "--kueue", str(got))
+    assert same.exit_code == 0 and "matches" in same.stdout
+
+    ads, _ = sorted(listed["items"], key=lambda q: q["metadata"]["name"])
+    ads["spec"]["resourceGroups"][0]["flavors"][1]["resources"][0]["nominalQuota"] = "40"
+    listed["items"] = [ads]  # llm's queue deleted
+    got.write_text(json.dumps(listed))
+    drift = cli("--db", fleet_db, "sched", "diff", "--kueue", str(got))
+    assert drift.exit_code == 1
+    assert drift.stdout.splitlines() == [
+        "Ads: ClusterQueue ads allows 40 nvidia-h800, too high: it holds 16",
+        "LLM: ClusterQueue llm is missing",
+    ]
+    as_json = cli("--db", fleet_db, "sched", "diff", "--kueue", str(got), "--json")
+    assert {d["what"] for d in json.loads(as_json.stdout)} == {"limit", "missing"}
+
+
+def test_diff_of_a_file_that_is_not_kubectl_json_is_one_sentence(fleet_db, config_file, tmp_path):
+    write_config(KUEUE)
+    bad = tmp_path / "cq.json"
+    bad.write_text("kind: List\n")
+    done = cli("--db", fleet_db, "sched", "diff", "--kueue", str(bad))
+    assert done.exit_code == 1
+    assert done.stderr.strip() == (
+        f"fleetui: {bad} is not JSON; give the output of `kubectl get clusterqueues -o json`."
+    )

@@ -1,0 +1,78 @@
+"""[scheduler] in the config: names with defaults, errors naming the file, key and value."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fleetui import config
+from fleetui.core.errors import UserError
+from tests.scheduler.conftest import cli, write_config
+
+
+def test_map_prints_the_mapping_in_force_with_defaults_derived_from_names(fleet_db, config_file):
+    write_config('[scheduler]\nkind = "slurm"\n[scheduler.names]\n"Ads" = "ads-team"\n')
+    shown = cli("--db", fleet_db, "sched", "map")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.splitlines() == [
+        "scheduler: slurm; Slurm parent account root; Kueue cohort fleetui",
+        "team Ads -> ads-team",
+        "team LLM -> llm",
+        "project Ads/ranking -> ads-team-ranking",
+        "project LLM/sft -> llm-sft",
+        "model A100 SXM4 80GB -> gres/gpu:a10080g, NVIDIA-A100-SXM4-80GB",
+        "model H800 SXM 80GB -> gres/gpu:h800, NVIDIA-H800",
+    ]
+    as_json = json.loads(cli("--db", fleet_db, "sched", "map", "--json").stdout)
+    assert as_json["models"]["H800 SXM 80GB"] == {"gres": "h800", "product": "NVIDIA-H800"}
+
+
+def test_only_the_teams_named_are_managed(fleet_db, config_file):
+    write_config('[scheduler]\nteams = ["LLM"]\n')
+    shown = json.loads(cli("--db", fleet_db, "sched", "map", "--json").stdout)
+    assert shown["teams"] == {"LLM": "llm"} and shown["projects"] == {"LLM/sft": "llm-sft"}
+    write_config('[scheduler]\nteams = ["Search"]\n')
+    done = cli("--db", fleet_db, "sched", "map")
+    assert done.exit_code == 1 and "teams names 'Search', which is not a team" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('kind = "pbs"', '[scheduler] kind = "pbs": not one of slurm, kueue.'),
+        ('teams = "LLM"', '[scheduler] teams = "LLM": not a list of team names.'),
+        ("queue = 1", "[scheduler] queue is not a setting; the settings here are cluster, "),
+        (
+            '[scheduler.names]\n"LLM" = "LLM Team"',
+            '[scheduler.names] LLM = "LLM Team": not a name Slurm and Kubernetes accept',
+        ),
+        ('[scheduler.gres]\n"H900" = "h900"', '[scheduler.gres] H900 = "h900": unknown model'),
+        ("[scheduler.gres]\nH800 = 8", "[scheduler.gres] H800 = 8: not a string."),
+    ],
+)
+def test_a_broken_setting_names_the_file_key_and_value(config_file, text, error):
+    config_file.write_text(f"[scheduler]\n{text}\n" if not text.startswith("[") else text)
+    with pytest.raises(UserError) as raised:
+        config.load(config_file)
+    assert str(raised.value).startswith(f"{config_file}: {error}")
+
+
+def test_a_team_with_no_name_the_scheduler_accepts_is_told_how_to_name_it(db_url, config_file):
+    assert cli("--db", db_url, "teams", "add", "数据平台").exit_code == 0
+    done = cli("--db", db_url, "sched", "map")
+    assert done.exit_code == 1
+    assert "'数据平台' has no name the scheduler accepts; give it one under [scheduler.names]" in (
+        done.stderr
+    )
+    write_config('[scheduler.names]\n"数据平台" = "data"\n')
+    assert "team 数据平台 -> data" in cli("--db", db_url, "sched", "map").stdout
+
+
+def test_apply_and_diff_without_a_scheduler_say_how_to_configure_one(fleet_db, config_file):
+    for command in ("apply", "diff"):
+        done = cli("--db", fleet_db, "sched", command)
+        assert done.exit_code == 1
+        assert f'No Slurm to apply to: set [scheduler] kind = "slurm" in {config_file}' in (
+            done.stderr
+        )
