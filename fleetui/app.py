@@ -22,6 +22,7 @@ from fleetui.screens.inventory import InventoryScreen
 from fleetui.screens.lifecycle import LifecycleScreen
 from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.reallocate import ReallocateModal
+from fleetui.screens.scheduler import SchedulerModal
 from fleetui.screens.teams import TeamsScreen
 from fleetui.screens.telemetry import TelemetryScreen
 
@@ -37,6 +38,7 @@ class FleetApp(App[None]):
         Binding("g", "show('telemetry')", "GPUs live", id="app.telemetry"),
         Binding("I", "show('import')", "Import", id="app.import"),
         Binding("R", "request", "Request cards", id="app.request"),
+        Binding("S", "scheduler", "Apply to scheduler", id="app.scheduler"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -119,6 +121,11 @@ class FleetApp(App[None]):
         self.push_screen(
             ReallocateModal(self.engine, today=self.today, settings=self.settings), moved
         )
+
+    def action_scheduler(self) -> None:
+        """After a move: preview the scheduler commands that follow it, then apply them."""
+        if not isinstance(self.screen, SchedulerModal):
+            self.push_screen(SchedulerModal(self.engine, settings=self.settings))
 
     def action_filter(self) -> None:
         self.switch_mode("inventory")

@@ -85,6 +85,15 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
         batch_id = _resolve(conn, batch_id)
         if conn.execute(
             select(event_t.c.id).where(
+                event_t.c.batch_id == batch_id, event_t.c.action == Action.SCHED_APPLY
+            )
+        ).first():
+            raise UserError(
+                f"Batch {batch_id[:8]} changed the scheduler, not cards: undo the move it "
+                "followed, then `fleetui sched apply` brings the scheduler back."
+            )
+        if conn.execute(
+            select(event_t.c.id).where(
                 event_t.c.action == Action.UNDO, event_t.c.after["undid"].as_string() == batch_id
             )
         ).first():

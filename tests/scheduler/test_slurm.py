@@ -75,6 +75,8 @@ def test_a_move_lands_in_slurm_and_undo_then_apply_restores_it(fleet_db, slurm):
     assert history[0]["action"] == "sched.apply"
     assert f"{H800}=16" in history[0]["summary"] and f"{H800}=24" in history[0]["summary"]
 
+    sched_undo = cli("--db", fleet_db, "undo", history[0]["batch_id"])
+    assert sched_undo.exit_code == 1 and "changed the scheduler, not cards" in sched_undo.stderr
     assert cli("--db", fleet_db, "undo", move_batch).exit_code == 0
     assert apply(fleet_db).exit_code == 0
     assert ours(slurm.limits()) == START
@@ -124,4 +126,31 @@ def test_slurmdbd_stopped_mid_apply_names_what_was_applied_and_the_next_apply_co
 
     assert len(sacctmgr.preview(fleet, cfg).commands) == 4  # what is left
     assert apply(fleet_db).exit_code == 0
+    assert ours(slurm.limits()) == START
+
+
+async def settled(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_after_a_move_one_key_in_the_tui_previews_and_applies_it(fleet, fleet_db, slurm):
+    from textual.widgets import Static
+
+    from fleetui.app import FleetApp
+    from fleetui.screens.scheduler import SchedulerModal
+
+    app = FleetApp(fleet, settings=config.load())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settled(pilot)
+        await pilot.press("S")
+        await settled(pilot)
+        assert isinstance(app.screen, SchedulerModal)
+        shown = str(app.screen.query_one("#commands", Static).render())
+        assert "LLM: account llm is missing" in shown
+        assert f"sacctmgr -i add account llm parent=root cluster={slurm.cluster}" in shown
+        await pilot.click("#apply")
+        await settled(pilot)
+        shown = str(app.screen.query_one("#commands", Static).render())
+        assert "read back, Slurm matches the holdings" in shown
     assert ours(slurm.limits()) == START

@@ -1,0 +1,91 @@
+"""The scheduler dialog: after a move, one key previews the sacctmgr commands that make Slurm
+match the holdings, and Apply runs them, reads them back and shows what did not take."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from fleetui.config import Config
+from fleetui.scheduler import slurm
+from fleetui.screens.plain import PlainLabel, PlainStatic, plain
+from fleetui.screens.work import run_service
+
+
+class SchedulerModal(ModalScreen[None]):
+    CSS_PATH = "scheduler.tcss"
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, engine: Engine, *, settings: Config) -> None:
+        super().__init__()
+        self.engine = engine
+        self.settings = settings
+        self.plan: slurm.Preview | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="dialog"):
+            yield PlainLabel("Apply the holdings to Slurm", id="title")
+            yield PlainStatic("Reading Slurm's accounts…", id="commands")
+            with Horizontal(classes="row"):
+                yield Button("Apply", id="apply", variant="success", disabled=True)
+                yield Button("Close", id="close")
+
+    def on_mount(self) -> None:
+        if self.settings.scheduler.kind != "slurm":
+            self.show_problem(
+                'No Slurm configured: set [scheduler] kind = "slurm" in the config; for '
+                "Kubernetes, `fleetui sched export --kueue DIR`."
+            )
+            return
+        run_service(
+            self,
+            slurm.preview,
+            self.engine,
+            self.settings,
+            on_done=self.show_plan,
+            on_error=self.show_problem,
+        )
+
+    def show_plan(self, plan: slurm.Preview) -> None:
+        self.plan = plan
+        if not plan.commands:
+            self.text("Slurm already matches the holdings; nothing to apply.")
+            return
+        drift = [d.sentence("account", "parent") for d in plan.drift]
+        self.text("\n".join([*drift, "", "Apply runs:", *plan.lines()]))
+        self.query_one("#apply", Button).disabled = False
+
+    def text(self, content: str) -> None:
+        self.query_one("#commands", Static).update(content)
+
+    def show_problem(self, message: str) -> None:
+        self.query_one("#commands", Static).update(plain(message, "red"))
+
+    @on(Button.Pressed, "#apply")
+    def apply(self) -> None:
+        if self.plan is not None:
+            self.query_one("#apply", Button).disabled = True
+            self.text("Applying…")
+            run_service(
+                self,
+                slurm.apply,
+                self.engine,
+                self.settings,
+                self.plan,
+                on_done=self.show_result,
+                on_error=self.show_problem,
+                writes=True,  # an audit batch: History shows it
+            )
+
+    def show_result(self, result: slurm.Result) -> None:
+        lines = "\n".join([*result.lines(), result.summary()])
+        self.query_one("#commands", Static).update(lines if result.ok else plain(lines, "red"))
+
+    @on(Button.Pressed, "#close")
+    def close(self) -> None:
+        self.dismiss(None)
