@@ -80,8 +80,11 @@ class Result:
         return self.failed is None and self.left == []
 
     def lines(self) -> list[str]:
-        out = [f"applied: {shown(c.argv)}" for c in self.done]
+        """After the commands were shown: on a failure, which ran and which did not; then
+        what did not take."""
+        out = []
         if self.failed:
+            out += [f"applied: {shown(c.argv)}" for c in self.done]
             out.append(f"FAILED:  {shown(self.failed.argv)}: {self.error}")
             out += [f"not run: {shown(c.argv)}" for c in self.not_run]
         if self.left is None:
@@ -239,8 +242,7 @@ def apply(
 
 
 def _text(account: Present | None) -> str | None:
-    """An account as the log keeps it: its GPU limits and parent; None when it was absent."""
+    """An account's GPU limits as the log keeps them; None when it was absent."""
     if account is None:
         return None
-    limits = ",".join(f"{r}={n}" for r, n in sorted(account.limits.items())) or "no GPU limits"
-    return f"{limits} (under {account.parent})"
+    return ",".join(f"{r}={n}" for r, n in sorted(account.limits.items())) or "no GPU limits"
