@@ -89,10 +89,10 @@ def wanted(
     specs = catalogue.by_key()
     totals: defaultdict[Owner, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
     for (team, project), models in held.items():
-        for owner in {mapping.owner(team, None), project and mapping.owner(team, project)}:
-            if owner:
-                for key, n in models.items():
-                    totals[owner][resource(specs[key])] += n
+        owners = [mapping.owner(team, None), mapping.owner(team, project) if project else None]
+        for owner in filter(None, owners):
+            for key, n in models.items():
+                totals[owner][resource(specs[key])] += n
     every = sorted({r for limits in totals.values() for r in limits})
     return [Wanted(o, parent(o), {r: totals[o].get(r, 0) for r in every}) for o in mapping.owners]
 

@@ -24,19 +24,18 @@ KINDS = ("ResourceFlavor", "ClusterQueue", "LocalQueue")
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fleetui"}
 
 
-def _wants(engine: Engine, mapping: Mapping) -> list[Wanted]:
-    held = cards(engine)
+def _wants(mapping: Mapping, held: dict[tuple[str, str | None], dict[str, int]]) -> list[Wanted]:
     team_wants = wanted(mapping, held, mapping.flavor, lambda _: mapping.settings.cohort)
     return [w for w in team_wants if w.owner.project is None]
 
 
 def objects(engine: Engine, cfg: config.Config) -> list[dict[str, Any]]:
     """The Kueue objects that give each managed team its holdings as quota."""
-    mapping = load(engine, cfg)
-    wants = _wants(engine, mapping)
+    mapping, held = load(engine, cfg), cards(engine)
+    wants = _wants(mapping, held)
     specs = {
         mapping.flavor(spec): spec
-        for (team, _), models in cards(engine).items()
+        for (team, _), models in held.items()
         if mapping.owner(team, None)
         for spec in map(catalogue.by_key().__getitem__, models)
     }
@@ -150,4 +149,4 @@ def _quantity(file: Path, queue: str, resource: dict[str, Any]) -> int:
 
 def diff(engine: Engine, cfg: config.Config, file: Path) -> list[Drift]:
     """Where the ClusterQueues in `file` disagree with the holdings."""
-    return compare(_wants(engine, load(engine, cfg)), read(file))
+    return compare(_wants(load(engine, cfg), cards(engine)), read(file))

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from fleetui import config
 from fleetui.cli import app
@@ -43,7 +43,7 @@ cluster = "{cluster}"
 """
 
 
-def cli(*args: str) -> object:
+def cli(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
 
 
