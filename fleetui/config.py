@@ -84,6 +84,7 @@ class Cost:
 
 
 SCHEDULER_KINDS = ("slurm", "kueue")
+SCHEDULER_NAMED = {"cluster": "", "parent": "root", "cohort": "fleetui"}  # with their defaults
 NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # fits Slurm and Kubernetes (DNS-1123 label)
 
 
@@ -180,11 +181,15 @@ def _scheduler(table: _Table) -> Scheduler:
             raise table.table("names").fail(
                 owner, name, "not a name Slurm and Kubernetes accept (a-z, 0-9 and -)"
             )
+    named = {key: table.text(key, default) for key, default in SCHEDULER_NAMED.items()}
+    for key, value in named.items():
+        if value and not NAME.fullmatch(value):
+            raise table.fail(key, value, "not a name Slurm and Kubernetes accept (a-z, 0-9 and -)")
     return Scheduler(
         kind=kind,
-        cluster=table.text("cluster", ""),
-        parent=table.text("parent", "root"),
-        cohort=table.text("cohort", "fleetui"),
+        cluster=named["cluster"],
+        parent=named["parent"],
+        cohort=named["cohort"],
         teams=None if teams is None else tuple(teams),
         names=names,
         gres=table.table("gres").by_model(str),

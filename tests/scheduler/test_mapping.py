@@ -42,6 +42,7 @@ def test_only_the_teams_named_are_managed(fleet_db, config_file):
     [
         ('kind = "pbs"', '[scheduler] kind = "pbs": not one of slurm, kueue.'),
         ('teams = "LLM"', '[scheduler] teams = "LLM": not a list of team names.'),
+        ('parent = "Root"', '[scheduler] parent = "Root": not a name Slurm and Kubernetes'),
         ("queue = 1", "[scheduler] queue is not a setting; the settings here are cluster, "),
         (
             '[scheduler.names]\n"LLM" = "LLM Team"',
