@@ -38,7 +38,7 @@ class FleetApp(App[None]):
         Binding("g", "show('telemetry')", "GPUs live", id="app.telemetry"),
         Binding("I", "show('import')", "Import", id="app.import"),
         Binding("R", "request", "Request cards", id="app.request"),
-        Binding("S", "scheduler", "Apply to scheduler", id="app.scheduler"),
+        Binding("A", "scheduler", "Apply to scheduler", id="app.scheduler"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]

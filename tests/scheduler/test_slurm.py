@@ -143,7 +143,9 @@ async def test_after_a_move_one_key_in_the_tui_previews_and_applies_it(fleet, fl
     app = FleetApp(fleet, settings=config.load())
     async with app.run_test(size=(120, 40)) as pilot:
         await settled(pilot)
-        await pilot.press("S")
+        await pilot.press("i")  # from the inventory, where S sorts
+        await settled(pilot)
+        await pilot.press("A")
         await settled(pilot)
         assert isinstance(app.screen, SchedulerModal)
         shown = str(app.screen.query_one("#commands", Static).render())
