@@ -263,11 +263,13 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
     serial_column = source.header[mapping.column_of("serial")]
     uuid_index = mapping.column_of("uuid")
     uuid_column = source.header[uuid_index] if uuid_index is not None else "uuid"
+    tag_index = mapping.column_of("asset_tag")
+    tag_column = source.header[tag_index] if tag_index is not None else None
     checks = (
         stage.repeats(conn, "serial", "serial", serial_column)
         if quiet
         else stage.cross_row_errors(
-            conn, options, serial_column, uuid_column, parser.uuid_repeats, not empty
+            conn, options, serial_column, uuid_column, parser.uuid_repeats, not empty, tag_column
         )
     )
     _add_errors(result, list(checks), bad_rows)

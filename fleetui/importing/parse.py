@@ -39,6 +39,8 @@ FITTED = {
     "team": Team.__table__.c.name,
     "project": Project.__table__.c.name,
     "node": Node.__table__.c.hostname,
+    "asset_tag": card_t.c.asset_tag,
+    "purchase_order": card_t.c.purchase_order,
 }
 
 
@@ -195,6 +197,8 @@ class ChunkParser:
             warranty_end,
             mapped("service_life_years", parse_years),
             cleaned("notes"),
+            cleaned("asset_tag"),
+            cleaned("purchase_order"),
             [u is not None for u in uuid],
         ]
         if not errors:
