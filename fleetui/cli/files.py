@@ -110,7 +110,11 @@ def _print_import(result, verbose: bool = False) -> None:
     from fleetui.importing.importer import group_errors, unused_columns
 
     say = err.print
-    say(f"{result.file}: {result.layout}, {units.counted(result.rows, 'row')}", highlight=False)
+    say(
+        f"{result.file}: {result.layout}, {units.counted(result.rows, 'row')}",
+        highlight=False,
+        soft_wrap=True,
+    )
     say(
         "Columns: " + ", ".join(f"{c} -> {f}" for c, f in result.mapping.items()),
         highlight=False,

@@ -62,7 +62,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "gpu name",
         "model name",
         "asset model",
-        "part id",  # NetBox inventory items and modules
+        "part id",  # NetBox inventory items
+        "module type",  # NetBox modules
         "card model",
         "product",
         "型号",
