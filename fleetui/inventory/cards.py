@@ -530,6 +530,7 @@ def _life(row, today: date, cfg: config.Config) -> dict[str, Any]:
 DETAIL_ORDER = (  # then the lifecycle fields, then everything else
     "serial",
     "uuid",
+    "asset_tag",
     "model",
     "status",
     "team",
@@ -543,6 +544,7 @@ DETAIL_ORDER = (  # then the lifecycle fields, then everything else
     "price_minor",
     "currency",
     "supplier",
+    "purchase_order",
     "service_life_years",
     "fp16_tflops",
     "memory_gb",
