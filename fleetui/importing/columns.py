@@ -5,9 +5,9 @@ Sources: fleetui's export, Snipe-IT asset exports (app/Importer/import_mappings.
 inventory-item and module exports (dcim), `nvidia-smi --query-gpu ... --format=csv`, and the
 Chinese headers of spreadsheets from purchasing and asset teams.
 
-A WEAK alias counts only when no other column of the file maps to its field: `name` is the model
-in `nvidia-smi --query-gpu=name,...`, but the asset's own name in Snipe-IT and NetBox files,
-which carry their model as `Model`/`Model Number` or `part_id`.
+A WEAK alias counts only when no other column of the file gives the fields it names: `name` is
+the model in `nvidia-smi --query-gpu=name,...`, but the asset's own name in Snipe-IT and NetBox
+files, which carry their model as `Model`/`Model Number` or `part_id`.
 """
 
 from __future__ import annotations
