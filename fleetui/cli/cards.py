@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from itertools import chain
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,11 @@ from fleetui import catalogue
 from fleetui.cli.base import JsonOption, app, number, open_db, print_json, settings
 from fleetui.core import units
 from fleetui.inventory import cards as inventory
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from fleetui.config import Config
 
 # ---------------------------------------------------------------- catalogue
 
@@ -105,7 +110,9 @@ def _stream_tsv(rows) -> None:
     write_rows(sys.stdout, inventory.COLUMNS, (row.as_dict().values() for row in rows), tsv=True)
 
 
-def _with_stored_fields(engine, rows, cfg) -> Iterator[dict[str, Any]]:
+def _with_stored_fields(
+    engine: Engine, rows: Iterator[inventory.CardRow], cfg: Config
+) -> Iterator[dict[str, Any]]:
     """Each listed card as the list shows it (`warranty_end` by the rules), plus every field
     `export` writes, its own warranty end as `stored_warranty_end`; read 1,000 cards at a time."""
     from fleetui.inventory import export
