@@ -33,7 +33,11 @@ from bench.common import record
 from fleetui.importing.columns import EXPORT_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADER = [f for f in EXPORT_FIELDS if f not in ("service_life_years", "notes")]
+HEADER = [
+    f
+    for f in EXPORT_FIELDS
+    if f not in ("service_life_years", "notes", "asset_tag", "purchase_order")
+]
 MODELS = [
     "H800 SXM 80GB",
     "A100 SXM4 80GB",

@@ -28,6 +28,8 @@ CARD_DATA_COLUMNS = (
     "warranty_end",
     "service_life_years",
     "notes",
+    "asset_tag",
+    "purchase_order",
 )
 
 
@@ -132,6 +134,8 @@ class Card(SQLModel, table=True):
         # rebuilds them (db.bulk.indexes_deferred), which a constraint's index cannot be.
         Index("ux_card_serial", "serial", unique=True),
         Index("ux_card_uuid", "uuid", unique=True),
+        # Unique when given: a blank tag is stored as NULL, and NULLs never clash (both backends).
+        Index("ux_card_asset_tag", "asset_tag", unique=True),
         # Covering index: the dashboard's one GROUP BY reads only this index.
         Index("ix_card_team_model_status", "team_id", "model_id", "status"),
         # (column, serial): serial is the keyset tiebreak, so each of these serves a filter in
@@ -163,6 +167,8 @@ class Card(SQLModel, table=True):
     warranty_end: date | None = None
     service_life_years: float | None = Field(default=None, description="override of the model's")
     notes: str = ""
+    asset_tag: str | None = Field(default=None, max_length=64)
+    purchase_order: str | None = Field(default=None, max_length=128)  # PO or invoice number
     version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -45,9 +45,9 @@ def open_fleet(db: str | None = None) -> Engine:
     except SchemaTooNewError as exc:
         raise SchemaTooNew(str(exc)) from None
     except OperationalError as exc:
-        raise UserError(f"Cannot open the database {redact(url)}: {_reason(exc)}.") from None
+        raise UserError(f"Cannot open the database {redact(url)}: {reason(exc)}.") from None
     except SQLAlchemyError as exc:
-        raise UserError(f"The database {redact(url)} failed: {_reason(exc)}.") from None
+        raise UserError(f"The database {redact(url)} failed: {reason(exc)}.") from None
     return engine
 
 
@@ -60,7 +60,8 @@ def _say_upgrading(url: str, old: str) -> None:
     )
 
 
-def _reason(exc: SQLAlchemyError) -> str:
+def reason(exc: SQLAlchemyError) -> str:
+    """The driver's first line of what went wrong, passwords redacted."""
     orig = getattr(exc, "orig", None) or exc
     return redact(str(orig).strip().splitlines()[0].rstrip("."))
 

@@ -25,6 +25,8 @@ HINTS = {
     "price": "price: ¥95,000, USD 30000",
     "warranty_end": "warranty end: 2027-03-01",
     "service_life_years": "service life in years",
+    "asset_tag": "asset tag (one card only)",
+    "purchase_order": "purchase order / invoice",
 }
 
 

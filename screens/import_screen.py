@@ -35,6 +35,7 @@ from fleetui.importing.importer import (
     group_errors,
     inspect_file,
     run_import,
+    unused_columns,
 )
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.work import on_ui, run_service
@@ -135,9 +136,9 @@ class ImportScreen(Screen):
         except UserError as exc:
             self.say(str(exc), "red")
             return
+        unused = unused_columns(mapping.unknown, verbose=True) or "Every column is imported"
         self.query_one("#detected", Static).update(
-            f"{source.path.name}: {source.encoding}, delimiter {source.delimiter!r}. "
-            f"Not imported: {', '.join(mapping.unknown) or 'none'}."
+            f"{source.path.name}: {source.layout()}. {unused}."
         )
         table = self.query_one("#mapping", DataTable)
         table.clear(columns=True)
@@ -228,21 +229,25 @@ class ImportScreen(Screen):
             return
         for group in group_errors(result.errors):
             errors.add_row(group.where(), group.column, group.value, group.reason)
+        unused = unused_columns(result.unknown_columns)
+        unused = f" {unused}." if unused else ""
         if result.dry_run:
             self.checked = result
             ok = not result.error_count or self.query_one("#skip_invalid", Checkbox).value
             self.query_one("#run", Button).disabled = not ok or not (result.new or result.changed)
-            verdict = (
-                "ready to import"
-                if ok
-                else f"{units.counted(result.error_count, 'error')}: fix them or skip invalid rows"
-            )
-            self.say(f"Would import: {result.summary()} — {verdict}.")
+            if ok:
+                self.say(f"Would import: {result.summary()} — ready to import.{unused}")
+            else:
+                errors_found = units.counted(result.error_count, "error")
+                self.say(
+                    f"{errors_found}; nothing would be imported: fix them or skip invalid rows."
+                    f"{unused}"
+                )
         else:
             self.query_one("#run", Button).disabled = True
             batch = f" Batch {result.batch_id[:8]}." if result.batch_id else ""
             rejected = f" Rejected rows: {result.rejected_file}" if result.rejected_file else ""
-            self.say(f"Imported: {result.summary()}.{batch}{rejected}", "green")
+            self.say(f"Imported: {result.summary()}.{batch}{rejected}{unused}", "green")
 
     def say(self, message: str, style: str = "") -> None:
         self.query_one("#summary", Static).update(plain(message, style))

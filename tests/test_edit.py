@@ -27,6 +27,7 @@ FIELDS = {
     "price": "¥95,000",
     "warranty_end": "2028/3/1",
     "service_life_years": "6 years",
+    "purchase_order": "PO-2026-0042",
 }
 KEPT = ("version", "updated_at")
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -70,6 +71,7 @@ def test_edit_then_undo_restores_every_field(demo_engine):
             "currency": "CNY",
             "warranty_end": date(2028, 3, 1),
             "service_life_years": 6.0,
+            "purchase_order": "PO-2026-0042",
             "node_id": node_id,
         }
     assert maintenance.check(demo_engine) == []

@@ -283,6 +283,8 @@ def build(
                         warranty_end,
                         None,  # service life: the model's default
                         "",
+                        None,  # asset tag
+                        None,  # purchase order
                         1,
                         stamp,
                         stamp,

@@ -162,18 +162,28 @@ def settings(ctx: typer.Context) -> Config:
     return obj["settings"]
 
 
-def open_db(ctx: typer.Context, db: str | None = None):
-    """open_fleet, saying so when that creates a new, empty database file."""
+def open_db(ctx: typer.Context, db: str | None = None, *, create: bool = True):
+    """open_fleet, saying so when that creates a new, empty database file; a read-only command
+    (`create=False`) creates none: where there is no database it says so and how to make one."""
     from fleetui.db.engine import sqlite_path
     from fleetui.store import database_url, open_fleet
 
     target = db or db_target(ctx)
     path = sqlite_path(database_url(target))
     is_new = path is not None and not path.exists()
+    if is_new and not create:
+        raise UserError(no_database(path))
     engine = open_fleet(target)
     if is_new:  # announced when the command succeeds, removed when it fails (Group)
         ctx.find_root().obj["created"] = (engine, path)
     return engine
+
+
+def no_database(path: object) -> str:
+    return (
+        f"There is no database at {path} yet; `fleetui import FILE` creates it with your cards "
+        "(`fleetui db upgrade` creates an empty one)."
+    )
 
 
 def launch(engine, query: str = "", *, settings: Config) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from collections.abc import Iterator
+from itertools import chain
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,6 +14,11 @@ from fleetui import catalogue
 from fleetui.cli.base import JsonOption, app, number, open_db, print_json, settings
 from fleetui.core import units
 from fleetui.inventory import cards as inventory
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from fleetui.config import Config
 
 # ---------------------------------------------------------------- catalogue
 
@@ -68,7 +75,8 @@ def cards_cmd(
     """List cards matching a filter (the TUI's `/` syntax)."""
     engine = open_db(ctx)
     if as_json:
-        _stream_json(inventory.cards(engine, query, limit, sort, settings=settings(ctx)))
+        rows = inventory.cards(engine, query, limit, sort, settings=settings(ctx))
+        _stream_json(_with_stored_fields(engine, rows, settings(ctx)))
         return
     if not sys.stdout.isatty():  # piped: tab-separated, every matching card unless --limit
         _stream_tsv(inventory.cards(engine, query, limit, sort, settings=settings(ctx)))
@@ -102,10 +110,30 @@ def _stream_tsv(rows) -> None:
     write_rows(sys.stdout, inventory.COLUMNS, (row.as_dict().values() for row in rows), tsv=True)
 
 
-def _stream_json(rows) -> None:
+def _with_stored_fields(
+    engine: Engine, rows: Iterator[inventory.CardRow], cfg: Config
+) -> Iterator[dict[str, Any]]:
+    """Each listed card as the list shows it (`warranty_end` by the rules), plus every field
+    `export` writes, its own warranty end as `stored_warranty_end`; read 1,000 cards at a time."""
+    from fleetui.inventory import export
+
+    page: list[inventory.CardRow] = []
+    for row in chain(rows, [None]):
+        if row is not None:
+            page.append(row)
+            if len(page) < 1000:
+                continue
+        stored = export.records(engine, [r.id for r in page], settings=cfg)
+        for listed in page:
+            full = stored.get(listed.id, {"warranty_end": None})
+            yield full | {"stored_warranty_end": full["warranty_end"]} | listed.as_dict()
+        page = []
+
+
+def _stream_json(rows: Iterator[dict[str, Any]]) -> None:
     """A JSON array written row by row, so a million cards never sit in memory at once."""
     write = sys.stdout.write
     write("[")
     for i, row in enumerate(rows):
-        write(("," if i else "") + "\n  " + json.dumps(row.as_dict(), ensure_ascii=False))
+        write(("," if i else "") + "\n  " + json.dumps(row, default=str, ensure_ascii=False))
     write("\n]\n")

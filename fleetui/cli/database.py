@@ -5,13 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from fleetui.admin import demo
-from fleetui.cli.base import Group, JsonOption, app, db_target, open_db, out, print_json
+from fleetui.cli.base import (
+    Group,
+    JsonOption,
+    app,
+    db_target,
+    no_database,
+    open_db,
+    out,
+    print_json,
+)
 from fleetui.core.errors import UserError
 from fleetui.db.engine import redact, sqlite_path
-from fleetui.store import database_url, open_fleet
+from fleetui.store import database_url, open_fleet, reason
 
 db_app = typer.Typer(
     cls=Group, rich_markup_mode=None, help="Inspect or upgrade the database.", no_args_is_help=True
@@ -30,7 +40,7 @@ def db_info(ctx: typer.Context, as_json: JsonOption = False) -> None:
     url = database_url(db_target(ctx))
     path = sqlite_path(url)
     if path is not None and not path.exists():  # connecting would create it
-        raise UserError(f"There is no database at {path} yet; any other command creates it.")
+        raise UserError(no_database(path))
     try:
         engine = make_engine(url)
     except DatabaseURLError as exc:
@@ -38,9 +48,7 @@ def db_info(ctx: typer.Context, as_json: JsonOption = False) -> None:
     try:
         current = current_revision(engine)
     except SQLAlchemyError as exc:
-        raise UserError(
-            f"Cannot read the database {redact(url)}: {exc.__class__.__name__}."
-        ) from None
+        raise UserError(unreadable(url, exc)) from None
     head, known = known_revisions()
     state = (
         "up to date"
@@ -68,6 +76,16 @@ def db_info(ctx: typer.Context, as_json: JsonOption = False) -> None:
             out.print(f"{key:12} {value}", highlight=False)
 
 
+def unreadable(url: str, exc: SQLAlchemyError) -> str:
+    """One sentence: which database could not be read (where, for a server) and the driver's
+    reason, every password redacted."""
+    parsed = make_url(url)
+    where = (
+        f"at {parsed.host}:{parsed.port or 5432} ({redact(url)})" if parsed.host else redact(url)
+    )
+    return f"Cannot read the database {where}: {reason(exc)}."
+
+
 @db_app.command("check")
 def db_check(
     ctx: typer.Context,
@@ -83,7 +101,7 @@ def db_check(
     (listed); 2: a database from a newer fleetui."""
     from fleetui.admin import maintenance
 
-    problems = maintenance.check(open_db(ctx), full)
+    problems = maintenance.check(open_db(ctx, create=False), full)
     if as_json:
         print_json([p.__dict__ for p in problems])
     else:
@@ -100,7 +118,7 @@ def backup_cmd(ctx: typer.Context, dest: Annotated[str, typer.Argument(help="New
     """Back up the database (safe while fleetui runs). SQLite: a copy; PostgreSQL: pg_dump -Fc."""
     from fleetui.admin import maintenance
 
-    out.print(maintenance.backup(open_db(ctx), dest), highlight=False)
+    out.print(maintenance.backup(open_db(ctx, create=False), dest), highlight=False)
 
 
 @app.command("restore")

@@ -25,6 +25,10 @@ Supplier = Annotated[str | None, typer.Option(help="Supplier ('' clears it).")]
 Price = Annotated[str | None, typer.Option(help="Price: '¥95,000', 'USD 30000' ('' clears it).")]
 WarrantyEnd = Annotated[str | None, typer.Option(help="Warranty end date ('' clears it).")]
 ServiceLife = Annotated[str | None, typer.Option(help="Service life in years ('' clears it).")]
+AssetTag = Annotated[str | None, typer.Option(help="Asset tag, unique to one card ('' clears it).")]
+PurchaseOrder = Annotated[
+    str | None, typer.Option(help="Purchase-order or invoice reference ('' clears it).")
+]
 
 
 REVIEW = "review with --dry-run"
@@ -51,6 +55,8 @@ def edit_cmd(
     price: Price = None,
     warranty_end: WarrantyEnd = None,
     service_life_years: ServiceLife = None,
+    asset_tag: AssetTag = None,
+    purchase_order: PurchaseOrder = None,
     reason: Reason = "",
     actor: Actor = None,
     yes: Yes = False,
@@ -74,6 +80,8 @@ def edit_cmd(
         "price": price,
         "warranty_end": warranty_end,
         "service_life_years": service_life_years,
+        "asset_tag": asset_tag,
+        "purchase_order": purchase_order,
     }
     plan = edit.plan_edit(engine, serials or [], where, fields, settings=settings(ctx))
     if dry_run:

@@ -20,8 +20,8 @@ def import_cmd(
     file: Annotated[
         str,
         typer.Argument(
-            help="CSV file: fleetui's export, Snipe-IT, nvidia-smi "
-            "--query-gpu, or a spreadsheet saved as CSV."
+            help="CSV file or .xlsx workbook: fleetui's export, Snipe-IT, NetBox, "
+            "nvidia-smi --query-gpu, or a spreadsheet."
         ),
     ],
     dry_run: Annotated[
@@ -48,7 +48,13 @@ def import_cmd(
     node: Annotated[str | None, typer.Option(help="Node of rows without one.")] = None,
     team: Annotated[str | None, typer.Option(help="Team of rows without one.")] = None,
     project: Annotated[str | None, typer.Option(help="Project of rows without one.")] = None,
+    sheet: Annotated[
+        str | None, typer.Option(help="Sheet of an .xlsx workbook (default: the first).")
+    ] = None,
     reason: Annotated[str, typer.Option(help="Recorded in the audit log.")] = "",
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Name every column not imported.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Import cards from a CSV file: every row checked first, then one transaction and batch."""
@@ -66,6 +72,7 @@ def import_cmd(
         node=node,
         team=team,
         project=project,
+        sheet=sheet,
         reason=reason,
         config=settings(ctx),
     )
@@ -79,7 +86,7 @@ def import_cmd(
     if as_json:
         print_json(result.as_dict())
     else:
-        _print_import(result)
+        _print_import(result, verbose)
     if result.error_count and not skip_invalid:
         raise typer.Exit(1)
 
@@ -99,14 +106,14 @@ def _with_progress(label: str, work):
 SHOWN_ERROR_GROUPS = 40
 
 
-def _print_import(result) -> None:
-    from fleetui.importing.importer import group_errors
+def _print_import(result, verbose: bool = False) -> None:
+    from fleetui.importing.importer import group_errors, unused_columns
 
     say = err.print
     say(
-        f"{result.file}: {result.encoding}, delimiter {result.delimiter!r}, "
-        f"{units.counted(result.rows, 'row')}",
+        f"{result.file}: {result.layout}, {units.counted(result.rows, 'row')}",
         highlight=False,
+        soft_wrap=True,
     )
     say(
         "Columns: " + ", ".join(f"{c} -> {f}" for c, f in result.mapping.items()),
@@ -114,10 +121,7 @@ def _print_import(result) -> None:
         soft_wrap=True,
     )
     if result.unknown_columns:
-        say(
-            f"Not imported ({len(result.unknown_columns)}): {', '.join(result.unknown_columns)}",
-            highlight=False,
-        )
+        say(unused_columns(result.unknown_columns, verbose), highlight=False, soft_wrap=True)
     groups = group_errors(result.errors)
     for group in groups[:SHOWN_ERROR_GROUPS]:
         say(f"  {group}", markup=False, highlight=False, soft_wrap=True)
@@ -127,9 +131,10 @@ def _print_import(result) -> None:
             "every one)",
             highlight=False,
         )
-    if result.error_count and not result.written and not result.dry_run:
+    if result.error_count and not result.written and not result.rejected:
+        nothing = "nothing would be imported" if result.dry_run else "nothing was written"
         say(
-            f"{units.counted(result.error_count, 'error')}; nothing was written. Fix them, or pass "
+            f"{units.counted(result.error_count, 'error')}; {nothing}. Fix them, or pass "
             "--skip-invalid to write the valid rows.",
             highlight=False,
         )

@@ -248,6 +248,9 @@ STATUS_WORDS = {
         "idle",
         "stock",
         "in stock",
+        "offline",  # NetBox: present, switched off
+        "staged",  # NetBox: installed, not yet in service
+        "inventory",  # NetBox devices: on the shelf
         "备用",
         "闲置",
         "库存",
@@ -259,6 +262,7 @@ STATUS_WORDS = {
         "broken",
         "faulty",
         "under repair",
+        "failed",  # NetBox
         "维修",
         "送修",
         "故障",
@@ -270,11 +274,21 @@ STATUS_WORDS = {
         "decommissioned",
         "broken - not fixable",
         "lost/stolen",
+        "decommissioning",  # NetBox: on its way out
         "报废",
         "退役",
         "已报废",
     ),
-    Status.ON_ORDER: ("pending", "ordered", "on order", "in transit", "在途", "采购中", "已下单"),
+    Status.ON_ORDER: (
+        "pending",
+        "ordered",
+        "on order",
+        "in transit",
+        "planned",  # NetBox: not delivered yet
+        "在途",
+        "采购中",
+        "已下单",
+    ),
 }
 _STATUS = {s.value: s.value for s in CARD_STATUSES} | {
     word: status.value for status, words in STATUS_WORDS.items() for word in words

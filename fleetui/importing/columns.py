@@ -1,8 +1,13 @@
 """Which CSV column holds which card field: fleetui's own headers and the ones people send.
 
 Headers are compared ignoring case, spaces and punctuation ("Purchase Date" = "purchase_date").
-Sources: fleetui's export, Snipe-IT asset exports, `nvidia-smi --query-gpu ... --format=csv`,
-and the Chinese headers of spreadsheets from purchasing and asset teams.
+Sources: fleetui's export, Snipe-IT asset exports (app/Importer/import_mappings.md), NetBox
+inventory-item and module exports (dcim), `nvidia-smi --query-gpu ... --format=csv`, and the
+Chinese headers of spreadsheets from purchasing and asset teams.
+
+A WEAK alias counts only when no other column of the file gives the fields it names: `name` is
+the model in `nvidia-smi --query-gpu=name,...`, but the asset's own name in Snipe-IT and NetBox
+files, which carry their model as `Model`/`Model Number` or `part_id`.
 """
 
 from __future__ import annotations
@@ -30,7 +35,11 @@ EXPORT_FIELDS = (
     "warranty_end",
     "service_life_years",
     "notes",
+    "asset_tag",
+    "purchase_order",
 )
+# What an export adds after EXPORT_FIELDS, computed by the lifecycle rules: an import skips them.
+COMPUTED_FIELDS = ("effective_warranty_end", "effective_service_life_years", "end_of_life")
 ALIASES: dict[str, tuple[str, ...]] = {
     "serial": (
         "serial number",
@@ -47,11 +56,14 @@ ALIASES: dict[str, tuple[str, ...]] = {
     ),
     "uuid": ("gpu uuid", "nvml uuid", "gpu id"),
     "model": (
-        "model name",
         "gpu model",
         "gpu",
         "name",
         "gpu name",
+        "model name",
+        "asset model",
+        "part id",  # NetBox inventory items
+        "module type",  # NetBox modules
         "card model",
         "product",
         "型号",
@@ -68,6 +80,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "server",
         "machine",
         "node name",
+        "device",  # NetBox: the device an inventory item or module is in
         "主机",
         "主机名",
         "节点",
@@ -81,6 +94,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "dept",
         "group",
         "owner team",
+        "company",  # Snipe-IT
         "团队",
         "部门",
         "组",
@@ -111,6 +125,18 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "金额",
     ),
     "currency": ("currency code", "币种", "货币"),
+    "asset_tag": ("asset tag", "asset tag number", "tag", "资产编号", "资产标签"),
+    "purchase_order": (
+        "order number",  # Snipe-IT
+        "purchase order",
+        "po",
+        "po number",
+        "invoice",
+        "invoice number",
+        "采购订单",
+        "订单号",
+        "发票号",
+    ),
     "supplier": ("vendor", "seller", "供应商", "供货商"),
     "warranty_months": (
         "warranty",
@@ -138,6 +164,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "manufacturer": ("manufacturer", "make", "brand", "厂商", "品牌", "制造商"),
     "model_number": ("model number", "model no", "part number", "型号编码"),
 }
+# weak alias -> the fields whose column, when the file has one, makes it no alias at all
+WEAK = {"name": ("model", "model_number")}
 FIELDS = tuple(dict.fromkeys((*EXPORT_FIELDS, *ALIASES)))
 IGNORE = "ignore"
 
@@ -151,6 +179,8 @@ def normalize(header: str) -> str:
 
 _LOOKUP = {normalize(f): f for f in FIELDS}
 _LOOKUP.update({normalize(alias): f for f, aliases in ALIASES.items() for alias in aliases})
+_LOOKUP.update({normalize(f): IGNORE for f in COMPUTED_FIELDS})
+_WEAK = {normalize(alias): fields for alias, fields in WEAK.items()}
 
 
 @dataclass
@@ -170,11 +200,16 @@ class Mapping:
 def map_columns(header: list[str], overrides: dict[str, str] | None = None) -> Mapping:
     """Map a header row; `overrides` ({column: field or 'ignore'}) come from --map."""
     overrides = {normalize(k): v for k, v in (overrides or {}).items()}
+    keys = [normalize(raw) for raw in header]
+    targets = [overrides.get(key) or _LOOKUP.get(key) for key in keys]
+    strong = {
+        t for key, t in zip(keys, targets, strict=True) if key not in _WEAK or key in overrides
+    }
     mapping = Mapping()
     seen: dict[str, int] = {}
-    for index, raw in enumerate(header):
-        key = normalize(raw)
-        target = overrides.get(key) or _LOOKUP.get(key)
+    for index, (raw, key, target) in enumerate(zip(header, keys, targets, strict=True)):
+        if key in _WEAK and key not in overrides and strong.intersection(_WEAK[key]):
+            target = None  # another column gives the model: this one is not it
         if target == IGNORE:
             continue
         if target is None or target in seen:

@@ -74,6 +74,18 @@ class CsvSource:
     def _open(self) -> io.TextIOWrapper:
         return open(self.path, encoding=self.encoding, newline="")
 
+    def layout(self) -> str:
+        return f"{self.encoding}, delimiter {self.delimiter!r}"
+
+    def estimate_rows(self) -> int:
+        """Rows in the file, from its size and the lines of its first 64 KiB (for progress)."""
+        size = self.path.stat().st_size
+        with self._open() as handle:
+            sample = handle.read(SAMPLE)
+        lines = max(sample.count("\n"), 1)
+        encoded = max(len(sample.encode(self.encoding, "replace")), 1)
+        return max(1, round(size * lines / encoded))
+
 
 def open_csv(path: str | Path) -> CsvSource:
     """Detect encoding, delimiter and header of a CSV file, or raise a one-sentence UserError."""

@@ -37,6 +37,7 @@ from fleetui.importing.columns import Mapping, map_columns
 from fleetui.importing.csvfile import CsvSource, open_csv, write_rows
 from fleetui.importing.parse import FITTED, ChunkParser
 from fleetui.importing.stage import Names
+from fleetui.importing.xlsxfile import XlsxSource, is_workbook, open_xlsx
 from fleetui.store import busy_as_user_error
 
 CHUNK = 20_000
@@ -57,6 +58,7 @@ class ImportOptions:
     node: str | None = None
     team: str | None = None
     project: str | None = None
+    sheet: str | None = None  # of an .xlsx workbook; default its first
     actor: str | None = None
     reason: str = ""
     config: config.Config = field(kw_only=True)  # the settings, read once by the entry point
@@ -67,6 +69,7 @@ class ImportResult:
     file: str
     encoding: str
     delimiter: str
+    layout: str  # "utf-8, delimiter ','" or "sheet 'Cards'"
     mapping: dict[str, str]  # column header -> field
     unknown_columns: list[str]
     rows: int = 0
@@ -158,10 +161,29 @@ class ImportCancelled(UserError):
 Progress = Callable[[int, int], None]  # (bytes read, file size)
 
 
-def inspect_file(path: str | Path, overrides: dict[str, str] | None = None):
-    """The detected source and column mapping of a file, for previews (UserError if unusable)."""
-    source = open_csv(path)
+def inspect_file(
+    path: str | Path, overrides: dict[str, str] | None = None, sheet: str | None = None
+) -> tuple[CsvSource | XlsxSource, Mapping]:
+    """The detected source and column mapping of a CSV file or an .xlsx workbook's sheet, for
+    previews (UserError if unusable)."""
+    if is_workbook(path):
+        source: CsvSource | XlsxSource = open_xlsx(path, sheet)
+    elif sheet is not None:
+        raise UserError(f"--sheet is for .xlsx workbooks; {Path(path).name} is read as CSV.")
+    else:
+        source = open_csv(path)
     return source, map_columns(source.header, overrides)
+
+
+def unused_columns(columns: list[str], verbose: bool = False, shown: int = 3) -> str:
+    """The one line naming the columns an import leaves out: 'N other columns not imported:
+    a, b, c…' (every one when `verbose`); empty when there are none."""
+    if not columns:
+        return ""
+    names = columns if verbose or len(columns) <= shown else [*columns[:shown], "…"]
+    listed = ", ".join(names).replace(", …", "…")
+    noun = "column" if len(columns) == 1 else "columns"
+    return f"{len(columns):,} other {noun} not imported: {listed}"
 
 
 def run_import(
@@ -174,12 +196,13 @@ def run_import(
     """Validate and (unless a dry run or invalid) write a CSV file; see the module docstring."""
     if options.on_existing not in ("update", "skip", "error"):
         raise UserError("--on-existing takes update, skip or error.")
-    source, mapping = inspect_file(path, options.overrides)
+    source, mapping = inspect_file(path, options.overrides, options.sheet)
     _check_options(mapping, options)
     result = ImportResult(
         file=str(source.path),
         encoding=source.encoding,
         delimiter=source.delimiter,
+        layout=source.layout(),
         mapping={source.header[i]: f for i, f in mapping.fields.items()},
         unknown_columns=mapping.unknown,
         dry_run=options.dry_run,
@@ -230,7 +253,9 @@ def _check_options(mapping: Mapping, options: ImportOptions) -> None:
             ) from None
 
 
-def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, cancel) -> None:
+def _run(
+    conn, source: CsvSource | XlsxSource, mapping: Mapping, options, result, progress, cancel
+) -> None:
     lock_cards_for_writing(conn)  # before any read: see db.locks
     empty = conn.execute(select(card_t.c.id).limit(1)).first() is None
     stage.create(conn)
@@ -263,11 +288,13 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
     serial_column = source.header[mapping.column_of("serial")]
     uuid_index = mapping.column_of("uuid")
     uuid_column = source.header[uuid_index] if uuid_index is not None else "uuid"
+    tag_index = mapping.column_of("asset_tag")
+    tag_column = source.header[tag_index] if tag_index is not None else None
     checks = (
         stage.repeats(conn, "serial", "serial", serial_column)
         if quiet
         else stage.cross_row_errors(
-            conn, options, serial_column, uuid_column, parser.uuid_repeats, not empty
+            conn, options, serial_column, uuid_column, parser.uuid_repeats, not empty, tag_column
         )
     )
     _add_errors(result, list(checks), bad_rows)
@@ -316,7 +343,7 @@ def _add_errors(result: ImportResult, errors: list[RowError], bad_rows: dict[int
         )
 
 
-def _write_rejected(source: CsvSource, result: ImportResult) -> str:
+def _write_rejected(source: CsvSource | XlsxSource, result: ImportResult) -> str:
     """FILE.rejected.csv: the rejected rows as they were, with a reason column."""
     bad_rows = result.rejected_rows
     target = source.path.with_name(source.path.name + ".rejected.csv")

@@ -25,6 +25,7 @@ from fleetui.importing.cells import (
 from fleetui.importing.columns import Mapping
 from fleetui.importing.csvfile import CsvSource
 from fleetui.importing.stage import CARD_FIELDS, Names
+from fleetui.importing.xlsxfile import XlsxSource
 
 MEMO_LIMIT = 100_000  # distinct raw values remembered per column
 _MISSING_FIRST = {c for m in MISSING if m for c in (m[0], m[0].upper())}
@@ -39,6 +40,8 @@ FITTED = {
     "team": Team.__table__.c.name,
     "project": Project.__table__.c.name,
     "node": Node.__table__.c.hostname,
+    "asset_tag": card_t.c.asset_tag,
+    "purchase_order": card_t.c.purchase_order,
 }
 
 
@@ -51,14 +54,16 @@ class ChunkParser:
     teams and projects are resolved by `names`, which holds them by name.
     """
 
-    def __init__(self, names: Names, source: CsvSource, mapping: Mapping, options) -> None:
+    def __init__(
+        self, names: Names, source: CsvSource | XlsxSource, mapping: Mapping, options
+    ) -> None:
         self.names, self.options = names, options
         self.header = source.header
         self.width = len(source.header)
         self.columns = {f: i for i, f in mapping.fields.items()}
         self.symbols: set[str] = set()  # currencies the price column writes
         self.bare_prices = False  # whether a price names no currency (settled after staging)
-        self.rows_estimate = _estimate_rows(source)
+        self.rows_estimate = source.estimate_rows()
         self.defaults = {"node": options.node, "team": options.team, "project": options.project}
         self.memos: dict[str, dict[Any, Any]] = {}
         self.failed: set[str] = set()  # memos holding a CellError
@@ -195,6 +200,8 @@ class ChunkParser:
             warranty_end,
             mapped("service_life_years", parse_years),
             cleaned("notes"),
+            cleaned("asset_tag"),
+            cleaned("purchase_order"),
             [u is not None for u in uuid],
         ]
         if not errors:
@@ -450,11 +457,3 @@ def _clean(values) -> list[str | None]:
         s if (s := v.strip()) and (s[0] not in _MISSING_FIRST or s.lower() not in MISSING) else None
         for v in values
     ]
-
-
-def _estimate_rows(source: CsvSource) -> int:
-    size = source.path.stat().st_size
-    with source._open() as handle:
-        sample = handle.read(1 << 16)
-    lines = max(sample.count("\n"), 1)
-    return max(1, round(size * lines / max(len(sample.encode(source.encoding, "replace")), 1)))

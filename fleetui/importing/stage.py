@@ -58,6 +58,8 @@ stage_t = Table(
     Column("warranty_end", Date),
     Column("service_life_years", Float),
     Column("notes", String),
+    Column("asset_tag", String),
+    Column("purchase_order", String),
     # Whether the row gives its card a UUID it does not have yet: staged as "has a UUID",
     # corrected by the link to the cards (only such rows can clash over a UUID).
     Column("new_uuid", Boolean),
@@ -291,11 +293,22 @@ def repeats(conn, column, label: str, header: str, among=True) -> Iterator[RowEr
 
 
 def cross_row_errors(
-    conn, options, serial_column: str, uuid_column: str, uuid_repeats: bool, cards: bool
+    conn,
+    options,
+    serial_column: str,
+    uuid_column: str,
+    uuid_repeats: bool,
+    cards: bool,
+    tag_column: str | None = None,
 ) -> Iterator[RowError]:
     """Checks across rows. `uuid_repeats`: whether the file may repeat a UUID (the parser
-    saw one); `cards`: whether the inventory had cards before the import."""
+    saw one); `cards`: whether the inventory had cards before the import; `tag_column`: the
+    file's asset tag column, if it has one."""
     yield from repeats(conn, "serial", "serial", serial_column)
+    if tag_column is not None:
+        yield from repeats(conn, "asset_tag", "asset tag", tag_column)
+        if cards:
+            yield from _holders(conn, "asset_tag", tag_column, stage_t.c.asset_tag.isnot(None))
     # Only rows that give their card a new UUID can clash: with each other (a repeat in the
     # file) or with the card holding it (probed by a correlated subquery, so the planner
     # cannot turn the join around and scan the whole inventory).
@@ -303,7 +316,7 @@ def cross_row_errors(
     if uuid_repeats:
         yield from repeats(conn, "uuid", "UUID", uuid_column, new_uuid)
     if cards:
-        yield from _uuid_holders(conn, uuid_column, new_uuid)
+        yield from _holders(conn, "uuid", uuid_column, new_uuid)
     for row_no, serial in conn.execute(
         select(stage_t.c.row_no, stage_t.c.serial)
         .where(stage_t.c.card_id.is_(None), stage_t.c.model_id.is_(None))
@@ -323,20 +336,22 @@ def cross_row_errors(
             )
 
 
-def _uuid_holders(conn, uuid_column: str, new_uuid) -> Iterator[RowError]:
-    """Rows giving their card a UUID another card of the inventory has."""
-    holder = select(card_t.c.serial).where(card_t.c.uuid == stage_t.c.uuid).scalar_subquery()
+def _holders(conn, column: str, header: str, among) -> Iterator[RowError]:
+    """Rows (of those `among` selects) giving their card a UUID or asset tag (`column`) that
+    another card of the inventory has."""
+    holder = select(card_t.c.serial).where(card_t.c[column] == stage_t.c[column]).scalar_subquery()
     probed = (
-        select(stage_t.c.row_no, stage_t.c.uuid, stage_t.c.serial, holder.label("other"))
-        .where(new_uuid)
+        select(stage_t.c.row_no, stage_t.c[column], stage_t.c.serial, holder.label("other"))
+        .where(among)
         .subquery()
     )
-    for row_no, uuid, other in conn.execute(
-        select(probed.c.row_no, probed.c.uuid, probed.c.other)
+    what = "UUID" if column == "uuid" else "asset tag"
+    for row_no, value, other in conn.execute(
+        select(probed.c.row_no, probed.c[column], probed.c.other)
         .where(probed.c.other.isnot(None), probed.c.other != probed.c.serial)
         .order_by(probed.c.row_no)
     ):
-        yield RowError(row_no, uuid_column, uuid, f"card {other} already has this UUID")
+        yield RowError(row_no, header, value, f"card {other} already has this {what}")
 
 
 def _changed(present: list[str]):

@@ -166,6 +166,12 @@ def _term(conn, term: Term, today: date | None, settings: config.Config) -> Colu
         return _prefix(card.c.serial, value)
     if key == "uuid":
         return _prefix(card.c.uuid, value)
+    if key == "tag":
+        return (
+            card.c.asset_tag.is_(None)
+            if value.lower() == "none"
+            else _prefix(card.c.asset_tag, value)
+        )
     if key == "status":
         return card.c.status == value
     if key == "model":
@@ -182,7 +188,11 @@ def _term(conn, term: Term, today: date | None, settings: config.Config) -> Colu
         sites = select(node_t.c.id).join(site_t, site_t.c.id == node_t.c.site_id)
         return card.c.node_id.in_(sites.where(contains_text(site_t.c.name, value)))
     # free text: any of the fields
-    alternatives = [_prefix(card.c.serial, value), _prefix(card.c.uuid, value)]
+    alternatives = [
+        _prefix(card.c.serial, value),
+        _prefix(card.c.uuid, value),
+        _prefix(card.c.asset_tag, value),
+    ]
     for column, ids in (
         (card.c.model_id, _model_ids(conn, value, settings, literal=True)),
         (card.c.team_id, _name_ids(conn, team_t, value)),
@@ -520,6 +530,7 @@ def _life(row, today: date, cfg: config.Config) -> dict[str, Any]:
 DETAIL_ORDER = (  # then the lifecycle fields, then everything else
     "serial",
     "uuid",
+    "asset_tag",
     "model",
     "status",
     "team",
@@ -533,6 +544,7 @@ DETAIL_ORDER = (  # then the lifecycle fields, then everything else
     "price_minor",
     "currency",
     "supplier",
+    "purchase_order",
     "service_life_years",
     "fp16_tflops",
     "memory_gb",

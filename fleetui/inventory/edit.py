@@ -36,6 +36,8 @@ EDIT_FIELDS = (
     "price",
     "warranty_end",
     "service_life_years",
+    "asset_tag",
+    "purchase_order",
 )
 
 
@@ -175,9 +177,10 @@ def parse_fields(conn: Connection, fields: dict[str, str | None]) -> tuple[dict,
         shown[name] = _shown(name, text, parsed)
     if not values:
         raise UserError("Say what to change (--status, --notes, --node, ... ).")
-    for column in ("notes", "supplier", "pci_bus_id"):
+    for column in ("notes", "supplier", "pci_bus_id", "asset_tag", "purchase_order"):
         if values.get(column):
-            require_fit(card_t.c[column], values[column], column.replace("pci_bus_id", "slot"))
+            label = column.replace("pci_bus_id", "slot").replace("_", " ")
+            require_fit(card_t.c[column], values[column], label)
     return values, shown
 
 
@@ -210,8 +213,8 @@ def _field(conn: Connection, name: str, text: str) -> dict[str, Any]:
         return {"node_id": found}
     if name == "slot":
         return {"pci_bus_id": text}
-    if name == "supplier":
-        return {"supplier": text}
+    if name in ("supplier", "asset_tag", "purchase_order"):
+        return {name: text}
     if name == "price":
         minor, currency = parse_money(text)
         return {"price_minor": minor} | ({"currency": currency} if currency else {})
@@ -234,8 +237,23 @@ def plan_edit(
         chosen = _chosen(conn, engine, serials, query, tuple(values), settings)
     if values.get("pci_bus_id") and len(chosen) > 1:
         raise UserError("A slot belongs to one card; give --slot with one serial.")
+    if values.get("asset_tag"):
+        _check_tag(engine, values["asset_tag"], chosen)
     cards = [c for c in chosen if c.values != values]
     return EditPlan(values, shown, cards, len(chosen) - len(cards))
+
+
+def _check_tag(engine: Engine, tag: str, chosen: list[PlannedCard]) -> None:
+    """An asset tag names one card: refuse giving it to several, or to a card when another
+    card has it."""
+    if len(chosen) > 1:
+        raise UserError("An asset tag belongs to one card; give --asset-tag with one serial.")
+    with engine.connect() as conn:
+        holder = conn.execute(
+            select(card_t.c.serial).where(card_t.c.asset_tag == tag, card_t.c.id != chosen[0].id)
+        ).scalar()
+    if holder is not None:
+        raise UserError(f"Card {holder} already has asset tag '{tag}'; nothing was changed.")
 
 
 def describe_edit(plan: EditPlan, limit: int = 20) -> list[str]:

@@ -1,10 +1,12 @@
 """The filter language shared by the TUI's `/` box and `fleetui cards QUERY`.
 
 Whitespace-separated terms, all of which must match:
-  free text         the start of a serial or UUID, or part of a model, node, team or project name
-  key:value         serial, uuid, model, node (or host), site, team, project, status
+  free text         the start of a serial, UUID or asset tag, or part of a model, node, team or
+                    project name
+  key:value         serial, uuid, tag (asset tag), model, node (or host), site, team, project,
+                    status
   key:"two words"   quotes for values with spaces
-  team:none         cards without a team (also project:none, node:none)
+  team:none         cards without a team (also project:none, node:none, tag:none)
   warranty:30d      a held card's warranty ends within 30 days (any number); warranty:expired
   eol:past          in service past the end of its service life
 """
@@ -18,8 +20,26 @@ from dataclasses import dataclass
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_STATUSES, Status
 
-KEYS = ("serial", "uuid", "model", "node", "site", "team", "project", "status", "warranty", "eol")
-KEY_ALIASES = {"host": "node", "hostname": "node", "gpu": "model", "state": "status"}
+KEYS = (
+    "serial",
+    "uuid",
+    "tag",
+    "model",
+    "node",
+    "site",
+    "team",
+    "project",
+    "status",
+    "warranty",
+    "eol",
+)
+KEY_ALIASES = {
+    "host": "node",
+    "hostname": "node",
+    "gpu": "model",
+    "state": "status",
+    "asset_tag": "tag",
+}
 STATUS_ALIASES = {
     "in service": Status.IN_SERVICE,
     "inservice": Status.IN_SERVICE,

@@ -1,0 +1,63 @@
+"""The TUI's edit form carries the asset tag and purchase order; the import screen says
+plainly when nothing would be imported, and names the columns it leaves out in one line."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from textual.widgets import Button, Input, Static
+
+from fleetui.app import FleetApp
+from fleetui.db.tables import Card
+from tests.tui.test_app import settle
+
+
+async def test_the_edit_form_sets_asset_tag_and_purchase_order(demo_engine):
+    from fleetui.screens.edit_cards import EditModal
+
+    with demo_engine.connect() as conn:
+        serial = conn.execute(select(Card.serial).order_by(Card.serial).limit(1)).scalar_one()
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        done: list[str | None] = []
+        app.push_screen(EditModal(demo_engine, [serial]), done.append)
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#asset_tag", Input).value = "TAG-77"
+        form.query_one("#purchase_order", Input).value = "PO 2025/9"
+        form.query_one("#reason", Input).value = "labelled"
+        form.query_one("#preview", Button).press()
+        await settle(pilot)
+        plan = str(form.query_one("#plan", Static).render())
+        assert "asset tag TAG-77" in plan and "purchase order PO 2025/9" in plan
+        form.query_one("#save", Button).press()
+        await settle(pilot)
+        assert done and done[0]
+    with demo_engine.connect() as conn:
+        card = conn.execute(select(Card).where(Card.serial == serial)).mappings().one()
+    assert (card["asset_tag"], card["purchase_order"]) == ("TAG-77", "PO 2025/9")
+
+
+async def test_import_check_with_errors_says_nothing_would_be_imported(demo_engine, tmp_path):
+    from fleetui.screens.import_screen import ImportScreen
+
+    path = tmp_path / "wide.csv"
+    extra = [f"extra {i}" for i in range(5)]
+    path.write_text(
+        ",".join(["serial", "model", *extra]) + "\nNEW-1,Z999," + ",".join("x" * 5) + "\n"
+    )
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(160, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("I")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ImportScreen)
+        await pilot.press(*str(path), "enter")
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        summary = str(screen.query_one("#summary", Static).render())
+        assert summary.startswith("1 error; nothing would be imported")
+        assert "Would import" not in summary
+        assert "5 other columns not imported: extra 0, extra 1, extra 2…" in summary
