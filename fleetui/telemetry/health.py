@@ -51,6 +51,7 @@ ACTION_TEXT = {
 # NVML / DCGM clock event reason bits: hardware slowdowns need a look at cooling or power
 HW_SLOWDOWN = {0x08: "hw_slowdown", 0x40: "hw_thermal_slowdown", 0x80: "hw_power_brake_slowdown"}
 SW_THERMAL = 0x20
+THROTTLE_NAMES = HW_SLOWDOWN | {SW_THERMAL: "sw_thermal_slowdown"}
 # the raw readings evidence is taken from (gpu_sample columns, GpuSample attributes)
 READINGS = (
     "xid",
@@ -394,7 +395,12 @@ def sick_cards(
 
 
 def _describe(r: Any) -> str:
-    text = TEXTS.get(r.kind) or f"Xid {r.code}: {catalogue().xid(r.code).description}"
+    if r.kind == "xid":
+        text = f"Xid {r.code}: {catalogue().xid(r.code).description}"
+    elif r.kind == "throttle":
+        text = "throttled: " + ", ".join(n for bit, n in THROTTLE_NAMES.items() if r.code & bit)
+    else:
+        text = TEXTS[r.kind]
     times = f", {r.occurrences} times" if r.occurrences > 1 else ""
     return f"{text}{times} ({ACTION_TEXT[r.action]})"
 
@@ -406,7 +412,6 @@ TEXTS = {
     "row_remap_pending": "row remapping pending a reset",
     "retired_pending": "page retirement pending a reset",
     "retired_pages": "retired pages",
-    "throttle": "throttled",
 }
 
 

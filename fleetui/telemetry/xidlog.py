@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 from fleetui.core.errors import UserError
@@ -43,14 +44,16 @@ class XidLog:
         self._offset = 0
         self._rest = b""
         self.seen: dict[tuple[int, int, int], tuple[int, int]] = {}
+        self._lock = threading.Lock()  # the agent serves from many threads
 
     def read(self) -> dict[tuple[int, int, int], tuple[int, int]]:
-        for line in self._new_lines():
-            match = _LINE.search(line)
-            if match:
-                key = (int(match[1], 16), int(match[2], 16), int(match[3], 16))
-                self.seen[key] = (int(match[4]), self.seen.get(key, (0, 0))[1] + 1)
-        return dict(self.seen)
+        with self._lock:
+            for line in self._new_lines():
+                match = _LINE.search(line)
+                if match:
+                    key = (int(match[1], 16), int(match[2], 16), int(match[3], 16))
+                    self.seen[key] = (int(match[4]), self.seen.get(key, (0, 0))[1] + 1)
+            return dict(self.seen)
 
     def _new_lines(self) -> list[str]:
         if self.is_kmsg:  # one record per read; EAGAIN when there is no more
