@@ -264,7 +264,9 @@ def test_the_kernel_log_gives_each_gpu_its_last_xid_and_count(tmp_path):
 
 
 def test_the_agent_reports_xids_retired_pages_remaps_and_a_lost_gpus_identity(
-    fake_nvml, engine, tmp_path
+    fake_nvml,  # noqa: F811 (the fixture, imported above)
+    engine,
+    tmp_path,
 ):
     real = _from_capture()
     worn = h100(real | {"serial": "1650000000999", "uuid": "GPU-worn", "bus": "00000000:2A:00.0"})
