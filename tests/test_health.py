@@ -3,18 +3,25 @@ dcgm-exporter pages and a real agent on loopback, the real pynvml module stubbed
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.error
+import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pynvml
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert, select
+from typer.testing import CliRunner
 
+from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.errors import UserError
-from fleetui.db.tables import Card, GpuModel, GpuSample, Node, Project, Team
-from fleetui.telemetry import agent, health, nvml, poller
+from fleetui.db.tables import Card, Event, GpuModel, GpuSample, Node, Project, Team
+from fleetui.lifecycle import repairs
+from fleetui.telemetry import agent, exporter, health, nvml, poller
 from fleetui.telemetry.xidlog import XidLog, bus_key
 from tests.test_telemetry import ByArgs, _from_capture, fake_nvml, h100, lost  # noqa: F401
 
@@ -314,3 +321,150 @@ def test_the_agent_reports_xids_retired_pages_remaps_and_a_lost_gpus_identity(
         "row remapping pending a reset (reset the GPU)",
         "retired pages (none)",
     ]
+
+
+# ---------------------------------------------------------------- item 4: sick cards to RMA
+
+
+def test_health_lists_sick_cards_and_rma_opens_the_repair_and_writes_the_packet(
+    sick_fleet, db_url, tmp_path
+):
+    poller.poll_once(sick_fleet, timeout=2.0, now=NOW)
+    runner = CliRunner()
+
+    def cli(*args):
+        return runner.invoke(app, ["--db", db_url, *args])
+
+    listed = json.loads(cli("health", "--json", "--today", "2026-11-01").stdout)
+    assert [c["serial"] for c in listed] == ["S-2", "S-0", "S-3"]  # worst first
+    assert {k: listed[1][k] for k in ("team", "node", "action", "warranty", "supplier")} == {
+        "team": "LLM",
+        "node": "gpu-node-7",
+        "action": "reboot_node",
+        "warranty": "active",
+        "supplier": "Inspur",
+    }
+    packet = tmp_path / "out" / "rma-S-0.md"
+    packet.parent.mkdir()
+    done = cli("rma", "S-0", "--out", str(packet), "--today", "2026-11-01", "--json")
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert (data["serial"], data["pci_bus_id"], data["node"], data["model"]) == (
+        "S-0",
+        _bus(0),
+        "gpu-node-7",
+        "H100 SXM5 80GB",
+    )
+    assert (data["to"], data["warranty_end"], data["purchase_date"]) == (
+        "Inspur",
+        "2028-03-01",
+        "2025-03-01",
+    )
+    assert "purchase_order" in data and data["past_repairs_of_model"] == []
+    assert data["health"][0]["code"] == 79 and data["health"][0]["value"] is None
+    text = packet.read_text("utf-8")
+    assert "To: Inspur (in warranty until 2028-03-01)" in text
+    assert "Xid 79: GPU has fallen off the bus (reboot the node)" in text
+    assert "NVIDIA: ROBUST_CHANNEL_GPU_HAS_FALLEN_OFF_THE_BUS, immediate RESTART_BM" in text
+    assert json.loads(packet.with_suffix(".json").read_text("utf-8"))["serial"] == "S-0"
+    assert sorted(p.name for p in packet.parent.iterdir()) == ["rma-S-0.json", "rma-S-0.md"]
+    with sick_fleet.connect() as conn:
+        assert conn.execute(select(Card.status).where(Card.serial == "S-0")).scalar() == "repair"
+        reason = conn.execute(select(Event.reason).where(Event.action == "repair.send")).scalar()
+    assert reason == "RMA: Xid 79: GPU has fallen off the bus (reboot the node)"
+    again = cli("rma", "S-0", "--out", str(packet))
+    assert again.exit_code == 1 and "exists; fleetui never overwrites" in again.stderr
+    assert cli("undo", data["batch"]).exit_code == 0  # an audited batch like any other
+    with sick_fleet.connect() as conn:
+        assert conn.execute(select(Card.status).where(Card.serial == "S-0")).scalar() == (
+            "in_service"
+        )
+    missing = cli("rma", "NO-SUCH", "--out", str(tmp_path / "x.md"))
+    assert (
+        missing.exit_code == 1
+        and missing.stderr.strip() == "fleetui: No card has serial 'NO-SUCH'."
+    )
+    assert not (tmp_path / "x.md").exists() and not (tmp_path / "x.json").exists()
+
+
+def test_out_of_warranty_the_packet_shows_what_repairs_of_the_model_cost(sick_fleet, tmp_path):
+    from fleetui.lifecycle import rma
+
+    config = Config()
+    repairs.send(sick_fleet, "S-1", "T-1", "Inspur")
+    repairs.receive(sick_fleet, "S-1", "1,200 USD", config, date(2029, 1, 1))
+    packet, paths = rma.open_rma(
+        sick_fleet, "S-3", config, date(2029, 1, 1), str(tmp_path / "s3.md")
+    )
+    assert packet.data["to"] is None and packet.data["in_warranty"] is False
+    assert packet.data["past_repairs_of_model"] == [
+        {"currency": "USD", "repairs": 1, "cost": 1200.0, "average": 1200.0}
+    ]
+    assert "Out of warranty (warranty end: 2028-03-01)" in packet.text
+    assert "- 1 repairs, 1,200.00 USD in all, 1,200.00 USD each" in packet.text
+    assert [p.name for p in paths] == ["s3.md", "s3.json"]
+
+
+# ---------------------------------------------------------------- item 5: fleetui's /metrics
+
+
+def _get(url: str, token: str | None = None) -> str:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
+        return r.read().decode()
+
+
+def test_the_exporter_serves_allocation_lifecycle_idle_and_sick_cards(sick_fleet, tmp_path):
+    team, _ = _team(sick_fleet, "Ads", "ranking")
+    _card(sick_fleet, "S-8", None, None, team_id=team, status="spare", warranty_end=TODAY)
+    _card(sick_fleet, "S-9", None, None, purchase_date=date(2019, 1, 1))  # no team, past EOL
+    poller.poll_once(sick_fleet, timeout=2.0, now=datetime.now(UTC))
+    server = exporter.make_exporter(sick_fleet, Config(), "127.0.0.1", 0, None, lambda: TODAY)
+    url = _serve(server) + "/metrics"
+    try:
+        page = _get(url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(page)
+        for s in family.samples
+    }
+
+    def value(name, **labels):
+        return samples.get((name, tuple(sorted(labels.items()))))
+
+    with sick_fleet.connect() as conn:
+        tflops = conn.execute(
+            select(GpuModel.fp16_tflops).where(GpuModel.key == "h100-sxm5-80gb")
+        ).scalar()
+    held = {"team": "LLM", "project": "pretrain", "model": "H100 SXM5 80GB"}
+    assert value("fleetui_cards", status="in_service", **held) == 4
+    assert value("fleetui_pflops", status="in_service", **held) == pytest.approx(4 * tflops / 1000)
+    spare = {"team": "Ads", "project": "none", "model": "H100 SXM5 80GB", "status": "spare"}
+    assert value("fleetui_cards", **spare) == 1
+    assert value("fleetui_cards_warranty_expiring", team="Ads") == 1
+    assert value("fleetui_cards_past_end_of_life", team="none") == 1
+    assert value("fleetui_cards_idle", team="LLM") == 1  # S-0 at 0%
+    assert value("fleetui_cards_sick", team="LLM", action="reboot_node") == 1
+    assert value("fleetui_cards_sick", team="LLM", action="inspect") == 1
+    assert value("fleetui_cards_sick", team="LLM", action="reset_gpu") == 1
+
+
+def test_the_exporter_serves_off_loopback_only_with_a_token(engine, db_url, tmp_path):
+    with pytest.raises(UserError, match="needs --token-file"):
+        exporter.make_exporter(engine, Config(), "0.0.0.0", 0, None)
+    refused = CliRunner().invoke(app, ["--db", db_url, "exporter", "--listen", "0.0.0.0:9401"])
+    assert refused.exit_code == 1 and "needs --token-file" in refused.stderr
+    token = "0123456789abcdef-exporter"
+    server = exporter.make_exporter(engine, Config(), "127.0.0.1", 0, token.encode())
+    url = _serve(server) + "/metrics"
+    try:
+        with pytest.raises(urllib.error.HTTPError) as no_token:
+            _get(url)
+        assert no_token.value.code == 401
+        assert "# TYPE fleetui_cards gauge" in _get(url, token)
+    finally:
+        server.shutdown()
+        server.server_close()

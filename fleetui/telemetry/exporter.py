@@ -13,7 +13,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, case, func, select
 
 from fleetui.config import Config
 from fleetui.core.errors import UserError
@@ -78,11 +78,19 @@ class FleetCollector(Collector):
             ).scalars()
             past_eol = per_team(past_eol_condition(self.config, today, list(overrides)))
             idle = per_team(card_t.c.serial.in_(idle_serials()))
-            sick = conn.execute(
-                select(card_t.c.team_id, event_t.c.action, func.count(func.distinct(card_t.c.id)))
+            # each sick card once, by its worst action
+            rank = case({a: i for i, a in enumerate(health.ACTIONS)}, value=event_t.c.action)
+            worst = (
+                select(card_t.c.team_id, func.max(rank).label("rank"))
                 .join(event_t, event_t.c.card_id == card_t.c.id)
                 .where(event_t.c.active, event_t.c.action.in_(health.SICK))
-                .group_by(card_t.c.team_id, event_t.c.action)
+                .group_by(card_t.c.id, card_t.c.team_id)
+                .subquery()
+            )
+            sick = conn.execute(
+                select(worst.c.team_id, worst.c.rank, func.count()).group_by(
+                    worst.c.team_id, worst.c.rank
+                )
             ).all()
 
         labels = ["team", "project", "model", "status"]
@@ -115,12 +123,12 @@ class FleetCollector(Collector):
             yield family
         family = GaugeMetricFamily(
             "fleetui_cards_sick",
-            "Cards whose GPU reports health evidence needing a reset, a reboot or an RMA, "
-            "by NVIDIA's action.",
+            "Cards whose GPU reports evidence needing a reset, a reboot or an RMA, by the "
+            "worst action NVIDIA gives for it.",
             labels=["team", "action"],
         )
-        for team_id, action, count in sick:
-            family.add_metric([teams.get(team_id, NONE), action], count)
+        for team_id, worst_rank, count in sick:
+            family.add_metric([teams.get(team_id, NONE), health.ACTIONS[worst_rank]], count)
         yield family
 
 
