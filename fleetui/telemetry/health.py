@@ -4,11 +4,11 @@ Evidence comes from the readings a node reports (dcgm-exporter's fields, or the 
 reading and kernel-log Xids): the last Xid, uncorrectable (double-bit) ECC errors, pending and
 failed row remapping, retired pages, hardware thermal/power slowdown, a GPU fallen off the bus.
 An Xid's action is the "immediate" resolution bucket of NVIDIA's Xid catalogue, shipped as data
-(fleetui/data/xid_catalogue.toml, with its source and version); an Xid NVIDIA says to take to
-support when it recurs (and a lost GPU, and double-bit ECC errors) becomes "inspect" (RMA) on
-its second occurrence. Each poll round keeps the evidence per GPU in health_event: first and
-last seen, how often, the last raw value; it stays there, inactive, once the GPU stops
-reporting it, as the card's health timeline.
+(fleetui/data/xid_catalogue.toml, with its source and version); an Xid that needs a GPU reset
+or a reboot and that NVIDIA says to take to support when it recurs (and a lost GPU, and
+double-bit ECC errors) becomes "inspect" (RMA) on its second occurrence. Each poll round keeps
+the evidence per GPU in health_event: first and last seen, how often, the last raw value; it
+stays there, inactive, once the GPU stops reporting it, as the card's health timeline.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ STATES = {
     "inspect": "inspect/RMA",
 }
 SICK = ("reset_gpu", "reboot_node", "inspect")  # the card itself needs a hand
+ESCALATING = ("reset_gpu", "reboot_node")  # a fault of the card: recurring, it is an RMA
 ACTION_TEXT = {
     "none": "none",
     "restart_app": "restart the application",
@@ -107,7 +108,7 @@ def catalogue() -> Catalogue:
             row["immediate"],
             row["investigate"],
             buckets[row["immediate"]],
-            row["investigate"] in escalate,
+            row["investigate"] in escalate and buckets[row["immediate"]] in ESCALATING,
         )
         for code, row in data["xid"].items()
     }
@@ -328,10 +329,11 @@ class SickCard:
 
 
 def sick_cards(
-    engine: Engine, config: Config, today: date, include: Sequence[str] = ACTIONS[1:]
+    engine: Engine, config: Config, today: date, include: Sequence[str] = SICK
 ) -> list[SickCard]:
-    """GPUs with active evidence whose action is in `include`, worst first, with their card's
-    team, warranty and supplier (a GPU no card matches is listed by what it reported)."""
+    """GPUs with active evidence whose worst action is in `include` (by default: a reset, a
+    reboot or an RMA), worst first, with their card's team, warranty and supplier (a GPU no
+    card matches is listed by what it reported)."""
     query = (
         select(
             event_t,
