@@ -361,7 +361,7 @@ def test_health_lists_sick_cards_and_rma_opens_the_repair_and_writes_the_packet(
         "2025-03-01",
     )
     assert "purchase_order" in data and data["past_repairs_of_model"] == []
-    assert data["health"][0]["code"] == 79 and data["health"][0]["value"] is None
+    assert data["health"][0]["code"] == 79 and data["health"][0]["value"] == 79
     text = packet.read_text("utf-8")
     assert "To: Inspur (in warranty until 2028-03-01)" in text
     assert "Xid 79: GPU has fallen off the bus (reboot the node)" in text

@@ -126,6 +126,7 @@ class Evidence:
     action: str
     text: str
     escalates: bool = False
+    count: int | None = None  # occurrences the source counted itself (the kernel log)
 
 
 def _on(value: Any) -> bool:
@@ -145,10 +146,11 @@ def evidence(readings: Mapping[str, Any]) -> list[Evidence]:
             Evidence(
                 "xid",
                 row.code,
-                readings.get("xid_count"),
+                readings["xid"],
                 row.action,
                 f"Xid {row.code}: {row.description}",
                 row.escalates,
+                int(readings["xid_count"]) if _on(readings.get("xid_count")) else None,
             )
         )
     if _on(readings.get("ecc_uncorrected_volatile")):
@@ -241,8 +243,8 @@ def record(
     cards = _cards(conn, [gpu for gpu, _ in seen.values()])
     for k, (gpu, found) in seen.items():
         old = known.get(k)
-        if found.kind == "xid" and found.value is not None:
-            occurrences = int(found.value)  # the kernel log's own count
+        if found.count is not None:
+            occurrences = found.count
         elif old is None:
             occurrences = 1
         else:
