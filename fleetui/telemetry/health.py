@@ -21,7 +21,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, insert, or_, select, tuple_, update
 
 from fleetui.config import Config
 from fleetui.db.tables import Card, GpuModel, HealthEvent, Node, Project, Team
@@ -458,12 +458,3 @@ def _nvidia(r: Any) -> dict[str, str] | None:
         "investigate": row.investigate,
         "source": catalogue().source,
     }
-
-
-def sick_card_ids():
-    """A query of the ids of cards with active evidence needing a hand (SICK)."""
-    return (
-        select(event_t.c.card_id)
-        .where(and_(event_t.c.active, event_t.c.action.in_(SICK), event_t.c.card_id.isnot(None)))
-        .distinct()
-    )
