@@ -162,6 +162,13 @@ def markdown(data: dict[str, Any]) -> str:
                 f"investigate {nv['investigate']}"
             )
     lines.append(f"\nXid actions from NVIDIA's Xid catalogue: {data['xid_catalogue']}")
+    lines += [
+        "",
+        "## Diagnostics",
+        "",
+        "Attach the node's `nvidia-bug-report.sh` log and a `dcgmi diag -r 3` run on this GPU "
+        "(fleetui does not collect them).",
+    ]
     if not data["in_warranty"]:
         lines += ["", f"## Past repairs of {data['model']}", ""]
         if not data["past_repairs_of_model"]:
