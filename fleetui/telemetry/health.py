@@ -135,6 +135,8 @@ def _on(value: Any) -> bool:
 
 def evidence(readings: Mapping[str, Any]) -> list[Evidence]:
     """What one GPU's readings show (the keys of READINGS and `lost`), worst first."""
+    if not readings.get("lost") and not any(map(readings.get, READINGS)):
+        return []  # most GPUs, most of the time
     found = []
     if readings.get("lost"):
         found.append(
@@ -218,12 +220,15 @@ def record(
     node_ids: Sequence[int],
     now: datetime,
 ) -> None:
-    """Keep this round's evidence: `rows` are the sample rows (in `columns`) of the nodes in
-    `node_ids`, which answered. New evidence is added, evidence seen again is updated (an
-    inactive one coming back is one more occurrence), and active evidence of those nodes'
-    GPUs that is no longer reported becomes inactive."""
+    """Keep this round's evidence: `rows` are the sample rows (in `columns`, their `health`
+    made by flags()) of the nodes in `node_ids`, which answered. New evidence is added,
+    evidence seen again is updated (an inactive one coming back is one more occurrence), and
+    active evidence of those nodes' GPUs that is no longer reported becomes inactive."""
     seen: dict[tuple, tuple[dict[str, Any], Evidence]] = {}
+    flagged = columns.index("health")
     for row in rows:
+        if not row[flagged]:  # the poller found no evidence on it
+            continue
         gpu = dict(zip(columns, row, strict=True))
         for found in evidence(gpu):
             seen[(gpu["node_id"], gpu["pci_bus_id"], found.kind, found.code)] = (gpu, found)
