@@ -243,8 +243,9 @@ def record(
         for r in conn.execute(select(event_t).where(key.in_(missing[start : start + 200]))):
             known[(r.node_id, r.pci_bus_id, r.kind, r.code)] = r
     stale = [r.id for k, r in known.items() if r.active and k[0] in answered and k not in seen]
-    if stale:
-        conn.execute(update(event_t).where(event_t.c.id.in_(stale)).values(active=False))
+    for start in range(0, len(stale), 500):
+        ids = stale[start : start + 500]
+        conn.execute(update(event_t).where(event_t.c.id.in_(ids)).values(active=False))
     cards = _cards(conn, [gpu for gpu, _ in seen.values()])
     for k, (gpu, found) in seen.items():
         old = known.get(k)
