@@ -226,9 +226,46 @@ class GpuSample(SQLModel, table=True):
     power_w: float | None = None
     power_limit_w: float | None = None
     ecc_uncorrected_volatile: float | None = None
+    # health evidence as reported (fleetui.telemetry.health classifies it)
+    xid: float | None = None  # the last Xid
+    xid_count: float | None = None  # Xids the node's kernel log holds for it
+    retired_pages_dbe: float | None = None
+    retired_pages_pending: float | None = None
+    remapped_rows_pending: float | None = None
+    remapped_rows_failure: float | None = None
+    throttle_reasons: float | None = None  # NVML / DCGM clock event reasons bitmask
     health: str = ""  # ';'-separated flags
     lost: bool = False
     seen_at: datetime = Field(default_factory=utcnow)
+
+
+class HealthEvent(SQLModel, table=True):
+    """One kind of health evidence on one GPU (an Xid code, pending row remaps, ...): when it was
+    first and last seen, how often, its last raw value and the action NVIDIA gives for it.
+    `active` while the GPU's node keeps reporting it. `card_id` and `node_id` carry no foreign
+    key: the evidence is a card's history and outlives a deleted card or a removed node."""
+
+    __tablename__ = "health_event"
+    __table_args__ = (
+        UniqueConstraint("node_id", "pci_bus_id", "kind", "code", name="uq_health_event_evidence"),
+        Index("ix_health_event_card", "card_id"),
+        Index("ix_health_event_active", "active", "action"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: int
+    pci_bus_id: str = Field(max_length=32)
+    card_id: int | None = None
+    serial: str | None = Field(default=None, max_length=64)
+    uuid: str | None = Field(default=None, max_length=64)
+    kind: str = Field(max_length=24)
+    code: int = 0  # the Xid, or the throttle bits; 0 for the other kinds
+    value: float | None = None
+    action: str = Field(max_length=16)
+    occurrences: int = 1
+    first_seen: datetime
+    last_seen: datetime
+    active: bool = True
 
 
 class GpuHourly(SQLModel, table=True):

@@ -19,9 +19,11 @@ from fleetui.core import units
 from fleetui.core.vocabulary import Status
 from fleetui.inventory.summary import UNASSIGNED, Summary, fleet_summary
 from fleetui.lifecycle import rules as lifecycle
+from fleetui.screens.health import HealthScreen
 from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
+from fleetui.telemetry import health
 
 STATUS_LABELS = {
     Status.IN_SERVICE: "In service",
@@ -40,6 +42,7 @@ class DashboardScreen(Screen):
         Binding("W", "jump('warranty:90d')", "≤90d", id="dashboard.warranty90"),
         Binding("e", "jump('eol:past')", "Past EOL", id="dashboard.eol"),
         Binding("x", "jump('status:repair')", "In repair", id="dashboard.repair"),
+        Binding("k", "sick", "Sick", id="dashboard.sick"),
     ]
 
     EXTRA_KEYS = [("enter", "On a team or model: its cards in the inventory")]
@@ -95,7 +98,10 @@ class DashboardScreen(Screen):
         self.show(summary)
         run_service(
             self,
-            lambda: lifecycle.snapshot(self.engine, self.settings, self.today()).alerts(),
+            lambda: (
+                lifecycle.snapshot(self.engine, self.settings, self.today()).alerts()
+                | {"sick": len(health.sick_cards(self.engine, self.settings, self.today()))}
+            ),
             on_done=self.show_alerts,
             on_error=self.query_one("#alerts", Static).update,
             group="alerts",
@@ -108,6 +114,7 @@ class DashboardScreen(Screen):
             ("W", "within 90 days", counts["expiring_90d"]),
             ("e", "in service past end of life", counts["past_eol_in_service"]),
             ("x", "in repair", counts["in_repair"]),
+            ("k", "sick", counts["sick"]),
         ]
         text = Text("   ").join(
             Text.assemble((units.count(n), "bold"), f" {label} ", (f"({key})", "dim"))
@@ -116,6 +123,9 @@ class DashboardScreen(Screen):
             for key, label, n in parts
         )
         self.query_one("#alerts", Static).update(text)
+
+    def action_sick(self) -> None:
+        self.app.push_screen(HealthScreen(self.engine, self.today, settings=self.settings))
 
     def action_jump(self, query: str) -> None:
         self.post_message(ShowInventory(query))

@@ -89,6 +89,9 @@ def h100(real: dict) -> dict:
         "nvmlDeviceGetTotalEccErrors": ecc(0, 0),
         "nvmlDeviceGetRetiredPagesPendingStatus": 0,
         "nvmlDeviceGetRemappedRows": (0, 0, 0, 0),
+        "nvmlDeviceGetRetiredPages": ByArgs(
+            {(pynvml.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR,): []}
+        ),
         "nvmlDeviceGetCurrentClocksEventReasons": 0,
         "nvmlDeviceGetMigMode": (0, 0),
     }

@@ -89,6 +89,18 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
         ("sched",),
         "Make the scheduler (Slurm accounts, Kueue queues) match what each team holds.",
     ),
+    "health": (
+        ("health",),
+        "Sick cards, worst first: evidence, NVIDIA's action, team, node, warranty and supplier.",
+    ),
+    "rma": (
+        ("health",),
+        "Open a card's repair and write its RMA packet (markdown and JSON); undo reverts it.",
+    ),
+    "exporter": (
+        ("health",),
+        "Serve fleetui's own metrics at /metrics: cards and PFLOPS per team, sick and idle cards.",
+    ),
     "db": (("database",), "Inspect or upgrade the database."),
     "backup": (
         ("database",),

@@ -20,13 +20,20 @@ def agent_cmd(
     token_file: Annotated[
         str | None, typer.Option(help="File holding the bearer token; required off loopback.")
     ] = None,
+    xid_log: Annotated[
+        str | None,
+        typer.Option(help="Kernel log to read Xids from: /dev/kmsg, /var/log/kern.log, ..."),
+    ] = None,
 ) -> None:
     """Serve this host's GPU telemetry: /snapshot (JSON) and /metrics (Prometheus text)."""
-    from fleetui.telemetry import agent
+    from fleetui.telemetry import agent, nvml, xidlog
 
     host, port = agent.parse_listen(listen)
+    xids = xidlog.XidLog(xid_log) if xid_log else None
     try:
-        server = agent.make_server(host, port, agent.read_token(token_file))
+        server = agent.make_server(
+            host, port, agent.read_token(token_file), lambda: nvml.collect(xids=xids)
+        )
     except OSError as exc:
         raise UserError(f"Cannot listen on {listen}: {exc.strerror}.") from None
     err.print(f"fleetui agent serving http://{listen}/snapshot and /metrics", highlight=False)

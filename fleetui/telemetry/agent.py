@@ -153,7 +153,7 @@ def make_server(
                 return self._refuse(HTTPStatus.REQUEST_URI_TOO_LONG)
             if self.headers.get("Content-Length", "0") != "0":
                 return self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-            if token is not None and not _bearer_matches(self.headers.get("Authorization"), token):
+            if token is not None and not bearer_matches(self.headers.get("Authorization"), token):
                 return self._refuse(HTTPStatus.UNAUTHORIZED)
             path = self.path.split("?", 1)[0]
             if path == "/snapshot":
@@ -176,7 +176,7 @@ def make_server(
     return AgentServer((host, port), Handler)
 
 
-def _bearer_matches(header: str | None, token: bytes) -> bool:
+def bearer_matches(header: str | None, token: bytes) -> bool:
     """Only `Authorization: Bearer <token>` (the scheme's case does not matter, RFC 7235)."""
     scheme, _, given = (header or "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token)

@@ -1,8 +1,10 @@
 """One snapshot of this host's GPUs through NVML (`import pynvml`, package nvidia-ml-py).
 
 Every NVML call is guarded: a value the GPU does not support is None; a GPU that has fallen off
-the bus is reported as lost; a host without the NVML library or driver gives a snapshot whose
-`error` says so. Nothing here raises for a sick or missing GPU.
+the bus is reported as lost (with the identity it had when last read, so the ops box knows which
+card it is); a host without the NVML library or driver gives a snapshot whose `error` says so.
+Nothing here raises for a sick or missing GPU. Xids come from the kernel log (fleetui.telemetry.
+xidlog), which NVML only reports to a process waiting on an event set.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pynvml
+
+from fleetui.telemetry.xidlog import XidLog, bus_key
 
 # clock event (throttle) reasons worth flagging, by NVML bit
 THROTTLE_REASONS = {
@@ -45,7 +49,11 @@ class GpuSample:
     remapped_rows_uncorrectable: int | None = None
     remapped_rows_pending: bool | None = None
     remapped_rows_failure: bool | None = None
+    retired_pages_dbe: int | None = None  # pages retired for double-bit ECC errors
     throttle: list[str] = field(default_factory=list)
+    throttle_reasons: int | None = None  # NVML's clock event reasons, the raw bitmask
+    xid: int | None = None  # the last Xid the kernel logged for this GPU
+    xid_count: int | None = None  # Xids logged for it since the log began
     mig_mode: bool | None = None
     lost: bool = False
 
@@ -56,6 +64,8 @@ class GpuSample:
             flags.append("gpu lost")
         if self.ecc_uncorrected_volatile:
             flags.append("uncorrectable ECC errors")
+        if self.xid:
+            flags.append(f"Xid {self.xid}")
         if self.remapped_rows_failure:
             flags.append("row remapping failed")
         if self.retired_pages_pending or self.remapped_rows_pending:
@@ -97,7 +107,13 @@ def _call(fn, *args):
         return None
 
 
-def collect(hostname: str | None = None) -> Snapshot:
+# index -> (name, serial, uuid, bus id) last read: a GPU that falls off the bus answers nothing
+_identities: dict[int, tuple[str | None, ...]] = {}
+IDENTITY = ("name", "serial", "uuid", "pci_bus_id")
+
+
+def collect(hostname: str | None = None, xids: XidLog | None = None) -> Snapshot:
+    """This host's GPUs now; with `xids`, each GPU's Xids from the kernel log too."""
     snap = Snapshot(hostname or socket.gethostname(), time.time())
     try:
         pynvml.nvmlInit()
@@ -115,6 +131,12 @@ def collect(hostname: str | None = None) -> Snapshot:
     finally:
         with contextlib.suppress(pynvml.NVMLError):
             pynvml.nvmlShutdown()
+    if xids is not None:
+        logged = xids.read()
+        for gpu in snap.gpus:
+            key = bus_key(gpu.pci_bus_id)
+            if key in logged:
+                gpu.xid, gpu.xid_count = logged[key]
     return snap
 
 
@@ -123,11 +145,14 @@ def _sample(index: int) -> GpuSample:
     try:
         handle = _call(pynvml.nvmlDeviceGetHandleByIndex, index)
         if handle is None:
-            gpu.lost = True
-            return gpu
+            raise _Lost
         _read(gpu, handle)
     except _Lost:
         gpu.lost = True
+        for attribute, value in zip(IDENTITY, _identities.get(index, ()), strict=False):
+            setattr(gpu, attribute, getattr(gpu, attribute) or value)
+        return gpu
+    _identities[index] = tuple(getattr(gpu, attribute) for attribute in IDENTITY)
     return gpu
 
 
@@ -167,7 +192,16 @@ def _read(gpu: GpuSample, handle) -> None:
         _, uncorrectable, is_pending, failure = rows
         gpu.remapped_rows_uncorrectable = uncorrectable
         gpu.remapped_rows_pending, gpu.remapped_rows_failure = bool(is_pending), bool(failure)
+    retired = _call(
+        pynvml.nvmlDeviceGetRetiredPages,
+        handle,
+        pynvml.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR,
+    )
+    gpu.retired_pages_dbe = len(retired) if retired is not None else None
     reasons = _call(pynvml.nvmlDeviceGetCurrentClocksEventReasons, handle)
+    if reasons is None:  # drivers before the rename
+        reasons = _call(pynvml.nvmlDeviceGetCurrentClocksThrottleReasons, handle)
+    gpu.throttle_reasons = reasons
     if reasons is not None:
         gpu.throttle = [name for bit, name in THROTTLE_REASONS.items() if reasons & bit]
     mig = _call(pynvml.nvmlDeviceGetMigMode, handle)

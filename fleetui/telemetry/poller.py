@@ -27,7 +27,7 @@ from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from fleetui.core.errors import UserError
 from fleetui.db.bulk import insert_rows, upsert
 from fleetui.db.tables import GpuHourly, GpuSample, Node, require_fit, unfit
-from fleetui.telemetry import prometheus
+from fleetui.telemetry import health, prometheus
 from fleetui.telemetry.agent import read_token
 
 node_t, sample_t, hourly_t = Node.__table__, GpuSample.__table__, GpuHourly.__table__
@@ -51,13 +51,14 @@ SAMPLE_COLUMNS = (
     "power_w",
     "power_limit_w",
     "ecc_uncorrected_volatile",
+    *(name for name in health.READINGS if name != "ecc_uncorrected_volatile"),
     "health",
     "lost",
     "seen_at",
 )
 
 TEXTS = ("pci_bus_id", "uuid", "serial", "name")
-NUMBERS = SAMPLE_COLUMNS[5:13]
+NUMBERS = SAMPLE_COLUMNS[5 : SAMPLE_COLUMNS.index("health")]
 LIMITS = {name: sample_t.c[name].type.length for name in TEXTS}
 
 Fetch = Callable[[str, float, str | None], Awaitable[bytes]]
@@ -242,11 +243,8 @@ def _agent_gpus(body: bytes) -> list[dict]:
     for g in snap["gpus"]:
         if not isinstance(g, dict):
             raise ValueError("its snapshot lists a GPU that is not an object")
-        health = g.get("health") or []
-        if type(health) is not list or any(type(h) is not str for h in health):
-            raise ValueError("its snapshot has health flags that are not a list of words")
+        # its own health flags are not read: the ops box classifies the raw readings
         g["pci_bus_id"] = g.get("pci_bus_id") or f"gpu{g.get('index')}"
-        g["health"] = ";".join(health)
         gpus.append(g)
     return gpus
 
@@ -254,7 +252,6 @@ def _agent_gpus(body: bytes) -> list[dict]:
 def _dcgm_gpus(body: bytes) -> list[dict]:
     gpus = []
     for g in prometheus.parse(body.decode("utf-8", "replace")):
-        volatile = g.values.get("ecc_uncorrected_volatile")
         gpus.append(
             g.values
             | {
@@ -262,7 +259,6 @@ def _dcgm_gpus(body: bytes) -> list[dict]:
                 "uuid": g.uuid,
                 "serial": g.serial,
                 "name": g.model,
-                "health": "uncorrectable ECC errors" if volatile else "",
             }
         )
     return gpus
@@ -278,7 +274,8 @@ def _row(gpu: dict, node_id: int, now: datetime) -> tuple:
             raise ValueError(
                 f"a GPU reported a {name} of {len(value)} characters (at most {LIMITS[name]} fit)"
             )
-    numbers = [gpu.get(name) for name in NUMBERS]
+    # flags (true/false, as the agent's JSON has them) are stored as 1 and 0
+    numbers = [float(value) if type(value) is bool else value for value in map(gpu.get, NUMBERS)]
     for name, value in zip(NUMBERS, numbers, strict=True):
         if value is not None and not (
             (type(value) is float and math.isfinite(value))
@@ -288,7 +285,8 @@ def _row(gpu: dict, node_id: int, now: datetime) -> tuple:
     lost = gpu.get("lost", False)
     if type(lost) is not bool:
         raise ValueError(f"GPU {texts[0]} reported lost {str(lost)[:40]!r}, not true or false")
-    return (node_id, *texts, *numbers, gpu["health"], lost, now)
+    flags = health.flags(dict(zip(NUMBERS, numbers, strict=True), lost=lost))
+    return (node_id, *texts, *numbers, flags, lost, now)
 
 
 async def _gather(targets, fetch: Fetch, timeout: float, concurrency: int, now: datetime):
@@ -381,6 +379,7 @@ def _store(
                 delete(sample_t).where(sample_t.c.node_id.in_(ok_ids[start : start + 500]))
             )
         insert_rows(conn, sample_t, SAMPLE_COLUMNS, rows)
+        health.record(conn, SAMPLE_COLUMNS, rows, ok_ids, now)
         if rows:
             stmt = upsert(conn, hourly_t)
             conn.execute(

@@ -21,6 +21,13 @@ METRICS = {
     "fleetui_gpu_ecc_uncorrected_volatile": "ecc_uncorrected_volatile",
     "fleetui_gpu_ecc_uncorrected_aggregate": "ecc_uncorrected_aggregate",
     "fleetui_gpu_remapped_rows_uncorrectable": "remapped_rows_uncorrectable",
+    "fleetui_gpu_remapped_rows_pending": "remapped_rows_pending",
+    "fleetui_gpu_remapped_rows_failure": "remapped_rows_failure",
+    "fleetui_gpu_retired_pages_dbe": "retired_pages_dbe",
+    "fleetui_gpu_retired_pages_pending": "retired_pages_pending",
+    "fleetui_gpu_clocks_event_reasons": "throttle_reasons",
+    "fleetui_gpu_xid_last": "xid",
+    "fleetui_gpu_xid_count": "xid_count",
     "fleetui_gpu_lost": "lost",
 }
 
@@ -62,6 +69,12 @@ DCGM_FIELDS = {
     "DCGM_FI_DEV_ECC_DBE_AGG_TOTAL": "ecc_uncorrected_aggregate",
     "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS": "remapped_rows_uncorrectable",
     "DCGM_FI_DEV_ROW_REMAP_FAILURE": "remapped_rows_failure",
+    "DCGM_FI_DEV_ROW_REMAP_PENDING": "remapped_rows_pending",
+    "DCGM_FI_DEV_RETIRED_DBE": "retired_pages_dbe",
+    "DCGM_FI_DEV_RETIRED_PENDING": "retired_pages_pending",
+    "DCGM_FI_DEV_XID_ERRORS": "xid",  # the last Xid (dcgm-exporter adds err_code/err_msg)
+    "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": "throttle_reasons",  # DCGM 3's name
+    "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": "throttle_reasons",  # DCGM 4's name
 }
 
 

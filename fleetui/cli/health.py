@@ -1,0 +1,90 @@
+"""GPU health, RMAs and fleetui's own metrics exporter."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fleetui.cli.base import JsonOption, app, err, open_db, out, print_json, settings
+from fleetui.cli.lifecycle import TodayOption, _today
+from fleetui.core.errors import UserError
+
+
+@app.command("health")
+def health_cmd(ctx: typer.Context, as_json: JsonOption = False, today: TodayOption = None) -> None:
+    """Sick cards, worst first: evidence, NVIDIA's action, team, node, warranty and supplier."""
+    from fleetui.telemetry import health
+
+    cards = health.sick_cards(open_db(ctx), settings(ctx), _today(today))
+    if as_json:
+        print_json([c.as_dict() for c in cards])
+        return
+    if not cards:
+        out.print("No GPU reports anything that needs a hand.", highlight=False)
+        return
+    table = Table(title=f"{len(cards)} cards need a hand")
+    for column in ("Serial", "Node", "Bus", "Team", "Action", "Evidence", "Warranty", "Supplier"):
+        table.add_column(column)
+    for c in cards:
+        table.add_row(
+            c.serial,
+            c.node,
+            c.pci_bus_id,
+            c.team or "-",
+            health.ACTION_TEXT[c.action],
+            "\n".join(c.evidence),
+            f"{c.warranty} ({c.warranty_end})" if c.warranty_end else c.warranty,
+            c.supplier or "-",
+        )
+    out.print(table)
+
+
+@app.command("rma")
+def rma_cmd(
+    ctx: typer.Context,
+    serial: str,
+    out_file: Annotated[
+        str | None,
+        typer.Option("--out", help="Packet file (markdown; the JSON goes beside it as .json)."),
+    ] = None,
+    ticket: Annotated[str | None, typer.Option(help="The supplier's RMA number, if known.")] = None,
+    as_json: JsonOption = False,
+    today: TodayOption = None,
+) -> None:
+    """Open a card's repair and write its RMA packet (markdown and JSON); undo reverts it."""
+    from fleetui.lifecycle import rma
+
+    packet, paths = rma.open_rma(
+        open_db(ctx), serial, settings(ctx), _today(today), out_file, ticket
+    )
+    if as_json:
+        print_json(packet.data | {"files": [str(p) for p in paths], "batch": packet.batch})
+        return
+    opened = f"repair opened (batch {packet.batch[:8]})" if packet.batch else "already in repair"
+    out.print(f"Card {serial}: {opened}; packet {paths[0]} and {paths[1]}.", highlight=False)
+
+
+@app.command("exporter")
+def exporter_cmd(
+    ctx: typer.Context,
+    listen: Annotated[str, typer.Option(help="HOST:PORT to serve on.")] = "127.0.0.1:9401",
+    token_file: Annotated[
+        str | None, typer.Option(help="File holding the bearer token; required off loopback.")
+    ] = None,
+) -> None:
+    """Serve fleetui's own metrics at /metrics: cards and PFLOPS per team, sick and idle cards."""
+    from fleetui.telemetry import agent, exporter
+
+    host, port = agent.parse_listen(listen)
+    token = agent.read_token(token_file)
+    try:
+        server = exporter.make_exporter(open_db(ctx), settings(ctx), host, port, token)
+    except OSError as exc:
+        raise UserError(f"Cannot listen on {listen}: {exc.strerror}.") from None
+    err.print(f"fleetui exporter serving http://{listen}/metrics", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()

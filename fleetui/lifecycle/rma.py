@@ -1,0 +1,240 @@
+"""A sick card to an RMA: open its repair (an audited, undoable batch) and write the packet a
+supplier asks for: the card's identity, its health timeline with raw values and NVIDIA's action,
+its purchase and warranty, and its history. In warranty the packet is addressed to the supplier;
+out of warranty it shows what past repairs of the same model cost, to weigh the repair.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from fleetui.allocation.history import events_of_card
+from fleetui.config import Config
+from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import Action, Status
+from fleetui.db.tables import Card, Event, GpuModel, Node, Project, Team
+from fleetui.lifecycle import repairs
+from fleetui.lifecycle.rules import warranty_end, warranty_state
+from fleetui.telemetry import health
+
+card_t, event_t, model_t = Card.__table__, Event.__table__, GpuModel.__table__
+node_t, team_t, project_t = Node.__table__, Team.__table__, Project.__table__
+
+
+@dataclass(frozen=True)
+class Packet:
+    data: dict[str, Any]
+    text: str  # markdown
+    batch: str | None  # the repair batch it opened (None: the card was already in repair)
+
+
+def _card(engine: Engine, serial: str) -> dict[str, Any]:
+    query = (
+        select(
+            card_t,
+            model_t.c.key.label("model_key"),
+            model_t.c.name.label("model"),
+            node_t.c.hostname.label("node"),
+            team_t.c.name.label("team"),
+            project_t.c.name.label("project"),
+        )
+        .join(model_t, model_t.c.id == card_t.c.model_id)
+        .outerjoin(node_t, node_t.c.id == card_t.c.node_id)
+        .outerjoin(team_t, team_t.c.id == card_t.c.team_id)
+        .outerjoin(project_t, project_t.c.id == card_t.c.project_id)
+        .where(card_t.c.serial == serial)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        raise UserError(f"No card has serial '{serial}'.")
+    return dict(row)
+
+
+def model_repair_cost(engine: Engine, model_id: int) -> list[dict[str, Any]]:
+    """Repairs returned for cards of one model, and what they cost, per currency."""
+    query = (
+        select(event_t.c.after)
+        .join(card_t, card_t.c.id == event_t.c.card_id)
+        .where(event_t.c.action == Action.REPAIR_RETURN, card_t.c.model_id == model_id)
+    )
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    with engine.connect() as conn:
+        for (after,) in conn.execute(query):
+            row = totals[after.get("currency") or "-"]
+            row[0] += 1
+            row[1] += after.get("cost_minor") or 0
+    return [
+        {"currency": c, "repairs": n, "cost": cost / 100, "average": cost / 100 / n}
+        for c, (n, cost) in sorted(totals.items())
+    ]
+
+
+def build(engine: Engine, serial: str, config: Config, today: date) -> dict[str, Any]:
+    """Everything the packet says, read without changing anything."""
+    card = _card(engine, serial)
+    end = warranty_end(
+        config, card["purchase_date"], card["warranty_end"], card["model_key"], card["supplier"]
+    )
+    state = warranty_state(end, today, config.lifecycle.expiring_days)
+    covered = end is not None and today <= end
+    price = card["price_minor"]
+    return {
+        "date": today.isoformat(),
+        "to": (card["supplier"] or "the supplier (none recorded)") if covered else None,
+        "serial": card["serial"],
+        "uuid": card["uuid"],
+        "pci_bus_id": card["pci_bus_id"],
+        "model": card["model"],
+        "node": card["node"],
+        "team": card["team"],
+        "project": card["project"],
+        "status": card["status"],
+        "supplier": card["supplier"],
+        "purchase_date": card["purchase_date"].isoformat() if card["purchase_date"] else None,
+        "price": None if price is None else f"{price / 100:,.2f} {card['currency'] or ''}".strip(),
+        # the purchase order number is not recorded by this version of the inventory
+        "purchase_order": None,
+        "warranty_end": end.isoformat() if end else None,
+        "warranty": state,
+        "in_warranty": covered,
+        "health": health.timeline(engine, card["id"]),
+        "xid_catalogue": health.catalogue().source,
+        "past_repairs_of_model": [] if covered else model_repair_cost(engine, card["model_id"]),
+        "history": [
+            {
+                "at": e["at"].isoformat(),
+                "action": e["action"],
+                "actor": e["actor"],
+                "changes": e["changes"],
+                "reason": e["reason"],
+            }
+            for e in events_of_card(engine, card["id"])
+        ],
+    }
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The packet as a document people send (values written literally)."""
+    lines = [f"# RMA request: GPU {data['serial']}", "", f"Date: {data['date']}"]
+    if data["in_warranty"]:
+        lines.append(f"To: {data['to']} (in warranty until {data['warranty_end']})")
+    else:
+        end = data["warranty_end"] or "unknown"
+        lines.append(f"Out of warranty (warranty end: {end}); for the repair decision.")
+    lines += ["", "## The card", ""]
+    for label, key in (
+        ("Serial", "serial"),
+        ("UUID", "uuid"),
+        ("PCI bus id", "pci_bus_id"),
+        ("Model", "model"),
+        ("Node", "node"),
+        ("Team / project", None),
+        ("Supplier", "supplier"),
+        ("Purchase date", "purchase_date"),
+        ("Purchase order", "purchase_order"),
+        ("Price", "price"),
+        ("Warranty end", "warranty_end"),
+    ):
+        value = f"{data['team'] or '-'} / {data['project'] or '-'}" if key is None else data[key]
+        lines.append(f"- {label}: {value if value is not None else '-'}")
+    lines += ["", "## Health timeline (raw values)", ""]
+    if not data["health"]:
+        lines.append("No health evidence was recorded for this card.")
+    for e in data["health"]:
+        lines.append(
+            f"- {e['first_seen']} to {e['last_seen']}, {e['node']} {e['pci_bus_id']}: "
+            f"{e['text']}; kind {e['kind']}, code {e['code']}, value {e['value']}, "
+            f"seen {e['occurrences']} times{'' if e['active'] else ' (no longer reported)'}"
+        )
+        if e["nvidia"]:
+            nv = e["nvidia"]
+            lines.append(
+                f"  NVIDIA: {nv['mnemonic']}, immediate {nv['immediate']}, "
+                f"investigate {nv['investigate']}"
+            )
+    lines.append(f"\nXid actions from NVIDIA's Xid catalogue: {data['xid_catalogue']}")
+    lines += [
+        "",
+        "## Diagnostics",
+        "",
+        "Attach the node's `nvidia-bug-report.sh` log and a `dcgmi diag -r 3` run on this GPU "
+        "(fleetui does not collect them).",
+    ]
+    if not data["in_warranty"]:
+        lines += ["", f"## Past repairs of {data['model']}", ""]
+        if not data["past_repairs_of_model"]:
+            lines.append("No repair of this model has come back yet.")
+        for r in data["past_repairs_of_model"]:
+            lines.append(
+                f"- {r['repairs']} repairs, {r['cost']:,.2f} {r['currency']} in all, "
+                f"{r['average']:,.2f} {r['currency']} each"
+            )
+    lines += ["", "## History", ""]
+    for e in data["history"]:
+        lines.append(f"- {e['at']} {e['action']} by {e['actor']}: {'; '.join(e['changes'])}")
+        if e["reason"]:
+            lines.append(f"  why: {e['reason']}")
+    return "\n".join(lines) + "\n"
+
+
+def open_rma(
+    engine: Engine,
+    serial: str,
+    config: Config,
+    today: date,
+    out: str | None = None,
+    ticket: str | None = None,
+    actor: str | None = None,
+) -> tuple[Packet, list[Path]]:
+    """Open the card's repair (unless it is in repair already) and write its packet to `out`
+    (markdown) and `out` with .json. When the files exist or cannot be written, or the repair
+    cannot be opened, nothing is written and nothing changes."""
+    card = _card(engine, serial)
+    if card["status"] in (Status.RETIRED, Status.ON_ORDER):
+        raise UserError(f"Card {serial} is {card['status']}; it cannot go to repair.")
+    target = Path(out or f"rma-{_safe(serial)}-{today:%Y%m%d}.md")
+    paths = [target, target.with_suffix(".json")]
+    for path in paths:
+        if path.exists():
+            raise UserError(f"{path} exists; fleetui never overwrites a file. Nothing was done.")
+    data = build(engine, serial, config, today)
+    text = markdown(data)
+    temps = [path.with_name(f".{path.name}.part") for path in paths]
+    try:
+        try:
+            temps[0].write_text(text, "utf-8")
+            temps[1].write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        except OSError as exc:
+            raise UserError(
+                f"Cannot write the RMA packet {target}: {exc.strerror}; nothing was changed."
+            ) from None
+        batch = None
+        if card["status"] != Status.REPAIR:
+            evidence = [e["text"] for e in data["health"] if e["active"]]
+            batch = repairs.send(
+                engine,
+                serial,
+                ticket or f"RMA-{_safe(serial)}-{today:%Y%m%d}",
+                card["supplier"] or "",
+                reason="RMA: " + ("; ".join(evidence) or "opened by hand"),
+                actor=actor,
+            )
+        for temp, path in zip(temps, paths, strict=True):
+            os.replace(temp, path)
+    finally:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+    return Packet(data, text, batch), paths
+
+
+def _safe(serial: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in serial)

@@ -1,0 +1,166 @@
+"""fleetui's own /metrics (prometheus-client): allocation beside utilization in the dashboards ops
+already run. A Collector computes every family on each scrape with a few SQL aggregates (GROUP BY
+over the card table's covering index), never loading cards. Loopback by default; any other
+address needs a bearer token file, as the agent does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, and_, case, func, select
+
+from fleetui.config import Config
+from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import HELD, Status
+from fleetui.db.tables import Card, GpuModel, HealthEvent, Project, Team
+from fleetui.lifecycle.rules import past_eol_condition, warranty_condition
+from fleetui.telemetry import health
+from fleetui.telemetry.agent import bearer_matches, is_loopback
+from fleetui.telemetry.reconcile import idle_serials
+
+card_t, model_t, team_t = Card.__table__, GpuModel.__table__, Team.__table__
+project_t, event_t = Project.__table__, HealthEvent.__table__
+COMPUTING = (Status.IN_SERVICE, Status.SPARE)  # cards whose PFLOPS count, as on the dashboard
+NONE = "none"  # the label of cards held by no team or project
+
+
+class FleetCollector(Collector):
+    """Every family computed from the database when Prometheus scrapes."""
+
+    def __init__(self, engine: Engine, config: Config, today: Callable[[], date]) -> None:
+        self.engine, self.config, self.today = engine, config, today
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        today = self.today()
+        with self.engine.connect() as conn:
+            teams = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
+            projects = dict(conn.execute(select(project_t.c.id, project_t.c.name)).all())
+            models = {
+                r.id: (r.name, r.fp16_tflops)
+                for r in conn.execute(select(model_t.c.id, model_t.c.name, model_t.c.fp16_tflops))
+            }
+            by_group = conn.execute(
+                select(
+                    card_t.c.team_id,
+                    card_t.c.project_id,
+                    card_t.c.model_id,
+                    card_t.c.status,
+                    func.count(),
+                ).group_by(
+                    card_t.c.team_id, card_t.c.project_id, card_t.c.model_id, card_t.c.status
+                )
+            ).all()
+
+            def per_team(condition) -> list[tuple[int | None, int]]:
+                query = select(card_t.c.team_id, func.count()).where(condition)
+                return conn.execute(query.group_by(card_t.c.team_id)).all()
+
+            expiring_days = self.config.lifecycle.expiring_days
+            expiring = per_team(
+                and_(
+                    card_t.c.status.in_(HELD),
+                    warranty_condition(conn, self.config, today, expiring_days),
+                )
+            )
+            expired = per_team(
+                and_(card_t.c.status.in_(HELD), warranty_condition(conn, self.config, today, None))
+            )
+            overrides = conn.execute(
+                select(card_t.c.service_life_years)
+                .where(card_t.c.service_life_years > 0)
+                .distinct()
+            ).scalars()
+            past_eol = per_team(past_eol_condition(self.config, today, list(overrides)))
+            idle = per_team(card_t.c.serial.in_(idle_serials()))
+            # each sick card once, by its worst action
+            rank = case({a: i for i, a in enumerate(health.ACTIONS)}, value=event_t.c.action)
+            worst = (
+                select(card_t.c.team_id, func.max(rank).label("rank"))
+                .join(event_t, event_t.c.card_id == card_t.c.id)
+                .where(event_t.c.active, event_t.c.action.in_(health.SICK))
+                .group_by(card_t.c.id, card_t.c.team_id)
+                .subquery()
+            )
+            sick = conn.execute(
+                select(worst.c.team_id, worst.c.rank, func.count()).group_by(
+                    worst.c.team_id, worst.c.rank
+                )
+            ).all()
+
+        labels = ["team", "project", "model", "status"]
+        cards = GaugeMetricFamily("fleetui_cards", "Cards in the inventory.", labels=labels)
+        pflops = GaugeMetricFamily(
+            "fleetui_pflops",
+            "Dense FP16/BF16 PFLOPS of cards in service or spare (others count none).",
+            labels=labels,
+        )
+        for team_id, project_id, model_id, status, count in by_group:
+            name, tflops = models[model_id]
+            values = [teams.get(team_id, NONE), projects.get(project_id, NONE), name, status]
+            cards.add_metric(values, count)
+            pflops.add_metric(values, count * tflops / 1000 if status in COMPUTING else 0.0)
+        yield cards
+        yield pflops
+        for metric, help_text, rows in (
+            (
+                "fleetui_cards_warranty_expiring",
+                f"Held cards whose warranty ends within {expiring_days} days.",
+                expiring,
+            ),
+            ("fleetui_cards_warranty_expired", "Held cards out of warranty.", expired),
+            ("fleetui_cards_past_end_of_life", "Cards in service past end of life.", past_eol),
+            ("fleetui_cards_idle", "Cards under 5% utilization over 24 hours.", idle),
+        ):
+            family = GaugeMetricFamily(metric, help_text, labels=["team"])
+            for team_id, count in rows:
+                family.add_metric([teams.get(team_id, NONE)], count)
+            yield family
+        family = GaugeMetricFamily(
+            "fleetui_cards_sick",
+            "Cards whose GPU reports evidence needing a reset, a reboot or an RMA, by the "
+            "worst action NVIDIA gives for it.",
+            labels=["team", "action"],
+        )
+        for team_id, worst_rank, count in sick:
+            family.add_metric([teams.get(team_id, NONE), health.ACTIONS[worst_rank]], count)
+        yield family
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def make_exporter(
+    engine: Engine,
+    config: Config,
+    host: str,
+    port: int,
+    token: bytes | None,
+    today: Callable[[], date] = date.today,
+) -> WSGIServer:
+    """A WSGI server serving the fleet's metrics; off loopback only with a bearer token."""
+    if not is_loopback(host) and token is None:
+        raise UserError(
+            f"Listening on {host} needs --token-file: only loopback is served without a token."
+        )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(engine, config, today))
+    metrics = make_wsgi_app(registry)
+
+    def app(environ, start_response):  # type: ignore[no-untyped-def]
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Content-Length", "0")])
+            return [b""]
+        if token is not None and not bearer_matches(environ.get("HTTP_AUTHORIZATION"), token):
+            start_response("401 Unauthorized", [("Content-Length", "0")])
+            return [b""]
+        return metrics(environ, start_response)
+
+    return make_server(host, port, app, handler_class=_Quiet)

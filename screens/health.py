@@ -1,0 +1,106 @@
+"""Sick cards (from the dashboard's `k`): worst first, with NVIDIA's action, team, node, warranty
+and supplier; `a` opens the highlighted card's RMA (an audited repair, undone from History) and
+writes its packet in the working directory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from sqlalchemy import Engine
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from fleetui.config import Config
+from fleetui.lifecycle import rma
+from fleetui.screens.messages import FleetChanged
+from fleetui.screens.plain import PlainStatic, PlainTable
+from fleetui.screens.work import run_service
+from fleetui.telemetry import health
+
+
+class HealthScreen(Screen):
+    DEFAULT_CSS = """
+    HealthScreen DataTable { height: 1fr; border: round $primary; }
+    #health-status { height: 1; padding: 0 1; background: $panel; }
+    """
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="health.back"),
+        Binding("a", "rma", "Open RMA", id="health.rma"),
+        Binding("r", "refresh", "Refresh", id="health.refresh"),
+    ]
+
+    def __init__(
+        self, engine: Engine, today: Callable[[], date] = date.today, *, settings: Config
+    ) -> None:
+        super().__init__()
+        self.engine, self.today, self.settings = engine, today, settings
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield PlainTable(id="sick", cursor_type="row", zebra_stripes=True)
+        yield PlainStatic("Reading health evidence…", id="health-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#sick", DataTable)
+        table.border_title = "Sick cards, worst first (a: open RMA)"
+        table.add_columns("Serial", "Node", "Team", "Action", "Evidence", "Warranty", "Supplier")
+        self.action_refresh()
+
+    def on_fleet_changed(self, _message: FleetChanged) -> None:
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        run_service(
+            self,
+            health.sick_cards,
+            self.engine,
+            self.settings,
+            self.today(),
+            on_done=self.show,
+            group="health",
+            exclusive=True,
+        )
+
+    def show(self, cards: list[health.SickCard]) -> None:
+        table = self.query_one("#sick", DataTable)
+        table.clear()
+        for c in cards:
+            table.add_row(
+                c.serial,
+                c.node,
+                c.team or "-",
+                health.ACTION_TEXT[c.action],
+                "; ".join(c.evidence),
+                c.warranty,
+                c.supplier or "-",
+                key=c.serial,
+            )
+        self.query_one("#health-status", Static).update(
+            f"{len(cards)} cards need a hand" if cards else "No GPU reports anything."
+        )
+
+    def action_rma(self) -> None:
+        table = self.query_one("#sick", DataTable)
+        if not table.row_count:
+            return
+        serial = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+        def opened(result: tuple[rma.Packet, list]) -> None:
+            packet, paths = result
+            how = f"batch {packet.batch[:8]}; undo from History" if packet.batch else "in repair"
+            self.notify(f"RMA for {serial} ({how}): {paths[0]}")
+
+        run_service(
+            self,
+            rma.open_rma,
+            self.engine,
+            serial,
+            self.settings,
+            self.today(),
+            on_done=opened,
+            writes=True,
+        )
