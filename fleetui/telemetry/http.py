@@ -1,0 +1,191 @@
+"""Fetching telemetry over HTTP(S): agents, dcgm-exporters and metrics stores, with httpx.
+
+One Client serves a whole poll round: at most `concurrency` requests in flight, a deadline per
+request, a response size limit (the body is streamed and the read stops past it), https with
+the system's CA bundle or an endpoint's own, and each endpoint's credentials read from its files
+(a bearer token, or `user:password` for basic auth) and sent only to it. Every failure is a
+ConnectionError in words, never the credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import httpx
+
+from fleetui.core.errors import UserError
+from fleetui.telemetry.agent import read_token
+
+MAX_RESPONSE = 8 << 20
+SCHEMES = ("http", "https")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to fetch and how to prove who we are: file paths, never the secrets themselves."""
+
+    url: str
+    token_file: str | None = None  # bearer
+    basic_auth_file: str | None = None  # one line `user:password`
+    ca_file: str | None = None  # PEM bundle that signs the server's certificate
+
+
+def check_url(url: str) -> str:
+    """`url` if it is an http(s) URL with a host; UserError otherwise."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in SCHEMES or not parts.hostname:
+        raise UserError(f"{url!r} is not an http:// or https:// URL.")
+    return url.strip()
+
+
+def file_path(path: str | None, what: str) -> str | None:
+    """An absolute path to a readable file (stored instead of its content); UserError if not."""
+    if path is None:
+        return None
+    resolved = Path(path).expanduser().resolve()
+    if not resolved.is_file():
+        raise UserError(f"The {what} {path} is not a readable file.")
+    return str(resolved)
+
+
+def read_basic_auth(path: str) -> tuple[str, str]:
+    """`user:password` from the first line of a file; UserError (naming the file only) if not."""
+    try:
+        line = Path(path).read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise UserError(f"Cannot read the basic auth file {path}: {why}.") from None
+    user, sep, password = line.partition(":")
+    if not sep or not user or "\n" in line or not line.isprintable():
+        raise UserError(f"The basic auth file {path} must hold one line user:password.")
+    return user, password
+
+
+def check_credentials(endpoint: Endpoint) -> None:
+    """Read every file the endpoint names, so a bad one is a UserError when it is registered."""
+    if endpoint.token_file and endpoint.basic_auth_file:
+        raise UserError("Give a token file or a basic auth file, not both.")
+    read_token(endpoint.token_file)
+    if endpoint.basic_auth_file:
+        read_basic_auth(endpoint.basic_auth_file)
+    if endpoint.ca_file:
+        _verify(endpoint.ca_file)
+
+
+def _verify(ca_file: str) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError):
+        raise UserError(f"The CA file {ca_file} holds no readable PEM certificates.") from None
+
+
+class Client:
+    """An async HTTP client for one round (`async with Client(...) as client`)."""
+
+    def __init__(
+        self, timeout: float, concurrency: int = 100, max_response: int = MAX_RESPONSE
+    ) -> None:
+        self.timeout, self.max_response = timeout, max_response
+        self.gate = asyncio.Semaphore(concurrency)
+        self.limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=32)
+        self.clients: dict[str | None, httpx.AsyncClient] = {}  # one per CA bundle
+        self.auths: dict[tuple[str | None, str | None], httpx.Auth | None] = {}
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+    def _client(self, ca_file: str | None) -> httpx.AsyncClient:
+        if ca_file not in self.clients:
+            self.clients[ca_file] = httpx.AsyncClient(
+                verify=_verify(ca_file) if ca_file else True,
+                timeout=self.timeout,
+                limits=self.limits,
+                trust_env=False,  # no proxies or .netrc: the endpoint is exactly what is stored
+            )
+        return self.clients[ca_file]
+
+    def _auth(self, endpoint: Endpoint) -> httpx.Auth | None:
+        """The endpoint's credentials, each file read once a round (a bad file: UserError)."""
+        key = (endpoint.token_file, endpoint.basic_auth_file)
+        if key not in self.auths:
+            if endpoint.basic_auth_file:
+                self.auths[key] = httpx.BasicAuth(*read_basic_auth(endpoint.basic_auth_file))
+            elif token := read_token(endpoint.token_file):
+                self.auths[key] = _Bearer(token.decode())
+            else:
+                self.auths[key] = None
+        return self.auths[key]
+
+    async def get(self, endpoint: Endpoint, params: dict[str, str] | None = None) -> bytes:
+        """The body of a 200 answer; Refused for another status, ConnectionError in words on
+        anything else (UserError for a bad credentials or CA file)."""
+        client, auth = self._client(endpoint.ca_file), self._auth(endpoint)
+        async with self.gate:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    return await self._get(client, endpoint.url, params, auth)
+            except (TimeoutError, httpx.TimeoutException):
+                raise ConnectionError("no answer in time") from None
+            except httpx.HTTPError as exc:
+                raise ConnectionError(_why(exc)) from None
+
+    async def _get(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        params: dict[str, str] | None,
+        auth: httpx.Auth | None,
+    ) -> bytes:
+        async with client.stream("GET", url, params=params, auth=auth) as response:
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_response:
+                    raise ConnectionError("response too large")
+                chunks.append(chunk)
+            body = b"".join(chunks)
+        if response.status_code != 200:
+            raise Refused(response.status_code, body)
+        return body
+
+
+class Refused(ConnectionError):
+    """An answer other than 200; its body may say why (a store's error)."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status, self.body = status, body
+
+
+class _Bearer(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self.header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+        request.headers["Authorization"] = self.header
+        yield request
+
+
+def _why(exc: httpx.HTTPError) -> str:
+    """A failure in words, without the URL's credentials or query."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"its certificate is not trusted ({cause.verify_message})"
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    text = str(exc).split(" for url", 1)[0]
+    return text or exc.__class__.__name__
