@@ -43,14 +43,9 @@ def check_url(url: str) -> str:
     return url.strip()
 
 
-def file_path(path: str | None, what: str) -> str | None:
-    """An absolute path to a readable file (stored instead of its content); UserError if not."""
-    if path is None:
-        return None
-    resolved = Path(path).expanduser().resolve()
-    if not resolved.is_file():
-        raise UserError(f"The {what} {path} is not a readable file.")
-    return str(resolved)
+def file_path(path: str | None) -> str | None:
+    """The absolute path of a credentials file: what is stored instead of its content."""
+    return None if path is None else str(Path(path).expanduser().resolve())
 
 
 def read_basic_auth(path: str) -> tuple[str, str]:
@@ -81,7 +76,7 @@ def _verify(ca_file: str) -> ssl.SSLContext:
     try:
         return ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError):
-        raise UserError(f"The CA file {ca_file} holds no readable PEM certificates.") from None
+        raise UserError(f"The CA file {ca_file} is not a readable PEM bundle.") from None
 
 
 class Client:
@@ -112,7 +107,7 @@ class Client:
         if ca_file not in self.clients:
             self.clients[ca_file] = httpx.AsyncClient(
                 verify=_verify(ca_file) if ca_file else True,
-                timeout=self.timeout,
+                timeout=None,  # get() bounds each whole request, reading included
                 limits=self.limits,
                 trust_env=False,  # no proxies or .netrc: the endpoint is exactly what is stored
             )
@@ -130,14 +125,22 @@ class Client:
                 self.auths[key] = None
         return self.auths[key]
 
-    async def get(self, endpoint: Endpoint, params: dict[str, str] | None = None) -> bytes:
+    async def get(
+        self,
+        endpoint: Endpoint,
+        params: dict[str, str] | None = None,
+        max_response: int | None = None,
+        timeout: float | None = None,
+    ) -> bytes:
         """The body of a 200 answer; Refused for another status, ConnectionError in words on
-        anything else (UserError for a bad credentials or CA file)."""
+        anything else (UserError for a bad credentials or CA file). `max_response` and
+        `timeout` override the client's for this request."""
         client, auth = self._client(endpoint.ca_file), self._auth(endpoint)
+        limit = max_response or self.max_response
         async with self.gate:
             try:
-                async with asyncio.timeout(self.timeout):
-                    return await self._get(client, endpoint.url, params, auth)
+                async with asyncio.timeout(timeout or self.timeout):
+                    return await self._get(client, endpoint.url, params, auth, limit)
             except (TimeoutError, httpx.TimeoutException):
                 raise ConnectionError("no answer in time") from None
             except httpx.HTTPError as exc:
@@ -149,12 +152,13 @@ class Client:
         url: str,
         params: dict[str, str] | None,
         auth: httpx.Auth | None,
+        limit: int,
     ) -> bytes:
         async with client.stream("GET", url, params=params, auth=auth) as response:
             chunks, size = [], 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
-                if size > self.max_response:
+                if size > limit:
                     raise ConnectionError("response too large")
                 chunks.append(chunk)
             body = b"".join(chunks)
