@@ -298,7 +298,8 @@ def test_the_queries_follow_the_dcgm_field_table():
     asked = sources.queries('job="fleet"', 24)
     for name, attribute in prometheus.DCGM_FIELDS.items():
         assert name + '{job="fleet"}' in asked[attribute]
-        assert asked[attribute].startswith("max by (Hostname, hostname, gpu, UUID, pci_bus_id")
+        assert asked[attribute].startswith("max by (Hostname, hostname, gpu, pci_bus_id")
+    assert "UUID, modelName, DCGM_FI_DEV_SERIAL)" in next(iter(asked.values()))  # identities
     assert "avg_over_time(DCGM_FI_DEV_GPU_UTIL" in asked["util_window_avg"]
     assert len(asked) == len(prometheus.DCGM_FIELDS) + 2  # never a request per node
 

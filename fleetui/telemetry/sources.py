@@ -26,9 +26,11 @@ source_t, node_t = Source.__table__, Node.__table__
 sample_t, hourly_t = GpuSample.__table__, GpuHourly.__table__
 QUERY_PAGE = "/api/v1/query"
 MAX_RESPONSE = 512 << 20  # a whole fleet's series in one answer
-# dcgm-exporter's identity labels: `Hostname` (older) or `hostname` (newer), and the serial
-# when the exporter is set to add it.
-IDENTITY = ("Hostname", "hostname", "gpu", "UUID", "pci_bus_id", "modelName", "DCGM_FI_DEV_SERIAL")
+# dcgm-exporter's labels that place a GPU (`Hostname` from older exporters, `hostname` from
+# newer ones), and those that identify it (the serial when the exporter is set to add it).
+# Utilization's query carries the identity; the others only the place, to keep answers small.
+PLACE = ("Hostname", "hostname", "gpu", "pci_bus_id")
+IDENTITY = (*PLACE, "UUID", "modelName", "DCGM_FI_DEV_SERIAL")
 UTIL = "DCGM_FI_DEV_GPU_UTIL"
 WINDOW = {"util_window_avg": "avg_over_time", "util_window_max": "max_over_time"}
 _MATCHER = re.compile(r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*')
@@ -145,16 +147,20 @@ def endpoint(source: dict) -> http.Endpoint:
 
 
 def queries(match: str, window_hours: int) -> dict[str, str]:
-    """GpuSample attribute -> the PromQL that reads it for the whole fleet."""
-    by = f"max by ({', '.join(IDENTITY)})"
+    """GpuSample attribute -> the PromQL that reads it for the whole fleet, utilization (with
+    the GPUs' identities) first."""
+    place, identity = f"max by ({', '.join(PLACE)})", f"max by ({', '.join(IDENTITY)})"
     series = {name: f"{name}{{{match}}}" for name in prometheus.DCGM_FIELDS}
-    found = {attr: f"{by} ({series[name]})" for name, attr in prometheus.DCGM_FIELDS.items()}
+    util = prometheus.DCGM_FIELDS[UTIL]
+    found = {util: f"{identity} ({series[UTIL]})"}
+    for name, attr in prometheus.DCGM_FIELDS.items():
+        found.setdefault(attr, f"{place} ({series[name]})")
     for attr, function in WINDOW.items():
-        found[attr] = f"{by} ({function}({series[UTIL]}[{window_hours}h]))"
+        found[attr] = f"{place} ({function}({series[UTIL]}[{window_hours}h]))"
     return found
 
 
-@dataclass
+@dataclass(repr=False)  # asyncio.run may repr its task's result: never all the GPUs
 class Answer:
     """A store's GPUs by (hostname, bus id), or why it is stale."""
 
@@ -208,8 +214,9 @@ def _vector(body: bytes) -> list[dict]:
 
 
 def merge(results: dict[str, list[dict]]) -> dict[tuple[str, str], prometheus.ScrapedGpu]:
-    """One ScrapedGpu per (hostname, bus id) from every query's series; series without a
-    hostname label cannot be placed on a node and are left out."""
+    """One ScrapedGpu per (hostname, bus id) from every query's series (identities from the
+    first query that has them); series without a hostname label cannot be placed on a node and
+    are left out."""
     gpus: dict[tuple[str, str], prometheus.ScrapedGpu] = {}
     for attr, series in results.items():
         for one in series:
