@@ -10,7 +10,6 @@ store stale, with the reason kept; nothing from it is stored.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import re
@@ -169,14 +168,14 @@ class Answer:
 
 
 async def fetch(client: http.Client, source: dict, window_hours: int, timeout: float) -> Answer:
-    """Every query of one store, at once; the first failure makes the whole answer stale."""
+    """Every query of one store, one after another (a store refuses heavy queries at once when
+    they would not fit its memory together); the first failure makes the answer stale."""
     target = endpoint(source)
-    asked = queries(source["match"], window_hours)
+    results = {}
     try:
-        bodies = await asyncio.gather(
-            *(client.get(target, {"query": q}, MAX_RESPONSE, timeout) for q in asked.values())
-        )
-        results = {attr: _vector(body) for attr, body in zip(asked, bodies, strict=True)}
+        for attr, query in queries(source["match"], window_hours).items():
+            body = await client.get(target, {"query": query}, MAX_RESPONSE, timeout)
+            results[attr] = _vector(body)
     except http.Refused as exc:
         return Answer({}, _error(exc.body) or str(exc))
     except (ConnectionError, UserError, ValueError) as exc:
