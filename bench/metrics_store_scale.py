@@ -8,7 +8,7 @@ its import API with series in dcgm-exporter's label set. Measured: a full poll r
 latest values of every DCGM field, the idle window, the write of every GPU's sample and its
 node), as wall time and CPU time of the polling process; the first round also registers the
 nodes. Baseline in the same run: the same PromQL queries fetched with the same HTTP client
-(httpx), one after another as a poll asks them, and discarded. Target: a round within 2x the
+(aiohttp), one after another as a poll asks them, and discarded. Target: a round within 2x the
 raw fetch, under 2 CPU-seconds. Skipped, saying so, where the victoria-metrics binary is absent.
 """
 

@@ -1,4 +1,4 @@
-"""Fetching telemetry over HTTP(S): agents, dcgm-exporters and metrics stores, with httpx.
+"""Fetching telemetry over HTTP(S): agents, dcgm-exporters and metrics stores, with aiohttp.
 
 One Client serves a whole poll round: at most `concurrency` requests in flight, a deadline per
 request, a response size limit (the body is streamed and the read stops past it), https with
@@ -10,13 +10,15 @@ ConnectionError in words, never the credentials.
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from fleetui.core.errors import UserError
 from fleetui.telemetry.agent import read_token
@@ -85,11 +87,10 @@ class Client:
     def __init__(
         self, timeout: float, concurrency: int = 100, max_response: int = MAX_RESPONSE
     ) -> None:
-        self.timeout, self.max_response = timeout, max_response
+        self.timeout, self.max_response, self.concurrency = timeout, max_response, concurrency
         self.gate = asyncio.Semaphore(concurrency)
-        self.limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=32)
-        self.clients: dict[str | None, httpx.AsyncClient] = {}  # one per CA bundle
-        self.auths: dict[tuple[str | None, str | None], httpx.Auth | None] = {}
+        self.sessions: dict[str | None, aiohttp.ClientSession] = {}  # one per CA bundle
+        self.auths: dict[tuple[str | None, str | None], dict[str, str]] = {}  # headers
 
     async def __aenter__(self) -> Client:
         return self
@@ -100,29 +101,30 @@ class Client:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for client in self.clients.values():
-            await client.aclose()
+        for session in self.sessions.values():
+            await session.close()
 
-    def _client(self, ca_file: str | None) -> httpx.AsyncClient:
-        if ca_file not in self.clients:
-            self.clients[ca_file] = httpx.AsyncClient(
-                verify=_verify(ca_file) if ca_file else True,
-                timeout=None,  # get() bounds each whole request, reading included
-                limits=self.limits,
+    def _session(self, ca_file: str | None) -> aiohttp.ClientSession:
+        if ca_file not in self.sessions:
+            self.sessions[ca_file] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.concurrency, ssl=_verify(ca_file) if ca_file else True
+                ),
                 trust_env=False,  # no proxies or .netrc: the endpoint is exactly what is stored
             )
-        return self.clients[ca_file]
+        return self.sessions[ca_file]
 
-    def _auth(self, endpoint: Endpoint) -> httpx.Auth | None:
+    def _auth(self, endpoint: Endpoint) -> dict[str, str]:
         """The endpoint's credentials, each file read once a round (a bad file: UserError)."""
         key = (endpoint.token_file, endpoint.basic_auth_file)
         if key not in self.auths:
             if endpoint.basic_auth_file:
-                self.auths[key] = httpx.BasicAuth(*read_basic_auth(endpoint.basic_auth_file))
+                pair = ":".join(read_basic_auth(endpoint.basic_auth_file)).encode()
+                self.auths[key] = {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
             elif token := read_token(endpoint.token_file):
-                self.auths[key] = _Bearer(token.decode())
+                self.auths[key] = {"Authorization": f"Bearer {token.decode()}"}
             else:
-                self.auths[key] = None
+                self.auths[key] = {}
         return self.auths[key]
 
     async def get(
@@ -135,36 +137,33 @@ class Client:
         """The body of a 200 answer; Refused for another status, ConnectionError in words on
         anything else (UserError for a bad credentials or CA file). `max_response` and
         `timeout` override the client's for this request."""
-        client, auth = self._client(endpoint.ca_file), self._auth(endpoint)
+        session, headers = self._session(endpoint.ca_file), self._auth(endpoint)
         limit = max_response or self.max_response
         async with self.gate:
             try:
-                async with asyncio.timeout(timeout or self.timeout):
-                    return await self._get(client, endpoint.url, params, auth, limit)
-            except (TimeoutError, httpx.TimeoutException):
+                async with (
+                    asyncio.timeout(timeout or self.timeout),
+                    session.get(
+                        endpoint.url,
+                        params=params,
+                        headers=headers,
+                        allow_redirects=False,  # credentials go to the endpoint only
+                    ) as response,
+                ):
+                    chunks, size = [], 0
+                    async for chunk in response.content.iter_any():
+                        size += len(chunk)
+                        if size > limit:
+                            raise ConnectionError("response too large")
+                        chunks.append(chunk)
+                    status = response.status
+            except TimeoutError:
                 raise ConnectionError("no answer in time") from None
-            except httpx.HTTPError as exc:
+            except aiohttp.ClientError as exc:
                 raise ConnectionError(_why(exc)) from None
-
-    async def _get(
-        self,
-        client: httpx.AsyncClient,
-        url: str,
-        params: dict[str, str] | None,
-        auth: httpx.Auth | None,
-        limit: int,
-    ) -> bytes:
-        async with client.stream("GET", url, params=params, auth=auth) as response:
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise ConnectionError("response too large")
-                chunks.append(chunk)
-            body = b"".join(chunks)
-        if response.status_code != 200:
-            raise Refused(response.status_code, body)
-        return body
+        if status != 200:
+            raise Refused(status, b"".join(chunks))
+        return b"".join(chunks)
 
 
 class Refused(ConnectionError):
@@ -175,21 +174,17 @@ class Refused(ConnectionError):
         self.status, self.body = status, body
 
 
-class _Bearer(httpx.Auth):
-    def __init__(self, token: str) -> None:
-        self.header = f"Bearer {token}"
-
-    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
-        request.headers["Authorization"] = self.header
-        yield request
-
-
-def _why(exc: httpx.HTTPError) -> str:
+def _why(exc: aiohttp.ClientError) -> str:
     """A failure in words, without the URL's credentials or query."""
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        return f"its certificate is not trusted ({cause.verify_message})"
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror
-    text = str(exc).split(" for url", 1)[0]
-    return text or exc.__class__.__name__
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        cause = exc.certificate_error
+        detail = getattr(cause, "verify_message", None) or str(cause)
+        return f"its certificate is not trusted ({detail})"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        errno = exc.os_error.errno
+        return os.strerror(errno) if errno else exc.os_error.strerror or "cannot connect"
+    return (
+        exc.__class__.__name__
+        if isinstance(exc, aiohttp.ClientResponseError)
+        else (str(exc) or exc.__class__.__name__)
+    )
