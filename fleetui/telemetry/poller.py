@@ -237,6 +237,8 @@ def _agent_gpus(body: bytes) -> list[dict]:
             raise ValueError("its snapshot has health flags that are not a list of words")
         g["pci_bus_id"] = g.get("pci_bus_id") or f"gpu{g.get('index')}"
         g["health"] = ";".join(health)
+        for window in sources.WINDOW:  # only a metrics store computes an idle window
+            g.pop(window, None)
         gpus.append(g)
     return gpus
 
