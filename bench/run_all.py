@@ -28,6 +28,7 @@ NOT_BENCHES = {"__init__", "common", "run_all"}
 QUICK = {
     "import_scale": ["--rows", "20000"],
     "inventory_scale": ["--cards", "20000"],
+    "metrics_store_scale": ["--nodes", "1000"],
     "poll_scale": ["--nodes", "100"],
     "reallocate_scale": ["--cards", "100000"],
     "startup": ["--cards", "20000", "--runs", "5"],

@@ -94,12 +94,32 @@ class Node(SQLModel, table=True):
     telemetry_url: str | None = None
     telemetry_kind: str | None = Field(default=None, max_length=16)
     token_file: str | None = None  # path of the file holding this node's bearer token
+    basic_auth_file: str | None = None  # path of a file holding `user:password`
+    ca_file: str | None = None  # path of the PEM bundle its https certificate is checked with
+    source_id: int | None = Field(default=None, foreign_key="source.id", index=True)
     last_seen_at: datetime | None = None
     polled_at: datetime | None = None  # last poll attempt
     failures: int = Field(  # failed polls in a row (for backoff); a server default, so bulk
         default=0,  # inserts that do not name it need not bind it
         sa_column=Column(Integer, nullable=False, server_default="0"),
     )
+
+
+class Source(SQLModel, table=True):
+    """A metrics store (Prometheus, VictoriaMetrics, Thanos) that holds the fleet's DCGM series;
+    credentials are the paths of the files holding them. `problem`: why its last poll failed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    url: str
+    match: str = ""  # PromQL label matchers that pick the fleet's series
+    token_file: str | None = None
+    basic_auth_file: str | None = None
+    ca_file: str | None = None
+    last_seen_at: datetime | None = None
+    polled_at: datetime | None = None
+    failures: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    problem: str = ""
 
 
 class Team(SQLModel, table=True):
@@ -234,6 +254,8 @@ class GpuSample(SQLModel, table=True):
     remapped_rows_pending: float | None = None
     remapped_rows_failure: float | None = None
     throttle_reasons: float | None = None  # NVML / DCGM clock event reasons bitmask
+    util_window_avg: float | None = None  # over the idle window, as a metrics store computed it
+    util_window_max: float | None = None
     health: str = ""  # ';'-separated flags
     lost: bool = False
     seen_at: datetime = Field(default_factory=utcnow)

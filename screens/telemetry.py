@@ -1,6 +1,7 @@
-"""Telemetry: nodes and their staleness, the latest GPU readings (sick first), discrepancies with
-the inventory; `f` fixes the highlighted discrepancy. A worker polls, then schedules the next
-round only after this one finished, and skips rounds while a modal is open."""
+"""Telemetry: metrics stores and nodes with their staleness (a stale store says why), the latest
+GPU readings (sick first), discrepancies with the inventory; `f` fixes the highlighted
+discrepancy. A worker polls, then schedules the next round only after this one finished, and
+skips rounds while a modal is open."""
 
 from __future__ import annotations
 
@@ -50,14 +51,16 @@ class TelemetryScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#nodes", DataTable).add_columns("Node", "Kind", "Last seen", "Failures")
+        self.query_one("#nodes", DataTable).add_columns(
+            "Node", "Kind", "Last seen", "Failures", "Problem"
+        )
         self.query_one("#gpus", DataTable).add_columns(
             "Node", "Bus", "Serial", "Util %", "Mem MiB", "°C", "W", "Health", "Age"
         )
         self.query_one("#discrepancies", DataTable).add_columns(
             "Kind", "Node", "Bus", "Serial", "Detail"
         )
-        self.query_one("#nodes", DataTable).border_title = "Nodes"
+        self.query_one("#nodes", DataTable).border_title = "Stores and nodes"
         self.query_one("#gpus", DataTable).border_title = "GPUs (sick first)"
         self.query_one("#discrepancies", DataTable).border_title = "Telemetry vs inventory (f: fix)"
         self.round()
@@ -90,16 +93,17 @@ class TelemetryScreen(Screen):
 
     def poll(self) -> tuple[view.TelemetryView, list[reconcile.Discrepancy], str]:
         message = ""
-        registered = bool(poller.nodes(self.engine))
+        registered = poller.registered(self.engine)
         if self.app.screen is self and registered:
             result = poller.poll_once(self.engine)
-            message = (
-                f"{result.answered:,} of {result.polled:,} nodes answered, "
-                f"{result.gpus:,} GPUs"
-                + (f"; {len(result.failed)} failed: {result.failed[0]}" if result.failed else "")
+            message = result.summary() + (
+                f"; {len(result.failed)} failed: {result.failed[0]}" if result.failed else ""
             )
         elif not registered:
-            message = "No nodes registered: fleetui nodes add HOST --agent URL"
+            message = (
+                "No nodes registered: fleetui nodes add HOST --agent URL, "
+                "or fleetui sources add NAME --prometheus URL"
+            )
         return *self.read(), message
 
     def schedule_round(self) -> None:
@@ -115,7 +119,9 @@ class TelemetryScreen(Screen):
         nodes = self.query_one("#nodes", DataTable)
         nodes.clear()
         for n in state.nodes:
-            nodes.add_row(n.hostname, n.kind, view.age(n.last_seen, now), str(n.failures))
+            nodes.add_row(
+                n.hostname, n.kind, view.age(n.last_seen, now), str(n.failures), n.problem
+            )
         gpus = self.query_one("#gpus", DataTable)
         gpus.clear()
         for g in state.gpus:

@@ -161,7 +161,7 @@ def test_idle_cards_come_from_the_hourly_rollups(fleet):
 
 
 def test_registering_a_node_checks_the_url(engine):
-    with pytest.raises(UserError, match="not an http:// URL"):
+    with pytest.raises(UserError, match="not an http:// or https:// URL"):
         poller.add_node(engine, "n", "ftp://x/metrics", "dcgm")
     with pytest.raises(UserError, match="agent, dcgm"):
         poller.add_node(engine, "n", "http://x", "snmp")

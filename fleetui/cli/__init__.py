@@ -76,10 +76,11 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
         "This host's GPUs as NVML sees them now (what the agent would serve).",
     ),
     "nodes": (("telemetry",), "Nodes whose telemetry fleetui polls."),
+    "sources": (("sources",), "Metrics stores (Prometheus, VictoriaMetrics, Thanos) polled."),
     "poll": (
         ("telemetry",),
-        "Poll the registered nodes (each round starts after the previous one finished); with "
-        "none registered, read this host's GPUs through NVML.",
+        "Poll the registered nodes and metrics stores (each round starts after the previous one "
+        "finished); with none registered, read this host's GPUs through NVML.",
     ),
     "reconcile": (
         ("telemetry",),

@@ -95,13 +95,28 @@ def nodes_add(
             "default for agents: $FLEETUI_AGENT_TOKEN_FILE).",
         ),
     ] = None,
+    basic_auth_file: Annotated[
+        str | None,
+        typer.Option(help="File with user:password for basic auth (its path is stored)."),
+    ] = None,
+    ca_file: Annotated[
+        str | None, typer.Option(help="PEM bundle to check the node's https certificate with.")
+    ] = None,
 ) -> None:
     """Register a node and where its telemetry is (a fleetui agent or a dcgm-exporter)."""
     from fleetui.telemetry import poller
 
     if (agent is None) == (dcgm is None):
         raise UserError("Give the node's --agent URL or its --dcgm URL.")
-    poller.add_node(open_db(ctx), host, agent or dcgm, "agent" if agent else "dcgm", token_file)
+    poller.add_node(
+        open_db(ctx),
+        host,
+        agent or dcgm,
+        "agent" if agent else "dcgm",
+        token_file,
+        basic_auth_file,
+        ca_file,
+    )
     out.print(f"Node {host} registered.", highlight=False)
 
 
@@ -161,22 +176,18 @@ def poll_cmd(
     interval: Annotated[float, typer.Option(help="Seconds between rounds.")] = 10.0,
     timeout: Annotated[float, typer.Option(help="Seconds per node.")] = 2.0,
 ) -> None:
-    """Poll the registered nodes (each round starts after the previous one finished); with
-    none registered, read this host's GPUs through NVML."""
+    """Poll the registered nodes and metrics stores (each round starts after the previous one
+    finished); with none registered, read this host's GPUs through NVML."""
     import time
 
     from fleetui.telemetry import poller
 
     engine = open_db(ctx)
-    local = not poller.nodes(engine)  # no nodes registered: this host's own GPUs via NVML
+    local = not poller.registered(engine)  # nothing registered: this host's own GPUs via NVML
     while True:
         started = time.monotonic()
         result = poller.poll_local(engine) if local else poller.poll_once(engine, timeout=timeout)
-        out.print(
-            f"{result.answered:,} of {result.polled:,} nodes answered, {result.gpus:,} GPUs"
-            + (f", {result.skipped:,} backing off" if result.skipped else ""),
-            highlight=False,
-        )
+        out.print(result.summary(), highlight=False)
         for failure in result.failed[:10]:
             err.print(f"  {failure}", highlight=False, markup=False)
         if once:

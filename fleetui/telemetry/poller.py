@@ -1,12 +1,15 @@
-"""Polling registered nodes from the ops box: concurrent, bounded, and never stuck on one node.
+"""Polling registered nodes and metrics stores from the ops box: concurrent, bounded, and never
+stuck on one node.
 
-Each node is fetched over HTTP (the fleetui agent's /snapshot, or dcgm-exporter's /metrics)
-with a per-node timeout and a limit on how many are in flight, sending a bearer token only to
-the nodes it belongs to. A node that does not answer, answers without GPU readings (an agent
-without NVML) or answers with values that do not fit (checked here, at the edge, before the
-database sees them) is marked (failures in a row) and skipped for a while that doubles with each
-failure, up to MAX_BACKOFF_S: a bad node is a stale state, never a crash. One round ends with
-one write: the latest sample per GPU, hourly rollups (kept RETENTION_DAYS), and each node's
+Each node is fetched over HTTP(S) (the fleetui agent's /snapshot, or dcgm-exporter's /metrics)
+with a per-node timeout and a limit on how many are in flight, sending credentials only to the
+nodes they belong to (telemetry.http). A metrics store answers for all the nodes it reports
+(telemetry.sources); its GPUs land where nodes' own readings land. A node or store that does
+not answer, answers without GPU readings (an agent without NVML) or answers with values that do
+not fit (checked here, at the edge, before the database sees them) is marked (failures in a
+row) and skipped for a while that doubles with each failure, up to MAX_BACKOFF_S: a bad node
+is a stale state, never a crash. One round ends with one write: the latest sample per GPU,
+hourly rollups of nodes' own readings (kept RETENTION_DAYS), and each node's and store's
 bookkeeping.
 """
 
@@ -16,25 +19,23 @@ import asyncio
 import json
 import math
 import os
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
 
 from fleetui.core.errors import UserError
 from fleetui.db.bulk import insert_rows, upsert
-from fleetui.db.tables import GpuHourly, GpuSample, Node, require_fit, unfit
-from fleetui.telemetry import health, prometheus
-from fleetui.telemetry.agent import read_token
+from fleetui.db.tables import GpuHourly, GpuSample, Node, Source, require_fit, unfit
+from fleetui.telemetry import health, http, prometheus, sources
 
 node_t, sample_t, hourly_t = Node.__table__, GpuSample.__table__, GpuHourly.__table__
+source_t = Source.__table__
 PAGES = {"agent": "/snapshot", "dcgm": "/metrics"}  # what each kind of node serves
 KINDS = tuple(PAGES)
 TOKEN_ENV = "FLEETUI_AGENT_TOKEN_FILE"  # the default token file, for agents only
-MAX_RESPONSE = 8 << 20
+STORE_TIMEOUT_S = 30.0  # a store answers for the whole fleet at once
+IDLE_WINDOW_HOURS = 24  # the window a store averages utilization over (reconcile's idle test)
 MAX_BACKOFF_S = 600
 RETENTION_DAYS = 30
 SAMPLE_COLUMNS = (
@@ -52,6 +53,8 @@ SAMPLE_COLUMNS = (
     "power_limit_w",
     "ecc_uncorrected_volatile",
     *(name for name in health.READINGS if name != "ecc_uncorrected_volatile"),
+    "util_window_avg",
+    "util_window_max",
     "health",
     "lost",
     "seen_at",
@@ -60,8 +63,6 @@ SAMPLE_COLUMNS = (
 TEXTS = ("pci_bus_id", "uuid", "serial", "name")
 NUMBERS = SAMPLE_COLUMNS[5 : SAMPLE_COLUMNS.index("health")]
 LIMITS = {name: sample_t.c[name].type.length for name in TEXTS}
-
-Fetch = Callable[[str, float, str | None], Awaitable[bytes]]
 
 
 # ---------------------------------------------------------------- nodes
@@ -77,25 +78,36 @@ def base_url(url: str) -> str:
 
 
 def add_node(
-    engine: Engine, hostname: str, url: str, kind: str, token_file: str | None = None
+    engine: Engine,
+    hostname: str,
+    url: str,
+    kind: str,
+    token_file: str | None = None,
+    basic_auth_file: str | None = None,
+    ca_file: str | None = None,
 ) -> None:
-    """Register (or re-point) a node's telemetry endpoint, and the file holding the token it
-    wants (stored as the file's path; without one, agents get $FLEETUI_AGENT_TOKEN_FILE's)."""
+    """Register (or re-point) a node's telemetry endpoint, and the files holding the bearer
+    token or the basic auth it wants and the CA bundle its https is checked with (stored as the
+    files' paths; without a token file, agents get $FLEETUI_AGENT_TOKEN_FILE's)."""
     if kind not in KINDS:
         raise UserError(f"A node's telemetry is one of {', '.join(KINDS)}.")
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise UserError(f"{url!r} is not an http:// URL (https is not supported yet).")
-    if token_file is not None:
-        token_file = str(Path(token_file).expanduser().resolve())
-        read_token(token_file)
+    endpoint = http.Endpoint(
+        http.check_url(url),
+        http.file_path(token_file),
+        http.file_path(basic_auth_file),
+        http.file_path(ca_file),
+    )
+    http.check_credentials(endpoint)
     require_fit(node_t.c.hostname, hostname, "hostname")
     with engine.begin() as conn:
         found = conn.execute(select(node_t.c.id).where(node_t.c.hostname == hostname)).scalar()
         values = {
             "telemetry_url": base_url(url),
             "telemetry_kind": kind,
-            "token_file": token_file,
+            "token_file": endpoint.token_file,
+            "basic_auth_file": endpoint.basic_auth_file,
+            "ca_file": endpoint.ca_file,
+            "source_id": None,  # polled directly from now on
             "failures": 0,
         }
         if found is None:
@@ -123,7 +135,7 @@ def add_nodes_from_csv(engine: Engine, path: str) -> int:
         values = {k: (cells[i].strip() if i < len(cells) else "") for k, i in index.items()}
         if (
             values["kind"] not in KINDS
-            or not values["url"].startswith("http://")
+            or not values["url"].startswith(("http://", "https://"))
             or not values["hostname"]
             or unfit(node_t.c.hostname, values["hostname"])
         ):
@@ -133,7 +145,7 @@ def add_nodes_from_csv(engine: Engine, path: str) -> int:
         raise UserError(
             f"Bad node rows ({', '.join(problems[:10])}): each needs a hostname (at most "
             f"{node_t.c.hostname.type.length} characters), kind agent or dcgm, and an http:// "
-            "URL; nothing was registered."
+            "or https:// URL; nothing was registered."
         )
     for values in rows:
         add_node(engine, values["hostname"], values["url"], values["kind"])
@@ -180,41 +192,19 @@ def nodes(engine: Engine) -> list[dict]:
 class Round:
     polled: int = 0
     answered: int = 0
-    failed: list[str] = field(default_factory=list)  # "host: why"
+    failed: list[str] = field(default_factory=list)  # "host: why", "store NAME: why"
     skipped: int = 0  # backing off
     gpus: int = 0
+    stores: int = 0  # metrics stores asked
+    stores_answered: int = 0
 
-
-async def http_get(url: str, timeout: float, token: str | None = None) -> bytes:
-    """A plain HTTP/1.0 GET with a deadline and a size limit; ConnectionError on failure."""
-    parts = urlsplit(url)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    auth = f"Authorization: Bearer {token}\r\n" if token else ""
-
-    async def exchange() -> bytes:
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
-        try:
-            writer.write(f"GET {path} HTTP/1.0\r\nHost: {parts.netloc}\r\n{auth}\r\n".encode())
-            await writer.drain()
-            data = await reader.read(MAX_RESPONSE + 1)
-            while len(data) <= MAX_RESPONSE and (chunk := await reader.read(MAX_RESPONSE)):
-                data += chunk
-        finally:
-            writer.close()
-        if len(data) > MAX_RESPONSE:
-            raise ConnectionError("response too large")
-        head, _, body = data.partition(b"\r\n\r\n")
-        status = head.split(b" ", 2)[1:2]
-        if status != [b"200"]:
-            raise ConnectionError(f"HTTP {status[0].decode() if status else '?'}")
-        return body
-
-    try:
-        return await asyncio.wait_for(exchange(), timeout)
-    except TimeoutError:
-        raise ConnectionError("no answer in time") from None
-    except OSError as exc:
-        raise ConnectionError(exc.strerror or str(exc)) from None
+    def summary(self) -> str:
+        """One line for the CLI and the Telemetry screen."""
+        line = f"{self.answered:,} of {self.polled:,} nodes answered"
+        if self.stores:
+            line += f", {self.stores_answered:,} of {self.stores:,} stores"
+        line += f", {self.gpus:,} GPUs"
+        return line + (f", {self.skipped:,} backing off" if self.skipped else "")
 
 
 def _samples(kind: str, body: bytes, node_id: int, now: datetime) -> list[tuple]:
@@ -245,23 +235,24 @@ def _agent_gpus(body: bytes) -> list[dict]:
             raise ValueError("its snapshot lists a GPU that is not an object")
         # its own health flags are not read: the ops box classifies the raw readings
         g["pci_bus_id"] = g.get("pci_bus_id") or f"gpu{g.get('index')}"
+        for window in sources.WINDOW:  # only a metrics store computes an idle window
+            g.pop(window, None)
         gpus.append(g)
     return gpus
 
 
 def _dcgm_gpus(body: bytes) -> list[dict]:
-    gpus = []
-    for g in prometheus.parse(body.decode("utf-8", "replace")):
-        gpus.append(
-            g.values
-            | {
-                "pci_bus_id": g.pci_bus_id or (f"gpu{g.index}" if g.index else "?"),
-                "uuid": g.uuid,
-                "serial": g.serial,
-                "name": g.model,
-            }
-        )
-    return gpus
+    return [_scraped(g) for g in prometheus.parse(body.decode("utf-8", "replace"))]
+
+
+def _scraped(g: prometheus.ScrapedGpu) -> dict:
+    """A GPU from dcgm-exporter's series (its page, or a metrics store) as a sample's values."""
+    return g.values | {
+        "pci_bus_id": g.pci_bus_id or (f"gpu{g.index}" if g.index else "?"),
+        "uuid": g.uuid,
+        "serial": g.serial,
+        "name": g.model,
+    }
 
 
 def _row(gpu: dict, node_id: int, now: datetime) -> tuple:
@@ -289,89 +280,189 @@ def _row(gpu: dict, node_id: int, now: datetime) -> tuple:
     return (node_id, *texts, *numbers, flags, lost, now)
 
 
-async def _gather(targets, fetch: Fetch, timeout: float, concurrency: int, now: datetime):
-    gate = asyncio.Semaphore(concurrency)
-    tokens: dict[str, str | UserError] = {}  # each token file read once a round
+def _endpoint(node: dict) -> http.Endpoint:
+    """A node's page and credentials: its own files; agents without any get the token in
+    $FLEETUI_AGENT_TOKEN_FILE's file, dcgm-exporters none."""
+    token = node["token_file"]
+    if not token and not node["basic_auth_file"] and node["telemetry_kind"] == "agent":
+        token = os.environ.get(TOKEN_ENV) or None
+    return http.Endpoint(
+        node["telemetry_url"] + PAGES[node["telemetry_kind"]],
+        token,
+        node["basic_auth_file"],
+        node["ca_file"],
+    )
 
-    def token_for(node) -> str | None:
-        default = os.environ.get(TOKEN_ENV) if node["telemetry_kind"] == "agent" else None
-        path = node["token_file"] or default
-        if not path:
-            return None
-        if path not in tokens:
-            try:
-                tokens[path] = read_token(path).decode()
-            except UserError as exc:
-                tokens[path] = exc
-        if isinstance(tokens[path], UserError):
-            raise tokens[path]
-        return tokens[path]
 
-    async def one(node):
-        url = node["telemetry_url"] + PAGES[node["telemetry_kind"]]
-        async with gate:
-            try:
-                body = await fetch(url, timeout, token_for(node))
-            except (ConnectionError, UserError) as exc:
-                return node, None, str(exc) or exc.__class__.__name__
+async def _gather(
+    targets: list[dict],
+    stores: list[dict],
+    timeout: float,
+    store_timeout: float,
+    concurrency: int,
+    now: datetime,
+) -> tuple[list[tuple[dict, list[tuple] | None, str | None]], list[sources.Answer]]:
+    async def one(client: http.Client, node: dict) -> tuple[dict, list[tuple] | None, str | None]:
+        try:
+            body = await client.get(_endpoint(node))
+        except (ConnectionError, UserError) as exc:
+            return node, None, str(exc) or exc.__class__.__name__
         try:
             return node, _samples(node["telemetry_kind"], body, node["id"], now), None
         except ValueError as exc:
             return node, None, f"{exc}; nothing stored from it"
 
-    return await asyncio.gather(*(one(n) for n in targets))
+    async with http.Client(timeout, concurrency) as client:
+        answers = await asyncio.gather(
+            asyncio.gather(*(one(client, n) for n in targets)),
+            asyncio.gather(
+                *(sources.fetch(client, s, IDLE_WINDOW_HOURS, store_timeout) for s in stores)
+            ),
+        )
+    return answers[0], answers[1]
+
+
+def _backing_off(row: dict, now: datetime) -> bool:
+    """A node or store that failed lately waits 2, 4, 8 ... seconds (up to MAX_BACKOFF_S)."""
+    if not row["failures"] or not row["polled_at"]:
+        return False
+    polled = row["polled_at"] if row["polled_at"].tzinfo else row["polled_at"].replace(tzinfo=UTC)
+    wait = min(MAX_BACKOFF_S, 2 ** min(row["failures"], 20))
+    return now < polled + timedelta(seconds=wait)
+
+
+def registered(engine: Engine) -> bool:
+    """Whether anything is registered to poll: a node or a metrics store."""
+    return bool(nodes(engine) or sources.sources(engine))
 
 
 def poll_once(
     engine: Engine,
     timeout: float = 2.0,
     concurrency: int = 100,
-    fetch: Fetch = http_get,
     now: datetime | None = None,
+    store_timeout: float = STORE_TIMEOUT_S,
 ) -> Round:
-    """Poll every registered node that is not backing off; store what the good ones said.
-    Each node gets the token in its own token file; agents without one get the token in
-    $FLEETUI_AGENT_TOKEN_FILE's file, dcgm-exporters none."""
+    """Poll every registered node and metrics store that is not backing off; store what the
+    good ones said, in one write."""
     now = now or datetime.now(UTC)
     result = Round()
-    targets = []
+    targets, stores = [], []
     for node in nodes(engine):
-        if node["failures"] and node["polled_at"]:
-            wait = min(MAX_BACKOFF_S, 2 ** min(node["failures"], 20))
-            polled = (
-                node["polled_at"]
-                if node["polled_at"].tzinfo
-                else node["polled_at"].replace(tzinfo=UTC)
-            )
-            if now < polled + timedelta(seconds=wait):
-                result.skipped += 1
-                continue
-        targets.append(node)
-    answers = asyncio.run(_gather(targets, fetch, timeout, concurrency, now))
-    result.polled = len(targets)
+        if _backing_off(node, now):
+            result.skipped += 1
+        else:
+            targets.append(node)
+    for store in sources.sources(engine):
+        if _backing_off(store, now):
+            result.skipped += 1
+        else:
+            stores.append(store)
+    answers, store_answers = asyncio.run(
+        _gather(targets, stores, timeout, store_timeout, concurrency, now)
+    )
+    result.polled, result.stores = len(targets), len(stores)
     ok_ids, rows, marks = [], [], []
     for node, samples, problem in answers:
         if samples is None:
             result.failed.append(f"{node['hostname']}: {problem}")
-            marks.append(
-                {
-                    "b_id": node["id"],
-                    "b_failures": node["failures"] + 1,
-                    "b_seen": node["last_seen_at"],
-                }
-            )
+            marks.append(_mark(node, now, problem))
             continue
         ok_ids.append(node["id"])
         rows += samples
-        marks.append({"b_id": node["id"], "b_failures": 0, "b_seen": now})
+        marks.append(_mark(node, now))
+    rolled = len(rows)  # the stores keep their own history: no hourly rollups from them
+    store_marks = []
+    for store, answer in zip(stores, store_answers, strict=True):
+        if answer.problem:
+            result.failed.append(f"store {store['name']}: {answer.problem}")
+        else:
+            result.stores_answered += 1
+        store_marks.append(_mark(store, now, answer.problem) | {"b_problem": answer.problem})
+        for node, samples, problem in _store_nodes(engine, store, answer, now):
+            if samples is None:
+                result.failed.append(f"{node['hostname']}: {problem}")
+                marks.append(_mark(node, now, problem))
+            else:
+                result.polled += 1
+                ok_ids.append(node["id"])
+                rows += samples
+                marks.append(_mark(node, now))
     result.answered, result.gpus = len(ok_ids), len(rows)
-    _store(engine, ok_ids, rows, marks, now)
+    _store(engine, ok_ids, rows, marks, now, rolled, store_marks)
     return result
 
 
+def _mark(row: dict, now: datetime, problem: str | None = None) -> dict:
+    """A node's or store's bookkeeping after a round: failures in a row, last seen."""
+    if problem:
+        return {"b_id": row["id"], "b_failures": row["failures"] + 1, "b_seen": row["last_seen_at"]}
+    return {"b_id": row["id"], "b_failures": 0, "b_seen": now}
+
+
+def _store_nodes(
+    engine: Engine, store: dict, answer: sources.Answer, now: datetime
+) -> list[tuple[dict, list[tuple] | None, str | None]]:
+    """A store's answer per node it reports, like nodes' own answers: hostnames fleetui does
+    not know become nodes of this store, and so do known nodes nothing else reports on; a node
+    polled directly or reported by another store keeps its own readings. A node of this store
+    missing from its answer (or every one, when the store failed) is stale."""
+    by_host: dict[str, list[dict]] = {}
+    for (host, _), gpu in answer.gpus.items():
+        by_host.setdefault(host, []).append(_scraped(gpu))
+    known = _claim(engine, store["id"], sorted(by_host))
+    found = []
+    for node in known:
+        gpus = by_host.get(node["hostname"]) if not answer.problem else None
+        if gpus is None:
+            why = f"store {store['name']} is stale" if answer.problem else "not in its store"
+            found.append((node, None, why))
+            continue
+        try:
+            found.append((node, [_row(g, node["id"], now) for g in gpus], None))
+        except ValueError as exc:
+            found.append((node, None, f"{exc}; nothing stored from it"))
+    return found
+
+
+def _claim(engine: Engine, source_id: int, hosts: list[str]) -> list[dict]:
+    """This store's nodes after taking on `hosts` (each name checked to fit)."""
+    owned = node_t.c.source_id == source_id
+    with engine.begin() as conn:
+        rows = {}
+        for start in range(0, len(hosts), 500):
+            chunk = hosts[start : start + 500]
+            for r in conn.execute(select(node_t).where(node_t.c.hostname.in_(chunk))).mappings():
+                rows[r["hostname"]] = r
+        new = [h for h in hosts if h not in rows and not unfit(node_t.c.hostname, h)]
+        if new:
+            conn.execute(
+                insert(node_t),
+                [{"hostname": h, "rack": "", "source_id": source_id} for h in new],
+            )
+        free = [
+            r["id"] for r in rows.values() if r["source_id"] is None and r["telemetry_url"] is None
+        ]
+        for start in range(0, len(free), 500):
+            conn.execute(
+                update(node_t)
+                .where(node_t.c.id.in_(free[start : start + 500]))
+                .values(source_id=source_id)
+            )
+        return [dict(r) for r in conn.execute(select(node_t).where(owned)).mappings()]
+
+
 def _store(
-    engine: Engine, ok_ids: list[int], rows: list[tuple], marks: list[dict], now: datetime
+    engine: Engine,
+    ok_ids: list[int],
+    rows: list[tuple],
+    marks: list[dict],
+    now: datetime,
+    rolled: int | None = None,
+    store_marks: list[dict] | None = None,
 ) -> None:
+    """One write: the latest samples, hourly rollups of the first `rolled` rows (all by
+    default), and the nodes' and stores' bookkeeping."""
     hour = now.replace(minute=0, second=0, microsecond=0)
     with engine.begin() as conn:
         for start in range(0, len(ok_ids), 500):
@@ -380,7 +471,7 @@ def _store(
             )
         insert_rows(conn, sample_t, SAMPLE_COLUMNS, rows)
         health.record(conn, SAMPLE_COLUMNS, rows, ok_ids, now)
-        if rows:
+        if rows[:rolled]:
             stmt = upsert(conn, hourly_t)
             conn.execute(
                 stmt.on_conflict_do_update(
@@ -402,7 +493,7 @@ def _store(
                         "util_max": r[5] or 0.0,
                         "power_sum": r[10] or 0.0,
                     }
-                    for r in rows
+                    for r in rows[:rolled]
                 ],
             )
         if marks:
@@ -415,6 +506,18 @@ def _store(
                     last_seen_at=bindparam("b_seen"),
                 ),
                 marks,
+            )
+        if store_marks:
+            conn.execute(
+                update(source_t)
+                .where(source_t.c.id == bindparam("b_id"))
+                .values(
+                    failures=bindparam("b_failures"),
+                    polled_at=now,
+                    last_seen_at=bindparam("b_seen"),
+                    problem=bindparam("b_problem"),
+                ),
+                store_marks,
             )
         conn.execute(delete(hourly_t).where(hourly_t.c.hour < now - timedelta(days=RETENTION_DAYS)))
 

@@ -9,7 +9,8 @@ Discrepancies:
 - missing: an in-service card recorded on a node that answered its last poll, not reported.
 Only nodes that answered their last poll count: a stale node's old readings neither show its
 cards as seen nor as missing.
-Idle cards: average GPU utilization under a threshold over a window of hourly rollups.
+Idle cards: average GPU utilization under a threshold over a window (hourly rollups of
+nodes' readings, or a metrics store's own average).
 """
 
 from __future__ import annotations
@@ -149,7 +150,9 @@ def discrepancies(engine: Engine) -> list[Discrepancy]:
 
 
 def idle_serials(below_percent: float = 5.0, hours: int = 24, now: datetime | None = None):
-    """A query of the serials whose average utilization over the window is under the threshold."""
+    """A query of the serials whose average utilization over the window is under the threshold:
+    as a metrics store computed it at the last poll (its idle window), else from the hourly
+    rollups of the node's own readings."""
     since = (now or datetime.now(UTC)) - timedelta(hours=hours)
     average = func.sum(hourly_t.c.util_sum) / func.sum(hourly_t.c.samples)
     busy = (
@@ -158,8 +161,8 @@ def idle_serials(below_percent: float = 5.0, hours: int = 24, now: datetime | No
         .group_by(hourly_t.c.node_id, hourly_t.c.pci_bus_id)
         .subquery()
     )
-    reported = busy.join(
-        sample_t,
+    reported = sample_t.outerjoin(
+        busy,
         and_(sample_t.c.node_id == busy.c.node_id, sample_t.c.pci_bus_id == busy.c.pci_bus_id),
     )
     return (
@@ -169,7 +172,7 @@ def idle_serials(below_percent: float = 5.0, hours: int = 24, now: datetime | No
                 card_t, (card_t.c.serial == sample_t.c.serial) | (card_t.c.uuid == sample_t.c.uuid)
             )
         )
-        .where(busy.c.avg < below_percent)
+        .where(func.coalesce(sample_t.c.util_window_avg, busy.c.avg) < below_percent)
     )
 
 

@@ -1,4 +1,5 @@
-"""What the Telemetry screen shows: nodes with staleness, and the latest GPU readings."""
+"""What the Telemetry screen shows: metrics stores and nodes with staleness (and why a store is
+stale), and the latest GPU readings."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, case, select
 
-from fleetui.db.tables import GpuSample, Node
+from fleetui.db.tables import GpuSample, Node, Source
 
-node_t, sample_t = Node.__table__, GpuSample.__table__
+node_t, sample_t, source_t = Node.__table__, GpuSample.__table__, Source.__table__
 MAX_GPUS = 300  # a screenful; sick and lost ones first
+MAX_NODES = 1000  # stale ones first
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class NodeRow:
     kind: str
     last_seen: datetime | None
     failures: int
+    problem: str = ""  # a store's reason for being stale
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,20 @@ class TelemetryView:
 
 def load(engine: Engine) -> TelemetryView:
     with engine.connect() as conn:
-        nodes = [
-            NodeRow(r.hostname, r.telemetry_kind, r.last_seen_at, r.failures)
+        stores = [
+            NodeRow(r.name, "store", r.last_seen_at, r.failures, r.problem)
             for r in conn.execute(
-                select(node_t)
-                .where(node_t.c.telemetry_url.isnot(None))
+                select(source_t).order_by(source_t.c.failures.desc(), source_t.c.name)
+            )
+        ]
+        nodes = [
+            NodeRow(r.hostname, r.telemetry_kind or f"via {r.name}", r.last_seen_at, r.failures)
+            for r in conn.execute(
+                select(node_t, source_t.c.name)
+                .outerjoin(source_t, source_t.c.id == node_t.c.source_id)
+                .where(node_t.c.telemetry_url.isnot(None) | node_t.c.source_id.isnot(None))
                 .order_by(node_t.c.failures.desc(), node_t.c.hostname)
+                .limit(MAX_NODES)
             )
         ]
         sick_first = case((sample_t.c.health != "", 0), else_=1)
@@ -70,7 +81,7 @@ def load(engine: Engine) -> TelemetryView:
                 .limit(MAX_GPUS)
             )
         ]
-    return TelemetryView(nodes, gpus)
+    return TelemetryView(stores + nodes, gpus)
 
 
 def age(moment: datetime | None, now: datetime) -> str:

@@ -1,0 +1,87 @@
+"""Metrics stores as telemetry sources: add, list, remove."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fleetui.cli.base import Group, JsonOption, app, open_db, out, print_json
+
+sources_app = typer.Typer(
+    cls=Group,
+    rich_markup_mode=None,
+    help="Metrics stores (Prometheus, VictoriaMetrics, Thanos) polled.",
+    no_args_is_help=True,
+)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("add")
+def sources_add(
+    ctx: typer.Context,
+    name: str,
+    prometheus: Annotated[
+        str,
+        typer.Option(
+            "--prometheus", help="The store's base URL (Prometheus, VictoriaMetrics, Thanos)."
+        ),
+    ],
+    match: Annotated[
+        str, typer.Option("--match", help='Label matchers picking the fleet, e.g. job="dcgm".')
+    ] = "",
+    token_file: Annotated[
+        str | None, typer.Option(help="File with the store's bearer token (its path is stored).")
+    ] = None,
+    basic_auth_file: Annotated[
+        str | None,
+        typer.Option(help="File with user:password for basic auth (its path is stored)."),
+    ] = None,
+    ca_file: Annotated[
+        str | None, typer.Option(help="PEM bundle to check the store's https certificate with.")
+    ] = None,
+) -> None:
+    """Register (or re-point) a metrics store holding dcgm-exporter's series."""
+    from fleetui.telemetry import sources
+
+    sources.add_source(open_db(ctx), name, prometheus, match, token_file, ca_file, basic_auth_file)
+    out.print(f"Source {name.strip()} registered.")
+
+
+@sources_app.command("list")
+def sources_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Registered stores, the nodes each reports, when each last answered, and why not."""
+    from fleetui.telemetry import sources
+
+    found = sources.sources(open_db(ctx))
+    if as_json:
+        print_json(
+            [{k: str(v) if isinstance(v, datetime) else v for k, v in s.items()} for s in found]
+        )
+        return
+    table = Table()
+    for column in ("Source", "URL", "Match", "Nodes", "Last seen", "Failures", "Problem"):
+        table.add_column(column)
+    for s in found:
+        seen = f"{s['last_seen_at']:%Y-%m-%d %H:%M:%S}" if s["last_seen_at"] else "never"
+        table.add_row(
+            s["name"],
+            s["url"],
+            s["match"],
+            f"{s['nodes']:,}",
+            seen,
+            str(s["failures"]),
+            s["problem"],
+        )
+    out.print(table)
+
+
+@sources_app.command("remove")
+def sources_remove(ctx: typer.Context, name: str) -> None:
+    """Forget a store and its readings; the nodes it reported stay as plain nodes."""
+    from fleetui.telemetry import sources
+
+    count = sources.remove_source(open_db(ctx), name)
+    out.print(f"Source {name.strip()} removed; its {count:,} nodes stay, without readings.")
