@@ -145,7 +145,8 @@ def test_a_store_poll_lands_where_node_polls_land(store, engine, db_url):
             )
         ).one()
     assert "node-z" not in hosts  # another cluster's series: not matched
-    assert tuple(sick) == ("uncorrectable ECC errors", 60.0, 1.0)
+    # the store's gauges are classified as a node's are
+    assert tuple(sick) == ("uncorrectable (double-bit) ECC errors (reset the GPU)", 60.0, 1.0)
     shown = view.load(engine)
     assert (shown.nodes[0].hostname, shown.nodes[0].kind) == ("dc1", "store")
     assert {(n.hostname, n.kind) for n in shown.nodes[1:]} == {
@@ -301,7 +302,8 @@ def test_the_queries_follow_the_dcgm_field_table():
         assert asked[attribute].startswith("max by (Hostname, hostname, gpu, pci_bus_id")
     assert "UUID, modelName, DCGM_FI_DEV_SERIAL)" in next(iter(asked.values()))  # identities
     assert "avg_over_time(DCGM_FI_DEV_GPU_UTIL" in asked["util_window_avg"]
-    assert len(asked) == len(prometheus.DCGM_FIELDS) + 2  # never a request per node
+    # never a request per node: one query per attribute, whichever name DCGM gives it
+    assert len(asked) == len(set(prometheus.DCGM_FIELDS.values())) + 2
 
 
 def test_sources_cli_add_list_remove(db_url, tmp_path):

@@ -152,8 +152,11 @@ def queries(match: str, window_hours: int) -> dict[str, str]:
     series = {name: f"{name}{{{match}}}" for name in prometheus.DCGM_FIELDS}
     util = prometheus.DCGM_FIELDS[UTIL]
     found = {util: f"{identity} ({series[UTIL]})"}
+    names: dict[str, list[str]] = {}  # one attribute may have two names (DCGM renamed some)
     for name, attr in prometheus.DCGM_FIELDS.items():
-        found.setdefault(attr, f"{place} ({series[name]})")
+        names.setdefault(attr, []).append(series[name])
+    for attr, named in names.items():
+        found.setdefault(attr, f"{place} ({' or '.join(named)})")
     for attr, function in WINDOW.items():
         found[attr] = f"{place} ({function}({series[UTIL]}[{window_hours}h]))"
     return found
