@@ -6,9 +6,10 @@ import json
 import multiprocessing
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import case, select, update
 from typer.testing import CliRunner
 
 from fleetui.allocation import history, moves, teams
@@ -16,7 +17,8 @@ from fleetui.allocation.undo import undo
 from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.errors import UserError
-from fleetui.db.tables import Card, Event
+from fleetui.core.vocabulary import MOVABLE
+from fleetui.db.tables import Card, Event, Team
 from fleetui.inventory import cards as inventory
 from fleetui.store import open_fleet
 
@@ -324,3 +326,73 @@ def test_holdings_split_compute_by_model(demo_engine):
     for holding in teams.holdings(demo_engine):
         assert sum(holding.pflops_by_model.values()) == pytest.approx(holding.pflops)
         assert set(holding.pflops_by_model) <= set(holding.by_model)
+
+
+def _every_candidate_in_order(engine, source: str, target: str, today: date) -> list:
+    """The straightforward planner's input: every movable card of `source` not already in
+    `target`, in preference order (spare, in warranty, node, serial; no telemetry here)."""
+    card, team = Card.__table__, Team.__table__
+    with engine.connect() as conn:
+        ids = dict(conn.execute(select(team.c.name, team.c.id)).all())
+        query = (
+            moves._card_query()
+            .add_columns(card.c.node_id)
+            .where(
+                card.c.status.in_(MOVABLE),
+                card.c.team_id == ids[source],
+                card.c.team_id != ids[target],
+            )
+            .order_by(
+                case((card.c.status == "spare", 0), else_=1),
+                case((moves._out_of_warranty(conn, Config(), today), 1), else_=0),
+                card.c.node_id,
+                card.c.serial,
+            )
+        )
+        return [(moves._planned(Config(), r[:-1]), r[-1]) for r in conn.execute(query)]
+
+
+def _straightforward_plan(candidates: list, count: int) -> list[str]:
+    """Whole nodes greedily over every candidate; the first node left over gives the rest."""
+    taken: list = []
+    left = None
+    for node, run in groupby(candidates, key=lambda c: c[1]):
+        cards = [c for c, _ in run]
+        if len(taken) >= count:
+            break
+        if node is None:
+            taken += cards[: count - len(taken)]
+        elif len(cards) <= count - len(taken):
+            taken += cards
+        elif left is None:
+            left = cards
+    if len(taken) < count and left:
+        taken += left[: count - len(taken)]
+    return [c.serial for c in taken]
+
+
+def test_the_planner_counting_nodes_in_sql_picks_what_reading_every_candidate_picks(demo_engine):
+    """The planner chooses from per-node counts and reads only the cards it takes; on a fleet
+    of part-filled nodes, spare cards on no node and mixed warranties it takes exactly the
+    cards that reading every candidate in order and choosing the same way takes."""
+    card = Card.__table__
+    with demo_engine.begin() as conn:
+        conn.execute(update(card).where(card.c.id % 7 == 3).values(status="retired"))
+        conn.execute(update(card).where(card.c.id % 5 == 1).values(status="spare"))
+        conn.execute(update(card).where(card.c.id % 9 == 2).values(warranty_end=date(2020, 1, 1)))
+        conn.execute(update(card).where(card.c.id % 23 == 5).values(node_id=None, pci_bus_id=None))
+    today = date(2026, 11, 30)
+    for count in (1, 3, 8, 13, 61, 150):
+        expected = _straightforward_plan(
+            _every_candidate_in_order(demo_engine, "LLM", "Search", today), count
+        )
+        plan = moves.plan_request(
+            demo_engine,
+            "Search",
+            None,
+            count=count,
+            from_team="LLM",
+            today=today,
+            settings=Config(),
+        )
+        assert [c.serial for c in plan.cards] == expected, count
