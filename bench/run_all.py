@@ -30,6 +30,7 @@ QUICK = {
     "inventory_scale": ["--cards", "20000"],
     "poll_scale": ["--nodes", "100"],
     "reallocate_scale": ["--cards", "100000"],
+    "report_scale": ["--cards", "20000"],
     "startup": ["--cards", "20000", "--runs", "5"],
 }
 
