@@ -23,6 +23,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from contextlib import closing
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -55,26 +56,31 @@ def events_database(cards: int) -> Path:
     partial = path.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     started = time.perf_counter()
-    with sqlite3.connect(demo_database(cards)) as src, sqlite3.connect(partial) as db:
+    with (
+        closing(sqlite3.connect(demo_database(cards))) as src,
+        closing(sqlite3.connect(partial)) as db,
+    ):
         src.backup(db)
         teams = [t for (t,) in db.execute("SELECT id FROM team ORDER BY id")]
         for k in range(BATCHES):
             at = f"{datetime(2026, 1, 3, 12) + timedelta(days=3 * k):%Y-%m-%d %H:%M:%S.%f}"
-            to, batch = teams[k % len(teams)], uuid.uuid4().hex
+            to, other = teams[k % len(teams)], teams[(k + 1) % len(teams)]
+            target = f"CASE WHEN team_id IS {to} THEN {other} ELSE {to} END"
             first, last = k * cards // BATCHES, (k + 1) * cards // BATCHES
-            moved = f"id > {first} AND id <= {last} AND coalesce(team_id, -1) != {to}"
+            batch = uuid.uuid4().hex
             db.execute(
                 "INSERT INTO event (at, actor, action, card_id, serial, card_version, batch_id,"
                 " before, after, reason) SELECT ?, 'bench', 'move', id, serial, version + 1, ?,"
                 " json_object('team_id', team_id, 'project_id', project_id, 'version', version),"
-                f" json_object('team_id', {to}, 'project_id', NULL, 'version', version + 1),"
-                f" 'bench' FROM card WHERE {moved}",
-                (at, batch),
+                f" json_object('team_id', {target}, 'project_id', NULL, 'version', version + 1),"
+                " 'bench' FROM card WHERE id > ? AND id <= ?",
+                (at, batch, first, last),
             )
             n = db.execute("SELECT changes()").fetchone()[0]
             db.execute(
-                f"UPDATE card SET team_id = {to}, project_id = NULL, version = version + 1"
-                f" WHERE {moved}"
+                f"UPDATE card SET team_id = {target}, project_id = NULL, version = version + 1"
+                " WHERE id > ? AND id <= ?",
+                (first, last),
             )
             db.execute(
                 "INSERT INTO event (at, actor, action, batch_id, after, reason)"
@@ -82,6 +88,7 @@ def events_database(cards: int) -> Path:
                 (at, batch, n),
             )
         db.commit()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     partial.rename(path)
     print(f"wrote {BATCHES} moves into a copy in {time.perf_counter() - started:.1f} s")
     return path

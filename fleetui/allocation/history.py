@@ -463,31 +463,38 @@ def _rolled_back(conn: Connection, end: datetime):
         .group_by(event_t.c.card_id)
         .subquery()
     )
-    first, by_team, by_model, by_status = (event_t.alias(a) for a in ("f", "t", "m", "s"))
+    logged_as = event_t.alias("logged")
 
-    def then(key: str, alias, value):
-        return case((firsts.c[key].isnot(None), value(alias.c.before[key])), else_=card_t.c[key])
+    def logged_value(event_id, value):
+        """`value` of the event `event_id` names, looked up by its id (a scalar subquery, so
+        each lookup is one primary-key search)."""
+        return select(value(logged_as.c.before)).where(logged_as.c.id == event_id).scalar_subquery()
 
+    def then(key: str, value):
+        changed = firsts.c[key]
+        return case(
+            (changed.isnot(None), logged_value(changed, lambda b: value(b[key]))),
+            else_=card_t.c[key],
+        )
+
+    existed = select(
+        and_(
+            logged_as.c.action.notin_(CARD_CREATES),
+            func.coalesce(logged_as.c.before["deleted"].as_boolean(), False).is_(False),
+        )
+    ).where(logged_as.c.id == firsts.c.first)
     states = (
         select(
             card_t.c.team_id.label("now_team"),
             card_t.c.model_id.label("now_model"),
             card_t.c.status.label("now_status"),
-            and_(
-                first.c.action.notin_(CARD_CREATES),
-                func.coalesce(first.c.before["deleted"].as_boolean(), False).is_(False),
-            ).label("existed"),
-            then("team_id", by_team, lambda v: v.as_integer()).label("team"),
-            then("model_id", by_model, lambda v: v.as_integer()).label("model"),
-            then("status", by_status, lambda v: v.as_string()).label("status"),
+            existed.scalar_subquery().label("existed"),
+            then("team_id", lambda v: v.as_integer()).label("team"),
+            then("model_id", lambda v: v.as_integer()).label("model"),
+            then("status", lambda v: v.as_string()).label("status"),
         )
-        .select_from(
-            firsts.join(first, first.c.id == firsts.c.first)
-            .outerjoin(card_t, card_t.c.id == firsts.c.card_id)
-            .outerjoin(by_team, by_team.c.id == firsts.c.team_id)
-            .outerjoin(by_model, by_model.c.id == firsts.c.model_id)
-            .outerjoin(by_status, by_status.c.id == firsts.c.status)
-        )
+        .select_from(firsts.outerjoin(card_t, card_t.c.id == firsts.c.card_id))
+        .offset(0)  # computed once per card, not again for the GROUP BY (no flattening)
         .subquery()
     )
     keys = [states.c[k] for k in ("now_team", "now_model", "now_status", "existed")]
