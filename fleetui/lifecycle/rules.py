@@ -144,11 +144,13 @@ def snapshot(
     today: date,
     keys: int = len(LIFECYCLE_KEYS),
     where: Callable[[Connection], ColumnElement[bool]] | None = None,
+    whole_index: bool = False,
 ) -> Snapshot:
     """The fleet in groups of cards that the rules treat alike: grouped by the first `keys` of
     LIFECYCLE_KEYS (the rest read as unknown), of the cards `where` selects. The GROUP BY reads
-    the covering index ix_card_lifecycle in its order (no sort); each distinct date and rule input
-    is converted and computed once."""
+    the covering index ix_card_lifecycle in its order (no sort); `whole_index` makes SQLite read
+    all of it for a window too wide for a date index. Each distinct date and rule input is
+    converted and computed once."""
     grouped = [card_t.c[k] for k in LIFECYCLE_KEYS[:keys]]
     # Dates as the driver gives them (SQLite: ISO text, parsed below once per distinct value).
     columns = [type_coerce(c, String) if isinstance(c.type, Date) else c for c in grouped]
@@ -158,6 +160,8 @@ def snapshot(
     with engine.connect() as conn:
         if where is not None:
             query = query.where(where(conn))
+        if whole_index:
+            query = query.with_hint(card_t, "INDEXED BY ix_card_lifecycle", "sqlite")
         teams = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
         projects = dict(conn.execute(select(Project.id, Project.name)).all())
         models = {
@@ -272,7 +276,7 @@ def report_snapshot(
             return past_eol_condition(config, today, life_overrides(conn))
     else:
         return snapshot(engine, config, today)
-    return snapshot(engine, config, today, where=where)
+    return snapshot(engine, config, today, where=where, whole_index=report != "warranty")
 
 
 # ---------------------------------------------------------------- reports
