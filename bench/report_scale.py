@@ -120,6 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cards", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("only", nargs="*", help="measure only those whose name starts so")
     args = parser.parse_args()
     path = events_database(args.cards)
 
@@ -134,7 +135,7 @@ def main() -> None:
     cfg = Config()
 
     def sql(*statements: str, args: tuple = ()) -> Callable[[], object]:
-        return lambda: [raw.execute(s, args).fetchall() for s in statements]
+        return lambda: [raw.execute(s, args if "?" in s else ()).fetchall() for s in statements]
 
     def report(name: str, window: int, fn: Callable) -> Callable[[], object]:
         return lambda: fn(rules.report_snapshot(engine, cfg, TODAY, name, window))
@@ -218,7 +219,8 @@ def main() -> None:
         ),
     ]
     for name, ours, base in cases:
-        compare(name, ours, base, args.runs, 1.0)
+        if not args.only or name.startswith(tuple(args.only)):
+            compare(name, ours, base, args.runs, 1.0)
 
     llm = raw.execute("SELECT id FROM team WHERE name = 'LLM'").fetchone()[0]
     candidates = sql(
@@ -229,7 +231,7 @@ def main() -> None:
         " ORDER BY c.status != 'spare', c.warranty_end < ?, c.node_id, c.serial",
         args=(llm, TODAY),
     )
-    for count in (10_003, 10_000, 13):
+    for count in (10_003, 10_000, 13) if not args.only or "plan" in args.only else ():
 
         def plan(count: int = count) -> None:
             moves.plan_request(
