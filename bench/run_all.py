@@ -31,6 +31,7 @@ QUICK = {
     "metrics_store_scale": ["--nodes", "1000"],
     "poll_scale": ["--nodes", "100"],
     "reallocate_scale": ["--cards", "100000"],
+    "report_scale": ["--cards", "20000"],
     "startup": ["--cards", "20000", "--runs", "5"],
 }
 

@@ -141,6 +141,21 @@ class Project(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+# What the lifecycle rules read of a card: the snapshot's GROUP BY keys, in its index's order
+# (a report that needs fewer groups by a prefix of them).
+LIFECYCLE_KEYS = (
+    "team_id",
+    "model_id",
+    "status",
+    "purchase_date",
+    "service_life_years",
+    "currency",
+    "project_id",
+    "supplier",
+    "warranty_end",
+)
+
+
 class Card(SQLModel, table=True):
     """One physical accelerator. `serial` is the business key; `version` guards concurrent edits."""
 
@@ -158,6 +173,10 @@ class Card(SQLModel, table=True):
         Index("ux_card_asset_tag", "asset_tag", unique=True),
         # Covering index: the dashboard's one GROUP BY reads only this index.
         Index("ix_card_team_model_status", "team_id", "model_id", "status"),
+        # Covering indexes in GROUP BY order, so these aggregates stream without a sort: the
+        # lifecycle reports' groups (fleetui.lifecycle.rules.snapshot) and `projects list`.
+        Index("ix_card_lifecycle", *LIFECYCLE_KEYS, "price_minor"),
+        Index("ix_card_project_model_status", "project_id", "model_id", "status"),
         # (column, serial): serial is the keyset tiebreak, so each of these serves a filter in
         # the default order and a sort on the column, as plain index ranges.
         Index("ix_card_team_serial", "team_id", "serial"),

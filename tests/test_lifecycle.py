@@ -439,3 +439,45 @@ def test_report_irreplaceable_shows_cards_per_team(db_url):
     )
     assert rows and all(r["cards"] > 0 for r in rows)
     assert all(0 <= r["irreplaceable_cards"] <= r["cards"] for r in rows)
+
+
+@pytest.mark.parametrize("today", [date(2024, 2, 29), date(2026, 11, 30), date(2028, 12, 31)])
+def test_each_report_reads_only_its_groups_and_gives_the_whole_fleets_figures(ruled_demo, today):
+    """The fast path (report_snapshot: an index range or a shorter GROUP BY) gives every report
+    exactly what the straightforward one does: the same report over every card's groups; and
+    those groups hold each card with the warranty end and end of life the rules give it."""
+    cfg = config.load()
+    whole = lifecycle.snapshot(ruled_demo, cfg, today)
+    reports = {
+        "warranty": lambda snap: lifecycle.warranty_expiring(snap, 90, "supplier"),
+        "cliff": lambda snap: lifecycle.retirement_cliff(snap, 3),
+        "eol": lifecycle.past_end_of_life,
+        "irreplaceable": lifecycle.irreplaceable_share,
+        "book-value": lifecycle.book_values,
+        "cost": lifecycle.cost_of_ownership,
+    }
+    windows = {"warranty": 90, "cliff": 3}
+    for name, report in reports.items():
+        fast = lifecycle.report_snapshot(ruled_demo, cfg, today, name, windows.get(name, 0))
+        expected = [r.as_dict() for r in report(whole)]
+        assert [r.as_dict() for r in report(fast)] == expected, name
+        if name in ("warranty", "cliff", "eol"):
+            assert sum(g.cards for g in fast.groups) < sum(g.cards for g in whole.groups)
+    assert [r.as_dict() for r in lifecycle.retirement_cliff(whole, 3)] != [
+        r.as_dict() for r in lifecycle.retirement_cliff(whole, 1)
+    ]
+    per_card: dict[tuple, int] = {}
+    for c in _every_card(ruled_demo):
+        life = lifecycle.service_life(cfg, c.service_life_years, c.key)
+        key = (
+            c.status,
+            c.key,
+            lifecycle.warranty_end(cfg, c.purchase_date, c.warranty_end, c.key, c.supplier),
+            lifecycle.end_of_life(c.purchase_date, life),
+        )
+        per_card[key] = per_card.get(key, 0) + 1
+    grouped: dict[tuple, int] = {}
+    for g in whole.groups:
+        key = (g.status, g.model_key, g.warranty_end, g.end_of_life)
+        grouped[key] = grouped.get(key, 0) + g.cards
+    assert grouped == per_card

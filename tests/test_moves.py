@@ -6,9 +6,10 @@ import json
 import multiprocessing
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import case, select, update
 from typer.testing import CliRunner
 
 from fleetui.allocation import history, moves, teams
@@ -16,8 +17,10 @@ from fleetui.allocation.undo import undo
 from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.errors import UserError
-from fleetui.db.tables import Card, Event
+from fleetui.core.vocabulary import CARD_CREATES, HELD, MOVABLE
+from fleetui.db.tables import Card, Event, Team
 from fleetui.inventory import cards as inventory
+from fleetui.inventory import edit, summary
 from fleetui.store import open_fleet
 
 TODAY = date(2026, 11, 1)
@@ -324,3 +327,142 @@ def test_holdings_split_compute_by_model(demo_engine):
     for holding in teams.holdings(demo_engine):
         assert sum(holding.pflops_by_model.values()) == pytest.approx(holding.pflops)
         assert set(holding.pflops_by_model) <= set(holding.by_model)
+
+
+def _every_candidate_in_order(engine, source: str, target: str, today: date) -> list:
+    """The straightforward planner's input: every movable card of `source` not already in
+    `target`, in preference order (spare, in warranty, node, serial; no telemetry here)."""
+    card, team = Card.__table__, Team.__table__
+    with engine.connect() as conn:
+        ids = dict(conn.execute(select(team.c.name, team.c.id)).all())
+        query = (
+            moves._card_query()
+            .add_columns(card.c.node_id)
+            .where(
+                card.c.status.in_(MOVABLE),
+                card.c.team_id == ids[source],
+                card.c.team_id != ids[target],
+            )
+            .order_by(
+                case((card.c.status == "spare", 0), else_=1),
+                case((moves._out_of_warranty(conn, Config(), today), 1), else_=0),
+                card.c.node_id,
+                card.c.serial,
+            )
+        )
+        return [(moves._planned(Config(), r[:-1]), r[-1]) for r in conn.execute(query)]
+
+
+def _straightforward_plan(candidates: list, count: int) -> list[str]:
+    """Whole nodes greedily over every candidate; the first node left over gives the rest."""
+    taken: list = []
+    left = None
+    for node, run in groupby(candidates, key=lambda c: c[1]):
+        cards = [c for c, _ in run]
+        if len(taken) >= count:
+            break
+        if node is None:
+            taken += cards[: count - len(taken)]
+        elif len(cards) <= count - len(taken):
+            taken += cards
+        elif left is None:
+            left = cards
+    if len(taken) < count and left:
+        taken += left[: count - len(taken)]
+    return [c.serial for c in taken]
+
+
+def test_the_planner_counting_nodes_in_sql_picks_what_reading_every_candidate_picks(demo_engine):
+    """The planner chooses from per-node counts and reads only the cards it takes; on a fleet
+    of part-filled nodes, spare cards on no node and mixed warranties it takes exactly the
+    cards that reading every candidate in order and choosing the same way takes."""
+    card = Card.__table__
+    with demo_engine.begin() as conn:
+        conn.execute(update(card).where(card.c.id % 7 == 3).values(status="retired"))
+        conn.execute(update(card).where(card.c.id % 5 == 1).values(status="spare"))
+        conn.execute(update(card).where(card.c.id % 9 == 2).values(warranty_end=date(2020, 1, 1)))
+        conn.execute(update(card).where(card.c.id % 23 == 5).values(node_id=None, pci_bus_id=None))
+    today = date(2026, 11, 30)
+    for count in (1, 3, 8, 13, 61, 150):
+        expected = _straightforward_plan(
+            _every_candidate_in_order(demo_engine, "LLM", "Search", today), count
+        )
+        plan = moves.plan_request(
+            demo_engine,
+            "Search",
+            None,
+            count=count,
+            from_team="LLM",
+            today=today,
+            settings=Config(),
+        )
+        assert [c.serial for c in plan.cards] == expected, count
+
+
+def _held_by_replay(engine, day: date) -> dict[str, int]:
+    """The straightforward allocation on `day`: every card as it is now, then every event
+    after that day undone onto it, newest first; cards held per team."""
+    card, event, team = Card.__table__, Event.__table__, Team.__table__
+    with engine.connect() as conn:
+        names = dict(conn.execute(select(team.c.id, team.c.name)).all())
+        state = {
+            r.id: {"team_id": r.team_id, "status": r.status}
+            for r in conn.execute(select(card.c.id, card.c.team_id, card.c.status))
+        }
+        end = datetime.combine(day, datetime.max.time(), tzinfo=UTC)
+        later = conn.execute(
+            select(event.c.card_id, event.c.action, event.c.before)
+            .where(event.c.at > end, event.c.card_id.isnot(None))
+            .order_by(event.c.id.desc())
+        ).all()
+    for card_id, action, before in later:
+        before = before or {}
+        if action in CARD_CREATES or before.get("deleted"):
+            state.pop(card_id, None)
+        else:
+            state.setdefault(card_id, {}).update(
+                {k: v for k, v in before.items() if k in ("team_id", "status")}
+            )
+    held = Counter(
+        names.get(s["team_id"], summary.UNASSIGNED) if s["team_id"] else summary.UNASSIGNED
+        for s in state.values()
+        if s["status"] in HELD
+    )
+    return dict(held)
+
+
+def test_allocation_as_of_equals_undoing_every_later_event_in_turn(demo_engine):
+    """Cards edited and then moved, moved twice, deleted, and deleted and brought back after the
+    day: each counts where it was at the end of that day."""
+    cfg = Config()
+    shifted = moves.plan_request(
+        demo_engine, "Search", None, count=40, from_team="LLM", today=TODAY, settings=cfg
+    )
+    moves.commit(demo_engine, shifted, "long ago", at=datetime.now(UTC) - timedelta(days=9))
+    some = [c.serial for c in shifted.cards]
+    edit.commit_edit(
+        demo_engine,
+        edit.plan_edit(demo_engine, some[:12], None, {"status": "in_service"}, settings=cfg),
+        "busy",
+    )
+    edit.commit_edit(
+        demo_engine,
+        edit.plan_edit(demo_engine, some[34:], None, {"status": "retired"}, settings=cfg),
+        "old",
+    )
+    moves.commit(
+        demo_engine,
+        moves.plan_cards(demo_engine, some[:20], "Ads ranking", None, settings=cfg),
+        "again",
+    )
+    moves.commit(
+        demo_engine, moves.plan_cards(demo_engine, some[:6], "LLM", None, settings=cfg), "back"
+    )
+    edit.commit_delete(demo_engine, edit.plan_delete(demo_engine, some[20:30]), "gone")
+    gone = edit.commit_delete(demo_engine, edit.plan_delete(demo_engine, some[30:34]), "oops")
+    undo(demo_engine, gone)
+    for ago in (10, 5):
+        day = (datetime.now(UTC) - timedelta(days=ago)).date()
+        replayed = _held_by_replay(demo_engine, day)
+        rebuilt = {a.team: a.cards for a in history.allocation_as_of(demo_engine, day.isoformat())}
+        assert rebuilt == {t: n for t, n in replayed.items() if n}, ago

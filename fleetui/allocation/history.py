@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 
 from fleetui.allocation import teams
 from fleetui.core import units
@@ -399,7 +399,12 @@ class Allocation:
 
 def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
     """Cards and PFLOPS per team at the end of `as_of`, rebuilt from today's state by rolling
-    back every logged change made after that day (cards created later do not count)."""
+    back every logged change made after that day (cards created later do not count, cards
+    deleted later do).
+
+    A card's team, model and status on that day are each the `before` of the first event after
+    the day that names them, else its value now. SQL finds those per card and counts the cards
+    per (state now, state then), so only those few groups come back to Python."""
     start = parse_since(as_of)
     assert start is not None
     end = datetime.combine(start.date(), time.max, tzinfo=UTC)
@@ -412,7 +417,7 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
             if status in HELD:
                 totals[team_id][0] += n
             if status in COMPUTING:
-                totals[team_id][1] += n * tflops[model_id]
+                totals[team_id][1] += n * tflops.get(model_id, 0.0)
 
         for team_id, model_id, status, n in conn.execute(
             select(card_t.c.team_id, card_t.c.model_id, card_t.c.status, func.count()).group_by(
@@ -420,34 +425,78 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
             )
         ):
             add(team_id, model_id, status, n)
-        first_after: dict[int, Any] = {}
-        for event in conn.execute(
-            select(event_t.c.card_id, event_t.c.action, event_t.c.before)
-            .where(event_t.c.at > end, event_t.c.card_id.isnot(None))
-            .order_by(event_t.c.id)
+        for now_team, now_model, now_status, existed, team, model, status, n in conn.execute(
+            _rolled_back(conn, end)
         ):
-            first_after.setdefault(event.card_id, event)
-        ids = list(first_after)
-        for start_at in range(0, len(ids), 5000):
-            for card in conn.execute(
-                select(card_t.c.id, card_t.c.team_id, card_t.c.model_id, card_t.c.status).where(
-                    card_t.c.id.in_(ids[start_at : start_at + 5000])
-                )
-            ):
-                add(card.team_id, card.model_id, card.status, -1)
-                event = first_after[card.id]
-                if event.action in CARD_CREATES:
-                    continue
-                before = event.before or {}
-                add(
-                    before.get("team_id", card.team_id),
-                    before.get("model_id", card.model_id),
-                    before.get("status", card.status),
-                    1,
-                )
+            if now_status is not None:  # the card exists today
+                add(now_team, now_model, now_status, -n)
+            if existed:
+                add(team, model, status, n)
     rows = [
         Allocation(names.get(t, UNASSIGNED) if t else UNASSIGNED, c, f)
         for t, (c, f) in totals.items()
         if c or f
     ]
     return sorted(rows, key=lambda a: (-a.tflops, a.team))
+
+
+def _rolled_back(conn: Connection, end: datetime):
+    """Per (team, model, status now; whether it existed at `end`; team, model, status then):
+    how many of the cards changed after `end` are in it."""
+    logged = event_t.c.before
+
+    def names(key: str):
+        if conn.dialect.name == "sqlite":  # a key holding JSON null is named, an absent one not
+            return func.json_type(logged, f"$.{key}").isnot(None)
+        return logged[key].isnot(None)
+
+    firsts = (
+        select(
+            event_t.c.card_id,
+            func.min(event_t.c.id).label("first"),
+            *(
+                func.min(case((names(k), event_t.c.id))).label(k)
+                for k in ("team_id", "model_id", "status")
+            ),
+        )
+        .where(event_t.c.at > end, event_t.c.card_id.isnot(None))
+        .group_by(event_t.c.card_id)
+        .subquery()
+    )
+    logged_as = event_t.alias("logged")
+
+    def logged_value(event_id, value):
+        """`value` of the event `event_id` names, looked up by its id (a scalar subquery, so
+        each lookup is one primary-key search)."""
+        return select(value(logged_as.c.before)).where(logged_as.c.id == event_id).scalar_subquery()
+
+    def then(key: str, value):
+        changed = firsts.c[key]
+        return case(
+            (changed.isnot(None), logged_value(changed, lambda b: value(b[key]))),
+            else_=card_t.c[key],
+        )
+
+    existed = select(
+        and_(
+            logged_as.c.action.notin_(CARD_CREATES),
+            func.coalesce(logged_as.c.before["deleted"].as_boolean(), False).is_(False),
+        )
+    ).where(logged_as.c.id == firsts.c.first)
+    states = (
+        select(
+            card_t.c.team_id.label("now_team"),
+            card_t.c.model_id.label("now_model"),
+            card_t.c.status.label("now_status"),
+            existed.scalar_subquery().label("existed"),
+            then("team_id", lambda v: v.as_integer()).label("team"),
+            then("model_id", lambda v: v.as_integer()).label("model"),
+            then("status", lambda v: v.as_string()).label("status"),
+        )
+        .select_from(firsts.outerjoin(card_t, card_t.c.id == firsts.c.card_id))
+        .offset(0)  # computed once per card, not again for the GROUP BY (no flattening)
+        .subquery()
+    )
+    keys = [states.c[k] for k in ("now_team", "now_model", "now_status", "existed")]
+    keys += [states.c[k] for k in ("team", "model", "status")]
+    return select(*keys, func.count()).group_by(*keys)

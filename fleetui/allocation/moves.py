@@ -9,9 +9,9 @@ other is told how many changed, with nothing moved.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from itertools import groupby
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
 
@@ -251,15 +251,14 @@ def plan_request(
             query = query.where(func.coalesce(card_t.c.project_id, -1) != target.project_id)
         else:
             query = query.where(func.coalesce(card_t.c.team_id, -1) != target.team_id)
-        query = query.order_by(
+        ranks = (
             case((card_t.c.status == Status.SPARE, 0), else_=1),
             case((card_t.c.serial.in_(reconcile.idle_serials()), 0), else_=1),
             case((_out_of_warranty(conn, settings, today), 1), else_=0),
-            card_t.c.node_id,
-            card_t.c.serial,
         )
-        rows = (_planned(settings, r) for r in conn.execute(query))
-        picked, notes = _pick(rows, count, pflops * 1000 if pflops else None, today)
+        picked, notes = _pick(
+            conn, query, ranks, count, pflops * 1000 if pflops else None, today, settings
+        )
         wanted = f"{count:,} cards" if count is not None else f"{pflops:,.2f} PFLOPS"
         have = sum(c.tflops for c in picked)
         short = (count is not None and len(picked) < count) or (
@@ -310,46 +309,107 @@ def _models(names: list[str], aliases: dict[str, str]) -> list[catalogue.ModelSp
     return list(dict.fromkeys(specs))
 
 
-def _pick(
-    rows, count: int | None, tflops: float | None, today: date
-) -> tuple[list[PlannedCard], list[str]]:
-    """Whole nodes greedily in preference order; split at most one node for the remainder."""
+@dataclass
+class _Group:
+    """Consecutive candidates on one node (or on none) in preference order: a node's cards
+    that share their ranks (spare, idle, in warranty), or several such runs of one node."""
 
-    def need(taken: list[PlannedCard]) -> float:
-        if count is not None:
-            return count - len(taken)
-        return (tflops or 0) - sum(c.tflops for c in taken)
+    ranks: list[tuple[int, int, int]]
+    node_id: int | None
+    cards: int
+    tflops: float
 
-    def size(group: list[PlannedCard]) -> float:
-        return len(group) if count is not None else sum(c.tflops for c in group)
 
-    taken: list[PlannedCard] = []
-    partial: list[list[PlannedCard]] = []
-    whole = spare = 0
-    for node, group in groupby(rows, key=lambda c: c.node):
-        group = list(group)
-        if need(taken) <= 0:
-            break
-        if node is None:  # cards on no node: take them one by one
-            for card in group:
-                if need(taken) > 0:
-                    taken.append(card)
+def _groups(conn: Connection, query, ranks, node_id) -> Iterator[_Group]:
+    """The candidates of `query` per node and ranks, in preference order, counted in SQL: one
+    row per group, not per card, and no card read."""
+    ranked = (
+        query.with_only_columns(
+            *(r.label(f"r{i}") for i, r in enumerate(ranks)),
+            node_id.label("node_id"),
+            model_t.c.fp16_tflops.label("tflops"),
+        )
+        .order_by(None)
+        .subquery()
+    )
+    keys = (ranked.c.r0, ranked.c.r1, ranked.c.r2, ranked.c.node_id)
+    rows = conn.execute(
+        select(*keys, func.count(), func.sum(ranked.c.tflops)).group_by(*keys).order_by(*keys)
+    )
+    last: _Group | None = None
+    for r0, r1, r2, node, n, tflops in rows:
+        if last is not None and last.node_id == node:  # one run of cards, as in the card order
+            last.ranks.append((r0, r1, r2))
+            last.cards += n
+            last.tflops += tflops
             continue
-        if size(group) <= need(taken):
-            taken += group
+        if last is not None:
+            yield last
+        last = _Group([(r0, r1, r2)], node, n, tflops)
+    if last is not None:
+        yield last
+
+
+def _pick(
+    conn: Connection,
+    query,
+    ranks,
+    count: int | None,
+    tflops: float | None,
+    today: date,
+    cfg: config.Config,
+) -> tuple[list[PlannedCard], list[str]]:
+    """Whole nodes greedily in preference order; split at most one node for the remainder.
+
+    The choice is made on per-node counts from SQL (_groups); only the chosen cards are read,
+    so the work and memory follow the request, not the size of the source."""
+    ordered = query.add_columns(*ranks, card_t.c.node_id).order_by(
+        *ranks, card_t.c.node_id, card_t.c.serial
+    )
+
+    def cards_of(where, limit: int | None = None) -> Iterator[tuple[tuple, PlannedCard]]:
+        """(its ranks and node id, the card) for the candidates `where` selects, in order."""
+        for row in conn.execute(ordered.where(where).limit(limit)):
+            yield tuple(row[-4:]), _planned(cfg, row[:-4])
+
+    def in_group(group: _Group):
+        node = card_t.c.node_id
+        on_node = node.is_(None) if group.node_id is None else node == group.node_id
+        ranked = (and_(*(r == v for r, v in zip(ranks, key, strict=True))) for key in group.ranks)
+        return and_(on_node, or_(*ranked))
+
+    need = float(count if count is not None else tflops or 0)
+    picks: list[_Group | PlannedCard] = []  # in preference order; groups read at the end
+    first_left: _Group | None = None  # the most preferred node that did not fit
+    whole = spare = 0
+    for group in _groups(conn, query, ranks, card_t.c.node_id):
+        if need <= 0:
+            break
+        size = group.cards if count is not None else group.tflops
+        if group.node_id is None:  # cards on no node: take them one by one
+            for _, card in cards_of(in_group(group), int(need) if count is not None else None):
+                if need <= 0:
+                    break
+                picks.append(card)
+                need -= 1 if count is not None else card.tflops
+        elif size <= need:
+            picks.append(group)
+            need -= size
             whole += 1
-            spare += all(c.status == Status.SPARE for c in group)
-        else:
-            partial.append(group)
+            spare += all(r[0] == 0 for r in group.ranks)
+        elif first_left is None:
+            first_left = group
     notes = []
-    if need(taken) > 0 and partial:
-        node = partial[0]  # the remainder comes from the most preferred node left
+    taken = _read_groups(picks, cards_of)
+    if need > 0 and first_left is not None:  # the remainder from the first node left
+        node = [card for _, card in cards_of(in_group(first_left))]
         part = []
         for card in node:
-            if need(taken) <= 0:
+            if need <= 0:
                 break
-            taken.append(card)
             part.append(card)
+            need -= 1 if count is not None else card.tflops
+        taken += part
         if len(part) < len(node):
             notes.append(
                 f"Node {node[0].node} is split: {len(part)} of its {len(node)} "
@@ -372,6 +432,24 @@ def _pick(
             "preferred where there was a choice."
         )
     return taken, notes
+
+
+def _read_groups(picks: list, cards_of) -> list[PlannedCard]:
+    """The picked cards in preference order, each picked node's cards read with those of up to
+    500 others."""
+    nodes = [p.node_id for p in picks if isinstance(p, _Group)]
+    found: dict[tuple, list[PlannedCard]] = defaultdict(list)
+    for start in range(0, len(nodes), 500):
+        for key, card in cards_of(card_t.c.node_id.in_(nodes[start : start + 500])):
+            found[key].append(card)
+    taken: list[PlannedCard] = []
+    for pick in picks:
+        if isinstance(pick, _Group):
+            for ranks in pick.ranks:
+                taken += found[(*ranks, pick.node_id)]
+        else:
+            taken.append(pick)
+    return taken
 
 
 # ---------------------------------------------------------------- preview

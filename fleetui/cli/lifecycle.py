@@ -29,10 +29,11 @@ def _today(value: str | None) -> date:
         raise UserError(f"--today {value!r} is not a date like 2027-01-31.") from None
 
 
-def _snapshot(ctx: typer.Context, today: str | None):
+def _snapshot(ctx: typer.Context, today: str | None, report: str, window: int = 0):
+    """The groups of cards the report reads (lifecycle.report_snapshot)."""
     from fleetui.lifecycle import rules as lifecycle
 
-    return lifecycle.snapshot(open_db(ctx), settings(ctx), _today(today))
+    return lifecycle.report_snapshot(open_db(ctx), settings(ctx), _today(today), report, window)
 
 
 def _print_rows(rows, as_json: bool, as_csv: bool, title: str) -> None:
@@ -78,7 +79,7 @@ def report_warranty(
         days = int(within.strip().rstrip("dD"))
     except ValueError:
         raise UserError(f"--within {within!r}: give days, like 90d.") from None
-    rows = lifecycle.warranty_expiring(_snapshot(ctx, today), days, by)
+    rows = lifecycle.warranty_expiring(_snapshot(ctx, today, "warranty", days), days, by)
     _print_rows(rows, as_json, as_csv, f"Warranties ending within {days} days, by {by}")
 
 
@@ -93,7 +94,7 @@ def report_cliff(
     """Cards and PFLOPS reaching end of service life per quarter."""
     from fleetui.lifecycle import rules as lifecycle
 
-    rows = lifecycle.retirement_cliff(_snapshot(ctx, today), years)
+    rows = lifecycle.retirement_cliff(_snapshot(ctx, today, "cliff", years), years)
     _print_rows(rows, as_json, as_csv, f"Retirement cliff, next {years} years")
 
 
@@ -108,7 +109,7 @@ def _simple_report(name: str, compute: str, title: str, doc: str) -> None:
     ) -> None:
         from fleetui.lifecycle import rules as lifecycle
 
-        rows = getattr(lifecycle, compute)(_snapshot(ctx, today))
+        rows = getattr(lifecycle, compute)(_snapshot(ctx, today, name))
         _print_rows(rows, as_json, as_csv, title)
 
     command.__doc__ = doc
@@ -148,7 +149,7 @@ def report_cost(
 
     if by not in ("team", "project"):
         raise UserError("--by takes team or project.")
-    rows = lifecycle.cost_of_ownership(_snapshot(ctx, today), by)
+    rows = lifecycle.cost_of_ownership(_snapshot(ctx, today, "cost"), by)
     _print_rows(rows, as_json, as_csv, "Cost of ownership per year")
 
 

@@ -211,14 +211,7 @@ def _lifecycle_term(
     if key == "warranty":  # warranties matter for cards a team holds
         held = card.c.status.in_(HELD)
         return and_(held, lifecycle.warranty_condition(conn, cfg, today, days(value)))
-    overrides = (
-        conn.execute(
-            select(card.c.service_life_years).where(card.c.service_life_years > 0).distinct()
-        )
-        .scalars()
-        .all()
-    )
-    return lifecycle.past_eol_condition(cfg, today, list(overrides))
+    return lifecycle.past_eol_condition(cfg, today, lifecycle.life_overrides(conn))
 
 
 # ---------------------------------------------------------------- paging

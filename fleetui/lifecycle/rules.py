@@ -17,15 +17,28 @@ life override, currency): a few thousand groups even for a million cards, each c
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    Engine,
+    String,
+    and_,
+    func,
+    null,
+    or_,
+    select,
+    type_coerce,
+)
 
 from fleetui import catalogue
 from fleetui.config import Config, irreplaceable
 from fleetui.core.vocabulary import COMPUTING, HELD, Status
-from fleetui.db.tables import Card, GpuModel, Project, Team
+from fleetui.db.tables import LIFECYCLE_KEYS, Card, GpuModel, Project, Team
 from fleetui.importing.cells import add_months
 from fleetui.inventory.summary import UNASSIGNED
 
@@ -84,7 +97,7 @@ def book_value(
 # ---------------------------------------------------------------- the fleet in groups
 
 
-@dataclass
+@dataclass(slots=True)
 class Group:
     team: str
     project: str | None
@@ -125,23 +138,30 @@ class Snapshot:
         return out
 
 
-def snapshot(engine: Engine, config: Config, today: date) -> Snapshot:
-    card = card_t
-    keys = (
-        card.c.team_id,
-        card.c.project_id,
-        card.c.model_id,
-        card.c.supplier,
-        card.c.status,
-        card.c.purchase_date,
-        card.c.warranty_end,
-        card.c.service_life_years,
-        card.c.currency,
-    )
-    query = select(
-        *keys, func.count(), func.sum(card.c.price_minor), func.count(card.c.price_minor)
-    ).group_by(*keys)
+def snapshot(
+    engine: Engine,
+    config: Config,
+    today: date,
+    keys: int = len(LIFECYCLE_KEYS),
+    where: Callable[[Connection], ColumnElement[bool]] | None = None,
+    whole_index: bool = False,
+) -> Snapshot:
+    """The fleet in groups of cards that the rules treat alike: grouped by the first `keys` of
+    LIFECYCLE_KEYS (the rest read as unknown), of the cards `where` selects. The GROUP BY reads
+    the covering index ix_card_lifecycle in its order (no sort); `whole_index` makes SQLite read
+    all of it for a window too wide for a date index. Each distinct date and rule input is
+    converted and computed once."""
+    grouped = [card_t.c[k] for k in LIFECYCLE_KEYS[:keys]]
+    # Dates as the driver gives them (SQLite: ISO text, parsed below once per distinct value).
+    columns = [type_coerce(c, String) if isinstance(c.type, Date) else c for c in grouped]
+    columns += [null() for _ in LIFECYCLE_KEYS[keys:]]
+    price = card_t.c.price_minor
+    query = select(*columns, func.count(), func.sum(price), func.count(price)).group_by(*grouped)
     with engine.connect() as conn:
+        if where is not None:
+            query = query.where(where(conn))
+        if whole_index:
+            query = query.with_hint(card_t, "INDEXED BY ix_card_lifecycle", "sqlite")
         teams = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
         projects = dict(conn.execute(select(Project.id, Project.name)).all())
         models = {
@@ -158,41 +178,105 @@ def snapshot(engine: Engine, config: Config, today: date) -> Snapshot:
         }
         rows = conn.execute(query).all()
     snap = Snapshot(today, config)
+    day = _Days()
+    warranty = _memo(
+        lambda bought, given, key, supplier: warranty_end(config, bought, given, key, supplier)
+    )
+    eol = _memo(
+        lambda bought, override, key: end_of_life(bought, service_life(config, override, key))
+    )
+    append = snap.groups.append
     for (
         team_id,
-        project_id,
         model_id,
-        supplier,
         status,
         bought,
-        given,
         override,
         currency,
+        project_id,
+        supplier,
+        given,
         n,
-        price,
+        price_sum,
         priced,
     ) in rows:
         model = models[model_id]
-        snap.groups.append(
+        bought, given = day(bought), day(given)
+        append(
             Group(
-                team=teams.get(team_id, UNASSIGNED) if team_id else UNASSIGNED,
-                project=projects.get(project_id),
-                model=model.name,
-                model_key=model.key,
-                tflops=model.fp16_tflops,
-                tdp_w=model.tdp_w,
-                supplier=supplier,
-                status=status,
-                purchased=bought,
-                warranty_end=warranty_end(config, bought, given, model.key, supplier),
-                end_of_life=end_of_life(bought, service_life(config, override, model.key)),
-                currency=currency,
-                cards=n,
-                price=int(price or 0),
-                priced=priced,
+                teams.get(team_id, UNASSIGNED) if team_id else UNASSIGNED,
+                projects.get(project_id),
+                model.name,
+                model.key,
+                model.fp16_tflops,
+                model.tdp_w,
+                supplier,
+                status,
+                bought,
+                warranty(bought, given, model.key, supplier),
+                eol(bought, override, model.key),
+                currency,
+                n,
+                int(price_sum or 0),
+                priced,
             )
         )
     return snap
+
+
+class _Days(dict):
+    """A driver's date value (a date, or SQLite's ISO text) as a date, each parsed once."""
+
+    def __call__(self, value: date | str | None) -> date | None:
+        if value is None or isinstance(value, date):
+            return value
+        found = self.get(value)
+        if found is None:
+            found = self[value] = date.fromisoformat(value)
+        return found
+
+
+def _memo(fn):
+    """fn with its results kept per arguments: a million cards share few distinct inputs."""
+    seen: dict = {}
+
+    def cached(*args):
+        try:
+            return seen[args]
+        except KeyError:
+            value = seen[args] = fn(*args)
+            return value
+
+    return cached
+
+
+def report_snapshot(
+    engine: Engine, config: Config, today: date, report: str, window: int = 0
+) -> Snapshot:
+    """The groups a report reads, and no others: the cards in its window (`window` days for
+    "warranty", years for "cliff") found by an index range, or (for "irreplaceable") groups by
+    team, model and status only. Its rows are those of the whole snapshot's that the report
+    counts; "book-value" and "cost" read the whole snapshot."""
+    held = card_t.c.status.in_(HELD)
+    if report == "irreplaceable":
+        computing = card_t.c.status.in_(COMPUTING)
+        return snapshot(engine, config, today, keys=3, where=lambda conn: computing)
+    if report == "warranty":
+
+        def where(conn: Connection):
+            return and_(held, warranty_condition(conn, config, today, window))
+    elif report == "cliff":
+        bounds = _quarters(today, window)
+
+        def where(conn: Connection):
+            return and_(held, eol_condition(config, life_overrides(conn), bounds[-1], bounds[0]))
+    elif report == "eol":
+
+        def where(conn: Connection):
+            return past_eol_condition(config, today, life_overrides(conn))
+    else:
+        return snapshot(engine, config, today)
+    return snapshot(engine, config, today, where=where, whole_index=report != "warranty")
 
 
 # ---------------------------------------------------------------- reports
@@ -258,9 +342,8 @@ def expiries_per_month(snap: Snapshot, months: int = 12) -> list[Row]:
 
 def retirement_cliff(snap: Snapshot, years: int = 3) -> list[Row]:
     """Cards (in service, spare or in repair) and PFLOPS reaching end of life per quarter."""
-    quarter = (snap.today.month - 1) // 3
-    start = date(snap.today.year, quarter * 3 + 1, 1)
-    bounds = [add_months(start, 3 * i) for i in range(years * 4 + 1)]
+    bounds = _quarters(snap.today, years)
+    start = bounds[0]
     cards = [0] * (years * 4)
     tflops = [0.0] * (years * 4)
     for g in snap.groups:
@@ -276,6 +359,12 @@ def retirement_cliff(snap: Snapshot, years: int = 3) -> list[Row]:
     ]
 
 
+def _quarters(today: date, years: int) -> list[date]:
+    """The first days of this quarter and of the next `years` x 4 quarters."""
+    start = date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
+    return [add_months(start, 3 * i) for i in range(years * 4 + 1)]
+
+
 def past_end_of_life(snap: Snapshot) -> list[Row]:
     """Cards still in service after their end of life, per team and model."""
     rows: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0.0])
@@ -284,7 +373,8 @@ def past_end_of_life(snap: Snapshot) -> list[Row]:
             rows[(g.team, g.model)][0] += g.cards
             rows[(g.team, g.model)][1] += g.cards * g.tflops
     return sorted(
-        (Row(f"{t} / {m}", c, f / 1000) for (t, m), (c, f) in rows.items()), key=lambda r: -r.cards
+        (Row(f"{t} / {m}", c, f / 1000) for (t, m), (c, f) in rows.items()),
+        key=lambda r: (-r.cards, r.label),
     )
 
 
@@ -310,7 +400,7 @@ def book_values(snap: Snapshot) -> list[Row]:
             )
             for (team, cur), (n, price, book, f) in totals.items()
         ),
-        key=lambda r: -r.extra["book_value"],
+        key=lambda r: (-r.extra["book_value"], r.label),
     )
 
 
@@ -344,7 +434,7 @@ def irreplaceable_share(snap: Snapshot) -> list[Row]:
             )
             for team in total
         ),
-        key=lambda r: -r.extra["share"],
+        key=lambda r: (-r.extra["share"], r.label),
     )
 
 
@@ -406,7 +496,7 @@ def cost_of_ownership(snap: Snapshot, by: str = "team") -> list[Row]:
                 },
             )
         )
-    return sorted(out, key=lambda r: -r.extra["total_per_year"])
+    return sorted(out, key=lambda r: (-r.extra["total_per_year"], r.label))
 
 
 # ---------------------------------------------------------------- the same rules as SQL filters
@@ -472,13 +562,29 @@ def _default_months(cfg: Config, suppliers: dict[str, int]):
         yield m, or_(*which)
 
 
-def past_eol_condition(cfg: Config, today: date, overrides: list[float]):
-    """SQL for "in service and past end of life", matching end_of_life()/service_life().
-    `overrides`: the distinct per-card service lives present in the database."""
+def life_overrides(conn: Connection) -> list[float]:
+    """The distinct per-card service lives in the database (for the end-of-life conditions)."""
+    query = select(card_t.c.service_life_years).where(card_t.c.service_life_years > 0).distinct()
+    return list(conn.execute(query).scalars())
+
+
+def eol_condition(cfg: Config, overrides: list[float], before: date, since: date | None = None):
+    """SQL for "end of life is before `before` (and on or after `since`)", matching
+    end_of_life()/service_life(). `overrides`: life_overrides()."""
     card = card_t
     life = cfg.lifecycle
     model_ids = select(model_t.c.id)
     by_model = life.service_life_by_model
+
+    def window(years: float):
+        months = round(years * 12)
+        bought = card.c.purchase_date < purchase_bound(months, before)
+        return (
+            bought
+            if since is None
+            else and_(bought, card.c.purchase_date >= purchase_bound(months, since))
+        )
+
     options = []
     for years in sorted(set(by_model.values()) | {life.service_life_years}):
         keys = [k for k, v in by_model.items() if v == years]
@@ -490,14 +596,14 @@ def past_eol_condition(cfg: Config, today: date, overrides: list[float]):
             and_(
                 or_(card.c.service_life_years.is_(None), card.c.service_life_years == 0),
                 which,
-                card.c.purchase_date < purchase_bound(round(years * 12), today),
+                window(years),
             )
         )
     for years in overrides:
-        options.append(
-            and_(
-                card.c.service_life_years == years,
-                card.c.purchase_date < purchase_bound(round(years * 12), today),
-            )
-        )
-    return and_(card.c.status == Status.IN_SERVICE, or_(*options))
+        options.append(and_(card.c.service_life_years == years, window(years)))
+    return or_(*options)
+
+
+def past_eol_condition(cfg: Config, today: date, overrides: list[float]):
+    """SQL for "in service and past end of life", matching end_of_life()/service_life()."""
+    return and_(card_t.c.status == Status.IN_SERVICE, eol_condition(cfg, overrides, today))
