@@ -17,8 +17,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.vocabulary import Status
+from fleetui.inventory import cards as inventory
 from fleetui.inventory.summary import UNASSIGNED, Summary, fleet_summary
-from fleetui.lifecycle import rules as lifecycle
 from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
@@ -91,11 +91,11 @@ class DashboardScreen(Screen):
         self.action_refresh()
 
     def show_then_alerts(self, summary: Summary) -> None:
-        """Warranty and end-of-life alerts: a full lifecycle pass, so after the totals."""
+        """Warranty and end-of-life alerts: four counts of their own, so after the totals."""
         self.show(summary)
         run_service(
             self,
-            lambda: lifecycle.snapshot(self.engine, self.settings, self.today()).alerts(),
+            lambda: inventory.alert_counts(self.engine, self.today(), settings=self.settings),
             on_done=self.show_alerts,
             on_error=self.query_one("#alerts", Static).update,
             group="alerts",
