@@ -187,10 +187,12 @@ def main() -> None:
                 ("re-import", "re-import baseline", 2),
             ):
                 ratio = statistics.median(fig[label]) / statistics.median(fig[base])
-                verdict = f"target <= {target:g}x: {'ok' if ratio <= target else 'MISSED'}"
+                verdict = ""
+                if target is not None:
+                    verdict = f"target <= {target:g}x: {'ok' if ratio <= target else 'MISSED'}"
                 print(
                     f"  {label:10s} {spread(fig[label])}   {base} {spread(fig[base])}"
-                    f"   ratio {ratio:.2f}x  {verdict if target else ''}"
+                    f"   ratio {ratio:.2f}x  {verdict}"
                 )
                 name = f"import {rows:,} rows, {label}" + (" vs floor" if base == "floor" else "")
                 record(name, fig[label], fig[base], target)
