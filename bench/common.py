@@ -43,11 +43,34 @@ def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
     return statistics.median(times)
 
 
-def record(measure: str, value: float | list[float], baseline: float | list[float]) -> None:
-    """A row of the table bench/run_all.py prints; a list of runs is kept as median, min, max."""
+def runs(fn: Callable[[], object], repeat: int = 3) -> list[float]:
+    """Seconds of each of `repeat` calls, for median [min-max] figures."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def record(
+    measure: str,
+    value: float | list[float],
+    baseline: float | list[float],
+    target: float | None = None,
+    unit: str = "s",
+) -> None:
+    """A row of the table bench/run_all.py prints; a list of runs is kept as median, min, max.
+    `target`: the highest ratio to the baseline the issue allows; `unit`: "s" or "MiB"."""
     if TABLE not in os.environ:
         return
-    row = {"measure": measure, "value": _runs(value), "baseline": _runs(baseline)}
+    row = {
+        "measure": measure,
+        "value": _runs(value),
+        "baseline": _runs(baseline),
+        "target": target,
+        "unit": unit,
+    }
     with open(os.environ[TABLE], "a", encoding="utf-8") as table:
         table.write(json.dumps(row) + "\n")
 
@@ -57,12 +80,28 @@ def _runs(value: float | list[float]) -> list[float]:
     return [statistics.median(values), min(values), max(values)]
 
 
-def report(name: str, seconds: float, baseline: float, target: float | None = None) -> None:
-    record(name, seconds, baseline)
+def report(
+    name: str,
+    seconds: float | list[float],
+    baseline: float | list[float],
+    target: float | None = None,
+    ratio: float | None = None,
+) -> None:
+    """Print and record a figure; `target` is in seconds, `ratio` the most times the baseline."""
+    record(name, seconds, baseline, ratio)
+    value, base = _runs(seconds)[0], _runs(baseline)[0]
     verdict = ""
     if target is not None:
-        verdict = f"  target < {target * 1000:.0f} ms: {'ok' if seconds < target else 'MISSED'}"
+        verdict = f"  target < {target * 1000:.0f} ms: {'ok' if value < target else 'MISSED'}"
+    if ratio is not None:
+        verdict += f"  target <= {ratio:g}x: {'ok' if value <= ratio * base else 'MISSED'}"
     print(
-        f"{name:42s} {seconds * 1000:9.1f} ms   baseline {baseline * 1000:8.2f} ms   "
-        f"ratio {seconds / baseline:8.1f}x{verdict}"
+        f"{name:42s} {spread(seconds)}   baseline {spread(baseline)}   "
+        f"ratio {value / base:6.2f}x{verdict}"
     )
+
+
+def spread(seconds: float | list[float]) -> str:
+    """median [min-max] in ms."""
+    median, low, high = (v * 1000 for v in _runs(seconds))
+    return f"{median:8.1f} ms [{low:.0f}-{high:.0f}]" if high > low else f"{median:8.1f} ms"

@@ -26,6 +26,7 @@ from bench.common import TABLE  # noqa: E402
 NOT_BENCHES = {"__init__", "common", "run_all"}
 # Small sizes for --quick; a bench not named here runs as it is.
 QUICK = {
+    "export_scale": ["--cards", "20000", "100000"],
     "import_scale": ["--rows", "20000"],
     "inventory_scale": ["--cards", "20000"],
     "metrics_store_scale": ["--nodes", "1000"],
@@ -65,20 +66,26 @@ def main() -> None:
 
 
 def print_table(rows: list[dict]) -> None:
+    """measure, value and baseline as median [min-max], ratio, and the issue's target ratio."""
     width = max([len("measure"), *(len(r["measure"]) for r in rows)])
-    print(f"\n{'measure':{width}s}  {'value':>22s}  {'baseline':>22s}  {'ratio':>7s}")
+    print(f"\n{'measure':{width}s}  {'value':>24s}  {'baseline':>24s}  {'ratio':>7s}  target")
     for r in rows:
         ratio = r["value"][0] / r["baseline"][0]
+        unit = r.get("unit", "s")
+        target = r.get("target")
+        verdict = f"<= {target:g}x {'ok' if ratio <= target else 'MISSED'}" if target else ""
         print(
-            f"{r['measure']:{width}s}  {_figure(r['value']):>22s}  "
-            f"{_figure(r['baseline']):>22s}  {ratio:6.2f}x"
+            f"{r['measure']:{width}s}  {_figure(r['value'], unit):>24s}  "
+            f"{_figure(r['baseline'], unit):>24s}  {ratio:6.2f}x  {verdict}"
         )
 
 
-def _figure(runs: list[float]) -> str:
-    median, low, high = (v * 1000 for v in runs)
+def _figure(runs: list[float], unit: str) -> str:
+    """median [min-max]: seconds shown in ms, memory in MiB."""
+    scale, shown = (1000, "ms") if unit == "s" else (1, unit)
+    median, low, high = (v * scale for v in runs)
     spread = f" [{low:.0f}-{high:.0f}]" if high > low else ""
-    return f"{median:.1f} ms{spread}"
+    return f"{median:.1f} {shown}{spread}"
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ def pair(name: str, ours: list[str], baseline: list[str], runs: int, target: flo
             f"{name + ' (' + kind + ')':44s} {_spread(a)}   baseline {_spread(b)}   "
             f"ratio {ratio:5.2f}x  {verdict}"
         )
-        record(f"{name} ({kind})", a, b)
+        record(f"{name} ({kind})", a, b, target)
 
 
 def _spread(values: list[float]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, func, select
 from sqlalchemy.exc import OperationalError
 
-from fleetui.db.engine import BUSY_TIMEOUT_MS
+from fleetui.db.engine import BUSY_TIMEOUT_MS, READER_CACHE, WRITER_CACHE
 
 
 def upsert(bind: Connection | Engine, table: Table) -> Any:
@@ -150,3 +150,18 @@ def foreign_keys_trusted(conn: Connection) -> Iterator[None]:
         yield
     finally:
         raw.execute("PRAGMA foreign_keys=ON")
+
+
+@contextmanager
+def bulk_cache(conn: Connection) -> Iterator[None]:
+    """SQLite: a 64 MiB page cache on this connection for a bulk load (index builds, million-
+    row inserts), back to the readers' size after, so the pooled connection stays small."""
+    raw = conn.connection.dbapi_connection if conn.dialect.name == "sqlite" else None
+    if raw is None:
+        yield
+        return
+    raw.execute(f"PRAGMA cache_size={WRITER_CACHE}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size={READER_CACHE}")

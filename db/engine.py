@@ -117,11 +117,17 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+# SQLite's page cache per connection, in KiB (negative): each pooled connection keeps its own,
+# so it is what a TUI's memory grows by; bulk writers take a larger one (db.bulk.bulk_cache).
+READER_CACHE = -16384
+WRITER_CACHE = -65536
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA cache_size=-65536")  # 64 MiB
+    cur.execute(f"PRAGMA cache_size={READER_CACHE}")
     cur.close()
     dbapi_conn.create_function("fleetui_lower", 1, sqlite_lower, deterministic=True)

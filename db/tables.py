@@ -186,6 +186,10 @@ class Card(SQLModel, table=True):
         Index("ix_card_node_serial", "node_id", "serial"),
         Index("ix_card_purchase_serial", "purchase_date", "serial"),
         Index("ix_card_warranty_serial", "warranty_end", "serial"),
+        # Covering index: the dashboard's end-of-life alert counts from it alone.
+        Index(
+            "ix_card_status_purchase", "status", "purchase_date", "model_id", "service_life_years"
+        ),
         # A deleted card's id is never reused: the audit log refers to cards by id.
         {"sqlite_autoincrement": True},
     )

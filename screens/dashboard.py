@@ -17,8 +17,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.vocabulary import Status
+from fleetui.inventory import cards as inventory
 from fleetui.inventory.summary import UNASSIGNED, Summary, fleet_summary
-from fleetui.lifecycle import rules as lifecycle
 from fleetui.screens.health import HealthScreen
 from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.plain import PlainStatic, PlainTable
@@ -94,12 +94,12 @@ class DashboardScreen(Screen):
         self.action_refresh()
 
     def show_then_alerts(self, summary: Summary) -> None:
-        """Warranty and end-of-life alerts: a full lifecycle pass, so after the totals."""
+        """Warranty and end-of-life alerts: four counts of their own, so after the totals."""
         self.show(summary)
         run_service(
             self,
             lambda: (
-                lifecycle.snapshot(self.engine, self.settings, self.today()).alerts()
+                inventory.alert_counts(self.engine, self.today(), settings=self.settings)
                 | {"sick": len(health.sick_cards(self.engine, self.settings, self.today()))}
             ),
             on_done=self.show_alerts,

@@ -132,7 +132,7 @@ def test_reports_and_alerts_with_an_injected_today(engine):
     )
     _add(engine, "NODATE", team="LLM")
     snap = lifecycle.snapshot(engine, DEFAULTS, TODAY)
-    assert snap.alerts() == {
+    assert inventory.alert_counts(engine, TODAY, settings=DEFAULTS) == {
         "expiring_30d": 1,
         "expiring_90d": 1,
         "past_eol_in_service": 1,
@@ -192,11 +192,12 @@ def test_the_inventory_filter_agrees_with_the_reports_at_month_ends(engine, monk
     for days in (0, 30, 90, 365):
         expected = sum(r.cards for r in lifecycle.warranty_expiring(snap, days, "team"))
         assert inventory.count(engine, f"warranty:{days}d", settings=cfg) == expected, days
-    assert (
-        inventory.count(engine, "eol:past", settings=cfg)
-        == snap.alerts()["past_eol_in_service"]
-        > 0
+    past_eol = sum(
+        g.cards
+        for g in snap.groups
+        if g.status == "in_service" and g.end_of_life and g.end_of_life < today
     )
+    assert inventory.count(engine, "eol:past", settings=cfg) == past_eol > 0
     expired = sum(g.cards for g in snap.groups if g.warranty_end and g.warranty_end < today)
     assert inventory.count(engine, "warranty:expired", settings=cfg) == expired > 0
 
@@ -387,6 +388,59 @@ def test_the_sql_filters_find_exactly_the_cards_the_python_rules_name(ruled_demo
             and eol < today
         }
         assert matched(lifecycle.past_eol_condition(cfg, today, overrides)) == past_eol
+
+
+def test_dashboard_alerts_equal_a_card_by_card_count(engine, monkeypatch, tmp_path):
+    """The alert counts (SQL over index ranges) equal the rules applied to every card in
+    Python: configured and default warranties, own end dates, service-life overrides, every
+    status, month ends and the window edges."""
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text(
+        "[lifecycle]\nwarranty_months = 12\n"
+        '[lifecycle.warranty_months_by_model]\n"H800" = 36\n'
+        '[lifecycle.warranty_months_by_supplier]\n"Inspur" = 24\n'
+        '[lifecycle.service_life_by_model]\n"V100" = 4\n'
+    )
+    monkeypatch.setenv("FLEETUI_CONFIG", str(cfg_file))
+    cfg = config.load()
+    statuses = ["in_service", "spare", "repair", "retired", "on_order"]
+    models = ["h800-sxm", "t4", "v100-sxm2-32gb"]
+    for n, days_ago in enumerate((*range(0, 2200, 37), 365 * 4, 365 * 5, 365 * 5 + 1), 1):
+        bought = TODAY - timedelta(days=days_ago)
+        own_end = TODAY + timedelta(days=(0, 30, 31, 90, 91, -1)[n % 6]) if n % 4 == 0 else None
+        _add(
+            engine,
+            f"A{n:05d}",
+            models[n % 3],
+            status=statuses[n % 5],
+            bought=bought if n % 11 else None,
+            warranty=own_end,
+            supplier=("Inspur", "inspur", None)[n % 3],
+            life=(None, 4.5, 0)[n % 3] if n % 2 else None,
+        )
+    with engine.connect() as conn:
+        cards = conn.execute(
+            select(
+                Card.status,
+                Card.purchase_date,
+                Card.warranty_end,
+                Card.service_life_years,
+                Card.supplier,
+                GpuModel.key,
+            ).join(GpuModel, GpuModel.id == Card.model_id)
+        ).all()
+    expected = {"expiring_30d": 0, "expiring_90d": 0, "past_eol_in_service": 0, "in_repair": 0}
+    for status, bought, own_end, life, supplier, key in cards:
+        end = lifecycle.warranty_end(cfg, bought, own_end, key, supplier)
+        if status in ("in_service", "spare", "repair") and end and end >= TODAY:
+            expected["expiring_30d"] += (end - TODAY).days <= 30
+            expected["expiring_90d"] += (end - TODAY).days <= 90
+        eol = lifecycle.end_of_life(bought, lifecycle.service_life(cfg, life, key))
+        past = eol is not None and eol < TODAY
+        expected["past_eol_in_service"] += status == "in_service" and past
+        expected["in_repair"] += status == "repair"
+    assert all(expected.values())
+    assert inventory.alert_counts(engine, TODAY, settings=cfg) == expected
 
 
 def test_every_report_counts_the_cards_the_filter_finds_per_team(ruled_demo):

@@ -20,6 +20,7 @@ from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
 from fleetui.db import audit
 from fleetui.db.bulk import (
+    bulk_cache,
     foreign_keys_trusted,
     gc_paused,
     indexes_deferred,
@@ -207,6 +208,7 @@ def build(
         gc_paused(),
         engine.connect() as conn,
         foreign_keys_trusted(conn),  # every id below comes from rows it just wrote
+        bulk_cache(conn),
         conn.begin(),
         indexes_deferred(conn, card_t),
     ):

@@ -26,6 +26,7 @@ from fleetui.core.errors import UserError
 SAMPLE = 1 << 16
 DELIMITERS = (",", ";", "\t")
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")  # a cell that gets one more leading quote
+_RISKY = frozenset("=+-@\t\r'")  # the first characters of the cells _FORMULA matches
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")  # a cell that loses one on reading
 csv.field_size_limit(min(sys.maxsize, 1 << 24))
 
@@ -175,7 +176,13 @@ def write_rows(
     writer.writerow([_safe(h) for h in header])
     n = 0
     for row in rows:
-        writer.writerow([_safe(v) for v in row])
+        # Most cells are None or text that cannot be a formula: those go to the writer as-is.
+        writer.writerow(
+            [
+                v if v is None or (v.__class__ is str and v[:1] not in _RISKY) else _safe(v)
+                for v in row
+            ]
+        )
         n += 1
     return n
 

@@ -27,7 +27,12 @@ from fleetui import config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db import audit
-from fleetui.db.bulk import foreign_keys_trusted, gc_paused, refresh_statistics_if_idle
+from fleetui.db.bulk import (
+    bulk_cache,
+    foreign_keys_trusted,
+    gc_paused,
+    refresh_statistics_if_idle,
+)
 from fleetui.db.locks import lock_cards_for_writing
 from fleetui.db.tables import Card, require_fit
 from fleetui.importing import stage
@@ -207,7 +212,13 @@ def run_import(
         unknown_columns=mapping.unknown,
         dry_run=options.dry_run,
     )
-    with busy_as_user_error(), gc_paused(), engine.connect() as conn, foreign_keys_trusted(conn):
+    with (
+        busy_as_user_error(),
+        gc_paused(),
+        engine.connect() as conn,
+        foreign_keys_trusted(conn),
+        bulk_cache(conn),
+    ):
         transaction = conn.begin()
         try:
             _run(conn, source, mapping, options, result, progress, cancel)

@@ -413,6 +413,23 @@ def count(
         return conn.execute(select(func.count()).select_from(card).where(condition)).scalar_one()
 
 
+# The dashboard's alerts, each the filter its key opens in the inventory.
+ALERTS = {
+    "expiring_30d": "warranty:30d",
+    "expiring_90d": "warranty:90d",
+    "past_eol_in_service": "eol:past",
+    "in_repair": "status:repair",
+}
+
+
+def alert_counts(
+    engine: Engine, today: date | None = None, *, settings: config.Config
+) -> dict[str, int]:
+    """The dashboard's alert counts: each is the number of cards its inventory filter lists,
+    counted in SQL over an index range (no group of the fleet is read into Python)."""
+    return {name: count(engine, query, today, settings=settings) for name, query in ALERTS.items()}
+
+
 def cards(
     engine: Engine,
     query_text: str = "",

@@ -1,16 +1,18 @@
 """Exporting cards as CSV or JSON, in fleetui's own headers, so an export re-imports as-is.
 
 Each record carries every stored field (EXPORT_FIELDS, as stored: what an import reads back),
-then the lifecycle rules' figures (COMPUTED_FIELDS), which an import skips."""
+then the lifecycle rules' figures (COMPUTED_FIELDS), which an import skips. Rows stream as
+tuples a chunk at a time, so memory stays flat in the fleet's size."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import IO, Any
 
-from sqlalchemy import Engine, RowMapping, Select, select
+from sqlalchemy import ColumnElement, Engine, Select, String, select, type_coerce
 
 from fleetui.config import Config
 from fleetui.db.tables import Card, GpuModel, Node, Project, Team
@@ -25,77 +27,118 @@ card, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
 team_t, project_t = Team.__table__, Project.__table__
 
 
-def _columns() -> Select:
-    return select(
-        card.c.id,
-        card.c.serial,
-        card.c.uuid,
-        model_t.c.name.label("model"),
-        model_t.c.key.label("model_key"),
-        node_t.c.hostname.label("node"),
-        card.c.pci_bus_id,
-        team_t.c.name.label("team"),
-        project_t.c.name.label("project"),
-        card.c.status,
-        card.c.purchase_date,
-        card.c.price_minor,
-        card.c.currency,
-        card.c.supplier,
-        card.c.warranty_end,
-        card.c.service_life_years,
-        card.c.notes,
-        card.c.asset_tag,
-        card.c.purchase_order,
-    ).select_from(inventory.with_names())
+def _columns() -> dict[str, ColumnElement[Any]]:
+    """The SQL each stored field is read from. Dates are read as the text SQLite stores (ISO),
+    skipping a parse into date and back (PostgreSQL's dates print as the same ISO text)."""
+    return {
+        "id": card.c.id,
+        "model_key": model_t.c.key,
+        "serial": card.c.serial,
+        "uuid": card.c.uuid,
+        "model": model_t.c.name,
+        "node": node_t.c.hostname,
+        "pci_bus_id": card.c.pci_bus_id,
+        "team": team_t.c.name,
+        "project": project_t.c.name,
+        "status": card.c.status,
+        "purchase_date": type_coerce(card.c.purchase_date, String),
+        "price": card.c.price_minor,
+        "currency": card.c.currency,
+        "supplier": card.c.supplier,
+        "warranty_end": type_coerce(card.c.warranty_end, String),
+        "service_life_years": card.c.service_life_years,
+        "notes": card.c.notes,
+        "asset_tag": card.c.asset_tag,
+        "purchase_order": card.c.purchase_order,
+    }
 
 
-def _record(row: RowMapping, settings: Config) -> dict[str, Any]:
-    """A card's HEADER fields: its stored values, then what the lifecycle rules make of them."""
-    values = dict(row)
-    minor = values["price_minor"]
-    values["price"] = str(Decimal(minor) / 100) if minor is not None else None
-    key = values["model_key"]
-    end = lifecycle.warranty_end(
-        settings, values["purchase_date"], values["warranty_end"], key, values["supplier"]
-    )
-    years = lifecycle.service_life(settings, values["service_life_years"], key)
-    values["effective_warranty_end"] = end
-    values["effective_service_life_years"] = years
-    values["end_of_life"] = lifecycle.end_of_life(values["purchase_date"], years)
-    return {f: values[f] for f in HEADER}
+SELECTED = ("id", "model_key", *EXPORT_FIELDS)  # the id and model key feed the rules only
+_AT = {name: i for i, name in enumerate(SELECTED)}
+
+
+def _select() -> Select:
+    columns = _columns()
+    return select(*(columns[f] for f in SELECTED)).select_from(inventory.with_names())
+
+
+def _day(value: Any) -> date | None:
+    return value if value is None or isinstance(value, date) else date.fromisoformat(value)
+
+
+class _Rules:
+    """The lifecycle figures of a card, memoised: a fleet has far fewer distinct inputs
+    (purchase date, warranty, model, supplier, service life) than cards."""
+
+    def __init__(self, settings: Config) -> None:
+        self.settings = settings
+        self.known: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
+
+    def __call__(self, row: Sequence[Any]) -> tuple[Any, Any, Any]:
+        key = tuple(
+            row[_AT[f]]
+            for f in (
+                "purchase_date",
+                "warranty_end",
+                "model_key",
+                "supplier",
+                "service_life_years",
+            )
+        )
+        if key not in self.known:
+            purchased, given, model_key, supplier, years = key
+            purchased, given = _day(purchased), _day(given)
+            end = lifecycle.warranty_end(self.settings, purchased, given, model_key, supplier)
+            life = lifecycle.service_life(self.settings, years, model_key)
+            eol = lifecycle.end_of_life(purchased, life)
+            self.known[key] = (end and end.isoformat(), life, eol and eol.isoformat())
+        return self.known[key]
+
+
+def _values(row: Sequence[Any], rules: _Rules) -> list[Any]:
+    """A selected row as HEADER values: the stored fields (the price in major units), then the
+    rules' figures."""
+    values = list(row[2:])
+    minor = row[_AT["price"]]
+    values[EXPORT_FIELDS.index("price")] = str(Decimal(minor) / 100) if minor is not None else None
+    values.extend(rules(row))
+    return values
 
 
 def records(engine: Engine, ids: Sequence[int], *, settings: Config) -> dict[int, dict[str, Any]]:
     """The export record of each card id (for `cards --json`, a page at a time)."""
+    rules = _Rules(settings)
     with engine.connect() as conn:
-        found = conn.execute(_columns().where(card.c.id.in_(ids))).mappings().all()
-    return {row["id"]: _record(row, settings) for row in found}
+        found = conn.execute(_select().where(card.c.id.in_(ids))).all()
+    return {row[0]: dict(zip(HEADER, _values(row, rules), strict=True)) for row in found}
+
+
+def _tuples(engine: Engine, query: str, settings: Config) -> Iterator[list[Any]]:
+    """Every matching card as HEADER values, in serial order, a chunk at a time."""
+    condition = inventory.where(engine, query, settings=settings)
+    selected, rules, serial = _select(), _Rules(settings), _AT["serial"]
+    last = None
+    with engine.connect() as conn:
+        while True:
+            query_chunk = selected.where(condition).order_by(card.c.serial).limit(CHUNK)
+            if last is not None:
+                query_chunk = query_chunk.where(card.c.serial > last)
+            chunk = conn.execute(query_chunk).all()
+            for row in chunk:
+                yield _values(row, rules)
+            if len(chunk) < CHUNK:
+                return
+            last = chunk[-1][serial]
 
 
 def rows(engine: Engine, query: str = "", *, settings: Config) -> Iterator[dict[str, Any]]:
     """Every matching card as a dict of HEADER fields, in serial order, a chunk at a time."""
-    condition = inventory.where(engine, query, settings=settings)
-    columns = _columns()
-    last = None
-    with engine.connect() as conn:
-        while True:
-            query_chunk = columns.where(condition).order_by(card.c.serial).limit(CHUNK)
-            if last is not None:
-                query_chunk = query_chunk.where(card.c.serial > last)
-            chunk = conn.execute(query_chunk).mappings().all()
-            for row in chunk:
-                yield _record(row, settings)
-            if len(chunk) < CHUNK:
-                return
-            last = chunk[-1]["serial"]
+    for values in _tuples(engine, query, settings):
+        yield dict(zip(HEADER, values, strict=True))
 
 
 def write_csv(engine: Engine, query: str, out: IO[str], *, settings: Config) -> int:
-    cells = (
-        [None if v is None else _text(v) for v in row.values()]
-        for row in rows(engine, query, settings=settings)
-    )
-    return write_rows(out, HEADER, cells)
+    return write_rows(out, HEADER, _tuples(engine, query, settings))
 
 
 def write_json(engine: Engine, query: str, out: IO[str], *, settings: Config) -> int:

@@ -122,21 +122,6 @@ class Snapshot:
     config: Config
     groups: list[Group] = field(default_factory=list)
 
-    def alerts(self) -> dict[str, int]:
-        """Counts for the dashboard: warranties ending within 30 and 90 days, cards past end
-        of life still in service, cards in repair."""
-        out = {"expiring_30d": 0, "expiring_90d": 0, "past_eol_in_service": 0, "in_repair": 0}
-        for g in self.groups:
-            if g.status in HELD and g.warranty_end and self.today <= g.warranty_end:
-                days = (g.warranty_end - self.today).days
-                out["expiring_30d"] += g.cards if days <= 30 else 0
-                out["expiring_90d"] += g.cards if days <= 90 else 0
-            if g.status == Status.IN_SERVICE and g.end_of_life and g.end_of_life < self.today:
-                out["past_eol_in_service"] += g.cards
-            if g.status == Status.REPAIR:
-                out["in_repair"] += g.cards
-        return out
-
 
 def snapshot(
     engine: Engine,
