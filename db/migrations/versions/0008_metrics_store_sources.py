@@ -2,7 +2,7 @@
 node's basic auth and CA files), and the idle window a store computes per GPU.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-30
 """
 

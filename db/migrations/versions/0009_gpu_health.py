@@ -2,7 +2,7 @@
 a health_event table keeping each piece of evidence per GPU with when and how often.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-11-29
 """
 

@@ -3,7 +3,7 @@ model_id, service_life_years) covers "in service and bought before D" with the m
 card's own service life, so the count reads an index range and never the card rows.
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0009
 Create Date: 2026-11-30
 """
 

@@ -4,7 +4,7 @@ Their GROUP BYs sorted the whole card table (seconds at 1M cards); with an index
 order they read the index alone, in order, with no sort.
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0010
 Create Date: 2026-11-30
 """
 
