@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import Connection, Select, insert, literal
 
 from fleetui.core.vocabulary import Action
-from fleetui.db.tables import Event, require_fit
+from fleetui.db.tables import Event, require_fit, table_of
 
-event_t = Event.__table__
+event_t = table_of(Event)
 
 
 def new_batch_id() -> str:

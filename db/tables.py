@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index, Integer, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    Table,
+    UniqueConstraint,
+    inspect,
+)
 from sqlmodel import Field, SQLModel
 
 from fleetui.core.errors import UserError
@@ -45,6 +54,14 @@ def unfit(column: Column, value: object) -> str | None:
     if isinstance(value, int) and isinstance(column.type, Integer) and abs(value) > INTEGER_MAX:
         return f"larger than {INTEGER_MAX:,}"
     return None
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a table model. Use this, not `model.__table__`, which SQLModel sets
+    on each table class without declaring it, so type checkers cannot see it."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table), model
+    return table
 
 
 def utcnow() -> datetime:

@@ -38,6 +38,7 @@ from fleetui.db.tables import (
     Project,
     Site,
     Team,
+    table_of,
 )
 from fleetui.store import database_url, open_fleet
 
@@ -111,10 +112,10 @@ CARDS_PER_NODE = 8
 CHUNK = 20_000
 LAST_DAY = date(2026, 10, 31)  # newest purchase date; keeps a seed's fleet independent of today
 
-card_t, node_t, event_t = Card.__table__, Node.__table__, Event.__table__
+card_t, node_t, event_t = table_of(Card), table_of(Node), table_of(Event)
 # Tables that hold someone's data (the catalogue and the schema revision are fleetui's own).
 DATA_TABLES = tuple(
-    t.__table__ for t in (Card, Event, Team, Project, Site, Node, GpuSample, GpuHourly)
+    table_of(t) for t in (Card, Event, Team, Project, Site, Node, GpuSample, GpuHourly)
 )
 
 

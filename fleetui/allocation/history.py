@@ -14,16 +14,25 @@ from fleetui.allocation import teams
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_CREATES, COMPUTING, HELD, IMPORT_CREATED, Action
-from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Team
+from fleetui.db.tables import (
+    CARD_DATA_COLUMNS,
+    Card,
+    Event,
+    GpuModel,
+    Node,
+    Project,
+    Team,
+    table_of,
+)
 from fleetui.inventory.summary import UNASSIGNED
 
 event_t, card_t, model_t, team_t, project_t, node_t = (
-    Event.__table__,
-    Card.__table__,
-    GpuModel.__table__,
-    Team.__table__,
-    Project.__table__,
-    Node.__table__,
+    table_of(Event),
+    table_of(Card),
+    table_of(GpuModel),
+    table_of(Team),
+    table_of(Project),
+    table_of(Node),
 )
 CREATES = CARD_CREATES
 WIDTH = 80  # the CLI's lines fit a standard terminal

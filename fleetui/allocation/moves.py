@@ -21,13 +21,13 @@ from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import COMPUTING, HELD, MOVABLE, Action, Status
 from fleetui.db import audit
-from fleetui.db.tables import Card, GpuHourly, GpuModel, Node, Project, Team
+from fleetui.db.tables import Card, GpuHourly, GpuModel, Node, Project, Team, table_of
 from fleetui.lifecycle import rules as lifecycle
 from fleetui.store import writing
 from fleetui.telemetry import reconcile
 
-card_t, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
-team_t, project_t = Team.__table__, Project.__table__
+card_t, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
+team_t, project_t = table_of(Team), table_of(Project)
 NODE_SIZE = 8
 
 

@@ -22,17 +22,18 @@ from fleetui.db.tables import (
     Project,
     Team,
     require_fit,
+    table_of,
 )
 
 card_t, team_t, project_t, model_t, node_t = (
-    Card.__table__,
-    Team.__table__,
-    Project.__table__,
-    GpuModel.__table__,
-    Node.__table__,
+    table_of(Card),
+    table_of(Team),
+    table_of(Project),
+    table_of(GpuModel),
+    table_of(Node),
 )
 # A node's telemetry goes with it; nothing else that refers to a row is deleted along.
-READINGS = (GpuSample.__table__, GpuHourly.__table__)
+READINGS = (table_of(GpuSample), table_of(GpuHourly))
 
 
 @dataclass

@@ -39,14 +39,14 @@ from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_CREATES, IMPORT_CREATED, Action
 from fleetui.db import audit
 from fleetui.db.locks import lock_cards_for_writing
-from fleetui.db.tables import Card, Event, Node, Project, Team
+from fleetui.db.tables import Card, Event, Node, Project, Team, table_of
 from fleetui.store import writing
 
-card_t, event_t = Card.__table__, Event.__table__
+card_t, event_t = table_of(Card), table_of(Event)
 DELETE_ACTIONS = (Action.CARD_DELETE,)
 # The tables of what an import created (IMPORT_CREATED); projects go before their teams.
 CREATED = dict(
-    zip(IMPORT_CREATED, (Project.__table__, Team.__table__, Node.__table__), strict=True)
+    zip(IMPORT_CREATED, (table_of(Project), table_of(Team), table_of(Node)), strict=True)
 )
 CHUNK = 5_000
 

@@ -13,13 +13,13 @@ from fleetui.core.vocabulary import IMPORT_CREATED, Action, Status
 from fleetui.db import audit
 from fleetui.db.bulk import indexes_deferred
 from fleetui.db.sqlfuncs import json_object
-from fleetui.db.tables import Card
+from fleetui.db.tables import Card, table_of
 from fleetui.importing.stage import CARD_FIELDS, Names, stage_t
 
 if TYPE_CHECKING:
     from fleetui.importing.importer import ImportOptions, ImportResult
 
-card_t = Card.__table__
+card_t = table_of(Card)
 
 
 def apply(

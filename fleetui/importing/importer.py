@@ -29,7 +29,7 @@ from fleetui.core.errors import UserError
 from fleetui.db import audit
 from fleetui.db.bulk import foreign_keys_trusted, gc_paused, refresh_statistics_if_idle
 from fleetui.db.locks import lock_cards_for_writing
-from fleetui.db.tables import Card, require_fit
+from fleetui.db.tables import Card, require_fit, table_of
 from fleetui.importing import stage
 from fleetui.importing.apply import apply
 from fleetui.importing.cells import CellError, RowError, parse_currency
@@ -42,7 +42,7 @@ from fleetui.store import busy_as_user_error
 CHUNK = 20_000
 MAX_ERRORS_KEPT = 100_000
 ANALYZE_AFTER = 50_000  # new or changed cards after which the planner's statistics are redone
-card_t = Card.__table__
+card_t = table_of(Card)
 
 
 @dataclass

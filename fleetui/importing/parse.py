@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from fleetui.db.tables import INTEGER_MAX, Card, Node, Project, Team, unfit
+from fleetui.db.tables import INTEGER_MAX, Card, Node, Project, Team, table_of, unfit
 from fleetui.importing.cells import (
     MISSING,
     CellError,
@@ -28,7 +28,7 @@ from fleetui.importing.stage import CARD_FIELDS, Names
 
 MEMO_LIMIT = 100_000  # distinct raw values remembered per column
 _MISSING_FIRST = {c for m in MISSING if m for c in (m[0], m[0].upper())}
-card_t = Card.__table__
+card_t = table_of(Card)
 
 # The database column each text field's value goes to (or names a row of): its length limit.
 FITTED = {
@@ -36,9 +36,9 @@ FITTED = {
     "uuid": card_t.c.uuid,
     "pci_bus_id": card_t.c.pci_bus_id,
     "supplier": card_t.c.supplier,
-    "team": Team.__table__.c.name,
-    "project": Project.__table__.c.name,
-    "node": Node.__table__.c.hostname,
+    "team": table_of(Team).c.name,
+    "project": table_of(Project).c.name,
+    "node": table_of(Node).c.hostname,
 }
 
 

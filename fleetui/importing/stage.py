@@ -32,10 +32,10 @@ from sqlalchemy import (
 from fleetui import catalogue
 from fleetui.core.vocabulary import Action
 from fleetui.db.bulk import insert_columns, insert_rows
-from fleetui.db.tables import CARD_DATA_COLUMNS, Card, GpuModel, Node, Project, Team
+from fleetui.db.tables import CARD_DATA_COLUMNS, Card, GpuModel, Node, Project, Team, table_of
 from fleetui.importing.cells import MISSING, CellError, RowError
 
-card_t = Card.__table__
+card_t = table_of(Card)
 CARD_FIELDS = CARD_DATA_COLUMNS  # the card columns an import can set
 
 _stage_meta = MetaData()
@@ -168,7 +168,7 @@ class Names:
     def create_nodes(self, names: list[str]) -> None:
         if not names:
             return
-        node_t = Node.__table__
+        node_t = table_of(Node)
         last = self.conn.execute(select(func.coalesce(func.max(node_t.c.id), 0))).scalar_one()
         insert_rows(self.conn, node_t, ("hostname", "rack"), [(n, "") for n in names])
         new = select(node_t.c.hostname, node_t.c.id).where(node_t.c.id > last)

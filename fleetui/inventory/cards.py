@@ -28,16 +28,16 @@ from fleetui.allocation.history import events_of_card
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import HELD
 from fleetui.db.sqlfuncs import contains_text
-from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team
+from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team, table_of
 from fleetui.inventory.query import Term, days, parse
 from fleetui.lifecycle import rules as lifecycle
 
-card = Card.__table__
-model_t = GpuModel.__table__
-node_t = Node.__table__
-team_t = Team.__table__
-project_t = Project.__table__
-site_t = Site.__table__
+card = table_of(Card)
+model_t = table_of(GpuModel)
+node_t = table_of(Node)
+team_t = table_of(Team)
+project_t = table_of(Project)
+site_t = table_of(Site)
 
 # sort name -> (column compared in the keyset, table to join for it, nullable)
 SORTS: dict[str, tuple[Any, Any, bool]] = {

@@ -18,12 +18,12 @@ from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action
 from fleetui.db import audit
-from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Node, require_fit
+from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Node, require_fit, table_of
 from fleetui.importing.cells import CellError, parse_date, parse_money, parse_status, parse_years
 from fleetui.inventory.cards import where
 from fleetui.store import writing
 
-card_t, node_t = Card.__table__, Node.__table__
+card_t, node_t = table_of(Card), table_of(Node)
 # What a deleted card's log event keeps, so that undoing the delete re-creates the card.
 KEPT_ON_DELETE = (*CARD_DATA_COLUMNS, "created_at")
 # The fields `plan_edit` takes (the CLI's options, the TUI form's inputs), in display order.

@@ -10,14 +10,14 @@ from typing import IO, Any
 from sqlalchemy import Engine, select
 
 from fleetui.config import Config
-from fleetui.db.tables import Card, GpuModel, Node, Project, Team
+from fleetui.db.tables import Card, GpuModel, Node, Project, Team, table_of
 from fleetui.importing.columns import EXPORT_FIELDS
 from fleetui.importing.csvfile import write_rows
 from fleetui.inventory import cards as inventory
 
 CHUNK = 5_000
-card, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
-team_t, project_t = Team.__table__, Project.__table__
+card, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
+team_t, project_t = table_of(Team), table_of(Project)
 
 
 def rows(engine: Engine, query: str = "", *, settings: Config) -> Iterator[dict[str, Any]]:

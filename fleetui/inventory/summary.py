@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, func, select
 
 from fleetui.core.vocabulary import CARD_STATUSES, COMPUTING, HELD
-from fleetui.db.tables import Card, GpuModel, Team
+from fleetui.db.tables import Card, GpuModel, Team, table_of
 
 UNASSIGNED = "(unassigned)"
 
@@ -36,7 +36,7 @@ class Summary:
 
 def fleet_summary(engine: Engine) -> Summary:
     """All dashboard figures from one GROUP BY over a covering index."""
-    card = Card.__table__
+    card = table_of(Card)
     query = select(card.c.team_id, card.c.model_id, card.c.status, func.count()).group_by(
         card.c.team_id, card.c.model_id, card.c.status
     )

@@ -25,11 +25,11 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select
 from fleetui import catalogue
 from fleetui.config import Config, irreplaceable
 from fleetui.core.vocabulary import COMPUTING, HELD, Status
-from fleetui.db.tables import Card, GpuModel, Project, Team
+from fleetui.db.tables import Card, GpuModel, Project, Team, table_of
 from fleetui.importing.cells import add_months
 from fleetui.inventory.summary import UNASSIGNED
 
-card_t, model_t, team_t = Card.__table__, GpuModel.__table__, Team.__table__
+card_t, model_t, team_t = table_of(Card), table_of(GpuModel), table_of(Team)
 
 
 def warranty_end(

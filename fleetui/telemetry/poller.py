@@ -26,11 +26,11 @@ from sqlalchemy import Engine, bindparam, delete, insert, select, update
 
 from fleetui.core.errors import UserError
 from fleetui.db.bulk import insert_rows, upsert
-from fleetui.db.tables import GpuHourly, GpuSample, Node, require_fit, unfit
+from fleetui.db.tables import GpuHourly, GpuSample, Node, require_fit, table_of, unfit
 from fleetui.telemetry import prometheus
 from fleetui.telemetry.agent import read_token
 
-node_t, sample_t, hourly_t = Node.__table__, GpuSample.__table__, GpuHourly.__table__
+node_t, sample_t, hourly_t = table_of(Node), table_of(GpuSample), table_of(GpuHourly)
 PAGES = {"agent": "/snapshot", "dcgm": "/metrics"}  # what each kind of node serves
 KINDS = tuple(PAGES)
 TOKEN_ENV = "FLEETUI_AGENT_TOKEN_FILE"  # the default token file, for agents only

@@ -23,13 +23,13 @@ from fleetui import catalogue
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
 from fleetui.db import audit
-from fleetui.db.tables import Card, GpuHourly, GpuModel, GpuSample, Node
+from fleetui.db.tables import Card, GpuHourly, GpuModel, GpuSample, Node, table_of
 from fleetui.importing.cells import identity, slot_serial
 from fleetui.inventory.edit import change_card
 from fleetui.store import writing
 
-card_t, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
-sample_t, hourly_t = GpuSample.__table__, GpuHourly.__table__
+card_t, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
+sample_t, hourly_t = table_of(GpuSample), table_of(GpuHourly)
 
 
 @dataclass(frozen=True)

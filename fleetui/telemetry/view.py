@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, case, select
 
-from fleetui.db.tables import GpuSample, Node
+from fleetui.db.tables import GpuSample, Node, table_of
 
-node_t, sample_t = Node.__table__, GpuSample.__table__
+node_t, sample_t = table_of(Node), table_of(GpuSample)
 MAX_GPUS = 300  # a screenful; sick and lost ones first
 
 
