@@ -9,6 +9,8 @@ from sqlalchemy import (
     JSON,
     CheckConstraint,
     Column,
+    Connection,
+    Executable,
     Index,
     Integer,
     Table,
@@ -62,6 +64,20 @@ def table_of(model: type[SQLModel]) -> Table:
     table = inspect(model).local_table
     assert isinstance(table, Table), model
     return table
+
+
+def length_of(column: Column) -> int:
+    """A text column's length limit (type checkers see `column.type` as a bare TypeEngine)."""
+    length = getattr(column.type, "length", None)
+    assert isinstance(length, int), column
+    return length
+
+
+def inserted_id(conn: Connection, statement: Executable) -> int:
+    """Run a one-row INSERT and return the new row's id."""
+    key = conn.execute(statement).inserted_primary_key
+    assert key is not None, statement
+    return key[0]
 
 
 def utcnow() -> datetime:

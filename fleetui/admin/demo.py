@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, create_engine, func, insert, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from fleetui import catalogue
 from fleetui.core.errors import UserError
@@ -38,6 +38,7 @@ from fleetui.db.tables import (
     Project,
     Site,
     Team,
+    inserted_id,
     table_of,
 )
 from fleetui.store import database_url, open_fleet
@@ -213,21 +214,17 @@ def build(
     ):
         if check_target(conn, redact(str(engine.url))):
             raise UserError("That database holds a demo fleet already; clear it first.")
-        model_ids = dict(conn.execute(select(GpuModel.key, GpuModel.id)).all())
+        model_ids = dict(conn.execute(select(col(GpuModel.key), col(GpuModel.id))).all())
         site_ids = [
-            conn.execute(insert(Site).values(name=code, location=where)).inserted_primary_key[0]
+            inserted_id(conn, insert(Site).values(name=code, location=where))
             for code, where in SITES
         ]
         team_ids, project_ids = {}, {}
         for team, projects in TEAMS.items():
-            tid = conn.execute(
-                insert(Team).values(name=team, created_at=stamp)
-            ).inserted_primary_key[0]
+            tid = inserted_id(conn, insert(Team).values(name=team, created_at=stamp))
             team_ids[team] = tid
             project_ids[team] = [
-                conn.execute(
-                    insert(Project).values(team_id=tid, name=p, created_at=stamp)
-                ).inserted_primary_key[0]
+                inserted_id(conn, insert(Project).values(team_id=tid, name=p, created_at=stamp))
                 for p in projects
             ]
         weights = [s.weight for s in STOCK]

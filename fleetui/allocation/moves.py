@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from itertools import groupby
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
+from sqlmodel import col
 
 from fleetui import catalogue, config
 from fleetui.allocation import teams
@@ -292,7 +293,7 @@ def _out_of_warranty(conn: Connection, cfg: config.Config, today: date):
 
 
 def _idle_note(conn: Connection) -> str:
-    if conn.execute(select(GpuHourly.node_id).limit(1)).first() is None:
+    if conn.execute(select(col(GpuHourly.node_id)).limit(1)).first() is None:
         return "No telemetry yet, so idle cards are not known; spare cards come first."
     return "Spare cards come first, then idle ones (under 5% utilization over 24 h)."
 

@@ -21,6 +21,7 @@ from fleetui.db.tables import (
     Node,
     Project,
     Team,
+    inserted_id,
     require_fit,
     table_of,
 )
@@ -251,9 +252,7 @@ def add_project(
 def _insert(conn: Connection, table, values: dict, clash: str) -> int:
     """Insert a named row; a name that is taken is a UserError saying so."""
     try:
-        return conn.execute(
-            insert(table).values(values | {"created_at": datetime.now(UTC)})
-        ).inserted_primary_key[0]
+        return inserted_id(conn, insert(table).values(values | {"created_at": datetime.now(UTC)}))
     except IntegrityError:
         raise UserError(clash) from None
 

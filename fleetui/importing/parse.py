@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from fleetui.db.tables import INTEGER_MAX, Card, Node, Project, Team, table_of, unfit
+from fleetui.db.tables import INTEGER_MAX, Card, Node, Project, Team, length_of, table_of, unfit
 from fleetui.importing.cells import (
     MISSING,
     CellError,
@@ -231,7 +231,7 @@ class ChunkParser:
         refuse them), before any team, project or node is created for their row."""
         for name, column in FITTED.items():
             cells = col(name) if name in self.columns else ()
-            if max(map(len, cells), default=0) <= column.type.length:
+            if max(map(len, cells), default=0) <= length_of(column):
                 continue
             for row, cell in zip(numbers, cells, strict=True):
                 if problem := unfit(column, cell.strip()):

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select
 
 from fleetui import catalogue
 from fleetui.config import Config, irreplaceable
@@ -143,7 +143,7 @@ def snapshot(engine: Engine, config: Config, today: date) -> Snapshot:
     ).group_by(*keys)
     with engine.connect() as conn:
         teams = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
-        projects = dict(conn.execute(select(Project.id, Project.name)).all())
+        projects = dict(conn.execute(select(table_of(Project).c["id", "name"])).all())
         models = {
             r.id: r
             for r in conn.execute(
@@ -463,7 +463,9 @@ def _default_months(cfg: Config, suppliers: dict[str, int]):
     for m in sorted(months):
         keys = [k for k, v in by_model.items() if v == m]
         names = [s for s, v in suppliers.items() if v == m]
-        which = [card.c.model_id.in_(model_ids.where(model_t.c.key.in_(keys)))] if keys else []
+        which: list[ColumnElement[bool]] = (
+            [card.c.model_id.in_(model_ids.where(model_t.c.key.in_(keys)))] if keys else []
+        )
         if names:
             which.append(and_(~with_model_default, card.c.supplier.in_(names)))
         if m == life.warranty_months:

@@ -26,7 +26,16 @@ from sqlalchemy import Engine, bindparam, delete, insert, select, update
 
 from fleetui.core.errors import UserError
 from fleetui.db.bulk import insert_rows, upsert
-from fleetui.db.tables import GpuHourly, GpuSample, Node, require_fit, table_of, unfit
+from fleetui.db.tables import (
+    GpuHourly,
+    GpuSample,
+    Node,
+    inserted_id,
+    length_of,
+    require_fit,
+    table_of,
+    unfit,
+)
 from fleetui.telemetry import prometheus
 from fleetui.telemetry.agent import read_token
 
@@ -58,7 +67,7 @@ SAMPLE_COLUMNS = (
 
 TEXTS = ("pci_bus_id", "uuid", "serial", "name")
 NUMBERS = SAMPLE_COLUMNS[5:13]
-LIMITS = {name: sample_t.c[name].type.length for name in TEXTS}
+LIMITS = {name: length_of(sample_t.c[name]) for name in TEXTS}
 
 Fetch = Callable[[str, float, str | None], Awaitable[bytes]]
 
@@ -131,7 +140,7 @@ def add_nodes_from_csv(engine: Engine, path: str) -> int:
     if problems:
         raise UserError(
             f"Bad node rows ({', '.join(problems[:10])}): each needs a hostname (at most "
-            f"{node_t.c.hostname.type.length} characters), kind agent or dcgm, and an http:// "
+            f"{length_of(node_t.c.hostname)} characters), kind agent or dcgm, and an http:// "
             "URL; nothing was registered."
         )
     for values in rows:
@@ -152,9 +161,7 @@ def poll_local(engine: Engine, now: datetime | None = None) -> Round:
             select(node_t.c.id).where(node_t.c.hostname == snap.hostname)
         ).scalar()
         if node_id is None:
-            node_id = conn.execute(
-                insert(node_t).values(hostname=snap.hostname, rack="")
-            ).inserted_primary_key[0]
+            node_id = inserted_id(conn, insert(node_t).values(hostname=snap.hostname, rack=""))
     rows = _samples("agent", json.dumps(snap.as_dict()).encode(), node_id, now)
     _store(engine, [node_id], rows, [{"b_id": node_id, "b_failures": 0, "b_seen": now}], now)
     return Round(polled=1, answered=1, gpus=len(rows))

@@ -23,7 +23,7 @@ from fleetui import catalogue
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
 from fleetui.db import audit
-from fleetui.db.tables import Card, GpuHourly, GpuModel, GpuSample, Node, table_of
+from fleetui.db.tables import Card, GpuHourly, GpuModel, GpuSample, Node, inserted_id, table_of
 from fleetui.importing.cells import identity, slot_serial
 from fleetui.inventory.edit import change_card
 from fleetui.store import writing
@@ -250,7 +250,8 @@ def _add(conn, node_id: int, found: Discrepancy, actor: str | None) -> str:
     if conn.execute(select(card_t.c.id).where(taken)).first() is not None:
         raise UserError(f"Card {serial} is in the inventory already.")
     model_id = conn.execute(select(model_t.c.id).where(model_t.c.key == spec.key)).scalar()
-    card_id = conn.execute(
+    card_id = inserted_id(
+        conn,
         insert(card_t).values(
             serial=serial,
             uuid=uuid,
@@ -258,8 +259,8 @@ def _add(conn, node_id: int, found: Discrepancy, actor: str | None) -> str:
             node_id=node_id,
             pci_bus_id=found.pci_bus_id,
             status=Status.IN_SERVICE,
-        )
-    ).inserted_primary_key[0]
+        ),
+    )
     audit.record(
         conn,
         batch_id=audit.new_batch_id(),
