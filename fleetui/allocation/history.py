@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, func, or_, select
 
 from fleetui.allocation import teams
 from fleetui.core import units
@@ -203,18 +203,16 @@ def batches(
     limit: int = 200,
 ) -> list[Batch]:
     """Batches newest first; with a team or project, those that moved cards into or out of it."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     start = parse_since(since)
     if start:
         conditions.append(event_t.c.at >= start)
     with engine.connect() as conn:
         if team or project:
             tid = teams.team_id(conn, team) if team else None
+            key, value = "team_id", tid
             if project:
-                pid, _ = teams.project_id(conn, project, tid)
-                key, value = "project_id", pid
-            else:
-                key, value = "team_id", tid
+                key, value = "project_id", teams.project_id(conn, project, tid)[0]
             touching = select(event_t.c.batch_id).where(
                 or_(
                     event_t.c.before[key].as_integer() == value,
@@ -232,7 +230,7 @@ def batches(
                 func.max(event_t.c.reason),
                 func.max(event_t.c.id).label("last"),
             )
-            .where(and_(*conditions) if conditions else True)
+            .where(*conditions)
             .group_by(event_t.c.batch_id)
             .order_by(func.max(event_t.c.id).desc())
             .limit(limit)

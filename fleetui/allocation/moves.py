@@ -124,8 +124,6 @@ class Plan:
 
 
 def resolve_target(conn: Connection, team: str | None, project: str | None) -> Target:
-    if not team and not project:
-        raise UserError("Say where the cards go: --to-team and/or --to-project.")
     tid = teams.team_id(conn, team) if team else None
     if project:
         pid, tid = teams.project_id(conn, project, tid)
@@ -136,6 +134,8 @@ def resolve_target(conn: Connection, team: str | None, project: str | None) -> T
             pid,
             conn.execute(select(project_t.c.name).where(project_t.c.id == pid)).scalar_one(),
         )
+    if tid is None:
+        raise UserError("Say where the cards go: --to-team and/or --to-project.")
     name = conn.execute(select(team_t.c.name).where(team_t.c.id == tid)).scalar_one()
     return Target(tid, name)
 
@@ -166,7 +166,8 @@ def _card_query():
 def _planned(cfg: config.Config, row) -> PlannedCard:
     """A planned card whose warranty end is the rules' (its own, else from its purchase date)."""
     *fields, given, bought, key, supplier = row
-    return PlannedCard(*fields, lifecycle.warranty_end(cfg, bought, given, key, supplier))
+    fields.append(lifecycle.warranty_end(cfg, bought, given, key, supplier))
+    return PlannedCard(*fields)
 
 
 def plan_cards(
@@ -327,8 +328,8 @@ def _pick(
     taken: list[PlannedCard] = []
     partial: list[list[PlannedCard]] = []
     whole = spare = 0
-    for node, group in groupby(rows, key=lambda c: c.node):
-        group = list(group)
+    for node, run in groupby(rows, key=lambda c: c.node):
+        group = list(run)
         if need(taken) <= 0:
             break
         if node is None:  # cards on no node: take them one by one
