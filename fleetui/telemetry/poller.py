@@ -312,9 +312,10 @@ async def _gather(targets, fetch: Fetch, timeout: float, concurrency: int, now: 
                 tokens[path] = read_token(path).decode()
             except UserError as exc:
                 tokens[path] = exc
-        if isinstance(tokens[path], UserError):
-            raise tokens[path]
-        return tokens[path]
+        token = tokens[path]
+        if isinstance(token, UserError):
+            raise token
+        return token
 
     async def one(node):
         url = node["telemetry_url"] + PAGES[node["telemetry_kind"]]
