@@ -28,13 +28,13 @@ class ConfirmUndo(ModalScreen[bool]):
 
     def __init__(self, batch: history.Batch) -> None:
         super().__init__()
-        self.batch = batch
+        self.undoing = batch  # not `batch`: that is Textual's batch(), which recompose calls
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield PlainLabel(
-                f"Undo batch {self.batch.batch_id[:8]} ({self.batch.action}, "
-                f"{self.batch.cards:,} cards, by {self.batch.actor})? y/n"
+                f"Undo batch {self.undoing.batch_id[:8]} ({self.undoing.action}, "
+                f"{self.undoing.cards:,} cards, by {self.undoing.actor})? y/n"
             )
             with Horizontal():
                 yield Button("Undo", id="yes", variant="warning")
