@@ -7,7 +7,7 @@ import os
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Connection, Select, insert, literal
 
@@ -15,6 +15,15 @@ from fleetui.core.vocabulary import Action
 from fleetui.db.tables import Event, require_fit, table_of
 
 event_t = table_of(Event)
+
+
+class Stamp(TypedDict):
+    """What every event of one batch shares; pass it on as `**stamp` to record()."""
+
+    batch_id: str
+    actor: str
+    at: datetime
+    reason: str
 
 
 def new_batch_id() -> str:

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.inventory import edit
@@ -35,9 +36,9 @@ class EditModal(ModalScreen[str | None]):
     DEFAULT_CSS = "EditModal { align: center middle; }"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, engine: Engine, serials: list[str]) -> None:
+    def __init__(self, engine: Engine, serials: list[str], *, settings: Config) -> None:
         super().__init__()
-        self.engine = engine
+        self.engine, self.settings = engine, settings
         self.serials = serials
         self.plan: edit.EditPlan | None = None
 
@@ -74,9 +75,7 @@ class EditModal(ModalScreen[str | None]):
     @work(thread=True, exclusive=True, group="plan")
     def make_plan(self, fields: dict[str, str | None]) -> None:
         try:
-            plan = edit.plan_edit(
-                self.engine, self.serials, None, fields, settings=self.app.settings
-            )
+            plan = edit.plan_edit(self.engine, self.serials, None, fields, settings=self.settings)
         except UserError as exc:
             self.app.call_from_thread(self.show_problem, str(exc))
             return

@@ -203,8 +203,8 @@ class ImportScreen(Screen):
             self.options(dry_run),
             on_ui(self, self.progress),
             self.cancel_event,
-            on_done=lambda result: self.finished(result, None),
-            on_error=lambda problem: self.finished(None, problem),
+            on_done=self.finished,
+            on_error=self.failed,
             on_end=self.ended,
             group="import",
             exclusive=True,
@@ -220,12 +220,13 @@ class ImportScreen(Screen):
         self.query_one("#cancel", Button).disabled = True
         self.cancel_event = None
 
-    def finished(self, result: ImportResult | None, problem: str | None) -> None:
+    def failed(self, problem: str) -> None:
+        self.query_one("#errors", DataTable).clear()
+        self.say(problem, "red")
+
+    def finished(self, result: ImportResult) -> None:
         errors = self.query_one("#errors", DataTable)
         errors.clear()
-        if result is None:
-            self.say(problem, "red")
-            return
         for group in group_errors(result.errors):
             errors.add_row(group.where(), group.column, group.value, group.reason)
         if result.dry_run:

@@ -241,8 +241,8 @@ def build(
             retired = bought.year <= 2019 and rng.random() < 0.35
             spare_node = not retired and not on_order and rng.random() < 0.05
             pooled = on_order or (spare_node and rng.random() < 0.5)  # the rest: a team's spares
-            team = None if pooled else rng.choice(stock.teams)
-            project = rng.choice(project_ids[team]) if team and rng.random() < 0.9 else None
+            holder = None if pooled else rng.choice(stock.teams)
+            project = rng.choice(project_ids[holder]) if holder and rng.random() < 0.9 else None
             warranty_end = _add_years(bought, rng.choice((1, 1, 2, 3)))
             node_id = None
             if not on_order:
@@ -271,7 +271,7 @@ def build(
                         model_ids[stock.key],
                         node_id,
                         f"00000000:{BUS_IDS[slot]}:00.0" if node_id else None,
-                        team_ids[team] if team else None,
+                        team_ids[holder] if holder else None,
                         project,
                         status,
                         bought,

@@ -140,7 +140,7 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
                 columns = (k for k in e.before if k in card_t.c and k != "version")
                 by_columns[tuple(sorted(columns))].append(e)
             for names, group in by_columns.items():
-                values = {c: bindparam(f"b_{c}") for c in names}
+                values: dict[str, Any] = {c: bindparam(f"b_{c}") for c in names}
                 change = (
                     update(card_t)
                     .where(

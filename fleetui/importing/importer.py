@@ -260,7 +260,7 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
     quiet = not empty and options.on_existing != "error" and stage.changes_nothing(conn, present)
     if not empty and not quiet:  # an empty inventory has no cards to link to or clash with
         stage.link_existing(conn, present)
-    serial_column = source.header[mapping.column_of("serial")]
+    serial_column = source.header[mapping.serial_column]
     uuid_index = mapping.column_of("uuid")
     uuid_column = source.header[uuid_index] if uuid_index is not None else "uuid"
     checks = (
@@ -291,8 +291,8 @@ def _run(conn, source: CsvSource, mapping: Mapping, options, result, progress, c
         if "model_id" in present and result.changed:
             result.model_changes, result.model_changed = stage.model_changes(conn)
     if result.new or result.changed or names.made:
-        result.batch_id = audit.new_batch_id()
-        apply(conn, result, present, options, names)
+        result.batch_id = batch_id = audit.new_batch_id()
+        apply(conn, result, batch_id, present, options, names)
     if progress:
         progress(size, size)
 

@@ -24,7 +24,7 @@ from fleetui.importing.cells import (
 )
 from fleetui.importing.columns import Mapping
 from fleetui.importing.csvfile import CsvSource
-from fleetui.importing.stage import CARD_FIELDS, Names
+from fleetui.importing.stage import CARD_FIELDS, Names, ToCreate
 
 MEMO_LIMIT = 100_000  # distinct raw values remembered per column
 _MISSING_FIRST = {c for m in MISSING if m for c in (m[0], m[0].upper())}
@@ -139,7 +139,9 @@ class ChunkParser:
         def cleaned(name: str) -> list[str | None]:
             return _clean(col(name)) if name in self.columns else [None] * len(rows)
 
-        uuid = [identity(v) for v in col("uuid")] if "uuid" in self.columns else [None] * len(rows)
+        uuid: list[str | None] = (
+            [identity(v) for v in col("uuid")] if "uuid" in self.columns else [None] * len(rows)
+        )
         if not self.uuid_repeats:
             self._track_uuids(uuid)
         serial = [identity(v) for v in col("serial")]
@@ -178,7 +180,7 @@ class ChunkParser:
         node_ids = self._nodes(numbers, nodes, errors)  # last: it needs the other errors
         if None in serial:
             serial = self._slot_serials(serial, nodes, node_ids, bus_ids)
-        staged = [
+        staged: list[list[Any]] = [
             numbers,
             serial,
             uuid,
@@ -432,7 +434,7 @@ class ChunkParser:
         shown = lambda i: names[i].strip() or self.defaults["project"]  # noqa: E731
         return self._errors("project", numbers, found, shown, errors)
 
-    def _project_cell(self, key: tuple[str, int | None, str]) -> int | CellError | None:
+    def _project_cell(self, key: tuple[str, int | None, str]) -> int | ToCreate | CellError | None:
         raw, team_id, team = key
         name = raw.strip() or self.defaults["project"]
         if not name or name.lower() in MISSING:

@@ -7,11 +7,24 @@ Values are parsed with the importer's cell parsers, so an edit accepts what an i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 
 from fleetui.config import Config
 from fleetui.core import units
@@ -89,23 +102,22 @@ class PlannedCard:
 
 def _chosen(
     conn: Connection,
-    engine: Engine,
     serials: list[str],
-    query: str | None,
     columns: tuple,
-    settings: Config | None = None,
+    query: str | None = None,
+    matching: Callable[[str], ColumnElement[bool]] | None = None,
 ) -> list[PlannedCard]:
-    """The cards named by serial, or those a filter matches (one or the other)."""
+    """The cards named by serial, or those filter `query` matches (one or the other; the
+    filter's condition made by `matching`)."""
     if serials and query:
         raise UserError("Give serials or --where, not both.")
     if not serials and not (query or "").strip():
         raise UserError("Name at least one serial, or choose cards with --where.")
     picked = select(card_t.c.id, card_t.c.serial, card_t.c.version, *map(card_t.c.get, columns))
-    rows = []
+    rows: list[Row[Any]] = []
     if query:
-        rows = conn.execute(
-            picked.where(where(engine, query, settings=settings)).order_by(card_t.c.serial)
-        ).all()
+        assert matching is not None, "a filter needs its condition"
+        rows = list(conn.execute(picked.where(matching(query)).order_by(card_t.c.serial)))
         if not rows:
             raise UserError(f"No card matches '{query}'; nothing was changed.")
     for start in range(0, len(serials), 500):
@@ -231,7 +243,9 @@ def plan_edit(
     """Which cards an edit changes and to what; writes nothing."""
     with engine.connect() as conn:
         values, shown = parse_fields(conn, fields)
-        chosen = _chosen(conn, engine, serials, query, tuple(values), settings)
+        chosen = _chosen(
+            conn, serials, tuple(values), query, partial(where, engine, settings=settings)
+        )
     if values.get("pci_bus_id") and len(chosen) > 1:
         raise UserError("A slot belongs to one card; give --slot with one serial.")
     cards = [c for c in chosen if c.values != values]
@@ -307,7 +321,7 @@ def _summary(conn, batch, action, actor, reason, now, values: dict, cards: int) 
 def plan_delete(engine: Engine, serials: list[str]) -> list[PlannedCard]:
     """The cards a delete removes, with every value undo needs to re-create them."""
     with engine.connect() as conn:
-        return _chosen(conn, engine, serials, None, KEPT_ON_DELETE)
+        return _chosen(conn, serials, KEPT_ON_DELETE)
 
 
 def commit_delete(

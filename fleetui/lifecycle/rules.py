@@ -30,6 +30,7 @@ from fleetui.importing.cells import add_months
 from fleetui.inventory.summary import UNASSIGNED
 
 card_t, model_t, team_t = table_of(Card), table_of(GpuModel), table_of(Team)
+project_t = table_of(Project)
 
 
 def warranty_end(
@@ -143,7 +144,7 @@ def snapshot(engine: Engine, config: Config, today: date) -> Snapshot:
     ).group_by(*keys)
     with engine.connect() as conn:
         teams = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
-        projects = dict(conn.execute(select(table_of(Project).c["id", "name"])).all())
+        projects = dict(conn.execute(select(project_t.c.id, project_t.c.name)).all())
         models = {
             r.id: r
             for r in conn.execute(

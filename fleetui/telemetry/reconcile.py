@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, insert, select
+from sqlalchemy import Connection, Engine, and_, func, insert, select
 
 from fleetui import catalogue
 from fleetui.core.errors import UserError
@@ -227,7 +227,7 @@ def fix(engine: Engine, found: Discrepancy, actor: str | None = None) -> str:
     raise UserError("A model mismatch needs a person: check the card or correct its record.")
 
 
-def _add(conn, node_id: int, found: Discrepancy, actor: str | None) -> str:
+def _add(conn: Connection, node_id: int | None, found: Discrepancy, actor: str | None) -> str:
     sample = (
         conn.execute(
             select(sample_t).where(
@@ -238,12 +238,12 @@ def _add(conn, node_id: int, found: Discrepancy, actor: str | None) -> str:
         .first()
     )
     spec = catalogue.lookup(sample["name"] or "") if sample else None
-    if spec is None:
+    if sample is None or spec is None:
         raise UserError(
             f"Cannot add it: the model {sample and sample['name']!r} is not in the catalogue."
         )
     uuid = identity(sample["uuid"])
-    serial = identity(sample["serial"]) or uuid or slot_serial(found.node, found.pci_bus_id)
+    serial = identity(sample["serial"]) or uuid or slot_serial(found.node, sample["pci_bus_id"])
     taken = card_t.c.serial == serial
     if uuid:
         taken = taken | (card_t.c.serial == uuid) | (card_t.c.uuid == uuid)
