@@ -15,6 +15,7 @@ from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.inventory import edit
+from fleetui.presentation import describe_edit
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
 
 HINTS = {
@@ -83,7 +84,7 @@ class EditModal(ModalScreen[str | None]):
 
     def show_plan(self, plan: edit.EditPlan) -> None:
         self.plan = plan
-        self.query_one("#plan", Static).update(plain("\n".join(edit.describe_edit(plan, 12))))
+        self.query_one("#plan", Static).update(plain("\n".join(describe_edit(plan, 12))))
         self.query_one("#save", Button).disabled = False
 
     def show_problem(self, message: str) -> None:

@@ -12,6 +12,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Static
 
 from fleetui.allocation import history
 from fleetui.allocation.undo import UndoResult, undo
+from fleetui.presentation import BATCH_HEADINGS, batch_cells
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainLabel, PlainStatic, PlainTable
 from fleetui.screens.work import run_service
@@ -67,9 +68,7 @@ class HistoryScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#batches", DataTable).add_columns(
-            "When", "Who", "Action", "Cards", "Reason", "Batch", "Summary"
-        )
+        self.query_one("#batches", DataTable).add_columns(*BATCH_HEADINGS)
         self.action_refresh()
 
     def on_screen_resume(self) -> None:
@@ -88,7 +87,7 @@ class HistoryScreen(Screen):
         table = self.query_one("#batches", DataTable)
         table.clear()
         for b in found:
-            table.add_row(*b.cells(), key=b.batch_id)
+            table.add_row(*batch_cells(b), key=b.batch_id)
         self.query_one("#history-status", Static).update(f"{len(found):,} batches, newest first")
 
     def action_undo(self) -> None:

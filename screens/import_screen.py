@@ -32,10 +32,10 @@ from fleetui.importing.columns import FIELDS, IGNORE
 from fleetui.importing.importer import (
     ImportOptions,
     ImportResult,
-    group_errors,
     inspect_file,
     run_import,
 )
+from fleetui.presentation import group_errors
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.work import on_ui, run_service
 

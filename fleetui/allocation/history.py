@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -35,7 +34,6 @@ event_t, card_t, model_t, team_t, project_t, node_t = (
     table_of(Node),
 )
 CREATES = CARD_CREATES
-WIDTH = 80  # the CLI's lines fit a standard terminal
 
 
 # ---------------------------------------------------------------- reading events as text
@@ -116,19 +114,13 @@ def card_values(values: dict[str, Any], names: Names) -> list[str]:
     ]
 
 
-def _wrapped(text: str, indent: str = "  ") -> list[str]:
-    return textwrap.wrap(
-        text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ", break_on_hyphens=False
-    )
-
-
 def _undone_by(conn: Connection, batch_ids: list[str]) -> dict[str, str]:
     """Batch id -> the batch that undid it, for those of `batch_ids` that were undone."""
     undid = event_t.c.after["undid"].as_string()
     return dict(
         conn.execute(
             select(undid, event_t.c.batch_id).where(
-                event_t.c.action == "undo", undid.in_(batch_ids)
+                event_t.c.action == Action.UNDO, undid.in_(batch_ids)
             )
         ).all()
     )
@@ -157,32 +149,6 @@ class Batch:
         if self.undone_by:
             return f"undone by {self.undone_by[:8]}"
         return f"undid {self.undid[:8]}" if self.undid else ""
-
-    def cells(self) -> tuple[str, ...]:
-        """One row of a batch table, under BATCH_HEADINGS."""
-        return (
-            f"{self.at:%Y-%m-%d %H:%M}",
-            self.actor,
-            self.action,
-            f"{self.cards:,}",
-            self.reason,
-            self.batch_id[:8],
-            "; ".join(p for p in (self.mark(), self.summary) if p),
-        )
-
-    def lines(self) -> list[str]:
-        """The batch as lines of at most 80 characters, for the CLI."""
-        head = f"{self.at:%Y-%m-%d %H:%M}  {self.batch_id[:8]}  {self.actor}  {self.action}"
-        if self.cards:
-            head += f"  {units.counted(self.cards, 'card')}"
-        if self.mark():
-            head += f"  [{self.mark()}]"
-        out = _wrapped(head, "")
-        out += _wrapped(self.summary) if self.summary else []
-        return out + (_wrapped(f"why: {self.reason}") if self.reason else [])
-
-
-BATCH_HEADINGS = ("When", "Who", "Action", "Cards", "Reason", "Batch", "Summary")
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -373,18 +339,6 @@ def events_of_card(engine: Engine, card_id: int) -> list[dict[str, Any]]:
             dict(r) | {"at": _utc(r["at"]), "changes": text, "undone_by": undone.get(r["batch_id"])}
         )
     return events
-
-
-def event_lines(event: dict[str, Any]) -> list[str]:
-    """One event of a card's history as lines of at most 80 characters, for the CLI."""
-    head = f"{event['at']:%Y-%m-%d %H:%M}  {event['batch_id'][:8]}  {event['actor']}  "
-    head += event["action"]
-    if event["undone_by"]:
-        head += f"  [undone by {event['undone_by'][:8]}]"
-    lines = _wrapped(head, "")
-    for change in event["changes"]:
-        lines += _wrapped(change)
-    return lines + (_wrapped(f"why: {event['reason']}") if event["reason"] else [])
 
 
 def _utc(value: datetime) -> datetime:

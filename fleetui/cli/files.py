@@ -100,7 +100,7 @@ SHOWN_ERROR_GROUPS = 40
 
 
 def _print_import(result) -> None:
-    from fleetui.importing.importer import group_errors
+    from fleetui.presentation import group_errors
 
     say = err.print
     say(

@@ -109,48 +109,6 @@ class ImportResult:
         return values
 
 
-@dataclass(frozen=True)
-class ErrorGroup:
-    """Rows with the same problem in the same column and value, e.g. one unknown team."""
-
-    rows: list[int]
-    column: str
-    value: str
-    reason: str
-
-    def where(self) -> str:
-        """Every row it happened on, as ranges: "rows 2-4, 9, 12"."""
-        return ("row " if len(self.rows) == 1 else "rows ") + _ranges(self.rows)
-
-    def __str__(self) -> str:
-        where = self.where()
-        where += f", column '{self.column}'" if self.column else ""
-        value = f", value '{self.value}'" if self.value else ""
-        return f"{where}{value}: {self.reason}"
-
-
-def group_errors(errors: list[RowError]) -> list[ErrorGroup]:
-    """Errors grouped by (column, value, reason), in order of first appearance."""
-    groups: dict[tuple[str, str, str], list[int]] = {}
-    for e in errors:
-        groups.setdefault((e.column, e.value, e.reason), []).append(e.row)
-    return [ErrorGroup(rows, *key) for key, rows in groups.items()]
-
-
-def _ranges(rows: list[int], limit: int = 12) -> str:
-    spans: list[str] = []
-    start = prev = rows[0]
-    for row in [*rows[1:], None]:
-        if row is not None and row == prev + 1:
-            prev = row
-            continue
-        spans.append(str(start) if start == prev else f"{start}-{prev}")
-        if row is not None:
-            start = prev = row
-    text = ", ".join(spans[:limit])
-    return text + (f" and {len(spans) - limit} more ranges" if len(spans) > limit else "")
-
-
 class ImportCancelled(UserError):
     """The user cancelled; nothing was written."""
 

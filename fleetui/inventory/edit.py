@@ -252,18 +252,6 @@ def plan_edit(
     return EditPlan(values, shown, cards, len(chosen) - len(cards))
 
 
-def describe_edit(plan: EditPlan, limit: int = 20) -> list[str]:
-    """The preview as lines of text (the CLI prints them; the TUI shows them)."""
-    changes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in plan.shown.items())
-    lines = [f"Set {changes} on {units.counted(len(plan.cards), 'card')}."]
-    if plan.unchanged:
-        lines.append(f"{units.counted(plan.unchanged, 'card')} already hold these values.")
-    lines += [f"  {c.serial}" for c in plan.cards[:limit]]
-    if len(plan.cards) > limit:
-        lines.append(f"  … and {len(plan.cards) - limit:,} more cards")
-    return lines
-
-
 def commit_edit(engine: Engine, plan: EditPlan, reason: str, actor: str | None = None) -> str:
     """Write the planned edit as one audit batch, if no planned card changed since the plan;
     returns the batch id."""
