@@ -33,7 +33,7 @@ from fleetui.core.vocabulary import Action
 from fleetui.db import audit
 from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Node, require_fit, table_of
 from fleetui.importing.cells import CellError, parse_date, parse_money, parse_status, parse_years
-from fleetui.inventory.cards import where
+from fleetui.inventory.filters import where
 from fleetui.store import writing
 
 card_t, node_t = table_of(Card), table_of(Node)

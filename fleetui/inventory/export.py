@@ -14,6 +14,7 @@ from fleetui.db.tables import Card, GpuModel, Node, Project, Team, table_of
 from fleetui.importing.columns import EXPORT_FIELDS
 from fleetui.importing.csvfile import write_rows
 from fleetui.inventory import cards as inventory
+from fleetui.inventory import filters
 
 CHUNK = 5_000
 card, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
@@ -22,7 +23,7 @@ team_t, project_t = table_of(Team), table_of(Project)
 
 def rows(engine: Engine, query: str = "", *, settings: Config) -> Iterator[dict[str, Any]]:
     """Every matching card as a dict of EXPORT_FIELDS, in serial order, a chunk at a time."""
-    condition = inventory.where(engine, query, settings=settings)
+    condition = filters.where(engine, query, settings=settings)
     columns = select(
         card.c.serial,
         card.c.uuid,
