@@ -28,7 +28,7 @@ from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import MOVABLE, Action, Status
 from fleetui.db import audit
 from fleetui.db.tables import Card, GpuHourly, GpuModel, Node, Project, Team, table_of
-from fleetui.lifecycle import rules as lifecycle
+from fleetui.lifecycle import conditions
 from fleetui.store import writing
 from fleetui.telemetry import reconcile
 
@@ -164,7 +164,7 @@ def plan_request(
 def _out_of_warranty(conn: Connection, cfg: config.Config, today: date):
     """SQL: the card's warranty has ended on `today`, or it is unknown (no dates at all)."""
     unknown = and_(card_t.c.warranty_end.is_(None), card_t.c.purchase_date.is_(None))
-    return or_(lifecycle.warranty_condition(conn, cfg, today, None), unknown)
+    return or_(conditions.warranty_condition(conn, cfg, today, None), unknown)
 
 
 def _idle_note(conn: Connection) -> str:

@@ -11,7 +11,7 @@ from fleetui.core.vocabulary import HELD
 from fleetui.db.sqlfuncs import contains_text
 from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team, table_of
 from fleetui.inventory.query import Term, days, parse
-from fleetui.lifecycle import rules as lifecycle
+from fleetui.lifecycle import conditions
 
 card_t, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
 team_t, project_t, site_t = table_of(Team), table_of(Project), table_of(Site)
@@ -107,7 +107,7 @@ def _lifecycle_term(
     """warranty:Nd / warranty:expired / eol:past, by the rules of fleetui.lifecycle."""
     if key == "warranty":  # warranties matter for cards a team holds
         held = card_t.c.status.in_(HELD)
-        return and_(held, lifecycle.warranty_condition(conn, cfg, today, days(value)))
+        return and_(held, conditions.warranty_condition(conn, cfg, today, days(value)))
     overrides = (
         conn.execute(
             select(card_t.c.service_life_years).where(card_t.c.service_life_years > 0).distinct()
@@ -115,4 +115,4 @@ def _lifecycle_term(
         .scalars()
         .all()
     )
-    return lifecycle.past_eol_condition(cfg, today, list(overrides))
+    return conditions.past_eol_condition(cfg, today, list(overrides))
