@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
@@ -26,6 +26,45 @@ class Stamp(TypedDict):
     reason: str
 
 
+# The before/after payloads of the summary and bookkeeping events, per action family (a card
+# event's payload is the card's changed columns, plus its "version").
+
+
+class Created(TypedDict):
+    """`after` of IMPORT_TEAM, IMPORT_PROJECT, IMPORT_NODE: the row an import created."""
+
+    id: int
+    name: str
+
+
+class ImportSummary(TypedDict):
+    """`after` of IMPORT."""
+
+    file: str
+    new: int
+    changed: int
+    created: list[tuple[str, Any]]  # (kind, name or count) that --create-missing made
+
+
+class Placement(TypedDict):
+    """`before` and `after` of MOVE: where the card was and went, at which version."""
+
+    team_id: int | None
+    project_id: int | None
+    version: int
+
+
+class MoveSummary(TypedDict):
+    """`after` of MOVE_BATCH."""
+
+    to: str
+    cards: int
+    pflops: float
+
+
+Payload = Mapping[str, Any]  # one of the above, or a card's changed columns
+
+
 def new_batch_id() -> str:
     return uuid.uuid4().hex
 
@@ -43,7 +82,7 @@ def record(
     *,
     batch_id: str,
     action: Action,
-    changes: Iterable[tuple[int | None, dict[str, Any] | None, dict[str, Any] | None]],
+    changes: Iterable[tuple[int | None, Payload | None, Payload | None]],
     serials: Iterable[str | None] | None = None,
     actor: str | None = None,
     reason: str = "",

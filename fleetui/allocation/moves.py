@@ -313,12 +313,10 @@ def _commit(
             changes=[
                 (
                     c.id,
-                    {"team_id": c.team_id, "project_id": c.project_id, "version": c.version},
-                    {
-                        "team_id": target.team_id,
-                        "project_id": target.project_id,
-                        "version": c.version + 1,
-                    },
+                    audit.Placement(team_id=c.team_id, project_id=c.project_id, version=c.version),
+                    audit.Placement(
+                        team_id=target.team_id, project_id=target.project_id, version=c.version + 1
+                    ),
                 )
                 for c in moving
             ],
@@ -335,11 +333,9 @@ def _commit(
                 (
                     None,
                     None,
-                    {
-                        "to": target.label(),
-                        "cards": len(moving),
-                        "pflops": round(plan.tflops / 1000, 3),
-                    },
+                    audit.MoveSummary(
+                        to=target.label(), cards=len(moving), pflops=round(plan.tflops / 1000, 3)
+                    ),
                 )
             ],
         )

@@ -53,12 +53,12 @@ def apply(
             (
                 None,
                 None,
-                {
-                    "file": Path(result.file).name,
-                    "new": result.new,
-                    "changed": result.changed,
-                    "created": names.created,
-                },
+                audit.ImportSummary(
+                    file=Path(result.file).name,
+                    new=result.new,
+                    changed=result.changed,
+                    created=names.created,
+                ),
             )
         ],
     )
@@ -67,7 +67,9 @@ def apply(
             conn,
             action=action,
             **stamp,
-            changes=[(None, None, {"id": i, "name": n}) for a, i, n in names.made if a == action],
+            changes=[
+                (None, None, audit.Created(id=i, name=n)) for a, i, n in names.made if a == action
+            ],
         )
     if result.changed:
         joined = stage_t.join(card_t, card_t.c.id == stage_t.c.card_id)
