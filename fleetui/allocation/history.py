@@ -230,7 +230,7 @@ def batches(
             summary += f" and {units.counted(cards - 1, 'more card')}" if cards > 1 else ""
         else:
             summary = ""
-        undid = head.after.get("undid") if head is not None and action == "undo" else None
+        undid = head.after.get("undid") if head is not None and action == Action.UNDO else None
         result.append(
             Batch(
                 batch_id,
