@@ -127,7 +127,7 @@ def main() -> None:
     from fleetui.admin import maintenance
     from fleetui.allocation import history, moves, teams
     from fleetui.config import Config
-    from fleetui.lifecycle import rules
+    from fleetui.lifecycle import conditions, rules
     from fleetui.store import open_fleet
 
     engine = open_fleet(str(path))
@@ -142,7 +142,10 @@ def main() -> None:
 
     life = 60  # the default service life, in months; the demo sets no other
     quarters = rules._quarters(TODAY, 3)
-    cliff = (rules.purchase_bound(life, quarters[0]), rules.purchase_bound(life, quarters[-1]))
+    cliff = (
+        conditions.purchase_bound(life, quarters[0]),
+        conditions.purchase_bound(life, quarters[-1]),
+    )
     print(f"\nreport_scale: {args.cards:,} cards, {BATCHES} moves, as of {TODAY}")
     cases = [
         (
@@ -167,7 +170,7 @@ def main() -> None:
             report("eol", 0, rules.past_end_of_life),
             sql(
                 f"{WHOLE} WHERE status = 'in_service' AND purchase_date < ? {BY_KEYS}",
-                args=(rules.purchase_bound(life, TODAY),),
+                args=(conditions.purchase_bound(life, TODAY),),
             ),
         ),
         (

@@ -5,16 +5,64 @@ from __future__ import annotations
 import getpass
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Connection, Select, insert, literal
 
 from fleetui.core.vocabulary import Action
-from fleetui.db.tables import Event, require_fit
+from fleetui.db.tables import Event, require_fit, table_of
 
-event_t = Event.__table__
+event_t = table_of(Event)
+
+
+class Stamp(TypedDict):
+    """What every event of one batch shares; pass it on as `**stamp` to record()."""
+
+    batch_id: str
+    actor: str
+    at: datetime
+    reason: str
+
+
+# The before/after payloads of the summary and bookkeeping events, per action family (a card
+# event's payload is the card's changed columns, plus its "version").
+
+
+class Created(TypedDict):
+    """`after` of IMPORT_TEAM, IMPORT_PROJECT, IMPORT_NODE: the row an import created."""
+
+    id: int
+    name: str
+
+
+class ImportSummary(TypedDict):
+    """`after` of IMPORT."""
+
+    file: str
+    new: int
+    changed: int
+    created: list[tuple[str, Any]]  # (kind, name or count) that --create-missing made
+
+
+class Placement(TypedDict):
+    """`before` and `after` of MOVE: where the card was and went, at which version."""
+
+    team_id: int | None
+    project_id: int | None
+    version: int
+
+
+class MoveSummary(TypedDict):
+    """`after` of MOVE_BATCH."""
+
+    to: str
+    cards: int
+    pflops: float
+
+
+Payload = Mapping[str, Any]  # one of the above, or a card's changed columns
 
 
 def new_batch_id() -> str:
@@ -34,7 +82,7 @@ def record(
     *,
     batch_id: str,
     action: Action,
-    changes: Iterable[tuple[int | None, dict[str, Any] | None, dict[str, Any] | None]],
+    changes: Iterable[tuple[int | None, Payload | None, Payload | None]],
     serials: Iterable[str | None] | None = None,
     actor: str | None = None,
     reason: str = "",

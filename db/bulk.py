@@ -46,7 +46,9 @@ def insert_columns(
     into = f"{quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})"
     rows = zip(*converted, strict=True)
     if dialect.name == "postgresql":  # COPY: several times faster than INSERTs, even batched
-        cursor = conn.connection.dbapi_connection.cursor()
+        driver = conn.connection.driver_connection  # psycopg's own connection: it can COPY
+        assert driver is not None  # None only once a connection is closed
+        cursor = driver.cursor()
         with cursor, cursor.copy(f"COPY {into} FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index, Integer, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    Connection,
+    Executable,
+    Index,
+    Integer,
+    Table,
+    UniqueConstraint,
+    inspect,
+)
 from sqlmodel import Field, SQLModel
 
 from fleetui.core.errors import UserError
@@ -47,6 +58,28 @@ def unfit(column: Column, value: object) -> str | None:
     if isinstance(value, int) and isinstance(column.type, Integer) and abs(value) > INTEGER_MAX:
         return f"larger than {INTEGER_MAX:,}"
     return None
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a table model. Use this, not `model.__table__`, which SQLModel sets
+    on each table class without declaring it, so type checkers cannot see it."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table), model
+    return table
+
+
+def length_of(column: Column) -> int:
+    """A text column's length limit (type checkers see `column.type` as a bare TypeEngine)."""
+    length = getattr(column.type, "length", None)
+    assert isinstance(length, int), column
+    return length
+
+
+def inserted_id(conn: Connection, statement: Executable) -> int:
+    """Run a one-row INSERT and return the new row's id."""
+    key = conn.execute(statement).inserted_primary_key
+    assert key is not None, statement
+    return key[0]
 
 
 def utcnow() -> datetime:

@@ -25,7 +25,7 @@ from importlib import resources
 from sqlalchemy import Engine, select
 
 from fleetui.db.bulk import upsert
-from fleetui.db.tables import GpuModel
+from fleetui.db.tables import GpuModel, table_of
 
 EXPORT_CLASSES = (
     "uncontrolled",
@@ -205,7 +205,7 @@ def sync(engine: Engine) -> None:
     """Insert new catalogue entries and refresh changed ones (matched by key)."""
     wanted = {s.key: s.row() for s in models()}
     with engine.begin() as conn:
-        have = {r["key"]: dict(r) for r in conn.execute(select(GpuModel.__table__)).mappings()}
+        have = {r["key"]: dict(r) for r in conn.execute(select(table_of(GpuModel))).mappings()}
         changed = [
             row
             for key, row in wanted.items()
@@ -213,7 +213,7 @@ def sync(engine: Engine) -> None:
         ]
         if not changed:
             return
-        table = GpuModel.__table__
+        table = table_of(GpuModel)
         stmt = upsert(conn, table)
         update = {c: stmt.excluded[c] for c in changed[0] if c != "key"}
         conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=update), changed)

@@ -135,7 +135,7 @@ def load(file: Path | None = None) -> Config:
     cost = top.table("cost", set(Cost.__dataclass_fields__))
     export = top.table("export", {"irreplaceable", "replaceable"})
     models = top.table("models", {"aliases"})
-    defaults = Lifecycle()
+    defaults, plain = Lifecycle(), Cost()
     return Config(
         lifecycle=Lifecycle(
             warranty_months=life.number("warranty_months", int, defaults.warranty_months),
@@ -152,10 +152,13 @@ def load(file: Path | None = None) -> Config:
             service_life_by_model=life.table("service_life_by_model").by_model(float),
         ),
         cost=Cost(
-            **{
-                k: cost.text(k, f.default) if k == "currency" else cost.number(k, float, f.default)
-                for k, f in Cost.__dataclass_fields__.items()
-            }
+            pue=cost.number("pue", float, plain.pue),
+            tariff_per_kwh=cost.number("tariff_per_kwh", float, plain.tariff_per_kwh),
+            utilization=cost.number("utilization", float, plain.utilization),
+            rack_ops_per_node_year=cost.number(
+                "rack_ops_per_node_year", float, plain.rack_ops_per_node_year
+            ),
+            currency=cost.text("currency", plain.currency),
         ),
         irreplaceable=frozenset(export.model_list("irreplaceable")),
         replaceable=frozenset(export.model_list("replaceable")),

@@ -62,7 +62,7 @@ class CardDetailScreen(Screen):
                 self.notify(f"Edited (batch {batch[:8]}; undo from History).")
                 self.load()
 
-        self.app.push_screen(EditModal(self.engine, [self.serial]), edited)
+        self.app.push_screen(EditModal(self.engine, [self.serial], settings=self.settings), edited)
 
     def load(self) -> None:
         run_service(

@@ -11,9 +11,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.inventory import edit
+from fleetui.presentation import describe_edit
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
 
 HINTS = {
@@ -37,9 +39,9 @@ class EditModal(ModalScreen[str | None]):
     DEFAULT_CSS = "EditModal { align: center middle; }"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, engine: Engine, serials: list[str]) -> None:
+    def __init__(self, engine: Engine, serials: list[str], *, settings: Config) -> None:
         super().__init__()
-        self.engine = engine
+        self.engine, self.settings = engine, settings
         self.serials = serials
         self.plan: edit.EditPlan | None = None
 
@@ -76,9 +78,7 @@ class EditModal(ModalScreen[str | None]):
     @work(thread=True, exclusive=True, group="plan")
     def make_plan(self, fields: dict[str, str | None]) -> None:
         try:
-            plan = edit.plan_edit(
-                self.engine, self.serials, None, fields, settings=self.app.settings
-            )
+            plan = edit.plan_edit(self.engine, self.serials, None, fields, settings=self.settings)
         except UserError as exc:
             self.app.call_from_thread(self.show_problem, str(exc))
             return
@@ -86,7 +86,7 @@ class EditModal(ModalScreen[str | None]):
 
     def show_plan(self, plan: edit.EditPlan) -> None:
         self.plan = plan
-        self.query_one("#plan", Static).update(plain("\n".join(edit.describe_edit(plan, 12))))
+        self.query_one("#plan", Static).update(plain("\n".join(describe_edit(plan, 12))))
         self.query_one("#save", Button).disabled = False
 
     def show_problem(self, message: str) -> None:

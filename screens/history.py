@@ -12,6 +12,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Static
 
 from fleetui.allocation import history
 from fleetui.allocation.undo import UndoResult, undo
+from fleetui.presentation import BATCH_HEADINGS, batch_cells
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainLabel, PlainStatic, PlainTable
 from fleetui.screens.work import run_service
@@ -28,13 +29,13 @@ class ConfirmUndo(ModalScreen[bool]):
 
     def __init__(self, batch: history.Batch) -> None:
         super().__init__()
-        self.batch = batch
+        self.undoing = batch  # not `batch`: that is Textual's batch(), which recompose calls
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield PlainLabel(
-                f"Undo batch {self.batch.batch_id[:8]} ({self.batch.action}, "
-                f"{self.batch.cards:,} cards, by {self.batch.actor})? y/n"
+                f"Undo batch {self.undoing.batch_id[:8]} ({self.undoing.action}, "
+                f"{self.undoing.cards:,} cards, by {self.undoing.actor})? y/n"
             )
             with Horizontal():
                 yield Button("Undo", id="yes", variant="warning")
@@ -67,9 +68,7 @@ class HistoryScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#batches", DataTable).add_columns(
-            "When", "Who", "Action", "Cards", "Reason", "Batch", "Summary"
-        )
+        self.query_one("#batches", DataTable).add_columns(*BATCH_HEADINGS)
         self.action_refresh()
 
     def on_screen_resume(self) -> None:
@@ -88,7 +87,7 @@ class HistoryScreen(Screen):
         table = self.query_one("#batches", DataTable)
         table.clear()
         for b in found:
-            table.add_row(*b.cells(), key=b.batch_id)
+            table.add_row(*batch_cells(b), key=b.batch_id)
         self.query_one("#history-status", Static).update(f"{len(found):,} batches, newest first")
 
     def action_undo(self) -> None:

@@ -32,11 +32,11 @@ from fleetui.importing.columns import FIELDS, IGNORE
 from fleetui.importing.importer import (
     ImportOptions,
     ImportResult,
-    group_errors,
     inspect_file,
     run_import,
     unused_columns,
 )
+from fleetui.presentation import group_errors
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.work import on_ui, run_service
 
@@ -204,8 +204,8 @@ class ImportScreen(Screen):
             self.options(dry_run),
             on_ui(self, self.progress),
             self.cancel_event,
-            on_done=lambda result: self.finished(result, None),
-            on_error=lambda problem: self.finished(None, problem),
+            on_done=self.finished,
+            on_error=self.failed,
             on_end=self.ended,
             group="import",
             exclusive=True,
@@ -221,12 +221,13 @@ class ImportScreen(Screen):
         self.query_one("#cancel", Button).disabled = True
         self.cancel_event = None
 
-    def finished(self, result: ImportResult | None, problem: str | None) -> None:
+    def failed(self, problem: str) -> None:
+        self.query_one("#errors", DataTable).clear()
+        self.say(problem, "red")
+
+    def finished(self, result: ImportResult) -> None:
         errors = self.query_one("#errors", DataTable)
         errors.clear()
-        if result is None:
-            self.say(problem, "red")
-            return
         for group in group_errors(result.errors):
             errors.add_row(group.where(), group.column, group.value, group.reason)
         unused = unused_columns(result.unknown_columns)

@@ -189,7 +189,7 @@ class InventoryScreen(Screen):
                 self.notify(f"Edited the cards (batch {batch[:8]}; undo from History).")
                 self.reload()
 
-        self.app.push_screen(EditModal(self.engine, serials), edited)
+        self.app.push_screen(EditModal(self.engine, serials, settings=self.settings), edited)
 
     def action_reallocate(self) -> None:
         serials = self.chosen()

@@ -15,9 +15,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
-from fleetui.allocation import moves, teams
+from fleetui.allocation import moves, plans, teams
 from fleetui.config import Config
 from fleetui.core.errors import UserError
+from fleetui.presentation import describe_move
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
 from fleetui.screens.work import run_service
 
@@ -43,7 +44,7 @@ class ReallocateModal(ModalScreen[str | None]):
         self.settings = settings
         self.serials = serials
         self.today = today
-        self.plan: moves.Plan | None = None
+        self.plan: plans.Plan | None = None
         self.directory = teams.directory(engine)
 
     def compose(self) -> ComposeResult:
@@ -126,7 +127,7 @@ class ReallocateModal(ModalScreen[str | None]):
         amount: str,
         models: str,
         from_team: str | None,
-    ) -> moves.Plan:
+    ) -> plans.Plan:
         """The plan for a request typed in the form (read on the UI thread, parsed here)."""
         count, pflops = _amount(amount)
         wanted = [m.strip() for m in models.split(",") if m.strip()]
@@ -142,9 +143,9 @@ class ReallocateModal(ModalScreen[str | None]):
             settings=self.settings,
         )
 
-    def show_plan(self, plan: moves.Plan) -> None:
+    def show_plan(self, plan: plans.Plan) -> None:
         self.plan = plan
-        self.query_one("#plan", Static).update("\n".join(moves.describe(plan, limit=12)))
+        self.query_one("#plan", Static).update("\n".join(describe_move(plan, limit=12)))
         self.query_one("#move", Button).disabled = False
 
     def show_problem(self, message: str) -> None:

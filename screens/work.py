@@ -71,7 +71,11 @@ def run_service(
 
 def on_ui(node: DOMNode, callback: Callable[..., object]) -> Callable[..., None]:
     """`callback` made callable from a service's thread (progress reports): it runs on the UI."""
-    return lambda *args, **kwargs: node.app.call_from_thread(callback, *args, **kwargs)
+
+    def call(*args: Any, **kwargs: Any) -> None:
+        node.app.call_from_thread(callback, *args, **kwargs)
+
+    return call
 
 
 def notify_error(node: DOMNode, message: str) -> None:

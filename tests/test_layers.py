@@ -174,6 +174,30 @@ def test_statuses_and_audit_actions_are_spelled_only_in_the_vocabulary():
     assert found == []
 
 
+def test_audit_actions_are_compared_by_their_members():
+    """Undotted actions ("undo", "move", "import") are plain words the test above cannot tell
+    from prose, but a comparison with something named action is an action all the same."""
+    from fleetui.core.vocabulary import Action
+
+    actions = {a.value for a in Action}
+    found = []
+    for folder in ("fleetui", "db", "screens"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if "migrations" in path.parts or path.name == "vocabulary.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Compare):
+                    continue
+                sides = [node.left, *node.comparators]
+                named = any("action" in ast.unparse(s) for s in sides)
+                found += [
+                    f"{path.relative_to(ROOT)}:{node.lineno}: {s.value!r}"
+                    for s in sides
+                    if named and isinstance(s, ast.Constant) and s.value in actions
+                ]
+    assert found == []
+
+
 def test_parsing_an_import_runs_no_sql():
     """Cells and rows are parsed without the database; names reach it through stage.Names."""
     pure = ("cells.py", "columns.py", "csvfile.py", "parse.py")

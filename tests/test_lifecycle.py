@@ -17,7 +17,7 @@ from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, GpuModel, Team
 from fleetui.inventory import cards as inventory
 from fleetui.inventory import summary
-from fleetui.lifecycle import repairs
+from fleetui.lifecycle import conditions, repairs
 from fleetui.lifecycle import rules as lifecycle
 
 DEFAULTS = config.Config()
@@ -375,7 +375,7 @@ def test_the_sql_filters_find_exactly_the_cards_the_python_rules_name(ruled_demo
             else:
                 last = today + timedelta(days=days)
                 expected = {s for s, end in ends.items() if end and today <= end <= last}
-            assert matched(lifecycle.warranty_condition(conn, cfg, today, days)) == expected, days
+            assert matched(conditions.warranty_condition(conn, cfg, today, days)) == expected, days
         past_eol = {
             c.serial
             for c in cards
@@ -387,7 +387,7 @@ def test_the_sql_filters_find_exactly_the_cards_the_python_rules_name(ruled_demo
             )
             and eol < today
         }
-        assert matched(lifecycle.past_eol_condition(cfg, today, overrides)) == past_eol
+        assert matched(conditions.past_eol_condition(cfg, today, overrides)) == past_eol
 
 
 def test_dashboard_alerts_equal_a_card_by_card_count(engine, monkeypatch, tmp_path):

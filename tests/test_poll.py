@@ -211,6 +211,20 @@ def test_a_dcgm_url_works_with_or_without_its_metrics_page(db_url, endpoints, tm
     assert sorted(_Dcgm.authorization, key=str) == ["Bearer 0123456789abcdef-proxy", None]
 
 
+@pytest.mark.parametrize("flag", ["--agent", "--dcgm"])
+def test_an_empty_telemetry_url_is_refused_as_given(db_url, flag):
+    """An empty --agent is a URL given, not a missing one: it is refused as the empty text it
+    is (it once reached the service as None, a dcgm node without a URL), and adds no node."""
+    runner = CliRunner()
+    refused = runner.invoke(app, ["--db", db_url, "nodes", "add", "node-x", flag, ""])
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (
+        "fleetui: '' is not an http:// URL (https is not supported yet)."
+    )
+    listed = runner.invoke(app, ["--db", db_url, "nodes", "list", "--json"])
+    assert json.loads(listed.stdout) == []
+
+
 def test_reconcile_fix_is_the_screens_f_from_the_cli(fleet, db_url):
     runner = CliRunner()
     poller.poll_once(fleet, timeout=1.0)

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, create_engine, func, insert, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from fleetui import catalogue
 from fleetui.core.errors import UserError
@@ -39,6 +39,8 @@ from fleetui.db.tables import (
     Project,
     Site,
     Team,
+    inserted_id,
+    table_of,
 )
 from fleetui.store import database_url, open_fleet
 
@@ -112,10 +114,10 @@ CARDS_PER_NODE = 8
 CHUNK = 20_000
 LAST_DAY = date(2026, 10, 31)  # newest purchase date; keeps a seed's fleet independent of today
 
-card_t, node_t, event_t = Card.__table__, Node.__table__, Event.__table__
+card_t, node_t, event_t = table_of(Card), table_of(Node), table_of(Event)
 # Tables that hold someone's data (the catalogue and the schema revision are fleetui's own).
 DATA_TABLES = tuple(
-    t.__table__ for t in (Card, Event, Team, Project, Site, Node, GpuSample, GpuHourly)
+    table_of(t) for t in (Card, Event, Team, Project, Site, Node, GpuSample, GpuHourly)
 )
 
 
@@ -214,21 +216,17 @@ def build(
     ):
         if check_target(conn, redact(str(engine.url))):
             raise UserError("That database holds a demo fleet already; clear it first.")
-        model_ids = dict(conn.execute(select(GpuModel.key, GpuModel.id)).all())
+        model_ids = dict(conn.execute(select(col(GpuModel.key), col(GpuModel.id))).all())
         site_ids = [
-            conn.execute(insert(Site).values(name=code, location=where)).inserted_primary_key[0]
+            inserted_id(conn, insert(Site).values(name=code, location=where))
             for code, where in SITES
         ]
         team_ids, project_ids = {}, {}
         for team, projects in TEAMS.items():
-            tid = conn.execute(
-                insert(Team).values(name=team, created_at=stamp)
-            ).inserted_primary_key[0]
+            tid = inserted_id(conn, insert(Team).values(name=team, created_at=stamp))
             team_ids[team] = tid
             project_ids[team] = [
-                conn.execute(
-                    insert(Project).values(team_id=tid, name=p, created_at=stamp)
-                ).inserted_primary_key[0]
+                inserted_id(conn, insert(Project).values(team_id=tid, name=p, created_at=stamp))
                 for p in projects
             ]
         weights = [s.weight for s in STOCK]
@@ -245,8 +243,8 @@ def build(
             retired = bought.year <= 2019 and rng.random() < 0.35
             spare_node = not retired and not on_order and rng.random() < 0.05
             pooled = on_order or (spare_node and rng.random() < 0.5)  # the rest: a team's spares
-            team = None if pooled else rng.choice(stock.teams)
-            project = rng.choice(project_ids[team]) if team and rng.random() < 0.9 else None
+            holder = None if pooled else rng.choice(stock.teams)
+            project = rng.choice(project_ids[holder]) if holder and rng.random() < 0.9 else None
             warranty_end = _add_years(bought, rng.choice((1, 1, 2, 3)))
             node_id = None
             if not on_order:
@@ -275,7 +273,7 @@ def build(
                         model_ids[stock.key],
                         node_id,
                         f"00000000:{BUS_IDS[slot]}:00.0" if node_id else None,
-                        team_ids[team] if team else None,
+                        team_ids[holder] if holder else None,
                         project,
                         status,
                         bought,

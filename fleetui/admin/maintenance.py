@@ -23,7 +23,7 @@ from sqlalchemy.exc import DatabaseError
 from fleetui.core.errors import UserError
 from fleetui.db.engine import redact, sqlite_path
 from fleetui.db.migrate import HEAD, current_revision
-from fleetui.db.tables import Card, Event, Project
+from fleetui.db.tables import Card, Event, Project, table_of
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -157,7 +157,7 @@ def check(engine: Engine, full: bool = False) -> list[Problem]:
                 return problems
             for table, rowid, parent, _ in conn.exec_driver_sql("PRAGMA foreign_key_check"):
                 problems.append(Problem("foreign key", f"{table} row {rowid} -> missing {parent}"))
-        card, project, event = Card.__table__, Project.__table__, Event.__table__
+        card, project, event = table_of(Card), table_of(Project), table_of(Event)
         mismatched = conn.execute(
             select(func.count())
             .select_from(card.join(project, project.c.id == card.c.project_id))

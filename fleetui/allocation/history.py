@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, case, func, or_, select
 
 from fleetui.allocation import teams
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_CREATES, COMPUTING, HELD, IMPORT_CREATED, Action
-from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Event, GpuModel, Node, Project, Team
+from fleetui.db.tables import (
+    CARD_DATA_COLUMNS,
+    Card,
+    Event,
+    GpuModel,
+    Node,
+    Project,
+    Team,
+    table_of,
+)
 from fleetui.inventory.summary import UNASSIGNED
 
 event_t, card_t, model_t, team_t, project_t, node_t = (
-    Event.__table__,
-    Card.__table__,
-    GpuModel.__table__,
-    Team.__table__,
-    Project.__table__,
-    Node.__table__,
+    table_of(Event),
+    table_of(Card),
+    table_of(GpuModel),
+    table_of(Team),
+    table_of(Project),
+    table_of(Node),
 )
 CREATES = CARD_CREATES
-WIDTH = 80  # the CLI's lines fit a standard terminal
 
 
 # ---------------------------------------------------------------- reading events as text
@@ -107,19 +114,13 @@ def card_values(values: dict[str, Any], names: Names) -> list[str]:
     ]
 
 
-def _wrapped(text: str, indent: str = "  ") -> list[str]:
-    return textwrap.wrap(
-        text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ", break_on_hyphens=False
-    )
-
-
 def _undone_by(conn: Connection, batch_ids: list[str]) -> dict[str, str]:
     """Batch id -> the batch that undid it, for those of `batch_ids` that were undone."""
     undid = event_t.c.after["undid"].as_string()
     return dict(
         conn.execute(
             select(undid, event_t.c.batch_id).where(
-                event_t.c.action == "undo", undid.in_(batch_ids)
+                event_t.c.action == Action.UNDO, undid.in_(batch_ids)
             )
         ).all()
     )
@@ -149,32 +150,6 @@ class Batch:
             return f"undone by {self.undone_by[:8]}"
         return f"undid {self.undid[:8]}" if self.undid else ""
 
-    def cells(self) -> tuple[str, ...]:
-        """One row of a batch table, under BATCH_HEADINGS."""
-        return (
-            f"{self.at:%Y-%m-%d %H:%M}",
-            self.actor,
-            self.action,
-            f"{self.cards:,}",
-            self.reason,
-            self.batch_id[:8],
-            "; ".join(p for p in (self.mark(), self.summary) if p),
-        )
-
-    def lines(self) -> list[str]:
-        """The batch as lines of at most 80 characters, for the CLI."""
-        head = f"{self.at:%Y-%m-%d %H:%M}  {self.batch_id[:8]}  {self.actor}  {self.action}"
-        if self.cards:
-            head += f"  {units.counted(self.cards, 'card')}"
-        if self.mark():
-            head += f"  [{self.mark()}]"
-        out = _wrapped(head, "")
-        out += _wrapped(self.summary) if self.summary else []
-        return out + (_wrapped(f"why: {self.reason}") if self.reason else [])
-
-
-BATCH_HEADINGS = ("When", "Who", "Action", "Cards", "Reason", "Batch", "Summary")
-
 
 def parse_since(value: str | None) -> datetime | None:
     if not value:
@@ -194,18 +169,16 @@ def batches(
     limit: int = 200,
 ) -> list[Batch]:
     """Batches newest first; with a team or project, those that moved cards into or out of it."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     start = parse_since(since)
     if start:
         conditions.append(event_t.c.at >= start)
     with engine.connect() as conn:
         if team or project:
             tid = teams.team_id(conn, team) if team else None
+            key, value = "team_id", tid
             if project:
-                pid, _ = teams.project_id(conn, project, tid)
-                key, value = "project_id", pid
-            else:
-                key, value = "team_id", tid
+                key, value = "project_id", teams.project_id(conn, project, tid)[0]
             touching = select(event_t.c.batch_id).where(
                 or_(
                     event_t.c.before[key].as_integer() == value,
@@ -223,7 +196,7 @@ def batches(
                 func.max(event_t.c.reason),
                 func.max(event_t.c.id).label("last"),
             )
-            .where(and_(*conditions) if conditions else True)
+            .where(*conditions)
             .group_by(event_t.c.batch_id)
             .order_by(func.max(event_t.c.id).desc())
             .limit(limit)
@@ -257,7 +230,7 @@ def batches(
             summary += f" and {units.counted(cards - 1, 'more card')}" if cards > 1 else ""
         else:
             summary = ""
-        undid = head.after.get("undid") if head is not None and action == "undo" else None
+        undid = head.after.get("undid") if head is not None and action == Action.UNDO else None
         result.append(
             Batch(
                 batch_id,
@@ -366,18 +339,6 @@ def events_of_card(engine: Engine, card_id: int) -> list[dict[str, Any]]:
             dict(r) | {"at": _utc(r["at"]), "changes": text, "undone_by": undone.get(r["batch_id"])}
         )
     return events
-
-
-def event_lines(event: dict[str, Any]) -> list[str]:
-    """One event of a card's history as lines of at most 80 characters, for the CLI."""
-    head = f"{event['at']:%Y-%m-%d %H:%M}  {event['batch_id'][:8]}  {event['actor']}  "
-    head += event["action"]
-    if event["undone_by"]:
-        head += f"  [undone by {event['undone_by'][:8]}]"
-    lines = _wrapped(head, "")
-    for change in event["changes"]:
-        lines += _wrapped(change)
-    return lines + (_wrapped(f"why: {event['reason']}") if event["reason"] else [])
 
 
 def _utc(value: datetime) -> datetime:

@@ -1,4 +1,5 @@
-"""Reallocating cards between teams and projects: plan, preview, commit, safely.
+"""Reallocating cards between teams and projects: pick the cards, plan (plans.py), commit,
+safely.
 
 A plan is computed without writing. Committing it moves exactly the planned cards, in one
 transaction and one audit batch, and only if none of them changed since the plan was made:
@@ -10,24 +11,31 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
 
 from fleetui import catalogue, config
 from fleetui.allocation import teams
-from fleetui.core import units
+from fleetui.allocation.plans import (
+    Plan,
+    PlannedCard,
+    card_query,
+    planned,
+    preview,
+    resolve_target,
+)
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import COMPUTING, HELD, MOVABLE, Action, Status
+from fleetui.core.vocabulary import MOVABLE, Action, Status
 from fleetui.db import audit
-from fleetui.db.tables import Card, GpuHourly, GpuModel, Node, Project, Team
-from fleetui.lifecycle import rules as lifecycle
+from fleetui.db.tables import Card, GpuHourly, GpuModel, Node, Project, Team, table_of
+from fleetui.lifecycle import conditions
 from fleetui.store import writing
 from fleetui.telemetry import reconcile
 
-card_t, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
-team_t, project_t = Team.__table__, Project.__table__
+card_t, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
+team_t, project_t = table_of(Team), table_of(Project)
 NODE_SIZE = 8
 
 
@@ -35,137 +43,7 @@ class MoveConflict(UserError):
     """Cards changed between the preview and the commit; nothing was moved."""
 
 
-@dataclass(frozen=True)
-class Target:
-    team_id: int
-    team: str
-    project_id: int | None = None
-    project: str | None = None
-
-    def label(self) -> str:
-        return f"{self.team}/{self.project}" if self.project else self.team
-
-
-@dataclass(frozen=True)
-class PlannedCard:
-    id: int
-    serial: str
-    model: str
-    tflops: float
-    node: str | None
-    status: str
-    team_id: int | None
-    project_id: int | None
-    version: int
-    warranty_end: date | None
-
-    def as_dict(self) -> dict:
-        return {
-            "serial": self.serial,
-            "model": self.model,
-            "node": self.node,
-            "status": self.status,
-            "warranty_end": self.warranty_end.isoformat() if self.warranty_end else None,
-        }
-
-
-@dataclass(frozen=True)
-class Delta:
-    """A team's or project's holding before and after the move."""
-
-    name: str
-    cards_before: int
-    cards_after: int
-    tflops_before: float
-    tflops_after: float
-
-    def __str__(self) -> str:
-        return (
-            f"{self.name} {self.cards_before:,} -> {self.cards_after:,} cards, "
-            f"{self.tflops_before / 1000:,.1f} -> {self.tflops_after / 1000:,.1f} PFLOPS"
-        )
-
-    def as_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "cards_before": self.cards_before,
-            "cards_after": self.cards_after,
-            "pflops_before": round(self.tflops_before / 1000, 3),
-            "pflops_after": round(self.tflops_after / 1000, 3),
-        }
-
-
-@dataclass
-class Plan:
-    target: Target
-    cards: list[PlannedCard]
-    explanation: list[str] = field(default_factory=list)
-    deltas: list[Delta] = field(default_factory=list)
-    quota_warnings: list[str] = field(default_factory=list)
-
-    @property
-    def tflops(self) -> float:
-        return sum(c.tflops for c in self.cards if c.status in COMPUTING)
-
-    def as_dict(self) -> dict:
-        return {
-            "target": self.target.label(),
-            "cards": [c.as_dict() for c in self.cards],
-            "count": len(self.cards),
-            "pflops": round(self.tflops / 1000, 3),
-            "explanation": self.explanation,
-            "deltas": [d.as_dict() for d in self.deltas],
-            "quota_warnings": self.quota_warnings,
-        }
-
-
-# ---------------------------------------------------------------- targets and plans
-
-
-def resolve_target(conn: Connection, team: str | None, project: str | None) -> Target:
-    if not team and not project:
-        raise UserError("Say where the cards go: --to-team and/or --to-project.")
-    tid = teams.team_id(conn, team) if team else None
-    if project:
-        pid, tid = teams.project_id(conn, project, tid)
-        names = conn.execute(select(team_t.c.name).where(team_t.c.id == tid)).scalar_one()
-        return Target(
-            tid,
-            names,
-            pid,
-            conn.execute(select(project_t.c.name).where(project_t.c.id == pid)).scalar_one(),
-        )
-    name = conn.execute(select(team_t.c.name).where(team_t.c.id == tid)).scalar_one()
-    return Target(tid, name)
-
-
-def _card_query():
-    """PlannedCard's fields, then what the warranty rule needs (see _planned)."""
-    return select(
-        card_t.c.id,
-        card_t.c.serial,
-        model_t.c.name,
-        model_t.c.fp16_tflops,
-        node_t.c.hostname,
-        card_t.c.status,
-        card_t.c.team_id,
-        card_t.c.project_id,
-        card_t.c.version,
-        card_t.c.warranty_end,
-        card_t.c.purchase_date,
-        model_t.c.key,
-        card_t.c.supplier,
-    ).select_from(
-        card_t.join(model_t, model_t.c.id == card_t.c.model_id).outerjoin(
-            node_t, node_t.c.id == card_t.c.node_id
-        )
-    )
-
-
-def _planned(cfg: config.Config, row) -> PlannedCard:
-    """A planned card whose warranty end is the rules' (its own, else from its purchase date)."""
-    *fields, given, bought, key, supplier = row
-    return PlannedCard(*fields, lifecycle.warranty_end(cfg, bought, given, key, supplier))
+# ---------------------------------------------------------------- plans
 
 
 def plan_cards(
@@ -184,8 +62,8 @@ def plan_cards(
         found: dict[str, PlannedCard] = {}
         for start in range(0, len(serials), 500):
             chunk = serials[start : start + 500]
-            rows = conn.execute(_card_query().where(card_t.c.serial.in_(chunk)))
-            found.update({r.serial: _planned(settings, r) for r in rows})
+            rows = conn.execute(card_query().where(card_t.c.serial.in_(chunk)))
+            found.update({r.serial: planned(settings, r) for r in rows})
         missing = [s for s in serials if s not in found]
         if missing:
             raise UserError(
@@ -200,7 +78,7 @@ def plan_cards(
             )
         cards = [found[s] for s in dict.fromkeys(serials)]
         plan = Plan(target, cards, [f"{len(cards):,} named cards."])
-        _preview(conn, plan)
+        preview(conn, plan)
     return plan
 
 
@@ -229,7 +107,7 @@ def plan_request(
         raise UserError("Ask for a positive number of cards or PFLOPS.")
     with engine.connect() as conn:
         target = resolve_target(conn, to_team, to_project)
-        query = _card_query().where(card_t.c.status.in_(MOVABLE))
+        query = card_query().where(card_t.c.status.in_(MOVABLE))
         explanation = []
         if models:
             specs = _models(models, settings.model_aliases)
@@ -280,18 +158,18 @@ def plan_request(
                 _idle_note(conn),
             ],
         )
-        _preview(conn, plan)
+        preview(conn, plan)
     return plan
 
 
 def _out_of_warranty(conn: Connection, cfg: config.Config, today: date):
     """SQL: the card's warranty has ended on `today`, or it is unknown (no dates at all)."""
     unknown = and_(card_t.c.warranty_end.is_(None), card_t.c.purchase_date.is_(None))
-    return or_(lifecycle.warranty_condition(conn, cfg, today, None), unknown)
+    return or_(conditions.warranty_condition(conn, cfg, today, None), unknown)
 
 
 def _idle_note(conn: Connection) -> str:
-    if conn.execute(select(GpuHourly.node_id).limit(1)).first() is None:
+    if conn.execute(select(table_of(GpuHourly).c.node_id).limit(1)).first() is None:
         return "No telemetry yet, so idle cards are not known; spare cards come first."
     return "Spare cards come first, then idle ones (under 5% utilization over 24 h)."
 
@@ -370,7 +248,7 @@ def _pick(
     def cards_of(where, limit: int | None = None) -> Iterator[tuple[tuple, PlannedCard]]:
         """(its ranks and node id, the card) for the candidates `where` selects, in order."""
         for row in conn.execute(ordered.where(where).limit(limit)):
-            yield tuple(row[-4:]), _planned(cfg, row[:-4])
+            yield tuple(row[-4:]), planned(cfg, row[:-4])
 
     def in_group(group: _Group):
         node = card_t.c.node_id
@@ -452,104 +330,6 @@ def _read_groups(picks: list, cards_of) -> list[PlannedCard]:
     return taken
 
 
-# ---------------------------------------------------------------- preview
-
-
-def _holdings(conn: Connection, column, ids: set[int]) -> dict[int, tuple[int, float]]:
-    if not ids:
-        return {}
-    query = (
-        select(column, card_t.c.status, func.count(), func.sum(model_t.c.fp16_tflops))
-        .select_from(card_t.join(model_t, model_t.c.id == card_t.c.model_id))
-        .where(column.in_(list(ids)), card_t.c.status.in_(HELD))
-        .group_by(column, card_t.c.status)
-    )
-    out: dict[int, list] = defaultdict(lambda: [0, 0.0])
-    for owner, status, n, tflops in conn.execute(query):
-        out[owner][0] += n
-        if status in COMPUTING:
-            out[owner][1] += tflops or 0.0
-    return {k: (v[0], v[1]) for k, v in out.items()}
-
-
-def _preview(conn: Connection, plan: Plan) -> None:
-    """Per team and project: cards and PFLOPS before and after; quotas the move crosses."""
-    target = plan.target
-    team_ids = {c.team_id for c in plan.cards if c.team_id} | {target.team_id}
-    project_ids = {c.project_id for c in plan.cards if c.project_id}
-    if target.project_id:
-        project_ids.add(target.project_id)
-    team_rows = {
-        r.id: r for r in conn.execute(select(team_t).where(team_t.c.id.in_(list(team_ids))))
-    }
-    project_rows = {
-        r.id: r
-        for r in conn.execute(select(project_t).where(project_t.c.id.in_(list(project_ids))))
-    }
-    for owners, column, rows, attr, goal in (
-        (team_ids, card_t.c.team_id, team_rows, "team_id", target.team_id),
-        (project_ids, card_t.c.project_id, project_rows, "project_id", target.project_id),
-    ):
-        before = _holdings(conn, column, owners)
-        change: dict[int, list] = defaultdict(lambda: [0, 0.0])
-        for card in plan.cards:
-            tflops = card.tflops if card.status in COMPUTING else 0.0
-            source = getattr(card, attr)
-            if source == goal:
-                continue
-            if source is not None:
-                change[source][0] -= 1
-                change[source][1] -= tflops
-            if goal is not None:
-                change[goal][0] += 1
-                change[goal][1] += tflops
-        for owner in sorted(change, key=lambda o: o != goal):
-            cards, tflops = before.get(owner, (0, 0.0))
-            row = rows[owner]
-            name = (
-                row.name
-                if attr == "team_id"
-                else f"{team_rows[row.team_id].name}/{row.name}"
-                if row.team_id in team_rows
-                else row.name
-            )
-            delta = Delta(name, cards, cards + change[owner][0], tflops, tflops + change[owner][1])
-            plan.deltas.append(delta)
-            if (
-                row.quota_cards is not None
-                and delta.cards_after > row.quota_cards >= delta.cards_before
-            ):
-                plan.quota_warnings.append(
-                    f"{name} goes over its quota of {row.quota_cards:,} cards "
-                    f"({delta.cards_after:,} after the move)."
-                )
-            if (
-                row.quota_pflops is not None
-                and delta.tflops_after / 1000 > row.quota_pflops >= delta.tflops_before / 1000
-            ):
-                plan.quota_warnings.append(
-                    f"{name} goes over its quota of {row.quota_pflops:,.1f} PFLOPS "
-                    f"({delta.tflops_after / 1000:,.1f} after the move)."
-                )
-
-
-def describe(plan: Plan, limit: int = 20) -> list[str]:
-    """The preview as lines of text (the CLI prints them; the TUI shows them)."""
-    lines = [
-        f"Move {len(plan.cards):,} cards ({units.compute(plan.tflops)}) to {plan.target.label()}.",
-        *plan.explanation,
-        "",
-    ]
-    lines += [f"  {d}" for d in plan.deltas]
-    lines += [f"  ! {w}" for w in plan.quota_warnings]
-    lines.append("")
-    for card in plan.cards[:limit]:
-        lines.append(f"  {card.serial}  {card.model}  {card.node or '-'}  {card.status}")
-    if len(plan.cards) > limit:
-        lines.append(f"  … and {len(plan.cards) - limit:,} more cards")
-    return lines
-
-
 # ---------------------------------------------------------------- commit
 
 
@@ -613,12 +393,10 @@ def _commit(
             changes=[
                 (
                     c.id,
-                    {"team_id": c.team_id, "project_id": c.project_id, "version": c.version},
-                    {
-                        "team_id": target.team_id,
-                        "project_id": target.project_id,
-                        "version": c.version + 1,
-                    },
+                    audit.Placement(team_id=c.team_id, project_id=c.project_id, version=c.version),
+                    audit.Placement(
+                        team_id=target.team_id, project_id=target.project_id, version=c.version + 1
+                    ),
                 )
                 for c in moving
             ],
@@ -635,11 +413,9 @@ def _commit(
                 (
                     None,
                     None,
-                    {
-                        "to": target.label(),
-                        "cards": len(moving),
-                        "pflops": round(plan.tflops / 1000, 3),
-                    },
+                    audit.MoveSummary(
+                        to=target.label(), cards=len(moving), pflops=round(plan.tflops / 1000, 3)
+                    ),
                 )
             ],
         )

@@ -21,18 +21,20 @@ from fleetui.db.tables import (
     Node,
     Project,
     Team,
+    inserted_id,
     require_fit,
+    table_of,
 )
 
 card_t, team_t, project_t, model_t, node_t = (
-    Card.__table__,
-    Team.__table__,
-    Project.__table__,
-    GpuModel.__table__,
-    Node.__table__,
+    table_of(Card),
+    table_of(Team),
+    table_of(Project),
+    table_of(GpuModel),
+    table_of(Node),
 )
 # A node's telemetry goes with it; nothing else that refers to a row is deleted along.
-READINGS = (GpuSample.__table__, GpuHourly.__table__)
+READINGS = (table_of(GpuSample), table_of(GpuHourly))
 
 
 @dataclass
@@ -131,7 +133,7 @@ def delete_team(engine: Engine, name: str) -> None:
     with engine.begin() as conn:
         tid = team_id(conn, name)
         _delete_unused(conn, team_t, tid, f"team '{name.strip()}'")
-        _log(conn, "team.delete", None, {"team": name.strip()})
+        _log(conn, Action.TEAM_DELETE, None, {"team": name.strip()})
 
 
 def rename_project(engine: Engine, team: str | None, old: str, new: str) -> None:
@@ -142,7 +144,7 @@ def rename_project(engine: Engine, team: str | None, old: str, new: str) -> None
             conn.execute(update(project_t).where(project_t.c.id == pid).values(name=new))
         except IntegrityError:
             raise UserError(f"That team has a project '{new}' already.") from None
-        _log(conn, "project.rename", {"project": new}, {"project": old})
+        _log(conn, Action.PROJECT_RENAME, {"project": new}, {"project": old})
 
 
 def delete_project(engine: Engine, team: str | None, name: str) -> None:
@@ -150,7 +152,7 @@ def delete_project(engine: Engine, team: str | None, name: str) -> None:
     with engine.begin() as conn:
         pid, _ = project_id(conn, name, team_id(conn, team) if team else None)
         _delete_unused(conn, project_t, pid, f"project '{name.strip()}'")
-        _log(conn, "project.delete", None, {"project": name.strip()})
+        _log(conn, Action.PROJECT_DELETE, None, {"project": name.strip()})
 
 
 def node_id(conn: Connection, hostname: str) -> int:
@@ -173,7 +175,7 @@ def rename_node(engine: Engine, old: str, new: str) -> None:
             conn.execute(update(node_t).where(node_t.c.id == nid).values(hostname=new))
         except IntegrityError:
             raise UserError(f"A node '{new}' exists already.") from None
-        _log(conn, "node.rename", {"node": new}, {"node": old})
+        _log(conn, Action.NODE_RENAME, {"node": new}, {"node": old})
 
 
 def remove_node(engine: Engine, hostname: str) -> None:
@@ -183,7 +185,7 @@ def remove_node(engine: Engine, hostname: str) -> None:
         for readings in READINGS:
             conn.execute(delete(readings).where(readings.c.node_id == nid))
         _delete_unused(conn, node_t, nid, f"node '{hostname.strip()}'")
-        _log(conn, "node.remove", None, {"node": hostname.strip()})
+        _log(conn, Action.NODE_REMOVE, None, {"node": hostname.strip()})
 
 
 def _delete_unused(conn: Connection, table: Table, row_id: int, what: str) -> None:
@@ -250,9 +252,7 @@ def add_project(
 def _insert(conn: Connection, table, values: dict, clash: str) -> int:
     """Insert a named row; a name that is taken is a UserError saying so."""
     try:
-        return conn.execute(
-            insert(table).values(values | {"created_at": datetime.now(UTC)})
-        ).inserted_primary_key[0]
+        return inserted_id(conn, insert(table).values(values | {"created_at": datetime.now(UTC)}))
     except IntegrityError:
         raise UserError(clash) from None
 
@@ -313,7 +313,7 @@ def _quota(cards: int | None) -> int | None:
     return cards
 
 
-def _log(conn: Connection, action: str, after: dict | None, before: dict | None = None) -> None:
+def _log(conn: Connection, action: Action, after: dict | None, before: dict | None = None) -> None:
     audit.record(
         conn, batch_id=audit.new_batch_id(), action=action, changes=[(None, before, after)]
     )

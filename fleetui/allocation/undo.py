@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
+    Row,
     Table,
     and_,
     bindparam,
@@ -39,14 +41,14 @@ from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_CREATES, IMPORT_CREATED, Action
 from fleetui.db import audit
 from fleetui.db.locks import lock_cards_for_writing
-from fleetui.db.tables import Card, Event, Node, Project, Team
+from fleetui.db.tables import Card, Event, Node, Project, Team, table_of
 from fleetui.store import writing
 
-card_t, event_t = Card.__table__, Event.__table__
+card_t, event_t = table_of(Card), table_of(Event)
 DELETE_ACTIONS = (Action.CARD_DELETE,)
 # The tables of what an import created (IMPORT_CREATED); projects go before their teams.
 CREATED = dict(
-    zip(IMPORT_CREATED, (Project.__table__, Team.__table__, Node.__table__), strict=True)
+    zip(IMPORT_CREATED, (table_of(Project), table_of(Team), table_of(Node)), strict=True)
 )
 CHUNK = 5_000
 
@@ -142,13 +144,13 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
                 )
                 params = [{"b_id": e.card_id, "b_version": e.version} for e in creates]
                 deleted += _all_written(conn, stmt, params, batch_id)
-            by_columns = defaultdict(list)
+            by_columns: defaultdict[tuple[str, ...], list[Row[Any]]] = defaultdict(list)
             for e in updates:  # only real card columns: events may carry other details
-                columns = sorted(k for k in e.before if k in card_t.c and k != "version")
-                by_columns[tuple(columns)].append(e)
-            for columns, group in by_columns.items():
-                values = {c: bindparam(f"b_{c}") for c in columns}
-                stmt = (
+                columns = (k for k in e.before if k in card_t.c and k != "version")
+                by_columns[tuple(sorted(columns))].append(e)
+            for names, group in by_columns.items():
+                values: dict[str, Any] = {c: bindparam(f"b_{c}") for c in names}
+                change = (
                     update(card_t)
                     .where(
                         card_t.c.id == bindparam("b_id"), card_t.c.version == bindparam("b_version")
@@ -157,10 +159,10 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
                 )
                 params = [
                     {"b_id": e.card_id, "b_version": e.version}
-                    | {f"b_{c}": _value(c, e.before[c]) for c in columns}
+                    | {f"b_{c}": _value(c, e.before[c]) for c in names}
                     for e in group
                 ]
-                restored += _all_written(conn, stmt, params, batch_id)
+                restored += _all_written(conn, change, params, batch_id)
             audit.record(
                 conn,
                 batch_id=undo_batch,

@@ -20,6 +20,7 @@ from fleetui.cli.base import (
     settings,
 )
 from fleetui.core.errors import UserError
+from fleetui.presentation import batch_lines, describe_move, event_lines
 
 # ---------------------------------------------------------------- teams and projects
 
@@ -182,12 +183,11 @@ def _plan(ctx, engine, serials, to_team, to_project, count, pflops, model, from_
 
 
 def _show_plan(plan, as_json: bool) -> None:
-    from fleetui.allocation import moves
 
     if as_json:
         print_json(plan.as_dict())
     else:
-        for line in moves.describe(plan):
+        for line in describe_move(plan):
             out.print(line, highlight=False, markup=False)
 
 
@@ -245,7 +245,7 @@ def move_cmd(
     plan = _plan(
         ctx, engine, serials, to_team, to_project, count, pflops, model, from_team, from_project
     )
-    confirm(yes, moves.describe(plan), "Move these cards?", "review with `fleetui plan`", "move")
+    confirm(yes, describe_move(plan), "Move these cards?", "review with `fleetui plan`", "move")
     batch = moves.commit(engine, plan, reason, actor)
     if as_json:
         print_json(plan.as_dict() | {"batch_id": batch})
@@ -281,13 +281,13 @@ def history_cmd(
         if as_json:
             print_json(events)
             return
-        _print_lines(history.event_lines(e) for e in events)
+        _print_lines(event_lines(e) for e in events)
         return
     found = history.batches(engine, team, project, since, limit)
     if as_json:
         print_json([b.as_dict() for b in found])
         return
-    _print_lines(b.lines() for b in found)
+    _print_lines(batch_lines(b) for b in found)
 
 
 def _print_lines(entries) -> None:

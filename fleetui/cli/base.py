@@ -13,7 +13,10 @@ import typer
 from fleetui.core.errors import Interrupted, UserError
 
 if TYPE_CHECKING:
+    # typer (0.2x) types its groups' methods against its private, vendored click, whose
+    # Context and Command have no public name; only the type checker imports them.
     from rich.console import Console
+    from typer._click import Context
 
     from fleetui.config import Config
 
@@ -42,7 +45,7 @@ class Group(typer.core.TyperGroup):
     into one sentence on stderr and its exit code; a command that fails leaves behind no
     database file it created."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Context) -> Any:
         try:
             result = super().invoke(ctx)
         except UserError as exc:
@@ -72,7 +75,7 @@ def _database_problem(exc: Exception) -> str | None:
     return database_problem(exc) if isinstance(exc, DatabaseError) else None
 
 
-def _fail(ctx: typer.Context, sentence: str, code: int) -> None:
+def _fail(ctx: Context, sentence: str, code: int) -> None:
     from fleetui.db.engine import redact
 
     _settle_created(ctx, keep=False)
@@ -82,7 +85,7 @@ def _fail(ctx: typer.Context, sentence: str, code: int) -> None:
     raise typer.Exit(code) from None
 
 
-def _settle_created(ctx: typer.Context, keep: bool) -> None:
+def _settle_created(ctx: Context, keep: bool) -> None:
     """Announce the database file this command created, or remove it when the command failed."""
     created = (ctx.find_root().obj or {}).pop("created", None)
     if created is None:

@@ -75,8 +75,8 @@ def cards_cmd(
     """List cards matching a filter (the TUI's `/` syntax)."""
     engine = open_db(ctx)
     if as_json:
-        rows = inventory.cards(engine, query, limit, sort, settings=settings(ctx))
-        _stream_json(_with_stored_fields(engine, rows, settings(ctx)))
+        found = inventory.cards(engine, query, limit, sort, settings=settings(ctx))
+        _stream_json(_with_stored_fields(engine, found, settings(ctx)))
         return
     if not sys.stdout.isatty():  # piped: tab-separated, every matching card unless --limit
         _stream_tsv(inventory.cards(engine, query, limit, sort, settings=settings(ctx)))

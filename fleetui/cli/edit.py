@@ -8,6 +8,7 @@ import typer
 
 from fleetui.cli.base import JsonOption, app, confirm, open_db, out, print_json, settings
 from fleetui.core import units
+from fleetui.presentation import describe_edit
 
 Serials = Annotated[list[str] | None, typer.Argument(help="Serials of the cards.")]
 Reason = Annotated[str, typer.Option(help="Why (required; goes in the log).")]
@@ -85,9 +86,9 @@ def edit_cmd(
     }
     plan = edit.plan_edit(engine, serials or [], where, fields, settings=settings(ctx))
     if dry_run:
-        _show(edit.describe_edit(plan), plan.as_dict(), as_json)
+        _show(describe_edit(plan), plan.as_dict(), as_json)
         return
-    confirm(yes, edit.describe_edit(plan), "Change these cards?", REVIEW, "edit")
+    confirm(yes, describe_edit(plan), "Change these cards?", REVIEW, "edit")
     batch = edit.commit_edit(engine, plan, reason, actor)
     if as_json:
         print_json(plan.as_dict() | {"batch_id": batch})

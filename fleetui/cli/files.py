@@ -107,7 +107,8 @@ SHOWN_ERROR_GROUPS = 40
 
 
 def _print_import(result, verbose: bool = False) -> None:
-    from fleetui.importing.importer import group_errors, unused_columns
+    from fleetui.importing.importer import unused_columns
+    from fleetui.presentation import group_errors
 
     say = err.print
     say(

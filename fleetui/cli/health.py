@@ -78,7 +78,7 @@ def exporter_cmd(
     from fleetui.telemetry import agent, exporter
 
     host, port = agent.parse_listen(listen)
-    token = agent.read_token(token_file)
+    token = None if token_file is None else agent.read_token(token_file)
     try:
         server = exporter.make_exporter(open_db(ctx), settings(ctx), host, port, token)
     except OSError as exc:

@@ -32,7 +32,10 @@ def agent_cmd(
     xids = xidlog.XidLog(xid_log) if xid_log else None
     try:
         server = agent.make_server(
-            host, port, agent.read_token(token_file), lambda: nvml.collect(xids=xids)
+            host,
+            port,
+            None if token_file is None else agent.read_token(token_file),
+            lambda: nvml.collect(xids=xids),
         )
     except OSError as exc:
         raise UserError(f"Cannot listen on {listen}: {exc.strerror}.") from None
@@ -106,17 +109,13 @@ def nodes_add(
     """Register a node and where its telemetry is (a fleetui agent or a dcgm-exporter)."""
     from fleetui.telemetry import poller
 
-    if (agent is None) == (dcgm is None):
+    if agent is not None and dcgm is None:
+        url, kind = agent, "agent"
+    elif dcgm is not None and agent is None:
+        url, kind = dcgm, "dcgm"
+    else:
         raise UserError("Give the node's --agent URL or its --dcgm URL.")
-    poller.add_node(
-        open_db(ctx),
-        host,
-        agent or dcgm,
-        "agent" if agent else "dcgm",
-        token_file,
-        basic_auth_file,
-        ca_file,
-    )
+    poller.add_node(open_db(ctx), host, url, kind, token_file, basic_auth_file, ca_file)
     out.print(f"Node {host} registered.", highlight=False)
 
 
@@ -242,7 +241,7 @@ def reconcile_fix(
         raise UserError("Give a serial or UUID, or --all.")
     engine = open_db(ctx)
     found = reconcile.discrepancies(engine)
-    chosen = found if every else reconcile.matching(found, key)
+    chosen = found if key is None else reconcile.matching(found, key)
     results = []
     for d in chosen:
         try:

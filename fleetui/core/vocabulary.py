@@ -43,7 +43,12 @@ class Action(StrEnum):
     REPAIR_RETURN = "repair.return"
     TEAM_ADD = "team.add"
     TEAM_RENAME = "team.rename"
+    TEAM_DELETE = "team.delete"
     PROJECT_ADD = "project.add"
+    PROJECT_RENAME = "project.rename"
+    PROJECT_DELETE = "project.delete"
+    NODE_RENAME = "node.rename"
+    NODE_REMOVE = "node.remove"
     QUOTA_SET = "quota.set"
     CARD_EDIT = "card.edit"
     CARD_EDIT_BATCH = "card.edit.batch"  # an edit's summary (no card)

@@ -5,30 +5,46 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, case, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from fleetui.core.vocabulary import IMPORT_CREATED, Action, Status
 from fleetui.db import audit
 from fleetui.db.bulk import indexes_deferred
 from fleetui.db.sqlfuncs import json_object
-from fleetui.db.tables import Card
+from fleetui.db.tables import Card, table_of
 from fleetui.importing.stage import CARD_FIELDS, Names, stage_t
 
 if TYPE_CHECKING:
     from fleetui.importing.importer import ImportOptions, ImportResult
 
-card_t = Card.__table__
+card_t = table_of(Card)
 
 
 def apply(
-    conn: Connection, result: ImportResult, present: list[str], options: ImportOptions, names: Names
+    conn: Connection,
+    result: ImportResult,
+    batch_id: str,
+    present: list[str],
+    options: ImportOptions,
+    names: Names,
 ) -> None:
-    """Write the staged rows (`present`: the card columns the file sets) and the events."""
+    """Write the staged rows (`present`: the card columns the file sets) and the events of
+    batch `batch_id`."""
     now = datetime.now(UTC)
     actor = options.actor or audit.current_actor()
-    stamp = {"batch_id": result.batch_id, "actor": actor, "at": now, "reason": options.reason}
+    stamp = audit.Stamp(batch_id=batch_id, actor=actor, at=now, reason=options.reason)
     audit.record(
         conn,
         action=Action.IMPORT,
@@ -37,12 +53,12 @@ def apply(
             (
                 None,
                 None,
-                {
-                    "file": Path(result.file).name,
-                    "new": result.new,
-                    "changed": result.changed,
-                    "created": names.created,
-                },
+                audit.ImportSummary(
+                    file=Path(result.file).name,
+                    new=result.new,
+                    changed=result.changed,
+                    created=names.created,
+                ),
             )
         ],
     )
@@ -51,7 +67,9 @@ def apply(
             conn,
             action=action,
             **stamp,
-            changes=[(None, None, {"id": i, "name": n}) for a, i, n in names.made if a == action],
+            changes=[
+                (None, None, audit.Created(id=i, name=n)) for a, i, n in names.made if a == action
+            ],
         )
     if result.changed:
         joined = stage_t.join(card_t, card_t.c.id == stage_t.c.card_id)
@@ -79,10 +97,12 @@ def apply(
         _insert_new(conn, stamp)
 
 
-def _new_values(present: list[str]) -> dict:
+def _new_values(present: list[str]) -> dict[str, ColumnElement[Any]]:
     """SET expressions for changed cards: a non-empty cell replaces the stored value. A card
     that changes team without a project column leaves its old team's project."""
-    sets = {f: func.coalesce(stage_t.c[f], card_t.c[f]) for f in present}
+    sets: dict[str, ColumnElement[Any]] = {
+        f: func.coalesce(stage_t.c[f], card_t.c[f]) for f in present
+    }
     if "team_id" in present and "project_id" not in present:
         team_changes = and_(
             stage_t.c.team_id.isnot(None), stage_t.c.team_id.is_distinct_from(card_t.c.team_id)
@@ -91,7 +111,7 @@ def _new_values(present: list[str]) -> dict:
     return sets
 
 
-def _insert_new(conn, stamp: dict) -> None:
+def _insert_new(conn: Connection, stamp: audit.Stamp) -> None:
     """New cards and their events; into an empty inventory the card indexes are built after.
 
     The new cards are the ones above the highest id before the insert: ids only grow (SQLite

@@ -196,6 +196,13 @@ class Mapping:
     def has(self, name: str) -> bool:
         return self.column_of(name) is not None
 
+    @property
+    def serial_column(self) -> int:
+        """Every mapping has one: map_columns refuses a header without it."""
+        index = self.column_of("serial")
+        assert index is not None
+        return index
+
 
 def map_columns(header: list[str], overrides: dict[str, str] | None = None) -> Mapping:
     """Map a header row; `overrides` ({column: field or 'ignore'}) come from --map."""

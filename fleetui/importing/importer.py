@@ -34,7 +34,7 @@ from fleetui.db.bulk import (
     refresh_statistics_if_idle,
 )
 from fleetui.db.locks import lock_cards_for_writing
-from fleetui.db.tables import Card, require_fit
+from fleetui.db.tables import Card, require_fit, table_of
 from fleetui.importing import stage
 from fleetui.importing.apply import apply
 from fleetui.importing.cells import CellError, RowError, parse_currency
@@ -48,7 +48,7 @@ from fleetui.store import busy_as_user_error
 CHUNK = 20_000
 MAX_ERRORS_KEPT = 100_000
 ANALYZE_AFTER = 50_000  # new or changed cards after which the planner's statistics are redone
-card_t = Card.__table__
+card_t = table_of(Card)
 
 
 @dataclass
@@ -115,48 +115,6 @@ class ImportResult:
         values.pop("rejected_rows")
         values["errors"] = [e.__dict__ for e in self.errors]
         return values
-
-
-@dataclass(frozen=True)
-class ErrorGroup:
-    """Rows with the same problem in the same column and value, e.g. one unknown team."""
-
-    rows: list[int]
-    column: str
-    value: str
-    reason: str
-
-    def where(self) -> str:
-        """Every row it happened on, as ranges: "rows 2-4, 9, 12"."""
-        return ("row " if len(self.rows) == 1 else "rows ") + _ranges(self.rows)
-
-    def __str__(self) -> str:
-        where = self.where()
-        where += f", column '{self.column}'" if self.column else ""
-        value = f", value '{self.value}'" if self.value else ""
-        return f"{where}{value}: {self.reason}"
-
-
-def group_errors(errors: list[RowError]) -> list[ErrorGroup]:
-    """Errors grouped by (column, value, reason), in order of first appearance."""
-    groups: dict[tuple[str, str, str], list[int]] = {}
-    for e in errors:
-        groups.setdefault((e.column, e.value, e.reason), []).append(e.row)
-    return [ErrorGroup(rows, *key) for key, rows in groups.items()]
-
-
-def _ranges(rows: list[int], limit: int = 12) -> str:
-    spans: list[str] = []
-    start = prev = rows[0]
-    for row in [*rows[1:], None]:
-        if row is not None and row == prev + 1:
-            prev = row
-            continue
-        spans.append(str(start) if start == prev else f"{start}-{prev}")
-        if row is not None:
-            start = prev = row
-    text = ", ".join(spans[:limit])
-    return text + (f" and {len(spans) - limit} more ranges" if len(spans) > limit else "")
 
 
 class ImportCancelled(UserError):
@@ -296,7 +254,7 @@ def _run(
     quiet = not empty and options.on_existing != "error" and stage.changes_nothing(conn, present)
     if not empty and not quiet:  # an empty inventory has no cards to link to or clash with
         stage.link_existing(conn, present)
-    serial_column = source.header[mapping.column_of("serial")]
+    serial_column = source.header[mapping.serial_column]
     uuid_index = mapping.column_of("uuid")
     uuid_column = source.header[uuid_index] if uuid_index is not None else "uuid"
     tag_index = mapping.column_of("asset_tag")
@@ -329,8 +287,8 @@ def _run(
         if "model_id" in present and result.changed:
             result.model_changes, result.model_changed = stage.model_changes(conn)
     if result.new or result.changed or names.made:
-        result.batch_id = audit.new_batch_id()
-        apply(conn, result, present, options, names)
+        result.batch_id = batch_id = audit.new_batch_id()
+        apply(conn, result, batch_id, present, options, names)
     if progress:
         progress(size, size)
 

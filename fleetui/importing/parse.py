@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from fleetui.db.tables import INTEGER_MAX, Card, Node, Project, Team, unfit
+from fleetui.db.tables import INTEGER_MAX, Card, Node, Project, Team, length_of, table_of, unfit
 from fleetui.importing.cells import (
     MISSING,
     CellError,
@@ -24,12 +24,12 @@ from fleetui.importing.cells import (
 )
 from fleetui.importing.columns import Mapping
 from fleetui.importing.csvfile import CsvSource
-from fleetui.importing.stage import CARD_FIELDS, Names
+from fleetui.importing.stage import CARD_FIELDS, Names, ToCreate
 from fleetui.importing.xlsxfile import XlsxSource
 
 MEMO_LIMIT = 100_000  # distinct raw values remembered per column
 _MISSING_FIRST = {c for m in MISSING if m for c in (m[0], m[0].upper())}
-card_t = Card.__table__
+card_t = table_of(Card)
 
 # The database column each text field's value goes to (or names a row of): its length limit.
 FITTED = {
@@ -37,9 +37,9 @@ FITTED = {
     "uuid": card_t.c.uuid,
     "pci_bus_id": card_t.c.pci_bus_id,
     "supplier": card_t.c.supplier,
-    "team": Team.__table__.c.name,
-    "project": Project.__table__.c.name,
-    "node": Node.__table__.c.hostname,
+    "team": table_of(Team).c.name,
+    "project": table_of(Project).c.name,
+    "node": table_of(Node).c.hostname,
     "asset_tag": card_t.c.asset_tag,
     "purchase_order": card_t.c.purchase_order,
 }
@@ -144,7 +144,9 @@ class ChunkParser:
         def cleaned(name: str) -> list[str | None]:
             return _clean(col(name)) if name in self.columns else [None] * len(rows)
 
-        uuid = [identity(v) for v in col("uuid")] if "uuid" in self.columns else [None] * len(rows)
+        uuid: list[str | None] = (
+            [identity(v) for v in col("uuid")] if "uuid" in self.columns else [None] * len(rows)
+        )
         if not self.uuid_repeats:
             self._track_uuids(uuid)
         serial = [identity(v) for v in col("serial")]
@@ -183,7 +185,7 @@ class ChunkParser:
         node_ids = self._nodes(numbers, nodes, errors)  # last: it needs the other errors
         if None in serial:
             serial = self._slot_serials(serial, nodes, node_ids, bus_ids)
-        staged = [
+        staged: list[list[Any]] = [
             numbers,
             serial,
             uuid,
@@ -238,7 +240,7 @@ class ChunkParser:
         refuse them), before any team, project or node is created for their row."""
         for name, column in FITTED.items():
             cells = col(name) if name in self.columns else ()
-            if max(map(len, cells), default=0) <= column.type.length:
+            if max(map(len, cells), default=0) <= length_of(column):
                 continue
             for row, cell in zip(numbers, cells, strict=True):
                 if problem := unfit(column, cell.strip()):
@@ -439,7 +441,7 @@ class ChunkParser:
         shown = lambda i: names[i].strip() or self.defaults["project"]  # noqa: E731
         return self._errors("project", numbers, found, shown, errors)
 
-    def _project_cell(self, key: tuple[str, int | None, str]) -> int | CellError | None:
+    def _project_cell(self, key: tuple[str, int | None, str]) -> int | ToCreate | CellError | None:
         raw, team_id, team = key
         name = raw.strip() or self.defaults["project"]
         if not name or name.lower() in MISSING:

@@ -32,10 +32,21 @@ from sqlalchemy import (
 from fleetui import catalogue
 from fleetui.core.vocabulary import Action
 from fleetui.db.bulk import insert_columns, insert_rows
-from fleetui.db.tables import CARD_DATA_COLUMNS, Card, GpuModel, Node, Project, Team
+from fleetui.db.tables import (
+    CARD_DATA_COLUMNS,
+    Card,
+    GpuModel,
+    Node,
+    Project,
+    Team,
+    inserted_id,
+    table_of,
+)
 from fleetui.importing.cells import MISSING, CellError, RowError
 
-card_t = Card.__table__
+card_t = table_of(Card)
+team_t, project_t = table_of(Team), table_of(Project)
+model_t, node_t = table_of(GpuModel), table_of(Node)
 CARD_FIELDS = CARD_DATA_COLUMNS  # the card columns an import can set
 
 _stage_meta = MetaData()
@@ -122,13 +133,19 @@ class Names:
         self.conn = conn
         self.create_missing = options.create_missing
         self.aliases = options.config.model_aliases
-        self.teams = {n.lower(): i for i, n in conn.execute(select(Team.id, Team.name))}
+        self.teams: dict[str, int] = {
+            n.lower(): i for i, n in conn.execute(select(team_t.c.id, team_t.c.name))
+        }
         self.projects: dict[tuple[int, str], int] = {
             (t, n.lower()): i
-            for i, t, n in conn.execute(select(Project.id, Project.team_id, Project.name))
+            for i, t, n in conn.execute(
+                select(project_t.c.id, project_t.c.team_id, project_t.c.name)
+            )
         }
-        self.models = dict(conn.execute(select(GpuModel.key, GpuModel.id)).all())
-        self.nodes: dict[str, int] = dict(conn.execute(select(Node.hostname, Node.id)).all())
+        self.models: dict[str, int] = dict(conn.execute(select(model_t.c.key, model_t.c.id)).all())
+        self.nodes: dict[str, int] = dict(
+            conn.execute(select(node_t.c.hostname, node_t.c.id)).all()
+        )
         self.nodes_created = 0
         self.created: list[tuple[str, Any]] = []  # what --create-missing made
         self.made: list[tuple[Action, int, str]] = []  # the same, as (audit action, id, name)
@@ -170,7 +187,6 @@ class Names:
     def create_nodes(self, names: list[str]) -> None:
         if not names:
             return
-        node_t = Node.__table__
         last = self.conn.execute(select(func.coalesce(func.max(node_t.c.id), 0))).scalar_one()
         insert_rows(self.conn, node_t, ("hostname", "rack"), [(n, "") for n in names])
         new = select(node_t.c.hostname, node_t.c.id).where(node_t.c.id > last)
@@ -221,17 +237,15 @@ class Names:
             return item.id
         now = datetime.now(UTC)
         if item.team is None:
-            item.id = self.conn.execute(
-                insert(Team).values(name=item.name, created_at=now)
-            ).inserted_primary_key[0]
+            item.id = inserted_id(self.conn, insert(Team).values(name=item.name, created_at=now))
             self.teams[item.name.lower()] = item.id
             self.created.append(("team", item.name))
             self.made.append((Action.IMPORT_TEAM, item.id, item.name))
         else:
-            team_id = self._create(item.team) if item.team.__class__ is ToCreate else item.team
-            item.id = self.conn.execute(
-                insert(Project).values(team_id=team_id, name=item.name, created_at=now)
-            ).inserted_primary_key[0]
+            team_id = self._create(item.team) if isinstance(item.team, ToCreate) else item.team
+            item.id = inserted_id(
+                self.conn, insert(Project).values(team_id=team_id, name=item.name, created_at=now)
+            )
             self.projects[(team_id, item.name.lower())] = item.id
             self.created.append(("project", item.label))
             self.made.append((Action.IMPORT_PROJECT, item.id, item.label))

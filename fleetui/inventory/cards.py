@@ -17,27 +17,24 @@ from sqlalchemy import (
     Engine,
     Select,
     and_,
-    false,
     func,
     or_,
     select,
 )
 
-from fleetui import catalogue, config
+from fleetui import config
 from fleetui.allocation.history import events_of_card
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import HELD
-from fleetui.db.sqlfuncs import contains_text
-from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team
-from fleetui.inventory.query import Term, days, parse
+from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team, table_of
+from fleetui.inventory.filters import FOREIGN_KEYS, where
 from fleetui.lifecycle import rules as lifecycle
 
-card = Card.__table__
-model_t = GpuModel.__table__
-node_t = Node.__table__
-team_t = Team.__table__
-project_t = Project.__table__
-site_t = Site.__table__
+card = table_of(Card)
+model_t = table_of(GpuModel)
+node_t = table_of(Node)
+team_t = table_of(Team)
+project_t = table_of(Project)
+site_t = table_of(Site)
 
 # sort name -> (column compared in the keyset, table to join for it, nullable)
 SORTS: dict[str, tuple[Any, Any, bool]] = {
@@ -56,7 +53,6 @@ _JOIN_ON = {
     "team": card.c.team_id == team_t.c.id,
     "project": card.c.project_id == project_t.c.id,
 }
-_FK = {"node": card.c.node_id, "team": card.c.team_id, "project": card.c.project_id}
 COLUMNS = (
     "serial",
     "uuid",
@@ -109,111 +105,6 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
-# ---------------------------------------------------------------- filter -> SQL
-
-
-def where(
-    engine: Engine, text: str, today: date | None = None, *, settings: config.Config
-) -> ColumnElement[bool]:
-    """The SQL condition for a filter string (UserError when it does not parse); warranty:
-    and eol: terms are judged on `today` (the caller's; the clock's when not given)."""
-    terms = parse(text)
-    with engine.connect() as conn:
-        return and_(true_(), *(_term(conn, t, today, settings) for t in terms))
-
-
-def true_() -> ColumnElement[bool]:
-    return card.c.id.isnot(None)
-
-
-def _name_ids(conn, table, value: str) -> list[int]:
-    return list(
-        conn.execute(select(table.c.id).where(contains_text(table.c.name, value))).scalars()
-    )
-
-
-def _model_ids(conn, value: str, settings: config.Config, literal: bool = False) -> list[int]:
-    """Models a `model:` term names (names compared without punctuation, so `model:"A100 80G"`
-    finds A100-SXM4-80GB); free text (`literal`) names only models whose name holds it as typed,
-    so `X-` is not `x` inside every SXM part."""
-    specs = catalogue.matching(value, settings.model_aliases)
-    if literal and catalogue.lookup(value, settings.model_aliases) is None:
-        folded = value.casefold()
-        specs = [
-            s
-            for s in specs
-            if any(folded in n.casefold() for n in (s.key, s.name, *s.nvml_names, *s.aliases))
-        ]
-    keys = [m.key for m in specs]
-    return list(conn.execute(select(model_t.c.id).where(model_t.c.key.in_(keys))).scalars())
-
-
-def _prefix(column, value: str) -> ColumnElement[bool]:
-    """Index-friendly prefix match; tries the value as typed, upper- and lower-cased."""
-    variants = {value, value.upper(), value.lower()}
-    return or_(*(and_(column >= v, column < v + "\U0010ffff") for v in variants))
-
-
-def _hosts(value: str):
-    return select(node_t.c.id).where(contains_text(node_t.c.hostname, value))
-
-
-def _term(conn, term: Term, today: date | None, settings: config.Config) -> ColumnElement[bool]:
-    key, value = term.key, term.value
-    if key in _FK and value.lower() in ("none", "-"):
-        return _FK[key].is_(None)
-    if key == "serial":
-        return _prefix(card.c.serial, value)
-    if key == "uuid":
-        return _prefix(card.c.uuid, value)
-    if key == "tag":
-        return (
-            card.c.asset_tag.is_(None)
-            if value.lower() == "none"
-            else _prefix(card.c.asset_tag, value)
-        )
-    if key == "status":
-        return card.c.status == value
-    if key == "model":
-        return card.c.model_id.in_(_model_ids(conn, value, settings))
-    if key == "team":
-        return card.c.team_id.in_(_name_ids(conn, team_t, value))
-    if key == "project":
-        return card.c.project_id.in_(_name_ids(conn, project_t, value))
-    if key == "node":
-        return card.c.node_id.in_(_hosts(value))
-    if key in ("warranty", "eol"):
-        return _lifecycle_term(conn, key, value, today or date.today(), settings)
-    if key == "site":
-        sites = select(node_t.c.id).join(site_t, site_t.c.id == node_t.c.site_id)
-        return card.c.node_id.in_(sites.where(contains_text(site_t.c.name, value)))
-    # free text: any of the fields
-    alternatives = [
-        _prefix(card.c.serial, value),
-        _prefix(card.c.uuid, value),
-        _prefix(card.c.asset_tag, value),
-    ]
-    for column, ids in (
-        (card.c.model_id, _model_ids(conn, value, settings, literal=True)),
-        (card.c.team_id, _name_ids(conn, team_t, value)),
-        (card.c.project_id, _name_ids(conn, project_t, value)),
-    ):
-        if ids:
-            alternatives.append(column.in_(ids))
-    alternatives.append(card.c.node_id.in_(_hosts(value)))
-    return or_(*alternatives) if alternatives else false()
-
-
-def _lifecycle_term(
-    conn, key: str, value: str, today: date, cfg: config.Config
-) -> ColumnElement[bool]:
-    """warranty:Nd / warranty:expired / eol:past, by the rules of fleetui.lifecycle."""
-    if key == "warranty":  # warranties matter for cards a team holds
-        held = card.c.status.in_(HELD)
-        return and_(held, lifecycle.warranty_condition(conn, cfg, today, days(value)))
-    return lifecycle.past_eol_condition(cfg, today, lifecycle.life_overrides(conn))
-
-
 # ---------------------------------------------------------------- paging
 
 
@@ -246,7 +137,9 @@ def _segment_query(
         base = base.where(column.isnot(None))
         keys = [column, card.c.serial] if sort != "serial" else [column]
     else:
-        base = base.where(_FK[sort].is_(None) if sort in _FK else column.is_(None))
+        base = base.where(
+            FOREIGN_KEYS[sort].is_(None) if sort in FOREIGN_KEYS else column.is_(None)
+        )
         keys = [card.c.serial]
     if cursor is not None and cursor.segment == segment:
         values = [cursor.value, cursor.serial][: len(keys)] if segment else [cursor.serial]

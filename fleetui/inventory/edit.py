@@ -7,23 +7,36 @@ Values are parsed with the importer's cell parsers, so an edit accepts what an i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action
 from fleetui.db import audit
-from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Node, require_fit
+from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Node, require_fit, table_of
 from fleetui.importing.cells import CellError, parse_date, parse_money, parse_status, parse_years
-from fleetui.inventory.cards import where
+from fleetui.inventory.filters import where
 from fleetui.store import writing
 
-card_t, node_t = Card.__table__, Node.__table__
+card_t, node_t = table_of(Card), table_of(Node)
 # What a deleted card's log event keeps, so that undoing the delete re-creates the card.
 KEPT_ON_DELETE = (*CARD_DATA_COLUMNS, "created_at")
 # The fields `plan_edit` takes (the CLI's options, the TUI form's inputs), in display order.
@@ -91,23 +104,22 @@ class PlannedCard:
 
 def _chosen(
     conn: Connection,
-    engine: Engine,
     serials: list[str],
-    query: str | None,
     columns: tuple,
-    settings: Config | None = None,
+    query: str | None = None,
+    matching: Callable[[str], ColumnElement[bool]] | None = None,
 ) -> list[PlannedCard]:
-    """The cards named by serial, or those a filter matches (one or the other)."""
+    """The cards named by serial, or those filter `query` matches (one or the other; the
+    filter's condition made by `matching`)."""
     if serials and query:
         raise UserError("Give serials or --where, not both.")
     if not serials and not (query or "").strip():
         raise UserError("Name at least one serial, or choose cards with --where.")
     picked = select(card_t.c.id, card_t.c.serial, card_t.c.version, *map(card_t.c.get, columns))
-    rows = []
+    rows: list[Row[Any]] = []
     if query:
-        rows = conn.execute(
-            picked.where(where(engine, query, settings=settings)).order_by(card_t.c.serial)
-        ).all()
+        assert matching is not None, "a filter needs its condition"
+        rows = list(conn.execute(picked.where(matching(query)).order_by(card_t.c.serial)))
         if not rows:
             raise UserError(f"No card matches '{query}'; nothing was changed.")
     for start in range(0, len(serials), 500):
@@ -234,7 +246,9 @@ def plan_edit(
     """Which cards an edit changes and to what; writes nothing."""
     with engine.connect() as conn:
         values, shown = parse_fields(conn, fields)
-        chosen = _chosen(conn, engine, serials, query, tuple(values), settings)
+        chosen = _chosen(
+            conn, serials, tuple(values), query, partial(where, engine, settings=settings)
+        )
     if values.get("pci_bus_id") and len(chosen) > 1:
         raise UserError("A slot belongs to one card; give --slot with one serial.")
     if values.get("asset_tag"):
@@ -254,18 +268,6 @@ def _check_tag(engine: Engine, tag: str, chosen: list[PlannedCard]) -> None:
         ).scalar()
     if holder is not None:
         raise UserError(f"Card {holder} already has asset tag '{tag}'; nothing was changed.")
-
-
-def describe_edit(plan: EditPlan, limit: int = 20) -> list[str]:
-    """The preview as lines of text (the CLI prints them; the TUI shows them)."""
-    changes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in plan.shown.items())
-    lines = [f"Set {changes} on {units.counted(len(plan.cards), 'card')}."]
-    if plan.unchanged:
-        lines.append(f"{units.counted(plan.unchanged, 'card')} already hold these values.")
-    lines += [f"  {c.serial}" for c in plan.cards[:limit]]
-    if len(plan.cards) > limit:
-        lines.append(f"  … and {len(plan.cards) - limit:,} more cards")
-    return lines
 
 
 def commit_edit(engine: Engine, plan: EditPlan, reason: str, actor: str | None = None) -> str:
@@ -325,7 +327,7 @@ def _summary(conn, batch, action, actor, reason, now, values: dict, cards: int) 
 def plan_delete(engine: Engine, serials: list[str]) -> list[PlannedCard]:
     """The cards a delete removes, with every value undo needs to re-create them."""
     with engine.connect() as conn:
-        return _chosen(conn, engine, serials, None, KEPT_ON_DELETE)
+        return _chosen(conn, serials, KEPT_ON_DELETE)
 
 
 def commit_delete(

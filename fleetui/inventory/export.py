@@ -15,16 +15,17 @@ from typing import IO, Any
 from sqlalchemy import ColumnElement, Engine, Select, String, select, type_coerce
 
 from fleetui.config import Config
-from fleetui.db.tables import Card, GpuModel, Node, Project, Team
+from fleetui.db.tables import Card, GpuModel, Node, Project, Team, table_of
 from fleetui.importing.columns import COMPUTED_FIELDS, EXPORT_FIELDS
 from fleetui.importing.csvfile import write_rows
 from fleetui.inventory import cards as inventory
+from fleetui.inventory import filters
 from fleetui.lifecycle import rules as lifecycle
 
 CHUNK = 5_000
 HEADER = (*EXPORT_FIELDS, *COMPUTED_FIELDS)
-card, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
-team_t, project_t = Team.__table__, Project.__table__
+card, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
+team_t, project_t = table_of(Team), table_of(Project)
 
 
 def _columns() -> dict[str, ColumnElement[Any]]:
@@ -115,7 +116,7 @@ def records(engine: Engine, ids: Sequence[int], *, settings: Config) -> dict[int
 
 def _tuples(engine: Engine, query: str, settings: Config) -> Iterator[list[Any]]:
     """Every matching card as HEADER values, in serial order, a chunk at a time."""
-    condition = inventory.where(engine, query, settings=settings)
+    condition = filters.where(engine, query, settings=settings)
     selected, rules, serial = _select(), _Rules(settings), _AT["serial"]
     last = None
     with engine.connect() as conn:

@@ -10,9 +10,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, func, select
+from sqlmodel import col
 
 from fleetui.core.vocabulary import CARD_STATUSES, COMPUTING, HELD
-from fleetui.db.tables import Card, GpuModel, Team
+from fleetui.db.tables import Card, GpuModel, Team, table_of
 
 UNASSIGNED = "(unassigned)"
 
@@ -36,15 +37,18 @@ class Summary:
 
 def fleet_summary(engine: Engine) -> Summary:
     """All dashboard figures from one GROUP BY over a covering index."""
-    card = Card.__table__
+    card = table_of(Card)
     query = select(card.c.team_id, card.c.model_id, card.c.status, func.count()).group_by(
         card.c.team_id, card.c.model_id, card.c.status
     )
     with engine.connect() as conn:
         groups = conn.execute(query).all()
-        teams = dict(conn.execute(select(Team.id, Team.name)).all())
+        teams = dict(conn.execute(select(col(Team.id), col(Team.name))).all())
         models = {
-            r.id: r for r in conn.execute(select(GpuModel.id, GpuModel.name, GpuModel.fp16_tflops))
+            r.id: r
+            for r in conn.execute(
+                select(col(GpuModel.id), col(GpuModel.name), col(GpuModel.fp16_tflops))
+            )
         }
     by_status: Counter[str] = Counter()
     team_cards: Counter[str] = Counter()

@@ -15,13 +15,13 @@ from sqlalchemy import Engine, select
 from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
-from fleetui.db.tables import Card, Event, GpuModel
+from fleetui.db.tables import Card, Event, GpuModel, table_of
 from fleetui.importing.cells import CellError, parse_money
 from fleetui.inventory.edit import change_card
 from fleetui.lifecycle.rules import warranty_end
 from fleetui.store import writing
 
-card_t, event_t, model_t = Card.__table__, Event.__table__, GpuModel.__table__
+card_t, event_t, model_t = table_of(Card), table_of(Event), table_of(GpuModel)
 
 
 def _card(conn, serial: str):

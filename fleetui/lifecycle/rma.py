@@ -20,13 +20,13 @@ from fleetui.allocation.history import events_of_card
 from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
-from fleetui.db.tables import Card, Event, GpuModel, Node, Project, Team
+from fleetui.db.tables import Card, Event, GpuModel, Node, Project, Team, table_of
 from fleetui.lifecycle import repairs
 from fleetui.lifecycle.rules import warranty_end, warranty_state
 from fleetui.telemetry import health
 
-card_t, event_t, model_t = Card.__table__, Event.__table__, GpuModel.__table__
-node_t, team_t, project_t = Node.__table__, Team.__table__, Project.__table__
+card_t, event_t, model_t = table_of(Card), table_of(Event), table_of(GpuModel)
+node_t, team_t, project_t = table_of(Node), table_of(Team), table_of(Project)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -30,7 +31,6 @@ from sqlalchemy import (
     and_,
     func,
     null,
-    or_,
     select,
     type_coerce,
 )
@@ -38,11 +38,18 @@ from sqlalchemy import (
 from fleetui import catalogue
 from fleetui.config import Config, irreplaceable
 from fleetui.core.vocabulary import COMPUTING, HELD, Status
-from fleetui.db.tables import LIFECYCLE_KEYS, Card, GpuModel, Project, Team
+from fleetui.db.tables import LIFECYCLE_KEYS, Card, GpuModel, Project, Team, table_of
 from fleetui.importing.cells import add_months
 from fleetui.inventory.summary import UNASSIGNED
+from fleetui.lifecycle.conditions import (
+    eol_condition,
+    life_overrides,
+    past_eol_condition,
+    warranty_condition,
+)
 
-card_t, model_t, team_t = Card.__table__, GpuModel.__table__, Team.__table__
+card_t, model_t, team_t = table_of(Card), table_of(GpuModel), table_of(Team)
+project_t = table_of(Project)
 
 
 def warranty_end(
@@ -138,7 +145,9 @@ def snapshot(
     converted and computed once."""
     grouped = [card_t.c[k] for k in LIFECYCLE_KEYS[:keys]]
     # Dates as the driver gives them (SQLite: ISO text, parsed below once per distinct value).
-    columns = [type_coerce(c, String) if isinstance(c.type, Date) else c for c in grouped]
+    columns: list[ColumnElement[Any]] = [
+        type_coerce(c, String) if isinstance(c.type, Date) else c for c in grouped
+    ]
     columns += [null() for _ in LIFECYCLE_KEYS[keys:]]
     price = card_t.c.price_minor
     query = select(*columns, func.count(), func.sum(price), func.count(price)).group_by(*grouped)
@@ -148,7 +157,7 @@ def snapshot(
         if whole_index:
             query = query.with_hint(card_t, "INDEXED BY ix_card_lifecycle", "sqlite")
         teams = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
-        projects = dict(conn.execute(select(Project.id, Project.name)).all())
+        projects = dict(conn.execute(select(project_t.c.id, project_t.c.name)).all())
         models = {
             r.id: r
             for r in conn.execute(
@@ -482,113 +491,3 @@ def cost_of_ownership(snap: Snapshot, by: str = "team") -> list[Row]:
             )
         )
     return sorted(out, key=lambda r: (-r.extra["total_per_year"], r.label))
-
-
-# ---------------------------------------------------------------- the same rules as SQL filters
-
-
-def purchase_bound(months: int, target: date) -> date:
-    """The earliest purchase date p with add_months(p, months) >= target."""
-    p = add_months(target, -months)
-    while add_months(p - timedelta(days=1), months) >= target:
-        p -= timedelta(days=1)
-    while add_months(p, months) < target:
-        p += timedelta(days=1)
-    return p
-
-
-def warranty_condition(conn: Connection, cfg: Config, today: date, days: int | None):
-    """SQL for "warranty ends within `days` from today" (None: "has expired"), matching
-    warranty_end() including its defaults for cards with no end date of their own."""
-    card = card_t
-    if days is None:
-        stored = card.c.warranty_end < today
-    else:
-        stored = card.c.warranty_end.between(today, today + timedelta(days=days))
-    derived = []
-    for months, which in _default_months(cfg, _supplier_months(conn, cfg)):
-        start = purchase_bound(months, today)
-        if days is None:
-            window = card.c.purchase_date < start
-        else:
-            end = purchase_bound(months, today + timedelta(days=days + 1)) - timedelta(days=1)
-            window = card.c.purchase_date.between(start, end)
-        derived.append(and_(which, window))
-    return or_(stored, and_(card.c.warranty_end.is_(None), or_(*derived)))
-
-
-def _supplier_months(conn: Connection, cfg: Config) -> dict[str, int]:
-    """The configured warranty months per supplier as spelt in the database, matched by
-    warranty_end()'s own str.lower() (SQL's lower() differs between backends beyond ASCII)."""
-    by_supplier = cfg.lifecycle.warranty_months_by_supplier
-    if not by_supplier:
-        return {}
-    spelt = conn.execute(select(card_t.c.supplier).where(card_t.c.supplier != "").distinct())
-    return {s: by_supplier[s.lower()] for s in spelt.scalars() if s.lower() in by_supplier}
-
-
-def _default_months(cfg: Config, suppliers: dict[str, int]):
-    """(months, SQL saying a card's default warranty is that many months) for each default."""
-    life = cfg.lifecycle
-    card = card_t
-    by_model = life.warranty_months_by_model
-    model_ids = select(model_t.c.id)
-    with_model_default = card.c.model_id.in_(model_ids.where(model_t.c.key.in_(list(by_model))))
-    months = set(by_model.values()) | set(suppliers.values()) | {life.warranty_months}
-    for m in sorted(months):
-        keys = [k for k, v in by_model.items() if v == m]
-        names = [s for s, v in suppliers.items() if v == m]
-        which = [card.c.model_id.in_(model_ids.where(model_t.c.key.in_(keys)))] if keys else []
-        if names:
-            which.append(and_(~with_model_default, card.c.supplier.in_(names)))
-        if m == life.warranty_months:
-            no_supplier = or_(card.c.supplier.is_(None), card.c.supplier.not_in(list(suppliers)))
-            which.append(and_(~with_model_default, no_supplier))
-        yield m, or_(*which)
-
-
-def life_overrides(conn: Connection) -> list[float]:
-    """The distinct per-card service lives in the database (for the end-of-life conditions)."""
-    query = select(card_t.c.service_life_years).where(card_t.c.service_life_years > 0).distinct()
-    return list(conn.execute(query).scalars())
-
-
-def eol_condition(cfg: Config, overrides: list[float], before: date, since: date | None = None):
-    """SQL for "end of life is before `before` (and on or after `since`)", matching
-    end_of_life()/service_life(). `overrides`: life_overrides()."""
-    card = card_t
-    life = cfg.lifecycle
-    model_ids = select(model_t.c.id)
-    by_model = life.service_life_by_model
-
-    def window(years: float):
-        months = round(years * 12)
-        bought = card.c.purchase_date < purchase_bound(months, before)
-        return (
-            bought
-            if since is None
-            else and_(bought, card.c.purchase_date >= purchase_bound(months, since))
-        )
-
-    options = []
-    for years in sorted(set(by_model.values()) | {life.service_life_years}):
-        keys = [k for k, v in by_model.items() if v == years]
-        if years == life.service_life_years:
-            which = ~card.c.model_id.in_(model_ids.where(model_t.c.key.in_(list(by_model))))
-        else:
-            which = card.c.model_id.in_(model_ids.where(model_t.c.key.in_(keys)))
-        options.append(
-            and_(
-                or_(card.c.service_life_years.is_(None), card.c.service_life_years == 0),
-                which,
-                window(years),
-            )
-        )
-    for years in overrides:
-        options.append(and_(card.c.service_life_years == years, window(years)))
-    return or_(*options)
-
-
-def past_eol_condition(cfg: Config, today: date, overrides: list[float]):
-    """SQL for "in service and past end of life", matching end_of_life()/service_life()."""
-    return and_(card_t.c.status == Status.IN_SERVICE, eol_condition(cfg, overrides, today))

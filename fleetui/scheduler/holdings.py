@@ -12,11 +12,11 @@ from sqlalchemy import Engine, func, select
 
 from fleetui import catalogue
 from fleetui.core.vocabulary import COMPUTING
-from fleetui.db.tables import Card, GpuModel, Project, Team
+from fleetui.db.tables import Card, GpuModel, Project, Team, table_of
 from fleetui.scheduler.mapping import Mapping, Owner
 
-card_t, model_t = Card.__table__, GpuModel.__table__
-team_t, project_t = Team.__table__, Project.__table__
+card_t, model_t = table_of(Card), table_of(GpuModel)
+team_t, project_t = table_of(Team), table_of(Project)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from sqlalchemy import Engine, select
 
 from fleetui import catalogue, config
 from fleetui.core.errors import UserError
-from fleetui.db.tables import Project, Team
+from fleetui.db.tables import Project, Team, table_of
 
-team_t, project_t = Team.__table__, Project.__table__
+team_t, project_t = table_of(Team), table_of(Project)
 
 
 @dataclass(frozen=True)

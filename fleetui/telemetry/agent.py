@@ -46,11 +46,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def read_token(path: str | None) -> bytes | None:
+def read_token(path: str) -> bytes:
     """The bearer token in a file (the agent's, or a node's on the ops box): one line of 16 or
     more visible characters, as it must go into a header."""
-    if path is None:
-        return None
     try:
         token = Path(path).expanduser().read_text("utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
@@ -133,7 +131,8 @@ def make_server(
             super().setup()
             deadline = time.monotonic() + READ_DEADLINE_S
             self.rfile.close()  # the socket closes only once every file made from it has
-            self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline, MAX_REQUEST))
+            self.reader = _DeadlineReader(self.connection, deadline, MAX_REQUEST)
+            self.rfile = io.BufferedReader(self.reader)
 
         def parse_request(self) -> bool:
             parsed = super().parse_request()
@@ -147,7 +146,7 @@ def make_server(
             self.send_error(status)
 
         def do_GET(self) -> None:
-            if self.rfile.raw.exhausted:
+            if self.reader.exhausted:
                 return self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
             if len(self.requestline) > MAX_LINE:
                 return self._refuse(HTTPStatus.REQUEST_URI_TOO_LONG)

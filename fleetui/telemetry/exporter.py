@@ -18,14 +18,14 @@ from sqlalchemy import Engine, and_, case, func, select
 from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import HELD, Status
-from fleetui.db.tables import Card, GpuModel, HealthEvent, Project, Team
+from fleetui.db.tables import Card, GpuModel, HealthEvent, Project, Team, table_of
 from fleetui.lifecycle.rules import past_eol_condition, warranty_condition
 from fleetui.telemetry import health
 from fleetui.telemetry.agent import bearer_matches, is_loopback
 from fleetui.telemetry.reconcile import idle_serials
 
-card_t, model_t, team_t = Card.__table__, GpuModel.__table__, Team.__table__
-project_t, event_t = Project.__table__, HealthEvent.__table__
+card_t, model_t, team_t = table_of(Card), table_of(GpuModel), table_of(Team)
+project_t, event_t = table_of(Project), table_of(HealthEvent)
 COMPUTING = (Status.IN_SERVICE, Status.SPARE)  # cards whose PFLOPS count, as on the dashboard
 NONE = "none"  # the label of cards held by no team or project
 
@@ -39,8 +39,12 @@ class FleetCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         today = self.today()
         with self.engine.connect() as conn:
-            teams = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
-            projects = dict(conn.execute(select(project_t.c.id, project_t.c.name)).all())
+            teams: dict[int | None, str] = dict(
+                conn.execute(select(team_t.c.id, team_t.c.name)).all()
+            )
+            projects: dict[int | None, str] = dict(
+                conn.execute(select(project_t.c.id, project_t.c.name)).all()
+            )
             models = {
                 r.id: (r.name, r.fp16_tflops)
                 for r in conn.execute(select(model_t.c.id, model_t.c.name, model_t.c.fp16_tflops))
@@ -59,7 +63,7 @@ class FleetCollector(Collector):
 
             def per_team(condition) -> list[tuple[int | None, int]]:
                 query = select(card_t.c.team_id, func.count()).where(condition)
-                return conn.execute(query.group_by(card_t.c.team_id)).all()
+                return [(t, n) for t, n in conn.execute(query.group_by(card_t.c.team_id))]
 
             expiring_days = self.config.lifecycle.expiring_days
             expiring = per_team(
@@ -154,7 +158,7 @@ def make_exporter(
     registry.register(FleetCollector(engine, config, today))
     metrics = make_wsgi_app(registry)
 
-    def app(environ, start_response):  # type: ignore[no-untyped-def]
+    def app(environ, start_response):
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Content-Length", "0")])
             return [b""]

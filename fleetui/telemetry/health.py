@@ -24,12 +24,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, or_, select, tuple_, update
 
 from fleetui.config import Config
-from fleetui.db.tables import Card, GpuModel, HealthEvent, Node, Project, Team
+from fleetui.db.tables import Card, GpuModel, HealthEvent, Node, Project, Team, table_of
 from fleetui.importing.cells import identity
 from fleetui.lifecycle.rules import warranty_end, warranty_state
 
-event_t, card_t, node_t = HealthEvent.__table__, Card.__table__, Node.__table__
-team_t, project_t, model_t = Team.__table__, Project.__table__, GpuModel.__table__
+event_t, card_t, node_t = table_of(HealthEvent), table_of(Card), table_of(Node)
+team_t, project_t, model_t = table_of(Team), table_of(Project), table_of(GpuModel)
 
 # fleetui's actions, mildest first, and the state a card with that action is in
 ACTIONS = ("none", "restart_app", "reset_gpu", "reboot_node", "inspect")

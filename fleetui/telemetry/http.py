@@ -67,7 +67,8 @@ def check_credentials(endpoint: Endpoint) -> None:
     """Read every file the endpoint names, so a bad one is a UserError when it is registered."""
     if endpoint.token_file and endpoint.basic_auth_file:
         raise UserError("Give a token file or a basic auth file, not both.")
-    read_token(endpoint.token_file)
+    if endpoint.token_file:
+        read_token(endpoint.token_file)
     if endpoint.basic_auth_file:
         read_basic_auth(endpoint.basic_auth_file)
     if endpoint.ca_file:
@@ -121,7 +122,7 @@ class Client:
             if endpoint.basic_auth_file:
                 pair = ":".join(read_basic_auth(endpoint.basic_auth_file)).encode()
                 self.auths[key] = {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
-            elif token := read_token(endpoint.token_file):
+            elif endpoint.token_file and (token := read_token(endpoint.token_file)):
                 self.auths[key] = {"Authorization": f"Bearer {token.decode()}"}
             else:
                 self.auths[key] = {}

@@ -26,11 +26,21 @@ from sqlalchemy import Engine, bindparam, delete, insert, select, update
 
 from fleetui.core.errors import UserError
 from fleetui.db.bulk import insert_rows, upsert
-from fleetui.db.tables import GpuHourly, GpuSample, Node, Source, require_fit, unfit
+from fleetui.db.tables import (
+    GpuHourly,
+    GpuSample,
+    Node,
+    Source,
+    inserted_id,
+    length_of,
+    require_fit,
+    table_of,
+    unfit,
+)
 from fleetui.telemetry import health, http, prometheus, sources
 
-node_t, sample_t, hourly_t = Node.__table__, GpuSample.__table__, GpuHourly.__table__
-source_t = Source.__table__
+node_t, sample_t, hourly_t = table_of(Node), table_of(GpuSample), table_of(GpuHourly)
+source_t = table_of(Source)
 PAGES = {"agent": "/snapshot", "dcgm": "/metrics"}  # what each kind of node serves
 KINDS = tuple(PAGES)
 TOKEN_ENV = "FLEETUI_AGENT_TOKEN_FILE"  # the default token file, for agents only
@@ -62,7 +72,7 @@ SAMPLE_COLUMNS = (
 
 TEXTS = ("pci_bus_id", "uuid", "serial", "name")
 NUMBERS = SAMPLE_COLUMNS[5 : SAMPLE_COLUMNS.index("health")]
-LIMITS = {name: sample_t.c[name].type.length for name in TEXTS}
+LIMITS = {name: length_of(sample_t.c[name]) for name in TEXTS}
 
 
 # ---------------------------------------------------------------- nodes
@@ -144,7 +154,7 @@ def add_nodes_from_csv(engine: Engine, path: str) -> int:
     if problems:
         raise UserError(
             f"Bad node rows ({', '.join(problems[:10])}): each needs a hostname (at most "
-            f"{node_t.c.hostname.type.length} characters), kind agent or dcgm, and an http:// "
+            f"{length_of(node_t.c.hostname)} characters), kind agent or dcgm, and an http:// "
             "or https:// URL; nothing was registered."
         )
     for values in rows:
@@ -165,9 +175,7 @@ def poll_local(engine: Engine, now: datetime | None = None) -> Round:
             select(node_t.c.id).where(node_t.c.hostname == snap.hostname)
         ).scalar()
         if node_id is None:
-            node_id = conn.execute(
-                insert(node_t).values(hostname=snap.hostname, rack="")
-            ).inserted_primary_key[0]
+            node_id = inserted_id(conn, insert(node_t).values(hostname=snap.hostname, rack=""))
     rows = _samples("agent", json.dumps(snap.as_dict()).encode(), node_id, now)
     _store(engine, [node_id], rows, [{"b_id": node_id, "b_failures": 0, "b_seen": now}], now)
     return Round(polled=1, answered=1, gpus=len(rows))
@@ -411,7 +419,7 @@ def _store_nodes(
     for (host, _), gpu in answer.gpus.items():
         by_host.setdefault(host, []).append(_scraped(gpu))
     known = _claim(engine, store["id"], sorted(by_host))
-    found = []
+    found: list[tuple[dict, list[tuple] | None, str | None]] = []
     for node in known:
         gpus = by_host.get(node["hostname"]) if not answer.problem else None
         if gpus is None:

@@ -18,19 +18,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, insert, select
+from sqlalchemy import Connection, Engine, and_, func, insert, select
 
 from fleetui import catalogue
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
 from fleetui.db import audit
-from fleetui.db.tables import Card, GpuHourly, GpuModel, GpuSample, Node
+from fleetui.db.tables import Card, GpuHourly, GpuModel, GpuSample, Node, inserted_id, table_of
 from fleetui.importing.cells import identity, slot_serial
 from fleetui.inventory.edit import change_card
 from fleetui.store import writing
 
-card_t, model_t, node_t = Card.__table__, GpuModel.__table__, Node.__table__
-sample_t, hourly_t = GpuSample.__table__, GpuHourly.__table__
+card_t, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
+sample_t, hourly_t = table_of(GpuSample), table_of(GpuHourly)
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ def fix(engine: Engine, found: Discrepancy, actor: str | None = None) -> str:
     raise UserError("A model mismatch needs a person: check the card or correct its record.")
 
 
-def _add(conn, node_id: int, found: Discrepancy, actor: str | None) -> str:
+def _add(conn: Connection, node_id: int | None, found: Discrepancy, actor: str | None) -> str:
     sample = (
         conn.execute(
             select(sample_t).where(
@@ -241,19 +241,20 @@ def _add(conn, node_id: int, found: Discrepancy, actor: str | None) -> str:
         .first()
     )
     spec = catalogue.lookup(sample["name"] or "") if sample else None
-    if spec is None:
+    if sample is None or spec is None:
         raise UserError(
             f"Cannot add it: the model {sample and sample['name']!r} is not in the catalogue."
         )
     uuid = identity(sample["uuid"])
-    serial = identity(sample["serial"]) or uuid or slot_serial(found.node, found.pci_bus_id)
+    serial = identity(sample["serial"]) or uuid or slot_serial(found.node, sample["pci_bus_id"])
     taken = card_t.c.serial == serial
     if uuid:
         taken = taken | (card_t.c.serial == uuid) | (card_t.c.uuid == uuid)
     if conn.execute(select(card_t.c.id).where(taken)).first() is not None:
         raise UserError(f"Card {serial} is in the inventory already.")
     model_id = conn.execute(select(model_t.c.id).where(model_t.c.key == spec.key)).scalar()
-    card_id = conn.execute(
+    card_id = inserted_id(
+        conn,
         insert(card_t).values(
             serial=serial,
             uuid=uuid,
@@ -261,8 +262,8 @@ def _add(conn, node_id: int, found: Discrepancy, actor: str | None) -> str:
             node_id=node_id,
             pci_bus_id=found.pci_bus_id,
             status=Status.IN_SERVICE,
-        )
-    ).inserted_primary_key[0]
+        ),
+    )
     audit.record(
         conn,
         batch_id=audit.new_batch_id(),

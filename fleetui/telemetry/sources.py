@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete, insert, select, update
 
 from fleetui.core.errors import UserError
-from fleetui.db.tables import GpuHourly, GpuSample, Node, Source, require_fit
+from fleetui.db.tables import GpuHourly, GpuSample, Node, Source, require_fit, table_of
 from fleetui.telemetry import http, prometheus
 
-source_t, node_t = Source.__table__, Node.__table__
-sample_t, hourly_t = GpuSample.__table__, GpuHourly.__table__
+source_t, node_t = table_of(Source), table_of(Node)
+sample_t, hourly_t = table_of(GpuSample), table_of(GpuHourly)
 QUERY_PAGE = "/api/v1/query"
 MAX_RESPONSE = 512 << 20  # a whole fleet's series in one answer
 # dcgm-exporter's labels that place a GPU (`Hostname` from older exporters, `hostname` from

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, case, select
 
-from fleetui.db.tables import GpuSample, Node, Source
+from fleetui.db.tables import GpuSample, Node, Source, table_of
 
-node_t, sample_t, source_t = Node.__table__, GpuSample.__table__, Source.__table__
+node_t, sample_t, source_t = table_of(Node), table_of(GpuSample), table_of(Source)
 MAX_GPUS = 300  # a screenful; sick and lost ones first
 MAX_NODES = 1000  # stale ones first
 

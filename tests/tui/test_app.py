@@ -17,6 +17,7 @@ from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.dashboard import DashboardScreen
 from fleetui.screens.help import HelpScreen
 from fleetui.screens.inventory import PAGE_SIZE, InventoryScreen
+from fleetui.screens.plain import PlainLabel
 
 
 async def settle(pilot) -> None:
@@ -259,6 +260,28 @@ async def test_mark_move_then_undo_from_history(demo_engine):
         assert {
             inventory.detail(demo_engine, s, settings=Config()).fields["team"] for s in chosen
         } == {"Search"}
+
+
+async def test_the_undo_dialog_survives_a_recompose(demo_engine):
+    """Textual recomposes a screen inside its own `batch()`; the dialog once stored the batch
+    to undo under that name, so a recompose failed with "'Batch' object is not callable"."""
+    from fleetui.screens.history import ConfirmUndo
+
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        await pilot.press("u")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmUndo)
+        await dialog.recompose()
+        await pilot.pause()
+        assert "Undo batch" in str(dialog.query_one(PlainLabel).render())
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmUndo)
 
 
 async def test_teams_screen_lists_holdings_with_projects(demo_engine):
