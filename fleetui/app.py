@@ -3,18 +3,20 @@ settings, read once at start."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import date
 
 from sqlalchemy import Engine
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.binding import Binding
-from textual.screen import Screen
 
 from fleetui import config
+from fleetui.admin import maintenance
 from fleetui.db.engine import redact
 from fleetui.screens import keymap
+from fleetui.screens.commands import FleetCommands
 from fleetui.screens.dashboard import DashboardScreen
+from fleetui.screens.dialogs import AskText
 from fleetui.screens.help import HelpScreen
 from fleetui.screens.history import HistoryScreen
 from fleetui.screens.import_screen import ImportScreen
@@ -24,10 +26,12 @@ from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.reallocate import ReallocateModal
 from fleetui.screens.teams import TeamsScreen
 from fleetui.screens.telemetry import TelemetryScreen
+from fleetui.screens.work import run_service
 
 
 class FleetApp(App[None]):
     TITLE = "fleetui"
+    COMMANDS = App.COMMANDS | {FleetCommands}
     BINDINGS = [
         Binding("d", "show('dashboard')", "Dashboard", id="app.dashboard"),
         Binding("i", "show('inventory')", "Inventory", id="app.inventory"),
@@ -120,28 +124,16 @@ class FleetApp(App[None]):
             ReallocateModal(self.engine, today=self.today, settings=self.settings), moved
         )
 
-    def action_filter(self) -> None:
-        self.switch_mode("inventory")
-        self.call_after_refresh(self.screen.run_action, "focus_filter")
+    def action_on(self, mode: str, action: str) -> None:
+        """Run a screen's own action (the palette's "Edit cards"): go to its mode, then run it."""
+        self.action_show(mode)
+        self.call_after_refresh(lambda: self.screen.run_action(action))
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield SystemCommand(
-            "Dashboard",
-            "Cards by status, compute per team and model",
-            lambda: self.action_show("dashboard"),
+    def action_backup(self) -> None:
+        def chosen(dest: str | None) -> None:
+            if dest:
+                run_service(self.screen, maintenance.backup, self.engine, dest, on_done=self.notify)
+
+        self.push_screen(
+            AskText("Back up the database to a new file:", "~/fleet-backup.db"), chosen
         )
-        yield SystemCommand(
-            "Inventory",
-            "Every card, paged from the database",
-            lambda: self.action_show("inventory"),
-        )
-        yield SystemCommand(
-            "Filter inventory", "Jump to the inventory's filter box", self.action_filter
-        )
-        yield SystemCommand(
-            "Request cards",
-            "Move N cards or X PFLOPS of some models to a team: preview, then confirm",
-            self.action_request,
-        )
-        yield SystemCommand("Keys", "Show the keys of this screen", self.action_help)
-        yield from super().get_system_commands(screen)

@@ -12,13 +12,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.vocabulary import Status
 from fleetui.inventory.summary import UNASSIGNED, Summary, fleet_summary
 from fleetui.lifecycle import rules as lifecycle
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
@@ -62,7 +63,7 @@ class DashboardScreen(Screen):
             yield PlainStatic("Checking warranties and service life…", id="alerts")
             yield PlainTable(id="teams", cursor_type="row", zebra_stripes=True)
             yield PlainTable(id="models", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
         teams = self.query_one("#teams", DataTable)

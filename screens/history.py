@@ -3,46 +3,19 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Header, Static
 
 from fleetui.allocation import history
 from fleetui.allocation.undo import UndoResult, undo
+from fleetui.core import units
+from fleetui.screens.dialogs import Confirm
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
-from fleetui.screens.plain import PlainLabel, PlainStatic, PlainTable
+from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
-
-
-class ConfirmUndo(ModalScreen[bool]):
-    DEFAULT_CSS = """
-    ConfirmUndo { align: center middle; }
-    ConfirmUndo > Vertical { width: 64; height: auto; border: round $warning;
-                             background: $surface; padding: 1 2; }
-    ConfirmUndo Horizontal { height: auto; margin-top: 1; }
-    """
-    BINDINGS = [Binding("escape,n", "dismiss(False)", "No"), Binding("y", "dismiss(True)", "Yes")]
-
-    def __init__(self, batch: history.Batch) -> None:
-        super().__init__()
-        self.batch = batch
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield PlainLabel(
-                f"Undo batch {self.batch.batch_id[:8]} ({self.batch.action}, "
-                f"{self.batch.cards:,} cards, by {self.batch.actor})? y/n"
-            )
-            with Horizontal():
-                yield Button("Undo", id="yes", variant="warning")
-                yield Button("Keep", id="no")
-
-    @on(Button.Pressed)
-    def answer(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
 
 
 class HistoryScreen(Screen):
@@ -64,7 +37,7 @@ class HistoryScreen(Screen):
         yield Header()
         yield PlainTable(id="batches", cursor_type="row", zebra_stripes=True)
         yield PlainStatic("", id="history-status")
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
         self.query_one("#batches", DataTable).add_columns(
@@ -115,7 +88,11 @@ class HistoryScreen(Screen):
                     writes=True,
                 )
 
-        self.app.push_screen(ConfirmUndo(batch), answered)
+        question = (
+            f"Undo batch {batch.batch_id[:8]} ({batch.action}, "
+            f"{units.counted(batch.cards, 'card')}, by {batch.actor})?"
+        )
+        self.app.push_screen(Confirm(question, yes="Undo"), answered)
 
     def undone(self, result: UndoResult) -> None:
         self.notify(result.summary())

@@ -16,7 +16,6 @@ from textual.widgets import (
     Button,
     Checkbox,
     DataTable,
-    Footer,
     Header,
     Input,
     OptionList,
@@ -36,6 +35,7 @@ from fleetui.importing.importer import (
     inspect_file,
     run_import,
 )
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.work import on_ui, run_service
 
@@ -108,7 +108,7 @@ class ImportScreen(Screen):
                 yield ProgressBar(id="progress", show_eta=False)
             yield PlainStatic("", id="summary")
             yield PlainTable(id="errors", cursor_type="row")
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
         errors = self.query_one("#errors", DataTable)

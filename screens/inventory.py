@@ -12,13 +12,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.inventory import cards as inventory
 from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.edit_cards import EditModal
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.reallocate import ReallocateModal
@@ -112,7 +113,7 @@ class InventoryScreen(Screen):
         )
         yield PlainTable(id="cards", cursor_type="row", zebra_stripes=True)
         yield PlainStatic("", id="position")
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#cards", DataTable)
