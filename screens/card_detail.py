@@ -61,7 +61,6 @@ class CardDetailScreen(Screen):
         def edited(batch: str | None) -> None:
             if batch:
                 self.notify(f"Edited (batch {batch[:8]}; undo from History).")
-                self.load()
 
         self.app.push_screen(EditModal(self.engine, [self.serial]), edited)
 

@@ -60,3 +60,19 @@ class AskText(ModalScreen[str | None]):
     def answer(self, event: Input.Submitted) -> None:
         if event.value.strip():
             self.dismiss(event.value.strip())
+
+
+class PreviewDialog(ModalScreen[str | None]):
+    """A form (#dialog) that previews a write (#preview), then makes it (CONFIRM): it opens on
+    its first field; Enter in a field previews, and once a preview is shown, confirms."""
+
+    CONFIRM = "#save"
+
+    def on_mount(self) -> None:
+        self.query("#dialog Input, #dialog Select").first().focus()
+
+    @on(Input.Submitted)
+    def enter(self, event: Input.Submitted) -> None:
+        event.stop()
+        confirm = self.query_one(self.CONFIRM, Button)
+        self.query_one("#preview" if confirm.disabled else self.CONFIRM, Button).press()

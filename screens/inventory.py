@@ -187,8 +187,8 @@ class InventoryScreen(Screen):
         def edited(batch: str | None) -> None:
             if batch:
                 self.marked.clear()
-                self.notify(f"Edited the cards (batch {batch[:8]}; undo from History).")
-                self.reload()
+                edited = units.counted(len(serials), "card")
+                self.notify(f"Edited {edited} (batch {batch[:8]}; undo from History).")
 
         self.app.push_screen(EditModal(self.engine, serials), edited)
 
@@ -200,7 +200,8 @@ class InventoryScreen(Screen):
         def moved(batch: str | None) -> None:
             if batch:
                 self.marked.clear()
-                self.notify(f"Moved {len(serials):,} cards (batch {batch[:8]}; undo from History).")
+                moved = units.counted(len(serials), "card")
+                self.notify(f"Moved {moved} (batch {batch[:8]}; undo from History).")
 
         self.app.push_screen(
             ReallocateModal(self.engine, serials, self.today, settings=self.settings), moved

@@ -12,22 +12,23 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
 from fleetui.allocation import moves, teams
 from fleetui.config import Config
 from fleetui.core.errors import UserError
+from fleetui.screens.dialogs import PreviewDialog
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
 from fleetui.screens.work import run_service
 
 NO_PROJECT = "(no project)"
 
 
-class ReallocateModal(ModalScreen[str | None]):
+class ReallocateModal(PreviewDialog):
     """Dismisses with the batch id of the move, or None when cancelled."""
 
     CSS_PATH = "reallocate.tcss"
+    CONFIRM = "#move"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(

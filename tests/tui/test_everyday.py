@@ -1,0 +1,107 @@
+"""Everyday TUI work: the palette, the dialogs' keys, the footer and help, by key presses."""
+
+from __future__ import annotations
+
+from textual.command import CommandPalette
+from textual.widgets import DataTable, Input, Select, Static
+
+from fleetui.app import FleetApp
+from fleetui.config import Config
+from fleetui.inventory import cards as inventory
+from fleetui.screens.commands import COMMANDS
+from fleetui.screens.dashboard import DashboardScreen
+from fleetui.screens.edit_cards import EditModal
+from fleetui.screens.help import HelpScreen
+from fleetui.screens.reallocate import ReallocateModal
+from tests.tui.test_work import settle, team_cards
+
+
+async def palette(pilot, name: str) -> None:
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, CommandPalette)
+    await pilot.press(*name)
+    await settle(pilot, 1)
+    await pilot.press("enter")  # highlights the best match (runs it when it is the only one)
+    await pilot.pause()
+    if isinstance(pilot.app.screen, CommandPalette):
+        await pilot.press("enter")
+    await settle(pilot)
+
+
+async def test_the_palette_finds_every_screen_and_action_by_name(demo_engine):
+    names = {c.name for c in COMMANDS}
+    for wanted in ("Inventory", "History", "Request cards", "Edit cards", "Move marked cards"):
+        assert wanted in names
+    for words in ("Undo", "Import", "Backup", "Reports", "Telemetry", "Help"):
+        assert any(words in name for name in names), words
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await palette(pilot, "History")
+        assert app.current_mode == "history"
+        await palette(pilot, "Edit cards")
+        assert app.current_mode == "inventory" and isinstance(app.screen, EditModal)
+        await pilot.press("escape")
+        await palette(pilot, "Import a CSV")
+        assert app.current_mode == "import"
+
+
+async def test_an_edit_typed_and_confirmed_with_enter_updates_every_screen(demo_engine):
+    """The edit form opens on its first field; Enter previews, Enter again saves; the dashboard
+    (built before) shows the new figures without `r`."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        before = int(team_cards(dashboard, "LLM").replace(",", ""))
+        await pilot.press("i", "slash", *"team:llm status:in_service", "enter")
+        await settle(pilot)
+        chosen = str(
+            app.screen.query_one("#cards", DataTable).coordinate_to_cell_key((0, 0))[0].value
+        )
+        await pilot.press("e")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, EditModal) and modal.focused is modal.query_one("#status", Input)
+        await pilot.press(*"retired", "enter")
+        await settle(pilot)
+        assert "Set status retired" in str(modal.query_one("#plan", Static).render())
+        modal.query_one("#reason", Input).focus()
+        await pilot.press(*"dead", "enter")
+        await settle(pilot)
+        assert app.screen is not modal
+        assert (
+            inventory.detail(demo_engine, chosen, settings=Config()).fields["status"] == "retired"
+        )
+        await pilot.press("d")
+        await settle(pilot)
+        assert int(team_cards(dashboard, "LLM").replace(",", "")) == before - 1
+
+
+async def test_the_move_dialog_opens_on_its_first_field(demo_engine):
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(app.screen, ReallocateModal)
+        assert app.screen.focused is app.screen.query_one("#amount", Input)
+        await pilot.press("escape", "i")
+        await settle(pilot)
+        await pilot.press("m")
+        await pilot.pause()
+        assert isinstance(app.screen, ReallocateModal)
+        assert app.screen.focused is app.screen.query_one("#to_team", Select)
+
+
+async def test_the_footer_keeps_help_at_80_columns(demo_engine):
+    app = FleetApp(demo_engine, initial_mode="inventory")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        help_key = next(k for k in app.screen.query("FooterKey") if k.action == "help")
+        assert help_key.region.right <= 80 and help_key.region.width > 0
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
