@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import re
+from contextlib import suppress
 from datetime import date
 
 from rich.console import Console
 from textual.widgets import DataTable, Input, Static
+from textual.worker import WorkerCancelled
 
 from fleetui.app import FleetApp
 from fleetui.config import Config
@@ -19,7 +21,9 @@ from fleetui.screens.inventory import PAGE_SIZE, InventoryScreen
 
 
 async def settle(pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
+    """Let workers finish; a modal's worker ends cancelled when its result dismisses it."""
+    with suppress(WorkerCancelled):
+        await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+
+from rich.console import Console
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Input, Select, Static
 
@@ -14,6 +17,14 @@ from fleetui.screens.edit_cards import EditModal
 from fleetui.screens.help import HelpScreen
 from fleetui.screens.reallocate import ReallocateModal
 from tests.tui.test_work import settle, team_cards
+
+
+def text_of(screen) -> str:
+    """What a screen's Static widgets show, as plain text."""
+    console = Console(file=io.StringIO(), width=200)
+    for static in screen.query(Static):
+        console.print(static.content)
+    return console.file.getvalue()
 
 
 async def palette(pilot, name: str) -> None:
@@ -105,3 +116,32 @@ async def test_the_footer_keeps_help_at_80_columns(demo_engine):
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
+
+
+def test_help_shows_the_filter_syntax_of_the_readme():
+    """`?` lists query.SYNTAX; README's table must say the same, row for row."""
+    from pathlib import Path
+
+    from fleetui.inventory import query
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    section = readme.split("## The filter language", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        tuple(cell.strip() for cell in line.strip().strip("|").split(" | "))
+        for line in section.splitlines()
+        if line.startswith("| `")
+    ]
+    assert rows == [tuple(row) for row in query.SYNTAX]
+
+
+async def test_help_lists_every_filter_term(demo_engine):
+    from fleetui.inventory import query
+
+    app = FleetApp(demo_engine, initial_mode="inventory")
+    async with app.run_test(size=(120, 60)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        shown = text_of(app.screen)
+        for term, _ in query.SYNTAX:
+            assert term.replace("`", "") in shown
