@@ -62,7 +62,9 @@ class HistoryScreen(Screen):
         table.clear()
         for b in found:
             table.add_row(*b.cells(), key=b.batch_id)
-        self.query_one("#history-status", Static).update(f"{len(found):,} batches, newest first")
+        self.query_one("#history-status", Static).update(
+            f"{units.counted(len(found), 'batch')}, newest first"
+        )
 
     def action_undo(self) -> None:
         table = self.query_one("#batches", DataTable)

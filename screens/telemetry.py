@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Header, Static
 
+from fleetui.core import units
 from fleetui.screens.dialogs import Confirm
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
@@ -101,8 +102,8 @@ class TelemetryScreen(Screen):
         if self.app.screen is self and registered:
             result = poller.poll_once(self.engine)
             message = (
-                f"{result.answered:,} of {result.polled:,} nodes answered, "
-                f"{result.gpus:,} GPUs"
+                f"{result.answered:,} of {units.counted(result.polled, 'node')} answered, "
+                f"{units.counted(result.gpus, 'GPU')}"
                 + (f"; {len(result.failed)} failed: {result.failed[0]}" if result.failed else "")
             )
         elif not registered:

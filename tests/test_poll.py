@@ -181,7 +181,7 @@ def test_cli_nodes_poll_and_reconcile(db_url, endpoints):
     listed = json.loads(runner.invoke(app, ["--db", db_url, "nodes", "list", "--json"]).stdout)
     assert listed[0]["hostname"] == "node-a" and listed[0]["telemetry_kind"] == "agent"
     polled = runner.invoke(app, ["--db", db_url, "poll", "--once"])
-    assert polled.exit_code == 0 and "1 of 1 nodes answered, 3 GPUs" in polled.stdout
+    assert polled.exit_code == 0 and "1 of 1 node answered, 3 GPUs" in polled.stdout
     found = runner.invoke(app, ["--db", db_url, "reconcile", "--json"])
     assert found.exit_code == 1  # discrepancies listed, as `db check` does with problems
     assert {d["kind"] for d in json.loads(found.stdout)} == {"unknown"}

@@ -81,7 +81,7 @@ class Delta:
 
     def __str__(self) -> str:
         return (
-            f"{self.name} {self.cards_before:,} -> {self.cards_after:,} cards, "
+            f"{self.name} {self.cards_before:,} -> {units.counted(self.cards_after, 'card')}, "
             f"{self.tflops_before / 1000:,.1f} -> {self.tflops_after / 1000:,.1f} PFLOPS"
         )
 
@@ -260,7 +260,7 @@ def plan_request(
         )
         rows = (_planned(settings, r) for r in conn.execute(query))
         picked, notes = _pick(rows, count, pflops * 1000 if pflops else None, today)
-        wanted = f"{count:,} cards" if count is not None else f"{pflops:,.2f} PFLOPS"
+        wanted = units.counted(count, "card") if count is not None else f"{pflops:,.2f} PFLOPS"
         have = sum(c.tflops for c in picked)
         short = (count is not None and len(picked) < count) or (
             pflops is not None and have < pflops * 1000
@@ -442,7 +442,7 @@ def _preview(conn: Connection, plan: Plan) -> None:
                 and delta.cards_after > row.quota_cards >= delta.cards_before
             ):
                 plan.quota_warnings.append(
-                    f"{name} goes over its quota of {row.quota_cards:,} cards "
+                    f"{name} goes over its quota of {units.counted(row.quota_cards, 'card')} "
                     f"({delta.cards_after:,} after the move)."
                 )
             if (
@@ -458,7 +458,8 @@ def _preview(conn: Connection, plan: Plan) -> None:
 def describe(plan: Plan, limit: int = 20) -> list[str]:
     """The preview as lines of text (the CLI prints them; the TUI shows them)."""
     lines = [
-        f"Move {len(plan.cards):,} cards ({units.compute(plan.tflops)}) to {plan.target.label()}.",
+        f"Move {units.counted(len(plan.cards), 'card')} ({units.compute(plan.tflops)}) "
+        f"to {plan.target.label()}.",
         *plan.explanation,
         "",
     ]
@@ -489,7 +490,10 @@ def commit(
         c for c in plan.cards if (c.team_id, c.project_id) != (target.team_id, target.project_id)
     ]
     if not moving:
-        raise UserError(f"All {len(plan.cards):,} cards are already in {target.label()}.")
+        raise UserError(
+            f"Nothing to move: {units.counted(len(plan.cards), 'card')} already in "
+            f"{target.label()}."
+        )
     return _commit(engine, plan, moving, reason, actor, now, batch)
 
 
@@ -522,7 +526,7 @@ def _commit(
         if result.rowcount != len(moving):
             changed = len(moving) - max(result.rowcount, 0)
             raise MoveConflict(
-                f"{changed:,} of {len(moving):,} cards changed since your preview; "
+                f"{changed:,} of {units.counted(len(moving), 'card')} changed since your preview; "
                 "nothing was moved. Preview again."
             )
         audit.record(

@@ -19,6 +19,7 @@ from fleetui.cli.base import (
     report_app,
     settings,
 )
+from fleetui.core import units
 from fleetui.core.errors import UserError
 
 # ---------------------------------------------------------------- teams and projects
@@ -251,7 +252,8 @@ def move_cmd(
         print_json(plan.as_dict() | {"batch_id": batch})
     else:
         out.print(
-            f"Moved {len(plan.cards):,} cards to {plan.target.label()}. Batch {batch[:8]} "
+            f"Moved {units.counted(len(plan.cards), 'card')} to {plan.target.label()}. "
+            f"Batch {batch[:8]} "
             f"(undo: fleetui undo {batch[:8]}).",
             highlight=False,
         )

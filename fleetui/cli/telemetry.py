@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from fleetui.cli.base import Group, JsonOption, app, err, number, open_db, out, print_json
+from fleetui.core import units
 from fleetui.core.errors import UserError
 
 # ---------------------------------------------------------------- telemetry
@@ -47,7 +48,9 @@ def gpus_cmd(as_json: JsonOption = False) -> None:
         return
     if snap.error:
         raise UserError(snap.error + ".")
-    table = Table(title=f"{snap.hostname}: {len(snap.gpus)} GPUs, driver {snap.driver}")
+    table = Table(
+        title=f"{snap.hostname}: {units.counted(len(snap.gpus), 'GPU')}, driver {snap.driver}"
+    )
     for column in ("GPU", "Name", "Serial", "Bus", "Util %", "Mem MiB", "°C", "W", "Health"):
         table.add_column(column)
     for g in snap.gpus:
@@ -104,7 +107,7 @@ def nodes_import(ctx: typer.Context, file: str) -> None:
     from fleetui.telemetry import poller
 
     count = poller.add_nodes_from_csv(open_db(ctx), file)
-    out.print(f"{count:,} nodes registered.", highlight=False)
+    out.print(f"{units.counted(count, 'node')} registered.", highlight=False)
 
 
 @nodes_app.command("rename")
@@ -166,7 +169,8 @@ def poll_cmd(
         started = time.monotonic()
         result = poller.poll_local(engine) if local else poller.poll_once(engine, timeout=timeout)
         out.print(
-            f"{result.answered:,} of {result.polled:,} nodes answered, {result.gpus:,} GPUs"
+            f"{result.answered:,} of {units.counted(result.polled, 'node')} answered, "
+            f"{units.counted(result.gpus, 'GPU')}"
             + (f", {result.skipped:,} backing off" if result.skipped else ""),
             highlight=False,
         )

@@ -41,7 +41,7 @@ SYNTAX = [
     ("`team:none`", "cards held by no team (also `project:none`, `node:none`)"),
     (
         "`warranty:90d`, `warranty:expired`",
-        "held cards whose warranty ends within 90 days (any number) / has ended, by the rules below",
+        "held cards whose warranty ends within 90 days (any number) / has ended, by the rules below",  # noqa: E501
     ),
     ("`eol:past`", "cards in service past the end of their service life"),
 ]
