@@ -1,8 +1,12 @@
-"""History: the audit log's batches, newest first; `u` undoes the highlighted batch."""
+"""History: the audit log's batches, newest first, one line each (it fits 80 columns); the
+highlighted batch in full below (who, why, what); `u` undoes it. Undone batches are struck
+through and marked, and so is the batch that undid them."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from sqlalchemy import Engine
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -17,10 +21,27 @@ from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
 
+FIXED_COLUMNS = 16 + 17 + 6 + 14 + 2 * 5 + 2  # When, Action, Cards, Undo, cell padding, scrollbar
+
+
+def cells(b: history.Batch, room: int) -> list[Text]:
+    """A batch as one table row, its summary cut to `room`; an undone batch struck through."""
+    style = "strike dim" if b.undone_by else ""
+    mark = "undone" if b.undone_by else f"undid {b.undid[:8]}" if b.undid else ""
+    summary = b.summary if len(b.summary) <= room else b.summary[: room - 1] + "…"
+    return [
+        Text(f"{b.at:%Y-%m-%d %H:%M}", style=style),
+        Text(b.action, style=style),
+        Text(f"{b.cards:,}", style=style, justify="right"),
+        Text(mark, style="bold" if mark else ""),
+        Text(summary, style=style, no_wrap=True),
+    ]
+
 
 class HistoryScreen(Screen):
     DEFAULT_CSS = """
     #batches { height: 1fr; }
+    #batch-detail { height: auto; max-height: 8; padding: 0 1; border-top: solid $primary; }
     #history-status { height: 1; padding: 0 1; background: $panel; }
     """
     BINDINGS = [
@@ -36,13 +57,15 @@ class HistoryScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield PlainTable(id="batches", cursor_type="row", zebra_stripes=True)
+        yield PlainStatic("", id="batch-detail")
         yield PlainStatic("", id="history-status")
         yield FleetFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#batches", DataTable).add_columns(
-            "When", "Who", "Action", "Cards", "Reason", "Batch", "Summary"
-        )
+        table = self.query_one("#batches", DataTable)
+        table.add_columns("When", "Action")
+        table.add_column(Text("Cards", justify="right"))
+        table.add_columns("Undo", "Summary")
         self.action_refresh()
 
     def on_screen_resume(self) -> None:
@@ -60,11 +83,22 @@ class HistoryScreen(Screen):
         self.found = {b.batch_id: b for b in found}
         table = self.query_one("#batches", DataTable)
         table.clear()
+        room = max(12, self.size.width - FIXED_COLUMNS)
         for b in found:
-            table.add_row(*b.cells(), key=b.batch_id)
+            table.add_row(*cells(b, room), key=b.batch_id)
         self.query_one("#history-status", Static).update(
             f"{units.counted(len(found), 'batch')}, newest first"
         )
+
+    def on_resize(self) -> None:
+        if self.found:
+            self.show(list(self.found.values()))
+
+    @on(DataTable.RowHighlighted, "#batches")
+    def highlighted(self, event: DataTable.RowHighlighted) -> None:
+        batch = self.found.get(str(event.row_key.value))
+        detail = self.query_one("#batch-detail", Static)
+        detail.update("\n".join(batch.lines()) if batch else "")
 
     def action_undo(self) -> None:
         table = self.query_one("#batches", DataTable)

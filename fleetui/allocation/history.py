@@ -149,18 +149,6 @@ class Batch:
             return f"undone by {self.undone_by[:8]}"
         return f"undid {self.undid[:8]}" if self.undid else ""
 
-    def cells(self) -> tuple[str, ...]:
-        """One row of a batch table, under BATCH_HEADINGS."""
-        return (
-            f"{self.at:%Y-%m-%d %H:%M}",
-            self.actor,
-            self.action,
-            f"{self.cards:,}",
-            self.reason,
-            self.batch_id[:8],
-            "; ".join(p for p in (self.mark(), self.summary) if p),
-        )
-
     def lines(self) -> list[str]:
         """The batch as lines of at most 80 characters, for the CLI."""
         head = f"{self.at:%Y-%m-%d %H:%M}  {self.batch_id[:8]}  {self.actor}  {self.action}"
@@ -171,9 +159,6 @@ class Batch:
         out = _wrapped(head, "")
         out += _wrapped(self.summary) if self.summary else []
         return out + (_wrapped(f"why: {self.reason}") if self.reason else [])
-
-
-BATCH_HEADINGS = ("When", "Who", "Action", "Cards", "Reason", "Batch", "Summary")
 
 
 def parse_since(value: str | None) -> datetime | None:

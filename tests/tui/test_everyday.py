@@ -145,3 +145,30 @@ async def test_help_lists_every_filter_term(demo_engine):
         shown = text_of(app.screen)
         for term, _ in query.SYNTAX:
             assert term.replace("`", "") in shown
+
+
+async def test_history_fits_80_columns_and_marks_undone_batches(demo_engine):
+    from fleetui.allocation import moves
+    from fleetui.allocation.undo import undo
+    from fleetui.screens.dialogs import Confirm
+
+    serials = [r.serial for r in inventory.cards(demo_engine, "team:search", 2, settings=Config())]
+    plan = moves.plan_cards(demo_engine, serials, "LLM", None, settings=Config())
+    moved = moves.commit(demo_engine, plan, "a long reason " * 5, actor="ops")
+    undid = undo(demo_engine, moved).undo_batch_id
+    app = FleetApp(demo_engine, initial_mode="history")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#batches", DataTable)
+        assert table.virtual_size.width <= table.size.width <= 80
+        assert str(table.get_row(undid)[3]) == f"undid {moved[:8]}"
+        assert str(table.get_row(moved)[3]) == "undone"
+        table.move_cursor(row=table.get_row_index(moved))
+        await pilot.pause()
+        detail = str(app.screen.query_one("#batch-detail", Static).render())
+        assert f"undone by {undid[:8]}" in detail and "why: a long reason" in detail
+        await pilot.press("u")
+        await settle(pilot)
+        assert not isinstance(app.screen, Confirm)
+        notes = [n.message for n in app._notifications]  # Textual keeps no public list
+        assert any("already undone" in n for n in notes), notes
