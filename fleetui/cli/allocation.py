@@ -302,15 +302,21 @@ def _print_lines(entries) -> None:
 @report_app.command("allocation")
 def report_allocation(
     ctx: typer.Context,
-    as_of: Annotated[str, typer.Option("--as-of", help="The date (2026-01-31).")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The date (2026-01-31); default today.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Who held how many cards and PFLOPS at the end of a past date, rebuilt from the log."""
     from fleetui.allocation import history
 
+    as_of = as_of or date.today().isoformat()
     rows = history.allocation_as_of(open_db(ctx), as_of)
     if as_json:
         print_json([r.as_dict() for r in rows])
+        return
+    if not rows:
+        out.print(f"No team held any card at the end of {as_of}.", highlight=False)
         return
     table = Table(title=f"Allocation at the end of {as_of}")
     for column in ("Team", "Cards", "PFLOPS"):
