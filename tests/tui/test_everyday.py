@@ -172,3 +172,22 @@ async def test_history_fits_80_columns_and_marks_undone_batches(demo_engine):
         assert not isinstance(app.screen, Confirm)
         notes = [n.message for n in app._notifications]  # Textual keeps no public list
         assert any("already undone" in n for n in notes), notes
+
+
+async def test_inventory_columns_keep_their_widths_and_give_way_by_priority(demo_engine):
+    app = FleetApp(demo_engine, initial_mode="inventory")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#cards", DataTable)
+        shown = [str(key.value) for key in table.columns]
+        assert shown == ["mark", "serial", "model", "team", "status"]
+        widths = [c.get_render_width(table) for c in table.columns.values()]
+        assert sum(widths) <= table.size.width
+        await pilot.press("pagedown")
+        await settle(pilot)
+        assert [c.get_render_width(table) for c in table.columns.values()] == widths
+        await pilot.resize_terminal(160, 45)
+        await settle(pilot)
+        columns = {str(key.value): column for key, column in table.columns.items()}
+        assert {"node", "project", "purchase_date", "warranty_end"} <= set(columns)
+        assert min(columns["purchase_date"].width, columns["warranty_end"].width) >= 10
