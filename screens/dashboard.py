@@ -33,6 +33,12 @@ STATUS_LABELS = {
 }
 
 
+EMPTY = (
+    "No cards yet. Import a CSV or spreadsheet: press I here, or run `fleetui import FILE`. "
+    "Or look around a demo fleet first: `fleetui demo`."
+)
+
+
 class DashboardScreen(Screen):
     CSS_PATH = "dashboard.tcss"
     BINDINGS = [
@@ -122,6 +128,9 @@ class DashboardScreen(Screen):
         self.post_message(ShowInventory(query))
 
     def show(self, summary: Summary) -> None:
+        if not summary.total_cards:
+            self.query_one("#totals", Static).update(EMPTY)
+            return
         self.query_one("#totals", Static).update(
             Text.assemble(
                 (units.count(summary.total_cards), "bold"),

@@ -191,3 +191,12 @@ async def test_inventory_columns_keep_their_widths_and_give_way_by_priority(demo
         columns = {str(key.value): column for key, column in table.columns.items()}
         assert {"node", "project", "purchase_date", "warranty_end"} <= set(columns)
         assert min(columns["purchase_date"].width, columns["warranty_end"].width) >= 10
+
+
+async def test_a_first_launch_on_an_empty_database_says_how_to_start(engine):
+    app = FleetApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        totals = str(app.screen.query_one("#totals", Static).render())
+        assert "No cards yet" in totals and "fleetui import FILE" in totals
+        assert "fleetui demo" in totals
