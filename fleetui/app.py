@@ -9,11 +9,13 @@ from datetime import date
 from sqlalchemy import Engine
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from fleetui import config
 from fleetui.admin import maintenance
+from fleetui.db.audit import last_event_id
 from fleetui.db.engine import redact
-from fleetui.screens import keymap
+from fleetui.screens import freshness, keymap
 from fleetui.screens.commands import FleetCommands
 from fleetui.screens.dashboard import DashboardScreen
 from fleetui.screens.dialogs import AskText
@@ -26,7 +28,7 @@ from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.reallocate import ReallocateModal
 from fleetui.screens.teams import TeamsScreen
 from fleetui.screens.telemetry import TelemetryScreen
-from fleetui.screens.work import run_service
+from fleetui.screens.work import ignore, run_service
 
 
 class FleetApp(App[None]):
@@ -73,6 +75,23 @@ class FleetApp(App[None]):
 
     def on_mount(self) -> None:
         self.switch_mode(self.initial_mode)
+        self.set_interval(freshness.CHECK_S, self.check_freshness)
+
+    def built_screens(self) -> list[Screen]:
+        """Every screen built so far, in all modes (Textual keeps no public list of them)."""
+        return [screen for stack in self._screen_stacks.values() for screen in stack]
+
+    def check_freshness(self) -> None:
+        """Mark the screens showing figures that another process has changed since."""
+        run_service(
+            self,
+            last_event_id,
+            self.engine,
+            on_done=lambda newest: freshness.check(self.built_screens(), newest),
+            on_error=ignore,
+            group="freshness",
+            exclusive=True,
+        )
 
     def notify(self, message: str, **kwargs) -> None:
         """Every notification shows its message literally: messages carry data (serials, names,
@@ -91,11 +110,10 @@ class FleetApp(App[None]):
             screen.set_filter(message.query)
 
     def on_fleet_changed(self, _message: FleetChanged) -> None:
-        """A write was made here: every screen built so far (all modes; Textual keeps no public
-        list of them) gets its own FleetChanged and reloads what it shows."""
-        for stack in self._screen_stacks.values():
-            for screen in stack:
-                screen.post_message(FleetChanged())
+        """A write was made here: every screen built so far gets its own FleetChanged and
+        reloads what it shows."""
+        for screen in self.built_screens():
+            screen.post_message(FleetChanged())
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

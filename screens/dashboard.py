@@ -91,6 +91,7 @@ class DashboardScreen(Screen):
             self.engine,
             on_done=self.show_then_alerts,
             group="dashboard",
+            stamps=self.engine,
             exclusive=True,
         )
 

@@ -76,7 +76,13 @@ class HistoryScreen(Screen):
 
     def action_refresh(self) -> None:
         run_service(
-            self, history.batches, self.engine, on_done=self.show, group="history", exclusive=True
+            self,
+            history.batches,
+            self.engine,
+            on_done=self.show,
+            group="history",
+            exclusive=True,
+            stamps=self.engine,
         )
 
     def show(self, found: list[history.Batch]) -> None:

@@ -301,6 +301,7 @@ class InventoryScreen(Screen):
             on_done=lambda page: self.show_page(request, page, first_row),
             on_error=self.show_error,
             group="inventory-page",
+            stamps=self.engine,
             exclusive=True,
         )
 

@@ -79,6 +79,7 @@ class LifecycleScreen(Screen):
             on_error=self.query_one("#warranty", Static).update,
             group="lifecycle",
             exclusive=True,
+            stamps=self.engine,
         )
 
     def show(self, snap: lifecycle.Snapshot) -> None:

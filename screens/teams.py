@@ -52,6 +52,7 @@ class TeamsScreen(Screen):
             on_done=lambda rows: self.show(*rows),
             group="teams",
             exclusive=True,
+            stamps=self.engine,
         )
 
     def show(self, team_rows: list[teams.Holding], project_rows: list[teams.Holding]) -> None:

@@ -200,3 +200,37 @@ async def test_a_first_launch_on_an_empty_database_says_how_to_start(engine):
         totals = str(app.screen.query_one("#totals", Static).render())
         assert "No cards yet" in totals and "fleetui import FILE" in totals
         assert "fleetui demo" in totals
+
+
+async def test_a_write_by_another_process_marks_the_screens_that_read_before_it(
+    demo_engine, demo_url
+):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    serial = next(
+        iter(inventory.cards(demo_engine, "status:in_service", 1, settings=Config()))
+    ).serial
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        dashboard = app.screen
+        app.check_freshness()
+        await settle(pilot)
+        assert dashboard.sub_title is None, "nothing changed yet"
+        fleetui = Path(sys.executable).with_name("fleetui")  # the installed command
+        edit = [str(fleetui), "--db", demo_url, "edit", serial]
+        done = subprocess.run(
+            [*edit, "--status", "spare", "--reason", "elsewhere", "--yes"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        app.check_freshness()  # what the app's timer does
+        await settle(pilot)
+        assert "changed since by another process" in dashboard.sub_title
+        assert f"read {dashboard.read_at:%H:%M:%S}" in dashboard.sub_title
+        await pilot.press("r")
+        await settle(pilot)
+        assert dashboard.sub_title is None
