@@ -125,7 +125,9 @@ class FleetApp(App[None]):
                 active.binding.description,
             )
             for active in screen.active_bindings.values()
-            if active.node in (self, screen) and active.binding.description
+            if active.node in (self, screen)
+            and active.binding.description
+            and active.binding.action != "command_palette"  # listed below, with what it does
         ]
         keys += getattr(screen, "EXTRA_KEYS", [])
         keys.append(("ctrl+p", "Command palette: every action by name"))

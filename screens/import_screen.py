@@ -90,7 +90,7 @@ class ImportScreen(Screen):
             yield PlainStatic("", id="detected")
             yield PlainTable(id="mapping", cursor_type="row")
             with Horizontal(classes="row"):
-                yield Checkbox("Create missing teams/projects/nodes", id="create_missing")
+                yield Checkbox("Create missing teams, projects, nodes", id="create_missing")
                 yield Checkbox("Skip invalid rows", id="skip_invalid")
                 yield Select(
                     [(f"existing: {v}", v) for v in ("update", "skip", "error")],
