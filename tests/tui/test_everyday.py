@@ -234,3 +234,20 @@ async def test_a_write_by_another_process_marks_the_screens_that_read_before_it(
         await pilot.press("r")
         await settle(pilot)
         assert dashboard.sub_title is None
+
+
+async def test_backup_from_the_palette_writes_a_new_file(db_path, tmp_path):
+    from fleetui.store import open_fleet
+
+    engine = open_fleet(str(db_path))
+    dest = tmp_path / "copy.db"
+    app = FleetApp(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await palette(pilot, "Backup")
+        await pilot.press(*str(dest), "enter")
+        await settle(pilot)
+        assert dest.stat().st_size > 0
+        notes = [n.message for n in app._notifications]  # Textual keeps no public list
+        assert any(n.startswith("Backed up") for n in notes), notes
+    engine.dispose()
