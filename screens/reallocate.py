@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Select, Static
 
 from fleetui.allocation import moves, teams
 from fleetui.config import Config
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.screens.dialogs import PreviewDialog
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
@@ -51,7 +52,9 @@ class ReallocateModal(PreviewDialog):
         team_options = [(plain(t), t) for t in self.directory]
         with VerticalScroll(id="dialog"):
             if self.serials:
-                yield PlainLabel(f"Move {len(self.serials):,} marked cards", id="title")
+                yield PlainLabel(
+                    f"Move {units.counted(len(self.serials), 'marked card')}", id="title"
+                )
             else:
                 yield PlainLabel("Request cards by count or by compute", id="title")
                 with Horizontal(classes="row"):

@@ -10,9 +10,9 @@ from fleetui.core import units
 
 ROOT = Path(__file__).resolve().parents[1]
 # A formatted number followed by a plural noun: `f"{n:,} cards"` says "1 cards" for one.
-PLURAL_AFTER_NUMBER = re.compile(
-    r"^ (cards|nodes|batches|rows|teams|projects|models|GPUs|errors|events|columns|repairs|files)\b"
-)
+ADJECTIVES = "more|named|movable|whole|marked|audit|other"
+NOUNS = "cards|nodes|batches|rows|teams|projects|models|GPUs|errors|events|columns|repairs|files"
+PLURAL_AFTER_NUMBER = re.compile(rf"^ (?:(?:{ADJECTIVES}) )?({NOUNS})\b")
 
 
 def test_counted_says_one_in_the_singular_and_more_in_the_plural():

@@ -178,7 +178,9 @@ def check(engine: Engine, full: bool = False) -> list[Problem]:
         if ahead:
             problems.append(
                 Problem(
-                    "history", f"{ahead:,} audit events record a card version newer than the card's"
+                    "history",
+                    f"{units.counted(ahead, 'audit event')} record a card version newer than "
+                    "the card's",
                 )
             )
         if conn.dialect.name == "postgresql":

@@ -199,7 +199,7 @@ def plan_cards(
                 f"Cards in repair, retired or on order are not moved: {', '.join(stuck[:5])}."
             )
         cards = [found[s] for s in dict.fromkeys(serials)]
-        plan = Plan(target, cards, [f"{len(cards):,} named cards."])
+        plan = Plan(target, cards, [f"{units.counted(len(cards), 'named card')}."])
         _preview(conn, plan)
     return plan
 
@@ -267,7 +267,7 @@ def plan_request(
         )
         if short:
             raise UserError(
-                f"{source} cannot give {wanted}: only {len(picked):,} movable cards "
+                f"{source} cannot give {wanted}: only {units.counted(len(picked), 'movable card')} "
                 f"({have / 1000:,.1f} PFLOPS) match; cards in repair, retired or on order "
                 "are never moved."
             )
@@ -352,8 +352,8 @@ def _pick(
             part.append(card)
         if len(part) < len(node):
             notes.append(
-                f"Node {node[0].node} is split: {len(part)} of its {len(node)} "
-                "movable cards were needed."
+                f"Node {node[0].node} is split: {len(part)} of its "
+                f"{units.counted(len(node), 'movable card')} were needed."
             )
         else:
             whole += 1
@@ -361,7 +361,7 @@ def _pick(
     if whole:
         notes.insert(
             0,
-            f"{whole:,} whole nodes"
+            units.counted(whole, "whole node")
             + (f" ({spare:,} of them spare)" if spare else "")
             + " taken rather than split.",
         )
@@ -469,7 +469,7 @@ def describe(plan: Plan, limit: int = 20) -> list[str]:
     for card in plan.cards[:limit]:
         lines.append(f"  {card.serial}  {card.model}  {card.node or '-'}  {card.status}")
     if len(plan.cards) > limit:
-        lines.append(f"  … and {len(plan.cards) - limit:,} more cards")
+        lines.append(f"  … and {units.counted(len(plan.cards) - limit, 'more card')}")
     return lines
 
 

@@ -246,7 +246,7 @@ def describe_edit(plan: EditPlan, limit: int = 20) -> list[str]:
         lines.append(f"{units.counted(plan.unchanged, 'card')} already hold these values.")
     lines += [f"  {c.serial}" for c in plan.cards[:limit]]
     if len(plan.cards) > limit:
-        lines.append(f"  … and {len(plan.cards) - limit:,} more cards")
+        lines.append(f"  … and {units.counted(len(plan.cards) - limit, 'more card')}")
     return lines
 
 
