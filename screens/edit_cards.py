@@ -84,7 +84,7 @@ class EditModal(PreviewDialog):
     def show_plan(self, plan: edit.EditPlan) -> None:
         self.plan = plan
         self.query_one("#plan", Static).update(plain("\n".join(edit.describe_edit(plan, 12))))
-        self.call_after_refresh(self.query_one("#plan", Static).scroll_visible)
+        self.call_after_refresh(self.query_one("#plan", Static).scroll_visible, animate=False)
         self.query_one("#save", Button).disabled = False
 
     def show_problem(self, message: str) -> None:

@@ -149,7 +149,7 @@ class ReallocateModal(PreviewDialog):
     def show_plan(self, plan: moves.Plan) -> None:
         self.plan = plan
         self.query_one("#plan", Static).update("\n".join(moves.describe(plan, limit=12)))
-        self.call_after_refresh(self.query_one("#plan", Static).scroll_visible)
+        self.call_after_refresh(self.query_one("#plan", Static).scroll_visible, animate=False)
         self.query_one("#move", Button).disabled = False
 
     def show_problem(self, message: str) -> None:
