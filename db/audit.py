@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import Connection, Select, insert, literal
+from sqlalchemy import Connection, Engine, Select, func, insert, literal, select
 
 from fleetui.core.vocabulary import Action
 from fleetui.db.tables import Event, require_fit, table_of
@@ -67,6 +67,13 @@ Payload = Mapping[str, Any]  # one of the above, or a card's changed columns
 
 def new_batch_id() -> str:
     return uuid.uuid4().hex
+
+
+def last_event_id(engine: Engine) -> int:
+    """The newest audit event's id (0 for none): every write to the fleet, from any process,
+    makes it grow, and reading it is one index look-up."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(event_t.c.id))).scalar() or 0
 
 
 def current_actor() -> str:

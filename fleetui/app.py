@@ -3,18 +3,22 @@ settings, read once at start."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import date
 
 from sqlalchemy import Engine
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
 from fleetui import config
+from fleetui.admin import maintenance
+from fleetui.db.audit import last_event_id
 from fleetui.db.engine import redact
-from fleetui.screens import keymap
+from fleetui.screens import freshness, keymap
+from fleetui.screens.commands import FleetCommands
 from fleetui.screens.dashboard import DashboardScreen
+from fleetui.screens.dialogs import AskText
 from fleetui.screens.help import HelpScreen
 from fleetui.screens.history import HistoryScreen
 from fleetui.screens.import_screen import ImportScreen
@@ -25,10 +29,12 @@ from fleetui.screens.reallocate import ReallocateModal
 from fleetui.screens.scheduler import SchedulerModal
 from fleetui.screens.teams import TeamsScreen
 from fleetui.screens.telemetry import TelemetryScreen
+from fleetui.screens.work import ignore, run_service
 
 
 class FleetApp(App[None]):
     TITLE = "fleetui"
+    COMMANDS = App.COMMANDS | {FleetCommands}
     BINDINGS = [
         Binding("d", "show('dashboard')", "Dashboard", id="app.dashboard"),
         Binding("i", "show('inventory')", "Inventory", id="app.inventory"),
@@ -71,6 +77,23 @@ class FleetApp(App[None]):
 
     def on_mount(self) -> None:
         self.switch_mode(self.initial_mode)
+        self.set_interval(freshness.CHECK_S, self.check_freshness)
+
+    def built_screens(self) -> list[Screen]:
+        """Every screen built so far, in all modes (Textual keeps no public list of them)."""
+        return [screen for stack in self._screen_stacks.values() for screen in stack]
+
+    def check_freshness(self) -> None:
+        """Mark the screens showing figures that another process has changed since."""
+        run_service(
+            self,
+            last_event_id,
+            self.engine,
+            on_done=lambda newest: freshness.check(self.built_screens(), newest),
+            on_error=ignore,
+            group="freshness",
+            exclusive=True,
+        )
 
     def notify(self, message: str, **kwargs) -> None:
         """Every notification shows its message literally: messages carry data (serials, names,
@@ -89,11 +112,10 @@ class FleetApp(App[None]):
             screen.set_filter(message.query)
 
     def on_fleet_changed(self, _message: FleetChanged) -> None:
-        """A write was made here: every screen built so far (all modes; Textual keeps no public
-        list of them) gets its own FleetChanged and reloads what it shows."""
-        for stack in self._screen_stacks.values():
-            for screen in stack:
-                screen.post_message(FleetChanged())
+        """A write was made here: every screen built so far gets its own FleetChanged and
+        reloads what it shows."""
+        for screen in self.built_screens():
+            screen.post_message(FleetChanged())
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -105,7 +127,9 @@ class FleetApp(App[None]):
                 active.binding.description,
             )
             for active in screen.active_bindings.values()
-            if active.node in (self, screen) and active.binding.description
+            if active.node in (self, screen)
+            and active.binding.description
+            and active.binding.action != "command_palette"  # listed below, with what it does
         ]
         keys += getattr(screen, "EXTRA_KEYS", [])
         keys.append(("ctrl+p", "Command palette: every action by name"))
@@ -127,28 +151,16 @@ class FleetApp(App[None]):
         if not isinstance(self.screen, SchedulerModal):
             self.push_screen(SchedulerModal(self.engine, settings=self.settings))
 
-    def action_filter(self) -> None:
-        self.switch_mode("inventory")
-        self.call_after_refresh(self.screen.run_action, "focus_filter")
+    def action_on(self, mode: str, action: str) -> None:
+        """Run a screen's own action (the palette's "Edit cards"): go to its mode, then run it."""
+        self.action_show(mode)
+        self.call_after_refresh(lambda: self.screen.run_action(action))
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield SystemCommand(
-            "Dashboard",
-            "Cards by status, compute per team and model",
-            lambda: self.action_show("dashboard"),
+    def action_backup(self) -> None:
+        def chosen(dest: str | None) -> None:
+            if dest:
+                run_service(self.screen, maintenance.backup, self.engine, dest, on_done=self.notify)
+
+        self.push_screen(
+            AskText("Back up the database to a new file:", "~/fleet-backup.db"), chosen
         )
-        yield SystemCommand(
-            "Inventory",
-            "Every card, paged from the database",
-            lambda: self.action_show("inventory"),
-        )
-        yield SystemCommand(
-            "Filter inventory", "Jump to the inventory's filter box", self.action_filter
-        )
-        yield SystemCommand(
-            "Request cards",
-            "Move N cards or X PFLOPS of some models to a team: preview, then confirm",
-            self.action_request,
-        )
-        yield SystemCommand("Keys", "Show the keys of this screen", self.action_help)
-        yield from super().get_system_commands(screen)

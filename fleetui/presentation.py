@@ -25,7 +25,8 @@ WIDTH = 80  # the CLI's lines fit a standard terminal
 def describe_move(plan: Plan, limit: int = 20) -> list[str]:
     """A move's preview as lines of text."""
     lines = [
-        f"Move {len(plan.cards):,} cards ({units.compute(plan.tflops)}) to {plan.target.label()}.",
+        f"Move {units.counted(len(plan.cards), 'card')} ({units.compute(plan.tflops)}) "
+        f"to {plan.target.label()}.",
         *plan.explanation,
         "",
     ]
@@ -48,7 +49,7 @@ def describe_edit(plan: EditPlan, limit: int = 20) -> list[str]:
 
 
 def _more(cards: int, limit: int) -> list[str]:
-    return [f"  … and {cards - limit:,} more cards"] if cards > limit else []
+    return [f"  … and {units.counted(cards - limit, 'more card')}"] if cards > limit else []
 
 
 # ---------------------------------------------------------------- import errors
@@ -97,22 +98,6 @@ def _ranges(rows: list[int], limit: int = 12) -> str:
 
 
 # ---------------------------------------------------------------- history
-
-BATCH_HEADINGS = ("When", "Who", "Action", "Cards", "Reason", "Batch", "Summary")
-
-
-def batch_cells(batch: Batch) -> tuple[str, ...]:
-    """One row of a batch table, under BATCH_HEADINGS."""
-    return (
-        f"{batch.at:%Y-%m-%d %H:%M}",
-        batch.actor,
-        batch.action,
-        f"{batch.cards:,}",
-        batch.reason,
-        batch.batch_id[:8],
-        "; ".join(p for p in (batch.mark(), batch.summary) if p),
-    )
-
 
 def batch_lines(batch: Batch) -> list[str]:
     """A batch as lines of at most WIDTH characters."""

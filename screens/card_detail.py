@@ -11,12 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.inventory.cards import CardDetail, detail
 from fleetui.screens.edit_cards import EditModal
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, plain
 from fleetui.screens.work import run_service
@@ -48,7 +49,7 @@ class CardDetailScreen(Screen):
         with VerticalScroll():
             yield PlainStatic(f"Card {self.serial}", id="fields")
             yield PlainStatic("", id="history")
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
         self.load()
@@ -60,7 +61,6 @@ class CardDetailScreen(Screen):
         def edited(batch: str | None) -> None:
             if batch:
                 self.notify(f"Edited (batch {batch[:8]}; undo from History).")
-                self.load()
 
         self.app.push_screen(EditModal(self.engine, [self.serial], settings=self.settings), edited)
 

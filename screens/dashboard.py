@@ -12,13 +12,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.vocabulary import Status
 from fleetui.inventory import cards as inventory
 from fleetui.inventory.summary import UNASSIGNED, Summary, fleet_summary
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.health import HealthScreen
 from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.plain import PlainStatic, PlainTable
@@ -32,6 +33,12 @@ STATUS_LABELS = {
     Status.RETIRED: "Retired",
     Status.ON_ORDER: "On order",
 }
+
+
+EMPTY = (
+    "No cards yet. Import a CSV or spreadsheet: press I here, or run `fleetui import FILE`. "
+    "Or look around a demo fleet first: `fleetui demo`."
+)
 
 
 class DashboardScreen(Screen):
@@ -65,7 +72,7 @@ class DashboardScreen(Screen):
             yield PlainStatic("Checking warranties and service life…", id="alerts")
             yield PlainTable(id="teams", cursor_type="row", zebra_stripes=True)
             yield PlainTable(id="models", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
         teams = self.query_one("#teams", DataTable)
@@ -87,6 +94,7 @@ class DashboardScreen(Screen):
             self.engine,
             on_done=self.show_then_alerts,
             group="dashboard",
+            stamps=self.engine,
             exclusive=True,
         )
 
@@ -131,6 +139,9 @@ class DashboardScreen(Screen):
         self.post_message(ShowInventory(query))
 
     def show(self, summary: Summary) -> None:
+        if not summary.total_cards:
+            self.query_one("#totals", Static).update(EMPTY)
+            return
         self.query_one("#totals", Static).update(
             Text.assemble(
                 (units.count(summary.total_cards), "bold"),

@@ -3,20 +3,22 @@ Fields left blank stay as they are."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import Engine
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from fleetui.config import Config
 from fleetui.core import units
-from fleetui.core.errors import UserError
 from fleetui.inventory import edit
 from fleetui.presentation import describe_edit
+from fleetui.screens.dialogs import PreviewDialog
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
+from fleetui.screens.work import run_service
 
 HINTS = {
     "status": "status: in_service, spare, repair, retired, on_order",
@@ -32,7 +34,7 @@ HINTS = {
 }
 
 
-class EditModal(ModalScreen[str | None]):
+class EditModal(PreviewDialog):
     """Dismisses with the batch id of the edit, or None when cancelled."""
 
     CSS_PATH = "reallocate.tcss"  # the same dialog as a move's
@@ -57,9 +59,6 @@ class EditModal(ModalScreen[str | None]):
                 yield Button("Cancel", id="cancel")
             yield PlainStatic("", id="plan")
 
-    def on_mount(self) -> None:
-        self.query_one("#status", Input).focus()
-
     @on(Input.Changed)
     def forget_plan(self, event: Input.Changed) -> None:
         if event.input.id != "reason":
@@ -73,20 +72,23 @@ class EditModal(ModalScreen[str | None]):
     @on(Button.Pressed, "#preview")
     def preview(self) -> None:
         fields = {n: self.query_one(f"#{n}", Input).value.strip() or None for n in edit.EDIT_FIELDS}
-        self.make_plan(fields)
-
-    @work(thread=True, exclusive=True, group="plan")
-    def make_plan(self, fields: dict[str, str | None]) -> None:
-        try:
-            plan = edit.plan_edit(self.engine, self.serials, None, fields, settings=self.settings)
-        except UserError as exc:
-            self.app.call_from_thread(self.show_problem, str(exc))
-            return
-        self.app.call_from_thread(self.show_plan, plan)
+        run_service(
+            self,
+            partial(edit.plan_edit, settings=self.settings),
+            self.engine,
+            self.serials,
+            None,
+            fields,
+            on_done=self.show_plan,
+            on_error=self.show_problem,
+            group="plan",
+            exclusive=True,
+        )
 
     def show_plan(self, plan: edit.EditPlan) -> None:
         self.plan = plan
         self.query_one("#plan", Static).update(plain("\n".join(describe_edit(plan, 12))))
+        self.call_after_refresh(self.query_one("#plan", Static).scroll_visible, animate=False)
         self.query_one("#save", Button).disabled = False
 
     def show_problem(self, message: str) -> None:
@@ -96,13 +98,14 @@ class EditModal(ModalScreen[str | None]):
     def save(self) -> None:
         if self.plan is not None:
             self.query_one("#save", Button).disabled = True
-            self.commit(self.plan, self.query_one("#reason", Input).value)
-
-    @work(thread=True, group="commit")  # never cancelled by a newer preview
-    def commit(self, plan: edit.EditPlan, reason: str) -> None:
-        try:
-            batch = edit.commit_edit(self.engine, plan, reason)
-        except UserError as exc:
-            self.app.call_from_thread(self.show_problem, str(exc))
-            return
-        self.app.call_from_thread(self.dismiss, batch)
+            run_service(  # its own group: never cancelled by a newer preview
+                self,
+                edit.commit_edit,
+                self.engine,
+                self.plan,
+                self.query_one("#reason", Input).value,
+                on_done=self.dismiss,
+                on_error=self.show_problem,
+                group="commit",
+                writes=True,
+            )

@@ -11,10 +11,11 @@ from sqlalchemy import Engine
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from fleetui.config import Config
 from fleetui.lifecycle import rma
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
@@ -42,7 +43,7 @@ class HealthScreen(Screen):
         yield Header()
         yield PlainTable(id="sick", cursor_type="row", zebra_stripes=True)
         yield PlainStatic("Reading health evidence…", id="health-status")
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#sick", DataTable)

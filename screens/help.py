@@ -1,4 +1,4 @@
-"""`?`: the keys of the screen you were on and the app's own."""
+"""`?`: the keys of the screen you were on and the app's own, and the whole filter syntax."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 
+from fleetui.inventory import query
 from fleetui.screens.plain import PlainStatic, plain
 
 
@@ -15,7 +16,8 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 72; max-height: 90%; border: round $accent; background: $surface; padding: 0 1;
+        width: 100; max-width: 96%; max-height: 90%;
+        border: round $accent; background: $surface; padding: 0 1;
     }
     """
     BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
@@ -30,9 +32,13 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("does")
         for key, description in self.keys:
             table.add_row(plain(key), plain(description))
-        table.caption = (
-            "Filter syntax: free text, or key:value with serial, uuid, model, node, site, team, "
-            'project, status; quote values with spaces (team:"Ads ranking"); team:none.'
+        syntax = Table(
+            title="Filter syntax (/ in the inventory; all terms must match)", expand=True
         )
+        syntax.add_column("term", style="bold")
+        syntax.add_column("matches")
+        for term, matches in query.SYNTAX:
+            syntax.add_row(plain(term.replace("`", "")), plain(matches.replace("`", "")))
         with VerticalScroll():
             yield PlainStatic(table)
+            yield PlainStatic(syntax)

@@ -1,54 +1,48 @@
-"""History: the audit log's batches, newest first; `u` undoes the highlighted batch."""
+"""History: the audit log's batches, newest first, one line each (it fits 80 columns); the
+highlighted batch in full below (who, why, what); `u` undoes it. Undone batches are struck
+through and marked, and so is the batch that undid them."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from sqlalchemy import Engine
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Header, Static
 
 from fleetui.allocation import history
 from fleetui.allocation.undo import UndoResult, undo
-from fleetui.presentation import BATCH_HEADINGS, batch_cells
+from fleetui.core import units
+from fleetui.presentation import batch_lines
+from fleetui.screens.dialogs import Confirm
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
-from fleetui.screens.plain import PlainLabel, PlainStatic, PlainTable
+from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
 
+FIXED_COLUMNS = 16 + 17 + 6 + 14 + 2 * 5 + 2  # When, Action, Cards, Undo, cell padding, scrollbar
 
-class ConfirmUndo(ModalScreen[bool]):
-    DEFAULT_CSS = """
-    ConfirmUndo { align: center middle; }
-    ConfirmUndo > Vertical { width: 64; height: auto; border: round $warning;
-                             background: $surface; padding: 1 2; }
-    ConfirmUndo Horizontal { height: auto; margin-top: 1; }
-    """
-    BINDINGS = [Binding("escape,n", "dismiss(False)", "No"), Binding("y", "dismiss(True)", "Yes")]
 
-    def __init__(self, batch: history.Batch) -> None:
-        super().__init__()
-        self.undoing = batch  # not `batch`: that is Textual's batch(), which recompose calls
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield PlainLabel(
-                f"Undo batch {self.undoing.batch_id[:8]} ({self.undoing.action}, "
-                f"{self.undoing.cards:,} cards, by {self.undoing.actor})? y/n"
-            )
-            with Horizontal():
-                yield Button("Undo", id="yes", variant="warning")
-                yield Button("Keep", id="no")
-
-    @on(Button.Pressed)
-    def answer(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+def cells(b: history.Batch, room: int) -> list[Text]:
+    """A batch as one table row, its summary cut to `room`; an undone batch struck through."""
+    style = "strike dim" if b.undone_by else ""
+    mark = "undone" if b.undone_by else f"undid {b.undid[:8]}" if b.undid else ""
+    summary = b.summary if len(b.summary) <= room else b.summary[: room - 1] + "…"
+    return [
+        Text(f"{b.at:%Y-%m-%d %H:%M}", style=style),
+        Text(b.action, style=style),
+        Text(f"{b.cards:,}", style=style, justify="right"),
+        Text(mark, style="bold" if mark else ""),
+        Text(summary, style=style, no_wrap=True),
+    ]
 
 
 class HistoryScreen(Screen):
     DEFAULT_CSS = """
     #batches { height: 1fr; }
+    #batch-detail { height: auto; max-height: 8; padding: 0 1; border-top: solid $primary; }
     #history-status { height: 1; padding: 0 1; background: $panel; }
     """
     BINDINGS = [
@@ -64,11 +58,15 @@ class HistoryScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield PlainTable(id="batches", cursor_type="row", zebra_stripes=True)
+        yield PlainStatic("", id="batch-detail")
         yield PlainStatic("", id="history-status")
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#batches", DataTable).add_columns(*BATCH_HEADINGS)
+        table = self.query_one("#batches", DataTable)
+        table.add_columns("When", "Action")
+        table.add_column(Text("Cards", justify="right"))
+        table.add_columns("Undo", "Summary")
         self.action_refresh()
 
     def on_screen_resume(self) -> None:
@@ -79,16 +77,35 @@ class HistoryScreen(Screen):
 
     def action_refresh(self) -> None:
         run_service(
-            self, history.batches, self.engine, on_done=self.show, group="history", exclusive=True
+            self,
+            history.batches,
+            self.engine,
+            on_done=self.show,
+            group="history",
+            exclusive=True,
+            stamps=self.engine,
         )
 
     def show(self, found: list[history.Batch]) -> None:
         self.found = {b.batch_id: b for b in found}
         table = self.query_one("#batches", DataTable)
         table.clear()
+        room = max(12, self.size.width - FIXED_COLUMNS)
         for b in found:
-            table.add_row(*batch_cells(b), key=b.batch_id)
-        self.query_one("#history-status", Static).update(f"{len(found):,} batches, newest first")
+            table.add_row(*cells(b, room), key=b.batch_id)
+        self.query_one("#history-status", Static).update(
+            f"{units.counted(len(found), 'batch')}, newest first"
+        )
+
+    def on_resize(self) -> None:
+        if self.found:
+            self.show(list(self.found.values()))
+
+    @on(DataTable.RowHighlighted, "#batches")
+    def highlighted(self, event: DataTable.RowHighlighted) -> None:
+        batch = self.found.get(str(event.row_key.value))
+        detail = self.query_one("#batch-detail", Static)
+        detail.update("\n".join(batch_lines(batch)) if batch else "")
 
     def action_undo(self) -> None:
         table = self.query_one("#batches", DataTable)
@@ -114,7 +131,11 @@ class HistoryScreen(Screen):
                     writes=True,
                 )
 
-        self.app.push_screen(ConfirmUndo(batch), answered)
+        question = (
+            f"Undo batch {batch.batch_id[:8]} ({batch.action}, "
+            f"{units.counted(batch.cards, 'card')}, by {batch.actor})?"
+        )
+        self.app.push_screen(Confirm(question, yes="Undo"), answered)
 
     def undone(self, result: UndoResult) -> None:
         self.notify(result.summary())

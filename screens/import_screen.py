@@ -16,7 +16,6 @@ from textual.widgets import (
     Button,
     Checkbox,
     DataTable,
-    Footer,
     Header,
     Input,
     OptionList,
@@ -37,6 +36,7 @@ from fleetui.importing.importer import (
     unused_columns,
 )
 from fleetui.presentation import group_errors
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.work import on_ui, run_service
 
@@ -91,7 +91,7 @@ class ImportScreen(Screen):
             yield PlainStatic("", id="detected")
             yield PlainTable(id="mapping", cursor_type="row")
             with Horizontal(classes="row"):
-                yield Checkbox("Create missing teams/projects/nodes", id="create_missing")
+                yield Checkbox("Create missing teams, projects, nodes", id="create_missing")
                 yield Checkbox("Skip invalid rows", id="skip_invalid")
                 yield Select(
                     [(f"existing: {v}", v) for v in ("update", "skip", "error")],
@@ -109,7 +109,7 @@ class ImportScreen(Screen):
                 yield ProgressBar(id="progress", show_eta=False)
             yield PlainStatic("", id="summary")
             yield PlainTable(id="errors", cursor_type="row")
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
         errors = self.query_one("#errors", DataTable)

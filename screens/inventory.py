@@ -12,13 +12,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.inventory import cards as inventory
 from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.edit_cards import EditModal
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.reallocate import ReallocateModal
@@ -37,6 +38,34 @@ HEADINGS = {
     "purchase_date": "Purchased",
     "warranty_end": "Warranty end",
 }
+# Each column's fixed width (the same on every page; a date's whole), and the order in which they
+# give way on a narrow terminal: the first ones stay (at 80 columns: serial, model, team, status).
+WIDTHS = {
+    "mark": 1,
+    "serial": 16,
+    "model": 18,
+    "team": 14,
+    "status": 10,
+    "node": 15,
+    "project": 13,
+    "warranty_end": 12,
+    "purchase_date": 10,
+    "uuid": 40,
+}
+CELL_PADDING = 2  # DataTable's, per column
+SCROLLBAR = 2
+
+
+def columns_that_fit(width: int) -> list[str]:
+    """The columns shown at `width` cells, in HEADINGS' order: as many as fit, by priority."""
+    room, chosen = width - SCROLLBAR, set()
+    for key, cells in WIDTHS.items():
+        if cells + CELL_PADDING <= room:
+            chosen.add(key)
+            room -= cells + CELL_PADDING
+    return [key for key in HEADINGS if key in chosen]
+
+
 SORTABLE = list(inventory.SORTS)
 
 
@@ -102,6 +131,7 @@ class InventoryScreen(Screen):
         self.total: int | None = None
         self.marked: set[str] = set()
         self.pages_shown = 0  # bumped on every page put on screen (tests and benchmarks wait on it)
+        self.columns: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -112,14 +142,24 @@ class InventoryScreen(Screen):
         )
         yield PlainTable(id="cards", cursor_type="row", zebra_stripes=True)
         yield PlainStatic("", id="position")
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one("#cards", DataTable)
-        for key, heading in HEADINGS.items():
-            table.add_column(heading, key=key)
-        table.focus()
+        self.query_one("#cards", DataTable).focus()
         self.reload()
+
+    def on_resize(self) -> None:
+        """Show the columns that fit; a page already shown is redrawn with them."""
+        columns = columns_that_fit(self.size.width)
+        if columns == self.columns:
+            return
+        self.columns = columns
+        table = self.query_one("#cards", DataTable)
+        table.clear(columns=True)
+        for key in columns:
+            table.add_column(HEADINGS[key], key=key, width=WIDTHS[key])
+        if self.page is not None:
+            self.fill(self.page)
 
     # ------------------------------------------------------------ actions
 
@@ -186,8 +226,8 @@ class InventoryScreen(Screen):
         def edited(batch: str | None) -> None:
             if batch:
                 self.marked.clear()
-                self.notify(f"Edited the cards (batch {batch[:8]}; undo from History).")
-                self.reload()
+                edited = units.counted(len(serials), "card")
+                self.notify(f"Edited {edited} (batch {batch[:8]}; undo from History).")
 
         self.app.push_screen(EditModal(self.engine, serials, settings=self.settings), edited)
 
@@ -199,7 +239,8 @@ class InventoryScreen(Screen):
         def moved(batch: str | None) -> None:
             if batch:
                 self.marked.clear()
-                self.notify(f"Moved {len(serials):,} cards (batch {batch[:8]}; undo from History).")
+                moved = units.counted(len(serials), "card")
+                self.notify(f"Moved {moved} (batch {batch[:8]}; undo from History).")
 
         self.app.push_screen(
             ReallocateModal(self.engine, serials, self.today, settings=self.settings), moved
@@ -260,6 +301,7 @@ class InventoryScreen(Screen):
             on_done=lambda page: self.show_page(request, page, first_row),
             on_error=self.show_error,
             group="inventory-page",
+            stamps=self.engine,
             exclusive=True,
         )
 
@@ -278,19 +320,22 @@ class InventoryScreen(Screen):
             return  # a newer keystroke is on its way
         self.page, self.first_row = page, first_row
         self.pages_shown += 1
-        table = self.query_one("#cards", DataTable)
-        table.clear()
-        for row in page.rows:
-            values = row.as_dict() | {"mark": "✓" if row.serial in self.marked else ""}
-            table.add_row(
-                *(Text(str(values[k] or ""), no_wrap=True) for k in HEADINGS), key=row.serial
-            )
+        table = self.fill(page)
         if request.before is not None and page.rows:
             table.move_cursor(row=len(page.rows) - 1)
         self.query_one("#filter", Input).remove_class("error")
         self.show_position()
         if self.total is None:  # counted after the rows are up: the count can take longer
             self.count(request.query)
+
+    def fill(self, page: inventory.Page) -> DataTable:
+        table = self.query_one("#cards", DataTable)
+        table.clear()
+        for row in page.rows:
+            values = row.as_dict() | {"mark": "✓" if row.serial in self.marked else ""}
+            cells = (Text(str(values[k] or ""), no_wrap=True) for k in self.columns)
+            table.add_row(*cells, key=row.serial)
+        return table
 
     def show_count(self, query: str, total: int) -> None:
         if query == self.query_text:

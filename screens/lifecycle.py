@@ -14,10 +14,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from fleetui.config import Config
 from fleetui.lifecycle import rules as lifecycle
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, plain
 from fleetui.screens.work import run_service
@@ -62,7 +63,7 @@ class LifecycleScreen(Screen):
             yield PlainStatic("Reading warranties and service lives…", id="warranty")
             yield PlainStatic("", id="cliff")
             yield PlainStatic("", id="teams")
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
         self.action_refresh()
@@ -78,6 +79,7 @@ class LifecycleScreen(Screen):
             on_error=self.query_one("#warranty", Static).update,
             group="lifecycle",
             exclusive=True,
+            stamps=self.engine,
         )
 
     def show(self, snap: lifecycle.Snapshot) -> None:

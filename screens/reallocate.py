@@ -12,23 +12,25 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
 from fleetui.allocation import moves, plans, teams
 from fleetui.config import Config
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.presentation import describe_move
+from fleetui.screens.dialogs import PreviewDialog
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
 from fleetui.screens.work import run_service
 
 NO_PROJECT = "(no project)"
 
 
-class ReallocateModal(ModalScreen[str | None]):
+class ReallocateModal(PreviewDialog):
     """Dismisses with the batch id of the move, or None when cancelled."""
 
     CSS_PATH = "reallocate.tcss"
+    CONFIRM = "#move"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(
@@ -51,7 +53,9 @@ class ReallocateModal(ModalScreen[str | None]):
         team_options = [(plain(t), t) for t in self.directory]
         with VerticalScroll(id="dialog"):
             if self.serials:
-                yield PlainLabel(f"Move {len(self.serials):,} marked cards", id="title")
+                yield PlainLabel(
+                    f"Move {units.counted(len(self.serials), 'marked card')}", id="title"
+                )
             else:
                 yield PlainLabel("Request cards by count or by compute", id="title")
                 with Horizontal(classes="row"):
@@ -146,6 +150,7 @@ class ReallocateModal(ModalScreen[str | None]):
     def show_plan(self, plan: plans.Plan) -> None:
         self.plan = plan
         self.query_one("#plan", Static).update("\n".join(describe_move(plan, limit=12)))
+        self.call_after_refresh(self.query_one("#plan", Static).scroll_visible, animate=False)
         self.query_one("#move", Button).disabled = False
 
     def show_problem(self, message: str) -> None:

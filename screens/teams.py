@@ -7,9 +7,10 @@ from sqlalchemy import Engine
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Header
 
 from fleetui.allocation import teams
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainTable
 from fleetui.screens.work import run_service
@@ -28,7 +29,7 @@ class TeamsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield PlainTable(id="holdings", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#holdings", DataTable)
@@ -51,6 +52,7 @@ class TeamsScreen(Screen):
             on_done=lambda rows: self.show(*rows),
             group="teams",
             exclusive=True,
+            stamps=self.engine,
         )
 
     def show(self, team_rows: list[teams.Holding], project_rows: list[teams.Holding]) -> None:

@@ -14,14 +14,21 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
+from fleetui.screens.dialogs import Confirm
+from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
 from fleetui.telemetry import poller, reconcile, view
 
 INTERVAL_S = 10.0
+FIXES = {  # what `f` writes, per kind of discrepancy (reconcile.fix)
+    "unknown": "add it as a card in service on that node",
+    "moved": "record the card where telemetry saw it",
+    "missing": "take the card off its node, with a note",
+}
 
 
 class TelemetryScreen(Screen):
@@ -48,7 +55,7 @@ class TelemetryScreen(Screen):
         yield PlainTable(id="gpus", cursor_type="row", zebra_stripes=True)
         yield PlainTable(id="discrepancies", cursor_type="row")
         yield PlainStatic("", id="telemetry-status")
-        yield Footer()
+        yield FleetFooter()
 
     def on_mount(self) -> None:
         self.query_one("#nodes", DataTable).add_columns(
@@ -148,18 +155,33 @@ class TelemetryScreen(Screen):
         self.query_one("#telemetry-status", Static).update(Text(message))  # never markup
 
     def action_fix(self) -> None:
+        """Ask, naming what the fix writes, then fix the highlighted discrepancy."""
         table = self.query_one("#discrepancies", DataTable)
-        if table.row_count:
-            run_service(
-                self,
-                reconcile.fix,
-                self.engine,
-                self.found[table.cursor_row],
-                on_done=self.notify,
-                on_error=lambda problem: self.notify(problem, severity="warning"),
-                group="telemetry-fix",
-                writes=True,
-            )
+        if not table.row_count:
+            return
+        found = self.found[table.cursor_row]
+        what = FIXES.get(found.kind)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                run_service(
+                    self,
+                    reconcile.fix,
+                    self.engine,
+                    found,
+                    on_done=self.notify,
+                    on_error=lambda problem: self.notify(problem, severity="warning"),
+                    group="telemetry-fix",
+                    writes=True,
+                )
+
+        if what is None:  # a model mismatch: the service writes nothing and says why
+            answered(True)
+            return
+        card = found.serial or found.uuid or found.pci_bus_id or "?"
+        self.app.push_screen(
+            Confirm(f"{found.kind} {card} on {found.node}: {what}?", yes="Fix"), answered
+        )
 
     @on(DataTable.RowSelected, "#discrepancies")
     def selected(self) -> None:

@@ -8,10 +8,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+from sqlalchemy import Engine
 from textual.dom import DOMNode
 from textual.worker import Worker, get_current_worker
 
 from fleetui.core.errors import UserError
+from fleetui.db.audit import last_event_id
+from fleetui.screens import freshness
 from fleetui.screens.messages import FleetChanged
 from fleetui.store import BUSY, busy_as_user_error
 
@@ -28,6 +31,7 @@ def run_service(
     group: str = "default",
     exclusive: bool = False,
     writes: bool = False,
+    stamps: Engine | None = None,
 ) -> Worker[None]:
     """Run `service(*args)` in a thread worker of `node`; then, on the UI thread, `on_done(result)`.
 
@@ -36,6 +40,8 @@ def run_service(
     asked), and goes nowhere else. `on_end()` follows any of them. A worker cancelled by a newer
     one (`exclusive`) hands back nothing. `writes`: the service changes the fleet, so once it
     succeeds every screen is told (FleetChanged), even if its worker was cancelled meanwhile.
+    `stamps`: the result is what `node` shows of the fleet in this database; the audit log's
+    newest event id, read just before it, is kept as `node.read_stamp` (screens.freshness).
     """
     app = node.app
 
@@ -50,6 +56,7 @@ def run_service(
 
         try:
             with busy_as_user_error():
+                stamp = last_event_id(stamps) if stamps is not None else None
                 result = service(*args)
         except UserError as exc:
             message = str(exc)
@@ -60,6 +67,8 @@ def run_service(
         else:
             if writes:
                 app.post_message(FleetChanged())  # thread-safe
+            if stamp is not None:
+                app.call_from_thread(deliver, partial(freshness.read, node), stamp)
             if on_done is not None:
                 app.call_from_thread(deliver, on_done, result)
         if on_end is not None:

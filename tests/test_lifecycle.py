@@ -263,7 +263,7 @@ def test_cli_reports_and_repairs(db_url):
         assert result.exit_code == 0, result.output
         assert isinstance(json.loads(result.stdout), list)
     csv_out = runner.invoke(app, ["--db", db, "report", "cliff", "--csv"]).stdout
-    assert csv_out.splitlines()[0] == "label,cards,pflops"
+    assert csv_out.splitlines()[0] == "quarter,cards,pflops"
     serial = json.loads(
         runner.invoke(
             app, ["--db", db, "cards", "status:in_service", "--json", "--limit", "1"]
@@ -535,3 +535,26 @@ def test_each_report_reads_only_its_groups_and_gives_the_whole_fleets_figures(ru
         key = (g.status, g.model_key, g.warranty_end, g.end_of_life)
         grouped[key] = grouped.get(key, 0) + g.cards
     assert grouped == per_card
+
+
+def test_reports_read_like_reports(db_url):
+    """Real headings, shares as percentages, a sentence when nothing matches, plurals right,
+    and `report allocation` about today unless told otherwise."""
+    runner = CliRunner(env={"COLUMNS": "200"})
+
+    def report(*args: str) -> str:
+        result = runner.invoke(app, ["--db", db_url, "report", *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    empty = report("warranty", "--within", "1d")
+    assert empty.strip() == "No held card's warranty ends within 1 day."
+    assert "No team held any card at the end of" in report("allocation")
+    assert (
+        runner.invoke(app, ["--db", db_url, "demo", "--cards", "300", "--no-launch"]).exit_code == 0
+    )
+    cliff = report("cliff", "--today", "2026-01-01")
+    assert "Quarter" in cliff and "label" not in cliff
+    share = report("irreplaceable", "--today", "2026-01-01")
+    assert "Irreplaceable share" in share and "%" in share
+    assert "Team" in report("allocation") and "label" not in report("book-value")

@@ -181,7 +181,7 @@ def test_cli_nodes_poll_and_reconcile(db_url, endpoints):
     listed = json.loads(runner.invoke(app, ["--db", db_url, "nodes", "list", "--json"]).stdout)
     assert listed[0]["hostname"] == "node-a" and listed[0]["telemetry_kind"] == "agent"
     polled = runner.invoke(app, ["--db", db_url, "poll", "--once"])
-    assert polled.exit_code == 0 and "1 of 1 nodes answered, 3 GPUs" in polled.stdout
+    assert polled.exit_code == 0 and "1 of 1 node answered, 3 GPUs" in polled.stdout
     found = runner.invoke(app, ["--db", db_url, "reconcile", "--json"])
     assert found.exit_code == 1  # discrepancies listed, as `db check` does with problems
     assert {d["kind"] for d in json.loads(found.stdout)} == {"unknown"}
@@ -287,10 +287,11 @@ def test_the_planner_takes_idle_cards_before_busy_ones(fleet):
     assert "then idle ones" in plan.explanation[-1]
 
 
-async def test_the_telemetry_screen_polls_and_fixes_with_one_key(fleet):
+async def test_the_telemetry_screen_polls_and_fixes_after_asking(fleet):
     from textual.widgets import DataTable, Static
 
     from fleetui.app import FleetApp
+    from fleetui.screens.dialogs import Confirm
     from fleetui.screens.telemetry import TelemetryScreen
 
     app = FleetApp(fleet)
@@ -310,6 +311,15 @@ async def test_the_telemetry_screen_polls_and_fixes_with_one_key(fleet):
             table.focus()
             table.move_cursor(row=row)
             await pilot.press("f")
+            await pilot.pause()
+            assert isinstance(app.screen, Confirm), "a fix asks before it writes"
+            if kind == "moved":
+                await pilot.press("n")
+                await app.workers.wait_for_complete()
+                assert inventory.detail(fleet, "S2", settings=Config()).fields["node"] != "node-b"
+                await pilot.press("f")
+                await pilot.pause()
+            await pilot.press("y")
             for _ in range(3):  # the fix, the FleetChanged it posts, the reload that starts
                 await app.workers.wait_for_complete()
                 await pilot.pause()

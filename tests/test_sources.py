@@ -120,7 +120,7 @@ def test_a_store_poll_lands_where_node_polls_land(store, engine, db_url):
     assert added.exit_code == 0, added.output
     polled = _cli(db_url, "poll", "--once")
     assert polled.exit_code == 0, polled.output
-    assert "3 of 3 nodes answered, 1 of 1 stores, 5 GPUs" in polled.stdout
+    assert "3 of 3 nodes answered, 1 of 1 store, 5 GPUs" in polled.stdout
 
     found = _cli(db_url, "reconcile", "--json")
     assert found.exit_code == 1

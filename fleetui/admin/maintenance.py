@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DatabaseError
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db.engine import redact, sqlite_path
 from fleetui.db.migrate import HEAD, current_revision
@@ -62,7 +63,7 @@ def restore(engine: Engine, src: str) -> str:
     if held or logged:
         raise UserError(
             "Restore only into an empty database: this one holds "
-            f"{held:,} cards and {logged:,} audit events."
+            f"{units.counted(held, 'card')} and {units.counted(logged, 'audit event')}."
         )
     url = engine.url.render_as_string(hide_password=False)
     is_sqlite_backup = source.read_bytes()[:16] == SQLITE_MAGIC
@@ -165,7 +166,9 @@ def check(engine: Engine, full: bool = False) -> list[Problem]:
         ).scalar_one()
         if mismatched:
             problems.append(
-                Problem("projects", f"{mismatched:,} cards are in a project of another team")
+                Problem(
+                    "projects", f"{units.counted(mismatched, 'card')} in a project of another team"
+                )
             )
         ahead = conn.execute(
             select(func.count())
@@ -175,7 +178,9 @@ def check(engine: Engine, full: bool = False) -> list[Problem]:
         if ahead:
             problems.append(
                 Problem(
-                    "history", f"{ahead:,} audit events record a card version newer than the card's"
+                    "history",
+                    f"{units.counted(ahead, 'audit event')} record a card version newer than "
+                    "the card's",
                 )
             )
         if conn.dialect.name == "postgresql":

@@ -26,6 +26,7 @@ from fleetui.allocation.plans import (
     preview,
     resolve_target,
 )
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import MOVABLE, Action, Status
 from fleetui.db import audit
@@ -77,7 +78,7 @@ def plan_cards(
                 f"Cards in repair, retired or on order are not moved: {', '.join(stuck[:5])}."
             )
         cards = [found[s] for s in dict.fromkeys(serials)]
-        plan = Plan(target, cards, [f"{len(cards):,} named cards."])
+        plan = Plan(target, cards, [f"{units.counted(len(cards), 'named card')}."])
         preview(conn, plan)
     return plan
 
@@ -137,14 +138,14 @@ def plan_request(
         picked, notes = _pick(
             conn, query, ranks, count, pflops * 1000 if pflops else None, today, settings
         )
-        wanted = f"{count:,} cards" if count is not None else f"{pflops:,.2f} PFLOPS"
+        wanted = units.counted(count, "card") if count is not None else f"{pflops:,.2f} PFLOPS"
         have = sum(c.tflops for c in picked)
         short = (count is not None and len(picked) < count) or (
             pflops is not None and have < pflops * 1000
         )
         if short:
             raise UserError(
-                f"{source} cannot give {wanted}: only {len(picked):,} movable cards "
+                f"{source} cannot give {wanted}: only {units.counted(len(picked), 'movable card')} "
                 f"({have / 1000:,.1f} PFLOPS) match; cards in repair, retired or on order "
                 "are never moved."
             )
@@ -290,8 +291,8 @@ def _pick(
         taken += part
         if len(part) < len(node):
             notes.append(
-                f"Node {node[0].node} is split: {len(part)} of its {len(node)} "
-                "movable cards were needed."
+                f"Node {node[0].node} is split: {len(part)} of its "
+                f"{units.counted(len(node), 'movable card')} were needed."
             )
         else:
             whole += 1
@@ -299,7 +300,7 @@ def _pick(
     if whole:
         notes.insert(
             0,
-            f"{whole:,} whole nodes"
+            units.counted(whole, "whole node")
             + (f" ({spare:,} of them spare)" if spare else "")
             + " taken rather than split.",
         )
@@ -347,7 +348,10 @@ def commit(
         c for c in plan.cards if (c.team_id, c.project_id) != (target.team_id, target.project_id)
     ]
     if not moving:
-        raise UserError(f"All {len(plan.cards):,} cards are already in {target.label()}.")
+        raise UserError(
+            f"Nothing to move: {units.counted(len(plan.cards), 'card')} already in "
+            f"{target.label()}."
+        )
     return _commit(engine, plan, moving, reason, actor, now, batch)
 
 
@@ -380,7 +384,7 @@ def _commit(
         if result.rowcount != len(moving):
             changed = len(moving) - max(result.rowcount, 0)
             raise MoveConflict(
-                f"{changed:,} of {len(moving):,} cards changed since your preview; "
+                f"{changed:,} of {units.counted(len(moving), 'card')} changed since your preview; "
                 "nothing was moved. Preview again."
             )
         audit.record(

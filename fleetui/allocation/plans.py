@@ -12,6 +12,7 @@ from sqlalchemy import Connection, func, select
 
 from fleetui import config
 from fleetui.allocation import teams
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import COMPUTING, HELD
 from fleetui.db.tables import Card, GpuModel, Node, Project, Team, table_of
@@ -67,7 +68,7 @@ class Delta:
 
     def __str__(self) -> str:
         return (
-            f"{self.name} {self.cards_before:,} -> {self.cards_after:,} cards, "
+            f"{self.name} {self.cards_before:,} -> {units.counted(self.cards_after, 'card')}, "
             f"{self.tflops_before / 1000:,.1f} -> {self.tflops_after / 1000:,.1f} PFLOPS"
         )
 
@@ -217,7 +218,7 @@ def preview(conn: Connection, plan: Plan) -> None:
                 and delta.cards_after > row.quota_cards >= delta.cards_before
             ):
                 plan.quota_warnings.append(
-                    f"{name} goes over its quota of {row.quota_cards:,} cards "
+                    f"{name} goes over its quota of {units.counted(row.quota_cards, 'card')} "
                     f"({delta.cards_after:,} after the move)."
                 )
             if (

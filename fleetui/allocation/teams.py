@@ -55,7 +55,7 @@ class Holding:
     def quota_use(self) -> str:
         parts = []
         if self.quota_cards:
-            parts.append(f"{self.cards:,}/{self.quota_cards:,} cards")
+            parts.append(f"{self.cards:,}/{units.counted(self.quota_cards, 'card')}")
         if self.quota_pflops:
             parts.append(f"{self.pflops:,.1f}/{self.quota_pflops:,.1f} PFLOPS")
         return ", ".join(parts)

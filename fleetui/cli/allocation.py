@@ -19,6 +19,7 @@ from fleetui.cli.base import (
     report_app,
     settings,
 )
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.presentation import batch_lines, describe_move, event_lines
 
@@ -251,7 +252,8 @@ def move_cmd(
         print_json(plan.as_dict() | {"batch_id": batch})
     else:
         out.print(
-            f"Moved {len(plan.cards):,} cards to {plan.target.label()}. Batch {batch[:8]} "
+            f"Moved {units.counted(len(plan.cards), 'card')} to {plan.target.label()}. "
+            f"Batch {batch[:8]} "
             f"(undo: fleetui undo {batch[:8]}).",
             highlight=False,
         )
@@ -300,15 +302,21 @@ def _print_lines(entries) -> None:
 @report_app.command("allocation")
 def report_allocation(
     ctx: typer.Context,
-    as_of: Annotated[str, typer.Option("--as-of", help="The date (2026-01-31).")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The date (2026-01-31); default today.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Who held how many cards and PFLOPS at the end of a past date, rebuilt from the log."""
     from fleetui.allocation import history
 
+    as_of = as_of or date.today().isoformat()
     rows = history.allocation_as_of(open_db(ctx), as_of)
     if as_json:
         print_json([r.as_dict() for r in rows])
+        return
+    if not rows:
+        out.print(f"No team held any card at the end of {as_of}.", highlight=False)
         return
     table = Table(title=f"Allocation at the end of {as_of}")
     for column in ("Team", "Cards", "PFLOPS"):

@@ -34,7 +34,7 @@ def models_cmd(as_json: JsonOption = False) -> None:
 
     from fleetui.cli.base import out
 
-    table = Table(title=f"GPU catalogue ({len(specs)} models)")
+    table = Table(title=f"GPU catalogue ({units.counted(len(specs), 'model')})")
     for column in ("Model", "Vendor", "Mem GB", "FP16 TFLOPS", "TDP W", "TPP", "Export class"):
         table.add_column(
             column, justify="right" if column[0] in "MFTP" and column != "Model" else "left"
@@ -97,7 +97,8 @@ def cards_cmd(
     total = inventory.count(engine, query, settings=settings(ctx))
     if total > len(rows):
         err.print(
-            f"{units.count(len(rows))} of {units.count(total)} cards shown; use --limit or --json."
+            f"{units.count(len(rows))} of {units.counted(total, 'card')} shown; "
+            "use --limit or --json."
         )
 
 

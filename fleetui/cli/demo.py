@@ -32,6 +32,6 @@ def demo_cmd(
             written = demo.build(engine, cards, seed, lambda n, _: bar.update(task, completed=n))
     else:
         written = demo.build(engine, cards, seed)
-    err.print(f"Demo fleet: {units.count(written)} cards in {redact(str(engine.url))}")
+    err.print(f"Demo fleet: {units.counted(written, 'card')} in {redact(str(engine.url))}")
     if not no_launch:
         launch(engine, settings=settings(ctx))

@@ -121,7 +121,7 @@ def delete_cmd(
     cards = edit.plan_delete(engine, serials or [])
     preview = [f"Delete {units.counted(len(cards), 'card')}:"]
     preview += [f"  {c.serial}" for c in cards[:20]]
-    preview += [f"  … and {len(cards) - 20:,} more cards"] if len(cards) > 20 else []
+    preview += [f"  … and {units.counted(len(cards) - 20, 'more card')}"] if len(cards) > 20 else []
     if dry_run:
         _show(preview, {"delete": [c.serial for c in cards]}, as_json)
         return

@@ -173,7 +173,7 @@ def export_cmd(
             n = write(engine, query, handle, settings=settings(ctx))
     except OSError as exc:
         raise UserError(f"Cannot write {output}: {exc.strerror}.") from None
-    err.print(f"Exported {n:,} cards to {output}.", highlight=False)
+    err.print(f"Exported {units.counted(n, 'card')} to {output}.", highlight=False)
 
 
 @app.command("undo")

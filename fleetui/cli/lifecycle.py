@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import date
 from typing import Annotated
@@ -10,6 +11,7 @@ import typer
 from rich.table import Table
 
 from fleetui.cli.base import JsonOption, app, open_db, out, print_json, report_app, settings
+from fleetui.core import units
 from fleetui.core.errors import UserError
 
 # ---------------------------------------------------------------- lifecycle
@@ -36,8 +38,38 @@ def _snapshot(ctx: typer.Context, today: str | None, report: str, window: int = 
     return lifecycle.report_snapshot(open_db(ctx), settings(ctx), _today(today), report, window)
 
 
-def _print_rows(rows, as_json: bool, as_csv: bool, title: str) -> None:
-    """Report rows as JSON, CSV or a table (label, cards, PFLOPS and each row's extras)."""
+# Report columns as headings; shares (fractions in JSON and CSV) read as percentages in tables.
+HEADINGS = {
+    "cards": "Cards",
+    "pflops": "PFLOPS",
+    "first_expiry": "First expiry",
+    "currency": "Currency",
+    "purchase": "Purchase",
+    "book_value": "Book value",
+    "irreplaceable_cards": "Irreplaceable cards",
+    "irreplaceable_pflops": "Irreplaceable PFLOPS",
+    "share": "Irreplaceable share",
+    "purchase_per_year": "Purchase / yr",
+    "power_per_year": "Power / yr",
+    "rack_ops_per_year": "Rack+ops / yr",
+    "total_per_year": "Total / yr",
+    "split_purchase_ops_power": "Split purchase:ops:power",
+    "other_currency_cards": "Cards in other currencies",
+}
+SHARES = {"share"}
+
+
+def _cell(column: str, value: object) -> str:
+    if column in SHARES and isinstance(value, float):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _print_rows(rows, as_json: bool, as_csv: bool, title: str, label: str, nothing: str) -> None:
+    """Report rows as JSON, CSV or a table under real headings: `label` heads the rows' labels;
+    with no rows, a table prints the sentence `nothing` instead."""
     dicts = [r.as_dict() for r in rows]
     if as_json:
         print_json(dicts)
@@ -46,18 +78,18 @@ def _print_rows(rows, as_json: bool, as_csv: bool, title: str) -> None:
     if as_csv:
         from fleetui.importing.csvfile import write_rows
 
-        write_rows(sys.stdout, columns, (d.values() for d in dicts))
+        header = [re.sub(r"\W+", "_", label.lower()) if c == "label" else c for c in columns]
+        write_rows(sys.stdout, header, (d.values() for d in dicts))
+        return
+    if not dicts:
+        out.print(nothing, highlight=False, markup=False)
         return
     table = Table(title=title)
     for column in columns:
-        table.add_column(column.replace("_", " "), justify="left" if column == "label" else "right")
+        heading = label if column == "label" else HEADINGS.get(column, column.replace("_", " "))
+        table.add_column(heading, justify="left" if column == "label" else "right")
     for d in dicts:
-        table.add_row(
-            *(
-                f"{v:,.2f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
-                for v in d.values()
-            )
-        )
+        table.add_row(*(_cell(column, v) for column, v in d.items()))
     out.print(table)
 
 
@@ -80,7 +112,14 @@ def report_warranty(
     except ValueError:
         raise UserError(f"--within {within!r}: give days, like 90d.") from None
     rows = lifecycle.warranty_expiring(_snapshot(ctx, today, "warranty", days), days, by)
-    _print_rows(rows, as_json, as_csv, f"Warranties ending within {days} days, by {by}")
+    _print_rows(
+        rows,
+        as_json,
+        as_csv,
+        f"Warranties ending within {units.counted(days, 'day')}, by {by}",
+        by.capitalize(),
+        f"No held card's warranty ends within {units.counted(days, 'day')}.",
+    )
 
 
 @report_app.command("cliff")
@@ -95,10 +134,18 @@ def report_cliff(
     from fleetui.lifecycle import rules as lifecycle
 
     rows = lifecycle.retirement_cliff(_snapshot(ctx, today, "cliff", years), years)
-    _print_rows(rows, as_json, as_csv, f"Retirement cliff, next {years} years")
+    _print_rows(
+        rows,
+        as_json,
+        as_csv,
+        f"Retirement cliff, next {units.counted(years, 'year')}",
+        "Quarter",
+        f"No held card reaches the end of its service life in the next "
+        f"{units.counted(years, 'year')}.",
+    )
 
 
-def _simple_report(name: str, compute: str, title: str, doc: str) -> None:
+def _simple_report(name: str, compute: str, title: str, label: str, nothing: str, doc: str) -> None:
     """Register `fleetui report NAME`: lifecycle.COMPUTE over today's snapshot, as a table."""
 
     def command(
@@ -110,7 +157,7 @@ def _simple_report(name: str, compute: str, title: str, doc: str) -> None:
         from fleetui.lifecycle import rules as lifecycle
 
         rows = getattr(lifecycle, compute)(_snapshot(ctx, today, name))
-        _print_rows(rows, as_json, as_csv, title)
+        _print_rows(rows, as_json, as_csv, title, label, nothing)
 
     command.__doc__ = doc
     report_app.command(name)(command)
@@ -120,18 +167,24 @@ _simple_report(
     "eol",
     "past_end_of_life",
     "In service past end of life",
+    "Team / model",
+    "No card is in service past its end of life.",
     "Cards still in service past their end of life, per team and model.",
 )
 _simple_report(
     "book-value",
     "book_values",
     "Book value per team",
+    "Team",
+    "No priced card is held.",
     "Purchase price and straight-line book value per team.",
 )
 _simple_report(
     "irreplaceable",
     "irreplaceable_share",
     "Irreplaceable compute per team",
+    "Team",
+    "No card is in service or spare.",
     "Per team, the share of its compute on models that can no longer be bought.",
 )
 
@@ -150,7 +203,14 @@ def report_cost(
     if by not in ("team", "project"):
         raise UserError("--by takes team or project.")
     rows = lifecycle.cost_of_ownership(_snapshot(ctx, today, "cost"), by)
-    _print_rows(rows, as_json, as_csv, "Cost of ownership per year")
+    _print_rows(
+        rows,
+        as_json,
+        as_csv,
+        "Cost of ownership per year",
+        "Team" if by == "team" else "Team/project",
+        "No card is held, so nothing costs anything.",
+    )
 
 
 @report_app.command("repairs")
@@ -166,6 +226,9 @@ def report_repairs(
     rows = repairs.cost_report(open_db(ctx), history.parse_since(since))
     if as_json:
         print_json([r.as_dict() for r in rows])
+        return
+    if not rows:
+        out.print("No repair has come back" + (f" since {since}." if since else "."))
         return
     table = Table(title="Repair cost")
     for column in ("Currency", "Repairs", "In warranty", "Out of warranty", "Cost in", "Cost out"):

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from fleetui.cli.base import Group, JsonOption, app, err, number, open_db, out, print_json
+from fleetui.core import units
 from fleetui.core.errors import UserError
 
 # ---------------------------------------------------------------- telemetry
@@ -57,7 +58,9 @@ def gpus_cmd(as_json: JsonOption = False) -> None:
         return
     if snap.error:
         raise UserError(snap.error + ".")
-    table = Table(title=f"{snap.hostname}: {len(snap.gpus)} GPUs, driver {snap.driver}")
+    table = Table(
+        title=f"{snap.hostname}: {units.counted(len(snap.gpus), 'GPU')}, driver {snap.driver}"
+    )
     for column in ("GPU", "Name", "Serial", "Bus", "Util %", "Mem MiB", "°C", "W", "Health"):
         table.add_column(column)
     for g in snap.gpus:
@@ -125,7 +128,7 @@ def nodes_import(ctx: typer.Context, file: str) -> None:
     from fleetui.telemetry import poller
 
     count = poller.add_nodes_from_csv(open_db(ctx), file)
-    out.print(f"{count:,} nodes registered.", highlight=False)
+    out.print(f"{units.counted(count, 'node')} registered.", highlight=False)
 
 
 @nodes_app.command("rename")

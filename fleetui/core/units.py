@@ -20,8 +20,10 @@ def count(n: int) -> str:
 
 
 def counted(n: int, noun: str) -> str:
-    """'1 card', '1,234 cards'."""
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+    """'1 card', '1,234 cards', '2 batches': every count with a noun in a message says it so."""
+    if n == 1:
+        return f"{n:,} {noun}"
+    return f"{n:,} {noun}" + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
 
 
 def money(minor: int | None, currency: str | None) -> str:

@@ -20,6 +20,38 @@ from dataclasses import dataclass
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_STATUSES, Status
 
+# The syntax as README's "The filter language" table has it (a test keeps them equal); `?` shows it.
+SYNTAX = [
+    (
+        "`h800`, `1230001`, `bj1-`",
+        "free text: the start of a serial, UUID or asset tag, or part of a model, node, team or "
+        "project name",
+    ),
+    (
+        "`tag:GPU-00`, `tag:none`",
+        "asset tag starts with (case as typed, upper or lower); cards with no tag",
+    ),
+    ("`team:llm`", 'team name contains `llm` (case-insensitive); `team:"Ads ranking"` for spaces'),
+    (
+        '`model:h800`, `model:"A100 80G"`',
+        "a catalogue model by any of its names; `model:a100` matches every A100 variant",
+    ),
+    (
+        "`status:spare`",
+        "`in_service`, `spare`, `repair`, `retired`, `on_order` (a prefix is enough)",
+    ),
+    ("`node:bj1-h800`, `site:sh2`", "node hostname or site name contains the value"),
+    (
+        "`project:sft`, `serial:1230`, `uuid:GPU-1f`",
+        "project name contains; serial/UUID starts with",
+    ),
+    ("`team:none`", "cards held by no team (also `project:none`, `node:none`)"),
+    (
+        "`warranty:90d`, `warranty:expired`",
+        "held cards whose warranty ends within 90 days (any number) / has ended, by the rules below",  # noqa: E501
+    ),
+    ("`eol:past`", "cards in service past the end of their service life"),
+]
 KEYS = (
     "serial",
     "uuid",

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db.bulk import insert_rows, upsert
 from fleetui.db.tables import (
@@ -208,10 +209,10 @@ class Round:
 
     def summary(self) -> str:
         """One line for the CLI and the Telemetry screen."""
-        line = f"{self.answered:,} of {self.polled:,} nodes answered"
+        line = f"{self.answered:,} of {units.counted(self.polled, 'node')} answered"
         if self.stores:
-            line += f", {self.stores_answered:,} of {self.stores:,} stores"
-        line += f", {self.gpus:,} GPUs"
+            line += f", {self.stores_answered:,} of {units.counted(self.stores, 'store')}"
+        line += f", {units.counted(self.gpus, 'GPU')}"
         return line + (f", {self.skipped:,} backing off" if self.skipped else "")
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import re
+from contextlib import suppress
 from datetime import date, timedelta
 
 from rich.console import Console
 from textual.widgets import DataTable, Input, Static
+from textual.worker import WorkerCancelled
 
 from fleetui.app import FleetApp
 from fleetui.config import Config
@@ -21,7 +23,9 @@ from fleetui.screens.plain import PlainLabel
 
 
 async def settle(pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
+    """Let workers finish; a modal's worker ends cancelled when its result dismisses it."""
+    with suppress(WorkerCancelled):
+        await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
 
@@ -250,9 +254,8 @@ async def test_mark_move_then_undo_from_history(demo_engine):
         await settle(pilot)
         assert isinstance(app.screen, HistoryScreen)
         batches = app.screen.query_one("#batches", DataTable)
-        assert "move.batch" in str(batches.get_row_at(0)) and "training run" in str(
-            batches.get_row_at(0)
-        )
+        assert "move.batch" in str(batches.get_row_at(0))
+        assert "why: training run" in str(app.screen.query_one("#batch-detail", Static).render())
         await pilot.press("u")
         await pilot.pause()
         await pilot.press("y")
@@ -265,7 +268,7 @@ async def test_mark_move_then_undo_from_history(demo_engine):
 async def test_the_undo_dialog_survives_a_recompose(demo_engine):
     """Textual recomposes a screen inside its own `batch()`; the dialog once stored the batch
     to undo under that name, so a recompose failed with "'Batch' object is not callable"."""
-    from fleetui.screens.history import ConfirmUndo
+    from fleetui.screens.dialogs import Confirm
 
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -275,13 +278,13 @@ async def test_the_undo_dialog_survives_a_recompose(demo_engine):
         await pilot.press("u")
         await pilot.pause()
         dialog = app.screen
-        assert isinstance(dialog, ConfirmUndo)
+        assert isinstance(dialog, Confirm)
         await dialog.recompose()
         await pilot.pause()
         assert "Undo batch" in str(dialog.query_one(PlainLabel).render())
         await pilot.press("n")
         await pilot.pause()
-        assert not isinstance(app.screen, ConfirmUndo)
+        assert not isinstance(app.screen, Confirm)
 
 
 async def test_teams_screen_lists_holdings_with_projects(demo_engine):

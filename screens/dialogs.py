@@ -1,0 +1,78 @@
+"""Small dialogs: a yes/no question before a write, and one line of text (a backup's file)."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input
+
+from fleetui.screens.plain import PlainLabel
+
+DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{ width: 72; height: auto; border: round $warning;
+                    background: $surface; padding: 1 2; }}
+{name} Horizontal {{ height: auto; margin-top: 1; }}
+"""
+
+
+class Confirm(ModalScreen[bool]):
+    """Asks `question` (data in it shown literally); dismisses with True for yes."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="Confirm")
+    BINDINGS = [Binding("escape,n", "dismiss(False)", "No"), Binding("y", "dismiss(True)", "Yes")]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "Keep") -> None:
+        super().__init__()
+        self.question, self.yes, self.no = question, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield PlainLabel(f"{self.question} y/n")
+            with Horizontal():
+                yield Button(self.yes, id="yes", variant="warning")
+                yield Button(self.no, id="no")
+
+    @on(Button.Pressed)
+    def answer(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class AskText(ModalScreen[str | None]):
+    """One line of text; Enter gives it, escape gives None."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="AskText")
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, question: str, placeholder: str = "") -> None:
+        super().__init__()
+        self.question, self.placeholder = question, placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield PlainLabel(self.question)
+            yield Input(placeholder=self.placeholder, id="answer")
+
+    @on(Input.Submitted)
+    def answer(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.dismiss(event.value.strip())
+
+
+class PreviewDialog(ModalScreen[str | None]):
+    """A form (#dialog) that previews a write (#preview), then makes it (CONFIRM): it opens on
+    its first field; Enter in a field previews, and once a preview is shown, confirms."""
+
+    CONFIRM = "#save"
+
+    def on_mount(self) -> None:
+        self.query("#dialog Input, #dialog Select").first().focus()
+
+    @on(Input.Submitted)
+    def enter(self, event: Input.Submitted) -> None:
+        event.stop()
+        confirm = self.query_one(self.CONFIRM, Button)
+        self.query_one("#preview" if confirm.disabled else self.CONFIRM, Button).press()

@@ -1,0 +1,44 @@
+"""Counts in messages read right: '1 card', '2 cards', '1 batch', '3 batches'."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from fleetui.core import units
+
+ROOT = Path(__file__).resolve().parents[1]
+# A formatted number followed by a plural noun: `f"{n:,} cards"` says "1 cards" for one.
+ADJECTIVES = "more|named|movable|whole|marked|audit|other"
+NOUNS = "cards|nodes|batches|rows|teams|projects|models|GPUs|errors|events|columns|repairs|files"
+PLURAL_AFTER_NUMBER = re.compile(rf"^ (?:(?:{ADJECTIVES}) )?({NOUNS})\b")
+
+
+def test_counted_says_one_in_the_singular_and_more_in_the_plural():
+    assert units.counted(1, "card") == "1 card"
+    assert units.counted(1234, "card") == "1,234 cards"
+    assert units.counted(0, "card") == "0 cards"
+    assert units.counted(1, "batch") == "1 batch"
+    assert units.counted(3, "batch") == "3 batches"
+
+
+def test_no_message_puts_a_plural_noun_after_a_number():
+    """Every count with a noun goes through units.counted: the one place plurals are made."""
+    found = []
+    for path in sorted(
+        [*ROOT.glob("fleetui/**/*.py"), *ROOT.glob("screens/*.py"), *ROOT.glob("db/*.py")]
+    ):
+        if path.is_symlink() or "fleetui/screens" in str(path) or "fleetui/db" in str(path):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not isinstance(node, ast.JoinedStr):
+                continue
+            for value, after in zip(node.values, node.values[1:], strict=False):
+                if (
+                    isinstance(value, ast.FormattedValue)
+                    and isinstance(after, ast.Constant)
+                    and PLURAL_AFTER_NUMBER.match(str(after.value))
+                ):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, f"use units.counted(n, noun) at {', '.join(found)}"
