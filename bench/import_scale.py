@@ -86,7 +86,8 @@ import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from fleetui.config import Config
 from fleetui.store import open_fleet
-from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 engine = open_fleet(sys.argv[2])
 started = time.perf_counter()
 result = run_import(engine, sys.argv[3], ImportOptions(create_missing=True, config=Config()))

@@ -99,6 +99,7 @@ def _ranges(rows: list[int], limit: int = 12) -> str:
 
 # ---------------------------------------------------------------- history
 
+
 def batch_lines(batch: Batch) -> list[str]:
     """A batch as lines of at most WIDTH characters."""
     head = f"{batch.at:%Y-%m-%d %H:%M}  {batch.batch_id[:8]}  {batch.actor}  {batch.action}"

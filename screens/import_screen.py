@@ -28,13 +28,8 @@ from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.importing.columns import FIELDS, IGNORE
-from fleetui.importing.importer import (
-    ImportOptions,
-    ImportResult,
-    inspect_file,
-    run_import,
-    unused_columns,
-)
+from fleetui.importing.importer import inspect_file, run_import, unused_columns
+from fleetui.importing.outcome import ImportOptions, ImportResult
 from fleetui.presentation import group_errors
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.plain import PlainStatic, PlainTable, plain

@@ -15,7 +15,8 @@ from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db import engine as engine_module
 from fleetui.db.tables import Card, GpuModel
-from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
 from fleetui.inventory.summary import fleet_summary
 from fleetui.store import open_fleet

@@ -15,7 +15,8 @@ from fleetui.app import FleetApp
 from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.db.tables import Card, Team
-from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import edit
 from fleetui.screens.history import HistoryScreen
 from tests.test_undo import url_of

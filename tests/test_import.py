@@ -19,7 +19,8 @@ from fleetui.config import Config
 from fleetui.config import load as read_settings
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, Event, Project, Team
-from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
 from fleetui.inventory import export as exporter
 from tests.conftest import SHARED

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from fleetui.config import Config
 from fleetui.db.engine import READER_CACHE, WRITER_CACHE
-from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 from fleetui.store import open_fleet
 
 

@@ -19,7 +19,8 @@ from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.db import engine as db_engine
 from fleetui.importing import importer
-from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 from fleetui.store import open_fleet
 
 

@@ -21,7 +21,8 @@ from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, Event
-from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
 from fleetui.store import open_fleet
 from tests import racer
@@ -91,7 +92,8 @@ IMPORTER = """
 import sys, time
 from fleetui.store import open_fleet
 from fleetui.config import Config
-from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 engine = open_fleet(sys.argv[1])
 print("started", flush=True)
 

@@ -20,7 +20,8 @@ from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, Event, Node, Team
-from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 from fleetui.lifecycle import repairs
 from tests import racer
 

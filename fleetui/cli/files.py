@@ -59,7 +59,8 @@ def import_cmd(
 ) -> None:
     """Import cards from a CSV file: every row checked first, then one transaction and batch."""
     from fleetui.importing.columns import parse_overrides
-    from fleetui.importing.importer import ImportOptions, run_import
+    from fleetui.importing.importer import run_import
+    from fleetui.importing.outcome import ImportOptions
 
     options = ImportOptions(
         dry_run=dry_run,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -24,10 +24,8 @@ from fleetui.db import audit
 from fleetui.db.bulk import indexes_deferred
 from fleetui.db.sqlfuncs import json_object
 from fleetui.db.tables import Card, table_of
+from fleetui.importing.outcome import ImportOptions, ImportResult
 from fleetui.importing.stage import CARD_FIELDS, Names, stage_t
-
-if TYPE_CHECKING:
-    from fleetui.importing.importer import ImportOptions, ImportResult
 
 card_t = table_of(Card)
 

@@ -11,7 +11,8 @@ from textual.widgets import DataTable, Input, Static
 
 from fleetui.app import FleetApp
 from fleetui.config import Config
-from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 from fleetui.screens.card_detail import CardDetailScreen
 from tests.test_plain_output import EVIL_CSV, EVIL_TEAM
 

@@ -15,7 +15,8 @@ from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db import engine as engine_module
 from fleetui.db.locks import lock_cards_for_writing
-from fleetui.importing.importer import ImportOptions, run_import
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
 from fleetui.screens.dashboard import DashboardScreen
 from fleetui.screens.history import HistoryScreen

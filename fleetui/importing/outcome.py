@@ -1,0 +1,76 @@
+"""What an import is asked to do (its options) and what it did (its result)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleetui import config
+from fleetui.core import units
+from fleetui.importing.cells import RowError
+
+
+@dataclass
+class ImportOptions:
+    dry_run: bool = False
+    overrides: dict[str, str] = field(default_factory=dict)
+    on_existing: str = "update"  # update | skip | error
+    skip_invalid: bool = False
+    create_missing: bool = False
+    date_format: str | None = None
+    currency: str | None = None
+    node: str | None = None
+    team: str | None = None
+    project: str | None = None
+    sheet: str | None = None  # of an .xlsx workbook; default its first
+    actor: str | None = None
+    reason: str = ""
+    config: config.Config = field(kw_only=True)  # the settings, read once by the entry point
+
+
+@dataclass
+class ImportResult:
+    file: str
+    encoding: str
+    delimiter: str
+    layout: str  # "utf-8, delimiter ','" or "sheet 'Cards'"
+    mapping: dict[str, str]  # column header -> field
+    unknown_columns: list[str]
+    rows: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    error_count: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    batch_id: str | None = None
+    dry_run: bool = False
+    written: bool = False
+    rejected_file: str | None = None
+    rejected_rows: dict[int, str] = field(default_factory=dict, repr=False)  # row -> reasons
+    model_changes: int = 0  # existing cards whose model the import changes
+    model_changed: list[str] = field(default_factory=list)  # their serials (the first 100)
+    bare_currency: str | None = None  # what prices naming no currency were read in, and why
+
+    def summary(self) -> str:
+        parts = [f"{self.new:,} new", f"{self.changed:,} changed", f"{self.unchanged:,} unchanged"]
+        if self.skipped:
+            parts.append(f"{self.skipped:,} existing skipped")
+        if self.rejected:
+            parts.append(f"{self.rejected:,} rejected")
+        text = ", ".join(parts)
+        if self.model_changes:
+            shown = ", ".join(self.model_changed[:10])
+            more = self.model_changes - min(len(self.model_changed), 10)
+            text += f"; {units.counted(self.model_changes, 'card')} changed model: {shown}"
+            text += f" and {more:,} more" if more else ""
+        if self.bare_currency:
+            text += f"; prices without a currency read as {self.bare_currency}"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        values = dict(self.__dict__)
+        values.pop("rejected_rows")
+        values["errors"] = [e.__dict__ for e in self.errors]
+        return values
