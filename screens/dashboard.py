@@ -16,9 +16,9 @@ from textual.widgets import DataTable, Header, Static
 
 from fleetui.config import Config
 from fleetui.core import units
-from fleetui.core.vocabulary import Status
+from fleetui.core.vocabulary import UNASSIGNED, Status
 from fleetui.inventory import cards as inventory
-from fleetui.inventory.summary import UNASSIGNED, Summary, fleet_summary
+from fleetui.inventory.summary import Summary, fleet_summary
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.health import HealthScreen
 from fleetui.screens.messages import FleetChanged, ShowInventory

@@ -14,6 +14,7 @@ from fleetui.allocation import teams
 from fleetui.allocation.undo import undo
 from fleetui.cli import app
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import UNASSIGNED
 from fleetui.db.tables import Card, GpuModel, Team
 from fleetui.inventory import cards as inventory
 from fleetui.inventory import summary
@@ -458,7 +459,7 @@ def test_every_report_counts_the_cards_the_filter_finds_per_team(ruled_demo):
     shares = lifecycle.irreplaceable_share(snap)
     assert shares and all(r.cards > 0 for r in shares)
     for row in shares:
-        team = "team:none" if row.label == summary.UNASSIGNED else f'team:"{row.label}"'
+        team = "team:none" if row.label == UNASSIGNED else f'team:"{row.label}"'
         assert row.cards == count(f"{team} status:in_service") + count(f"{team} status:spare")
         assert row.extra["irreplaceable_cards"] == sum(
             count(f'{team} model:"{m}" status:{s}')
@@ -468,7 +469,7 @@ def test_every_report_counts_the_cards_the_filter_finds_per_team(ruled_demo):
         assert row.pflops == pytest.approx(dashboard[row.label])
         assert row.pflops == pytest.approx(holdings.get(row.label, dashboard[row.label]))
     for row in lifecycle.warranty_expiring(snap, 90, "team"):
-        team = "team:none" if row.label == summary.UNASSIGNED else f'team:"{row.label}"'
+        team = "team:none" if row.label == UNASSIGNED else f'team:"{row.label}"'
         assert row.cards == count(f"{team} warranty:90d"), row.label
     expired = sum(
         g.cards
@@ -478,7 +479,7 @@ def test_every_report_counts_the_cards_the_filter_finds_per_team(ruled_demo):
     assert count("warranty:expired") == expired > 0
     for row in lifecycle.past_end_of_life(snap):
         name, model = row.label.split(" / ")
-        team = "team:none" if name == summary.UNASSIGNED else f'team:"{name}"'
+        team = "team:none" if name == UNASSIGNED else f'team:"{name}"'
         assert row.cards == count(f'{team} model:"{model}" eol:past'), row.label
     assert sum(r.cards for r in lifecycle.past_end_of_life(snap)) == count("eol:past")
 

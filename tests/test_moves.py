@@ -17,10 +17,10 @@ from fleetui.allocation.undo import undo
 from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import CARD_CREATES, HELD, MOVABLE
+from fleetui.core.vocabulary import CARD_CREATES, HELD, MOVABLE, UNASSIGNED
 from fleetui.db.tables import Card, Event, Team
 from fleetui.inventory import cards as inventory
-from fleetui.inventory import edit, summary
+from fleetui.inventory import edit
 from fleetui.store import open_fleet
 
 TODAY = date(2026, 11, 1)
@@ -424,7 +424,7 @@ def _held_by_replay(engine, day: date) -> dict[str, int]:
                 {k: v for k, v in before.items() if k in ("team_id", "status")}
             )
     held = Counter(
-        names.get(s["team_id"], summary.UNASSIGNED) if s["team_id"] else summary.UNASSIGNED
+        names.get(s["team_id"], UNASSIGNED) if s["team_id"] else UNASSIGNED
         for s in state.values()
         if s["status"] in HELD
     )

@@ -12,7 +12,14 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, case, func, or_,
 from fleetui.allocation import teams
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import CARD_CREATES, COMPUTING, HELD, IMPORT_CREATED, Action
+from fleetui.core.vocabulary import (
+    CARD_CREATES,
+    COMPUTING,
+    HELD,
+    IMPORT_CREATED,
+    UNASSIGNED,
+    Action,
+)
 from fleetui.db.tables import (
     CARD_DATA_COLUMNS,
     Card,
@@ -23,7 +30,6 @@ from fleetui.db.tables import (
     Team,
     table_of,
 )
-from fleetui.inventory.summary import UNASSIGNED
 
 event_t, card_t, model_t, team_t, project_t, node_t = (
     table_of(Event),

@@ -1,4 +1,4 @@
-"""Card statuses and audit action names, defined once.
+"""Card statuses, audit action names and the unassigned team's label, defined once.
 
 They are StrEnums: each member is the very string stored in the database (and equal to it), so
 code may compare stored values with members and pass members wherever a string goes.
@@ -20,6 +20,7 @@ class Status(StrEnum):
 CARD_STATUSES = tuple(Status)  # in the order lists and summaries show them
 COMPUTING = (Status.IN_SERVICE, Status.SPARE)  # cards whose compute counts
 HELD = (Status.IN_SERVICE, Status.SPARE, Status.REPAIR)  # cards a team holds
+UNASSIGNED = "(unassigned)"  # the team shown for cards that no team holds
 MOVABLE = (Status.SPARE, Status.IN_SERVICE)  # never retired, in repair or on order
 
 

@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
-from fleetui.core.vocabulary import CARD_STATUSES, COMPUTING, HELD
+from fleetui.core.vocabulary import CARD_STATUSES, COMPUTING, HELD, UNASSIGNED
 from fleetui.db.tables import Card, GpuModel, Team, table_of
-
-UNASSIGNED = "(unassigned)"
 
 
 @dataclass(frozen=True)

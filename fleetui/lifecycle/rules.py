@@ -37,10 +37,9 @@ from sqlalchemy import (
 
 from fleetui import catalogue
 from fleetui.config import Config, irreplaceable
-from fleetui.core.vocabulary import COMPUTING, HELD, Status
+from fleetui.core.vocabulary import COMPUTING, HELD, UNASSIGNED, Status
 from fleetui.db.tables import LIFECYCLE_KEYS, Card, GpuModel, Project, Team, table_of
 from fleetui.importing.cells import add_months
-from fleetui.inventory.summary import UNASSIGNED
 from fleetui.lifecycle.conditions import (
     eol_condition,
     life_overrides,
