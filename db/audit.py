@@ -9,12 +9,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import Connection, Engine, Select, func, insert, literal, select
+from sqlalchemy import Connection, Engine, Select, func, insert, literal, select, update
 
+from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action
-from fleetui.db.tables import Event, require_fit, table_of
+from fleetui.db.tables import Card, Event, require_fit, table_of
 
-event_t = table_of(Event)
+event_t, card_t = table_of(Event), table_of(Card)
 
 
 class Stamp(TypedDict):
@@ -149,3 +150,36 @@ def record_select(
     columns: Sequence[str] = [*rows.selected_columns.keys(), *fixed]
     events = rows.add_columns(*(literal(v, event_t.c[k].type).label(k) for k, v in fixed.items()))
     return conn.execute(insert(event_t).from_select(columns, events)).rowcount
+
+
+def change_card(
+    conn: Connection,
+    card: Any,
+    action: Action,
+    values: dict,
+    details: dict,
+    reason: str = "",
+    actor: str | None = None,
+) -> str:
+    """Set `values` on `card` (a row with id, serial, version and those columns) if nobody
+    changed it meanwhile; log it with `details` as one batch; return the batch id."""
+    changed = conn.execute(
+        update(card_t)
+        .where(card_t.c.id == card["id"], card_t.c.version == card["version"])
+        .values(values | {"version": card["version"] + 1, "updated_at": datetime.now(UTC)})
+    ).rowcount
+    if not changed:
+        raise UserError(f"Card {card['serial']} changed meanwhile; nothing was done, try again.")
+    batch = new_batch_id()
+    before = {k: card[k] for k in values} | {"version": card["version"]}
+    after = values | {"version": card["version"] + 1} | details
+    record(
+        conn,
+        batch_id=batch,
+        action=action,
+        actor=actor,
+        reason=reason,
+        changes=[(card["id"], before, after)],
+        serials=[card["serial"]],
+    )
+    return batch

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, select
 from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
+from fleetui.db.audit import change_card
 from fleetui.db.tables import Card, Event, GpuModel, table_of
 from fleetui.importing.cells import CellError, parse_money
-from fleetui.inventory.edit import change_card
 from fleetui.lifecycle.rules import warranty_end
 from fleetui.store import writing
 

@@ -24,9 +24,9 @@ from fleetui import catalogue
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
 from fleetui.db import audit
+from fleetui.db.audit import change_card
 from fleetui.db.tables import Card, GpuHourly, GpuModel, GpuSample, Node, inserted_id, table_of
 from fleetui.importing.cells import identity, slot_serial
-from fleetui.inventory.edit import change_card
 from fleetui.store import writing
 
 card_t, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
