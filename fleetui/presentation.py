@@ -113,7 +113,7 @@ def batch_lines(batch: Batch) -> list[str]:
 
 
 def event_lines(event: dict[str, Any]) -> list[str]:
-    """One event of a card's history (history.card_events') as lines of at most WIDTH."""
+    """One event of a card's history (inventory.events.card_events') as lines of at most WIDTH."""
     head = f"{event['at']:%Y-%m-%d %H:%M}  {event['batch_id'][:8]}  {event['actor']}  "
     head += event["action"]
     if event["undone_by"]:

@@ -18,6 +18,7 @@ from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, GpuSample, Node, Project, Team
 from fleetui.inventory import edit
+from fleetui.inventory.events import card_events
 from tests.test_undo import broken_histories, url_of
 
 FIELDS = {
@@ -140,15 +141,13 @@ def test_delete_then_undo_brings_the_card_back_with_its_id_and_history(demo_engi
     was = rows(demo_engine, serials)
     batch = edit.commit_delete(demo_engine, edit.plan_delete(demo_engine, serials), "mistyped")
     assert rows(demo_engine, serials) == {}
-    assert [e["action"] for e in history.card_events(demo_engine, serials[0])][:1] == [
-        "card.delete"
-    ]
+    assert [e["action"] for e in card_events(demo_engine, serials[0])][:1] == ["card.delete"]
     assert maintenance.check(demo_engine) == []
 
     result = undo(demo_engine, batch)
     assert result.restored == 2
     assert rows(demo_engine, serials) == was
-    actions = [e["action"] for e in history.card_events(demo_engine, serials[0])]
+    actions = [e["action"] for e in card_events(demo_engine, serials[0])]
     assert actions[:3] == ["undo.card", "card.delete", "card.edit"]
     assert maintenance.check(demo_engine) == [] and broken_histories(demo_engine) == []
     with pytest.raises(UserError, match="already undone"):

@@ -21,6 +21,7 @@ from fleetui.core.vocabulary import CARD_CREATES, HELD, MOVABLE, UNASSIGNED
 from fleetui.db.tables import Card, Event, Team
 from fleetui.inventory import cards as inventory
 from fleetui.inventory import edit
+from fleetui.inventory.events import card_events
 from fleetui.store import open_fleet
 
 TODAY = date(2026, 11, 1)
@@ -188,7 +189,7 @@ def test_history_filters_and_undo_of_a_move(demo_engine):
     assert found[0].batch_id == batch and found[0].cards == 8 and found[0].reason == "rebalance"
     assert history.batches(demo_engine, team="Recommendation") == []
     assert history.batches(demo_engine, since="2999-01-01") == []
-    assert [e["action"] for e in history.card_events(demo_engine, plan.cards[0].serial)] == ["move"]
+    assert [e["action"] for e in card_events(demo_engine, plan.cards[0].serial)] == ["move"]
     result = undo(demo_engine, batch)
     assert result.restored == 8
     assert all(team_of(demo_engine, c.serial) == "Cloud rental" for c in plan.cards)
@@ -202,7 +203,7 @@ def test_undo_names_cards_moved_since_and_changes_nothing(demo_engine):
         ),
         "a",
     )
-    serial = history.card_events(demo_engine, _a_serial_of(demo_engine, first))[0]["serial"]
+    serial = card_events(demo_engine, _a_serial_of(demo_engine, first))[0]["serial"]
     moves.commit(
         demo_engine,
         moves.plan_cards(demo_engine, [serial], "Ads ranking", None, settings=Config()),

@@ -22,6 +22,7 @@ from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, Event, Node, Team
 from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
+from fleetui.inventory.events import card_events
 from fleetui.lifecycle import repairs
 from tests import racer
 
@@ -117,7 +118,7 @@ def test_batches_undo_newest_first_and_each_undo_links_the_history_on(demo_engin
 
 
 def _moves_of(engine, serial):
-    return [e for e in history.card_events(engine, serial) if e["action"] == "move"][-1:]
+    return [e for e in card_events(engine, serial) if e["action"] == "move"][-1:]
 
 
 def _csv(tmp_path, name: str, rows: list[tuple]) -> str:

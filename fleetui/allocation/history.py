@@ -1,4 +1,5 @@
-"""Reading the audit log: batches and card histories, and who held what on a past date."""
+"""Reading the audit log: batches, and who held what on a past date (a card's own history is
+inventory.events')."""
 
 from __future__ import annotations
 
@@ -20,116 +21,15 @@ from fleetui.core.vocabulary import (
     UNASSIGNED,
     Action,
 )
-from fleetui.db.tables import (
-    CARD_DATA_COLUMNS,
-    Card,
-    Event,
-    GpuModel,
-    Node,
-    Project,
-    Team,
-    table_of,
-)
+from fleetui.db.tables import Card, Event, GpuModel, Team, table_of
+from fleetui.inventory.events import Names, as_utc, changes, field_label, undone_by
 
-event_t, card_t, model_t, team_t, project_t, node_t = (
+event_t, card_t, model_t, team_t = (
     table_of(Event),
     table_of(Card),
     table_of(GpuModel),
     table_of(Team),
-    table_of(Project),
-    table_of(Node),
 )
-CREATES = CARD_CREATES
-
-
-# ---------------------------------------------------------------- reading events as text
-
-# How an event's keys read: ids become the names they refer to (ID_TABLES).
-LABELS = {
-    "team_id": "team",
-    "project_id": "project",
-    "node_id": "node",
-    "model_id": "model",
-    "pci_bus_id": "slot",
-    "price_minor": "price",
-}
-# Bookkeeping in events, never shown as a change.
-UNSHOWN = ("version", "restores", "deleted", "undid", "created_at", "currency")
-
-
-@dataclass(frozen=True)
-class Names:
-    """The names of teams, projects, nodes and models by id, as the log's ids are shown."""
-
-    by_key: dict[str, dict[int, str]]
-
-    @classmethod
-    def load(cls, conn: Connection) -> Names:
-        tables = {
-            "team_id": (team_t.c.id, team_t.c.name),
-            "project_id": (project_t.c.id, project_t.c.name),
-            "node_id": (node_t.c.id, node_t.c.hostname),
-            "model_id": (model_t.c.id, model_t.c.name),
-        }
-        return cls({k: dict(conn.execute(select(*cols)).all()) for k, cols in tables.items()})
-
-    def show(self, key: str, value: Any, values: dict[str, Any]) -> str:
-        """One value as people read it; `values` is the dict it came from (a price's currency)."""
-        if value is None or value == "":
-            return "none"
-        if key in self.by_key:
-            return self.by_key[key].get(value, f"#{value} (deleted)")
-        if key == "price_minor":
-            return units.money(value, values.get("currency"))
-        if isinstance(value, float):
-            return f"{value:g}"
-        if isinstance(value, dict):
-            return ", ".join(f"{v} {k}" for k, v in value.items())
-        if isinstance(value, list):  # an import's [["nodes", 2], ...]
-            return ", ".join(" ".join(map(str, reversed(p))) for p in value)
-        return str(value)
-
-
-def _label(key: str) -> str:
-    return LABELS.get(key, key.replace("_", " "))
-
-
-def changes(before: dict | None, after: dict | None, names: Names) -> list[str]:
-    """'status: in_service → retired', one per changed field; details an action logged beside
-    them (a repair ticket) as 'ticket: T-1'."""
-    before, after = before or {}, after or {}
-    keys = [k for k in dict.fromkeys([*before, *after]) if k not in UNSHOWN]
-    if "currency" in after and "price_minor" not in keys:  # a currency alone changed
-        keys.append("currency")
-    lines = []
-    for key in keys:
-        new = names.show(key, after.get(key), after)
-        if key in before:
-            lines.append(f"{_label(key)}: {names.show(key, before[key], before)} → {new}")
-        elif key in after:
-            lines.append(f"{_label(key)}: {new}")
-    return lines
-
-
-def card_values(values: dict[str, Any], names: Names) -> list[str]:
-    """A card's stored values ('model: H100 SXM5 80GB', ...), those it has."""
-    return [
-        f"{_label(k)}: {names.show(k, values[k], values)}"
-        for k in CARD_DATA_COLUMNS
-        if k != "currency" and values.get(k) not in (None, "")
-    ]
-
-
-def _undone_by(conn: Connection, batch_ids: list[str]) -> dict[str, str]:
-    """Batch id -> the batch that undid it, for those of `batch_ids` that were undone."""
-    undid = event_t.c.after["undid"].as_string()
-    return dict(
-        conn.execute(
-            select(undid, event_t.c.batch_id).where(
-                event_t.c.action == Action.UNDO, undid.in_(batch_ids)
-            )
-        ).all()
-    )
 
 
 # ---------------------------------------------------------------- batches
@@ -222,7 +122,7 @@ def batches(
             )
         }
         first_card = _first_card_events([i for i in ids if i not in heads], conn)
-        undone = _undone_by(conn, ids)
+        undone = undone_by(conn, ids)
         names = Names.load(conn)
     result = []
     for batch_id, at, actor, action, cards, reason, _ in rows:
@@ -240,7 +140,7 @@ def batches(
         result.append(
             Batch(
                 batch_id,
-                _utc(at),
+                as_utc(at),
                 actor,
                 action,
                 cards,
@@ -290,65 +190,8 @@ def _summary(before: dict | None, after: dict | None, names: Names, cards: int) 
         elif key in ("team", "project", "node") and after is None:
             parts.append(f"{key} {value}")
         else:
-            parts.append(f"{_label(key)}: {names.show(key, value, after or {})}")
+            parts.append(f"{field_label(key)}: {names.show(key, value, after or {})}")
     return ", ".join(parts)
-
-
-def card_events(engine: Engine, serial: str) -> list[dict[str, Any]]:
-    """The history of the card a serial names: the card holding it now, else the last one that
-    held it (a card deleted by undoing its import keeps its history)."""
-    with engine.connect() as conn:
-        found = conn.execute(select(card_t.c.id).where(card_t.c.serial == serial)).scalar()
-        if found is None:
-            found = conn.execute(
-                select(event_t.c.card_id)
-                .where(event_t.c.serial == serial, event_t.c.card_id.isnot(None))
-                .order_by(event_t.c.id.desc())
-                .limit(1)
-            ).scalar()
-    if found is None:
-        raise UserError(f"No card or history has serial '{serial}'.")
-    return events_of_card(engine, found)
-
-
-def events_of_card(engine: Engine, card_id: int) -> list[dict[str, Any]]:
-    """Every event of one card, newest first: its history, the same in the CLI and the TUI.
-    Each has `changes` as text ('team: Ads → LLM'; a creation or deletion as the card's values)
-    and `undone_by`, the batch that undid it, if one did."""
-    with engine.connect() as conn:
-        rows = (
-            conn.execute(
-                select(event_t).where(event_t.c.card_id == card_id).order_by(event_t.c.id.desc())
-            )
-            .mappings()
-            .all()
-        )
-        now = conn.execute(select(card_t).where(card_t.c.id == card_id)).mappings().first()
-        undone = _undone_by(conn, list({r["batch_id"] for r in rows}))
-        names = Names.load(conn)
-    values = dict(now or {})  # the card's values after each event, walking back in time
-    events = []
-    for r in rows:
-        after, before = r["after"] or {}, r["before"] or {}
-        if r["action"] in CREATES:
-            text = ["created: " + ", ".join(card_values(values, names))]
-        elif after.get("deleted"):
-            text = ["deleted: " + ", ".join(card_values(before, names))]
-        elif before.get("deleted"):
-            text = ["re-created: " + ", ".join(card_values(after, names))]
-        elif r["action"] == Action.UNDO_CARD and r["after"] is None:
-            text = ["removed: the batch that created it was undone"]
-        else:
-            text = changes(r["before"], r["after"], names)
-        values.update({k: v for k, v in before.items() if k in card_t.c})
-        events.append(
-            dict(r) | {"at": _utc(r["at"]), "changes": text, "undone_by": undone.get(r["batch_id"])}
-        )
-    return events
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- allocation on a past date
@@ -422,7 +265,7 @@ def _rolled_back(conn: Connection, end: datetime):
             event_t.c.card_id,
             func.min(event_t.c.id).label("first"),
             *(
-                func.min(case((names(k), event_t.c.id))).label(k)
+                func.min(case((names(k), event_t.c.id))).field_label(k)
                 for k in ("team_id", "model_id", "status")
             ),
         )

@@ -276,10 +276,11 @@ def history_cmd(
 ) -> None:
     """The audit log: batches newest first, or one card's events."""
     from fleetui.allocation import history
+    from fleetui.inventory.events import card_events
 
     engine = open_db(ctx)
     if card:
-        events = history.card_events(engine, card)
+        events = card_events(engine, card)
         if as_json:
             print_json(events)
             return

@@ -23,9 +23,9 @@ from sqlalchemy import (
 )
 
 from fleetui import config
-from fleetui.allocation.history import events_of_card
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team, table_of
+from fleetui.inventory.events import events_of_card
 from fleetui.inventory.filters import FOREIGN_KEYS, where
 from fleetui.lifecycle import rules as lifecycle
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from fleetui.allocation.history import events_of_card
 from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
 from fleetui.db.tables import Card, Event, GpuModel, Node, Project, Team, table_of
+from fleetui.inventory.events import events_of_card
 from fleetui.lifecycle import repairs
 from fleetui.lifecycle.rules import warranty_end, warranty_state
 from fleetui.telemetry import health
