@@ -14,12 +14,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
 from fleetui.config import Config
-from fleetui.lifecycle import rma
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
-from fleetui.telemetry import health
+from fleetui.telemetry import health, rma
 
 
 class HealthScreen(Screen):

@@ -388,7 +388,7 @@ def test_health_lists_sick_cards_and_rma_opens_the_repair_and_writes_the_packet(
 
 
 def test_out_of_warranty_the_packet_shows_what_repairs_of_the_model_cost(sick_fleet, tmp_path):
-    from fleetui.lifecycle import rma
+    from fleetui.telemetry import rma
 
     config = Config()
     repairs.send(sick_fleet, "S-1", "T-1", "Inspur")

@@ -54,7 +54,7 @@ def rma_cmd(
     today: TodayOption = None,
 ) -> None:
     """Open a card's repair and write its RMA packet (markdown and JSON); undo reverts it."""
-    from fleetui.lifecycle import rma
+    from fleetui.telemetry import rma
 
     packet, paths = rma.open_rma(
         open_db(ctx), serial, settings(ctx), _today(today), out_file, ticket
