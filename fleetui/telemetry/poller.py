@@ -6,18 +6,17 @@ with a per-node timeout and a limit on how many are in flight, sending credentia
 nodes they belong to (telemetry.http). A metrics store answers for all the nodes it reports
 (telemetry.sources); its GPUs land where nodes' own readings land. A node or store that does
 not answer, answers without GPU readings (an agent without NVML) or answers with values that do
-not fit (checked here, at the edge, before the database sees them) is marked (failures in a
-row) and skipped for a while that doubles with each failure, up to MAX_BACKOFF_S: a bad node
-is a stale state, never a crash. One round ends with one write: the latest sample per GPU,
-hourly rollups of nodes' own readings (kept RETENTION_DAYS), and each node's and store's
-bookkeeping.
+not fit (telemetry.samples checks them at the edge, before the database sees them) is marked
+(failures in a row) and skipped for a while that doubles with each failure, up to
+MAX_BACKOFF_S: a bad node is a stale state, never a crash. One round ends with one write: the
+latest sample per GPU, hourly rollups of nodes' own readings (kept RETENTION_DAYS), and each
+node's and store's bookkeeping.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,7 +37,8 @@ from fleetui.db.tables import (
     table_of,
     unfit,
 )
-from fleetui.telemetry import health, http, prometheus, sources
+from fleetui.telemetry import health, http, sources
+from fleetui.telemetry.samples import SAMPLE_COLUMNS, gpu_row, page_rows, scraped
 
 node_t, sample_t, hourly_t = table_of(Node), table_of(GpuSample), table_of(GpuHourly)
 source_t = table_of(Source)
@@ -49,31 +49,6 @@ STORE_TIMEOUT_S = 30.0  # a store answers for the whole fleet at once
 IDLE_WINDOW_HOURS = 24  # the window a store averages utilization over (reconcile's idle test)
 MAX_BACKOFF_S = 600
 RETENTION_DAYS = 30
-SAMPLE_COLUMNS = (
-    "node_id",
-    "pci_bus_id",
-    "uuid",
-    "serial",
-    "name",
-    "util_gpu",
-    "util_memory",
-    "memory_used_mib",
-    "memory_total_mib",
-    "temperature_c",
-    "power_w",
-    "power_limit_w",
-    "ecc_uncorrected_volatile",
-    *(name for name in health.READINGS if name != "ecc_uncorrected_volatile"),
-    "util_window_avg",
-    "util_window_max",
-    "health",
-    "lost",
-    "seen_at",
-)
-
-TEXTS = ("pci_bus_id", "uuid", "serial", "name")
-NUMBERS = SAMPLE_COLUMNS[5 : SAMPLE_COLUMNS.index("health")]
-LIMITS = {name: length_of(sample_t.c[name]) for name in TEXTS}
 
 
 # ---------------------------------------------------------------- nodes
@@ -177,7 +152,7 @@ def poll_local(engine: Engine, now: datetime | None = None) -> Round:
         ).scalar()
         if node_id is None:
             node_id = inserted_id(conn, insert(node_t).values(hostname=snap.hostname, rack=""))
-    rows = _samples("agent", json.dumps(snap.as_dict()).encode(), node_id, now)
+    rows = page_rows("agent", json.dumps(snap.as_dict()).encode(), node_id, now)
     _store(engine, [node_id], rows, [{"b_id": node_id, "b_failures": 0, "b_seen": now}], now)
     return Round(polled=1, answered=1, gpus=len(rows))
 
@@ -216,79 +191,6 @@ class Round:
         return line + (f", {self.skipped:,} backing off" if self.skipped else "")
 
 
-def _samples(kind: str, body: bytes, node_id: int, now: datetime) -> list[tuple]:
-    """Sample rows from a node's page; ValueError, in words, when any value would not fit."""
-    gpus = _agent_gpus(body) if kind == "agent" else _dcgm_gpus(body)
-    rows, buses = [], set()
-    for gpu in gpus:
-        row = _row(gpu, node_id, now)
-        if row[1] in buses:
-            raise ValueError(f"it reported the bus id {row[1]} twice")
-        buses.add(row[1])
-        rows.append(row)
-    return rows
-
-
-def _agent_gpus(body: bytes) -> list[dict]:
-    try:
-        snap = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested too deep
-        raise ValueError("its snapshot is not JSON") from None
-    if not isinstance(snap, dict) or not isinstance(snap.get("gpus"), list):
-        raise ValueError("its snapshot has no list of GPUs")
-    if snap.get("error"):  # e.g. no NVML on that host: no readings, not "no GPUs"
-        raise ValueError(f"its agent says: {snap['error']}")
-    gpus = []
-    for g in snap["gpus"]:
-        if not isinstance(g, dict):
-            raise ValueError("its snapshot lists a GPU that is not an object")
-        # its own health flags are not read: the ops box classifies the raw readings
-        g["pci_bus_id"] = g.get("pci_bus_id") or f"gpu{g.get('index')}"
-        for window in sources.WINDOW:  # only a metrics store computes an idle window
-            g.pop(window, None)
-        gpus.append(g)
-    return gpus
-
-
-def _dcgm_gpus(body: bytes) -> list[dict]:
-    return [_scraped(g) for g in prometheus.parse(body.decode("utf-8", "replace"))]
-
-
-def _scraped(g: prometheus.ScrapedGpu) -> dict:
-    """A GPU from dcgm-exporter's series (its page, or a metrics store) as a sample's values."""
-    return g.values | {
-        "pci_bus_id": g.pci_bus_id or (f"gpu{g.index}" if g.index else "?"),
-        "uuid": g.uuid,
-        "serial": g.serial,
-        "name": g.model,
-    }
-
-
-def _row(gpu: dict, node_id: int, now: datetime) -> tuple:
-    """One sample row, each value checked against its column."""
-    texts = [gpu.get(name) for name in TEXTS]
-    for name, value in zip(TEXTS, texts, strict=True):
-        if value is not None and (type(value) is not str or len(value) > LIMITS[name]):
-            if type(value) is not str:
-                raise ValueError(f"a GPU's {name} is {str(value)[:40]!r}, not text")
-            raise ValueError(
-                f"a GPU reported a {name} of {len(value)} characters (at most {LIMITS[name]} fit)"
-            )
-    # flags (true/false, as the agent's JSON has them) are stored as 1 and 0
-    numbers = [float(value) if type(value) is bool else value for value in map(gpu.get, NUMBERS)]
-    for name, value in zip(NUMBERS, numbers, strict=True):
-        if value is not None and not (
-            (type(value) is float and math.isfinite(value))
-            or (type(value) is int and abs(value) < 1 << 53)
-        ):
-            raise ValueError(f"GPU {texts[0]} reported {name} {str(value)[:40]!r}, not a number")
-    lost = gpu.get("lost", False)
-    if type(lost) is not bool:
-        raise ValueError(f"GPU {texts[0]} reported lost {str(lost)[:40]!r}, not true or false")
-    flags = health.flags(dict(zip(NUMBERS, numbers, strict=True), lost=lost))
-    return (node_id, *texts, *numbers, flags, lost, now)
-
-
 def _endpoint(node: dict) -> http.Endpoint:
     """A node's page and credentials: its own files; agents without any get the token in
     $FLEETUI_AGENT_TOKEN_FILE's file, dcgm-exporters none."""
@@ -317,7 +219,7 @@ async def _gather(
         except (ConnectionError, UserError) as exc:
             return node, None, str(exc) or exc.__class__.__name__
         try:
-            return node, _samples(node["telemetry_kind"], body, node["id"], now), None
+            return node, page_rows(node["telemetry_kind"], body, node["id"], now), None
         except ValueError as exc:
             return node, None, f"{exc}; nothing stored from it"
 
@@ -418,7 +320,7 @@ def _store_nodes(
     missing from its answer (or every one, when the store failed) is stale."""
     by_host: dict[str, list[dict]] = {}
     for (host, _), gpu in answer.gpus.items():
-        by_host.setdefault(host, []).append(_scraped(gpu))
+        by_host.setdefault(host, []).append(scraped(gpu))
     known = _claim(engine, store["id"], sorted(by_host))
     found: list[tuple[dict, list[tuple] | None, str | None]] = []
     for node in known:
@@ -428,7 +330,7 @@ def _store_nodes(
             found.append((node, None, why))
             continue
         try:
-            found.append((node, [_row(g, node["id"], now) for g in gpus], None))
+            found.append((node, [gpu_row(g, node["id"], now) for g in gpus], None))
         except ValueError as exc:
             found.append((node, None, f"{exc}; nothing stored from it"))
     return found
