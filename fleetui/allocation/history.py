@@ -265,7 +265,7 @@ def _rolled_back(conn: Connection, end: datetime):
             event_t.c.card_id,
             func.min(event_t.c.id).label("first"),
             *(
-                func.min(case((names(k), event_t.c.id))).field_label(k)
+                func.min(case((names(k), event_t.c.id))).label(k)
                 for k in ("team_id", "model_id", "status")
             ),
         )
