@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import case, select, update
 from typer.testing import CliRunner
 
-from fleetui.allocation import history, moves, teams
+from fleetui.allocation import history, moves, plans, teams
 from fleetui.allocation.undo import undo
 from fleetui.cli import app
 from fleetui.config import Config
@@ -337,7 +337,7 @@ def _every_candidate_in_order(engine, source: str, target: str, today: date) -> 
     with engine.connect() as conn:
         ids = dict(conn.execute(select(team.c.name, team.c.id)).all())
         query = (
-            moves._card_query()
+            plans.card_query()
             .add_columns(card.c.node_id)
             .where(
                 card.c.status.in_(MOVABLE),
@@ -351,7 +351,7 @@ def _every_candidate_in_order(engine, source: str, target: str, today: date) -> 
                 card.c.serial,
             )
         )
-        return [(moves._planned(Config(), r[:-1]), r[-1]) for r in conn.execute(query)]
+        return [(plans.planned(Config(), r[:-1]), r[-1]) for r in conn.execute(query)]
 
 
 def _straightforward_plan(candidates: list, count: int) -> list[str]:

@@ -20,7 +20,7 @@ async def test_the_edit_form_sets_asset_tag_and_purchase_order(demo_engine):
     async with app.run_test(size=(120, 44)) as pilot:
         await settle(pilot)
         done: list[str | None] = []
-        app.push_screen(EditModal(demo_engine, [serial]), done.append)
+        app.push_screen(EditModal(demo_engine, [serial], settings=app.settings), done.append)
         await pilot.pause()
         form = app.screen
         form.query_one("#asset_tag", Input).value = "TAG-77"
