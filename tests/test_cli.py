@@ -57,6 +57,18 @@ def test_cards_json_has_the_fields_scripts_need(demo_db):
         assert card["team"] == "LLM" and card["status"] == "in_service"
 
 
+def test_filter_terms_may_come_as_separate_words(demo_db):
+    """The shell splits `cards team:llm status:in_service` into two words, and removes the
+    quotes of `team:"Ads ranking"`: both filter as the same query typed in one argument."""
+    one = run("--db", demo_db, "cards", "team:llm status:in_service", "--json").stdout
+    assert run("--db", demo_db, "cards", "team:llm", "status:in_service", "--json").stdout == one
+    spaced = run("--db", demo_db, "cards", "team:Ads ranking", "status:in_service", "--json")
+    quoted = run("--db", demo_db, "cards", 'team:"Ads ranking" status:in_service', "--json")
+    assert json.loads(spaced.stdout) and spaced.stdout == quoted.stdout
+    refused = run("--db", demo_db, "cards", "--limit", "0")
+    assert refused.exit_code == 2 and "--limit" in refused.output
+
+
 def test_cards_json_without_limit_returns_every_match(demo_db):
     result = run("--db", demo_db, "cards", "--json")
     assert len(json.loads(result.stdout)) == 400

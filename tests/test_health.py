@@ -346,6 +346,8 @@ def test_health_lists_sick_cards_and_rma_opens_the_repair_and_writes_the_packet(
     }
     packet = tmp_path / "out" / "rma-S-0.md"
     packet.parent.mkdir()
+    ordered = cli("edit", "S-0", "--purchase-order", "PO-7781", "--reason", "order", "--yes")
+    assert ordered.exit_code == 0, ordered.output
     done = cli("rma", "S-0", "--out", str(packet), "--today", "2026-11-01", "--json")
     assert done.exit_code == 0, done.output
     data = json.loads(done.stdout)
@@ -360,7 +362,7 @@ def test_health_lists_sick_cards_and_rma_opens_the_repair_and_writes_the_packet(
         "2028-03-01",
         "2025-03-01",
     )
-    assert "purchase_order" in data and data["past_repairs_of_model"] == []
+    assert data["purchase_order"] == "PO-7781" and data["past_repairs_of_model"] == []
     assert data["health"][0]["code"] == 79 and data["health"][0]["value"] == 79
     text = packet.read_text("utf-8")
     assert "To: Inspur (in warranty until 2028-03-01)" in text

@@ -65,14 +65,20 @@ def _model_json(spec: catalogue.ModelSpec) -> dict[str, Any]:
 @app.command("cards")
 def cards_cmd(
     ctx: typer.Context,
-    query: Annotated[
-        str, typer.Argument(help="Filter, e.g. 'team:llm model:h800 status:spare'.")
-    ] = "",
+    terms: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Filter terms, e.g. team:llm model:h800 status:spare (all must match)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
-    limit: Annotated[int | None, typer.Option(help="At most N cards (table default 50).")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most N cards (table default 50).")
+    ] = None,
     sort: Annotated[str, typer.Option(help=f"One of: {', '.join(inventory.SORTS)}.")] = "serial",
 ) -> None:
     """List cards matching a filter (the TUI's `/` syntax)."""
+    query = _query(terms or [])
     engine = open_db(ctx)
     if as_json:
         found = inventory.cards(engine, query, limit, sort, settings=settings(ctx))
@@ -103,6 +109,21 @@ def cards_cmd(
 
 
 TABLE_COLUMNS = ("serial", "model", "node", "team", "project", "status", "warranty_end")
+
+
+def _query(terms: list[str]) -> str:
+    """The filter the shell's words make. One word is the whole query ('team:llm status:spare');
+    among several, `team:"Ads ranking"` arrives as `team:Ads ranking`, so a word holding a space
+    is quoted again (its value, after a `key:`)."""
+    if len(terms) == 1:
+        return terms[0]
+    words = []
+    for term in terms:
+        if any(c.isspace() for c in term) and '"' not in term:
+            key, colon, value = term.partition(":")
+            term = f'{key}:"{value}"' if colon and " " not in key else f'"{term}"'
+        words.append(term)
+    return " ".join(words)
 
 
 def _stream_tsv(rows) -> None:

@@ -74,7 +74,7 @@ class Names:
         if isinstance(value, dict):
             return ", ".join(f"{v} {k}" for k, v in value.items())
         if isinstance(value, list):  # an import's [["nodes", 2], ...]
-            return ", ".join(" ".join(map(str, reversed(p))) for p in value)
+            return ", ".join(units.counted(n, noun.removesuffix("s")) for noun, n in value)
         return str(value)
 
 
