@@ -218,9 +218,7 @@ def test_an_empty_telemetry_url_is_refused_as_given(db_url, flag):
     runner = CliRunner()
     refused = runner.invoke(app, ["--db", db_url, "nodes", "add", "node-x", flag, ""])
     assert refused.exit_code == 1
-    assert refused.stderr.strip() == (
-        "fleetui: '' is not an http:// or https:// URL."
-    )
+    assert refused.stderr.strip() == ("fleetui: '' is not an http:// or https:// URL.")
     listed = runner.invoke(app, ["--db", db_url, "nodes", "list", "--json"])
     assert json.loads(listed.stdout) == []
 
