@@ -73,9 +73,19 @@ class Names:
             return f"{value:g}"
         if isinstance(value, dict):
             return ", ".join(f"{v} {k}" for k, v in value.items())
-        if isinstance(value, list):  # an import's [["nodes", 2], ...]
-            return ", ".join(units.counted(n, noun.removesuffix("s")) for noun, n in value)
+        if isinstance(value, list):  # an import's [["nodes", 2], ...], or other lists
+            return ", ".join(_counted(p) for p in value)
         return str(value)
+
+
+def _counted(item: Any) -> str:
+    """["nodes", 2] as '2 nodes' ('1 node'); anything else as it reads."""
+    if isinstance(item, list) and len(item) == 2:
+        noun, n = item
+        if isinstance(noun, str) and isinstance(n, int):
+            return units.counted(n, noun.removesuffix("s"))
+        return f"{n} {noun}"
+    return str(item)
 
 
 def field_label(key: str) -> str:
