@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
 from fleetui.config import Config
+from fleetui.core import units
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable
@@ -80,7 +81,9 @@ class HealthScreen(Screen):
                 key=c.serial,
             )
         self.query_one("#health-status", Static).update(
-            f"{len(cards)} cards need a hand" if cards else "No GPU reports anything."
+            f"{units.counted(len(cards), 'card')} needing a hand"
+            if cards
+            else "No GPU reports anything."
         )
 
     def action_rma(self) -> None:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from fleetui.cli.base import JsonOption, app, err, open_db, out, print_json, settings
 from fleetui.cli.lifecycle import TodayOption, _today
+from fleetui.core import units
 from fleetui.core.errors import UserError
 
 
@@ -24,7 +25,7 @@ def health_cmd(ctx: typer.Context, as_json: JsonOption = False, today: TodayOpti
     if not cards:
         out.print("No GPU reports anything that needs a hand.", highlight=False)
         return
-    table = Table(title=f"{len(cards)} cards need a hand")
+    table = Table(title=f"{units.counted(len(cards), 'card')} needing a hand")
     for column in ("Serial", "Node", "Bus", "Team", "Action", "Evidence", "Warranty", "Supplier"):
         table.add_column(column)
     for c in cards:

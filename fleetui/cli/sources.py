@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from fleetui.cli.base import Group, JsonOption, app, open_db, out, print_json
+from fleetui.core import units
 
 sources_app = typer.Typer(
     cls=Group,
@@ -84,4 +85,7 @@ def sources_remove(ctx: typer.Context, name: str) -> None:
     from fleetui.telemetry import sources
 
     count = sources.remove_source(open_db(ctx), name)
-    out.print(f"Source {name.strip()} removed; its {count:,} nodes stay, without readings.")
+    out.print(
+        f"Source {name.strip()} removed; {units.counted(count, 'node')} kept, without readings.",
+        highlight=False,
+    )

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from fleetui.config import Config
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
 from fleetui.db.tables import Card, Event, GpuModel, Node, Project, Team, table_of
@@ -174,8 +175,8 @@ def markdown(data: dict[str, Any]) -> str:
             lines.append("No repair of this model has come back yet.")
         for r in data["past_repairs_of_model"]:
             lines.append(
-                f"- {r['repairs']} repairs, {r['cost']:,.2f} {r['currency']} in all, "
-                f"{r['average']:,.2f} {r['currency']} each"
+                f"- {units.counted(r['repairs'], 'repair')}, "
+                f"{r['cost']:,.2f} {r['currency']} in all, {r['average']:,.2f} {r['currency']} each"
             )
     lines += ["", "## History", ""]
     for e in data["history"]:
