@@ -403,7 +403,7 @@ def test_out_of_warranty_the_packet_shows_what_repairs_of_the_model_cost(sick_fl
         {"currency": "USD", "repairs": 1, "cost": 1200.0, "average": 1200.0}
     ]
     assert "Out of warranty (warranty end: 2028-03-01)" in packet.text
-    assert "- 1 repair, 1,200.00 USD in all, 1,200.00 USD each" in packet.text
+    assert "- 1 repair job, 1,200.00 USD in all, 1,200.00 USD each" in packet.text
     assert [p.name for p in paths] == ["s3.md", "s3.json"]
     with pytest.raises(UserError, match=r"Cannot write the RMA packet .*; nothing was changed"):
         rma.open_rma(sick_fleet, "S-2", config, TODAY, str(tmp_path / "no-such-dir" / "s2.md"))

@@ -175,7 +175,7 @@ def markdown(data: dict[str, Any]) -> str:
             lines.append("No repair of this model has come back yet.")
         for r in data["past_repairs_of_model"]:
             lines.append(
-                f"- {units.counted(r['repairs'], 'repair')}, "
+                f"- {units.counted(r['repairs'], 'repair job')}, "
                 f"{r['cost']:,.2f} {r['currency']} in all, {r['average']:,.2f} {r['currency']} each"
             )
     lines += ["", "## History", ""]
