@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input
+from textual.widgets import Button, Input, Static
 
-from fleetui.screens.plain import PlainLabel
+from fleetui.screens.plain import PlainLabel, plain
+from fleetui.screens.work import run_service
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -76,3 +80,25 @@ class PreviewDialog(ModalScreen[str | None]):
         event.stop()
         confirm = self.query_one(self.CONFIRM, Button)
         self.query_one("#preview" if confirm.disabled else self.CONFIRM, Button).press()
+
+    def show_problem(self, message: str) -> None:
+        self.query_one("#plan", Static).update(plain(message, "red"))
+
+    def commit(self, write: Callable[..., str], engine: Any, plan: object | None) -> None:
+        """Make the previewed write with the reason typed; its own worker group, so a newer
+        preview never cancels it."""
+        if plan is None:
+            return
+        self.query_one(self.CONFIRM, Button).disabled = True
+        reason = self.query_one("#reason", Input).value
+        run_service(
+            self,
+            write,
+            engine,
+            plan,
+            reason,
+            on_done=self.dismiss,
+            on_error=self.show_problem,
+            group="commit",
+            writes=True,
+        )

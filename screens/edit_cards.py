@@ -91,21 +91,6 @@ class EditModal(PreviewDialog):
         self.call_after_refresh(self.query_one("#plan", Static).scroll_visible, animate=False)
         self.query_one("#save", Button).disabled = False
 
-    def show_problem(self, message: str) -> None:
-        self.query_one("#plan", Static).update(plain(message, "red"))
-
     @on(Button.Pressed, "#save")
     def save(self) -> None:
-        if self.plan is not None:
-            self.query_one("#save", Button).disabled = True
-            run_service(  # its own group: never cancelled by a newer preview
-                self,
-                edit.commit_edit,
-                self.engine,
-                self.plan,
-                self.query_one("#reason", Input).value,
-                on_done=self.dismiss,
-                on_error=self.show_problem,
-                group="commit",
-                writes=True,
-            )
+        self.commit(edit.commit_edit, self.engine, self.plan)

@@ -153,24 +153,9 @@ class ReallocateModal(PreviewDialog):
         self.call_after_refresh(self.query_one("#plan", Static).scroll_visible, animate=False)
         self.query_one("#move", Button).disabled = False
 
-    def show_problem(self, message: str) -> None:
-        self.query_one("#plan", Static).update(plain(message, "red"))
-
     @on(Button.Pressed, "#move")
     def move(self) -> None:
-        if self.plan is not None:
-            self.query_one("#move", Button).disabled = True
-            run_service(  # its own group: never cancelled by a newer preview
-                self,
-                moves.commit,
-                self.engine,
-                self.plan,
-                self.query_one("#reason", Input).value,
-                on_done=self.dismiss,
-                on_error=self.show_problem,
-                group="commit",
-                writes=True,
-            )
+        self.commit(moves.commit, self.engine, self.plan)
 
 
 def _amount(text: str) -> tuple[int | None, float | None]:
