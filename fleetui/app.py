@@ -4,7 +4,7 @@ settings, read once at start."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
 from textual.app import App
@@ -56,6 +56,7 @@ class FleetApp(App[None]):
         initial_query: str = "",
         initial_mode: str = "dashboard",
         today: Callable[[], date] = date.today,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         settings: config.Config | None = None,
     ) -> None:
         super().__init__()
@@ -73,7 +74,7 @@ class FleetApp(App[None]):
         self.add_mode("teams", lambda: TeamsScreen(engine))
         self.add_mode("history", lambda: HistoryScreen(engine))
         self.add_mode("lifecycle", lambda: LifecycleScreen(engine, today, settings=settings))
-        self.add_mode("telemetry", lambda: TelemetryScreen(engine))
+        self.add_mode("telemetry", lambda: TelemetryScreen(engine, clock=clock))
 
     def on_mount(self) -> None:
         self.switch_mode(self.initial_mode)

@@ -225,6 +225,9 @@ class ImportScreen(Screen):
         errors.clear()
         for group in group_errors(result.errors):
             errors.add_row(group.where(), group.column, group.value, group.reason)
+        if errors.row_count:  # in view and focused: below the form on a small terminal
+            errors.focus()
+            errors.scroll_visible(animate=False)
         unused = unused_columns(result.unknown_columns)
         unused = f" {unused}." if unused else ""
         if result.dry_run:

@@ -5,6 +5,7 @@ skips rounds while a modal is open."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from rich.text import Text
@@ -42,10 +43,16 @@ class TelemetryScreen(Screen):
     ]
     EXTRA_KEYS = [("f", "unknown: add it; moved: record where seen; missing: take off its node")]
 
-    def __init__(self, engine: Engine, interval: float = INTERVAL_S) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        interval: float = INTERVAL_S,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         super().__init__()
         self.engine = engine
         self.interval = interval
+        self.clock = clock  # the poll's "now" and the ages shown: one clock, so they agree
         self.found: list[reconcile.Discrepancy] = []
         self.next_round: Timer | None = None
 
@@ -102,7 +109,7 @@ class TelemetryScreen(Screen):
         message = ""
         registered = poller.registered(self.engine)
         if self.app.screen is self and registered:
-            result = poller.poll_once(self.engine)
+            result = poller.poll_once(self.engine, now=self.clock())
             message = result.summary() + (
                 f"; {len(result.failed)} failed: {result.failed[0]}" if result.failed else ""
             )
@@ -122,7 +129,7 @@ class TelemetryScreen(Screen):
     def show(
         self, state: view.TelemetryView, found: list[reconcile.Discrepancy], message: str
     ) -> None:
-        now = datetime.now(UTC)
+        now = self.clock()
         nodes = self.query_one("#nodes", DataTable)
         nodes.clear()
         for n in state.nodes:
