@@ -10,10 +10,10 @@ store stale, with the reason kept; nothing from it is stored.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
 
@@ -188,7 +188,7 @@ async def fetch(client: http.Client, source: dict, window_hours: int, timeout: f
 
 def _error(body: bytes) -> str:
     try:
-        answer = json.loads(body)
+        answer: Any = http.decode_json(body)
         return f"{answer['errorType']}: {answer['error']}"
     except (ValueError, KeyError, TypeError):
         return ""
@@ -198,8 +198,8 @@ def _vector(body: bytes) -> list[dict]:
     """The series of an instant query's answer; ValueError in words for an error or a partial
     answer (one with warnings)."""
     try:
-        answer = json.loads(body)
-    except (ValueError, RecursionError):
+        answer = http.decode_json(body)
+    except ValueError:
         raise ValueError("its answer is not JSON") from None
     if not isinstance(answer, dict) or answer.get("status") != "success":
         why = _error(body) or "not a query answer"
