@@ -99,8 +99,9 @@ def gpu_row(gpu: dict, node_id: int, now: datetime) -> tuple:
             )
     # flags (true/false, as the agent's JSON has them) are stored as 1 and 0
     numbers = [float(value) if type(value) is bool else value for value in map(gpu.get, NUMBERS)]
-    for name, value in zip(NUMBERS, numbers, strict=True):
-        if value is not None and not (
+    present = [(n, v) for n, v in zip(NUMBERS, numbers, strict=True) if v is not None]
+    for name, value in present:  # a store's GPU has a few of the readings, an agent's most
+        if not (
             (type(value) is float and math.isfinite(value))
             or (type(value) is int and abs(value) < 1 << 53)
         ):

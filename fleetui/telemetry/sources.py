@@ -220,27 +220,30 @@ def merge(results: dict[str, list[dict]]) -> dict[tuple[str, str], prometheus.Sc
     first query that has them); series without a hostname label cannot be placed on a node and
     are left out."""
     gpus: dict[tuple[str, str], prometheus.ScrapedGpu] = {}
+    isfinite = math.isfinite
     for attr, series in results.items():
         for one in series:
             try:
                 labels, (_, text) = one["metric"], one["value"]
                 value = float(text)
-            except (KeyError, TypeError, ValueError):
+                label = labels.get
+            except (AttributeError, KeyError, TypeError, ValueError):
                 raise ValueError(f"a series of {attr} is not a label set and a value") from None
-            host = labels.get("Hostname") or labels.get("hostname")
-            bus = labels.get("pci_bus_id") or (f"gpu{labels['gpu']}" if "gpu" in labels else "")
+            host = label("Hostname") or label("hostname")
+            bus = label("pci_bus_id") or (f"gpu{labels['gpu']}" if "gpu" in labels else "")
             if not host or not bus:
                 continue
-            gpu = gpus.get((host, bus))
+            key = (host, bus)
+            gpu = gpus.get(key)
             if gpu is None:
-                gpu = gpus[host, bus] = prometheus.ScrapedGpu(
+                gpu = gpus[key] = prometheus.ScrapedGpu(
                     hostname=host,
-                    index=labels.get("gpu") or None,
-                    uuid=labels.get("UUID") or None,
+                    index=label("gpu") or None,
+                    uuid=label("UUID") or None,
                     pci_bus_id=bus,
-                    model=labels.get("modelName") or None,
-                    serial=labels.get("DCGM_FI_DEV_SERIAL") or None,
+                    model=label("modelName") or None,
+                    serial=label("DCGM_FI_DEV_SERIAL") or None,
                 )
-            if math.isfinite(value):
+            if isfinite(value):
                 gpu.values[attr] = value
     return gpus
