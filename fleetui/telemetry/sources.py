@@ -179,11 +179,11 @@ async def fetch(client: http.Client, source: dict, window_hours: int, timeout: f
         for attr, query in queries(source["match"], window_hours).items():
             body = await client.get(target, {"query": query}, MAX_RESPONSE, timeout)
             results[attr] = _vector(body)
+        return Answer(merge(results))
     except http.Refused as exc:
         return Answer({}, _error(exc.body) or str(exc))
     except (ConnectionError, UserError, ValueError) as exc:
         return Answer({}, str(exc) or exc.__class__.__name__)
-    return Answer(merge(results))
 
 
 def _error(body: bytes) -> str:
