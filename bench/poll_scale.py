@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import multiprocessing
 import statistics
@@ -117,7 +118,7 @@ def main() -> None:
     from fleetui.telemetry import poller
 
     paths = [f"/n/{i}/snapshot" for i in range(args.nodes)]
-    concurrency = poller.poll_once.__defaults__[1]  # the poller's own
+    concurrency = inspect.signature(poller.poll_once).parameters["concurrency"].default
 
     def baseline() -> None:
         assert asyncio.run(_fetch_all(port, paths, concurrency)) > 0

@@ -258,8 +258,16 @@ OK = {"status": "success", "data": {"resultType": "vector", "result": []}}
         ((200, {"status": "error", "errorType": "timeout", "error": "query timed out"}), "timeout"),
         ((200, {"data": []}), "not a query answer"),
         (None, "no answer in time"),
+        (
+            (200, OK | {"data": {"resultType": "vector", "result": [{"metric": [], "value": []}]}}),
+            "a series of util_gpu is not a label set and a value",
+        ),
+        (
+            (200, OK | {"data": {"resultType": "vector", "result": [{"metric": {}, "value": 7}]}}),
+            "a series of util_gpu is not a label set and a value",
+        ),
     ],
-    ids=["warnings", "status-422", "status-error", "not-an-answer", "slow"],
+    ids=["warnings", "status-422", "status-error", "not-an-answer", "slow", "labels", "value"],
 )
 def test_a_store_that_fails_is_stale_never_a_crash(engine, answer, why):
     handler = type("Fake", (_Fake,), {"answer": answer, "hang": threading.Event()})

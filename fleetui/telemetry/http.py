@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import ssl
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 import aiohttp
+import orjson
 
 from fleetui.core.errors import UserError
 from fleetui.telemetry.agent import read_token
@@ -35,6 +37,20 @@ class Endpoint:
     token_file: str | None = None  # bearer
     basic_auth_file: str | None = None  # one line `user:password`
     ca_file: str | None = None  # PEM bundle that signs the server's certificate
+
+
+def decode_json(body: bytes) -> object:
+    """A JSON answer decoded: orjson (a fleet's answer is megabytes), the standard library for
+    what only it reads (NaN, Infinity: the agent's json.dumps writes them, and the checks at
+    the edge then name the value); ValueError if neither reads it."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        raise ValueError("not JSON") from None
 
 
 def check_url(url: str) -> str:
@@ -112,6 +128,7 @@ class Client:
                     limit=self.concurrency, ssl=_verify(ca_file) if ca_file else True
                 ),
                 trust_env=False,  # no proxies or .netrc: the endpoint is exactly what is stored
+                timeout=aiohttp.ClientTimeout(),  # none of its own timers: get() sets one deadline
             )
         return self.sessions[ca_file]
 

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, bindparam, delete, insert, select, update
 
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.db.bulk import insert_rows, upsert
+from fleetui.db.bulk import gc_paused, insert_rows, upsert
 from fleetui.db.tables import (
     GpuHourly,
     GpuSample,
@@ -247,6 +247,7 @@ def registered(engine: Engine) -> bool:
     return bool(nodes(engine) or sources.sources(engine))
 
 
+@gc_paused()  # a round churns through objects per GPU that a collection would only walk
 def poll_once(
     engine: Engine,
     timeout: float = 2.0,

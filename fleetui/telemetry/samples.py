@@ -4,12 +4,11 @@ the edge, before the database sees it (ValueError, in words, when one would not 
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime
 
 from fleetui.db.tables import GpuSample, length_of, table_of
-from fleetui.telemetry import health, prometheus, sources
+from fleetui.telemetry import health, http, prometheus, sources
 
 sample_t = table_of(GpuSample)
 SAMPLE_COLUMNS = (
@@ -37,6 +36,7 @@ SAMPLE_COLUMNS = (
 TEXTS = ("pci_bus_id", "uuid", "serial", "name")
 NUMBERS = SAMPLE_COLUMNS[5 : SAMPLE_COLUMNS.index("health")]
 LIMITS = {name: length_of(sample_t.c[name]) for name in TEXTS}
+EVIDENCE = [NUMBERS.index(name) for name in health.READINGS]  # where flags() looks
 
 
 def page_rows(kind: str, body: bytes, node_id: int, now: datetime) -> list[tuple]:
@@ -54,8 +54,8 @@ def page_rows(kind: str, body: bytes, node_id: int, now: datetime) -> list[tuple
 
 def _agent_gpus(body: bytes) -> list[dict]:
     try:
-        snap = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        snap = http.decode_json(body)
+    except ValueError:
         raise ValueError("its snapshot is not JSON") from None
     if not isinstance(snap, dict) or not isinstance(snap.get("gpus"), list):
         raise ValueError("its snapshot has no list of GPUs")
@@ -99,8 +99,9 @@ def gpu_row(gpu: dict, node_id: int, now: datetime) -> tuple:
             )
     # flags (true/false, as the agent's JSON has them) are stored as 1 and 0
     numbers = [float(value) if type(value) is bool else value for value in map(gpu.get, NUMBERS)]
-    for name, value in zip(NUMBERS, numbers, strict=True):
-        if value is not None and not (
+    present = [(n, v) for n, v in zip(NUMBERS, numbers, strict=True) if v is not None]
+    for name, value in present:  # a store's GPU has a few of the readings, an agent's most
+        if not (
             (type(value) is float and math.isfinite(value))
             or (type(value) is int and abs(value) < 1 << 53)
         ):
@@ -108,5 +109,7 @@ def gpu_row(gpu: dict, node_id: int, now: datetime) -> tuple:
     lost = gpu.get("lost", False)
     if type(lost) is not bool:
         raise ValueError(f"GPU {texts[0]} reported lost {str(lost)[:40]!r}, not true or false")
-    flags = health.flags(dict(zip(NUMBERS, numbers, strict=True), lost=lost))
+    flags = ""  # most GPUs show no evidence: no readings dict to build for them
+    if lost or any(numbers[i] for i in EVIDENCE):
+        flags = health.flags(dict(zip(NUMBERS, numbers, strict=True), lost=lost))
     return (node_id, *texts, *numbers, flags, lost, now)

@@ -10,10 +10,10 @@ store stale, with the reason kept; nothing from it is stored.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
 
@@ -179,16 +179,16 @@ async def fetch(client: http.Client, source: dict, window_hours: int, timeout: f
         for attr, query in queries(source["match"], window_hours).items():
             body = await client.get(target, {"query": query}, MAX_RESPONSE, timeout)
             results[attr] = _vector(body)
+        return Answer(merge(results))
     except http.Refused as exc:
         return Answer({}, _error(exc.body) or str(exc))
     except (ConnectionError, UserError, ValueError) as exc:
         return Answer({}, str(exc) or exc.__class__.__name__)
-    return Answer(merge(results))
 
 
 def _error(body: bytes) -> str:
     try:
-        answer = json.loads(body)
+        answer: Any = http.decode_json(body)
         return f"{answer['errorType']}: {answer['error']}"
     except (ValueError, KeyError, TypeError):
         return ""
@@ -198,8 +198,8 @@ def _vector(body: bytes) -> list[dict]:
     """The series of an instant query's answer; ValueError in words for an error or a partial
     answer (one with warnings)."""
     try:
-        answer = json.loads(body)
-    except (ValueError, RecursionError):
+        answer = http.decode_json(body)
+    except ValueError:
         raise ValueError("its answer is not JSON") from None
     if not isinstance(answer, dict) or answer.get("status") != "success":
         why = _error(body) or "not a query answer"
@@ -220,27 +220,30 @@ def merge(results: dict[str, list[dict]]) -> dict[tuple[str, str], prometheus.Sc
     first query that has them); series without a hostname label cannot be placed on a node and
     are left out."""
     gpus: dict[tuple[str, str], prometheus.ScrapedGpu] = {}
+    isfinite = math.isfinite
     for attr, series in results.items():
         for one in series:
             try:
                 labels, (_, text) = one["metric"], one["value"]
                 value = float(text)
-            except (KeyError, TypeError, ValueError):
+                label = labels.get
+            except (AttributeError, KeyError, TypeError, ValueError):
                 raise ValueError(f"a series of {attr} is not a label set and a value") from None
-            host = labels.get("Hostname") or labels.get("hostname")
-            bus = labels.get("pci_bus_id") or (f"gpu{labels['gpu']}" if "gpu" in labels else "")
+            host = label("Hostname") or label("hostname")
+            bus = label("pci_bus_id") or (f"gpu{labels['gpu']}" if "gpu" in labels else "")
             if not host or not bus:
                 continue
-            gpu = gpus.get((host, bus))
+            key = (host, bus)
+            gpu = gpus.get(key)
             if gpu is None:
-                gpu = gpus[host, bus] = prometheus.ScrapedGpu(
+                gpu = gpus[key] = prometheus.ScrapedGpu(
                     hostname=host,
-                    index=labels.get("gpu") or None,
-                    uuid=labels.get("UUID") or None,
+                    index=label("gpu") or None,
+                    uuid=label("UUID") or None,
                     pci_bus_id=bus,
-                    model=labels.get("modelName") or None,
-                    serial=labels.get("DCGM_FI_DEV_SERIAL") or None,
+                    model=label("modelName") or None,
+                    serial=label("DCGM_FI_DEV_SERIAL") or None,
                 )
-            if math.isfinite(value):
+            if isfinite(value):
                 gpu.values[attr] = value
     return gpus
