@@ -171,13 +171,12 @@ def snapshot(
         }
         rows = conn.execute(query).all()
     snap = Snapshot(today, config)
-    day = _Days()
-    warranty = _memo(
-        lambda bought, given, key, supplier: warranty_end(config, bought, given, key, supplier)
-    )
-    eol = _memo(
-        lambda bought, override, key: end_of_life(bought, service_life(config, override, key))
-    )
+    # Per distinct rule input, not per group: the groups far outnumber the purchase dates.
+    day = _Memo(_as_date)
+    life = _Memo(lambda k: service_life(config, k[0], models[k[1]].key))
+    eol = _Memo(lambda k: end_of_life(day[k[0]], k[1]))
+    warranty = _Memo(lambda k: warranty_end(config, day[k[0]], None, models[k[1]].key, k[2]))
+    names = {None: UNASSIGNED, **teams}
     append = snap.groups.append
     for (
         team_id,
@@ -194,10 +193,9 @@ def snapshot(
         priced,
     ) in rows:
         model = models[model_id]
-        bought, given = day(bought), day(given)
         append(
             Group(
-                teams.get(team_id, UNASSIGNED) if team_id else UNASSIGNED,
+                names.get(team_id, UNASSIGNED),
                 projects.get(project_id),
                 model.name,
                 model.key,
@@ -205,9 +203,9 @@ def snapshot(
                 model.tdp_w,
                 supplier,
                 status,
-                bought,
-                warranty(bought, given, model.key, supplier),
-                eol(bought, override, model.key),
+                day[bought],
+                day[given] if given is not None else warranty[bought, model_id, supplier],
+                eol[bought, life[override, model_id]],
                 currency,
                 n,
                 int(price_sum or 0),
@@ -217,30 +215,21 @@ def snapshot(
     return snap
 
 
-class _Days(dict):
-    """A driver's date value (a date, or SQLite's ISO text) as a date, each parsed once."""
-
-    def __call__(self, value: date | str | None) -> date | None:
-        if value is None or isinstance(value, date):
-            return value
-        found = self.get(value)
-        if found is None:
-            found = self[value] = date.fromisoformat(value)
-        return found
+def _as_date(value: date | str | None) -> date | None:
+    """A driver's date value (a date, or SQLite's ISO text) as a date."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _memo(fn):
-    """fn with its results kept per arguments: a million cards share few distinct inputs."""
-    seen: dict = {}
+class _Memo(dict):
+    """fn(key) for each key, computed once: a million cards share few distinct inputs."""
 
-    def cached(*args):
-        try:
-            return seen[args]
-        except KeyError:
-            value = seen[args] = fn(*args)
-            return value
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.fn = fn
 
-    return cached
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.fn(key)
+        return value
 
 
 def report_snapshot(
