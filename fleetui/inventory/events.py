@@ -123,8 +123,8 @@ def undone_by(conn: Connection, batch_ids: list[str]) -> dict[str, str]:
     undid = event_t.c.after["undid"].as_string()
     return dict(
         conn.execute(
-            select(undid, event_t.c.batch_id).where(
-                event_t.c.action == Action.UNDO, undid.in_(batch_ids)
+            select(undid, event_t.c.batch_id).where(  # an undo's own event: a batch event
+                event_t.c.card_id.is_(None), event_t.c.action == Action.UNDO, undid.in_(batch_ids)
             )
         ).all()
     )
