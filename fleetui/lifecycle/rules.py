@@ -247,8 +247,8 @@ def report_snapshot(
     held = card_t.c.status.in_(HELD)
     if report == "irreplaceable":
         computing = card_t.c.status.in_(COMPUTING)
-        keys = LIFECYCLE_KEYS[:3]
-        return snapshot(engine, config, today, keys=keys, where=lambda conn: computing)
+        by_holder = LIFECYCLE_KEYS[:3]
+        return snapshot(engine, config, today, keys=by_holder, where=lambda conn: computing)
     if report == "warranty":
 
         def where(conn: Connection):
@@ -259,8 +259,8 @@ def report_snapshot(
         def within(conn: Connection):
             return and_(held, eol_condition(config, life_overrides(conn), bounds[-1], bounds[0]))
 
-        keys = ("status", "purchase_date", "model_id", "service_life_years")
-        return snapshot(engine, config, today, keys, within, "ix_card_status_purchase", False)
+        by_life = ("status", "purchase_date", "model_id", "service_life_years")
+        return snapshot(engine, config, today, by_life, within, "ix_card_status_purchase", False)
     elif report == "eol":
 
         def where(conn: Connection):
