@@ -179,7 +179,10 @@ def snapshot(
     day = _Memo(_as_date)
     life = _Memo(lambda k: service_life(config, k[0], models[k[1]].key))
     eol = _Memo(lambda k: end_of_life(day[k[0]], k[1]))
-    warranty = _Memo(lambda k: warranty_end(config, day[k[0]], None, models[k[1]].key, k[2]))
+    ends = "warranty_end" in keys  # else the warranty reads as unknown, like the other keys
+    warranty = _Memo(
+        lambda k: warranty_end(config, day[k[0]], None, models[k[1]].key, k[2]) if ends else None
+    )
     names = {None: UNASSIGNED, **teams}
     append = snap.groups.append
     for (
