@@ -159,9 +159,10 @@ def main() -> None:
         (
             "report cliff",
             report("cliff", 3, lambda s: rules.retirement_cliff(s, 3)),
-            sql(
-                f"{WHOLE} WHERE status IN {HELD} AND purchase_date >= ? AND purchase_date < ?"
-                f" {BY_KEYS}",
+            sql(  # by status, model and end of life, as the report groups them
+                "SELECT status, purchase_date, model_id, service_life_years, count(*) FROM card"
+                f" INDEXED BY ix_card_status_purchase WHERE status IN {HELD}"
+                " AND purchase_date >= ? AND purchase_date < ? GROUP BY 1, 2, 3, 4",
                 args=cliff,
             ),
         ),

@@ -1,10 +1,11 @@
-"""SQL functions spelled differently per backend: set-based writes of audit events, text search."""
+"""SQL spelled differently per backend: set-based writes of audit events, text search, SQLite
+index hints."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, literal
+from sqlalchemy import JSON, Boolean, Table, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
@@ -66,3 +67,12 @@ def sqlite_lower(text: str | None) -> str | None:
     if text is None:
         return None
     return text.lower() if "Σ" not in text else "".join(c.lower() for c in text)
+
+
+@compiles(Table, "sqlite")
+def _sqlite_table(element, compiler, fromhints=None, **kw) -> str:
+    """A table with its `select().with_hint(table, "INDEXED BY ix", "sqlite")`: SQLAlchemy's
+    SQLite dialect drops table hints, and some plans need one (PostgreSQL is told nothing)."""
+    text = compiler.visit_table(element, fromhints=fromhints, **kw)
+    hint = (fromhints or {}).get(element) if kw.get("asfrom") and not kw.get("ashint") else None
+    return f"{text} {hint}" if hint else text

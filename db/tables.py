@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     inspect,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -222,6 +223,13 @@ class Card(SQLModel, table=True):
         # Covering index: the dashboard's end-of-life alert counts from it alone.
         Index(
             "ix_card_status_purchase", "status", "purchase_date", "model_id", "service_life_years"
+        ),
+        # The few cards with a life of their own, listed by conditions.life_overrides.
+        Index(
+            "ix_card_life_override",
+            "service_life_years",
+            sqlite_where=text("service_life_years > 0"),
+            postgresql_where=text("service_life_years > 0"),
         ),
         # A deleted card's id is never reused: the audit log refers to cards by id.
         {"sqlite_autoincrement": True},

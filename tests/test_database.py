@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from fleetui.core.errors import SchemaTooNew, UserError
 from fleetui.db.engine import default_path, redact, resolve_url
 from fleetui.db.migrate import HEAD, current_revision, known_revisions
+from fleetui.db.tables import Event, table_of
 from fleetui.store import open_fleet
 
 
@@ -146,3 +148,22 @@ def test_the_audit_log_refuses_updates_and_deletes(demo_engine):
         conn.execute(text("DELETE FROM event"))
     with demo_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM event")).scalar() >= 1
+
+
+def test_a_table_hint_for_sqlite_reaches_sqlite_and_only_sqlite(engine):
+    """SQLAlchemy's SQLite dialect drops table hints; db.sqlfuncs writes them, so a query that
+    names the index SQLite is to read (allocation --as-of, the eol report) reads by it."""
+    event_t = table_of(Event)
+    query = (
+        select(func.count())
+        .select_from(event_t)
+        .where(event_t.c.at > datetime(2026, 1, 1, tzinfo=UTC))
+        .with_hint(event_t, "INDEXED BY ix_event_at", "sqlite")
+    )
+    with engine.connect() as conn:
+        sql = str(query.compile(conn))
+        assert ("FROM event INDEXED BY ix_event_at" in sql) == (conn.dialect.name == "sqlite")
+        assert conn.execute(query).scalar() == 0
+        if conn.dialect.name == "sqlite":
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("2026-01-01",)).all()
+            assert any("ix_event_at" in row[-1] for row in plan)

@@ -119,11 +119,14 @@ def batches(
                     event_t.c.action.notin_(IMPORT_CREATED),
                 )
                 .order_by(event_t.c.id)
+                # The batch events (one a batch), not every event of these batches.
+                .with_hint(event_t, "INDEXED BY ix_event_card_id", "sqlite")
             )
         }
         first_card = _first_card_events([i for i in ids if i not in heads], conn)
         undone = undone_by(conn, ids)
-        names = Names.load(conn)
+        shown = [*heads.values(), *first_card.values()]
+        names = Names.load(conn, {k for e in shown for v in (e.before, e.after) for k in v or ()})
     result = []
     for batch_id, at, actor, action, cards, reason, _ in rows:
         head = heads.get(batch_id)
@@ -154,16 +157,18 @@ def batches(
 
 
 def _first_card_events(batch_ids: list[str], conn: Connection) -> dict[str, Any]:
-    first = (
+    if not batch_ids:  # (an empty IN may have SQLite read the whole log)
+        return {}
+    first = conn.execute(  # then found by their ids (a subquery here SQLite may scan for)
         select(func.min(event_t.c.id))
         .where(event_t.c.batch_id.in_(batch_ids), event_t.c.card_id.isnot(None))
         .group_by(event_t.c.batch_id)
-    )
+    ).scalars()
     return {
         e.batch_id: e
         for e in conn.execute(
             select(event_t.c.batch_id, event_t.c.serial, event_t.c.before, event_t.c.after).where(
-                event_t.c.id.in_(first)
+                event_t.c.id.in_(list(first))
             )
         )
     }
@@ -271,6 +276,9 @@ def _rolled_back(conn: Connection, end: datetime):
         )
         .where(event_t.c.at > end, event_t.c.card_id.isnot(None))
         .group_by(event_t.c.card_id)
+        # The range of events after `end`, not every event in card order (SQLite's choice, to
+        # group without a sort).
+        .with_hint(event_t, "INDEXED BY ix_event_at", "sqlite")
         .subquery()
     )
     logged_as = event_t.alias("logged")

@@ -52,14 +52,20 @@ class Names:
     by_key: dict[str, dict[int, str]]
 
     @classmethod
-    def load(cls, conn: Connection) -> Names:
+    def load(cls, conn: Connection, keys: set[str] | None = None) -> Names:
+        """The names of every table, or of those `keys` name (a million cards' nodes are many)."""
         tables = {
             "team_id": (team_t.c.id, team_t.c.name),
             "project_id": (project_t.c.id, project_t.c.name),
             "node_id": (node_t.c.id, node_t.c.hostname),
             "model_id": (model_t.c.id, model_t.c.name),
         }
-        return cls({k: dict(conn.execute(select(*cols)).all()) for k, cols in tables.items()})
+        return cls(
+            {
+                k: dict(conn.execute(select(*cols)).all()) if keys is None or k in keys else {}
+                for k, cols in tables.items()
+            }
+        )
 
     def show(self, key: str, value: Any, values: dict[str, Any]) -> str:
         """One value as people read it; `values` is the dict it came from (a price's currency)."""
@@ -123,9 +129,11 @@ def undone_by(conn: Connection, batch_ids: list[str]) -> dict[str, str]:
     undid = event_t.c.after["undid"].as_string()
     return dict(
         conn.execute(
-            select(undid, event_t.c.batch_id).where(
-                event_t.c.action == Action.UNDO, undid.in_(batch_ids)
+            select(undid, event_t.c.batch_id)
+            .where(  # an undo's own event: a batch event, one of few
+                event_t.c.card_id.is_(None), event_t.c.action == Action.UNDO, undid.in_(batch_ids)
             )
+            .with_hint(event_t, "INDEXED BY ix_event_card_id", "sqlite")
         ).all()
     )
 

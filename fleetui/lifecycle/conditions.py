@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from sqlalchemy import ColumnElement, Connection, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, literal_column, or_, select
 
 from fleetui.config import Config
 from fleetui.core.vocabulary import Status
@@ -83,8 +83,11 @@ def _default_months(
 
 
 def life_overrides(conn: Connection) -> list[float]:
-    """The distinct per-card service lives in the database (for the end-of-life conditions)."""
-    query = select(card_t.c.service_life_years).where(card_t.c.service_life_years > 0).distinct()
+    """The distinct per-card service lives in the database (for the end-of-life conditions),
+    read from the partial index ix_card_life_override (its condition spelt as in the index:
+    a bound 0 would not let SQLite use it)."""
+    own = card_t.c.service_life_years
+    query = select(own).where(own > literal_column("0")).distinct()
     return list(conn.execute(query).scalars())
 
 

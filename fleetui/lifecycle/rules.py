@@ -17,7 +17,7 @@ life override, currency): a few thousand groups even for a million cards, each c
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     and_,
     func,
+    literal,
     null,
     select,
     type_coerce,
@@ -133,28 +134,31 @@ def snapshot(
     engine: Engine,
     config: Config,
     today: date,
-    keys: int = len(LIFECYCLE_KEYS),
+    keys: Sequence[str] = LIFECYCLE_KEYS,
     where: Callable[[Connection], ColumnElement[bool]] | None = None,
-    whole_index: bool = False,
+    index: str | None = None,
+    prices: bool = True,
 ) -> Snapshot:
-    """The fleet in groups of cards that the rules treat alike: grouped by the first `keys` of
-    LIFECYCLE_KEYS (the rest read as unknown), of the cards `where` selects. The GROUP BY reads
-    the covering index ix_card_lifecycle in its order (no sort); `whole_index` makes SQLite read
-    all of it for a window too wide for a date index. Each distinct date and rule input is
+    """The fleet in groups of cards that the rules treat alike: grouped by `keys` (of
+    LIFECYCLE_KEYS; the rest read as unknown), of the cards `where` selects. The GROUP BY reads
+    a covering index in its order (no sort): ix_card_lifecycle for all keys; `index` names the
+    one SQLite is to read whole, for a window too wide for a range; without `prices` the groups
+    carry none (an index without them covers the query). Each distinct date and rule input is
     converted and computed once."""
-    grouped = [card_t.c[k] for k in LIFECYCLE_KEYS[:keys]]
+    grouped = [card_t.c[k] for k in keys]
     # Dates as the driver gives them (SQLite: ISO text, parsed below once per distinct value).
     columns: list[ColumnElement[Any]] = [
-        type_coerce(c, String) if isinstance(c.type, Date) else c for c in grouped
+        (type_coerce(c, String) if isinstance(c.type, Date) else c) if k in keys else null()
+        for k, c in ((k, card_t.c[k]) for k in LIFECYCLE_KEYS)
     ]
-    columns += [null() for _ in LIFECYCLE_KEYS[keys:]]
     price = card_t.c.price_minor
-    query = select(*columns, func.count(), func.sum(price), func.count(price)).group_by(*grouped)
+    sums = (func.sum(price), func.count(price)) if prices else (null(), literal(0))
+    query = select(*columns, func.count(), *sums).group_by(*grouped)
     with engine.connect() as conn:
         if where is not None:
             query = query.where(where(conn))
-        if whole_index:
-            query = query.with_hint(card_t, "INDEXED BY ix_card_lifecycle", "sqlite")
+        if index:
+            query = query.with_hint(card_t, f"INDEXED BY {index}", "sqlite")
         teams = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
         projects = dict(conn.execute(select(project_t.c.id, project_t.c.name)).all())
         models = {
@@ -171,13 +175,15 @@ def snapshot(
         }
         rows = conn.execute(query).all()
     snap = Snapshot(today, config)
-    day = _Days()
-    warranty = _memo(
-        lambda bought, given, key, supplier: warranty_end(config, bought, given, key, supplier)
+    # Per distinct rule input, not per group: the groups far outnumber the purchase dates.
+    day = _Memo(_as_date)
+    life = _Memo(lambda k: service_life(config, k[0], models[k[1]].key))
+    eol = _Memo(lambda k: end_of_life(day[k[0]], k[1]))
+    ends = "warranty_end" in keys  # else the warranty reads as unknown, like the other keys
+    warranty = _Memo(
+        lambda k: warranty_end(config, day[k[0]], None, models[k[1]].key, k[2]) if ends else None
     )
-    eol = _memo(
-        lambda bought, override, key: end_of_life(bought, service_life(config, override, key))
-    )
+    names = {None: UNASSIGNED, **teams}
     append = snap.groups.append
     for (
         team_id,
@@ -194,10 +200,9 @@ def snapshot(
         priced,
     ) in rows:
         model = models[model_id]
-        bought, given = day(bought), day(given)
         append(
             Group(
-                teams.get(team_id, UNASSIGNED) if team_id else UNASSIGNED,
+                names.get(team_id, UNASSIGNED),
                 projects.get(project_id),
                 model.name,
                 model.key,
@@ -205,9 +210,9 @@ def snapshot(
                 model.tdp_w,
                 supplier,
                 status,
-                bought,
-                warranty(bought, given, model.key, supplier),
-                eol(bought, override, model.key),
+                day[bought],
+                day[given] if given is not None else warranty[bought, model_id, supplier],
+                eol[bought, life[override, model_id]],
                 currency,
                 n,
                 int(price_sum or 0),
@@ -217,30 +222,21 @@ def snapshot(
     return snap
 
 
-class _Days(dict):
-    """A driver's date value (a date, or SQLite's ISO text) as a date, each parsed once."""
-
-    def __call__(self, value: date | str | None) -> date | None:
-        if value is None or isinstance(value, date):
-            return value
-        found = self.get(value)
-        if found is None:
-            found = self[value] = date.fromisoformat(value)
-        return found
+def _as_date(value: date | str | None) -> date | None:
+    """A driver's date value (a date, or SQLite's ISO text) as a date."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _memo(fn):
-    """fn with its results kept per arguments: a million cards share few distinct inputs."""
-    seen: dict = {}
+class _Memo(dict):
+    """fn(key) for each key, computed once: a million cards share few distinct inputs."""
 
-    def cached(*args):
-        try:
-            return seen[args]
-        except KeyError:
-            value = seen[args] = fn(*args)
-            return value
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.fn = fn
 
-    return cached
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.fn(key)
+        return value
 
 
 def report_snapshot(
@@ -248,28 +244,34 @@ def report_snapshot(
 ) -> Snapshot:
     """The groups a report reads, and no others: the cards in its window (`window` days for
     "warranty", years for "cliff") found by an index range, or (for "irreplaceable") groups by
-    team, model and status only. Its rows are those of the whole snapshot's that the report
-    counts; "book-value" and "cost" read the whole snapshot."""
+    team, model and status only, or (for "cliff") by status, model and end of life only. The
+    report gives on them what it gives on the whole snapshot, which "book-value" and "cost"
+    read."""
     held = card_t.c.status.in_(HELD)
     if report == "irreplaceable":
         computing = card_t.c.status.in_(COMPUTING)
-        return snapshot(engine, config, today, keys=3, where=lambda conn: computing)
+        by_holder = LIFECYCLE_KEYS[:3]
+        return snapshot(engine, config, today, keys=by_holder, where=lambda conn: computing)
     if report == "warranty":
 
         def where(conn: Connection):
             return and_(held, warranty_condition(conn, config, today, window))
-    elif report == "cliff":
+    elif report == "cliff":  # by status and end of life alone, all in ix_card_status_purchase
         bounds = _quarters(today, window)
 
-        def where(conn: Connection):
+        def within(conn: Connection):
             return and_(held, eol_condition(config, life_overrides(conn), bounds[-1], bounds[0]))
+
+        by_life = ("status", "purchase_date", "model_id", "service_life_years")
+        return snapshot(engine, config, today, by_life, within, "ix_card_status_purchase", False)
     elif report == "eol":
 
         def where(conn: Connection):
             return past_eol_condition(config, today, life_overrides(conn))
     else:
         return snapshot(engine, config, today)
-    return snapshot(engine, config, today, where=where, whole_index=report != "warranty")
+    index = "ix_card_lifecycle" if report == "eol" else None
+    return snapshot(engine, config, today, where=where, index=index)
 
 
 # ---------------------------------------------------------------- reports
