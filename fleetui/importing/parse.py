@@ -13,7 +13,7 @@ from fleetui.importing.cells import (
     CellError,
     RowError,
     add_months,
-    identity,
+    identities,
     parse_currency,
     parse_date,
     parse_money,
@@ -145,11 +145,11 @@ class ChunkParser:
             return _clean(col(name)) if name in self.columns else [None] * len(rows)
 
         uuid: list[str | None] = (
-            [identity(v) for v in col("uuid")] if "uuid" in self.columns else [None] * len(rows)
+            identities(col("uuid")) if "uuid" in self.columns else [None] * len(rows)
         )
         if not self.uuid_repeats:
             self._track_uuids(uuid)
-        serial = [identity(v) for v in col("serial")]
+        serial = identities(col("serial"))
         if None in serial:  # a card without a serial goes by its UUID
             serial = [s or u for s, u in zip(serial, uuid, strict=True)]
         status = mapped("status", parse_status)
