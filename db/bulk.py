@@ -69,7 +69,10 @@ def _advance_sequences(conn: Connection, table: Table, columns: Sequence[str]) -
 
 def _convert(processor, values: Sequence[Any]) -> list[Any]:
     """Bind-process a column's values, each distinct value once (dates and stamps repeat)."""
-    memo = {v: processor(v) for v in set(values)}
+    try:
+        memo = {v: processor(v) for v in set(values)}
+    except TypeError:  # unhashable values (JSON payloads): each its own
+        return list(map(processor, values))
     return list(map(memo.__getitem__, values))
 
 
