@@ -48,11 +48,12 @@ def identity(value: str | None) -> str | None:
     return text
 
 
-# What identity() may turn to None, over a column's stripped cells joined by newlines: an
-# empty or [bracketed] cell, all zeros (_ZEROS), and (over the lowered text) MISSING.
-_NO_IDENTITY = re.compile(r"^(?:\[|(?:GPU-|MIG-)?[0-]+$)", re.I | re.M)
-_MISSING_LINE = re.compile(
-    "^(?:" + "|".join(map(re.escape, sorted(MISSING, key=len, reverse=True))) + ")$", re.M
+# What identity() may turn to None, over a column's stripped cells each after a newline: an
+# empty or [bracketed] cell, all zeros (_ZEROS; a bare prefix too), and (over the lowered
+# text) MISSING. Each pattern starts with a newline, which the regex engine finds fast.
+_NO_IDENTITY = re.compile(r"\n(?:\[|(?:GPU-|MIG-)?[0-]*(?=\n|\Z))", re.I)
+_MISSING_CELL = re.compile(
+    r"\n(?:" + "|".join(map(re.escape, sorted(MISSING, key=len, reverse=True))) + r")(?=\n|\Z)"
 )
 
 
@@ -60,11 +61,11 @@ def identities(values: Sequence[str]) -> list[str | None]:
     """identity() of each value: in one pass at C speed when no value can be a placeholder
     (the usual column), else value by value."""
     stripped = list(map(str.strip, values))
-    text = "\n".join(stripped)
+    text = "\n" + "\n".join(stripped)
     if (
-        text.count("\n") != len(stripped) - 1  # a cell with a line break
+        text.count("\n") != len(stripped)  # a cell with a line break
         or _NO_IDENTITY.search(text)
-        or _MISSING_LINE.search(text.lower())
+        or _MISSING_CELL.search(text.lower())
     ):
         return [identity(v) for v in values]
     return stripped  # type: ignore[return-value]  # a list of str is one of str | None
