@@ -13,22 +13,9 @@ from sqlalchemy import Connection, Engine, Select, func, insert, literal, select
 
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action
-from fleetui.db.bulk import insert_rows
 from fleetui.db.tables import Card, Event, require_fit, table_of
 
 event_t, card_t = table_of(Event), table_of(Card)
-EVENT_COLUMNS = (
-    "at",
-    "actor",
-    "action",
-    "card_id",
-    "serial",
-    "card_version",
-    "batch_id",
-    "before",
-    "after",
-    "reason",
-)
 
 
 class Stamp(TypedDict):
@@ -119,21 +106,22 @@ def record(
     changes = list(changes)
     serial_list = list(serials) if serials is not None else [None] * len(changes)
     rows = [
-        (
-            stamp,
-            who,
-            str(action),
-            card_id,
-            serial,
-            (after or {}).get("version"),
-            batch_id,
-            before,
-            after,
-            reason,
-        )
+        {
+            "at": stamp,
+            "actor": who,
+            "action": action,
+            "card_id": card_id,
+            "serial": serial,
+            "card_version": (after or {}).get("version"),
+            "batch_id": batch_id,
+            "before": before,
+            "after": after,
+            "reason": reason,
+        }
         for (card_id, before, after), serial in zip(changes, serial_list, strict=True)
     ]
-    insert_rows(conn, event_t, EVENT_COLUMNS, rows)  # an import may log thousands
+    if rows:
+        conn.execute(event_t.insert(), rows)
     return len(rows)
 
 

@@ -69,10 +69,7 @@ def _advance_sequences(conn: Connection, table: Table, columns: Sequence[str]) -
 
 def _convert(processor, values: Sequence[Any]) -> list[Any]:
     """Bind-process a column's values, each distinct value once (dates and stamps repeat)."""
-    try:
-        memo = {v: processor(v) for v in set(values)}
-    except TypeError:  # unhashable values (JSON payloads): each its own
-        return list(map(processor, values))
+    memo = {v: processor(v) for v in set(values)}
     return list(map(memo.__getitem__, values))
 
 
