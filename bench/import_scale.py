@@ -137,7 +137,7 @@ for table in ("node", "team", "project", "card", "event"):
     conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
 for _, sql in indexes:
     conn.execute(sql)
-conn.execute("ANALYZE")
+conn.execute("ANALYZE main")  # not the attached source: an importer has none to analyze
 conn.execute("COMMIT")
 print(json.dumps({"seconds": time.perf_counter() - started}))
 """

@@ -700,3 +700,48 @@ def test_a_date_hint_only_suggests_formats_the_value_fits(
     assert [e.reason for e in result.errors] == [reason]
     for suggested in re.findall(r"--date-format (\S+)", reason):
         assert load(engine, path, date_format=suggested, dry_run=True).error_count == 0
+
+
+def test_teams_and_projects_created_in_one_chunk_are_the_same_in_the_next(
+    engine, tmp_path, monkeypatch
+):
+    """Once created, a team or project is reused by the rows of later chunks; one named only
+    by a rejected row is created when a valid row of a later chunk names it."""
+    from fleetui.importing import importer
+
+    monkeypatch.setattr(importer, "CHUNK", 2)
+    text = (
+        "serial,model,team,project\n"
+        "T-1,H20,Ads,ctr\nT-2,NO SUCH GPU,Late,x\n"  # 'Late' only on a rejected row
+        "T-3,H20,Ads,ctr\nT-4,H20,Late,x\n"
+        "T-5,H20,ads,CTR\n"
+    )
+    result = load(engine, write(tmp_path, text), create_missing=True, skip_invalid=True)
+    assert (result.new, result.rejected) == (4, 1)
+    with engine.connect() as conn:
+        assert sorted(conn.execute(select(Team.name)).scalars()) == ["Ads", "Late"]
+        assert sorted(conn.execute(select(Project.name)).scalars()) == ["ctr", "x"]
+        places = conn.execute(
+            select(Card.serial, Team.name, Project.name)
+            .join(Team, Team.id == Card.team_id)
+            .join(Project, Project.id == Card.project_id)
+            .order_by(Card.serial)
+        ).all()
+    assert [tuple(p) for p in places] == [
+        ("T-1", "Ads", "ctr"),
+        ("T-3", "Ads", "ctr"),
+        ("T-4", "Late", "x"),
+        ("T-5", "Ads", "ctr"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    ["", " ", "N/A", "n/a", "[Not Supported]", "0000", "GPU-0000-00", "mig-0", "无", "—", "null"],
+)
+def test_serials_read_a_column_at_a_time_find_every_placeholder(placeholder):
+    from fleetui.importing.cells import identities, identity
+
+    for column in ([placeholder], ["GPU-12", placeholder, " S-1 ", "GPU-"], ["a\nb", placeholder]):
+        assert identities(column) == [identity(v) for v in column]
+    assert identities(["GPU-12", " S-1 ", "MIG-"]) == ["GPU-12", "S-1", "MIG-"]

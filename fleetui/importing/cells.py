@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -45,6 +46,29 @@ def identity(value: str | None) -> str | None:
     if not text or text.lower() in MISSING or text[0] == "[" or _ZEROS.match(text):
         return None
     return text
+
+
+# What identity() may turn to None, over a column's stripped cells each after a newline: an
+# empty or [bracketed] cell, all zeros (_ZEROS; a bare prefix too), and (over the lowered
+# text) MISSING. Each pattern starts with a newline, which the regex engine finds fast.
+_NO_IDENTITY = re.compile(r"\n(?:\[|(?:GPU-|MIG-)?[0-]*(?=\n|\Z))", re.I)
+_MISSING_CELL = re.compile(
+    r"\n(?:" + "|".join(map(re.escape, sorted(MISSING, key=len, reverse=True))) + r")(?=\n|\Z)"
+)
+
+
+def identities(values: Sequence[str]) -> list[str | None]:
+    """identity() of each value: in one pass at C speed when no value can be a placeholder
+    (the usual column), else value by value."""
+    stripped = list(map(str.strip, values))
+    text = "\n" + "\n".join(stripped)
+    if (
+        text.count("\n") != len(stripped)  # a cell with a line break
+        or _NO_IDENTITY.search(text)
+        or _MISSING_CELL.search(text.lower())
+    ):
+        return [identity(v) for v in values]
+    return stripped  # type: ignore[return-value]  # a list of str is one of str | None
 
 
 def slot_serial(hostname: str, pci_bus_id: str) -> str:

@@ -220,6 +220,7 @@ def _run(
     if result.new or result.changed or names.made:
         result.batch_id = batch_id = audit.new_batch_id()
         apply(conn, result, batch_id, present, options, names)
+    stage.drop(conn)  # a rolled-back import's stage goes with its transaction
     if progress:
         progress(size, size)
 

@@ -13,7 +13,7 @@ from fleetui.importing.cells import (
     CellError,
     RowError,
     add_months,
-    identity,
+    identities,
     parse_currency,
     parse_date,
     parse_money,
@@ -145,11 +145,11 @@ class ChunkParser:
             return _clean(col(name)) if name in self.columns else [None] * len(rows)
 
         uuid: list[str | None] = (
-            [identity(v) for v in col("uuid")] if "uuid" in self.columns else [None] * len(rows)
+            identities(col("uuid")) if "uuid" in self.columns else [None] * len(rows)
         )
         if not self.uuid_repeats:
             self._track_uuids(uuid)
-        serial = [identity(v) for v in col("serial")]
+        serial = identities(col("serial"))
         if None in serial:  # a card without a serial goes by its UUID
             serial = [s or u for s, u in zip(serial, uuid, strict=True)]
         status = mapped("status", parse_status)
@@ -174,6 +174,7 @@ class ChunkParser:
             bad = {e.row for e in errors}
             team_ids = self.names.settle(team_ids, numbers, bad)
             project_ids = self.names.settle(project_ids, numbers, bad)
+            self._settled()
         nodes = (
             mapped("node", str) if "node" in self.columns else [self.defaults["node"]] * len(rows)
         )
@@ -211,6 +212,17 @@ class ChunkParser:
         bad = {e.row for e in errors}
         keep = [i for i, row in enumerate(numbers) if row not in bad]
         return [[values[i] for i in keep] for values in staged], errors
+
+    def _settled(self) -> None:
+        """The teams and projects created so far go into the memos as their ids, and out of
+        `names.pending`: the chunks after need no settling for them."""
+        for name in ("team", "project"):
+            memo = self.memos.get(name, {})
+            for key, value in memo.items():
+                if value.__class__ is ToCreate and value.id is not None:
+                    memo[key] = value.id
+        pending = self.names.pending
+        self.names.pending = {k: v for k, v in pending.items() if v.id is None}
 
     def _no_identity(self, numbers, serial, nodes, bus_ids, raw, blanked, errors) -> None:
         """Rows with no real serial or UUID and no node + PCI bus id to key them by."""

@@ -86,9 +86,16 @@ def create(conn: Connection) -> None:
     stage_t.create(conn)
 
 
+def drop(conn: Connection) -> None:
+    """Once applied: the pooled connection keeps no stage (ANALYZE would read it too)."""
+    stage_t.drop(conn)
+
+
 def write(conn: Connection, columns: list[list]) -> None:
-    """Stage parsed rows, given as columns in STAGE_COLUMNS order."""
-    insert_columns(conn, stage_t, STAGE_COLUMNS, columns)
+    """Stage parsed rows, given as columns in STAGE_COLUMNS order. Columns with no value in
+    any row are left out (they stage as NULL): SQLite's inserts cost by the column."""
+    kept = [i for i, values in enumerate(columns) if values.count(None) < len(values)]
+    insert_columns(conn, stage_t, [STAGE_COLUMNS[i] for i in kept], [columns[i] for i in kept])
 
 
 def index_serials(conn: Connection) -> None:
