@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from fleetui.cli.base import Group, JsonOption, app, open_db, out, print_json
+from fleetui.cli.tables import print_table
 from fleetui.core import units
 
 sources_app = typer.Typer(
@@ -62,21 +62,25 @@ def sources_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
             [{k: str(v) if isinstance(v, datetime) else v for k, v in s.items()} for s in found]
         )
         return
-    table = Table()
-    for column in ("Source", "URL", "Match", "Nodes", "Last seen", "Failures", "Problem"):
-        table.add_column(column)
+    rows = []
     for s in found:
         seen = f"{s['last_seen_at']:%Y-%m-%d %H:%M:%S}" if s["last_seen_at"] else "never"
-        table.add_row(
-            s["name"],
-            s["url"],
-            s["match"],
-            f"{s['nodes']:,}",
-            seen,
-            str(s["failures"]),
-            s["problem"],
+        rows.append(
+            (
+                s["name"],
+                s["url"],
+                s["match"],
+                f"{s['nodes']:,}",
+                seen,
+                str(s["failures"]),
+                s["problem"],
+            )
         )
-    out.print(table)
+    print_table(
+        ("Source", "URL", "Match", "Nodes", "Last seen", "Failures", "Problem"),
+        rows,
+        text=("Problem",),
+    )
 
 
 @sources_app.command("remove")

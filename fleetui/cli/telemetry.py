@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from fleetui.cli.base import Group, JsonOption, app, err, number, open_db, out, print_json
+from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
 
@@ -58,24 +58,25 @@ def gpus_cmd(as_json: JsonOption = False) -> None:
         return
     if snap.error:
         raise UserError(snap.error + ".")
-    table = Table(
-        title=f"{snap.hostname}: {units.counted(len(snap.gpus), 'GPU')}, driver {snap.driver}"
+    print_table(
+        ("GPU", "Name", "Serial", "Bus", "Util %", "Mem MiB", "°C", "W", "Health"),
+        [
+            (
+                str(g.index),
+                g.name or "",
+                g.serial or "",
+                g.pci_bus_id or "",
+                number(g.util_gpu),
+                number(g.memory_used_mib),
+                number(g.temperature_c),
+                number(g.power_w),
+                ", ".join(g.health()) or "ok",
+            )
+            for g in snap.gpus
+        ],
+        title=f"{snap.hostname}: {units.counted(len(snap.gpus), 'GPU')}, driver {snap.driver}",
+        text=("Health",),
     )
-    for column in ("GPU", "Name", "Serial", "Bus", "Util %", "Mem MiB", "°C", "W", "Health"):
-        table.add_column(column)
-    for g in snap.gpus:
-        table.add_row(
-            str(g.index),
-            g.name or "",
-            g.serial or "",
-            g.pci_bus_id or "",
-            number(g.util_gpu),
-            number(g.memory_used_mib),
-            number(g.temperature_c),
-            number(g.power_w),
-            ", ".join(g.health()) or "ok",
-        )
-    out.print(table)
 
 
 nodes_app = typer.Typer(
@@ -160,15 +161,13 @@ def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
             [{k: str(v) if isinstance(v, datetime) else v for k, v in n.items()} for n in found]
         )
         return
-    table = Table()
-    for column in ("Node", "Kind", "URL", "Last seen", "Failures"):
-        table.add_column(column)
+    rows = []
     for n in found:
         seen = f"{n['last_seen_at']:%Y-%m-%d %H:%M:%S}" if n["last_seen_at"] else "never"
-        table.add_row(
-            n["hostname"], n["telemetry_kind"], n["telemetry_url"], seen, str(n["failures"])
+        rows.append(
+            (n["hostname"], n["telemetry_kind"], n["telemetry_url"], seen, str(n["failures"]))
         )
-    out.print(table)
+    print_table(("Node", "Kind", "URL", "Last seen", "Failures"), rows)
 
 
 @app.command("poll")
