@@ -71,9 +71,10 @@ def test_a_team_with_no_name_the_scheduler_accepts_is_told_how_to_name_it(db_url
 
 
 def test_apply_and_diff_without_a_scheduler_say_how_to_configure_one(fleet_db, config_file):
+    """A configuration error exits 2, which scripts tell from drift (exit 1)."""
     for command in ("apply", "diff"):
         done = cli("--db", fleet_db, "sched", command)
-        assert done.exit_code == 1
+        assert done.exit_code == 2
         assert f'No Slurm to apply to: set [scheduler] kind = "slurm" in {config_file}' in (
             done.stderr
         )
