@@ -18,6 +18,9 @@ sources_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(sources_app, name="sources")
+ReplaceOption = Annotated[
+    bool, typer.Option("--replace", help="Re-point a source of that name registered already.")
+]
 
 
 @sources_app.command("add")
@@ -43,11 +46,14 @@ def sources_add(
     ca_file: Annotated[
         str | None, typer.Option(help="PEM bundle to check the store's https certificate with.")
     ] = None,
+    replace: ReplaceOption = False,
 ) -> None:
-    """Register (or re-point) a metrics store holding dcgm-exporter's series."""
+    """Register a metrics store holding dcgm-exporter's series (--replace re-points one)."""
     from fleetui.telemetry import sources
 
-    sources.add_source(open_db(ctx), name, prometheus, match, token_file, ca_file, basic_auth_file)
+    sources.add_source(
+        open_db(ctx), name, prometheus, match, token_file, ca_file, basic_auth_file, replace
+    )
     out.print(f"Source {name.strip()} registered.")
 
 

@@ -86,6 +86,9 @@ nodes_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(nodes_app, name="nodes")
+ReplaceOption = Annotated[
+    bool, typer.Option("--replace", help="Re-point nodes registered already.")
+]
 
 
 @nodes_app.command("add")
@@ -109,8 +112,10 @@ def nodes_add(
     ca_file: Annotated[
         str | None, typer.Option(help="PEM bundle to check the node's https certificate with.")
     ] = None,
+    replace: ReplaceOption = False,
 ) -> None:
-    """Register a node and where its telemetry is (a fleetui agent or a dcgm-exporter)."""
+    """Register a node and where its telemetry is (a fleetui agent or a dcgm-exporter);
+    --replace re-points one registered already."""
     from fleetui.telemetry import poller
 
     if agent is not None and dcgm is None:
@@ -119,16 +124,18 @@ def nodes_add(
         url, kind = dcgm, "dcgm"
     else:
         raise UserError("Give the node's --agent URL or its --dcgm URL.")
-    poller.add_node(open_db(ctx), host, url, kind, token_file, basic_auth_file, ca_file)
+    poller.add_node(
+        open_db(ctx), host, url, kind, token_file, basic_auth_file, ca_file, replace=replace
+    )
     out.print(f"Node {host} registered.", highlight=False)
 
 
 @nodes_app.command("import")
-def nodes_import(ctx: typer.Context, file: str) -> None:
+def nodes_import(ctx: typer.Context, file: str, replace: ReplaceOption = False) -> None:
     """Register many nodes from a CSV with columns hostname, kind (agent or dcgm), url."""
     from fleetui.telemetry import poller
 
-    count = poller.add_nodes_from_csv(open_db(ctx), file)
+    count = poller.add_nodes_from_csv(open_db(ctx), file, replace)
     out.print(f"{units.counted(count, 'node')} registered.", highlight=False)
 
 
