@@ -51,7 +51,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "edit": (
         ("edit",),
         "Change fields of cards, as one audited batch (`fleetui undo` takes it back); fields not "
-        "given stay as they are. Values are read as `import` reads them.",
+        "given stay as they are. Values are read as `import` reads them, but a status exactly.",
     ),
     "delete": (
         ("edit",),
