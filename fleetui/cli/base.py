@@ -27,10 +27,13 @@ if TYPE_CHECKING:
 @cache
 def _console(stderr: bool) -> Console:
     """Data (serials, bus ids like 00000000:AB:00.0, names, CSV headers) is printed literally: no
-    Rich markup, emoji codes or highlighting on either console, so no call can interpret it."""
+    Rich markup, emoji codes or highlighting on either console, so no call can interpret it.
+    Piped (not a terminal), text is never wrapped to a width: a line stays one line."""
     from rich.console import Console
 
-    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+    console = Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+    console.soft_wrap = not console.is_terminal
+    return console
 
 
 def __getattr__(name: str) -> Console:
