@@ -58,11 +58,18 @@ def rma_cmd(
     today: TodayOption = None,
 ) -> None:
     """Open a card's repair and write its RMA packet (markdown and JSON); undo reverts it."""
+    from fleetui.cli.base import err
     from fleetui.telemetry import rma
 
     packet, paths = rma.open_rma(
         open_db(ctx), serial, settings(ctx), _today(today), out_file, ticket
     )
+    if not packet.data["health"]:  # allowed (a fault seen by eye), but said, as the packet does
+        err.print(
+            f"Card {serial} has no health evidence (no telemetry or Xid recorded); the packet "
+            "says so.",
+            highlight=False,
+        )
     if as_json:
         print_json(packet.data | {"files": [str(p) for p in paths], "batch": packet.batch})
         return
