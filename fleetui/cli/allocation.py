@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from fleetui.cli.base import (
-    Group,
     JsonOption,
     app,
     confirm,
@@ -17,6 +16,7 @@ from fleetui.cli.base import (
     print_json,
     report_app,
     settings,
+    subgroup,
 )
 from fleetui.cli.tables import print_table
 from fleetui.core import units
@@ -25,21 +25,9 @@ from fleetui.presentation import batch_lines, describe_move, event_lines
 
 # ---------------------------------------------------------------- teams and projects
 
-teams_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="Teams: add, list, rename, delete, quotas.",
-    no_args_is_help=True,
-)
-projects_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="Projects of teams: add, list, rename, delete.",
-    no_args_is_help=True,
-)
+teams_app = subgroup("teams", "Teams: add, list, rename, delete, quotas.")
+projects_app = subgroup("projects", "Projects of teams: add, list, rename, delete.")
 OfTeam = Annotated[str | None, typer.Option("--team", help="The project's team.")]
-app.add_typer(teams_app, name="teams")
-app.add_typer(projects_app, name="projects")
 QuotaCards = Annotated[int | None, typer.Option("--quota-cards", help="Quota in cards.")]
 QuotaPflops = Annotated[float | None, typer.Option("--quota-pflops", help="Quota in PFLOPS.")]
 

@@ -10,24 +10,19 @@ from typing import Annotated
 import typer
 
 from fleetui.cli.base import (
-    Group,
     JsonOption,
-    app,
     confirm,
     open_db,
     out,
     print_json,
     settings,
+    subgroup,
 )
 from fleetui.core.errors import UserError
 
-sched_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="Make the scheduler (Slurm accounts, Kueue queues) match what each team holds.",
-    no_args_is_help=True,
+sched_app = subgroup(
+    "sched", "Make the scheduler (Slurm accounts, Kueue queues) match what each team holds."
 )
-app.add_typer(sched_app, name="sched")
 
 KueueFile = Annotated[
     Path | None,

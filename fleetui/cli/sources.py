@@ -7,17 +7,11 @@ from typing import Annotated
 
 import typer
 
-from fleetui.cli.base import Group, JsonOption, app, open_db, out, print_json
+from fleetui.cli.base import JsonOption, open_db, out, print_json, subgroup
 from fleetui.cli.tables import print_table
 from fleetui.core import units
 
-sources_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="Metrics stores (Prometheus, VictoriaMetrics, Thanos) polled.",
-    no_args_is_help=True,
-)
-app.add_typer(sources_app, name="sources")
+sources_app = subgroup("sources", "Metrics stores (Prometheus, VictoriaMetrics, Thanos) polled.")
 ReplaceOption = Annotated[
     bool, typer.Option("--replace", help="Re-point a source of that name registered already.")
 ]

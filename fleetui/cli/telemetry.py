@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fleetui.cli.base import Group, JsonOption, app, err, number, open_db, out, print_json
+from fleetui.cli.base import JsonOption, app, err, number, open_db, out, print_json, subgroup
 from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
@@ -79,13 +79,7 @@ def gpus_cmd(as_json: JsonOption = False) -> None:
     )
 
 
-nodes_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="Nodes whose telemetry fleetui polls.",
-    no_args_is_help=True,
-)
-app.add_typer(nodes_app, name="nodes")
+nodes_app = subgroup("nodes", "Nodes whose telemetry fleetui polls.")
 ReplaceOption = Annotated[
     bool, typer.Option("--replace", help="Re-point nodes registered already.")
 ]
@@ -203,12 +197,11 @@ def poll_cmd(
         time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
-reconcile_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="What telemetry and the inventory disagree on, and fixing it.",
+reconcile_app = subgroup(
+    "reconcile",
+    "What telemetry and the inventory disagree on, and fixing it.",
+    no_args_is_help=False,
 )
-app.add_typer(reconcile_app, name="reconcile")
 
 
 @reconcile_app.callback(invoke_without_command=True)
