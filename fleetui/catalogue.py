@@ -111,7 +111,7 @@ def normalize(name: str) -> str:
 
 _VENDOR_PREFIXES = ("nvidia", "tesla", "geforce", "amd", "instinct", "huawei", "ascend", "intel")
 # Words that tell apart variants of one part: a short name without them may mean any variant.
-_VARIANT_WORDS = re.compile(r"sxm\d?|pcie|nvl|hbm\d?e?|\d+g")
+VARIANT_WORDS = re.compile(r"sxm\d?|pcie|nvl|hbm\d?e?|\d+g")
 
 
 def _keys(spec: ModelSpec) -> set[str]:
@@ -136,7 +136,7 @@ def _fits(name: str, spec: ModelSpec) -> bool:
     """Whether one of the spec's names is `name` plus only variant words (H800 -> H800 PCIe)."""
     words = _words(name)
     return any(
-        words <= (full := _words(n)) and all(_VARIANT_WORDS.fullmatch(w) for w in full - words)
+        words <= (full := _words(n)) and all(VARIANT_WORDS.fullmatch(w) for w in full - words)
         for n in (spec.name, *spec.nvml_names, *spec.aliases)
     )
 

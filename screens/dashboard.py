@@ -26,7 +26,7 @@ from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
 from fleetui.telemetry import health
 
-STATUS_LABELS = {
+STATUS_LABELS = {  # every status, in CARD_STATUSES's order
     Status.IN_SERVICE: "In service",
     Status.SPARE: "Spare",
     Status.REPAIR: "In repair",
@@ -34,6 +34,12 @@ STATUS_LABELS = {
     Status.ON_ORDER: "On order",
 }
 
+# The per-model table's column for each status, short enough that its row fits 80 columns.
+MODEL_HEADINGS = STATUS_LABELS | {
+    Status.IN_SERVICE: "Service",
+    Status.REPAIR: "Repair",
+    Status.ON_ORDER: "Ordered",
+}
 
 EMPTY = (
     "No cards yet. Import a CSV or spreadsheet: press I here, or run `fleetui import FILE`. "
@@ -83,7 +89,7 @@ class DashboardScreen(Screen):
         models = self.query_one("#models", DataTable)
         models.border_title = "Per model"
         models.add_column("Model")
-        for heading in ("Cards", "In service", "Spare", "Repair", "Retired", "PFLOPS"):
+        for heading in ("Cards", *MODEL_HEADINGS.values(), "PFLOPS"):  # statuses add up to Cards
             models.add_column(Text(heading, justify="right"))
         self.action_refresh()
 
@@ -175,10 +181,7 @@ class DashboardScreen(Screen):
                 line.name,
                 *_right(
                     units.count(line.cards),
-                    *(
-                        units.count(s.get(k, 0))
-                        for k in (Status.IN_SERVICE, Status.SPARE, Status.REPAIR, Status.RETIRED)
-                    ),
+                    *(units.count(s.get(k, 0)) for k in MODEL_HEADINGS),
                     f"{units.pflops(line.tflops):,.1f}",
                 ),
                 key=line.name,

@@ -168,3 +168,16 @@ def test_a_bad_filter_or_sort_writes_nothing_to_stdout_before_its_error(demo_url
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.startswith("fleetui: ")
+
+
+def test_the_summaries_name_every_file_import_reads_and_every_batch_undo_reverts():
+    """--help's one-line summaries (equal to the docstrings) once said CSV only and 'an import
+    or a move'."""
+    from fleetui.cli import COMMANDS
+    from fleetui.importing.xlsxfile import SUFFIXES
+
+    assert all(suffix in COMMANDS["import"][1] for suffix in (*SUFFIXES, "CSV"))
+    undo = COMMANDS["undo"][1]
+    assert all(kind in undo for kind in ("import", "move", "edit", "delete", "RMA", "names"))
+    listed = " ".join(run("--help").stdout.split())
+    assert "Revert any batch that changed cards" in listed and ".xlsx/.xlsm workbook" in listed

@@ -22,7 +22,7 @@ from fleetui.inventory.events import card_events
 from tests.test_undo import broken_histories, url_of
 
 FIELDS = {
-    "status": "退役",  # the importer's synonyms for retired
+    "status": "retired",
     "notes": "cracked heatsink",
     "supplier": "Inspur",
     "price": "¥95,000",
@@ -99,7 +99,8 @@ def test_an_edit_of_a_stale_preview_is_refused_and_changes_nothing(demo_engine):
 def test_bad_values_are_one_sentence_naming_the_option(demo_engine):
     serials = serials_of(demo_engine, 2)
     for fields, message in (
-        ({"status": "melted"}, "--status 'melted': unknown status"),
+        ({"status": "melted"}, "--status 'melted': a status is exactly one of in_service, spare, "),
+        ({"status": "broken"}, "--status 'broken': a status is exactly one of "),  # no synonym
         ({"price": "lots"}, "--price 'lots': not an amount of money"),
         ({"warranty_end": "03/04/2027"}, "--warranty-end '03/04/2027': ambiguous date"),
         ({"node": "nowhere"}, "--node 'nowhere': no such node"),

@@ -389,6 +389,17 @@ def test_health_lists_sick_cards_and_rma_opens_the_repair_and_writes_the_packet(
     assert not (tmp_path / "x.md").exists() and not (tmp_path / "x.json").exists()
 
 
+def test_rma_of_a_card_without_health_evidence_warns_and_still_opens(sick_fleet, db_url, tmp_path):
+    packet = tmp_path / "rma-S-1.md"  # nothing polled: no evidence for any card
+    done = CliRunner().invoke(app, ["--db", db_url, "rma", "S-1", "--out", str(packet)])
+    assert done.exit_code == 0, done.output
+    assert done.stderr == (
+        "Card S-1 has no health evidence (no telemetry or Xid recorded); the packet says so.\n"
+    )
+    assert done.stdout.startswith("Card S-1: repair opened (batch ")
+    assert "No health evidence was recorded for this card." in packet.read_text("utf-8")
+
+
 def test_out_of_warranty_the_packet_shows_what_repairs_of_the_model_cost(sick_fleet, tmp_path):
     from fleetui.telemetry import rma
 

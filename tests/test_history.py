@@ -68,6 +68,20 @@ def test_a_cards_history_reads_as_names_and_values(engine, tmp_path):
     )
 
 
+def test_a_field_that_did_not_change_is_not_shown_as_a_change(engine, tmp_path):
+    """A move between teams of a card in no project logs project_id None on both sides."""
+    path = tmp_path / "cards.csv"
+    path.write_text(CSV.replace(",ctr,", ",,"))
+    run_import(
+        engine, str(path), ImportOptions(create_missing=True, reason="delivery", config=Config())
+    )
+    teams.add_team(engine, "LLM")
+    moves.commit(engine, moves.plan_cards(engine, ["H-1"], "LLM", None, settings=Config()), "lend")
+    lines = cli(engine, "history", "--card", "H-1")
+    assert "  team: Ads → LLM" in lines
+    assert not [line for line in lines if "none → none" in line or "project:" in line], lines
+
+
 def test_batches_mark_what_was_undone_and_what_undid_it(demo_engine):
     plan = moves.plan_cards(
         demo_engine, _serials(demo_engine, "Search", 2), "LLM", None, settings=Config()

@@ -80,3 +80,23 @@ def test_the_cards_table_on_a_terminal_shows_serials_and_names_literally(db_url,
     assert "SN[us]:AB:1" in shown and "node[/x]-1" in shown and EVIL_TEAM in shown
     assert "p[b]x[/b]" in shown
     assert "\U0001f18e" not in shown  # :AB: never becomes the emoji
+
+
+def test_piped_output_is_never_wrapped_to_a_width(db_url, tmp_path):
+    """A script reading `fleetui import` through a pipe gets each sentence on one line, however
+    narrow COLUMNS says the terminal is: the footer of a refused import, too."""
+    path = tmp_path / "cards.csv"
+    path.write_text(EVIL_CSV + "SN-2,No Such GPU 9000,n,,Ads,,1,USD\n", "utf-8")
+    code = "from fleetui.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "--db", db_url, "import", str(path), "--create-missing"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "40"},
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert (
+        "1 error; nothing was written. Fix them, or pass --skip-invalid to write the valid rows."
+        in done.stderr.splitlines()
+    ), done.stderr

@@ -112,6 +112,37 @@ def _cli(db_url: str, *args: str):
     return CliRunner().invoke(app, ["--db", db_url, *args])
 
 
+def test_adding_a_name_registered_already_is_refused_unless_replace(engine, db_url, tmp_path):
+    """`sources add`, `nodes add` and `nodes import` never silently re-point what exists; a
+    node the inventory alone knows (no telemetry yet) is simply registered."""
+    _inventory(engine)  # node-a and node-b, known from cards only
+    add = ("sources", "add", "dc1", "--prometheus")
+    assert _cli(db_url, *add, "http://127.0.0.1:1").exit_code == 0
+    refused = _cli(db_url, *add, "http://127.0.0.1:2")
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "fleetui: A source 'dc1' exists already; pass --replace to re-point it.\n"
+    )
+    assert _cli(db_url, *add, "http://127.0.0.1:2", "--replace").exit_code == 0
+    assert [s["url"] for s in sources.sources(engine)] == ["http://127.0.0.1:2"]
+
+    node = ("nodes", "add", "node-a", "--agent")
+    assert _cli(db_url, *node, "http://127.0.0.1:3").exit_code == 0
+    refused = _cli(db_url, *node, "http://127.0.0.1:4")
+    assert refused.exit_code == 1 and refused.stderr == (
+        "fleetui: Already registered for telemetry: node-a; pass --replace to re-point.\n"
+    )
+    csv = tmp_path / "nodes.csv"
+    csv.write_text("hostname,kind,url\nnode-b,agent,http://127.0.0.1:5\nnode-a,dcgm,http://x\n")
+    assert _cli(db_url, "nodes", "import", str(csv)).exit_code == 1
+    urls = {n["hostname"]: n["telemetry_url"] for n in poller.nodes(engine)}
+    assert urls == {"node-a": "http://127.0.0.1:3"}  # node-b was not registered either
+    assert _cli(db_url, *node, "http://127.0.0.1:4", "--replace").exit_code == 0
+    assert _cli(db_url, "nodes", "import", str(csv), "--replace").exit_code == 0
+    urls = {n["hostname"]: n["telemetry_url"] for n in poller.nodes(engine)}
+    assert (urls["node-a"], urls["node-b"]) == ("http://x", "http://127.0.0.1:5")
+
+
 def test_a_store_poll_lands_where_node_polls_land(store, engine, db_url):
     _inventory(engine)
     added = _cli(
@@ -209,7 +240,7 @@ def test_a_store_error_is_a_stale_state_with_its_reason(store, engine, db_url):
     _inventory(engine)
     sources.add_source(engine, "dc1", store.url, 'job="fleet"')
     poller.poll_once(engine)
-    sources.add_source(engine, "dc1", store.url, 'job=~"("')
+    sources.add_source(engine, "dc1", store.url, 'job=~"("', replace=True)
     result = poller.poll_once(engine)
     assert result.stores_answered == 0 and result.gpus == 0
     assert result.failed[0].startswith("store dc1: ")

@@ -38,7 +38,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "cards": (("cards",), "List cards matching a filter (the TUI's `/` syntax)."),
     "import": (
         ("files",),
-        "Import cards from a CSV file: every row checked first, then one transaction and batch.",
+        "Import cards from a CSV file or an .xlsx/.xlsm workbook: every row checked first, then "
+        "one transaction and batch.",
     ),
     "export": (
         ("files",),
@@ -46,12 +47,13 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "undo": (
         ("files",),
-        "Revert a batch (an import or a move) if none of its cards changed since.",
+        "Revert any batch that changed cards (import, move, edit, delete, repair, RMA, telemetry "
+        "fix) or names, if none of its cards changed since.",
     ),
     "edit": (
         ("edit",),
         "Change fields of cards, as one audited batch (`fleetui undo` takes it back); fields not "
-        "given stay as they are. Values are read as `import` reads them.",
+        "given stay as they are. Values are read as `import` reads them, but a status exactly.",
     ),
     "delete": (
         ("edit",),

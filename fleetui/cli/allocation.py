@@ -6,10 +6,8 @@ from datetime import date
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from fleetui.cli.base import (
-    Group,
     JsonOption,
     app,
     confirm,
@@ -18,28 +16,18 @@ from fleetui.cli.base import (
     print_json,
     report_app,
     settings,
+    subgroup,
 )
+from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.presentation import batch_lines, describe_move, event_lines
 
 # ---------------------------------------------------------------- teams and projects
 
-teams_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="Teams: add, list, rename, delete, quotas.",
-    no_args_is_help=True,
-)
-projects_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="Projects of teams: add, list, rename, delete.",
-    no_args_is_help=True,
-)
+teams_app = subgroup("teams", "Teams: add, list, rename, delete, quotas.")
+projects_app = subgroup("projects", "Projects of teams: add, list, rename, delete.")
 OfTeam = Annotated[str | None, typer.Option("--team", help="The project's team.")]
-app.add_typer(teams_app, name="teams")
-app.add_typer(projects_app, name="projects")
 QuotaCards = Annotated[int | None, typer.Option("--quota-cards", help="Quota in cards.")]
 QuotaPflops = Annotated[float | None, typer.Option("--quota-pflops", help="Quota in PFLOPS.")]
 
@@ -140,13 +128,16 @@ def _print_holdings(engine, projects: bool, as_json: bool) -> None:
     if as_json:
         print_json([h.as_dict() for h in rows])
         return
-    table = Table()
-    for column in ("Project" if projects else "Team", "Cards", "PFLOPS", "Quota use", "Models"):
-        table.add_column(column, justify="right" if column in ("Cards", "PFLOPS") else "left")
-    for h in rows:
-        models = ", ".join(f"{m} {n:,}" for m, n in list(h.by_model.items())[:3])
-        table.add_row(h.name, f"{h.cards:,}", f"{h.pflops:,.1f}", h.quota_use(), models)
-    out.print(table)
+    print_table(
+        ("Project" if projects else "Team", "Cards", "PFLOPS", "Quota use", "Models"),
+        [(h.name, f"{h.cards:,}", f"{h.pflops:,.1f}", h.quota_use(), _top_models(h)) for h in rows],
+        right=("Cards", "PFLOPS"),
+        text=("Quota use", "Models"),
+    )
+
+
+def _top_models(holding) -> str:
+    return ", ".join(f"{m} {n:,}" for m, n in list(holding.by_model.items())[:3])
 
 
 # ---------------------------------------------------------------- plan and move
@@ -319,9 +310,9 @@ def report_allocation(
     if not rows:
         out.print(f"No team held any card at the end of {as_of}.", highlight=False)
         return
-    table = Table(title=f"Allocation at the end of {as_of}")
-    for column in ("Team", "Cards", "PFLOPS"):
-        table.add_column(column, justify="left" if column == "Team" else "right")
-    for r in rows:
-        table.add_row(r.team, f"{r.cards:,}", f"{r.tflops / 1000:,.1f}")
-    out.print(table)
+    print_table(
+        ("Team", "Cards", "PFLOPS"),
+        [(r.team, f"{r.cards:,}", f"{r.tflops / 1000:,.1f}") for r in rows],
+        title=f"Allocation at the end of {as_of}",
+        right=("Cards", "PFLOPS"),
+    )

@@ -27,10 +27,13 @@ if TYPE_CHECKING:
 @cache
 def _console(stderr: bool) -> Console:
     """Data (serials, bus ids like 00000000:AB:00.0, names, CSV headers) is printed literally: no
-    Rich markup, emoji codes or highlighting on either console, so no call can interpret it."""
+    Rich markup, emoji codes or highlighting on either console, so no call can interpret it.
+    Piped (not a terminal), text is never wrapped to a width: a line stays one line."""
     from rich.console import Console
 
-    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+    console = Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+    console.soft_wrap = not console.is_terminal
+    return console
 
 
 def __getattr__(name: str) -> Console:
@@ -205,13 +208,16 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-report_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="Reports from the inventory and its log.",
-    no_args_is_help=True,
-)
-app.add_typer(report_app, name="report")
+def subgroup(name: str, help: str, *, no_args_is_help: bool = True) -> typer.Typer:
+    """The command group `fleetui NAME`, with the root's errors and plain-text help."""
+    group = typer.Typer(
+        cls=Group, rich_markup_mode=None, help=help, no_args_is_help=no_args_is_help
+    )
+    app.add_typer(group, name=name)
+    return group
+
+
+report_app = subgroup("report", "Reports from the inventory and its log.")
 
 
 def confirm(yes: bool, preview: list[str], question: str, review: str, act: str) -> None:

@@ -30,26 +30,26 @@ def models_cmd(as_json: JsonOption = False) -> None:
     if as_json:
         print_json([_model_json(s) for s in specs])
         return
-    from rich.table import Table
+    from fleetui.cli.tables import print_table
 
-    from fleetui.cli.base import out
-
-    table = Table(title=f"GPU catalogue ({units.counted(len(specs), 'model')})")
-    for column in ("Model", "Vendor", "Mem GB", "FP16 TFLOPS", "TDP W", "TPP", "Export class"):
-        table.add_column(
-            column, justify="right" if column[0] in "MFTP" and column != "Model" else "left"
-        )
-    for s in specs:
-        table.add_row(
-            s.name,
-            s.vendor,
-            number(s.memory_gb),
-            number(s.fp16_tflops),
-            number(s.tdp_w),
-            number(s.tpp),
-            s.export_class,
-        )
-    out.print(table)
+    figures = ("Mem GB", "FP16 TFLOPS", "TDP W", "TPP")
+    print_table(
+        ("Model", "Vendor", *figures, "Export class"),
+        [
+            (
+                s.name,
+                s.vendor,
+                number(s.memory_gb),
+                number(s.fp16_tflops),
+                number(s.tdp_w),
+                number(s.tpp),
+                s.export_class,
+            )
+            for s in specs
+        ],
+        title=f"GPU catalogue ({units.counted(len(specs), 'model')})",
+        right=figures,
+    )
 
 
 def _model_json(spec: catalogue.ModelSpec) -> dict[str, Any]:
@@ -87,19 +87,15 @@ def cards_cmd(
     if not sys.stdout.isatty():  # piped: tab-separated, every matching card unless --limit
         _stream_tsv(inventory.cards(engine, query, limit, sort, settings=settings(ctx)))
         return
-    from rich.table import Table  # rich only for a table: --json and pipes start faster
-
-    from fleetui.cli.base import err, out
+    from fleetui.cli.base import err  # rich only for a table: --json and pipes start faster
+    from fleetui.cli.tables import print_table
 
     shown = limit if limit is not None else 50
     rows = list(inventory.cards(engine, query, shown, sort, settings=settings(ctx)))
-    table = Table(show_lines=False)
-    for column in TABLE_COLUMNS:
-        table.add_column(column.replace("_", " "), no_wrap=True)
-    for row in rows:
-        values = row.as_dict()
-        table.add_row(*(str(values[c] or "") for c in TABLE_COLUMNS))
-    out.print(table)
+    print_table(
+        [c.replace("_", " ") for c in TABLE_COLUMNS],
+        [[str(v or "") for v in map(row.as_dict().get, TABLE_COLUMNS)] for row in rows],
+    )
     total = inventory.count(engine, query, settings=settings(ctx))
     if total > len(rows):
         err.print(

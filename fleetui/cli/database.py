@@ -10,7 +10,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fleetui.admin import demo
 from fleetui.cli.base import (
-    Group,
     JsonOption,
     app,
     db_target,
@@ -18,15 +17,13 @@ from fleetui.cli.base import (
     open_db,
     out,
     print_json,
+    subgroup,
 )
 from fleetui.core.errors import UserError
 from fleetui.db.engine import redact, sqlite_path
 from fleetui.store import database_url, open_fleet, reason
 
-db_app = typer.Typer(
-    cls=Group, rich_markup_mode=None, help="Inspect or upgrade the database.", no_args_is_help=True
-)
-app.add_typer(db_app, name="db")
+db_app = subgroup("db", "Inspect or upgrade the database.")
 
 # ---------------------------------------------------------------- db
 

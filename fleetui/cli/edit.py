@@ -17,7 +17,7 @@ Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
 Where = Annotated[str | None, typer.Option("--where", help="Edit the cards this filter matches.")]
 Status = Annotated[
-    str | None, typer.Option(help="in_service, spare, repair, retired, on_order (or a synonym).")
+    str | None, typer.Option(help="Exactly one of in_service, spare, repair, retired, on_order.")
 ]
 Notes = Annotated[str | None, typer.Option(help="Notes ('' clears them).")]
 OnNode = Annotated[str | None, typer.Option("--node", help="A registered node ('' clears it).")]
@@ -65,7 +65,7 @@ def edit_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Change fields of cards, as one audited batch (`fleetui undo` takes it back); fields not
-    given stay as they are. Values are read as `import` reads them."""
+    given stay as they are. Values are read as `import` reads them, but a status exactly."""
     from fleetui.core.errors import UserError
     from fleetui.inventory import edit
 

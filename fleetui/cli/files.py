@@ -57,7 +57,8 @@ def import_cmd(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Import cards from a CSV file: every row checked first, then one transaction and batch."""
+    """Import cards from a CSV file or an .xlsx/.xlsm workbook: every row checked first, then
+    one transaction and batch."""
     from fleetui.importing.columns import parse_overrides
     from fleetui.importing.importer import run_import
     from fleetui.importing.outcome import ImportOptions
@@ -184,7 +185,8 @@ def undo_cmd(
     reason: Annotated[str, typer.Option(help="Recorded in the audit log.")] = "",
     as_json: JsonOption = False,
 ) -> None:
-    """Revert a batch (an import or a move) if none of its cards changed since."""
+    """Revert any batch that changed cards (import, move, edit, delete, repair, RMA, telemetry
+    fix) or names, if none of its cards changed since."""
     from fleetui.allocation.undo import undo
 
     result = undo(open_db(ctx), batch, reason=reason)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from fleetui.cli.base import JsonOption, app, err, open_db, out, print_json, settings
 from fleetui.cli.lifecycle import TodayOption, _today
+from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
 
@@ -25,21 +25,24 @@ def health_cmd(ctx: typer.Context, as_json: JsonOption = False, today: TodayOpti
     if not cards:
         out.print("No GPU reports anything that needs a hand.", highlight=False)
         return
-    table = Table(title=f"{units.counted(len(cards), 'card')} needing a hand")
-    for column in ("Serial", "Node", "Bus", "Team", "Action", "Evidence", "Warranty", "Supplier"):
-        table.add_column(column)
-    for c in cards:
-        table.add_row(
-            c.serial,
-            c.node,
-            c.pci_bus_id,
-            c.team or "-",
-            health.ACTION_TEXT[c.action],
-            "\n".join(c.evidence),
-            f"{c.warranty} ({c.warranty_end})" if c.warranty_end else c.warranty,
-            c.supplier or "-",
-        )
-    out.print(table)
+    print_table(
+        ("Serial", "Node", "Bus", "Team", "Action", "Evidence", "Warranty", "Supplier"),
+        [
+            (
+                c.serial,
+                c.node,
+                c.pci_bus_id,
+                c.team or "-",
+                health.ACTION_TEXT[c.action],
+                "\n".join(c.evidence),
+                f"{c.warranty} ({c.warranty_end})" if c.warranty_end else c.warranty,
+                c.supplier or "-",
+            )
+            for c in cards
+        ],
+        title=f"{units.counted(len(cards), 'card')} needing a hand",
+        text=("Action", "Evidence", "Warranty"),
+    )
 
 
 @app.command("rma")
@@ -55,11 +58,18 @@ def rma_cmd(
     today: TodayOption = None,
 ) -> None:
     """Open a card's repair and write its RMA packet (markdown and JSON); undo reverts it."""
+    from fleetui.cli.base import err
     from fleetui.telemetry import rma
 
     packet, paths = rma.open_rma(
         open_db(ctx), serial, settings(ctx), _today(today), out_file, ticket
     )
+    if not packet.data["health"]:  # allowed (a fault seen by eye), but said, as the packet does
+        err.print(
+            f"Card {serial} has no health evidence (no telemetry or Xid recorded); the packet "
+            "says so.",
+            highlight=False,
+        )
     if as_json:
         print_json(packet.data | {"files": [str(p) for p in paths], "batch": packet.batch})
         return

@@ -8,9 +8,9 @@ from datetime import date
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from fleetui.cli.base import JsonOption, app, open_db, out, print_json, report_app, settings
+from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
 
@@ -84,13 +84,13 @@ def _print_rows(rows, as_json: bool, as_csv: bool, title: str, label: str, nothi
     if not dicts:
         out.print(nothing, highlight=False, markup=False)
         return
-    table = Table(title=title)
-    for column in columns:
-        heading = label if column == "label" else HEADINGS.get(column, column.replace("_", " "))
-        table.add_column(heading, justify="left" if column == "label" else "right")
-    for d in dicts:
-        table.add_row(*(_cell(column, v) for column, v in d.items()))
-    out.print(table)
+    headings = [HEADINGS.get(column, column.replace("_", " ")) for column in columns[1:]]
+    print_table(
+        [label, *headings],
+        [[_cell(column, v) for column, v in d.items()] for d in dicts],
+        title=title,
+        right=headings,
+    )
 
 
 @report_app.command("warranty")
@@ -230,19 +230,23 @@ def report_repairs(
     if not rows:
         out.print("No repair has come back" + (f" since {since}." if since else "."))
         return
-    table = Table(title="Repair cost")
-    for column in ("Currency", "Repairs", "In warranty", "Out of warranty", "Cost in", "Cost out"):
-        table.add_column(column, justify="right")
-    for r in rows:
-        table.add_row(
-            r.currency,
-            f"{r.repairs:,}",
-            f"{r.in_warranty:,}",
-            f"{r.out_of_warranty:,}",
-            f"{r.cost_in_warranty:,.2f}",
-            f"{r.cost_out_of_warranty:,.2f}",
-        )
-    out.print(table)
+    headings = ("Currency", "Repairs", "In warranty", "Out of warranty", "Cost in", "Cost out")
+    print_table(
+        headings,
+        [
+            (
+                r.currency,
+                f"{r.repairs:,}",
+                f"{r.in_warranty:,}",
+                f"{r.out_of_warranty:,}",
+                f"{r.cost_in_warranty:,.2f}",
+                f"{r.cost_out_of_warranty:,.2f}",
+            )
+            for r in rows
+        ],
+        title="Repair cost",
+        right=headings,
+    )
 
 
 @app.command("repair")

@@ -2,35 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from fleetui.cli.base import (
-    Group,
     JsonOption,
-    app,
     confirm,
     open_db,
     out,
     print_json,
     settings,
+    subgroup,
 )
 from fleetui.core.errors import UserError
 
-sched_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="Make the scheduler (Slurm accounts, Kueue queues) match what each team holds.",
-    no_args_is_help=True,
+sched_app = subgroup(
+    "sched", "Make the scheduler (Slurm accounts, Kueue queues) match what each team holds."
 )
-app.add_typer(sched_app, name="sched")
 
 KueueFile = Annotated[
     Path | None,
     typer.Option("--kueue", help="Compare with this `kubectl get clusterqueues -o json` output."),
 ]
+
+
+class CannotCompare(UserError):
+    """No comparison was possible: exit 2, which scripts tell from drift (exit 1)."""
+
+    exit_code = 2
+
+
+@contextmanager
+def _comparing() -> Iterator[None]:
+    """Reading both sides: a user error there (no scheduler configured, a mapping it refuses,
+    sacctmgr or a Kueue file unreadable) means the two could not be compared."""
+    try:
+        yield
+    except UserError as exc:
+        raise CannotCompare(str(exc)) from None
 
 
 def _say(lines: list[str]) -> None:
@@ -84,17 +97,19 @@ def map_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @sched_app.command("diff")
 def diff_cmd(ctx: typer.Context, kueue: KueueFile = None, as_json: JsonOption = False) -> None:
     """Where the scheduler disagrees with the holdings (cards in service and spare per team,
-    project and model), both ways. Exit 1 on drift."""
+    project and model), both ways. Exit 0 in sync, 1 on drift, 2 when it cannot compare."""
     engine = open_db(ctx)
-    if kueue is not None:
-        from fleetui.scheduler import kueue as kueue_mod
+    with _comparing():
+        if kueue is not None:
+            from fleetui.scheduler import kueue as kueue_mod
 
-        drift, nouns = kueue_mod.diff(engine, settings(ctx), kueue), ("ClusterQueue", "cohort")
-    else:
-        from fleetui.scheduler import slurm
+            drift = kueue_mod.diff(engine, settings(ctx), kueue)
+            nouns = ("ClusterQueue", "cohort")
+        else:
+            from fleetui.scheduler import slurm
 
-        _slurm_only(ctx)
-        drift, nouns = slurm.preview(engine, settings(ctx)).drift, ("account", "parent")
+            _slurm_only(ctx)
+            drift, nouns = slurm.preview(engine, settings(ctx)).drift, ("account", "parent")
     if as_json:
         print_json([d.as_dict() for d in drift])
     else:
@@ -111,13 +126,15 @@ def apply_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Make Slurm match the holdings: shows the sacctmgr commands, runs them, reads the limits
-    back and reports what did not take. One audited batch."""
+    back and reports what did not take. One audited batch. Exit 1 when a limit did not take,
+    2 when it cannot compare."""
     from fleetui.scheduler import slurm
 
-    _slurm_only(ctx)
     engine = open_db(ctx)
     cfg = settings(ctx)
-    plan = slurm.preview(engine, cfg)
+    with _comparing():
+        _slurm_only(ctx)
+        plan = slurm.preview(engine, cfg)
     if not plan.commands:
         if as_json:
             print_json(slurm.Result(None, [], left=[]).as_dict())

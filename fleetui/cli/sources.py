@@ -6,18 +6,15 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from fleetui.cli.base import Group, JsonOption, app, open_db, out, print_json
+from fleetui.cli.base import JsonOption, open_db, out, print_json, subgroup
+from fleetui.cli.tables import print_table
 from fleetui.core import units
 
-sources_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="Metrics stores (Prometheus, VictoriaMetrics, Thanos) polled.",
-    no_args_is_help=True,
-)
-app.add_typer(sources_app, name="sources")
+sources_app = subgroup("sources", "Metrics stores (Prometheus, VictoriaMetrics, Thanos) polled.")
+ReplaceOption = Annotated[
+    bool, typer.Option("--replace", help="Re-point a source of that name registered already.")
+]
 
 
 @sources_app.command("add")
@@ -43,11 +40,14 @@ def sources_add(
     ca_file: Annotated[
         str | None, typer.Option(help="PEM bundle to check the store's https certificate with.")
     ] = None,
+    replace: ReplaceOption = False,
 ) -> None:
-    """Register (or re-point) a metrics store holding dcgm-exporter's series."""
+    """Register a metrics store holding dcgm-exporter's series (--replace re-points one)."""
     from fleetui.telemetry import sources
 
-    sources.add_source(open_db(ctx), name, prometheus, match, token_file, ca_file, basic_auth_file)
+    sources.add_source(
+        open_db(ctx), name, prometheus, match, token_file, ca_file, basic_auth_file, replace
+    )
     out.print(f"Source {name.strip()} registered.")
 
 
@@ -62,21 +62,25 @@ def sources_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
             [{k: str(v) if isinstance(v, datetime) else v for k, v in s.items()} for s in found]
         )
         return
-    table = Table()
-    for column in ("Source", "URL", "Match", "Nodes", "Last seen", "Failures", "Problem"):
-        table.add_column(column)
+    rows = []
     for s in found:
         seen = f"{s['last_seen_at']:%Y-%m-%d %H:%M:%S}" if s["last_seen_at"] else "never"
-        table.add_row(
-            s["name"],
-            s["url"],
-            s["match"],
-            f"{s['nodes']:,}",
-            seen,
-            str(s["failures"]),
-            s["problem"],
+        rows.append(
+            (
+                s["name"],
+                s["url"],
+                s["match"],
+                f"{s['nodes']:,}",
+                seen,
+                str(s["failures"]),
+                s["problem"],
+            )
         )
-    out.print(table)
+    print_table(
+        ("Source", "URL", "Match", "Nodes", "Last seen", "Failures", "Problem"),
+        rows,
+        text=("Problem",),
+    )
 
 
 @sources_app.command("remove")

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from fleetui.cli.base import Group, JsonOption, app, err, number, open_db, out, print_json
+from fleetui.cli.base import JsonOption, app, err, number, open_db, out, print_json, subgroup
+from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
 
@@ -58,33 +58,31 @@ def gpus_cmd(as_json: JsonOption = False) -> None:
         return
     if snap.error:
         raise UserError(snap.error + ".")
-    table = Table(
-        title=f"{snap.hostname}: {units.counted(len(snap.gpus), 'GPU')}, driver {snap.driver}"
+    print_table(
+        ("GPU", "Name", "Serial", "Bus", "Util %", "Mem MiB", "°C", "W", "Health"),
+        [
+            (
+                str(g.index),
+                g.name or "",
+                g.serial or "",
+                g.pci_bus_id or "",
+                number(g.util_gpu),
+                number(g.memory_used_mib),
+                number(g.temperature_c),
+                number(g.power_w),
+                ", ".join(g.health()) or "ok",
+            )
+            for g in snap.gpus
+        ],
+        title=f"{snap.hostname}: {units.counted(len(snap.gpus), 'GPU')}, driver {snap.driver}",
+        text=("Health",),
     )
-    for column in ("GPU", "Name", "Serial", "Bus", "Util %", "Mem MiB", "°C", "W", "Health"):
-        table.add_column(column)
-    for g in snap.gpus:
-        table.add_row(
-            str(g.index),
-            g.name or "",
-            g.serial or "",
-            g.pci_bus_id or "",
-            number(g.util_gpu),
-            number(g.memory_used_mib),
-            number(g.temperature_c),
-            number(g.power_w),
-            ", ".join(g.health()) or "ok",
-        )
-    out.print(table)
 
 
-nodes_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="Nodes whose telemetry fleetui polls.",
-    no_args_is_help=True,
-)
-app.add_typer(nodes_app, name="nodes")
+nodes_app = subgroup("nodes", "Nodes whose telemetry fleetui polls.")
+ReplaceOption = Annotated[
+    bool, typer.Option("--replace", help="Re-point nodes registered already.")
+]
 
 
 @nodes_app.command("add")
@@ -108,8 +106,10 @@ def nodes_add(
     ca_file: Annotated[
         str | None, typer.Option(help="PEM bundle to check the node's https certificate with.")
     ] = None,
+    replace: ReplaceOption = False,
 ) -> None:
-    """Register a node and where its telemetry is (a fleetui agent or a dcgm-exporter)."""
+    """Register a node and where its telemetry is (a fleetui agent or a dcgm-exporter);
+    --replace re-points one registered already."""
     from fleetui.telemetry import poller
 
     if agent is not None and dcgm is None:
@@ -118,16 +118,18 @@ def nodes_add(
         url, kind = dcgm, "dcgm"
     else:
         raise UserError("Give the node's --agent URL or its --dcgm URL.")
-    poller.add_node(open_db(ctx), host, url, kind, token_file, basic_auth_file, ca_file)
+    poller.add_node(
+        open_db(ctx), host, url, kind, token_file, basic_auth_file, ca_file, replace=replace
+    )
     out.print(f"Node {host} registered.", highlight=False)
 
 
 @nodes_app.command("import")
-def nodes_import(ctx: typer.Context, file: str) -> None:
+def nodes_import(ctx: typer.Context, file: str, replace: ReplaceOption = False) -> None:
     """Register many nodes from a CSV with columns hostname, kind (agent or dcgm), url."""
     from fleetui.telemetry import poller
 
-    count = poller.add_nodes_from_csv(open_db(ctx), file)
+    count = poller.add_nodes_from_csv(open_db(ctx), file, replace)
     out.print(f"{units.counted(count, 'node')} registered.", highlight=False)
 
 
@@ -160,15 +162,13 @@ def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
             [{k: str(v) if isinstance(v, datetime) else v for k, v in n.items()} for n in found]
         )
         return
-    table = Table()
-    for column in ("Node", "Kind", "URL", "Last seen", "Failures"):
-        table.add_column(column)
+    rows = []
     for n in found:
         seen = f"{n['last_seen_at']:%Y-%m-%d %H:%M:%S}" if n["last_seen_at"] else "never"
-        table.add_row(
-            n["hostname"], n["telemetry_kind"], n["telemetry_url"], seen, str(n["failures"])
+        rows.append(
+            (n["hostname"], n["telemetry_kind"], n["telemetry_url"], seen, str(n["failures"]))
         )
-    out.print(table)
+    print_table(("Node", "Kind", "URL", "Last seen", "Failures"), rows)
 
 
 @app.command("poll")
@@ -197,12 +197,11 @@ def poll_cmd(
         time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
-reconcile_app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    help="What telemetry and the inventory disagree on, and fixing it.",
+reconcile_app = subgroup(
+    "reconcile",
+    "What telemetry and the inventory disagree on, and fixing it.",
+    no_args_is_help=False,
 )
-app.add_typer(reconcile_app, name="reconcile")
 
 
 @reconcile_app.callback(invoke_without_command=True)

@@ -29,10 +29,10 @@ from sqlalchemy import (
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import Action
+from fleetui.core.vocabulary import CARD_STATUSES, Action, Status
 from fleetui.db import audit
 from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Node, require_fit, table_of
-from fleetui.importing.cells import CellError, parse_date, parse_money, parse_status, parse_years
+from fleetui.importing.cells import CellError, parse_date, parse_money, parse_years
 from fleetui.inventory.filters import where
 from fleetui.store import writing
 
@@ -174,10 +174,11 @@ def _shown(name: str, typed: str, parsed: dict[str, Any]) -> str:
 
 
 def _field(conn: Connection, name: str, text: str) -> dict[str, Any]:
-    if name == "status":
-        if not text:
-            raise CellError("a card always has a status")
-        return {"status": parse_status(text)}
+    if name == "status":  # exactly: a write guesses at no import synonym (is `broken` for good?)
+        status = text.lower().replace(" ", "_")
+        if status not in CARD_STATUSES:
+            raise CellError(f"a status is exactly one of {', '.join(CARD_STATUSES)}")
+        return {"status": Status(status)}
     if name == "notes":
         return {"notes": text}
     if not text:

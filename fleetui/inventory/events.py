@@ -99,8 +99,9 @@ def field_label(key: str) -> str:
 
 
 def changes(before: dict | None, after: dict | None, names: Names) -> list[str]:
-    """'status: in_service → retired', one per changed field; details an action logged beside
-    them (a repair ticket) as 'ticket: T-1'."""
+    """'status: in_service → retired', one per changed field (a field logged on both sides that
+    reads the same, like a move's 'project: none', is no change); details an action logged
+    beside them (a repair ticket) as 'ticket: T-1'."""
     before, after = before or {}, after or {}
     keys = [k for k in dict.fromkeys([*before, *after]) if k not in UNSHOWN]
     if "currency" in after and "price_minor" not in keys:  # a currency alone changed
@@ -109,7 +110,9 @@ def changes(before: dict | None, after: dict | None, names: Names) -> list[str]:
     for key in keys:
         new = names.show(key, after.get(key), after)
         if key in before:
-            lines.append(f"{field_label(key)}: {names.show(key, before[key], before)} → {new}")
+            old = names.show(key, before[key], before)
+            if old != new:
+                lines.append(f"{field_label(key)}: {old} → {new}")
         elif key in after:
             lines.append(f"{field_label(key)}: {new}")
     return lines

@@ -14,6 +14,17 @@ from fleetui.core.errors import UserError
 from fleetui.db.tables import Project, Team, table_of
 
 team_t, project_t = table_of(Team), table_of(Project)
+BRANDS = ("geforce", "instinct", "tesla")  # product lines before the family's own name
+
+
+def family(spec: catalogue.ModelSpec) -> str:
+    """A model's GPU family as sites name Slurm GRES types ('A100 SXM4 80GB' -> a100, 'GeForce
+    RTX 4090' -> rtx4090): its name without vendor, product line, form factor or memory size."""
+    words = map(catalogue.normalize, re.sub(r"\(.*?\)", " ", spec.name).split())
+    vendor = catalogue.normalize(spec.vendor)
+    return "".join(
+        w for w in words if w not in (vendor, *BRANDS) and not catalogue.VARIANT_WORDS.fullmatch(w)
+    )
 
 
 @dataclass(frozen=True)
@@ -45,10 +56,8 @@ class Mapping:
         return next((o for o in self.owners if (o.team, o.project) == (team, project)), None)
 
     def gres(self, spec: catalogue.ModelSpec) -> str:
-        """The Slurm GRES type of a catalogue model: configured, else its short name."""
-        return self.settings.gres.get(spec.key) or catalogue.normalize(
-            (spec.aliases or (spec.name,))[0]
-        )
+        """The Slurm GRES type of a catalogue model: configured, else its GPU family."""
+        return self.settings.gres.get(spec.key) or family(spec)
 
     def product(self, spec: catalogue.ModelSpec) -> str:
         """The `nvidia.com/gpu.product` label of a model's nodes, as GPU Feature Discovery

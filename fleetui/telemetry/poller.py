@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from fleetui.core import units
 from fleetui.core.errors import UserError
@@ -71,10 +71,12 @@ def add_node(
     token_file: str | None = None,
     basic_auth_file: str | None = None,
     ca_file: str | None = None,
+    replace: bool = False,
 ) -> None:
-    """Register (or re-point) a node's telemetry endpoint, and the files holding the bearer
-    token or the basic auth it wants and the CA bundle its https is checked with (stored as the
-    files' paths; without a token file, agents get $FLEETUI_AGENT_TOKEN_FILE's)."""
+    """Register a node's telemetry endpoint (`replace`: re-point a registered one), and the
+    files holding the bearer token or the basic auth it wants and the CA bundle its https is
+    checked with (stored as the files' paths; without a token file, agents get
+    $FLEETUI_AGENT_TOKEN_FILE's)."""
     if kind not in KINDS:
         raise UserError(f"A node's telemetry is one of {', '.join(KINDS)}.")
     endpoint = http.Endpoint(
@@ -86,6 +88,8 @@ def add_node(
     http.check_credentials(endpoint)
     require_fit(node_t.c.hostname, hostname, "hostname")
     with engine.begin() as conn:
+        if not replace:
+            refuse_registered(conn, [hostname])
         found = conn.execute(select(node_t.c.id).where(node_t.c.hostname == hostname)).scalar()
         values = {
             "telemetry_url": base_url(url),
@@ -102,9 +106,24 @@ def add_node(
             conn.execute(update(node_t).where(node_t.c.id == found).values(values))
 
 
-def add_nodes_from_csv(engine: Engine, path: str) -> int:
+def refuse_registered(conn: Connection, hostnames: list[str]) -> None:
+    """Registering a node whose telemetry is registered already would silently re-point it
+    (a node the inventory alone knows is not registered)."""
+    found = conn.execute(
+        select(node_t.c.hostname)
+        .where(node_t.c.hostname.in_(hostnames), node_t.c.telemetry_url.is_not(None))
+        .order_by(node_t.c.hostname)
+        .limit(5)
+    ).scalars()
+    names = ", ".join(found)
+    if names:
+        raise UserError(f"Already registered for telemetry: {names}; pass --replace to re-point.")
+
+
+def add_nodes_from_csv(engine: Engine, path: str, replace: bool = False) -> int:
     """Register nodes from a CSV with columns hostname, kind (agent or dcgm) and url; all or
-    none: any bad row is reported (row number and why) and nothing is registered."""
+    none: any bad row is reported (row number and why), or any node registered already unless
+    `replace`, and nothing is registered."""
     from fleetui.importing.csvfile import open_csv
 
     source = open_csv(path)
@@ -133,8 +152,11 @@ def add_nodes_from_csv(engine: Engine, path: str) -> int:
             f"{length_of(node_t.c.hostname)} characters), kind agent or dcgm, and an http:// "
             "or https:// URL; nothing was registered."
         )
+    if not replace:
+        with engine.connect() as conn:
+            refuse_registered(conn, [v["hostname"] for v in rows])
     for values in rows:
-        add_node(engine, values["hostname"], values["url"], values["kind"])
+        add_node(engine, values["hostname"], values["url"], values["kind"], replace=True)
     return len(rows)
 
 

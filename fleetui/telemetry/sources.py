@@ -67,9 +67,10 @@ def add_source(
     token_file: str | None = None,
     ca_file: str | None = None,
     basic_auth_file: str | None = None,
+    replace: bool = False,
 ) -> None:
-    """Register (or re-point) a metrics store; the credential files are checked and their
-    paths stored, never their contents."""
+    """Register a metrics store (`replace`: re-point the one of that name); the credential
+    files are checked and their paths stored, never their contents."""
     name = name.strip()
     require_fit(source_t.c.name, name, "source name")
     if not name:
@@ -94,6 +95,8 @@ def add_source(
         found = conn.execute(select(source_t.c.id).where(source_t.c.name == name)).scalar()
         if found is None:
             conn.execute(insert(source_t).values(name=name, **values))
+        elif not replace:
+            raise UserError(f"A source '{name}' exists already; pass --replace to re-point it.")
         else:
             conn.execute(update(source_t).where(source_t.c.id == found).values(values))
 

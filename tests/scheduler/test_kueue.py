@@ -122,7 +122,7 @@ def test_diff_of_a_file_that_is_not_kubectl_json_is_one_sentence(fleet_db, confi
     bad = tmp_path / "cq.json"
     bad.write_text("kind: List\n")
     done = cli("--db", fleet_db, "sched", "diff", "--kueue", str(bad))
-    assert done.exit_code == 1
+    assert done.exit_code == 2  # cannot compare, unlike drift
     assert done.stderr.strip() == (
         f"fleetui: {bad} is not JSON; give the output of `kubectl get clusterqueues -o json`."
     )

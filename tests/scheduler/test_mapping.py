@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from fleetui import config
+from fleetui import catalogue, config
 from fleetui.core.errors import UserError
+from fleetui.scheduler import mapping
 from tests.scheduler.conftest import cli, write_config
 
 
@@ -21,11 +23,35 @@ def test_map_prints_the_mapping_in_force_with_defaults_derived_from_names(fleet_
         "team LLM -> llm",
         "project Ads/ranking -> ads-team-ranking",
         "project LLM/sft -> llm-sft",
-        "model A100 SXM4 80GB -> gres/gpu:a10080g, NVIDIA-A100-SXM4-80GB",
+        "model A100 SXM4 80GB -> gres/gpu:a100, NVIDIA-A100-SXM4-80GB",
         "model H800 SXM 80GB -> gres/gpu:h800, NVIDIA-H800",
     ]
     as_json = json.loads(cli("--db", fleet_db, "sched", "map", "--json").stdout)
     assert as_json["models"]["H800 SXM 80GB"] == {"gres": "h800", "product": "NVIDIA-H800"}
+
+
+def test_every_default_gres_type_is_a_short_family_name():
+    """As sites name GRES types (a100, h100, l40s): no form factor, memory size or vendor."""
+    specs = catalogue.models()
+    found = {s.name: mapping.family(s) for s in specs}
+    assert {found[n] for n in ("A100 SXM4 80GB", "A100 PCIe 40GB", "A100 SXM4 40GB")} == {"a100"}
+    assert (found["H100 NVL 94GB"], found["H800 SXM 80GB"], found["L40S 48GB"]) == (
+        "h100",
+        "h800",
+        "l40s",
+    )
+    assert (found["GeForce RTX 4090"], found["GB200 (per GPU)"]) == ("rtx4090", "gb200")
+    for spec in specs:
+        gres = found[spec.name]
+        assert re.fullmatch(r"[a-z][a-z0-9]*", gres) and len(gres) <= 10, spec.name
+        assert not re.search(r"sxm|pcie|nvl|\dg$", gres), spec.name
+        assert not gres.startswith(catalogue.normalize(spec.vendor)), spec.name
+
+
+def test_a_configured_gres_type_wins_over_the_family(fleet_db, config_file):
+    write_config('[scheduler.gres]\n"a100-sxm4-80gb" = "a100_80g"\n')
+    shown = json.loads(cli("--db", fleet_db, "sched", "map", "--json").stdout)
+    assert shown["models"]["A100 SXM4 80GB"]["gres"] == "a100_80g"
 
 
 def test_only_the_teams_named_are_managed(fleet_db, config_file):
@@ -71,9 +97,10 @@ def test_a_team_with_no_name_the_scheduler_accepts_is_told_how_to_name_it(db_url
 
 
 def test_apply_and_diff_without_a_scheduler_say_how_to_configure_one(fleet_db, config_file):
+    """A configuration error exits 2, which scripts tell from drift (exit 1)."""
     for command in ("apply", "diff"):
         done = cli("--db", fleet_db, "sched", command)
-        assert done.exit_code == 1
+        assert done.exit_code == 2
         assert f'No Slurm to apply to: set [scheduler] kind = "slurm" in {config_file}' in (
             done.stderr
         )

@@ -15,6 +15,7 @@ from fleetui.app import FleetApp
 from fleetui.config import Config
 from fleetui.core.vocabulary import HELD
 from fleetui.inventory import cards as inventory
+from fleetui.inventory import edit
 from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.dashboard import DashboardScreen
 from fleetui.screens.help import HelpScreen
@@ -44,6 +45,26 @@ async def test_opens_on_the_dashboard_with_compute_per_team(demo_engine):
         assert {"LLM", "Ads ranking", "Search", "Cloud rental"} <= names
         totals = str(app.screen.query_one("#totals", Static).render())
         assert "2,000" in totals and "PFLOPS" in totals
+
+
+async def test_each_models_status_columns_add_up_to_its_cards(demo_engine):
+    """Every status has its column (on order too), so a model's row adds up to its total."""
+    spare = inventory.cards(demo_engine, "status:spare", 1, "serial", settings=Config())
+    serial = next(iter(spare)).serial
+    plan = edit.plan_edit(demo_engine, [serial], None, {"status": "on_order"}, settings=Config())
+    edit.commit_edit(demo_engine, plan, "ordered again")
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await settle(pilot)
+        models = app.screen.query_one("#models", DataTable)
+        headings = [str(c.label) for c in models.columns.values()]
+        assert headings[1:-1] == ["Cards", "Service", "Spare", "Repair", "Retired", "Ordered"]
+        on_order = 0
+        for key in models.rows:
+            cells = [int(str(c).replace(",", "")) for c in models.get_row(key)[1:-1]]
+            assert cells[0] == sum(cells[1:]), (key.value, cells)
+            on_order += cells[-1]
+        assert on_order >= 1
 
 
 async def test_navigate_filter_open_a_card_and_come_back(demo_engine):
