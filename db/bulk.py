@@ -151,7 +151,7 @@ def foreign_keys_trusted(conn: Connection) -> Iterator[None]:
     try:
         yield
     finally:
-        raw.execute("PRAGMA foreign_keys=ON")
+        _set_back(conn, "PRAGMA foreign_keys=ON")
 
 
 @contextmanager
@@ -166,4 +166,12 @@ def bulk_cache(conn: Connection) -> Iterator[None]:
     try:
         yield
     finally:
-        raw.execute(f"PRAGMA cache_size={READER_CACHE}")
+        _set_back(conn, f"PRAGMA cache_size={READER_CACHE}")
+
+
+def _set_back(conn: Connection, pragma: str) -> None:
+    """Put a connection setting back, unless the connection is gone: SQLAlchemy closes a
+    connection interrupted mid-statement (Ctrl+C) and discards it, and failing here would
+    replace the interrupt with a 'closed database' traceback."""
+    if not conn.invalidated:
+        conn.connection.dbapi_connection.execute(pragma)  # type: ignore[union-attr]

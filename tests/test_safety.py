@@ -268,3 +268,27 @@ def test_a_lock_timeout_in_any_write_is_one_sentence_and_rolls_back(engine):
         assert conn.execute(text("SELECT count(*) FROM team")).scalar() == 0
     with pytest.raises(OperationalError), writing(engine):
         raise OperationalError("SELECT", {}, Exception("no such table: nope"))
+
+
+@pytest.mark.parametrize("hold", [r"^INSERT INTO card\b", r"^INSERT INTO event\b"])
+def test_ctrl_c_inside_an_import_statement_is_one_sentence_and_leaves_no_new_file(
+    tmp_path, hold
+):
+    """SIGINT while the driver runs a statement: SQLAlchemy closes that connection, and the
+    import's clean-up must not then use it (a 'closed database' traceback replaced the
+    sentence, and the database file the command had created stayed behind)."""
+    path = tmp_path / "c.csv"
+    rows = "".join(f"C{n:05d},H100 SXM5 80GB,Team {n % 3},cn-{n // 8}\n" for n in range(2_000))
+    path.write_text("serial,model,team,node\n" + rows)
+    new_db = tmp_path / "new.db"
+    child = racer.start(["--db", str(new_db), "import", str(path), "--create-missing"], hold=hold)
+    racer.wait_for(child, "holding")
+    child.send_signal(signal.SIGINT)
+    child.stdin.write("\n")  # SIGINT lands in the event's wait for this line
+    child.stdin.flush()
+    _, stderr = child.communicate(timeout=60)
+    assert (child.returncode, stderr.strip()) == (
+        130,
+        "fleetui: Interrupted; nothing was imported.",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]
