@@ -186,3 +186,10 @@ def test_an_interrupted_demo_build_is_simply_built_again(db_url, demo_url):
         result = _cli("--db", db, "demo", "--cards", str(cards), "--no-launch")
         assert result.exit_code == 0, result.output
         assert len(json.loads(_cli("--db", db, "cards", "--json").stdout)) == cards
+
+
+@pytest.mark.parametrize("cards", ["0", "-5"])
+def test_a_demo_that_fails_leaves_no_database_file_it_created(tmp_path, cards):
+    result = _cli("--db", str(tmp_path / "d.db"), "demo", "--no-launch", "--cards", cards)
+    assert (result.exit_code, result.stderr.strip()) == (1, "fleetui: --cards must be at least 1.")
+    assert list(tmp_path.iterdir()) == []

@@ -9,7 +9,8 @@ import typer
 from fleetui.admin import demo
 from fleetui.cli.base import app, db_target, err, launch, settings
 from fleetui.core import units
-from fleetui.db.engine import demo_path, redact
+from fleetui.db.engine import demo_path, redact, sqlite_path
+from fleetui.store import database_url
 
 # ---------------------------------------------------------------- demo
 
@@ -23,7 +24,12 @@ def demo_cmd(
 ) -> None:
     """Build a realistic demo fleet in its own database (rebuilt each run) and open the TUI.
     Never $FLEETUI_DB; --db only names a new or empty database or one demo built."""
-    engine = demo.open_target(db_target(ctx) or str(demo_path()))
+    target = db_target(ctx) or str(demo_path())
+    path = sqlite_path(database_url(target))
+    is_new = path is not None and not path.exists()
+    engine = demo.open_target(target)
+    if is_new:  # removed if the build fails or is interrupted (Group), as open_db's files are
+        ctx.find_root().obj["created"] = (engine, path)
     if cards >= 50_000:
         from rich.progress import Progress
 
@@ -32,6 +38,7 @@ def demo_cmd(
             written = demo.build(engine, cards, seed, lambda n, _: bar.update(task, completed=n))
     else:
         written = demo.build(engine, cards, seed)
+    ctx.find_root().obj.pop("created", None)  # built: not the "new, empty database" of open_db
     err.print(f"Demo fleet: {units.counted(written, 'card')} in {redact(str(engine.url))}")
     if not no_launch:
         launch(engine, settings=settings(ctx))
