@@ -271,9 +271,7 @@ def test_a_lock_timeout_in_any_write_is_one_sentence_and_rolls_back(engine):
 
 
 @pytest.mark.parametrize("hold", [r"^INSERT INTO card\b", r"^INSERT INTO event\b"])
-def test_ctrl_c_inside_an_import_statement_is_one_sentence_and_leaves_no_new_file(
-    tmp_path, hold
-):
+def test_ctrl_c_inside_an_import_statement_is_one_sentence_and_leaves_no_new_file(tmp_path, hold):
     """SIGINT while the driver runs a statement: SQLAlchemy closes that connection, and the
     import's clean-up must not then use it (a 'closed database' traceback replaced the
     sentence, and the database file the command had created stayed behind)."""
