@@ -144,3 +144,10 @@ def test_history_batches_carry_the_marks_in_json(demo_engine):
     undid = undo(demo_engine, moved).undo_batch_id
     found = {b.batch_id: b for b in history.batches(demo_engine, limit=2)}
     assert found[moved].undone_by == undid and found[undid].undid == moved
+
+
+def test_a_delete_batch_names_its_first_cards(demo_engine):
+    serials = _serials(demo_engine, "Search", 4)
+    cli(demo_engine, "delete", *serials, "--reason", "entered twice", "--yes")
+    (batch,) = history.batches(demo_engine, limit=1)
+    assert batch.summary == f"{', '.join(serials[:3])} and 1 more card"

@@ -186,6 +186,11 @@ def _summary(before: dict | None, after: dict | None, names: Names, cards: int) 
             continue
         if key == "cards":
             parts.append(units.counted(value, "card"))
+        elif key == "serials":  # a delete's first cards
+            more = cards - len(value)
+            parts.append(
+                ", ".join(value) + (f" and {units.counted(more, 'more card')}" if more > 0 else "")
+            )
         elif key in ("deleted", "restored", "new", "changed") and isinstance(value, int):
             parts += [f"{value:,} {key}"] if value else []
         elif key == "pflops":

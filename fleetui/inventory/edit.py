@@ -291,6 +291,8 @@ def _summary(conn, batch, action, actor, reason, now, values: dict, cards: int) 
 
 # ---------------------------------------------------------------- delete
 
+SERIALS_NAMED = 3  # a delete's summary names its first cards (the events keep every one)
+
 
 def plan_delete(engine: Engine, serials: list[str]) -> list[PlannedCard]:
     """The cards a delete removes, with every value undo needs to re-create them."""
@@ -329,5 +331,6 @@ def commit_delete(
             ],
             serials=[c.serial for c in cards],
         )
-        _summary(conn, batch, Action.CARD_DELETE_BATCH, actor, reason, now, {}, len(cards))
+        named = {"serials": [c.serial for c in cards[:SERIALS_NAMED]]}  # history shows them
+        _summary(conn, batch, Action.CARD_DELETE_BATCH, actor, reason, now, named, len(cards))
     return batch
