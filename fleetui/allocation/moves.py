@@ -153,7 +153,8 @@ def plan_request(
             target,
             picked,
             [
-                f"From {source}: {wanted}.",
+                f"Asked for {wanted} from {source}"
+                + (f"; whole cards give {have / 1000:,.2f} PFLOPS." if pflops is not None else "."),
                 *explanation,
                 *notes,
                 _idle_note(conn),
