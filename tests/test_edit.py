@@ -224,7 +224,8 @@ def test_empty_teams_projects_and_nodes_are_renamed_and_deleted(demo_engine):
     for args, said in (
         (["teams", "delete", "Ads"], "The team 'Ads' still holds 1 project; nothing was deleted."),
         (["projects", "rename", "ctr", "cvr", "--team", "ads"], "Project 'ctr' is now 'cvr'."),
-        (["projects", "delete", "cvr"], "Project 'cvr' deleted."),
+        (["projects", "rename", "Ads/cvr", "cvr2"], "Project 'Ads/cvr' is now 'cvr2'."),
+        (["projects", "delete", "Ads/cvr2"], "Project 'Ads/cvr2' deleted."),
         (["teams", "rename", "Ads", "Ads ranking"], "A team 'Ads ranking' exists already."),
         (["teams", "delete", "Ads"], "Team 'Ads' deleted."),
         (["nodes", "rename", "spare-box", "spare-1"], "Node spare-box is now spare-1."),

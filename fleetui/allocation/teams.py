@@ -79,7 +79,7 @@ def team_id(conn: Connection, name: str) -> int:
         if tname.lower() == name.strip().lower():
             return tid
     close = [n for _, n in rows if name.strip().lower() in n.lower()]
-    hint = f"; did you mean {', '.join(repr(c) for c in close[:3])}?" if close else ""
+    hint = f"; did you mean {', '.join(repr(c) for c in close[:3])}?" if close else "."
     raise UserError(f"There is no team '{name}'{hint}")
 
 
@@ -91,6 +91,9 @@ def project_id(conn: Connection, name: str, team: int | None = None) -> tuple[in
     if team is not None:
         query = query.where(project_t.c.team_id == team)
     found = conn.execute(query).all()
+    if not found and team is None and "/" in name:  # as lists show it: TEAM/PROJECT
+        team_name, _, project = name.partition("/")
+        return project_id(conn, project, team_id(conn, team_name))
     if not found:
         raise UserError(f"There is no project '{name}'" + (" in that team." if team else "."))
     if len(found) > 1:
