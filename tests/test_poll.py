@@ -493,3 +493,10 @@ def test_gpus_reporting_placeholder_identities_are_matched_by_their_slot(engine)
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_nodes_list_with_none_registered_says_how_to_register_one(engine):
+    url = engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(app, ["--db", url, "nodes", "list"])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "No node is registered for telemetry: `fleetui nodes add HOST" in result.stderr

@@ -162,6 +162,13 @@ def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
             [{k: str(v) if isinstance(v, datetime) else v for k, v in n.items()} for n in found]
         )
         return
+    if not found:  # nodes that only hold cards are not listed: nothing polls them
+        err.print(
+            "No node is registered for telemetry: `fleetui nodes add HOST --agent URL` "
+            "(or --dcgm URL) registers one.",
+            highlight=False,
+        )
+        return
     rows = []
     for n in found:
         seen = f"{n['last_seen_at']:%Y-%m-%d %H:%M:%S}" if n["last_seen_at"] else "never"
