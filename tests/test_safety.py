@@ -290,3 +290,34 @@ def test_ctrl_c_inside_an_import_statement_is_one_sentence_and_leaves_no_new_fil
         "fleetui: Interrupted; nothing was imported.",
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]
+
+
+@pytest.mark.parametrize("key", [b"\x03", b"\x04"], ids=["ctrl-c", "ctrl-d"])
+def test_ctrl_c_or_end_of_input_at_a_prompt_is_interrupted_exit_130(tmp_path, key):
+    """At `Move these cards? [y/N]` on a real terminal (a pty): one sentence and exit 130,
+    as Ctrl+C anywhere else (typer printed 'Aborted!' and exited 1)."""
+    import pty
+
+    db = tmp_path / "f.db"
+    demo.build(engine := open_fleet(str(db)), cards=20, seed=7)
+    serial = next(iter(inventory.cards(engine, "", 1, settings=Config()))).serial
+    engine.dispose()
+    args = ["--db", str(db), "move", serial, "--to-team", "Search", "--reason", "x"]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: fleetui on the pty
+        os.execv(sys.executable, [sys.executable, "-m", "tests.racer", *args])
+    said = b""
+    while b"[y/N]" not in said:
+        said += os.read(fd, 4096)
+    os.write(fd, key)
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the pty
+            break
+        if not chunk:
+            break
+        said += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 130
+    assert said.decode().rstrip().endswith("fleetui: Interrupted.")

@@ -53,7 +53,7 @@ class Group(typer.core.TyperGroup):
             result = super().invoke(ctx)
         except UserError as exc:
             _fail(ctx, str(exc), exc.exit_code)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, typer.Abort):  # Abort: Ctrl+C or end of input at a prompt
             _fail(ctx, "Interrupted.", Interrupted.exit_code)
         except typer.Exit as exc:
             _settle_created(ctx, keep=not exc.exit_code)
