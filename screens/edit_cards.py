@@ -38,7 +38,6 @@ class EditModal(PreviewDialog):
     """Dismisses with the batch id of the edit, or None when cancelled."""
 
     CSS_PATH = "reallocate.tcss"  # the same dialog as a move's
-    DEFAULT_CSS = "EditModal { align: center middle; }"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, engine: Engine, serials: list[str], *, settings: Config) -> None:

@@ -3,7 +3,9 @@ forms that fit, answers that show where the user looks."""
 
 from __future__ import annotations
 
+import re
 from contextlib import suppress
+from pathlib import Path
 
 from textual.widgets import Input, ProgressBar
 from textual.worker import WorkerCancelled
@@ -12,6 +14,7 @@ from fleetui.app import FleetApp
 from fleetui.screens.dashboard import DashboardScreen
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.import_screen import ImportScreen
+from fleetui.screens.reallocate import ReallocateModal
 
 SMALL = (80, 24)
 
@@ -53,3 +56,28 @@ async def test_the_import_screen_takes_typing_each_time_and_escape_goes_back(dem
             await pilot.press("escape")
             await settle(pilot)
             assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_the_request_dialog_fits_a_small_terminal(demo_engine):
+    """Each field and button shows at 80x24 (another screen's `#models` rule once made the
+    models box the height of the dialog)."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ReallocateModal)
+        screen = dialog.region
+        for widget in dialog.query("Input, Select, Button"):
+            assert screen.contains_region(widget.region), (widget.id, widget.region)
+
+
+def test_each_screen_stylesheet_styles_only_its_own_screen():
+    """Textual applies a screen's CSS_PATH to the whole app, so a rule for `#models` on one
+    screen styles any `#models` on another: every rule nests inside its screen's type."""
+    screens = Path(__file__).resolve().parents[2] / "screens"
+    for path in sorted(screens.glob("*.tcss")):
+        css = re.sub(r"/\*.*?\*/", "", path.read_text("utf-8"), flags=re.S)
+        top = [line for line in css.splitlines() if line.strip() and not line[0].isspace()]
+        assert len(top) == 2 and re.fullmatch(r"[A-Z]\w* \{", top[0]) and top[1] == "}", path
