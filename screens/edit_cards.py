@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input
 
 from fleetui.config import Config
 from fleetui.core import units
@@ -86,8 +86,7 @@ class EditModal(PreviewDialog):
 
     def show_plan(self, plan: edit.EditPlan) -> None:
         self.plan = plan
-        self.query_one("#plan", Static).update(plain("\n".join(describe_edit(plan, 12))))
-        self.call_after_refresh(self.query_one("#plan", Static).scroll_visible, animate=False)
+        self.show_below(plain("\n".join(describe_edit(plan, 12))))
         self.query_one("#save", Button).disabled = False
 
     @on(Button.Pressed, "#save")

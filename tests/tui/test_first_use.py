@@ -7,11 +7,12 @@ import re
 from contextlib import suppress
 from pathlib import Path
 
-from textual.widgets import Input, ProgressBar
+from textual.widgets import Input, ProgressBar, Static
 from textual.worker import WorkerCancelled
 
 from fleetui.app import FleetApp
 from fleetui.screens.dashboard import DashboardScreen
+from fleetui.screens.edit_cards import EditModal
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.import_screen import ImportScreen
 from fleetui.screens.reallocate import ReallocateModal
@@ -81,3 +82,22 @@ def test_each_screen_stylesheet_styles_only_its_own_screen():
         css = re.sub(r"/\*.*?\*/", "", path.read_text("utf-8"), flags=re.S)
         top = [line for line in css.splitlines() if line.strip() and not line[0].isspace()]
         assert len(top) == 2 and re.fullmatch(r"[A-Z]\w* \{", top[0]) and top[1] == "}", path
+
+
+async def test_an_edit_problem_shows_in_view_naming_the_field_in_words(demo_engine):
+    """At 80x24 the answer to Enter sits below the form: it scrolls into view."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, EditModal)
+        assert app.focused is dialog.query_one("#status", Input)
+        await pilot.press(*"broken", "enter")
+        await settle(pilot)
+        plan = dialog.query_one("#plan", Static)
+        assert str(plan.render()).startswith("status 'broken': a status is exactly one of")
+        assert plan.region and dialog.region.contains_region(plan.region), plan.region
