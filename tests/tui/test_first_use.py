@@ -101,3 +101,15 @@ async def test_an_edit_problem_shows_in_view_naming_the_field_in_words(demo_engi
         plan = dialog.query_one("#plan", Static)
         assert str(plan.render()).startswith("status 'broken': a status is exactly one of")
         assert plan.region and dialog.region.contains_region(plan.region), plan.region
+
+
+async def test_a_filter_matching_nothing_says_so(demo_engine):
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        await pilot.press("slash", *"serial:NOPE")
+        await settle(pilot)
+        position = str(app.screen.query_one("#position", Static).render())
+        assert position == "No card matches 'serial:NOPE'."
