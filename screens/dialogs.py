@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -82,7 +83,14 @@ class PreviewDialog(ModalScreen[str | None]):
         self.query_one("#preview" if confirm.disabled else self.CONFIRM, Button).press()
 
     def show_problem(self, message: str) -> None:
-        self.query_one("#plan", Static).update(plain(message, "red"))
+        self.show_below(plain(message, "red"))
+
+    def show_below(self, text: Text) -> None:
+        """A preview or a problem goes below the form: scrolled into view, or on a small
+        terminal Enter would seem to do nothing."""
+        plan = self.query_one("#plan", Static)
+        plan.update(text)
+        self.call_after_refresh(plan.scroll_visible, animate=False)
 
     def commit(self, write: Callable[..., str], engine: Any, plan: object | None) -> None:
         """Make the previewed write with the reason typed; its own worker group, so a newer

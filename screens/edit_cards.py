@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input
 
 from fleetui.config import Config
 from fleetui.core import units
@@ -38,7 +38,6 @@ class EditModal(PreviewDialog):
     """Dismisses with the batch id of the edit, or None when cancelled."""
 
     CSS_PATH = "reallocate.tcss"  # the same dialog as a move's
-    DEFAULT_CSS = "EditModal { align: center middle; }"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, engine: Engine, serials: list[str], *, settings: Config) -> None:
@@ -87,8 +86,7 @@ class EditModal(PreviewDialog):
 
     def show_plan(self, plan: edit.EditPlan) -> None:
         self.plan = plan
-        self.query_one("#plan", Static).update(plain("\n".join(describe_edit(plan, 12))))
-        self.call_after_refresh(self.query_one("#plan", Static).scroll_visible, animate=False)
+        self.show_below(plain("\n".join(describe_edit(plan, 12))))
         self.query_one("#save", Button).disabled = False
 
     @on(Button.Pressed, "#save")

@@ -65,9 +65,12 @@ class ImportScreen(Screen):
     CSS_PATH = "import_screen.tcss"
     BINDINGS = [
         Binding("ctrl+r", "check", "Check rows", id="import.check"),
-        Binding("escape", "cancel", "Cancel import", show=False, id="import.cancel"),
+        Binding("escape", "back", "Back", id="import.cancel"),
     ]
-    EXTRA_KEYS = [("enter on a column", "Choose the field it maps to")]
+    EXTRA_KEYS = [
+        ("enter on a column", "Choose the field it maps to"),
+        ("escape while importing", "Cancel the import"),
+    ]
 
     def __init__(self, engine: Engine, *, settings: Config) -> None:
         super().__init__()
@@ -76,6 +79,7 @@ class ImportScreen(Screen):
         self.overrides: dict[str, str] = {}
         self.cancel_event: threading.Event | None = None
         self.checked: ImportResult | None = None
+        self.left = True
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -109,7 +113,23 @@ class ImportScreen(Screen):
     def on_mount(self) -> None:
         errors = self.query_one("#errors", DataTable)
         errors.add_columns("Rows", "Column", "Value", "Problem")
-        self.query_one("#path", Input).focus()
+        self.query_one("#progress", ProgressBar).display = False
+
+    def on_screen_suspend(self) -> None:
+        self.left = self not in self.app.screen_stack  # another mode, not a dialog over this one
+
+    def on_screen_resume(self) -> None:
+        """Each time the screen is shown anew, typing goes to the path box, not to the app's
+        keys (`/`, `e`); back from a dialog over it, the focus stays where it was."""
+        if self.left:
+            self.query_one("#path", Input).focus()
+
+    def action_back(self) -> None:
+        """Escape cancels a running check or import, else goes back to the dashboard."""
+        if self.cancel_event is not None:
+            self.action_cancel()
+        else:
+            self.app.switch_mode("dashboard")
 
     # ------------------------------------------------------------ the file and its mapping
 
@@ -131,6 +151,7 @@ class ImportScreen(Screen):
         except UserError as exc:
             self.say(str(exc), "red")
             return
+        self.query_one("#mapping", DataTable).focus()  # the app's keys work (and show) again
         unused = unused_columns(mapping.unknown, verbose=True) or "Every column is imported"
         self.query_one("#detected", Static).update(
             f"{source.path.name}: {source.layout()}. {unused}."
@@ -189,7 +210,9 @@ class ImportScreen(Screen):
         self.cancel_event = threading.Event()
         for button, disabled in (("#check", True), ("#run", True), ("#cancel", False)):
             self.query_one(button, Button).disabled = disabled
-        self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.display = True
         self.say("Checking every row…" if dry_run else "Importing…")
         run_service(
             self,
@@ -214,6 +237,7 @@ class ImportScreen(Screen):
         """Whatever the outcome (a busy database included): ready for the next check."""
         self.query_one("#check", Button).disabled = False
         self.query_one("#cancel", Button).disabled = True
+        self.query_one("#progress", ProgressBar).display = False
         self.cancel_event = None
 
     def failed(self, problem: str) -> None:

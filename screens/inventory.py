@@ -352,9 +352,12 @@ class InventoryScreen(Screen):
         total = units.count(self.total) if self.total is not None else "…"
         arrow = "↓" if self.descending else "↑"
         marked = f" · {len(self.marked):,} marked (m: move)" if self.marked else ""
-        self.query_one("#position", Static).update(
-            f"cards {shown} of {total} · sorted by {HEADINGS[self.sort]} {arrow}{marked}"
-        )
+        line = f"cards {shown} of {total} · sorted by {HEADINGS[self.sort]} {arrow}{marked}"
+        if not rows:  # a sentence, not just "0 of 0"
+            query = self.query_text.strip()
+            none = f"No card matches '{query}'." if query else "The fleet has no cards yet."
+            line = f"{none}{marked}"
+        self.query_one("#position", Static).update(plain(line))
 
     def show_error(self, message: str) -> None:
         self.query_one("#filter", Input).add_class("error")

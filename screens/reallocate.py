@@ -149,8 +149,7 @@ class ReallocateModal(PreviewDialog):
 
     def show_plan(self, plan: plans.Plan) -> None:
         self.plan = plan
-        self.query_one("#plan", Static).update("\n".join(describe_move(plan, limit=12)))
-        self.call_after_refresh(self.query_one("#plan", Static).scroll_visible, animate=False)
+        self.show_below(plain("\n".join(describe_move(plan, limit=12))))
         self.query_one("#move", Button).disabled = False
 
     @on(Button.Pressed, "#move")

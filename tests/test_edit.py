@@ -96,14 +96,14 @@ def test_an_edit_of_a_stale_preview_is_refused_and_changes_nothing(demo_engine):
     assert maintenance.check(demo_engine) == []
 
 
-def test_bad_values_are_one_sentence_naming_the_option(demo_engine):
+def test_bad_values_are_one_sentence_naming_the_field(demo_engine):
     serials = serials_of(demo_engine, 2)
     for fields, message in (
-        ({"status": "melted"}, "--status 'melted': a status is exactly one of in_service, spare, "),
-        ({"status": "broken"}, "--status 'broken': a status is exactly one of "),  # no synonym
-        ({"price": "lots"}, "--price 'lots': not an amount of money"),
-        ({"warranty_end": "03/04/2027"}, "--warranty-end '03/04/2027': ambiguous date"),
-        ({"node": "nowhere"}, "--node 'nowhere': no such node"),
+        ({"status": "melted"}, "^status 'melted': a status is exactly one of in_service, spare, "),
+        ({"status": "broken"}, "^status 'broken': a status is exactly one of "),  # no synonym
+        ({"price": "lots"}, "^price 'lots': not an amount of money"),
+        ({"warranty_end": "03/04/2027"}, "^warranty end '03/04/2027': ambiguous date"),
+        ({"node": "nowhere"}, "^node 'nowhere': no such node"),
         ({"slot": "0000:17:00.0"}, "A slot belongs to one card"),
         ({}, "Say what to change"),
     ):

@@ -150,12 +150,12 @@ def parse_fields(conn: Connection, fields: dict[str, str | None]) -> tuple[dict,
         try:
             parsed = _field(conn, name, text)
         except CellError as exc:
-            label = name.replace("_", "-")
-            raise UserError(f"--{label} '{text}': {exc}; nothing was changed.") from None
+            label = name.replace("_", " ")  # words, not a CLI option: the TUI's form says it too
+            raise UserError(f"{label} '{text}': {exc}; nothing was changed.") from None
         values |= parsed
         shown[name] = _shown(name, text, parsed)
     if not values:
-        raise UserError("Say what to change (--status, --notes, --node, ... ).")
+        raise UserError("Say what to change (status, notes, node, ...).")
     for column in ("notes", "supplier", "pci_bus_id", "asset_tag", "purchase_order"):
         if values.get(column):
             label = column.replace("pci_bus_id", "slot").replace("_", " ")
