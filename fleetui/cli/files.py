@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -170,11 +172,17 @@ def export_cmd(
     if output is None:
         write(engine, query, sys.stdout, settings=settings(ctx))
         return
+    # Written beside the target, then renamed: a failing export leaves no file, not a header.
+    target = Path(output)
+    part = target.with_name(f".{target.name}.part")
     try:
-        with open(output, "w", encoding="utf-8", newline="") as handle:
+        with open(part, "w", encoding="utf-8", newline="") as handle:
             n = write(engine, query, handle, settings=settings(ctx))
+        os.replace(part, target)
     except OSError as exc:
         raise UserError(f"Cannot write {output}: {exc.strerror}.") from None
+    finally:
+        part.unlink(missing_ok=True)
     err.print(f"Exported {units.counted(n, 'card')} to {output}.", highlight=False)
 
 
