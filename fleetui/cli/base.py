@@ -81,27 +81,25 @@ def _database_problem(exc: Exception) -> str | None:
 def _fail(ctx: Context, sentence: str, code: int) -> None:
     from fleetui.db.engine import redact
 
-    _settle_created(ctx, keep=False)
     _console(stderr=True).print(
         f"fleetui: {redact(sentence)}", markup=False, highlight=False, soft_wrap=True
     )
+    _settle_created(ctx, keep=False)
     raise typer.Exit(code) from None
 
 
 def _settle_created(ctx: Context, keep: bool) -> None:
-    """Announce the database file this command created, or remove it when the command failed."""
+    """Remove the database file this command created when the command failed (saying so
+    where its creation was announced)."""
     created = (ctx.find_root().obj or {}).pop("created", None)
-    if created is None:
+    if created is None or keep:
         return
-    engine, path = created
-    if keep:
-        _console(stderr=True).print(
-            f"Created a new, empty fleet database at {path}.", highlight=False
-        )
-        return
+    engine, path, announced = created
     engine.dispose()
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
+    if announced:
+        _console(stderr=True).print(f"Removed the new database {path} again.", highlight=False)
 
 
 # Help and usage errors in plain text (rich_markup_mode=None, on every group): typer's rich help
@@ -168,8 +166,9 @@ def settings(ctx: typer.Context) -> Config:
     return obj["settings"]
 
 
-def open_db(ctx: typer.Context, db: str | None = None, *, create: bool = True):
-    """open_fleet, saying so when that creates a new, empty database file; a read-only command
+def open_db(ctx: typer.Context, db: str | None = None, *, create: bool = True, fills: bool = False):
+    """open_fleet, saying so (before the command's own output) when that creates a new, empty
+    database file, unless the command `fills` it whole (restore); a read-only command
     (`create=False`) creates none: where there is no database it says so and how to make one."""
     from fleetui.db.engine import sqlite_path
     from fleetui.store import database_url, open_fleet
@@ -180,8 +179,12 @@ def open_db(ctx: typer.Context, db: str | None = None, *, create: bool = True):
     if is_new and not create:
         raise UserError(no_database(path))
     engine = open_fleet(target)
-    if is_new:  # announced when the command succeeds, removed when it fails (Group)
-        ctx.find_root().obj["created"] = (engine, path)
+    if is_new:  # removed when the command fails (Group)
+        ctx.find_root().obj["created"] = (engine, path, not fills)
+        if not fills:
+            _console(stderr=True).print(
+                f"Created a new, empty fleet database at {path}.", highlight=False
+            )
     return engine
 
 

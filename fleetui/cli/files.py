@@ -80,10 +80,9 @@ def import_cmd(
         reason=reason,
         config=settings(ctx),
     )
-    engine = open_db(ctx)
     try:
         result = _with_progress(
-            "Importing", lambda progress: run_import(engine, file, options, progress)
+            "Importing", lambda progress: run_import(lambda: open_db(ctx), file, options, progress)
         )
     except KeyboardInterrupt:
         raise Interrupted("Interrupted; nothing was imported.") from None

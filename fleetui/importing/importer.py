@@ -81,17 +81,21 @@ def unused_columns(columns: list[str], verbose: bool = False, shown: int = 3) ->
 
 
 def run_import(
-    engine: Engine,
+    engine: Engine | Callable[[], Engine],
     path: str | Path,
     options: ImportOptions,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> ImportResult:
-    """Validate and (unless a dry run or invalid) write a CSV file; see the module docstring."""
+    """Validate and (unless a dry run or invalid) write a CSV file; see the module docstring.
+    `engine` may be a function opening it, called once the file and options are found usable
+    (so an unusable file creates no database)."""
     if options.on_existing not in ("update", "skip", "error"):
         raise UserError("--on-existing takes update, skip or error.")
     source, mapping = inspect_file(path, options.overrides, options.sheet)
     _check_options(mapping, options)
+    if callable(engine):
+        engine = engine()
     result = ImportResult(
         file=str(source.path),
         encoding=source.encoding,
