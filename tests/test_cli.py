@@ -199,3 +199,14 @@ def test_a_failing_export_writes_nothing_and_creates_no_file(demo_db, tmp_path, 
     assert target.read_text() == "kept\n" and list(folder.iterdir()) == [target]
     assert run("--db", demo_db, "export", "-o", str(target)).exit_code == 0
     assert target.read_text().startswith("serial,") and list(folder.iterdir()) == [target]
+
+
+def test_skip_invalid_with_every_row_invalid_fails_saying_nothing_was_imported(db_url, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("serial,model\nB-1,H9999\nB-2,Nope\n")
+    result = run("--db", db_url, "import", str(path), "--skip-invalid")
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    said = "Nothing was imported: every row is invalid; the rows and why are in "
+    assert any(line.startswith(said) for line in result.stderr.splitlines()), result.stderr
+    assert (tmp_path / "bad.csv.rejected.csv").exists()

@@ -90,7 +90,7 @@ def import_cmd(
         print_json(result.as_dict())
     else:
         _print_import(result, verbose)
-    if result.error_count and not skip_invalid:
+    if (result.error_count and not skip_invalid) or result.nothing_valid:
         raise typer.Exit(1)
 
 
@@ -142,6 +142,11 @@ def _print_import(result, verbose: bool = False) -> None:
             "--skip-invalid to write the valid rows.",
             highlight=False,
         )
+        return
+    if result.nothing_valid:
+        nothing = "would be" if result.dry_run else "was"
+        kept = f"; the rows and why are in {result.rejected_file}" if result.rejected_file else ""
+        say(f"Nothing {nothing} imported: every row is invalid{kept}.", highlight=False)
         return
     verb = "Would import" if result.dry_run else "Imported"
     line = f"{verb}: {result.summary()}."

@@ -124,14 +124,18 @@ def run_import(
         except BaseException:
             transaction.rollback()
             raise
-        if options.dry_run or (result.error_count and not options.skip_invalid):
+        if (
+            options.dry_run
+            or result.nothing_valid
+            or (result.error_count and not options.skip_invalid)
+        ):
             transaction.rollback()
         else:
             transaction.commit()
             result.written = True
     if result.written and result.new + result.changed > ANALYZE_AFTER:
         refresh_statistics_if_idle(engine)
-    if result.written and result.rejected:
+    if result.rejected and not options.dry_run:
         result.rejected_file = _write_rejected(source, result)
     return result
 
