@@ -211,12 +211,14 @@ def _delete_unused(conn: Connection, table: Table, row_id: int, what: str) -> No
 
 def _not_held(conn: Connection, condition) -> str:
     """' (1 retired, 2 on order)' for the cards matching `condition` that no one holds."""
-    counts = conn.execute(
-        select(card_t.c.status, func.count())
-        .where(condition, card_t.c.status.not_in(HELD))
-        .group_by(card_t.c.status)
-    ).all()
-    by_status = dict(counts)
+    by_status: dict[str, int] = {
+        status: n
+        for status, n in conn.execute(
+            select(card_t.c.status, func.count())
+            .where(condition, card_t.c.status.not_in(HELD))
+            .group_by(card_t.c.status)
+        )
+    }
     shown = [f"{by_status[s]:,} {s.replace('_', ' ')}" for s in Status if s in by_status]
     return f" ({', '.join(shown)})" if shown else ""
 
