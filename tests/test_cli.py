@@ -194,6 +194,8 @@ def test_a_failing_export_writes_nothing_and_creates_no_file(demo_db, tmp_path, 
     target = folder / "e2.csv"
     saved = run("--db", demo_db, "export", "bogus:1", "--format", fmt, "-o", str(target))
     assert saved.exit_code == 1 and list(folder.iterdir()) == []
+    elsewhere = run("--db", demo_db, "export", "bogus:1", "-o", str(folder / "new" / "e.csv"))
+    assert "bogus" in elsewhere.stderr and list(folder.iterdir()) == []
     target.write_text("kept\n")
     assert run("--db", demo_db, "export", "bogus:1", "-o", str(target)).exit_code == 1
     assert target.read_text() == "kept\n" and list(folder.iterdir()) == [target]

@@ -168,6 +168,7 @@ def export_cmd(
 ) -> None:
     """Export cards in fleetui's own columns; `fleetui import` reads the file back unchanged."""
     from fleetui.inventory import export as exporter
+    from fleetui.inventory import filters
 
     if format_ not in ("csv", "json"):
         raise UserError("--format takes csv or json.")
@@ -176,7 +177,9 @@ def export_cmd(
     if output is None:
         write(engine, query, sys.stdout, settings=settings(ctx))
         return
-    # Written beside the target, then renamed: a failing export leaves no file, not a header.
+    # The filter checked before a file is opened; the file written beside the target, then
+    # renamed: a failing export leaves no file, not a header.
+    filters.where(engine, query, settings=settings(ctx))
     target = Path(output)
     part = target.with_name(f".{target.name}.part")
     try:
