@@ -132,6 +132,12 @@ def _words(name: str) -> frozenset[str]:
     return frozenset(w for w in words if w not in _VENDOR_PREFIXES)
 
 
+def family(name: str) -> str:
+    """A name less its vendor and variant words, as a lookup key: 'A100 PCIe 80GB' -> 'a100'."""
+    words = re.findall(r"[0-9a-z]+", re.sub(r"(\d)gb\b", r"\1g", name.lower()))
+    return "".join(w for w in words if w not in _VENDOR_PREFIXES and not VARIANT_WORDS.fullmatch(w))
+
+
 def _fits(name: str, spec: ModelSpec) -> bool:
     """Whether one of the spec's names is `name` plus only variant words (H800 -> H800 PCIe)."""
     words = _words(name)
@@ -144,7 +150,8 @@ def _fits(name: str, spec: ModelSpec) -> bool:
 @cache
 def _index() -> dict[str, tuple[ModelSpec, ...]]:
     """Lookup key -> the models it may mean. Keys, catalogue names and NVML names mean their
-    own model; a short name means every model it fits (`H800`: the SXM and the PCIe part)."""
+    own model; a short name (an alias, or a family: a name less its variant words) means every
+    model it fits (`H800`: the SXM and the PCIe part; `A100`: each A100)."""
     exact: dict[str, list[ModelSpec]] = {}
     for spec in models():
         for name in (spec.key, spec.name, *spec.nvml_names):
@@ -159,6 +166,10 @@ def _index() -> dict[str, tuple[ModelSpec, ...]]:
             for key in _keys(spec) - set(exact):
                 if key in (normalize(alias), normalize(f"{spec.vendor} {alias}")):
                     index[key] = tuple(dict.fromkeys([*index[key], *fit]))
+    for spec in models():
+        for name in (spec.name, *spec.nvml_names):
+            if (key := family(name)) and key not in exact:
+                index[key] = tuple(dict.fromkeys([*index.get(key, ()), spec]))
     return index | {k: tuple(dict.fromkeys(v)) for k, v in exact.items()}
 
 
@@ -184,9 +195,11 @@ def by_key() -> dict[str, ModelSpec]:
 
 
 def suggest(name: str) -> str | None:
-    """The closest catalogue name to a name lookup() does not know."""
-    index = _index()
-    close = difflib.get_close_matches(normalize(name), list(index), n=1, cutoff=0.6)
+    """The closest catalogue name to a name lookup() does not know: the closest one that
+    starts with it where there is one (so never A10 for A100P, but A100 PCIe)."""
+    index, key = _index(), normalize(name)
+    longer = [k for k in index if k.startswith(key)]
+    close = difflib.get_close_matches(key, longer or list(index), n=1, cutoff=0 if longer else 0.6)
     return index[close[0]][0].name if close else None
 
 

@@ -173,6 +173,9 @@ class DashboardScreen(Screen):
                 ),
                 key=line.name,
             )
+        # Teams hold cards in service, spare or in repair: say what the column leaves out.
+        other = summary.by_status[Status.RETIRED] + summary.by_status[Status.ON_ORDER]
+        teams.border_subtitle = f"+ {units.count(other)} retired or on order" if other else ""
         models = self.query_one("#models", DataTable)
         models.clear()
         for line in summary.models:

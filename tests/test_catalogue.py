@@ -105,3 +105,29 @@ def test_opening_a_database_repairs_a_changed_catalogue_row(engine):
             conn.execute(select(GpuModel.fp16_tflops).where(GpuModel.key == "h20")).scalar() == 148
         )
         assert conn.execute(select(GpuModel.id)).all().__len__() == len(catalogue.models())
+
+
+def test_every_family_name_that_fits_several_parts_lists_them():
+    """`A100` fits four parts as `H800` fits two: a short name never picks one."""
+    exact = {
+        catalogue.normalize(n) for s in catalogue.models() for n in (s.key, s.name, *s.nvml_names)
+    }
+    families: dict[str, set[str]] = {}
+    for spec in catalogue.models():
+        for name in (spec.name, *spec.nvml_names):
+            families.setdefault(catalogue.family(name), set()).add(spec.key)
+    shared = {f: keys for f, keys in families.items() if len(keys) > 1 and f not in exact}
+    assert "a100" in shared and "h800" in shared
+    for name, keys in shared.items():
+        assert {s.key for s in catalogue.candidates(name)} == keys, name
+        assert catalogue.lookup(name) is None
+
+
+def test_a_suggestion_for_a_cut_short_name_is_a_name_it_begins():
+    """`A100P` is answered with an A100 PCIe, never with a shorter name (A10) or a neighbour."""
+    index = catalogue._index()
+    for key in index:
+        for cut in (key[:n] for n in range(3, len(key))):
+            if cut not in index:
+                suggested = catalogue.lookup(catalogue.suggest(cut) or "")
+                assert any(k.startswith(cut) and suggested in index[k] for k in index), cut

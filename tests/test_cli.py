@@ -181,3 +181,34 @@ def test_the_summaries_name_every_file_import_reads_and_every_batch_undo_reverts
     assert all(kind in undo for kind in ("import", "move", "edit", "delete", "RMA", "names"))
     listed = " ".join(run("--help").stdout.split())
     assert "Revert any batch that changed cards" in listed and ".xlsx/.xlsm workbook" in listed
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_failing_export_writes_nothing_and_creates_no_file(demo_db, tmp_path, fmt):
+    """The filter is checked before a header, a bracket or a file is written."""
+    printed = run("--db", demo_db, "export", "bogus:1", "--format", fmt)
+    assert printed.exit_code == 1 and printed.stdout == ""
+    assert "bogus" in printed.stderr
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / "e2.csv"
+    saved = run("--db", demo_db, "export", "bogus:1", "--format", fmt, "-o", str(target))
+    assert saved.exit_code == 1 and list(folder.iterdir()) == []
+    elsewhere = run("--db", demo_db, "export", "bogus:1", "-o", str(folder / "new" / "e.csv"))
+    assert "bogus" in elsewhere.stderr and list(folder.iterdir()) == []
+    target.write_text("kept\n")
+    assert run("--db", demo_db, "export", "bogus:1", "-o", str(target)).exit_code == 1
+    assert target.read_text() == "kept\n" and list(folder.iterdir()) == [target]
+    assert run("--db", demo_db, "export", "-o", str(target)).exit_code == 0
+    assert target.read_text().startswith("serial,") and list(folder.iterdir()) == [target]
+
+
+def test_skip_invalid_with_every_row_invalid_fails_saying_nothing_was_imported(db_url, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("serial,model\nB-1,H9999\nB-2,Nope\n")
+    result = run("--db", db_url, "import", str(path), "--skip-invalid")
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    said = "Nothing was imported: every row is invalid; the rows and why are in "
+    assert any(line.startswith(said) for line in result.stderr.splitlines()), result.stderr
+    assert (tmp_path / "bad.csv.rejected.csv").exists()

@@ -187,23 +187,37 @@ def test_a_stale_delete_is_refused(demo_engine):
 
 
 def test_deleting_what_still_holds_cards_is_refused_naming_what_it_holds(demo_engine):
-    with demo_engine.connect() as conn:
+    """The count agrees with `teams list` (held cards) in words: the rest are named by status."""
+    with demo_engine.begin() as conn:
         llm = conn.execute(select(Team.id).where(Team.name == "LLM")).scalar_one()
-        cards = conn.execute(
-            select(func.count()).select_from(Card).where(Card.team_id == llm)
-        ).scalar_one()
+        for status, n in (("retired", 2), ("on_order", 1)):
+            picked = select(Card.id).where(Card.team_id == llm).limit(n).scalar_subquery()
+            conn.execute(update(Card).where(Card.id.in_(picked)).values(status=status))
         projects = conn.execute(
             select(func.count()).select_from(Project).where(Project.team_id == llm)
+        ).scalar_one()
+    listed = next(h.cards for h in teams.holdings(demo_engine) if h.name == "LLM")
+    with demo_engine.connect() as conn:
+        kept = conn.execute(
+            select(func.count())
+            .select_from(Card)
+            .where(Card.team_id == llm, Card.status.in_(["retired", "on_order"]))
+        ).scalar_one()
+        retired = conn.execute(
+            select(func.count())
+            .select_from(Card)
+            .where(Card.team_id == llm, Card.status == "retired")
         ).scalar_one()
     with pytest.raises(UserError) as refused:
         teams.delete_team(demo_engine, "llm")
     assert str(refused.value) == (
-        f"The team 'llm' still holds {cards:,} cards and {projects} projects; nothing was deleted."
+        f"The team 'llm' still holds {listed + kept:,} cards ({retired} retired, "
+        f"{kept - retired} on order) and {projects} projects; nothing was deleted."
     )
-    with pytest.raises(UserError, match=r"The project 'pretrain' still holds \d+ cards;"):
+    with pytest.raises(UserError, match=r"The project 'pretrain' still holds \d+ cards"):
         teams.delete_project(demo_engine, "LLM", "pretrain")
     host = a_node(demo_engine, [])[1]
-    with pytest.raises(UserError, match=rf"The node '{host}' still holds \d+ cards;"):
+    with pytest.raises(UserError, match=rf"The node '{host}' still holds \d+ cards"):
         teams.remove_node(demo_engine, host)
     assert maintenance.check(demo_engine) == []
 

@@ -6,6 +6,7 @@ import io
 import json
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -190,6 +191,18 @@ def test_skip_invalid_writes_valid_rows_and_a_rejected_file(engine, tmp_path):
     rejected = (tmp_path / "cards.csv.rejected.csv").read_text("utf-8-sig").splitlines()
     assert rejected[0].endswith(",reason") and rejected[1].startswith("3,S-BAD,H9999")
     assert "unknown model" in rejected[1]
+
+
+def test_skip_invalid_with_every_row_invalid_writes_nothing_but_the_rejected_file(engine, tmp_path):
+    load(engine, write(tmp_path, HEADER + ROWS[0] + "\n", "first.csv"), create_missing=True)
+    before = counts(engine)
+    text = (
+        HEADER + "S-BAD,H9999,gpu-01,LLM,,spare,2023-01-01,1,USD,\nS-BAD2,H800 SXM,,,,spare,x,,,\n"
+    )
+    result = load(engine, write(tmp_path, text), create_missing=True, skip_invalid=True)
+    assert (result.rejected, result.nothing_valid, result.written) == (2, True, False)
+    assert counts(engine) == before and result.batch_id is None
+    assert result.rejected_file and len(Path(result.rejected_file).read_text().splitlines()) == 3
 
 
 def test_an_import_leaves_the_inventory_consistent_and_its_connections_checking_keys(engine, basic):

@@ -366,3 +366,31 @@ def test_failed_commands_create_no_database_file(tmp_path):
     refused(cli("--db", str(target), "restore", str(tmp_path / "missing.bak")), "no backup file")
     refused(cli("--db", str(target), "restore", junk), "is not an SQLite backup")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.bak"]
+
+
+def test_a_new_database_is_announced_before_the_output_unless_restore_fills_it(tmp_path):
+    target = tmp_path / "new.db"
+    imported = cli(
+        "--db", str(target), "import", write(tmp_path, "a.csv", "serial,model\nN-1,H20\n")
+    )
+    assert imported.exit_code == 0, imported.output
+    lines = imported.stderr.splitlines()
+    assert lines[0] == f"Created a new, empty fleet database at {target}."
+    assert not any("Created" in line for line in lines[1:])
+    backup = tmp_path / "copy.bak"
+    assert cli("--db", str(target), "backup", str(backup)).exit_code == 0
+    restored = cli("--db", str(tmp_path / "other.db"), "restore", str(backup))
+    assert restored.exit_code == 0, restored.output
+    assert "Created" not in restored.output
+    failed = cli(
+        "--db",
+        str(tmp_path / "third.db"),
+        "import",
+        write(tmp_path, "b.csv", "serial,model\nN-2,Nope\n"),
+    )
+    assert failed.exit_code == 1 and not (tmp_path / "third.db").exists()
+    assert (
+        failed.stderr.splitlines()[-1] == f"Removed the new database {tmp_path / 'third.db'} again."
+    )
+    refused(cli("--db", str(tmp_path / "typo.db"), "teams", "delete", "Nope"), "no team 'Nope'")
+    assert not (tmp_path / "typo.db").exists()

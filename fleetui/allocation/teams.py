@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import COMPUTING, HELD, Action
+from fleetui.core.vocabulary import COMPUTING, HELD, Action, Status
 from fleetui.db import audit
 from fleetui.db.tables import (
     Card,
@@ -193,7 +193,8 @@ def remove_node(engine: Engine, hostname: str) -> None:
 
 def _delete_unused(conn: Connection, table: Table, row_id: int, what: str) -> None:
     """Delete one row that no other row refers to, else a UserError saying what still does
-    ("team 'Ads' still holds 288 cards and 3 projects")."""
+    ("team 'Ads' still holds 290 cards (2 retired) and 3 projects"): the cards that lists
+    leave out (not HELD) are named by status, so the count agrees with `teams list`."""
     held = []
     for other in sorted(Card.metadata.sorted_tables, key=lambda t: t.name):
         for fk in other.foreign_keys:
@@ -203,10 +204,26 @@ def _delete_unused(conn: Connection, table: Table, row_id: int, what: str) -> No
                 ).scalar_one()
                 if n:
                     held.append(units.counted(n, other.name.replace("_", " ")))
+                if n and other is card_t:
+                    held[-1] += _not_held(conn, fk.parent == row_id)
     if held:
         listed = ", ".join(held[:-1]) + (" and " if len(held) > 1 else "") + held[-1]
         raise UserError(f"The {what} still holds {listed}; nothing was deleted.")
     conn.execute(delete(table).where(table.c.id == row_id))
+
+
+def _not_held(conn: Connection, condition) -> str:
+    """' (1 retired, 2 on order)' for the cards matching `condition` that no one holds."""
+    by_status: dict[str, int] = {
+        status: n
+        for status, n in conn.execute(
+            select(card_t.c.status, func.count())
+            .where(condition, card_t.c.status.not_in(HELD))
+            .group_by(card_t.c.status)
+        )
+    }
+    shown = [f"{by_status[s]:,} {s.replace('_', ' ')}" for s in Status if s in by_status]
+    return f" ({', '.join(shown)})" if shown else ""
 
 
 def set_quota(

@@ -29,11 +29,27 @@ def _console(stderr: bool) -> Console:
     """Data (serials, bus ids like 00000000:AB:00.0, names, CSV headers) is printed literally: no
     Rich markup, emoji codes or highlighting on either console, so no call can interpret it.
     Piped (not a terminal), text is never wrapped to a width: a line stays one line."""
-    from rich.console import Console
+    from rich.console import Console, RenderHook
+
+    class BeforeOutput(RenderHook):
+        def process_renderables(self, renderables):
+            _announce()
+            return renderables
 
     console = Console(stderr=stderr, markup=False, emoji=False, highlight=False)
     console.soft_wrap = not console.is_terminal
+    console.push_render_hook(BeforeOutput())
     return console
+
+
+# The sentence announcing a new database: printed (to stderr) before the command's first output,
+# or when it succeeds having printed nothing; dropped when it fails first (Group).
+_pending: list[str] = []
+
+
+def _announce() -> None:
+    while _pending:
+        sys.stderr.write(_pending.pop() + "\n")
 
 
 def __getattr__(name: str) -> Console:
@@ -56,7 +72,7 @@ class Group(typer.core.TyperGroup):
         except (KeyboardInterrupt, typer.Abort):  # Abort: Ctrl+C or end of input at a prompt
             _fail(ctx, "Interrupted.", Interrupted.exit_code)
         except typer.Exit as exc:
-            _settle_created(ctx, keep=not exc.exit_code)
+            _say(_settle_created(ctx, keep=not exc.exit_code))
             raise
         except Exception as exc:
             sentence = _database_problem(exc)
@@ -81,27 +97,34 @@ def _database_problem(exc: Exception) -> str | None:
 def _fail(ctx: Context, sentence: str, code: int) -> None:
     from fleetui.db.engine import redact
 
-    _settle_created(ctx, keep=False)
-    _console(stderr=True).print(
-        f"fleetui: {redact(sentence)}", markup=False, highlight=False, soft_wrap=True
-    )
+    removed = _settle_created(ctx, keep=False)
+    _say(f"fleetui: {redact(sentence)}")
+    _say(removed)
     raise typer.Exit(code) from None
 
 
-def _settle_created(ctx: Context, keep: bool) -> None:
-    """Announce the database file this command created, or remove it when the command failed."""
+def _say(sentence: str | None) -> None:
+    if sentence:
+        _console(stderr=True).print(sentence, markup=False, highlight=False, soft_wrap=True)
+
+
+def _settle_created(ctx: Context, keep: bool) -> str | None:
+    """Announce the database file this command created when it succeeded (unless announced
+    already), or remove it when it failed: then the sentence saying so where its creation was
+    announced."""
     created = (ctx.find_root().obj or {}).pop("created", None)
     if created is None:
-        return
-    engine, path = created
+        return None
     if keep:
-        _console(stderr=True).print(
-            f"Created a new, empty fleet database at {path}.", highlight=False
-        )
-        return
+        _announce()
+        return None
+    engine, path, announce = created
+    announced = announce and not _pending
+    _pending.clear()
     engine.dispose()
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
+    return f"Removed the new database {path} again." if announced else None
 
 
 # Help and usage errors in plain text (rich_markup_mode=None, on every group): typer's rich help
@@ -168,8 +191,9 @@ def settings(ctx: typer.Context) -> Config:
     return obj["settings"]
 
 
-def open_db(ctx: typer.Context, db: str | None = None, *, create: bool = True):
-    """open_fleet, saying so when that creates a new, empty database file; a read-only command
+def open_db(ctx: typer.Context, db: str | None = None, *, create: bool = True, fills: bool = False):
+    """open_fleet, saying so (before the command's first output, see _pending) when that creates
+    a new, empty database file, unless the command `fills` it whole (restore); a read-only command
     (`create=False`) creates none: where there is no database it says so and how to make one."""
     from fleetui.db.engine import sqlite_path
     from fleetui.store import database_url, open_fleet
@@ -180,8 +204,10 @@ def open_db(ctx: typer.Context, db: str | None = None, *, create: bool = True):
     if is_new and not create:
         raise UserError(no_database(path))
     engine = open_fleet(target)
-    if is_new:  # announced when the command succeeds, removed when it fails (Group)
-        ctx.find_root().obj["created"] = (engine, path)
+    if is_new:  # removed when the command fails (Group)
+        ctx.find_root().obj["created"] = (engine, path, not fills)
+        if not fills:
+            _pending[:] = [f"Created a new, empty fleet database at {path}."]
     return engine
 
 
@@ -199,6 +225,7 @@ def launch(engine, query: str = "", *, settings: Config) -> None:
 
 
 def print_json(value: Any) -> None:
+    _announce()
     sys.stdout.write(json.dumps(value, indent=2, default=json_default, ensure_ascii=False) + "\n")
 
 

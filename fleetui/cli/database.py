@@ -125,7 +125,7 @@ def restore_cmd(
     """Restore a backup into an empty database."""
     from fleetui.admin import maintenance
 
-    out.print(maintenance.restore(open_db(ctx), src), highlight=False)
+    out.print(maintenance.restore(open_db(ctx, fills=True), src), highlight=False)
 
 
 @db_app.command("upgrade")

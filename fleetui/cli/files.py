@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -78,10 +80,9 @@ def import_cmd(
         reason=reason,
         config=settings(ctx),
     )
-    engine = open_db(ctx)
     try:
         result = _with_progress(
-            "Importing", lambda progress: run_import(engine, file, options, progress)
+            "Importing", lambda progress: run_import(lambda: open_db(ctx), file, options, progress)
         )
     except KeyboardInterrupt:
         raise Interrupted("Interrupted; nothing was imported.") from None
@@ -89,7 +90,7 @@ def import_cmd(
         print_json(result.as_dict())
     else:
         _print_import(result, verbose)
-    if result.error_count and not skip_invalid:
+    if (result.error_count and not skip_invalid) or result.nothing_valid:
         raise typer.Exit(1)
 
 
@@ -142,6 +143,11 @@ def _print_import(result, verbose: bool = False) -> None:
             highlight=False,
         )
         return
+    if result.nothing_valid:
+        nothing = "would be" if result.dry_run else "was"
+        kept = f"; the rows and why are in {result.rejected_file}" if result.rejected_file else ""
+        say(f"Nothing {nothing} imported: every row is invalid{kept}.", highlight=False)
+        return
     verb = "Would import" if result.dry_run else "Imported"
     line = f"{verb}: {result.summary()}."
     if result.batch_id and result.written:
@@ -162,6 +168,7 @@ def export_cmd(
 ) -> None:
     """Export cards in fleetui's own columns; `fleetui import` reads the file back unchanged."""
     from fleetui.inventory import export as exporter
+    from fleetui.inventory import filters
 
     if format_ not in ("csv", "json"):
         raise UserError("--format takes csv or json.")
@@ -170,11 +177,19 @@ def export_cmd(
     if output is None:
         write(engine, query, sys.stdout, settings=settings(ctx))
         return
+    # The filter checked before a file is opened; the file written beside the target, then
+    # renamed: a failing export leaves no file, not a header.
+    filters.where(engine, query, settings=settings(ctx))
+    target = Path(output)
+    part = target.with_name(f".{target.name}.part")
     try:
-        with open(output, "w", encoding="utf-8", newline="") as handle:
+        with open(part, "w", encoding="utf-8", newline="") as handle:
             n = write(engine, query, handle, settings=settings(ctx))
+        os.replace(part, target)
     except OSError as exc:
         raise UserError(f"Cannot write {output}: {exc.strerror}.") from None
+    finally:
+        part.unlink(missing_ok=True)
     err.print(f"Exported {units.counted(n, 'card')} to {output}.", highlight=False)
 
 

@@ -81,17 +81,21 @@ def unused_columns(columns: list[str], verbose: bool = False, shown: int = 3) ->
 
 
 def run_import(
-    engine: Engine,
+    engine: Engine | Callable[[], Engine],
     path: str | Path,
     options: ImportOptions,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> ImportResult:
-    """Validate and (unless a dry run or invalid) write a CSV file; see the module docstring."""
+    """Validate and (unless a dry run or invalid) write a CSV file; see the module docstring.
+    `engine` may be a function opening it, called once the file and options are found usable
+    (so an unusable file creates no database)."""
     if options.on_existing not in ("update", "skip", "error"):
         raise UserError("--on-existing takes update, skip or error.")
     source, mapping = inspect_file(path, options.overrides, options.sheet)
     _check_options(mapping, options)
+    if callable(engine):
+        engine = engine()
     result = ImportResult(
         file=str(source.path),
         encoding=source.encoding,
@@ -120,14 +124,18 @@ def run_import(
         except BaseException:
             transaction.rollback()
             raise
-        if options.dry_run or (result.error_count and not options.skip_invalid):
+        if (
+            options.dry_run
+            or result.nothing_valid
+            or (result.error_count and not options.skip_invalid)
+        ):
             transaction.rollback()
         else:
             transaction.commit()
             result.written = True
     if result.written and result.new + result.changed > ANALYZE_AFTER:
         refresh_statistics_if_idle(engine)
-    if result.written and result.rejected:
+    if result.rejected and not options.dry_run:
         result.rejected_file = _write_rejected(source, result)
     return result
 

@@ -53,6 +53,11 @@ class ImportResult:
     model_changed: list[str] = field(default_factory=list)  # their serials (the first 100)
     bare_currency: str | None = None  # what prices naming no currency were read in, and why
 
+    @property
+    def nothing_valid(self) -> bool:
+        """Every row was rejected (--skip-invalid): then nothing is written."""
+        return bool(self.rejected) and not (self.new + self.changed + self.unchanged + self.skipped)
+
     def summary(self) -> str:
         parts = [f"{self.new:,} new", f"{self.changed:,} changed", f"{self.unchanged:,} unchanged"]
         if self.skipped:

@@ -115,8 +115,14 @@ def records(engine: Engine, ids: Sequence[int], *, settings: Config) -> dict[int
 
 
 def _tuples(engine: Engine, query: str, settings: Config) -> Iterator[list[Any]]:
-    """Every matching card as HEADER values, in serial order, a chunk at a time."""
-    condition = filters.where(engine, query, settings=settings)
+    """Every matching card as HEADER values, in serial order, a chunk at a time.
+
+    The filter is checked here, before the first row is asked for (as in inventory.cards), so
+    a writer's header or opening bracket never precedes a bad filter's error."""
+    return _chunks(engine, filters.where(engine, query, settings=settings), settings)
+
+
+def _chunks(engine: Engine, condition: Any, settings: Config) -> Iterator[list[Any]]:
     selected, rules, serial = _select(), _Rules(settings), _AT["serial"]
     last = None
     with engine.connect() as conn:
@@ -133,9 +139,9 @@ def _tuples(engine: Engine, query: str, settings: Config) -> Iterator[list[Any]]
 
 
 def rows(engine: Engine, query: str = "", *, settings: Config) -> Iterator[dict[str, Any]]:
-    """Every matching card as a dict of HEADER fields, in serial order, a chunk at a time."""
-    for values in _tuples(engine, query, settings):
-        yield dict(zip(HEADER, values, strict=True))
+    """Every matching card as a dict of HEADER fields, in serial order, a chunk at a time
+    (the filter checked first, as in _tuples)."""
+    return (dict(zip(HEADER, values, strict=True)) for values in _tuples(engine, query, settings))
 
 
 def write_csv(engine: Engine, query: str, out: IO[str], *, settings: Config) -> int:
@@ -143,9 +149,10 @@ def write_csv(engine: Engine, query: str, out: IO[str], *, settings: Config) -> 
 
 
 def write_json(engine: Engine, query: str, out: IO[str], *, settings: Config) -> int:
+    found = rows(engine, query, settings=settings)
     out.write("[")
     n = 0
-    for n, row in enumerate(rows(engine, query, settings=settings), 1):
+    for n, row in enumerate(found, 1):
         out.write(
             ("," if n > 1 else "") + "\n  " + json.dumps(row, default=_text, ensure_ascii=False)
         )

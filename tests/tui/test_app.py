@@ -67,6 +67,18 @@ async def test_each_models_status_columns_add_up_to_its_cards(demo_engine):
         assert on_order >= 1
 
 
+async def test_the_team_table_says_what_its_cards_leave_out(demo_engine):
+    """Teams count held cards; the retired and on-order rest is named, so all add up."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await settle(pilot)
+        teams = app.screen.query_one("#teams", DataTable)
+        held = sum(int(str(teams.get_row(k)[1]).replace(",", "")) for k in teams.rows)
+        other = re.fullmatch(r"\+ ([\d,]+) retired or on order", str(teams.border_subtitle))
+        assert other, teams.border_subtitle
+        assert held + int(other[1].replace(",", "")) == 2000
+
+
 async def test_navigate_filter_open_a_card_and_come_back(demo_engine):
     app = FleetApp(demo_engine)
     async with app.run_test(size=(110, 36)) as pilot:
