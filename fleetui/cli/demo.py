@@ -28,8 +28,8 @@ def demo_cmd(
     path = sqlite_path(database_url(target))
     is_new = path is not None and not path.exists()
     engine = demo.open_target(target)
-    if is_new:  # removed if the build fails or is interrupted (Group), as open_db's files are
-        ctx.find_root().obj["created"] = (engine, path)
+    if is_new:  # removed if the build fails or is interrupted (Group); a demo is not "empty"
+        ctx.find_root().obj["created"] = (engine, path, False)
     if cards >= 50_000:
         from rich.progress import Progress
 
@@ -38,7 +38,6 @@ def demo_cmd(
             written = demo.build(engine, cards, seed, lambda n, _: bar.update(task, completed=n))
     else:
         written = demo.build(engine, cards, seed)
-    ctx.find_root().obj.pop("created", None)  # built: not the "new, empty database" of open_db
     err.print(f"Demo fleet: {units.counted(written, 'card')} in {redact(str(engine.url))}")
     if not no_launch:
         launch(engine, settings=settings(ctx))
