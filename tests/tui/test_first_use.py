@@ -26,6 +26,12 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
+async def press(pilot, *keys: str) -> None:
+    """Press the keys, then let what they started finish."""
+    await pilot.press(*keys)
+    await settle(pilot)
+
+
 def footer_keys(screen) -> set[str]:
     return {key.key for key in screen.query_one(FleetFooter).query("FooterKey")}
 
@@ -38,24 +44,20 @@ async def test_the_import_screen_takes_typing_each_time_and_escape_goes_back(dem
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
         for _ in range(2):
-            await pilot.press("I")
-            await settle(pilot)
+            await press(pilot, "I")
             screen = app.screen
             assert isinstance(screen, ImportScreen)
             assert app.focused is screen.query_one("#path", Input)
             assert "escape" in footer_keys(screen)
             assert not screen.query_one("#progress", ProgressBar).display  # nothing runs
             screen.query_one("#path", Input).value = ""
-            await pilot.press(*str(path), "enter")
-            await settle(pilot)
+            await press(pilot, *str(path), "enter")
             assert isinstance(app.screen, ImportScreen)
             assert screen.query_one("#path", Input).value == str(path)
             assert {"escape", "question_mark", "d"} <= footer_keys(screen)  # typing is done
-            await pilot.press("ctrl+r")  # errors: they take the focus
-            await settle(pilot)
+            await press(pilot, "ctrl+r")  # errors: they take the focus
             assert not screen.query_one("#progress", ProgressBar).display
-            await pilot.press("escape")
-            await settle(pilot)
+            await press(pilot, "escape")
             assert isinstance(app.screen, DashboardScreen)
 
 
@@ -65,8 +67,7 @@ async def test_the_request_dialog_fits_a_small_terminal(demo_engine):
     app = FleetApp(demo_engine)
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
-        await pilot.press("R")
-        await settle(pilot)
+        await press(pilot, "R")
         dialog = app.screen
         assert isinstance(dialog, ReallocateModal)
         screen = dialog.region
@@ -89,15 +90,12 @@ async def test_an_edit_problem_shows_in_view_naming_the_field_in_words(demo_engi
     app = FleetApp(demo_engine)
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
-        await pilot.press("i")
-        await settle(pilot)
-        await pilot.press("e")
-        await settle(pilot)
+        await press(pilot, "i")
+        await press(pilot, "e")
         dialog = app.screen
         assert isinstance(dialog, EditModal)
         assert app.focused is dialog.query_one("#status", Input)
-        await pilot.press(*"broken", "enter")
-        await settle(pilot)
+        await press(pilot, *"broken", "enter")
         plan = dialog.query_one("#plan", Static)
         assert str(plan.render()).startswith("status 'broken': a status is exactly one of")
         assert plan.region and dialog.region.contains_region(plan.region), plan.region
@@ -107,9 +105,7 @@ async def test_a_filter_matching_nothing_says_so(demo_engine):
     app = FleetApp(demo_engine)
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
-        await pilot.press("i")
-        await settle(pilot)
-        await pilot.press("slash", *"serial:NOPE")
-        await settle(pilot)
+        await press(pilot, "i")
+        await press(pilot, "slash", *"serial:NOPE")
         position = str(app.screen.query_one("#position", Static).render())
         assert position == "No card matches 'serial:NOPE'."
