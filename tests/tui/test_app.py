@@ -24,10 +24,14 @@ from fleetui.screens.plain import PlainLabel
 
 
 async def settle(pilot) -> None:
-    """Let workers finish; a modal's worker ends cancelled when its result dismisses it."""
-    with suppress(WorkerCancelled):
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    """Until no worker runs: a finished one may start another (the dashboard's alerts after its
+    totals); a modal's worker ends cancelled when its result dismisses it."""
+    for _ in range(20):
+        with suppress(WorkerCancelled):
+            await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running for w in pilot.app.workers):
+            break
 
 
 def table_serials(screen) -> list[str]:
