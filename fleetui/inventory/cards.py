@@ -24,6 +24,7 @@ from sqlalchemy import (
 
 from fleetui import config
 from fleetui.core.errors import UserError
+from fleetui.db.sqlfuncs import rare
 from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team, table_of
 from fleetui.inventory.events import events_of_card
 from fleetui.inventory.filters import FOREIGN_KEYS, where
@@ -156,7 +157,8 @@ def _segment_query(
         .limit(limit)
     )
     window_size = select(func.count()).select_from(window)
-    filter_first = base.where(condition).order_by(*_directed(keys, asc)).limit(limit)
+    # Used only when the window held too few matches: they are rare along the sort order.
+    filter_first = base.where(rare(condition)).order_by(*_directed(keys, asc)).limit(limit)
     return walk, window_size, filter_first
 
 
