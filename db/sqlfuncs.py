@@ -1,14 +1,12 @@
 """SQL spelled differently per backend: set-based writes of audit events, text search, SQLite
-index hints and selectivity hints."""
+index hints and orders read from no index."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ColumnElement, Table, and_, literal
+from sqlalchemy import JSON, Boolean, Table, literal
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import BooleanClauseList
 from sqlalchemy.sql.functions import GenericFunction
 
 
@@ -80,31 +78,22 @@ def _sqlite_table(element, compiler, fromhints=None, **kw) -> str:
     return f"{text} {hint}" if hint else text
 
 
-class _rare(GenericFunction):
-    """One condition a query planner should take as true for few rows (see `rare`)."""
+class unindexed(GenericFunction):
+    """unindexed(x): the value of x, read from no index. SQLite's planner assumes matches are
+    spread evenly along every index, so for `WHERE model IN (...) ORDER BY serial LIMIT 100` it
+    walks the serial index expecting a match every few rows; when matches cluster (a model's
+    serials share a vendor prefix) that walk reads most of the fleet. Ordering by
+    unindexed(serial) makes it find the matches by the condition's own indexes and sort them.
+    SQLite spells it with a unary + (its documented way); PostgreSQL gets x unchanged."""
 
-    type = Boolean()
     inherit_cache = True
-    _is_implicitly_boolean = True  # a condition as it stands, not a value to compare with 1
 
 
-@compiles(_rare, "sqlite")
-def _sqlite_rare(element, compiler, **kw) -> str:
-    return f"likelihood({compiler.process(element.clauses, **kw)}, 0.001)"
+@compiles(unindexed, "sqlite")
+def _sqlite_unindexed(element, compiler, **kw) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
 
 
-@compiles(_rare)
-def _plain_rare(element, compiler, **kw) -> str:
-    return f"({compiler.process(element.clauses, **kw)})"
-
-
-def rare(condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    """`condition`, with each of its AND terms marked as true for few rows. SQLite's planner
-    assumes matches are spread evenly along every index, so for `ORDER BY serial LIMIT 100` it
-    walks the serial index, expecting a match every few rows; when the matches cluster (a model's
-    serials share a vendor prefix) that walk reads most of the fleet. A caller that has just
-    seen too few matches along the sort order says so with this, and SQLite starts from the
-    terms' own indexes (SQLite's likelihood(); PostgreSQL gets the condition unchanged)."""
-    if isinstance(condition, BooleanClauseList) and condition.operator is operators.and_:
-        return and_(*(_rare(term) for term in condition.clauses))
-    return _rare(condition)
+@compiles(unindexed)
+def _plain_unindexed(element, compiler, **kw) -> str:
+    return compiler.process(element.clauses, **kw)

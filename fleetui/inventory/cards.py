@@ -18,13 +18,14 @@ from sqlalchemy import (
     Select,
     and_,
     func,
+    not_,
     or_,
     select,
 )
 
 from fleetui import config
 from fleetui.core.errors import UserError
-from fleetui.db.sqlfuncs import rare
+from fleetui.db.sqlfuncs import unindexed
 from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team, table_of
 from fleetui.inventory.events import events_of_card
 from fleetui.inventory.filters import FOREIGN_KEYS, where
@@ -120,15 +121,8 @@ def _segments(sort: str, descending: bool) -> list[int]:
 PROBE_WINDOW = 4000  # rows walked in sort order before deciding the filter is sparse
 
 
-def _segment_query(
-    sort: str, segment: int, condition, cursor: Cursor | None, asc: bool, limit: int
-) -> tuple[Select, Select, Select]:
-    """Two plans for one segment's next rows: (walk the sort order, filter first).
-
-    The walk reads at most PROBE_WINDOW rows in sort order and keeps the matching ones: fast
-    whenever matches are dense. When the window holds too few, the filter is selective and the
-    second plan (find matches by the filter's index, then sort them) is the fast one.
-    """
+def _segment_rows(sort: str, segment: int, cursor: Cursor | None, asc: bool) -> tuple[Select, list]:
+    """One segment's rows after the cursor in sort order (not yet filtered), and its keys."""
     column, join_table, _ = SORTS[sort]
     value = column if segment else card.c.serial
     base = select(card.c.id, card.c.serial, value.label("sort_value"))
@@ -143,23 +137,36 @@ def _segment_query(
         )
         keys = [card.c.serial]
     if cursor is not None and cursor.segment == segment:
-        values = [cursor.value, cursor.serial][: len(keys)] if segment else [cursor.serial]
-        base = base.where(_after(keys, values, asc))
-    window = base.order_by(*_directed(keys, asc)).limit(PROBE_WINDOW).subquery("w")
-    window_keys = [window.c.sort_value, window.c.serial][: len(keys)]
-    # A correlated lookup per window row; a plain JOIN lets SQLite build a Bloom filter over
-    # the whole card table first, which costs more than the walk itself.
-    matches = select(card.c.id).where(card.c.id == window.c.id, condition).exists()
-    walk = (
-        select(window.c.id, window.c.serial, window.c.sort_value)
-        .where(matches)
-        .order_by(*_directed(window_keys, asc))
-        .limit(limit)
-    )
-    window_size = select(func.count()).select_from(window)
-    # Used only when the window held too few matches: they are rare along the sort order.
-    filter_first = base.where(rare(condition)).order_by(*_directed(keys, asc)).limit(limit)
-    return walk, window_size, filter_first
+        base = base.where(_after(keys, _key_values(keys, segment, cursor), asc))
+    return base.order_by(*_directed(keys, asc)), keys
+
+
+def _key_values(keys: list, segment: int, at: Cursor) -> list:
+    return [at.value, at.serial][: len(keys)] if segment else [at.serial]
+
+
+def _segment_page(
+    conn, sort: str, segment: int, condition, cursor: Cursor | None, asc: bool, limit: int
+) -> list:
+    """Up to `limit` matching rows of one segment after the cursor, by one of two plans.
+
+    The walk reads at most PROBE_WINDOW rows in sort order (up to the window's last row, found
+    first by one seek along the sort order) and keeps the matching ones: fast whenever matches
+    are dense. When the window holds too few, matches are rare along the sort order, so the
+    second plan finds them by the filter's own indexes and sorts them (the order is then read
+    from no index: SQLite would otherwise walk the sort index again, past the whole window).
+    """
+    ordered, keys = _segment_rows(sort, segment, cursor, asc)
+    edge = conn.execute(ordered.offset(PROBE_WINDOW - 1).limit(1)).first()
+    walk = ordered.where(condition)
+    if edge is not None:
+        last = Cursor(segment, edge.sort_value, edge.serial)
+        walk = walk.where(not_(_after(keys, _key_values(keys, segment, last), asc)))
+    rows = conn.execute(walk.limit(limit)).all()
+    if len(rows) < limit and edge is not None:
+        by_filter = ordered.order_by(None).order_by(*_directed(map(unindexed, keys), asc))
+        rows = conn.execute(by_filter.where(condition).limit(limit)).all()
+    return rows
 
 
 def _directed(keys, asc: bool) -> list:
@@ -209,12 +216,7 @@ def fetch_ids(
             if cursor is not None and _passed(segments, segment, cursor.segment):
                 continue
             want = limit + 1 - len(found)
-            walk, window_size, filter_first = _segment_query(
-                sort, segment, condition, cursor, asc, want
-            )
-            rows = conn.execute(walk).all()
-            if len(rows) < want and conn.execute(window_size).scalar_one() == PROBE_WINDOW:
-                rows = conn.execute(filter_first).all()
+            rows = _segment_page(conn, sort, segment, condition, cursor, asc, want)
             found += [(r.id, Cursor(segment, r.sort_value, r.serial)) for r in rows]
             if len(found) > limit:
                 break
