@@ -28,7 +28,6 @@ from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.reallocate import ReallocateModal
 from fleetui.screens.scheduler import SchedulerModal
 from fleetui.screens.teams import TeamsScreen
-from fleetui.screens.telemetry import TelemetryScreen
 from fleetui.screens.work import ignore, run_service
 
 
@@ -74,7 +73,7 @@ class FleetApp(App[None]):
         self.add_mode("teams", lambda: TeamsScreen(engine))
         self.add_mode("history", lambda: HistoryScreen(engine))
         self.add_mode("lifecycle", lambda: LifecycleScreen(engine, today, settings=settings))
-        self.add_mode("telemetry", lambda: TelemetryScreen(engine, clock=clock))
+        self.add_mode("telemetry", lambda: _telemetry_screen(engine, clock))
 
     def on_mount(self) -> None:
         self.switch_mode(self.initial_mode)
@@ -165,3 +164,11 @@ class FleetApp(App[None]):
         self.push_screen(
             AskText("Back up the database to a new file:", "~/fleet-backup.db"), chosen
         )
+
+
+def _telemetry_screen(engine: Engine, clock: Callable[[], datetime]) -> Screen:
+    """The Telemetry screen, imported when first shown: its HTTP client and NVML bindings take
+    a third of the app's start-up to import, and most sessions never poll."""
+    from fleetui.screens.telemetry import TelemetryScreen
+
+    return TelemetryScreen(engine, clock=clock)

@@ -69,6 +69,32 @@ def test_a_query_on_sqlite_loads_neither_postgresql_nor_the_ui(tmp_path):
     )
 
 
+def test_the_tui_loads_the_poller_only_when_the_telemetry_screen_opens(tmp_path):
+    """aiohttp and NVML's bindings took a third of the TUI's start-up; most sessions never poll."""
+    code = (
+        "import asyncio, sys\n"
+        "from fleetui.app import FleetApp\n"
+        "from fleetui.store import open_fleet\n"
+        "async def main():\n"
+        f"    app = FleetApp(open_fleet({str(tmp_path / 'fleet.db')!r}))\n"
+        "    async with app.run_test() as pilot:\n"
+        "        await pilot.pause()\n"
+        "        print(' '.join(sys.modules))\n"
+        "        await pilot.press('g')\n"
+        "        await pilot.pause()\n"
+        "        print(' '.join(sys.modules))\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    started, polled = (set(line.split()) for line in result.stdout.splitlines()[-2:])
+    assert started & TELEMETRY == set()
+    assert polled >= TELEMETRY
+
+
+TELEMETRY = {"aiohttp", "pynvml", "fleetui.telemetry.poller"}
+
+
 def test_the_help_table_names_every_command_its_modules_and_its_summary():
     """COMMANDS is how --help lists commands and how a command finds its module: it must hold
     exactly what the modules of fleetui.cli register, with their own help texts."""
