@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import demo_database, record
+from bench.common import demo_database, installed_env, record
 
 # What `cards --limit 50 --json` reads: the first 50 cards by serial with the names of their
 # model, node, team and project (fleetui also reads the model key and supplier for the
@@ -64,7 +64,7 @@ def run_once(command: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one whole process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True)
+    result = subprocess.run(command, capture_output=True, env=installed_env())
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
@@ -73,7 +73,7 @@ def run_once(command: list[str]) -> tuple[float, float]:
 
 
 def pair(name: str, ours: list[str], baseline: list[str], runs: int, target: float | None) -> None:
-    run_once(ours), run_once(baseline)  # warm-up: the OS file cache, not counted
+    run_once(ours), run_once(baseline)  # warm-up: the OS file cache and bytecode, not counted
     times: dict[str, list[tuple[float, float]]] = {"ours": [], "base": []}
     for _ in range(runs):
         times["ours"].append(run_once(ours))
