@@ -7,6 +7,8 @@ borrowed), and a LocalQueue in each project's namespace. fleetui writes the obje
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +82,8 @@ def file_name(obj: dict[str, Any]) -> str:
 def export(engine: Engine, cfg: config.Config, directory: Path) -> list[Path]:
     """Write the objects into `directory`, one JSON file each (kubectl reads JSON as YAML),
     replacing the files an earlier export wrote there; a directory holding anything else is
-    refused, untouched."""
+    refused, untouched. The files are written into a new directory beside it, which then takes
+    its place: a failure (a full disk) leaves the earlier export as it was."""
     found = objects(engine, cfg)
     if directory.exists() and not directory.is_dir():
         raise UserError(f"{directory} is a file, not a directory; nothing was written.")
@@ -92,15 +95,37 @@ def export(engine: Engine, cfg: config.Config, directory: Path) -> list[Path]:
             f"{directory} holds files fleetui did not write ({', '.join(others[:3])}); "
             "give an empty or new directory. Nothing was written."
         )
-    directory.mkdir(parents=True, exist_ok=True)
-    for path in old:
-        path.unlink()
-    written = []
-    for obj in found:
-        path = directory / file_name(obj)
-        path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", "utf-8")
-        written.append(path)
-    return written
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+        try:
+            for obj in found:
+                text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+                (staging / file_name(obj)).write_text(text, "utf-8")
+            _swap_in(staging, directory)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone already unless something failed
+    except OSError as exc:
+        kept = "the earlier export there is unchanged" if old else "nothing was written"
+        raise UserError(
+            f"Could not write the Kueue objects into {directory} ({exc.strerror}); {kept}."
+        ) from None
+    return [directory / file_name(obj) for obj in found]
+
+
+def _swap_in(staging: Path, directory: Path) -> None:
+    """`staging` renamed to `directory`; an existing `directory` is put back if that fails."""
+    if not directory.exists():
+        staging.rename(directory)
+        return
+    retired = staging.with_name(f"{staging.name}-old")
+    directory.rename(retired)
+    try:
+        staging.rename(directory)
+    except OSError:
+        retired.rename(directory)
+        raise
+    shutil.rmtree(retired)
 
 
 def read(file: Path) -> dict[str, Present]:

@@ -3,6 +3,7 @@ tests/scheduler/data with their source version), and drift read from kubectl's J
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 from pathlib import Path
@@ -126,3 +127,32 @@ def test_diff_of_a_file_that_is_not_kubectl_json_is_one_sentence(fleet_db, confi
     assert done.stderr.strip() == (
         f"fleetui: {bad} is not JSON; give the output of `kubectl get clusterqueues -o json`."
     )
+
+
+def test_an_export_that_fails_half_way_leaves_the_earlier_one_as_it_was(
+    fleet_db, config_file, tmp_path, monkeypatch
+):
+    write_config(KUEUE)
+    out = tmp_path / "k"
+    before = exported(fleet_db, out)
+    (out / "clusterqueue-gone.json").write_text("{}")  # an earlier export's, replaced on success
+    written = []
+
+    def disk_fills(path, text, *args, **kwargs):  # the third file finds the disk full
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        written.append(path)
+        return real_write(path, text, *args, **kwargs)
+
+    real_write = Path.write_text
+    monkeypatch.setattr(Path, "write_text", disk_fills)
+    failed = cli("--db", fleet_db, "sched", "export", "--kueue", str(out))
+    monkeypatch.undo()
+    assert failed.exit_code == 1
+    assert failed.stderr.strip() == (
+        f"fleetui: Could not write the Kueue objects into {out} (No space left on device); "
+        "the earlier export there is unchanged."
+    )
+    left = {p.name: json.loads(p.read_text()) for p in sorted(out.iterdir())}
+    assert left == {**before, "clusterqueue-gone.json": {}}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".k")] == []  # no staging left
