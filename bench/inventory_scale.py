@@ -55,7 +55,8 @@ async def main():
     async with app.run_test(size=(120, 40)) as pilot:
         alerts = lambda: str(app.screen.query_one("#alerts").content)
         await until(lambda: app.screen.id != "_default" and hasattr(app.screen, "show_alerts"))
-        await until(lambda: not alerts().startswith("Checking"))
+        teams = app.screen.query_one("#teams", DataTable)
+        await until(lambda: not alerts().startswith("Checking") and teams.row_count > 0)
         await pilot.pause()
         shown = time.time()
         assert "in repair" in alerts(), alerts()

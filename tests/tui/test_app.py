@@ -24,8 +24,8 @@ from fleetui.screens.plain import PlainLabel
 
 
 async def settle(pilot) -> None:
-    """Until no worker runs: a finished one may start another (the dashboard's alerts after its
-    totals); a modal's worker ends cancelled when its result dismisses it."""
+    """Until no worker runs: a finished one may start another (a reload after a write); a
+    modal's worker ends cancelled when its result dismisses it."""
     for _ in range(20):
         with suppress(WorkerCancelled):
             await pilot.app.workers.wait_for_complete()
@@ -203,7 +203,7 @@ def test_dashboard_snapshot(snap_compare, demo_file, tmp_path):
 
     async def loaded(pilot) -> None:
         app.sub_title = "demo.db"
-        for _ in range(50):  # the totals, then the alerts worker their arrival starts
+        for _ in range(50):  # the totals and the alerts, each from its own worker
             await settle(pilot)
             alerts = str(app.screen.query_one("#alerts", Static).render())
             if not alerts.startswith("Checking") and app.screen.query_one("#teams").row_count:

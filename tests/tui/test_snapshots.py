@@ -103,7 +103,7 @@ def laid_out(app) -> bool:
 
 
 async def settle(pilot) -> None:
-    """Until no worker runs (each finished one may start another: a reload, the alerts) and
+    """Until no worker runs (each finished one may start another: a reload) and
     every table is laid out."""
     for _ in range(20):
         with suppress(WorkerCancelled):
