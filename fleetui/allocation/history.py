@@ -222,13 +222,22 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
     back every logged change made after that day (cards created later do not count, cards
     deleted later do).
 
+    Every card's creation is logged: per card (an import, a reconcile, an undone delete), or,
+    for the fleet `demo` builds into an empty database, as that database's first event. So
+    before the log's first event nothing was held.
+
     A card's team, model and status on that day are each the `before` of the first event after
     the day that names them, else its value now. SQL finds those per card and counts the cards
     per (state now, state then), so only those few groups come back to Python."""
     start = parse_since(as_of)
     assert start is not None
+    if start.date() > date.today():
+        raise UserError(f"{as_of.strip()} is in the future; --as-of shows holdings up to today.")
     end = datetime.combine(start.date(), time.max, tzinfo=UTC)
     with engine.connect() as conn:
+        first = conn.execute(select(func.min(event_t.c.at))).scalar()
+        if first is not None and as_utc(first) > end:
+            return []
         tflops = dict(conn.execute(select(model_t.c.id, model_t.c.fp16_tflops)).all())
         names = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
         totals: dict[int | None, list] = defaultdict(lambda: [0, 0.0])
