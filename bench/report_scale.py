@@ -183,7 +183,14 @@ def main() -> None:
                 " WHERE status IN ('in_service', 'spare') GROUP BY 1, 2, 3"
             ),
         ),
-        ("report book-value", report("book-value", 0, rules.book_values), sql(GROUPS + BY_KEYS)),
+        (
+            "report book-value",
+            report("book-value", 0, rules.book_values),
+            sql(  # by the first six keys, as the report groups them
+                f"SELECT {KEYS.split(', project_id')[0]}, count(*), sum(price_minor),"
+                " count(price_minor) FROM card GROUP BY 1, 2, 3, 4, 5, 6"
+            ),
+        ),
         ("report cost", report("cost", 0, rules.cost_of_ownership), sql(GROUPS + BY_KEYS)),
         (
             f"report allocation --as-of {AS_OF}",
