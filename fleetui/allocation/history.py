@@ -297,16 +297,13 @@ def _rolled_back(conn: Connection, end: datetime):
 
     One pass over the events after `end`, grouped by card: each key's value comes with the id
     of the first event naming it, in one string (`first`) whose minimum is that event's, so no
-    event is looked up again and each `before` is parsed at most once."""
+    event is looked up again."""
     logged = event_t.c.before
     sqlite = conn.dialect.name == "sqlite"
 
     def named(key: str) -> ColumnElement[str]:
         """`before`'s value of `key` as JSON text ('null' too); NULL where it names no `key`."""
-        value = cast(logged.op("->")(literal(f"$.{key}" if sqlite else key, String)), Text)
-        if sqlite:  # SQLite 3.40 parses the JSON on each call: spare the events without `key`
-            return case((func.instr(logged, f'"{key}"') > 0, value))
-        return value
+        return cast(logged.op("->")(literal(f"$.{key}" if sqlite else key, String)), Text)
 
     def first(key: str) -> ColumnElement[str]:
         """The first event's value of `key`, after its id (16 digits: they sort as numbers)."""
