@@ -273,13 +273,11 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
         ):
             if now_status is not None:  # the card exists today
                 add(now_team, now_model, now_status, -n)
-            if existed:
-                then = (now_team, now_model, now_status)
+            if existed:  # each key then: the value a later event logged, else the one now
                 add(
-                    *(
-                        now if v is None else json.loads(v)
-                        for now, v in zip(then, (team, model, status), strict=True)
-                    ),
+                    now_team if team is None else json.loads(team),
+                    now_model if model is None else json.loads(model),
+                    now_status if status is None else json.loads(status),
                     n,
                 )
     rows = [

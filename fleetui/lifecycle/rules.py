@@ -383,7 +383,9 @@ def book_values(snap: Snapshot) -> list[Row]:
     salvage = snap.config.lifecycle.salvage_fraction
     cards: dict[tuple[str, str], int] = defaultdict(int)
     computing: dict[tuple[str, str], dict[float, int]] = defaultdict(lambda: defaultdict(int))
-    by_life: dict[tuple[str, str], dict[tuple, int]] = defaultdict(lambda: defaultdict(int))
+    by_life: dict[tuple[str, str], dict[tuple[date | None, date | None], int]] = defaultdict(
+        lambda: defaultdict(int)
+    )
     for g in snap.groups:
         if g.status == Status.RETIRED or not g.priced:
             continue
@@ -395,7 +397,9 @@ def book_values(snap: Snapshot) -> list[Row]:
     rows = []
     for key, n in cards.items():
         prices = by_life[key]
-        book = sum(book_value(p, *life, salvage, snap.today) for life, p in prices.items())
+        book = sum(
+            book_value(p, bought, eol, salvage, snap.today) for (bought, eol), p in prices.items()
+        )
         tflops = sum(t * c for t, c in sorted(computing[key].items()))
         extra = {
             "currency": key[1],
