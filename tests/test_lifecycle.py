@@ -599,6 +599,12 @@ def test_book_values_equal_a_card_by_card_sum_whatever_the_grouping(ruled_demo):
     assert len(fast.groups) < len(whole.groups)
     report = lifecycle.book_values(fast)
     assert [r.as_dict() for r in report] == [r.as_dict() for r in lifecycle.book_values(whole)]
+    costs = lifecycle.report_snapshot(ruled_demo, cfg, today, "cost")  # (some cards unpriced)
+    assert len(fast.groups) < len(costs.groups) < len(whole.groups)
+    for by in ("team", "project"):
+        assert [r.as_dict() for r in lifecycle.cost_of_ownership(costs, by)] == [
+            r.as_dict() for r in lifecycle.cost_of_ownership(whole, by)
+        ]
     assert {(r.label, r.extra["currency"]): r.cards for r in report} == cards
     for r in report:
         key = (r.label, r.extra["currency"])
