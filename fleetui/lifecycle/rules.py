@@ -39,6 +39,7 @@ from sqlalchemy import (
 from fleetui import catalogue
 from fleetui.config import Config, irreplaceable
 from fleetui.core.vocabulary import COMPUTING, HELD, UNASSIGNED, Status
+from fleetui.db.bulk import gc_paused
 from fleetui.db.tables import LIFECYCLE_KEYS, Card, GpuModel, Project, Team, table_of
 from fleetui.importing.cells import add_months
 from fleetui.lifecycle.conditions import (
@@ -130,6 +131,7 @@ class Snapshot:
     groups: list[Group] = field(default_factory=list)
 
 
+@gc_paused()  # ~100k groups of short-lived rows and tuples: collections find nothing
 def snapshot(
     engine: Engine,
     config: Config,
