@@ -559,3 +559,54 @@ def test_reports_read_like_reports(db_url):
     share = report("irreplaceable", "--today", "2026-01-01")
     assert "Irreplaceable share" in share and "%" in share
     assert "Team" in report("allocation") and "label" not in report("book-value")
+
+
+def test_book_values_equal_a_card_by_card_sum_whatever_the_grouping(ruled_demo):
+    """Per team and currency: the priced cards not retired, their prices, and their book
+    value, each card's price depreciated from its own purchase date to its own end of life;
+    the report's groups (fewer keys) and the whole snapshot's give the same figures."""
+    card, model, team = Card.__table__, GpuModel.__table__, Team.__table__
+    with ruled_demo.begin() as conn:
+        conn.execute(update(card).where(card.c.id % 17 == 5).values(price_minor=None))
+        rows = conn.execute(
+            select(card, model.c.key, team.c.name.label("team_name"))
+            .select_from(card.join(model, model.c.id == card.c.model_id).outerjoin(team))
+            .where(card.c.status != "retired", card.c.price_minor.isnot(None))
+        ).all()
+    cfg, today = config.load(), date(2026, 11, 30)
+    salvage = cfg.lifecycle.salvage_fraction
+    cards: dict[tuple, int] = {}
+    prices: dict[tuple, int] = {}
+    one_day_one_life: dict[tuple, int] = {}
+    each_card: dict[tuple, int] = {}
+    for c in rows:
+        key = (c.team_name or UNASSIGNED, c.currency or "?")
+        eol = lifecycle.end_of_life(
+            c.purchase_date, lifecycle.service_life(cfg, c.service_life_years, c.key)
+        )
+        cards[key] = cards.get(key, 0) + 1
+        prices[key] = prices.get(key, 0) + c.price_minor
+        life = (*key, c.purchase_date, eol)
+        one_day_one_life[life] = one_day_one_life.get(life, 0) + c.price_minor
+        value = lifecycle.book_value(c.price_minor, c.purchase_date, eol, salvage, today)
+        each_card[key] = each_card.get(key, 0) + value
+    book: dict[tuple, int] = {}
+    for (*key, bought, eol), price in one_day_one_life.items():
+        value = lifecycle.book_value(price, bought, eol, salvage, today)
+        book[tuple(key)] = book.get(tuple(key), 0) + value
+    fast = lifecycle.report_snapshot(ruled_demo, cfg, today, "book-value")
+    whole = lifecycle.snapshot(ruled_demo, cfg, today)
+    assert len(fast.groups) < len(whole.groups)
+    report = lifecycle.book_values(fast)
+    assert [r.as_dict() for r in report] == [r.as_dict() for r in lifecycle.book_values(whole)]
+    costs = lifecycle.report_snapshot(ruled_demo, cfg, today, "cost")  # (some cards unpriced)
+    assert len(fast.groups) < len(costs.groups) < len(whole.groups)
+    for by in ("team", "project"):
+        assert [r.as_dict() for r in lifecycle.cost_of_ownership(costs, by)] == [
+            r.as_dict() for r in lifecycle.cost_of_ownership(whole, by)
+        ]
+    assert {(r.label, r.extra["currency"]): r.cards for r in report} == cards
+    for r in report:
+        key = (r.label, r.extra["currency"])
+        assert (r.extra["purchase"], r.extra["book_value"]) == (prices[key] / 100, book[key] / 100)
+        assert abs(book[key] - each_card[key]) <= cards[key] / 2  # each card rounds its own

@@ -19,6 +19,8 @@ from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_CREATES, HELD, MOVABLE, UNASSIGNED
 from fleetui.db.tables import Card, Event, Team
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
 from fleetui.inventory import edit
 from fleetui.inventory.events import card_events
@@ -226,7 +228,7 @@ def _a_serial_of(engine, batch):
 
 
 def test_allocation_on_a_past_date_is_rebuilt_from_the_log(demo_engine):
-    today = {a.team: a.cards for a in history.allocation_as_of(demo_engine, "2999-01-01")}
+    today = {a.team: a.cards for a in history.allocation_as_of(demo_engine, _today())}
     plan = moves.plan_request(
         demo_engine, "Search", None, count=16, from_team="LLM", today=TODAY, settings=Config()
     )
@@ -237,6 +239,43 @@ def test_allocation_on_a_past_date_is_rebuilt_from_the_log(demo_engine):
     after = {a.team: a.cards for a in history.allocation_as_of(demo_engine, yesterday)}
     assert before == today
     assert after["LLM"] == today["LLM"] - 16 and after["Search"] == today["Search"] + 16
+
+
+def _today() -> str:
+    return date.today().isoformat()
+
+
+def test_allocation_counts_no_card_before_it_was_created(demo_engine, tmp_path):
+    """The demo logs its fleet as one event (the database's first), an import one event per
+    card: on the day before each, as-of counts none of their cards."""
+    with demo_engine.connect() as conn:
+        built = conn.execute(select(Event.at).where(Event.action == "demo.build")).scalar_one()
+    now = history.allocation_as_of(demo_engine, _today())
+    assert history.allocation_as_of(demo_engine, built.date().isoformat()) == now
+    assert (
+        history.allocation_as_of(demo_engine, (built - timedelta(days=1)).date().isoformat()) == []
+    )
+    csv = tmp_path / "more.csv"
+    csv.write_text("serial,model,team,status\nNEW-1,NVIDIA H800,LLM,spare\n", encoding="utf-8")
+    run_import(demo_engine, str(csv), ImportOptions(config=Config()))
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    assert history.allocation_as_of(demo_engine, yesterday) == now
+    llm = {a.team: a.cards for a in history.allocation_as_of(demo_engine, _today())}["LLM"]
+    assert llm == {a.team: a.cards for a in now}["LLM"] + 1
+
+
+def test_cli_allocation_refuses_a_future_or_malformed_date_in_one_sentence(db_url):
+    runner = CliRunner()
+    assert (
+        runner.invoke(app, ["--db", db_url, "demo", "--cards", "16", "--no-launch"]).exit_code == 0
+    )
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    for value, said in (
+        (tomorrow, f"fleetui: {tomorrow} is in the future; --as-of shows holdings up to today.\n"),
+        ("31/01/2026", "fleetui: '31/01/2026' is not a date like 2026-01-31.\n"),
+    ):
+        result = runner.invoke(app, ["--db", db_url, "report", "allocation", "--as-of", value])
+        assert (result.exit_code, result.stdout, result.stderr) == (1, "", said)
 
 
 def _racer(path: str, barrier, results, to_team: str) -> None:
@@ -314,7 +353,7 @@ def test_cli_move_needs_a_reason_and_a_terminal_or_yes(db_url):
     assert listed[0]["batch_id"] == batch and listed[0]["cards"] == 8
     report = json.loads(
         runner.invoke(
-            app, ["--db", db, "report", "allocation", "--as-of", "2999-01-01", "--json"]
+            app, ["--db", db, "report", "allocation", "--as-of", _today(), "--json"]
         ).stdout
     )
     assert sum(r["cards"] for r in report) > 0

@@ -3,12 +3,26 @@ inventory.events')."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, case, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    Text,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
 
 from fleetui.allocation import teams
 from fleetui.core import units
@@ -222,13 +236,22 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
     back every logged change made after that day (cards created later do not count, cards
     deleted later do).
 
+    Every card's creation is logged: per card (an import, a reconcile, an undone delete), or,
+    for the fleet `demo` builds into an empty database, as that database's first event. So
+    before the log's first event nothing was held.
+
     A card's team, model and status on that day are each the `before` of the first event after
     the day that names them, else its value now. SQL finds those per card and counts the cards
     per (state now, state then), so only those few groups come back to Python."""
     start = parse_since(as_of)
     assert start is not None
+    if start.date() > date.today():
+        raise UserError(f"{as_of.strip()} is in the future; --as-of shows holdings up to today.")
     end = datetime.combine(start.date(), time.max, tzinfo=UTC)
     with engine.connect() as conn:
+        first = conn.execute(select(func.min(event_t.c.at))).scalar()
+        if first is not None and as_utc(first) > end:
+            return []
         tflops = dict(conn.execute(select(model_t.c.id, model_t.c.fp16_tflops)).all())
         names = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
         totals: dict[int | None, list] = defaultdict(lambda: [0, 0.0])
@@ -250,8 +273,13 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
         ):
             if now_status is not None:  # the card exists today
                 add(now_team, now_model, now_status, -n)
-            if existed:
-                add(team, model, status, n)
+            if existed:  # each key then: the value a later event logged, else the one now
+                add(
+                    now_team if team is None else json.loads(team),
+                    now_model if model is None else json.loads(model),
+                    now_status if status is None else json.loads(status),
+                    n,
+                )
     rows = [
         Allocation(names.get(t, UNASSIGNED) if t else UNASSIGNED, c, f)
         for t, (c, f) in totals.items()
@@ -261,23 +289,33 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
 
 
 def _rolled_back(conn: Connection, end: datetime):
-    """Per (team, model, status now; whether it existed at `end`; team, model, status then):
-    how many of the cards changed after `end` are in it."""
+    """Per (team, model, status now; whether it existed at `end`; team, model, status then as
+    JSON text, None where no later event names them): how many of the cards changed after
+    `end` are in it.
+
+    One pass over the events after `end`, grouped by card: each key's value comes with the id
+    of the first event naming it, in one string (`first`) whose minimum is that event's, so no
+    event is looked up again."""
     logged = event_t.c.before
+    sqlite = conn.dialect.name == "sqlite"
 
-    def names(key: str):
-        if conn.dialect.name == "sqlite":  # a key holding JSON null is named, an absent one not
-            return func.json_type(logged, f"$.{key}").isnot(None)
-        return logged[key].isnot(None)
+    def named(key: str) -> ColumnElement[str]:
+        """`before`'s value of `key` as JSON text ('null' too); NULL where it names no `key`."""
+        return cast(logged.op("->")(literal(f"$.{key}" if sqlite else key, String)), Text)
 
+    def first(key: str) -> ColumnElement[str]:
+        """The first event's value of `key`, after its id (16 digits: they sort as numbers)."""
+        return func.min(cast(cast(event_t.c.id, BigInteger) + 10**15, String).concat(named(key)))
+
+    # An event that finds its card absent: one that created it, or re-created it (an undone
+    # delete, whose `before` says deleted).
+    absent = or_(event_t.c.action.in_(CARD_CREATES), named("deleted") == "true")
     firsts = (
         select(
             event_t.c.card_id,
             func.min(event_t.c.id).label("first"),
-            *(
-                func.min(case((names(k), event_t.c.id))).label(k)
-                for k in ("team_id", "model_id", "status")
-            ),
+            func.min(case((absent, event_t.c.id))).label("absent"),
+            *(first(k).label(k) for k in ("team_id", "model_id", "status")),
         )
         .where(event_t.c.at > end, event_t.c.card_id.isnot(None))
         .group_by(event_t.c.card_id)
@@ -286,40 +324,18 @@ def _rolled_back(conn: Connection, end: datetime):
         .with_hint(event_t, "INDEXED BY ix_event_at", "sqlite")
         .subquery()
     )
-    logged_as = event_t.alias("logged")
-
-    def logged_value(event_id, value):
-        """`value` of the event `event_id` names, looked up by its id (a scalar subquery, so
-        each lookup is one primary-key search)."""
-        return select(value(logged_as.c.before)).where(logged_as.c.id == event_id).scalar_subquery()
-
-    def then(key: str, value):
-        changed = firsts.c[key]
-        return case(
-            (changed.isnot(None), logged_value(changed, lambda b: value(b[key]))),
-            else_=card_t.c[key],
-        )
-
-    existed = select(
-        and_(
-            logged_as.c.action.notin_(CARD_CREATES),
-            func.coalesce(logged_as.c.before["deleted"].as_boolean(), False).is_(False),
-        )
-    ).where(logged_as.c.id == firsts.c.first)
     states = (
         select(
             card_t.c.team_id.label("now_team"),
             card_t.c.model_id.label("now_model"),
             card_t.c.status.label("now_status"),
-            existed.scalar_subquery().label("existed"),
-            then("team_id", lambda v: v.as_integer()).label("team"),
-            then("model_id", lambda v: v.as_integer()).label("model"),
-            then("status", lambda v: v.as_string()).label("status"),
+            # It existed at `end` unless its first event after found it absent.
+            or_(firsts.c.absent.is_(None), firsts.c.absent != firsts.c.first).label("existed"),
+            *(func.substr(firsts.c[k], 17).label(k) for k in ("team_id", "model_id", "status")),
         )
         .select_from(firsts.outerjoin(card_t, card_t.c.id == firsts.c.card_id))
-        .offset(0)  # computed once per card, not again for the GROUP BY (no flattening)
         .subquery()
     )
     keys = [states.c[k] for k in ("now_team", "now_model", "now_status", "existed")]
-    keys += [states.c[k] for k in ("team", "model", "status")]
+    keys += [states.c[k] for k in ("team_id", "model_id", "status")]
     return select(*keys, func.count()).group_by(*keys)

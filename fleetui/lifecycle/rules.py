@@ -39,6 +39,7 @@ from sqlalchemy import (
 from fleetui import catalogue
 from fleetui.config import Config, irreplaceable
 from fleetui.core.vocabulary import COMPUTING, HELD, UNASSIGNED, Status
+from fleetui.db.bulk import gc_paused
 from fleetui.db.tables import LIFECYCLE_KEYS, Card, GpuModel, Project, Team, table_of
 from fleetui.importing.cells import add_months
 from fleetui.lifecycle.conditions import (
@@ -130,6 +131,7 @@ class Snapshot:
     groups: list[Group] = field(default_factory=list)
 
 
+@gc_paused()  # ~100k groups of short-lived rows and tuples: collections find nothing
 def snapshot(
     engine: Engine,
     config: Config,
@@ -244,9 +246,9 @@ def report_snapshot(
 ) -> Snapshot:
     """The groups a report reads, and no others: the cards in its window (`window` days for
     "warranty", years for "cliff") found by an index range, or (for "irreplaceable") groups by
-    team, model and status only, or (for "cliff") by status, model and end of life only. The
-    report gives on them what it gives on the whole snapshot, which "book-value" and "cost"
-    read."""
+    team, model and status only, or (for "cliff") by status, model and end of life only, or
+    without supplier and warranty (for "cost"; for "book-value" without project too). The
+    report gives on them what it gives on the whole snapshot."""
     held = card_t.c.status.in_(HELD)
     if report == "irreplaceable":
         computing = card_t.c.status.in_(COMPUTING)
@@ -264,6 +266,10 @@ def report_snapshot(
 
         by_life = ("status", "purchase_date", "model_id", "service_life_years")
         return snapshot(engine, config, today, by_life, within, "ix_card_status_purchase", False)
+    elif report in ("book-value", "cost"):  # each group's team, price and end of life
+        return snapshot(
+            engine, config, today, keys=LIFECYCLE_KEYS[: 6 if report == "book-value" else 7]
+        )
     elif report == "eol":
 
         def where(conn: Connection):
@@ -374,29 +380,38 @@ def past_end_of_life(snap: Snapshot) -> list[Row]:
 
 
 def book_values(snap: Snapshot) -> list[Row]:
-    """Purchase price and today's book value per team and currency (cards not retired)."""
-    totals: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0, 0, 0.0])
+    """Purchase price and today's book value per team and currency of the priced cards not
+    retired. The prices of the cards bought on one day with one end of life are depreciated
+    together, so the figures do not depend on how the snapshot groups the cards (the report
+    reads LIFECYCLE_KEYS' first six: 3x fewer groups than the whole snapshot's)."""
     salvage = snap.config.lifecycle.salvage_fraction
+    cards: dict[tuple[str, str], int] = defaultdict(int)
+    computing: dict[tuple[str, str], dict[float, int]] = defaultdict(lambda: defaultdict(int))
+    by_life: dict[tuple[str, str], dict[tuple[date | None, date | None], int]] = defaultdict(
+        lambda: defaultdict(int)
+    )
     for g in snap.groups:
         if g.status == Status.RETIRED or not g.priced:
             continue
         key = (g.team, g.currency or "?")
-        totals[key][0] += g.cards
-        totals[key][1] += g.price
-        totals[key][2] += book_value(g.price, g.purchased, g.end_of_life, salvage, snap.today)
-        totals[key][3] += g.cards * g.tflops if g.status in COMPUTING else 0.0
-    return sorted(
-        (
-            Row(
-                team,
-                n,
-                f / 1000,
-                {"currency": cur, "purchase": price / 100, "book_value": book / 100},
-            )
-            for (team, cur), (n, price, book, f) in totals.items()
-        ),
-        key=lambda r: (-r.extra["book_value"], r.label),
-    )
+        cards[key] += g.priced
+        if g.status in COMPUTING:
+            computing[key][g.tflops] += g.priced
+        by_life[key][g.purchased, g.end_of_life] += g.price
+    rows = []
+    for key, n in cards.items():
+        prices = by_life[key]
+        book = sum(
+            book_value(p, bought, eol, salvage, snap.today) for (bought, eol), p in prices.items()
+        )
+        tflops = sum(t * c for t, c in sorted(computing[key].items()))
+        extra = {
+            "currency": key[1],
+            "purchase": sum(prices.values()) / 100,
+            "book_value": book / 100,
+        }
+        rows.append(Row(key[0], n, tflops / 1000, extra))
+    return sorted(rows, key=lambda r: (-r.extra["book_value"], r.label))
 
 
 def irreplaceable_share(snap: Snapshot) -> list[Row]:
@@ -449,26 +464,39 @@ def cost_of_ownership(snap: Snapshot, by: str = "team") -> list[Row]:
     row gives its own split to compare against that."""
     cost = snap.config.cost
     salvage = snap.config.lifecycle.salvage_fraction
-    rows: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0, 0.0, 0, 0.0])
+    # Whole numbers per row and rule input, turned into money once each (in a set order), so
+    # the figures do not depend on how the snapshot groups the cards.
+    cards: dict[str, int] = defaultdict(int)
+    other: dict[str, int] = defaultdict(int)
+    computing: dict[str, dict[float, int]] = defaultdict(lambda: defaultdict(int))
+    powered: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    by_life: dict[str, dict[tuple[date, date], int]] = defaultdict(lambda: defaultdict(int))
     for g in snap.groups:
         if g.status not in HELD:
             continue
         key = g.team if by == "team" else f"{g.team}/{g.project or '-'}"
-        row = rows[key]
-        row[0] += g.cards
-        row[5] += g.cards * g.tflops if g.status in COMPUTING else 0.0
+        cards[key] += g.cards
+        if g.status in COMPUTING:
+            computing[key][g.tflops] += g.cards
         if g.priced and g.purchased and g.end_of_life and snap.today < g.end_of_life:
             if (g.currency or cost.currency) == cost.currency:
-                years = (g.end_of_life - g.purchased).days / 365.25
-                row[1] += g.price * (1 - salvage) / years / 100
+                by_life[key][g.purchased, g.end_of_life] += g.price
             else:
-                row[4] += g.cards
+                other[key] += g.priced
         if g.status == Status.IN_SERVICE and g.tdp_w:
-            kwh = g.cards * g.tdp_w * cost.utilization * HOURS_PER_YEAR * cost.pue / 1000
-            row[2] += kwh * cost.tariff_per_kwh
-        row[3] += g.cards / CARDS_PER_NODE * cost.rack_ops_per_node_year
+            powered[key][g.tdp_w] += g.cards
     out = []
-    for name, (cards, purchase, power, ops, other, tflops) in rows.items():
+    for name, n in cards.items():
+        purchase = sum(
+            price * (1 - salvage) / ((eol - bought).days / 365.25) / 100
+            for (bought, eol), price in sorted(by_life[name].items())
+        )
+        power = sum(
+            c * tdp * cost.utilization * HOURS_PER_YEAR * cost.pue / 1000 * cost.tariff_per_kwh
+            for tdp, c in sorted(powered[name].items())
+        )
+        ops = n / CARDS_PER_NODE * cost.rack_ops_per_node_year
+        tflops = sum(t * c for t, c in sorted(computing[name].items()))
         total = purchase + power + ops
         split = (
             ":".join(f"{10 * part / total:.1f}" for part in (purchase, ops, power))
@@ -478,7 +506,7 @@ def cost_of_ownership(snap: Snapshot, by: str = "team") -> list[Row]:
         out.append(
             Row(
                 name,
-                cards,
+                n,
                 tflops / 1000,
                 {
                     "currency": cost.currency,
@@ -487,7 +515,7 @@ def cost_of_ownership(snap: Snapshot, by: str = "team") -> list[Row]:
                     "rack_ops_per_year": round(ops, 2),
                     "total_per_year": round(total, 2),
                     "split_purchase_ops_power": split,
-                    "other_currency_cards": other,
+                    "other_currency_cards": other[name],
                 },
             )
         )
