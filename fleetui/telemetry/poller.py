@@ -38,7 +38,7 @@ from fleetui.db.tables import (
     unfit,
 )
 from fleetui.telemetry import health, http, sources
-from fleetui.telemetry.samples import SAMPLE_COLUMNS, gpu_row, page_rows, scraped
+from fleetui.telemetry.samples import SAMPLE_COLUMNS, gpu_row, page_rows
 
 node_t, sample_t, hourly_t = table_of(Node), table_of(GpuSample), table_of(GpuHourly)
 source_t = table_of(Source)
@@ -343,7 +343,7 @@ def _store_nodes(
     missing from its answer (or every one, when the store failed) is stale."""
     by_host: dict[str, list[dict]] = {}
     for (host, _), gpu in answer.gpus.items():
-        by_host.setdefault(host, []).append(scraped(gpu))
+        by_host.setdefault(host, []).append(gpu)
     known = _claim(engine, store["id"], sorted(by_host))
     found: list[tuple[dict, list[tuple] | None, str | None]] = []
     for node in known:
@@ -430,7 +430,14 @@ def _store(
                     for r in rows[:rolled]
                 ],
             )
-        if marks:
+        seen = [m["b_id"] for m in marks if not m["b_failures"]]  # a statement per 500 nodes
+        for start in range(0, len(seen), 500):
+            conn.execute(
+                update(node_t)
+                .where(node_t.c.id.in_(seen[start : start + 500]))
+                .values(failures=0, polled_at=now, last_seen_at=now)
+            )
+        if failed := [m for m in marks if m["b_failures"]]:
             conn.execute(
                 update(node_t)
                 .where(node_t.c.id == bindparam("b_id"))
@@ -439,7 +446,7 @@ def _store(
                     polled_at=now,
                     last_seen_at=bindparam("b_seen"),
                 ),
-                marks,
+                failed,
             )
         if store_marks:
             conn.execute(
