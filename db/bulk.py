@@ -36,9 +36,19 @@ def insert_rows(
 def insert_columns(
     conn: Connection, table: Table, columns: Sequence[str], values: Sequence[Sequence[Any]]
 ) -> None:
-    """INSERT rows given column-wise: values[i] holds every row's value of columns[i]."""
+    """INSERT rows given column-wise: values[i] holds every row's value of columns[i]. A column
+    with no value in any row is left out when it defaults to NULL: SQLite's inserts cost by the
+    bound value, and a metrics store answering a few fields would bind millions of NULLs."""
     if not values or not len(values[0]):
         return
+    kept = [
+        i
+        for i, (name, column) in enumerate(zip(columns, values, strict=True))
+        if column[0] is not None
+        or column.count(None) < len(column)
+        or not _null_default(table, name)
+    ]
+    columns, values = [columns[i] for i in kept], [values[i] for i in kept]
     dialect = conn.dialect
     procs = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
     converted = [_convert(p, v) if p else v for p, v in zip(procs, values, strict=True)]
@@ -55,6 +65,11 @@ def insert_columns(
         _advance_sequences(conn, table, columns)
         return
     conn.exec_driver_sql(f"INSERT INTO {into} VALUES ({', '.join('?' * len(columns))})", list(rows))
+
+
+def _null_default(table: Table, name: str) -> bool:
+    column = table.c[name]
+    return column.nullable is True and column.default is None and column.server_default is None
 
 
 def _advance_sequences(conn: Connection, table: Table, columns: Sequence[str]) -> None:

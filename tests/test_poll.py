@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.errors import UserError
-from fleetui.db.tables import Card, Event, GpuModel, Node
+from fleetui.db.tables import Card, Event, GpuHourly, GpuModel, GpuSample, Node
 from fleetui.inventory import cards as inventory
 from fleetui.telemetry import agent, nvml, poller, reconcile
 
@@ -158,6 +158,26 @@ def test_idle_cards_come_from_the_hourly_rollups(fleet):
     for minutes in (0, 10, 20):
         poller.poll_once(fleet, timeout=1.0, now=now + timedelta(minutes=minutes))
     assert reconcile.idle_cards(fleet, below_percent=5, now=now + timedelta(minutes=30)) == ["S4"]
+
+
+def test_hourly_rollups_add_up_each_rounds_readings(fleet):
+    """Each round adds every answering GPU's reading to its hour: samples, sums and peak."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for minutes in (0, 10, 20):
+        poller.poll_once(fleet, timeout=1.0, now=hour + timedelta(minutes=minutes))
+    with fleet.connect() as conn:
+        latest = conn.execute(
+            select(GpuSample.node_id, GpuSample.pci_bus_id, GpuSample.util_gpu, GpuSample.power_w)
+        ).all()
+        rolled = {
+            (r.node_id, r.pci_bus_id): r
+            for r in conn.execute(select(GpuHourly).where(GpuHourly.hour == hour))
+        }
+    assert len(latest) == 4 and len(rolled) == 4  # node-c never answered: nothing to roll up
+    for node_id, bus, util, power in latest:
+        found = rolled[node_id, bus]
+        assert (found.samples, found.util_sum, found.util_max) == (3, 3 * util, util)
+        assert found.power_sum == pytest.approx(3 * (power or 0.0))
 
 
 def test_registering_a_node_checks_the_url(engine):

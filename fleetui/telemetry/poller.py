@@ -21,7 +21,17 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from fleetui.core import units
 from fleetui.core.errors import UserError
@@ -38,7 +48,7 @@ from fleetui.db.tables import (
     unfit,
 )
 from fleetui.telemetry import health, http, sources
-from fleetui.telemetry.samples import SAMPLE_COLUMNS, gpu_row, page_rows, scraped
+from fleetui.telemetry.samples import SAMPLE_COLUMNS, gpu_row, page_rows
 
 node_t, sample_t, hourly_t = table_of(Node), table_of(GpuSample), table_of(GpuHourly)
 source_t = table_of(Source)
@@ -305,7 +315,7 @@ def poll_once(
         ok_ids.append(node["id"])
         rows += samples
         marks.append(_mark(node, now))
-    rolled = len(rows)  # the stores keep their own history: no hourly rollups from them
+    rolled = list(ok_ids)  # the stores keep their own history: no hourly rollups from them
     store_marks = []
     for store, answer in zip(stores, store_answers, strict=True):
         if answer.problem:
@@ -343,7 +353,7 @@ def _store_nodes(
     missing from its answer (or every one, when the store failed) is stale."""
     by_host: dict[str, list[dict]] = {}
     for (host, _), gpu in answer.gpus.items():
-        by_host.setdefault(host, []).append(scraped(gpu))
+        by_host.setdefault(host, []).append(gpu)
     known = _claim(engine, store["id"], sorted(by_host))
     found: list[tuple[dict, list[tuple] | None, str | None]] = []
     for node in known:
@@ -360,15 +370,18 @@ def _store_nodes(
 
 
 def _claim(engine: Engine, source_id: int, hosts: list[str]) -> list[dict]:
-    """This store's nodes after taking on `hosts` (each name checked to fit)."""
-    owned = node_t.c.source_id == source_id
+    """This store's nodes after taking on `hosts` (each name checked to fit), with what a
+    round's bookkeeping reads of them (_mark)."""
+    c = node_t.c
     with engine.begin() as conn:
         rows = {}
         for start in range(0, len(hosts), 500):
-            chunk = hosts[start : start + 500]
-            for r in conn.execute(select(node_t).where(node_t.c.hostname.in_(chunk))).mappings():
+            found = select(c.id, c.hostname, c.source_id, c.telemetry_url).where(
+                c.hostname.in_(hosts[start : start + 500])
+            )
+            for r in conn.execute(found).mappings():
                 rows[r["hostname"]] = r
-        new = [h for h in hosts if h not in rows and not unfit(node_t.c.hostname, h)]
+        new = [h for h in hosts if h not in rows and not unfit(c.hostname, h)]
         if new:
             conn.execute(
                 insert(node_t),
@@ -380,10 +393,11 @@ def _claim(engine: Engine, source_id: int, hosts: list[str]) -> list[dict]:
         for start in range(0, len(free), 500):
             conn.execute(
                 update(node_t)
-                .where(node_t.c.id.in_(free[start : start + 500]))
+                .where(c.id.in_(free[start : start + 500]))
                 .values(source_id=source_id)
             )
-        return [dict(r) for r in conn.execute(select(node_t).where(owned)).mappings()]
+        owned = select(c.id, c.hostname, c.failures, c.last_seen_at).where(c.source_id == source_id)
+        return [dict(r) for r in conn.execute(owned).mappings()]
 
 
 def _store(
@@ -392,11 +406,11 @@ def _store(
     rows: list[tuple],
     marks: list[dict],
     now: datetime,
-    rolled: int | None = None,
+    rolled: list[int] | None = None,
     store_marks: list[dict] | None = None,
 ) -> None:
-    """One write: the latest samples, hourly rollups of the first `rolled` rows (all by
-    default), and the nodes' and stores' bookkeeping."""
+    """One write: the latest samples, hourly rollups of the nodes in `rolled` (all that
+    answered by default), and the nodes' and stores' bookkeeping."""
     hour = now.replace(minute=0, second=0, microsecond=0)
     with engine.begin() as conn:
         for start in range(0, len(ok_ids), 500):
@@ -405,32 +419,17 @@ def _store(
             )
         insert_rows(conn, sample_t, SAMPLE_COLUMNS, rows)
         health.record(conn, SAMPLE_COLUMNS, rows, ok_ids, now)
-        if rows[:rolled]:
-            stmt = upsert(conn, hourly_t)
+        rolled = ok_ids if rolled is None else rolled
+        for start in range(0, len(rolled), 500):  # from the rows just written, in SQL
+            _roll_up(conn, rolled[start : start + 500], hour)
+        seen = [m["b_id"] for m in marks if not m["b_failures"]]  # a statement per 500 nodes
+        for start in range(0, len(seen), 500):
             conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["node_id", "pci_bus_id", "hour"],
-                    set_={
-                        "samples": hourly_t.c.samples + 1,
-                        "util_sum": hourly_t.c.util_sum + stmt.excluded.util_sum,
-                        "util_max": _greatest(conn, hourly_t.c.util_max, stmt.excluded.util_max),
-                        "power_sum": hourly_t.c.power_sum + stmt.excluded.power_sum,
-                    },
-                ),
-                [
-                    {
-                        "node_id": r[0],
-                        "pci_bus_id": r[1],
-                        "hour": hour,
-                        "samples": 1,
-                        "util_sum": r[5] or 0.0,
-                        "util_max": r[5] or 0.0,
-                        "power_sum": r[10] or 0.0,
-                    }
-                    for r in rows[:rolled]
-                ],
+                update(node_t)
+                .where(node_t.c.id.in_(seen[start : start + 500]))
+                .values(failures=0, polled_at=now, last_seen_at=now)
             )
-        if marks:
+        if failed := [m for m in marks if m["b_failures"]]:
             conn.execute(
                 update(node_t)
                 .where(node_t.c.id == bindparam("b_id"))
@@ -439,7 +438,7 @@ def _store(
                     polled_at=now,
                     last_seen_at=bindparam("b_seen"),
                 ),
-                marks,
+                failed,
             )
         if store_marks:
             conn.execute(
@@ -456,7 +455,33 @@ def _store(
         conn.execute(delete(hourly_t).where(hourly_t.c.hour < now - timedelta(days=RETENTION_DAYS)))
 
 
-def _greatest(conn, a, b):
-    from sqlalchemy import func
+def _roll_up(conn: Connection, node_ids: list[int], hour: datetime) -> None:
+    """Add the nodes' latest samples to their GPUs' rollups of `hour`."""
+    s = sample_t.c
+    stmt = upsert(conn, hourly_t).from_select(
+        ["node_id", "pci_bus_id", "hour", "samples", "util_sum", "util_max", "power_sum"],
+        select(
+            s.node_id,
+            s.pci_bus_id,
+            literal(hour, hourly_t.c.hour.type),
+            literal(1),
+            func.coalesce(s.util_gpu, 0.0),
+            func.coalesce(s.util_gpu, 0.0),
+            func.coalesce(s.power_w, 0.0),
+        ).where(s.node_id.in_(node_ids)),
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["node_id", "pci_bus_id", "hour"],
+            set_={
+                "samples": hourly_t.c.samples + 1,
+                "util_sum": hourly_t.c.util_sum + stmt.excluded.util_sum,
+                "util_max": _greatest(conn, hourly_t.c.util_max, stmt.excluded.util_max),
+                "power_sum": hourly_t.c.power_sum + stmt.excluded.power_sum,
+            },
+        )
+    )
 
+
+def _greatest(conn, a, b):
     return func.max(a, b) if conn.dialect.name == "sqlite" else func.greatest(a, b)

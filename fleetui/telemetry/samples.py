@@ -5,6 +5,7 @@ the edge, before the database sees it (ValueError, in words, when one would not 
 from __future__ import annotations
 
 import math
+import operator
 from datetime import datetime
 
 from fleetui.db.tables import GpuSample, length_of, table_of
@@ -36,7 +37,9 @@ SAMPLE_COLUMNS = (
 TEXTS = ("pci_bus_id", "uuid", "serial", "name")
 NUMBERS = SAMPLE_COLUMNS[5 : SAMPLE_COLUMNS.index("health")]
 LIMITS = {name: length_of(sample_t.c[name]) for name in TEXTS}
-EVIDENCE = [NUMBERS.index(name) for name in health.READINGS]  # where flags() looks
+_AT = {name: i for i, name in enumerate(NUMBERS)}
+_NUMBER_SET = frozenset(NUMBERS)
+_evidence = operator.itemgetter(*(_AT[name] for name in health.READINGS))  # what flags() reads
 
 
 def page_rows(kind: str, body: bytes, node_id: int, now: datetime) -> list[tuple]:
@@ -78,7 +81,8 @@ def _dcgm_gpus(body: bytes) -> list[dict]:
 
 
 def scraped(g: prometheus.ScrapedGpu) -> dict:
-    """A GPU from dcgm-exporter's series (its page, or a metrics store) as a sample's values."""
+    """A GPU from a dcgm-exporter page as a sample's values (sources.merge makes a metrics
+    store's the same way)."""
     return g.values | {
         "pci_bus_id": g.pci_bus_id or (f"gpu{g.index}" if g.index else "?"),
         "uuid": g.uuid,
@@ -88,8 +92,9 @@ def scraped(g: prometheus.ScrapedGpu) -> dict:
 
 
 def gpu_row(gpu: dict, node_id: int, now: datetime) -> tuple:
-    """One sample row, each value checked against its column."""
-    texts = [gpu.get(name) for name in TEXTS]
+    """One sample row, each value checked against its column (only the values the GPU has:
+    a store's GPU has a few of the readings, an agent's most)."""
+    texts = list(map(gpu.get, TEXTS))
     for name, value in zip(TEXTS, texts, strict=True):
         if value is not None and (type(value) is not str or len(value) > LIMITS[name]):
             if type(value) is not str:
@@ -97,19 +102,21 @@ def gpu_row(gpu: dict, node_id: int, now: datetime) -> tuple:
             raise ValueError(
                 f"a GPU reported a {name} of {len(value)} characters (at most {LIMITS[name]} fit)"
             )
-    # flags (true/false, as the agent's JSON has them) are stored as 1 and 0
-    numbers = [float(value) if type(value) is bool else value for value in map(gpu.get, NUMBERS)]
-    present = [(n, v) for n, v in zip(NUMBERS, numbers, strict=True) if v is not None]
-    for name, value in present:  # a store's GPU has a few of the readings, an agent's most
-        if not (
+    numbers = list(map(gpu.get, NUMBERS))
+    for name in _NUMBER_SET.intersection(gpu):
+        value = gpu[name]
+        if type(value) is bool:  # flags (true/false in the agent's JSON) are stored as 1 and 0
+            numbers[_AT[name]] = float(value)
+        elif not (
             (type(value) is float and math.isfinite(value))
             or (type(value) is int and abs(value) < 1 << 53)
+            or value is None
         ):
             raise ValueError(f"GPU {texts[0]} reported {name} {str(value)[:40]!r}, not a number")
     lost = gpu.get("lost", False)
     if type(lost) is not bool:
         raise ValueError(f"GPU {texts[0]} reported lost {str(lost)[:40]!r}, not true or false")
     flags = ""  # most GPUs show no evidence: no readings dict to build for them
-    if lost or any(numbers[i] for i in EVIDENCE):
+    if lost or any(_evidence(numbers)):
         flags = health.flags(dict(zip(NUMBERS, numbers, strict=True), lost=lost))
     return (node_id, *texts, *numbers, flags, lost, now)

@@ -169,7 +169,7 @@ def queries(match: str, window_hours: int) -> dict[str, str]:
 class Answer:
     """A store's GPUs by (hostname, bus id), or why it is stale."""
 
-    gpus: dict[tuple[str, str], prometheus.ScrapedGpu]
+    gpus: dict[tuple[str, str], dict[str, Any]]  # a sample's values (samples.gpu_row)
     problem: str = ""
 
 
@@ -218,11 +218,11 @@ def _vector(body: bytes) -> list[dict]:
     return result
 
 
-def merge(results: dict[str, list[dict]]) -> dict[tuple[str, str], prometheus.ScrapedGpu]:
-    """One ScrapedGpu per (hostname, bus id) from every query's series (identities from the
-    first query that has them); series without a hostname label cannot be placed on a node and
-    are left out."""
-    gpus: dict[tuple[str, str], prometheus.ScrapedGpu] = {}
+def merge(results: dict[str, list[dict]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """One GPU per (hostname, bus id) from every query's series, as a sample's values
+    (samples.gpu_row's input; identities from the first query that has them); series without a
+    hostname label cannot be placed on a node and are left out."""
+    gpus: dict[tuple[str, str], dict[str, Any]] = {}
     isfinite = math.isfinite
     for attr, series in results.items():
         for one in series:
@@ -236,17 +236,14 @@ def merge(results: dict[str, list[dict]]) -> dict[tuple[str, str], prometheus.Sc
             bus = label("pci_bus_id") or (f"gpu{labels['gpu']}" if "gpu" in labels else "")
             if not host or not bus:
                 continue
-            key = (host, bus)
-            gpu = gpus.get(key)
+            gpu = gpus.get((host, bus))
             if gpu is None:
-                gpu = gpus[key] = prometheus.ScrapedGpu(
-                    hostname=host,
-                    index=label("gpu") or None,
-                    uuid=label("UUID") or None,
-                    pci_bus_id=bus,
-                    model=label("modelName") or None,
-                    serial=label("DCGM_FI_DEV_SERIAL") or None,
-                )
+                gpu = gpus[host, bus] = {
+                    "pci_bus_id": bus,
+                    "uuid": label("UUID") or None,
+                    "name": label("modelName") or None,
+                    "serial": label("DCGM_FI_DEV_SERIAL") or None,
+                }
             if isfinite(value):
-                gpu.values[attr] = value
+                gpu[attr] = value
     return gpus
