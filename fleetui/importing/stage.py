@@ -98,7 +98,11 @@ def drop(conn: Connection) -> None:
 def write(conn: Connection, columns: list[list]) -> None:
     """Stage parsed rows, given as columns in STAGE_COLUMNS order. Columns with no value in
     any row are left out (they stage as NULL): SQLite's inserts cost by the column."""
-    kept = [i for i, values in enumerate(columns) if values.count(None) < len(values)]
+    kept = [
+        i
+        for i, values in enumerate(columns)
+        if values[0] is not None or values.count(None) < len(values)
+    ]
     insert_columns(conn, stage_t, [STAGE_COLUMNS[i] for i in kept], [columns[i] for i in kept])
 
 
