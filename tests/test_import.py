@@ -177,6 +177,51 @@ def test_a_uuid_repeated_in_the_file_or_held_by_another_card_is_an_error(
     assert not result.written and counts(engine)[0] == 3
 
 
+REPEATS_WITH_OTHER_ERRORS = (
+    "serial,uuid,model,price,asset_tag\n"
+    "R-1,GPU-r1,H800 SXM,abc,T-1\n"  # a bad price: its key values still count
+    "R-1,GPU-r2,H800 SXM,100,T-2\n"
+    "R-3,GPU-r1,H800 SXM,100,T-3\n"
+    "R-4,GPU-r4,H800 SXM,100,T-1\n"
+    "R-5,GPU-r5,Z999,100,T-5\n"  # an unknown model: no 'needs a model' beside it
+    "R-5,GPU-r6,H800 SXM,1E100,T-6\n"  # both rows of the repeat have errors; too big to stage
+    "R-7,GPU-r7,H800 SXM,100,T-7\n"
+)
+
+
+@pytest.mark.parametrize("chunk", [20_000, 1])  # the repeat inside one chunk, or across two
+@pytest.mark.parametrize("inventory_has_cards", [False, True])
+def test_a_repeated_key_is_reported_at_once_even_on_rows_with_other_errors(
+    engine, tmp_path, monkeypatch, chunk, inventory_has_cards
+):
+    monkeypatch.setattr("fleetui.importing.importer.CHUNK", chunk)
+    if inventory_has_cards:
+        load(engine, write(tmp_path, UUID_FILE, "first.csv"))
+    before = counts(engine)
+    path = write(tmp_path, REPEATS_WITH_OTHER_ERRORS)
+    result = load(engine, path)
+    assert [(e.row, e.column, e.value) for e in result.errors] == [
+        (2, "price", "abc"),
+        (3, "serial", "R-1"),
+        (4, "uuid", "GPU-r1"),
+        (5, "asset_tag", "T-1"),
+        (6, "model", "Z999"),
+        (7, "price", "1E100"),
+        (7, "serial", "R-5"),
+    ]
+    repeats = [e.reason for e in result.errors if e.column != "price" and e.row != 6]
+    assert repeats == [
+        "the same serial is on row 2",
+        "the same UUID is on row 2",
+        "the same asset tag is on row 2",
+        "the same serial is on row 6",
+    ]
+    assert not result.written and counts(engine) == before
+    kept = load(engine, path, skip_invalid=True)
+    assert (kept.new, kept.rejected) == (1, 6)
+    assert [c.serial for c in inventory.cards(engine, "serial:R-", settings=Config())] == ["R-7"]
+
+
 def test_unknown_teams_need_create_missing_and_suggest_a_close_one(engine, tmp_path, basic):
     load(engine, basic, create_missing=True)
     result = load(engine, write(tmp_path, "serial,model,team\nX-1,H800 SXM,LLN\n", "t.csv"))

@@ -23,11 +23,12 @@ from fleetui.core.vocabulary import IMPORT_CREATED, Action, Status
 from fleetui.db import audit
 from fleetui.db.bulk import indexes_deferred
 from fleetui.db.sqlfuncs import json_object
-from fleetui.db.tables import Card, table_of
+from fleetui.db.tables import Card, Node, table_of
 from fleetui.importing.outcome import ImportOptions, ImportResult
 from fleetui.importing.stage import CARD_FIELDS, Names, stage_t
 
-card_t = table_of(Card)
+card_t, node_t = table_of(Card), table_of(Node)
+IDS_PER_STATEMENT = 10_000  # bound parameters (SQLite's limit may be 32,766)
 
 
 def apply(
@@ -61,14 +62,17 @@ def apply(
         ],
     )
     for action in IMPORT_CREATED:
-        audit.record(
-            conn,
-            action=action,
-            **stamp,
-            changes=[
-                (None, None, audit.Created(id=i, name=n)) for a, i, n in names.made if a == action
-            ],
-        )
+        made = [(i, n) for a, i, n in names.made if a == action]
+        if action == Action.IMPORT_NODE:  # thousands of them: set-based, by id
+            payload = json_object({"id": node_t.c.id, "name": node_t.c.hostname})
+            ids = [i for i, _ in made]
+            for start in range(0, len(ids), IDS_PER_STATEMENT):
+                part = ids[start : start + IDS_PER_STATEMENT]
+                events = select(payload.label("after")).where(node_t.c.id.in_(part))
+                audit.record_select(conn, events.order_by(node_t.c.id), action=action, **stamp)
+        else:
+            changes = [(None, None, audit.Created(id=i, name=n)) for i, n in made]
+            audit.record(conn, action=action, **stamp, changes=changes)
     if result.changed:
         joined = stage_t.join(card_t, card_t.c.id == stage_t.c.card_id)
         sets = _new_values(present)

@@ -2,9 +2,11 @@
 
 How it goes:
 1. The file is streamed; every cell is parsed (parsers are memoised per column, since dates,
-   models and teams repeat) and valid rows are staged in a temporary table, in chunks.
-2. Checks across rows run in SQL on the stage: serials or UUIDs repeated in the file, UUIDs held
-   by other cards, existing serials with --on-existing error.
+   models and teams repeat) and every row is staged in a temporary table, in chunks; a row
+   with an error of its own is staged flagged `rejected`, never to be written.
+2. Checks across rows run in SQL on the stage, over every row, rejected or not (so one check
+   reports every problem): serials, UUIDs or asset tags repeated in the file, UUIDs or tags
+   held by other cards, existing serials with --on-existing error.
 3. With any error and no --skip-invalid nothing is written. Otherwise the upsert runs set-based:
    changed cards are updated (only the columns the file has; an empty cell keeps the stored
    value), new cards inserted, and an event per card written, all in the same transaction.
@@ -205,12 +207,13 @@ def _run(
             conn, options, serial_column, uuid_column, parser.uuid_repeats, not empty, tag_column
         )
     )
-    _add_errors(result, list(checks), bad_rows)
+    across = list(checks)
+    _add_errors(result, across, bad_rows)
     result.errors.sort(key=lambda e: e.row)
     if result.error_count and not options.skip_invalid:
         return
     if bad_rows:
-        stage.remove_rows(conn, list(bad_rows))
+        stage.remove_rejected(conn, sorted({e.row for e in across}))
         result.rejected = len(bad_rows)
         result.rejected_rows = bad_rows
     if quiet:  # every staged row is an existing card, left as it is

@@ -24,7 +24,7 @@ from fleetui.importing.cells import (
 )
 from fleetui.importing.columns import Mapping
 from fleetui.importing.csvfile import CsvSource
-from fleetui.importing.stage import CARD_FIELDS, Names, ToCreate
+from fleetui.importing.stage import CARD_FIELDS, KEY_COLUMNS, STAGE_COLUMNS, Names, ToCreate
 from fleetui.importing.xlsxfile import XlsxSource
 
 MEMO_LIMIT = 100_000  # distinct raw values remembered per column
@@ -105,7 +105,8 @@ class ChunkParser:
     # ------------------------------------------------------------ a chunk
 
     def parse(self, numbers: list[int], rows: list[list[str]]) -> tuple[list[list], list[RowError]]:
-        """Stage columns (in STAGE_COLUMNS order) of the valid rows, and every row's errors."""
+        """Stage columns (in STAGE_COLUMNS order) of every row, the invalid ones flagged
+        `rejected` (their invalid cells None), and every row's errors."""
         width = self.width
         if min(map(len, rows)) < width:  # short rows: pad, or zip() below would cut columns
             rows = [c if len(c) >= width else c + [""] * (width - len(c)) for c in rows]
@@ -208,10 +209,18 @@ class ChunkParser:
             [u is not None for u in uuid],
         ]
         if not errors:
-            return staged, errors
+            return [*staged, [None] * len(rows)], errors
+        # An invalid row is staged too, flagged, with its keys only (the checks across rows
+        # compare them; its other values may not even fit their columns).
         bad = {e.row for e in errors}
-        keep = [i for i, row in enumerate(numbers) if row not in bad]
-        return [[values[i] for i in keep] for values in staged], errors
+        rejected = [True if row in bad else None for row in numbers]
+        kept = [
+            values
+            if name in KEY_COLUMNS
+            else [None if r else v for v, r in zip(values, rejected, strict=True)]
+            for name, values in zip(STAGE_COLUMNS, staged, strict=False)  # all but `rejected`
+        ]
+        return [*kept, rejected], errors
 
     def _settled(self) -> None:
         """The teams and projects created so far go into the memos as their ids, and out of

@@ -74,11 +74,15 @@ stage_t = Table(
     # Whether the row gives its card a UUID it does not have yet: staged as "has a UUID",
     # corrected by the link to the cards (only such rows can clash over a UUID).
     Column("new_uuid", Boolean),
+    # True for a row with an error of its own, staged with its KEY_COLUMNS only so that the
+    # checks across rows see it; never written.
+    Column("rejected", Boolean),
     Column("card_id", Integer),  # the card with this serial, if any (set by the link)
     Column("changes", Boolean),  # whether the row changes that card (set by the link)
     prefixes=["TEMPORARY"],
 )
-STAGE_COLUMNS = ("row_no", "serial", *CARD_FIELDS, "new_uuid")
+STAGE_COLUMNS = ("row_no", "serial", *CARD_FIELDS, "new_uuid", "rejected")
+KEY_COLUMNS = ("row_no", "serial", "uuid", "asset_tag", "new_uuid")  # what a rejected row stages
 
 
 def create(conn: Connection) -> None:
@@ -108,8 +112,12 @@ def total(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(stage_t)).scalar_one()
 
 
-def remove_rows(conn: Connection, row_numbers: list[int]) -> None:
-    conn.execute(delete(stage_t).where(stage_t.c.row_no.in_(row_numbers)))
+def remove_rejected(conn: Connection, row_numbers: list[int]) -> None:
+    """Unstage the rows with an error of their own and those (`row_numbers`) the checks
+    across rows rejected."""
+    conn.execute(delete(stage_t).where(stage_t.c.rejected))
+    if row_numbers:
+        conn.execute(delete(stage_t).where(stage_t.c.row_no.in_(row_numbers)))
 
 
 def remove_existing(conn: Connection) -> int:
@@ -321,9 +329,10 @@ def cross_row_errors(
     cards: bool,
     tag_column: str | None = None,
 ) -> Iterator[RowError]:
-    """Checks across rows. `uuid_repeats`: whether the file may repeat a UUID (the parser
-    saw one); `cards`: whether the inventory had cards before the import; `tag_column`: the
-    file's asset tag column, if it has one."""
+    """Checks across rows, over every row naming the value, rejected or not (a file is fixed
+    in one pass). `uuid_repeats`: whether the file may repeat a UUID (the parser saw one);
+    `cards`: whether the inventory had cards before the import; `tag_column`: the file's
+    asset tag column, if it has one."""
     yield from repeats(conn, "serial", "serial", serial_column)
     if tag_column is not None:
         yield from repeats(conn, "asset_tag", "asset tag", tag_column)
@@ -339,7 +348,11 @@ def cross_row_errors(
         yield from _holders(conn, "uuid", uuid_column, new_uuid)
     for row_no, serial in conn.execute(
         select(stage_t.c.row_no, stage_t.c.serial)
-        .where(stage_t.c.card_id.is_(None), stage_t.c.model_id.is_(None))
+        .where(
+            stage_t.c.card_id.is_(None),
+            stage_t.c.model_id.is_(None),
+            stage_t.c.rejected.is_(None),  # its model cell may be the invalid one
+        )
         .order_by(stage_t.c.row_no)
     ):
         yield RowError(

@@ -384,6 +384,33 @@ async def test_import_screen_lists_every_row_range_of_an_error(demo_engine, tmp_
         assert str(errors.get_row_at(0)[0]) == "rows 2-4, 9, 12"
 
 
+async def test_import_screen_lists_a_repeated_serial_beside_the_rows_other_errors(
+    demo_engine, tmp_path
+):
+    from fleetui.screens.import_screen import ImportScreen
+
+    path = tmp_path / "repeats.csv"
+    path.write_text("serial,model,price\nREP-1,H800 SXM,abc\nREP-1,H800 SXM,100\n", "utf-8")
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("I")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ImportScreen)
+        await pilot.press(*str(path), "enter")
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        errors = screen.query_one("#errors", DataTable)
+        shown = [[str(cell) for cell in errors.get_row_at(i)] for i in range(errors.row_count)]
+        assert [row[:3] for row in shown] == [
+            ["row 2", "price", "abc"],
+            ["row 3", "serial", "REP-1"],
+        ]
+        assert shown[1][3] == "the same serial is on row 2"
+
+
 async def test_request_cards_by_count_from_a_key_and_the_palette(demo_engine):
     """`R` (and "Request cards" in ctrl+p) asks for N cards of a model from a team: preview,
     confirm, and the teams' holdings change by exactly those cards."""
