@@ -4,9 +4,14 @@ back where the user came from."""
 
 from __future__ import annotations
 
+import re
+
 from textual.widgets import Static
 
 from fleetui.app import FleetApp
+from fleetui.config import Config
+from fleetui.inventory import cards as inventory
+from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.lifecycle import LifecycleScreen, bars
 from tests.tui.test_work import settle
 
@@ -32,3 +37,25 @@ async def test_the_lifecycle_team_bars_are_largest_first(demo_engine):
             float(str(text).split(" · ")[0].replace(",", "")) for text in compute.columns[2].cells
         ]
         assert len(pflops) > 2 and pflops == sorted(pflops, reverse=True)
+
+
+async def test_card_detail_shows_every_figure_as_the_rest_of_the_app_does(demo_engine):
+    serial = next(iter(inventory.cards(demo_engine, "model:910b", 1, settings=Config()))).serial
+    raw = inventory.detail(demo_engine, serial, settings=Config()).fields
+    assert raw["tpp"] >= 1000 and isinstance(raw["memory_gb"], float)
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 60)) as pilot:
+        await settle(pilot)
+        app.push_screen(CardDetailScreen(demo_engine, serial, settings=Config()))
+        await settle(pilot)
+        table = app.screen.query_one("#fields", Static).content
+        rows = dict(
+            zip(map(str, table.columns[0].cells), map(str, table.columns[1].cells), strict=True)
+        )
+    assert rows["TPP"] == f"{raw['tpp']:,}"
+    assert rows["memory"] == f"{raw['memory_gb']:.0f} GB"
+    assert rows["service life"] == f"{raw['service_life_years']:.0f} years"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", rows["created at"])
+    text = {v for v in raw.values() if isinstance(v, str)}  # shown as written: serial, node
+    for value in set(rows.values()) - text:  # no figure without separators, no ".0" left
+        assert not re.search(r"(?<![\w:.,-])\d{4,}(?![\w:-])|\d\.0\b", value), value
