@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import re
 
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
+from fleetui.allocation.undo import undo
 from fleetui.app import FleetApp
 from fleetui.config import Config
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
 from fleetui.screens.card_detail import CardDetailScreen
+from fleetui.screens.dashboard import STATUS_LABELS
 from fleetui.screens.lifecycle import LifecycleScreen, bars
 from tests.tui.test_work import settle
 
@@ -59,3 +63,26 @@ async def test_card_detail_shows_every_figure_as_the_rest_of_the_app_does(demo_e
     text = {v for v in raw.values() if isinstance(v, str)}  # shown as written: serial, node
     for value in set(rows.values()) - text:  # no figure without separators, no ".0" left
         assert not re.search(r"(?<![\w:.,-])\d{4,}(?![\w:-])|\d\.0\b", value), value
+
+
+async def test_the_dashboard_of_an_empty_fleet_shows_zeros_and_drops_earlier_figures(
+    engine, tmp_path
+):
+    path = tmp_path / "one.csv"
+    path.write_text("serial,model,team,status\nS-1,H100 SXM,Ads,spare\n", "utf-8")
+    done = run_import(engine, str(path), ImportOptions(create_missing=True, config=Config()))
+    app = FleetApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one("#teams", DataTable).row_count == 1
+        undo(engine, done.batch_id)  # the fleet is empty again
+        await pilot.press("r")
+        await settle(pilot)
+        for status in STATUS_LABELS:
+            box = str(app.screen.query_one(f"#status-{status}", Static).render())
+            assert box.split("\n")[-1] == "0", box
+        assert "No cards yet" in str(app.screen.query_one("#totals", Static).render())
+        assert app.screen.query_one("#teams", DataTable).row_count == 0
+        assert app.screen.query_one("#models", DataTable).row_count == 0
+        alerts = str(app.screen.query_one("#alerts", Static).render())
+        assert "0 warranty ends within 30 days" in alerts and "0 sick" in alerts
