@@ -17,6 +17,10 @@ from fleetui.inventory import cards as inventory
 from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.dashboard import STATUS_LABELS
 from fleetui.screens.lifecycle import LifecycleScreen, bars
+from fleetui.screens.telemetry import TelemetryScreen
+from fleetui.telemetry import poller
+from tests.loopback import serving
+from tests.tui.test_snapshots import dcgm_page
 from tests.tui.test_work import settle
 
 
@@ -86,3 +90,33 @@ async def test_the_dashboard_of_an_empty_fleet_shows_zeros_and_drops_earlier_fig
         assert app.screen.query_one("#models", DataTable).row_count == 0
         alerts = str(app.screen.query_one("#alerts", Static).render())
         assert "0 warranty ends within 30 days" in alerts and "0 sick" in alerts
+
+
+async def test_every_telemetry_value_is_readable_at_80x24(demo_engine):
+    """No table scrolls sideways: the GPUs' identity stacks, long health and details wrap."""
+    serial = next(
+        iter(inventory.cards(demo_engine, "model:a100 status:in_service", 1, settings=Config()))
+    ).serial
+    card = inventory.detail(demo_engine, serial, settings=Config()).fields
+    sick = (serial, card["pci_bus_id"], 0, 79)
+    page = dcgm_page(card["node"], [sick, ("X-UNKNOWN", "00000000:FF:00.0", 5, 0)])
+    with serving(page) as url:
+        poller.add_node(demo_engine, card["node"], url, "dcgm")
+        app = FleetApp(demo_engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("g")
+            await settle(pilot)
+            assert isinstance(app.screen, TelemetryScreen)
+            for table in app.screen.query(DataTable):
+                await pilot.pause()
+                assert table.row_count, table.id
+                assert table.max_scroll_x == 0, table.id
+                assert table.virtual_size.width <= table.scrollable_content_region.width, table.id
+            gpus = app.screen.query_one("#gpus", DataTable)
+            shown = gpus.get_row_at(0)
+            assert [card["node"], card["pci_bus_id"], serial] == str(shown[0]).split("\n")
+            health = gpus.ordered_columns[-1]
+            assert str(health.label) == "Health" and str(shown[-1]).startswith("Xid 79: ")
+            lines = shown[-1].wrap(app.console, health.width)
+            assert gpus.rows[gpus.ordered_rows[0].key].height >= len(lines) > 1
