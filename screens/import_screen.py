@@ -124,12 +124,12 @@ class ImportScreen(Screen):
         if self.left:
             self.query_one("#path", Input).focus()
 
-    def action_back(self) -> None:
-        """Escape cancels a running check or import, else goes back to the dashboard."""
+    async def action_back(self) -> None:
+        """Escape cancels a running check or import, else goes back where the user came from."""
         if self.cancel_event is not None:
             self.action_cancel()
         else:
-            self.app.switch_mode("dashboard")
+            await self.app.run_action("go_back")
 
     # ------------------------------------------------------------ the file and its mapping
 

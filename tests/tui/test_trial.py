@@ -16,6 +16,8 @@ from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
 from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.dashboard import STATUS_LABELS
+from fleetui.screens.import_screen import ImportScreen
+from fleetui.screens.inventory import InventoryScreen
 from fleetui.screens.lifecycle import LifecycleScreen, bars
 from fleetui.screens.telemetry import TelemetryScreen
 from fleetui.telemetry import poller
@@ -120,3 +122,18 @@ async def test_every_telemetry_value_is_readable_at_80x24(demo_engine):
             assert str(health.label) == "Health" and str(shown[-1]).startswith("Xid 79: ")
             lines = shown[-1].wrap(app.console, health.width)
             assert gpus.rows[gpus.ordered_rows[0].key].height >= len(lines) > 1
+
+
+async def test_escape_on_the_import_screen_goes_back_where_the_user_came_from(demo_engine):
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key, came_from in (("i", InventoryScreen), ("l", LifecycleScreen)):
+            await pilot.press(key)
+            await settle(pilot)
+            await pilot.press("I")
+            await settle(pilot)
+            assert isinstance(app.screen, ImportScreen)
+            await pilot.press("escape")
+            await settle(pilot)
+            assert isinstance(app.screen, came_from)
