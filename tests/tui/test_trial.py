@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from fleetui.allocation.undo import undo
 from fleetui.app import FleetApp
@@ -137,3 +137,47 @@ async def test_escape_on_the_import_screen_goes_back_where_the_user_came_from(de
             await pilot.press("escape")
             await settle(pilot)
             assert isinstance(app.screen, came_from)
+
+
+async def test_the_import_screen_names_its_own_controls_never_cli_options(demo_engine, tmp_path):
+    held = next(iter(inventory.cards(demo_engine, "", 1, settings=Config()))).serial
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "serial,model,team,purchase_date\n"
+        "N-1,H800 SXM,Nobody,2024-01-01\n"  # an unknown team
+        "N-2,H800 SXM,LLM,03/04/2023\n"  # a date that reads two ways
+        "N-3,H800 SXM,LLM,someday\n"  # no date at all
+        f"{held},H800 SXM,LLM,2024-01-01\n",  # already held, with existing: error
+        "utf-8",
+    )
+    (tmp_path / "noserial.csv").write_text("Serialnumb,model\nX,H800 SXM\n", "utf-8")
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("I")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ImportScreen)
+        said = []
+
+        async def check(path, currency: str = "") -> None:
+            screen.query_one("#path", Input).value = str(path)
+            screen.query_one("#currency", Input).value = currency
+            screen.query_one("#on_existing", Select).value = "error"
+            screen.open_file()
+            await settle(pilot)
+            said.append(str(screen.query_one("#summary", Static).render()))
+            screen.action_check()
+            await settle(pilot)
+            said.append(str(screen.query_one("#summary", Static).render()))
+            errors = screen.query_one("#errors", DataTable)
+            said.extend(str(errors.get_row_at(i)[3]) for i in range(errors.row_count))
+
+        await check(bad)
+        await check(bad, currency="dollars")
+        await check(tmp_path / "noserial.csv")
+    shown = "\n".join(said)
+    assert "tick 'Create missing teams, projects, nodes'" in shown
+    assert "existing: error" in shown and "as the date format" in shown
+    assert "currency 'dollars'" in shown and "No serial column" in shown
+    assert "--" not in shown, shown
