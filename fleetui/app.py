@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import AwaitMount
 
 from fleetui import config
 from fleetui.admin import maintenance
@@ -64,6 +65,7 @@ class FleetApp(App[None]):
         self.settings = settings = settings or config.load()
         self.set_keymap(keymap.check(settings.keymap, settings.source))
         self.initial_mode = initial_mode
+        self.previous_mode = "dashboard"  # where go_back goes
         self.sub_title = redact(str(engine.url))
         self.add_mode("dashboard", lambda: DashboardScreen(engine, today, settings=settings))
         self.add_mode(
@@ -100,6 +102,16 @@ class FleetApp(App[None]):
         errors quoting what a user typed), and Textual would read markup in them."""
         kwargs["markup"] = False
         super().notify(message, **kwargs)
+
+    def switch_mode(self, mode: str) -> AwaitMount:
+        """Switch, remembering the mode left for go_back."""
+        if mode != self.current_mode and self.current_mode != self.DEFAULT_MODE:
+            self.previous_mode = self.current_mode
+        return super().switch_mode(mode)
+
+    def action_go_back(self) -> None:
+        """Back to the screen the user came from (the dashboard at first)."""
+        self.switch_mode(self.previous_mode)
 
     def action_show(self, mode: str) -> None:
         if self.current_mode != mode:

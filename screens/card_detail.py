@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 
 from rich.table import Table
 from sqlalchemy import Engine
@@ -21,6 +21,24 @@ from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, plain
 from fleetui.screens.work import run_service
+
+FIGURES: dict[str, tuple[str, Callable[[float], str]]] = {  # fields named with their unit
+    "memory_gb": ("memory", lambda v: f"{units.figure(v)} GB"),
+    "service_life_years": ("service life", lambda v: units.counted(v, "year")),
+    "remaining_life_years": ("remaining life", lambda v: units.counted(v, "year")),
+    "tpp": ("TPP", units.figure),
+}
+
+
+def shown(name: str, value: object) -> tuple[str, object]:
+    """A field's label and value as the rest of the app shows them: figures through units,
+    times to the minute, text as it is."""
+    label, figure = FIGURES.get(name, (name.replace("_", " "), units.figure))
+    if isinstance(value, datetime):
+        return label, f"{value:%Y-%m-%d %H:%M}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return label, figure(value)
+    return label, value
 
 
 class CardDetailScreen(Screen):
@@ -79,9 +97,11 @@ class CardDetailScreen(Screen):
         fields.add_column("value")
         values = dict(card.fields)
         values["price"] = units.money(values.pop("price_minor"), values.pop("currency"))
-        values["compute"] = f"{values.pop('fp16_tflops'):,.1f} TFLOPS dense FP16/BF16"
+        tflops = values.pop("fp16_tflops")
+        values["compute"] = f"{units.figure(tflops)} TFLOPS dense FP16/BF16"
         for name, value in values.items():
-            fields.add_row(name.replace("_", " "), plain(value))
+            label, text = shown(name, value)
+            fields.add_row(label, plain(text))
         self.query_one("#fields", Static).update(fields)
         history = Table(title="History", expand=True)
         for column in ("when", "who", "action", "change", "reason", "batch"):

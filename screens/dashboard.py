@@ -143,9 +143,8 @@ class DashboardScreen(Screen):
         self.post_message(ShowInventory(query))
 
     def show(self, summary: Summary) -> None:
-        if not summary.total_cards:
-            self.query_one("#totals", Static).update(EMPTY)
-            return
+        """Every figure, zeros included: an empty fleet (or one just emptied) shows 0s and how
+        to start, never the figures of an earlier read."""
         self.query_one("#totals", Static).update(
             Text.assemble(
                 (units.count(summary.total_cards), "bold"),
@@ -153,6 +152,8 @@ class DashboardScreen(Screen):
                 (units.compute(summary.total_tflops), "bold"),
                 " usable (in service + spare, dense FP16/BF16)",
             )
+            if summary.total_cards
+            else EMPTY
         )
         for status, label in STATUS_LABELS.items():
             n = summary.by_status.get(status, 0)

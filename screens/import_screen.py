@@ -3,6 +3,7 @@ every row (a dry run lists every error), then import, with progress and cancel."
 
 from __future__ import annotations
 
+import re
 import threading
 
 from rich.text import Text
@@ -59,6 +60,26 @@ class FieldPicker(ModalScreen[str | None]):
     @on(OptionList.OptionSelected)
     def chosen(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(str(event.option.prompt))
+
+
+# The importer's messages name its CLI options; this screen has its own control for each but
+# --map, which it cannot offer before the file has a serial column (the mapping shows then).
+CONTROLS = [
+    (r" or pass --map (?:'[^']*'|[^ .]+)", ""),
+    (r"pass --create-missing", "tick 'Create missing teams, projects, nodes'"),
+    (r"--on-existing (\w+)", r"existing: \1"),
+    (r"pass --date-format (\S+)", r"type \1 as the date format"),
+    (r"--date-format (\S+)", r"\1"),
+    (r"--date-format\b", "a date format"),
+    (r"--currency\b", "currency"),
+]
+
+
+def in_screen_terms(message: str) -> str:
+    """An importer's message with its CLI options said as this screen's controls."""
+    for pattern, replacement in CONTROLS:
+        message = re.sub(pattern, replacement, message)
+    return message
 
 
 class ImportScreen(Screen):
@@ -124,12 +145,12 @@ class ImportScreen(Screen):
         if self.left:
             self.query_one("#path", Input).focus()
 
-    def action_back(self) -> None:
-        """Escape cancels a running check or import, else goes back to the dashboard."""
+    async def action_back(self) -> None:
+        """Escape cancels a running check or import, else goes back where the user came from."""
         if self.cancel_event is not None:
             self.action_cancel()
         else:
-            self.app.switch_mode("dashboard")
+            await self.app.run_action("go_back")
 
     # ------------------------------------------------------------ the file and its mapping
 
@@ -248,7 +269,7 @@ class ImportScreen(Screen):
         errors = self.query_one("#errors", DataTable)
         errors.clear()
         for group in group_errors(result.errors):
-            errors.add_row(group.where(), group.column, group.value, group.reason)
+            errors.add_row(group.where(), group.column, group.value, in_screen_terms(group.reason))
         if errors.row_count:  # in view and focused: below the form on a small terminal
             errors.focus()
             errors.scroll_visible(animate=False)
@@ -273,4 +294,4 @@ class ImportScreen(Screen):
             self.say(f"Imported: {result.summary()}.{batch}{rejected}{unused}", "green")
 
     def say(self, message: str, style: str = "") -> None:
-        self.query_one("#summary", Static).update(plain(message, style))
+        self.query_one("#summary", Static).update(plain(in_screen_terms(message), style))

@@ -26,8 +26,17 @@ from fleetui.screens.work import run_service
 BAR_WIDTH = 40
 
 
-def bars(title: str, rows: list[tuple[str, float, str]], style: str) -> Table:
-    """A horizontal bar chart: (label, value, value as text) per row, longest bar = BAR_WIDTH."""
+def bars(
+    title: str, rows: list[tuple[str, float, str]], style: str, *, largest_first: bool = False
+) -> Table:
+    """A horizontal bar chart: (label, value, value as text) per row, longest bar = BAR_WIDTH.
+
+    Rows are shown as given (months, quarters), or with largest_first the longest bar first,
+    ties by label, and the title says so.
+    """
+    if largest_first:
+        rows = sorted(rows, key=lambda r: (-r[1], r[0]))
+        title += ", largest first"
     table = Table(
         title=title, title_justify="left", show_header=False, box=None, expand=False, padding=(0, 1)
     )
@@ -99,14 +108,13 @@ class LifecycleScreen(Screen):
                 "red",
             )
         )
-        stuck = sorted(
-            lifecycle.irreplaceable_share(snap), key=lambda r: -r.extra["irreplaceable_pflops"]
-        )
+        stuck = lifecycle.irreplaceable_share(snap)
         book = {r.label: r.extra for r in lifecycle.book_values(snap)}
         compute = bars(
-            "Compute per team (PFLOPS; share that can no longer be bought)",
+            "Compute per team (PFLOPS; share no longer buyable)",
             [(r.label, r.pflops, f"{r.pflops:,.1f} · {r.extra['share']:.0%}") for r in stuck],
             "green",
+            largest_first=True,
         )
         value = Table(title="Book value per team", title_justify="left", box=None)
         for column in ("Team", "Purchase", "Book value", ""):

@@ -18,6 +18,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Header, Static
 
 from fleetui.screens.dialogs import Confirm
+from fleetui.screens.fit import fill
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable
@@ -25,6 +26,9 @@ from fleetui.screens.work import run_service
 from fleetui.telemetry import poller, reconcile, view
 
 INTERVAL_S = 10.0
+NODE_HEADINGS = ("Node", "Kind", "Last seen", "Failures", "Problem")
+GPU_HEADINGS = ("Node", "Bus", "Serial", "Util %", "Mem MiB", "°C", "W", "Health", "Age")
+FOUND_HEADINGS = ("Kind", "Node", "Bus", "Serial", "Detail")
 FIXES = {  # what `f` writes, per kind of discrepancy (reconcile.fix)
     "unknown": "add it as a card in service on that node",
     "moved": "record the card where telemetry saw it",
@@ -54,6 +58,8 @@ class TelemetryScreen(Screen):
         self.interval = interval
         self.clock = clock  # the poll's "now" and the ages shown: one clock, so they agree
         self.found: list[reconcile.Discrepancy] = []
+        self.state = view.TelemetryView([], [])
+        self.shown_at = clock()
         self.next_round: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -65,15 +71,7 @@ class TelemetryScreen(Screen):
         yield FleetFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#nodes", DataTable).add_columns(
-            "Node", "Kind", "Last seen", "Failures", "Problem"
-        )
-        self.query_one("#gpus", DataTable).add_columns(
-            "Node", "Bus", "Serial", "Util %", "Mem MiB", "°C", "W", "Health", "Age"
-        )
-        self.query_one("#discrepancies", DataTable).add_columns(
-            "Kind", "Node", "Bus", "Serial", "Detail"
-        )
+        self.lay_out()
         self.query_one("#nodes", DataTable).border_title = "Stores and nodes"
         self.query_one("#gpus", DataTable).border_title = "GPUs (sick first)"
         self.query_one("#discrepancies", DataTable).border_title = "Telemetry vs inventory (f: fix)"
@@ -129,17 +127,24 @@ class TelemetryScreen(Screen):
     def show(
         self, state: view.TelemetryView, found: list[reconcile.Discrepancy], message: str
     ) -> None:
-        now = self.clock()
-        nodes = self.query_one("#nodes", DataTable)
-        nodes.clear()
-        for n in state.nodes:
-            nodes.add_row(
-                n.hostname, n.kind, view.age(n.last_seen, now), str(n.failures), n.problem
-            )
-        gpus = self.query_one("#gpus", DataTable)
-        gpus.clear()
-        for g in state.gpus:
-            gpus.add_row(
+        self.state, self.found, self.shown_at = state, found, self.clock()
+        self.lay_out()
+        if message:
+            self.show_status(message)
+
+    def on_resize(self) -> None:
+        self.lay_out()
+
+    def lay_out(self) -> None:
+        """The tables, every value readable at the screen's width (see fit.fill)."""
+        now = self.shown_at
+        nodes = [
+            [n.hostname, n.kind, view.age(n.last_seen, now), str(n.failures), n.problem]
+            for n in self.state.nodes
+        ]
+        fill(self.query_one("#nodes", DataTable), NODE_HEADINGS, nodes, wrap=4)
+        gpus = [
+            [
                 g.node,
                 g.pci_bus_id,
                 g.serial or "-",
@@ -149,14 +154,14 @@ class TelemetryScreen(Screen):
                 view.num(g.power_w),
                 g.health or "ok",
                 view.age(g.seen_at, now),
-            )
-        self.found = found
-        table = self.query_one("#discrepancies", DataTable)
-        table.clear()
-        for d in found:
-            table.add_row(d.kind, d.node, d.pci_bus_id or "-", d.serial or "-", d.detail)
-        if message:
-            self.show_status(message)
+            ]
+            for g in self.state.gpus
+        ]
+        fill(self.query_one("#gpus", DataTable), GPU_HEADINGS, gpus, wrap=7, stack=3)
+        found = [
+            [d.kind, d.node, d.pci_bus_id or "-", d.serial or "-", d.detail] for d in self.found
+        ]
+        fill(self.query_one("#discrepancies", DataTable), FOUND_HEADINGS, found, wrap=4)
 
     def show_status(self, message: str) -> None:
         self.query_one("#telemetry-status", Static).update(Text(message))  # never markup

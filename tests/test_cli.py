@@ -212,3 +212,19 @@ def test_skip_invalid_with_every_row_invalid_fails_saying_nothing_was_imported(d
     said = "Nothing was imported: every row is invalid; the rows and why are in "
     assert any(line.startswith(said) for line in result.stderr.splitlines()), result.stderr
     assert (tmp_path / "bad.csv.rejected.csv").exists()
+
+
+def test_quotas_are_given_as_cards_and_pflops_and_the_old_names_still_work(tmp_path):
+    db = str(tmp_path / "fleet.db")
+    for command in (["teams", "add"], ["teams", "quota"], ["projects", "add"]):
+        shown = run(*command, "--help").output
+        assert "--cards" in shown and "--pflops" in shown and "--quota-" not in shown
+    assert run("--db", db, "teams", "add", "LLM", "--cards", "8").exit_code == 0
+    assert run("--db", db, "teams", "add", "Ads", "--quota-cards", "4").exit_code == 0
+    assert run("--db", db, "teams", "quota", "LLM", "--cards", "16", "--pflops=2").exit_code == 0
+    assert run("--db", db, "projects", "add", "LLM", "sft", "--quota-pflops=1.5").exit_code == 0
+    teams = {t["name"]: t for t in json.loads(run("--db", db, "teams", "list", "--json").stdout)}
+    assert (teams["LLM"]["quota_cards"], teams["LLM"]["quota_pflops"]) == (16, 2.0)
+    assert teams["Ads"]["quota_cards"] == 4
+    result = run("--db", db, "projects", "list", "--json")
+    assert json.loads(result.stdout)[0]["quota_pflops"] == 1.5

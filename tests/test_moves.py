@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import case, select, update
 from typer.testing import CliRunner
 
+from fleetui import presentation
 from fleetui.allocation import history, moves, plans, teams
 from fleetui.allocation.undo import undo
 from fleetui.cli import app
 from fleetui.config import Config
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_CREATES, HELD, MOVABLE, UNASSIGNED
 from fleetui.db.tables import Card, Event, Team
@@ -506,3 +508,19 @@ def test_allocation_as_of_equals_undoing_every_later_event_in_turn(demo_engine):
         replayed = _held_by_replay(demo_engine, day)
         rebuilt = {a.team: a.cards for a in history.allocation_as_of(demo_engine, day.isoformat())}
         assert rebuilt == {t: n for t, n in replayed.items() if n}, ago
+
+
+def test_a_preview_of_cards_from_no_team_shows_the_unassigned_pool_so_the_teams_add_up(
+    demo_engine,
+):
+    taken = list(inventory.cards(demo_engine, "team:none status:spare", 3, settings=Config()))
+    assert len(taken) == 3, "the demo keeps unassigned spares"
+    pool = sum(
+        1 for c in inventory.cards(demo_engine, "team:none", settings=Config()) if c.status in HELD
+    )
+    plan = moves.plan_cards(demo_engine, [c.serial for c in taken], "LLM", None, settings=Config())
+    by_name = {d.name: d for d in plan.deltas}
+    assert (by_name[UNASSIGNED].cards_before, by_name[UNASSIGNED].cards_after) == (pool, pool - 3)
+    assert sum(d.cards_after - d.cards_before for d in plan.deltas) == 0
+    line = f"  {UNASSIGNED} {pool:,} -> {units.counted(pool - 3, 'card')}, "
+    assert any(shown.startswith(line) for shown in presentation.describe_move(plan))

@@ -5,16 +5,16 @@ commits."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from fleetui import config
 from fleetui.allocation import teams
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import COMPUTING, HELD
+from fleetui.core.vocabulary import COMPUTING, HELD, UNASSIGNED
 from fleetui.db.tables import Card, GpuModel, Node, Project, Team, table_of
 from fleetui.lifecycle import rules as lifecycle
 
@@ -153,16 +153,21 @@ def planned(cfg: config.Config, row) -> PlannedCard:
     return PlannedCard(*fields)
 
 
-def _holdings(conn: Connection, column, ids: set[int]) -> dict[int, tuple[int, float]]:
+def _holdings(
+    conn: Connection, column, ids: set[int | None]
+) -> dict[int | None, tuple[int, float]]:
+    """Cards held and their TFLOPS per owner; the owner None is the cards held by none."""
     if not ids:
         return {}
+    owned = column.in_([i for i in ids if i is not None])
     query = (
         select(column, card_t.c.status, func.count(), func.sum(model_t.c.fp16_tflops))
         .select_from(card_t.join(model_t, model_t.c.id == card_t.c.model_id))
-        .where(column.in_(list(ids)), card_t.c.status.in_(HELD))
+        .where(or_(owned, column.is_(None)) if None in ids else owned)
+        .where(card_t.c.status.in_(HELD))
         .group_by(column, card_t.c.status)
     )
-    out: dict[int, list] = defaultdict(lambda: [0, 0.0])
+    out: dict[int | None, list] = defaultdict(lambda: [0, 0.0])
     for owner, status, n, tflops in conn.execute(query):
         out[owner][0] += n
         if status in COMPUTING:
@@ -171,10 +176,13 @@ def _holdings(conn: Connection, column, ids: set[int]) -> dict[int, tuple[int, f
 
 
 def preview(conn: Connection, plan: Plan) -> None:
-    """Per team and project: cards and PFLOPS before and after; quotas the move crosses."""
+    """Per team and project: cards and PFLOPS before and after; quotas the move crosses.
+
+    Cards taken from no team show as the unassigned pool's line, so the teams' lines add up.
+    """
     target = plan.target
-    team_ids = {c.team_id for c in plan.cards if c.team_id} | {target.team_id}
-    project_ids = {c.project_id for c in plan.cards if c.project_id}
+    team_ids: set[int | None] = {c.team_id for c in plan.cards} | {target.team_id}
+    project_ids: set[int | None] = {c.project_id for c in plan.cards if c.project_id}
     if target.project_id:
         project_ids.add(target.project_id)
     team_rows = {
@@ -189,13 +197,13 @@ def preview(conn: Connection, plan: Plan) -> None:
         (project_ids, card_t.c.project_id, project_rows, "project_id", target.project_id),
     ):
         before = _holdings(conn, column, owners)
-        change: dict[int, list] = defaultdict(lambda: [0, 0.0])
+        change: dict[int | None, list] = defaultdict(lambda: [0, 0.0])
         for card in plan.cards:
             tflops = card.tflops if card.status in COMPUTING else 0.0
             source = getattr(card, attr)
             if source == goal:
                 continue
-            if source is not None:
+            if source in owners:
                 change[source][0] -= 1
                 change[source][1] -= tflops
             if goal is not None:
@@ -203,6 +211,10 @@ def preview(conn: Connection, plan: Plan) -> None:
                 change[goal][1] += tflops
         for owner in sorted(change, key=lambda o: o != goal):
             cards, tflops = before.get(owner, (0, 0.0))
+            delta = Delta("", cards, cards + change[owner][0], tflops, tflops + change[owner][1])
+            if owner is None:
+                plan.deltas.append(replace(delta, name=UNASSIGNED))
+                continue
             row = rows[owner]
             name = (
                 row.name
@@ -211,7 +223,7 @@ def preview(conn: Connection, plan: Plan) -> None:
                 if row.team_id in team_rows
                 else row.name
             )
-            delta = Delta(name, cards, cards + change[owner][0], tflops, tflops + change[owner][1])
+            delta = replace(delta, name=name)
             plan.deltas.append(delta)
             if (
                 row.quota_cards is not None

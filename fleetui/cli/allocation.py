@@ -28,11 +28,14 @@ from fleetui.presentation import batch_lines, describe_move, event_lines
 teams_app = subgroup("teams", "Teams: add, list, rename, delete, quotas.")
 projects_app = subgroup("projects", "Projects of teams: add, list, rename, delete.")
 OfTeam = Annotated[str | None, typer.Option("--team", help="The project's team.")]
-QuotaCards = Annotated[int | None, typer.Option("--quota-cards", help="Quota in cards.")]
-QuotaPflops = Annotated[float | None, typer.Option("--quota-pflops", help="Quota in PFLOPS.")]
+QuotaCards = Annotated[int | None, typer.Option("--cards", help="Quota in cards.")]
+QuotaPflops = Annotated[float | None, typer.Option("--pflops", help="Quota in PFLOPS.")]
+# The quota options' first names, still read (unlisted) so that scripts using them keep working.
+OLD_NAMES = {"quota-cards": "cards", "quota-pflops": "pflops"}  # click hands over the name
+QUOTA_ALIASES = {"token_normalize_func": lambda token: OLD_NAMES.get(token, token)}
 
 
-@teams_app.command("add")
+@teams_app.command("add", context_settings=QUOTA_ALIASES)
 def teams_add(
     ctx: typer.Context, name: str, quota_cards: QuotaCards = None, quota_pflops: QuotaPflops = None
 ) -> None:
@@ -61,7 +64,7 @@ def teams_delete(ctx: typer.Context, name: str) -> None:
     out.print(f"Team '{name.strip()}' deleted.", highlight=False)
 
 
-@teams_app.command("quota")
+@teams_app.command("quota", context_settings=QUOTA_ALIASES)
 def teams_quota(
     ctx: typer.Context,
     team: str,
@@ -82,7 +85,7 @@ def teams_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     _print_holdings(open_db(ctx), projects=False, as_json=as_json)
 
 
-@projects_app.command("add")
+@projects_app.command("add", context_settings=QUOTA_ALIASES)
 def projects_add(
     ctx: typer.Context,
     team: str,

@@ -19,11 +19,20 @@ def count(n: int) -> str:
     return f"{n:,}"
 
 
-def counted(n: int, noun: str) -> str:
-    """'1 card', '1,234 cards', '2 batches': every count with a noun in a message says it so."""
+def figure(value: float) -> str:
+    """A number as the app shows numbers: thousands separated, at most two decimals, none
+    that are zero (5120 -> '5,120', 64.0 -> '64', 3.60 -> '3.6')."""
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def counted(n: float, noun: str) -> str:
+    """'1 card', '1,234 cards', '2 batches', '4.5 years': every count with a noun in a
+    message says it so."""
     if n == 1:
-        return f"{n:,} {noun}"
-    return f"{n:,} {noun}" + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
+        return f"{figure(n)} {noun}"
+    return f"{figure(n)} {noun}" + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
 
 
 def money(minor: int | None, currency: str | None) -> str:

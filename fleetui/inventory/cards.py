@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from fleetui import config
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db.sqlfuncs import unindexed
 from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team, table_of
@@ -423,7 +424,7 @@ def _life(row, today: date, cfg: config.Config) -> dict[str, Any]:
         minor = lifecycle.book_value(
             row["price_minor"], row["purchase_date"], eol, cfg.lifecycle.salvage_fraction, today
         )
-        value = f"{minor / 100:,.2f} {row['currency'] or ''}".strip()
+        value = units.money(minor, row["currency"])
     return {
         "warranty_end": end,
         "warranty_state": lifecycle.warranty_state(end, today, cfg.lifecycle.expiring_days),

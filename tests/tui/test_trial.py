@@ -1,0 +1,183 @@
+"""What a new user trying fleetui from the README ran into: charts in a stated order, figures
+formatted as everywhere else, zeros on an empty fleet, tables readable at 80x24, escape going
+back where the user came from."""
+
+from __future__ import annotations
+
+import re
+
+from textual.widgets import DataTable, Input, Select, Static
+
+from fleetui.allocation.undo import undo
+from fleetui.app import FleetApp
+from fleetui.config import Config
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
+from fleetui.inventory import cards as inventory
+from fleetui.screens.card_detail import CardDetailScreen
+from fleetui.screens.dashboard import STATUS_LABELS
+from fleetui.screens.import_screen import ImportScreen
+from fleetui.screens.inventory import InventoryScreen
+from fleetui.screens.lifecycle import LifecycleScreen, bars
+from fleetui.screens.telemetry import TelemetryScreen
+from fleetui.telemetry import poller
+from tests.loopback import serving
+from tests.tui.test_snapshots import dcgm_page
+from tests.tui.test_work import settle
+
+
+def test_a_chart_ordered_largest_first_says_so_and_breaks_ties_by_label():
+    chart = bars(
+        "Per team", [("b", 1.0, "1"), ("c", 3.0, "3"), ("a", 1.0, "1")], "green", largest_first=True
+    )
+    assert "largest first" in str(chart.title)
+    assert [str(label) for label in chart.columns[0].cells] == ["c", "a", "b"]
+
+
+async def test_the_lifecycle_team_bars_are_largest_first(demo_engine):
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, LifecycleScreen)
+        compute = app.screen.query_one("#teams", Static).content.renderables[0]
+        assert "largest first" in str(compute.title)
+        pflops = [
+            float(str(text).split(" · ")[0].replace(",", "")) for text in compute.columns[2].cells
+        ]
+        assert len(pflops) > 2 and pflops == sorted(pflops, reverse=True)
+
+
+async def test_card_detail_shows_every_figure_as_the_rest_of_the_app_does(demo_engine):
+    serial = next(iter(inventory.cards(demo_engine, "model:910b", 1, settings=Config()))).serial
+    raw = inventory.detail(demo_engine, serial, settings=Config()).fields
+    assert raw["tpp"] >= 1000 and isinstance(raw["memory_gb"], float)
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 60)) as pilot:
+        await settle(pilot)
+        app.push_screen(CardDetailScreen(demo_engine, serial, settings=Config()))
+        await settle(pilot)
+        table = app.screen.query_one("#fields", Static).content
+        rows = dict(
+            zip(map(str, table.columns[0].cells), map(str, table.columns[1].cells), strict=True)
+        )
+    assert rows["TPP"] == f"{raw['tpp']:,}"
+    assert rows["memory"] == f"{raw['memory_gb']:.0f} GB"
+    assert rows["service life"] == f"{raw['service_life_years']:.0f} years"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", rows["created at"])
+    text = {v for v in raw.values() if isinstance(v, str)}  # shown as written: serial, node
+    for value in set(rows.values()) - text:  # no figure without separators, no ".0" left
+        assert not re.search(r"(?<![\w:.,-])\d{4,}(?![\w:-])|\d\.0\b", value), value
+
+
+async def test_the_dashboard_of_an_empty_fleet_shows_zeros_and_drops_earlier_figures(
+    engine, tmp_path
+):
+    path = tmp_path / "one.csv"
+    path.write_text("serial,model,team,status\nS-1,H100 SXM,Ads,spare\n", "utf-8")
+    done = run_import(engine, str(path), ImportOptions(create_missing=True, config=Config()))
+    app = FleetApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one("#teams", DataTable).row_count == 1
+        undo(engine, done.batch_id)  # the fleet is empty again
+        await pilot.press("r")
+        await settle(pilot)
+        for status in STATUS_LABELS:
+            box = str(app.screen.query_one(f"#status-{status}", Static).render())
+            assert box.split("\n")[-1] == "0", box
+        assert "No cards yet" in str(app.screen.query_one("#totals", Static).render())
+        assert app.screen.query_one("#teams", DataTable).row_count == 0
+        assert app.screen.query_one("#models", DataTable).row_count == 0
+        alerts = str(app.screen.query_one("#alerts", Static).render())
+        assert "0 warranty ends within 30 days" in alerts and "0 sick" in alerts
+
+
+async def test_every_telemetry_value_is_readable_at_80x24(demo_engine):
+    """No table scrolls sideways: the GPUs' identity stacks, long health and details wrap."""
+    serial = next(
+        iter(inventory.cards(demo_engine, "model:a100 status:in_service", 1, settings=Config()))
+    ).serial
+    card = inventory.detail(demo_engine, serial, settings=Config()).fields
+    sick = (serial, card["pci_bus_id"], 0, 79)
+    page = dcgm_page(card["node"], [sick, ("X-UNKNOWN", "00000000:FF:00.0", 5, 0)])
+    with serving(page) as url:
+        poller.add_node(demo_engine, card["node"], url, "dcgm")
+        app = FleetApp(demo_engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("g")
+            await settle(pilot)
+            assert isinstance(app.screen, TelemetryScreen)
+            for table in app.screen.query(DataTable):
+                await pilot.pause()
+                assert table.row_count, table.id
+                assert table.max_scroll_x == 0, table.id
+                assert table.virtual_size.width <= table.scrollable_content_region.width, table.id
+            gpus = app.screen.query_one("#gpus", DataTable)
+            shown = gpus.get_row_at(0)
+            assert [card["node"], card["pci_bus_id"], serial] == str(shown[0]).split("\n")
+            health = gpus.ordered_columns[-1]
+            assert str(health.label) == "Health" and str(shown[-1]).startswith("Xid 79: ")
+            lines = shown[-1].wrap(app.console, health.width)
+            assert gpus.rows[gpus.ordered_rows[0].key].height >= len(lines) > 1
+
+
+async def test_escape_on_the_import_screen_goes_back_where_the_user_came_from(demo_engine):
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key, came_from in (("i", InventoryScreen), ("l", LifecycleScreen)):
+            await pilot.press(key)
+            await settle(pilot)
+            await pilot.press("I")
+            await settle(pilot)
+            assert isinstance(app.screen, ImportScreen)
+            await pilot.press("escape")
+            await settle(pilot)
+            assert isinstance(app.screen, came_from)
+
+
+async def test_the_import_screen_names_its_own_controls_never_cli_options(demo_engine, tmp_path):
+    held = next(iter(inventory.cards(demo_engine, "", 1, settings=Config()))).serial
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "serial,model,team,purchase_date\n"
+        "N-1,H800 SXM,Nobody,2024-01-01\n"  # an unknown team
+        "N-2,H800 SXM,LLM,03/04/2023\n"  # a date that reads two ways
+        "N-3,H800 SXM,LLM,someday\n"  # no date at all
+        f"{held},H800 SXM,LLM,2024-01-01\n",  # already held, with existing: error
+        "utf-8",
+    )
+    (tmp_path / "noserial.csv").write_text("Serialnumb,model\nX,H800 SXM\n", "utf-8")
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("I")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ImportScreen)
+        said = []
+
+        async def check(path, currency: str = "") -> None:
+            screen.query_one("#path", Input).value = str(path)
+            screen.query_one("#currency", Input).value = currency
+            screen.query_one("#on_existing", Select).value = "error"
+            screen.open_file()
+            await settle(pilot)
+            said.append(str(screen.query_one("#summary", Static).render()))
+            screen.action_check()
+            await settle(pilot)
+            said.append(str(screen.query_one("#summary", Static).render()))
+            errors = screen.query_one("#errors", DataTable)
+            said.extend(str(errors.get_row_at(i)[3]) for i in range(errors.row_count))
+
+        await check(bad)
+        await check(bad, currency="dollars")
+        await check(tmp_path / "noserial.csv")
+    shown = "\n".join(said)
+    assert "tick 'Create missing teams, projects, nodes'" in shown
+    assert "existing: error" in shown and "as the date format" in shown
+    assert "currency 'dollars'" in shown and "No serial column" in shown
+    assert "--" not in shown, shown
