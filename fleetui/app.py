@@ -29,6 +29,7 @@ from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.reallocate import ReallocateModal
 from fleetui.screens.scheduler import SchedulerModal
 from fleetui.screens.teams import TeamsScreen
+from fleetui.screens.telemetry import TelemetryScreen
 from fleetui.screens.work import ignore, run_service
 
 
@@ -45,6 +46,7 @@ class FleetApp(App[None]):
         Binding("I", "show('import')", "Import", id="app.import"),
         Binding("R", "request", "Request cards", id="app.request"),
         Binding("A", "scheduler", "Apply to scheduler", id="app.scheduler"),
+        Binding("escape", "go_back", "Back", show=False, id="app.back"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -75,7 +77,7 @@ class FleetApp(App[None]):
         self.add_mode("teams", lambda: TeamsScreen(engine))
         self.add_mode("history", lambda: HistoryScreen(engine))
         self.add_mode("lifecycle", lambda: LifecycleScreen(engine, today, settings=settings))
-        self.add_mode("telemetry", lambda: _telemetry_screen(engine, clock))
+        self.add_mode("telemetry", lambda: TelemetryScreen(engine, clock=clock))
 
     def on_mount(self) -> None:
         self.switch_mode(self.initial_mode)
@@ -110,8 +112,11 @@ class FleetApp(App[None]):
         return super().switch_mode(mode)
 
     def action_go_back(self) -> None:
-        """Back to the screen the user came from (the dashboard at first)."""
-        self.switch_mode(self.previous_mode)
+        """Back to the screen the user came from (the dashboard at first); escape on any screen
+        whose own escape does nothing else (the inventory's clears its filter, a dialog's
+        closes it). The dashboard is where the app starts: escape there stays."""
+        if self.current_mode != "dashboard":
+            self.switch_mode(self.previous_mode)
 
     def action_show(self, mode: str) -> None:
         if self.current_mode != mode:
@@ -176,11 +181,3 @@ class FleetApp(App[None]):
         self.push_screen(
             AskText("Back up the database to a new file:", "~/fleet-backup.db"), chosen
         )
-
-
-def _telemetry_screen(engine: Engine, clock: Callable[[], datetime]) -> Screen:
-    """The Telemetry screen, imported when first shown: its HTTP client and NVML bindings take
-    a third of the app's start-up to import, and most sessions never poll."""
-    from fleetui.screens.telemetry import TelemetryScreen
-
-    return TelemetryScreen(engine, clock=clock)

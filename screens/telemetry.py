@@ -23,7 +23,7 @@ from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
-from fleetui.telemetry import poller, reconcile, view
+from fleetui.telemetry import reconcile, view
 
 INTERVAL_S = 10.0
 NODE_HEADINGS = ("Node", "Kind", "Last seen", "Failures", "Problem")
@@ -104,6 +104,10 @@ class TelemetryScreen(Screen):
         )
 
     def poll(self) -> tuple[view.TelemetryView, list[reconcile.Discrepancy], str]:
+        # Imported on the first poll, not with the app: the HTTP client and NVML's bindings
+        # took a third of the TUI's start-up, and most sessions never open this screen.
+        from fleetui.telemetry import poller
+
         message = ""
         registered = poller.registered(self.engine)
         if self.app.screen is self and registered:

@@ -81,7 +81,7 @@ def test_the_tui_loads_the_poller_only_when_the_telemetry_screen_opens(tmp_path)
         "        await pilot.pause()\n"
         "        print(' '.join(sys.modules))\n"
         "        await pilot.press('g')\n"
-        "        await pilot.pause()\n"
+        "        await app.workers.wait_for_complete()\n"
         "        print(' '.join(sys.modules))\n"
         "asyncio.run(main())\n"
     )

@@ -139,6 +139,31 @@ async def test_escape_on_the_import_screen_goes_back_where_the_user_came_from(de
             assert isinstance(app.screen, came_from)
 
 
+async def test_escape_goes_back_from_every_screen_that_has_no_escape_of_its_own(demo_engine):
+    """README: `esc` is back. Screens without an escape of their own (teams, history, lifecycle,
+    telemetry) go back where the user came from; on the dashboard, where the app starts, it
+    stays; the inventory's escape still clears its filter first."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key in "thlg":
+            await pilot.press("i", key)
+            await settle(pilot)
+            left = type(app.screen)
+            await pilot.press("escape")
+            await settle(pilot)
+            assert isinstance(app.screen, InventoryScreen), left
+        await pilot.press("slash", *"team:llm", "enter")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, InventoryScreen)
+        assert app.screen.query_one("#filter", Input).value == ""
+        await pilot.press("d", "escape")
+        await settle(pilot)
+        assert app.current_mode == "dashboard"
+
+
 async def test_the_import_screen_names_its_own_controls_never_cli_options(demo_engine, tmp_path):
     held = next(iter(inventory.cards(demo_engine, "", 1, settings=Config()))).serial
     bad = tmp_path / "bad.csv"
