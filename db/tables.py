@@ -13,6 +13,7 @@ from sqlalchemy import (
     Executable,
     Index,
     Integer,
+    String,
     Table,
     UniqueConstraint,
     inspect,
@@ -136,6 +137,9 @@ class Node(SQLModel, table=True):
     failures: int = Field(  # failed polls in a row (for backoff); a server default, so bulk
         default=0,  # inserts that do not name it need not bind it
         sa_column=Column(Integer, nullable=False, server_default="0"),
+    )
+    problem: str = Field(  # why its last poll failed; empty once it answers
+        default="", sa_column=Column(String, nullable=False, server_default="")
     )
 
 

@@ -18,7 +18,8 @@ from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, Event, GpuHourly, GpuModel, GpuSample, Node
 from fleetui.inventory import cards as inventory
-from fleetui.telemetry import agent, nvml, poller, reconcile
+from fleetui.store import open_fleet
+from fleetui.telemetry import agent, nvml, poller, reconcile, view
 
 H100 = "NVIDIA H100 80GB HBM3"
 TODAY = date(2026, 11, 1)
@@ -139,6 +140,8 @@ def test_a_round_stores_what_answered_and_backs_off_from_the_dead(fleet):
     assert len(result.failed) == 1 and result.failed[0].startswith("node-c: ")
     listed = {n["hostname"]: n for n in poller.nodes(fleet)}
     assert listed["node-c"]["failures"] == 1 and listed["node-a"]["failures"] == 0
+    assert listed["node-c"]["problem"] == result.failed[0].removeprefix("node-c: ")
+    assert listed["node-a"]["problem"] == ""
     again = poller.poll_once(fleet, timeout=1.0, now=now + timedelta(seconds=1))
     assert (again.skipped, again.polled) == (1, 2)
     later = poller.poll_once(fleet, timeout=1.0, now=now + timedelta(seconds=5))
@@ -185,6 +188,24 @@ def test_registering_a_node_checks_the_url(engine):
         poller.add_node(engine, "n", "ftp://x/metrics", "dcgm")
     with pytest.raises(UserError, match="agent, dcgm"):
         poller.add_node(engine, "n", "http://x", "snmp")
+
+
+def test_nodes_list_says_why_a_node_failed_until_it_answers(db_url, endpoints):
+    """A node that stopped answering shows its reason (literally) in `nodes list` and on the
+    Telemetry screen; the reason goes once it answers again."""
+    agent_url, _, dead_url = endpoints
+    engine = open_fleet(db_url)
+    poller.add_node(engine, "node-a", dead_url, "agent")
+    now = datetime.now(UTC)
+    failed = poller.poll_once(engine, timeout=1.0, now=now).failed[0].removeprefix("node-a: ")
+    listed = CliRunner().invoke(app, ["--db", db_url, "nodes", "list"])
+    assert listed.exit_code == 0 and "Last problem" in listed.stdout
+    assert " ".join(failed.split()[:3]) in " ".join(listed.stdout.split())
+    assert view.load(engine).nodes[0].problem == failed
+    poller.add_node(engine, "node-a", agent_url, "agent", replace=True)
+    poller.poll_once(engine, timeout=1.0, now=now + timedelta(minutes=5))
+    assert poller.nodes(engine)[0]["problem"] == "" == view.load(engine).nodes[0].problem
+    engine.dispose()
 
 
 def test_cli_nodes_poll_and_reconcile(db_url, endpoints):

@@ -153,7 +153,7 @@ def nodes_remove(ctx: typer.Context, host: str) -> None:
 
 @nodes_app.command("list")
 def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Registered nodes, their endpoints and when they last answered."""
+    """Registered nodes, their endpoints, when they last answered and why not."""
     from fleetui.telemetry import poller
 
     found = poller.nodes(open_db(ctx))
@@ -173,9 +173,16 @@ def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     for n in found:
         seen = f"{n['last_seen_at']:%Y-%m-%d %H:%M:%S}" if n["last_seen_at"] else "never"
         rows.append(
-            (n["hostname"], n["telemetry_kind"], n["telemetry_url"], seen, str(n["failures"]))
+            (
+                n["hostname"],
+                n["telemetry_kind"],
+                n["telemetry_url"],
+                seen,
+                str(n["failures"]),
+                n["problem"],
+            )
         )
-    print_table(("Node", "Kind", "URL", "Last seen", "Failures"), rows)
+    print_table(("Node", "Kind", "URL", "Last seen", "Failures", "Last problem"), rows)
 
 
 @app.command("poll")

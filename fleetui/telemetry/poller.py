@@ -322,7 +322,7 @@ def poll_once(
             result.failed.append(f"store {store['name']}: {answer.problem}")
         else:
             result.stores_answered += 1
-        store_marks.append(_mark(store, now, answer.problem) | {"b_problem": answer.problem})
+        store_marks.append(_mark(store, now, answer.problem))
         for node, samples, problem in _store_nodes(engine, store, answer, now):
             if samples is None:
                 result.failed.append(f"{node['hostname']}: {problem}")
@@ -338,10 +338,13 @@ def poll_once(
 
 
 def _mark(row: dict, now: datetime, problem: str | None = None) -> dict:
-    """A node's or store's bookkeeping after a round: failures in a row, last seen."""
+    """A node's or store's bookkeeping after a round: failures in a row, last seen, why not."""
     if problem:
-        return {"b_id": row["id"], "b_failures": row["failures"] + 1, "b_seen": row["last_seen_at"]}
-    return {"b_id": row["id"], "b_failures": 0, "b_seen": now}
+        failed = row["failures"] + 1
+        return {"b_id": row["id"], "b_failures": failed, "b_seen": row["last_seen_at"]} | {
+            "b_problem": problem
+        }
+    return {"b_id": row["id"], "b_failures": 0, "b_seen": now, "b_problem": ""}
 
 
 def _store_nodes(
@@ -427,7 +430,7 @@ def _store(
             conn.execute(
                 update(node_t)
                 .where(node_t.c.id.in_(seen[start : start + 500]))
-                .values(failures=0, polled_at=now, last_seen_at=now)
+                .values(failures=0, polled_at=now, last_seen_at=now, problem="")
             )
         if failed := [m for m in marks if m["b_failures"]]:
             conn.execute(
@@ -437,6 +440,7 @@ def _store(
                     failures=bindparam("b_failures"),
                     polled_at=now,
                     last_seen_at=bindparam("b_seen"),
+                    problem=bindparam("b_problem"),
                 ),
                 failed,
             )

@@ -21,7 +21,7 @@ class NodeRow:
     kind: str
     last_seen: datetime | None
     failures: int
-    problem: str = ""  # a store's reason for being stale
+    problem: str = ""  # why its last poll failed
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,13 @@ def load(engine: Engine) -> TelemetryView:
             )
         ]
         nodes = [
-            NodeRow(r.hostname, r.telemetry_kind or f"via {r.name}", r.last_seen_at, r.failures)
+            NodeRow(
+                r.hostname,
+                r.telemetry_kind or f"via {r.name}",
+                r.last_seen_at,
+                r.failures,
+                r.problem,
+            )
             for r in conn.execute(
                 select(node_t, source_t.c.name)
                 .outerjoin(source_t, source_t.c.id == node_t.c.source_id)
