@@ -21,6 +21,7 @@ from fleetui.screens.dashboard import DashboardScreen
 from fleetui.screens.help import HelpScreen
 from fleetui.screens.inventory import PAGE_SIZE, InventoryScreen
 from fleetui.screens.plain import PlainLabel
+from tests.tui.test_work import import_screen_with
 
 
 async def settle(pilot) -> None:
@@ -216,20 +217,13 @@ def test_dashboard_snapshot(snap_compare, demo_file, tmp_path):
 async def test_import_screen_checks_every_row_then_imports(demo_engine, tmp_path):
     from textual.widgets import Button
 
-    from fleetui.screens.import_screen import ImportScreen
-
     path = tmp_path / "new.csv"
     text = "序列号,型号,部门,状态\nNEW-1,H800 SXM,LLM,在用\nNEW-2,Z999,LLM,备用\n"
     path.write_text(text, "gb18030")
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 44)) as pilot:
         await settle(pilot)
-        await pilot.press("I")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ImportScreen)
-        await pilot.press(*str(path), "enter")
-        await pilot.pause()
+        screen = await import_screen_with(pilot, path)
         mapping = screen.query_one("#mapping", DataTable)
         assert [str(k.value) for k in mapping.rows] == ["序列号", "型号", "部门", "状态"]
         await pilot.press("ctrl+r")
@@ -361,8 +355,6 @@ async def test_dashboard_alerts_jump_to_the_matching_cards(demo_engine):
 
 
 async def test_import_screen_lists_every_row_range_of_an_error(demo_engine, tmp_path):
-    from fleetui.screens.import_screen import ImportScreen
-
     models = {2: "Z999", 3: "Z999", 4: "Z999", 9: "Z999", 12: "Z999"}
     lines = ["serial,model,team,status"]
     lines += [f"NEW-{row},{models.get(row, 'H800 SXM')},LLM,spare" for row in range(2, 14)]
@@ -371,12 +363,7 @@ async def test_import_screen_lists_every_row_range_of_an_error(demo_engine, tmp_
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 44)) as pilot:
         await settle(pilot)
-        await pilot.press("I")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ImportScreen)
-        await pilot.press(*str(path), "enter")
-        await pilot.pause()
+        screen = await import_screen_with(pilot, path)
         await pilot.press("ctrl+r")
         await settle(pilot)
         errors = screen.query_one("#errors", DataTable)
@@ -387,19 +374,12 @@ async def test_import_screen_lists_every_row_range_of_an_error(demo_engine, tmp_
 async def test_import_screen_lists_a_repeated_serial_beside_the_rows_other_errors(
     demo_engine, tmp_path
 ):
-    from fleetui.screens.import_screen import ImportScreen
-
     path = tmp_path / "repeats.csv"
     path.write_text("serial,model,price\nREP-1,H800 SXM,abc\nREP-1,H800 SXM,100\n", "utf-8")
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 44)) as pilot:
         await settle(pilot)
-        await pilot.press("I")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ImportScreen)
-        await pilot.press(*str(path), "enter")
-        await pilot.pause()
+        screen = await import_screen_with(pilot, path)
         await pilot.press("ctrl+r")
         await settle(pilot)
         errors = screen.query_one("#errors", DataTable)

@@ -9,6 +9,7 @@ from textual.widgets import Button, Input, Static
 from fleetui.app import FleetApp
 from fleetui.db.tables import Card
 from tests.tui.test_app import settle
+from tests.tui.test_work import import_screen_with
 
 
 async def test_the_edit_form_sets_asset_tag_and_purchase_order(demo_engine):
@@ -39,8 +40,6 @@ async def test_the_edit_form_sets_asset_tag_and_purchase_order(demo_engine):
 
 
 async def test_import_check_with_errors_says_nothing_would_be_imported(demo_engine, tmp_path):
-    from fleetui.screens.import_screen import ImportScreen
-
     path = tmp_path / "wide.csv"
     extra = [f"extra {i}" for i in range(5)]
     path.write_text(
@@ -49,12 +48,7 @@ async def test_import_check_with_errors_says_nothing_would_be_imported(demo_engi
     app = FleetApp(demo_engine)
     async with app.run_test(size=(160, 44)) as pilot:
         await settle(pilot)
-        await pilot.press("I")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ImportScreen)
-        await pilot.press(*str(path), "enter")
-        await pilot.pause()
+        screen = await import_screen_with(pilot, path)
         await pilot.press("ctrl+r")
         await settle(pilot)
         summary = str(screen.query_one("#summary", Static).render())

@@ -15,6 +15,7 @@ from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
 from fleetui.screens.card_detail import CardDetailScreen
 from tests.test_plain_output import EVIL_CSV, EVIL_TEAM
+from tests.tui.test_work import import_screen_with
 
 SCREENS = Path(__file__).resolve().parents[2] / "screens"
 
@@ -85,11 +86,7 @@ async def test_import_screen_shows_headers_holding_markup_literally(engine, tmp_
     app = FleetApp(engine)
     async with app.run_test(size=(160, 44)) as pilot:
         await settle(pilot)
-        await pilot.press("I")
-        await pilot.pause()
-        await pilot.press(*str(path), "enter")
-        await pilot.pause()
-        screen = app.screen
+        screen = await import_screen_with(pilot, path)
         mapping = screen.query_one("#mapping", DataTable)
         assert [str(k.value) for k in mapping.rows][2:] == ["[b]price[/b]", "price [us]", "[/x]"]
         painted = shown(mapping)

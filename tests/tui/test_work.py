@@ -20,6 +20,7 @@ from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
 from fleetui.screens.dashboard import DashboardScreen
 from fleetui.screens.history import HistoryScreen
+from fleetui.screens.import_screen import ImportScreen
 from fleetui.screens.reallocate import ReallocateModal
 from fleetui.screens.work import run_service
 from fleetui.store import BUSY, open_fleet
@@ -34,6 +35,17 @@ async def settle(pilot, rounds: int = 3) -> None:
         with suppress(WorkerCancelled):  # one replaced by a newer one (exclusive)
             await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+
+
+async def import_screen_with(pilot, path) -> ImportScreen:
+    """The Import screen (key I) with `path` typed into its path box and opened, as a user does."""
+    await pilot.press("I")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, ImportScreen)
+    await pilot.press(*str(path), "enter")
+    await pilot.pause()
+    return screen
 
 
 def toasts(app) -> list[str]:
