@@ -363,9 +363,7 @@ async def test_import_screen_lists_every_row_range_of_an_error(demo_engine, tmp_
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 44)) as pilot:
         await settle(pilot)
-        screen = await import_screen_with(pilot, path)
-        await pilot.press("ctrl+r")
-        await settle(pilot)
+        screen = await import_screen_with(pilot, path, checked=True)
         errors = screen.query_one("#errors", DataTable)
         assert errors.row_count == 1
         assert str(errors.get_row_at(0)[0]) == "rows 2-4, 9, 12"
@@ -379,9 +377,7 @@ async def test_import_screen_lists_a_repeated_serial_beside_the_rows_other_error
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 44)) as pilot:
         await settle(pilot)
-        screen = await import_screen_with(pilot, path)
-        await pilot.press("ctrl+r")
-        await settle(pilot)
+        screen = await import_screen_with(pilot, path, checked=True)
         errors = screen.query_one("#errors", DataTable)
         shown = [[str(cell) for cell in errors.get_row_at(i)] for i in range(errors.row_count)]
         assert [row[:3] for row in shown] == [

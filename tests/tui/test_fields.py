@@ -48,9 +48,7 @@ async def test_import_check_with_errors_says_nothing_would_be_imported(demo_engi
     app = FleetApp(demo_engine)
     async with app.run_test(size=(160, 44)) as pilot:
         await settle(pilot)
-        screen = await import_screen_with(pilot, path)
-        await pilot.press("ctrl+r")
-        await settle(pilot)
+        screen = await import_screen_with(pilot, path, checked=True)
         summary = str(screen.query_one("#summary", Static).render())
         assert summary.startswith("1 error; nothing would be imported")
         assert "Would import" not in summary

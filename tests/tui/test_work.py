@@ -37,14 +37,18 @@ async def settle(pilot, rounds: int = 3) -> None:
         await pilot.pause()
 
 
-async def import_screen_with(pilot, path) -> ImportScreen:
-    """The Import screen (key I) with `path` typed into its path box and opened, as a user does."""
+async def import_screen_with(pilot, path, checked: bool = False) -> ImportScreen:
+    """The Import screen (key I) with `path` typed into its path box and opened, as a user does;
+    `checked`: its rows then checked (ctrl+r) and the check finished."""
     await pilot.press("I")
     await pilot.pause()
     screen = pilot.app.screen
     assert isinstance(screen, ImportScreen)
     await pilot.press(*str(path), "enter")
     await pilot.pause()
+    if checked:
+        await pilot.press("ctrl+r")
+        await settle(pilot)
     return screen
 
 
