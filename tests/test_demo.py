@@ -193,3 +193,15 @@ def test_a_demo_that_fails_leaves_no_database_file_it_created(tmp_path, cards):
     result = _cli("--db", str(tmp_path / "d.db"), "demo", "--no-launch", "--cards", cards)
     assert (result.exit_code, result.stderr.strip()) == (1, "fleetui: --cards must be at least 1.")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [[], ["demo", "--cards", "16"]], ids=["tui", "demo"])
+def test_the_tui_without_a_terminal_is_one_sentence_and_creates_nothing(tmp_path, args):
+    """A script or pipe running `fleetui` (or `fleetui demo`) got a full-screen app that never
+    ended; it gets a sentence instead, before any database is opened or built."""
+    db = tmp_path / "fleet.db"
+    result = _cli("--db", str(db), *args)
+    assert result.exit_code == 1
+    assert "which needs a terminal; `fleetui --help` lists the commands" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -173,6 +173,7 @@ def root(
     """Without a command: open the TUI on the dashboard."""
     ctx.obj = {"db": db}
     if ctx.invoked_subcommand is None:
+        need_terminal("`fleetui` without a command opens the TUI")
         launch(open_db(ctx), settings=settings(ctx))
 
 
@@ -216,6 +217,16 @@ def no_database(path: object) -> str:
         f"There is no database at {path} yet; `fleetui import FILE` creates it with your cards "
         "(`fleetui db upgrade` creates an empty one)."
     )
+
+
+def need_terminal(what: str) -> None:
+    """Refuse, in a sentence, to start the TUI where no one can see it or type: a script or a
+    pipe would otherwise get a full-screen app that never ends."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError(
+            f"{what}, which needs a terminal; `fleetui --help` lists the commands that work "
+            "without one."
+        )
 
 
 def launch(engine, query: str = "", *, settings: Config) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from fleetui.admin import demo
-from fleetui.cli.base import app, db_target, err, launch, settings
+from fleetui.cli.base import app, db_target, err, launch, need_terminal, settings
 from fleetui.core import units
 from fleetui.db.engine import demo_path, redact, sqlite_path
 from fleetui.store import database_url
@@ -24,6 +24,8 @@ def demo_cmd(
 ) -> None:
     """Build a realistic demo fleet in its own database (rebuilt each run) and open the TUI.
     Never $FLEETUI_DB; --db only names a new or empty database or one demo built."""
+    if not no_launch:  # asked before the build, which takes a while and replaces the demo
+        need_terminal("`fleetui demo` opens the TUI (`--no-launch` only builds the demo)")
     target = db_target(ctx) or str(demo_path())
     path = sqlite_path(database_url(target))
     is_new = path is not None and not path.exists()
