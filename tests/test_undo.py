@@ -4,6 +4,7 @@ versions only increase, and it takes back everything a batch made. On both backe
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import date
 
 import pytest
@@ -396,3 +397,36 @@ def test_an_undo_and_a_move_of_the_same_cards_at_once_one_wins_the_other_is_told
     assert {team_of(engine, s) for s in serials} == {"Red"}
     assert broken_histories(engine) == []
     assert maintenance.check(engine) == []
+
+
+def test_undo_reverts_a_quota_change_a_rename_and_an_add_and_refuses_what_it_cannot(engine):
+    def cli(*args: str):
+        return CliRunner().invoke(app, ["--db", url_of(engine), *args])
+
+    def undo_last():
+        return cli("undo", history.batches(engine)[0].batch_id[:8])
+
+    def listed():
+        teams = json.loads(cli("teams", "list", "--json").stdout)
+        return {t["name"]: (t["quota_cards"], t["quota_pflops"]) for t in teams}
+
+    assert cli("teams", "add", "Search", "--cards", "600").exit_code == 0
+    assert cli("teams", "quota", "Search", "--cards", "700", "--pflops", "2").exit_code == 0
+    result = undo_last()
+    assert result.exit_code == 0, result.output
+    assert "the quota of Search is back to 600 cards" in result.stdout
+    assert listed() == {"Search": (600, None)}
+    assert cli("teams", "rename", "Search", "Trial3").exit_code == 0
+    assert "team 'Trial3' is 'Search' again" in undo_last().stdout
+    assert set(listed()) == {"Search"}
+    assert cli("teams", "add", "Spare").exit_code == 0
+    assert undo_last().exit_code == 0
+    assert set(listed()) == {"Search"}
+    # a delete's log keeps only the name: refused, and not marked undone
+    assert cli("teams", "delete", "Search").exit_code == 0
+    deleted = history.batches(engine)[0]
+    result = undo_last()
+    assert result.exit_code == 1
+    assert "(team.delete) is not one an undo can revert; nothing was undone." in result.output
+    assert history.batches(engine)[0].batch_id == deleted.batch_id
+    assert deleted.undone_by is None

@@ -196,7 +196,7 @@ def _summary(before: dict | None, after: dict | None, names: Names, cards: int) 
         return ", ".join(changes(before, after, names))
     parts = []
     for key, value in (after or before or {}).items():
-        if value in (None, [], {}) or key == "undid" or (key == "cards" and value == cards):
+        if value in (None, [], {}) or key in ("undid", "id") or (key == "cards" and value == cards):
             continue
         if key == "cards":
             parts.append(units.counted(value, "card"))

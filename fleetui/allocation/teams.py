@@ -104,7 +104,7 @@ def project_id(conn: Connection, name: str, team: int | None = None) -> tuple[in
 def add_team(
     engine: Engine, name: str, quota_cards: int | None = None, quota_pflops: float | None = None
 ) -> int:
-    name, quota_cards = _name(name, "team"), _quota(quota_cards)
+    name, (quota_cards, quota_pflops) = _name(name, "team"), _quota(quota_cards, quota_pflops)
     with engine.begin() as conn:
         new_id = _insert(
             conn,
@@ -115,7 +115,7 @@ def add_team(
         _log(
             conn,
             Action.TEAM_ADD,
-            {"team": name, "quota_cards": quota_cards, "quota_pflops": quota_pflops},
+            {"team": name, "quota_cards": quota_cards, "quota_pflops": quota_pflops, "id": new_id},
         )
     return new_id
 
@@ -128,7 +128,7 @@ def rename_team(engine: Engine, old: str, new: str) -> None:
             conn.execute(update(team_t).where(team_t.c.id == tid).values(name=new))
         except IntegrityError:
             raise UserError(f"A team '{new}' exists already.") from None
-        _log(conn, Action.TEAM_RENAME, {"team": new}, {"team": old})
+        _log(conn, Action.TEAM_RENAME, {"team": new, "id": tid}, {"team": old, "id": tid})
 
 
 def delete_team(engine: Engine, name: str) -> None:
@@ -147,7 +147,7 @@ def rename_project(engine: Engine, team: str | None, old: str, new: str) -> None
             conn.execute(update(project_t).where(project_t.c.id == pid).values(name=new))
         except IntegrityError:
             raise UserError(f"That team has a project '{new}' already.") from None
-        _log(conn, Action.PROJECT_RENAME, {"project": new}, {"project": old})
+        _log(conn, Action.PROJECT_RENAME, {"project": new, "id": pid}, {"project": old, "id": pid})
 
 
 def delete_project(engine: Engine, team: str | None, name: str) -> None:
@@ -178,7 +178,7 @@ def rename_node(engine: Engine, old: str, new: str) -> None:
             conn.execute(update(node_t).where(node_t.c.id == nid).values(hostname=new))
         except IntegrityError:
             raise UserError(f"A node '{new}' exists already.") from None
-        _log(conn, Action.NODE_RENAME, {"node": new}, {"node": old})
+        _log(conn, Action.NODE_RENAME, {"node": new, "id": nid}, {"node": old, "id": nid})
 
 
 def remove_node(engine: Engine, hostname: str) -> None:
@@ -229,20 +229,84 @@ def _not_held(conn: Connection, condition) -> str:
 def set_quota(
     engine: Engine, team: str, project: str | None, cards: int | None, pflops: float | None
 ) -> None:
-    cards = _quota(cards)
+    cards, pflops = _quota(cards, pflops)
     with engine.begin() as conn:
         tid = team_id(conn, team)
         table, key = team_t, tid
         if project:
             table, key = project_t, project_id(conn, project, tid)[0]
+        old = conn.execute(
+            select(table.c.quota_cards, table.c.quota_pflops).where(table.c.id == key)
+        ).one()
         conn.execute(
             update(table).where(table.c.id == key).values(quota_cards=cards, quota_pflops=pflops)
         )
+        named = {"team": team, "project": project, "id": key}
         _log(
             conn,
             Action.QUOTA_SET,
-            {"team": team, "project": project, "quota_cards": cards, "quota_pflops": pflops},
+            named | {"quota_cards": cards, "quota_pflops": pflops},
+            named | {"quota_cards": old.quota_cards, "quota_pflops": old.quota_pflops},
         )
+
+
+# What an undo can revert of what this module logs (see `revert`); a team's, project's or
+# node's delete is not among them: its log keeps only the name.
+RENAMES = {
+    Action.TEAM_RENAME: (team_t, "team", "name"),
+    Action.PROJECT_RENAME: (project_t, "project", "name"),
+    Action.NODE_RENAME: (node_t, "node", "hostname"),
+}
+ADDS = {Action.TEAM_ADD: (team_t, "team"), Action.PROJECT_ADD: (project_t, "project")}
+REVERTIBLE = (*RENAMES, *ADDS, Action.QUOTA_SET)
+
+
+def revert(conn: Connection, action: str, before: dict | None, after: dict) -> str:
+    """Undo one logged change of a team, project or node, if it is still as the change left
+    it; what it did, as words for a sentence ("team 'Trial3' is 'Trial2' again")."""
+    if "id" not in after:
+        raise UserError(
+            "That change was logged by an older fleetui without what an undo needs; "
+            "nothing was undone."
+        )
+    if action == Action.QUOTA_SET:
+        assert before is not None
+        table = project_t if after["project"] else team_t
+        owner = f"{after['team']}/{after['project']}" if after["project"] else after["team"]
+        now = conn.execute(
+            select(table.c.quota_cards, table.c.quota_pflops).where(table.c.id == after["id"])
+        ).first()
+        if now is None or tuple(now) != (after["quota_cards"], after["quota_pflops"]):
+            raise UserError(f"The quota of {owner} changed since; nothing was undone.")
+        conn.execute(
+            update(table)
+            .where(table.c.id == after["id"])
+            .values(quota_cards=before["quota_cards"], quota_pflops=before["quota_pflops"])
+        )
+        return f"the quota of {owner} is back to {_quota_text(before) or 'none'}"
+    table, kind, column = RENAMES.get(action) or (*ADDS[action], "name")
+    now = conn.execute(select(table.c[column]).where(table.c.id == after["id"])).scalar()
+    if now != after[kind]:
+        raise UserError(
+            f"The {kind} '{after[kind]}' was renamed or deleted since; nothing was undone."
+        )
+    if action in ADDS:
+        _delete_unused(conn, table, after["id"], f"{kind} '{after[kind]}'")
+        return f"removed the {kind} '{after[kind]}' it added"
+    old = (before or {})[kind]
+    try:
+        conn.execute(update(table).where(table.c.id == after["id"]).values({column: old}))
+    except IntegrityError:
+        raise UserError(f"A {kind} '{old}' exists again; nothing was undone.") from None
+    return f"{kind} '{after[kind]}' is '{old}' again"
+
+
+def _quota_text(quota: dict) -> str:
+    """'600 cards, 2.5 PFLOPS' ('' for no quota)."""
+    parts = [units.counted(quota["quota_cards"], "card")] if quota["quota_cards"] else []
+    return ", ".join(
+        parts + ([f"{quota['quota_pflops']:g} PFLOPS"] if quota["quota_pflops"] else [])
+    )
 
 
 def add_project(
@@ -252,7 +316,7 @@ def add_project(
     quota_cards: int | None = None,
     quota_pflops: float | None = None,
 ) -> int:
-    name, quota_cards = _name(name, "project"), _quota(quota_cards)
+    name, (quota_cards, quota_pflops) = _name(name, "project"), _quota(quota_cards, quota_pflops)
     with engine.begin() as conn:
         new_id = _insert(
             conn,
@@ -265,7 +329,7 @@ def add_project(
             },
             f"Team '{team}' has a project '{name}' already.",
         )
-        _log(conn, Action.PROJECT_ADD, {"team": team, "project": name})
+        _log(conn, Action.PROJECT_ADD, {"team": team, "project": name, "id": new_id})
     return new_id
 
 
@@ -328,9 +392,13 @@ def _name(name: str, kind: str) -> str:
     return name
 
 
-def _quota(cards: int | None) -> int | None:
+def _quota(cards: int | None, pflops: float | None) -> tuple[int | None, float | None]:
+    """A quota as given, refused in one sentence when negative or too large to store."""
+    for value, unit in ((cards, "cards"), (pflops, "PFLOPS")):
+        if value is not None and value < 0:
+            raise UserError(f"A quota cannot be negative ({value:g} {unit}).")
     require_fit(team_t.c.quota_cards, cards, "card quota")
-    return cards
+    return cards, pflops
 
 
 def _log(conn: Connection, action: Action, after: dict | None, before: dict | None = None) -> None:

@@ -9,8 +9,9 @@ cards it deleted are re-created with their ids and values (their history stays t
 their serial is taken again meanwhile; changed cards get their `before` values back under a NEW
 version (versions only increase: a preview made before the undo can never be committed after
 it), and the undo's events link each card's history on. Teams, projects and nodes an import
-created are removed too, unless something uses them now. The undo is itself a batch in the
-log; a batch can be undone once.
+created are removed too, unless something uses them now. A batch that changed a team, project or
+node (an add, a rename, a quota) is reverted by `teams.revert`; a batch an undo cannot revert is
+refused. The undo is itself a batch in the log; a batch can be undone once.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sqlalchemy import (
     update,
 )
 
+from fleetui.allocation import teams
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_CREATES, IMPORT_CREATED, Action
@@ -64,9 +66,13 @@ class UndoResult:
     deleted: int
     restored: int
     removed: dict[str, int] = field(default_factory=dict)  # "team": 2, "node": 1, ...
+    reverted: str = ""  # what it did to a team, project or node, in words
 
     def summary(self) -> str:
         """One sentence for the CLI and the TUI."""
+        done = f" (undo batch {self.undo_batch_id[:8]})."
+        if self.reverted:
+            return f"Undid batch {self.batch_id[:8]}: {self.reverted}{done}"
         line = (
             f"Undid batch {self.batch_id[:8]}: {units.counted(self.deleted, 'card')} removed, "
             f"{self.restored:,} restored"
@@ -78,7 +84,7 @@ class UndoResult:
         ]
         if made:
             line += "; removed " + ", ".join(made) + " it created"
-        return line + f" (undo batch {self.undo_batch_id[:8]})."
+        return line + done
 
 
 def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = "") -> UndoResult:
@@ -100,6 +106,23 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
             )
         ).first():
             raise UserError(f"Batch {batch_id[:8]} was already undone.")
+        named = conn.execute(
+            select(event_t.c.action, event_t.c.before, event_t.c.after).where(
+                event_t.c.batch_id == batch_id, event_t.c.card_id.is_(None)
+            )
+        ).first()
+        if named is not None and named.action in teams.REVERTIBLE:
+            return _revert_named(conn, batch_id, named, actor, reason)
+        if not conn.execute(  # neither cards nor what an import created: nothing to revert
+            select(event_t.c.id).where(
+                event_t.c.batch_id == batch_id,
+                or_(event_t.c.card_id.isnot(None), event_t.c.action.in_(list(CREATED))),
+            )
+        ).first():
+            kind = f" ({named.action})" if named else ""
+            raise UserError(
+                f"Batch {batch_id[:8]}{kind} is not one an undo can revert; nothing was undone."
+            )
         if conn.execute(  # an undo of an import: its log keeps no values to rebuild cards from
             select(event_t.c.id).where(
                 event_t.c.batch_id == batch_id,
@@ -193,6 +216,21 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
             ],
         )
     return UndoResult(batch_id, undo_batch, deleted, restored, removed)
+
+
+def _revert_named(conn: Connection, batch_id: str, event, actor, reason: str) -> UndoResult:
+    """Undo a batch that changed a team, project or node, logged as one event."""
+    reverted = teams.revert(conn, event.action, event.before, event.after)
+    undo_batch = audit.new_batch_id()
+    audit.record(
+        conn,
+        batch_id=undo_batch,
+        action=Action.UNDO,
+        actor=actor,
+        reason=reason,
+        changes=[(None, None, {"undid": batch_id, "reverted": reverted})],
+    )
+    return UndoResult(batch_id, undo_batch, 0, 0, reverted=reverted)
 
 
 def _all_written(conn: Connection, stmt, params: list[dict], batch_id: str) -> int:

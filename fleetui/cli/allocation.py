@@ -76,7 +76,9 @@ def teams_quota(
     from fleetui.allocation import teams
 
     teams.set_quota(open_db(ctx), team, project, quota_cards, quota_pflops)
-    out.print("Quota set.", highlight=False)
+    owner = f"{team.strip()}/{project.strip()}" if project else team.strip()
+    done = "cleared" if quota_cards is None and quota_pflops is None else "set"
+    out.print(f"Quota of {owner} {done}.", highlight=False)
 
 
 @teams_app.command("list")

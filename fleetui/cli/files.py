@@ -201,7 +201,8 @@ def undo_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Revert any batch that changed cards (import, move, edit, delete, repair, RMA, telemetry
-    fix) or names, if none of its cards changed since."""
+    fix), added a team or project, renamed one or a node, or set a quota, if what it changed did
+    not change since."""
     from fleetui.allocation.undo import undo
 
     result = undo(open_db(ctx), batch, reason=reason)
