@@ -36,3 +36,33 @@ def test_a_negative_quota_is_refused_and_a_quota_without_numbers_is_cleared(db_u
     assert result.exit_code == 0 and result.stdout == "Quota of LLM cleared.\n"
     assert quotas(db_url) == {"LLM": (None, None)}
     assert cli(db_url, "teams", "quota", "llm", "--cards", "8").stdout == "Quota of llm set.\n"
+
+
+def test_names_differing_only_in_case_are_one_name(db_url):
+    assert cli(db_url, "teams", "add", "Trial team").exit_code == 0
+    result = cli(db_url, "teams", "add", "trial team")
+    assert result.exit_code == 1
+    assert "A team 'Trial team' exists already; names differing only in case are one name." in (
+        result.output
+    )
+    assert cli(db_url, "teams", "add", "Other").exit_code == 0
+    assert cli(db_url, "teams", "rename", "other", "TRIAL TEAM").exit_code == 1
+    assert cli(db_url, "teams", "rename", "trial TEAM", "Trial Team").exit_code == 0  # itself
+    assert cli(db_url, "projects", "add", "trial team", "sft").exit_code == 0
+    result = cli(db_url, "projects", "add", "Trial Team", "SFT")
+    assert result.exit_code == 1 and "That team has a project 'sft' already;" in result.output
+    assert cli(db_url, "projects", "add", "Other", "SFT").exit_code == 0  # another team's
+    result = cli(db_url, "teams", "delete", "trial team")
+    assert "The team 'Trial Team' still holds 1 project;" in result.output
+    assert set(quotas(db_url)) == {"Trial Team", "Other"}
+
+
+def test_projects_list_takes_a_team(db_url):
+    for team, project in (("LLM", "sft"), ("LLM", "rl"), ("Ads", "ranking")):
+        cli(db_url, "teams", "add", team)
+        assert cli(db_url, "projects", "add", team, project).exit_code == 0
+    result = cli(db_url, "projects", "list", "--team", "llm", "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(p["name"] for p in json.loads(result.stdout)) == ["LLM/rl", "LLM/sft"]
+    result = cli(db_url, "projects", "list", "--team", "Search")
+    assert result.exit_code == 1 and "There is no team 'Search'" in result.output

@@ -73,11 +73,13 @@ class Holding:
 
 
 def team_id(conn: Connection, name: str) -> int:
-    """The id of a team by name (case-insensitive), or a UserError naming close ones."""
+    """The id of a team by name, or a UserError naming close ones. Names are unique ignoring
+    case (see `_claim`), so case does not matter; a database from before that rule may hold
+    names differing only in case, where the exact one wins."""
     rows = conn.execute(select(team_t.c.id, team_t.c.name)).all()
-    for tid, tname in rows:
-        if tname.lower() == name.strip().lower():
-            return tid
+    same = sorted((tname != name.strip(), tid) for tid, tname in rows if _same(tname, name))
+    if same:
+        return same[0][1]
     close = [n for _, n in rows if name.strip().lower() in n.lower()]
     hint = f"; did you mean {', '.join(repr(c) for c in close[:3])}?" if close else "."
     raise UserError(f"There is no team '{name}'{hint}")
@@ -85,12 +87,14 @@ def team_id(conn: Connection, name: str) -> int:
 
 def project_id(conn: Connection, name: str, team: int | None = None) -> tuple[int, int]:
     """(project id, its team id) by name, within a team when given."""
-    query = select(project_t.c.id, project_t.c.team_id).where(
+    query = select(project_t.c.id, project_t.c.team_id, project_t.c.name).where(
         func.lower(project_t.c.name) == name.strip().lower()
     )
     if team is not None:
         query = query.where(project_t.c.team_id == team)
     found = conn.execute(query).all()
+    if team is not None and len(found) > 1:  # names differing in case, from before `_claim`
+        found = [f for f in found if f.name == name.strip()] or found[:1]
     if not found and team is None and "/" in name:  # as lists show it: TEAM/PROJECT
         team_name, _, project = name.partition("/")
         return project_id(conn, project, team_id(conn, team_name))
@@ -106,6 +110,7 @@ def add_team(
 ) -> int:
     name, (quota_cards, quota_pflops) = _name(name, "team"), _quota(quota_cards, quota_pflops)
     with engine.begin() as conn:
+        _claim(conn, team_t, name)
         new_id = _insert(
             conn,
             team_t,
@@ -124,6 +129,7 @@ def rename_team(engine: Engine, old: str, new: str) -> None:
     new = _name(new, "team")
     with engine.begin() as conn:
         tid = team_id(conn, old)
+        _claim(conn, team_t, new, but=tid)
         try:
             conn.execute(update(team_t).where(team_t.c.id == tid).values(name=new))
         except IntegrityError:
@@ -135,14 +141,16 @@ def delete_team(engine: Engine, name: str) -> None:
     """Delete a team that holds no cards and no projects."""
     with engine.begin() as conn:
         tid = team_id(conn, name)
-        _delete_unused(conn, team_t, tid, f"team '{name.strip()}'")
+        name = conn.execute(select(team_t.c.name).where(team_t.c.id == tid)).scalar_one()
+        _delete_unused(conn, team_t, tid, f"team '{name}'")
         _log(conn, Action.TEAM_DELETE, None, {"team": name.strip()})
 
 
 def rename_project(engine: Engine, team: str | None, old: str, new: str) -> None:
     new = _name(new, "project")
     with engine.begin() as conn:
-        pid, _ = project_id(conn, old, team_id(conn, team) if team else None)
+        pid, tid = project_id(conn, old, team_id(conn, team) if team else None)
+        _claim(conn, project_t, new, but=pid, team=tid)
         try:
             conn.execute(update(project_t).where(project_t.c.id == pid).values(name=new))
         except IntegrityError:
@@ -154,7 +162,8 @@ def delete_project(engine: Engine, team: str | None, name: str) -> None:
     """Delete a project that holds no cards."""
     with engine.begin() as conn:
         pid, _ = project_id(conn, name, team_id(conn, team) if team else None)
-        _delete_unused(conn, project_t, pid, f"project '{name.strip()}'")
+        name = conn.execute(select(project_t.c.name).where(project_t.c.id == pid)).scalar_one()
+        _delete_unused(conn, project_t, pid, f"project '{name}'")
         _log(conn, Action.PROJECT_DELETE, None, {"project": name.strip()})
 
 
@@ -261,7 +270,7 @@ ADDS = {Action.TEAM_ADD: (team_t, "team"), Action.PROJECT_ADD: (project_t, "proj
 REVERTIBLE = (*RENAMES, *ADDS, Action.QUOTA_SET)
 
 
-def revert(conn: Connection, action: str, before: dict | None, after: dict) -> str:
+def revert(conn: Connection, action: Action, before: dict | None, after: dict) -> str:
     """Undo one logged change of a team, project or node, if it is still as the change left
     it; what it did, as words for a sentence ("team 'Trial3' is 'Trial2' again")."""
     if "id" not in after:
@@ -318,11 +327,13 @@ def add_project(
 ) -> int:
     name, (quota_cards, quota_pflops) = _name(name, "project"), _quota(quota_cards, quota_pflops)
     with engine.begin() as conn:
+        tid = team_id(conn, team)
+        _claim(conn, project_t, name, team=tid)
         new_id = _insert(
             conn,
             project_t,
             {
-                "team_id": team_id(conn, team),
+                "team_id": tid,
                 "name": name,
                 "quota_cards": quota_cards,
                 "quota_pflops": quota_pflops,
@@ -333,6 +344,22 @@ def add_project(
     return new_id
 
 
+def _same(a: str, b: str) -> bool:
+    return a.strip().lower() == b.strip().lower()
+
+
+def _claim(conn: Connection, table: Table, name: str, but: int | None = None, team=None) -> None:
+    """Refuse a team name (or a project name within `team`) that another row holds already,
+    ignoring case: lookups ignore case, so two names differing only in case would be one."""
+    query = select(table.c.id, table.c.name)
+    if team is not None:
+        query = query.where(table.c.team_id == team)
+    taken = next((n for i, n in conn.execute(query) if i != but and _same(n, name)), None)
+    if taken is not None:
+        clash = "That team has a project '{}' already" if team else "A team '{}' exists already"
+        raise UserError(clash.format(taken) + "; names differing only in case are one name.")
+
+
 def _insert(conn: Connection, table, values: dict, clash: str) -> int:
     """Insert a named row; a name that is taken is a UserError saying so."""
     try:
@@ -341,9 +368,9 @@ def _insert(conn: Connection, table, values: dict, clash: str) -> int:
         raise UserError(clash) from None
 
 
-def holdings(engine: Engine, projects: bool = False) -> list[Holding]:
+def holdings(engine: Engine, projects: bool = False, team: str | None = None) -> list[Holding]:
     """Cards (in service, spare, in repair) and PFLOPS (in service and spare) per team, or per
-    project, with quotas and the card count per model."""
+    project (of `team` when given), with quotas and the card count per model."""
     key = card_t.c.project_id if projects else card_t.c.team_id
     # Grouped by the card's own columns, so the GROUP BY reads a covering index in order
     # (ix_card_team_model_status, ix_card_project_model_status) with no join and no sort.
@@ -358,6 +385,7 @@ def holdings(engine: Engine, projects: bool = False) -> list[Holding]:
             for r in conn.execute(select(model_t.c.id, model_t.c.name, model_t.c.fp16_tflops))
         }
         teams = {r.id: r for r in conn.execute(select(team_t))}
+        only = teams[team_id(conn, team)].name if team else None
         owners = teams if not projects else {r.id: r for r in conn.execute(select(project_t))}
         result = {
             oid: Holding(
@@ -381,7 +409,8 @@ def holdings(engine: Engine, projects: bool = False) -> list[Holding]:
     for owner, models in by_model.items():
         result[owner].by_model = dict(sorted(models.items(), key=lambda kv: -kv[1]))
         result[owner].pflops_by_model = dict(sorted(compute[owner].items(), key=lambda kv: -kv[1]))
-    return sorted(result.values(), key=lambda h: (-h.tflops, h.name))
+    shown = [h for h in result.values() if only is None or h.team == only]
+    return sorted(shown, key=lambda h: (-h.tflops, h.name))
 
 
 def _name(name: str, kind: str) -> str:

@@ -121,15 +121,19 @@ def projects_delete(ctx: typer.Context, name: str, team: OfTeam = None) -> None:
 
 
 @projects_app.command("list")
-def projects_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def projects_list(
+    ctx: typer.Context,
+    team: Annotated[str | None, typer.Option("--team", help="Only this team's projects.")] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Projects with their cards, PFLOPS and quota use."""
-    _print_holdings(open_db(ctx), projects=True, as_json=as_json)
+    _print_holdings(open_db(ctx), projects=True, as_json=as_json, team=team)
 
 
-def _print_holdings(engine, projects: bool, as_json: bool) -> None:
+def _print_holdings(engine, projects: bool, as_json: bool, team: str | None = None) -> None:
     from fleetui.allocation import teams
 
-    rows = teams.holdings(engine, projects=projects)
+    rows = teams.holdings(engine, projects=projects, team=team)
     if as_json:
         print_json([h.as_dict() for h in rows])
         return
