@@ -211,7 +211,7 @@ def test_deleting_what_still_holds_cards_is_refused_naming_what_it_holds(demo_en
     with pytest.raises(UserError) as refused:
         teams.delete_team(demo_engine, "llm")
     assert str(refused.value) == (
-        f"The team 'llm' still holds {listed + kept:,} cards ({retired} retired, "
+        f"The team 'LLM' still holds {listed + kept:,} cards ({retired} retired, "
         f"{kept - retired} on order) and {projects} projects; nothing was deleted."
     )
     with pytest.raises(UserError, match=r"The project 'pretrain' still holds \d+ cards"):
@@ -303,3 +303,14 @@ async def test_e_edits_the_marked_cards_in_one_form(demo_engine):
     now = rows(demo_engine, chosen)
     assert {(r["status"], r["notes"]) for r in now.values()} == {("retired", "dead fan")}
     assert maintenance.check(demo_engine) == []
+
+
+def test_a_command_without_cards_names_only_the_ways_it_has_to_choose_them(engine):
+    url = url_of(engine)
+    result = CliRunner().invoke(app, ["--db", url, "delete", "--reason", "x", "--yes"])
+    assert result.exit_code == 1
+    assert "fleetui: Name at least one serial.\n" == result.output
+    result = CliRunner().invoke(app, ["--db", url, "edit", "--notes", "x", "--reason", "x"])
+    assert result.exit_code == 1
+    assert "Name at least one serial, or choose cards with --where." in result.output
+    assert "--where" in CliRunner().invoke(app, ["edit", "--help"]).output

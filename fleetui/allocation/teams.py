@@ -357,7 +357,8 @@ def _claim(conn: Connection, table: Table, name: str, but: int | None = None, te
     taken = next((n for i, n in conn.execute(query) if i != but and _same(n, name)), None)
     if taken is not None:
         clash = "That team has a project '{}' already" if team else "A team '{}' exists already"
-        raise UserError(clash.format(taken) + "; names differing only in case are one name.")
+        case = "; names differing only in case are one name" if taken != name.strip() else ""
+        raise UserError(clash.format(taken) + case + ".")
 
 
 def _insert(conn: Connection, table, values: dict, clash: str) -> int:

@@ -81,7 +81,9 @@ def _chosen(
     if serials and query:
         raise UserError("Give serials or --where, not both.")
     if not serials and not (query or "").strip():
-        raise UserError("Name at least one serial, or choose cards with --where.")
+        # only a caller that gives `matching` offers a filter (edit does, delete does not)
+        offer = ", or choose cards with --where" if matching else ""
+        raise UserError(f"Name at least one serial{offer}.")
     picked = select(card_t.c.id, card_t.c.serial, card_t.c.version, *map(card_t.c.get, columns))
     rows: list[Row[Any]] = []
     if query:
