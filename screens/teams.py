@@ -60,8 +60,12 @@ class TeamsScreen(Screen):
         table.clear()
         for team in team_rows:
             self._add(table, Text(team.name, style="bold"), team)
-            for project in (p for p in project_rows if p.team == team.name):
+            projects = [p for p in project_rows if p.team == team.name]
+            for project in projects:
                 self._add(table, Text("  " + project.name.split("/", 1)[1]), project)
+            rest = teams.outside_projects(team, projects)
+            if projects and rest.cards:
+                self._add(table, Text("  " + rest.name), rest)
 
     @staticmethod
     def _add(table: DataTable, label: Text, h: teams.Holding) -> None:

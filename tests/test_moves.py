@@ -152,16 +152,47 @@ def test_a_request_by_compute_reaches_the_pflops(demo_engine):
     assert {c.model.split()[0] for c in plan.cards} <= {"H800", "A800"}
 
 
-def test_quota_crossings_are_shown(demo_engine):
+def test_a_team_ending_over_its_quota_is_warned_whether_or_not_it_was_over_before(demo_engine):
     held = {h.name: h for h in teams.holdings(demo_engine)}
-    teams.set_quota(demo_engine, "Search", None, held["Search"].cards + 1, None)
+    search = held["Search"].cards
+    for quota, goes in ((search + 1, "goes over"), (search - 40, "stays over")):
+        teams.set_quota(demo_engine, "Search", None, quota, None)
+        plan = moves.plan_request(
+            demo_engine, "Search", None, count=8, from_team="LLM", today=TODAY, settings=Config()
+        )
+        assert plan.quota_warnings == [
+            f"Search {goes} its quota of {quota:,} cards ({search + 8:,} cards after the move)."
+        ]
+    teams.set_quota(demo_engine, "Search", None, search + 8, None)  # ends at its quota
     plan = moves.plan_request(
         demo_engine, "Search", None, count=8, from_team="LLM", today=TODAY, settings=Config()
     )
-    assert plan.quota_warnings == [
-        f"Search goes over its quota of {held['Search'].cards + 1:,} cards "
-        f"({held['Search'].cards + 8:,} after the move)."
-    ]
+    assert plan.quota_warnings == []
+
+
+def test_a_request_from_where_the_cards_would_go_is_refused_saying_so(demo_engine):
+    for source, team, project in (
+        (("LLM", None), "LLM", None),
+        (("llm", "pretrain"), "LLM", None),
+        (("LLM", "pretrain"), None, "pretrain"),
+    ):
+        with pytest.raises(
+            UserError, match=r"^The cards would come from .* where they are already"
+        ):
+            moves.plan_request(
+                demo_engine,
+                team,
+                project,
+                count=8,
+                from_team=source[0],
+                from_project=source[1],
+                today=TODAY,
+                settings=Config(),
+            )
+    into_project = moves.plan_request(  # from a team into one of its projects is a move
+        demo_engine, "LLM", "pretrain", count=1, from_team="LLM", today=TODAY, settings=Config()
+    )
+    assert len(into_project.cards) == 1
 
 
 def test_a_stale_preview_moves_nothing(demo_engine):

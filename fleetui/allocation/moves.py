@@ -117,15 +117,23 @@ def plan_request(
             )
             query = query.where(card_t.c.model_id.in_(list(ids.scalars())))
             explanation.append("Models: " + ", ".join(s.name for s in specs) + ".")
-        source = "the whole fleet"
+        source, tid, pid = "the whole fleet", None, None
         if from_project:
             tid = teams.team_id(conn, from_team) if from_team else None
             pid, tid = teams.project_id(conn, from_project, tid)
             query = query.where(card_t.c.project_id == pid)
             source = from_project
         elif from_team:
-            query = query.where(card_t.c.team_id == teams.team_id(conn, from_team))
+            tid = teams.team_id(conn, from_team)
+            query = query.where(card_t.c.team_id == tid)
             source = from_team
+        # cards already where they would go are never picked: a source inside the target
+        # would have none to give
+        if tid == target.team_id and target.project_id in (None, pid):
+            raise UserError(
+                f"The cards would come from {source} and go to {target.label()}, where they "
+                "are already; name another source or destination."
+            )
         if target.project_id is not None:
             query = query.where(func.coalesce(card_t.c.project_id, -1) != target.project_id)
         else:

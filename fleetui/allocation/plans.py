@@ -175,6 +175,14 @@ def _holdings(
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+def _cards(n: float) -> str:
+    return units.counted(int(n), "card")
+
+
+def _pflops(value: float) -> str:
+    return f"{value:,.1f} PFLOPS"
+
+
 def preview(conn: Connection, plan: Plan) -> None:
     """Per team and project: cards and PFLOPS before and after; quotas the move crosses.
 
@@ -225,19 +233,12 @@ def preview(conn: Connection, plan: Plan) -> None:
             )
             delta = replace(delta, name=name)
             plan.deltas.append(delta)
-            if (
-                row.quota_cards is not None
-                and delta.cards_after > row.quota_cards >= delta.cards_before
+            for quota, was, now, shown in (
+                (row.quota_cards, delta.cards_before, delta.cards_after, _cards),
+                (row.quota_pflops, delta.tflops_before / 1000, delta.tflops_after / 1000, _pflops),
             ):
-                plan.quota_warnings.append(
-                    f"{name} goes over its quota of {units.counted(row.quota_cards, 'card')} "
-                    f"({delta.cards_after:,} after the move)."
-                )
-            if (
-                row.quota_pflops is not None
-                and delta.tflops_after / 1000 > row.quota_pflops >= delta.tflops_before / 1000
-            ):
-                plan.quota_warnings.append(
-                    f"{name} goes over its quota of {row.quota_pflops:,.1f} PFLOPS "
-                    f"({delta.tflops_after / 1000:,.1f} after the move)."
-                )
+                if quota is not None and now > quota:  # over after the move, however before
+                    goes = "goes over" if was <= quota else "stays over"
+                    plan.quota_warnings.append(
+                        f"{name} {goes} its quota of {shown(quota)} ({shown(now)} after the move)."
+                    )

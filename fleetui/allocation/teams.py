@@ -33,6 +33,7 @@ card_t, team_t, project_t, model_t, node_t = (
     table_of(GpuModel),
     table_of(Node),
 )
+NO_PROJECT = "(no project)"  # the line of a team's cards in none of its projects
 # A node's telemetry goes with it; nothing else that refers to a row is deleted along.
 READINGS = (table_of(GpuSample), table_of(GpuHourly))
 
@@ -412,6 +413,23 @@ def holdings(engine: Engine, projects: bool = False, team: str | None = None) ->
         result[owner].pflops_by_model = dict(sorted(compute[owner].items(), key=lambda kv: -kv[1]))
     shown = [h for h in result.values() if only is None or h.team == only]
     return sorted(shown, key=lambda h: (-h.tflops, h.name))
+
+
+def outside_projects(team: Holding, projects: list[Holding]) -> Holding:
+    """What `team` holds in none of its `projects` (the team's, from `holdings`), so that the
+    project lines and this one add up to the team."""
+    rest = Holding(NO_PROJECT, team.name, team.cards, team.tflops)
+    by_model, pflops = dict(team.by_model), dict(team.pflops_by_model)
+    for project in projects:
+        rest.cards -= project.cards
+        rest.tflops -= project.tflops
+        for model, n in project.by_model.items():
+            by_model[model] -= n
+        for model, x in project.pflops_by_model.items():
+            pflops[model] -= x
+    rest.by_model = {m: n for m, n in by_model.items() if n}
+    rest.pflops_by_model = {m: x for m, x in pflops.items() if m in rest.by_model}
+    return rest
 
 
 def _name(name: str, kind: str) -> str:

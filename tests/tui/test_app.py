@@ -327,11 +327,18 @@ async def test_teams_screen_lists_holdings_with_projects(demo_engine):
         await pilot.press("t")
         await settle(pilot)
         assert isinstance(app.screen, TeamsScreen)
-        rows = [
-            str(app.screen.query_one("#holdings", DataTable).get_row_at(i)[0])
-            for i in range(app.screen.query_one("#holdings", DataTable).row_count)
-        ]
-        assert rows[0] == "LLM" and "  pretrain" in rows
+        table = app.screen.query_one("#holdings", DataTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        assert rows[0][0] == "LLM" and "  pretrain" in [r[0] for r in rows]
+        # each team's project lines, with its cards in no project, add up to the team
+        sums: list[list[int]] = []  # per team: its cards, its lines' cards
+        for label, cards, *_ in rows:
+            if label.startswith("  "):
+                sums[-1][1] += int(cards.replace(",", ""))
+            else:
+                sums.append([int(cards.replace(",", "")), 0])
+        assert all(held == parts for held, parts in sums if parts), sums
+        assert "  (no project)" in [r[0] for r in rows]
 
 
 async def test_dashboard_alerts_jump_to_the_matching_cards(demo_engine):
