@@ -66,3 +66,14 @@ def test_projects_list_takes_a_team(db_url):
     assert sorted(p["name"] for p in json.loads(result.stdout)) == ["LLM/rl", "LLM/sft"]
     result = cli(db_url, "projects", "list", "--team", "Search")
     assert result.exit_code == 1 and "There is no team 'Search'" in result.output
+
+
+def test_lists_say_how_many_more_models_a_team_holds(demo_url):
+    held = json.loads(cli(demo_url, "teams", "list", "--json").stdout)
+    result = CliRunner().invoke(app, ["--db", demo_url, "teams", "list"], env={"COLUMNS": "250"})
+    lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    for team in held:
+        more = len(team["by_model"]) - 3
+        said = f", +{more} more model" if more > 0 else "more model"
+        assert (said in lines[team["name"]]) == (more > 0), lines[team["name"]]
+    assert any(len(team["by_model"]) > 3 for team in held)

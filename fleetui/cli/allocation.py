@@ -145,8 +145,13 @@ def _print_holdings(engine, projects: bool, as_json: bool, team: str | None = No
     )
 
 
-def _top_models(holding) -> str:
-    return ", ".join(f"{m} {n:,}" for m, n in list(holding.by_model.items())[:3])
+def _top_models(holding, shown: int = 3) -> str:
+    """The models it holds most of, with how many more it holds ('+2 more models')."""
+    models = [f"{m} {n:,}" for m, n in holding.by_model.items()]
+    more = len(models) - shown
+    return ", ".join(
+        models[:shown] + ([f"+{units.counted(more, 'more model')}"] if more > 0 else [])
+    )
 
 
 # ---------------------------------------------------------------- plan and move
