@@ -151,3 +151,11 @@ def test_a_delete_batch_names_its_first_cards(demo_engine):
     cli(demo_engine, "delete", *serials, "--reason", "entered twice", "--yes")
     (batch,) = history.batches(demo_engine, limit=1)
     assert batch.summary == f"{', '.join(serials[:3])} and 1 more card"
+
+
+def test_the_demo_build_counts_the_cards_it_created(demo_engine):
+    with demo_engine.connect() as conn:
+        made = len(conn.execute(select(Card.id)).all())
+    (built,) = [b for b in history.batches(demo_engine) if b.action == "demo.build"]
+    assert built.cards == made > 0
+    assert cli(demo_engine, "history")[-3].endswith(f"  demo.build  {made:,} cards")

@@ -145,6 +145,8 @@ def batches(
     for batch_id, at, actor, action, cards, reason, _ in rows:
         head = heads.get(batch_id)
         action = head.action if head is not None else action
+        if not cards and head is not None and isinstance((head.after or {}).get("cards"), int):
+            cards = head.after["cards"]  # made its cards without an event each (demo.build)
         if head is not None:
             summary = _summary(head.before, head.after, names, cards)
         elif batch_id in first_card:  # a batch of card changes only: its first card's
