@@ -309,7 +309,7 @@ def test_a_command_without_cards_names_only_the_ways_it_has_to_choose_them(engin
     url = url_of(engine)
     result = CliRunner().invoke(app, ["--db", url, "delete", "--reason", "x", "--yes"])
     assert result.exit_code == 1
-    assert "fleetui: Name at least one serial.\n" == result.output
+    assert result.output == "fleetui: Name at least one serial.\n"
     result = CliRunner().invoke(app, ["--db", url, "edit", "--notes", "x", "--reason", "x"])
     assert result.exit_code == 1
     assert "Name at least one serial, or choose cards with --where." in result.output

@@ -416,6 +416,7 @@ def test_undo_reverts_a_quota_change_a_rename_and_an_add_and_refuses_what_it_can
     assert result.exit_code == 0, result.output
     assert "the quota of Search is back to 600 cards" in result.stdout
     assert listed() == {"Search": (600, None)}
+    assert history.batches(engine)[1].undone_by is not None
     assert cli("teams", "rename", "Search", "Trial3").exit_code == 0
     assert "team 'Trial3' is 'Search' again" in undo_last().stdout
     assert set(listed()) == {"Search"}
