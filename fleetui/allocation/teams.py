@@ -349,7 +349,9 @@ def _same(a: str, b: str) -> bool:
     return a.strip().lower() == b.strip().lower()
 
 
-def _claim(conn: Connection, table: Table, name: str, but: int | None = None, team=None) -> None:
+def _claim(
+    conn: Connection, table: Table, name: str, but: int | None = None, team: int | None = None
+) -> None:
     """Refuse a team name (or a project name within `team`) that another row holds already,
     ignoring case: lookups ignore case, so two names differing only in case would be one."""
     query = select(table.c.id, table.c.name)
