@@ -192,17 +192,25 @@ def settings(ctx: typer.Context) -> Config:
     return obj["settings"]
 
 
-def open_db(ctx: typer.Context, db: str | None = None, *, create: bool = True, fills: bool = False):
+# The commands that may create the database they write to (announced, see _pending); every
+# other command, the TUI included, needs one that exists: where there is none it says so and how
+# to make one, and leaves no file behind (a mistyped --db path is not a new fleet).
+CREATING = frozenset(
+    {"import", "restore", "poll", "teams add", "nodes add", "nodes import", "sources add"}
+)
+
+
+def open_db(ctx: typer.Context, db: str | None = None, *, fills: bool = False):
     """open_fleet, saying so (before the command's first output, see _pending) when that creates
-    a new, empty database file, unless the command `fills` it whole (restore); a read-only command
-    (`create=False`) creates none: where there is no database it says so and how to make one."""
+    a new, empty database file, unless the command `fills` it whole (restore); only the
+    CREATING commands create one."""
     from fleetui.db.engine import sqlite_path
     from fleetui.store import database_url, open_fleet
 
     target = db or db_target(ctx)
     path = sqlite_path(database_url(target))
     is_new = path is not None and not path.exists()
-    if is_new and not create:
+    if is_new and _command(ctx) not in CREATING:
         raise UserError(no_database(path))
     engine = open_fleet(target)
     if is_new:  # removed when the command fails (Group)
@@ -212,10 +220,19 @@ def open_db(ctx: typer.Context, db: str | None = None, *, create: bool = True, f
     return engine
 
 
+def _command(ctx: typer.Context) -> str:
+    """The command running, as typed after `fleetui` ("teams add"; "" for the TUI)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
 def no_database(path: object) -> str:
     return (
         f"There is no database at {path} yet; `fleetui import FILE` creates it with your cards "
-        "(`fleetui db upgrade` creates an empty one)."
+        "(`fleetui db upgrade` creates an empty one, `fleetui demo` shows a demo fleet)."
     )
 
 
