@@ -497,6 +497,27 @@ def test_the_exporter_serves_allocation_lifecycle_idle_and_sick_cards(sick_fleet
     assert value("fleetui_cards_sick", team="LLM", action="reset_gpu") == 1
 
 
+def test_the_exporters_pflops_carry_no_float_noise(engine):
+    """3 x 149.7 TFLOPS is 0.4491 PFLOPS, not 0.44909999999999994: values as exact as the
+    catalogue's TFLOPS (0.01), whatever the float arithmetic gives."""
+    with engine.begin() as conn:
+        for serial, key in (("A-1", "a40"), ("A-2", "a40"), ("A-3", "a40"), ("L-1", "l40")):
+            model_id = conn.execute(select(GpuModel.id).where(GpuModel.key == key)).scalar()
+            conn.execute(insert(Card).values(serial=serial, model_id=model_id))
+    server = exporter.make_exporter(engine, Config(), "127.0.0.1", 0, None, lambda: TODAY)
+    try:
+        page = _get(_serve(server) + "/metrics")
+    finally:
+        server.shutdown()
+        server.server_close()
+    shown = {
+        line.split('model="')[1].split('"')[0]: line.rsplit(" ", 1)[1]
+        for line in page.splitlines()
+        if line.startswith("fleetui_pflops{")
+    }
+    assert shown == {"A40": "0.4491", "L40 48GB": "0.18105"}
+
+
 def test_the_exporter_serves_off_loopback_only_with_a_token(engine, db_url, tmp_path):
     with pytest.raises(UserError, match="needs --token-file"):
         exporter.make_exporter(engine, Config(), "0.0.0.0", 0, None)
