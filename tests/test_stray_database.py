@@ -90,3 +90,27 @@ def test_the_tui_on_a_fresh_machine_says_how_to_start():
     assert NO_DATABASE.format(default) in done.stderr
     assert "`fleetui demo`" in done.stderr
     assert not default.exists()
+
+
+@pytest.mark.parametrize(
+    ("rows", "kept"), [("X-1,Nope\n" * 50, False), ("N-1,H20\n", True)], ids=["failed", "written"]
+)
+def test_output_to_a_closed_pipe_removes_the_new_database_unless_written(tmp_path, rows, kept):
+    """`fleetui import FILE | head`: the reader is gone before the command says anything. A
+    failed import's new database goes as without a pipe; an import that was written stays."""
+    target = tmp_path / "fleet.db"
+    source = tmp_path / "cards.csv"
+    source.write_text("serial,model\n" + rows)
+    reader, writer = os.pipe()
+    os.close(reader)  # every write the command makes then fails: EPIPE
+    try:
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "fleetui"), "--db", str(target), "import", source],
+            stdout=writer,
+            stderr=writer,
+            timeout=120,
+        )
+    finally:
+        os.close(writer)
+    assert done.returncode != 0
+    assert target.exists() is kept

@@ -76,11 +76,25 @@ class Group(typer.core.TyperGroup):
             raise
         except Exception as exc:
             sentence = _database_problem(exc)
-            if sentence is None:
+            if sentence is None:  # e.g. output to a pipe its reader closed (`| head`)
+                _settle_created(ctx, keep=_written(ctx))
                 raise
             _fail(ctx, sentence, 1)
         _settle_created(ctx, keep=True)
         return result
+
+
+def _written(ctx: Context) -> bool:
+    """Whether anything was written to the database this command created (then it stays)."""
+    created = (ctx.find_root().obj or {}).get("created")
+    if created is None:
+        return False
+    from sqlalchemy import select
+
+    from fleetui.db.tables import Event
+
+    with created[0].connect() as conn:
+        return conn.execute(select(Event.id).limit(1)).first() is not None
 
 
 def _database_problem(exc: Exception) -> str | None:
