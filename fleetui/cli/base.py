@@ -91,10 +91,10 @@ def _written(ctx: Context) -> bool:
         return False
     from sqlalchemy import select
 
-    from fleetui.db.tables import Event
+    from fleetui.db.tables import Event, table_of
 
     with created[0].connect() as conn:
-        return conn.execute(select(Event.id).limit(1)).first() is not None
+        return conn.execute(select(table_of(Event).c.id).limit(1)).first() is not None
 
 
 def _database_problem(exc: Exception) -> str | None:
@@ -234,7 +234,7 @@ def open_db(ctx: typer.Context, db: str | None = None, *, fills: bool = False):
     return engine
 
 
-def _command(ctx: typer.Context) -> str:
+def _command(ctx: Context) -> str:
     """The command running, as typed after `fleetui` ("teams add"; "" for the TUI)."""
     names = []
     while ctx.parent is not None:
