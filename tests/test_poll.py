@@ -280,6 +280,7 @@ def test_an_empty_telemetry_url_is_refused_as_given(db_url, flag):
     """An empty --agent is a URL given, not a missing one: it is refused as the empty text it
     is (it once reached the service as None, a dcgm node without a URL), and adds no node."""
     runner = CliRunner()
+    assert runner.invoke(app, ["--db", db_url, "db", "upgrade"]).exit_code == 0  # an empty fleet
     refused = runner.invoke(app, ["--db", db_url, "nodes", "add", "node-x", flag, ""])
     assert refused.exit_code == 1
     assert refused.stderr.strip() == ("fleetui: '' is not an http:// or https:// URL.")
