@@ -400,6 +400,32 @@ def test_rma_of_a_card_without_health_evidence_warns_and_still_opens(sick_fleet,
     assert "No health evidence was recorded for this card." in packet.read_text("utf-8")
 
 
+def test_the_packet_shows_the_card_in_the_repair_the_rma_opened(sick_fleet, db_url, tmp_path):
+    """The packet is the card as the RMA leaves it (in repair, under its ticket); a second RMA
+    of a card in repair writes that repair's packet and opens no second repair."""
+
+    def cli(*args: str):
+        return CliRunner().invoke(app, ["--db", db_url, *args, "--today", "2026-11-01"])
+
+    first = cli("rma", "S-0", "--out", str(tmp_path / "first.md"))
+    assert first.exit_code == 0, first.output
+    packet = json.loads((tmp_path / "first.json").read_text("utf-8"))
+    assert (packet["status"], packet["ticket"]) == ("repair", "RMA-S-0-20261101")
+    assert packet["history"][-1]["action"] == "repair.send"
+    text = (tmp_path / "first.md").read_text("utf-8")
+    assert "- Status: repair\n- Repair ticket: RMA-S-0-20261101\n" in text
+    second = cli("rma", "S-0", "--out", str(tmp_path / "second.md"), "--json")
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout)["batch"] is None
+    again = cli("rma", "S-0", "--out", str(tmp_path / "third.md"))
+    assert again.stdout.startswith(
+        "Card S-0: already in repair under ticket RMA-S-0-20261101, no second repair opened; "
+    )
+    with sick_fleet.connect() as conn:
+        sent = conn.execute(select(Event.id).where(Event.action == "repair.send")).all()
+    assert len(sent) == 1
+
+
 def test_out_of_warranty_the_packet_shows_what_repairs_of_the_model_cost(sick_fleet, tmp_path):
     from fleetui.telemetry import rma
 
@@ -469,6 +495,27 @@ def test_the_exporter_serves_allocation_lifecycle_idle_and_sick_cards(sick_fleet
     assert value("fleetui_cards_sick", team="LLM", action="reboot_node") == 1
     assert value("fleetui_cards_sick", team="LLM", action="inspect") == 1
     assert value("fleetui_cards_sick", team="LLM", action="reset_gpu") == 1
+
+
+def test_the_exporters_pflops_carry_no_float_noise(engine):
+    """3 x 149.7 TFLOPS is 0.4491 PFLOPS, not 0.44909999999999994: values as exact as the
+    catalogue's TFLOPS (0.01), whatever the float arithmetic gives."""
+    with engine.begin() as conn:
+        for serial, key in (("A-1", "a40"), ("A-2", "a40"), ("A-3", "a40"), ("L-1", "l40")):
+            model_id = conn.execute(select(GpuModel.id).where(GpuModel.key == key)).scalar()
+            conn.execute(insert(Card).values(serial=serial, model_id=model_id))
+    server = exporter.make_exporter(engine, Config(), "127.0.0.1", 0, None, lambda: TODAY)
+    try:
+        page = _get(_serve(server) + "/metrics")
+    finally:
+        server.shutdown()
+        server.server_close()
+    shown = {
+        line.split('model="')[1].split('"')[0]: line.rsplit(" ", 1)[1]
+        for line in page.splitlines()
+        if line.startswith("fleetui_pflops{")
+    }
+    assert shown == {"A40": "0.4491", "L40 48GB": "0.18105"}
 
 
 def test_the_exporter_serves_off_loopback_only_with_a_token(engine, db_url, tmp_path):

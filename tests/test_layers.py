@@ -59,7 +59,7 @@ def test_help_lists_every_command_without_loading_any():
 
 def test_a_query_on_sqlite_loads_neither_postgresql_nor_the_ui(tmp_path):
     db = str(tmp_path / "fleet.db")
-    _modules_after("--db", db, "cards", "--json")  # creates the database: Alembic, a message
+    _modules_after("--db", db, "db", "upgrade")  # creates the database: Alembic, a message
     loaded = _modules_after("--db", db, "cards", "--json")
     assert "fleetui.inventory.cards" in loaded  # the command ran
     assert loaded & (UI | {"alembic", "sqlalchemy.dialects.postgresql", "psycopg"}) == set()

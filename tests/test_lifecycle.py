@@ -548,6 +548,7 @@ def test_reports_read_like_reports(db_url):
         assert result.exit_code == 0, result.output
         return result.stdout
 
+    assert runner.invoke(app, ["--db", db_url, "db", "upgrade"]).exit_code == 0  # an empty fleet
     empty = report("warranty", "--within", "1d")
     assert empty.strip() == "No held card's warranty ends within 1 day."
     assert "No team held any card at the end of" in report("allocation")

@@ -229,6 +229,29 @@ def test_cli_nodes_poll_and_reconcile(db_url, endpoints):
     assert len(json.loads(found.stdout)) == 3
 
 
+def test_when_every_node_and_store_refused_nothing_is_claimed(db_url, endpoints):
+    """A round where nothing answered fails (exit 1), and reconcile then compares nothing: it
+    says so (exit 2) instead of "Telemetry and the inventory agree"."""
+    runner = CliRunner()
+    _, _, dead_url = endpoints
+
+    def cli(*args: str):
+        return runner.invoke(app, ["--db", db_url, *args])
+
+    assert cli("nodes", "add", "node-c", "--agent", dead_url).exit_code == 0
+    assert cli("sources", "add", "prom", "--prometheus", dead_url).exit_code == 0
+    polled = cli("poll", "--once")
+    assert polled.exit_code == 1 and "0 of 1 node answered, 0 of 1 store" in polled.stdout
+    assert "node-c: " in polled.stderr and "store prom: " in polled.stderr
+    said = (
+        "fleetui: No node or metrics store answered its last poll, so nothing was compared; "
+        "`fleetui nodes list` shows why, `fleetui poll --once` polls them again.\n"
+    )
+    for args in (["reconcile"], ["reconcile", "--json"], ["reconcile", "fix", "--all"]):
+        result = cli(*args)
+        assert (result.exit_code, result.stdout, result.stderr) == (2, "", said)
+
+
 def test_a_dcgm_url_works_with_or_without_its_metrics_page(db_url, endpoints, tmp_path):
     """People copy dcgm-exporter's URL with /metrics; the poller adds the page itself. A token
     file given to one node (here a dcgm-exporter behind a proxy) goes to that node only."""
@@ -257,6 +280,7 @@ def test_an_empty_telemetry_url_is_refused_as_given(db_url, flag):
     """An empty --agent is a URL given, not a missing one: it is refused as the empty text it
     is (it once reached the service as None, a dcgm node without a URL), and adds no node."""
     runner = CliRunner()
+    assert runner.invoke(app, ["--db", db_url, "db", "upgrade"]).exit_code == 0  # an empty fleet
     refused = runner.invoke(app, ["--db", db_url, "nodes", "add", "node-x", flag, ""])
     assert refused.exit_code == 1
     assert refused.stderr.strip() == ("fleetui: '' is not an http:// or https:// URL.")

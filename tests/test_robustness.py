@@ -392,5 +392,7 @@ def test_a_new_database_is_announced_before_the_output_unless_restore_fills_it(t
     assert (
         failed.stderr.splitlines()[-1] == f"Removed the new database {tmp_path / 'third.db'} again."
     )
-    refused(cli("--db", str(tmp_path / "typo.db"), "teams", "delete", "Nope"), "no team 'Nope'")
+    refused(
+        cli("--db", str(tmp_path / "typo.db"), "teams", "delete", "Nope"), "There is no database"
+    )
     assert not (tmp_path / "typo.db").exists()

@@ -359,7 +359,6 @@ def test_sources_cli_add_list_remove(db_url, tmp_path):
         assert (
             refused.exit_code == 1 and why in refused.stderr and "Traceback" not in refused.output
         )
-    assert json.loads(_cli(db_url, "sources", "list", "--json").stdout) == []
     added = _cli(
         db_url,
         "sources",
@@ -383,6 +382,7 @@ def test_sources_cli_add_list_remove(db_url, tmp_path):
     assert "secret" not in listed.stdout and "secret" not in _cli(db_url, "sources", "list").stdout
     removed = _cli(db_url, "sources", "remove", "dc1")
     assert removed.exit_code == 0 and "removed" in removed.stdout
+    assert json.loads(_cli(db_url, "sources", "list", "--json").stdout) == []
     gone = _cli(db_url, "sources", "remove", "dc1")
     assert gone.exit_code == 1 and "No source is named 'dc1'." in gone.stderr
 

@@ -76,11 +76,25 @@ class Group(typer.core.TyperGroup):
             raise
         except Exception as exc:
             sentence = _database_problem(exc)
-            if sentence is None:
+            if sentence is None:  # e.g. output to a pipe its reader closed (`| head`)
+                _settle_created(ctx, keep=_written(ctx))
                 raise
             _fail(ctx, sentence, 1)
         _settle_created(ctx, keep=True)
         return result
+
+
+def _written(ctx: Context) -> bool:
+    """Whether anything was written to the database this command created (then it stays)."""
+    created = (ctx.find_root().obj or {}).get("created")
+    if created is None:
+        return False
+    from sqlalchemy import select
+
+    from fleetui.db.tables import Event, table_of
+
+    with created[0].connect() as conn:
+        return conn.execute(select(table_of(Event).c.id).limit(1)).first() is not None
 
 
 def _database_problem(exc: Exception) -> str | None:
@@ -192,17 +206,25 @@ def settings(ctx: typer.Context) -> Config:
     return obj["settings"]
 
 
-def open_db(ctx: typer.Context, db: str | None = None, *, create: bool = True, fills: bool = False):
+# The commands that may create the database they write to (announced, see _pending); every
+# other command, the TUI included, needs one that exists: where there is none it says so and how
+# to make one, and leaves no file behind (a mistyped --db path is not a new fleet).
+CREATING = frozenset(
+    {"import", "restore", "poll", "teams add", "nodes add", "nodes import", "sources add"}
+)
+
+
+def open_db(ctx: typer.Context, db: str | None = None, *, fills: bool = False):
     """open_fleet, saying so (before the command's first output, see _pending) when that creates
-    a new, empty database file, unless the command `fills` it whole (restore); a read-only command
-    (`create=False`) creates none: where there is no database it says so and how to make one."""
+    a new, empty database file, unless the command `fills` it whole (restore); only the
+    CREATING commands create one."""
     from fleetui.db.engine import sqlite_path
     from fleetui.store import database_url, open_fleet
 
     target = db or db_target(ctx)
     path = sqlite_path(database_url(target))
     is_new = path is not None and not path.exists()
-    if is_new and not create:
+    if is_new and _command(ctx) not in CREATING:
         raise UserError(no_database(path))
     engine = open_fleet(target)
     if is_new:  # removed when the command fails (Group)
@@ -212,10 +234,19 @@ def open_db(ctx: typer.Context, db: str | None = None, *, create: bool = True, f
     return engine
 
 
+def _command(ctx: Context) -> str:
+    """The command running, as typed after `fleetui` ("teams add"; "" for the TUI)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
 def no_database(path: object) -> str:
     return (
         f"There is no database at {path} yet; `fleetui import FILE` creates it with your cards "
-        "(`fleetui db upgrade` creates an empty one)."
+        "(`fleetui db upgrade` creates an empty one, `fleetui demo` shows a demo fleet)."
     )
 
 

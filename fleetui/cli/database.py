@@ -98,7 +98,7 @@ def db_check(
     (listed); 2: a database from a newer fleetui."""
     from fleetui.admin import maintenance
 
-    problems = maintenance.check(open_db(ctx, create=False), full)
+    problems = maintenance.check(open_db(ctx), full)
     if as_json:
         print_json([p.__dict__ for p in problems])
     else:
@@ -115,7 +115,7 @@ def backup_cmd(ctx: typer.Context, dest: Annotated[str, typer.Argument(help="New
     """Back up the database (safe while fleetui runs). SQLite: a copy; PostgreSQL: pg_dump -Fc."""
     from fleetui.admin import maintenance
 
-    out.print(maintenance.backup(open_db(ctx, create=False), dest), highlight=False)
+    out.print(maintenance.backup(open_db(ctx), dest), highlight=False)
 
 
 @app.command("restore")

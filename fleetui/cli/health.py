@@ -73,7 +73,11 @@ def rma_cmd(
     if as_json:
         print_json(packet.data | {"files": [str(p) for p in paths], "batch": packet.batch})
         return
-    opened = f"repair opened (batch {packet.batch[:8]})" if packet.batch else "already in repair"
+    opened = (
+        f"repair opened (batch {packet.batch[:8]})"
+        if packet.batch
+        else f"already in repair under ticket {packet.data['ticket']}, no second repair opened"
+    )
     out.print(f"Card {serial}: {opened}; packet {paths[0]} and {paths[1]}.", highlight=False)
 
 

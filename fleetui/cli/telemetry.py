@@ -207,6 +207,8 @@ def poll_cmd(
         for failure in result.failed[:10]:
             err.print(f"  {failure}", highlight=False, markup=False)
         if once:
+            if result.failed and not (result.answered or result.stores_answered):
+                raise typer.Exit(1)  # every node and store failed (listed above)
             return
         time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
@@ -221,12 +223,14 @@ reconcile_app = subgroup(
 @reconcile_app.callback(invoke_without_command=True)
 def reconcile_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List what telemetry and the inventory disagree on: unknown, missing, moved, model.
-    Exit 0: they agree; 1: discrepancies (listed)."""
+    Exit 0: they agree; 1: discrepancies (listed); 2: no node or store answered its last poll."""
     from fleetui.telemetry import reconcile
 
     if ctx.invoked_subcommand is not None:
         return
-    found = reconcile.discrepancies(open_db(ctx))
+    engine = open_db(ctx)
+    reconcile.require_fresh(engine)
+    found = reconcile.discrepancies(engine)
     if as_json:
         print_json([d.as_dict() for d in found])
     else:
@@ -256,6 +260,7 @@ def reconcile_fix(
     if (key is None) == (not every):
         raise UserError("Give a serial or UUID, or --all.")
     engine = open_db(ctx)
+    reconcile.require_fresh(engine)
     found = reconcile.discrepancies(engine)
     chosen = found if key is None else reconcile.matching(found, key)
     results = []

@@ -28,6 +28,7 @@ card_t, model_t, team_t = table_of(Card), table_of(GpuModel), table_of(Team)
 project_t, event_t = table_of(Project), table_of(HealthEvent)
 COMPUTING = (Status.IN_SERVICE, Status.SPARE)  # cards whose PFLOPS count, as on the dashboard
 NONE = "none"  # the label of cards held by no team or project
+PFLOPS_DECIMALS = 5  # the catalogue gives TFLOPS to 0.01; further digits are float noise
 
 
 class FleetCollector(Collector):
@@ -108,7 +109,10 @@ class FleetCollector(Collector):
             name, tflops = models[model_id]
             values = [teams.get(team_id, NONE), projects.get(project_id, NONE), name, status]
             cards.add_metric(values, count)
-            pflops.add_metric(values, count * tflops / 1000 if status in COMPUTING else 0.0)
+            computing = status in COMPUTING
+            pflops.add_metric(
+                values, round(count * tflops / 1000, PFLOPS_DECIMALS) if computing else 0.0
+            )
         yield cards
         yield pflops
         for metric, help_text, rows in (

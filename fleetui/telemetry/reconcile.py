@@ -54,8 +54,29 @@ def matching(found: list[Discrepancy], key: str) -> list[Discrepancy]:
     return chosen
 
 
+class NothingCompared(UserError):
+    """No fresh telemetry: an empty list of discrepancies would claim an agreement never checked."""
+
+    exit_code = 2
+
+
+def _answered():
+    """The nodes that answered their last poll (directly or through their metrics store)."""
+    return select(node_t.c.id).where(node_t.c.failures == 0, node_t.c.polled_at.isnot(None))
+
+
+def require_fresh(engine: Engine) -> None:
+    """NothingCompared unless some node or metrics store answered its last poll."""
+    with engine.connect() as conn:
+        if conn.execute(_answered().limit(1)).first() is None:
+            raise NothingCompared(
+                "No node or metrics store answered its last poll, so nothing was compared; "
+                "`fleetui nodes list` shows why, `fleetui poll --once` polls them again."
+            )
+
+
 def discrepancies(engine: Engine) -> list[Discrepancy]:
-    answered = select(node_t.c.id).where(node_t.c.failures == 0, node_t.c.polled_at.isnot(None))
+    answered = _answered()
     live = sample_t.c.node_id.in_(answered)
     with engine.connect() as conn:
         hosts = dict(conn.execute(select(node_t.c.id, node_t.c.hostname)).all())

@@ -79,6 +79,19 @@ def model_repair_cost(engine: Engine, model_id: int) -> list[dict[str, Any]]:
     ]
 
 
+def repair_ticket(engine: Engine, card_id: int) -> str | None:
+    """The ticket of the card's latest repair (the open one, for a card in repair)."""
+    query = (
+        select(event_t.c.after)
+        .where(event_t.c.card_id == card_id, event_t.c.action == Action.REPAIR_SEND)
+        .order_by(event_t.c.id.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        after = conn.execute(query).scalar()
+    return after.get("ticket") if after else None
+
+
 def build(engine: Engine, serial: str, config: Config, today: date) -> dict[str, Any]:
     """Everything the packet says, read without changing anything."""
     card = _card(engine, serial)
@@ -99,6 +112,7 @@ def build(engine: Engine, serial: str, config: Config, today: date) -> dict[str,
         "team": card["team"],
         "project": card["project"],
         "status": card["status"],
+        "ticket": repair_ticket(engine, card["id"]) if card["status"] == Status.REPAIR else None,
         "supplier": card["supplier"],
         "purchase_date": card["purchase_date"].isoformat() if card["purchase_date"] else None,
         "price": None if price is None else f"{price / 100:,.2f} {card['currency'] or ''}".strip(),
@@ -137,6 +151,8 @@ def markdown(data: dict[str, Any]) -> str:
         ("PCI bus id", "pci_bus_id"),
         ("Model", "model"),
         ("Node", "node"),
+        ("Status", "status"),
+        ("Repair ticket", "ticket"),
         ("Team / project", None),
         ("Supplier", "supplier"),
         ("Purchase date", "purchase_date"),
@@ -195,9 +211,10 @@ def open_rma(
     ticket: str | None = None,
     actor: str | None = None,
 ) -> tuple[Packet, list[Path]]:
-    """Open the card's repair (unless it is in repair already) and write its packet to `out`
-    (markdown) and `out` with .json. When the files exist or cannot be written, or the repair
-    cannot be opened, nothing is written and nothing changes."""
+    """Open the card's repair (unless it is in repair already: the packet is then that repair's)
+    and write its packet, showing the card in repair with its ticket, to `out` (markdown) and
+    `out` with .json. When the files exist or cannot be written, or the repair cannot be
+    opened, nothing is written and nothing changes."""
     card = _card(engine, serial)
     if card["status"] in (Status.RETIRED, Status.ON_ORDER):
         raise UserError(f"Card {serial} is {card['status']}; it cannot go to repair.")
@@ -206,28 +223,35 @@ def open_rma(
     for path in paths:
         if path.exists():
             raise UserError(f"{path} exists; fleetui never overwrites a file. Nothing was done.")
-    data = build(engine, serial, config, today)
-    text = markdown(data)
     temps = [path.with_name(f".{path.name}.part") for path in paths]
+    batch = None
     try:
         try:
+            for temp in temps:  # the packet can be written: checked before the repair opens
+                temp.write_bytes(b"")
+            if card["status"] != Status.REPAIR:
+                evidence = [e["text"] for e in health.timeline(engine, card["id"]) if e["active"]]
+                batch = repairs.send(
+                    engine,
+                    serial,
+                    ticket or f"RMA-{_safe(serial)}-{today:%Y%m%d}",
+                    card["supplier"] or "",
+                    reason="RMA: " + ("; ".join(evidence) or "opened by hand"),
+                    actor=actor,
+                )
+            data = build(engine, serial, config, today)  # the card as the RMA leaves it
+            text = markdown(data)
             temps[0].write_text(text, "utf-8")
             temps[1].write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
         except OSError as exc:
-            raise UserError(
-                f"Cannot write the RMA packet {target}: {exc.strerror}; nothing was changed."
-            ) from None
-        batch = None
-        if card["status"] != Status.REPAIR:
-            evidence = [e["text"] for e in data["health"] if e["active"]]
-            batch = repairs.send(
-                engine,
-                serial,
-                ticket or f"RMA-{_safe(serial)}-{today:%Y%m%d}",
-                card["supplier"] or "",
-                reason="RMA: " + ("; ".join(evidence) or "opened by hand"),
-                actor=actor,
+            kept = (
+                "nothing was changed"
+                if batch is None
+                else f"the repair stays open (`fleetui undo {batch[:8]}` reverts it)"
             )
+            raise UserError(
+                f"Cannot write the RMA packet {target}: {exc.strerror}; {kept}."
+            ) from None
         for temp, path in zip(temps, paths, strict=True):
             os.replace(temp, path)
     finally:
