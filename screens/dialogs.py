@@ -21,6 +21,7 @@ DIALOG_CSS = """
 {name} > Vertical {{ width: 72; height: auto; border: round $warning;
                     background: $surface; padding: 1 2; }}
 {name} Horizontal {{ height: auto; margin-top: 1; }}
+{name} Label {{ width: 100%; }}
 """
 
 

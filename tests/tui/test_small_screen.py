@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import pytest
 from textual.command import CommandPalette
-from textual.widgets import DataTable, Input
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
 
 from fleetui.app import FleetApp
+from fleetui.config import Config
 from fleetui.screens.card_detail import CardDetailScreen
+from fleetui.screens.dialogs import AskText, Confirm
+from fleetui.screens.import_screen import FieldPicker
 from fleetui.screens.inventory import InventoryScreen
+from fleetui.store import open_fleet
 from tests.tui.test_app import settle
+
+
+@pytest.fixture
+def sqlite_demo(demo_file, tmp_path):
+    """The demo fleet in a private SQLite file: layout is the same on either backend."""
+    copy = tmp_path / "demo.db"
+    copy.write_bytes(demo_file.read_bytes())
+    engine = open_fleet(str(copy))
+    yield engine
+    engine.dispose()
 
 
 async def open_a_card_then_go_to_the_dashboard(pilot) -> None:
@@ -63,3 +78,53 @@ async def test_the_palettes_filter_inventory_reaches_the_filter_box_over_a_card(
         await settle(pilot)
         assert isinstance(app.screen, InventoryScreen)
         assert app.focused is app.screen.query_one("#filter", Input)
+
+
+def overflows(screen: Screen) -> list[str]:
+    """What does not fit an 80-column screen: a widget reaching past its sides (the footer
+    scrolls, so it may), or a text taller than its box (its last lines cut)."""
+    found = []
+    for widget in screen.query("*"):
+        if not widget.display or any(isinstance(a, Footer) for a in widget.ancestors_with_self):
+            continue
+        region = widget.region
+        if region.width and (region.x < 0 or region.right > screen.size.width):
+            found.append(f"{widget!r} spans columns {region.x}-{region.right}")
+        if isinstance(widget, Static) and widget.content_region.width:
+            box = widget.content_region
+            needed = widget.get_content_height(screen.size, screen.size, box.width)
+            if needed > box.height:
+                found.append(f"{widget!r} needs {needed} lines, has {box.height}")
+    return found
+
+
+LONG = "Undo batch 0123abcd (moved 1,234 cards from Search to LLM for the new model) " * 2
+
+
+@pytest.mark.parametrize(
+    "keys, opened",
+    [
+        *[((key,), None) for key in "ditlgI"],  # every screen
+        (("k",), "HealthScreen"),
+        (("A",), "SchedulerModal"),
+        (("R",), "ReallocateModal"),
+        (("question_mark",), "HelpScreen"),
+        (("i", "e"), "EditModal"),
+        ((), Confirm(LONG)),
+        ((), AskText(LONG)),
+        ((), FieldPicker(LONG)),
+    ],
+)
+async def test_every_screen_and_dialog_fits_80_columns(sqlite_demo, keys, opened):
+    app = FleetApp(sqlite_demo, settings=Config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+        if isinstance(opened, Screen):
+            await app.push_screen(opened)
+            await settle(pilot)
+        else:
+            assert opened is None or type(app.screen).__name__ == opened
+        assert overflows(app.screen) == []
