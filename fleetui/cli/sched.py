@@ -52,17 +52,11 @@ def _say(lines: list[str]) -> None:
 
 
 def _slurm_only(ctx: typer.Context) -> None:
-    from fleetui import config
+    from fleetui.scheduler import slurm
 
-    cfg = settings(ctx)
-    if cfg.scheduler.kind != "slurm":
-        raise UserError(
-            f'No Slurm to apply to: set [scheduler] kind = "slurm" in {config.path()}'
-            " (for Kubernetes, `fleetui sched export --kueue DIR`)."
-            if cfg.scheduler.kind != "kueue"
-            else "With Kueue, write the objects with `fleetui sched export --kueue DIR` and "
-            "`kubectl apply --server-side -f DIR`."
-        )
+    problem = slurm.not_applicable(settings(ctx))
+    if problem:
+        raise UserError(problem)
 
 
 @sched_app.command("map")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from textual.command import CommandPalette
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Button, DataTable, Footer, Input, Static
 
 from fleetui.app import FleetApp
-from fleetui.config import Config
+from fleetui.config import Config, Scheduler
 from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.dialogs import AskText, Confirm
 from fleetui.screens.import_screen import FieldPicker
@@ -128,3 +128,25 @@ async def test_every_screen_and_dialog_fits_80_columns(sqlite_demo, keys, opened
         else:
             assert opened is None or type(app.screen).__name__ == opened
         assert overflows(app.screen) == []
+
+
+@pytest.mark.parametrize(
+    "kind, said",
+    [
+        ("kueue", "`fleetui sched export --kueue DIR` and `kubectl apply --server-side -f DIR`"),
+        ("", 'set [scheduler] kind = "slurm" in'),
+    ],
+)
+async def test_the_apply_key_without_slurm_says_what_to_do_and_offers_no_apply(
+    sqlite_demo, kind, said
+):
+    from fleetui.screens.scheduler import SchedulerModal
+
+    app = FleetApp(sqlite_demo, settings=Config(scheduler=Scheduler(kind=kind)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("A")
+        await settle(pilot)
+        assert isinstance(app.screen, SchedulerModal)
+        assert said in str(app.screen.query_one("#commands", Static).render())
+        assert not app.screen.query_one("#apply", Button).display
