@@ -98,12 +98,13 @@ def diff_cmd(ctx: typer.Context, kueue: KueueFile = None, as_json: JsonOption = 
             from fleetui.scheduler import kueue as kueue_mod
 
             drift = kueue_mod.diff(engine, settings(ctx), kueue)
-            nouns = ("ClusterQueue", "cohort")
+            nouns = ("ClusterQueue", "cohort", "no quota for")
         else:
             from fleetui.scheduler import slurm
 
             _slurm_only(ctx)
-            drift, nouns = slurm.preview(engine, settings(ctx)).drift, ("account", "parent")
+            drift = slurm.preview(engine, settings(ctx)).drift
+            nouns = ("account", "parent", "no limit on")
     if as_json:
         print_json([d.as_dict() for d in drift])
     else:

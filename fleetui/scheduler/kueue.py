@@ -129,8 +129,9 @@ def _swap_in(staging: Path, directory: Path) -> None:
 
 
 def read(file: Path) -> dict[str, Present]:
-    """The ClusterQueues in `kubectl get clusterqueues -o json` output: cohort and the
-    `nvidia.com/gpu` nominalQuota per flavor."""
+    """The ClusterQueues in `kubectl get clusterqueues -o json` output (or one queue's,
+    `kubectl get clusterqueue NAME -o json`): cohort and the `nvidia.com/gpu` nominalQuota per
+    flavor (a flavor absent from a queue is no quota)."""
     try:
         data = json.loads(file.read_text("utf-8"))
     except OSError as exc:
@@ -139,7 +140,8 @@ def read(file: Path) -> dict[str, Present]:
         raise UserError(
             f"{file} is not JSON; give the output of `kubectl get clusterqueues -o json`."
         ) from None
-    items = data.get("items") if isinstance(data, dict) else None
+    single = isinstance(data, dict) and data.get("kind") == "ClusterQueue"
+    items = [data] if single else data.get("items") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise UserError(
             f"{file} holds no list of items; give the output of "
@@ -174,4 +176,4 @@ def _quantity(file: Path, queue: str, resource: dict[str, Any]) -> int:
 
 def diff(engine: Engine, cfg: config.Config, file: Path) -> list[Drift]:
     """Where the ClusterQueues in `file` disagree with the holdings."""
-    return compare(_wants(load(engine, cfg), cards(engine)), read(file))
+    return compare(_wants(load(engine, cfg), cards(engine)), read(file), absent=0)

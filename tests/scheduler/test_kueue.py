@@ -118,6 +118,32 @@ def test_diff_reads_kubectl_json_and_reports_drift_both_ways(fleet_db, config_fi
     assert {d["what"] for d in json.loads(as_json.stdout)} == {"limit", "missing"}
 
 
+def test_a_flavor_absent_from_a_queue_is_no_quota(fleet_db, config_file, tmp_path):
+    """In Kueue a flavor a ClusterQueue leaves out gives it no quota: in sync where the team
+    holds none of that model, drift where it holds some. One queue (`kubectl get clusterqueue
+    NAME -o json`, not a List) is read as well."""
+    write_config(KUEUE)
+    queues = {
+        q["metadata"]["name"]: q
+        for q in _as_kubectl_shows(exported(fleet_db, tmp_path / "k"))["items"]
+    }
+    for queue in queues.values():  # each queue without its A100 flavor; only Ads holds A100s
+        group = queue["spec"]["resourceGroups"][0]
+        group["flavors"] = [f for f in group["flavors"] if "a100" not in f["name"]]
+    got = tmp_path / "cq.json"
+    got.write_text(json.dumps(queues["llm"]))
+    llm = cli("--db", fleet_db, "sched", "diff", "--kueue", str(got))
+    assert llm.exit_code == 1  # the queue only: Ads's is missing from the file
+    assert llm.stdout.splitlines() == ["Ads: ClusterQueue ads is missing"]
+    got.write_text(json.dumps(queues["ads"]))
+    ads = cli("--db", fleet_db, "sched", "diff", "--kueue", str(got))
+    assert ads.exit_code == 1
+    assert ads.stdout.splitlines() == [
+        "Ads: ClusterQueue ads has no quota for nvidia-a100-sxm4-80gb; it holds 8",
+        "LLM: ClusterQueue llm is missing",
+    ]
+
+
 def test_diff_of_a_file_that_is_not_kubectl_json_is_one_sentence(fleet_db, config_file, tmp_path):
     write_config(KUEUE)
     bad = tmp_path / "cq.json"
