@@ -167,6 +167,11 @@ def export_cmd(
     `kubectl apply --server-side -f DIR`."""
     from fleetui.scheduler import kueue as kueue_mod
 
-    written = kueue_mod.export(open_db(ctx), settings(ctx), kueue)
-    _say([f"Wrote {len(written)} objects to {kueue}; apply them with "
-          f"`kubectl apply --server-side -f {kueue}`."])  # fmt: skip
+    engine, cfg = open_db(ctx), settings(ctx)
+    written = kueue_mod.export(engine, cfg, kueue)
+    skipped = kueue_mod.left_out(engine, cfg)
+    lines = [f"Wrote {len(written)} objects to {kueue}; apply them with "
+             f"`kubectl apply --server-side -f {kueue}`."]  # fmt: skip
+    if skipped:
+        lines.append(f"Left out, no known Kubernetes device plugin: {', '.join(skipped)}.")
+    _say(lines)
