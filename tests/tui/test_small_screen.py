@@ -150,3 +150,19 @@ async def test_the_apply_key_without_slurm_says_what_to_do_and_offers_no_apply(
         assert isinstance(app.screen, SchedulerModal)
         assert said in str(app.screen.query_one("#commands", Static).render())
         assert not app.screen.query_one("#apply", Button).display
+
+
+async def test_a_tab_typed_as_the_request_dialog_comes_up_is_kept(sqlite_demo):
+    """The dialog's first field has focus once it is composed, not a moment later: a Tab typed
+    in that moment was undone, and the next field's keys went into the first."""
+    from fleetui.screens.reallocate import ReallocateModal
+
+    app = FleetApp(sqlite_demo, settings=Config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await app.push_screen(ReallocateModal(sqlite_demo, settings=app.settings))
+        assert app.focused is app.screen.query_one("#amount", Input)
+        app.screen.focus_next()  # the Tab, before anything else runs
+        await pilot.press(*"H800")
+        assert app.screen.query_one("#models", Input).value == "H800"
+        assert app.screen.query_one("#amount", Input).value == ""
