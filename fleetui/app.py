@@ -122,9 +122,16 @@ class FleetApp(App[None]):
         if self.current_mode != mode:
             self.switch_mode(mode)
 
+    async def show_base(self, mode: str) -> Screen:
+        """Go to `mode` showing its own screen: a card detail (or any screen) left open on top
+        of it when the user went elsewhere is closed, else it would hide what comes next."""
+        await self.switch_mode(mode)
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
+        return self.screen
+
     async def on_show_inventory(self, message: ShowInventory) -> None:
-        await self.switch_mode("inventory")
-        screen = self.get_screen_stack("inventory")[0]
+        screen = await self.show_base("inventory")
         if isinstance(screen, InventoryScreen):
             screen.set_filter(message.query)
 
@@ -168,10 +175,11 @@ class FleetApp(App[None]):
         if not isinstance(self.screen, SchedulerModal):
             self.push_screen(SchedulerModal(self.engine, settings=self.settings))
 
-    def action_on(self, mode: str, action: str) -> None:
-        """Run a screen's own action (the palette's "Edit cards"): go to its mode, then run it."""
-        self.action_show(mode)
-        self.call_after_refresh(lambda: self.screen.run_action(action))
+    async def action_on(self, mode: str, action: str) -> None:
+        """Run a screen's own action (the palette's "Edit cards"): go to its mode's screen, then
+        run it."""
+        screen = await self.show_base(mode)
+        self.call_after_refresh(lambda: screen.run_action(action))
 
     def action_backup(self) -> None:
         def chosen(dest: str | None) -> None:

@@ -21,6 +21,7 @@ DIALOG_CSS = """
 {name} > Vertical {{ width: 72; height: auto; border: round $warning;
                     background: $surface; padding: 1 2; }}
 {name} Horizontal {{ height: auto; margin-top: 1; }}
+{name} Label {{ width: 100%; }}
 """
 
 
@@ -72,9 +73,9 @@ class PreviewDialog(ModalScreen[str | None]):
     its first field; Enter in a field previews, and once a preview is shown, confirms."""
 
     CONFIRM = "#save"
-
-    def on_mount(self) -> None:
-        self.query("#dialog Input, #dialog Select").first().focus()
+    # Focused as soon as it is composed: a focus() in on_mount lands a moment later (Textual
+    # defers it), after keys typed quickly in between (a Tab: the next keys went to this field).
+    AUTO_FOCUS = "#dialog Input, #dialog Select"
 
     @on(Input.Submitted)
     def enter(self, event: Input.Submitted) -> None:

@@ -113,15 +113,15 @@ class ImportScreen(Screen):
             with Horizontal(classes="row"):
                 yield Checkbox("Create missing teams, projects, nodes", id="create_missing")
                 yield Checkbox("Skip invalid rows", id="skip_invalid")
+            with Horizontal(classes="row"):  # rows that fit 80 columns
+                yield Input(placeholder="currency, e.g. CNY", id="currency")
+                yield Input(placeholder="dates, e.g. %d/%m/%Y", id="date_format")
                 yield Select(
                     [(f"existing: {v}", v) for v in ("update", "skip", "error")],
                     value="update",
                     allow_blank=False,
                     id="on_existing",
                 )
-            with Horizontal(classes="row"):
-                yield Input(placeholder="currency for prices without one, e.g. CNY", id="currency")
-                yield Input(placeholder="date format, e.g. %d/%m/%Y", id="date_format")
             with Horizontal(classes="row"):
                 yield Button("Check every row", id="check", variant="primary")
                 yield Button("Import", id="run", variant="success", disabled=True)

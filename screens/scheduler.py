@@ -36,11 +36,10 @@ class SchedulerModal(ModalScreen[None]):
                 yield Button("Close", id="close")
 
     def on_mount(self) -> None:
-        if self.settings.scheduler.kind != "slurm":
-            self.show_problem(
-                'No Slurm configured: set [scheduler] kind = "slurm" in the config; for '
-                "Kubernetes, `fleetui sched export --kueue DIR`."
-            )
+        problem = slurm.not_applicable(self.settings)
+        if problem:  # said as a way forward, with nothing to apply here
+            self.text(problem)
+            self.query_one("#apply", Button).display = False
             return
         run_service(
             self,

@@ -39,7 +39,7 @@ FIXES = {  # what `f` writes, per kind of discrepancy (reconcile.fix)
 class TelemetryScreen(Screen):
     DEFAULT_CSS = """
     TelemetryScreen DataTable { height: 1fr; border: round $primary; }
-    #telemetry-status { height: 1; padding: 0 1; background: $panel; }
+    #telemetry-status { height: auto; padding: 0 1; background: $panel; }
     """
     BINDINGS = [
         Binding("f", "fix", "Fix", id="telemetry.fix"),

@@ -52,17 +52,11 @@ def _say(lines: list[str]) -> None:
 
 
 def _slurm_only(ctx: typer.Context) -> None:
-    from fleetui import config
+    from fleetui.scheduler import slurm
 
-    cfg = settings(ctx)
-    if cfg.scheduler.kind != "slurm":
-        raise UserError(
-            f'No Slurm to apply to: set [scheduler] kind = "slurm" in {config.path()}'
-            " (for Kubernetes, `fleetui sched export --kueue DIR`)."
-            if cfg.scheduler.kind != "kueue"
-            else "With Kueue, write the objects with `fleetui sched export --kueue DIR` and "
-            "`kubectl apply --server-side -f DIR`."
-        )
+    problem = slurm.not_applicable(settings(ctx))
+    if problem:
+        raise UserError(problem)
 
 
 @sched_app.command("map")
@@ -104,12 +98,13 @@ def diff_cmd(ctx: typer.Context, kueue: KueueFile = None, as_json: JsonOption = 
             from fleetui.scheduler import kueue as kueue_mod
 
             drift = kueue_mod.diff(engine, settings(ctx), kueue)
-            nouns = ("ClusterQueue", "cohort")
+            nouns = ("ClusterQueue", "cohort", "no quota for")
         else:
             from fleetui.scheduler import slurm
 
             _slurm_only(ctx)
-            drift, nouns = slurm.preview(engine, settings(ctx)).drift, ("account", "parent")
+            drift = slurm.preview(engine, settings(ctx)).drift
+            nouns = ("account", "parent", "no limit on")
     if as_json:
         print_json([d.as_dict() for d in drift])
     else:
@@ -172,6 +167,11 @@ def export_cmd(
     `kubectl apply --server-side -f DIR`."""
     from fleetui.scheduler import kueue as kueue_mod
 
-    written = kueue_mod.export(open_db(ctx), settings(ctx), kueue)
-    _say([f"Wrote {len(written)} objects to {kueue}; apply them with "
-          f"`kubectl apply --server-side -f {kueue}`."])  # fmt: skip
+    engine, cfg = open_db(ctx), settings(ctx)
+    written = kueue_mod.export(engine, cfg, kueue)
+    skipped = kueue_mod.left_out(engine, cfg)
+    lines = [f"Wrote {len(written)} objects to {kueue}; apply them with "
+             f"`kubectl apply --server-side -f {kueue}`."]  # fmt: skip
+    if skipped:
+        lines.append(f"Left out, no known Kubernetes device plugin: {', '.join(skipped)}.")
+    _say(lines)

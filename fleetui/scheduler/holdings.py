@@ -44,14 +44,14 @@ class Drift:
     want: int | str | None = None  # a limit, or the parent
     have: int | str | None = None  # None: no limit set
 
-    def sentence(self, noun: str, parent_noun: str) -> str:
+    def sentence(self, noun: str, parent_noun: str, unset: str = "no limit on") -> str:
         head = f"{self.owner}: {noun} {self.name}"
         if self.what == "missing":
             return f"{head} is missing"
         if self.what == "parent":
             return f"{head} has {parent_noun} {self.have or 'none'}, not {self.want}"
         if self.have is None:
-            return f"{head} has no limit on {self.resource}; it holds {self.want}"
+            return f"{head} has {unset} {self.resource}; it holds {self.want}"
         word = "too high" if int(self.have) > int(self.want or 0) else "too low"
         return f"{head} allows {self.have} {self.resource}, {word}: it holds {self.want}"
 
@@ -97,10 +97,13 @@ def wanted(
     return [Wanted(o, parent(o), {r: totals[o].get(r, 0) for r in every}) for o in mapping.owners]
 
 
-def compare(wants: list[Wanted], have: dict[str, Present]) -> list[Drift]:
+def compare(
+    wants: list[Wanted], have: dict[str, Present], absent: int | None = None
+) -> list[Drift]:
     """Where the scheduler disagrees with the holdings: a missing account or queue, a wrong
     parent, a limit too low or absent (fleetui holds more), or too high (the scheduler allows
-    more than the team holds, including resources it holds none of)."""
+    more than the team holds, including resources it holds none of). `absent` is what the
+    scheduler makes of a resource with no limit: None for no limit (Slurm), 0 for none (Kueue)."""
     drift = []
     for want in wants:
         owner, present = want.owner, have.get(want.owner.name)
@@ -113,6 +116,6 @@ def compare(wants: list[Wanted], have: dict[str, Present]) -> list[Drift]:
             )
         for res in sorted({*want.limits, *present.limits}):
             limit, holds = present.limits.get(res), want.limits.get(res, 0)
-            if limit != holds:
+            if (absent if limit is None else limit) != holds:
                 drift.append(Drift(owner.label, owner.name, "limit", res, holds, limit))
     return drift

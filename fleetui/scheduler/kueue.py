@@ -24,6 +24,35 @@ GPU = "nvidia.com/gpu"
 PRODUCT_LABEL = "nvidia.com/gpu.product"
 KINDS = ("ResourceFlavor", "ClusterQueue", "LocalQueue")
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fleetui"}
+# Huawei's Ascend Device Plugin advertises huawei.com/Ascend910 (910 and 910B alike) on nodes
+# labelled accelerator=huawei-Ascend910 (hiascend.com, MindCluster's node labels).
+ASCEND = ("huawei.com/Ascend910", "accelerator", "huawei-Ascend910")
+RESOURCES = (GPU, ASCEND[0])
+
+
+def device(mapping: Mapping, spec: catalogue.ModelSpec) -> tuple[str, str, str] | None:
+    """A model's device plugin resource and the node label selecting it (label, value); None
+    for vendors whose plugin names fleetui does not know."""
+    if spec.vendor == "NVIDIA":
+        return GPU, PRODUCT_LABEL, mapping.product(spec)
+    if spec.vendor == "Huawei":
+        return ASCEND
+    return None
+
+
+def left_out(engine: Engine, cfg: config.Config) -> list[str]:
+    """The models held that the Kueue objects leave out (no known device plugin)."""
+    mapping, specs = load(engine, cfg), catalogue.by_key()
+    held = {key for models in cards(engine).values() for key in models}
+    return sorted(specs[k].name for k in held if device(mapping, specs[k]) is None)
+
+
+def _held(mapping: Mapping, engine: Engine) -> dict[tuple[str, str | None], dict[str, int]]:
+    specs = catalogue.by_key()
+    return {
+        owner: {k: n for k, n in models.items() if device(mapping, specs[k])}
+        for owner, models in cards(engine).items()
+    }
 
 
 def _wants(mapping: Mapping, held: dict[tuple[str, str | None], dict[str, int]]) -> list[Wanted]:
@@ -33,7 +62,8 @@ def _wants(mapping: Mapping, held: dict[tuple[str, str | None], dict[str, int]])
 
 def objects(engine: Engine, cfg: config.Config) -> list[dict[str, Any]]:
     """The Kueue objects that give each managed team its holdings as quota."""
-    mapping, held = load(engine, cfg), cards(engine)
+    mapping = load(engine, cfg)
+    held = _held(mapping, engine)
     wants = _wants(mapping, held)
     specs = {
         mapping.flavor(spec): spec
@@ -41,22 +71,26 @@ def objects(engine: Engine, cfg: config.Config) -> list[dict[str, Any]]:
         if mapping.owner(team, None)
         for spec in map(catalogue.by_key().__getitem__, models)
     }
+    devices = {name: device(mapping, spec) or ASCEND for name, spec in specs.items()}
     found: list[dict[str, Any]] = [
-        _object("ResourceFlavor", name, {"nodeLabels": {PRODUCT_LABEL: mapping.product(spec)}})
-        for name, spec in sorted(specs.items())
+        _object("ResourceFlavor", name, {"nodeLabels": {label: value}})
+        for name, (_, label, value) in sorted(devices.items())
     ]
     for want in wants:
         spec: dict[str, Any] = {"cohort": mapping.settings.cohort, "namespaceSelector": {}}
+        groups = [  # one group per resource: a flavor covers all its group's resources
+            {
+                "coveredResources": [res],
+                "flavors": [
+                    {"name": flavor, "resources": [{"name": res, "nominalQuota": n}]}
+                    for flavor, n in want.limits.items()
+                    if devices[flavor][0] == res
+                ],
+            }
+            for res in RESOURCES
+        ]
         if want.limits:
-            spec["resourceGroups"] = [
-                {
-                    "coveredResources": [GPU],
-                    "flavors": [
-                        {"name": flavor, "resources": [{"name": GPU, "nominalQuota": n}]}
-                        for flavor, n in want.limits.items()
-                    ],
-                }
-            ]
+            spec["resourceGroups"] = [g for g in groups if g["flavors"]]
         found.append(_object("ClusterQueue", want.owner.name, spec))
     queues = {o.team: o.name for o in mapping.teams}
     found += [
@@ -129,8 +163,9 @@ def _swap_in(staging: Path, directory: Path) -> None:
 
 
 def read(file: Path) -> dict[str, Present]:
-    """The ClusterQueues in `kubectl get clusterqueues -o json` output: cohort and the
-    `nvidia.com/gpu` nominalQuota per flavor."""
+    """The ClusterQueues in `kubectl get clusterqueues -o json` output (or one queue's,
+    `kubectl get clusterqueue NAME -o json`): cohort and the `nvidia.com/gpu` nominalQuota per
+    flavor (a flavor absent from a queue is no quota)."""
     try:
         data = json.loads(file.read_text("utf-8"))
     except OSError as exc:
@@ -139,7 +174,8 @@ def read(file: Path) -> dict[str, Present]:
         raise UserError(
             f"{file} is not JSON; give the output of `kubectl get clusterqueues -o json`."
         ) from None
-    items = data.get("items") if isinstance(data, dict) else None
+    single = isinstance(data, dict) and data.get("kind") == "ClusterQueue"
+    items = [data] if single else data.get("items") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise UserError(
             f"{file} holds no list of items; give the output of "
@@ -154,7 +190,7 @@ def read(file: Path) -> dict[str, Present]:
         for group in spec.get("resourceGroups", []):
             for flavor in group.get("flavors", []):
                 for res in flavor.get("resources", []):
-                    if res.get("name") == GPU:
+                    if res.get("name") in RESOURCES:
                         limits[flavor.get("name", "")] = _quantity(file, name, res)
         queues[name] = Present(spec.get("cohort", ""), limits)
     return queues
@@ -174,4 +210,5 @@ def _quantity(file: Path, queue: str, resource: dict[str, Any]) -> int:
 
 def diff(engine: Engine, cfg: config.Config, file: Path) -> list[Drift]:
     """Where the ClusterQueues in `file` disagree with the holdings."""
-    return compare(_wants(load(engine, cfg), cards(engine)), read(file))
+    mapping = load(engine, cfg)
+    return compare(_wants(mapping, _held(mapping, engine)), read(file), absent=0)

@@ -156,6 +156,21 @@ def _gpu_limits(tres: str) -> dict[str, int]:
     return limits
 
 
+def not_applicable(cfg: config.Config) -> str | None:
+    """Why there is no Slurm to apply to, and what to do instead; None when there is."""
+    if cfg.scheduler.kind == "slurm":
+        return None
+    if cfg.scheduler.kind == "kueue":
+        return (
+            "With Kueue, write the objects with `fleetui sched export --kueue DIR` and "
+            "`kubectl apply --server-side -f DIR`."
+        )
+    return (
+        f'No Slurm to apply to: set [scheduler] kind = "slurm" in {config.path()}'
+        " (for Kubernetes, `fleetui sched export --kueue DIR`)."
+    )
+
+
 def preview(engine: Engine, cfg: config.Config, runner: Runner = run) -> Preview:
     """Where Slurm disagrees with the holdings, and the sacctmgr commands that fix it."""
     mapping = load(engine, cfg)

@@ -118,6 +118,32 @@ def test_diff_reads_kubectl_json_and_reports_drift_both_ways(fleet_db, config_fi
     assert {d["what"] for d in json.loads(as_json.stdout)} == {"limit", "missing"}
 
 
+def test_a_flavor_absent_from_a_queue_is_no_quota(fleet_db, config_file, tmp_path):
+    """In Kueue a flavor a ClusterQueue leaves out gives it no quota: in sync where the team
+    holds none of that model, drift where it holds some. One queue (`kubectl get clusterqueue
+    NAME -o json`, not a List) is read as well."""
+    write_config(KUEUE)
+    queues = {
+        q["metadata"]["name"]: q
+        for q in _as_kubectl_shows(exported(fleet_db, tmp_path / "k"))["items"]
+    }
+    for queue in queues.values():  # each queue without its A100 flavor; only Ads holds A100s
+        group = queue["spec"]["resourceGroups"][0]
+        group["flavors"] = [f for f in group["flavors"] if "a100" not in f["name"]]
+    got = tmp_path / "cq.json"
+    got.write_text(json.dumps(queues["llm"]))
+    llm = cli("--db", fleet_db, "sched", "diff", "--kueue", str(got))
+    assert llm.exit_code == 1  # the queue only: Ads's is missing from the file
+    assert llm.stdout.splitlines() == ["Ads: ClusterQueue ads is missing"]
+    got.write_text(json.dumps(queues["ads"]))
+    ads = cli("--db", fleet_db, "sched", "diff", "--kueue", str(got))
+    assert ads.exit_code == 1
+    assert ads.stdout.splitlines() == [
+        "Ads: ClusterQueue ads has no quota for nvidia-a100-sxm4-80gb; it holds 8",
+        "LLM: ClusterQueue llm is missing",
+    ]
+
+
 def test_diff_of_a_file_that_is_not_kubectl_json_is_one_sentence(fleet_db, config_file, tmp_path):
     write_config(KUEUE)
     bad = tmp_path / "cq.json"
@@ -156,3 +182,38 @@ def test_an_export_that_fails_half_way_leaves_the_earlier_one_as_it_was(
     left = {p.name: json.loads(p.read_text()) for p in sorted(out.iterdir())}
     assert left == {**before, "clusterqueue-gone.json": {}}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".k")] == []  # no staging left
+
+
+def test_ascend_cards_get_huaweis_device_plugin_names_and_unknown_vendors_are_named(
+    fleet_db, config_file, tmp_path
+):
+    """An Ascend flavor selects the nodes Huawei's device plugin labels and quotas the resource
+    it advertises; a vendor without known plugin names is left out, and the export says so."""
+    write_config(KUEUE)
+    more = tmp_path / "more.csv"
+    rows = [f"N{i:03d},Ascend 910B,npu-01,LLM,,in_service" for i in range(8)]
+    rows += [f"M{i:03d},MI300X,mi-01,Ads,,in_service" for i in range(4)]
+    more.write_text("serial,model,node,team,project,status\n" + "\n".join(rows) + "\n")
+    assert cli("--db", fleet_db, "import", str(more), "--create-missing").exit_code == 0
+    done = cli("--db", fleet_db, "sched", "export", "--kueue", str(tmp_path / "k"))
+    assert done.exit_code == 0, done.output
+    assert "Left out, no known Kubernetes device plugin: Instinct MI300X." in done.stdout
+    objects = {p.name: json.loads(p.read_text()) for p in (tmp_path / "k").iterdir()}
+    for obj in objects.values():
+        jsonschema.validate(obj, CRDS["schemas"][obj["kind"]])
+    ascend = objects["resourceflavor-ascend-910b.json"]["spec"]
+    assert ascend == {"nodeLabels": {"accelerator": "huawei-Ascend910"}}
+    assert not any("mi300" in name for name in objects)
+    groups = objects["clusterqueue-llm.json"]["spec"]["resourceGroups"]
+    covered = {
+        g["coveredResources"][0]: {f["name"]: f["resources"][0] for f in g["flavors"]}
+        for g in groups
+    }
+    assert covered["huawei.com/Ascend910"] == {
+        "ascend-910b": {"name": "huawei.com/Ascend910", "nominalQuota": 8}
+    }
+    assert set(covered["nvidia.com/gpu"]) == {"nvidia-h800", "nvidia-a100-sxm4-80gb"}
+    listed = tmp_path / "cq.json"
+    listed.write_text(json.dumps(_as_kubectl_shows(objects)))
+    same = cli("--db", fleet_db, "sched", "diff", "--kueue", str(listed))
+    assert same.exit_code == 0, same.output
