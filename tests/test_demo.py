@@ -196,12 +196,15 @@ def test_a_demo_that_fails_leaves_no_database_file_it_created(tmp_path, cards):
 
 
 @pytest.mark.parametrize("args", [[], ["demo", "--cards", "16"]], ids=["tui", "demo"])
-def test_the_tui_without_a_terminal_is_one_sentence_and_creates_nothing(tmp_path, args):
+def test_the_tui_without_a_terminal_is_one_sentence_and_changes_nothing(tmp_path, args):
     """A script or pipe running `fleetui` (or `fleetui demo`) got a full-screen app that never
-    ended; it gets a sentence instead, before any database is opened or built."""
+    ended; it gets a sentence instead, and demo says it before building anything."""
     db = tmp_path / "fleet.db"
+    if not args:  # the TUI opens only a database that exists
+        assert _cli("--db", str(db), "db", "upgrade").exit_code == 0
+    before = sorted((p.name, p.stat().st_size) for p in tmp_path.iterdir())
     result = _cli("--db", str(db), *args)
     assert result.exit_code == 1
     assert "which needs a terminal; `fleetui --help` lists the commands" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert sorted((p.name, p.stat().st_size) for p in tmp_path.iterdir()) == before

@@ -48,7 +48,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "undo": (
         ("files",),
         "Revert any batch that changed cards (import, move, edit, delete, repair, RMA, telemetry "
-        "fix) or names, if none of its cards changed since.",
+        "fix), added a team or project, renamed one or a node, or set a quota, if what it changed "
+        "did not change since.",
     ),
     "edit": (
         ("edit",),

@@ -187,8 +187,11 @@ def root(
     """Without a command: open the TUI on the dashboard."""
     ctx.obj = {"db": db}
     if ctx.invoked_subcommand is None:
-        need_terminal("`fleetui` without a command opens the TUI")
-        launch(open_db(ctx), settings=settings(ctx))
+        from fleetui.screens import keymap
+
+        cfg = settings(ctx)
+        keymap.check(cfg.keymap, cfg.source)  # the whole config's errors before the database's
+        launch(open_db(ctx), settings=cfg)
 
 
 def db_target(ctx: typer.Context) -> str | None:
@@ -221,6 +224,7 @@ def open_db(ctx: typer.Context, db: str | None = None, *, fills: bool = False):
     from fleetui.db.engine import sqlite_path
     from fleetui.store import database_url, open_fleet
 
+    settings(ctx)  # a broken config file is said first, whatever the database
     target = db or db_target(ctx)
     path = sqlite_path(database_url(target))
     is_new = path is not None and not path.exists()
@@ -261,9 +265,12 @@ def need_terminal(what: str) -> None:
 
 
 def launch(engine, query: str = "", *, settings: Config) -> None:
+    """The TUI, once the database, the config and its [keymap] passed their checks."""
     from fleetui.app import FleetApp
 
-    FleetApp(engine, initial_query=query, settings=settings).run()
+    app = FleetApp(engine, initial_query=query, settings=settings)
+    need_terminal("`fleetui` without a command opens the TUI")
+    app.run()
 
 
 def print_json(value: Any) -> None:
