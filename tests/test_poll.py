@@ -245,7 +245,8 @@ def test_when_every_node_and_store_refused_nothing_is_claimed(db_url, endpoints)
     assert "node-c: " in polled.stderr and "store prom: " in polled.stderr
     said = (
         "fleetui: No node or metrics store answered its last poll, so nothing was compared; "
-        "`fleetui nodes list` shows why, `fleetui poll --once` polls them again.\n"
+        "`fleetui nodes list` and `fleetui sources list` show why, `fleetui poll --once` polls "
+        "them again.\n"
     )
     for args in (["reconcile"], ["reconcile", "--json"], ["reconcile", "fix", "--all"]):
         result = cli(*args)

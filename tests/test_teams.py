@@ -30,6 +30,9 @@ def test_a_negative_quota_is_refused_and_a_quota_without_numbers_is_cleared(db_u
             result = cli(db_url, *command, option, value)
             assert result.exit_code == 1, (command, option)
             assert "fleetui: A quota cannot be negative (-" in result.output
+    for value in ("nan", "inf", "-inf"):
+        result = cli(db_url, "teams", "quota", "LLM", "--pflops", value)
+        assert result.exit_code == 1 and "A quota must be a number of PFLOPS" in result.output
     assert quotas(db_url) == {"LLM": (600, None)}
     assert json.loads(cli(db_url, "projects", "list", "--json").stdout) == []
     result = cli(db_url, "teams", "quota", "LLM")

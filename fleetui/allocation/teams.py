@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -443,8 +444,12 @@ def _name(name: str, kind: str) -> str:
 
 
 def _quota(cards: int | None, pflops: float | None) -> tuple[int | None, float | None]:
-    """A quota as given, refused in one sentence when negative or too large to store."""
+    """A quota as given, refused in one sentence when negative, not a number (nan, inf: they
+    would be stored, printed as `Infinity` in JSON and compared as never exceeded) or too
+    large to store."""
     for value, unit in ((cards, "cards"), (pflops, "PFLOPS")):
+        if value is not None and not math.isfinite(value):
+            raise UserError(f"A quota must be a number of {unit}, not {value}.")
         if value is not None and value < 0:
             raise UserError(f"A quota cannot be negative ({value:g} {unit}).")
     require_fit(team_t.c.quota_cards, cards, "card quota")

@@ -71,7 +71,8 @@ def require_fresh(engine: Engine) -> None:
         if conn.execute(_answered().limit(1)).first() is None:
             raise NothingCompared(
                 "No node or metrics store answered its last poll, so nothing was compared; "
-                "`fleetui nodes list` shows why, `fleetui poll --once` polls them again."
+                "`fleetui nodes list` and `fleetui sources list` show why, "
+                "`fleetui poll --once` polls them again."
             )
 
 
