@@ -80,3 +80,13 @@ def test_lists_say_how_many_more_models_a_team_holds(demo_url):
         said = f", +{more} more model" if more > 0 else "more model"
         assert (said in lines[team["name"]]) == (more > 0), lines[team["name"]]
     assert any(len(team["by_model"]) > 3 for team in held)
+
+
+def test_a_quota_change_in_the_history_says_whose_quota(db_url):
+    assert cli(db_url, "teams", "add", "LLM").exit_code == 0
+    assert cli(db_url, "projects", "add", "LLM", "sft").exit_code == 0
+    assert cli(db_url, "teams", "quota", "LLM", "--cards", "700").exit_code == 0
+    assert cli(db_url, "teams", "quota", "LLM", "--project", "sft", "--pflops", "2").exit_code == 0
+    shown = cli(db_url, "history").stdout
+    assert "  LLM: quota cards: none → 700\n" in shown
+    assert "  LLM/sft: quota pflops: none → 2\n" in shown

@@ -195,7 +195,11 @@ def _summary(before: dict | None, after: dict | None, names: Names, cards: int) 
     1.2 PFLOPS', an edit's 'status: retired, notes: cracked' (the card count, when the batch's
     own `cards` says it already, left out)."""
     if before and after:
-        return ", ".join(changes(before, after, names))
+        changed = ", ".join(changes(before, after, names))
+        if "quota_cards" in after:  # whose quota: the names are the same on both sides
+            owner = "/".join(str(after[k]) for k in ("team", "project") if after.get(k))
+            return f"{owner}: {changed}"
+        return changed
     parts = []
     for key, value in (after or before or {}).items():
         if value in (None, [], {}) or key in ("undid", "id") or (key == "cards" and value == cards):
