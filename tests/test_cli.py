@@ -178,7 +178,8 @@ def test_the_summaries_name_every_file_import_reads_and_every_batch_undo_reverts
 
     assert all(suffix in COMMANDS["import"][1] for suffix in (*SUFFIXES, "CSV"))
     undo = COMMANDS["undo"][1]
-    assert all(kind in undo for kind in ("import", "move", "edit", "delete", "RMA", "names"))
+    kinds = ("import", "move", "edit", "delete", "RMA", "added a team", "renamed", "quota")
+    assert all(kind in undo for kind in kinds)
     listed = " ".join(run("--help").stdout.split())
     assert "Revert any batch that changed cards" in listed and ".xlsx/.xlsm workbook" in listed
 
