@@ -44,18 +44,13 @@ def insert_columns(
     kept = [
         i
         for i, (name, column) in enumerate(zip(columns, values, strict=True))
-        if column[0] is not None
-        or column.count(None) < len(column)
-        or not _null_default(table, name)
+        if not _all_none(column) or not _null_default(table, name)
     ]
     columns, values = [columns[i] for i in kept], [values[i] for i in kept]
-    dialect = conn.dialect
-    procs = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    converted = [_convert(p, v) if p else v for p, v in zip(procs, values, strict=True)]
-    quote = dialect.identifier_preparer
+    quote = conn.dialect.identifier_preparer
     into = f"{quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})"
-    rows = zip(*converted, strict=True)
-    if dialect.name == "postgresql":  # COPY: several times faster than INSERTs, even batched
+    rows = zip(*_converted(conn, table, columns, values), strict=True)
+    if conn.dialect.name == "postgresql":  # COPY: several times faster than INSERTs, even batched
         driver = conn.connection.driver_connection  # psycopg's own connection: it can COPY
         assert driver is not None  # None only once a connection is closed
         cursor = driver.cursor()
@@ -65,6 +60,53 @@ def insert_columns(
         _advance_sequences(conn, table, columns)
         return
     conn.exec_driver_sql(f"INSERT INTO {into} VALUES ({', '.join('?' * len(columns))})", list(rows))
+
+
+def update_rows(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    keys: Sequence[str] = ("id",),
+) -> int:
+    """UPDATE, within the caller's transaction, the row matching each of `rows` on `keys` (NULL
+    matching NULL): each row holds the values of `columns` in order, then those of `keys`. A
+    column no row has a value for is set to NULL in the statement instead of being bound per
+    row (as insert_columns leaves it out). Returns how many rows matched."""
+    if not rows:
+        return 0
+    values = list(zip(*rows, strict=True))
+    bound = [i for i, column in enumerate(values[: len(columns)]) if not _all_none(column)]
+    quote = conn.dialect.identifier_preparer
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    same = "IS" if conn.dialect.name == "sqlite" else "IS NOT DISTINCT FROM"
+    sets = ", ".join(
+        f"{quote.quote(name)} = {mark if i in bound else 'NULL'}" for i, name in enumerate(columns)
+    )
+    where = " AND ".join(
+        f"{quote.quote(k)} {same if table.c[k].nullable else '='} {mark}" for k in keys
+    )
+    named = [columns[i] for i in bound] + list(keys)
+    kept = [values[i] for i in bound] + values[len(columns) :]
+    done = conn.exec_driver_sql(
+        f"UPDATE {quote.format_table(table)} SET {sets} WHERE {where}",
+        list(zip(*_converted(conn, table, named, kept), strict=True)),
+    )
+    return done.rowcount
+
+
+def _all_none(column: Sequence[Any]) -> bool:
+    return column[0] is None and column.count(None) == len(column)
+
+
+def _converted(
+    conn: Connection, table: Table, columns: Sequence[str], values: Sequence[Sequence[Any]]
+) -> list[Sequence[Any]]:
+    """Each column's values as the driver takes them (Core's bind processing: dates to text on
+    SQLite, ...)."""
+    dialect = conn.dialect
+    procs = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    return [_convert(p, v) if p else v for p, v in zip(procs, values, strict=True)]
 
 
 def _null_default(table: Table, name: str) -> bool:

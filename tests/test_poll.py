@@ -421,6 +421,48 @@ def test_poll_reads_this_hosts_gpus_when_no_node_is_registered(engine, monkeypat
     assert {g.node for g in view.load(engine).gpus} == {"node-a"}
 
 
+def test_a_round_replaces_each_nodes_samples_whole(engine, monkeypatch):
+    """After a round a node's samples are what it said, whatever it said before: a GPU seen
+    again keeps only this round's readings (one it no longer reports is cleared), a slot whose
+    card was swapped shows the new card, a GPU gone is gone and a new one is there."""
+    first = _snapshot()
+    second = nvml.Snapshot(
+        "node-a",
+        0.0,
+        [
+            nvml.GpuSample(
+                0, name=H100, serial="S1", uuid="GPU-1", pci_bus_id="00000000:18:00.0", util_gpu=12
+            ),  # no power reading this time
+            nvml.GpuSample(
+                1,
+                name=H100,
+                serial="S7",
+                uuid="GPU-7",
+                pci_bus_id="00000000:2A:00.0",
+                util_gpu=50,
+                power_w=300.0,
+            ),  # another card in the slot
+            nvml.GpuSample(
+                3, name=H100, serial="S5", uuid="GPU-5", pci_bus_id="00000000:5D:00.0", util_gpu=5
+            ),  # new; 3A is gone
+        ],
+    )
+    snapshots = iter([first, second])
+    monkeypatch.setattr(nvml, "collect", lambda: next(snapshots))
+    poller.poll_local(engine)
+    poller.poll_local(engine)
+    s = GpuSample
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(s.pci_bus_id, s.serial, s.uuid, s.util_gpu, s.power_w).order_by(s.pci_bus_id)
+        ).all()
+    assert [tuple(r) for r in found] == [
+        ("00000000:18:00.0", "S1", "GPU-1", 12.0, None),
+        ("00000000:2A:00.0", "S7", "GPU-7", 50.0, 300.0),
+        ("00000000:5D:00.0", "S5", "GPU-5", 5.0, None),
+    ]
+
+
 def _secret(tmp_path, name: str, token: str) -> str:
     path = tmp_path / name
     path.write_text(token + "\n")

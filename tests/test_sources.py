@@ -20,7 +20,7 @@ from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, GpuModel, GpuSample, Node
-from fleetui.telemetry import agent, nvml, poller, prometheus, reconcile, sources, view
+from fleetui.telemetry import agent, nvml, poller, prometheus, reconcile, samples, sources, view
 from tests.metricstores import KINDS, Series, Store, missing
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -319,6 +319,45 @@ def test_a_store_that_fails_is_stale_never_a_crash(engine, answer, why):
     assert view.load(engine).nodes[0].problem == listed["problem"]
 
 
+def test_a_stores_gpus_are_checked_one_node_at_a_time(engine):
+    """A GPU whose labels would not fit makes its own node stale with the reason; the store's
+    other nodes are stored; a series with no hostname is left out, a NaN is no reading, and
+    evidence (here every field reads 42, an Xid among them) is flagged."""
+    series = [
+        ({"Hostname": "good", "pci_bus_id": "00000000:18:00.0", "UUID": "GPU-1"}, "42"),
+        ({"Hostname": "bad", "pci_bus_id": "00000000:18:00.0", "UUID": "G" * 100}, "1"),
+        ({"pci_bus_id": "00000000:2A:00.0"}, "5"),
+        ({"Hostname": "good", "gpu": "1"}, "NaN"),
+    ]
+    result = [{"metric": m, "value": [1.0, v]} for m, v in series]
+    answer = (200, OK | {"data": {"resultType": "vector", "result": result}})
+    handler = type("Fake", (_Fake,), {"answer": answer, "hang": threading.Event()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sources.add_source(engine, "dc1", f"http://127.0.0.1:{server.server_address[1]}")
+        polled = poller.poll_once(engine, store_timeout=3.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert polled.failed == [
+        "bad: a GPU reported a uuid of 100 characters (at most 64 fit); nothing stored from it"
+    ]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(GpuSample.pci_bus_id, GpuSample.uuid, GpuSample.util_gpu, GpuSample.health)
+            .join(Node, Node.id == GpuSample.node_id)
+            .order_by(GpuSample.pci_bus_id)
+        ).all()
+        hosts = set(conn.execute(select(Node.hostname)).scalars())
+    assert hosts == {"good", "bad"}
+    assert [tuple(r[:3]) for r in stored] == [
+        ("00000000:18:00.0", "GPU-1", 42.0),
+        ("gpu1", None, None),
+    ]
+    assert "Xid 42" in stored[0].health and stored[1].health == ""
+
+
 def test_a_store_that_is_down_backs_off(engine):
     import socket
 
@@ -334,15 +373,21 @@ def test_a_store_that_is_down_backs_off(engine):
 
 
 def test_the_queries_follow_the_dcgm_field_table():
-    """Every field in DCGM_FIELDS is read from a store, grouped by dcgm-exporter's labels."""
+    """Every field in DCGM_FIELDS that a sample keeps is read from a store, grouped by
+    dcgm-exporter's labels; a field no sample keeps costs the store no query."""
     asked = sources.queries('job="fleet"', 24)
+    kept = {a for a in prometheus.DCGM_FIELDS.values() if a in samples.SAMPLE_COLUMNS}
+    assert kept and kept != set(prometheus.DCGM_FIELDS.values())
     for name, attribute in prometheus.DCGM_FIELDS.items():
-        assert name + '{job="fleet"}' in asked[attribute]
-        assert asked[attribute].startswith("max by (Hostname, hostname, gpu, pci_bus_id")
+        if attribute in kept:
+            assert name + '{job="fleet"}' in asked[attribute]
+            assert asked[attribute].startswith("max by (Hostname, hostname, gpu, pci_bus_id")
+        else:
+            assert attribute not in asked and name not in " ".join(asked.values())
     assert "UUID, modelName, DCGM_FI_DEV_SERIAL)" in next(iter(asked.values()))  # identities
     assert "avg_over_time(DCGM_FI_DEV_GPU_UTIL" in asked["util_window_avg"]
     # never a request per node: one query per attribute, whichever name DCGM gives it
-    assert len(asked) == len(set(prometheus.DCGM_FIELDS.values())) + 2
+    assert len(asked) == len(kept) + 2
 
 
 def test_sources_cli_add_list_remove(db_url, tmp_path):

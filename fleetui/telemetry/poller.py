@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -35,7 +37,7 @@ from sqlalchemy import (
 
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.db.bulk import gc_paused, insert_rows, upsert
+from fleetui.db.bulk import gc_paused, insert_rows, update_rows, upsert
 from fleetui.db.tables import (
     GpuHourly,
     GpuSample,
@@ -48,9 +50,10 @@ from fleetui.db.tables import (
     unfit,
 )
 from fleetui.telemetry import health, http, sources
-from fleetui.telemetry.samples import SAMPLE_COLUMNS, gpu_row, page_rows
+from fleetui.telemetry.samples import SAMPLE_COLUMNS, page_rows
 
 node_t, sample_t, hourly_t = table_of(Node), table_of(GpuSample), table_of(GpuHourly)
+_NUMBERS_AT = SAMPLE_COLUMNS.index("util_gpu")  # the columns after a sample's identity
 source_t = table_of(Source)
 PAGES = {"agent": "/snapshot", "dcgm": "/metrics"}  # what each kind of node serves
 KINDS = tuple(PAGES)
@@ -306,7 +309,8 @@ def poll_once(
         _gather(targets, stores, timeout, store_timeout, concurrency, now)
     )
     result.polled, result.stores = len(targets), len(stores)
-    ok_ids, rows, marks = [], [], []
+    ok_ids, marks = [], []
+    rows: list[Sequence[Any]] = []  # tuples from nodes, lists from stores
     for node, samples, problem in answers:
         if samples is None:
             result.failed.append(f"{node['hostname']}: {problem}")
@@ -323,14 +327,14 @@ def poll_once(
         else:
             result.stores_answered += 1
         store_marks.append(_mark(store, now, answer.problem))
-        for node, samples, problem in _store_nodes(engine, store, answer, now):
-            if samples is None:
+        for node, held, problem in _store_nodes(engine, store, answer, now):
+            if held is None:
                 result.failed.append(f"{node['hostname']}: {problem}")
                 marks.append(_mark(node, now, problem))
             else:
                 result.polled += 1
                 ok_ids.append(node["id"])
-                rows += samples
+                rows += held
                 marks.append(_mark(node, now))
     result.answered, result.gpus = len(ok_ids), len(rows)
     _store(engine, ok_ids, rows, marks, now, rolled, store_marks)
@@ -349,26 +353,25 @@ def _mark(row: dict, now: datetime, problem: str | None = None) -> dict:
 
 def _store_nodes(
     engine: Engine, store: dict, answer: sources.Answer, now: datetime
-) -> list[tuple[dict, list[tuple] | None, str | None]]:
+) -> list[tuple[dict, list[list] | None, str | None]]:
     """A store's answer per node it reports, like nodes' own answers: hostnames fleetui does
     not know become nodes of this store, and so do known nodes nothing else reports on; a node
     polled directly or reported by another store keeps its own readings. A node of this store
     missing from its answer (or every one, when the store failed) is stale."""
-    by_host: dict[str, list[dict]] = {}
-    for (host, _), gpu in answer.gpus.items():
-        by_host.setdefault(host, []).append(gpu)
-    known = _claim(engine, store["id"], sorted(by_host))
-    found: list[tuple[dict, list[tuple] | None, str | None]] = []
+    known = _claim(engine, store["id"], sorted(answer.hosts))
+    found: list[tuple[dict, list[list] | None, str | None]] = []
     for node in known:
-        gpus = by_host.get(node["hostname"]) if not answer.problem else None
-        if gpus is None:
+        rows = answer.hosts.get(node["hostname"]) if not answer.problem else None
+        if rows is None:
             why = f"store {store['name']} is stale" if answer.problem else "not in its store"
             found.append((node, None, why))
-            continue
-        try:
-            found.append((node, [gpu_row(g, node["id"], now) for g in gpus], None))
-        except ValueError as exc:
-            found.append((node, None, f"{exc}; nothing stored from it"))
+        elif isinstance(rows, str):
+            found.append((node, None, f"{rows}; nothing stored from it"))
+        else:
+            node_id = node["id"]
+            for row in rows:
+                row[0], row[-1] = node_id, now
+            found.append((node, rows, None))
     return found
 
 
@@ -377,13 +380,8 @@ def _claim(engine: Engine, source_id: int, hosts: list[str]) -> list[dict]:
     round's bookkeeping reads of them (_mark)."""
     c = node_t.c
     with engine.begin() as conn:
-        rows = {}
-        for start in range(0, len(hosts), 500):
-            found = select(c.id, c.hostname, c.source_id, c.telemetry_url).where(
-                c.hostname.in_(hosts[start : start + 500])
-            )
-            for r in conn.execute(found).mappings():
-                rows[r["hostname"]] = r
+        every = select(c.id, c.hostname, c.source_id, c.telemetry_url)  # one read, not one per name
+        rows = {r.hostname: r for r in conn.execute(every)}
         new = [h for h in hosts if h not in rows and not unfit(c.hostname, h)]
         if new:
             conn.execute(
@@ -391,7 +389,9 @@ def _claim(engine: Engine, source_id: int, hosts: list[str]) -> list[dict]:
                 [{"hostname": h, "rack": "", "source_id": source_id} for h in new],
             )
         free = [
-            r["id"] for r in rows.values() if r["source_id"] is None and r["telemetry_url"] is None
+            r.id
+            for h in hosts
+            if (r := rows.get(h)) is not None and r.source_id is None and r.telemetry_url is None
         ]
         for start in range(0, len(free), 500):
             conn.execute(
@@ -406,7 +406,7 @@ def _claim(engine: Engine, source_id: int, hosts: list[str]) -> list[dict]:
 def _store(
     engine: Engine,
     ok_ids: list[int],
-    rows: list[tuple],
+    rows: Sequence[Sequence[Any]],
     marks: list[dict],
     now: datetime,
     rolled: list[int] | None = None,
@@ -416,11 +416,7 @@ def _store(
     answered by default), and the nodes' and stores' bookkeeping."""
     hour = now.replace(minute=0, second=0, microsecond=0)
     with engine.begin() as conn:
-        for start in range(0, len(ok_ids), 500):
-            conn.execute(
-                delete(sample_t).where(sample_t.c.node_id.in_(ok_ids[start : start + 500]))
-            )
-        insert_rows(conn, sample_t, SAMPLE_COLUMNS, rows)
+        _replace_samples(conn, ok_ids, rows)
         health.record(conn, SAMPLE_COLUMNS, rows, ok_ids, now)
         rolled = ok_ids if rolled is None else rolled
         for start in range(0, len(rolled), 500):  # from the rows just written, in SQL
@@ -457,6 +453,45 @@ def _store(
                 store_marks,
             )
         conn.execute(delete(hourly_t).where(hourly_t.c.hour < now - timedelta(days=RETENTION_DAYS)))
+
+
+def _replace_samples(conn: Connection, node_ids: list[int], rows: Sequence[Sequence[Any]]) -> None:
+    """The nodes' latest samples become `rows`. A GPU seen again with the same identity is
+    updated in place, its indexes untouched (most GPUs, most rounds: half the cost of deleting
+    and inserting it); a new GPU, or one whose uuid, serial or name changed, is inserted anew,
+    and one no longer reported is deleted. When every GPU was seen again (the nodes hold no
+    more rows than `rows`) one UPDATE does it all; otherwise the rows held are read to sort
+    them out."""
+    readings = SAMPLE_COLUMNS[_NUMBERS_AT:]
+    matched = update_rows(
+        conn,
+        sample_t,
+        readings,
+        [(*row[_NUMBERS_AT:], *row[:_NUMBERS_AT]) for row in rows],
+        keys=SAMPLE_COLUMNS[:_NUMBERS_AT],
+    )
+    s = sample_t.c
+    held: dict[tuple, tuple] = {}  # (node, bus) -> (id, uuid, serial, name)
+    chunks = [node_ids[start : start + 500] for start in range(0, len(node_ids), 500)]
+    if matched == len(rows):
+        count = select(func.count()).select_from(sample_t)
+        if sum(conn.execute(count.where(s.node_id.in_(c))).scalar_one() for c in chunks) == matched:
+            return
+    for chunk in chunks:
+        found = select(s.node_id, s.pci_bus_id, s.id, s.uuid, s.serial, s.name)
+        for r in conn.execute(found.where(s.node_id.in_(chunk))).all():
+            held[r[0], r[1]] = r[2:]
+    fresh, gone = [], []
+    for row in rows:
+        was = held.pop((row[0], row[1]), None)
+        if was is None or was[1:] != (row[2], row[3], row[4]):
+            fresh.append(row)
+            if was is not None:
+                gone.append(was[0])
+    gone += [was[0] for was in held.values()]
+    for start in range(0, len(gone), 500):
+        conn.execute(delete(sample_t).where(s.id.in_(gone[start : start + 500])))
+    insert_rows(conn, sample_t, SAMPLE_COLUMNS, fresh)
 
 
 def _roll_up(conn: Connection, node_ids: list[int], hour: datetime) -> None:

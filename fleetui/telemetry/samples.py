@@ -9,9 +9,10 @@ import operator
 from datetime import datetime
 
 from fleetui.db.tables import GpuSample, length_of, table_of
-from fleetui.telemetry import health, http, prometheus, sources
+from fleetui.telemetry import health, http, prometheus
 
 sample_t = table_of(GpuSample)
+WINDOW = ("util_window_avg", "util_window_max")  # utilization over the idle window: stores only
 SAMPLE_COLUMNS = (
     "node_id",
     "pci_bus_id",
@@ -27,8 +28,7 @@ SAMPLE_COLUMNS = (
     "power_limit_w",
     "ecc_uncorrected_volatile",
     *(name for name in health.READINGS if name != "ecc_uncorrected_volatile"),
-    "util_window_avg",
-    "util_window_max",
+    *WINDOW,
     "health",
     "lost",
     "seen_at",
@@ -39,6 +39,9 @@ NUMBERS = SAMPLE_COLUMNS[5 : SAMPLE_COLUMNS.index("health")]
 LIMITS = {name: length_of(sample_t.c[name]) for name in TEXTS}
 _AT = {name: i for i, name in enumerate(NUMBERS)}
 _NUMBER_SET = frozenset(NUMBERS)
+_COLUMN_AT = {name: i for i, name in enumerate(SAMPLE_COLUMNS)}
+_HEALTH, _NUMBERS_AT = _COLUMN_AT["health"], _COLUMN_AT[NUMBERS[0]]
+_EVIDENCE_AT = [_COLUMN_AT[name] for name in health.READINGS]
 _evidence = operator.itemgetter(*(_AT[name] for name in health.READINGS))  # what flags() reads
 
 
@@ -70,7 +73,7 @@ def _agent_gpus(body: bytes) -> list[dict]:
             raise ValueError("its snapshot lists a GPU that is not an object")
         # its own health flags are not read: the ops box classifies the raw readings
         g["pci_bus_id"] = g.get("pci_bus_id") or f"gpu{g.get('index')}"
-        for window in sources.WINDOW:  # only a metrics store computes an idle window
+        for window in WINDOW:
             g.pop(window, None)
         gpus.append(g)
     return gpus
@@ -81,8 +84,7 @@ def _dcgm_gpus(body: bytes) -> list[dict]:
 
 
 def scraped(g: prometheus.ScrapedGpu) -> dict:
-    """A GPU from a dcgm-exporter page as a sample's values (sources.merge makes a metrics
-    store's the same way)."""
+    """A GPU from a dcgm-exporter page as a sample's values."""
     return g.values | {
         "pci_bus_id": g.pci_bus_id or (f"gpu{g.index}" if g.index else "?"),
         "uuid": g.uuid,
@@ -93,15 +95,9 @@ def scraped(g: prometheus.ScrapedGpu) -> dict:
 
 def gpu_row(gpu: dict, node_id: int, now: datetime) -> tuple:
     """One sample row, each value checked against its column (only the values the GPU has:
-    a store's GPU has a few of the readings, an agent's most)."""
+    an agent's GPU has most of the readings, a dcgm-exporter page's fewer)."""
     texts = list(map(gpu.get, TEXTS))
-    for name, value in zip(TEXTS, texts, strict=True):
-        if value is not None and (type(value) is not str or len(value) > LIMITS[name]):
-            if type(value) is not str:
-                raise ValueError(f"a GPU's {name} is {str(value)[:40]!r}, not text")
-            raise ValueError(
-                f"a GPU reported a {name} of {len(value)} characters (at most {LIMITS[name]} fit)"
-            )
+    _check_texts(texts)
     numbers = list(map(gpu.get, NUMBERS))
     for name in _NUMBER_SET.intersection(gpu):
         value = gpu[name]
@@ -116,7 +112,81 @@ def gpu_row(gpu: dict, node_id: int, now: datetime) -> tuple:
     lost = gpu.get("lost", False)
     if type(lost) is not bool:
         raise ValueError(f"GPU {texts[0]} reported lost {str(lost)[:40]!r}, not true or false")
-    flags = ""  # most GPUs show no evidence: no readings dict to build for them
+    return (node_id, *texts, *numbers, _flags(numbers, lost), lost, now)
+
+
+def store_rows(results: dict[str, list[dict]]) -> dict[str, list[list] | str]:
+    """A metrics store's series (each query's, by the sample column it answers) as sample rows
+    by hostname, one per (hostname, bus id), their node id and time left for the poller to
+    fill; identities from the first query that has them (utilization's). Series without a
+    hostname cannot be placed on a node and are left out; a hostname with a GPU whose labels
+    would not fit holds the reason instead of rows. ValueError, in words, when a series is not
+    a label set and a value: the whole answer is then unusable.
+
+    Built straight into rows, checked column by column, not through gpu_row's dicts: a store
+    answers for the whole fleet at once (80,000 GPUs), and its values are numbers parsed here."""
+    gpus: dict[tuple[str, str], list] = {}
+    blank: list = [None] * len(SAMPLE_COLUMNS)
+    blank[_HEALTH : _HEALTH + 2] = "", False
+    isfinite = math.isfinite
+    for attr, series in results.items():
+        at = _COLUMN_AT[attr]
+        for one in series:
+            try:
+                labels, (_, text) = one["metric"], one["value"]
+                value = float(text)
+                place = labels.get("Hostname") or labels.get("hostname"), labels.get("pci_bus_id")
+                if not place[1]:
+                    place = place[0], f"gpu{labels['gpu']}" if "gpu" in labels else ""
+                row = gpus.get(place)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                raise ValueError(f"a series of {attr} is not a label set and a value") from None
+            if row is None:
+                if not place[0] or not place[1]:
+                    continue
+                row = gpus[place] = blank.copy()
+                row[1:5] = (
+                    place[1],
+                    labels.get("UUID") or None,
+                    labels.get("DCGM_FI_DEV_SERIAL") or None,
+                    labels.get("modelName") or None,
+                )
+            if isfinite(value):
+                row[at] = value
+    by_host: dict[str, list[list]] = {}
+    for (host, _), row in gpus.items():
+        by_host.setdefault(host, []).append(row)
+    unfit: dict[str, str] = {}
+    for at, name in enumerate(TEXTS, 1):
+        values = list(filter(None, map(operator.itemgetter(at), gpus.values())))
+        if set(map(type, values)) - {str} or max(map(len, values), default=0) > LIMITS[name]:
+            for (host, _), row in gpus.items():  # rarely: find whose
+                try:
+                    _check_texts(row[1:5])
+                except ValueError as exc:
+                    unfit[host] = str(exc)
+    for at in _EVIDENCE_AT:
+        if any(map(operator.itemgetter(at), gpus.values())):  # rarely: flag whose
+            for row in gpus.values():
+                row[_HEALTH] = _flags(row[_NUMBERS_AT:_HEALTH], False)
+            break
+    return {**by_host, **unfit}
+
+
+def _check_texts(texts: list) -> None:
+    """ValueError, in words, unless each of TEXTS' values is text that fits its column."""
+    for name, value in zip(TEXTS, texts, strict=True):
+        if value is not None and (type(value) is not str or len(value) > LIMITS[name]):
+            if type(value) is not str:
+                raise ValueError(f"a GPU's {name} is {str(value)[:40]!r}, not text")
+            raise ValueError(
+                f"a GPU reported a {name} of {len(value)} characters (at most {LIMITS[name]} fit)"
+            )
+
+
+def _flags(numbers: list, lost: bool) -> str:
+    """health.flags() of a GPU's readings (NUMBERS' values); most GPUs show no evidence: no
+    readings dict is built for them."""
     if lost or any(_evidence(numbers)):
-        flags = health.flags(dict(zip(NUMBERS, numbers, strict=True), lost=lost))
-    return (node_id, *texts, *numbers, flags, lost, now)
+        return health.flags(dict(zip(NUMBERS, numbers, strict=True), lost=lost))
+    return ""

@@ -10,7 +10,6 @@ store stale, with the reason kept; nothing from it is stored.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from fleetui.core.errors import UserError
 from fleetui.db.tables import GpuHourly, GpuSample, Node, Source, require_fit, table_of
-from fleetui.telemetry import http, prometheus
+from fleetui.telemetry import http, prometheus, samples
 
 source_t, node_t = table_of(Source), table_of(Node)
 sample_t, hourly_t = table_of(GpuSample), table_of(GpuHourly)
@@ -31,7 +30,7 @@ MAX_RESPONSE = 512 << 20  # a whole fleet's series in one answer
 PLACE = ("Hostname", "hostname", "gpu", "pci_bus_id")
 IDENTITY = (*PLACE, "UUID", "modelName", "DCGM_FI_DEV_SERIAL")
 UTIL = "DCGM_FI_DEV_GPU_UTIL"
-WINDOW = {"util_window_avg": "avg_over_time", "util_window_max": "max_over_time"}
+WINDOW = dict(zip(samples.WINDOW, ("avg_over_time", "max_over_time"), strict=True))
 _MATCHER = re.compile(r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*')
 
 
@@ -157,7 +156,8 @@ def queries(match: str, window_hours: int) -> dict[str, str]:
     found = {util: f"{identity} ({series[UTIL]})"}
     names: dict[str, list[str]] = {}  # one attribute may have two names (DCGM renamed some)
     for name, attr in prometheus.DCGM_FIELDS.items():
-        names.setdefault(attr, []).append(series[name])
+        if attr in samples.SAMPLE_COLUMNS:  # a field no sample keeps is not asked for
+            names.setdefault(attr, []).append(series[name])
     for attr, named in names.items():
         found.setdefault(attr, f"{place} ({' or '.join(named)})")
     for attr, function in WINDOW.items():
@@ -167,9 +167,9 @@ def queries(match: str, window_hours: int) -> dict[str, str]:
 
 @dataclass(repr=False)  # asyncio.run may repr its task's result: never all the GPUs
 class Answer:
-    """A store's GPUs by (hostname, bus id), or why it is stale."""
+    """A store's GPUs by hostname, or why it is stale."""
 
-    gpus: dict[tuple[str, str], dict[str, Any]]  # a sample's values (samples.gpu_row)
+    hosts: dict[str, list[list] | str]  # sample rows by hostname, or why not (samples.store_rows)
     problem: str = ""
 
 
@@ -182,7 +182,7 @@ async def fetch(client: http.Client, source: dict, window_hours: int, timeout: f
         for attr, query in queries(source["match"], window_hours).items():
             body = await client.get(target, {"query": query}, MAX_RESPONSE, timeout)
             results[attr] = _vector(body)
-        return Answer(merge(results))
+        return Answer(samples.store_rows(results))
     except http.Refused as exc:
         return Answer({}, _error(exc.body) or str(exc))
     except (ConnectionError, UserError, ValueError) as exc:
@@ -216,34 +216,3 @@ def _vector(body: bytes) -> list[dict]:
     if not isinstance(result, list):
         raise ValueError("its answer has no list of series")
     return result
-
-
-def merge(results: dict[str, list[dict]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """One GPU per (hostname, bus id) from every query's series, as a sample's values
-    (samples.gpu_row's input; identities from the first query that has them); series without a
-    hostname label cannot be placed on a node and are left out."""
-    gpus: dict[tuple[str, str], dict[str, Any]] = {}
-    isfinite = math.isfinite
-    for attr, series in results.items():
-        for one in series:
-            try:
-                labels, (_, text) = one["metric"], one["value"]
-                value = float(text)
-                label = labels.get
-            except (AttributeError, KeyError, TypeError, ValueError):
-                raise ValueError(f"a series of {attr} is not a label set and a value") from None
-            host = label("Hostname") or label("hostname")
-            bus = label("pci_bus_id") or (f"gpu{labels['gpu']}" if "gpu" in labels else "")
-            if not host or not bus:
-                continue
-            gpu = gpus.get((host, bus))
-            if gpu is None:
-                gpu = gpus[host, bus] = {
-                    "pci_bus_id": bus,
-                    "uuid": label("UUID") or None,
-                    "name": label("modelName") or None,
-                    "serial": label("DCGM_FI_DEV_SERIAL") or None,
-                }
-            if isfinite(value):
-                gpu[attr] = value
-    return gpus
