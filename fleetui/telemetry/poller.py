@@ -381,7 +381,7 @@ def _claim(engine: Engine, source_id: int, hosts: list[str]) -> list[dict]:
     c = node_t.c
     with engine.begin() as conn:
         every = select(c.id, c.hostname, c.source_id, c.telemetry_url)  # one read, not one per name
-        rows = {r.hostname: r for r in conn.execute(every)}
+        rows = {r.hostname: r for r in conn.execute(every).all()}
         new = [h for h in hosts if h not in rows and not unfit(c.hostname, h)]
         if new:
             conn.execute(
@@ -400,7 +400,7 @@ def _claim(engine: Engine, source_id: int, hosts: list[str]) -> list[dict]:
                 .values(source_id=source_id)
             )
         owned = select(c.id, c.hostname, c.failures, c.last_seen_at).where(c.source_id == source_id)
-        return [dict(r) for r in conn.execute(owned).mappings()]
+        return [r._asdict() for r in conn.execute(owned).all()]
 
 
 def _store(
