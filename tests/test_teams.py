@@ -36,9 +36,34 @@ def test_a_negative_quota_is_refused_and_a_quota_without_numbers_is_cleared(db_u
     assert quotas(db_url) == {"LLM": (600, None)}
     assert json.loads(cli(db_url, "projects", "list", "--json").stdout) == []
     result = cli(db_url, "teams", "quota", "LLM")
-    assert result.exit_code == 0 and result.stdout == "Quota of LLM cleared.\n"
+    assert result.exit_code == 0 and result.stdout.startswith("Quota of LLM now none. Batch ")
     assert quotas(db_url) == {"LLM": (None, None)}
-    assert cli(db_url, "teams", "quota", "llm", "--cards", "8").stdout == "Quota of llm set.\n"
+    assert cli(db_url, "teams", "quota", "llm", "--cards", "8").stdout.startswith(
+        "Quota of llm now 8 cards. Batch "
+    )
+
+
+def test_a_quota_number_not_given_is_kept_and_no_change_logs_nothing(db_url):
+    """Setting the PFLOPS quota keeps the card quota (it cleared it); a quota set to what it
+    was, or cleared when empty, says so and logs no batch; a change prints its batch, which
+    undo takes back."""
+    assert cli(db_url, "teams", "add", "LLM", "--cards", "600").exit_code == 0
+    set_pflops = cli(db_url, "teams", "quota", "LLM", "--pflops", "2.5")
+    assert quotas(db_url) == {"LLM": (600, 2.5)}
+    assert set_pflops.stdout.startswith("Quota of LLM now 600 cards, 2.5 PFLOPS. Batch ")
+    assert cli(db_url, "teams", "quota", "LLM", "--cards", "700").exit_code == 0
+    assert quotas(db_url) == {"LLM": (700, 2.5)}
+    before = cli(db_url, "history", "--json").stdout
+    same = cli(db_url, "teams", "quota", "LLM", "--cards", "700")
+    assert same.stdout == "Quota of LLM unchanged: 700 cards, 2.5 PFLOPS.\n"
+    cleared = cli(db_url, "teams", "quota", "LLM")
+    assert quotas(db_url) == {"LLM": (None, None)}
+    empty = cli(db_url, "teams", "quota", "LLM")
+    assert empty.stdout == "Quota of LLM unchanged: none.\n"
+    assert len(json.loads(cli(db_url, "history", "--json").stdout)) == len(json.loads(before)) + 1
+    undone = cli(db_url, "undo", cleared.stdout.split("undo ")[1].rstrip(").\n"))
+    assert undone.exit_code == 0, undone.output
+    assert quotas(db_url) == {"LLM": (700, 2.5)}
 
 
 def test_names_differing_only_in_case_are_one_name(db_url):

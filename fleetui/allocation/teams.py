@@ -239,7 +239,10 @@ def _not_held(conn: Connection, condition) -> str:
 
 def set_quota(
     engine: Engine, team: str, project: str | None, cards: int | None, pflops: float | None
-) -> None:
+) -> tuple[str | None, dict]:
+    """Set a team's (or its project's) quota: a number given replaces that number, one not
+    given is kept; given neither, both are cleared. Returns the batch id (None when nothing
+    changed: no batch is logged) and the quota now in force."""
     cards, pflops = _quota(cards, pflops)
     with engine.begin() as conn:
         tid = team_id(conn, team)
@@ -249,16 +252,21 @@ def set_quota(
         old = conn.execute(
             select(table.c.quota_cards, table.c.quota_pflops).where(table.c.id == key)
         ).one()
-        conn.execute(
-            update(table).where(table.c.id == key).values(quota_cards=cards, quota_pflops=pflops)
-        )
+        if cards is not None or pflops is not None:
+            cards = old.quota_cards if cards is None else cards
+            pflops = old.quota_pflops if pflops is None else pflops
+        now = {"quota_cards": cards, "quota_pflops": pflops}
+        if (cards, pflops) == tuple(old):
+            return None, now
+        conn.execute(update(table).where(table.c.id == key).values(now))
         named = {"team": team, "project": project, "id": key}
-        _log(
+        batch = _log(
             conn,
             Action.QUOTA_SET,
-            named | {"quota_cards": cards, "quota_pflops": pflops},
+            named | now,
             named | {"quota_cards": old.quota_cards, "quota_pflops": old.quota_pflops},
         )
+    return batch, now
 
 
 # What an undo can revert of what this module logs (see `revert`); a team's, project's or
@@ -294,7 +302,7 @@ def revert(conn: Connection, action: Action, before: dict | None, after: dict) -
             .where(table.c.id == after["id"])
             .values(quota_cards=before["quota_cards"], quota_pflops=before["quota_pflops"])
         )
-        return f"the quota of {owner} is back to {_quota_text(before) or 'none'}"
+        return f"the quota of {owner} is back to {quota_text(before) or 'none'}"
     table, kind, column = RENAMES.get(action) or (*ADDS[action], "name")
     now = conn.execute(select(table.c[column]).where(table.c.id == after["id"])).scalar()
     if now != after[kind]:
@@ -312,7 +320,7 @@ def revert(conn: Connection, action: Action, before: dict | None, after: dict) -
     return f"{kind} '{after[kind]}' is '{old}' again"
 
 
-def _quota_text(quota: dict) -> str:
+def quota_text(quota: dict) -> str:
     """'600 cards, 2.5 PFLOPS' ('' for no quota)."""
     parts = [units.counted(quota["quota_cards"], "card")] if quota["quota_cards"] else []
     return ", ".join(
@@ -456,10 +464,11 @@ def _quota(cards: int | None, pflops: float | None) -> tuple[int | None, float |
     return cards, pflops
 
 
-def _log(conn: Connection, action: Action, after: dict | None, before: dict | None = None) -> None:
-    audit.record(
-        conn, batch_id=audit.new_batch_id(), action=action, changes=[(None, before, after)]
-    )
+def _log(conn: Connection, action: Action, after: dict | None, before: dict | None = None) -> str:
+    """One audited change as its own batch; the batch id."""
+    batch = audit.new_batch_id()
+    audit.record(conn, batch_id=batch, action=action, changes=[(None, before, after)])
+    return batch
 
 
 def directory(engine: Engine) -> dict[str, list[str]]:

@@ -72,13 +72,19 @@ def teams_quota(
     quota_cards: QuotaCards = None,
     quota_pflops: QuotaPflops = None,
 ) -> None:
-    """Set (or, given neither number, clear) a team's or project's quota."""
+    """Set a team's or project's quota (a number not given is kept; neither: clear it)."""
     from fleetui.allocation import teams
 
-    teams.set_quota(open_db(ctx), team, project, quota_cards, quota_pflops)
+    batch, now = teams.set_quota(open_db(ctx), team, project, quota_cards, quota_pflops)
     owner = f"{team.strip()}/{project.strip()}" if project else team.strip()
-    done = "cleared" if quota_cards is None and quota_pflops is None else "set"
-    out.print(f"Quota of {owner} {done}.", highlight=False)
+    quota = teams.quota_text(now) or "none"
+    if batch is None:
+        out.print(f"Quota of {owner} unchanged: {quota}.", highlight=False)
+    else:
+        out.print(
+            f"Quota of {owner} now {quota}. Batch {batch[:8]} (undo: fleetui undo {batch[:8]}).",
+            highlight=False,
+        )
 
 
 @teams_app.command("list")
