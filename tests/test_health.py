@@ -375,7 +375,10 @@ def test_health_lists_sick_cards_and_rma_opens_the_repair_and_writes_the_packet(
         reason = conn.execute(select(Event.reason).where(Event.action == "repair.send")).scalar()
     assert reason == "RMA: Xid 79: GPU has fallen off the bus (reboot the node)"
     again = cli("rma", "S-0", "--out", str(packet))
-    assert again.exit_code == 1 and "exists; fleetui never overwrites" in again.stderr
+    assert again.exit_code == 1 and "exists and fleetui never overwrites a file" in again.stderr
+    ticket = data["ticket"]  # a second packet the same day: why it stops, and what to do
+    assert f"card S-0 is in repair already (ticket {ticket})" in again.stderr
+    assert "give another --out" in again.stderr
     assert cli("undo", data["batch"]).exit_code == 0  # an audited batch like any other
     with sick_fleet.connect() as conn:
         assert conn.execute(select(Card.status).where(Card.serial == "S-0")).scalar() == (

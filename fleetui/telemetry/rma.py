@@ -222,7 +222,15 @@ def open_rma(
     paths = [target, target.with_suffix(".json")]
     for path in paths:
         if path.exists():
-            raise UserError(f"{path} exists; fleetui never overwrites a file. Nothing was done.")
+            already = (
+                f"card {serial} is in repair already (ticket {repair_ticket(engine, card['id'])}): "
+                if card["status"] == Status.REPAIR
+                else ""
+            )
+            raise UserError(
+                f"{path} exists and fleetui never overwrites a file; {already}give another "
+                "--out. Nothing was done."
+            )
     temps = [path.with_name(f".{path.name}.part") for path in paths]
     batch = None
     try:
