@@ -155,9 +155,11 @@ class FleetApp(App[None]):
             and active.binding.description
             and active.binding.action != "command_palette"  # listed below, with what it does
         ]
-        keys += getattr(screen, "EXTRA_KEYS", [])
-        keys.append(("ctrl+p", "Command palette: every action by name"))
-        self.push_screen(HelpScreen(sorted(set(keys))))
+        described = dict(keys)
+        for key, more in getattr(screen, "EXTRA_KEYS", []):  # a bound key's says more on one line
+            described[key] = f"{described[key]}: {more}" if key in described else more
+        described["ctrl+p"] = "Command palette: every action by name"
+        self.push_screen(HelpScreen(sorted(described.items())))
 
     def action_request(self) -> None:
         """Ask for N cards or X PFLOPS (of some models, from a team), preview, then move."""

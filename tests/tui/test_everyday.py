@@ -251,3 +251,27 @@ async def test_backup_from_the_palette_writes_a_new_file(db_path, tmp_path):
         notes = [n.message for n in app._notifications]  # Textual keeps no public list
         assert any(n.startswith("Backed up") for n in notes), notes
     engine.dispose()
+
+
+async def test_help_lists_each_key_once_on_every_screen(demo_engine):
+    """A key a screen explains further (EXTRA_KEYS) is one row with both texts, not two."""
+    app = FleetApp(demo_engine, initial_mode="dashboard")
+    async with app.run_test(size=(120, 60)) as pilot:
+        for mode in (
+            "dashboard",
+            "inventory",
+            "import",
+            "teams",
+            "history",
+            "lifecycle",
+            "telemetry",
+        ):
+            app.switch_mode(mode)
+            await settle(pilot)
+            app.action_help()
+            await pilot.pause()
+            keys = [key for key, _ in app.screen.keys]
+            assert len(keys) == len(set(keys)), (mode, keys)
+            if mode == "telemetry":
+                assert dict(app.screen.keys)["f"].startswith("Fix: unknown: add it")
+            app.pop_screen()
