@@ -23,8 +23,6 @@ from fleetui.screens.dialogs import PreviewDialog
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
 from fleetui.screens.work import run_service
 
-NO_PROJECT = "(no project)"
-
 
 class ReallocateModal(PreviewDialog):
     """Dismisses with the batch id of the move, or None when cancelled."""
@@ -76,7 +74,9 @@ class ReallocateModal(PreviewDialog):
     def team_chosen(self, event: Select.Changed) -> None:
         projects = [] if event.select.is_blank() else self.directory.get(str(event.value), [])
         picker = self.query_one("#to_project", Select)
-        picker.set_options([(NO_PROJECT, NO_PROJECT), *((plain(p), p) for p in projects)])
+        picker.set_options(
+            [(teams.NO_PROJECT, teams.NO_PROJECT), *((plain(p), p) for p in projects)]
+        )
         self.forget_plan()
 
     @on(Input.Changed)
@@ -91,7 +91,7 @@ class ReallocateModal(PreviewDialog):
 
     def _value(self, selector: str) -> str | None:
         select = self.query_one(selector, Select)  # Select.BLANK changed meaning in Textual 1
-        return None if select.is_blank() or select.value == NO_PROJECT else str(select.value)
+        return None if select.is_blank() or select.value == teams.NO_PROJECT else str(select.value)
 
     @on(Button.Pressed, "#preview")
     def preview(self) -> None:
