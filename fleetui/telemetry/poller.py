@@ -50,10 +50,9 @@ from fleetui.db.tables import (
     unfit,
 )
 from fleetui.telemetry import health, http, sources
-from fleetui.telemetry.samples import SAMPLE_COLUMNS, page_rows
+from fleetui.telemetry.samples import READINGS_AT, SAMPLE_COLUMNS, page_rows
 
 node_t, sample_t, hourly_t = table_of(Node), table_of(GpuSample), table_of(GpuHourly)
-_NUMBERS_AT = SAMPLE_COLUMNS.index("util_gpu")  # the columns after a sample's identity
 source_t = table_of(Source)
 PAGES = {"agent": "/snapshot", "dcgm": "/metrics"}  # what each kind of node serves
 KINDS = tuple(PAGES)
@@ -462,13 +461,13 @@ def _replace_samples(conn: Connection, node_ids: list[int], rows: Sequence[Seque
     and one no longer reported is deleted. When every GPU was seen again (the nodes hold no
     more rows than `rows`) one UPDATE does it all; otherwise the rows held are read to sort
     them out."""
-    readings = SAMPLE_COLUMNS[_NUMBERS_AT:]
+    readings = SAMPLE_COLUMNS[READINGS_AT:]
     matched = update_rows(
         conn,
         sample_t,
         readings,
-        [(*row[_NUMBERS_AT:], *row[:_NUMBERS_AT]) for row in rows],
-        keys=SAMPLE_COLUMNS[:_NUMBERS_AT],
+        [(*row[READINGS_AT:], *row[:READINGS_AT]) for row in rows],
+        keys=SAMPLE_COLUMNS[:READINGS_AT],
     )
     s = sample_t.c
     held: dict[tuple, tuple] = {}  # (node, bus) -> (id, uuid, serial, name)

@@ -40,7 +40,8 @@ LIMITS = {name: length_of(sample_t.c[name]) for name in TEXTS}
 _AT = {name: i for i, name in enumerate(NUMBERS)}
 _NUMBER_SET = frozenset(NUMBERS)
 _COLUMN_AT = {name: i for i, name in enumerate(SAMPLE_COLUMNS)}
-_HEALTH, _NUMBERS_AT = _COLUMN_AT["health"], _COLUMN_AT[NUMBERS[0]]
+_HEALTH = _COLUMN_AT["health"]
+READINGS_AT = _COLUMN_AT[NUMBERS[0]]  # a sample row: node id, identity, then readings
 _EVIDENCE_AT = [_COLUMN_AT[name] for name in health.READINGS]
 _evidence = operator.itemgetter(*(_AT[name] for name in health.READINGS))  # what flags() reads
 
@@ -168,7 +169,7 @@ def store_rows(results: dict[str, list[dict]]) -> dict[str, list[list] | str]:
     for at in _EVIDENCE_AT:
         if any(map(operator.itemgetter(at), gpus.values())):  # rarely: flag whose
             for row in gpus.values():
-                row[_HEALTH] = _flags(row[_NUMBERS_AT:_HEALTH], False)
+                row[_HEALTH] = _flags(row[READINGS_AT:_HEALTH], False)
             break
     return {**by_host, **unfit}
 
