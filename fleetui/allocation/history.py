@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Engine,
@@ -298,22 +299,29 @@ def _rolled_back(conn: Connection, end: datetime):
     JSON text, None where no later event names them): how many of the cards changed after
     `end` are in it.
 
-    The events after `end` are grouped by card on their ids alone (carrying each event's JSON
-    through that sort, or building per-key minimums from it, cost more than the rest of the
-    report); each card's first event is then read once. Only a card changed more than once
-    after `end` looks up, per key, the first of its events that names it."""
+    One pass over the events after `end`, grouped by card: each key's value comes with the id
+    of the first event naming it, in one string (`first`) whose minimum is that event's, so no
+    event is looked up again."""
+    logged = event_t.c.before
     sqlite = conn.dialect.name == "sqlite"
 
-    def named(event: Any, key: str) -> ColumnElement[str]:
+    def named(key: str) -> ColumnElement[str]:
         """`before`'s value of `key` as JSON text ('null' too); NULL where it names no `key`."""
-        path = literal(f"$.{key}" if sqlite else key, String)
-        return cast(event.c.before.op("->")(path), Text)
+        return cast(logged.op("->")(literal(f"$.{key}" if sqlite else key, String)), Text)
 
+    def first(key: str) -> ColumnElement[str]:
+        """The first event's value of `key`, after its id (16 digits: they sort as numbers)."""
+        return func.min(cast(cast(event_t.c.id, BigInteger) + 10**15, String).concat(named(key)))
+
+    # An event that finds its card absent: one that created it, or re-created it (an undone
+    # delete, whose `before` says deleted).
+    absent = or_(event_t.c.action.in_(CARD_CREATES), named("deleted") == "true")
     firsts = (
         select(
             event_t.c.card_id,
             func.min(event_t.c.id).label("first"),
-            func.count().label("events"),
+            func.min(case((absent, event_t.c.id))).label("absent"),
+            *(first(k).label(k) for k in ("team_id", "model_id", "status")),
         )
         .where(event_t.c.at > end, event_t.c.card_id.isnot(None))
         .group_by(event_t.c.card_id)
@@ -322,40 +330,16 @@ def _rolled_back(conn: Connection, end: datetime):
         .with_hint(event_t, "INDEXED BY ix_event_at", "sqlite")
         .subquery()
     )
-    first = event_t.alias("first_event")
-
-    def then(key: str) -> ColumnElement[str]:
-        """`key`'s value in the first event after `end` that names it."""
-        later = event_t.alias(f"later_{key}")
-        naming = (
-            select(named(later, key))
-            .where(
-                later.c.card_id == firsts.c.card_id,
-                later.c.at > end,
-                named(later, key).isnot(None),
-            )
-            .order_by(later.c.id)
-            .limit(1)
-            .scalar_subquery()
-        )
-        return case((firsts.c.events == 1, named(first, key)), else_=naming)
-
-    # The card was absent when its first event after `end` came: that event created it, or
-    # re-created it (an undone delete, whose `before` says deleted).
-    absent = or_(first.c.action.in_(CARD_CREATES), named(first, "deleted") == "true")
     states = (
         select(
             card_t.c.team_id.label("now_team"),
             card_t.c.model_id.label("now_model"),
             card_t.c.status.label("now_status"),
-            case((absent, False), else_=True).label("existed"),
-            *(then(k).label(k) for k in ("team_id", "model_id", "status")),
+            # It existed at `end` unless its first event after found it absent.
+            or_(firsts.c.absent.is_(None), firsts.c.absent != firsts.c.first).label("existed"),
+            *(func.substr(firsts.c[k], 17).label(k) for k in ("team_id", "model_id", "status")),
         )
-        .select_from(firsts.outerjoin(card_t, card_t.c.id == firsts.c.card_id), first)
-        .where(first.c.card_id == firsts.c.card_id, first.c.id == firsts.c.first)
-        # A lookup per card: statistics from when the log was small (the demo's) had SQLite
-        # scan the whole log for each card.
-        .with_hint(first, "INDEXED BY ix_event_card_id", "sqlite")
+        .select_from(firsts.outerjoin(card_t, card_t.c.id == firsts.c.card_id))
         .subquery()
     )
     keys = [states.c[k] for k in ("now_team", "now_model", "now_status", "existed")]
