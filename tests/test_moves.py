@@ -19,8 +19,8 @@ from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import CARD_CREATES, HELD, MOVABLE, UNASSIGNED
-from fleetui.db.tables import Card, Event, Team
+from fleetui.core.vocabulary import CARD_CREATES, COMPUTING, HELD, MOVABLE, UNASSIGNED
+from fleetui.db.tables import Card, Event, GpuModel, Team
 from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
@@ -472,16 +472,15 @@ def test_the_planner_counting_nodes_in_sql_picks_what_reading_every_candidate_pi
         assert [c.serial for c in plan.cards] == expected, count
 
 
-def _held_by_replay(engine, day: date) -> dict[str, int]:
+def _held_by_replay(engine, day: date) -> dict[str, tuple[int, float]]:
     """The straightforward allocation on `day`: every card as it is now, then every event
-    after that day undone onto it, newest first; cards held per team."""
-    card, event, team = Card.__table__, Event.__table__, Team.__table__
+    after that day undone onto it, newest first; cards held and TFLOPS computing per team."""
+    card, event, team, model = Card.__table__, Event.__table__, Team.__table__, GpuModel.__table__
+    keys = ("team_id", "model_id", "status")
     with engine.connect() as conn:
         names = dict(conn.execute(select(team.c.id, team.c.name)).all())
-        state = {
-            r.id: {"team_id": r.team_id, "status": r.status}
-            for r in conn.execute(select(card.c.id, card.c.team_id, card.c.status))
-        }
+        tflops = dict(conn.execute(select(model.c.id, model.c.fp16_tflops)).all())
+        state = {r.id: dict(r._mapping) for r in conn.execute(select(card.c.id, *card.c[keys]))}
         end = datetime.combine(day, datetime.max.time(), tzinfo=UTC)
         later = conn.execute(
             select(event.c.card_id, event.c.action, event.c.before)
@@ -493,15 +492,20 @@ def _held_by_replay(engine, day: date) -> dict[str, int]:
         if action in CARD_CREATES or before.get("deleted"):
             state.pop(card_id, None)
         else:
-            state.setdefault(card_id, {}).update(
-                {k: v for k, v in before.items() if k in ("team_id", "status")}
-            )
-    held = Counter(
-        names.get(s["team_id"], UNASSIGNED) if s["team_id"] else UNASSIGNED
-        for s in state.values()
-        if s["status"] in HELD
-    )
-    return dict(held)
+            state.setdefault(card_id, {}).update({k: v for k, v in before.items() if k in keys})
+    totals: dict[str, list] = {}
+    for s in state.values():
+        held = totals.setdefault(names.get(s["team_id"], UNASSIGNED), [0, 0.0])
+        held[0] += s["status"] in HELD
+        held[1] += tflops[s["model_id"]] if s["status"] in COMPUTING else 0.0
+    return {t: (n, round(f, 3)) for t, (n, f) in totals.items() if n or f}
+
+
+def _rebuilt(engine, day: date) -> dict[str, tuple[int, float]]:
+    return {
+        a.team: (a.cards, round(a.tflops, 3))
+        for a in history.allocation_as_of(engine, day.isoformat())
+    }
 
 
 def test_allocation_as_of_equals_undoing_every_later_event_in_turn(demo_engine):
@@ -536,9 +540,52 @@ def test_allocation_as_of_equals_undoing_every_later_event_in_turn(demo_engine):
     undo(demo_engine, gone)
     for ago in (10, 5):
         day = (datetime.now(UTC) - timedelta(days=ago)).date()
-        replayed = _held_by_replay(demo_engine, day)
-        rebuilt = {a.team: a.cards for a in history.allocation_as_of(demo_engine, day.isoformat())}
-        assert rebuilt == {t: n for t, n in replayed.items() if n}, ago
+        assert _rebuilt(demo_engine, day) == _held_by_replay(demo_engine, day), ago
+
+
+def test_allocation_as_of_takes_each_field_from_the_first_later_event_naming_it(
+    demo_engine, tmp_path
+):
+    """Cards changed several times after the day, each change naming other fields (a move, a
+    re-import with another model, a status edit), a card moved and then deleted, and one
+    created after the day and then changed: each counts, cards and PFLOPS, as it was that day."""
+    cfg = Config()
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    taken = [
+        c.serial for c in inventory.cards(demo_engine, "team:LLM status:spare", 3, settings=cfg)
+    ]
+    with demo_engine.connect() as conn:
+        model, other = conn.execute(
+            select(GpuModel.name).order_by(GpuModel.fp16_tflops.desc()).limit(2)
+        ).scalars()
+    csv = tmp_path / "cards.csv"
+    csv.write_text(f"serial,model,team,status\nNEW-1,{model},LLM,spare\n", encoding="utf-8")
+    run_import(demo_engine, str(csv), ImportOptions(config=cfg))
+    moves.commit(
+        demo_engine,
+        moves.plan_cards(demo_engine, [*taken, "NEW-1"], "Search", None, settings=cfg),
+        "moved",
+    )
+    csv.write_text(
+        "serial,model,team,status\n"
+        + "".join(f"{s},{other},Search,spare\n" for s in (*taken[:2], "NEW-1")),
+        encoding="utf-8",
+    )
+    run_import(demo_engine, str(csv), ImportOptions(config=cfg))
+    edit.commit_edit(
+        demo_engine,
+        edit.plan_edit(demo_engine, [taken[0], "NEW-1"], None, {"status": "retired"}, settings=cfg),
+        "old",
+    )
+    edit.commit_delete(demo_engine, edit.plan_delete(demo_engine, [taken[2]]), "gone")
+    with demo_engine.connect() as conn:
+        changed = conn.execute(
+            select(Card.serial, Card.model_id, Card.status).where(Card.serial.in_(taken))
+        ).all()
+    assert len(changed) == 2 and {c.status for c in changed} == {"retired", "spare"}
+    assert _rebuilt(demo_engine, yesterday) == _held_by_replay(demo_engine, yesterday)
+    today = datetime.now(UTC).date()
+    assert _rebuilt(demo_engine, today) == _held_by_replay(demo_engine, today)
 
 
 def test_a_preview_of_cards_from_no_team_shows_the_unassigned_pool_so_the_teams_add_up(
