@@ -69,27 +69,65 @@ def test_a_query_on_sqlite_loads_neither_postgresql_nor_the_ui(tmp_path):
     )
 
 
-def test_the_tui_loads_the_poller_only_when_the_telemetry_screen_opens(tmp_path):
-    """aiohttp and NVML's bindings took a third of the TUI's start-up; most sessions never poll."""
+def _tui_modules(db: Path, key: str) -> tuple[set[str], set[str]]:
+    """The modules loaded by the TUI (its own process) once the dashboard is up, then once `key`
+    was pressed and its work done."""
     code = (
         "import asyncio, sys\n"
         "from fleetui.app import FleetApp\n"
         "from fleetui.store import open_fleet\n"
         "async def main():\n"
-        f"    app = FleetApp(open_fleet({str(tmp_path / 'fleet.db')!r}))\n"
+        f"    app = FleetApp(open_fleet({str(db)!r}))\n"
         "    async with app.run_test() as pilot:\n"
         "        await pilot.pause()\n"
+        "        await app.workers.wait_for_complete()\n"
         "        print(' '.join(sys.modules))\n"
-        "        await pilot.press('g')\n"
+        f"        await pilot.press({key!r})\n"
         "        await app.workers.wait_for_complete()\n"
         "        print(' '.join(sys.modules))\n"
         "asyncio.run(main())\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    started, polled = (set(line.split()) for line in result.stdout.splitlines()[-2:])
+    started, after = (set(line.split()) for line in result.stdout.splitlines()[-2:])
+    return started, after
+
+
+def test_the_tui_loads_the_poller_only_when_the_telemetry_screen_opens(tmp_path):
+    """aiohttp and NVML's bindings took a third of the TUI's start-up; most sessions never poll."""
+    started, polled = _tui_modules(tmp_path / "fleet.db", "g")
     assert started & TELEMETRY == set()
     assert polled >= TELEMETRY
+
+
+def test_the_tui_starts_with_only_the_dashboards_screens_and_services(tmp_path):
+    """The other screens and the services only they use (import, moves, the scheduler, backups)
+    took a tenth of the time to a complete dashboard at 1M cards; each loads when it opens."""
+    started, opened = _tui_modules(tmp_path / "fleet.db", "i")
+    screens = {m for m in started if m.startswith("fleetui.screens.")}
+    assert screens == {f"fleetui.screens.{name}" for name in DASHBOARD_SCREENS}
+    assert not any(m.startswith(OTHER_SERVICES) for m in started)
+    assert {"fleetui.screens.inventory", "fleetui.screens.reallocate"} <= opened
+
+
+# What the dashboard is built from (the screen, its widgets, the app's palette and keymap).
+DASHBOARD_SCREENS = [
+    "commands",
+    "dashboard",
+    "footer",
+    "freshness",
+    "keymap",
+    "messages",
+    "plain",
+    "work",
+]
+OTHER_SERVICES = (
+    "fleetui.allocation",
+    "fleetui.importing.importer",
+    "fleetui.scheduler",
+    "fleetui.admin",
+    "fleetui.presentation",
+)
 
 
 TELEMETRY = {"aiohttp", "pynvml", "fleetui.telemetry.poller"}

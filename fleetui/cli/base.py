@@ -187,10 +187,10 @@ def root(
     """Without a command: open the TUI on the dashboard."""
     ctx.obj = {"db": db}
     if ctx.invoked_subcommand is None:
-        from fleetui.screens import keymap
+        from fleetui.app import checked_keymap
 
         cfg = settings(ctx)
-        keymap.check(cfg.keymap, cfg.source)  # the whole config's errors before the database's
+        checked_keymap(cfg)  # the whole config's errors before the database's
         launch(open_db(ctx), settings=cfg)
 
 
