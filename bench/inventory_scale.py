@@ -41,7 +41,7 @@ WHERE {where} ORDER BY c.serial LIMIT 100
 # was complete and the peak RSS after the pages.
 CHILD = """
 import asyncio, json, resource, sys, time
-import fleetui.cli  # what `fleetui` loads before it opens the database
+import fleetui.cli.root  # what `fleetui` loads before it opens the database: typer, the root
 from fleetui.store import open_fleet
 from fleetui.app import FleetApp
 from textual.widgets import DataTable

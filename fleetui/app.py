@@ -3,6 +3,7 @@ settings, read once at start."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
@@ -13,24 +14,26 @@ from textual.screen import Screen
 from textual.widget import AwaitMount
 
 from fleetui import config
-from fleetui.admin import maintenance
 from fleetui.db.audit import last_event_id
 from fleetui.db.engine import redact
 from fleetui.screens import freshness, keymap
 from fleetui.screens.commands import FleetCommands
 from fleetui.screens.dashboard import DashboardScreen
-from fleetui.screens.dialogs import AskText
-from fleetui.screens.help import HelpScreen
-from fleetui.screens.history import HistoryScreen
-from fleetui.screens.import_screen import ImportScreen
-from fleetui.screens.inventory import InventoryScreen
-from fleetui.screens.lifecycle import LifecycleScreen
 from fleetui.screens.messages import FleetChanged, ShowInventory
-from fleetui.screens.reallocate import ReallocateModal
-from fleetui.screens.scheduler import SchedulerModal
-from fleetui.screens.teams import TeamsScreen
-from fleetui.screens.telemetry import TelemetryScreen
 from fleetui.screens.work import ignore, run_service
+
+# Start-up: the app opens on the dashboard, so it imports only the dashboard's modules; every
+# other screen's (and the services only they use) load when that screen first opens.
+
+
+def screen(module: str, name: str) -> Callable[..., Screen]:
+    """The screen class `name` of fleetui.screens.`module`, its module imported now."""
+    return getattr(importlib.import_module(f"fleetui.screens.{module}"), name)
+
+
+def checked_keymap(settings: config.Config) -> dict[str, str]:
+    """The config's [keymap], checked against the bindings of this app and of every screen."""
+    return keymap.check(settings.keymap, settings.source)
 
 
 class FleetApp(App[None]):
@@ -65,19 +68,29 @@ class FleetApp(App[None]):
         self.engine = engine
         self.today = today
         self.settings = settings = settings or config.load()
-        self.set_keymap(keymap.check(settings.keymap, settings.source))
+        self.set_keymap(checked_keymap(settings))
         self.initial_mode = initial_mode
         self.previous_mode = "dashboard"  # where go_back goes
         self.sub_title = redact(str(engine.url))
         self.add_mode("dashboard", lambda: DashboardScreen(engine, today, settings=settings))
         self.add_mode(
-            "inventory", lambda: InventoryScreen(engine, initial_query, today, settings=settings)
+            "inventory",
+            lambda: screen("inventory", "InventoryScreen")(
+                engine, initial_query, today, settings=settings
+            ),
         )
-        self.add_mode("import", lambda: ImportScreen(engine, settings=settings))
-        self.add_mode("teams", lambda: TeamsScreen(engine))
-        self.add_mode("history", lambda: HistoryScreen(engine))
-        self.add_mode("lifecycle", lambda: LifecycleScreen(engine, today, settings=settings))
-        self.add_mode("telemetry", lambda: TelemetryScreen(engine, clock=clock))
+        self.add_mode(
+            "import", lambda: screen("import_screen", "ImportScreen")(engine, settings=settings)
+        )
+        self.add_mode("teams", lambda: screen("teams", "TeamsScreen")(engine))
+        self.add_mode("history", lambda: screen("history", "HistoryScreen")(engine))
+        self.add_mode(
+            "lifecycle",
+            lambda: screen("lifecycle", "LifecycleScreen")(engine, today, settings=settings),
+        )
+        self.add_mode(
+            "telemetry", lambda: screen("telemetry", "TelemetryScreen")(engine, clock=clock)
+        )
 
     def on_mount(self) -> None:
         self.switch_mode(self.initial_mode)
@@ -131,6 +144,8 @@ class FleetApp(App[None]):
         return self.screen
 
     async def on_show_inventory(self, message: ShowInventory) -> None:
+        from fleetui.screens.inventory import InventoryScreen
+
         screen = await self.show_base("inventory")
         if isinstance(screen, InventoryScreen):
             screen.set_filter(message.query)
@@ -142,6 +157,8 @@ class FleetApp(App[None]):
             screen.post_message(FleetChanged())
 
     def action_help(self) -> None:
+        from fleetui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         screen = self.screen
@@ -163,6 +180,7 @@ class FleetApp(App[None]):
 
     def action_request(self) -> None:
         """Ask for N cards or X PFLOPS (of some models, from a team), preview, then move."""
+        from fleetui.screens.reallocate import ReallocateModal
 
         def moved(batch: str | None) -> None:
             if batch:
@@ -174,6 +192,8 @@ class FleetApp(App[None]):
 
     def action_scheduler(self) -> None:
         """After a move: preview the scheduler commands that follow it, then apply them."""
+        from fleetui.screens.scheduler import SchedulerModal
+
         if not isinstance(self.screen, SchedulerModal):
             self.push_screen(SchedulerModal(self.engine, settings=self.settings))
 
@@ -184,6 +204,9 @@ class FleetApp(App[None]):
         self.call_after_refresh(lambda: screen.run_action(action))
 
     def action_backup(self) -> None:
+        from fleetui.admin import maintenance
+        from fleetui.screens.dialogs import AskText
+
         def chosen(dest: str | None) -> None:
             if dest:
                 run_service(self.screen, maintenance.backup, self.engine, dest, on_done=self.notify)

@@ -20,7 +20,6 @@ from fleetui.core.vocabulary import UNASSIGNED, Status
 from fleetui.inventory import cards as inventory
 from fleetui.inventory.summary import Summary, fleet_summary
 from fleetui.screens.footer import FleetFooter
-from fleetui.screens.health import HealthScreen
 from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
@@ -137,6 +136,8 @@ class DashboardScreen(Screen):
         self.query_one("#alerts", Static).update(text)
 
     def action_sick(self) -> None:
+        from fleetui.screens.health import HealthScreen  # loaded when first opened
+
         self.app.push_screen(HealthScreen(self.engine, self.today, settings=self.settings))
 
     def action_jump(self, query: str) -> None:

@@ -4,6 +4,7 @@ terminal cuts screen keys, never the key that lists them all."""
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.screen import Screen
 from textual.widgets import Footer
 
 HELP_ACTION = "help"
@@ -16,9 +17,24 @@ class FleetFooter(Footer):
 
     def __init__(self) -> None:
         super().__init__(show_command_palette=False)  # ctrl+p is listed under `?`
+        self._shown: tuple | None = None  # what the keys composed last show
 
     def compose(self) -> ComposeResult:
+        self._shown = self._showing() if self._bindings_ready else None
         for widget in super().compose():
             if getattr(widget, "action", None) == HELP_ACTION:  # the FooterKey of `?`
                 widget.add_class("-pinned")
             yield widget
+
+    def bindings_changed(self, screen: Screen) -> None:
+        """Rebuild the keys only when what they show changed: Textual signals on every change of
+        focus (five times before the dashboard is complete), and each rebuild restyles them all."""
+        if self._shown is None or self._showing() != self._shown:
+            super().bindings_changed(screen)
+
+    def _showing(self) -> tuple:
+        return tuple(
+            (binding.key, binding.description, binding.action, binding.group, enabled, tooltip)
+            for _, binding, enabled, tooltip in self.screen.active_bindings.values()
+            if binding.show
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Mapping
 
 from textual.binding import Binding
@@ -15,8 +17,13 @@ NAMED_KEYS = {key.value for key in Keys if "+" not in key.value}
 
 
 def bindings() -> dict[str, Binding]:
-    """Every binding with an id, by id: those of fleetui's app, screens and widgets (of every
-    such class loaded; fleetui.app loads them all)."""
+    """Every binding with an id, by id: those of fleetui's screens and widgets (every module of
+    fleetui.screens is imported first: the app imports most only when their screen opens) and of
+    the app (where fleetui.app is loaded: the caller's part)."""
+    import fleetui.screens
+
+    for module in pkgutil.iter_modules(fleetui.screens.__path__):
+        importlib.import_module(f"fleetui.screens.{module.name}")
     found: dict[str, Binding] = {}
     classes: list[type] = [DOMNode]
     while classes:
@@ -32,8 +39,8 @@ def bindings() -> dict[str, Binding]:
 
 def check(keymap: Mapping[str, str], source: str) -> dict[str, str]:
     """The keymap, when every id names a binding and every key is one Textual knows; else a
-    UserError naming the first id that does not."""
-    known = bindings()
+    UserError naming the first id that does not. An empty keymap loads no screen."""
+    known = bindings() if keymap else {}
     for binding_id, keys in keymap.items():
         if binding_id not in known:
             raise UserError(

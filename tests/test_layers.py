@@ -2,9 +2,12 @@
 lives in the one `fleetui` namespace."""
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,8 +24,9 @@ def test_storage_and_services_never_import_textual():
     assert result.returncode == 0, result.stderr
 
 
-def _modules_after(*args: str) -> set[str]:
-    """The modules loaded by `fleetui ARGS` run as its own process (what a user waits for)."""
+def _modules_after(*args: str, columns: int = 80) -> set[str]:
+    """The modules loaded by `fleetui ARGS` run as its own process (what a user waits for), in a
+    terminal `columns` wide."""
     code = (
         "import sys\n"
         "from fleetui.cli import main\n"
@@ -30,7 +34,8 @@ def _modules_after(*args: str) -> set[str]:
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print(' '.join(sys.modules), file=sys.stderr)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    env = {**os.environ, "COLUMNS": str(columns)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     return set(result.stderr.split())
 
 
@@ -48,13 +53,51 @@ def test_the_cli_loads_textual_only_to_launch_the_tui():
     assert not any(m.startswith("fleetui.") and m not in CLI_ROOT for m in loaded)
 
 
-CLI_ROOT = {"fleetui.cli", "fleetui.cli.base", "fleetui.core", "fleetui.core.errors"}
+CLI_ROOT = {
+    "fleetui.cli",
+    "fleetui.cli.base",
+    "fleetui.cli.root",
+    "fleetui.cli.roothelp",
+    "fleetui.core",
+    "fleetui.core.errors",
+}
 
 
-def test_help_lists_every_command_without_loading_any():
-    loaded = _modules_after("--help")
+@pytest.mark.parametrize("columns", [80, 60])
+def test_help_lists_every_command_without_loading_any(columns):
+    loaded = _modules_after("--help", columns=columns)
     assert loaded & (UI | STORAGE) == set()
     assert not any(m.startswith("fleetui.") and m not in CLI_ROOT for m in loaded)
+
+
+def test_help_in_a_terminal_80_columns_wide_loads_not_even_typer():
+    """Importing typer alone took three times as long as Python takes to start."""
+    loaded = _modules_after("--help")
+    assert "typer" not in loaded
+    assert {m for m in loaded if m.startswith("fleetui.")} == {
+        "fleetui.cli",
+        "fleetui.cli.roothelp",
+    }
+
+
+@pytest.mark.parametrize("columns", [80, 120, 79, 40])
+@pytest.mark.parametrize("prog", ["fleetui", "f" * 50, "f" * 51])
+def test_help_without_typer_is_the_page_typer_prints(columns, prog, tmp_path):
+    """fleetui.cli.roothelp lays out the root's page itself: as typer does, at any width."""
+    script = tmp_path / prog
+    script.write_text("from fleetui.cli import main\nmain()\n")
+    by_typer = (
+        "import sys\nfrom fleetui.cli import app\nsys.argv[0] = sys.argv[1]\napp(sys.argv[2:])\n"
+    )
+    env = {**os.environ, "COLUMNS": str(columns)}
+
+    def page(*command: str) -> str:
+        result = subprocess.run(command, capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    ours = page(sys.executable, str(script), "--help")
+    assert ours == page(sys.executable, "-c", by_typer, str(script), "--help")
 
 
 def test_a_query_on_sqlite_loads_neither_postgresql_nor_the_ui(tmp_path):
@@ -69,27 +112,65 @@ def test_a_query_on_sqlite_loads_neither_postgresql_nor_the_ui(tmp_path):
     )
 
 
-def test_the_tui_loads_the_poller_only_when_the_telemetry_screen_opens(tmp_path):
-    """aiohttp and NVML's bindings took a third of the TUI's start-up; most sessions never poll."""
+def _tui_modules(db: Path, key: str) -> tuple[set[str], set[str]]:
+    """The modules loaded by the TUI (its own process) once the dashboard is up, then once `key`
+    was pressed and its work done."""
     code = (
         "import asyncio, sys\n"
         "from fleetui.app import FleetApp\n"
         "from fleetui.store import open_fleet\n"
         "async def main():\n"
-        f"    app = FleetApp(open_fleet({str(tmp_path / 'fleet.db')!r}))\n"
+        f"    app = FleetApp(open_fleet({str(db)!r}))\n"
         "    async with app.run_test() as pilot:\n"
         "        await pilot.pause()\n"
+        "        await app.workers.wait_for_complete()\n"
         "        print(' '.join(sys.modules))\n"
-        "        await pilot.press('g')\n"
+        f"        await pilot.press({key!r})\n"
         "        await app.workers.wait_for_complete()\n"
         "        print(' '.join(sys.modules))\n"
         "asyncio.run(main())\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    started, polled = (set(line.split()) for line in result.stdout.splitlines()[-2:])
+    started, after = (set(line.split()) for line in result.stdout.splitlines()[-2:])
+    return started, after
+
+
+def test_the_tui_loads_the_poller_only_when_the_telemetry_screen_opens(tmp_path):
+    """aiohttp and NVML's bindings took a third of the TUI's start-up; most sessions never poll."""
+    started, polled = _tui_modules(tmp_path / "fleet.db", "g")
     assert started & TELEMETRY == set()
     assert polled >= TELEMETRY
+
+
+def test_the_tui_starts_with_only_the_dashboards_screens_and_services(tmp_path):
+    """The other screens and the services only they use (import, moves, the scheduler, backups)
+    took a tenth of the time to a complete dashboard at 1M cards; each loads when it opens."""
+    started, opened = _tui_modules(tmp_path / "fleet.db", "i")
+    screens = {m for m in started if m.startswith("fleetui.screens.")}
+    assert screens == {f"fleetui.screens.{name}" for name in DASHBOARD_SCREENS}
+    assert not any(m.startswith(OTHER_SERVICES) for m in started)
+    assert {"fleetui.screens.inventory", "fleetui.screens.reallocate"} <= opened
+
+
+# What the dashboard is built from (the screen, its widgets, the app's palette and keymap).
+DASHBOARD_SCREENS = [
+    "commands",
+    "dashboard",
+    "footer",
+    "freshness",
+    "keymap",
+    "messages",
+    "plain",
+    "work",
+]
+OTHER_SERVICES = (
+    "fleetui.allocation",
+    "fleetui.importing.importer",
+    "fleetui.scheduler",
+    "fleetui.admin",
+    "fleetui.presentation",
+)
 
 
 TELEMETRY = {"aiohttp", "pynvml", "fleetui.telemetry.poller"}

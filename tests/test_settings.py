@@ -3,7 +3,10 @@ its [keymap] checked against the binding ids README lists."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,6 +101,22 @@ def test_a_bad_keymap_stops_the_tui_at_start_naming_the_id(tmp_path, monkeypatch
     assert result.exit_code == 1
     assert result.stderr.startswith(f"fleetui: {path}: {sentence}")
     assert result.stderr.count("\n") == 1 and not db.exists()
+
+
+def test_a_good_keymap_passes_the_check_at_start_in_a_fresh_process(tmp_path):
+    """`fleetui` checks [keymap] before it loads the app: the check itself loads every screen
+    and the app, else each id of a screen not yet open (or of the app) reads as unknown."""
+    path = tmp_path / "config.toml"
+    path.write_text('[keymap]\n"app.quit" = "Q"\n"dashboard.sick" = "K"\n"history.undo" = "U"\n')
+    db = tmp_path / "fleet.db"
+    result = subprocess.run(
+        [sys.executable, "-c", "from fleetui.cli import main; main()", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FLEETUI_CONFIG": str(path)},
+    )
+    assert result.returncode == 1  # past the keymap: no database there
+    assert result.stderr.startswith(f"fleetui: There is no database at {db} yet")
 
 
 @pytest.mark.parametrize("key", ["f", "F", "/", "slash", "ctrl+f", "f2", "escape", "space", "?"])

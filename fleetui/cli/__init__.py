@@ -4,21 +4,16 @@ Exit codes: 0 success; 1 a user error (bad input, unknown serial, unreachable da
 2 a database written by a newer fleetui, or a command-line usage error.
 
 Start-up: a run imports only the module of the command it runs (and what that command uses);
-`fleetui --help` lists COMMANDS without importing any of them.
+`fleetui --help` lists COMMANDS without importing any of them, or typer (fleetui.cli.roothelp).
 """
 
 from __future__ import annotations
 
-import importlib
+import sys
 from typing import TYPE_CHECKING
 
-import typer
-import typer.main
-
-from fleetui.cli.base import Group, app
-
-if TYPE_CHECKING:  # typer's private, vendored click: see fleetui.cli.base
-    from typer._click import Command, Context
+if TYPE_CHECKING:
+    import typer
 
 __all__ = ["COMMANDS", "app", "main"]
 
@@ -118,35 +113,19 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-class Root(Group):
-    """The root command: lists COMMANDS from the table above and imports a command's module
-    only when that command runs."""
+def __getattr__(name: str) -> typer.Typer:
+    """`app`, the root command, built on first use (fleetui.cli.root)."""
+    if name == "app":
+        from fleetui.cli.root import app
 
-    def list_commands(self, ctx: Context) -> list[str]:
-        return list(COMMANDS)
-
-    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
-        if cmd_name in self.commands or cmd_name not in COMMANDS:
-            return super().get_command(ctx, cmd_name)
-        return typer.core.TyperCommand(cmd_name, short_help=COMMANDS[cmd_name][1])  # --help
-
-    def resolve_command(
-        self, ctx: Context, args: list[str]
-    ) -> tuple[str | None, Command | None, list[str]]:
-        if args and args[0] in COMMANDS:  # `report` exists before its modules add commands
-            self.commands[args[0]] = load(args[0])
-        return super().resolve_command(ctx, args)
-
-
-def load(name: str) -> Command:
-    """The real command `name`: its modules imported, it built from what they registered."""
-    for module in COMMANDS[name][0]:
-        importlib.import_module(f"fleetui.cli.{module}")
-    return typer.main.get_group(app).commands[name]
-
-
-app.info.cls = Root
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    app()
+    from fleetui.cli.roothelp import print_if_asked
+
+    if not print_if_asked(sys.argv[1:], {name: summary for name, (_, summary) in COMMANDS.items()}):
+        from fleetui.cli.root import app
+
+        app()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fleetui.cli.roothelp import DB_HELP, ROOT_HELP, VERSION_HELP
 from fleetui.core.errors import Interrupted, UserError
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ def _settle_created(ctx: Context, keep: bool) -> str | None:
 app = typer.Typer(
     cls=Group,
     rich_markup_mode=None,
-    help="Terminal fleet manager for GPUs and other accelerators.",
+    help=ROOT_HELP,
     no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -156,8 +157,7 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        help="Database file path or SQLAlchemy URL (default: $FLEETUI_DB, "
-        "then ~/.local/share/fleetui/fleet.db).",
+        help=DB_HELP,
         envvar=None,
         show_default=False,
     ),
@@ -179,18 +179,16 @@ def root(
     db: DbOption = None,
     version: Annotated[
         bool,
-        typer.Option(
-            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
-        ),
+        typer.Option("--version", help=VERSION_HELP, callback=_print_version, is_eager=True),
     ] = False,
 ) -> None:
     """Without a command: open the TUI on the dashboard."""
     ctx.obj = {"db": db}
     if ctx.invoked_subcommand is None:
-        from fleetui.screens import keymap
+        from fleetui.app import checked_keymap
 
         cfg = settings(ctx)
-        keymap.check(cfg.keymap, cfg.source)  # the whole config's errors before the database's
+        checked_keymap(cfg)  # the whole config's errors before the database's
         launch(open_db(ctx), settings=cfg)
 
 

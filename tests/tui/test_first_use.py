@@ -61,6 +61,19 @@ async def test_the_import_screen_takes_typing_each_time_and_escape_goes_back(dem
             assert isinstance(app.screen, DashboardScreen)
 
 
+async def test_the_footer_rebuilds_its_keys_only_when_they_change(demo_engine):
+    """Textual signals new bindings on every change of focus; the footer rebuilt and restyled all
+    its keys each time (five times before the dashboard was complete)."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        shown = list(app.screen.query_one(FleetFooter).query("FooterKey"))
+        before = app.focused
+        await press(pilot, "tab")  # the teams table to the models table: the same keys
+        assert app.focused is not before
+        assert list(app.screen.query_one(FleetFooter).query("FooterKey")) == shown
+
+
 async def test_the_request_dialog_fits_a_small_terminal(demo_engine):
     """Each field and button shows at 80x24 (another screen's `#models` rule once made the
     models box the height of the dialog)."""
