@@ -10,7 +10,8 @@ node), as wall time and CPU time of the polling process; the first round also re
 nodes. Baseline in the same run: the same PromQL queries fetched with the same HTTP client
 (aiohttp), one after another as a poll asks them, and discarded, its runs in turn with
 fleetui's. Each figure is the median [min-max] of --runs runs, each into a fresh database.
-Target: a round within 2x the raw fetch, under 2 CPU-seconds. Skipped, saying so, where the victoria-metrics binary is absent.
+Target: a round within 2x the raw fetch, under 2 CPU-seconds. Skipped, saying so, where the
+victoria-metrics binary is absent.
 """
 
 from __future__ import annotations
