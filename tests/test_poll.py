@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -425,28 +426,17 @@ def test_a_round_replaces_each_nodes_samples_whole(engine, monkeypatch):
     """After a round a node's samples are what it said, whatever it said before: a GPU seen
     again keeps only this round's readings (one it no longer reports is cleared), a slot whose
     card was swapped shows the new card, a GPU gone is gone and a new one is there."""
-    first = _snapshot()
-    second = nvml.Snapshot(
-        "node-a",
-        0.0,
-        [
-            nvml.GpuSample(
-                0, name=H100, serial="S1", uuid="GPU-1", pci_bus_id="00000000:18:00.0", util_gpu=12
-            ),  # no power reading this time
-            nvml.GpuSample(
-                1,
-                name=H100,
-                serial="S7",
-                uuid="GPU-7",
-                pci_bus_id="00000000:2A:00.0",
-                util_gpu=50,
-                power_w=300.0,
-            ),  # another card in the slot
-            nvml.GpuSample(
-                3, name=H100, serial="S5", uuid="GPU-5", pci_bus_id="00000000:5D:00.0", util_gpu=5
-            ),  # new; 3A is gone
-        ],
-    )
+    first, second = _snapshot(), _snapshot()
+    kept, swapped, gone = second.gpus
+    kept.util_gpu, kept.power_w = 12, None  # no power reading this time
+    swapped.serial, swapped.uuid, swapped.util_gpu, swapped.power_w = "S7", "GPU-7", 50, 300.0
+    second.gpus = [
+        kept,
+        swapped,
+        replace(
+            gone, serial="S5", uuid="GPU-5", util_gpu=5, power_w=None, pci_bus_id="00000000:5D:00.0"
+        ),
+    ]  # 3A gone, 5D new
     snapshots = iter([first, second])
     monkeypatch.setattr(nvml, "collect", lambda: next(snapshots))
     poller.poll_local(engine)
