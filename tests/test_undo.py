@@ -431,3 +431,33 @@ def test_undo_reverts_a_quota_change_a_rename_and_an_add_and_refuses_what_it_can
     assert "(team.delete) is not one an undo can revert; nothing was undone." in result.output
     assert history.batches(engine)[0].batch_id == deleted.batch_id
     assert deleted.undone_by is None
+
+
+@pytest.mark.parametrize("reused", [False, True], ids=["gone", "id-reused"])
+def test_undo_never_puts_cards_back_in_a_team_deleted_since(demo_engine, reused):
+    """A card moved to Tmp and back; Tmp deleted (and, on SQLite, its id given to a new team):
+    undoing the move back is refused in one sentence, the card stays where it is (it put the
+    card in the new team, or failed on a foreign key with a traceback)."""
+
+    def cli(*args: str):
+        return CliRunner().invoke(app, ["--db", url_of(demo_engine), *args])
+
+    with demo_engine.connect() as conn:
+        serial = conn.execute(
+            select(Card.serial).join(Team, Card.team_id == Team.id).where(Team.name == "LLM")
+        ).scalar()
+    assert cli("teams", "add", "Tmp").exit_code == 0
+    assert cli("move", serial, "--to-team", "Tmp", "--reason", "x", "--yes").exit_code == 0
+    assert cli("move", serial, "--to-team", "LLM", "--reason", "back", "--yes").exit_code == 0
+    back = history.batches(demo_engine)[0].batch_id
+    assert cli("teams", "delete", "Tmp").exit_code == 0
+    if reused:
+        assert cli("teams", "add", "Other").exit_code == 0
+    result = cli("undo", back[:8])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        f"Undoing batch {back[:8]} would put cards back in team 'Tmp', deleted since; "
+        "nothing was undone." in result.output
+    )
+    assert team_of(demo_engine, serial) == "LLM"
+    assert maintenance.check(demo_engine) == []

@@ -145,7 +145,7 @@ def delete_team(engine: Engine, name: str) -> None:
         tid = team_id(conn, name)
         name = conn.execute(select(team_t.c.name).where(team_t.c.id == tid)).scalar_one()
         _delete_unused(conn, team_t, tid, f"team '{name}'")
-        _log(conn, Action.TEAM_DELETE, None, {"team": name.strip()})
+        _log(conn, Action.TEAM_DELETE, None, {"team": name.strip(), "id": tid})
 
 
 def rename_project(engine: Engine, team: str | None, old: str, new: str) -> None:
@@ -166,7 +166,7 @@ def delete_project(engine: Engine, team: str | None, name: str) -> None:
         pid, _ = project_id(conn, name, team_id(conn, team) if team else None)
         name = conn.execute(select(project_t.c.name).where(project_t.c.id == pid)).scalar_one()
         _delete_unused(conn, project_t, pid, f"project '{name}'")
-        _log(conn, Action.PROJECT_DELETE, None, {"project": name.strip()})
+        _log(conn, Action.PROJECT_DELETE, None, {"project": name.strip(), "id": pid})
 
 
 def node_id(conn: Connection, hostname: str) -> int:
@@ -199,7 +199,7 @@ def remove_node(engine: Engine, hostname: str) -> None:
         for readings in READINGS:
             conn.execute(delete(readings).where(readings.c.node_id == nid))
         _delete_unused(conn, node_t, nid, f"node '{hostname.strip()}'")
-        _log(conn, Action.NODE_REMOVE, None, {"node": hostname.strip()})
+        _log(conn, Action.NODE_REMOVE, None, {"node": hostname.strip(), "id": nid})
 
 
 def _delete_unused(conn: Connection, table: Table, row_id: int, what: str) -> None:

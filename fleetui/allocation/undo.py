@@ -47,6 +47,7 @@ from fleetui.db.tables import Card, Event, Node, Project, Team, table_of
 from fleetui.store import writing
 
 card_t, event_t = table_of(Card), table_of(Event)
+team_t, project_t, node_t = table_of(Team), table_of(Project), table_of(Node)
 DELETE_ACTIONS = (Action.CARD_DELETE,)
 # The tables of what an import created (IMPORT_CREATED); projects go before their teams.
 CREATED = dict(
@@ -134,6 +135,7 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
                 f"Batch {batch_id[:8]} deleted cards, which an undo cannot bring back; "
                 "import them again instead."
             )
+        _refuse_places_gone(conn, batch_id)
         cards = _cards_of(batch_id)
         moved = (
             conn.execute(
@@ -216,6 +218,45 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
             ],
         )
     return UndoResult(batch_id, undo_batch, deleted, restored, removed)
+
+
+# Where an undo may put cards back: the card column, its table, the word for it, and the
+# action that deletes one (its log names the id).
+PLACES = (
+    ("team_id", team_t, "team", Action.TEAM_DELETE),
+    ("project_id", project_t, "project", Action.PROJECT_DELETE),
+    ("node_id", node_t, "node", Action.NODE_REMOVE),
+)
+
+
+def _refuse_places_gone(conn: Connection, batch_id: str) -> None:
+    """UserError, before anything is written, when the batch's cards would go back to a team,
+    project or node that is gone, or was deleted since (SQLite may have given its id to a new
+    one: the cards would land there, and their history with them)."""
+    last = select(func.max(event_t.c.id)).where(event_t.c.batch_id == batch_id).scalar_subquery()
+    for column, table, word, deletes in PLACES:
+        wanted = set(
+            conn.execute(
+                select(event_t.c.before[column].as_integer())
+                .where(event_t.c.batch_id == batch_id, event_t.c.card_id.isnot(None))
+                .distinct()
+            ).scalars()
+        ) - {None}
+        if not wanted:
+            continue
+        held = set(conn.execute(select(table.c.id).where(table.c.id.in_(wanted))).scalars())
+        gone = {i: f"{word} (id {i})" for i in wanted - held}
+        for before in conn.execute(
+            select(event_t.c.before).where(event_t.c.action == deletes, event_t.c.id > last)
+        ).scalars():
+            if before and before.get("id") in wanted:
+                gone[before["id"]] = f"{word} '{before.get(word)}'"
+        if gone:
+            named = ", ".join(gone[i] for i in sorted(gone))
+            raise UserError(
+                f"Undoing batch {batch_id[:8]} would put cards back in {named}, deleted "
+                "since; nothing was undone."
+            )
 
 
 def _revert_named(conn: Connection, batch_id: str, event, actor, reason: str) -> UndoResult:
