@@ -116,3 +116,16 @@ def test_a_quota_change_in_the_history_says_whose_quota(db_url):
     shown = cli(db_url, "history").stdout
     assert "  LLM: quota cards: none → 700\n" in shown
     assert "  LLM/sft: quota pflops: none → 2\n" in shown
+
+
+def test_a_quota_of_zero_is_shown_as_zero_not_as_none(db_url):
+    """A team barred from holding cards (quota 0) must not look unlimited."""
+    assert cli(db_url, "teams", "add", "Zero", "--cards", "0").exit_code == 0
+    listed = cli(db_url, "teams", "list").stdout
+    assert "0/0 cards" in listed
+    done = cli(db_url, "teams", "quota", "Zero", "--pflops", "0")
+    assert done.stdout.startswith("Quota of Zero now 0 cards, 0 PFLOPS. Batch ")
+    undone = cli(db_url, "undo", done.stdout.split("undo ")[1].rstrip(").\n"))
+    assert "the quota of Zero is back to 0 cards" in undone.stdout
+    tiny = cli(db_url, "teams", "quota", "Zero", "--pflops", "0.000001")
+    assert "now 0 cards, 1e-06 PFLOPS" in tiny.stdout

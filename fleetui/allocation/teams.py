@@ -55,11 +55,11 @@ class Holding:
         return self.tflops / 1000
 
     def quota_use(self) -> str:
-        parts = []
-        if self.quota_cards:
+        parts = []  # a quota of 0 is a quota (none allowed), not "no quota"
+        if self.quota_cards is not None:
             parts.append(f"{self.cards:,}/{units.counted(self.quota_cards, 'card')}")
-        if self.quota_pflops:
-            parts.append(f"{self.pflops:,.1f}/{self.quota_pflops:,.1f} PFLOPS")
+        if self.quota_pflops is not None:
+            parts.append(f"{self.pflops:,.1f}/{self.quota_pflops:,g} PFLOPS")
         return ", ".join(parts)
 
     def as_dict(self) -> dict:
@@ -321,11 +321,10 @@ def revert(conn: Connection, action: Action, before: dict | None, after: dict) -
 
 
 def quota_text(quota: dict) -> str:
-    """'600 cards, 2.5 PFLOPS' ('' for no quota)."""
-    parts = [units.counted(quota["quota_cards"], "card")] if quota["quota_cards"] else []
-    return ", ".join(
-        parts + ([f"{quota['quota_pflops']:g} PFLOPS"] if quota["quota_pflops"] else [])
-    )
+    """'600 cards, 2.5 PFLOPS' ('' for no quota; a quota of 0 is one)."""
+    cards, pflops = quota["quota_cards"], quota["quota_pflops"]
+    parts = [units.counted(cards, "card")] if cards is not None else []
+    return ", ".join(parts + ([f"{pflops:,g} PFLOPS"] if pflops is not None else []))
 
 
 def add_project(
