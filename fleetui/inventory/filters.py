@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import ColumnElement, Engine, and_, false, or_, select
 
 from fleetui import catalogue, config
+from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import HELD
 from fleetui.db.sqlfuncs import contains_text
 from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team, table_of
@@ -79,8 +80,19 @@ def _term(conn, term: Term, today: date | None, settings: config.Config) -> Colu
         return _prefix(card_t.c.asset_tag, value)
     if key == "status":
         return card_t.c.status == value
-    if key == "model":
-        return card_t.c.model_id.in_(_model_ids(conn, value, settings))
+    if key == "model":  # one model or several, comma-separated (as `plan --model` takes them)
+        ids = []
+        for name in filter(None, (n.strip() for n in value.split(","))):
+            if not (found := _model_ids(conn, name, settings)):
+                known = catalogue.lookup(name, settings.model_aliases) or catalogue.matching(
+                    name, settings.model_aliases
+                )
+                if not known:
+                    raise UserError(
+                        f"No catalogue model is named '{name}' (fleetui models lists them)."
+                    )
+            ids += found
+        return card_t.c.model_id.in_(ids)
     if key == "team":
         return card_t.c.team_id.in_(_name_ids(conn, team_t, value))
     if key == "project":

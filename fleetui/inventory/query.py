@@ -33,8 +33,9 @@ SYNTAX = [
     ),
     ("`team:llm`", 'team name contains `llm` (case-insensitive); `team:"Ads ranking"` for spaces'),
     (
-        '`model:h800`, `model:"A100 80G"`',
-        "a catalogue model by any of its names; `model:a100` matches every A100 variant",
+        '`model:h800`, `model:"A100 80G"`, `model:h800,a800`',
+        "a catalogue model by any of its names; `model:a100` matches every A100 variant; "
+        "commas for several; a name no model has is an error",
     ),
     (
         "`status:spare`",
