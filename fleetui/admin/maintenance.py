@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, distinct, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DatabaseError
 
@@ -200,11 +200,12 @@ def _batch_summaries(conn: Connection) -> list[Problem]:
     """Whether the `batch` rows add up to the audit log: as many batches, as many card events,
     the same newest event (totals, read from indexes, not a regrouping of every event)."""
     event, batch = table_of(Event), table_of(BatchSummary)
-    logged = conn.execute(
+    batch_ids = select(event.c.batch_id).distinct().subquery()
+    logged = conn.execute(  # each read from its own index (one scan of the table: seconds)
         select(
-            func.count(distinct(event.c.batch_id)),
-            func.count(event.c.card_id),
-            func.coalesce(func.max(event.c.id), 0),
+            select(func.count()).select_from(batch_ids).scalar_subquery(),
+            select(func.count()).where(event.c.card_id.isnot(None)).scalar_subquery(),
+            select(func.coalesce(func.max(event.c.id), 0)).scalar_subquery(),
         )
     ).one()
     kept = conn.execute(
