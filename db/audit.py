@@ -13,9 +13,10 @@ from sqlalchemy import Connection, Engine, Select, func, insert, literal, select
 
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action
-from fleetui.db.tables import Card, Event, require_fit, table_of
+from fleetui.db.bulk import upsert
+from fleetui.db.tables import BatchSummary, Card, Event, require_fit, table_of
 
-event_t, card_t = table_of(Event), table_of(Card)
+event_t, card_t, batch_t = table_of(Event), table_of(Card), table_of(BatchSummary)
 
 
 class Stamp(TypedDict):
@@ -121,7 +122,9 @@ def record(
         for (card_id, before, after), serial in zip(changes, serial_list, strict=True)
     ]
     if rows:
+        newest = _newest(conn, batch_id)
         conn.execute(event_t.insert(), rows)
+        _summarise(conn, batch_id, newest)
     return len(rows)
 
 
@@ -149,7 +152,53 @@ def record_select(
     }
     columns: Sequence[str] = [*rows.selected_columns.keys(), *fixed]
     events = rows.add_columns(*(literal(v, event_t.c[k].type).label(k) for k, v in fixed.items()))
-    return conn.execute(insert(event_t).from_select(columns, events)).rowcount
+    newest = _newest(conn, batch_id)
+    written = conn.execute(insert(event_t).from_select(columns, events)).rowcount
+    _summarise(conn, batch_id, newest)
+    return written
+
+
+def batch_summaries() -> Select:
+    """Per batch id, its `batch` row as its events give it (GROUP BY batch_id)."""
+    return select(
+        event_t.c.batch_id,
+        func.min(event_t.c.at).label("at"),
+        func.min(event_t.c.actor).label("actor"),
+        func.min(event_t.c.action).label("action"),
+        func.count(event_t.c.card_id).label("cards"),
+        func.max(event_t.c.reason).label("reason"),
+        func.max(event_t.c.id).label("last_event_id"),
+    ).group_by(event_t.c.batch_id)
+
+
+def _newest(conn: Connection, batch_id: str) -> int:
+    """The id of `batch_id`'s newest event so far (0 for none): its events after it are new."""
+    newest = select(func.max(event_t.c.id)).where(event_t.c.batch_id == batch_id)
+    return conn.execute(newest).scalar() or 0
+
+
+def _summarise(conn: Connection, batch_id: str, after: int) -> None:
+    """Add the batch's events after id `after` to its `batch` row, by one upsert that adds to
+    the row as it is then (so two writers at once both count)."""
+    new = batch_summaries().where(event_t.c.batch_id == batch_id, event_t.c.id > after)
+    stmt = upsert(conn, batch_t).from_select(list(new.selected_columns.keys()), new)
+    least, greatest = (
+        (func.min, func.max) if conn.dialect.name == "sqlite" else (func.least, func.greatest)
+    )
+    old, added = batch_t.c, stmt.excluded
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[old.batch_id],
+            set_={
+                "at": least(old.at, added.at),
+                "actor": least(old.actor, added.actor),
+                "action": least(old.action, added.action),
+                "cards": old.cards + added.cards,
+                "reason": greatest(old.reason, added.reason),
+                "last_event_id": greatest(old.last_event_id, added.last_event_id),
+            },
+        )
+    )
 
 
 def change_card(

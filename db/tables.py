@@ -291,6 +291,23 @@ class Event(SQLModel, table=True):
     reason: str = ""
 
 
+class BatchSummary(SQLModel, table=True):
+    """One row per audit batch, as `history` lists it: what a GROUP BY batch_id over its events
+    gives (first `at`, actor and action, cards, reason, newest event id). fleetui.db.audit adds
+    to it as it appends events, so the list reads no events; `db check` compares the two."""
+
+    __tablename__ = "batch"
+    __table_args__ = (Index("ix_batch_last_event_id", "last_event_id"),)
+
+    batch_id: str = Field(primary_key=True, max_length=36)
+    at: datetime
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=32)
+    cards: int
+    reason: str
+    last_event_id: int
+
+
 class GpuSample(SQLModel, table=True):
     """The latest reading of one GPU, as its node reported it (one row per node and bus id)."""
 

@@ -4,17 +4,22 @@ the undos marked; every line within 80 columns. CLI and TUI, on both backends.""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text, update
 from textual.widgets import DataTable
 from typer.testing import CliRunner
 
+from fleetui.admin import maintenance
 from fleetui.allocation import history, moves, teams
 from fleetui.allocation.undo import undo
 from fleetui.app import FleetApp
 from fleetui.cli import app
 from fleetui.config import Config
-from fleetui.db.tables import Card, Team
+from fleetui.core.vocabulary import Action
+from fleetui.db import audit
+from fleetui.db.tables import BatchSummary, Card, Team
 from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import edit
@@ -159,3 +164,104 @@ def test_the_demo_build_counts_the_cards_it_created(demo_engine):
     (built,) = [b for b in history.batches(demo_engine) if b.action == "demo.build"]
     assert built.cards == made > 0
     assert cli(demo_engine, "history")[-3].endswith(f"  demo.build  {made:,} cards")
+
+
+def _regrouped(engine) -> list[history.Batch]:
+    """The batch list as the audit log's events group it (a filter that matches every event
+    reads them, not the `batch` summary rows)."""
+    return history.batches(engine, since="1970-01-01")
+
+
+def test_the_batch_list_is_the_audit_log_grouped_after_every_kind_of_write(demo_engine, tmp_path):
+    path = tmp_path / "cards.csv"
+    path.write_text(CSV.replace("Ads,ctr", "Ads ranking,"))
+    options = ImportOptions(create_missing=True, reason="delivery", config=Config())
+    run_import(demo_engine, str(path), options)
+    plan = moves.plan_cards(
+        demo_engine, _serials(demo_engine, "Search", 3), "LLM", None, settings=Config()
+    )
+    undo(demo_engine, moves.commit(demo_engine, plan, "training run"))
+    cli(demo_engine, "teams", "rename", "Ads ranking", "Ads")
+    cli(demo_engine, "teams", "quota", "Ads", "--cards", "40")
+    listed = history.batches(demo_engine)
+    assert listed == _regrouped(demo_engine) and len(listed) == 6
+    assert maintenance.check(demo_engine) == []
+
+
+def test_a_batch_written_in_two_transactions_is_one_line_with_all_its_cards(engine):
+    batch = audit.new_batch_id()
+    for first, reason in ((1, "a"), (3, "b")):
+        with engine.begin() as conn:
+            changes = [(i, None, {"status": "spare"}) for i in (first, first + 1)]
+            audit.record(
+                conn, batch_id=batch, action=Action.CARD_EDIT, changes=changes, reason=reason
+            )
+    (listed,) = history.batches(engine)
+    assert (listed.batch_id, listed.cards, listed.reason) == (batch, 4, "b")
+    assert [listed] == _regrouped(engine) and maintenance.check(engine) == []
+
+
+def test_two_writers_into_one_batch_at_once_both_count(engine):
+    """The second waits on the first's summary row and then adds to it, not over it."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    batch = audit.new_batch_id()
+
+    def write(card_id: int) -> None:
+        with engine.begin() as conn:
+            audit.record(
+                conn, batch_id=batch, action=Action.CARD_EDIT, changes=[(card_id, None, {})]
+            )
+
+    def waiting() -> int:
+        with engine.connect() as conn:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            return conn.execute(text(query)).scalar_one()
+
+    with ThreadPoolExecutor(1) as pool, engine.begin() as first:
+        audit.record(first, batch_id=batch, action=Action.CARD_EDIT, changes=[(1, None, {})])
+        rival = pool.submit(write, 2)
+        while not waiting() and not rival.done():  # until the rival waits on the first row
+            pass
+    rival.result()
+    assert [b.cards for b in history.batches(engine)] == [2]
+    assert maintenance.check(engine) == []
+
+
+def test_an_upgraded_database_lists_the_batches_it_had(db_url):
+    from alembic import command
+
+    from fleetui.db.engine import make_engine, resolve_url
+    from fleetui.db.migrate import _alembic_config
+    from fleetui.store import open_fleet
+
+    old = make_engine(resolve_url(db_url))
+    cfg = _alembic_config()
+    with old.begin() as conn:  # events as fleetui 0013 wrote them, before `batch` existed
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0013")
+        for event_id, batch, card in ((1, "b1", 7), (2, "b1", 8), (3, "b2", None)):
+            conn.execute(
+                text(
+                    "INSERT INTO event (id, at, actor, action, card_id, batch_id, reason) VALUES "
+                    f"({event_id}, '2026-11-0{event_id} 10:00:00', 'ann', 'edit', :card, "
+                    f"'{batch}', 'why')"
+                ),
+                {"card": card},
+            )
+    old.dispose()
+    engine = open_fleet(db_url)
+    listed = history.batches(engine)
+    assert [(b.batch_id, b.cards, b.actor) for b in listed] == [("b2", 0, "ann"), ("b1", 2, "ann")]
+    assert listed[1].at.day == 1 and listed == _regrouped(engine)
+    assert maintenance.check(engine) == []
+    engine.dispose()
+
+
+def test_db_check_finds_batch_summaries_that_disagree_with_the_audit_log(demo_engine):
+    with demo_engine.begin() as conn:
+        conn.execute(update(BatchSummary).values(cards=BatchSummary.cards + 1))
+    problems = maintenance.check(demo_engine)
+    assert [p.check for p in problems] == ["batches"]
+    result = CliRunner().invoke(app, ["--db", url_of(demo_engine), "db", "check"])
+    assert result.exit_code == 1 and "the batch summaries count" in result.stdout

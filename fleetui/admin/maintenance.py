@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DatabaseError
 
@@ -24,7 +24,7 @@ from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db.engine import redact, sqlite_path
 from fleetui.db.migrate import HEAD, current_revision
-from fleetui.db.tables import Card, Event, Project, table_of
+from fleetui.db.tables import BatchSummary, Card, Event, Project, table_of
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -183,6 +183,7 @@ def check(engine: Engine, full: bool = False) -> list[Problem]:
                     "the card's",
                 )
             )
+        problems += _batch_summaries(conn)
         if conn.dialect.name == "postgresql":
             triggers = conn.execute(
                 text(
@@ -193,3 +194,34 @@ def check(engine: Engine, full: bool = False) -> list[Problem]:
             if triggers != 2:
                 problems.append(Problem("audit log", "the append-only triggers are missing"))
     return problems
+
+
+def _batch_summaries(conn: Connection) -> list[Problem]:
+    """Whether the `batch` rows add up to the audit log: as many batches, as many card events,
+    the same newest event (totals, read from indexes, not a regrouping of every event)."""
+    event, batch = table_of(Event), table_of(BatchSummary)
+    batch_ids = select(event.c.batch_id).distinct().subquery()
+    logged = conn.execute(  # each read from its own index (one scan of the table: seconds)
+        select(
+            select(func.count()).select_from(batch_ids).scalar_subquery(),
+            select(func.count()).where(event.c.card_id.isnot(None)).scalar_subquery(),
+            select(func.coalesce(func.max(event.c.id), 0)).scalar_subquery(),
+        )
+    ).one()
+    kept = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(batch.c.cards), 0),
+            func.coalesce(func.max(batch.c.last_event_id), 0),
+        )
+    ).one()
+    if tuple(logged) == tuple(kept):
+        return []
+    return [
+        Problem(
+            "batches",
+            f"the batch summaries count {units.counted(kept[0], 'batch')} of "
+            f"{units.counted(kept[1], 'card event')} up to event {kept[2]}; the audit log "
+            f"has {logged[0]:,} of {logged[1]:,} up to {logged[2]}",
+        )
+    ]

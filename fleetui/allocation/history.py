@@ -35,14 +35,16 @@ from fleetui.core.vocabulary import (
     UNASSIGNED,
     Action,
 )
-from fleetui.db.tables import Card, Event, GpuModel, Team, table_of
+from fleetui.db import audit
+from fleetui.db.tables import BatchSummary, Card, Event, GpuModel, Team, table_of
 from fleetui.inventory.events import Names, as_utc, changes, field_label, undone_by
 
-event_t, card_t, model_t, team_t = (
+event_t, card_t, model_t, team_t, batch_t = (
     table_of(Event),
     table_of(Card),
     table_of(GpuModel),
     table_of(Team),
+    table_of(BatchSummary),
 )
 
 
@@ -106,22 +108,13 @@ def batches(
                 )
             )
             conditions.append(event_t.c.batch_id.in_(touching))
-        query = (
-            select(
-                event_t.c.batch_id,
-                func.min(event_t.c.at),
-                func.min(event_t.c.actor),
-                func.min(event_t.c.action),
-                func.count(event_t.c.card_id),
-                func.max(event_t.c.reason),
-                func.max(event_t.c.id).label("last"),
+        if conditions:  # the batches of the events that match, grouped
+            query = (
+                audit.batch_summaries().where(*conditions).order_by(func.max(event_t.c.id).desc())
             )
-            .where(*conditions)
-            .group_by(event_t.c.batch_id)
-            .order_by(func.max(event_t.c.id).desc())
-            .limit(limit)
-        )
-        rows = conn.execute(query).all()
+        else:  # every batch: their summary rows, which need no grouping
+            query = select(batch_t).order_by(batch_t.c.last_event_id.desc())
+        rows = conn.execute(query.limit(limit)).all()
         ids = [r[0] for r in rows]
         heads = {
             r.batch_id: r
