@@ -537,3 +537,11 @@ def test_the_exporter_serves_off_loopback_only_with_a_token(engine, db_url, tmp_
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_health_with_no_telemetry_ever_says_so_instead_of_all_clear(engine, db_url):
+    """No node or store ever answered: `health` cannot say that no GPU needs a hand."""
+    result = CliRunner().invoke(app, ["--db", db_url, "health"])
+    assert result.exit_code == 2
+    assert "No node or metrics store has answered a poll yet" in result.stderr
+    assert "needs a hand" not in result.output

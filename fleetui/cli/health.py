@@ -16,9 +16,12 @@ from fleetui.core.errors import UserError
 @app.command("health")
 def health_cmd(ctx: typer.Context, as_json: JsonOption = False, today: TodayOption = None) -> None:
     """Sick cards, worst first: evidence, NVIDIA's action, team, node, warranty and supplier."""
-    from fleetui.telemetry import health
+    from fleetui.telemetry import health, reconcile
 
-    cards = health.sick_cards(open_db(ctx), settings(ctx), _today(today))
+    engine = open_db(ctx)
+    cards = health.sick_cards(engine, settings(ctx), _today(today))
+    if not cards:
+        reconcile.require_seen(engine)
     if as_json:
         print_json([c.as_dict() for c in cards])
         return

@@ -76,6 +76,23 @@ def require_fresh(engine: Engine) -> None:
             )
 
 
+def require_seen(engine: Engine) -> None:
+    """NothingCompared unless some node or metrics store ever answered a poll: with no
+    telemetry at all, "no GPU shows anything" would claim health never observed."""
+    with engine.connect() as conn:
+        if (
+            conn.execute(
+                select(node_t.c.id).where(node_t.c.last_seen_at.isnot(None)).limit(1)
+            ).first()
+            is None
+        ):
+            raise NothingCompared(
+                "No node or metrics store has answered a poll yet, so no GPU's health is "
+                "known; `fleetui nodes add` or `fleetui sources add` registers them, "
+                "`fleetui poll --once` polls them."
+            )
+
+
 def discrepancies(engine: Engine) -> list[Discrepancy]:
     answered = _answered()
     live = sample_t.c.node_id.in_(answered)
