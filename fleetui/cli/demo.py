@@ -40,6 +40,13 @@ def demo_cmd(
             written = demo.build(engine, cards, seed, lambda n, _: bar.update(task, completed=n))
     else:
         written = demo.build(engine, cards, seed)
-    err.print(f"Demo fleet: {units.counted(written, 'card')} in {redact(str(engine.url))}")
+    where = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    where = where or redact(str(engine.url))
+    err.print(
+        f"Demo fleet: {units.counted(written, 'card')} in {where}; the other commands read "
+        f"it with --db, e.g. `fleetui --db {where} cards --limit 5`.",
+        highlight=False,
+        markup=False,
+    )
     if not no_launch:
         launch(engine, settings=settings(ctx))
