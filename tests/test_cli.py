@@ -113,7 +113,7 @@ def test_demo_twice_rebuilds_its_own_database(tmp_path, monkeypatch):
     assert (tmp_path / "fleetui" / "demo.db").exists()
     assert not (tmp_path / "fleetui" / "fleet.db").exists()
     told = " ".join(result.stderr.split())  # how the other commands reach the demo
-    assert f"fleetui --db {tmp_path / 'fleetui' / 'demo.db'} cards" in told
+    assert f"fleetui --db {tmp_path / 'fleetui' / 'demo.db'} history" in told
     with sqlite3.connect(tmp_path / "fleetui" / "demo.db") as conn:
         assert conn.execute("SELECT count(*) FROM card").fetchone()[0] == 120
 

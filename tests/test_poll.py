@@ -598,3 +598,26 @@ def test_nodes_list_with_none_registered_says_how_to_register_one(engine):
     result = CliRunner().invoke(app, ["--db", url, "nodes", "list"])
     assert result.exit_code == 0 and result.stdout == ""
     assert "No node is registered for telemetry: `fleetui nodes add HOST" in result.stderr
+
+
+def test_a_node_holding_cards_can_stop_being_polled_and_keeps_its_cards(fleet, db_url):
+    """`nodes remove` refuses a node that holds cards; `nodes unwatch` stops polling it, its
+    readings go, the node and its cards stay."""
+
+    def cli(*args: str):
+        return CliRunner().invoke(app, ["--db", db_url, *args])
+
+    poller.poll_once(fleet, timeout=2.0)
+    assert cli("nodes", "remove", "node-a").exit_code == 1
+    done = cli("nodes", "unwatch", "NODE-A")
+    assert done.exit_code == 0 and done.stdout == "Node NODE-A is no longer polled.\n"
+    assert "node-a" not in {n["hostname"] for n in poller.nodes(fleet)}
+    with fleet.connect() as conn:
+        node = conn.execute(select(Node.id).where(Node.hostname == "node-a")).scalar_one()
+        assert conn.execute(select(GpuSample.id).where(GpuSample.node_id == node)).first() is None
+        held = conn.execute(select(Card.serial).where(Card.node_id == node)).scalars().all()
+    assert sorted(held) == ["S1", "S2", "S3", "S4"]
+    again = cli("nodes", "unwatch", "node-a")
+    assert again.exit_code == 1 and "Node node-a is not polled; nothing changed." in again.stderr
+    missing = cli("nodes", "unwatch", "nowhere")
+    assert missing.exit_code == 1 and "There is no node 'nowhere'" in missing.stderr

@@ -44,7 +44,7 @@ def demo_cmd(
     where = where or redact(str(engine.url))
     err.print(
         f"Demo fleet: {units.counted(written, 'card')} in {where}; the other commands read "
-        f"it with --db, e.g. `fleetui --db {where} cards --limit 5`.",
+        f"it with --db, e.g. `fleetui --db {where} history`.",
         highlight=False,
         markup=False,
     )

@@ -151,6 +151,15 @@ def nodes_remove(ctx: typer.Context, host: str) -> None:
     out.print(f"Node {host.strip()} removed.", highlight=False)
 
 
+@nodes_app.command("unwatch")
+def nodes_unwatch(ctx: typer.Context, host: str) -> None:
+    """Stop polling a node; the node and its cards stay (`nodes add` polls it again)."""
+    from fleetui.telemetry import poller
+
+    poller.unwatch_node(open_db(ctx), host)
+    out.print(f"Node {host.strip()} is no longer polled.", highlight=False)
+
+
 @nodes_app.command("list")
 def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Registered nodes, their endpoints, when they last answered and why not."""

@@ -118,6 +118,38 @@ def add_node(
             conn.execute(update(node_t).where(node_t.c.id == found).values(values))
 
 
+def unwatch_node(engine: Engine, hostname: str) -> None:
+    """Stop polling a node: its endpoint, the paths of its credentials and its readings are
+    forgotten; the node and its cards stay (`nodes add` registers it again)."""
+    with engine.begin() as conn:
+        found = conn.execute(
+            select(node_t.c.id, node_t.c.telemetry_url).where(
+                func.lower(node_t.c.hostname) == hostname.strip().lower()
+            )
+        ).first()
+        if found is None:
+            raise UserError(f"There is no node '{hostname.strip()}' (fleetui nodes list).")
+        if found.telemetry_url is None:
+            raise UserError(f"Node {hostname.strip()} is not polled; nothing changed.")
+        for readings in (sample_t, hourly_t):
+            conn.execute(delete(readings).where(readings.c.node_id == found.id))
+        conn.execute(
+            update(node_t)
+            .where(node_t.c.id == found.id)
+            .values(
+                telemetry_url=None,
+                telemetry_kind=None,
+                token_file=None,
+                basic_auth_file=None,
+                ca_file=None,
+                failures=0,
+                polled_at=None,
+                last_seen_at=None,
+                problem="",
+            )
+        )
+
+
 def refuse_registered(conn: Connection, hostnames: list[str]) -> None:
     """Registering a node whose telemetry is registered already would silently re-point it
     (a node the inventory alone knows is not registered)."""
