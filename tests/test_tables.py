@@ -15,7 +15,7 @@ TABLES = [
     ["projects", "list"],
     ["nodes", "list"],
     ["sources", "list"],
-    ["health", "--today", "2026-06-01"],
+    # `health` is not here: the demo has no telemetry (tests/test_health.py prints its table)
     ["report", "allocation"],
     ["report", "warranty", "--within", "900d", "--today", "2026-06-01"],
     ["report", "cliff", "--today", "2026-06-01"],
