@@ -53,3 +53,58 @@ async def test_import_check_with_errors_says_nothing_would_be_imported(demo_engi
         assert summary.startswith("1 error; nothing would be imported")
         assert "Would import" not in summary
         assert "5 other columns not imported: extra 0, extra 1, extra 2…" in summary
+
+
+async def test_any_change_after_a_check_disables_import_until_checked_again(
+    demo_engine, demo_url, tmp_path
+):
+    """A new user's trial: ticked "Skip invalid rows", checked, unticked it, and Import stayed
+    enabled; its import wrote nothing and said "Imported: 0 new". Every control voids a check,
+    and an import that writes nothing for its errors says so, in the CLI's words."""
+    from typer.testing import CliRunner
+
+    from fleetui.cli import app as cli
+    from fleetui.screens.import_screen import in_screen_terms
+
+    path = tmp_path / "some-bad.csv"
+    path.write_text("serial,model,team\nNEW-1,H800 SXM,LLM\nNEW-2,Z999,LLM\n")
+    other = tmp_path / "other.csv"
+    other.write_text(path.read_text())
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(160, 44)) as pilot:
+        await settle(pilot)
+        screen = await import_screen_with(pilot, path)
+        run = screen.query_one("#run", Button)
+        changes = [
+            ("#currency", "CNY"),
+            ("#date_format", "%d/%m/%Y"),
+            ("#on_existing", "skip"),
+            ("#create_missing", True),
+            ("#path", str(other)),
+            ("#skip_invalid", False),  # last: the check below then refuses
+        ]
+        screen.query_one("#skip_invalid").value = True
+        for selector, value in changes:
+            await pilot.press("ctrl+r")
+            await settle(pilot)
+            summary = str(screen.query_one("#summary", Static).render())
+            assert "ready to import" in summary and not run.disabled, selector
+            screen.query_one(selector).value = value
+            await pilot.pause()
+            assert run.disabled, selector
+            summary = str(screen.query_one("#summary", Static).render())
+            assert "check every row again" in summary, selector
+
+        screen.run_import_now()  # what the Import button did when it stayed enabled
+        await settle(pilot)
+        summary = str(screen.query_one("#summary", Static).render())
+    assert "Imported" not in summary
+    with demo_engine.connect() as conn:
+        assert conn.execute(select(Card.serial).where(Card.serial.like("NEW-%"))).all() == []
+    options = ["--on-existing", "skip", "--create-missing", "--currency", "CNY"]
+    options += ["--date-format", "%d/%m/%Y"]
+    result = CliRunner().invoke(cli, ["--db", demo_url, "import", str(other), *options])
+    assert result.exit_code == 1 and result.stdout == ""
+    said = "1 error; nothing was written. Fix them, or pass --skip-invalid to write the valid rows."
+    assert said in result.stderr
+    assert summary == in_screen_terms(said)
