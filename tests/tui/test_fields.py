@@ -1,5 +1,6 @@
 """The TUI's edit form carries the asset tag and purchase order; the import screen says
-plainly when nothing would be imported, and names the columns it leaves out in one line."""
+plainly when nothing would be imported, and names the columns it leaves out in one line; the
+move dialog refuses a move to where the cards are."""
 
 from __future__ import annotations
 
@@ -108,3 +109,41 @@ async def test_any_change_after_a_check_disables_import_until_checked_again(
     said = "1 error; nothing was written. Fix them, or pass --skip-invalid to write the valid rows."
     assert said in result.stderr
     assert summary == in_screen_terms(said)
+
+
+async def test_the_move_dialog_refuses_a_move_to_where_the_cards_are(demo_engine):
+    """It previews through the planner `plan` and `move` share: the same sentence, not an empty
+    preview; to the team without a project, the "(no project)" line the card joins."""
+    from textual.widgets import Select
+
+    from fleetui.allocation.teams import NO_PROJECT
+    from fleetui.core.vocabulary import Status
+    from fleetui.db.tables import Project
+    from fleetui.screens.reallocate import ReallocateModal
+
+    with demo_engine.connect() as conn:
+        serial = conn.execute(
+            select(Card.serial)
+            .join(Project, Project.id == Card.project_id)
+            .where(Project.name == "ctr-model", Card.status == Status.IN_SERVICE)
+            .limit(1)
+        ).scalar_one()
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        app.push_screen(ReallocateModal(demo_engine, [serial], settings=app.settings))
+        await pilot.pause()
+        modal = app.screen
+        modal.query_one("#to_team", Select).value = "Ads ranking"
+        await pilot.pause()
+        shown = []
+        for project in ("ctr-model", NO_PROJECT):
+            modal.query_one("#to_project", Select).value = project
+            modal.query_one("#preview", Button).press()
+            await pilot.pause()
+            await settle(pilot)
+            shown.append(str(modal.query_one("#plan", Static).render()))
+            if project == "ctr-model":
+                assert modal.query_one("#move", Button).disabled
+    assert shown[0] == "Nothing to move: 1 card already in Ads ranking/ctr-model."
+    assert f"  Ads ranking/{NO_PROJECT} " in shown[1]
