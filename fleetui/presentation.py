@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from fleetui.allocation.history import Batch
     from fleetui.allocation.plans import Plan
     from fleetui.importing.cells import RowError
+    from fleetui.importing.outcome import ImportResult
     from fleetui.inventory.edit import EditPlan
 
 WIDTH = 80  # the CLI's lines fit a standard terminal
@@ -73,6 +74,22 @@ class ErrorGroup:
         where += f", column '{self.column}'" if self.column else ""
         value = f", value '{self.value}'" if self.value else ""
         return f"{where}{value}: {self.reason}"
+
+
+def import_refusal(result: ImportResult) -> str | None:
+    """Why an import writes (or would write) nothing because of its errors; None when it
+    imports its valid rows. The CLI and the Import screen both say it, never "Imported"."""
+    if result.error_count and not result.written and not result.rejected:
+        nothing = "nothing would be imported" if result.dry_run else "nothing was written"
+        return (
+            f"{units.counted(result.error_count, 'error')}; {nothing}. Fix them, or pass "
+            "--skip-invalid to write the valid rows."
+        )
+    if result.nothing_valid:
+        nothing = "would be" if result.dry_run else "was"
+        kept = f"; the rows and why are in {result.rejected_file}" if result.rejected_file else ""
+        return f"Nothing {nothing} imported: every row is invalid{kept}."
+    return None
 
 
 def group_errors(errors: list[RowError]) -> list[ErrorGroup]:

@@ -26,12 +26,11 @@ from textual.widgets import (
 )
 
 from fleetui.config import Config
-from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.importing.columns import FIELDS, IGNORE
 from fleetui.importing.importer import inspect_file, run_import, unused_columns
 from fleetui.importing.outcome import ImportOptions, ImportResult
-from fleetui.presentation import group_errors
+from fleetui.presentation import group_errors, import_refusal
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.work import on_ui, run_service
@@ -67,6 +66,7 @@ class FieldPicker(ModalScreen[str | None]):
 CONTROLS = [
     (r" or pass --map (?:'[^']*'|[^ .]+)", ""),
     (r"pass --create-missing", "tick 'Create missing teams, projects, nodes'"),
+    (r"pass --skip-invalid", "tick 'Skip invalid rows'"),
     (r"--on-existing (\w+)", r"existing: \1"),
     (r"pass --date-format (\S+)", r"type \1 as the date format"),
     (r"--date-format (\S+)", r"\1"),
@@ -100,6 +100,8 @@ class ImportScreen(Screen):
         self.overrides: dict[str, str] = {}
         self.cancel_event: threading.Event | None = None
         self.checked: ImportResult | None = None
+        self.edits = 0  # changes to the path and options; a check counts for those it saw
+        self.checked_edits = -1
         self.left = True
 
     def compose(self) -> ComposeResult:
@@ -201,6 +203,18 @@ class ImportScreen(Screen):
 
     # ------------------------------------------------------------ check and import
 
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    @on(Select.Changed)
+    def invalidate(self) -> None:
+        """Any change to the path or an option voids the last check: import only what was
+        checked with the options it will run with."""
+        self.edits += 1
+        if self.checked is not None:
+            self.checked = None
+            self.query_one("#run", Button).disabled = True
+            self.say("The path or options changed: check every row again before importing.")
+
     def options(self, dry_run: bool) -> ImportOptions:
         return ImportOptions(
             dry_run=dry_run,
@@ -228,6 +242,7 @@ class ImportScreen(Screen):
 
     def start(self, dry_run: bool) -> None:
         path = self.query_one("#path", Input).value.strip()
+        self.checked_edits = self.edits
         self.cancel_event = threading.Event()
         for button, disabled in (("#check", True), ("#run", True), ("#cancel", False)):
             self.query_one(button, Button).disabled = disabled
@@ -275,23 +290,22 @@ class ImportScreen(Screen):
             errors.scroll_visible(animate=False)
         unused = unused_columns(result.unknown_columns)
         unused = f" {unused}." if unused else ""
-        if result.dry_run:
-            self.checked = result
-            ok = not result.error_count or self.query_one("#skip_invalid", Checkbox).value
-            self.query_one("#run", Button).disabled = not ok or not (result.new or result.changed)
-            if ok:
-                self.say(f"Would import: {result.summary()} — ready to import.{unused}")
-            else:
-                errors_found = units.counted(result.error_count, "error")
-                self.say(
-                    f"{errors_found}; nothing would be imported: fix them or skip invalid rows."
-                    f"{unused}"
-                )
-        else:
-            self.query_one("#run", Button).disabled = True
+        refusal = import_refusal(result)
+        current = result.dry_run and self.checked_edits == self.edits
+        self.checked = result if current and not refusal else None
+        self.query_one("#run", Button).disabled = not (
+            self.checked and (result.new or result.changed)
+        )
+        if refusal:
+            self.say(f"{refusal}{unused}", "red")
+        elif not result.dry_run:
             batch = f" Batch {result.batch_id[:8]}." if result.batch_id else ""
             rejected = f" Rejected rows: {result.rejected_file}" if result.rejected_file else ""
             self.say(f"Imported: {result.summary()}.{batch}{rejected}{unused}", "green")
+        elif current:
+            self.say(f"Would import: {result.summary()} — ready to import.{unused}")
+        else:
+            self.say("The path or options changed during the check: check every row again.")
 
     def say(self, message: str, style: str = "") -> None:
         self.query_one("#summary", Static).update(plain(in_screen_terms(message), style))

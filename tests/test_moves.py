@@ -602,3 +602,48 @@ def test_a_preview_of_cards_from_no_team_shows_the_unassigned_pool_so_the_teams_
     assert sum(d.cards_after - d.cards_before for d in plan.deltas) == 0
     line = f"  {UNASSIGNED} {pool:,} -> {units.counted(pool - 3, 'card')}, "
     assert any(shown.startswith(line) for shown in presentation.describe_move(plan))
+
+
+def test_plan_refuses_what_move_refuses_with_the_same_sentence(demo_url, demo_engine):
+    """A new user's trial: `plan` previewed "Move 1 card" to where the card already was, with
+    no change listed, while `move` refused. Planning refuses, so both do, alike."""
+    there = next(
+        inventory.cards(demo_engine, "project:ctr-model status:in_service", 1, settings=Config())
+    )
+    elsewhere = next(
+        inventory.cards(demo_engine, "team:search status:in_service", 1, settings=Config())
+    )
+    runner = CliRunner()
+    where = ["--to-team", "Ads ranking", "--to-project", "ctr-model"]
+    said = "fleetui: Nothing to move: 1 card already in Ads ranking/ctr-model.\n"
+    for command in (["plan"], ["move", "--reason", "trial", "--yes"]):
+        result = runner.invoke(app, ["--db", demo_url, *command, there.serial, *where])
+        assert (result.exit_code, result.stdout, result.stderr) == (1, "", said), command
+    both = runner.invoke(app, ["--db", demo_url, "plan", there.serial, elsewhere.serial, *where])
+    assert both.exit_code == 0
+    assert both.stdout.startswith("Move 1 card (")  # the card already there is not counted
+    assert "2 named cards; 1 already in Ads ranking/ctr-model stay." in both.stdout
+    assert f"  {elsewhere.serial}  " in both.stdout and f"  {there.serial}  " not in both.stdout
+
+
+def test_a_preview_of_cards_leaving_or_joining_no_project_adds_up(demo_engine):
+    """Cards moved to their team without a project leave their project for the team's
+    "(no project)" line, and the reverse: every project line's change adds up to nothing."""
+    serial = next(
+        inventory.cards(demo_engine, "project:ctr-model status:in_service", 1, settings=Config())
+    ).serial
+    no_project = f"Ads ranking/{teams.NO_PROJECT}"
+
+    def project_lines(plan) -> dict[str, int]:
+        shown = presentation.describe_move(plan)
+        lines = {d.name: d.cards_after - d.cards_before for d in plan.deltas if "/" in d.name}
+        assert all(any(line.startswith(f"  {d} ") for line in shown) for d in lines)
+        assert sum(lines.values()) == 0
+        return lines
+
+    plan = moves.plan_cards(demo_engine, [serial], "Ads ranking", None, settings=Config())
+    assert [d.name for d in plan.deltas] == ["Ads ranking/ctr-model", no_project]
+    assert project_lines(plan) == {"Ads ranking/ctr-model": -1, no_project: 1}
+    moves.commit(demo_engine, plan, "out of the project")
+    back = moves.plan_cards(demo_engine, [serial], "Ads ranking", "ctr-model", settings=Config())
+    assert project_lines(back) == {"Ads ranking/ctr-model": 1, no_project: -1}

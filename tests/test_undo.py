@@ -242,12 +242,13 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
                 return
             serials = data.draw(st.lists(st.sampled_from(movable), min_size=1, unique=True))
             team = data.draw(st.sampled_from(sorted(self.teams)))
-            plan = moves.plan_cards(self.engine, serials, team, None, settings=Config())
             moving = [s for s in serials if self.cards[s]["team"] != team]
             if not moving:
-                with pytest.raises(UserError, match="already in"):
-                    moves.commit(self.engine, plan, "m")
+                with pytest.raises(UserError, match=r"^Nothing to move: .* already in"):
+                    moves.plan_cards(self.engine, serials, team, None, settings=Config())
                 return
+            plan = moves.plan_cards(self.engine, serials, team, None, settings=Config())
+            assert sorted(c.serial for c in plan.cards) == sorted(moving)
             batch = moves.commit(self.engine, plan, "m")
             self._done(batch, {s: dict(self.cards[s]) for s in moving})
             for serial in moving:

@@ -77,8 +77,16 @@ def plan_cards(
             raise UserError(
                 f"Cards in repair, retired or on order are not moved: {', '.join(stuck[:5])}."
             )
-        cards = [found[s] for s in dict.fromkeys(serials)]
-        plan = Plan(target, cards, [f"{units.counted(len(cards), 'named card')}."])
+        named = [found[s] for s in dict.fromkeys(serials)]
+        cards = [c for c in named if (c.team_id, c.project_id) != target.placement()]
+        if not cards:
+            raise UserError(
+                f"Nothing to move: {units.counted(len(named), 'card')} already in {target.label()}."
+            )
+        explanation = f"{units.counted(len(named), 'named card')}"
+        if len(cards) < len(named):
+            explanation += f"; {len(named) - len(cards):,} already in {target.label()} stay"
+        plan = Plan(target, cards, [f"{explanation}."])
         preview(conn, plan)
     return plan
 
@@ -350,30 +358,9 @@ def commit(
     `at` backdates the record (a move done on paper last week); default now."""
     if not reason.strip():
         raise UserError("Say why: a move needs --reason.")
-    target = plan.target
     now = at or datetime.now(UTC)
     batch = audit.new_batch_id()
-    moving = [
-        c for c in plan.cards if (c.team_id, c.project_id) != (target.team_id, target.project_id)
-    ]
-    if not moving:
-        raise UserError(
-            f"Nothing to move: {units.counted(len(plan.cards), 'card')} already in "
-            f"{target.label()}."
-        )
-    return _commit(engine, plan, moving, reason, actor, now, batch)
-
-
-def _commit(
-    engine,
-    plan: Plan,
-    moving: list[PlannedCard],
-    reason: str,
-    actor: str | None,
-    now: datetime,
-    batch: str,
-) -> str:
-    target = plan.target
+    target, moving = plan.target, plan.cards  # a plan holds only cards that move
     with writing(engine) as conn:
         # The first statement writes, so SQLite takes the write lock now (waiting out another
         # writer) instead of failing later on a stale read snapshot.

@@ -32,6 +32,10 @@ class Target:
     def label(self) -> str:
         return f"{self.team}/{self.project}" if self.project else self.team
 
+    def placement(self) -> tuple[int, int | None]:
+        """(team id, project id) of a card already here."""
+        return self.team_id, self.project_id
+
 
 @dataclass(frozen=True)
 class PlannedCard:
@@ -154,9 +158,10 @@ def planned(cfg: config.Config, row) -> PlannedCard:
 
 
 def _holdings(
-    conn: Connection, column, ids: set[int | None]
+    conn: Connection, column, ids: set[int | None], *where
 ) -> dict[int | None, tuple[int, float]]:
-    """Cards held and their TFLOPS per owner; the owner None is the cards held by none."""
+    """Cards held and their TFLOPS per owner (of those `where` selects); the owner None is the
+    cards held by none."""
     if not ids:
         return {}
     owned = column.in_([i for i in ids if i is not None])
@@ -164,7 +169,7 @@ def _holdings(
         select(column, card_t.c.status, func.count(), func.sum(model_t.c.fp16_tflops))
         .select_from(card_t.join(model_t, model_t.c.id == card_t.c.model_id))
         .where(or_(owned, column.is_(None)) if None in ids else owned)
-        .where(card_t.c.status.in_(HELD))
+        .where(card_t.c.status.in_(HELD), *where)
         .group_by(column, card_t.c.status)
     )
     out: dict[int | None, list] = defaultdict(lambda: [0, 0.0])
@@ -186,7 +191,9 @@ def _pflops(value: float) -> str:
 def preview(conn: Connection, plan: Plan) -> None:
     """Per team and project: cards and PFLOPS before and after; quotas the move crosses.
 
-    Cards taken from no team show as the unassigned pool's line, so the teams' lines add up.
+    Cards taken from no team show as the unassigned pool's line, so the teams' lines add up;
+    when projects are involved, cards leaving or joining a team's "(no project)" show on that
+    line, so the project lines add up too.
     """
     target = plan.target
     team_ids: set[int | None] = {c.team_id for c in plan.cards} | {target.team_id}
@@ -242,3 +249,27 @@ def preview(conn: Connection, plan: Plan) -> None:
                     plan.quota_warnings.append(
                         f"{name} {goes} its quota of {shown(quota)} ({shown(now)} after the move)."
                     )
+    if project_ids:
+        plan.deltas += _outside_projects(conn, plan, team_rows)
+
+
+def _outside_projects(conn: Connection, plan: Plan, team_rows: dict) -> list[Delta]:
+    """Per team, its cards in none of its projects before and after the move: the line that
+    the cards leaving or joining no project are counted on. The destination's first."""
+    goal = plan.target.team_id if plan.target.project_id is None else None
+    change: dict[int, list] = defaultdict(lambda: [0, 0.0])
+    for card in plan.cards:
+        tflops = card.tflops if card.status in COMPUTING else 0.0
+        if card.project_id is None and card.team_id is not None:
+            change[card.team_id][0] -= 1
+            change[card.team_id][1] -= tflops
+        if goal is not None:
+            change[goal][0] += 1
+            change[goal][1] += tflops
+    before = _holdings(conn, card_t.c.team_id, set(change), card_t.c.project_id.is_(None))
+    deltas = []
+    for team in sorted(change, key=lambda t: t != goal):
+        cards, tflops = before.get(team, (0, 0.0))
+        name = f"{team_rows[team].name}/{teams.NO_PROJECT}"
+        deltas.append(Delta(name, cards, cards + change[team][0], tflops, tflops + change[team][1]))
+    return deltas

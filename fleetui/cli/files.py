@@ -111,7 +111,7 @@ SHOWN_ERROR_GROUPS = 40
 
 def _print_import(result, verbose: bool = False) -> None:
     from fleetui.importing.importer import unused_columns
-    from fleetui.presentation import group_errors
+    from fleetui.presentation import group_errors, import_refusal
 
     say = err.print
     say(
@@ -135,18 +135,9 @@ def _print_import(result, verbose: bool = False) -> None:
             "every one)",
             highlight=False,
         )
-    if result.error_count and not result.written and not result.rejected:
-        nothing = "nothing would be imported" if result.dry_run else "nothing was written"
-        say(
-            f"{units.counted(result.error_count, 'error')}; {nothing}. Fix them, or pass "
-            "--skip-invalid to write the valid rows.",
-            highlight=False,
-        )
-        return
-    if result.nothing_valid:
-        nothing = "would be" if result.dry_run else "was"
-        kept = f"; the rows and why are in {result.rejected_file}" if result.rejected_file else ""
-        say(f"Nothing {nothing} imported: every row is invalid{kept}.", highlight=False)
+    refusal = import_refusal(result)
+    if refusal:
+        say(refusal, highlight=False)
         return
     verb = "Would import" if result.dry_run else "Imported"
     line = f"{verb}: {result.summary()}."
