@@ -101,7 +101,7 @@ class InventoryScreen(Screen):
         Binding("space", "mark", "Mark", id="inventory.mark"),
         Binding("m", "reallocate", "Move marked", id="inventory.move"),
         Binding("e", "edit", "Edit", id="inventory.edit"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="inventory.clear"),
+        Binding("escape", "clear_filter", "Clear filter / back", show=False, id="inventory.clear"),
         Binding("r", "refresh", "Refresh", show=False, id="inventory.refresh"),
     ]
 
@@ -172,10 +172,13 @@ class InventoryScreen(Screen):
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
-    def action_clear_filter(self) -> None:
+    async def action_clear_filter(self) -> None:
+        """Escape: leaves and clears the filter; with none, goes back as escape does elsewhere."""
         box = self.query_one("#filter", Input)
-        if box.value:
-            box.value = ""
+        if not box.value and not box.has_focus:
+            await self.app.run_action("go_back")
+            return
+        box.value = ""
         self.query_one("#cards", DataTable).focus()
 
     def action_next_sort(self) -> None:

@@ -275,3 +275,21 @@ async def test_help_lists_each_key_once_on_every_screen(demo_engine):
             if mode == "telemetry":
                 assert dict(app.screen.keys)["f"].startswith("Fix: unknown: add it")
             app.pop_screen()
+
+
+async def test_escape_in_the_inventory_clears_the_filter_then_goes_back(demo_engine):
+    """README: escape goes back on every screen; the inventory's first clears its filter."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("w")  # the dashboard's warranty alert: the inventory, filtered
+        await settle(pilot)
+        assert app.current_mode == "inventory"
+        assert app.screen.query_one("#filter", Input).value
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.current_mode == "inventory"
+        assert app.screen.query_one("#filter", Input).value == ""
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.current_mode == "dashboard"
