@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fleetui.cli import app
-from fleetui.db.engine import default_path
+from fleetui.db.engine import default_path, demo_path
 
 NO_DATABASE = "There is no database at {} yet; `fleetui import FILE` creates it"
 
@@ -114,3 +114,17 @@ def test_output_to_a_closed_pipe_removes_the_new_database_unless_written(tmp_pat
         os.close(writer)
     assert done.returncode != 0
     assert target.exists() is kept
+
+
+def test_with_a_demo_fleet_built_a_command_without_db_says_how_to_reach_it(tmp_path):
+    """The demo's undo hints name no --db; run as printed they find no default database. The
+    answer must lead to the demo, not to `fleetui demo`, which rebuilds it (losing the tries)."""
+    built = CliRunner().invoke(app, ["demo", "--cards", "40", "--no-launch"])
+    assert built.exit_code == 0, built.output
+    demo = demo_path()
+    result = CliRunner().invoke(app, ["history"])
+    assert result.exit_code == 1
+    said = " ".join(result.stderr.split())
+    assert f"the demo fleet is at {demo}: give `fleetui --db {demo}` before the command" in said
+    assert "`fleetui demo` would rebuild it" in said
+    assert not default_path().exists()

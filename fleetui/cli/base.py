@@ -246,6 +246,17 @@ def _command(ctx: Context) -> str:
 
 
 def no_database(path: object) -> str:
+    """Why a command found no database, and how to start; where a demo fleet exists, how to
+    reach it (its `undo` hints and the like name no --db, and `fleetui demo` would rebuild it,
+    losing what was tried on it)."""
+    from fleetui.db.engine import demo_path
+
+    demo = demo_path()
+    if demo.exists() and str(demo) != str(path):
+        return (
+            f"There is no database at {path} yet; the demo fleet is at {demo}: give "
+            f"`fleetui --db {demo}` before the command (`fleetui demo` would rebuild it)."
+        )
     return (
         f"There is no database at {path} yet; `fleetui import FILE` creates it with your cards "
         "(`fleetui db upgrade` creates an empty one, `fleetui demo` shows a demo fleet)."
