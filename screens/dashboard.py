@@ -108,7 +108,11 @@ class DashboardScreen(Screen):
             self,
             lambda: (
                 inventory.alert_counts(self.engine, self.today(), settings=self.settings)
-                | {"sick": len(health.sick_cards(self.engine, self.settings, self.today()))}
+                | {
+                    "sick": len(health.sick_cards(self.engine, self.settings, self.today()))
+                    if health.telemetry_seen(self.engine)
+                    else None
+                }
             ),
             on_done=self.show_alerts,
             on_error=self.query_one("#alerts", Static).update,
@@ -119,7 +123,7 @@ class DashboardScreen(Screen):
     def on_fleet_changed(self, _message: FleetChanged) -> None:
         self.action_refresh()
 
-    def show_alerts(self, counts: dict[str, int]) -> None:
+    def show_alerts(self, counts: dict[str, int | None]) -> None:
         parts = [
             ("w", "warranty ends within 30 days", counts["expiring_30d"]),
             ("W", "within 90 days", counts["expiring_90d"]),
@@ -130,7 +134,7 @@ class DashboardScreen(Screen):
         text = Text("   ").join(
             Text.assemble((units.count(n), "bold"), f" {label} ", (f"({key})", "dim"))
             if n
-            else Text(f"0 {label}")
+            else Text(f"0 {label}" if n == 0 else f"{label}: no telemetry yet")
             for key, label, n in parts
         )
         self.query_one("#alerts", Static).update(text)

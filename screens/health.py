@@ -57,16 +57,19 @@ class HealthScreen(Screen):
     def action_refresh(self) -> None:
         run_service(
             self,
-            health.sick_cards,
-            self.engine,
-            self.settings,
-            self.today(),
+            lambda: (
+                health.sick_cards(self.engine, self.settings, self.today())
+                if health.telemetry_seen(self.engine)
+                else None
+            ),
             on_done=self.show,
             group="health",
             exclusive=True,
         )
 
-    def show(self, cards: list[health.SickCard]) -> None:
+    def show(self, found: list[health.SickCard] | None) -> None:
+        """The sick cards; None when no telemetry ever came (no health is known)."""
+        cards = found or []
         table = self.query_one("#sick", DataTable)
         table.clear()
         for c in cards:
@@ -84,6 +87,8 @@ class HealthScreen(Screen):
             f"{units.counted(len(cards), 'card')} needing a hand"
             if cards
             else "No GPU reports anything."
+            if found is not None
+            else f"{health.NO_TELEMETRY}."
         )
 
     def action_rma(self) -> None:

@@ -336,6 +336,17 @@ class SickCard:
         return data
 
 
+NO_TELEMETRY = "No node or metrics store has answered a poll yet, so no GPU's health is known"
+
+
+def telemetry_seen(engine: Engine) -> bool:
+    """Whether any node or metrics store ever answered a poll: without one, an empty list of
+    sick cards would claim health never observed."""
+    seen = select(node_t.c.id).where(node_t.c.last_seen_at.isnot(None)).limit(1)
+    with engine.connect() as conn:
+        return conn.execute(seen).first() is not None
+
+
 def sick_cards(
     engine: Engine, config: Config, today: date, include: Sequence[str] = SICK
 ) -> list[SickCard]:

@@ -28,6 +28,7 @@ from fleetui.db.audit import change_card
 from fleetui.db.tables import Card, GpuHourly, GpuModel, GpuSample, Node, inserted_id, table_of
 from fleetui.importing.cells import identity, slot_serial
 from fleetui.store import writing
+from fleetui.telemetry import health
 
 card_t, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
 sample_t, hourly_t = table_of(GpuSample), table_of(GpuHourly)
@@ -77,20 +78,12 @@ def require_fresh(engine: Engine) -> None:
 
 
 def require_seen(engine: Engine) -> None:
-    """NothingCompared unless some node or metrics store ever answered a poll: with no
-    telemetry at all, "no GPU shows anything" would claim health never observed."""
-    with engine.connect() as conn:
-        if (
-            conn.execute(
-                select(node_t.c.id).where(node_t.c.last_seen_at.isnot(None)).limit(1)
-            ).first()
-            is None
-        ):
-            raise NothingCompared(
-                "No node or metrics store has answered a poll yet, so no GPU's health is "
-                "known; `fleetui nodes add` or `fleetui sources add` registers them, "
-                "`fleetui poll --once` polls them."
-            )
+    """NothingCompared unless some node or metrics store ever answered a poll."""
+    if not health.telemetry_seen(engine):
+        raise NothingCompared(
+            f"{health.NO_TELEMETRY}; `fleetui nodes add` or `fleetui sources add` registers "
+            "them, `fleetui poll --once` polls them."
+        )
 
 
 def discrepancies(engine: Engine) -> list[Discrepancy]:

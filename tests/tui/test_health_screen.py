@@ -49,3 +49,16 @@ async def test_the_dashboard_counts_sick_cards_and_a_opens_the_rma(
         "rma-S-0-20261101.json",
         "rma-S-0-20261101.md",
     ]
+
+
+async def test_with_no_telemetry_ever_the_dashboard_and_health_screen_say_so(demo_engine):
+    """The demo has never been polled: no health is known, so neither view reads all clear."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        assert "sick: no telemetry yet" in str(app.screen.query_one("#alerts", Static).content)
+        await pilot.press("k")
+        await settle(pilot)
+        assert isinstance(app.screen, HealthScreen)
+        status = str(app.screen.query_one("#health-status", Static).content)
+        assert status.startswith("No node or metrics store has answered a poll yet")
