@@ -198,9 +198,11 @@ class FleetApp(App[None]):
             self.push_screen(SchedulerModal(self.engine, settings=self.settings))
 
     async def action_on(self, mode: str, action: str) -> None:
-        """Run a screen's own action (the palette's "Edit cards"): go to its mode's screen, then
-        run it."""
+        """Run a screen's own action (the palette's "Edit cards"): go to its mode's screen, let
+        it load (a screen opened for the first time had no rows yet: the action did nothing),
+        then run it."""
         screen = await self.show_base(mode)
+        await screen.workers.wait_for_complete()  # its rows: "the highlighted card" needs them
         self.call_after_refresh(lambda: screen.run_action(action))
 
     def action_backup(self) -> None:
