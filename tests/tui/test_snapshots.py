@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from textual.widgets import DataTable, Select
+from textual.widgets import DataTable, Input, Select
 from textual.worker import WorkerCancelled
 
 from fleetui.admin import demo
@@ -116,6 +116,9 @@ async def settle(pilot) -> None:
         await pilot.pause()
         if not any(w.is_running for w in pilot.app.workers) and laid_out(pilot.app):
             break
+    for screen in pilot.app.screen_stack:  # a blinking cursor is in the picture, or not, by time
+        for box in screen.query(Input):
+            box.cursor_blink = False
     await pilot.pause()
 
 
