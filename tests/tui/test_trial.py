@@ -91,7 +91,7 @@ async def test_the_dashboard_of_an_empty_fleet_shows_zeros_and_drops_earlier_fig
         assert app.screen.query_one("#teams", DataTable).row_count == 0
         assert app.screen.query_one("#models", DataTable).row_count == 0
         alerts = str(app.screen.query_one("#alerts", Static).render())
-        assert "0 warranty ends within 30 days" in alerts and "0 sick" in alerts
+        assert "0 warranty ends within 30 days" in alerts and "sick: no telemetry yet" in alerts
 
 
 async def test_every_telemetry_value_is_readable_at_80x24(demo_engine):
