@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import gc
 import importlib
+import operator
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, select
+from sqlalchemy import Connection, Engine, Float, Table, func, select
 from sqlalchemy.exc import OperationalError
 
 from fleetui.db.engine import BUSY_TIMEOUT_MS, READER_CACHE, WRITER_CACHE
@@ -49,7 +50,7 @@ def insert_columns(
     columns, values = [columns[i] for i in kept], [values[i] for i in kept]
     quote = conn.dialect.identifier_preparer
     into = f"{quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})"
-    rows = zip(*_converted(conn, table, columns, values), strict=True)
+    rows = zip(*_converted(_processors(conn, table, columns), values), strict=True)
     if conn.dialect.name == "postgresql":  # COPY: several times faster than INSERTs, even batched
         driver = conn.connection.driver_connection  # psycopg's own connection: it can COPY
         assert driver is not None  # None only once a connection is closed
@@ -70,43 +71,81 @@ def update_rows(
     keys: Sequence[str] = ("id",),
 ) -> int:
     """UPDATE, within the caller's transaction, the row matching each of `rows` on `keys` (NULL
-    matching NULL): each row holds the values of `columns` in order, then those of `keys`. A
-    column no row has a value for is set to NULL in the statement instead of being bound per
-    row (as insert_columns leaves it out). Returns how many rows matched."""
+    matching NULL): each row holds the values of `columns` in order, `keys` among them; the
+    other columns are set. A column no row has a value for is set to NULL in the statement
+    instead of being bound per row (as insert_columns leaves it out). Returns how many rows
+    matched."""
     if not rows:
         return 0
-    values = list(zip(*rows, strict=True))
-    bound = [i for i, column in enumerate(values[: len(columns)]) if not _all_none(column)]
+    at = {name: i for i, name in enumerate(columns)}
+    sets = [name for name in columns if name not in keys]
+    valued = _valued(rows, [at[name] for name in sets])
+    bound = [name for name in sets if at[name] in valued]
     quote = conn.dialect.identifier_preparer
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     same = "IS" if conn.dialect.name == "sqlite" else "IS NOT DISTINCT FROM"
-    sets = ", ".join(
-        f"{quote.quote(name)} = {mark if i in bound else 'NULL'}" for i, name in enumerate(columns)
-    )
+    assigned = ", ".join(f"{quote.quote(n)} = {mark if n in bound else 'NULL'}" for n in sets)
     where = " AND ".join(
         f"{quote.quote(k)} {same if table.c[k].nullable else '='} {mark}" for k in keys
     )
-    named = [columns[i] for i in bound] + list(keys)
-    kept = [values[i] for i in bound] + values[len(columns) :]
+    named = [*bound, *keys]
+    values = [_column(rows, at[name]) for name in named]
+    params = list(zip(*_converted(_processors(conn, table, named), values), strict=True))
     done = conn.exec_driver_sql(
-        f"UPDATE {quote.format_table(table)} SET {sets} WHERE {where}",
-        list(zip(*_converted(conn, table, named, kept), strict=True)),
+        f"UPDATE {quote.format_table(table)} SET {assigned} WHERE {where}", params
     )
     return done.rowcount
+
+
+def _valued(rows: Sequence[Sequence[Any]], indexes: list[int]) -> set[int]:
+    """Which of `indexes` some row has a value (not None) at. Most columns have one in the
+    first row; the others are read together, as the distinct tuples they form."""
+    found = {i for i in indexes if rows[0][i] is not None}
+    rest = [i for i in indexes if i not in found]
+    if len(rest) == 1:
+        found.update(rest if not _all_none(_column(rows, rest[0])) else ())
+    elif rest:
+        for pattern in set(map(operator.itemgetter(*rest), rows)):
+            found.update(i for i, value in zip(rest, pattern, strict=True) if value is not None)
+    return found
+
+
+def _column(rows: Sequence[Sequence[Any]], at: int) -> list[Any]:
+    """Every row's value at `at` (a column taken out whole: no Python loop per row)."""
+    return list(map(operator.itemgetter(at), rows))
 
 
 def _all_none(column: Sequence[Any]) -> bool:
     return column[0] is None and column.count(None) == len(column)
 
 
+def _processors(conn: Connection, table: Table, columns: Sequence[str]) -> list[tuple[Any, bool]]:
+    """Core's bind processor of each column in `conn`'s dialect (None where it has none), and
+    whether the column holds floats."""
+    dialect = conn.dialect
+    found = []
+    for name in columns:
+        kind = table.c[name].type
+        found.append((kind.dialect_impl(dialect).bind_processor(dialect), isinstance(kind, Float)))
+    return found
+
+
+# Python types every driver binds as they are, and that a float column's processor only turns
+# into floats: such columns are bound unconverted (a metrics store's round is 80,000 rows).
+_NUMBERS = frozenset({float, int, type(None)})
+
+
 def _converted(
-    conn: Connection, table: Table, columns: Sequence[str], values: Sequence[Sequence[Any]]
+    procs: Sequence[tuple[Any, bool]], values: Sequence[Sequence[Any]]
 ) -> list[Sequence[Any]]:
     """Each column's values as the driver takes them (Core's bind processing: dates to text on
     SQLite, ...)."""
-    dialect = conn.dialect
-    procs = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    return [_convert(p, v) if p else v for p, v in zip(procs, values, strict=True)]
+    return [
+        column
+        if proc is None or (floats and _NUMBERS.issuperset(map(type, column)))
+        else _convert(proc, column)
+        for (proc, floats), column in zip(procs, values, strict=True)
+    ]
 
 
 def _null_default(table: Table, name: str) -> bool:

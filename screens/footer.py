@@ -3,6 +3,8 @@ terminal cuts screen keys, never the key that lists them all."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -22,8 +24,11 @@ class FleetFooter(Footer):
     def compose(self) -> ComposeResult:
         self._shown = self._showing() if self._bindings_ready else None
         for widget in super().compose():
+            if hasattr(widget, "action"):  # a FooterKey (not public): made in the footer's style
+                widget.set_reactive(cast(Any, type(widget)).compact, self.compact)
+                widget.set_class(self.compact, "-compact", update=False)
             if getattr(widget, "action", None) == HELP_ACTION:  # the FooterKey of `?`
-                widget.add_class("-pinned")
+                widget.set_class(True, "-pinned", update=False)
             yield widget
 
     def bindings_changed(self, screen: Screen) -> None:

@@ -408,12 +408,14 @@ def _store_nodes(
 
 def _claim(engine: Engine, source_id: int, hosts: list[str]) -> list[dict]:
     """This store's nodes after taking on `hosts` (each name checked to fit), with what a
-    round's bookkeeping reads of them (_mark)."""
+    round's bookkeeping reads of them (_mark): from one read of the nodes, a second only in a
+    round that took some on."""
     c = node_t.c
+    every = select(c.id, c.hostname, c.source_id, c.telemetry_url, c.failures, c.last_seen_at)
     with engine.begin() as conn:
-        every = select(c.id, c.hostname, c.source_id, c.telemetry_url)  # one read, not one per name
-        rows = {r.hostname: r for r in conn.execute(every).all()}
-        new = [h for h in hosts if h not in rows and not unfit(c.hostname, h)]
+        rows = conn.execute(every).all()
+        by_name = {r.hostname: r for r in rows}
+        new = [h for h in hosts if h not in by_name and not unfit(c.hostname, h)]
         if new:
             conn.execute(
                 insert(node_t),
@@ -422,7 +424,7 @@ def _claim(engine: Engine, source_id: int, hosts: list[str]) -> list[dict]:
         free = [
             r.id
             for h in hosts
-            if (r := rows.get(h)) is not None and r.source_id is None and r.telemetry_url is None
+            if (r := by_name.get(h)) is not None and r.source_id is None and r.telemetry_url is None
         ]
         for start in range(0, len(free), 500):
             conn.execute(
@@ -430,8 +432,13 @@ def _claim(engine: Engine, source_id: int, hosts: list[str]) -> list[dict]:
                 .where(c.id.in_(free[start : start + 500]))
                 .values(source_id=source_id)
             )
-        owned = select(c.id, c.hostname, c.failures, c.last_seen_at).where(c.source_id == source_id)
-        return [r._asdict() for r in conn.execute(owned).all()]
+        if new or free:
+            rows = conn.execute(every).all()
+    return [
+        {"id": r.id, "hostname": r.hostname, "failures": r.failures, "last_seen_at": r.last_seen_at}
+        for r in rows
+        if r.source_id == source_id
+    ]
 
 
 def _store(
@@ -493,14 +500,7 @@ def _replace_samples(conn: Connection, node_ids: list[int], rows: Sequence[Seque
     and one no longer reported is deleted. When every GPU was seen again (the nodes hold no
     more rows than `rows`) one UPDATE does it all; otherwise the rows held are read to sort
     them out."""
-    readings = SAMPLE_COLUMNS[READINGS_AT:]
-    matched = update_rows(
-        conn,
-        sample_t,
-        readings,
-        [(*row[READINGS_AT:], *row[:READINGS_AT]) for row in rows],
-        keys=SAMPLE_COLUMNS[:READINGS_AT],
-    )
+    matched = update_rows(conn, sample_t, SAMPLE_COLUMNS, rows, keys=SAMPLE_COLUMNS[:READINGS_AT])
     s = sample_t.c
     held: dict[tuple, tuple] = {}  # (node, bus) -> (id, uuid, serial, name)
     chunks = [node_ids[start : start + 500] for start in range(0, len(node_ids), 500)]

@@ -166,7 +166,8 @@ def store_rows(results: dict[str, list[dict]]) -> dict[str, list[list] | str]:
                     _check_texts(row[1:5])
                 except ValueError as exc:
                     unfit[host] = str(exc)
-    for at in _EVIDENCE_AT:
+    answered = [at for at in _EVIDENCE_AT if results.get(SAMPLE_COLUMNS[at])]
+    for at in answered:
         if any(map(operator.itemgetter(at), gpus.values())):  # rarely: flag whose
             for row in gpus.values():
                 row[_HEALTH] = _flags(row[READINGS_AT:_HEALTH], False)

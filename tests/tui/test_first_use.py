@@ -74,6 +74,25 @@ async def test_the_footer_rebuilds_its_keys_only_when_they_change(demo_engine):
         assert list(app.screen.query_one(FleetFooter).query("FooterKey")) == shown
 
 
+async def test_the_footers_keys_come_in_its_style_not_restyled_one_by_one(demo_engine, monkeypatch):
+    """Textual's footer keys are born compact and each restyled itself as it mounted: 34 style
+    passes, a tenth of the dashboard's start at 1M cards. FleetFooter makes them in its style."""
+    restyled = []
+    update_styles = FleetApp.update_styles
+
+    def spy(app, node, animate=True):
+        restyled.append(type(node).__name__)
+        update_styles(app, node, animate)
+
+    monkeypatch.setattr(FleetApp, "update_styles", spy)
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        keys = app.screen.query_one(FleetFooter).query("FooterKey")
+        assert keys and not any(key.has_class("-compact") for key in keys)
+    assert restyled and "FooterKey" not in restyled
+
+
 async def test_the_request_dialog_fits_a_small_terminal(demo_engine):
     """Each field and button shows at 80x24 (another screen's `#models` rule once made the
     models box the height of the dialog)."""
