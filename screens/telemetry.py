@@ -78,7 +78,7 @@ class TelemetryScreen(Screen):
         self.round()
 
     def action_refresh(self) -> None:
-        self.round()
+        self.round(back_off=False)  # asked for: every node and store, those backing off too
 
     def on_fleet_changed(self, _message: FleetChanged) -> None:
         run_service(
@@ -89,13 +89,13 @@ class TelemetryScreen(Screen):
             exclusive=True,
         )
 
-    def round(self) -> None:
+    def round(self, back_off: bool = True) -> None:
         """Poll (unless a modal is open), show, then schedule the next round: one at a time."""
         if self.next_round is not None:
             self.next_round.stop()
         run_service(
             self,
-            self.poll,
+            lambda: self.poll(back_off),
             on_done=lambda state: self.show(*state),
             on_error=self.show_status,
             on_end=self.schedule_round,
@@ -103,7 +103,7 @@ class TelemetryScreen(Screen):
             exclusive=True,
         )
 
-    def poll(self) -> tuple[view.TelemetryView, list[reconcile.Discrepancy], str]:
+    def poll(self, back_off: bool) -> tuple[view.TelemetryView, list[reconcile.Discrepancy], str]:
         # Imported on the first poll, not with the app: the HTTP client and NVML's bindings
         # took a third of the TUI's start-up, and most sessions never open this screen.
         from fleetui.telemetry import poller
@@ -111,7 +111,7 @@ class TelemetryScreen(Screen):
         message = ""
         registered = poller.registered(self.engine)
         if self.app.screen is self and registered:
-            result = poller.poll_once(self.engine, now=self.clock())
+            result = poller.poll_once(self.engine, now=self.clock(), back_off=back_off)
             message = result.summary() + (
                 f"; {len(result.failed)} failed: {result.failed[0]}" if result.failed else ""
             )

@@ -147,6 +147,9 @@ def test_a_round_stores_what_answered_and_backs_off_from_the_dead(fleet):
     assert (again.skipped, again.polled) == (1, 2)
     later = poller.poll_once(fleet, timeout=1.0, now=now + timedelta(seconds=5))
     assert later.skipped == 0 and later.polled == 3
+    # a round a person asks for (`poll --once`, the Telemetry screen's `r`) asks every node
+    asked = poller.poll_once(fleet, timeout=1.0, now=now + timedelta(seconds=6), back_off=False)
+    assert (asked.skipped, asked.polled, asked.failed[0][:8]) == (0, 3, "node-c: ")
 
 
 def test_reconciliation_lists_unknown_moved_model_and_missing(fleet):
@@ -252,6 +255,9 @@ def test_when_every_node_and_store_refused_nothing_is_claimed(db_url, endpoints)
     for args in (["reconcile"], ["reconcile", "--json"], ["reconcile", "fix", "--all"]):
         result = cli(*args)
         assert (result.exit_code, result.stdout, result.stderr) == (2, "", said)
+    again = cli("poll", "--once")  # as the sentence says: within their back-off, asked again
+    assert again.exit_code == 1 and "backing off" not in again.stdout
+    assert "node-c: " in again.stderr and "store prom: " in again.stderr
 
 
 def test_a_dcgm_url_works_with_or_without_its_metrics_page(db_url, endpoints, tmp_path):

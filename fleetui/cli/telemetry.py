@@ -202,7 +202,8 @@ def poll_cmd(
     timeout: Annotated[float, typer.Option(help="Seconds per node.")] = 2.0,
 ) -> None:
     """Poll the registered nodes and metrics stores (each round starts after the previous one
-    finished); with none registered, read this host's GPUs through NVML."""
+    finished; a node or store that failed is asked again after a wait that doubles, but --once
+    asks every one); with none registered, read this host's GPUs through NVML."""
     import time
 
     from fleetui.telemetry import poller
@@ -211,7 +212,11 @@ def poll_cmd(
     local = not poller.registered(engine)  # nothing registered: this host's own GPUs via NVML
     while True:
         started = time.monotonic()
-        result = poller.poll_local(engine) if local else poller.poll_once(engine, timeout=timeout)
+        result = (
+            poller.poll_local(engine)
+            if local
+            else poller.poll_once(engine, timeout=timeout, back_off=not once)
+        )
         out.print(result.summary(), highlight=False)
         for failure in result.failed[:10]:
             err.print(f"  {failure}", highlight=False, markup=False)

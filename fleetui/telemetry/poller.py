@@ -8,7 +8,8 @@ nodes they belong to (telemetry.http). A metrics store answers for all the nodes
 not answer, answers without GPU readings (an agent without NVML) or answers with values that do
 not fit (telemetry.samples checks them at the edge, before the database sees them) is marked
 (failures in a row) and skipped for a while that doubles with each failure, up to
-MAX_BACKOFF_S: a bad node is a stale state, never a crash. One round ends with one write: the
+MAX_BACKOFF_S (by the rounds that repeat on their own; a round a person asks for asks every
+one): a bad node is a stale state, never a crash. One round ends with one write: the
 latest sample per GPU, hourly rollups of nodes' own readings (kept RETENTION_DAYS), and each
 node's and store's bookkeeping.
 """
@@ -320,19 +321,21 @@ def poll_once(
     concurrency: int = 100,
     now: datetime | None = None,
     store_timeout: float = STORE_TIMEOUT_S,
+    back_off: bool = True,
 ) -> Round:
-    """Poll every registered node and metrics store that is not backing off; store what the
-    good ones said, in one write."""
+    """Poll every registered node and metrics store that is not backing off (every one when
+    not `back_off`: a round a person asked for, after fixing one); store what the good ones
+    said, in one write."""
     now = now or datetime.now(UTC)
     result = Round()
     targets, stores = [], []
     for node in nodes(engine):
-        if _backing_off(node, now):
+        if back_off and _backing_off(node, now):
             result.skipped += 1
         else:
             targets.append(node)
     for store in sources.sources(engine):
-        if _backing_off(store, now):
+        if back_off and _backing_off(store, now):
             result.skipped += 1
         else:
             stores.append(store)

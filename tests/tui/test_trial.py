@@ -206,3 +206,26 @@ async def test_the_import_screen_names_its_own_controls_never_cli_options(demo_e
     assert "existing: error" in shown and "as the date format" in shown
     assert "currency 'dollars'" in shown and "No serial column" in shown
     assert "--" not in shown, shown
+
+
+async def test_poll_now_asks_a_node_that_is_backing_off(engine):
+    """`r` is a person asking, often right after mending a node: every node is asked, those
+    the screen's own rounds leave alone for a while after a failure too."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    poller.add_node(engine, "dead-node", dead, "agent")
+    app = FleetApp(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("g")
+        await settle(pilot)
+        assert isinstance(app.screen, TelemetryScreen)
+        status = app.screen.query_one("#telemetry-status", Static)
+        assert "0 of 1 node answered" in str(status.content)
+        await pilot.press("r")
+        await settle(pilot)
+        shown = str(status.content)
+        assert "0 of 1 node answered" in shown and "backing off" not in shown, shown
