@@ -109,7 +109,8 @@ def project_id(conn: Connection, name: str, team: int | None = None) -> tuple[in
 
 def add_team(
     engine: Engine, name: str, quota_cards: int | None = None, quota_pflops: float | None = None
-) -> int:
+) -> str:
+    """Add a team; the batch id (each write here returns the batch it logged, for undo)."""
     name, (quota_cards, quota_pflops) = _name(name, "team"), _quota(quota_cards, quota_pflops)
     with engine.begin() as conn:
         _claim(conn, team_t, name)
@@ -119,15 +120,14 @@ def add_team(
             {"name": name, "quota_cards": quota_cards, "quota_pflops": quota_pflops},
             f"A team '{name}' exists already.",
         )
-        _log(
+        return _log(
             conn,
             Action.TEAM_ADD,
             {"team": name, "quota_cards": quota_cards, "quota_pflops": quota_pflops, "id": new_id},
         )
-    return new_id
 
 
-def rename_team(engine: Engine, old: str, new: str) -> None:
+def rename_team(engine: Engine, old: str, new: str) -> str:
     new = _name(new, "team")
     with engine.begin() as conn:
         tid = team_id(conn, old)
@@ -136,19 +136,19 @@ def rename_team(engine: Engine, old: str, new: str) -> None:
             conn.execute(update(team_t).where(team_t.c.id == tid).values(name=new))
         except IntegrityError:
             raise UserError(f"A team '{new}' exists already.") from None
-        _log(conn, Action.TEAM_RENAME, {"team": new, "id": tid}, {"team": old, "id": tid})
+        return _log(conn, Action.TEAM_RENAME, {"team": new, "id": tid}, {"team": old, "id": tid})
 
 
-def delete_team(engine: Engine, name: str) -> None:
+def delete_team(engine: Engine, name: str) -> str:
     """Delete a team that holds no cards and no projects."""
     with engine.begin() as conn:
         tid = team_id(conn, name)
         name = conn.execute(select(team_t.c.name).where(team_t.c.id == tid)).scalar_one()
         _delete_unused(conn, team_t, tid, f"team '{name}'")
-        _log(conn, Action.TEAM_DELETE, None, {"team": name.strip(), "id": tid})
+        return _log(conn, Action.TEAM_DELETE, None, {"team": name.strip(), "id": tid})
 
 
-def rename_project(engine: Engine, team: str | None, old: str, new: str) -> None:
+def rename_project(engine: Engine, team: str | None, old: str, new: str) -> str:
     new = _name(new, "project")
     with engine.begin() as conn:
         pid, tid = project_id(conn, old, team_id(conn, team) if team else None)
@@ -157,16 +157,18 @@ def rename_project(engine: Engine, team: str | None, old: str, new: str) -> None
             conn.execute(update(project_t).where(project_t.c.id == pid).values(name=new))
         except IntegrityError:
             raise UserError(f"That team has a project '{new}' already.") from None
-        _log(conn, Action.PROJECT_RENAME, {"project": new, "id": pid}, {"project": old, "id": pid})
+        return _log(
+            conn, Action.PROJECT_RENAME, {"project": new, "id": pid}, {"project": old, "id": pid}
+        )
 
 
-def delete_project(engine: Engine, team: str | None, name: str) -> None:
+def delete_project(engine: Engine, team: str | None, name: str) -> str:
     """Delete a project that holds no cards."""
     with engine.begin() as conn:
         pid, _ = project_id(conn, name, team_id(conn, team) if team else None)
         name = conn.execute(select(project_t.c.name).where(project_t.c.id == pid)).scalar_one()
         _delete_unused(conn, project_t, pid, f"project '{name}'")
-        _log(conn, Action.PROJECT_DELETE, None, {"project": name.strip(), "id": pid})
+        return _log(conn, Action.PROJECT_DELETE, None, {"project": name.strip(), "id": pid})
 
 
 def node_id(conn: Connection, hostname: str) -> int:
@@ -178,7 +180,7 @@ def node_id(conn: Connection, hostname: str) -> int:
     return found
 
 
-def rename_node(engine: Engine, old: str, new: str) -> None:
+def rename_node(engine: Engine, old: str, new: str) -> str:
     new = new.strip()
     if not new:
         raise UserError("A node needs a hostname.")
@@ -189,17 +191,17 @@ def rename_node(engine: Engine, old: str, new: str) -> None:
             conn.execute(update(node_t).where(node_t.c.id == nid).values(hostname=new))
         except IntegrityError:
             raise UserError(f"A node '{new}' exists already.") from None
-        _log(conn, Action.NODE_RENAME, {"node": new, "id": nid}, {"node": old, "id": nid})
+        return _log(conn, Action.NODE_RENAME, {"node": new, "id": nid}, {"node": old, "id": nid})
 
 
-def remove_node(engine: Engine, hostname: str) -> None:
+def remove_node(engine: Engine, hostname: str) -> str:
     """Remove a node that holds no cards, with its telemetry readings."""
     with engine.begin() as conn:
         nid = node_id(conn, hostname)
         for readings in READINGS:
             conn.execute(delete(readings).where(readings.c.node_id == nid))
         _delete_unused(conn, node_t, nid, f"node '{hostname.strip()}'")
-        _log(conn, Action.NODE_REMOVE, None, {"node": hostname.strip(), "id": nid})
+        return _log(conn, Action.NODE_REMOVE, None, {"node": hostname.strip(), "id": nid})
 
 
 def _delete_unused(conn: Connection, table: Table, row_id: int, what: str) -> None:
@@ -333,7 +335,7 @@ def add_project(
     name: str,
     quota_cards: int | None = None,
     quota_pflops: float | None = None,
-) -> int:
+) -> str:
     name, (quota_cards, quota_pflops) = _name(name, "project"), _quota(quota_cards, quota_pflops)
     with engine.begin() as conn:
         tid = team_id(conn, team)
@@ -349,8 +351,7 @@ def add_project(
             },
             f"Team '{team}' has a project '{name}' already.",
         )
-        _log(conn, Action.PROJECT_ADD, {"team": team, "project": name, "id": new_id})
-    return new_id
+        return _log(conn, Action.PROJECT_ADD, {"team": team, "project": name, "id": new_id})
 
 
 def _same(a: str, b: str) -> bool:
