@@ -54,12 +54,20 @@ class Holding:
     def pflops(self) -> float:
         return self.tflops / 1000
 
+    def over_quota(self) -> bool:
+        return over_quota(self.cards, self.quota_cards) or over_quota(
+            self.pflops, self.quota_pflops
+        )
+
     def quota_use(self) -> str:
+        """'310/300 cards (over), 2.1/2.5 PFLOPS': each quota's use, marked where exceeded."""
         parts = []  # a quota of 0 is a quota (none allowed), not "no quota"
         if self.quota_cards is not None:
             parts.append(f"{self.cards:,}/{units.counted(self.quota_cards, 'card')}")
+            parts[-1] += " (over)" if over_quota(self.cards, self.quota_cards) else ""
         if self.quota_pflops is not None:
             parts.append(f"{self.pflops:,.1f}/{self.quota_pflops:,g} PFLOPS")
+            parts[-1] += " (over)" if over_quota(self.pflops, self.quota_pflops) else ""
         return ", ".join(parts)
 
     def as_dict(self) -> dict:
@@ -71,7 +79,15 @@ class Holding:
             "quota_cards": self.quota_cards,
             "quota_pflops": self.quota_pflops,
             "by_model": self.by_model,
+            "over_quota": self.over_quota(),
         }
+
+
+def over_quota(held: float, quota: float | None) -> bool:
+    """Whether a holding exceeds its quota: the one rule lists mark by and a move's preview
+    warns by. No quota is never exceeded; holding the quota exactly (PFLOPS summed in floats
+    to within rounding of it) is within it."""
+    return quota is not None and held > quota and not math.isclose(held, quota)
 
 
 def team_id(conn: Connection, name: str) -> int:
