@@ -178,7 +178,8 @@ _simple_report(
     "Book value per team",
     "Team",
     "No priced card is held.",
-    "Purchase price and straight-line book value per team.",
+    "Purchase price and straight-line book value per team; cards on order (not yet "
+    "depreciating) on a line of their own.",
 )
 _simple_report(
     "irreplaceable",
