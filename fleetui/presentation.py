@@ -117,6 +117,14 @@ def _ranges(rows: list[int], limit: int = 12) -> str:
 # ---------------------------------------------------------------- history
 
 
+def undo_hint(batch: str, undoable: bool = True) -> str:
+    """The sentence a CLI write ends with: the batch it logged and how to take it back (a
+    delete of a team, project or node logs only the name: an undo refuses it, so say so)."""
+    if not undoable:
+        return f"Batch {batch[:8]} (an undo cannot bring back what a delete removed)."
+    return f"Batch {batch[:8]} (undo: fleetui undo {batch[:8]})."
+
+
 def batch_lines(batch: Batch) -> list[str]:
     """A batch as lines of at most WIDTH characters."""
     head = f"{batch.at:%Y-%m-%d %H:%M}  {batch.batch_id[:8]}  {batch.actor}  {batch.action}"

@@ -1,4 +1,5 @@
-"""Teams: what each team and project holds, in cards, PFLOPS by model, and quota use."""
+"""Teams: what each team and project holds, in cards, PFLOPS by model, and quota use (a quota
+exceeded is marked "(over)", in red)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,6 @@ class TeamsScreen(Screen):
             label,
             Text(f"{h.cards:,}", justify="right"),
             Text(f"{h.pflops:,.1f}", justify="right"),
-            h.quota_use(),
+            Text(h.quota_use(), style="bold red" if h.over_quota() else ""),
             models,
         )

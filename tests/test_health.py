@@ -399,7 +399,7 @@ def test_rma_of_a_card_without_health_evidence_warns_and_still_opens(sick_fleet,
     assert done.stderr == (
         "Card S-1 has no health evidence (no telemetry or Xid recorded); the packet says so.\n"
     )
-    assert done.stdout.startswith("Card S-1: repair opened (batch ")
+    assert done.stdout.startswith("Card S-1: repair opened; packet ")
     assert "No health evidence was recorded for this card." in packet.read_text("utf-8")
 
 

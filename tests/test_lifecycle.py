@@ -14,7 +14,7 @@ from fleetui.allocation import teams
 from fleetui.allocation.undo import undo
 from fleetui.cli import app
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import UNASSIGNED
+from fleetui.core.vocabulary import UNASSIGNED, Status
 from fleetui.db.tables import Card, GpuModel, Team
 from fleetui.inventory import cards as inventory
 from fleetui.inventory import summary
@@ -287,6 +287,31 @@ def test_a_cards_detail_shows_its_warranty_life_and_book_value(engine):
     assert fields["remaining_life_years"] == 4.0
     assert fields["book_value"].endswith("USD")
     assert 800_000 < float(fields["book_value"].split()[0].replace(",", "")) * 100 < 1_000_000
+
+
+def test_cards_on_order_have_a_book_value_line_of_their_own_at_their_price(db_url, engine):
+    """`report book-value` counted cards on order under "(unassigned)", depreciated from their
+    order date, though no one holds them yet and cost of ownership does not depreciate them:
+    they are on an "(on order)" line (whatever team they are meant for), at their price, and a
+    card's detail says the same."""
+    bought = date(2025, 3, 15)  # a year before TODAY: a card in service has lost a fifth
+    _add(engine, "POOL", bought=bought, price=1_000_000, status="spare")
+    _add(engine, "ORD1", bought=bought, price=2_000_000, status="on_order")
+    _add(engine, "ORD2", team="LLM", bought=bought, price=3_000_000, status="on_order")
+    _add(engine, "LLM1", team="LLM", bought=bought, price=1_000_000)
+    book = {
+        r.label: (r.cards, r.extra["purchase"], r.extra["book_value"])
+        for r in lifecycle.book_values(lifecycle.snapshot(engine, DEFAULTS, TODAY))
+    }
+    assert book[lifecycle.ON_ORDER] == (2, 50_000.0, 50_000.0)
+    assert book[UNASSIGNED][:2] == book["LLM"][:2] == (1, 10_000.0)
+    assert book[UNASSIGNED][2] == book["LLM"][2] == pytest.approx(10_000 * (1 - 0.9 / 5), abs=20)
+    detail = inventory.detail(engine, "ORD2", today=TODAY, settings=DEFAULTS).fields
+    assert detail["book_value"] == "30,000.00 USD"
+    shown = CliRunner().invoke(
+        app, ["--db", db_url, "report", "book-value", "--today", TODAY.isoformat()]
+    )
+    assert "(on order)" in shown.stdout and "50,000.00" in shown.stdout
 
 
 # ---------------------------------------------------------------- one rule, every figure
@@ -581,15 +606,17 @@ def test_book_values_equal_a_card_by_card_sum_whatever_the_grouping(ruled_demo):
     one_day_one_life: dict[tuple, int] = {}
     each_card: dict[tuple, int] = {}
     for c in rows:
-        key = (c.team_name or UNASSIGNED, c.currency or "?")
+        holder = lifecycle.ON_ORDER if c.status == Status.ON_ORDER else c.team_name or UNASSIGNED
+        key = (holder, c.currency or "?")
+        start = lifecycle.depreciating_from(c.status, c.purchase_date)
         eol = lifecycle.end_of_life(
             c.purchase_date, lifecycle.service_life(cfg, c.service_life_years, c.key)
         )
         cards[key] = cards.get(key, 0) + 1
         prices[key] = prices.get(key, 0) + c.price_minor
-        life = (*key, c.purchase_date, eol)
+        life = (*key, start, eol)
         one_day_one_life[life] = one_day_one_life.get(life, 0) + c.price_minor
-        value = lifecycle.book_value(c.price_minor, c.purchase_date, eol, salvage, today)
+        value = lifecycle.book_value(c.price_minor, start, eol, salvage, today)
         each_card[key] = each_card.get(key, 0) + value
     book: dict[tuple, int] = {}
     for (*key, bought, eol), price in one_day_one_life.items():

@@ -129,3 +129,48 @@ def test_a_quota_of_zero_is_shown_as_zero_not_as_none(db_url):
     assert "the quota of Zero is back to 0 cards" in undone.stdout
     tiny = cli(db_url, "teams", "quota", "Zero", "--pflops", "0.000001")
     assert "now 0 cards, 1e-06 PFLOPS" in tiny.stdout
+
+
+MODEL = "H100 SXM5 80GB"  # 2 cards: 1.98 PFLOPS
+
+
+def over_quota_fleet(db: str, tmp_path) -> None:
+    """LLM holds 2 cards over a quota of 1 (its project pretrain within its own); Search holds
+    exactly its quota of 2 cards but 1.98 PFLOPS over its quota of 1.5; Ads is within both."""
+    cards = tmp_path / "cards.csv"
+    rows = [("L-1", "LLM", "pretrain"), ("L-2", "LLM", "pretrain")]
+    rows += [("S-1", "Search", ""), ("S-2", "Search", ""), ("A-1", "Ads", "")]
+    cards.write_text(
+        "serial,model,team,project\n" + "".join(f"{s},{MODEL},{t},{p}\n" for s, t, p in rows)
+    )
+    assert cli(db, "import", str(cards), "--create-missing").exit_code == 0
+    for team, *quota in (
+        ("LLM", "--cards", "1"),
+        ("Search", "--cards", "2", "--pflops", "1.5"),
+        ("Ads", "--cards", "2", "--pflops", "1"),
+    ):
+        assert cli(db, "teams", "quota", team, *quota).exit_code == 0
+    assert cli(db, "teams", "quota", "LLM", "--project", "pretrain", "--cards", "5").exit_code == 0
+
+
+def test_a_quota_exceeded_is_marked_over_in_the_lists_as_a_move_preview_warns(db_url, tmp_path):
+    """`teams list` showed '2/1 card' like any other use: nothing said LLM was over its quota,
+    though a move's preview warned so. Each quota exceeded is marked, by the same rule."""
+    over_quota_fleet(db_url, tmp_path)
+    shown: dict[str, str] = {}  # team: its quota use, its cell's lines joined
+    for row in cli(db_url, "teams", "list").stdout.splitlines():
+        cells = [c.strip() for c in row.split("│")[1:-1]]
+        if cells and cells[0]:
+            team = cells[0]
+        if cells:
+            shown[team] = f"{shown.get(team, '')} {cells[3]}".strip()
+    assert shown["LLM"] == "2/1 card (over)"
+    assert shown["Search"] == "2/2 cards, 2.0/1.5 PFLOPS (over)"
+    assert shown["Ads"] == "1/2 cards, 1.0/1 PFLOPS"
+    held = json.loads(cli(db_url, "teams", "list", "--json").stdout)
+    assert {t["name"]: t["over_quota"] for t in held} == {"LLM": True, "Search": True, "Ads": False}
+    projects = cli(db_url, "projects", "list").stdout
+    assert "2/5 cards" in projects and "(over)" not in projects
+    plan = cli(db_url, "plan", "A-1", "--to-team", "Search").stdout
+    assert "! Search goes over its quota of 2 cards (3 cards after the move)." in plan
+    assert "! Search stays over its quota of 1.5 PFLOPS" in plan

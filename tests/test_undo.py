@@ -462,3 +462,60 @@ def test_undo_never_puts_cards_back_in_a_team_deleted_since(demo_engine, reused)
     )
     assert team_of(demo_engine, serial) == "LLM"
     assert maintenance.check(demo_engine) == []
+
+
+def test_every_cli_write_names_its_batch_and_how_to_undo_it(engine, tmp_path):
+    """Each command that logs a batch ends its message with that batch and the command that
+    takes it back (`teams add`, `rename` and the like printed neither), and that command does:
+    undone newest first, the fleet is as it was. A delete, which an undo cannot revert, says
+    so instead of offering an undo that would be refused."""
+
+    def cli(*args: str):
+        result = CliRunner().invoke(app, ["--db", url_of(engine), *args])
+        assert result.exit_code == 0, (args, result.output)
+        return result.stdout
+
+    def newest() -> str:
+        return history.batches(engine)[0].batch_id[:8]
+
+    rows = [("U-1", MODEL, "", "", "node-a"), ("U-2", MODEL, "", "", "node-a")]
+    writes = [
+        ("import", _csv(tmp_path, "cards.csv", rows), "--create-missing"),
+        ("teams", "add", "Ads"),
+        ("teams", "rename", "Ads", "Search"),
+        ("teams", "quota", "Search", "--cards", "5"),
+        ("projects", "add", "Search", "ctr"),
+        ("projects", "rename", "ctr", "ranking", "--team", "Search"),
+        ("move", "U-1", "--to-team", "Search", "--to-project", "ranking", "--reason", "r", "--yes"),
+        ("edit", "U-1", "--notes", "checked", "--reason", "r", "--yes"),
+        ("repair", "U-1", "--ticket", "T-1"),
+        ("repair", "U-1", "--returned"),
+        ("rma", "U-1", "--out", str(tmp_path / "rma.md")),
+        ("nodes", "rename", "node-a", "node-b"),
+        ("delete", "U-2", "--reason", "r", "--yes"),
+    ]
+    done = []
+    for args in writes:
+        said = cli(*args)
+        assert said.rstrip().endswith(f"Batch {newest()} (undo: fleetui undo {newest()})."), said
+        done.append(newest())
+    for batch in reversed(done):
+        cli("undo", batch)
+    with engine.connect() as conn:
+        assert conn.execute(select(Card.serial)).all() == []
+        assert conn.execute(select(Team.name)).all() == []
+    cli("teams", "add", "Tmp")
+    cli("projects", "add", "Tmp", "p")
+    cli("nodes", "add", "node-c", "--agent", "http://127.0.0.1:9")
+    for args in (
+        ("projects", "delete", "p"),
+        ("teams", "delete", "Tmp"),
+        ("nodes", "remove", "node-c"),
+    ):
+        said = cli(*args)
+        assert said.rstrip().endswith(
+            f"Batch {newest()} (an undo cannot bring back what a delete removed)."
+        ), said
+        refused = CliRunner().invoke(app, ["--db", url_of(engine), "undo", newest()])
+        assert refused.exit_code == 1 and "is not one an undo can revert" in refused.output
+    assert maintenance.check(engine) == []

@@ -244,8 +244,8 @@ def preview(conn: Connection, plan: Plan) -> None:
                 (row.quota_cards, delta.cards_before, delta.cards_after, _cards),
                 (row.quota_pflops, delta.tflops_before / 1000, delta.tflops_after / 1000, _pflops),
             ):
-                if quota is not None and now > quota:  # over after the move, however before
-                    goes = "goes over" if was <= quota else "stays over"
+                if teams.over_quota(now, quota):  # over after the move, however before
+                    goes = "stays over" if teams.over_quota(was, quota) else "goes over"
                     plan.quota_warnings.append(
                         f"{name} {goes} its quota of {shown(quota)} ({shown(now)} after the move)."
                     )

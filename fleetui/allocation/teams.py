@@ -54,12 +54,20 @@ class Holding:
     def pflops(self) -> float:
         return self.tflops / 1000
 
+    def over_quota(self) -> bool:
+        return over_quota(self.cards, self.quota_cards) or over_quota(
+            self.pflops, self.quota_pflops
+        )
+
     def quota_use(self) -> str:
+        """'310/300 cards (over), 2.1/2.5 PFLOPS': each quota's use, marked where exceeded."""
         parts = []  # a quota of 0 is a quota (none allowed), not "no quota"
         if self.quota_cards is not None:
             parts.append(f"{self.cards:,}/{units.counted(self.quota_cards, 'card')}")
+            parts[-1] += " (over)" if over_quota(self.cards, self.quota_cards) else ""
         if self.quota_pflops is not None:
             parts.append(f"{self.pflops:,.1f}/{self.quota_pflops:,g} PFLOPS")
+            parts[-1] += " (over)" if over_quota(self.pflops, self.quota_pflops) else ""
         return ", ".join(parts)
 
     def as_dict(self) -> dict:
@@ -71,7 +79,15 @@ class Holding:
             "quota_cards": self.quota_cards,
             "quota_pflops": self.quota_pflops,
             "by_model": self.by_model,
+            "over_quota": self.over_quota(),
         }
+
+
+def over_quota(held: float, quota: float | None) -> bool:
+    """Whether a holding exceeds its quota: the one rule lists mark by and a move's preview
+    warns by. No quota is never exceeded; holding the quota exactly (PFLOPS summed in floats
+    to within rounding of it) is within it."""
+    return quota is not None and held > quota and not math.isclose(held, quota)
 
 
 def team_id(conn: Connection, name: str) -> int:
@@ -109,7 +125,8 @@ def project_id(conn: Connection, name: str, team: int | None = None) -> tuple[in
 
 def add_team(
     engine: Engine, name: str, quota_cards: int | None = None, quota_pflops: float | None = None
-) -> int:
+) -> str:
+    """Add a team; the batch id (each write here returns the batch it logged, for undo)."""
     name, (quota_cards, quota_pflops) = _name(name, "team"), _quota(quota_cards, quota_pflops)
     with engine.begin() as conn:
         _claim(conn, team_t, name)
@@ -119,15 +136,14 @@ def add_team(
             {"name": name, "quota_cards": quota_cards, "quota_pflops": quota_pflops},
             f"A team '{name}' exists already.",
         )
-        _log(
+        return _log(
             conn,
             Action.TEAM_ADD,
             {"team": name, "quota_cards": quota_cards, "quota_pflops": quota_pflops, "id": new_id},
         )
-    return new_id
 
 
-def rename_team(engine: Engine, old: str, new: str) -> None:
+def rename_team(engine: Engine, old: str, new: str) -> str:
     new = _name(new, "team")
     with engine.begin() as conn:
         tid = team_id(conn, old)
@@ -136,19 +152,19 @@ def rename_team(engine: Engine, old: str, new: str) -> None:
             conn.execute(update(team_t).where(team_t.c.id == tid).values(name=new))
         except IntegrityError:
             raise UserError(f"A team '{new}' exists already.") from None
-        _log(conn, Action.TEAM_RENAME, {"team": new, "id": tid}, {"team": old, "id": tid})
+        return _log(conn, Action.TEAM_RENAME, {"team": new, "id": tid}, {"team": old, "id": tid})
 
 
-def delete_team(engine: Engine, name: str) -> None:
+def delete_team(engine: Engine, name: str) -> str:
     """Delete a team that holds no cards and no projects."""
     with engine.begin() as conn:
         tid = team_id(conn, name)
         name = conn.execute(select(team_t.c.name).where(team_t.c.id == tid)).scalar_one()
         _delete_unused(conn, team_t, tid, f"team '{name}'")
-        _log(conn, Action.TEAM_DELETE, None, {"team": name.strip(), "id": tid})
+        return _log(conn, Action.TEAM_DELETE, None, {"team": name.strip(), "id": tid})
 
 
-def rename_project(engine: Engine, team: str | None, old: str, new: str) -> None:
+def rename_project(engine: Engine, team: str | None, old: str, new: str) -> str:
     new = _name(new, "project")
     with engine.begin() as conn:
         pid, tid = project_id(conn, old, team_id(conn, team) if team else None)
@@ -157,16 +173,18 @@ def rename_project(engine: Engine, team: str | None, old: str, new: str) -> None
             conn.execute(update(project_t).where(project_t.c.id == pid).values(name=new))
         except IntegrityError:
             raise UserError(f"That team has a project '{new}' already.") from None
-        _log(conn, Action.PROJECT_RENAME, {"project": new, "id": pid}, {"project": old, "id": pid})
+        return _log(
+            conn, Action.PROJECT_RENAME, {"project": new, "id": pid}, {"project": old, "id": pid}
+        )
 
 
-def delete_project(engine: Engine, team: str | None, name: str) -> None:
+def delete_project(engine: Engine, team: str | None, name: str) -> str:
     """Delete a project that holds no cards."""
     with engine.begin() as conn:
         pid, _ = project_id(conn, name, team_id(conn, team) if team else None)
         name = conn.execute(select(project_t.c.name).where(project_t.c.id == pid)).scalar_one()
         _delete_unused(conn, project_t, pid, f"project '{name}'")
-        _log(conn, Action.PROJECT_DELETE, None, {"project": name.strip(), "id": pid})
+        return _log(conn, Action.PROJECT_DELETE, None, {"project": name.strip(), "id": pid})
 
 
 def node_id(conn: Connection, hostname: str) -> int:
@@ -178,7 +196,7 @@ def node_id(conn: Connection, hostname: str) -> int:
     return found
 
 
-def rename_node(engine: Engine, old: str, new: str) -> None:
+def rename_node(engine: Engine, old: str, new: str) -> str:
     new = new.strip()
     if not new:
         raise UserError("A node needs a hostname.")
@@ -189,17 +207,17 @@ def rename_node(engine: Engine, old: str, new: str) -> None:
             conn.execute(update(node_t).where(node_t.c.id == nid).values(hostname=new))
         except IntegrityError:
             raise UserError(f"A node '{new}' exists already.") from None
-        _log(conn, Action.NODE_RENAME, {"node": new, "id": nid}, {"node": old, "id": nid})
+        return _log(conn, Action.NODE_RENAME, {"node": new, "id": nid}, {"node": old, "id": nid})
 
 
-def remove_node(engine: Engine, hostname: str) -> None:
+def remove_node(engine: Engine, hostname: str) -> str:
     """Remove a node that holds no cards, with its telemetry readings."""
     with engine.begin() as conn:
         nid = node_id(conn, hostname)
         for readings in READINGS:
             conn.execute(delete(readings).where(readings.c.node_id == nid))
         _delete_unused(conn, node_t, nid, f"node '{hostname.strip()}'")
-        _log(conn, Action.NODE_REMOVE, None, {"node": hostname.strip(), "id": nid})
+        return _log(conn, Action.NODE_REMOVE, None, {"node": hostname.strip(), "id": nid})
 
 
 def _delete_unused(conn: Connection, table: Table, row_id: int, what: str) -> None:
@@ -333,7 +351,7 @@ def add_project(
     name: str,
     quota_cards: int | None = None,
     quota_pflops: float | None = None,
-) -> int:
+) -> str:
     name, (quota_cards, quota_pflops) = _name(name, "project"), _quota(quota_cards, quota_pflops)
     with engine.begin() as conn:
         tid = team_id(conn, team)
@@ -349,8 +367,7 @@ def add_project(
             },
             f"Team '{team}' has a project '{name}' already.",
         )
-        _log(conn, Action.PROJECT_ADD, {"team": team, "project": name, "id": new_id})
-    return new_id
+        return _log(conn, Action.PROJECT_ADD, {"team": team, "project": name, "id": new_id})
 
 
 def _same(a: str, b: str) -> bool:

@@ -21,7 +21,7 @@ from fleetui.cli.base import (
 from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.presentation import batch_lines, describe_move, event_lines
+from fleetui.presentation import batch_lines, describe_move, event_lines, undo_hint
 
 # ---------------------------------------------------------------- teams and projects
 
@@ -42,8 +42,8 @@ def teams_add(
     """Add a team."""
     from fleetui.allocation import teams
 
-    teams.add_team(open_db(ctx), name, quota_cards, quota_pflops)
-    out.print(f"Team '{name.strip()}' added.", highlight=False)
+    batch = teams.add_team(open_db(ctx), name, quota_cards, quota_pflops)
+    out.print(f"Team '{name.strip()}' added. {undo_hint(batch)}", highlight=False)
 
 
 @teams_app.command("rename")
@@ -51,8 +51,8 @@ def teams_rename(ctx: typer.Context, old: str, new: str) -> None:
     """Rename a team (its cards and projects stay with it)."""
     from fleetui.allocation import teams
 
-    teams.rename_team(open_db(ctx), old, new)
-    out.print(f"Team '{old}' is now '{new.strip()}'.", highlight=False)
+    batch = teams.rename_team(open_db(ctx), old, new)
+    out.print(f"Team '{old}' is now '{new.strip()}'. {undo_hint(batch)}", highlight=False)
 
 
 @teams_app.command("delete")
@@ -60,8 +60,8 @@ def teams_delete(ctx: typer.Context, name: str) -> None:
     """Delete a team that holds no cards and no projects."""
     from fleetui.allocation import teams
 
-    teams.delete_team(open_db(ctx), name)
-    out.print(f"Team '{name.strip()}' deleted.", highlight=False)
+    batch = teams.delete_team(open_db(ctx), name)
+    out.print(f"Team '{name.strip()}' deleted. {undo_hint(batch, False)}", highlight=False)
 
 
 @teams_app.command("quota", context_settings=QUOTA_ALIASES)
@@ -81,10 +81,7 @@ def teams_quota(
     if batch is None:
         out.print(f"Quota of {owner} unchanged: {quota}.", highlight=False)
     else:
-        out.print(
-            f"Quota of {owner} now {quota}. Batch {batch[:8]} (undo: fleetui undo {batch[:8]}).",
-            highlight=False,
-        )
+        out.print(f"Quota of {owner} now {quota}. {undo_hint(batch)}", highlight=False)
 
 
 @teams_app.command("list")
@@ -104,8 +101,8 @@ def projects_add(
     """Add a project to a team."""
     from fleetui.allocation import teams
 
-    teams.add_project(open_db(ctx), team, name, quota_cards, quota_pflops)
-    out.print(f"Project '{name.strip()}' added to {team}.", highlight=False)
+    batch = teams.add_project(open_db(ctx), team, name, quota_cards, quota_pflops)
+    out.print(f"Project '{name.strip()}' added to {team}. {undo_hint(batch)}", highlight=False)
 
 
 @projects_app.command("rename")
@@ -113,8 +110,8 @@ def projects_rename(ctx: typer.Context, old: str, new: str, team: OfTeam = None)
     """Rename a project (its cards stay with it)."""
     from fleetui.allocation import teams
 
-    teams.rename_project(open_db(ctx), team, old, new)
-    out.print(f"Project '{old}' is now '{new.strip()}'.", highlight=False)
+    batch = teams.rename_project(open_db(ctx), team, old, new)
+    out.print(f"Project '{old}' is now '{new.strip()}'. {undo_hint(batch)}", highlight=False)
 
 
 @projects_app.command("delete")
@@ -122,8 +119,8 @@ def projects_delete(ctx: typer.Context, name: str, team: OfTeam = None) -> None:
     """Delete a project that holds no cards."""
     from fleetui.allocation import teams
 
-    teams.delete_project(open_db(ctx), team, name)
-    out.print(f"Project '{name.strip()}' deleted.", highlight=False)
+    batch = teams.delete_project(open_db(ctx), team, name)
+    out.print(f"Project '{name.strip()}' deleted. {undo_hint(batch, False)}", highlight=False)
 
 
 @projects_app.command("list")
@@ -264,8 +261,7 @@ def move_cmd(
     else:
         out.print(
             f"Moved {units.counted(len(plan.cards), 'card')} to {plan.target.label()}. "
-            f"Batch {batch[:8]} "
-            f"(undo: fleetui undo {batch[:8]}).",
+            + undo_hint(batch),
             highlight=False,
         )
 

@@ -8,7 +8,7 @@ import typer
 
 from fleetui.cli.base import JsonOption, app, confirm, open_db, out, print_json, settings
 from fleetui.core import units
-from fleetui.presentation import describe_edit
+from fleetui.presentation import describe_edit, undo_hint
 
 Serials = Annotated[list[str] | None, typer.Argument(help="Serials of the cards.")]
 Reason = Annotated[str, typer.Option(help="Why (required; goes in the log).")]
@@ -94,9 +94,7 @@ def edit_cmd(
         print_json(plan.as_dict() | {"batch_id": batch})
         return
     out.print(
-        f"Changed {units.counted(len(plan.cards), 'card')}. Batch {batch[:8]} "
-        f"(undo: fleetui undo {batch[:8]}).",
-        highlight=False,
+        f"Changed {units.counted(len(plan.cards), 'card')}. {undo_hint(batch)}", highlight=False
     )
 
 
@@ -130,8 +128,4 @@ def delete_cmd(
     if as_json:
         print_json({"deleted": [c.serial for c in cards], "batch_id": batch})
         return
-    out.print(
-        f"Deleted {units.counted(len(cards), 'card')}. Batch {batch[:8]} "
-        f"(undo: fleetui undo {batch[:8]}).",
-        highlight=False,
-    )
+    out.print(f"Deleted {units.counted(len(cards), 'card')}. {undo_hint(batch)}", highlight=False)

@@ -111,7 +111,7 @@ SHOWN_ERROR_GROUPS = 40
 
 def _print_import(result, verbose: bool = False) -> None:
     from fleetui.importing.importer import unused_columns
-    from fleetui.presentation import group_errors, import_refusal
+    from fleetui.presentation import group_errors, import_refusal, undo_hint
 
     say = err.print
     say(
@@ -142,7 +142,7 @@ def _print_import(result, verbose: bool = False) -> None:
     verb = "Would import" if result.dry_run else "Imported"
     line = f"{verb}: {result.summary()}."
     if result.batch_id and result.written:
-        line += f" Batch {result.batch_id[:8]} (undo: fleetui undo {result.batch_id[:8]})."
+        line += f" {undo_hint(result.batch_id)}"
     if result.rejected_file:
         line += f" Rejected rows: {result.rejected_file}"
     out.print(line, highlight=False, soft_wrap=True)

@@ -11,6 +11,7 @@ from fleetui.cli.lifecycle import TodayOption, _today
 from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
+from fleetui.presentation import undo_hint
 
 
 @app.command("health")
@@ -76,12 +77,18 @@ def rma_cmd(
     if as_json:
         print_json(packet.data | {"files": [str(p) for p in paths], "batch": packet.batch})
         return
-    opened = (
-        f"repair opened (batch {packet.batch[:8]})"
-        if packet.batch
-        else f"already in repair under ticket {packet.data['ticket']}, no second repair opened"
-    )
-    out.print(f"Card {serial}: {opened}; packet {paths[0]} and {paths[1]}.", highlight=False)
+    packet_files = f"packet {paths[0]} and {paths[1]}."
+    if packet.batch:
+        out.print(
+            f"Card {serial}: repair opened; {packet_files} {undo_hint(packet.batch)}",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"Card {serial}: already in repair under ticket {packet.data['ticket']}, no second "
+            f"repair opened; {packet_files}",
+            highlight=False,
+        )
 
 
 @app.command("exporter")

@@ -13,6 +13,7 @@ from fleetui.cli.base import JsonOption, app, open_db, out, print_json, report_a
 from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
+from fleetui.presentation import undo_hint
 
 # ---------------------------------------------------------------- lifecycle
 
@@ -177,7 +178,8 @@ _simple_report(
     "Book value per team",
     "Team",
     "No priced card is held.",
-    "Purchase price and straight-line book value per team.",
+    "Purchase price and straight-line book value per team; cards on order (not yet "
+    "depreciating) on a line of their own.",
 )
 _simple_report(
     "irreplaceable",
@@ -267,12 +269,12 @@ def repair_cmd(
     if returned:
         batch = repairs.receive(engine, serial, cost, settings(ctx), _today(today), reason)
         out.print(
-            f"Card {serial} is back from repair, as a spare (batch {batch[:8]}).", highlight=False
+            f"Card {serial} is back from repair, as a spare. {undo_hint(batch)}", highlight=False
         )
         return
     if cost:
         raise UserError("--cost goes with --returned.")
     batch = repairs.send(engine, serial, ticket or "", vendor, reason)
     out.print(
-        f"Card {serial} is in repair under ticket {ticket} (batch {batch[:8]}).", highlight=False
+        f"Card {serial} is in repair under ticket {ticket}. {undo_hint(batch)}", highlight=False
     )

@@ -11,6 +11,7 @@ from fleetui.cli.base import JsonOption, app, err, number, open_db, out, print_j
 from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
+from fleetui.presentation import undo_hint
 
 # ---------------------------------------------------------------- telemetry
 
@@ -138,8 +139,8 @@ def nodes_rename(ctx: typer.Context, old: str, new: str) -> None:
     """Rename a node (its cards stay on it)."""
     from fleetui.allocation import teams
 
-    teams.rename_node(open_db(ctx), old, new)
-    out.print(f"Node {old} is now {new.strip()}.", highlight=False)
+    batch = teams.rename_node(open_db(ctx), old, new)
+    out.print(f"Node {old} is now {new.strip()}. {undo_hint(batch)}", highlight=False)
 
 
 @nodes_app.command("remove")
@@ -147,8 +148,8 @@ def nodes_remove(ctx: typer.Context, host: str) -> None:
     """Remove a node that holds no cards (its telemetry readings go with it)."""
     from fleetui.allocation import teams
 
-    teams.remove_node(open_db(ctx), host)
-    out.print(f"Node {host.strip()} removed.", highlight=False)
+    batch = teams.remove_node(open_db(ctx), host)
+    out.print(f"Node {host.strip()} removed. {undo_hint(batch, False)}", highlight=False)
 
 
 @nodes_app.command("unwatch")

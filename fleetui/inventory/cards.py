@@ -421,8 +421,9 @@ def _life(row, today: date, cfg: config.Config) -> dict[str, Any]:
     remaining = round(max(0, (eol - today).days) / 365.25, 1) if eol else None
     value = None
     if row["price_minor"] is not None:
+        start = lifecycle.depreciating_from(row["status"], row["purchase_date"])
         minor = lifecycle.book_value(
-            row["price_minor"], row["purchase_date"], eol, cfg.lifecycle.salvage_fraction, today
+            row["price_minor"], start, eol, cfg.lifecycle.salvage_fraction, today
         )
         value = units.money(minor, row["currency"])
     return {

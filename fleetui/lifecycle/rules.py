@@ -8,7 +8,8 @@ Rules (defaults in fleetui.config):
 - Service life: the card's own override, else its model's configured life, else the default
   (5 years). End of life = purchase date + service life (29 February + 1 year = 28 February).
 - Book value: straight line from the price on the purchase date down to the salvage value
-  (salvage_fraction x price) at end of life, and flat after it.
+  (salvage_fraction x price) at end of life, and flat after it. A card on order is not yet
+  depreciating (cost of ownership leaves it out too): it is worth its price until delivered.
 
 Reports group the fleet in SQL by (team, model, supplier, status, purchase date, warranty end,
 life override, currency): a few thousand groups even for a million cards, each computed once.
@@ -87,6 +88,15 @@ def end_of_life(purchased: date | None, years: float) -> date | None:
     if purchased is None:
         return None
     return add_months(purchased, round(years * 12))
+
+
+ON_ORDER = "(on order)"  # the book-value line of cards bought but not yet delivered
+
+
+def depreciating_from(status: str, purchased: date | None) -> date | None:
+    """The date a card's book value starts to fall from: its purchase date, or None (none
+    yet) for a card on order."""
+    return None if status == Status.ON_ORDER else purchased
 
 
 def book_value(
@@ -381,9 +391,11 @@ def past_end_of_life(snap: Snapshot) -> list[Row]:
 
 def book_values(snap: Snapshot) -> list[Row]:
     """Purchase price and today's book value per team and currency of the priced cards not
-    retired. The prices of the cards bought on one day with one end of life are depreciated
-    together, so the figures do not depend on how the snapshot groups the cards (the report
-    reads LIFECYCLE_KEYS' first six: 3x fewer groups than the whole snapshot's)."""
+    retired; cards on order, held by no one yet and not yet depreciating, on a line of their
+    own (ON_ORDER), whatever team they are meant for. The prices of the cards bought on one
+    day with one end of life are depreciated together, so the figures do not depend on how
+    the snapshot groups the cards (the report reads LIFECYCLE_KEYS' first six: 3x fewer
+    groups than the whole snapshot's)."""
     salvage = snap.config.lifecycle.salvage_fraction
     cards: dict[tuple[str, str], int] = defaultdict(int)
     computing: dict[tuple[str, str], dict[float, int]] = defaultdict(lambda: defaultdict(int))
@@ -393,11 +405,11 @@ def book_values(snap: Snapshot) -> list[Row]:
     for g in snap.groups:
         if g.status == Status.RETIRED or not g.priced:
             continue
-        key = (g.team, g.currency or "?")
+        key = (ON_ORDER if g.status == Status.ON_ORDER else g.team, g.currency or "?")
         cards[key] += g.priced
         if g.status in COMPUTING:
             computing[key][g.tflops] += g.priced
-        by_life[key][g.purchased, g.end_of_life] += g.price
+        by_life[key][depreciating_from(g.status, g.purchased), g.end_of_life] += g.price
     rows = []
     for key, n in cards.items():
         prices = by_life[key]

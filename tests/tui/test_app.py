@@ -341,6 +341,28 @@ async def test_teams_screen_lists_holdings_with_projects(demo_engine):
         assert "  (no project)" in [r[0] for r in rows]
 
 
+async def test_teams_screen_marks_a_quota_exceeded_as_teams_list_does(db_url, engine, tmp_path):
+    """The quota use shows "(over)" (in red) where a holding exceeds a quota: the CLI's words."""
+    from fleetui.screens.teams import TeamsScreen
+    from tests.test_teams import over_quota_fleet
+
+    over_quota_fleet(db_url, tmp_path)
+    app = FleetApp(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+        assert isinstance(app.screen, TeamsScreen)
+        table = app.screen.query_one("#holdings", DataTable)
+        quota = {
+            str(row[0]).strip(): row[3] for row in map(table.get_row_at, range(table.row_count))
+        }
+        assert str(quota["LLM"]) == "2/1 card (over)" and quota["LLM"].style == "bold red"
+        assert str(quota["Search"]) == "2/2 cards, 2.0/1.5 PFLOPS (over)"
+        assert str(quota["pretrain"]) == "2/5 cards" and not quota["pretrain"].style
+        assert str(quota["Ads"]) == "1/2 cards, 1.0/1 PFLOPS" and not quota["Ads"].style
+
+
 async def test_dashboard_alerts_jump_to_the_matching_cards(demo_engine):
     from fleetui.screens.lifecycle import LifecycleScreen
 
