@@ -87,6 +87,32 @@ def test_a_field_that_did_not_change_is_not_shown_as_a_change(engine, tmp_path):
     assert not [line for line in lines if "none → none" in line or "project:" in line], lines
 
 
+def test_history_names_a_deleted_team_and_project_never_the_next_ones(engine, tmp_path):
+    """SQLite gave a new team a deleted team's id, and history, which names teams by id, showed
+    the old moves into Ads as moves into Research. Ids are never reused now, and a gone row is
+    named as the log last named it."""
+    teams.add_team(engine, "LLM")
+    path = tmp_path / "cards.csv"
+    path.write_text(CSV)  # H-1 into Ads/ctr, the newest team and project
+    run_import(
+        engine, str(path), ImportOptions(create_missing=True, reason="delivery", config=Config())
+    )
+    moves.commit(engine, moves.plan_cards(engine, ["H-1"], "LLM", None, settings=Config()), "x")
+    teams.delete_project(engine, "Ads", "ctr")
+    teams.delete_team(engine, "Ads")
+    teams.add_team(engine, "Research")
+    teams.add_project(engine, "Research", "vision")
+
+    card = "\n".join(cli(engine, "history", "--card", "H-1"))
+    assert "  team: Ads (deleted) → LLM" in card and "  project: ctr (deleted) → none" in card
+    assert "team: Ads (deleted), project: ctr (deleted), status: spare" in " ".join(card.split())
+    assert "Research" not in card and "vision" not in card
+    assert [line for line in cli(engine, "history") if "Research" in line] == [
+        "  team: Research, project: vision",  # only the batches that added them
+        "  team: Research",
+    ]
+
+
 def test_batches_mark_what_was_undone_and_what_undid_it(demo_engine):
     plan = moves.plan_cards(
         demo_engine, _serials(demo_engine, "Search", 2), "LLM", None, settings=Config()
