@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text, update
@@ -17,13 +18,14 @@ from fleetui.allocation.undo import undo
 from fleetui.app import FleetApp
 from fleetui.cli import app
 from fleetui.config import Config
-from fleetui.core.vocabulary import Action
+from fleetui.core.vocabulary import UNASSIGNED, Action
 from fleetui.db import audit
 from fleetui.db.tables import BatchSummary, Card, Team
 from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import edit
 from fleetui.screens.history import HistoryScreen
+from tests.test_moves import TODAY
 from tests.test_undo import url_of
 
 CSV = (
@@ -111,6 +113,23 @@ def test_history_names_a_deleted_team_and_project_never_the_next_ones(engine, tm
         "  team: Research, project: vision",  # only the batches that added them
         "  team: Research",
     ]
+
+
+def test_holdings_on_a_past_date_name_a_team_deleted_since(demo_engine):
+    """A team that held cards then and was deleted since is that team, not '(unassigned)'."""
+    today = datetime.now(UTC).date().isoformat()
+    unassigned = {a.team: a.cards for a in history.allocation_as_of(demo_engine, today)}[UNASSIGNED]
+    teams.add_team(demo_engine, "Tmp")
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    for to, source in (("Tmp", "LLM"), ("LLM", "Tmp")):
+        plan = moves.plan_request(
+            demo_engine, to, None, count=16, from_team=source, today=TODAY, settings=Config()
+        )
+        moves.commit(demo_engine, plan, "lend", at=None if to == "LLM" else week_ago)
+    teams.delete_team(demo_engine, "Tmp")
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    held = {a.team: a.cards for a in history.allocation_as_of(demo_engine, yesterday)}
+    assert held["Tmp (deleted)"] == 16 and held[UNASSIGNED] == unassigned
 
 
 def test_batches_mark_what_was_undone_and_what_undid_it(demo_engine):
