@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, inspect, text
 
+from fleetui.core import units
 from fleetui.db.engine import make_engine, redact
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -106,14 +107,16 @@ def migrating(engine: Engine, url: str) -> Iterator[Connection]:
             broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
             if broken:
                 table, rowid, parent, _ = broken[0]
+                rows = units.counted(len(broken), "row")
                 raise BrokenReferencesError(
-                    f"Upgrading {redact(url)} would leave {len(broken)} rows referring to rows "
-                    f"that do not exist ({table} row {rowid} refers to a missing {parent}); "
+                    f"Upgrading {redact(url)} would leave {rows} referring to rows that do not "
+                    f"exist ({table} row {rowid} refers to a missing {parent}); "
                     "nothing was changed."
                 )
             conn.commit()
         finally:
-            conn.invalidate()  # its foreign keys are off: never handed out again
+            conn.invalidate()  # closed (rolling back what was not committed), never reused:
+            # its foreign keys are off
 
 
 def _refuse_unusable(engine: Engine, url: str, current: str | None) -> None:
