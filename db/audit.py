@@ -67,7 +67,8 @@ class MoveSummary(TypedDict):
 Payload = Mapping[str, Any]  # one of the above, or a card's changed columns
 
 # The events that name one team, project or node by the payload's "id": that row's table, and
-# the payload key holding its name then (quota.set names a project's id, else its team's).
+# the payload key holding its name then. (quota.set logs an "id" too: its project's, else its
+# team's.)
 ROW_EVENTS: dict[Action, tuple[str, str]] = {
     Action.TEAM_ADD: ("team", "team"),
     Action.TEAM_RENAME: ("team", "team"),
