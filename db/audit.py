@@ -66,6 +66,23 @@ class MoveSummary(TypedDict):
 
 Payload = Mapping[str, Any]  # one of the above, or a card's changed columns
 
+# The events that name one team, project or node by the payload's "id": that row's table, and
+# the payload key holding its name then. (quota.set logs an "id" too: its project's, else its
+# team's.)
+ROW_EVENTS: dict[Action, tuple[str, str]] = {
+    Action.TEAM_ADD: ("team", "team"),
+    Action.TEAM_RENAME: ("team", "team"),
+    Action.TEAM_DELETE: ("team", "team"),
+    Action.IMPORT_TEAM: ("team", "name"),
+    Action.PROJECT_ADD: ("project", "project"),
+    Action.PROJECT_RENAME: ("project", "project"),
+    Action.PROJECT_DELETE: ("project", "project"),
+    Action.IMPORT_PROJECT: ("project", "name"),
+    Action.NODE_RENAME: ("node", "node"),
+    Action.NODE_REMOVE: ("node", "node"),
+    Action.IMPORT_NODE: ("node", "name"),
+}
+
 
 def new_batch_id() -> str:
     return uuid.uuid4().hex

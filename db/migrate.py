@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
+from fleetui.core import units
 from fleetui.db.engine import make_engine, redact
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration's revision. Opening an up-to-date database compares against this and
 # never imports Alembic (a tenth of a second at start-up); a test keeps it equal to Alembic's head.
-HEAD = "0014"
+HEAD = "0015"
 
 
 class SchemaTooNewError(RuntimeError):
@@ -21,6 +23,10 @@ class SchemaTooNewError(RuntimeError):
 
 class ForeignDatabaseError(RuntimeError):
     """The database holds another application's tables and no fleetui schema."""
+
+
+class BrokenReferencesError(RuntimeError):
+    """After the migrations, rows of an SQLite database refer to rows that do not exist."""
 
 
 def _alembic_config():
@@ -75,9 +81,42 @@ def upgrade(engine: Engine, url: str, on_upgrade: Callable[[str], None] | None =
     from alembic import command
 
     cfg = _alembic_config()
-    with engine.begin() as conn:
+    with migrating(engine, url) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def migrating(engine: Engine, url: str) -> Iterator[Connection]:
+    """A connection whose work is one transaction, committed if the body succeeds.
+
+    On SQLite, migrations rebuild tables other tables refer to (card refers to team): foreign
+    keys are off while they run, and every reference is checked before the commit (a broken one
+    raises BrokenReferencesError and nothing is changed). PRAGMA foreign_keys is a no-op inside
+    a transaction, and pysqlite begins one only before DML, so the transaction is begun here,
+    explicitly, and holds the DDL too."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        try:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock first: one migrator at once
+            yield conn
+            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                table, rowid, parent, _ = broken[0]
+                rows = units.counted(len(broken), "row")
+                raise BrokenReferencesError(
+                    f"Upgrading {redact(url)} would leave {rows} referring to rows that do not "
+                    f"exist ({table} row {rowid} refers to a missing {parent}); "
+                    "nothing was changed."
+                )
+            conn.commit()
+        finally:
+            conn.invalidate()  # closed (rolling back what was not committed), never reused:
+            # its foreign keys are off
 
 
 def _refuse_unusable(engine: Engine, url: str, current: str | None) -> None:

@@ -122,6 +122,8 @@ class Site(SQLModel, table=True):
 
 
 class Node(SQLModel, table=True):
+    __table_args__ = ({"sqlite_autoincrement": True},)  # as Team's
+
     id: int | None = Field(default=None, primary_key=True)
     hostname: str = Field(unique=True, max_length=255)
     site_id: int | None = Field(default=None, foreign_key="site.id", index=True)
@@ -161,6 +163,9 @@ class Source(SQLModel, table=True):
 
 
 class Team(SQLModel, table=True):
+    # A deleted team's id is never reused: the audit log refers to teams (projects, nodes) by id.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, max_length=128)
     quota_cards: int | None = None
@@ -169,7 +174,10 @@ class Team(SQLModel, table=True):
 
 
 class Project(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("team_id", "name", name="uq_project_team_name"),)
+    __table_args__ = (
+        UniqueConstraint("team_id", "name", name="uq_project_team_name"),
+        {"sqlite_autoincrement": True},  # as Team's
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id", index=True)

@@ -14,7 +14,13 @@ from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 from fleetui import catalogue
 from fleetui.core.errors import SchemaTooNew, UserError
 from fleetui.db.engine import ENV_VAR, DatabaseURLError, redact, resolve_url
-from fleetui.db.migrate import HEAD, ForeignDatabaseError, SchemaTooNewError, open_database
+from fleetui.db.migrate import (
+    HEAD,
+    BrokenReferencesError,
+    ForeignDatabaseError,
+    SchemaTooNewError,
+    open_database,
+)
 
 
 def database_url(db: str | None = None) -> str:
@@ -40,7 +46,7 @@ def open_fleet(db: str | None = None) -> Engine:
     try:
         engine = open_database(url, lambda old: _say_upgrading(url, old))
         catalogue.sync(engine)
-    except (DatabaseURLError, ForeignDatabaseError) as exc:
+    except (DatabaseURLError, ForeignDatabaseError, BrokenReferencesError) as exc:
         raise UserError(str(exc)) from None
     except SchemaTooNewError as exc:
         raise SchemaTooNew(str(exc)) from None

@@ -9,14 +9,16 @@ from datetime import UTC, datetime
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
+from fleetui.allocation import teams
 from fleetui.core.errors import SchemaTooNew, UserError
+from fleetui.core.vocabulary import Action
 from fleetui.db.engine import default_path, redact, resolve_url
 from fleetui.db.migrate import HEAD, current_revision, known_revisions
-from fleetui.db.tables import Event, table_of
+from fleetui.db.tables import Card, Event, Node, Project, Team, inserted_id, table_of
 from fleetui.store import open_fleet
 
 
@@ -167,3 +169,116 @@ def test_a_table_hint_for_sqlite_reaches_sqlite_and_only_sqlite(engine):
         if conn.dialect.name == "sqlite":
             plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("2026-01-01",)).all()
             assert any("ix_event_at" in row[-1] for row in plan)
+
+
+def _at_0014(db_url: str):
+    """An engine on a new database as fleetui 0014 left it (its caller disposes of it)."""
+    from alembic import command
+
+    from fleetui.db.engine import make_engine
+    from fleetui.db.migrate import _alembic_config
+
+    old = make_engine(resolve_url(db_url))
+    cfg = _alembic_config()
+    with old.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0014")
+    return old
+
+
+def _assert_ids_never_reused(engine) -> None:
+    """A team, project and node deleted: the next one of each gets a new id."""
+    first = (
+        teams.add_team(engine, "Gone"),
+        teams.add_project(engine, "Gone", "gone"),
+        _add_node(engine, "gone-01"),
+    )
+    teams.delete_project(engine, "Gone", "gone")
+    teams.delete_team(engine, "Gone")
+    teams.remove_node(engine, "gone-01")
+    again = (
+        teams.add_team(engine, "New"),
+        teams.add_project(engine, "New", "new"),
+        _add_node(engine, "new-01"),
+    )
+    assert all(new > old for new, old in zip(again, first, strict=True)), (first, again)
+
+
+def _add_node(engine, hostname: str) -> int:
+    with engine.begin() as conn:
+        return inserted_id(conn, insert(table_of(Node)).values(hostname=hostname, rack=""))
+
+
+def test_a_new_database_never_hands_out_a_deleted_teams_projects_or_nodes_id(engine):
+    """The audit log refers to them by id: SQLite gave the next new row the deleted one's id,
+    and `history` named the new team for the old one's moves."""
+    _assert_ids_never_reused(engine)
+
+
+def test_an_upgraded_database_never_hands_out_an_id_its_log_named(db_url):
+    """Upgrading from 0014: new ids start above every id the database holds or its log named
+    (a card event's team_id, a delete's or an import's "id"), though those rows are gone; no
+    card is touched, and every reference still holds."""
+    old = _at_0014(db_url)
+    now = datetime.now(UTC)
+    team_t, project_t, node_t = table_of(Team), table_of(Project), table_of(Node)
+    with old.begin() as conn:
+        team = [inserted_id(conn, insert(team_t).values(name=n, created_at=now)) for n in "ABCD"]
+        project = [
+            inserted_id(conn, insert(project_t).values(team_id=team[0], name=n, created_at=now))
+            for n in "pq"
+        ]
+        node = [inserted_id(conn, insert(node_t).values(hostname=n, rack="")) for n in ("n1", "n2")]
+        conn.execute(text(CARD_INSERT.format(serial="S1", uuid="GPU-1")))
+        conn.execute(update(table_of(Card)).values(team_id=team[0], node_id=node[0]))
+        cards = conn.execute(select(table_of(Card))).all()
+        conn.execute(delete(team_t).where(team_t.c.id.in_(team[2:])))
+        conn.execute(delete(project_t).where(project_t.c.id == project[1]))
+        conn.execute(delete(node_t).where(node_t.c.id == node[1]))
+        logged = [  # D only in a card's event; C, q, n2 by their own events' "id"
+            (Action.MOVE, 1, {"team_id": team[3], "version": 1}, {"team_id": None}),
+            (Action.TEAM_DELETE, None, {"team": "C", "id": team[2]}, None),
+            (Action.PROJECT_DELETE, None, {"project": "q", "id": project[1]}, None),
+            (Action.IMPORT_NODE, None, None, {"id": node[1], "name": "n2"}),
+        ]
+        for action, card, before, after in logged:
+            conn.execute(
+                insert(table_of(Event)).values(
+                    actor="ann",
+                    action=action,
+                    card_id=card,
+                    batch_id=action,
+                    before=before,
+                    after=after,
+                )
+            )
+    old.dispose()
+    engine = open_fleet(db_url)
+    assert teams.add_team(engine, "E") > team[3]
+    assert teams.add_project(engine, "A", "r") > project[1]
+    assert _add_node(engine, "n3") > node[1]
+    with engine.connect() as conn:
+        assert conn.execute(select(table_of(Card))).all() == cards
+    _assert_ids_never_reused(engine)
+    engine.dispose()
+
+
+def test_an_upgrade_that_would_leave_a_broken_reference_changes_nothing(db_path):
+    """Migrations rebuild tables with SQLite's foreign keys off; a row referring to a missing
+    one (here from before) fails the check before commit: one sentence, nothing changed."""
+    _at_0014(str(db_path)).dispose()
+    conn = sqlite3.connect(db_path)  # foreign keys off, as sqlite3 has them by default
+    conn.execute(
+        "INSERT INTO gpu_model (key, vendor, name, fp16_tflops, export_class, nvml_names, "
+        "aliases, interconnect, export_note, source) VALUES ('x', 'v', 'X', 1, 'n', '', '', '', "
+        "'', '')"
+    )
+    conn.execute(CARD_INSERT.format(serial="S1", uuid="GPU-1"))
+    conn.execute("UPDATE card SET team_id = 99")
+    conn.commit()
+    schema = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    with pytest.raises(UserError, match=r"card row 1 refers to a missing team\); nothing was"):
+        open_fleet(str(db_path))
+    assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0014",)]
+    assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema
+    conn.close()

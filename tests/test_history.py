@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text, update
@@ -17,13 +18,14 @@ from fleetui.allocation.undo import undo
 from fleetui.app import FleetApp
 from fleetui.cli import app
 from fleetui.config import Config
-from fleetui.core.vocabulary import Action
+from fleetui.core.vocabulary import UNASSIGNED, Action
 from fleetui.db import audit
 from fleetui.db.tables import BatchSummary, Card, Team
 from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import edit
 from fleetui.screens.history import HistoryScreen
+from tests.test_moves import TODAY
 from tests.test_undo import url_of
 
 CSV = (
@@ -85,6 +87,49 @@ def test_a_field_that_did_not_change_is_not_shown_as_a_change(engine, tmp_path):
     lines = cli(engine, "history", "--card", "H-1")
     assert "  team: Ads → LLM" in lines
     assert not [line for line in lines if "none → none" in line or "project:" in line], lines
+
+
+def test_history_names_a_deleted_team_and_project_never_the_next_ones(engine, tmp_path):
+    """SQLite gave a new team a deleted team's id, and history, which names teams by id, showed
+    the old moves into Ads as moves into Research. Ids are never reused now, and a gone row is
+    named as the log last named it."""
+    teams.add_team(engine, "LLM")
+    path = tmp_path / "cards.csv"
+    path.write_text(CSV)  # H-1 into Ads/ctr, the newest team and project
+    run_import(
+        engine, str(path), ImportOptions(create_missing=True, reason="delivery", config=Config())
+    )
+    moves.commit(engine, moves.plan_cards(engine, ["H-1"], "LLM", None, settings=Config()), "x")
+    teams.delete_project(engine, "Ads", "ctr")
+    teams.delete_team(engine, "Ads")
+    teams.add_team(engine, "Research")
+    teams.add_project(engine, "Research", "vision")
+
+    card = "\n".join(cli(engine, "history", "--card", "H-1"))
+    assert "  team: Ads (deleted) → LLM" in card and "  project: ctr (deleted) → none" in card
+    assert "team: Ads (deleted), project: ctr (deleted), status: spare" in " ".join(card.split())
+    assert "Research" not in card and "vision" not in card
+    assert [line for line in cli(engine, "history") if "Research" in line] == [
+        "  team: Research, project: vision",  # only the batches that added them
+        "  team: Research",
+    ]
+
+
+def test_holdings_on_a_past_date_name_a_team_deleted_since(demo_engine):
+    """A team that held cards then and was deleted since is that team, not '(unassigned)'."""
+    today = datetime.now(UTC).date().isoformat()
+    unassigned = {a.team: a.cards for a in history.allocation_as_of(demo_engine, today)}[UNASSIGNED]
+    teams.add_team(demo_engine, "Tmp")
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    for to, source in (("Tmp", "LLM"), ("LLM", "Tmp")):
+        plan = moves.plan_request(
+            demo_engine, to, None, count=16, from_team=source, today=TODAY, settings=Config()
+        )
+        moves.commit(demo_engine, plan, "lend", at=None if to == "LLM" else week_ago)
+    teams.delete_team(demo_engine, "Tmp")
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    held = {a.team: a.cards for a in history.allocation_as_of(demo_engine, yesterday)}
+    assert held["Tmp (deleted)"] == 16 and held[UNASSIGNED] == unassigned
 
 
 def test_batches_mark_what_was_undone_and_what_undid_it(demo_engine):

@@ -23,8 +23,10 @@ def run(connection: Connection) -> None:
 connection = config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only when someone runs the alembic CLI by hand
     from fleetui.db.engine import make_engine, resolve_url
+    from fleetui.db.migrate import migrating
 
-    with make_engine(resolve_url(config.get_main_option("sqlalchemy.url"))).begin() as conn:
+    url = resolve_url(config.get_main_option("sqlalchemy.url"))
+    with migrating(make_engine(url), url) as conn:
         run(conn)
 else:
     run(connection)

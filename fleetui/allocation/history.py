@@ -36,14 +36,13 @@ from fleetui.core.vocabulary import (
     Action,
 )
 from fleetui.db import audit
-from fleetui.db.tables import BatchSummary, Card, Event, GpuModel, Team, table_of
+from fleetui.db.tables import BatchSummary, Card, Event, GpuModel, table_of
 from fleetui.inventory.events import Names, as_utc, changes, field_label, undone_by
 
-event_t, card_t, model_t, team_t, batch_t = (
+event_t, card_t, model_t, batch_t = (
     table_of(Event),
     table_of(Card),
     table_of(GpuModel),
-    table_of(Team),
     table_of(BatchSummary),
 )
 
@@ -133,7 +132,8 @@ def batches(
         first_card = _first_card_events([i for i in ids if i not in heads], conn)
         undone = undone_by(conn, ids)
         shown = [*heads.values(), *first_card.values()]
-        names = Names.load(conn, {k for e in shown for v in (e.before, e.after) for k in v or ()})
+        logged = [p for e in shown for p in (e.before, e.after)]
+        names = Names.load(conn, {k for p in logged for k in p or ()}, logged)
     result = []
     for batch_id, at, actor, action, cards, reason, _ in rows:
         head = heads.get(batch_id)
@@ -252,7 +252,6 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
         if first is not None and as_utc(first) > end:
             return []
         tflops = dict(conn.execute(select(model_t.c.id, model_t.c.fp16_tflops)).all())
-        names = dict(conn.execute(select(team_t.c.id, team_t.c.name)).all())
         totals: dict[int | None, list] = defaultdict(lambda: [0, 0.0])
 
         def add(team_id, model_id, status, n) -> None:
@@ -279,8 +278,9 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
                     now_status if status is None else json.loads(status),
                     n,
                 )
+        names = Names.load(conn, {"team_id"}, [{"team_id": t} for t in totals])
     rows = [
-        Allocation(names.get(t, UNASSIGNED) if t else UNASSIGNED, c, f)
+        Allocation(names.show("team_id", t, {}) if t else UNASSIGNED, c, f)
         for t, (c, f) in totals.items()
         if c or f
     ]

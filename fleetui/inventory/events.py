@@ -3,15 +3,17 @@ history (the same in the CLI and the TUI)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, or_, select
 
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_CREATES, Action
+from fleetui.db import audit
 from fleetui.db.tables import (
     CARD_DATA_COLUMNS,
     Card,
@@ -52,20 +54,33 @@ class Names:
     by_key: dict[str, dict[int, str]]
 
     @classmethod
-    def load(cls, conn: Connection, keys: set[str] | None = None) -> Names:
-        """The names of every table, or of those `keys` name (a million cards' nodes are many)."""
+    def load(
+        cls,
+        conn: Connection,
+        keys: set[str] | None = None,
+        logged: Iterable[Mapping[str, Any] | None] = (),
+    ) -> Names:
+        """The names of every table, or of those `keys` name (a million cards' nodes are many).
+        An id in `logged` (the before and after of the events shown) whose row is gone is named
+        as the log last named it: 'Ads (deleted)' (ids are never reused, so it is that row)."""
         tables = {
             "team_id": (team_t.c.id, team_t.c.name),
             "project_id": (project_t.c.id, project_t.c.name),
             "node_id": (node_t.c.id, node_t.c.hostname),
             "model_id": (model_t.c.id, model_t.c.name),
         }
-        return cls(
-            {
-                k: dict(conn.execute(select(*cols)).all()) if keys is None or k in keys else {}
-                for k, cols in tables.items()
-            }
-        )
+        wanted = [k for k in tables if keys is None or k in keys]
+        by_key = {
+            k: dict(conn.execute(select(*tables[k])).all()) if k in wanted else {} for k in tables
+        }
+        payloads = [p for p in logged if p]
+        gone = {
+            k: {p[k] for p in payloads if isinstance(p.get(k), int)} - by_key[k].keys()
+            for k in wanted
+        }
+        for key, names in _deleted_names(conn, gone).items():
+            by_key[key] |= names
+        return cls(by_key)
 
     def show(self, key: str, value: Any, values: dict[str, Any]) -> str:
         """One value as people read it; `values` is the dict it came from (a price's currency)."""
@@ -82,6 +97,34 @@ class Names:
         if isinstance(value, list):  # an import's [["nodes", 2], ...], or other lists
             return ", ".join(_counted(p) for p in value)
         return str(value)
+
+
+def _deleted_names(conn: Connection, gone: dict[str, set[int]]) -> dict[str, dict[int, str]]:
+    """Per key ("team_id"), the ids in `gone` as the newest event naming that row by its id
+    (an add, rename, delete, or the import that created it) named it, marked deleted."""
+    ids = set().union(*gone.values())
+    if not ids:
+        return {}
+    found: dict[str, dict[int, str]] = {}
+    for action, before, after in conn.execute(
+        select(event_t.c.action, event_t.c.before, event_t.c.after)
+        .where(
+            event_t.c.card_id.is_(None),  # a batch event, one of few
+            event_t.c.action.in_(list(audit.ROW_EVENTS)),
+            or_(
+                event_t.c.before["id"].as_integer().in_(ids),
+                event_t.c.after["id"].as_integer().in_(ids),
+            ),
+        )
+        .order_by(event_t.c.id)
+        .with_hint(event_t, "INDEXED BY ix_event_card_id", "sqlite")
+    ):
+        table, name = audit.ROW_EVENTS[action]
+        payload = after or before
+        row_id, shown = payload.get("id"), payload.get(name)
+        if row_id in gone.get(f"{table}_id", ()) and shown:
+            found.setdefault(f"{table}_id", {})[row_id] = f"{shown} (deleted)"
+    return found
 
 
 def _counted(item: Any) -> str:
@@ -175,7 +218,7 @@ def events_of_card(engine: Engine, card_id: int) -> list[dict[str, Any]]:
         )
         now = conn.execute(select(card_t).where(card_t.c.id == card_id)).mappings().first()
         undone = undone_by(conn, list({r["batch_id"] for r in rows}))
-        names = Names.load(conn)
+        names = Names.load(conn, logged=[p for r in rows for p in (r["before"], r["after"])])
     values = dict(now or {})  # the card's values after each event, walking back in time
     events = []
     for r in rows:
