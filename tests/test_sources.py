@@ -297,8 +297,19 @@ OK = {"status": "success", "data": {"resultType": "vector", "result": []}}
             (200, OK | {"data": {"resultType": "vector", "result": [{"metric": {}, "value": 7}]}}),
             "a series of util_gpu is not a label set and a value",
         ),
+        # a --match that picks nothing (a typo): not a store that answered for no GPU
+        ((200, OK), 'it has no DCGM_FI_DEV_GPU_UTIL series matching {job="dcgm"} with a recent'),
     ],
-    ids=["warnings", "status-422", "status-error", "not-an-answer", "slow", "labels", "value"],
+    ids=[
+        "warnings",
+        "status-422",
+        "status-error",
+        "not-an-answer",
+        "slow",
+        "labels",
+        "value",
+        "no-series",
+    ],
 )
 def test_a_store_that_fails_is_stale_never_a_crash(engine, answer, why):
     handler = type("Fake", (_Fake,), {"answer": answer, "hang": threading.Event()})
@@ -306,7 +317,8 @@ def test_a_store_that_fails_is_stale_never_a_crash(engine, answer, why):
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        sources.add_source(engine, "thanos", f"http://127.0.0.1:{server.server_address[1]}")
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        sources.add_source(engine, "thanos", url, 'job="dcgm"')
         result = poller.poll_once(engine, store_timeout=3.0)
     finally:
         handler.hang.set()
@@ -445,3 +457,72 @@ def test_removing_a_store_keeps_its_nodes_and_drops_its_readings(store, engine):
     assert reconcile.discrepancies(engine) == []
     with pytest.raises(UserError, match="No source is named"):
         sources.remove_source(engine, "dc1")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_gpu_with_no_recent_value_is_not_reported_now(kind, engine, tmp_path):
+    """An exporter that stopped half an hour ago leaves its 24-hour windows in the store, and no
+    latest value: its GPU is not reported now. (It was, made of the windows alone, with no
+    identity and no Xid: a card with Xid 79 read as answering with nothing wrong.)"""
+    if why := missing(kind):
+        pytest.skip(why)
+    now = time.time()
+    day = [now - DAY + i * 900 for i in range(96)]
+    recent = [now - 1800 + i * 60 for i in range(30)]
+    live = _gpu("Hostname", "node-live", 0, "00000000:18:00.0", "GPU-L", "SL")
+    quiet = _gpu("Hostname", "node-quiet", 0, "00000000:18:00.0", "GPU-Q", "SQ")
+    stopped = [t for t in day if t < now - 1800]
+    series = [
+        Series("DCGM_FI_DEV_GPU_UTIL", live, [(t, 50) for t in day + recent]),
+        Series("DCGM_FI_DEV_GPU_UTIL", quiet, [(t, 50) for t in stopped]),
+        Series("DCGM_FI_DEV_XID_ERRORS", quiet, [(t, 79) for t in stopped]),
+    ]
+    server = Store(kind, tmp_path, series)
+    try:
+        sources.add_source(engine, "dc", server.url, 'job="fleet"')
+        polled = poller.poll_once(engine)
+    finally:
+        server.stop()
+    assert (polled.gpus, polled.failed) == (1, [])
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(Node.hostname, GpuSample.uuid).join(Node, Node.id == GpuSample.node_id)
+        ).all()
+    assert [tuple(r) for r in stored] == [("node-live", "GPU-L")]
+
+
+def test_a_node_its_store_no_longer_reports_is_stale_and_keeps_its_readings(engine):
+    """A host missing from a good answer (its exporter stopped) is stale, "not in its store",
+    and keeps the readings it had: its Xid stays evidence, never cleared by silence."""
+
+    def gpu(host: str, uuid: str) -> dict:
+        labels = {"Hostname": host, "pci_bus_id": "00000000:18:00.0", "UUID": uuid}
+        return {"metric": labels, "value": [1.0, "79"]}
+
+    handler = type("Fake", (_Fake,), {"hang": threading.Event()})
+    handler.answer = (
+        200,
+        OK | {"data": {"resultType": "vector", "result": [gpu("a", "GPU-A"), gpu("b", "GPU-B")]}},
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sources.add_source(engine, "dc1", f"http://127.0.0.1:{server.server_address[1]}")
+        first = poller.poll_once(engine, store_timeout=3.0)
+        handler.answer = (
+            200,
+            OK | {"data": {"resultType": "vector", "result": [gpu("a", "GPU-A")]}},
+        )
+        second = poller.poll_once(engine, store_timeout=3.0, back_off=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (first.gpus, first.failed) == (2, [])
+    assert (second.gpus, second.failed) == (1, ["b: not in its store"])
+    with engine.connect() as conn:
+        kept = conn.execute(
+            select(Node.hostname, GpuSample.uuid, GpuSample.xid)
+            .join(Node, Node.id == GpuSample.node_id)
+            .order_by(Node.hostname)
+        ).all()
+    assert [tuple(r) for r in kept] == [("a", "GPU-A", 79.0), ("b", "GPU-B", 79.0)]

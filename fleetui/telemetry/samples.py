@@ -119,7 +119,10 @@ def gpu_row(gpu: dict, node_id: int, now: datetime) -> tuple:
 def store_rows(results: dict[str, list[dict]]) -> dict[str, list[list] | str]:
     """A metrics store's series (each query's, by the sample column it answers) as sample rows
     by hostname, one per (hostname, bus id), their node id and time left for the poller to
-    fill; identities from the first query that has them (utilization's). Series without a
+    fill. The GPUs are those the first query reports (utilization's latest value, with the
+    identities); the other queries only fill in their readings. A GPU with no latest value is
+    not reported now: an exporter that stopped leaves its 24-hour windows in the store, and a
+    GPU made of those alone would read as answering with nothing wrong. Series without a
     hostname cannot be placed on a node and are left out; a hostname with a GPU whose labels
     would not fit holds the reason instead of rows. ValueError, in words, when a series is not
     a label set and a value: the whole answer is then unusable.
@@ -130,8 +133,8 @@ def store_rows(results: dict[str, list[dict]]) -> dict[str, list[list] | str]:
     blank: list = [None] * len(SAMPLE_COLUMNS)
     blank[_HEALTH : _HEALTH + 2] = "", False
     isfinite = math.isfinite
-    for attr, series in results.items():
-        at = _COLUMN_AT[attr]
+    for n, (attr, series) in enumerate(results.items()):
+        at, first = _COLUMN_AT[attr], n == 0
         for one in series:
             try:
                 labels, (_, text) = one["metric"], one["value"]
@@ -143,7 +146,7 @@ def store_rows(results: dict[str, list[dict]]) -> dict[str, list[list] | str]:
             except (AttributeError, KeyError, TypeError, ValueError):
                 raise ValueError(f"a series of {attr} is not a label set and a value") from None
             if row is None:
-                if not place[0] or not place[1]:
+                if not (first and place[0] and place[1]):
                     continue
                 row = gpus[place] = blank.copy()
                 row[1:5] = (

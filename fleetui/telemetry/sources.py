@@ -182,7 +182,11 @@ async def fetch(client: http.Client, source: dict, window_hours: int, timeout: f
         for attr, query in queries(source["match"], window_hours).items():
             body = await client.get(target, {"query": query}, MAX_RESPONSE, timeout)
             results[attr] = _vector(body)
-        return Answer(samples.store_rows(results))
+        hosts = samples.store_rows(results)
+        if not hosts:  # a store that reports no GPU: most likely --match picks no series
+            picked = f" matching {{{source['match']}}}" if source["match"] else ""
+            return Answer({}, f"it has no {UTIL} series{picked} with a recent value on a host")
+        return Answer(hosts)
     except http.Refused as exc:
         return Answer({}, _error(exc.body) or str(exc))
     except (ConnectionError, UserError, ValueError) as exc:
