@@ -407,6 +407,9 @@ def test_sources_cli_add_list_remove(db_url, tmp_path):
     token.write_text("0123456789abcdef-secret\n")
     bad = [
         (["--prometheus", "ftp://x"], "is not an http:// or https:// URL"),
+        (["--prometheus", "http://127.0.0.1:99999"], "the port must be a number from 1 to 65535"),
+        (["--prometheus", "http://exa mple.com"], "a host name has no spaces"),
+        (["--prometheus", "http://ops:hunter2@prom:9090"], "not in the URL"),
         (["--prometheus", "http://x", "--match", "job=dcgm"], "is not a list of label matchers"),
         (["--prometheus", "http://x", "--token-file", str(tmp_path / "no")], "Cannot read"),
         (["--prometheus", "https://x", "--ca-file", str(token)], "not a readable PEM bundle"),
@@ -416,6 +419,7 @@ def test_sources_cli_add_list_remove(db_url, tmp_path):
         assert (
             refused.exit_code == 1 and why in refused.stderr and "Traceback" not in refused.output
         )
+        assert "hunter2" not in refused.output  # a password given in a URL is never echoed
     added = _cli(
         db_url,
         "sources",

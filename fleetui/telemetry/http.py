@@ -54,10 +54,24 @@ def decode_json(body: bytes) -> object:
 
 
 def check_url(url: str) -> str:
-    """`url` if it is an http(s) URL with a host; UserError otherwise."""
+    """`url` if it is an http(s) URL with a host (and a port, if any, that exists) and no
+    credentials; UserError otherwise. URLs are stored and listed as they are: a password in one
+    would be shown to anyone listing nodes or sources."""
     parts = urlsplit(url.strip())
-    if parts.scheme not in SCHEMES or not parts.hostname:
+    if "@" in parts.netloc:
+        raise UserError(
+            "Give the user and password in a --basic-auth-file (or a --token-file), not in the URL."
+        )
+    if parts.scheme not in SCHEMES or not parts.hostname or not parts.netloc.isprintable():
         raise UserError(f"{url!r} is not an http:// or https:// URL.")
+    if " " in parts.netloc:
+        raise UserError(f"{url!r}: a host name has no spaces.")
+    try:
+        port = parts.port  # a ValueError past 65535 or not a number
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise UserError(f"{url!r}: the port must be a number from 1 to 65535.")
     return url.strip()
 
 
