@@ -157,7 +157,7 @@ def test_reconciliation_lists_unknown_moved_model_and_missing(fleet):
     found = {(d.kind, d.serial): d for d in reconcile.discrepancies(fleet)}
     assert set(found) == {("unknown", "S9"), ("moved", "S2"), ("model", "S1"), ("missing", "S3")}
     assert found[("moved", "S2")].detail == "recorded on node-a"
-    assert found[("model", "S1")].detail == "reports H100 SXM5 80GB, recorded as a100-sxm4-80gb"
+    assert found[("model", "S1")].detail == "reports H100 SXM5 80GB, recorded as A100 SXM4 80GB"
 
 
 def test_idle_cards_come_from_the_hourly_rollups(fleet):

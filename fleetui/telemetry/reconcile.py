@@ -102,6 +102,7 @@ def discrepancies(engine: Engine) -> list[Discrepancy]:
                     card_t.c.pci_bus_id,
                     card_t.c.status,
                     model_t.c.key.label("model"),
+                    model_t.c.name.label("model_name"),
                 )
                 .join(model_t, model_t.c.id == card_t.c.model_id)
                 .where(
@@ -158,7 +159,7 @@ def discrepancies(engine: Engine) -> list[Discrepancy]:
                     host,
                     s["pci_bus_id"],
                     card["serial"],
-                    f"reports {spec.name}, recorded as {card['model']}",
+                    f"reports {spec.name}, recorded as {card['model_name']}",
                     card["uuid"],
                 )
             )
