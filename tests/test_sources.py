@@ -168,6 +168,13 @@ def test_a_store_poll_lands_where_node_polls_land(store, engine, db_url):
     assert [(s["name"], s["nodes"], s["failures"], s["problem"]) for s in listed] == [
         ("dc1", 3, 0, "")
     ]
+    nodes = json.loads(_cli(db_url, "nodes", "list", "--json").stdout)
+    assert [(n["hostname"], n["source"]) for n in nodes] == [  # as the Telemetry screen lists
+        (h, "dc1") for h in ("node-a", "node-b", "node-new")
+    ]
+    assert "via dc1" in _cli(db_url, "nodes", "list").stdout
+    unwatched = _cli(db_url, "nodes", "unwatch", "node-new")
+    assert unwatched.exit_code == 1 and "metrics store dc1 reports it" in unwatched.stderr
     with engine.connect() as conn:
         hosts = set(conn.execute(select(Node.hostname)).scalars())
         sick = conn.execute(

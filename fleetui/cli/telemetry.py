@@ -163,10 +163,11 @@ def nodes_unwatch(ctx: typer.Context, host: str) -> None:
 
 @nodes_app.command("list")
 def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Registered nodes, their endpoints, when they last answered and why not."""
+    """Registered nodes and those metrics stores report, their endpoints, when they last
+    answered and why not."""
     from fleetui.telemetry import poller
 
-    found = poller.nodes(open_db(ctx))
+    found = poller.listed(open_db(ctx))
     if as_json:
         print_json(
             [{k: str(v) if isinstance(v, datetime) else v for k, v in n.items()} for n in found]
@@ -175,7 +176,7 @@ def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if not found:  # nodes that only hold cards are not listed: nothing polls them
         err.print(
             "No node is registered for telemetry: `fleetui nodes add HOST --agent URL` "
-            "(or --dcgm URL) registers one.",
+            "(or --dcgm URL) registers one, `fleetui sources add` a metrics store.",
             highlight=False,
         )
         return
@@ -185,8 +186,8 @@ def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         rows.append(
             (
                 n["hostname"],
-                n["telemetry_kind"],
-                n["telemetry_url"],
+                n["telemetry_kind"] or f"via {n['source']}",  # a store's: `sources list` has it
+                n["telemetry_url"] or "",
                 seen,
                 str(n["failures"]),
                 n["problem"],

@@ -124,12 +124,17 @@ def unwatch_node(engine: Engine, hostname: str) -> None:
     forgotten; the node and its cards stay (`nodes add` registers it again)."""
     with engine.begin() as conn:
         found = conn.execute(
-            select(node_t.c.id, node_t.c.telemetry_url).where(
-                func.lower(node_t.c.hostname) == hostname.strip().lower()
-            )
+            select(node_t.c.id, node_t.c.telemetry_url, source_t.c.name)
+            .outerjoin(source_t, source_t.c.id == node_t.c.source_id)
+            .where(func.lower(node_t.c.hostname) == hostname.strip().lower())
         ).first()
         if found is None:
             raise UserError(f"There is no node '{hostname.strip()}' (fleetui nodes list).")
+        if found.telemetry_url is None and found.name is not None:
+            raise UserError(
+                f"Node {hostname.strip()} is not polled itself: metrics store {found.name} "
+                "reports it (its --match picks the hosts it reports); nothing changed."
+            )
         if found.telemetry_url is None:
             raise UserError(f"Node {hostname.strip()} is not polled; nothing changed.")
         for readings in (sample_t, hourly_t):
@@ -222,6 +227,23 @@ def poll_local(engine: Engine, now: datetime | None = None) -> Round:
     rows = page_rows("agent", json.dumps(snap.as_dict()).encode(), node_id, now)
     _store(engine, [node_id], rows, [{"b_id": node_id, "b_failures": 0, "b_seen": now}], now)
     return Round(polled=1, answered=1, gpus=len(rows))
+
+
+def listed(engine: Engine) -> list[dict]:
+    """The nodes telemetry reaches, by hostname: polled directly, or reported by a metrics store
+    (`source`: that store's name, None for a node polled directly)."""
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(
+                select(node_t, source_t.c.name.label("source"))
+                .outerjoin(source_t, source_t.c.id == node_t.c.source_id)
+                .where(node_t.c.telemetry_url.isnot(None) | node_t.c.source_id.isnot(None))
+                .order_by(node_t.c.hostname)
+            )
+            .mappings()
+            .all()
+        )
+    return [dict(r) for r in rows]
 
 
 def nodes(engine: Engine) -> list[dict]:
