@@ -321,6 +321,8 @@ def test_reconcile_fix_is_the_screens_f_from_the_cli(fleet, db_url):
         for e in inventory.detail(fleet, s, settings=Config()).events
     }
     assert actions == {"reconcile.move", "reconcile.missing", "reconcile.add"}
+    added = json.loads(cli("history", "--json").stdout)[0]  # the newest: S9's
+    assert (added["action"], added["summary"]) == ("reconcile.add", "S9")  # not "S9: "
 
 
 def test_a_cards_history_is_the_same_in_the_cli_and_the_tui(fleet, db_url):

@@ -144,7 +144,8 @@ def batches(
             summary = _summary(head.before, head.after, names, cards)
         elif batch_id in first_card:  # a batch of card changes only: its first card's
             e = first_card[batch_id]
-            summary = f"{e.serial}: " + ", ".join(changes(e.before, e.after, names))
+            changed = ", ".join(changes(e.before, e.after, names))  # none for a card added
+            summary = f"{e.serial}: {changed}" if changed else e.serial
             summary += f" and {units.counted(cards - 1, 'more card')}" if cards > 1 else ""
         else:
             summary = ""
