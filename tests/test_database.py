@@ -189,19 +189,32 @@ def _at_0014(db_url: str):
 def _assert_ids_never_reused(engine) -> None:
     """A team, project and node deleted: the next one of each gets a new id."""
     first = (
-        teams.add_team(engine, "Gone"),
-        teams.add_project(engine, "Gone", "gone"),
+        _add_team(engine, "Gone"),
+        _add_project(engine, "Gone", "gone"),
         _add_node(engine, "gone-01"),
     )
     teams.delete_project(engine, "Gone", "gone")
     teams.delete_team(engine, "Gone")
     teams.remove_node(engine, "gone-01")
     again = (
-        teams.add_team(engine, "New"),
-        teams.add_project(engine, "New", "new"),
+        _add_team(engine, "New"),
+        _add_project(engine, "New", "new"),
         _add_node(engine, "new-01"),
     )
     assert all(new > old for new, old in zip(again, first, strict=True)), (first, again)
+
+
+def _add_team(engine, name: str) -> int:
+    """The id of a team added as `teams add` adds it (which returns its batch)."""
+    teams.add_team(engine, name)
+    with engine.connect() as conn:
+        return conn.execute(select(Team.id).where(Team.name == name)).scalar_one()
+
+
+def _add_project(engine, team: str, name: str) -> int:
+    teams.add_project(engine, team, name)
+    with engine.connect() as conn:
+        return conn.execute(select(Project.id).where(Project.name == name)).scalar_one()
 
 
 def _add_node(engine, hostname: str) -> int:
@@ -254,8 +267,8 @@ def test_an_upgraded_database_never_hands_out_an_id_its_log_named(db_url):
             )
     old.dispose()
     engine = open_fleet(db_url)
-    assert teams.add_team(engine, "E") > team[3]
-    assert teams.add_project(engine, "A", "r") > project[1]
+    assert _add_team(engine, "E") > team[3]
+    assert _add_project(engine, "A", "r") > project[1]
     assert _add_node(engine, "n3") > node[1]
     with engine.connect() as conn:
         assert conn.execute(select(table_of(Card))).all() == cards
