@@ -224,9 +224,14 @@ def test_a_repeated_key_is_reported_at_once_even_on_rows_with_other_errors(
 
 
 def test_unknown_teams_need_create_missing_and_suggest_a_close_one(engine, tmp_path, basic):
+    """The suggestion is the name as the fleet spells it: what the user should write."""
     load(engine, basic, create_missing=True)
-    result = load(engine, write(tmp_path, "serial,model,team\nX-1,H800 SXM,LLN\n", "t.csv"))
-    assert "unknown team; did you mean 'llm'?" in result.errors[0].reason
+    text = "serial,model,team,project\nX-1,H800 SXM,LLN,\nX-2,H800 SXM,LLM,PreTrain2\n"
+    result = load(engine, write(tmp_path, text, "t.csv"))
+    assert [e.reason for e in result.errors] == [
+        "unknown team; did you mean 'LLM'? (or pass --create-missing)",
+        "unknown project of team LLM; did you mean 'pretrain'? (or pass --create-missing)",
+    ]
 
 
 def test_skip_invalid_writes_valid_rows_and_a_rejected_file(engine, tmp_path):
