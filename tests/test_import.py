@@ -373,6 +373,23 @@ def test_warranty_months_and_end_date_must_agree(engine, tmp_path):
     assert "disagrees with 1 months from the purchase date (2024-02-29)" in result.errors[0].reason
 
 
+def test_warranty_months_need_a_purchase_date_and_an_invalid_one_is_its_only_error(
+    engine, tmp_path
+):
+    text = (
+        "serial,model,purchase_date,warranty_months\n"
+        "W-1,H800 SXM,2024-13-45,36\nW-2,H800 SXM,,36\nW-3,H800 SXM,N/A,36\n"
+    )
+    result = load(engine, write(tmp_path, text))
+    assert [str(e) for e in result.errors] == [
+        "row 2, column 'purchase_date', value '2024-13-45': no such day",
+        "row 3, column 'warranty_months', value '36': "
+        "warranty in months needs a purchase date in the same row",
+        "row 4, column 'warranty_months', value '36': "
+        "warranty in months needs a purchase date in the same row",
+    ]
+
+
 @pytest.mark.parametrize(
     ("encoding", "delimiter", "newline"),
     [

@@ -424,10 +424,11 @@ class ChunkParser:
         months_col = mapped("warranty_months", parse_months)
         out = []
         raw_months, raw_ends = col("warranty_months"), col("warranty_end")
-        for row, bought, months, end, raw_m, raw_e in zip(
-            numbers, purchased, months_col, ends, raw_months, raw_ends, strict=True
+        given = _clean(col("purchase_date"))  # a date given but invalid has its own error
+        for row, bought, months, end, raw_m, raw_e, date_given in zip(
+            numbers, purchased, months_col, ends, raw_months, raw_ends, given, strict=True
         ):
-            if months is None:
+            if months is None or (bought is None and date_given):
                 out.append(end)
                 continue
             if bought is None:
