@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -223,9 +224,14 @@ def test_a_repeated_key_is_reported_at_once_even_on_rows_with_other_errors(
 
 
 def test_unknown_teams_need_create_missing_and_suggest_a_close_one(engine, tmp_path, basic):
+    """The suggestion is the name as the fleet spells it: what the user should write."""
     load(engine, basic, create_missing=True)
-    result = load(engine, write(tmp_path, "serial,model,team\nX-1,H800 SXM,LLN\n", "t.csv"))
-    assert "unknown team; did you mean 'llm'?" in result.errors[0].reason
+    text = "serial,model,team,project\nX-1,H800 SXM,LLN,\nX-2,H800 SXM,LLM,PreTrain2\n"
+    result = load(engine, write(tmp_path, text, "t.csv"))
+    assert [e.reason for e in result.errors] == [
+        "unknown team; did you mean 'LLM'? (or pass --create-missing)",
+        "unknown project of team LLM; did you mean 'pretrain'? (or pass --create-missing)",
+    ]
 
 
 def test_skip_invalid_writes_valid_rows_and_a_rejected_file(engine, tmp_path):
@@ -236,6 +242,56 @@ def test_skip_invalid_writes_valid_rows_and_a_rejected_file(engine, tmp_path):
     rejected = (tmp_path / "cards.csv.rejected.csv").read_text("utf-8-sig").splitlines()
     assert rejected[0].endswith(",reason") and rejected[1].startswith("3,S-BAD,H9999")
     assert "unknown model" in rejected[1]
+
+
+def test_a_row_whose_cells_do_not_fit_the_header_is_named_and_rejected_whole(engine, tmp_path):
+    """Extra cells are never dropped nor short rows padded into the wrong columns; in the
+    rejected file every cell stays under its own heading, and the reason under 'reason'."""
+    text = (
+        HEADER
+        + ROWS[0]
+        + ",extra\n"  # row 2: one cell too many
+        + ROWS[1]
+        + ",,\n"  # row 3: empty cells past the header hold nothing: fine
+        + "S-003,910B,gpu-02,Search,,in_service,2024-01-10,15000\n"  # row 4: two cells short
+    )
+    path = write(tmp_path, text)
+    result = load(engine, path, create_missing=True)
+    assert [str(e) for e in result.errors] == [
+        "row 2: 11 cells where the header has 10",
+        "row 4: 8 cells where the header has 10",
+    ]
+    result = load(engine, path, create_missing=True, skip_invalid=True)
+    assert (result.new, result.rejected) == (1, 2)
+    rows = list(csv.reader(io.StringIO(Path(result.rejected_file).read_text("utf-8-sig"))))
+    assert rows[0] == ["row", *HEADER.strip().split(","), "column 11", "reason"]
+    assert [(r[0], r[-2], r[-1]) for r in rows[1:]] == [
+        ("2", "extra", "11 cells where the header has 10"),
+        ("4", "", "8 cells where the header has 10"),
+    ]
+    assert {len(r) for r in rows} == {13}
+
+
+@pytest.mark.parametrize("where", ["model", "warranty_end"])
+def test_a_quote_never_closed_is_named_not_read_as_one_long_value(engine, tmp_path, where):
+    """Python's reader lets an unclosed quote swallow the rest of the file into one cell."""
+    row = ROWS[2].split(",")
+    column = HEADER.strip().split(",").index(where)
+    row[column] = '"' + row[column]
+    text = HEADER + ROWS[0] + "\n" + ",".join(row) + "\n" + ROWS[1] + "\n"
+    result = load(engine, write(tmp_path, text), create_missing=True)
+    assert result.rows == 2 and not result.written
+    assert [str(e) for e in result.errors] == [
+        f"row 3: a quote opened in column '{where}' is never closed"
+    ]
+
+
+def test_a_quote_closed_rows_later_is_named_with_the_cell_count(engine, tmp_path):
+    text = HEADER + 'S-009,"H800,gpu-01\n' + ROWS[1] + '",x\n' + ROWS[2] + "\n"
+    result = load(engine, write(tmp_path, text), create_missing=True)
+    assert [str(e) for e in result.errors] == [
+        "row 2: 3 cells where the header has 10 (the quoted cell in column 'model' spans lines)"
+    ]
 
 
 def test_skip_invalid_with_every_row_invalid_writes_nothing_but_the_rejected_file(engine, tmp_path):
@@ -317,6 +373,23 @@ def test_warranty_months_and_end_date_must_agree(engine, tmp_path):
     assert "disagrees with 1 months from the purchase date (2024-02-29)" in result.errors[0].reason
 
 
+def test_warranty_months_need_a_purchase_date_and_an_invalid_one_is_its_only_error(
+    engine, tmp_path
+):
+    text = (
+        "serial,model,purchase_date,warranty_months\n"
+        "W-1,H800 SXM,2024-13-45,36\nW-2,H800 SXM,,36\nW-3,H800 SXM,N/A,36\n"
+    )
+    result = load(engine, write(tmp_path, text))
+    assert [str(e) for e in result.errors] == [
+        "row 2, column 'purchase_date', value '2024-13-45': no such day",
+        "row 3, column 'warranty_months', value '36': "
+        "warranty in months needs a purchase date in the same row",
+        "row 4, column 'warranty_months', value '36': "
+        "warranty in months needs a purchase date in the same row",
+    ]
+
+
 @pytest.mark.parametrize(
     ("encoding", "delimiter", "newline"),
     [
@@ -334,8 +407,6 @@ def test_encodings_delimiters_and_line_endings(engine, tmp_path, encoding, delim
         ["CN-2", "910B", "大模型", "备用", "2024/1/5", "9.5万", "12", '含"引号"; 分号'],
     ]
     out = io.StringIO()
-    import csv
-
     csv.writer(out, delimiter=delimiter, lineterminator=newline).writerows(rows)
     path = write(tmp_path, out.getvalue(), encoding=encoding)
     result = load(engine, path, create_missing=True, currency="CNY")
@@ -561,8 +632,6 @@ def _all_cards(engine) -> dict[str, tuple]:
 def test_generated_files_never_crash_never_import_partially_and_touch_only_their_cards(
     engine, basic, tmp_path, monkeypatch, rows, encoding, delimiter, newline, skip_invalid, chunk
 ):
-    import csv
-
     from fleetui.importing import importer
 
     if counts(engine)[0] == 0:

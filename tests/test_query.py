@@ -25,7 +25,9 @@ def test_key_aliases_and_status_prefixes():
     [
         ("tema:llm", "did you mean 'team'"),
         ('team:"Ads', "unclosed quote"),
-        ("status:broken", "Unknown status 'broken'"),
+        ("status:broken", "Unknown status 'broken'; use one of in_service, spare, repair"),
+        ("status:re", "^status:re is ambiguous: repair or retired.$"),
+        ("state:R", "^status:R is ambiguous: repair or retired.$"),
         ("team:", "needs a value"),
     ],
 )

@@ -29,6 +29,10 @@ _FORMULA = re.compile(r"'*[=+\-@\t\r]")  # a cell that gets one more leading quo
 _RISKY = frozenset("=+-@\t\r'")  # the first characters of the cells _FORMULA matches
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")  # a cell that loses one on reading
 csv.field_size_limit(min(sys.maxsize, 1 << 24))
+# A line fed to the reader after the file's last: it comes back as a row of its own, unless a
+# quote the file never closed swallows it into that quote's cell (Python's reader says nothing).
+_END = "\x00end of file\n"
+_ENDED = [_END.rstrip("\n")]
 
 
 @dataclass
@@ -38,6 +42,7 @@ class CsvSource:
     delimiter: str
     header: list[str] = field(default_factory=list)
     first_row: int = 2  # spreadsheet row number of the first data row
+    unclosed: tuple[int, int] | None = None  # (row, cell index) of a quote never closed
 
     def records(self) -> Iterator[tuple[int, list[str]]]:
         """(row number, cells) for every data row; blank lines are counted, not returned."""
@@ -47,7 +52,7 @@ class CsvSource:
     def chunks(self, size: int) -> Iterator[tuple[list[int], list[list[str]]]]:
         """The records as (row numbers, rows) of up to `size` (cheaper than row by row)."""
         with self._open() as handle:
-            reader = csv.reader(handle, delimiter=self.delimiter)
+            reader = csv.reader(_with_end(handle), delimiter=self.delimiter)
             row = self.first_row - 1
             numbers: list[int] = []
             rows: list[list[str]] = []
@@ -55,6 +60,11 @@ class CsvSource:
                 for _ in range(self.first_row - 1):
                     next(reader)
                 for row, cells in enumerate(reader, self.first_row):
+                    if cells == _ENDED:
+                        break
+                    if cells and cells[-1].endswith(_END):
+                        cells[-1] = cells[-1].removesuffix(_END)
+                        self.unclosed = (row, len(cells) - 1)
                     if "'" in "".join(cells):
                         cells = [_restore(c) for c in cells]
                     if cells and (cells[0].strip() or "".join(cells).strip()):
@@ -165,6 +175,11 @@ def _count_outside_quotes(line: str, delimiter: str) -> int:
         elif char == delimiter and not quoted:
             count += 1
     return count
+
+
+def _with_end(lines: Iterable[str]) -> Iterator[str]:
+    yield from lines
+    yield _END
 
 
 def write_rows(

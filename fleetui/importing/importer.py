@@ -216,6 +216,7 @@ def _run(
         stage.remove_rejected(conn, sorted({e.row for e in across}))
         result.rejected = len(bad_rows)
         result.rejected_rows = bad_rows
+        result.rejected_width = parser.widest
     if quiet:  # every staged row is an existing card, left as it is
         total = stage.total(conn)
         if options.on_existing == "skip":
@@ -256,14 +257,17 @@ def _add_errors(result: ImportResult, errors: list[RowError], bad_rows: dict[int
 
 
 def _write_rejected(source: CsvSource | XlsxSource, result: ImportResult) -> str:
-    """FILE.rejected.csv: the rejected rows as they were, with a reason column."""
+    """FILE.rejected.csv: the rejected rows as they were, with a reason column (after the
+    cells of the widest row: a row's cells never fall under another's heading)."""
     bad_rows = result.rejected_rows
     target = source.path.with_name(source.path.name + ".rejected.csv")
+    width = max(result.rejected_width, len(source.header))
+    extra = [f"column {c + 1}" for c in range(len(source.header), width)]
     with open(target, "w", encoding="utf-8-sig", newline="") as handle:
         rejected = (
-            [row_no, *cells, bad_rows[row_no]]
+            [row_no, *cells[:width], *[""] * (width - len(cells)), bad_rows[row_no]]
             for row_no, cells in source.records()
             if row_no in bad_rows
         )
-        write_rows(handle, ["row", *source.header, "reason"], rejected)
+        write_rows(handle, ["row", *source.header, *extra, "reason"], rejected)
     return str(target)

@@ -49,6 +49,7 @@ class ImportResult:
     written: bool = False
     rejected_file: str | None = None
     rejected_rows: dict[int, str] = field(default_factory=dict, repr=False)  # row -> reasons
+    rejected_width: int = field(default=0, repr=False)  # cells in the widest rejected row
     model_changes: int = 0  # existing cards whose model the import changes
     model_changed: list[str] = field(default_factory=list)  # their serials (the first 100)
     bare_currency: str | None = None  # what prices naming no currency were read in, and why
@@ -77,5 +78,6 @@ class ImportResult:
     def as_dict(self) -> dict[str, Any]:
         values = dict(self.__dict__)
         values.pop("rejected_rows")
+        values.pop("rejected_width")
         values["errors"] = [e.__dict__ for e in self.errors]
         return values

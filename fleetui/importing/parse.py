@@ -60,6 +60,9 @@ class ChunkParser:
         self.names, self.options = names, options
         self.header = source.header
         self.width = len(source.header)
+        self.needed = max((i + 1 for i, h in enumerate(source.header) if h), default=0)
+        self.source = source
+        self.widest = self.width  # cells in the widest rejected row (its rejected-file columns)
         self.columns = {f: i for i, f in mapping.fields.items()}
         self.symbols: set[str] = set()  # currencies the price column writes
         self.bare_prices = False  # whether a price names no currency (settled after staging)
@@ -108,6 +111,7 @@ class ChunkParser:
         """Stage columns (in STAGE_COLUMNS order) of every row, the invalid ones flagged
         `rejected` (their invalid cells None), and every row's errors."""
         width = self.width
+        errors = self._misshapen(numbers, rows)
         if min(map(len, rows)) < width:  # short rows: pad, or zip() below would cut columns
             rows = [c if len(c) >= width else c + [""] * (width - len(c)) for c in rows]
         nul = (
@@ -115,10 +119,10 @@ class ChunkParser:
             if "\x00" in "".join(map("".join, rows))
             else []
         )
-        errors: list[RowError] = [
+        errors += [
             RowError(
                 numbers[i],
-                self.header[c] if c < width else f"column {c + 1}",
+                self._column(c),
                 rows[i][c].replace("\x00", "\\0"),
                 "holds a NUL byte (binary data?)",
             )
@@ -126,8 +130,9 @@ class ChunkParser:
             for c in range(len(rows[i]))
             if "\x00" in rows[i][c]
         ]
-        blanked = set(nul)
-        for i in nul:  # reported; blank, so nothing below acts on its values
+        bad = {e.row for e in errors}
+        blanked = {i for i, row in enumerate(numbers) if row in bad} if bad else set()
+        for i in blanked:  # reported; blank, so nothing below acts on its values
             rows[i] = [""] * len(rows[i])
         columns = list(zip(*rows, strict=False)) if width else []
         empty = ("",) * len(rows)
@@ -221,6 +226,35 @@ class ChunkParser:
             for name, values in zip(STAGE_COLUMNS, staged, strict=False)  # all but `rejected`
         ]
         return [*kept, rejected], errors
+
+    def _misshapen(self, numbers: list[int], rows: list[list[str]]) -> list[RowError]:
+        """The rows whose cells do not line up with the header's columns: a quote never
+        closed, cells past the header's (empty ones aside), too few for its named columns.
+        Their values would land in the wrong columns, so only this is reported for them."""
+        unclosed = getattr(self.source, "unclosed", None)
+        lengths = set(map(len, rows))
+        fits = self.needed <= min(lengths) and max(lengths) <= self.width
+        if fits and (unclosed is None or unclosed[0] not in numbers):
+            return []
+        errors = []
+        for row, cells in zip(numbers, rows, strict=True):
+            if unclosed is not None and row == unclosed[0]:
+                where = self._column(unclosed[1])
+                reason = f"a quote opened in column '{where}' is never closed"
+            elif len(cells) < self.needed or "".join(cells[self.width :]).strip():
+                reason = f"{len(cells)} cells where the header has {self.width}"
+                self.widest = max(self.widest, len(cells))
+                broken = next((c for c, v in enumerate(cells) if "\n" in v or "\r" in v), None)
+                if broken is not None:
+                    reason += f" (the quoted cell in column '{self._column(broken)}' spans lines)"
+            else:
+                continue
+            errors.append(RowError(row, "", "", reason))
+        return errors
+
+    def _column(self, index: int) -> str:
+        """The header of the cell at `index`, or its place past the header's last."""
+        return self.header[index] if index < self.width else f"column {index + 1}"
 
     def _settled(self) -> None:
         """The teams and projects created so far go into the memos as their ids, and out of
@@ -390,10 +424,11 @@ class ChunkParser:
         months_col = mapped("warranty_months", parse_months)
         out = []
         raw_months, raw_ends = col("warranty_months"), col("warranty_end")
-        for row, bought, months, end, raw_m, raw_e in zip(
-            numbers, purchased, months_col, ends, raw_months, raw_ends, strict=True
+        given = _clean(col("purchase_date"))  # a date given but invalid has its own error
+        for row, bought, months, end, raw_m, raw_e, date_given in zip(
+            numbers, purchased, months_col, ends, raw_months, raw_ends, given, strict=True
         ):
-            if months is None:
+            if months is None or (bought is None and date_given):
                 out.append(end)
                 continue
             if bought is None:

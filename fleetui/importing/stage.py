@@ -147,15 +147,15 @@ class Names:
         self.conn = conn
         self.create_missing = options.create_missing
         self.aliases = options.config.model_aliases
-        self.teams: dict[str, int] = {
-            n.lower(): i for i, n in conn.execute(select(team_t.c.id, team_t.c.name))
+        # By id, as the fleet spells them (a hint names them so); by lowered name below.
+        self.spelt: dict[tuple[str, int], str] = {
+            ("team", i): n for i, n in conn.execute(select(team_t.c.id, team_t.c.name))
         }
-        self.projects: dict[tuple[int, str], int] = {
-            (t, n.lower()): i
-            for i, t, n in conn.execute(
-                select(project_t.c.id, project_t.c.team_id, project_t.c.name)
-            )
-        }
+        self.teams: dict[str, int] = {n.lower(): i for (_, i), n in self.spelt.items()}
+        self.projects: dict[tuple[int, str], int] = {}
+        for i, t, n in conn.execute(select(project_t.c.id, project_t.c.team_id, project_t.c.name)):
+            self.projects[(t, n.lower())] = i
+            self.spelt[("project", i)] = n
         self.models: dict[str, int] = dict(conn.execute(select(model_t.c.key, model_t.c.id)).all())
         self.nodes: dict[str, int] = dict(
             conn.execute(select(node_t.c.hostname, node_t.c.id)).all()
@@ -214,7 +214,8 @@ class Names:
         if team_id is not None:
             return team_id
         if not self.create_missing:
-            raise CellError(_unknown("team", name, self.teams))
+            known = [self.spelt["team", i] for i in self.teams.values()]
+            raise CellError(_unknown("team", name, known))
         return self.pending.setdefault(("team", name.lower()), ToCreate(name))
 
     def project(self, name: str, team_id, team: str | None) -> int | ToCreate | None:
@@ -233,8 +234,10 @@ class Names:
         if project_id is not None:
             return project_id
         if not self.create_missing:
-            names = {n: i for (t, n), i in self.projects.items() if t == team_id}
-            raise CellError(_unknown(f"project of team {team}", name, names))
+            known = [
+                self.spelt["project", i] for (t, _), i in self.projects.items() if t == team_id
+            ]
+            raise CellError(_unknown(f"project of team {team}", name, known))
         key = ("project", team_id, name.lower())
         return self.pending.setdefault(key, ToCreate(name, team_id, f"{team}/{name}"))
 
@@ -253,6 +256,7 @@ class Names:
         if item.team is None:
             item.id = inserted_id(self.conn, insert(Team).values(name=item.name, created_at=now))
             self.teams[item.name.lower()] = item.id
+            self.spelt["team", item.id] = item.name
             self.created.append(("team", item.name))
             self.made.append((Action.IMPORT_TEAM, item.id, item.name))
         else:
@@ -261,14 +265,17 @@ class Names:
                 self.conn, insert(Project).values(team_id=team_id, name=item.name, created_at=now)
             )
             self.projects[(team_id, item.name.lower())] = item.id
+            self.spelt["project", item.id] = item.name
             self.created.append(("project", item.label))
             self.made.append((Action.IMPORT_PROJECT, item.id, item.label))
         return item.id
 
 
-def _unknown(kind: str, name: str, known: dict) -> str:
-    close = difflib.get_close_matches(name.lower(), list(known), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+def _unknown(kind: str, name: str, known: list[str]) -> str:
+    """The error for a name not in `known`, suggesting the closest as the fleet spells it."""
+    spelt = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(spelt), n=1)
+    hint = f"; did you mean '{spelt[close[0]]}'?" if close else ""
     return f"unknown {kind}{hint} (or pass --create-missing)"
 
 

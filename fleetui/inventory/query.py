@@ -122,7 +122,10 @@ def status(value: str) -> str:
     typed = value.strip().lower().replace("-", "_")
     typed = STATUS_ALIASES.get(typed, typed)
     found = [s for s in CARD_STATUSES if s.startswith(typed.replace(" ", "_"))]
-    if len(found) != 1:
+    if len(found) > 1:  # a prefix of several: name them, it is a typo away from either
+        could = ", ".join(found[:-1]) + f" or {found[-1]}"
+        raise UserError(f"status:{value} is ambiguous: {could}.")
+    if not found:
         raise UserError(f"Unknown status '{value}'; use one of {', '.join(CARD_STATUSES)}.")
     return found[0]
 
