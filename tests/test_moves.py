@@ -244,7 +244,8 @@ def test_both_sides_of_a_move_show_the_same_change_in_pflops():
 def test_every_preview_line_of_a_one_card_move_shows_its_change(demo_engine):
     for count in (1, 2, 3):
         plan = _llm_h100_request(demo_engine, count)
-        changes = {d.name: round(d.pflops(1)[1] - d.pflops(1)[0], 1) for d in plan.deltas}
+        shown = {d.name: str(d).split(", ")[-1].split() for d in plan.deltas}  # a -> b PFLOPS
+        changes = {name: round(float(s[2]) - float(s[0]), 1) for name, s in shown.items()}
         moved = round(plan.tflops / 1000, 1)
         assert (changes["Search"], changes["LLM"]) == (moved, -moved), plan.deltas
 
