@@ -266,8 +266,10 @@ def _pick(
     tflops: float | None,
     cfg: config.Config,
 ) -> list[tuple[tuple, PlannedCard]]:
-    """Whole nodes greedily in preference order; split at most one node for the remainder.
-    Each card comes with its ranks and node id.
+    """Whole runs of a node's cards (those that rank alike: a node's spare cards are a run of
+    their own) greedily in preference order; split at most one run for the remainder. So a
+    node may give only some of its cards: _explain tells that from the cards taken. Each card
+    comes with its ranks and node id.
 
     The choice is made on per-node counts from SQL (_groups); only the chosen cards are read,
     so the work and memory follow the request, not the size of the source."""
