@@ -331,9 +331,8 @@ def _explain(
         "in warranty; whole nodes rather than split ones."
     ]
     if whole:
-        spare = sum(
-            all(card.status == Status.SPARE for key, card in chosen if key[3] == n) for n in whole
-        )
+        busy = {key[3] for key, card in chosen if card.status != Status.SPARE}
+        spare = sum(n not in busy for n in whole)
         notes.append(
             units.counted(len(whole), "whole node")
             + (f" ({spare:,} of them spare)" if spare else "")
