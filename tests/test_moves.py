@@ -179,6 +179,9 @@ def test_the_explanation_says_of_nodes_what_is_true_of_the_cards_taken(demo_engi
         conn.execute(
             update(Card).where(Card.serial == "1230000000208").values(node_id=None, pci_bus_id=None)
         )
+    three = _llm_h100_request(demo_engine, 3)
+    assert [c.serial for c in three.cards] == [*spare, "1230000000208"]
+    assert _explained(three, "1 card is on no node.")
     for count in (1, 3, 8, 13, 61):
         plan = _llm_h100_request(demo_engine, count)
         nowhere = sum(c.node is None for c in plan.cards)
@@ -196,6 +199,19 @@ def test_the_explanation_says_of_nodes_what_is_true_of_the_cards_taken(demo_engi
                 )
                 or len(set(taken) - set(whole)) > 3
             ), (count, plan.explanation)
+
+
+def test_both_backends_pick_the_same_cards_around_a_card_on_no_node(demo_engine):
+    """A card on no node comes before a node's cards that rank alike on either backend: each
+    sorts a missing node id its own way (SQLite first, PostgreSQL last), and on PostgreSQL a
+    node's spare card and its busy ones became one run too big to take, so a busy card on no
+    node was taken before the spare card."""
+    with demo_engine.begin() as conn:
+        conn.execute(update(Card).where(Card.serial == "1230000000201").values(status="spare"))
+        conn.execute(
+            update(Card).where(Card.serial == "1230000000208").values(node_id=None, pci_bus_id=None)
+        )
+    assert [c.serial for c in _llm_h100_request(demo_engine, 1).cards] == ["1230000000201"]
 
 
 def test_the_explanation_names_the_cards_out_of_warranty_it_took(demo_engine):
@@ -532,7 +548,7 @@ def _every_candidate_in_order(engine, source: str, target: str, today: date) -> 
             .order_by(
                 case((card.c.status == "spare", 0), else_=1),
                 case((moves._out_of_warranty(conn, Config(), today), 1), else_=0),
-                card.c.node_id,
+                card.c.node_id.nulls_first(),
                 card.c.serial,
             )
         )

@@ -242,7 +242,9 @@ def _groups(conn: Connection, query, ranks, node_id) -> Iterator[_Group]:
     )
     keys = (ranked.c.r0, ranked.c.r1, ranked.c.r2, ranked.c.node_id)
     rows = conn.execute(
-        select(*keys, func.count(), func.sum(ranked.c.tflops)).group_by(*keys).order_by(*keys)
+        select(*keys, func.count(), func.sum(ranked.c.tflops))
+        .group_by(*keys)
+        .order_by(*keys[:3], ranked.c.node_id.nulls_first())  # as SQLite, on every backend
     )
     last: _Group | None = None
     for r0, r1, r2, node, n, tflops in rows:
@@ -274,7 +276,7 @@ def _pick(
     The choice is made on per-node counts from SQL (_groups); only the chosen cards are read,
     so the work and memory follow the request, not the size of the source."""
     ordered = query.add_columns(*ranks, card_t.c.node_id).order_by(
-        *ranks, card_t.c.node_id, card_t.c.serial
+        *ranks, card_t.c.node_id.nulls_first(), card_t.c.serial
     )
 
     def cards_of(where, limit: int | None = None) -> Iterator[tuple[tuple, PlannedCard]]:
