@@ -120,7 +120,7 @@ def test_a_request_judges_warranties_by_the_rules_on_the_day_it_is_given(demo_en
     def out_of_warranty(plan) -> str:
         return " ".join(line for line in plan.explanation if "out of warranty" in line)
 
-    for today, expired in ((date(2000, 1, 1), ""), (date(2040, 1, 1), "24 of the cards")):
+    for today, expired in ((date(2000, 1, 1), ""), (date(2040, 1, 1), "24 cards are")):
         plan = moves.plan_request(
             demo_engine, "Search", None, count=24, from_team="LLM", today=today, settings=Config()
         )
@@ -135,6 +135,135 @@ def test_a_request_judges_warranties_by_the_rules_on_the_day_it_is_given(demo_en
         assert out_of_warranty(plan).startswith(expired) and bool(out_of_warranty(plan)) == bool(
             expired
         )
+
+
+H100 = "H100 SXM5 80GB"
+
+
+def _llm_h100_request(engine, count: int) -> plans.Plan:
+    return moves.plan_request(
+        engine,
+        "Search",
+        None,
+        count=count,
+        models=[H100],
+        from_team="LLM",
+        today=date(2026, 11, 30),
+        settings=Config(),
+    )
+
+
+def _explained(plan: plans.Plan, start: str) -> list[str]:
+    return [line for line in plan.explanation if line.startswith(start)]
+
+
+def _movable_on(engine, hostname: str) -> int:
+    """LLM's movable H100s on a node, as `cards` lists them."""
+    query = f'team:LLM model:"{H100}" node:{hostname}'
+    return sum(c.status in MOVABLE for c in inventory.cards(engine, query, settings=Config()))
+
+
+def test_the_explanation_says_of_nodes_what_is_true_of_the_cards_taken(demo_engine):
+    """A node counts as taken whole only when all its movable cards are taken, and cards on
+    no node count as no node: the planner ranks a node's cards (spare, idle, warranty), and a
+    run of one node's cards with one rank that fitted the request was told as a whole node."""
+    spare = ["1230000000201", "1230000000049"]  # on two nodes of 8 LLM H100s each
+    with demo_engine.begin() as conn:
+        conn.execute(update(Card).where(Card.serial.in_(spare)).values(status="spare"))
+    two = _llm_h100_request(demo_engine, 2)
+    assert [c.serial for c in two.cards] == spare
+    assert _explained(two, "Node sh2-h100-000026 is split: 1 of its 8 movable cards taken.")
+    assert _explained(two, "Node nm1-h100-000007 is split: 1 of its 8 movable cards taken.")
+    assert not _explained(two, "2 whole nodes")
+    with demo_engine.begin() as conn:
+        conn.execute(
+            update(Card).where(Card.serial == "1230000000208").values(node_id=None, pci_bus_id=None)
+        )
+    three = _llm_h100_request(demo_engine, 3)
+    assert [c.serial for c in three.cards] == [*spare, "1230000000208"]
+    assert _explained(three, "1 card is on no node.")
+    for count in (1, 3, 8, 13, 61):
+        plan = _llm_h100_request(demo_engine, count)
+        nowhere = sum(c.node is None for c in plan.cards)
+        assert bool(_explained(plan, f"{units.counted(nowhere, 'card')} ")) == bool(nowhere)
+        taken = Counter(c.node for c in plan.cards if c.node)
+        whole = [n for n in taken if taken[n] == _movable_on(demo_engine, n)]
+        said = _explained(plan, units.counted(len(whole), "whole node"))
+        assert bool(said) == bool(whole), (count, plan.explanation)
+        for node in set(taken) - set(whole):
+            assert (
+                _explained(
+                    plan,
+                    f"Node {node} is split: {taken[node]} of its "
+                    f"{units.counted(_movable_on(demo_engine, node), 'movable card')} taken.",
+                )
+                or len(set(taken) - set(whole)) > 3
+            ), (count, plan.explanation)
+
+
+def test_both_backends_pick_the_same_cards_around_a_card_on_no_node(demo_engine):
+    """A card on no node comes before a node's cards that rank alike on either backend: each
+    sorts a missing node id its own way (SQLite first, PostgreSQL last), and on PostgreSQL a
+    node's spare card and its busy ones became one run too big to take, so a busy card on no
+    node was taken before the spare card."""
+    with demo_engine.begin() as conn:
+        conn.execute(update(Card).where(Card.serial == "1230000000201").values(status="spare"))
+        conn.execute(
+            update(Card).where(Card.serial == "1230000000208").values(node_id=None, pci_bus_id=None)
+        )
+    assert [c.serial for c in _llm_h100_request(demo_engine, 1).cards] == ["1230000000201"]
+
+
+def test_the_explanation_names_the_cards_out_of_warranty_it_took(demo_engine):
+    """Counted from the cards taken, in the singular for one: an earlier sentence said "1 of
+    the cards are out of warranty; cards in warranty were preferred" of an idle card taken
+    before busy cards in warranty, where being idle comes first."""
+    with demo_engine.begin() as conn:
+        conn.execute(update(Card).where(Card.serial == "1230000000049").values(status="spare"))
+    plan = _llm_h100_request(demo_engine, 1)
+    assert [c.serial for c in plan.cards] == ["1230000000049"]  # spare, out of warranty
+    assert _explained(plan, "1 card is out of warranty: 1230000000049.")
+    assert _explained(plan, "Preference: spare cards, then idle ones")
+    assert not [line for line in plan.explanation if "were preferred" in line]
+
+
+def test_a_request_never_takes_a_card_reconcile_found_missing(demo_engine):
+    """reconcile's fix takes a missing card off its node; on no node, a spare card would be
+    the first a request takes, though nobody knows where it is."""
+    from fleetui.telemetry import reconcile
+
+    with demo_engine.begin() as conn:
+        conn.execute(update(Card).where(Card.serial == "1230000000208").values(status="spare"))
+    gone = reconcile.Discrepancy("missing", "sh2-h100-000026", None, "1230000000208", "")
+    reconcile.fix(demo_engine, gone)
+    plan = _llm_h100_request(demo_engine, 8)
+    assert "1230000000208" not in {c.serial for c in plan.cards}
+    assert not _explained(plan, "1 card is on no node")
+
+
+def test_both_sides_of_a_move_show_the_same_change_in_pflops():
+    """Each total rounded on its own showed 314.1 -> 313.2 against 41.5 -> 42.5 for one card
+    of 0.989 PFLOPS."""
+    source = plans.Delta("LLM", 400, 399, 314_149.0, 313_160.0)
+    goal = plans.Delta("Search", 50, 51, 41_549.0, 42_538.0)
+    assert str(source).endswith("314.1 -> 313.1 PFLOPS")
+    assert str(goal).endswith("41.5 -> 42.5 PFLOPS")
+    for digits in (1, 3):
+        (a, b), (c, d) = source.pflops(digits), goal.pflops(digits)
+        assert round(b - a, digits) == -round(d - c, digits)
+    assert (source.as_dict()["pflops_before"], source.as_dict()["pflops_after"]) == (
+        314.149,
+        313.16,
+    )
+
+
+def test_every_preview_line_of_a_one_card_move_shows_its_change(demo_engine):
+    for count in (1, 2, 3):
+        plan = _llm_h100_request(demo_engine, count)
+        shown = {d.name: str(d).split(", ")[-1].split() for d in plan.deltas}  # a -> b PFLOPS
+        changes = {name: round(float(s[2]) - float(s[0]), 1) for name, s in shown.items()}
+        moved = round(plan.tflops / 1000, 1)
+        assert (changes["Search"], changes["LLM"]) == (moved, -moved), plan.deltas
 
 
 def test_a_request_by_compute_reaches_the_pflops(demo_engine):
@@ -419,7 +548,7 @@ def _every_candidate_in_order(engine, source: str, target: str, today: date) -> 
             .order_by(
                 case((card.c.status == "spare", 0), else_=1),
                 case((moves._out_of_warranty(conn, Config(), today), 1), else_=0),
-                card.c.node_id,
+                card.c.node_id.nulls_first(),
                 card.c.serial,
             )
         )

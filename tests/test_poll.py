@@ -357,7 +357,7 @@ def test_the_planner_takes_idle_cards_before_busy_ones(fleet):
         fleet, "Search", None, count=1, from_team="LLM", today=TODAY, settings=Config()
     )
     assert [c.serial for c in plan.cards] == ["S4"]  # the idle one (1%), not S1 (97%)
-    assert "then idle ones" in plan.explanation[-1]
+    assert "1 of 1 card is idle." in plan.explanation
 
 
 async def test_the_telemetry_screen_polls_and_fixes_after_asking(fleet):

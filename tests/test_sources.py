@@ -208,6 +208,9 @@ def test_the_planner_takes_idle_cards_before_busy_ones_from_a_store(store, engin
         engine, "Search", None, count=1, from_team="LLM", today=date(2026, 11, 1), settings=Config()
     )
     assert [c.serial for c in plan.cards] == ["S4"]  # idle (1%), not S1 (97%)
+    # a store keeps no hourly rollups: its window figures are the telemetry the plan tells of
+    assert "1 of 1 card is idle." in plan.explanation
+    assert not [line for line in plan.explanation if "No telemetry" in line]
 
 
 def test_nodes_and_stores_mix(store, engine):

@@ -9,7 +9,7 @@ other is told how many changed, with nothing moved.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -30,7 +30,17 @@ from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import MOVABLE, Action, Status
 from fleetui.db import audit
-from fleetui.db.tables import Card, GpuHourly, GpuModel, Node, Project, Team, table_of
+from fleetui.db.tables import (
+    Card,
+    Event,
+    GpuHourly,
+    GpuModel,
+    GpuSample,
+    Node,
+    Project,
+    Team,
+    table_of,
+)
 from fleetui.lifecycle import conditions
 from fleetui.store import writing
 from fleetui.telemetry import reconcile
@@ -106,9 +116,9 @@ def plan_request(
 ) -> Plan:
     """Pick cards for "N cards" or "X PFLOPS" of some models, from a team or the whole fleet.
 
-    Order of preference: spare before in service, then (with telemetry) idle before busy,
-    whole 8-card nodes before splitting one, cards in warranty on `today` (by the warranty
-    rules) before the others.
+    Cards reconcile found missing are never taken (_missing). Order of preference: spare
+    before in service, then (with telemetry) idle before busy, whole 8-card nodes before
+    splitting one, cards in warranty on `today` (by the warranty rules) before the others.
     """
     if (count is None) == (pflops is None):
         raise UserError("Ask for either --count N or --pflops X.")
@@ -116,7 +126,7 @@ def plan_request(
         raise UserError("Ask for a positive number of cards or PFLOPS.")
     with engine.connect() as conn:
         target = resolve_target(conn, to_team, to_project)
-        query = card_query().where(card_t.c.status.in_(MOVABLE))
+        query = card_query().where(card_t.c.status.in_(MOVABLE), ~_missing())
         explanation = []
         if models:
             specs = _models(models, settings.model_aliases)
@@ -151,9 +161,8 @@ def plan_request(
             case((card_t.c.serial.in_(reconcile.idle_serials()), 0), else_=1),
             case((_out_of_warranty(conn, settings, today), 1), else_=0),
         )
-        picked, notes = _pick(
-            conn, query, ranks, count, pflops * 1000 if pflops else None, today, settings
-        )
+        chosen = _pick(conn, query, ranks, count, pflops * 1000 if pflops else None, settings)
+        picked = [card for _, card in chosen]
         wanted = units.counted(count, "card") if count is not None else f"{pflops:,.2f} PFLOPS"
         have = sum(c.tflops for c in picked)
         short = (count is not None and len(picked) < count) or (
@@ -163,7 +172,7 @@ def plan_request(
             raise UserError(
                 f"{source} cannot give {wanted}: only {units.counted(len(picked), 'movable card')} "
                 f"({have / 1000:,.1f} PFLOPS) match; cards in repair, retired or on order "
-                "are never moved."
+                "are never moved, nor cards reconcile found missing."
             )
         plan = Plan(
             target,
@@ -172,24 +181,27 @@ def plan_request(
                 f"Asked for {wanted} from {source}"
                 + (f"; whole cards give {have / 1000:,.2f} PFLOPS." if pflops is not None else "."),
                 *explanation,
-                *notes,
-                _idle_note(conn),
+                *_explain(conn, query, chosen, today),
             ],
         )
         preview(conn, plan)
     return plan
 
 
+def _missing():
+    """SQL: reconcile found the card missing and took it off its node, and it is on none yet.
+    Such a card gives its new team nothing until it is found, so a request never takes it."""
+    event_t = table_of(Event)
+    marked = select(event_t.c.id).where(
+        event_t.c.card_id == card_t.c.id, event_t.c.action == Action.RECONCILE_MISSING
+    )
+    return and_(card_t.c.node_id.is_(None), marked.exists())
+
+
 def _out_of_warranty(conn: Connection, cfg: config.Config, today: date):
     """SQL: the card's warranty has ended on `today`, or it is unknown (no dates at all)."""
     unknown = and_(card_t.c.warranty_end.is_(None), card_t.c.purchase_date.is_(None))
     return or_(conditions.warranty_condition(conn, cfg, today, None), unknown)
-
-
-def _idle_note(conn: Connection) -> str:
-    if conn.execute(select(table_of(GpuHourly).c.node_id).limit(1)).first() is None:
-        return "No telemetry yet, so idle cards are not known; spare cards come first."
-    return "Spare cards come first, then idle ones (under 5% utilization over 24 h)."
 
 
 def _models(names: list[str], aliases: dict[str, str]) -> list[catalogue.ModelSpec]:
@@ -230,7 +242,9 @@ def _groups(conn: Connection, query, ranks, node_id) -> Iterator[_Group]:
     )
     keys = (ranked.c.r0, ranked.c.r1, ranked.c.r2, ranked.c.node_id)
     rows = conn.execute(
-        select(*keys, func.count(), func.sum(ranked.c.tflops)).group_by(*keys).order_by(*keys)
+        select(*keys, func.count(), func.sum(ranked.c.tflops))
+        .group_by(*keys)
+        .order_by(*keys[:3], ranked.c.node_id.nulls_first())  # as SQLite, on every backend
     )
     last: _Group | None = None
     for r0, r1, r2, node, n, tflops in rows:
@@ -252,15 +266,17 @@ def _pick(
     ranks,
     count: int | None,
     tflops: float | None,
-    today: date,
     cfg: config.Config,
-) -> tuple[list[PlannedCard], list[str]]:
-    """Whole nodes greedily in preference order; split at most one node for the remainder.
+) -> list[tuple[tuple, PlannedCard]]:
+    """Whole runs of a node's cards (those that rank alike: a node's spare cards are a run of
+    their own) greedily in preference order; split at most one run for the remainder. So a
+    node may give only some of its cards: _explain tells that from the cards taken. Each card
+    comes with its ranks and node id.
 
     The choice is made on per-node counts from SQL (_groups); only the chosen cards are read,
     so the work and memory follow the request, not the size of the source."""
     ordered = query.add_columns(*ranks, card_t.c.node_id).order_by(
-        *ranks, card_t.c.node_id, card_t.c.serial
+        *ranks, card_t.c.node_id.nulls_first(), card_t.c.serial
     )
 
     def cards_of(where, limit: int | None = None) -> Iterator[tuple[tuple, PlannedCard]]:
@@ -275,70 +291,123 @@ def _pick(
         return and_(on_node, or_(*ranked))
 
     need = float(count if count is not None else tflops or 0)
-    picks: list[_Group | PlannedCard] = []  # in preference order; groups read at the end
+    picks: list[_Group | tuple[tuple, PlannedCard]] = []  # in preference order
     first_left: _Group | None = None  # the most preferred node that did not fit
-    whole = spare = 0
     for group in _groups(conn, query, ranks, card_t.c.node_id):
         if need <= 0:
             break
         size = group.cards if count is not None else group.tflops
         if group.node_id is None:  # cards on no node: take them one by one
-            for _, card in cards_of(in_group(group), int(need) if count is not None else None):
+            for pair in cards_of(in_group(group), int(need) if count is not None else None):
                 if need <= 0:
                     break
-                picks.append(card)
-                need -= 1 if count is not None else card.tflops
+                picks.append(pair)
+                need -= 1 if count is not None else pair[1].tflops
         elif size <= need:
             picks.append(group)
             need -= size
-            whole += 1
-            spare += all(r[0] == 0 for r in group.ranks)
         elif first_left is None:
             first_left = group
-    notes = []
     taken = _read_groups(picks, cards_of)
     if need > 0 and first_left is not None:  # the remainder from the first node left
-        node = [card for _, card in cards_of(in_group(first_left))]
-        part = []
-        for card in node:
+        for pair in cards_of(in_group(first_left)):
             if need <= 0:
                 break
-            part.append(card)
-            need -= 1 if count is not None else card.tflops
-        taken += part
-        if len(part) < len(node):
-            notes.append(
-                f"Node {node[0].node} is split: {len(part)} of its "
-                f"{units.counted(len(node), 'movable card')} were needed."
-            )
-        else:
-            whole += 1
-            spare += all(c.status == Status.SPARE for c in node)
+            taken.append(pair)
+            need -= 1 if count is not None else pair[1].tflops
+    return taken
+
+
+def _explain(
+    conn: Connection, query, chosen: list[tuple[tuple, PlannedCard]], today: date
+) -> list[str]:
+    """What the plan took, each sentence counted from the chosen cards (with their ranks and
+    node ids as _pick gives them), never from what the choice meant to take."""
+    cards = [card for _, card in chosen]
+    taken = Counter(key[3] for key, _ in chosen)
+    on_nodes = [n for n in taken if n is not None]
+    movable = _movable_per_node(conn, query, on_nodes)
+    whole = [n for n in on_nodes if taken[n] == movable[n]]
+    notes = [
+        "Preference: spare cards, then idle ones (under 5% utilization over 24 h), then cards "
+        "in warranty; whole nodes rather than split ones."
+    ]
     if whole:
-        notes.insert(
-            0,
-            units.counted(whole, "whole node")
-            + (f" ({spare:,} of them spare)" if spare else "")
-            + " taken rather than split.",
-        )
-    expired = sum(1 for c in taken if c.warranty_end and c.warranty_end < today)
-    if expired:
+        busy = {key[3] for key, card in chosen if card.status != Status.SPARE}
+        spare = sum(n not in busy for n in whole)
         notes.append(
-            f"{expired:,} of the cards are out of warranty; cards in warranty were "
-            "preferred where there was a choice."
+            units.counted(len(whole), "whole node")
+            + (f" ({spare:,} of them spare)" if spare else "")
+            + " taken rather than split."
         )
-    return taken, notes
+    host = {key[3]: card.node for key, card in chosen}
+    split = [n for n in on_nodes if taken[n] < movable[n]]
+    for n in split[:3]:
+        notes.append(
+            f"Node {host[n]} is split: {taken[n]:,} of its "
+            f"{units.counted(movable[n], 'movable card')} taken."
+        )
+    if len(split) > 3:
+        notes.append(f"{units.counted(len(split) - 3, 'more node')} split likewise.")
+    if taken[None]:
+        notes.append(f"{_are(taken[None], 'card')} on no node.")
+    if _has_utilization(conn):
+        idle = sum(key[1] == 0 for key, _ in chosen)
+        verb = "is" if idle == 1 else "are"
+        notes.append(f"{idle:,} of {units.counted(len(chosen), 'card')} {verb} idle.")
+    else:
+        notes.append("No telemetry yet, so no card is known to be idle.")
+    expired = [c.serial for c in cards if c.warranty_end and c.warranty_end < today]
+    unknown = [c.serial for c in cards if c.warranty_end is None]
+    for serials, state in ((expired, "out of warranty"), (unknown, "without warranty dates")):
+        if serials:
+            shown = ", ".join(serials[:5]) + (" …" if len(serials) > 5 else "")
+            notes.append(f"{_are(len(serials), 'card')} {state}: {shown}.")
+    return notes
 
 
-def _read_groups(picks: list, cards_of) -> list[PlannedCard]:
-    """The picked cards in preference order, each picked node's cards read with those of up to
-    500 others."""
+def _are(n: int, noun: str) -> str:
+    """'1 card is', '3 cards are'."""
+    return units.counted(n, noun) + (" is" if n == 1 else " are")
+
+
+def _movable_per_node(conn: Connection, query, nodes: list[int]) -> Counter[int]:
+    """The candidates of `query` on each of `nodes`."""
+    found: Counter[int] = Counter()
+    node = card_t.c.node_id
+    for start in range(0, len(nodes), 500):
+        per_node = (
+            query.with_only_columns(node, func.count())
+            .where(node.in_(nodes[start : start + 500]))
+            .group_by(node)
+            .order_by(None)
+        )
+        found.update({n: k for n, k in conn.execute(per_node)})
+    return found
+
+
+def _has_utilization(conn: Connection) -> bool:
+    """Whether any card's idleness can be known: hourly rollups of polled nodes, or a metrics
+    store's idle-window figures (a store's GPUs have no rollups)."""
+    sample_t = table_of(GpuSample)
+    return (
+        conn.execute(select(table_of(GpuHourly).c.node_id).limit(1)).first() is not None
+        or conn.execute(
+            select(sample_t.c.id).where(sample_t.c.util_window_avg.is_not(None)).limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _read_groups(picks: list, cards_of) -> list[tuple[tuple, PlannedCard]]:
+    """The picked cards with their ranks and node ids, in preference order, each picked node's
+    cards read with those of up to 500 others."""
     nodes = [p.node_id for p in picks if isinstance(p, _Group)]
-    found: dict[tuple, list[PlannedCard]] = defaultdict(list)
+    found: dict[tuple, list[tuple[tuple, PlannedCard]]] = defaultdict(list)
     for start in range(0, len(nodes), 500):
         for key, card in cards_of(card_t.c.node_id.in_(nodes[start : start + 500])):
-            found[key].append(card)
-    taken: list[PlannedCard] = []
+            found[key].append((key, card))
+    taken: list[tuple[tuple, PlannedCard]] = []
     for pick in picks:
         if isinstance(pick, _Group):
             for ranks in pick.ranks:

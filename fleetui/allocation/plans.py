@@ -70,19 +70,29 @@ class Delta:
     tflops_before: float
     tflops_after: float
 
+    def pflops(self, digits: int) -> tuple[float, float]:
+        """PFLOPS before and after as shown to `digits` places: the change is rounded once and
+        added to the rounded total, so the lines of one move show the same change (rounding
+        both totals could show -0.9 on one side of a move and +1.0 on the other)."""
+        before = round(self.tflops_before / 1000, digits)
+        change = round((self.tflops_after - self.tflops_before) / 1000, digits)
+        return before, round(before + change, digits)
+
     def __str__(self) -> str:
+        before, after = self.pflops(1)
         return (
             f"{self.name} {self.cards_before:,} -> {units.counted(self.cards_after, 'card')}, "
-            f"{self.tflops_before / 1000:,.1f} -> {self.tflops_after / 1000:,.1f} PFLOPS"
+            f"{before:,.1f} -> {after:,.1f} PFLOPS"
         )
 
     def as_dict(self) -> dict:
+        before, after = self.pflops(3)
         return {
             "name": self.name,
             "cards_before": self.cards_before,
             "cards_after": self.cards_after,
-            "pflops_before": round(self.tflops_before / 1000, 3),
-            "pflops_after": round(self.tflops_after / 1000, 3),
+            "pflops_before": before,
+            "pflops_after": after,
         }
 
 
