@@ -511,6 +511,19 @@ def test_out_of_warranty_the_packet_shows_what_repairs_of_the_model_cost(sick_fl
         )
 
 
+def test_with_no_warranty_end_the_packet_says_warranty_unknown(sick_fleet, tmp_path):
+    """No purchase date and no warranty end: the packet neither claims the card out of warranty
+    nor addresses the supplier as if it were in warranty."""
+    from fleetui.telemetry import rma
+
+    _card(sick_fleet, "S-9", "gpu-node-7", None, supplier="Inspur")
+    packet, _paths = rma.open_rma(sick_fleet, "S-9", Config(), TODAY, str(tmp_path / "s9.md"))
+    assert (packet.data["warranty_end"], packet.data["to"]) == (None, None)
+    assert "Warranty unknown (no warranty end recorded); for the repair decision." in packet.text
+    assert "arranty end: unknown" not in packet.text
+    assert "Out of warranty" not in packet.text and "To: " not in packet.text
+
+
 # ---------------------------------------------------------------- item 5: fleetui's /metrics
 
 
