@@ -247,7 +247,14 @@ class InventoryScreen(Screen):
                 self.notify(f"Moved {moved} (batch {batch[:8]}; undo from History).")
 
         self.app.push_screen(
-            ReallocateModal(self.engine, serials, self.today, settings=self.settings), moved
+            ReallocateModal(
+                self.engine,
+                serials,
+                self.today,
+                settings=self.settings,
+                highlighted=not self.marked,
+            ),
+            moved,
         )
 
     # ------------------------------------------------------------ events
