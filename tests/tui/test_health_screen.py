@@ -9,8 +9,8 @@ from sqlalchemy import select
 from textual.widgets import DataTable, Static
 
 from fleetui.app import FleetApp
-from fleetui.db.tables import Card
 from fleetui.core.vocabulary import Status
+from fleetui.db.tables import Card
 from fleetui.screens.dialogs import Confirm
 from fleetui.screens.health import HealthScreen
 from fleetui.telemetry import poller
