@@ -20,6 +20,7 @@ from fleetui.core.vocabulary import UNASSIGNED, Status
 from fleetui.inventory import cards as inventory
 from fleetui.inventory.summary import Summary, fleet_summary
 from fleetui.screens.footer import FleetFooter
+from fleetui.screens.keep import same_row
 from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
@@ -166,33 +167,35 @@ class DashboardScreen(Screen):
                 Text.assemble(f"{label}\n", (units.count(n), "bold"))
             )
         teams = self.query_one("#teams", DataTable)
-        teams.clear()
-        for line in summary.teams:
-            teams.add_row(
-                line.name,
-                *_right(
-                    units.count(line.cards),
-                    f"{units.pflops(line.tflops):,.1f}",
-                    units.share(line.tflops, summary.total_tflops),
-                ),
-                key=line.name,
-            )
+        with same_row(teams):
+            teams.clear()
+            for line in summary.teams:
+                teams.add_row(
+                    line.name,
+                    *_right(
+                        units.count(line.cards),
+                        f"{units.pflops(line.tflops):,.1f}",
+                        units.share(line.tflops, summary.total_tflops),
+                    ),
+                    key=line.name,
+                )
         # Teams hold cards in service, spare or in repair: say what the column leaves out.
         other = summary.by_status[Status.RETIRED] + summary.by_status[Status.ON_ORDER]
         teams.border_subtitle = f"+ {units.count(other)} retired or on order" if other else ""
         models = self.query_one("#models", DataTable)
-        models.clear()
-        for line in summary.models:
-            s = line.by_status
-            models.add_row(
-                line.name,
-                *_right(
-                    units.count(line.cards),
-                    *(units.count(s.get(k, 0)) for k in MODEL_HEADINGS),
-                    f"{units.pflops(line.tflops):,.1f}",
-                ),
-                key=line.name,
-            )
+        with same_row(models):
+            models.clear()
+            for line in summary.models:
+                s = line.by_status
+                models.add_row(
+                    line.name,
+                    *_right(
+                        units.count(line.cards),
+                        *(units.count(s.get(k, 0)) for k in MODEL_HEADINGS),
+                        f"{units.pflops(line.tflops):,.1f}",
+                    ),
+                    key=line.name,
+                )
 
     @on(DataTable.RowSelected, "#teams")
     def open_team(self, event: DataTable.RowSelected) -> None:

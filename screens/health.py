@@ -1,6 +1,6 @@
 """Sick cards (from the dashboard's `k`): worst first, with NVIDIA's action, team, node, warranty
-and supplier; `a` opens the highlighted card's RMA (an audited repair, undone from History) and
-writes its packet in the working directory."""
+and supplier; `a` asks, naming the serial, then opens the highlighted card's RMA (an audited
+repair, undone from History) and writes its packet in the working directory."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from textual.widgets import DataTable, Header, Static
 
 from fleetui.config import Config
 from fleetui.core import units
+from fleetui.screens.dialogs import Confirm
 from fleetui.screens.footer import FleetFooter
+from fleetui.screens.keep import same_row
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
@@ -71,18 +73,19 @@ class HealthScreen(Screen):
         """The sick cards; None when no telemetry ever came (no health is known)."""
         cards = found or []
         table = self.query_one("#sick", DataTable)
-        table.clear()
-        for c in cards:
-            table.add_row(
-                c.serial,
-                c.node,
-                c.team or "-",
-                health.ACTION_TEXT[c.action],
-                "; ".join(c.evidence),
-                c.warranty,
-                c.supplier or "-",
-                key=c.serial,
-            )
+        with same_row(table):
+            table.clear()
+            for c in cards:
+                table.add_row(
+                    c.serial,
+                    c.node,
+                    c.team or "-",
+                    health.ACTION_TEXT[c.action],
+                    "; ".join(c.evidence),
+                    c.warranty,
+                    c.supplier or "-",
+                    key=c.serial,
+                )
         self.query_one("#health-status", Static).update(
             f"{units.counted(len(cards), 'card')} needing a hand"
             if cards
@@ -102,13 +105,18 @@ class HealthScreen(Screen):
             how = f"batch {packet.batch[:8]}; undo from History" if packet.batch else "in repair"
             self.notify(f"RMA for {serial} ({how}): {paths[0]}")
 
-        run_service(
-            self,
-            rma.open_rma,
-            self.engine,
-            serial,
-            self.settings,
-            self.today(),
-            on_done=opened,
-            writes=True,
-        )
+        def answered(yes: bool | None) -> None:
+            if yes:
+                run_service(
+                    self,
+                    rma.open_rma,
+                    self.engine,
+                    serial,
+                    self.settings,
+                    self.today(),
+                    on_done=opened,
+                    writes=True,
+                )
+
+        question = f"Open an RMA for {serial}: the card goes to repair and its packet is written?"
+        self.app.push_screen(Confirm(question, yes="Open RMA"), answered)

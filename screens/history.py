@@ -18,6 +18,7 @@ from fleetui.core import units
 from fleetui.presentation import batch_lines
 from fleetui.screens.dialogs import Confirm
 from fleetui.screens.footer import FleetFooter
+from fleetui.screens.keep import same_row
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
@@ -89,10 +90,11 @@ class HistoryScreen(Screen):
     def show(self, found: list[history.Batch]) -> None:
         self.found = {b.batch_id: b for b in found}
         table = self.query_one("#batches", DataTable)
-        table.clear()
         room = max(12, self.size.width - FIXED_COLUMNS)
-        for b in found:
-            table.add_row(*cells(b, room), key=b.batch_id)
+        with same_row(table):
+            table.clear()
+            for b in found:
+                table.add_row(*cells(b, room), key=b.batch_id)
         self.query_one("#history-status", Static).update(
             f"{units.counted(len(found), 'batch')}, newest first"
         )

@@ -20,6 +20,7 @@ from fleetui.inventory import cards as inventory
 from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.edit_cards import EditModal
 from fleetui.screens.footer import FleetFooter
+from fleetui.screens.keep import same_row
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.reallocate import ReallocateModal
@@ -246,7 +247,14 @@ class InventoryScreen(Screen):
                 self.notify(f"Moved {moved} (batch {batch[:8]}; undo from History).")
 
         self.app.push_screen(
-            ReallocateModal(self.engine, serials, self.today, settings=self.settings), moved
+            ReallocateModal(
+                self.engine,
+                serials,
+                self.today,
+                settings=self.settings,
+                highlighted=not self.marked,
+            ),
+            moved,
         )
 
     # ------------------------------------------------------------ events
@@ -324,7 +332,9 @@ class InventoryScreen(Screen):
         self.page, self.first_row = page, first_row
         self.pages_shown += 1
         table = self.fill(page)
-        if request.before is not None and page.rows:
+        if request.after is not None:  # a new page opens at its top, or its bottom going back
+            table.move_cursor(row=0)
+        elif request.before is not None and page.rows:
             table.move_cursor(row=len(page.rows) - 1)
         self.query_one("#filter", Input).remove_class("error")
         self.show_position()
@@ -333,11 +343,12 @@ class InventoryScreen(Screen):
 
     def fill(self, page: inventory.Page) -> DataTable:
         table = self.query_one("#cards", DataTable)
-        table.clear()
-        for row in page.rows:
-            values = row.as_dict() | {"mark": "✓" if row.serial in self.marked else ""}
-            cells = (Text(str(values[k] or ""), no_wrap=True) for k in self.columns)
-            table.add_row(*cells, key=row.serial)
+        with same_row(table):
+            table.clear()
+            for row in page.rows:
+                values = row.as_dict() | {"mark": "✓" if row.serial in self.marked else ""}
+                cells = (Text(str(values[k] or ""), no_wrap=True) for k in self.columns)
+                table.add_row(*cells, key=row.serial)
         return table
 
     def show_count(self, query: str, total: int) -> None:

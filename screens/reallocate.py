@@ -38,11 +38,14 @@ class ReallocateModal(PreviewDialog):
         today: Callable[[], date] = date.today,
         *,
         settings: Config,
+        highlighted: bool = False,
     ) -> None:
+        """`highlighted`: `serials` is the highlighted card, as nothing was marked."""
         super().__init__()
         self.engine = engine
         self.settings = settings
         self.serials = serials
+        self.highlighted = highlighted
         self.today = today
         self.plan: plans.Plan | None = None
         self.directory = teams.directory(engine)
@@ -51,9 +54,12 @@ class ReallocateModal(PreviewDialog):
         team_options = [(plain(t), t) for t in self.directory]
         with VerticalScroll(id="dialog"):
             if self.serials:
-                yield PlainLabel(
-                    f"Move {units.counted(len(self.serials), 'marked card')}", id="title"
+                title = (
+                    f"Move the highlighted card {self.serials[0]}"
+                    if self.highlighted
+                    else f"Move {units.counted(len(self.serials), 'marked card')}"
                 )
+                yield PlainLabel(title, id="title")
             else:
                 yield PlainLabel("Request cards by count or by compute", id="title")
                 with Horizontal(classes="row"):

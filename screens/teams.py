@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Header
 
 from fleetui.allocation import teams
 from fleetui.screens.footer import FleetFooter
+from fleetui.screens.keep import same_row
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainTable
 from fleetui.screens.work import run_service
@@ -58,18 +59,20 @@ class TeamsScreen(Screen):
 
     def show(self, team_rows: list[teams.Holding], project_rows: list[teams.Holding]) -> None:
         table = self.query_one("#holdings", DataTable)
-        table.clear()
-        for team in team_rows:
-            self._add(table, Text(team.name, style="bold"), team)
-            projects = [p for p in project_rows if p.team == team.name]
-            for project in projects:
-                self._add(table, Text("  " + project.name.split("/", 1)[1]), project)
-            rest = teams.outside_projects(team, projects)
-            if projects and rest.cards:
-                self._add(table, Text("  " + rest.name), rest)
+        with same_row(table):
+            table.clear()
+            for team in team_rows:
+                self._add(table, Text(team.name, style="bold"), team, team.name)
+                projects = [p for p in project_rows if p.team == team.name]
+                for project in projects:
+                    label = Text("  " + project.name.split("/", 1)[1])
+                    self._add(table, label, project, project.name)
+                rest = teams.outside_projects(team, projects)
+                if projects and rest.cards:
+                    self._add(table, Text("  " + rest.name), rest, f"{team.name}\n{rest.name}")
 
     @staticmethod
-    def _add(table: DataTable, label: Text, h: teams.Holding) -> None:
+    def _add(table: DataTable, label: Text, h: teams.Holding, key: str) -> None:
         models = ", ".join(
             f"{m} {p:,.1f} ({h.by_model[m]:,})" for m, p in h.pflops_by_model.items()
         )
@@ -79,4 +82,5 @@ class TeamsScreen(Screen):
             Text(f"{h.pflops:,.1f}", justify="right"),
             Text(h.quota_use(), style="bold red" if h.over_quota() else ""),
             models,
+            key=key,
         )

@@ -4,11 +4,15 @@ dcgm-exporter pages and a real agent on loopback, the real pynvml module stubbed
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pynvml
 import pytest
@@ -19,6 +23,7 @@ from typer.testing import CliRunner
 from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import Status
 from fleetui.db.tables import Card, Event, GpuModel, GpuSample, Node, Project, Team
 from fleetui.lifecycle import repairs
 from fleetui.telemetry import agent, exporter, health, nvml, poller
@@ -392,9 +397,62 @@ def test_health_lists_sick_cards_and_rma_opens_the_repair_and_writes_the_packet(
     assert not (tmp_path / "x.md").exists() and not (tmp_path / "x.json").exists()
 
 
-def test_rma_of_a_card_without_health_evidence_warns_and_still_opens(sick_fleet, db_url, tmp_path):
-    packet = tmp_path / "rma-S-1.md"  # nothing polled: no evidence for any card
-    done = CliRunner().invoke(app, ["--db", db_url, "rma", "S-1", "--out", str(packet)])
+def _card_status(engine, serial: str) -> str:
+    with engine.connect() as conn:
+        return conn.execute(select(Card.status).where(Card.serial == serial)).scalar_one()
+
+
+def _rma_in_a_terminal(db_url: str, packet: Path, answer: str) -> subprocess.CompletedProcess:
+    """`fleetui rma S-1` run with a real terminal as its stdin, `answer` typed to its prompt."""
+    leader, follower = os.openpty()
+    try:
+        os.write(leader, answer.encode() + b"\n")
+        fleetui = Path(sys.executable).with_name("fleetui")
+        return subprocess.run(
+            [fleetui, "--db", db_url, "rma", "S-1", "--out", str(packet)],
+            stdin=follower,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+
+
+def test_rma_of_a_card_without_health_evidence_asks_first(sick_fleet, db_url, tmp_path):
+    """A trial's typo in a serial took a healthy card out of service: with no health evidence,
+    rma now asks (a terminal), or refuses without --yes, changing nothing."""
+    (tmp_path / "out").mkdir()
+    packet = tmp_path / "out" / "rma-S-1.md"  # nothing polled: no evidence for any card
+    args = ["--db", db_url, "rma", "S-1", "--out", str(packet)]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 1
+    assert refused.stderr.endswith(
+        "Not asking without a terminal: check the card with `fleetui cards S-1`, then pass "
+        "--yes to open it.\n"
+    )
+    assert _card_status(sick_fleet, "S-1") == Status.IN_SERVICE
+    assert not list(packet.parent.iterdir())
+
+    kept = _rma_in_a_terminal(db_url, packet, "n")
+    assert kept.returncode == 1
+    assert "Take S-1 out of service into repair? [y/N]" in kept.stdout
+    assert _card_status(sick_fleet, "S-1") == Status.IN_SERVICE
+    assert not list(packet.parent.iterdir())
+
+    opened = _rma_in_a_terminal(db_url, packet, "y")
+    assert opened.returncode == 0, opened.stderr
+    assert "Card S-1: repair opened; packet " in opened.stdout
+    assert _card_status(sick_fleet, "S-1") == Status.REPAIR
+    assert packet.exists()
+
+
+def test_rma_with_yes_of_a_card_without_health_evidence_warns_and_opens(
+    sick_fleet, db_url, tmp_path
+):
+    packet = tmp_path / "rma-S-1.md"
+    done = CliRunner().invoke(app, ["--db", db_url, "rma", "S-1", "--out", str(packet), "--yes"])
     assert done.exit_code == 0, done.output
     assert done.stderr == (
         "Card S-1 has no health evidence (no telemetry or Xid recorded); the packet says so.\n"
@@ -410,7 +468,7 @@ def test_the_packet_shows_the_card_in_the_repair_the_rma_opened(sick_fleet, db_u
     def cli(*args: str):
         return CliRunner().invoke(app, ["--db", db_url, *args, "--today", "2026-11-01"])
 
-    first = cli("rma", "S-0", "--out", str(tmp_path / "first.md"))
+    first = cli("rma", "S-0", "--out", str(tmp_path / "first.md"), "--yes")
     assert first.exit_code == 0, first.output
     packet = json.loads((tmp_path / "first.json").read_text("utf-8"))
     assert (packet["status"], packet["ticket"]) == ("repair", "RMA-S-0-20261101")
@@ -451,6 +509,19 @@ def test_out_of_warranty_the_packet_shows_what_repairs_of_the_model_cost(sick_fl
         assert conn.execute(select(Card.status).where(Card.serial == "S-2")).scalar() == (
             "in_service"
         )
+
+
+def test_with_no_warranty_end_the_packet_says_warranty_unknown(sick_fleet, tmp_path):
+    """No purchase date and no warranty end: the packet neither claims the card out of warranty
+    nor addresses the supplier as if it were in warranty."""
+    from fleetui.telemetry import rma
+
+    _card(sick_fleet, "S-9", "gpu-node-7", None, supplier="Inspur")
+    packet, _paths = rma.open_rma(sick_fleet, "S-9", Config(), TODAY, str(tmp_path / "s9.md"))
+    assert (packet.data["warranty_end"], packet.data["to"]) == (None, None)
+    assert "Warranty unknown (no warranty end recorded); for the repair decision." in packet.text
+    assert "arranty end: unknown" not in packet.text
+    assert "Out of warranty" not in packet.text and "To: " not in packet.text
 
 
 # ---------------------------------------------------------------- item 5: fleetui's /metrics

@@ -490,7 +490,7 @@ def test_every_cli_write_names_its_batch_and_how_to_undo_it(engine, tmp_path):
         ("edit", "U-1", "--notes", "checked", "--reason", "r", "--yes"),
         ("repair", "U-1", "--ticket", "T-1"),
         ("repair", "U-1", "--returned"),
-        ("rma", "U-1", "--out", str(tmp_path / "rma.md")),
+        ("rma", "U-1", "--out", str(tmp_path / "rma.md"), "--yes"),
         ("nodes", "rename", "node-a", "node-b"),
         ("delete", "U-2", "--reason", "r", "--yes"),
     ]

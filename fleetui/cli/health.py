@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
-from fleetui.cli.base import JsonOption, app, err, open_db, out, print_json, settings
+from fleetui.cli.base import JsonOption, app, confirm, err, open_db, out, print_json, settings
 from fleetui.cli.lifecycle import TodayOption, _today
 from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import COMPUTING
 from fleetui.presentation import undo_hint
 
 
@@ -58,22 +59,26 @@ def rma_cmd(
         typer.Option("--out", help="Packet file (markdown; the JSON goes beside it as .json)."),
     ] = None,
     ticket: Annotated[str | None, typer.Option(help="The supplier's RMA number, if known.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     as_json: JsonOption = False,
     today: TodayOption = None,
 ) -> None:
     """Open a card's repair and write its RMA packet (markdown and JSON); undo reverts it."""
-    from fleetui.cli.base import err
     from fleetui.telemetry import rma
 
-    packet, paths = rma.open_rma(
-        open_db(ctx), serial, settings(ctx), _today(today), out_file, ticket
-    )
-    if not packet.data["health"]:  # allowed (a fault seen by eye), but said, as the packet does
+    engine = open_db(ctx)
+    day = _today(today)
+    card = rma.build(engine, serial, settings(ctx), day)
+    if not card["health"]:  # allowed (a fault seen by eye), but said, as the packet does
         err.print(
             f"Card {serial} has no health evidence (no telemetry or Xid recorded); the packet "
             "says so.",
             highlight=False,
         )
+        if card["status"] in COMPUTING:  # a typo in a serial must not take a card away
+            check = f"check the card with `fleetui cards {serial}`"
+            confirm(yes, [], f"Take {serial} out of service into repair?", check, "open it")
+    packet, paths = rma.open_rma(engine, serial, settings(ctx), day, out_file, ticket)
     if as_json:
         print_json(packet.data | {"files": [str(p) for p in paths], "batch": packet.batch})
         return

@@ -141,9 +141,12 @@ def markdown(data: dict[str, Any]) -> str:
     lines = [f"# RMA request: GPU {data['serial']}", "", f"Date: {data['date']}"]
     if data["in_warranty"]:
         lines.append(f"To: {data['to']} (in warranty until {data['warranty_end']})")
+    elif data["warranty_end"] is None:  # neither in nor out of warranty: no end known
+        lines.append("Warranty unknown (no warranty end recorded); for the repair decision.")
     else:
-        end = data["warranty_end"] or "unknown"
-        lines.append(f"Out of warranty (warranty end: {end}); for the repair decision.")
+        lines.append(
+            f"Out of warranty (warranty end: {data['warranty_end']}); for the repair decision."
+        )
     lines += ["", "## The card", ""]
     for label, key in (
         ("Serial", "serial"),

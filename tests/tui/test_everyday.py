@@ -107,6 +107,38 @@ async def test_the_move_dialog_opens_on_its_first_field(demo_engine):
         assert app.screen.focused is app.screen.query_one("#to_team", Select)
 
 
+async def test_the_move_dialog_names_the_highlighted_card_when_none_is_marked(demo_engine):
+    """With nothing marked, `m` moves the highlighted card: its title says so, by serial (it
+    said "Move 1 marked card")."""
+    app = FleetApp(demo_engine, initial_mode="inventory")
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#cards", DataTable)
+        serial = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        await pilot.press("m")
+        await pilot.pause()
+        title = app.screen.query_one("#title", Static)
+        assert str(title.render()) == f"Move the highlighted card {serial}"
+        await pilot.press("escape", "space", "m")
+        await pilot.pause()
+        assert str(app.screen.query_one("#title", Static).render()) == "Move 1 marked card"
+
+
+async def test_a_reloaded_inventory_keeps_the_cursor_on_the_same_card(demo_engine):
+    """A reload (after any write, or `r`) put the cursor back on row 1, so the next key acted on
+    another card; now the highlighted card stays highlighted."""
+    app = FleetApp(demo_engine, initial_mode="inventory")
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#cards", DataTable)
+        await pilot.press("down", "down")
+        chosen = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        await pilot.press("r")
+        await settle(pilot)
+        assert table.cursor_row == 2
+        assert str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value) == chosen
+
+
 async def test_the_footer_keeps_help_at_80_columns(demo_engine):
     app = FleetApp(demo_engine, initial_mode="inventory")
     async with app.run_test(size=(80, 24)) as pilot:

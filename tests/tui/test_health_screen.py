@@ -9,7 +9,9 @@ from sqlalchemy import select
 from textual.widgets import DataTable, Static
 
 from fleetui.app import FleetApp
+from fleetui.core.vocabulary import Status
 from fleetui.db.tables import Card
+from fleetui.screens.dialogs import Confirm
 from fleetui.screens.health import HealthScreen
 from fleetui.telemetry import poller
 from tests.test_health import TODAY, dcgm_node, sick_fleet  # noqa: F401
@@ -41,7 +43,7 @@ async def test_the_dashboard_counts_sick_cards_and_a_opens_the_rma(
         assert isinstance(app.screen, HealthScreen)
         table = app.screen.query_one("#sick", DataTable)
         assert [str(k.value) for k in table.rows] == ["S-2", "S-0", "S-3"]
-        await pilot.press("down", "a")
+        await pilot.press("down", "a", "y")
         await settle(pilot)
     with sick_fleet.connect() as conn:
         assert conn.execute(select(Card.status).where(Card.serial == "S-0")).scalar() == "repair"
@@ -62,3 +64,48 @@ async def test_with_no_telemetry_ever_the_dashboard_and_health_screen_say_so(dem
         assert isinstance(app.screen, HealthScreen)
         status = str(app.screen.query_one("#health-status", Static).content)
         assert status.startswith("No node or metrics store has answered a poll yet")
+
+
+def _status(engine, serial: str) -> str:
+    with engine.connect() as conn:
+        return conn.execute(select(Card.status).where(Card.serial == serial)).scalar_one()
+
+
+async def test_a_asks_naming_the_serial_and_the_list_keeps_the_card_after_reloading(
+    sick_fleet,  # noqa: F811 (the fixture, imported above)
+    tmp_path,
+    monkeypatch,
+):
+    """A trial lost a card this way: `a` took the highlighted card out of service at once, the
+    list reloaded with the cursor back on row 1, and the next `a` hit another card. Now `a` asks
+    first, naming the card, and a reload keeps the cursor on the card (or, when it left the
+    list, on its neighbour)."""
+    monkeypatch.chdir(tmp_path)
+    now = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    await asyncio.to_thread(poller.poll_once, sick_fleet, timeout=2.0, now=now)
+    app = FleetApp(sick_fleet, today=lambda: TODAY)
+    async with app.run_test(size=(140, 36)) as pilot:
+        app.push_screen(HealthScreen(sick_fleet, lambda: TODAY, settings=app.settings))
+        await settle(pilot)
+        table = app.screen.query_one("#sick", DataTable)
+        assert [str(k.value) for k in table.rows] == ["S-2", "S-0", "S-3"]
+        await pilot.press("down", "a")
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm)
+        assert "S-0" in app.screen.question
+        await pilot.press("n")  # kept: nothing written
+        await settle(pilot)
+        assert _status(sick_fleet, "S-0") == Status.IN_SERVICE
+        assert not list(tmp_path.glob("rma-*"))
+        await pilot.press("a", "y")
+        await settle(pilot)
+        assert _status(sick_fleet, "S-0") == Status.REPAIR
+        shown = [str(k.value) for k in table.rows]
+        highlighted = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        assert highlighted == ("S-0" if "S-0" in shown else "S-3")
+        await pilot.press("a")
+        await settle(pilot)
+        assert highlighted in app.screen.question
+        await pilot.press("n")
+        await settle(pilot)
+    assert _status(sick_fleet, "S-2") == Status.IN_SERVICE

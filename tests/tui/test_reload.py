@@ -1,0 +1,37 @@
+"""A table that reloads after a write keeps its cursor on the row the user chose, or, when that
+row left, on its neighbour: a reload used to put it back on row 1, under the next key."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from fleetui.app import FleetApp
+from fleetui.screens.dialogs import Confirm
+from fleetui.screens.telemetry import FIXES, TelemetryScreen
+from tests.test_poll import endpoints, fleet  # noqa: F401
+from tests.tui.test_work import settle
+
+
+async def test_after_a_fix_the_discrepancies_highlight_the_fixed_ones_neighbour(
+    fleet,  # noqa: F811 (the fixture, imported above)
+):
+    app = FleetApp(fleet)
+    async with app.run_test(size=(130, 50)) as pilot:
+        await pilot.press("g")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, TelemetryScreen)
+        table = screen.query_one("#discrepancies", DataTable)
+        before = list(screen.found)
+        at = next(i for i, d in enumerate(before) if i and d.kind in FIXES)  # not on row 1
+        table.focus()
+        await pilot.press(*["down"] * at, "f")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("y")
+        for _ in range(3):  # the fix, the FleetChanged it posts, the reload that starts
+            await settle(pilot)
+        after = screen.found
+        assert before[at] not in after, "the fix resolved the highlighted discrepancy"
+        neighbour = next(d for d in (*before[at + 1 :], *before[:at][::-1]) if d in after)
+        assert after[table.cursor_row] == neighbour != after[0]
