@@ -21,7 +21,7 @@ from fleetui.screens.dashboard import DashboardScreen
 from fleetui.screens.help import HelpScreen
 from fleetui.screens.inventory import PAGE_SIZE, InventoryScreen
 from fleetui.screens.plain import PlainLabel
-from tests.tui.test_work import import_screen_with
+from tests.tui.test_work import import_screen_with, opened
 
 
 async def settle(pilot) -> None:
@@ -323,10 +323,7 @@ async def test_teams_screen_lists_holdings_with_projects(demo_engine):
 
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
-        assert isinstance(app.screen, TeamsScreen)
+        await opened(pilot, "t", TeamsScreen)
         table = app.screen.query_one("#holdings", DataTable)
         rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
         assert rows[0][0] == "LLM" and "  pretrain" in [r[0] for r in rows]
@@ -349,10 +346,7 @@ async def test_teams_screen_marks_a_quota_exceeded_as_teams_list_does(db_url, en
     over_quota_fleet(db_url, tmp_path)
     app = FleetApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
-        assert isinstance(app.screen, TeamsScreen)
+        await opened(pilot, "t", TeamsScreen)
         table = app.screen.query_one("#holdings", DataTable)
         quota = {
             str(row[0]).strip(): row[3] for row in map(table.get_row_at, range(table.row_count))

@@ -23,7 +23,7 @@ from fleetui.screens.telemetry import TelemetryScreen
 from fleetui.telemetry import poller
 from tests.loopback import serving
 from tests.tui.test_snapshots import dcgm_page
-from tests.tui.test_work import settle
+from tests.tui.test_work import opened, settle
 
 
 def test_a_chart_ordered_largest_first_says_so_and_breaks_ties_by_label():
@@ -37,10 +37,7 @@ def test_a_chart_ordered_largest_first_says_so_and_breaks_ties_by_label():
 async def test_the_lifecycle_team_bars_are_largest_first(demo_engine):
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        assert isinstance(app.screen, LifecycleScreen)
+        await opened(pilot, "l", LifecycleScreen)
         compute = app.screen.query_one("#teams", Static).content.renderables[0]
         assert "largest first" in str(compute.title)
         pflops = [
@@ -219,10 +216,7 @@ async def test_poll_now_asks_a_node_that_is_backing_off(engine):
     poller.add_node(engine, "dead-node", dead, "agent")
     app = FleetApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("g")
-        await settle(pilot)
-        assert isinstance(app.screen, TelemetryScreen)
+        await opened(pilot, "g", TelemetryScreen)
         status = app.screen.query_one("#telemetry-status", Static)
         assert "0 of 1 node answered" in str(status.content)
         await pilot.press("r")

@@ -4,6 +4,7 @@ and every screen current after a write made in the app."""
 from __future__ import annotations
 
 from contextlib import suppress
+from typing import TypeVar
 
 from textual.app import App
 from textual.widgets import Button, DataTable, Input, Select, Static
@@ -27,6 +28,8 @@ from fleetui.store import BUSY, open_fleet
 
 MARKED = "SN[b]1[/b]"
 
+S = TypeVar("S")
+
 
 async def settle(pilot, rounds: int = 3) -> None:
     """Let workers finish, then the messages they post (FleetChanged) and the reloads those
@@ -35,6 +38,15 @@ async def settle(pilot, rounds: int = 3) -> None:
         with suppress(WorkerCancelled):  # one replaced by a newer one (exclusive)
             await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+
+
+async def opened(pilot, key: str, kind: type[S]) -> S:
+    """The screen `key` opens, the app settled before and after."""
+    await settle(pilot)
+    await pilot.press(key)
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, kind), pilot.app.screen
+    return pilot.app.screen
 
 
 async def import_screen_with(pilot, path, checked: bool = False) -> ImportScreen:
