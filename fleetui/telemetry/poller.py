@@ -384,11 +384,11 @@ def poll_once(
             result.stores_answered += 1
         store_marks.append(_mark(store, now, answer.problem))
         for node, held, problem in _store_nodes(engine, store, answer, now):
+            result.polled += 1  # asked through its store, answered or not
             if held is None:
                 result.failed.append(f"{node['hostname']}: {problem}")
                 marks.append(_mark(node, now, problem))
             else:
-                result.polled += 1
                 ok_ids.append(node["id"])
                 rows += held
                 marks.append(_mark(node, now))
