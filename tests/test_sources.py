@@ -534,6 +534,7 @@ def test_a_node_its_store_no_longer_reports_is_stale_and_keeps_its_readings(engi
     assert (first.gpus, first.failed) == (2, [])
     assert (second.gpus, second.failed) == (1, ["b: not in its store"])
     assert second.summary().startswith("1 of 2 nodes answered")  # b was asked, through dc1
+    assert reconcile.not_compared(engine) == 1  # `reconcile` says so under its list
     with engine.connect() as conn:
         kept = conn.execute(
             select(Node.hostname, GpuSample.uuid, GpuSample.xid)

@@ -258,6 +258,12 @@ def reconcile_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
             )
         if not found:
             out.print("Telemetry and the inventory agree.", highlight=False)
+        if stale := reconcile.not_compared(engine):
+            err.print(
+                f"Not compared: {units.counted(stale, 'node')} whose last poll failed "
+                "(`fleetui nodes list` says why).",
+                highlight=False,
+            )
     if found:
         raise typer.Exit(1)
 

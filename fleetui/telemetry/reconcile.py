@@ -66,6 +66,15 @@ def _answered():
     return select(node_t.c.id).where(node_t.c.failures == 0, node_t.c.polled_at.isnot(None))
 
 
+def not_compared(engine: Engine) -> int:
+    """How many nodes telemetry reaches (directly or through a store) failed their last poll:
+    their cards are neither seen nor missing, so a list of discrepancies says nothing of them."""
+    polled = node_t.c.telemetry_url.isnot(None) | node_t.c.source_id.isnot(None)
+    with engine.connect() as conn:
+        stale = select(func.count()).where(polled, node_t.c.failures > 0)
+        return conn.execute(stale).scalar_one()
+
+
 def require_fresh(engine: Engine) -> None:
     """NothingCompared unless some node or metrics store answered its last poll."""
     with engine.connect() as conn:
