@@ -384,6 +384,10 @@ def test_health_lists_sick_cards_and_rma_opens_the_repair_and_writes_the_packet(
     ticket = data["ticket"]  # a second packet the same day: why it stops, and what to do
     assert f"card S-0 is in repair already (ticket {ticket})" in again.stderr
     assert "give another --out" in again.stderr
+    # still sick (nothing cleared its Xid), and the list says it is in repair already
+    shown = cli("health", "--today", "2026-11-01").stdout
+    assert "(status: repair)" in shown and shown.count("(status:") == 1
+    assert "occurrence" in packet.read_text("utf-8")  # "1 occurrence", never "1 times"
     assert cli("undo", data["batch"]).exit_code == 0  # an audited batch like any other
     with sick_fleet.connect() as conn:
         assert conn.execute(select(Card.status).where(Card.serial == "S-0")).scalar() == (
@@ -455,7 +459,8 @@ def test_rma_with_yes_of_a_card_without_health_evidence_warns_and_opens(
     done = CliRunner().invoke(app, ["--db", db_url, "rma", "S-1", "--out", str(packet), "--yes"])
     assert done.exit_code == 0, done.output
     assert done.stderr == (
-        "Card S-1 has no health evidence (no telemetry or Xid recorded); the packet says so.\n"
+        "Card S-1 has no health evidence (no reading or Xid of it calls for a hand); "
+        "the packet says so.\n"
     )
     assert done.stdout.startswith("Card S-1: repair opened; packet ")
     assert "No health evidence was recorded for this card." in packet.read_text("utf-8")

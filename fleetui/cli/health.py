@@ -11,7 +11,7 @@ from fleetui.cli.lifecycle import TodayOption, _today
 from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import COMPUTING
+from fleetui.core.vocabulary import COMPUTING, Status
 from fleetui.presentation import undo_hint
 
 
@@ -38,7 +38,8 @@ def health_cmd(ctx: typer.Context, as_json: JsonOption = False, today: TodayOpti
                 c.node,
                 c.pci_bus_id,
                 c.team or "-",
-                health.ACTION_TEXT[c.action],
+                health.ACTION_TEXT[c.action]
+                + ("" if c.status == Status.IN_SERVICE else f"\n(status: {c.status})"),
                 "\n".join(c.evidence),
                 f"{c.warranty} ({c.warranty_end})" if c.warranty_end else c.warranty,
                 c.supplier or "-",
@@ -71,8 +72,8 @@ def rma_cmd(
     card = rma.build(engine, serial, settings(ctx), day)
     if not card["health"]:  # allowed (a fault seen by eye), but said, as the packet does
         err.print(
-            f"Card {serial} has no health evidence (no telemetry or Xid recorded); the packet "
-            "says so.",
+            f"Card {serial} has no health evidence (no reading or Xid of it calls for a hand); "
+            "the packet says so.",
             highlight=False,
         )
         if card["status"] in COMPUTING:  # a typo in a serial must not take a card away

@@ -172,7 +172,8 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(
             f"- {e['first_seen']} to {e['last_seen']}, {e['node']} {e['pci_bus_id']}: "
             f"{e['text']}; kind {e['kind']}, code {e['code']}, value {e['value']}, "
-            f"seen {e['occurrences']} times{'' if e['active'] else ' (no longer reported)'}"
+            f"{units.counted(e['occurrences'], 'occurrence')}"
+            f"{'' if e['active'] else ' (no longer reported)'}"
         )
         if e["nvidia"]:
             nv = e["nvidia"]
