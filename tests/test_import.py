@@ -281,8 +281,9 @@ def test_a_quote_never_closed_is_named_not_read_as_one_long_value(engine, tmp_pa
     text = HEADER + ROWS[0] + "\n" + ",".join(row) + "\n" + ROWS[1] + "\n"
     result = load(engine, write(tmp_path, text), create_missing=True)
     assert result.rows == 2 and not result.written
-    assert [str(e) for e in result.errors] == [
-        f"row 3: a quote opened in column '{where}' is never closed"
+    assert [str(e) for e in result.errors] == [  # and that the row after it is in it
+        f"row 3: a quote opened in column '{where}' is never closed "
+        "(1 more line of the file inside it)"
     ]
 
 

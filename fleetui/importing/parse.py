@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
+from fleetui.core import units
 from fleetui.db.tables import INTEGER_MAX, Card, Node, Project, Team, length_of, table_of, unfit
 from fleetui.importing.cells import (
     MISSING,
@@ -240,7 +241,10 @@ class ChunkParser:
         for row, cells in zip(numbers, rows, strict=True):
             if unclosed is not None and row == unclosed[0]:
                 where = self._column(unclosed[1])
-                reason = f"a quote opened in column '{where}' is never closed"
+                lines = cells[unclosed[1]].rstrip("\r\n").count("\n")  # those it swallowed
+                reason = f"a quote opened in column '{where}' is never closed" + (
+                    f" ({units.counted(lines, 'more line')} of the file inside it)" if lines else ""
+                )
             elif len(cells) < self.needed or "".join(cells[self.width :]).strip():
                 reason = f"{len(cells)} cells where the header has {self.width}"
                 self.widest = max(self.widest, len(cells))
