@@ -145,7 +145,7 @@ def batches(
         elif batch_id in first_card:  # a batch of card changes only: its first card's
             e = first_card[batch_id]
             changed = ", ".join(changes(e.before, e.after, names))  # none for a card added
-            summary = f"{e.serial}: {changed}" if changed else e.serial
+            summary = ": ".join(filter(None, (e.serial, changed)))
             summary += f" and {units.counted(cards - 1, 'more card')}" if cards > 1 else ""
         else:
             summary = ""
