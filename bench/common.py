@@ -33,6 +33,14 @@ def demo_database(cards: int, seed: int = 7, rebuild: bool = False) -> Path:
     return path
 
 
+# A child's own peak RSS, in MiB, for the code children run: getrusage's ru_maxrss is not it on
+# Linux, which carries the forking parent's peak over into the child past exec (a bench holding
+# a 1M-card demo it just built made a trivial app's peak read 219 MiB).
+PEAK_RSS = (
+    "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1]) / 1024"
+)
+
+
 def installed_env() -> dict[str, str]:
     """The environment for a timed child process, with Python's bytecode cached as in an
     installed fleetui (pip compiles it at install time). With PYTHONDONTWRITEBYTECODE set where

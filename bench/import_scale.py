@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import record, spread
+from bench.common import PEAK_RSS, record, spread
 from fleetui.importing.columns import EXPORT_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,8 +81,9 @@ def make_file(path: Path, rows: int, seed: int = 1) -> None:
             )
 
 
-CHILD_FLEETUI = """
-import json, resource, sys, time
+CHILD_FLEETUI = (
+    """
+import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from fleetui.config import Config
 from fleetui.store import open_fleet
@@ -94,11 +95,15 @@ result = run_import(engine, sys.argv[3], ImportOptions(create_missing=True, conf
 elapsed = time.perf_counter() - started
 assert result.error_count == 0, result.errors[:3]
 print(json.dumps({"seconds": elapsed, "summary": result.summary(),
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": """
+    + PEAK_RSS
+    + """}))
 """
+)
 
-CHILD_BASELINE = """
-import csv, json, resource, sqlite3, sys, time
+CHILD_BASELINE = (
+    """
+import csv, json, sqlite3, sys, time
 db, path, verb = sys.argv[1], sys.argv[2], sys.argv[3]
 conn = sqlite3.connect(db)
 conn.execute("PRAGMA journal_mode=WAL")
@@ -114,8 +119,11 @@ with conn:
     conn.executemany(f"{verb} INTO raw_card VALUES ({','.join('?' * 13)})", rows)
 elapsed = time.perf_counter() - started
 print(json.dumps({"seconds": elapsed,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": """
+    + PEAK_RSS
+    + """}))
 """
+)
 
 
 CHILD_FLOOR = """

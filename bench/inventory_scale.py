@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import demo_database, installed_env, record, report, runs
+from bench.common import PEAK_RSS, demo_database, installed_env, record, report, runs
 
 PAGE = """
 SELECT c.id, c.serial, c.uuid, m.name, n.hostname, t.name, p.name, c.status, c.purchase_date,
@@ -39,8 +39,9 @@ WHERE {where} ORDER BY c.serial LIMIT 100
 # What `fleetui` does from process start to a complete dashboard (the totals, the tables and
 # the alerts line filled in and painted), then 20 inventory pages; prints when the dashboard
 # was complete and the peak RSS after the pages.
-CHILD = """
-import asyncio, json, resource, sys, time
+CHILD = (
+    """
+import asyncio, json, sys, time
 import fleetui.cli.root  # what `fleetui` loads before it opens the database: typer, the root
 from fleetui.store import open_fleet
 from fleetui.app import FleetApp
@@ -68,15 +69,19 @@ async def main():
             await pilot.press("pagedown")
             await until(lambda: app.screen.pages_shown > before)
         await pilot.pause()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = """
+    + PEAK_RSS
+    + """
     print(json.dumps({"shown": shown, "rss_mib": rss}))
 
 asyncio.run(main())
 """
+)
 
 # The baseline: a trivial Textual app, started and shown the same way.
-TRIVIAL = """
-import asyncio, json, resource, time
+TRIVIAL = (
+    """
+import asyncio, json, time
 from textual.app import App
 from textual.widgets import Static
 
@@ -88,11 +93,14 @@ async def main():
     async with Trivial().run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         shown = time.time()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = """
+    + PEAK_RSS
+    + """
     print(json.dumps({"shown": shown, "rss_mib": rss}))
 
 asyncio.run(main())
 """
+)
 
 
 def from_process_start(code: str, *args: str) -> tuple[float, float]:
