@@ -159,6 +159,7 @@ DASHBOARD_SCREENS = [
     "dashboard",
     "footer",
     "freshness",
+    "keep",
     "keymap",
     "messages",
     "plain",

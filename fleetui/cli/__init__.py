@@ -82,7 +82,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "poll": (
         ("telemetry",),
         "Poll the registered nodes and metrics stores (each round starts after the previous one "
-        "finished); with none registered, read this host's GPUs through NVML.",
+        "finished; a node or store that failed is asked again after a wait that doubles, but "
+        "--once asks every one); with none registered, read this host's GPUs through NVML.",
     ),
     "reconcile": (
         ("telemetry",),
