@@ -349,7 +349,6 @@ class GpuSample(SQLModel, table=True):
     remapped_rows_failure: float | None = None
     throttle_reasons: float | None = None  # NVML / DCGM clock event reasons bitmask
     util_window_avg: float | None = None  # over the idle window, as a metrics store computed it
-    util_window_max: float | None = None
     health: str = ""  # ';'-separated flags
     lost: bool = False
     seen_at: datetime = Field(default_factory=utcnow)

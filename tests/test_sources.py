@@ -178,7 +178,7 @@ def test_a_store_poll_lands_where_node_polls_land(store, engine, db_url):
     with engine.connect() as conn:
         hosts = set(conn.execute(select(Node.hostname)).scalars())
         sick = conn.execute(
-            select(GpuSample.health, GpuSample.temperature_c, GpuSample.util_window_max).where(
+            select(GpuSample.health, GpuSample.temperature_c, GpuSample.util_window_avg).where(
                 GpuSample.serial == "S4"
             )
         ).one()
@@ -408,8 +408,10 @@ def test_the_queries_follow_the_dcgm_field_table():
             assert attribute not in asked and name not in " ".join(asked.values())
     assert "UUID, modelName, DCGM_FI_DEV_SERIAL)" in next(iter(asked.values()))  # identities
     assert "avg_over_time(DCGM_FI_DEV_GPU_UTIL" in asked["util_window_avg"]
-    # never a request per node: one query per attribute, whichever name DCGM gives it
-    assert len(asked) == len(kept) + 2
+    # never a request per node: one query per attribute, whichever name DCGM gives it, and
+    # one for the idle window's average (its peak is read by nothing, so never asked for)
+    assert len(asked) == len(kept) + 1
+    assert "max_over_time" not in " ".join(asked.values())
 
 
 def test_sources_cli_add_list_remove(db_url, tmp_path):

@@ -12,7 +12,7 @@ from fleetui.db.tables import GpuSample, length_of, table_of
 from fleetui.telemetry import health, http, prometheus
 
 sample_t = table_of(GpuSample)
-WINDOW = ("util_window_avg", "util_window_max")  # utilization over the idle window: stores only
+WINDOW = ("util_window_avg",)  # utilization over the idle window: stores only
 SAMPLE_COLUMNS = (
     "node_id",
     "pci_bus_id",

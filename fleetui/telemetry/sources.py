@@ -30,7 +30,7 @@ MAX_RESPONSE = 512 << 20  # a whole fleet's series in one answer
 PLACE = ("Hostname", "hostname", "gpu", "pci_bus_id")
 IDENTITY = (*PLACE, "UUID", "modelName", "DCGM_FI_DEV_SERIAL")
 UTIL = "DCGM_FI_DEV_GPU_UTIL"
-WINDOW = dict(zip(samples.WINDOW, ("avg_over_time", "max_over_time"), strict=True))
+WINDOW = dict(zip(samples.WINDOW, ("avg_over_time",), strict=True))
 _MATCHER = re.compile(r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*')
 
 
