@@ -180,11 +180,12 @@ class FleetApp(App[None]):
 
     def action_request(self) -> None:
         """Ask for N cards or X PFLOPS (of some models, from a team), preview, then move."""
+        from fleetui.presentation import history_hint
         from fleetui.screens.reallocate import ReallocateModal
 
         def moved(batch: str | None) -> None:
             if batch:
-                self.notify(f"Moved (batch {batch[:8]}; undo from History).")
+                self.notify(f"Moved ({history_hint(batch)}).")
 
         self.push_screen(
             ReallocateModal(self.engine, today=self.today, settings=self.settings), moved

@@ -125,6 +125,11 @@ def undo_hint(batch: str, undoable: bool = True) -> str:
     return f"Batch {batch[:8]} (undo: fleetui undo {batch[:8]})."
 
 
+def history_hint(batch: str) -> str:
+    """The TUI's word on a write: its batch, and where to undo it."""
+    return f"batch {batch[:8]}; undo from History"
+
+
 def batch_lines(batch: Batch) -> list[str]:
     """A batch as lines of at most WIDTH characters."""
     head = f"{batch.at:%Y-%m-%d %H:%M}  {batch.batch_id[:8]}  {batch.actor}  {batch.action}"

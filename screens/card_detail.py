@@ -16,6 +16,7 @@ from textual.widgets import Header, Static
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.inventory.cards import CardDetail, detail
+from fleetui.presentation import history_hint
 from fleetui.screens.edit_cards import EditModal
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged
@@ -78,7 +79,7 @@ class CardDetailScreen(Screen):
     def action_edit(self) -> None:
         def edited(batch: str | None) -> None:
             if batch:
-                self.notify(f"Edited (batch {batch[:8]}; undo from History).")
+                self.notify(f"Edited ({history_hint(batch)}).")
 
         self.app.push_screen(EditModal(self.engine, [self.serial], settings=self.settings), edited)
 

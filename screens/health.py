@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Header, Static
 
 from fleetui.config import Config
 from fleetui.core import units
+from fleetui.presentation import history_hint
 from fleetui.screens.dialogs import Confirm
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.keep import same_row
@@ -102,7 +103,7 @@ class HealthScreen(Screen):
 
         def opened(result: tuple[rma.Packet, list]) -> None:
             packet, paths = result
-            how = f"batch {packet.batch[:8]}; undo from History" if packet.batch else "in repair"
+            how = history_hint(packet.batch) if packet.batch else "in repair"
             self.notify(f"RMA for {serial} ({how}): {paths[0]}")
 
         def answered(yes: bool | None) -> None:

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Header, Input, Static
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.inventory import cards as inventory
+from fleetui.presentation import history_hint
 from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.edit_cards import EditModal
 from fleetui.screens.footer import FleetFooter
@@ -231,7 +232,7 @@ class InventoryScreen(Screen):
             if batch:
                 self.marked.clear()
                 edited = units.counted(len(serials), "card")
-                self.notify(f"Edited {edited} (batch {batch[:8]}; undo from History).")
+                self.notify(f"Edited {edited} ({history_hint(batch)}).")
 
         self.app.push_screen(EditModal(self.engine, serials, settings=self.settings), edited)
 
@@ -244,7 +245,7 @@ class InventoryScreen(Screen):
             if batch:
                 self.marked.clear()
                 moved = units.counted(len(serials), "card")
-                self.notify(f"Moved {moved} (batch {batch[:8]}; undo from History).")
+                self.notify(f"Moved {moved} ({history_hint(batch)}).")
 
         self.app.push_screen(
             ReallocateModal(

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Header, Static
 
+from fleetui.presentation import history_hint
 from fleetui.screens.dialogs import Confirm
 from fleetui.screens.fit import fill
 from fleetui.screens.footer import FleetFooter
@@ -185,7 +186,9 @@ class TelemetryScreen(Screen):
                     reconcile.fix,
                     self.engine,
                     found,
-                    on_done=self.notify,
+                    on_done=lambda fixed: self.notify(
+                        f"{fixed.said} ({history_hint(fixed.batch)})."
+                    ),
                     on_error=lambda problem: self.notify(problem, severity="warning"),
                     group="telemetry-fix",
                     writes=True,

@@ -325,6 +325,27 @@ def test_reconcile_fix_is_the_screens_f_from_the_cli(fleet, db_url):
     assert (added["action"], added["summary"]) == ("reconcile.add", "S9")  # not "S9: "
 
 
+def test_a_reconcile_fix_names_its_batch_and_undo_takes_it_back(fleet, db_url):
+    """Like every other CLI write, a fix says its batch and the command that undoes it."""
+    runner = CliRunner()
+    poller.poll_once(fleet, timeout=1.0)
+
+    def cli(*args):
+        return runner.invoke(app, ["--db", db_url, *args])
+
+    moved = cli("reconcile", "fix", "S2")
+    assert moved.exit_code == 0, moved.output
+    said, hint = moved.stdout.strip().split(" Batch ")
+    assert said == "Card S2 is now recorded on node-b."
+    batch = hint.split()[0]
+    assert f"(undo: fleetui undo {batch})" in moved.stdout
+    assert inventory.detail(fleet, "S2", settings=Config()).fields["node"] == "node-b"
+    assert cli("undo", batch).exit_code == 0
+    assert inventory.detail(fleet, "S2", settings=Config()).fields["node"] != "node-b"
+    fixed = json.loads(cli("reconcile", "fix", "S2", "--json").stdout)[0]
+    assert fixed["batch"] == json.loads(cli("history", "--json").stdout)[0]["batch_id"]
+
+
 def test_a_cards_history_is_the_same_in_the_cli_and_the_tui(fleet, db_url):
     """Keyed by card: another (deleted) card's events under the same serial belong to neither."""
     poller.poll_once(fleet, timeout=1.0)

@@ -288,14 +288,19 @@ def reconcile_fix(
     results = []
     for d in chosen:
         try:
-            results.append(d.as_dict() | {"done": reconcile.fix(engine, d)})
+            fixed = reconcile.fix(engine, d)
+            results.append(d.as_dict() | {"done": fixed.said, "batch": fixed.batch})
         except UserError as exc:
             results.append(d.as_dict() | {"error": str(exc)})
     if as_json:
         print_json(results)
     else:
         for r in results:
-            line = r.get("done") or f"{r['kind']} {r['serial'] or '-'}: {r['error']}"
+            line = (
+                f"{r['done']} {undo_hint(r['batch'])}"
+                if "done" in r
+                else f"{r['kind']} {r['serial'] or '-'}: {r['error']}"
+            )
             out.print(line, highlight=False, markup=False)
         if not results:
             out.print("Telemetry and the inventory agree: nothing to fix.", highlight=False)

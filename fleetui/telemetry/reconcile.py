@@ -55,6 +55,14 @@ def matching(found: list[Discrepancy], key: str) -> list[Discrepancy]:
     return chosen
 
 
+@dataclass(frozen=True)
+class Fixed:
+    """What a fix did, in a sentence, and the batch that logged it (undo takes it back)."""
+
+    said: str
+    batch: str
+
+
 class NothingCompared(UserError):
     """No fresh telemetry: an empty list of discrepancies would claim an agreement never checked."""
 
@@ -230,7 +238,7 @@ def idle_cards(
 # ---------------------------------------------------------------- one-key fixes
 
 
-def fix(engine: Engine, found: Discrepancy, actor: str | None = None) -> str:
+def fix(engine: Engine, found: Discrepancy, actor: str | None = None) -> Fixed:
     """Act on a discrepancy, as one audited (undoable) batch; returns what was done.
 
     unknown -> add the reported GPU as a card in service on its node; moved -> record the card
@@ -246,7 +254,7 @@ def fix(engine: Engine, found: Discrepancy, actor: str | None = None) -> str:
         if card is None:
             raise UserError(f"No card has serial '{found.serial}' any more.")
         if found.kind == "moved":
-            change_card(
+            batch = change_card(
                 conn,
                 card,
                 Action.RECONCILE_MOVE,
@@ -255,11 +263,11 @@ def fix(engine: Engine, found: Discrepancy, actor: str | None = None) -> str:
                 "telemetry reported it here",
                 actor,
             )
-            return f"Card {found.serial} is now recorded on {found.node}."
+            return Fixed(f"Card {found.serial} is now recorded on {found.node}.", batch)
         if found.kind == "missing":
             note = f"missing since {datetime.now(UTC):%Y-%m-%d} (not reported by {found.node})"
             notes = f"{card['notes']}; {note}" if card["notes"] else note
-            change_card(
+            batch = change_card(
                 conn,
                 card,
                 Action.RECONCILE_MISSING,
@@ -268,11 +276,11 @@ def fix(engine: Engine, found: Discrepancy, actor: str | None = None) -> str:
                 "its node did not report it",
                 actor,
             )
-            return f"Card {found.serial} is off {found.node}, noted as missing."
+            return Fixed(f"Card {found.serial} is off {found.node}, noted as missing.", batch)
     raise UserError("A model mismatch needs a person: check the card or correct its record.")
 
 
-def _add(conn: Connection, node_id: int | None, found: Discrepancy, actor: str | None) -> str:
+def _add(conn: Connection, node_id: int | None, found: Discrepancy, actor: str | None) -> Fixed:
     sample = (
         conn.execute(
             select(sample_t).where(
@@ -306,13 +314,14 @@ def _add(conn: Connection, node_id: int | None, found: Discrepancy, actor: str |
             status=Status.IN_SERVICE,
         ),
     )
+    batch = audit.new_batch_id()
     audit.record(
         conn,
-        batch_id=audit.new_batch_id(),
+        batch_id=batch,
         action=Action.RECONCILE_ADD,
         actor=actor,
         reason=f"reported by {found.node}",
         changes=[(card_id, None, {"version": 1})],
         serials=[serial],
     )
-    return f"Card {serial} ({spec.name}) added on {found.node}."
+    return Fixed(f"Card {serial} ({spec.name}) added on {found.node}.", batch)
