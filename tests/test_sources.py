@@ -422,6 +422,8 @@ def test_sources_cli_add_list_remove(db_url, tmp_path):
         (["--prometheus", "http://127.0.0.1:99999"], "the port must be a number from 1 to 65535"),
         (["--prometheus", "http://exa mple.com"], "a host name has no spaces"),
         (["--prometheus", "http://ops:hunter2@prom:9090"], "not in the URL"),
+        (["--prometheus", "http://prom:9090/?password=hunter2"], "holds a secret (password)"),
+        (["--prometheus", "http://prom:9090/?tenant=a&access_token=hunter2"], "not in the URL"),
         (["--prometheus", "http://x", "--match", "job=dcgm"], "is not a list of label matchers"),
         (["--prometheus", "http://x", "--token-file", str(tmp_path / "no")], "Cannot read"),
         (["--prometheus", "https://x", "--ca-file", str(token)], "not a readable PEM bundle"),

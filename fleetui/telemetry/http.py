@@ -13,11 +13,12 @@ import asyncio
 import base64
 import json
 import os
+import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import orjson
@@ -27,6 +28,8 @@ from fleetui.telemetry.agent import read_token
 
 MAX_RESPONSE = 8 << 20
 SCHEMES = ("http", "https")
+# query parameters that carry a secret (password=, access_token=, api_key=, ...)
+_SECRET_PARAM = re.compile(r"(?i)pass|secret|token|key$|auth|credential|signature")
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,20 @@ def decode_json(body: bytes) -> object:
 
 def check_url(url: str) -> str:
     """`url` if it is an http(s) URL with a host (and a port, if any, that exists) and no
-    credentials; UserError otherwise. URLs are stored and listed as they are: a password in one
-    would be shown to anyone listing nodes or sources."""
+    credentials, in its user part or its query; UserError otherwise. URLs are stored and listed
+    as they are: a password in one would be shown to anyone listing nodes or sources."""
     parts = urlsplit(url.strip())
     if "@" in parts.netloc:
         raise UserError(
             "Give the user and password in a --basic-auth-file (or a --token-file), not in the URL."
+        )
+    secret = [
+        k for k, _ in parse_qsl(parts.query, keep_blank_values=True) if _SECRET_PARAM.search(k)
+    ]
+    if secret:
+        raise UserError(
+            f"The URL's query holds a secret ({secret[0]}): give it in a --token-file or a "
+            "--basic-auth-file, not in the URL (URLs are listed as they are)."
         )
     if parts.scheme not in SCHEMES or not parts.hostname or not parts.netloc.isprintable():
         raise UserError(f"{url!r} is not an http:// or https:// URL.")
