@@ -7,6 +7,7 @@ tuples a chunk at a time, so memory stays flat in the fleet's size."""
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterator, Sequence
 from datetime import date
 from decimal import Decimal
@@ -56,6 +57,9 @@ def _columns() -> dict[str, ColumnElement[Any]]:
 
 SELECTED = ("id", "model_key", *EXPORT_FIELDS)  # the id and model key feed the rules only
 _AT = {name: i for i, name in enumerate(SELECTED)}
+_RULES_READ = ("purchase_date", "warranty_end", "model_key", "supplier", "service_life_years")
+_rule_inputs = operator.itemgetter(*(_AT[name] for name in _RULES_READ))
+_PRICE = EXPORT_FIELDS.index("price")
 
 
 def _select() -> Select:
@@ -69,23 +73,23 @@ def _day(value: Any) -> date | None:
 
 class _Rules:
     """The lifecycle figures of a card, memoised: a fleet has far fewer distinct inputs
-    (purchase date, warranty, model, supplier, service life) than cards."""
+    (purchase date, warranty, model, supplier, service life) than cards; so are prices as text
+    (a fleet buys many cards at one price)."""
 
     def __init__(self, settings: Config) -> None:
         self.settings = settings
         self.known: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
+        self.prices: dict[int, str] = {}
+
+    def price(self, minor: int) -> str:
+        if minor not in self.prices:
+            if len(self.prices) >= 65_536:  # prices all different: memory stays flat
+                self.prices.clear()
+            self.prices[minor] = str(Decimal(minor) / 100)
+        return self.prices[minor]
 
     def __call__(self, row: Sequence[Any]) -> tuple[Any, Any, Any]:
-        key = tuple(
-            row[_AT[f]]
-            for f in (
-                "purchase_date",
-                "warranty_end",
-                "model_key",
-                "supplier",
-                "service_life_years",
-            )
-        )
+        key = _rule_inputs(row)
         if key not in self.known:
             purchased, given, model_key, supplier, years = key
             purchased, given = _day(purchased), _day(given)
@@ -101,7 +105,8 @@ def _values(row: Sequence[Any], rules: _Rules) -> list[Any]:
     rules' figures."""
     values = list(row[2:])
     minor = row[_AT["price"]]
-    values[EXPORT_FIELDS.index("price")] = str(Decimal(minor) / 100) if minor is not None else None
+    if minor is not None:
+        values[_PRICE] = rules.price(minor)
     values.extend(rules(row))
     return values
 
