@@ -6,11 +6,13 @@ stores mix, and a store that fails is a stale state with its reason."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import insert, select
@@ -288,6 +290,24 @@ class _Fake(BaseHTTPRequestHandler):
 OK = {"status": "success", "data": {"resultType": "vector", "result": []}}
 
 
+class _Joining(_Fake):
+    """A query API that answers every query with `series` (labels, value), their labels joined
+    as the query's label_join asks, as a store would."""
+
+    series: list[tuple[dict, str]] = []
+
+    def do_GET(self):
+        query = parse_qs(urlsplit(self.path).query)["query"][0]
+        key, sep, *names = re.findall(r'"([^"]*)"', query.rsplit("label_join(", 1)[1])
+        assert sep == "\\x1f"
+        result = [
+            {"metric": {key: "\x1f".join(labels.get(n, "") for n in names)}, "value": [1.0, v]}
+            for labels, v in self.series
+        ]
+        self.answer = (200, OK | {"data": {"resultType": "vector", "result": result}})
+        super().do_GET()
+
+
 @pytest.mark.parametrize(
     "answer, why",
     [
@@ -350,10 +370,9 @@ def test_a_stores_gpus_are_checked_one_node_at_a_time(engine):
         ({"Hostname": "bad", "pci_bus_id": "00000000:18:00.0", "UUID": "G" * 100}, "1"),
         ({"pci_bus_id": "00000000:2A:00.0"}, "5"),
         ({"Hostname": "good", "gpu": "1"}, "NaN"),
+        ({"Hostname": "odd\x1fname", "gpu": "2"}, "1"),  # the separator in a label: unplaced
     ]
-    result = [{"metric": m, "value": [1.0, v]} for m, v in series]
-    answer = (200, OK | {"data": {"resultType": "vector", "result": result}})
-    handler = type("Fake", (_Fake,), {"answer": answer, "hang": threading.Event()})
+    handler = type("Fake", (_Joining,), {"series": series})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -403,10 +422,13 @@ def test_the_queries_follow_the_dcgm_field_table():
     for name, attribute in prometheus.DCGM_FIELDS.items():
         if attribute in kept:
             assert name + '{job="fleet"}' in asked[attribute]
-            assert asked[attribute].startswith("max by (Hostname, hostname, gpu, pci_bus_id")
+            assert asked[attribute].startswith("max by (fleetui_gpu) (label_join(")
         else:
             assert attribute not in asked and name not in " ".join(asked.values())
-    assert "UUID, modelName, DCGM_FI_DEV_SERIAL)" in next(iter(asked.values()))  # identities
+    place = '"fleetui_gpu", "\\x1f", "Hostname", "hostname", "gpu", "pci_bus_id"'
+    assert all(place in query for query in asked.values())
+    first = next(iter(asked.values()))
+    assert first.endswith(f'{place}, "UUID", "modelName", "DCGM_FI_DEV_SERIAL"))')  # identities
     assert "avg_over_time(DCGM_FI_DEV_GPU_UTIL" in asked["util_window_avg"]
     # never a request per node: one query per attribute, whichever name DCGM gives it, and
     # one for the idle window's average (its peak is read by nothing, so never asked for)
@@ -513,24 +535,16 @@ def test_a_node_its_store_no_longer_reports_is_stale_and_keeps_its_readings(engi
     """A host missing from a good answer (its exporter stopped) is stale, "not in its store",
     and keeps the readings it had: its Xid stays evidence, never cleared by silence."""
 
-    def gpu(host: str, uuid: str) -> dict:
-        labels = {"Hostname": host, "pci_bus_id": "00000000:18:00.0", "UUID": uuid}
-        return {"metric": labels, "value": [1.0, "79"]}
+    def gpu(host: str, uuid: str) -> tuple[dict, str]:
+        return {"Hostname": host, "pci_bus_id": "00000000:18:00.0", "UUID": uuid}, "79"
 
-    handler = type("Fake", (_Fake,), {"hang": threading.Event()})
-    handler.answer = (
-        200,
-        OK | {"data": {"resultType": "vector", "result": [gpu("a", "GPU-A"), gpu("b", "GPU-B")]}},
-    )
+    handler = type("Fake", (_Joining,), {"series": [gpu("a", "GPU-A"), gpu("b", "GPU-B")]})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         sources.add_source(engine, "dc1", f"http://127.0.0.1:{server.server_address[1]}")
         first = poller.poll_once(engine, store_timeout=3.0)
-        handler.answer = (
-            200,
-            OK | {"data": {"resultType": "vector", "result": [gpu("a", "GPU-A")]}},
-        )
+        handler.series = [gpu("a", "GPU-A")]
         second = poller.poll_once(engine, store_timeout=3.0, back_off=False)
     finally:
         server.shutdown()

@@ -13,6 +13,13 @@ from fleetui.telemetry import health, http, prometheus
 
 sample_t = table_of(GpuSample)
 WINDOW = ("util_window_avg",)  # utilization over the idle window: stores only
+# A store's series come with dcgm-exporter's labels that place a GPU (`Hostname` from older
+# exporters, `hostname` from newer ones) or also identify it (the serial when the exporter is
+# set to add it) joined into one label, STORE_KEY, by a separator no such value holds.
+STORE_PLACE = ("Hostname", "hostname", "gpu", "pci_bus_id")
+STORE_IDENTITY = (*STORE_PLACE, "UUID", "modelName", "DCGM_FI_DEV_SERIAL")
+STORE_KEY = "fleetui_gpu"
+STORE_SEP = "\x1f"  # ASCII's unit separator
 SAMPLE_COLUMNS = (
     "node_id",
     "pci_bus_id",
@@ -117,53 +124,61 @@ def gpu_row(gpu: dict, node_id: int, now: datetime) -> tuple:
 
 
 def store_rows(results: dict[str, list[dict]]) -> dict[str, list[list] | str]:
-    """A metrics store's series (each query's, by the sample column it answers) as sample rows
-    by hostname, one per (hostname, bus id), their node id and time left for the poller to
-    fill. The GPUs are those the first query reports (utilization's latest value, with the
-    identities); the other queries only fill in their readings. A GPU with no latest value is
-    not reported now: an exporter that stopped leaves its 24-hour windows in the store, and a
-    GPU made of those alone would read as answering with nothing wrong. Series without a
-    hostname cannot be placed on a node and are left out; a hostname with a GPU whose labels
+    """A metrics store's series (each query's, by the sample column it answers; sources.queries)
+    as sample rows by hostname, one per (hostname, bus id), their node id and time left for the
+    poller to fill. The GPUs are those the first query reports (utilization's latest value,
+    keyed by STORE_IDENTITY's labels joined); the other queries, keyed by STORE_PLACE's, only
+    fill in their readings. A GPU with no latest value is not reported now: an exporter that
+    stopped leaves its 24-hour windows in the store, and a GPU made of those alone would read
+    as answering with nothing wrong. Series without a hostname (or with a label holding the
+    separator) cannot be placed on a node and are left out; a hostname with a GPU whose labels
     would not fit holds the reason instead of rows. ValueError, in words, when a series is not
     a label set and a value: the whole answer is then unusable.
 
     Built straight into rows, checked column by column, not through gpu_row's dicts: a store
     answers for the whole fleet at once (80,000 GPUs), and its values are numbers parsed here."""
-    gpus: dict[tuple[str, str], list] = {}
+    gpus: dict[tuple[str, str], list] = {}  # by (hostname, bus id)
+    placed: dict[str, list] = {}  # the same rows by their place labels joined: the others' key
     blank: list = [None] * len(SAMPLE_COLUMNS)
     blank[_HEALTH : _HEALTH + 2] = "", False
     isfinite = math.isfinite
-    for n, (attr, series) in enumerate(results.items()):
-        at, first = _COLUMN_AT[attr], n == 0
+    (attr, series), *rest = results.items()
+    at, parts_of = _COLUMN_AT[attr], len(STORE_IDENTITY)
+    for one in series:
+        try:
+            key, (_, text) = one["metric"][STORE_KEY], one["value"]
+            value, parts = float(text), key.split(STORE_SEP)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise ValueError(f"a series of {attr} is not a label set and a value") from None
+        if len(parts) != parts_of:
+            continue
+        host, bus = parts[0] or parts[1], parts[3] or (f"gpu{parts[2]}" if parts[2] else "")
+        if not (host and bus):
+            continue
+        row = gpus.get((host, bus))
+        if row is None:
+            row = gpus[host, bus] = blank.copy()
+            row[1:5] = bus, parts[4] or None, parts[6] or None, parts[5] or None
+        placed[key.rsplit(STORE_SEP, parts_of - len(STORE_PLACE))[0]] = row
+        if isfinite(value):
+            row[at] = value
+    for attr, series in rest:
+        at = _COLUMN_AT[attr]
         for one in series:
             try:
-                labels, (_, text) = one["metric"], one["value"]
+                row, (_, text) = placed.get(one["metric"][STORE_KEY]), one["value"]
                 value = float(text)
-                place = labels.get("Hostname") or labels.get("hostname"), labels.get("pci_bus_id")
-                if not place[1]:
-                    place = place[0], f"gpu{labels['gpu']}" if "gpu" in labels else ""
-                row = gpus.get(place)
             except (AttributeError, KeyError, TypeError, ValueError):
                 raise ValueError(f"a series of {attr} is not a label set and a value") from None
-            if row is None:
-                if not (first and place[0] and place[1]):
-                    continue
-                row = gpus[place] = blank.copy()
-                row[1:5] = (
-                    place[1],
-                    labels.get("UUID") or None,
-                    labels.get("DCGM_FI_DEV_SERIAL") or None,
-                    labels.get("modelName") or None,
-                )
-            if isfinite(value):
+            if row is not None and isfinite(value):
                 row[at] = value
     by_host: dict[str, list[list]] = {}
     for (host, _), row in gpus.items():
         by_host.setdefault(host, []).append(row)
     unfit: dict[str, str] = {}
-    for at, name in enumerate(TEXTS, 1):
-        values = list(filter(None, map(operator.itemgetter(at), gpus.values())))
-        if set(map(type, values)) - {str} or max(map(len, values), default=0) > LIMITS[name]:
+    for at, name in enumerate(TEXTS, 1):  # text, as split from the key: is any too long?
+        values = filter(None, map(operator.itemgetter(at), gpus.values()))
+        if max(map(len, values), default=0) > LIMITS[name]:
             for (host, _), row in gpus.items():  # rarely: find whose
                 try:
                     _check_texts(row[1:5])

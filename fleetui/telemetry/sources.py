@@ -24,11 +24,6 @@ source_t, node_t = table_of(Source), table_of(Node)
 sample_t, hourly_t = table_of(GpuSample), table_of(GpuHourly)
 QUERY_PAGE = "/api/v1/query"
 MAX_RESPONSE = 512 << 20  # a whole fleet's series in one answer
-# dcgm-exporter's labels that place a GPU (`Hostname` from older exporters, `hostname` from
-# newer ones), and those that identify it (the serial when the exporter is set to add it).
-# Utilization's query carries the identity; the others only the place, to keep answers small.
-PLACE = ("Hostname", "hostname", "gpu", "pci_bus_id")
-IDENTITY = (*PLACE, "UUID", "modelName", "DCGM_FI_DEV_SERIAL")
 UTIL = "DCGM_FI_DEV_GPU_UTIL"
 WINDOW = dict(zip(samples.WINDOW, ("avg_over_time",), strict=True))
 _MATCHER = re.compile(r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*')
@@ -149,20 +144,29 @@ def endpoint(source: dict) -> http.Endpoint:
 
 def queries(match: str, window_hours: int) -> dict[str, str]:
     """GpuSample attribute -> the PromQL that reads it for the whole fleet, utilization (with
-    the GPUs' identities) first."""
-    place, identity = f"max by ({', '.join(PLACE)})", f"max by ({', '.join(IDENTITY)})"
+    the GPUs' identities) first. Each is grouped by dcgm-exporter's labels that place a GPU
+    (or, for utilization, identify it: samples.STORE_PLACE, STORE_IDENTITY), joined by the store
+    into the one label samples.store_rows reads (label_join)."""
     series = {name: f"{name}{{{match}}}" for name in prometheus.DCGM_FIELDS}
     util = prometheus.DCGM_FIELDS[UTIL]
-    found = {util: f"{identity} ({series[UTIL]})"}
+    found = {util: _grouped(series[UTIL], samples.STORE_IDENTITY)}
     names: dict[str, list[str]] = {}  # one attribute may have two names (DCGM renamed some)
     for name, attr in prometheus.DCGM_FIELDS.items():
         if attr in samples.SAMPLE_COLUMNS:  # a field no sample keeps is not asked for
             names.setdefault(attr, []).append(series[name])
     for attr, named in names.items():
-        found.setdefault(attr, f"{place} ({' or '.join(named)})")
+        found.setdefault(attr, _grouped(" or ".join(named), samples.STORE_PLACE))
     for attr, function in WINDOW.items():
-        found[attr] = f"{place} ({function}({series[UTIL]}[{window_hours}h]))"
+        found[attr] = _grouped(f"{function}({series[UTIL]}[{window_hours}h])", samples.STORE_PLACE)
     return found
+
+
+def _grouped(vector: str, labels: tuple[str, ...]) -> str:
+    """`vector`'s highest value per distinct `labels`, those joined into samples.STORE_KEY.
+    One label per series, not six: an answer for 80,000 GPUs decodes in half the time."""
+    key, sep = samples.STORE_KEY, samples.STORE_SEP.encode("unicode_escape").decode()
+    names = ", ".join(f'"{label}"' for label in labels)
+    return f'max by ({key}) (label_join({vector}, "{key}", "{sep}", {names}))'
 
 
 @dataclass(repr=False)  # asyncio.run may repr its task's result: never all the GPUs
