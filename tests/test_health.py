@@ -17,7 +17,7 @@ from pathlib import Path
 import pynvml
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from typer.testing import CliRunner
 
 from fleetui.cli import app
@@ -384,9 +384,15 @@ def test_health_lists_sick_cards_and_rma_opens_the_repair_and_writes_the_packet(
     ticket = data["ticket"]  # a second packet the same day: why it stops, and what to do
     assert f"card S-0 is in repair already (ticket {ticket})" in again.stderr
     assert "give another --out" in again.stderr
-    # still sick (nothing cleared its Xid), and the list says it is in repair already
-    shown = cli("health", "--today", "2026-11-01").stdout
-    assert "(status: repair)" in shown and shown.count("(status:") == 1
+    # still sick (nothing cleared its Xid), but in hand: no longer on the list to act on,
+    # said in a line; --all shows it, with its status
+    shown = cli("health", "--today", "2026-11-01")
+    assert "S-0" not in shown.stdout and "(status:" not in shown.stdout
+    assert "1 sick card in repair or retired not listed (--all lists them)." in shown.stderr
+    every = cli("health", "--all", "--today", "2026-11-01").stdout
+    assert "S-0" in every and "(status: repair)" in every and every.count("(status:") == 1
+    listed = json.loads(cli("health", "--json", "--today", "2026-11-01").stdout)
+    assert [c["serial"] for c in listed] == ["S-2", "S-3"]
     assert "occurrence" in packet.read_text("utf-8")  # "1 occurrence", never "1 times"
     assert cli("undo", data["batch"]).exit_code == 0  # an audited batch like any other
     with sick_fleet.connect() as conn:
@@ -574,6 +580,22 @@ def test_the_exporter_serves_allocation_lifecycle_idle_and_sick_cards(sick_fleet
     assert value("fleetui_cards_sick", team="LLM", action="reboot_node") == 1
     assert value("fleetui_cards_sick", team="LLM", action="inspect") == 1
     assert value("fleetui_cards_sick", team="LLM", action="reset_gpu") == 1
+    with sick_fleet.begin() as conn:  # an RMA opened for the Xid 79 card: in hand
+        conn.execute(update(Card).where(Card.serial == "S-0").values(status="repair"))
+    server = exporter.make_exporter(sick_fleet, Config(), "127.0.0.1", 0, None, lambda: TODAY)
+    url = _serve(server) + "/metrics"
+    try:
+        page = _get(url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    sick = {
+        s.labels["action"]: s.value
+        for family in text_string_to_metric_families(page)
+        for s in family.samples
+        if s.name == "fleetui_cards_sick"
+    }
+    assert sick == {"inspect": 1, "reset_gpu": 1}  # S-0, in repair, is in hand
 
 
 def test_the_exporters_pflops_carry_no_float_noise(engine):

@@ -11,22 +11,34 @@ from fleetui.cli.lifecycle import TodayOption, _today
 from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import COMPUTING, Status
+from fleetui.core.vocabulary import COMPUTING, IN_HAND, Status
 from fleetui.presentation import undo_hint
 
 
 @app.command("health")
-def health_cmd(ctx: typer.Context, as_json: JsonOption = False, today: TodayOption = None) -> None:
+def health_cmd(
+    ctx: typer.Context,
+    every: Annotated[
+        bool, typer.Option("--all", help="Also cards already in repair or retired.")
+    ] = False,
+    as_json: JsonOption = False,
+    today: TodayOption = None,
+) -> None:
     """Sick cards, worst first: evidence, NVIDIA's action, team, node, warranty and supplier."""
     from fleetui.telemetry import health, reconcile
 
     engine = open_db(ctx)
-    cards = health.sick_cards(engine, settings(ctx), _today(today))
-    if not cards:
+    found = health.sick_cards(engine, settings(ctx), _today(today), in_hand=True)
+    cards = found if every else [c for c in found if c.status not in IN_HAND]
+    if not found:
         reconcile.require_seen(engine)
     if as_json:
         print_json([c.as_dict() for c in cards])
         return
+    in_hand = len(found) - len(cards)
+    if in_hand:
+        said = units.counted(in_hand, "sick card")
+        err.print(f"{said} in repair or retired not listed (--all lists them).", highlight=False)
     if not cards:
         out.print("No GPU reports anything that needs a hand.", highlight=False)
         return

@@ -22,6 +22,8 @@ COMPUTING = (Status.IN_SERVICE, Status.SPARE)  # cards whose compute counts
 HELD = (Status.IN_SERVICE, Status.SPARE, Status.REPAIR)  # cards a team holds
 UNASSIGNED = "(unassigned)"  # the team shown for cards that no team holds
 MOVABLE = (Status.SPARE, Status.IN_SERVICE)  # never retired, in repair or on order
+# a sick card in repair or retired is in hand: no alert counts it, `health --all` lists it
+IN_HAND = (Status.REPAIR, Status.RETIRED)
 
 
 class Action(StrEnum):

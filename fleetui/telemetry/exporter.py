@@ -17,7 +17,7 @@ from sqlalchemy import Engine, and_, case, func, select
 
 from fleetui.config import Config
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import HELD, Status
+from fleetui.core.vocabulary import HELD, IN_HAND, Status
 from fleetui.db.tables import Card, GpuModel, HealthEvent, Project, Team, table_of
 from fleetui.lifecycle.rules import past_eol_condition, warranty_condition
 from fleetui.telemetry import health
@@ -83,12 +83,16 @@ class FleetCollector(Collector):
             ).scalars()
             past_eol = per_team(past_eol_condition(self.config, today, list(overrides)))
             idle = per_team(card_t.c.serial.in_(idle_serials()))
-            # each sick card once, by its worst action
+            # each sick card once, by its worst action; none already in hand (health.sick_cards)
             rank = case({a: i for i, a in enumerate(health.ACTIONS)}, value=event_t.c.action)
             worst = (
                 select(card_t.c.team_id, func.max(rank).label("rank"))
                 .join(event_t, event_t.c.card_id == card_t.c.id)
-                .where(event_t.c.active, event_t.c.action.in_(health.SICK))
+                .where(
+                    event_t.c.active,
+                    event_t.c.action.in_(health.SICK),
+                    card_t.c.status.not_in(IN_HAND),
+                )
                 .group_by(card_t.c.id, card_t.c.team_id)
                 .subquery()
             )

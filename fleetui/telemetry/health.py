@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, or_, select, tuple_, update
 
 from fleetui.config import Config
+from fleetui.core.vocabulary import IN_HAND
 from fleetui.db.tables import Card, GpuModel, HealthEvent, Node, Project, Team, table_of
 from fleetui.importing.cells import identity
 from fleetui.lifecycle.rules import warranty_end, warranty_state
@@ -348,11 +349,16 @@ def telemetry_seen(engine: Engine) -> bool:
 
 
 def sick_cards(
-    engine: Engine, config: Config, today: date, include: Sequence[str] = SICK
+    engine: Engine,
+    config: Config,
+    today: date,
+    include: Sequence[str] = SICK,
+    in_hand: bool = False,
 ) -> list[SickCard]:
     """GPUs with active evidence whose worst action is in `include` (by default: a reset, a
     reboot or an RMA), worst first, with their card's team, warranty and supplier (a GPU no
-    card matches is listed by what it reported)."""
+    card matches is listed by what it reported). Cards already in repair or retired (IN_HAND:
+    an RMA opened, say) are left out, as every alert leaves them, unless `in_hand`."""
     query = (
         select(
             event_t,
@@ -375,6 +381,8 @@ def sick_cards(
         )
         .where(event_t.c.active)
     )
+    if not in_hand:
+        query = query.where(or_(card_t.c.status.is_(None), card_t.c.status.not_in(IN_HAND)))
     gpus: dict[tuple, list] = {}
     with engine.connect() as conn:
         for r in conn.execute(query):
