@@ -535,6 +535,24 @@ def test_with_no_warranty_end_the_packet_says_warranty_unknown(sick_fleet, tmp_p
     assert "Out of warranty" not in packet.text and "To: " not in packet.text
 
 
+def test_the_packet_gives_the_uuid_and_bus_id_its_gpu_reports_when_none_are_recorded(
+    sick_fleet, tmp_path
+):
+    """A card recorded by serial alone (as most imports record them) still goes to the supplier
+    with its UUID and bus id: as its GPU reports them."""
+    from fleetui.telemetry import rma
+
+    with sick_fleet.begin() as conn:
+        conn.execute(update(Card).where(Card.serial == "S-0").values(pci_bus_id=None, node_id=None))
+    poller.poll_once(sick_fleet, timeout=2.0, now=NOW)
+    packet, _paths = rma.open_rma(sick_fleet, "S-0", Config(), TODAY, str(tmp_path / "s0.md"))
+    assert (packet.data["uuid"], packet.data["pci_bus_id"]) == (
+        "GPU-00000000-1111-2222-3333-444444444444",
+        _bus(0),
+    )
+    assert "GPU-00000000-1111-2222-3333-444444444444" in packet.text
+
+
 # ---------------------------------------------------------------- item 5: fleetui's /metrics
 
 

@@ -14,13 +14,23 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
-from fleetui.db.tables import Card, Event, GpuModel, Node, Project, Team, table_of
+from fleetui.db.tables import (
+    Card,
+    Event,
+    GpuModel,
+    GpuSample,
+    HealthEvent,
+    Node,
+    Project,
+    Team,
+    table_of,
+)
 from fleetui.inventory.events import events_of_card
 from fleetui.lifecycle import repairs
 from fleetui.lifecycle.rules import warranty_end, warranty_state
@@ -28,6 +38,7 @@ from fleetui.telemetry import health
 
 card_t, event_t, model_t = table_of(Card), table_of(Event), table_of(GpuModel)
 node_t, team_t, project_t = table_of(Node), table_of(Team), table_of(Project)
+sample_t, health_t = table_of(GpuSample), table_of(HealthEvent)
 
 
 @dataclass(frozen=True)
@@ -55,9 +66,30 @@ def _card(engine: Engine, serial: str) -> dict[str, Any]:
     )
     with engine.connect() as conn:
         row = conn.execute(query).mappings().first()
-    if row is None:
-        raise UserError(f"No card has serial '{serial}'.")
-    return dict(row)
+        if row is None:
+            raise UserError(f"No card has serial '{serial}'.")
+        card = dict(row)
+        if not (card["uuid"] and card["pci_bus_id"]):  # the supplier needs both
+            card["uuid"], card["pci_bus_id"] = _reported(conn, card)
+    return card
+
+
+def _reported(conn: Any, card: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The card's UUID and bus id as recorded, else as its GPU reported them: its latest
+    reading, else its latest health evidence (a card matched by serial seldom has both
+    recorded)."""
+    same = sample_t.c.serial == card["serial"]
+    if card["uuid"]:
+        same = or_(same, sample_t.c.uuid == card["uuid"])
+    seen = conn.execute(select(sample_t.c.uuid, sample_t.c.pci_bus_id).where(same)).first()
+    if seen is None:
+        seen = conn.execute(
+            select(health_t.c.uuid, health_t.c.pci_bus_id)
+            .where(health_t.c.card_id == card["id"])
+            .order_by(health_t.c.last_seen.desc())
+        ).first()
+    uuid, bus = seen if seen is not None else (None, None)
+    return card["uuid"] or uuid, card["pci_bus_id"] or bus
 
 
 def model_repair_cost(engine: Engine, model_id: int) -> list[dict[str, Any]]:
