@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -192,3 +193,18 @@ def test_nodes_list_json_shows_paths_only(db_url, tmp_path, https_url, certifica
     (node,) = json.loads(runner.invoke(app, ["--db", db_url, "nodes", "list", "--json"]).stdout)
     assert (node["token_file"], node["ca_file"]) == (str(token), str(certificate[0]))
     assert "0123456789abcdef" not in json.dumps(node)
+
+
+def test_a_host_that_does_not_resolve_is_said_in_words(engine):
+    """Not "Unknown error -2": a resolver's error numbers are not the OS's."""
+    try:  # .invalid never resolves (RFC 2606); a resolver that cannot say so fast is no test
+        socket.getaddrinfo("nonexistent.invalid", 80)
+    except socket.gaierror:
+        pass
+    else:
+        pytest.skip("this machine resolves nonexistent.invalid")
+    poller.add_node(engine, "gone", "http://nonexistent.invalid:9400", "dcgm")
+    result = poller.poll_once(engine, timeout=5.0)
+    (failed,) = result.failed
+    assert failed.startswith("gone: cannot resolve the host nonexistent.invalid (")
+    assert "-2" not in failed

@@ -325,6 +325,22 @@ def test_reconcile_fix_is_the_screens_f_from_the_cli(fleet, db_url):
     assert (added["action"], added["summary"]) == ("reconcile.add", "S9")  # not "S9: "
 
 
+def test_reconcile_with_nothing_registered_says_to_register_and_poll_refuses_a_zero_interval(
+    engine, db_url
+):
+    runner = CliRunner()
+    said = runner.invoke(app, ["--db", db_url, "reconcile"])
+    assert said.exit_code == 2
+    assert said.stderr == (
+        "fleetui: No node or metrics store is registered, so nothing was compared; "
+        "`fleetui nodes add` or `fleetui sources add` registers them.\n"
+    )
+    for interval in ("0", "-1"):  # a loop that never waits would hammer every node and store
+        refused = runner.invoke(app, ["--db", db_url, "poll", "--interval", interval])
+        assert refused.exit_code == 2 and "--interval" in refused.stderr
+        assert "Traceback" not in refused.output
+
+
 def test_a_reconcile_fix_names_its_batch_and_undo_takes_it_back(fleet, db_url):
     """Like every other CLI write, a fix says its batch and the command that undoes it."""
     runner = CliRunner()

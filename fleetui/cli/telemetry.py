@@ -200,8 +200,10 @@ def nodes_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def poll_cmd(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="One round, then exit.")] = False,
-    interval: Annotated[float, typer.Option(help="Seconds between rounds.")] = 10.0,
-    timeout: Annotated[float, typer.Option(help="Seconds per node.")] = 2.0,
+    interval: Annotated[
+        float, typer.Option(min=1.0, help="Seconds between rounds (at least 1).")
+    ] = 10.0,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per node.")] = 2.0,
 ) -> None:
     """Poll the registered nodes and metrics stores (each round starts after the previous one
     finished; a node or store that failed is asked again after a wait that doubles, but --once

@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import re
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,6 +225,8 @@ def _why(exc: aiohttp.ClientError) -> str:
         detail = getattr(cause, "verify_message", None) or str(cause)
         return f"its certificate is not trusted ({detail})"
     if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, socket.gaierror):  # its errno is not an OS error's
+            return f"cannot resolve the host {exc.host} ({exc.os_error.strerror})"
         errno = exc.os_error.errno
         return os.strerror(errno) if errno else exc.os_error.strerror or "cannot connect"
     return (

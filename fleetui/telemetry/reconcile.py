@@ -25,13 +25,22 @@ from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
 from fleetui.db import audit
 from fleetui.db.audit import change_card
-from fleetui.db.tables import Card, GpuHourly, GpuModel, GpuSample, Node, inserted_id, table_of
+from fleetui.db.tables import (
+    Card,
+    GpuHourly,
+    GpuModel,
+    GpuSample,
+    Node,
+    Source,
+    inserted_id,
+    table_of,
+)
 from fleetui.importing.cells import identity, slot_serial
 from fleetui.store import writing
 from fleetui.telemetry import health
 
 card_t, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
-sample_t, hourly_t = table_of(GpuSample), table_of(GpuHourly)
+sample_t, hourly_t, source_t = table_of(GpuSample), table_of(GpuHourly), table_of(Source)
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,12 @@ def require_fresh(engine: Engine) -> None:
     """NothingCompared unless some node or metrics store answered its last poll."""
     with engine.connect() as conn:
         if conn.execute(_answered().limit(1)).first() is None:
+            registered = select(node_t.c.id).union_all(select(source_t.c.id)).limit(1)
+            if conn.execute(registered).first() is None:
+                raise NothingCompared(
+                    "No node or metrics store is registered, so nothing was compared; "
+                    "`fleetui nodes add` or `fleetui sources add` registers them."
+                )
             raise NothingCompared(
                 "No node or metrics store answered its last poll, so nothing was compared; "
                 "`fleetui nodes list` and `fleetui sources list` show why, "
