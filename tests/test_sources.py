@@ -560,3 +560,42 @@ def test_a_node_its_store_no_longer_reports_is_stale_and_keeps_its_readings(engi
             .order_by(Node.hostname)
         ).all()
     assert [tuple(r) for r in kept] == [("a", "GPU-A", 79.0), ("b", "GPU-B", 79.0)]
+
+
+def test_a_node_its_store_stopped_reporting_can_be_let_go_and_comes_back_if_reported(engine):
+    """Taken out of the fleet, a store's node would be stale for ever: `nodes unwatch` lets it
+    go once its store no longer reports it (never while it does), and the store takes it back
+    if it reports it again."""
+
+    def gpu(host: str) -> tuple[dict, str]:
+        return {"Hostname": host, "pci_bus_id": "00000000:18:00.0", "UUID": f"GPU-{host}"}, "5"
+
+    handler = type("Fake", (_Joining,), {"series": [gpu("a"), gpu("b")]})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    runner = CliRunner()
+    url = engine.url.render_as_string(hide_password=False)
+
+    def unwatch(host: str):
+        return runner.invoke(app, ["--db", url, "nodes", "unwatch", host])
+
+    try:
+        sources.add_source(engine, "dc1", f"http://127.0.0.1:{server.server_address[1]}")
+        poller.poll_once(engine, store_timeout=3.0)
+        refused = unwatch("b")  # still reported: the store would take it back at once
+        assert refused.exit_code == 1 and "metrics store dc1 reports it" in refused.stderr
+        handler.series = [gpu("a")]
+        assert poller.poll_once(engine, store_timeout=3.0, back_off=False).failed == [
+            "b: not in its store"
+        ]
+        let_go = unwatch("b")
+        assert let_go.exit_code == 0, let_go.output
+        after = poller.poll_once(engine, store_timeout=3.0, back_off=False)
+        assert (after.failed, after.polled) == ([], 1)
+        assert [(n.hostname, n.kind) for n in view.load(engine).nodes[1:]] == [("a", "via dc1")]
+        handler.series = [gpu("a"), gpu("b")]  # back in the fleet: its store reports it again
+        back = poller.poll_once(engine, store_timeout=3.0, back_off=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (back.failed, back.gpus) == ([], 2)

@@ -119,23 +119,30 @@ def add_node(
             conn.execute(update(node_t).where(node_t.c.id == found).values(values))
 
 
+# why a store's node is stale when a good answer of its store left it out (its exporter stopped)
+NOT_IN_STORE = "not in its store"
+
+
 def unwatch_node(engine: Engine, hostname: str) -> None:
     """Stop polling a node: its endpoint, the paths of its credentials and its readings are
-    forgotten; the node and its cards stay (`nodes add` registers it again)."""
+    forgotten; the node and its cards stay (`nodes add` registers it again). A metrics store's
+    node is let go only once the store no longer reports it (it would take it back at once):
+    a node taken out of the fleet then stops being stale for ever."""
     with engine.begin() as conn:
         found = conn.execute(
-            select(node_t.c.id, node_t.c.telemetry_url, source_t.c.name)
+            select(node_t.c.id, node_t.c.telemetry_url, node_t.c.problem, source_t.c.name)
             .outerjoin(source_t, source_t.c.id == node_t.c.source_id)
             .where(func.lower(node_t.c.hostname) == hostname.strip().lower())
         ).first()
         if found is None:
             raise UserError(f"There is no node '{hostname.strip()}' (fleetui nodes list).")
-        if found.telemetry_url is None and found.name is not None:
+        gone = found.name is not None and found.problem == NOT_IN_STORE
+        if found.telemetry_url is None and found.name is not None and not gone:
             raise UserError(
                 f"Node {hostname.strip()} is not polled itself: metrics store {found.name} "
                 "reports it (its --match picks the hosts it reports); nothing changed."
             )
-        if found.telemetry_url is None:
+        if found.telemetry_url is None and not gone:
             raise UserError(f"Node {hostname.strip()} is not polled; nothing changed.")
         for readings in (sample_t, hourly_t):
             conn.execute(delete(readings).where(readings.c.node_id == found.id))
@@ -145,6 +152,7 @@ def unwatch_node(engine: Engine, hostname: str) -> None:
             .values(
                 telemetry_url=None,
                 telemetry_kind=None,
+                source_id=None,
                 token_file=None,
                 basic_auth_file=None,
                 ca_file=None,
@@ -419,7 +427,7 @@ def _store_nodes(
     for node in known:
         rows = answer.hosts.get(node["hostname"]) if not answer.problem else None
         if rows is None:
-            why = f"store {store['name']} is stale" if answer.problem else "not in its store"
+            why = f"store {store['name']} is stale" if answer.problem else NOT_IN_STORE
             found.append((node, None, why))
         elif isinstance(rows, str):
             found.append((node, None, f"{rows}; nothing stored from it"))
