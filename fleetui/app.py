@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Engine
 from textual.app import App
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import AwaitMount
 
 from fleetui import config
@@ -131,9 +131,14 @@ class FleetApp(App[None]):
         if self.current_mode != "dashboard":
             self.switch_mode(self.previous_mode)
 
-    def action_show(self, mode: str) -> None:
+    async def action_show(self, mode: str) -> None:
+        """Go to `mode` as it was left; its key pressed in it goes back to its own screen (the
+        sick list's `d`: the dashboard), unless a dialog waits for an answer."""
         if self.current_mode != mode:
-            self.switch_mode(mode)
+            await self.switch_mode(mode)
+        elif not isinstance(self.screen, ModalScreen):
+            while len(self.screen_stack) > 1:
+                await self.pop_screen()
 
     async def show_base(self, mode: str) -> Screen:
         """Go to `mode` showing its own screen: a card detail (or any screen) left open on top

@@ -45,6 +45,17 @@ async def test_the_dashboard_counts_sick_cards_and_a_opens_the_rma(
         assert [str(k.value) for k in table.rows] == ["S-2", "S-0", "S-3"]
         await pilot.press("down", "a", "y")
         await settle(pilot)
+        await settle(pilot)  # the RMA's FleetChanged reloads the list: S-0 is in hand now
+        assert [str(k.value) for k in table.rows] == ["S-2", "S-3"]
+        await pilot.press("d")  # the footer's "d Dashboard", from a screen over the dashboard
+        await settle(pilot)
+        assert app.screen.id != "health" and not isinstance(app.screen, HealthScreen)
+        for _ in range(20):
+            await settle(pilot)
+            alerts = str(app.screen.query_one("#alerts", Static).render())
+            if "2 sick (k)" in alerts:
+                break
+        assert "2 sick (k)" in alerts
     with sick_fleet.connect() as conn:
         assert conn.execute(select(Card.status).where(Card.serial == "S-0")).scalar() == "repair"
     assert sorted(p.name for p in tmp_path.glob("rma-*")) == [
