@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Header, Static
 
+from fleetui.core import units
 from fleetui.presentation import history_hint
 from fleetui.screens.dialogs import Confirm
 from fleetui.screens.fit import fill
@@ -30,6 +31,7 @@ INTERVAL_S = 10.0
 NODE_HEADINGS = ("Node", "Kind", "Last seen", "Failures", "Problem")
 GPU_HEADINGS = ("Node", "Bus", "Serial", "Util %", "Mem MiB", "°C", "W", "Health", "Age")
 FOUND_HEADINGS = ("Kind", "Node", "Bus", "Serial", "Detail")
+FOUND_TITLE = "Telemetry vs inventory"
 FIXES = {  # what `f` writes, per kind of discrepancy (reconcile.fix)
     "unknown": "add it as a card in service on that node",
     "moved": "record the card where telemetry saw it",
@@ -75,7 +77,7 @@ class TelemetryScreen(Screen):
         self.lay_out()
         self.query_one("#nodes", DataTable).border_title = "Stores and nodes"
         self.query_one("#gpus", DataTable).border_title = "GPUs (sick first)"
-        self.query_one("#discrepancies", DataTable).border_title = "Telemetry vs inventory (f: fix)"
+        self.query_one("#discrepancies", DataTable).border_title = FOUND_TITLE
         self.round()
 
     def action_refresh(self) -> None:
@@ -104,7 +106,9 @@ class TelemetryScreen(Screen):
             exclusive=True,
         )
 
-    def poll(self, back_off: bool) -> tuple[view.TelemetryView, list[reconcile.Discrepancy], str]:
+    def poll(
+        self, back_off: bool
+    ) -> tuple[view.TelemetryView, list[reconcile.Discrepancy], str, str]:
         # Imported on the first poll, not with the app: the HTTP client and NVML's bindings
         # took a third of the TUI's start-up, and most sessions never open this screen.
         from fleetui.telemetry import poller
@@ -126,13 +130,31 @@ class TelemetryScreen(Screen):
     def schedule_round(self) -> None:
         self.next_round = self.set_timer(self.interval, self.round)
 
-    def read(self) -> tuple[view.TelemetryView, list[reconcile.Discrepancy]]:
-        return view.load(self.engine), reconcile.discrepancies(self.engine)
+    def read(self) -> tuple[view.TelemetryView, list[reconcile.Discrepancy], str]:
+        """What telemetry shows, its discrepancies with the inventory, and their heading: an
+        empty list must not read as all agreeing when nothing, or not everything, was compared
+        (as `fleetui reconcile` says under its list)."""
+        state = view.load(self.engine)
+        try:
+            reconcile.require_fresh(self.engine)
+        except reconcile.NothingCompared:
+            why = "nothing compared, no node or store answered its last poll"
+            return state, [], f"{FOUND_TITLE}: {why}"
+        found, stale = reconcile.discrepancies(self.engine), reconcile.not_compared(self.engine)
+        heading = f"{FOUND_TITLE} (f: fix)" if found else f"{FOUND_TITLE}: all agree"
+        if stale:
+            heading += f"; {units.counted(stale, 'node')} not compared"
+        return state, found, heading
 
     def show(
-        self, state: view.TelemetryView, found: list[reconcile.Discrepancy], message: str
+        self,
+        state: view.TelemetryView,
+        found: list[reconcile.Discrepancy],
+        heading: str,
+        message: str,
     ) -> None:
         self.state, self.found, self.shown_at = state, found, self.clock()
+        self.query_one("#discrepancies", DataTable).border_title = heading
         self.lay_out()
         if message:
             self.show_status(message)

@@ -35,3 +35,26 @@ async def test_after_a_fix_the_discrepancies_highlight_the_fixed_ones_neighbour(
         assert before[at] not in after, "the fix resolved the highlighted discrepancy"
         neighbour = next(d for d in (*before[at + 1 :], *before[:at][::-1]) if d in after)
         assert after[table.cursor_row] == neighbour != after[0]
+
+
+async def test_with_nothing_compared_the_empty_discrepancies_do_not_read_as_all_agreeing(engine):
+    """The store or node is down: an empty list under "Telemetry vs inventory" would read as
+    all agree; its heading says nothing was compared, as `fleetui reconcile` says."""
+    import socket
+
+    from fleetui.telemetry import poller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    poller.add_node(engine, "node-z", dead, "agent")
+    app = FleetApp(engine)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.press("g")
+        for _ in range(3):
+            await settle(pilot)
+        table = app.screen.query_one("#discrepancies", DataTable)
+        assert table.row_count == 0
+        assert table.border_title == (
+            "Telemetry vs inventory: nothing compared, no node or store answered its last poll"
+        )
