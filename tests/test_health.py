@@ -661,3 +661,17 @@ def test_health_with_no_telemetry_ever_says_so_instead_of_all_clear(engine, db_u
     assert result.exit_code == 2
     assert "No node or metrics store has answered a poll yet" in result.stderr
     assert "needs a hand" not in result.output
+
+
+def test_health_says_when_a_node_did_not_answer_its_last_poll(sick_fleet, db_url):
+    """Its GPUs' evidence is as last seen: the list is not the whole truth, and says so."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    poller.add_node(sick_fleet, "gpu-node-8", dead, "dcgm")
+    poller.poll_once(sick_fleet, timeout=2.0, now=NOW)
+    result = CliRunner().invoke(app, ["--db", db_url, "health", "--today", "2026-11-01"])
+    assert result.exit_code == 0 and "S-0" in result.stdout
+    assert "1 node did not answer the last poll: health as last seen." in result.stderr

@@ -35,6 +35,10 @@ def health_cmd(
     if as_json:
         print_json([c.as_dict() for c in cards])
         return
+    stale = reconcile.not_compared(engine)
+    if stale:  # their GPUs' evidence is as last seen, and new evidence cannot show
+        said = units.counted(stale, "node")
+        err.print(f"{said} did not answer the last poll: health as last seen.", highlight=False)
     in_hand = len(found) - len(cards)
     if in_hand:
         said = units.counted(in_hand, "sick card")
