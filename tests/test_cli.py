@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from fleetui import catalogue
+from fleetui import __version__, catalogue
 from fleetui.cli import app
+from fleetui.db.migrate import HEAD
 from fleetui.store import open_fleet
 
 runner = CliRunner()
@@ -160,6 +161,8 @@ def test_a_newer_database_exits_2_and_db_info_says_why(demo_db):
     assert "newer version" in result.stderr and "Traceback" not in result.stderr
     info = json.loads(run("--db", demo_db, "db", "info", "--json").stdout)
     assert info["state"] == "newer than this fleetui" and info["schema"] == "ffff_future"
+    said = run("--version").stdout  # tells two builds of one version apart by their schema
+    assert said == f"fleetui {__version__} (database schema {HEAD})\n"
 
 
 @pytest.mark.parametrize("args", [[], ["--json"], ["--sort", "nonsense"]])

@@ -168,8 +168,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts
 def _print_version(value: bool) -> None:
     if value:
         from fleetui import __version__
+        from fleetui.db.migrate import HEAD
 
-        _console(stderr=False).print(f"fleetui {__version__}", highlight=False)
+        # the schema it writes: two builds of one version can differ there, and a database
+        # written by the newer one is refused by the older
+        said = f"fleetui {__version__} (database schema {HEAD})"
+        _console(stderr=False).print(said, highlight=False)
         raise typer.Exit()
 
 

@@ -15,7 +15,7 @@ DB_HELP = (
     "Database file path or SQLAlchemy URL (default: $FLEETUI_DB, "
     "then ~/.local/share/fleetui/fleet.db)."
 )
-VERSION_HELP = "Print the version and exit."
+VERSION_HELP = "Print the version (and the database schema it writes) and exit."
 OPTIONS = (
     ("--db <str>", DB_HELP),
     ("--version", VERSION_HELP),
