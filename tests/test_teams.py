@@ -174,3 +174,12 @@ def test_a_quota_exceeded_is_marked_over_in_the_lists_as_a_move_preview_warns(db
     plan = cli(db_url, "plan", "A-1", "--to-team", "Search").stdout
     assert "! Search goes over its quota of 2 cards (3 cards after the move)." in plan
     assert "! Search stays over its quota of 1.5 PFLOPS" in plan
+
+
+def test_an_unknown_project_of_a_named_team_names_the_team(demo_url):
+    """'There is no project in that team' left the user to guess which team was meant."""
+    result = CliRunner().invoke(
+        app, ["--db", demo_url, "plan", "--count", "1", "--to-team", "LLM", "--to-project", "x9"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr == "fleetui: Team 'LLM' has no project 'x9' (fleetui projects list).\n"

@@ -116,8 +116,11 @@ def project_id(conn: Connection, name: str, team: int | None = None) -> tuple[in
     if not found and team is None and "/" in name:  # as lists show it: TEAM/PROJECT
         team_name, _, project = name.partition("/")
         return project_id(conn, project, team_id(conn, team_name))
+    if not found and team is not None:
+        owner = conn.execute(select(team_t.c.name).where(team_t.c.id == team)).scalar()
+        raise UserError(f"Team '{owner}' has no project '{name}' (fleetui projects list).")
     if not found:
-        raise UserError(f"There is no project '{name}'" + (" in that team." if team else "."))
+        raise UserError(f"There is no project '{name}'.")
     if len(found) > 1:
         raise UserError(f"Several teams have a project '{name}'; name the team too.")
     return found[0][0], found[0][1]
