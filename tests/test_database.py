@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from datetime import UTC, datetime
 
@@ -12,8 +13,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
+from typer.testing import CliRunner
 
 from fleetui.allocation import teams
+from fleetui.cli import app as cli_app
 from fleetui.core.errors import SchemaTooNew, UserError
 from fleetui.core.vocabulary import Action
 from fleetui.db.engine import default_path, redact, resolve_url
@@ -94,6 +97,9 @@ def test_upgrading_an_older_database_keeps_its_cards_and_their_uniqueness(db_url
         )
         conn.execute(text(CARD_INSERT.format(serial="S1", uuid="GPU-1")))
     old.dispose()
+    info = CliRunner().invoke(cli_app, ["--db", db_url, "db", "info", "--json"])  # changes nothing
+    shown = json.loads(info.stdout)  # what it holds, before anything upgrades it
+    assert (shown["schema"], shown["state"], shown["cards"]) == ("0003", "needs upgrade", 1)
     engine = open_fleet(db_url)
     assert f"from schema 0003 to {HEAD} (once" in capsys.readouterr().err  # it can take a while
     assert current_revision(engine) == HEAD
