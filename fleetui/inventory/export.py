@@ -73,20 +73,11 @@ def _day(value: Any) -> date | None:
 
 class _Rules:
     """The lifecycle figures of a card, memoised: a fleet has far fewer distinct inputs
-    (purchase date, warranty, model, supplier, service life) than cards; so are prices as text
-    (a fleet buys many cards at one price)."""
+    (purchase date, warranty, model, supplier, service life) than cards."""
 
     def __init__(self, settings: Config) -> None:
         self.settings = settings
         self.known: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
-        self.prices: dict[int, str] = {}
-
-    def price(self, minor: int) -> str:
-        if minor not in self.prices:
-            if len(self.prices) >= 65_536:  # prices all different: memory stays flat
-                self.prices.clear()
-            self.prices[minor] = str(Decimal(minor) / 100)
-        return self.prices[minor]
 
     def __call__(self, row: Sequence[Any]) -> tuple[Any, Any, Any]:
         key = _rule_inputs(row)
@@ -106,7 +97,7 @@ def _values(row: Sequence[Any], rules: _Rules) -> list[Any]:
     values = list(row[2:])
     minor = row[_AT["price"]]
     if minor is not None:
-        values[_PRICE] = rules.price(minor)
+        values[_PRICE] = str(Decimal(minor) / 100)
     values.extend(rules(row))
     return values
 
