@@ -540,6 +540,20 @@ def test_a_row_with_no_real_identity_is_an_error_naming_it(engine, tmp_path, pla
     assert not result.written and counts(engine)[0] == 1
 
 
+def test_only_a_wholly_bracketed_note_is_a_placeholder_a_bracketed_serial_is_kept(engine, tmp_path):
+    """nvidia-smi's [Unknown Error] identifies no card; [bold]MS-0005[/bold] is a serial,
+    stored as written (never read as markup)."""
+    serials = ["[bold]MS-0005[/bold]", "[MS]-6", "MS-[7]", "[Unknown Error]"]
+    text = "serial,model\n" + "".join(f"{s},H20\n" for s in serials)
+    result = load(engine, write(tmp_path, text))
+    assert [(e.row, e.value) for e in result.errors] == [(5, "[Unknown Error]")]
+    assert "no real serial or UUID" in result.errors[0].reason
+    result = load(engine, write(tmp_path, text, "ok.csv"), skip_invalid=True)
+    assert result.new == 3
+    stored = {c.serial for c in inventory.cards(engine, settings=Config())}
+    assert stored == set(serials[:3])
+
+
 def test_a_changed_model_is_always_in_the_summary(engine, basic, tmp_path):
     load(engine, basic, create_missing=True)
     text = "serial,model\nS-001,H800 PCIe\nS-002,A100 SXM4 80GB\nS-003,H20\n"
@@ -865,7 +879,21 @@ def test_teams_and_projects_created_in_one_chunk_are_the_same_in_the_next(
 
 @pytest.mark.parametrize(
     "placeholder",
-    ["", " ", "N/A", "n/a", "[Not Supported]", "0000", "GPU-0000-00", "mig-0", "无", "—", "null"],
+    [
+        "",
+        " ",
+        "N/A",
+        "n/a",
+        "[Not Supported]",
+        "[Unknown Error]",
+        "[bold]S-1[/bold]",
+        "0000",
+        "GPU-0000-00",
+        "mig-0",
+        "无",
+        "—",
+        "null",
+    ],
 )
 def test_serials_read_a_column_at_a_time_find_every_placeholder(placeholder):
     from fleetui.importing.cells import identities, identity

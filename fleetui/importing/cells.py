@@ -36,22 +36,24 @@ class RowError:
 # ---------------------------------------------------------------- identities
 
 _ZEROS = re.compile(r"^(?:GPU-|MIG-)?[0-]+$", re.I)
+_NOTE = re.compile(r"\[[^\[\]\n]*\]")  # one bracketed phrase: [N/A], [Unknown Error]
 
 
 def identity(value: str | None) -> str | None:
-    """A serial or UUID as given, or None when it identifies no card: empty, `N/A`-like, any
-    `[bracketed]` nvidia-smi note, or all zeros (`0000000000000`, `GPU-00000000-0000-...`,
-    what masked or unreadable boards report). The one rule for import and telemetry."""
+    """A serial or UUID as given, or None when it identifies no card: empty, `N/A`-like, one
+    `[bracketed]` nvidia-smi note as the whole value (`[bold]S-5[/bold]` is a serial), or all
+    zeros (`0000000000000`, `GPU-00000000-0000-...`, what masked or unreadable boards report).
+    The one rule for import and telemetry."""
     text = (value or "").strip()
-    if not text or text.lower() in MISSING or text[0] == "[" or _ZEROS.match(text):
+    if not text or text.lower() in MISSING or _NOTE.fullmatch(text) or _ZEROS.match(text):
         return None
     return text
 
 
 # What identity() may turn to None, over a column's stripped cells each after a newline: an
-# empty or [bracketed] cell, all zeros (_ZEROS; a bare prefix too), and (over the lowered
+# empty or wholly [bracketed] cell, all zeros (_ZEROS; a bare prefix too), and (over the lowered
 # text) MISSING. Each pattern starts with a newline, which the regex engine finds fast.
-_NO_IDENTITY = re.compile(r"\n(?:\[|(?:GPU-|MIG-)?[0-]*(?=\n|\Z))", re.I)
+_NO_IDENTITY = re.compile(r"\n(?:\[[^\[\]\n]*\]|(?:GPU-|MIG-)?[0-]*)(?=\n|\Z)", re.I)
 _MISSING_CELL = re.compile(
     r"\n(?:" + "|".join(map(re.escape, sorted(MISSING, key=len, reverse=True))) + r")(?=\n|\Z)"
 )
