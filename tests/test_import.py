@@ -25,6 +25,7 @@ from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
 from fleetui.inventory import export as exporter
+from fleetui.presentation import import_refusal
 from tests.conftest import SHARED
 
 HEADER = "serial,model,node,team,project,status,purchase_date,price,currency,warranty_end\n"
@@ -567,6 +568,9 @@ def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp
     assert exporter.write_csv(demo_engine, "", first, settings=Config()) == 2000
     path = write(tmp_path, first.getvalue(), "export.csv")
     fresh = new_engine()
+    refused = load(fresh, path)  # its teams, projects and nodes are not there yet
+    assert refused.error_count and refused.missing_errors == refused.error_count
+    assert "pass --create-missing to create them" in (import_refusal(refused) or "")
     result = load(fresh, path, create_missing=True)
     assert (result.new, result.error_count) == (2000, 0)
     second = io.StringIO()
@@ -576,6 +580,21 @@ def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp
     exporter.write_json(fresh, "team:llm", as_json, settings=Config())
     cards = json.loads(as_json.getvalue())
     assert cards and all(c["team"] == "LLM" for c in cards)
+
+
+def test_cli_import_names_create_missing_when_only_missing_names_refuse_rows(tmp_path, db_url):
+    """Rows refused only for teams, projects and nodes the inventory lacks: the way on is
+    --create-missing, not --skip-invalid (which would write none of them)."""
+    run = lambda path: CliRunner().invoke(app, ["--db", db_url, "import", path])  # noqa: E731
+    text = "serial,model,team,project,node\nA-1,H20,LLM,pretrain,gpu-01\nA-2,H20,Ads,,\n"
+    result = run(write(tmp_path, text))
+    assert result.exit_code == 1
+    assert (
+        "3 errors; nothing was written. Each names a team, project or node the inventory "
+        "lacks: pass --create-missing to create them."
+    ) in result.stderr
+    result = run(write(tmp_path, text + "A-3,Z9,,,\n", "mixed.csv"))
+    assert "4 errors; nothing was written. Fix them, or pass --skip-invalid" in result.stderr
 
 
 def test_cli_import_reports_errors_and_exits_nonzero(tmp_path, db_url):

@@ -15,7 +15,12 @@ EXCEL_EPOCH = date(1899, 12, 30)
 
 
 class CellError(ValueError):
-    """Why a cell's value cannot be used."""
+    """Why a cell's value cannot be used; `missing` when it names a team, project or node the
+    inventory lacks (what --create-missing creates)."""
+
+    def __init__(self, reason: str, missing: bool = False) -> None:
+        super().__init__(reason)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class RowError:
     column: str
     value: str
     reason: str
+    missing: bool = False  # it names a team, project or node the inventory lacks
 
     def __str__(self) -> str:
         where = f"row {self.row}" + (f", column '{self.column}'" if self.column else "")

@@ -349,7 +349,7 @@ class ChunkParser:
             return values
         header = self.header_of(field or name)
         errors.extend(
-            RowError(numbers[i], header, shown(i), str(v))
+            RowError(numbers[i], header, shown(i), str(v), v.missing)
             for i, v in enumerate(values)
             if v.__class__ is CellError
         )
@@ -486,7 +486,9 @@ class ChunkParser:
         if unknown and not self.options.create_missing:
             header = self.header_of("node")
             errors.extend(
-                RowError(row, header, name, "unknown node (register it, or pass --create-missing)")
+                RowError(
+                    row, header, name, "unknown node (register it, or pass --create-missing)", True
+                )
                 for row, name, node_id in zip(numbers, names, ids, strict=True)
                 if name is not None and node_id is None
             )

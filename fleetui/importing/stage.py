@@ -215,7 +215,7 @@ class Names:
             return team_id
         if not self.create_missing:
             known = [self.spelt["team", i] for i in self.teams.values()]
-            raise CellError(_unknown("team", name, known))
+            raise CellError(_unknown("team", name, known), missing=True)
         return self.pending.setdefault(("team", name.lower()), ToCreate(name))
 
     def project(self, name: str, team_id, team: str | None) -> int | ToCreate | None:
@@ -237,7 +237,7 @@ class Names:
             known = [
                 self.spelt["project", i] for (t, _), i in self.projects.items() if t == team_id
             ]
-            raise CellError(_unknown(f"project of team {team}", name, known))
+            raise CellError(_unknown(f"project of team {team}", name, known), missing=True)
         key = ("project", team_id, name.lower())
         return self.pending.setdefault(key, ToCreate(name, team_id, f"{team}/{name}"))
 
