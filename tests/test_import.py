@@ -224,6 +224,30 @@ def test_a_repeated_key_is_reported_at_once_even_on_rows_with_other_errors(
     assert [c.serial for c in inventory.cards(engine, "serial:R-", settings=Config())] == ["R-7"]
 
 
+def test_a_new_card_without_a_model_is_reported_with_its_rows_other_errors(engine, tmp_path):
+    load(engine, write(tmp_path, "serial,model\nN-1,H20\n", "first.csv"))
+    text = (
+        "serial,model,price\n"
+        "N-1,,abc\n"  # a card of the inventory keeps its model
+        "N-2,,abc\n"
+        "N-3,Z9,1\n"  # an unknown model is its own error
+        "N-4,,1,x\n"  # a misshapen row: that is its one error
+        "N-5,[N/A],1\n"
+    )
+    result = load(engine, write(tmp_path, text))
+    assert [(e.row, e.column, e.value) for e in result.errors] == [
+        (2, "price", "abc"),
+        (3, "price", "abc"),
+        (3, "serial", "N-2"),
+        (4, "model", "Z9"),
+        (5, "", ""),
+        (6, "serial", "N-5"),
+    ]
+    assert {e.reason for e in result.errors if e.column == "serial"} == {
+        "a new card needs a model (add a model column)"
+    }
+
+
 def test_unknown_teams_need_create_missing_and_suggest_a_close_one(engine, tmp_path, basic):
     """The suggestion is the name as the fleet spells it: what the user should write."""
     load(engine, basic, create_missing=True)
