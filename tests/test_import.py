@@ -874,10 +874,14 @@ def test_date_format_decides_ambiguous_dates_and_unambiguous_ones_still_read(
             "ambiguous date; pass --date-format %d.%m.%Y or --date-format %m.%d.%Y",
         ),
         ("13/04/23", None, "ambiguous date; pass --date-format %d/%m/%y or --date-format %y/%m/%d"),
-        ("13/04/2023", "%m/%d/%Y", "not a date in the format %m/%d/%Y"),
+        ("13/04/2023", "%m/%d/%Y", "no such day (read as %m/%d/%Y)"),
+        ("45/13/2024", "%d/%m/%Y", "no such day (read as %d/%m/%Y)"),
+        ("2024-13-45", "%d/%m/%Y", "no such day"),
+        ("2024.3", "%d/%m/%Y", "not a date in the format %d/%m/%Y"),
+        ("1/2/2024 9:30", "%d/%m/%Y", "not a date in the format %d/%m/%Y"),
     ],
 )
-def test_a_date_hint_only_suggests_formats_the_value_fits(
+def test_a_date_error_gives_the_true_reason_and_suggests_only_formats_the_value_fits(
     engine, tmp_path, cell, date_format, reason
 ):
     path = write(tmp_path, f"serial,model,purchase_date\nD-1,H20,{cell}\n")

@@ -106,12 +106,11 @@ def parse_date(value: str, date_format: str | None = None) -> date:
     two ways (03/04/2023); ISO, 年月日 and the other unambiguous forms are accepted beside it."""
     text = value.strip()
     if date_format:
-        if parsed := _strptime(text, date_format):
+        if parsed := _strptime(text, date_format) or _unambiguous(text):
             return parsed
-        try:
-            return _unambiguous(text)
-        except CellError:
-            raise CellError(f"not a date in the format {date_format}") from None
+        if _shape(date_format).fullmatch(text):  # 45/13/2024 in %d/%m/%Y
+            raise CellError(f"no such day (read as {date_format})")
+        raise CellError(f"not a date in the format {date_format}")
     if m := _DMY.match(text):  # 03/04/2023 or 03/04/23: read in every way it fits
         sep, y = m[2], "%Y" if len(m[4]) == 4 else "%y"
         formats = [f"%d{sep}%m{sep}{y}", f"%m{sep}%d{sep}{y}"]
@@ -124,7 +123,21 @@ def parse_date(value: str, date_format: str | None = None) -> date:
         raise CellError(
             "ambiguous date; pass " + " or ".join(f"--date-format {f}" for f in readings)
         )
-    return _unambiguous(text)
+    if parsed := _unambiguous(text):
+        return parsed
+    raise CellError("not a date (use 2023-03-01, 2023/3/1, 2023年3月1日 or --date-format)")
+
+
+_FIELDS = {"d": r"\d{1,2}", "m": r"\d{1,2}", "Y": r"\d{4}", "y": r"\d{2}", "%": "%"}
+
+
+def _shape(date_format: str) -> re.Pattern[str]:
+    """What a value written in `date_format` looks like, whatever its numbers: its numeric
+    fields as digits, any other field as anything."""
+    parts = re.split(r"(%.)", date_format)
+    return re.compile(
+        "".join(_FIELDS.get(p[1], ".+?") if i % 2 else re.escape(p) for i, p in enumerate(parts))
+    )
 
 
 def _strptime(text: str, fmt: str) -> date | None:
@@ -134,9 +147,9 @@ def _strptime(text: str, fmt: str) -> date | None:
         return None
 
 
-def _unambiguous(text: str) -> date:
+def _unambiguous(text: str) -> date | None:
     """Forms that read one way only: ISO (with or without a time), 年月日, Excel day numbers,
-    month names."""
+    month names; None when the text is in none of them."""
     for pattern in (_ISO, _CJK):
         if m := pattern.match(text):
             return _ymd(int(m[1]), int(m[2]), int(m[3]))
@@ -148,7 +161,7 @@ def _unambiguous(text: str) -> date:
     for fmt in _WORDS:
         if parsed := _strptime(spaced, fmt):
             return parsed
-    raise CellError("not a date (use 2023-03-01, 2023/3/1, 2023年3月1日 or --date-format)")
+    return None
 
 
 def _ymd(year: int, month: int, day: int) -> date:
