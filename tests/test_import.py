@@ -618,7 +618,11 @@ def test_cli_import_names_create_missing_when_only_missing_names_refuse_rows(tmp
         "lacks: pass --create-missing to create them."
     ) in result.stderr
     result = run(write(tmp_path, text + "A-3,Z9,,,\n", "mixed.csv"))
-    assert "4 errors; nothing was written. Fix them, or pass --skip-invalid" in result.stderr
+    assert (
+        "4 errors; nothing was written. Fix them, or pass --skip-invalid to write the valid rows "
+        "(for the 3 errors naming a team, project or node the inventory lacks, pass "
+        "--create-missing)."
+    ) in result.stderr
 
 
 def test_cli_import_reports_errors_and_exits_nonzero(tmp_path, db_url):

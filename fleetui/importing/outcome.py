@@ -67,7 +67,12 @@ class ImportResult:
                 "Each names a team, project or node the inventory lacks: pass --create-missing "
                 "to create them."
             )
-        return "Fix them, or pass --skip-invalid to write the valid rows."
+        fix = "Fix them, or pass --skip-invalid to write the valid rows"
+        if not self.missing_errors:
+            return f"{fix}."
+        missing = units.counted(self.missing_errors, "error")
+        lacks = "naming a team, project or node the inventory lacks"
+        return f"{fix} (for the {missing} {lacks}, pass --create-missing)."
 
     def summary(self) -> str:
         parts = [f"{self.new:,} new", f"{self.changed:,} changed", f"{self.unchanged:,} unchanged"]
