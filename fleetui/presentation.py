@@ -81,10 +81,7 @@ def import_refusal(result: ImportResult) -> str | None:
     imports its valid rows. The CLI and the Import screen both say it, never "Imported"."""
     if result.error_count and not result.written and not result.rejected:
         nothing = "nothing would be imported" if result.dry_run else "nothing was written"
-        return (
-            f"{units.counted(result.error_count, 'error')}; {nothing}. Fix them, or pass "
-            "--skip-invalid to write the valid rows."
-        )
+        return f"{units.counted(result.error_count, 'error')}; {nothing}. {result.remedy()}"
     if result.nothing_valid:
         nothing = "would be" if result.dry_run else "was"
         kept = f"; the rows and why are in {result.rejected_file}" if result.rejected_file else ""

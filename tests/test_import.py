@@ -25,6 +25,7 @@ from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
 from fleetui.inventory import export as exporter
+from fleetui.presentation import import_refusal
 from tests.conftest import SHARED
 
 HEADER = "serial,model,node,team,project,status,purchase_date,price,currency,warranty_end\n"
@@ -221,6 +222,30 @@ def test_a_repeated_key_is_reported_at_once_even_on_rows_with_other_errors(
     kept = load(engine, path, skip_invalid=True)
     assert (kept.new, kept.rejected) == (1, 6)
     assert [c.serial for c in inventory.cards(engine, "serial:R-", settings=Config())] == ["R-7"]
+
+
+def test_a_new_card_without_a_model_is_reported_with_its_rows_other_errors(engine, tmp_path):
+    load(engine, write(tmp_path, "serial,model\nN-1,H20\n", "first.csv"))
+    text = (
+        "serial,model,price\n"
+        "N-1,,abc\n"  # a card of the inventory keeps its model
+        "N-2,,abc\n"
+        "N-3,Z9,1\n"  # an unknown model is its own error
+        "N-4,,1,x\n"  # a misshapen row: that is its one error
+        "N-5,[N/A],1\n"
+    )
+    result = load(engine, write(tmp_path, text))
+    assert [(e.row, e.column, e.value) for e in result.errors] == [
+        (2, "price", "abc"),
+        (3, "price", "abc"),
+        (3, "serial", "N-2"),
+        (4, "model", "Z9"),
+        (5, "", ""),
+        (6, "serial", "N-5"),
+    ]
+    assert {e.reason for e in result.errors if e.column == "serial"} == {
+        "a new card needs a model (add a model column)"
+    }
 
 
 def test_unknown_teams_need_create_missing_and_suggest_a_close_one(engine, tmp_path, basic):
@@ -540,6 +565,20 @@ def test_a_row_with_no_real_identity_is_an_error_naming_it(engine, tmp_path, pla
     assert not result.written and counts(engine)[0] == 1
 
 
+def test_only_a_wholly_bracketed_note_is_a_placeholder_a_bracketed_serial_is_kept(engine, tmp_path):
+    """nvidia-smi's [Unknown Error] identifies no card; [bold]MS-0005[/bold] is a serial,
+    stored as written (never read as markup)."""
+    serials = ["[bold]MS-0005[/bold]", "[MS]-6", "MS-[7]", "[Unknown Error]"]
+    text = "serial,model\n" + "".join(f"{s},H20\n" for s in serials)
+    result = load(engine, write(tmp_path, text))
+    assert [(e.row, e.value) for e in result.errors] == [(5, "[Unknown Error]")]
+    assert "no real serial or UUID" in result.errors[0].reason
+    result = load(engine, write(tmp_path, text, "ok.csv"), skip_invalid=True)
+    assert result.new == 3
+    stored = {c.serial for c in inventory.cards(engine, settings=Config())}
+    assert stored == set(serials[:3])
+
+
 def test_a_changed_model_is_always_in_the_summary(engine, basic, tmp_path):
     load(engine, basic, create_missing=True)
     text = "serial,model\nS-001,H800 PCIe\nS-002,A100 SXM4 80GB\nS-003,H20\n"
@@ -553,6 +592,9 @@ def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp
     assert exporter.write_csv(demo_engine, "", first, settings=Config()) == 2000
     path = write(tmp_path, first.getvalue(), "export.csv")
     fresh = new_engine()
+    refused = load(fresh, path)  # its teams, projects and nodes are not there yet
+    assert refused.error_count and refused.missing_errors == refused.error_count
+    assert "pass --create-missing to create them" in (import_refusal(refused) or "")
     result = load(fresh, path, create_missing=True)
     assert (result.new, result.error_count) == (2000, 0)
     second = io.StringIO()
@@ -562,6 +604,25 @@ def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp
     exporter.write_json(fresh, "team:llm", as_json, settings=Config())
     cards = json.loads(as_json.getvalue())
     assert cards and all(c["team"] == "LLM" for c in cards)
+
+
+def test_cli_import_names_create_missing_when_only_missing_names_refuse_rows(tmp_path, db_url):
+    """Rows refused only for teams, projects and nodes the inventory lacks: the way on is
+    --create-missing, not --skip-invalid (which would write none of them)."""
+    run = lambda path: CliRunner().invoke(app, ["--db", db_url, "import", path])  # noqa: E731
+    text = "serial,model,team,project,node\nA-1,H20,LLM,pretrain,gpu-01\nA-2,H20,Ads,,\n"
+    result = run(write(tmp_path, text))
+    assert result.exit_code == 1
+    assert (
+        "3 errors; nothing was written. Each names a team, project or node the inventory "
+        "lacks: pass --create-missing to create them."
+    ) in result.stderr
+    result = run(write(tmp_path, text + "A-3,Z9,,,\n", "mixed.csv"))
+    assert (
+        "4 errors; nothing was written. Fix them, or pass --skip-invalid to write the valid rows "
+        "(for the 3 errors naming a team, project or node the inventory lacks, pass "
+        "--create-missing)."
+    ) in result.stderr
 
 
 def test_cli_import_reports_errors_and_exits_nonzero(tmp_path, db_url):
@@ -817,10 +878,14 @@ def test_date_format_decides_ambiguous_dates_and_unambiguous_ones_still_read(
             "ambiguous date; pass --date-format %d.%m.%Y or --date-format %m.%d.%Y",
         ),
         ("13/04/23", None, "ambiguous date; pass --date-format %d/%m/%y or --date-format %y/%m/%d"),
-        ("13/04/2023", "%m/%d/%Y", "not a date in the format %m/%d/%Y"),
+        ("13/04/2023", "%m/%d/%Y", "no such day (read as %m/%d/%Y)"),
+        ("45/13/2024", "%d/%m/%Y", "no such day (read as %d/%m/%Y)"),
+        ("2024-13-45", "%d/%m/%Y", "no such day"),
+        ("2024.3", "%d/%m/%Y", "not a date in the format %d/%m/%Y"),
+        ("1/2/2024 9:30", "%d/%m/%Y", "not a date in the format %d/%m/%Y"),
     ],
 )
-def test_a_date_hint_only_suggests_formats_the_value_fits(
+def test_a_date_error_gives_the_true_reason_and_suggests_only_formats_the_value_fits(
     engine, tmp_path, cell, date_format, reason
 ):
     path = write(tmp_path, f"serial,model,purchase_date\nD-1,H20,{cell}\n")
@@ -865,7 +930,21 @@ def test_teams_and_projects_created_in_one_chunk_are_the_same_in_the_next(
 
 @pytest.mark.parametrize(
     "placeholder",
-    ["", " ", "N/A", "n/a", "[Not Supported]", "0000", "GPU-0000-00", "mig-0", "无", "—", "null"],
+    [
+        "",
+        " ",
+        "N/A",
+        "n/a",
+        "[Not Supported]",
+        "[Unknown Error]",
+        "[bold]S-1[/bold]",
+        "0000",
+        "GPU-0000-00",
+        "mig-0",
+        "无",
+        "—",
+        "null",
+    ],
 )
 def test_serials_read_a_column_at_a_time_find_every_placeholder(placeholder):
     from fleetui.importing.cells import identities, identity

@@ -20,6 +20,7 @@ from fleetui.config import Config
 from fleetui.config import load as read_settings
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card
+from fleetui.importing.columns import map_columns
 from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
@@ -98,6 +99,38 @@ def test_name_is_still_the_model_of_an_nvidia_smi_file(engine, tmp_path):
     path.write_text("name, serial, uuid\nNVIDIA H100 80GB HBM3, 1654922000009, GPU-1234abcd\n")
     result = load(engine, path)
     assert result.error_count == 0 and result.mapping["name"] == "model"
+
+
+PLAIN_HEADERS = {
+    "team": ("Team Name", "Team"),
+    "project": ("Project Name",),
+    "model": ("GPU Type", "GPU Model", "Card Type", "Model Name"),
+    "serial": ("Serial No", "Serial Number", "SN"),
+    "node": ("Node Name", "Host", "Hostname"),
+    "asset_tag": ("Asset Tag", "Asset No"),
+    "purchase_date": ("Purchase Date", "Bought"),
+    "warranty_end": ("Warranty End", "Warranty Until", "Warranty Expiry"),
+    "purchase_order": ("PO", "Purchase Order"),
+    "supplier": ("Supplier", "Vendor"),
+    "price": ("Price", "Cost"),
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "header"), [(f, h) for f, headers in PLAIN_HEADERS.items() for h in headers]
+)
+def test_plain_english_headers_are_read_in_any_case_and_spacing(field, header):
+    for written in (header, header.upper(), header.lower().replace(" ", "_"), f" {header} "):
+        columns = [written] if field == "serial" else [written, "serial"]
+        assert map_columns(columns).fields[0] == field, written
+
+
+def test_a_team_name_column_puts_the_card_on_its_team(engine, tmp_path):
+    path = tmp_path / "plain.csv"
+    path.write_text("Serial No,Model Name,Team Name\nS-1,H20,LLM\n")
+    result = load(engine, path, create_missing=True)
+    assert (result.new, result.unknown_columns) == (1, [])
+    assert inventory.detail(engine, "S-1", settings=Config()).fields["team"] == "LLM"
 
 
 def test_most_columns_unused_is_one_line_and_verbose_names_them_all(db_url, tmp_path):

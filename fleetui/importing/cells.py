@@ -15,7 +15,12 @@ EXCEL_EPOCH = date(1899, 12, 30)
 
 
 class CellError(ValueError):
-    """Why a cell's value cannot be used."""
+    """Why a cell's value cannot be used; `missing` when it names a team, project or node the
+    inventory lacks (what --create-missing creates)."""
+
+    def __init__(self, reason: str, missing: bool = False) -> None:
+        super().__init__(reason)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class RowError:
     column: str
     value: str
     reason: str
+    missing: bool = False  # it names a team, project or node the inventory lacks
 
     def __str__(self) -> str:
         where = f"row {self.row}" + (f", column '{self.column}'" if self.column else "")
@@ -36,22 +42,24 @@ class RowError:
 # ---------------------------------------------------------------- identities
 
 _ZEROS = re.compile(r"^(?:GPU-|MIG-)?[0-]+$", re.I)
+_NOTE = re.compile(r"\[[^\[\]\n]*\]")  # one bracketed phrase: [N/A], [Unknown Error]
 
 
 def identity(value: str | None) -> str | None:
-    """A serial or UUID as given, or None when it identifies no card: empty, `N/A`-like, any
-    `[bracketed]` nvidia-smi note, or all zeros (`0000000000000`, `GPU-00000000-0000-...`,
-    what masked or unreadable boards report). The one rule for import and telemetry."""
+    """A serial or UUID as given, or None when it identifies no card: empty, `N/A`-like, one
+    `[bracketed]` nvidia-smi note as the whole value (`[bold]S-5[/bold]` is a serial), or all
+    zeros (`0000000000000`, `GPU-00000000-0000-...`, what masked or unreadable boards report).
+    The one rule for import and telemetry."""
     text = (value or "").strip()
-    if not text or text.lower() in MISSING or text[0] == "[" or _ZEROS.match(text):
+    if not text or text.lower() in MISSING or _NOTE.fullmatch(text) or _ZEROS.match(text):
         return None
     return text
 
 
 # What identity() may turn to None, over a column's stripped cells each after a newline: an
-# empty or [bracketed] cell, all zeros (_ZEROS; a bare prefix too), and (over the lowered
+# empty or wholly [bracketed] cell, all zeros (_ZEROS; a bare prefix too), and (over the lowered
 # text) MISSING. Each pattern starts with a newline, which the regex engine finds fast.
-_NO_IDENTITY = re.compile(r"\n(?:\[|(?:GPU-|MIG-)?[0-]*(?=\n|\Z))", re.I)
+_NO_IDENTITY = re.compile(r"\n(?:\[[^\[\]\n]*\]|(?:GPU-|MIG-)?[0-]*)(?=\n|\Z)", re.I)
 _MISSING_CELL = re.compile(
     r"\n(?:" + "|".join(map(re.escape, sorted(MISSING, key=len, reverse=True))) + r")(?=\n|\Z)"
 )
@@ -98,12 +106,11 @@ def parse_date(value: str, date_format: str | None = None) -> date:
     two ways (03/04/2023); ISO, 年月日 and the other unambiguous forms are accepted beside it."""
     text = value.strip()
     if date_format:
-        if parsed := _strptime(text, date_format):
+        if parsed := _strptime(text, date_format) or _unambiguous(text):
             return parsed
-        try:
-            return _unambiguous(text)
-        except CellError:
-            raise CellError(f"not a date in the format {date_format}") from None
+        if _shape(date_format).fullmatch(text):  # 45/13/2024 in %d/%m/%Y
+            raise CellError(f"no such day (read as {date_format})")
+        raise CellError(f"not a date in the format {date_format}")
     if m := _DMY.match(text):  # 03/04/2023 or 03/04/23: read in every way it fits
         sep, y = m[2], "%Y" if len(m[4]) == 4 else "%y"
         formats = [f"%d{sep}%m{sep}{y}", f"%m{sep}%d{sep}{y}"]
@@ -116,7 +123,21 @@ def parse_date(value: str, date_format: str | None = None) -> date:
         raise CellError(
             "ambiguous date; pass " + " or ".join(f"--date-format {f}" for f in readings)
         )
-    return _unambiguous(text)
+    if parsed := _unambiguous(text):
+        return parsed
+    raise CellError("not a date (use 2023-03-01, 2023/3/1, 2023年3月1日 or --date-format)")
+
+
+_FIELDS = {"d": r"\d{1,2}", "m": r"\d{1,2}", "Y": r"\d{4}", "y": r"\d{2}", "%": "%"}
+
+
+def _shape(date_format: str) -> re.Pattern[str]:
+    """What a value written in `date_format` looks like, whatever its numbers: its numeric
+    fields as digits, any other field as anything."""
+    parts = re.split(r"(%.)", date_format)
+    return re.compile(
+        "".join(_FIELDS.get(p[1], ".+?") if i % 2 else re.escape(p) for i, p in enumerate(parts))
+    )
 
 
 def _strptime(text: str, fmt: str) -> date | None:
@@ -126,9 +147,9 @@ def _strptime(text: str, fmt: str) -> date | None:
         return None
 
 
-def _unambiguous(text: str) -> date:
+def _unambiguous(text: str) -> date | None:
     """Forms that read one way only: ISO (with or without a time), 年月日, Excel day numbers,
-    month names."""
+    month names; None when the text is in none of them."""
     for pattern in (_ISO, _CJK):
         if m := pattern.match(text):
             return _ymd(int(m[1]), int(m[2]), int(m[3]))
@@ -140,7 +161,7 @@ def _unambiguous(text: str) -> date:
     for fmt in _WORDS:
         if parsed := _strptime(spaced, fmt):
             return parsed
-    raise CellError("not a date (use 2023-03-01, 2023/3/1, 2023年3月1日 or --date-format)")
+    return None
 
 
 def _ymd(year: int, month: int, day: int) -> date:

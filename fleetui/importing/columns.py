@@ -57,6 +57,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "uuid": ("gpu uuid", "nvml uuid", "gpu id"),
     "model": (
         "gpu model",
+        "gpu type",
+        "card type",
         "gpu",
         "name",
         "gpu name",
@@ -90,6 +92,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     ),
     "pci_bus_id": ("pci.bus_id", "bus id", "pci bus", "pci bus id", "gpu bus id"),
     "team": (
+        "team name",
         "department",
         "dept",
         "group",
@@ -105,6 +108,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "status": ("state", "status label", "状态", "使用状态", "设备状态"),
     "purchase_date": (
         "purchased",
+        "bought",
         "purchase date",
         "date of purchase",
         "order date",
@@ -125,7 +129,15 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "金额",
     ),
     "currency": ("currency code", "币种", "货币"),
-    "asset_tag": ("asset tag", "asset tag number", "tag", "资产编号", "资产标签"),
+    "asset_tag": (
+        "asset tag",
+        "asset tag number",
+        "asset no",
+        "asset number",
+        "tag",
+        "资产编号",
+        "资产标签",
+    ),
     "purchase_order": (
         "order number",  # Snipe-IT
         "purchase order",
@@ -152,6 +164,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "warranty_end": (
         "warranty end",
         "warranty expires",
+        "warranty expiry",
+        "warranty until",
         "warranty expiration",
         "warranty end date",
         "保修到期",

@@ -248,6 +248,7 @@ def _stage(conn, parser: ChunkParser, chunk, result: ImportResult, bad_rows: dic
 def _add_errors(result: ImportResult, errors: list[RowError], bad_rows: dict[int, str]) -> None:
     for error in errors:
         result.error_count += 1
+        result.missing_errors += error.missing
         if len(result.errors) < MAX_ERRORS_KEPT:
             result.errors.append(error)
         reason = f"{error.column}: {error.reason}" if error.column else error.reason

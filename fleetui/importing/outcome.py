@@ -43,6 +43,7 @@ class ImportResult:
     skipped: int = 0
     rejected: int = 0
     error_count: int = 0
+    missing_errors: int = 0  # of them, naming a team, project or node the inventory lacks
     errors: list[RowError] = field(default_factory=list)
     batch_id: str | None = None
     dry_run: bool = False
@@ -58,6 +59,20 @@ class ImportResult:
     def nothing_valid(self) -> bool:
         """Every row was rejected (--skip-invalid): then nothing is written."""
         return bool(self.rejected) and not (self.new + self.changed + self.unchanged + self.skipped)
+
+    def remedy(self) -> str:
+        """What imports the rows its errors refuse."""
+        if self.missing_errors == self.error_count:
+            return (
+                "Each names a team, project or node the inventory lacks: pass --create-missing "
+                "to create them."
+            )
+        fix = "Fix them, or pass --skip-invalid to write the valid rows"
+        if not self.missing_errors:
+            return f"{fix}."
+        missing = units.counted(self.missing_errors, "error")
+        lacks = "naming a team, project or node the inventory lacks"
+        return f"{fix} (for the {missing} {lacks}, pass --create-missing)."
 
     def summary(self) -> str:
         parts = [f"{self.new:,} new", f"{self.changed:,} changed", f"{self.unchanged:,} unchanged"]

@@ -173,9 +173,11 @@ class ChunkParser:
             team_ids = [
                 owner.get(p) if p else t for p, t in zip(project_ids, team_ids, strict=True)
             ]
-        model_ids = self._models(
+        model_ids, no_model = self._models(
             numbers, col("model"), col("manufacturer"), col("model_number"), errors
         )
+        for i in blanked:  # a misshapen row's one error is its shape
+            no_model[i] = None
         self._unfit(numbers, col, minor, errors)
         if self.names.pending:  # teams and projects to create, for the rows valid otherwise
             bad = {e.row for e in errors}
@@ -213,6 +215,7 @@ class ChunkParser:
             cleaned("asset_tag"),
             cleaned("purchase_order"),
             [u is not None for u in uuid],
+            no_model,
         ]
         if not errors:
             return [*staged, [None] * len(rows)], errors
@@ -349,7 +352,7 @@ class ChunkParser:
             return values
         header = self.header_of(field or name)
         errors.extend(
-            RowError(numbers[i], header, shown(i), str(v))
+            RowError(numbers[i], header, shown(i), str(v), v.missing)
             for i, v in enumerate(values)
             if v.__class__ is CellError
         )
@@ -373,13 +376,16 @@ class ChunkParser:
     def _date(self, raw: str) -> date:
         return parse_date(raw, self.options.date_format)
 
-    def _models(self, numbers, models, makers, numbers_col, errors) -> list[int | None]:
+    def _models(self, numbers, models, makers, numbers_col, errors) -> tuple[list, list]:
+        """Model ids, and True for each row naming no model (None for the others: a column
+        of Nones is not written)."""
         if "manufacturer" in self.columns or "model_number" in self.columns:
             keys: Sequence = list(zip(models, makers, numbers_col, strict=True))
             found = self._memo_map("model", keys, self._model_cell)
         else:
             found = self._memo_map("model", models, lambda m: self._model_cell((m, "", "")))
-        return self._errors("model", numbers, found, lambda i: models[i].strip(), errors)
+        no_model = [True if m is None else None for m in found]
+        return self._errors("model", numbers, found, lambda i: models[i].strip(), errors), no_model
 
     def _model_cell(self, key: tuple[str, str, str]) -> int | CellError | None:
         model, maker, number = (k.strip() for k in key)
@@ -486,7 +492,9 @@ class ChunkParser:
         if unknown and not self.options.create_missing:
             header = self.header_of("node")
             errors.extend(
-                RowError(row, header, name, "unknown node (register it, or pass --create-missing)")
+                RowError(
+                    row, header, name, "unknown node (register it, or pass --create-missing)", True
+                )
                 for row, name, node_id in zip(numbers, names, ids, strict=True)
                 if name is not None and node_id is None
             )

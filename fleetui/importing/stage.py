@@ -74,6 +74,8 @@ stage_t = Table(
     # Whether the row gives its card a UUID it does not have yet: staged as "has a UUID",
     # corrected by the link to the cards (only such rows can clash over a UUID).
     Column("new_uuid", Boolean),
+    # True for a row naming no model (a new card needs one), rejected or not.
+    Column("no_model", Boolean),
     # True for a row with an error of its own, staged with its KEY_COLUMNS only so that the
     # checks across rows see it; never written.
     Column("rejected", Boolean),
@@ -81,8 +83,9 @@ stage_t = Table(
     Column("changes", Boolean),  # whether the row changes that card (set by the link)
     prefixes=["TEMPORARY"],
 )
-STAGE_COLUMNS = ("row_no", "serial", *CARD_FIELDS, "new_uuid", "rejected")
-KEY_COLUMNS = ("row_no", "serial", "uuid", "asset_tag", "new_uuid")  # what a rejected row stages
+STAGE_COLUMNS = ("row_no", "serial", *CARD_FIELDS, "new_uuid", "no_model", "rejected")
+# what a rejected row stages
+KEY_COLUMNS = ("row_no", "serial", "uuid", "asset_tag", "new_uuid", "no_model")
 
 
 def create(conn: Connection) -> None:
@@ -215,7 +218,7 @@ class Names:
             return team_id
         if not self.create_missing:
             known = [self.spelt["team", i] for i in self.teams.values()]
-            raise CellError(_unknown("team", name, known))
+            raise CellError(_unknown("team", name, known), missing=True)
         return self.pending.setdefault(("team", name.lower()), ToCreate(name))
 
     def project(self, name: str, team_id, team: str | None) -> int | ToCreate | None:
@@ -237,7 +240,7 @@ class Names:
             known = [
                 self.spelt["project", i] for (t, _), i in self.projects.items() if t == team_id
             ]
-            raise CellError(_unknown(f"project of team {team}", name, known))
+            raise CellError(_unknown(f"project of team {team}", name, known), missing=True)
         key = ("project", team_id, name.lower())
         return self.pending.setdefault(key, ToCreate(name, team_id, f"{team}/{name}"))
 
@@ -355,11 +358,7 @@ def cross_row_errors(
         yield from _holders(conn, "uuid", uuid_column, new_uuid)
     for row_no, serial in conn.execute(
         select(stage_t.c.row_no, stage_t.c.serial)
-        .where(
-            stage_t.c.card_id.is_(None),
-            stage_t.c.model_id.is_(None),
-            stage_t.c.rejected.is_(None),  # its model cell may be the invalid one
-        )
+        .where(stage_t.c.card_id.is_(None), stage_t.c.no_model, stage_t.c.serial.isnot(None))
         .order_by(stage_t.c.row_no)
     ):
         yield RowError(
