@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from fleetui.core.places import data_dir
 from fleetui.db.sqlfuncs import sqlite_lower
 
 ENV_VAR = "FLEETUI_DB"
@@ -20,12 +21,6 @@ LOCK_TIMEOUT_MS = 15_000  # PostgreSQL: how long a statement waits for a row or 
 
 class DatabaseURLError(ValueError):
     """The --db value is neither a usable path nor an SQLAlchemy URL."""
-
-
-def data_dir() -> Path:
-    """fleetui's directory under the XDG data dir (~/.local/share/fleetui by default)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "fleetui"
 
 
 def default_path() -> Path:

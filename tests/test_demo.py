@@ -195,6 +195,22 @@ def test_a_demo_that_fails_leaves_no_database_file_it_created(tmp_path, cards):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "refusal"),
+    [
+        ("--cards", "0", "--cards must be at least 1."),
+        ("--seed", "-1", "--seed must be 0 or more."),
+    ],
+)
+def test_a_refused_demo_leaves_the_demo_it_would_replace(demo_url, option, value, refusal):
+    """The options were checked only once the old demo was wiped: a refusal left no cards."""
+    history = _cli("--db", demo_url, "history").stdout
+    result = _cli("--db", demo_url, "demo", "--no-launch", option, value)
+    assert (result.exit_code, result.stderr.strip()) == (1, f"fleetui: {refusal}")
+    assert len(json.loads(_cli("--db", demo_url, "cards", "--json").stdout)) == 2000
+    assert _cli("--db", demo_url, "history").stdout == history
+
+
 @pytest.mark.parametrize("args", [[], ["demo", "--cards", "16"]], ids=["tui", "demo"])
 def test_the_tui_without_a_terminal_is_one_sentence_and_changes_nothing(tmp_path, args):
     """A script or pipe running `fleetui` (or `fleetui demo`) got a full-screen app that never

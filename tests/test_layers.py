@@ -60,6 +60,7 @@ CLI_ROOT = {
     "fleetui.cli.roothelp",
     "fleetui.core",
     "fleetui.core.errors",
+    "fleetui.core.places",
 }
 
 
@@ -77,7 +78,23 @@ def test_help_in_a_terminal_80_columns_wide_loads_not_even_typer():
     assert {m for m in loaded if m.startswith("fleetui.")} == {
         "fleetui.cli",
         "fleetui.cli.roothelp",
+        "fleetui.core",
+        "fleetui.core.places",
     }
+
+
+@pytest.mark.parametrize("columns", [80, 60])  # roothelp's page, then typer's
+def test_help_names_the_default_database_this_environment_has(columns, tmp_path):
+    """--help said ~/.local/share/fleetui/fleet.db under any $XDG_DATA_HOME, while the errors
+    named the real file."""
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path), "COLUMNS": str(columns)}
+    code = "from fleetui.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "--help"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"then{tmp_path}/fleetui/fleet.db)." in "".join(result.stdout.split())  # wrapped
+    assert ".local/share" not in result.stdout
 
 
 @pytest.mark.parametrize("columns", [80, 120, 79, 40])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from fleetui.cli import app
@@ -94,6 +95,43 @@ def test_projects_list_takes_a_team(db_url):
     assert sorted(p["name"] for p in json.loads(result.stdout)) == ["LLM/rl", "LLM/sft"]
     result = cli(db_url, "projects", "list", "--team", "Search")
     assert result.exit_code == 1 and "There is no team 'Search'" in result.output
+
+
+def test_a_teams_project_lines_add_up_to_what_it_holds(demo_url):
+    """projects list showed 136 + 144 = 280 cards of Ads ranking's 288: the cards in none of
+    its projects had no line."""
+    held = {t["name"]: t for t in json.loads(cli(demo_url, "teams", "list", "--json").stdout)}
+    every = json.loads(cli(demo_url, "projects", "list", "--json").stdout)
+    for team, mine in (
+        (
+            "Ads ranking",
+            json.loads(cli(demo_url, "projects", "list", "--team", "ads ranking", "--json").stdout),
+        ),
+        *((t, [p for p in every if p["team"] == t]) for t in held),
+    ):
+        assert sum(p["cards"] for p in mine) == held[team]["cards"], team
+        assert sum(p["pflops"] for p in mine) == pytest.approx(held[team]["pflops"], abs=0.005)
+    ads = [p for p in every if p["team"] == "Ads ranking"]
+    assert ads[-1]["name"] == "Ads ranking/(no project)" and ads[-1]["cards"] == 8
+    rows = [
+        r.split("│")
+        for r in cli(demo_url, "projects", "list", "--team", "Ads ranking").stdout.splitlines()
+    ]
+    cards = [
+        int(r[2].replace(",", ""))
+        for r in rows
+        if len(r) > 2 and r[2].strip().replace(",", "").isdigit()
+    ]
+    assert "Ads ranking/(no project)" in {r[1].strip() for r in rows if len(r) > 2}
+    assert sum(cards) == held["Ads ranking"]["cards"]
+
+
+def test_a_team_without_projects_or_cards_outside_them_has_no_no_project_line(db_url):
+    cli(db_url, "teams", "add", "LLM")
+    assert cli(db_url, "projects", "add", "LLM", "sft").exit_code == 0
+    cli(db_url, "teams", "add", "Ads")
+    listed = json.loads(cli(db_url, "projects", "list", "--json").stdout)
+    assert [p["name"] for p in listed] == ["LLM/sft"]
 
 
 def test_lists_say_how_many_more_models_a_team_holds(demo_url):

@@ -121,7 +121,32 @@ DATA_TABLES = tuple(
 )
 
 
-def open_target(db: str) -> Engine:
+def rebuild(
+    db: str,
+    cards: int,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+    opened: Callable[[Engine], None] | None = None,
+) -> tuple[Engine, int]:
+    """Build the demo fleet at `db` (see _open_target); returns its engine and how many cards
+    were written. Every option is checked before `db` is cleared, so a refused demo leaves
+    the demo it replaces as it was. `opened` sees the engine before the build starts."""
+    check_options(cards, seed)
+    engine = _open_target(db)
+    if opened:
+        opened(engine)
+    return engine, build(engine, cards, seed, progress)
+
+
+def check_options(cards: int, seed: int) -> None:
+    """Refuse options the build cannot use (a UserError naming the option)."""
+    if cards < 1:
+        raise UserError("--cards must be at least 1.")
+    if seed < 0:  # random.Random(-n) is random.Random(n): a negative seed repeats another's fleet
+        raise UserError("--seed must be 0 or more.")
+
+
+def _open_target(db: str) -> Engine:
     """An empty fleet database at `db` for a demo build: a new or empty one, or one demo built
     and nothing else wrote cards to (cleared first). Anything else is refused before it is
     opened, migrated or written, so it is left exactly as it was."""
@@ -201,8 +226,7 @@ def build(
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Fill an empty fleet database with about `cards` cards; returns how many were written."""
-    if cards < 1:
-        raise UserError("--cards must be at least 1.")
+    check_options(cards, seed)
     rng = random.Random(seed)
     batch = audit.new_batch_id()
     stamp = datetime(2026, 11, 1, tzinfo=UTC)

@@ -71,12 +71,9 @@ class Delta:
     tflops_after: float
 
     def pflops(self, digits: int) -> tuple[float, float]:
-        """PFLOPS before and after as shown to `digits` places: the change is rounded once and
-        added to the rounded total, so the lines of one move show the same change (rounding
-        both totals could show -0.9 on one side of a move and +1.0 on the other)."""
-        before = round(self.tflops_before / 1000, digits)
-        change = round((self.tflops_after - self.tflops_before) / 1000, digits)
-        return before, round(before + change, digits)
+        """PFLOPS before and after to `digits` places, each its exact sum rounded only here:
+        what teams list and the dashboard show before and after the move."""
+        return round(self.tflops_before / 1000, digits), round(self.tflops_after / 1000, digits)
 
     def __str__(self) -> str:
         before, after = self.pflops(1)

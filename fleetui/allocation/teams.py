@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
@@ -443,6 +443,21 @@ def holdings(engine: Engine, projects: bool = False, team: str | None = None) ->
         result[owner].pflops_by_model = dict(sorted(compute[owner].items(), key=lambda kv: -kv[1]))
     shown = [h for h in result.values() if only is None or h.team == only]
     return sorted(shown, key=lambda h: (-h.tflops, h.name))
+
+
+def project_lines(engine: Engine, team: str | None = None) -> list[Holding]:
+    """Per team (of `team` when given) that has projects: its projects, then, when it holds
+    cards in none of them, its "Team/(no project)" line (the Teams screen's rule), so that a
+    team's lines add up to what it holds."""
+    projects = holdings(engine, projects=True, team=team)
+    lines = []
+    for held in holdings(engine):
+        own = [p for p in projects if p.team == held.name]
+        rest = outside_projects(held, own)
+        lines += own
+        if own and rest.cards:
+            lines.append(replace(rest, name=f"{held.name}/{rest.name}"))
+    return lines
 
 
 def outside_projects(team: Holding, projects: list[Holding]) -> Holding:

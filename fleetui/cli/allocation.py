@@ -136,7 +136,7 @@ def projects_list(
 def _print_holdings(engine, projects: bool, as_json: bool, team: str | None = None) -> None:
     from fleetui.allocation import teams
 
-    rows = teams.holdings(engine, projects=projects, team=team)
+    rows = teams.project_lines(engine, team) if projects else teams.holdings(engine)
     if as_json:
         print_json([h.as_dict() for h in rows])
         return

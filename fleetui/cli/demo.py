@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from fleetui.admin import demo
 from fleetui.cli.base import app, db_target, err, launch, need_terminal, settings
@@ -29,17 +30,21 @@ def demo_cmd(
     target = db_target(ctx) or str(demo_path())
     path = sqlite_path(database_url(target))
     is_new = path is not None and not path.exists()
-    engine = demo.open_target(target)
-    if is_new:  # removed if the build fails or is interrupted (Group); a demo is not "empty"
-        ctx.find_root().obj["created"] = (engine, path, False)
+
+    def opened(engine: Engine) -> None:
+        if is_new:  # removed if the build fails or is interrupted (Group); a demo is not "empty"
+            ctx.find_root().obj["created"] = (engine, path, False)
+
     if cards >= 50_000:
         from rich.progress import Progress
 
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task("Building the demo fleet", total=cards)
-            written = demo.build(engine, cards, seed, lambda n, _: bar.update(task, completed=n))
+            engine, written = demo.rebuild(
+                target, cards, seed, lambda n, _: bar.update(task, completed=n), opened
+            )
     else:
-        written = demo.build(engine, cards, seed)
+        engine, written = demo.rebuild(target, cards, seed, opened=opened)
     where = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
     where = where or redact(str(engine.url))
     err.print(

@@ -10,10 +10,11 @@ import shutil
 import sys
 import textwrap
 
+from fleetui.core.places import data_dir
+
 ROOT_HELP = "Terminal fleet manager for GPUs and other accelerators."
-DB_HELP = (
-    "Database file path or SQLAlchemy URL (default: $FLEETUI_DB, "
-    "then ~/.local/share/fleetui/fleet.db)."
+DB_HELP = (  # the default file as this environment has it, as the error messages name it
+    f"Database file path or SQLAlchemy URL (default: $FLEETUI_DB, then {data_dir() / 'fleet.db'})."
 )
 VERSION_HELP = "Print the version (and the database schema it writes) and exit."
 OPTIONS = (
