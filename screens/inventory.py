@@ -21,7 +21,7 @@ from fleetui.presentation import history_hint
 from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.edit_cards import EditModal
 from fleetui.screens.footer import FleetFooter
-from fleetui.screens.keep import same_row
+from fleetui.screens.keep import InOrderInput, same_row
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.reallocate import ReallocateModal
@@ -139,7 +139,7 @@ class InventoryScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(
+        yield InOrderInput(
             value=self.query_text,
             placeholder="filter: free text, team:llm model:h800 status:spare node:… project:…",
             id="filter",
