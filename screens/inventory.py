@@ -21,7 +21,7 @@ from fleetui.presentation import history_hint
 from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.edit_cards import EditModal
 from fleetui.screens.footer import FleetFooter
-from fleetui.screens.keep import same_row
+from fleetui.screens.keep import InOrderInput, same_row
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.reallocate import ReallocateModal
@@ -132,12 +132,14 @@ class InventoryScreen(Screen):
         self.first_row = 1  # 1-based position of the page's first row in the result
         self.total: int | None = None
         self.marked: set[str] = set()
+        self.pages_to_turn = 0  # page presses not yet loaded: forward > 0, back < 0
+        self.loading = False  # a page is on its way
         self.pages_shown = 0  # bumped on every page put on screen (tests and benchmarks wait on it)
         self.columns: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(
+        yield InOrderInput(
             value=self.query_text,
             placeholder="filter: free text, team:llm model:h800 status:spare node:… project:…",
             id="filter",
@@ -192,12 +194,29 @@ class InventoryScreen(Screen):
         self.reload()
 
     def action_next_page(self) -> None:
-        if self.page and self.page.more_after and self.page.last:
-            self.fetch(self._request(after=self.page.last), self.first_row + len(self.page.rows))
+        self.turn(1)
 
     def action_previous_page(self) -> None:
-        if self.page and self.page.more_before and self.page.first:
-            self.fetch(self._request(before=self.page.first), max(1, self.first_row - PAGE_SIZE))
+        self.turn(-1)
+
+    def turn(self, pages: int) -> None:
+        """Page presses add up: each moves one page on from where the one before will land, not
+        from the page shown (with a load in flight, quick presses all asked for the same page).
+        The pages load one after another, up to the first or last page."""
+        self.pages_to_turn += pages
+        if not self.loading:
+            self.turn_next()
+
+    def turn_next(self) -> None:
+        page, ahead = self.page, self.pages_to_turn
+        if page and ahead > 0 and page.more_after and page.last:
+            self.pages_to_turn -= 1
+            self.fetch(self._request(after=page.last), self.first_row + len(page.rows))
+        elif page and ahead < 0 and page.more_before and page.first:
+            self.pages_to_turn += 1
+            self.fetch(self._request(before=page.first), max(1, self.first_row - PAGE_SIZE))
+        else:
+            self.pages_to_turn = 0
 
     def action_refresh(self) -> None:
         self.reload()
@@ -293,10 +312,11 @@ class InventoryScreen(Screen):
         return PageRequest(self.query_text, self.sort, self.descending, **cursor)
 
     def reload(self) -> None:
-        self.total = None
+        self.total, self.pages_to_turn = None, 0
         self.fetch(self._request(), 1)
 
     def fetch(self, request: PageRequest, first_row: int) -> None:
+        self.loading = True
         run_service(
             self,
             lambda: inventory.page(
@@ -312,10 +332,17 @@ class InventoryScreen(Screen):
             ),
             on_done=lambda page: self.show_page(request, page, first_row),
             on_error=self.show_error,
+            on_end=self.loaded,
             group="inventory-page",
             stamps=self.engine,
             exclusive=True,
         )
+
+    def loaded(self) -> None:
+        """A page load ended (shown, refused or busy): the page presses made meanwhile go on."""
+        self.loading = False
+        if self.pages_to_turn:
+            self.turn_next()
 
     def count(self, query: str) -> None:
         run_service(

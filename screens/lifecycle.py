@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from rich.console import Group
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
@@ -26,29 +27,46 @@ from fleetui.screens.work import run_service
 BAR_WIDTH = 40
 
 
-def bars(
-    title: str, rows: list[tuple[str, float, str]], style: str, *, largest_first: bool = False
-) -> Table:
-    """A horizontal bar chart: (label, value, value as text) per row, longest bar = BAR_WIDTH.
+class Bars:
+    """A horizontal bar chart: (label, value, value as text) per row, the longest bar BAR_WIDTH
+    cells or what the screen leaves beside the labels and figures (Rich, left to fit a table,
+    cut every column, figures included: the widest figure lost its share first).
 
     Rows are shown as given (months, quarters), or with largest_first the longest bar first,
     ties by label, and the title says so.
     """
-    if largest_first:
-        rows = sorted(rows, key=lambda r: (-r[1], r[0]))
-        title += ", largest first"
-    table = Table(
-        title=title, title_justify="left", show_header=False, box=None, expand=False, padding=(0, 1)
-    )
-    table.add_column("label", no_wrap=True)
-    table.add_column("bar", no_wrap=True)
-    table.add_column("value", justify="right", no_wrap=True)
-    top = max((v for _, v, _ in rows), default=0) or 1
-    for label, value, text in rows:
-        cells = value / top * BAR_WIDTH
-        bar = "█" * int(cells) + ("▌" if cells - int(cells) >= 0.5 else "")
-        table.add_row(plain(label), Text(bar or "·", style=style), text)
-    return table
+
+    def __init__(
+        self, title: str, rows: list[tuple[str, float, str]], style: str, *, largest_first=False
+    ) -> None:
+        if largest_first:
+            rows = sorted(rows, key=lambda r: (-r[1], r[0]))
+            title += ", largest first"
+        self.title, self.rows, self.style = title, rows, style
+
+    def table(self, bar_width: int = BAR_WIDTH) -> Table:
+        table = Table(
+            title=self.title,
+            title_justify="left",
+            show_header=False,
+            box=None,
+            expand=False,
+            padding=(0, 1),
+        )
+        table.add_column("label", no_wrap=True)
+        table.add_column("bar", no_wrap=True)
+        table.add_column("value", justify="right", no_wrap=True)
+        top = max((v for _, v, _ in self.rows), default=0) or 1
+        for label, value, text in self.rows:
+            cells = value / top * bar_width
+            bar = "█" * int(cells) + ("▌" if cells - int(cells) >= 0.5 else "")
+            table.add_row(plain(label), Text(bar or "·", style=self.style), text)
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        beside = max((cell_len(label) for label, _, _ in self.rows), default=0)
+        beside += max((cell_len(text) for _, _, text in self.rows), default=0) + 6  # + padding
+        yield self.table(max(1, min(BAR_WIDTH, options.max_width - beside)))
 
 
 class LifecycleScreen(Screen):
@@ -94,7 +112,7 @@ class LifecycleScreen(Screen):
     def show(self, snap: lifecycle.Snapshot) -> None:
         months = lifecycle.expiries_per_month(snap)
         self.query_one("#warranty", Static).update(
-            bars(
+            Bars(
                 "Warranties ending per month (held cards)",
                 [(r.label, r.cards, f"{r.cards:,}") for r in months],
                 "yellow",
@@ -102,7 +120,7 @@ class LifecycleScreen(Screen):
         )
         cliff = lifecycle.retirement_cliff(snap)
         self.query_one("#cliff", Static).update(
-            bars(
+            Bars(
                 "End of service life per quarter (PFLOPS, cards)",
                 [(r.label, r.pflops, f"{r.pflops:,.1f} · {r.cards:,}") for r in cliff],
                 "red",
@@ -110,7 +128,7 @@ class LifecycleScreen(Screen):
         )
         stuck = lifecycle.irreplaceable_share(snap)
         book = {r.label: r.extra for r in lifecycle.book_values(snap)}
-        compute = bars(
+        compute = Bars(
             "Compute per team (PFLOPS; share no longer buyable)",
             [(r.label, r.pflops, f"{r.pflops:,.1f} · {r.extra['share']:.0%}") for r in stuck],
             "green",

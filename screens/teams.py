@@ -65,7 +65,8 @@ class TeamsScreen(Screen):
                 self._add(table, Text(team.name, style="bold"), team, team.name)
                 projects = [p for p in project_rows if p.team == team.name]
                 for project in projects:
-                    label = Text("  " + project.name.split("/", 1)[1])
+                    # TEAM/PROJECT less its team: a team's name may hold a '/' ("[b]x[/b]")
+                    label = Text("  " + project.name.removeprefix(f"{team.name}/"))
                     self._add(table, label, project, project.name)
                 rest = teams.outside_projects(team, projects)
                 if projects and rest.cards:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from contextlib import suppress
 from datetime import date, timedelta
 
 from rich.console import Console
+from sqlalchemy import event
+from textual import events
 from textual.widgets import DataTable, Input, Static
 from textual.worker import WorkerCancelled
 
@@ -135,6 +138,62 @@ async def test_page_down_and_up_walk_the_inventory(demo_engine):
         await pilot.press("pageup")
         await settle(pilot)
         assert table_serials(app.screen) == first
+
+
+def door(engine) -> threading.Event:
+    """While the door is closed (`clear()`), every query on `engine` waits at it: what the
+    screen asks meanwhile is still in flight, as it is on a large fleet. Open: `set()`."""
+    door = threading.Event()
+    door.set()
+    event.listen(engine, "before_cursor_execute", lambda *_args: door.wait(30))
+    return door
+
+
+async def test_every_quick_page_press_turns_one_page(demo_engine):
+    """Presses made while a page loads add up: ] x5 from page 1 lands on page 6, [ x3 on 3."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await opened(pilot, "i", InventoryScreen)
+        position = app.screen.query_one("#position", Static)
+        serials = [
+            r.serial for r in inventory.page(demo_engine, limit=2000, settings=Config()).rows
+        ]
+        queries = door(demo_engine)
+        for keys, first in (("]" * 5, 501), ("[" * 3, 201), ("]" * 30, 1901), ("[" * 30, 1)):
+            queries.clear()
+            await pilot.press(*keys)
+            queries.set()
+            await settle(pilot)
+            assert f"cards {first:,}–" in str(position.render()), keys
+            assert table_serials(app.screen)[0] == serials[first - 1]
+
+
+NAMES = {" ": "space", '"': "quotation_mark", ":": "colon"}  # Textual's key names
+
+
+async def test_keys_typed_in_a_burst_into_the_filter_are_applied_in_order(demo_engine):
+    """Backspaces, then a new filter, arriving at once (typed quickly while a reload ran, as
+    the terminal hands them over): the box holds exactly the new filter, and the cards match it."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(110, 36)) as pilot:
+        screen = await opened(pilot, "i", InventoryScreen)
+        await pilot.press("slash", *"team:llm")
+        await settle(pilot)
+        typed = 'team:"Ads ranking" status:spare'
+        burst = [events.Key("backspace", "\x7f")] * 8 + [
+            events.Key(NAMES.get(c, c), c) for c in typed
+        ]
+        queries = door(demo_engine)
+        queries.clear()  # the reloads each key starts are in flight meanwhile
+        for key in burst:
+            app.post_message(key)
+        await pilot.pause()
+        queries.set()
+        await settle(pilot)
+        assert screen.query_one("#filter", Input).value == typed
+        assert screen.query_text == typed
+        expected = inventory.page(demo_engine, typed, limit=PAGE_SIZE, settings=Config())
+        assert table_serials(screen) == [r.serial for r in expected.rows] != []
 
 
 async def test_sort_key_and_bad_filter_feedback(demo_engine):

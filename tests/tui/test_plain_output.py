@@ -111,3 +111,32 @@ def test_screens_put_text_on_screen_only_through_plain_widgets():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in reads_markup:
                 found.append(f"{path.name}:{node.lineno} {node.func.id}(...)")
     assert not found, "use screens.plain's PlainStatic, PlainLabel or PlainTable: " + str(found)
+
+
+async def test_every_screen_shows_team_and_project_names_holding_slashes_literally(
+    engine, tmp_path
+):
+    """A team's name may hold '/' (a closing tag): TEAM/PROJECT is not split at its first one."""
+    from fleetui.screens.teams import TeamsScreen
+
+    team, project = "[bold]Infra[/bold]", "[red]x[/red]"
+    path = tmp_path / "tags.csv"
+    path.write_text(
+        f"serial,model,team,project,status\nS-1,H100 SXM,{team},{project},in_service\n", "utf-8"
+    )
+    assert run_import(engine, str(path), ImportOptions(create_missing=True, config=Config())).new
+    app = FleetApp(engine)
+    async with app.run_test(size=(160, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+        assert isinstance(app.screen, TeamsScreen)
+        table = app.screen.query_one("#holdings", DataTable)
+        labels = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert labels == [team, f"  {project}"]
+        painted = shown(table)
+        assert team in painted and f"  {project} " in painted
+        await pilot.press("i")
+        await settle(pilot)
+        row = app.screen.query_one("#cards", DataTable).get_row_at(0)
+        assert team in map(str, row) and project in map(str, row)

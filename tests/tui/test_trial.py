@@ -18,32 +18,51 @@ from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.dashboard import STATUS_LABELS
 from fleetui.screens.import_screen import ImportScreen
 from fleetui.screens.inventory import InventoryScreen
-from fleetui.screens.lifecycle import LifecycleScreen, bars
+from fleetui.screens.lifecycle import BAR_WIDTH, Bars, LifecycleScreen
 from fleetui.screens.telemetry import TelemetryScreen
 from fleetui.telemetry import poller
 from tests.loopback import serving
+from tests.tui.test_plain_output import shown
 from tests.tui.test_snapshots import dcgm_page
 from tests.tui.test_work import opened, settle
 
 
 def test_a_chart_ordered_largest_first_says_so_and_breaks_ties_by_label():
-    chart = bars(
+    chart = Bars(
         "Per team", [("b", 1.0, "1"), ("c", 3.0, "3"), ("a", 1.0, "1")], "green", largest_first=True
     )
     assert "largest first" in str(chart.title)
-    assert [str(label) for label in chart.columns[0].cells] == ["c", "a", "b"]
+    assert [str(label) for label in chart.table().columns[0].cells] == ["c", "a", "b"]
 
 
 async def test_the_lifecycle_team_bars_are_largest_first(demo_engine):
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await opened(pilot, "l", LifecycleScreen)
-        compute = app.screen.query_one("#teams", Static).content.renderables[0]
+        compute = app.screen.query_one("#teams", Static).content.renderables[0].table()
         assert "largest first" in str(compute.title)
         pflops = [
             float(str(text).split(" · ")[0].replace(",", "")) for text in compute.columns[2].cells
         ]
         assert len(pflops) > 2 and pflops == sorted(pflops, reverse=True)
+
+
+async def test_a_narrow_screen_shortens_the_bars_never_a_figure(demo_engine):
+    """At 66 columns the lifecycle charts' bars are shorter; each row keeps its whole figure
+    (the largest team's share was cut off) and the longest bar still fills the room left."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(66, 40)) as pilot:
+        await opened(pilot, "l", LifecycleScreen)
+        for chart in ("#warranty", "#cliff", "#teams"):
+            static = app.screen.query_one(chart, Static)
+            bars = static.content
+            bars = bars.renderables[0] if hasattr(bars, "renderables") else bars
+            painted = shown(static).splitlines()
+            for label, _value, figure in bars.rows:
+                line = next(line for line in painted if line.startswith(f" {label} "))
+                assert line.rstrip().endswith(f" {figure}"), (chart, line)
+        longest = max(line.count("█") for line in painted)  # the teams' chart's
+        assert 20 < longest < BAR_WIDTH
 
 
 async def test_card_detail_shows_every_figure_as_the_rest_of_the_app_does(demo_engine):
