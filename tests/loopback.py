@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,3 +31,10 @@ def serving(page: str) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def dead_url() -> str:
+    """An http URL on loopback where nothing listens (a node or store that is down)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"

@@ -28,6 +28,7 @@ from fleetui.db.tables import Card, Event, GpuModel, GpuSample, Node, Project, T
 from fleetui.lifecycle import repairs
 from fleetui.telemetry import agent, exporter, health, nvml, poller
 from fleetui.telemetry.xidlog import XidLog, bus_key
+from tests.loopback import dead_url
 from tests.test_telemetry import ByArgs, _from_capture, fake_nvml, h100, lost  # noqa: F401
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -562,23 +563,28 @@ def _get(url: str, token: str | None = None) -> str:
         return r.read().decode()
 
 
-def test_the_exporter_serves_allocation_lifecycle_idle_and_sick_cards(sick_fleet, tmp_path):
-    team, _ = _team(sick_fleet, "Ads", "ranking")
-    _card(sick_fleet, "S-8", None, None, team_id=team, status="spare", warranty_end=TODAY)
-    _card(sick_fleet, "S-9", None, None, purchase_date=date(2019, 1, 1))  # no team, past EOL
-    poller.poll_once(sick_fleet, timeout=2.0, now=datetime.now(UTC))
-    server = exporter.make_exporter(sick_fleet, Config(), "127.0.0.1", 0, None, lambda: TODAY)
+def _scraped(engine) -> dict[tuple, float]:
+    """One scrape of a fresh exporter's /metrics: value by (name, sorted labels)."""
+    server = exporter.make_exporter(engine, Config(), "127.0.0.1", 0, None, lambda: TODAY)
     url = _serve(server) + "/metrics"
     try:
         page = _get(url)
     finally:
         server.shutdown()
         server.server_close()
-    samples = {
+    return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(page)
         for s in family.samples
     }
+
+
+def test_the_exporter_serves_allocation_lifecycle_idle_and_sick_cards(sick_fleet, tmp_path):
+    team, _ = _team(sick_fleet, "Ads", "ranking")
+    _card(sick_fleet, "S-8", None, None, team_id=team, status="spare", warranty_end=TODAY)
+    _card(sick_fleet, "S-9", None, None, purchase_date=date(2019, 1, 1))  # no team, past EOL
+    poller.poll_once(sick_fleet, timeout=2.0, now=datetime.now(UTC))
+    samples = _scraped(sick_fleet)
 
     def value(name, **labels):
         return samples.get((name, tuple(sorted(labels.items()))))
@@ -600,18 +606,10 @@ def test_the_exporter_serves_allocation_lifecycle_idle_and_sick_cards(sick_fleet
     assert value("fleetui_cards_sick", team="LLM", action="reset_gpu") == 1
     with sick_fleet.begin() as conn:  # an RMA opened for the Xid 79 card: in hand
         conn.execute(update(Card).where(Card.serial == "S-0").values(status="repair"))
-    server = exporter.make_exporter(sick_fleet, Config(), "127.0.0.1", 0, None, lambda: TODAY)
-    url = _serve(server) + "/metrics"
-    try:
-        page = _get(url)
-    finally:
-        server.shutdown()
-        server.server_close()
     sick = {
-        s.labels["action"]: s.value
-        for family in text_string_to_metric_families(page)
-        for s in family.samples
-        if s.name == "fleetui_cards_sick"
+        dict(labels)["action"]: v
+        for (name, labels), v in _scraped(sick_fleet).items()
+        if name == "fleetui_cards_sick"
     }
     assert sick == {"inspect": 1, "reset_gpu": 1}  # S-0, in repair, is in hand
 
@@ -665,11 +663,8 @@ def test_health_with_no_telemetry_ever_says_so_instead_of_all_clear(engine, db_u
 
 def test_health_says_when_a_node_did_not_answer_its_last_poll(sick_fleet, db_url):
     """Its GPUs' evidence is as last seen: the list is not the whole truth, and says so."""
-    import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    dead = dead_url()
     poller.add_node(sick_fleet, "gpu-node-8", dead, "dcgm")
     poller.poll_once(sick_fleet, timeout=2.0, now=NOW)
     result = CliRunner().invoke(app, ["--db", db_url, "health", "--today", "2026-11-01"])

@@ -4,7 +4,6 @@ the database, and reconciling what they report with the inventory."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +20,7 @@ from fleetui.db.tables import Card, Event, GpuHourly, GpuModel, GpuSample, Node
 from fleetui.inventory import cards as inventory
 from fleetui.store import open_fleet
 from fleetui.telemetry import agent, nvml, poller, reconcile, view
+from tests.loopback import dead_url
 
 H100 = "NVIDIA H100 80GB HBM3"
 TODAY = date(2026, 11, 1)
@@ -101,9 +101,7 @@ def endpoints():
         agent.make_server("127.0.0.1", 0, None, _snapshot),
         ThreadingHTTPServer(("127.0.0.1", 0), _Dcgm),
     ]
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    dead = dead_url()
     yield _serve(servers[0]), _serve(servers[1]), dead
     for server in servers:
         server.shutdown()

@@ -23,6 +23,7 @@ from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, GpuModel, GpuSample, Node
 from fleetui.telemetry import agent, nvml, poller, prometheus, reconcile, samples, sources, view
+from tests.loopback import dead_url
 from tests.metricstores import KINDS, Series, Store, missing
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -400,11 +401,8 @@ def test_a_stores_gpus_are_checked_one_node_at_a_time(engine):
 
 
 def test_a_store_that_is_down_backs_off(engine):
-    import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    dead = dead_url()
     sources.add_source(engine, "down", dead)
     now = datetime.now(UTC)
     first = poller.poll_once(engine, now=now)

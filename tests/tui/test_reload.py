@@ -8,6 +8,7 @@ from textual.widgets import DataTable
 from fleetui.app import FleetApp
 from fleetui.screens.dialogs import Confirm
 from fleetui.screens.telemetry import FIXES, TelemetryScreen
+from tests.loopback import dead_url
 from tests.test_poll import endpoints, fleet  # noqa: F401
 from tests.tui.test_work import settle
 
@@ -40,13 +41,10 @@ async def test_after_a_fix_the_discrepancies_highlight_the_fixed_ones_neighbour(
 async def test_with_nothing_compared_the_empty_discrepancies_do_not_read_as_all_agreeing(engine):
     """The store or node is down: an empty list under "Telemetry vs inventory" would read as
     all agree; its heading says nothing was compared, as `fleetui reconcile` says."""
-    import socket
 
     from fleetui.telemetry import poller
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    dead = dead_url()
     poller.add_node(engine, "node-z", dead, "agent")
     app = FleetApp(engine)
     async with app.run_test(size=(130, 40)) as pilot:

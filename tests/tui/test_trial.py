@@ -21,7 +21,7 @@ from fleetui.screens.inventory import InventoryScreen
 from fleetui.screens.lifecycle import BAR_WIDTH, Bars, LifecycleScreen
 from fleetui.screens.telemetry import TelemetryScreen
 from fleetui.telemetry import poller
-from tests.loopback import serving
+from tests.loopback import dead_url, serving
 from tests.tui.test_plain_output import shown
 from tests.tui.test_snapshots import dcgm_page
 from tests.tui.test_work import opened, settle
@@ -227,11 +227,8 @@ async def test_the_import_screen_names_its_own_controls_never_cli_options(demo_e
 async def test_poll_now_asks_a_node_that_is_backing_off(engine):
     """`r` is a person asking, often right after mending a node: every node is asked, those
     the screen's own rounds leave alone for a while after a failure too."""
-    import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    dead = dead_url()
     poller.add_node(engine, "dead-node", dead, "agent")
     app = FleetApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
