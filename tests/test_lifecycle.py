@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import json
 from datetime import date, timedelta
 
@@ -372,6 +374,31 @@ def test_cards_lists_the_warranty_end_the_rules_give_on_both_backends(ruled_demo
     )
     serial = next(s for s, end in rule.items() if end is not None)
     assert inventory.detail(ruled_demo, serial, settings=cfg).fields["warranty_end"] == rule[serial]
+
+
+def test_the_exports_lifecycle_columns_are_the_rules_card_by_card(ruled_demo, tmp_path):
+    """The export computes its three lifecycle columns through memos; each card's must be what
+    the rules give it alone, whatever cards came before it."""
+    cfg = config.load()
+    expected = {}
+    for c in _every_card(ruled_demo):
+        life = lifecycle.service_life(cfg, c.service_life_years, c.key)
+        end = lifecycle.warranty_end(cfg, c.purchase_date, c.warranty_end, c.key, c.supplier)
+        eol = lifecycle.end_of_life(c.purchase_date, life)
+        expected[c.serial] = (end and end.isoformat(), str(life), eol and eol.isoformat())
+    out = tmp_path / "cards.csv"
+    result = CliRunner().invoke(app, ["--db", str(ruled_demo.url), "export", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8", newline="") as f:
+        exported = {
+            r["serial"]: (
+                r["effective_warranty_end"] or None,
+                r["effective_service_life_years"],
+                r["end_of_life"] or None,
+            )
+            for r in csv.DictReader(f)
+        }
+    assert exported == expected
 
 
 @pytest.mark.parametrize(

@@ -72,23 +72,33 @@ def _day(value: Any) -> date | None:
 
 
 class _Rules:
-    """The lifecycle figures of a card, memoised: a fleet has far fewer distinct inputs
-    (purchase date, warranty, model, supplier, service life) than cards."""
+    """The lifecycle figures of a card, each rule memoised on its own inputs: a fleet has as
+    many of those as it has purchase days (times models), whatever its size, so the memos stay
+    small while nearly every card is a hit. A stored warranty end is the figure itself."""
 
     def __init__(self, settings: Config) -> None:
         self.settings = settings
-        self.known: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
+        self.ends: dict[tuple[Any, Any, Any], str | None] = {}  # (purchased, model, supplier)
+        self.lives: dict[tuple[Any, Any], float] = {}  # (stored life, model)
+        self.eols: dict[tuple[Any, float], str | None] = {}  # (purchased, life)
 
     def __call__(self, row: Sequence[Any]) -> tuple[Any, Any, Any]:
-        key = _rule_inputs(row)
-        if key not in self.known:
-            purchased, given, model_key, supplier, years = key
-            purchased, given = _day(purchased), _day(given)
-            end = lifecycle.warranty_end(self.settings, purchased, given, model_key, supplier)
-            life = lifecycle.service_life(self.settings, years, model_key)
-            eol = lifecycle.end_of_life(purchased, life)
-            self.known[key] = (end and end.isoformat(), life, eol and eol.isoformat())
-        return self.known[key]
+        purchased, given, model_key, supplier, years = _rule_inputs(row)
+        end = given if given is None or isinstance(given, str) else given.isoformat()
+        if end is None:
+            if (purchased, model_key, supplier) not in self.ends:
+                found = lifecycle.warranty_end(
+                    self.settings, _day(purchased), None, model_key, supplier
+                )
+                self.ends[purchased, model_key, supplier] = found and found.isoformat()
+            end = self.ends[purchased, model_key, supplier]
+        if (years, model_key) not in self.lives:
+            self.lives[years, model_key] = lifecycle.service_life(self.settings, years, model_key)
+        life = self.lives[years, model_key]
+        if (purchased, life) not in self.eols:
+            eol = lifecycle.end_of_life(_day(purchased), life)
+            self.eols[purchased, life] = eol and eol.isoformat()
+        return end, life, self.eols[purchased, life]
 
 
 def _values(row: Sequence[Any], rules: _Rules) -> list[Any]:
