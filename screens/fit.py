@@ -3,20 +3,19 @@ does not fit, and scrolls sideways past the edge of an 80-column terminal."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual.widgets import DataTable
 
 from fleetui.screens.keep import same_row
+from fleetui.screens.plain import PlainTable
 
 EDGES = 4  # the table's border and its vertical scrollbar
 
 
 def fill(
-    table: DataTable,
+    table: PlainTable,
     headings: Sequence[str],
     rows: Sequence[Sequence[str]],
     *,
@@ -29,9 +28,7 @@ def fill(
     `wrap` (free text: a problem, a reason) takes the width left and wraps; rows grow to fit.
     Cells are literal text, never markup. The first `key` columns name a row: the cursor stays
     on the row so named (keep.same_row)."""
-    names = ["\x1f".join(row[:key]) for row in rows]
-    twice = {name for name, n in Counter(names).items() if n > 1}  # keys must be unique
-    keys = [f"{name}\x1f{i}" if name in twice else name for i, name in enumerate(names)]
+    keys = ["\x1f".join(row[:key]) for row in rows]
     pad = 2 * table.cell_padding
     widths = [max([cell_len(h), *(cell_len(r[i]) for r in rows)]) for i, h in enumerate(headings)]
     room = (table.size.width or table.app.size.width) - EDGES

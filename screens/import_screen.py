@@ -185,14 +185,17 @@ class ImportScreen(Screen):
         for index, header in enumerate(source.header):
             field = mapping.fields.get(index, "—")
             values = [cells[index] if index < len(cells) else "" for _, cells in preview]
-            table.add_row(
-                header, Text(field, style="bold" if field != "—" else "dim"), *values, key=header
+            table.add_row(  # keyed by position: a file may repeat a header ("", "notes")
+                header,
+                Text(field, style="bold" if field != "—" else "dim"),
+                *values,
+                key=f"{index}\n{header}",
             )
         self.say("Check every row before importing; nothing is written until you import.")
 
     @on(DataTable.RowSelected, "#mapping")
     def remap(self, event: DataTable.RowSelected) -> None:
-        column = str(event.row_key.value)
+        column = str(event.row_key.value).partition("\n")[2]
 
         def chosen(field: str | None) -> None:
             if field:

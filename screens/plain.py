@@ -22,8 +22,17 @@ class PlainTable(DataTable):
     def add_column(self, label, *args, **kwargs):  # add_columns comes through here too
         return super().add_column(plain(label), *args, **kwargs)
 
-    def add_row(self, *cells, **kwargs):  # and add_rows
-        return super().add_row(*(plain(c) if isinstance(c, str) else c for c in cells), **kwargs)
+    def add_row(self, *cells, key=None, **kwargs):  # and add_rows
+        """A row; a key already taken (a name the data repeats: a file's header, a hostname
+        listed by two sources) gets its occurrence appended, so no data stops a screen and
+        the cursor keeps finding the first (keep.same_row)."""
+        if key is not None and key in self.rows:
+            n = 2
+            while f"{key}\x1f{n}" in self.rows:
+                n += 1
+            key = f"{key}\x1f{n}"
+        shown = (plain(c) if isinstance(c, str) else c for c in cells)
+        return super().add_row(*shown, key=key, **kwargs)
 
 
 class PlainStatic(Static):

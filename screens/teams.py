@@ -61,16 +61,12 @@ class TeamsScreen(Screen):
         table = self.query_one("#holdings", DataTable)
         with same_row(table):
             table.clear()
-            for team in team_rows:
+            for team, lines in teams.team_lines(team_rows, project_rows):
                 self._add(table, Text(team.name, style="bold"), team, team.name)
-                projects = [p for p in project_rows if p.team == team.name]
-                for project in projects:
+                for line in lines:
                     # TEAM/PROJECT less its team: a team's name may hold a '/' ("[b]x[/b]")
-                    label = Text("  " + project.name.removeprefix(f"{team.name}/"))
-                    self._add(table, label, project, project.name)
-                rest = teams.outside_projects(team, projects)
-                if projects and rest.cards:
-                    self._add(table, Text("  " + rest.name), rest, f"{team.name}\n{rest.name}")
+                    name = line.name.removeprefix(f"{team.name}/")
+                    self._add(table, Text("  " + name), line, f"{team.name}\n{name}")
 
     @staticmethod
     def _add(table: DataTable, label: Text, h: teams.Holding, key: str) -> None:

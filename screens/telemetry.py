@@ -169,7 +169,7 @@ class TelemetryScreen(Screen):
             [n.hostname, n.kind, view.age(n.last_seen, now), str(n.failures), n.problem]
             for n in self.state.nodes
         ]
-        fill(self.query_one("#nodes", DataTable), NODE_HEADINGS, nodes, wrap=4, key=2)
+        fill(self.query_one("#nodes", PlainTable), NODE_HEADINGS, nodes, wrap=4, key=2)
         gpus = [
             [
                 g.node,
@@ -184,11 +184,11 @@ class TelemetryScreen(Screen):
             ]
             for g in self.state.gpus
         ]
-        fill(self.query_one("#gpus", DataTable), GPU_HEADINGS, gpus, wrap=7, stack=3, key=2)
+        fill(self.query_one("#gpus", PlainTable), GPU_HEADINGS, gpus, wrap=7, stack=3, key=2)
         found = [
             [d.kind, d.node, d.pci_bus_id or "-", d.serial or "-", d.detail] for d in self.found
         ]
-        fill(self.query_one("#discrepancies", DataTable), FOUND_HEADINGS, found, wrap=4, key=4)
+        fill(self.query_one("#discrepancies", PlainTable), FOUND_HEADINGS, found, wrap=4, key=4)
 
     def show_status(self, message: str) -> None:
         self.query_one("#telemetry-status", Static).update(Text(message))  # never markup

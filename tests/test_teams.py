@@ -86,6 +86,32 @@ def test_names_differing_only_in_case_are_one_name(db_url):
     assert set(quotas(db_url)) == {"Trial Team", "Other"}
 
 
+def test_no_team_or_project_takes_a_name_that_passes_for_fleetuis_own_lines(db_url, tmp_path):
+    """A team named (unassigned) was listed as the unassigned cards' line, and on the
+    dashboard the two lines clashed. Adding, renaming and importing refuse such a name,
+    and nothing is written."""
+    assert cli(db_url, "teams", "add", "Ads").exit_code == 0
+    for args in (
+        ("teams", "add", "(unassigned)"),
+        ("teams", "rename", "Ads", " (Ads) "),
+        ("projects", "add", "Ads", "(no project)"),
+    ):
+        result = cli(db_url, *args)
+        assert result.exit_code == 1, args
+        assert "cannot name a" in result.output and "own lines in parentheses" in result.output
+    cards = tmp_path / "cards.csv"
+    cards.write_text(
+        f"serial,model,team,project\nX-1,{MODEL},(unassigned),\nX-2,{MODEL},Ads,(none)\n"
+    )
+    result = cli(db_url, "import", str(cards), "--create-missing")
+    assert result.exit_code == 1
+    assert "row 2, column 'team', value '(unassigned)': cannot name a new team" in result.output
+    assert "row 3, column 'project', value '(none)': cannot name a new project" in result.output
+    assert set(quotas(db_url)) == {"Ads"}
+    assert json.loads(cli(db_url, "projects", "list", "--json").stdout) == []
+    assert cli(db_url, "teams", "add", "Ads (old)").exit_code == 0  # parentheses within: fine
+
+
 def test_projects_list_takes_a_team(db_url):
     for team, project in (("LLM", "sft"), ("LLM", "rl"), ("Ads", "ranking")):
         cli(db_url, "teams", "add", team)

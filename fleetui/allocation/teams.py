@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import COMPUTING, HELD, Action, Status
+from fleetui.core.vocabulary import COMPUTING, HELD, OWN_LINES, Action, Status, own_line
 from fleetui.db import audit
 from fleetui.db.tables import (
     Card,
@@ -446,18 +446,25 @@ def holdings(engine: Engine, projects: bool = False, team: str | None = None) ->
 
 
 def project_lines(engine: Engine, team: str | None = None) -> list[Holding]:
-    """Per team (of `team` when given) that has projects: its projects, then, when it holds
-    cards in none of them, its "Team/(no project)" line (the Teams screen's rule), so that a
-    team's lines add up to what it holds."""
-    projects = holdings(engine, projects=True, team=team)
-    lines = []
-    for held in holdings(engine):
+    """The lines under each team (of `team` when given) that has projects, as team_lines."""
+    lines = team_lines(holdings(engine), holdings(engine, projects=True, team=team))
+    return [line for _, below in lines for line in below]
+
+
+def team_lines(
+    teams: list[Holding], projects: list[Holding]
+) -> list[tuple[Holding, list[Holding]]]:
+    """Each team with the lines under it: its projects, then, when it has projects and holds
+    cards in none of them, its "TEAM/(no project)" line, so that a team's lines add up to what
+    it holds (`projects list` and the Teams screen alike)."""
+    found = []
+    for held in teams:
         own = [p for p in projects if p.team == held.name]
         rest = outside_projects(held, own)
-        lines += own
         if own and rest.cards:
-            lines.append(replace(rest, name=f"{held.name}/{rest.name}"))
-    return lines
+            own.append(replace(rest, name=f"{held.name}/{rest.name}"))
+        found.append((held, own))
+    return found
 
 
 def outside_projects(team: Holding, projects: list[Holding]) -> Holding:
@@ -481,6 +488,8 @@ def _name(name: str, kind: str) -> str:
     name = name.strip()
     if not name:
         raise UserError(f"A {kind} needs a name.")
+    if own_line(name):
+        raise UserError(f"'{name}' cannot name a {kind}: {OWN_LINES}.")
     require_fit((team_t if kind == "team" else project_t).c.name, name, f"{kind} name")
     return name
 

@@ -66,3 +66,13 @@ class Action(StrEnum):
 IMPORT_CREATED = (Action.IMPORT_PROJECT, Action.IMPORT_TEAM, Action.IMPORT_NODE)
 # The events that bring a card into the inventory.
 CARD_CREATES = (Action.IMPORT_CREATE, Action.RECONCILE_ADD)
+
+
+OWN_LINES = "fleetui names its own lines in parentheses, as (unassigned) and (no project)"
+
+
+def own_line(name: str) -> bool:
+    """Whether `name` reads as one of fleetui's own lines: no team or project may take it, or
+    its line would pass for fleetui's (OWN_LINES)."""
+    name = name.strip()
+    return name.startswith("(") and name.endswith(")")

@@ -90,14 +90,14 @@ class _Rules:
                 found = lifecycle.warranty_end(
                     self.settings, _day(purchased), None, model_key, supplier
                 )
-                self.ends[purchased, model_key, supplier] = found and found.isoformat()
+                self.ends[purchased, model_key, supplier] = found.isoformat() if found else None
             end = self.ends[purchased, model_key, supplier]
         if (years, model_key) not in self.lives:
             self.lives[years, model_key] = lifecycle.service_life(self.settings, years, model_key)
         life = self.lives[years, model_key]
         if (purchased, life) not in self.eols:
             eol = lifecycle.end_of_life(_day(purchased), life)
-            self.eols[purchased, life] = eol and eol.isoformat()
+            self.eols[purchased, life] = eol.isoformat() if eol else None
         return end, life, self.eols[purchased, life]
 
 

@@ -397,6 +397,34 @@ async def test_teams_screen_lists_holdings_with_projects(demo_engine):
         assert "  (no project)" in [r[0] for r in rows]
 
 
+async def test_teams_screen_tells_apart_projects_whose_team_and_name_join_alike(
+    db_url, engine, tmp_path
+):
+    """Team "A/B"'s project "C" and team "A"'s project "B/C" both join as "A/B/C": as the
+    rows' keys they clashed, and the screen failed to show."""
+    from fleetui.screens.teams import TeamsScreen
+    from tests.test_teams import MODEL, cli
+
+    cards = tmp_path / "cards.csv"
+    rows = [("X-1", "A/B", "C"), ("X-2", "A", "B/C"), ("X-3", "A", "")]
+    cards.write_text(
+        "serial,model,team,project\n" + "".join(f"{s},{MODEL},{t},{p}\n" for s, t, p in rows)
+    )
+    assert cli(db_url, "import", str(cards), "--create-missing").exit_code == 0
+    app = FleetApp(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await opened(pilot, "t", TeamsScreen)
+        table = app.screen.query_one("#holdings", DataTable)
+        shown = [(str(r[0]), str(r[1])) for r in map(table.get_row_at, range(table.row_count))]
+    assert shown == [
+        ("A", "2"),
+        ("  B/C", "1"),
+        ("  (no project)", "1"),
+        ("A/B", "1"),
+        ("  C", "1"),
+    ]
+
+
 async def test_teams_screen_marks_a_quota_exceeded_as_teams_list_does(db_url, engine, tmp_path):
     """The quota use shows "(over)" (in red) where a holding exceeds a quota: the CLI's words."""
     from fleetui.screens.teams import TeamsScreen

@@ -88,7 +88,8 @@ async def test_import_screen_shows_headers_holding_markup_literally(engine, tmp_
         await settle(pilot)
         screen = await import_screen_with(pilot, path)
         mapping = screen.query_one("#mapping", DataTable)
-        assert [str(k.value) for k in mapping.rows][2:] == ["[b]price[/b]", "price [us]", "[/x]"]
+        headers = [str(mapping.get_row_at(i)[0]) for i in range(mapping.row_count)]
+        assert headers[2:] == ["[b]price[/b]", "price [us]", "[/x]"]
         painted = shown(mapping)
         assert "[b]price[/b]" in painted and "price [us]" in painted and "[/x]" in painted
         assert "[b]price[/b]" in shown(screen.query_one("#detected", Static))
@@ -98,6 +99,30 @@ async def test_import_screen_shows_headers_holding_markup_literally(engine, tmp_
         await pilot.pause()
         assert isinstance(app.screen, FieldPicker)
         assert "Column '[/x]' is…" in shown(app.screen.query_one("#fields"))
+
+
+async def test_import_screen_shows_a_file_whose_headers_repeat(engine, tmp_path):
+    """Spreadsheets export trailing empty columns (`,,`) and repeated headers: each was a row
+    keyed by its header, so the second one stopped the app. Each column is shown, and picking
+    a field for one works."""
+    from fleetui.screens.import_screen import FieldPicker
+
+    path = tmp_path / "sheet.csv"
+    path.write_text("serial,model,notes,notes,,\nS-1,H100 SXM,a,b,,\n", "utf-8")
+    app = FleetApp(engine)
+    async with app.run_test(size=(160, 44)) as pilot:
+        await settle(pilot)
+        screen = await import_screen_with(pilot, path)
+        mapping = screen.query_one("#mapping", DataTable)
+        rows = [[str(c) for c in mapping.get_row_at(i)] for i in range(mapping.row_count)]
+        assert [r[0] for r in rows] == ["serial", "model", "notes", "notes", "", ""]
+        assert [r[2] for r in rows] == ["S-1", "H100 SXM", "a", "b", "", ""]
+        mapping.focus()
+        mapping.move_cursor(row=3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, FieldPicker)
+        assert "Column 'notes' is…" in shown(app.screen.query_one("#fields"))
 
 
 def test_screens_put_text_on_screen_only_through_plain_widgets():
