@@ -70,9 +70,10 @@ class TeamsScreen(Screen):
 
     @staticmethod
     def _add(table: DataTable, label: Text, h: teams.Holding, key: str) -> None:
-        models = ", ".join(
-            f"{m} {p:,.1f} ({h.by_model[m]:,})" for m, p in h.pflops_by_model.items()
-        )
+        # every model held, in repair only too (0.0 PFLOPS), most PFLOPS first
+        pflops = h.pflops_by_model
+        held = sorted(h.by_model.items(), key=lambda kv: -pflops.get(kv[0], 0.0))
+        models = ", ".join(f"{m} {pflops.get(m, 0.0):,.1f} ({n:,})" for m, n in held)
         table.add_row(
             label,
             Text(f"{h.cards:,}", justify="right"),

@@ -160,6 +160,27 @@ def test_a_team_without_projects_or_cards_outside_them_has_no_no_project_line(db
     assert [p["name"] for p in listed] == ["LLM/sft"]
 
 
+def test_projects_list_adds_up_to_the_teams_with_or_without_projects(db_url, tmp_path):
+    """A team with no projects was left out of `projects list`, whose lines then fell short of
+    `teams list`: it has its (no project) line, also under --team."""
+    cards = tmp_path / "cards.csv"
+    rows = [("P-1", "A", "p"), ("P-2", "A", ""), ("P-3", "B", ""), ("P-4", "B", "")]
+    cards.write_text(
+        "serial,model,team,project\n" + "".join(f"{s},{MODEL},{t},{p}\n" for s, t, p in rows)
+    )
+    assert cli(db_url, "import", str(cards), "--create-missing").exit_code == 0
+    listed = json.loads(cli(db_url, "projects", "list", "--json").stdout)
+    assert {p["name"]: p["cards"] for p in listed} == {
+        "A/p": 1,
+        "A/(no project)": 1,
+        "B/(no project)": 2,
+    }
+    held = json.loads(cli(db_url, "teams", "list", "--json").stdout)
+    assert sum(p["cards"] for p in listed) == sum(t["cards"] for t in held) == 4
+    only_b = json.loads(cli(db_url, "projects", "list", "--team", "b", "--json").stdout)
+    assert [(p["name"], p["cards"]) for p in only_b] == [("B/(no project)", 2)]
+
+
 def test_lists_say_how_many_more_models_a_team_holds(demo_url):
     held = json.loads(cli(demo_url, "teams", "list", "--json").stdout)
     # The words as a reader reads them, whatever the width: a table's cell may wrap its text

@@ -402,7 +402,7 @@ def _insert(conn: Connection, table, values: dict, clash: str) -> int:
 
 def holdings(engine: Engine, projects: bool = False, team: str | None = None) -> list[Holding]:
     """Cards (in service, spare, in repair) and PFLOPS (in service and spare) per team, or per
-    project (of `team` when given), with quotas and the card count per model."""
+    project, of `team` when given, with quotas and the card count per model."""
     key = card_t.c.project_id if projects else card_t.c.team_id
     # Grouped by the card's own columns, so the GROUP BY reads a covering index in order
     # (ix_card_team_model_status, ix_card_project_model_status) with no join and no sort.
@@ -441,27 +441,32 @@ def holdings(engine: Engine, projects: bool = False, team: str | None = None) ->
     for owner, models in by_model.items():
         result[owner].by_model = dict(sorted(models.items(), key=lambda kv: -kv[1]))
         result[owner].pflops_by_model = dict(sorted(compute[owner].items(), key=lambda kv: -kv[1]))
-    shown = [h for h in result.values() if only is None or h.team == only]
+    shown = [h for h in result.values() if only is None or (h.team or h.name) == only]
     return sorted(shown, key=lambda h: (-h.tflops, h.name))
 
 
 def project_lines(engine: Engine, team: str | None = None) -> list[Holding]:
-    """The lines under each team (of `team` when given) that has projects, as team_lines."""
-    lines = team_lines(holdings(engine), holdings(engine, projects=True, team=team))
+    """The lines of every team (of `team` when given) as team_lines gives them, a team with no
+    projects included (its "TEAM/(no project)" line): together they add up to what the teams
+    hold."""
+    lines = team_lines(
+        holdings(engine, team=team), holdings(engine, projects=True, team=team), lone=True
+    )
     return [line for _, below in lines for line in below]
 
 
 def team_lines(
-    teams: list[Holding], projects: list[Holding]
+    teams: list[Holding], projects: list[Holding], *, lone: bool = False
 ) -> list[tuple[Holding, list[Holding]]]:
-    """Each team with the lines under it: its projects, then, when it has projects and holds
-    cards in none of them, its "TEAM/(no project)" line, so that a team's lines add up to what
-    it holds (`projects list` and the Teams screen alike)."""
+    """Each team with the lines under it: its projects, then its "TEAM/(no project)" line when
+    it holds cards in none of them, so that a team's lines add up to what it holds. A team with
+    no projects gets that line only when `lone` (a flat list, where the team has no line of its
+    own; the Teams screen shows the team itself)."""
     found = []
     for held in teams:
         own = [p for p in projects if p.team == held.name]
         rest = outside_projects(held, own)
-        if own and rest.cards:
+        if (own or lone) and rest.cards:
             own.append(replace(rest, name=f"{held.name}/{rest.name}"))
         found.append((held, own))
     return found
@@ -469,7 +474,8 @@ def team_lines(
 
 def outside_projects(team: Holding, projects: list[Holding]) -> Holding:
     """What `team` holds in none of its `projects` (the team's, from `holdings`), so that the
-    project lines and this one add up to the team."""
+    project lines and this one add up to the team. Its models, as `holdings` orders them, most
+    first."""
     rest = Holding(NO_PROJECT, team.name, team.cards, team.tflops)
     by_model, pflops = dict(team.by_model), dict(team.pflops_by_model)
     for project in projects:
@@ -479,9 +485,16 @@ def outside_projects(team: Holding, projects: list[Holding]) -> Holding:
             by_model[model] -= n
         for model, x in project.pflops_by_model.items():
             pflops[model] -= x
-    rest.by_model = {m: n for m, n in by_model.items() if n}
-    rest.pflops_by_model = {m: x for m, x in pflops.items() if m in rest.by_model}
+    # what is left of a sum of floats less its parts: 1e-16 off, and never below zero
+    rest.tflops = _settled(rest.tflops)
+    rest.by_model = dict(sorted(((m, n) for m, n in by_model.items() if n), key=lambda kv: -kv[1]))
+    left = ((m, _settled(x)) for m, x in pflops.items() if m in rest.by_model)
+    rest.pflops_by_model = dict(sorted(left, key=lambda kv: -kv[1]))
     return rest
+
+
+def _settled(x: float) -> float:
+    return max(round(x, 9), 0.0) + 0.0
 
 
 def _name(name: str, kind: str) -> str:

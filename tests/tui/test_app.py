@@ -284,7 +284,12 @@ async def test_import_screen_checks_every_row_then_imports(demo_engine, tmp_path
         await settle(pilot)
         screen = await import_screen_with(pilot, path)
         mapping = screen.query_one("#mapping", DataTable)
-        assert [str(k.value) for k in mapping.rows] == ["序列号", "型号", "部门", "状态"]
+        assert [str(mapping.get_row_at(i)[0]) for i in range(4)] == [
+            "序列号",
+            "型号",
+            "部门",
+            "状态",
+        ]
         await pilot.press("ctrl+r")
         await settle(pilot)
         errors = screen.query_one("#errors", DataTable)
@@ -423,6 +428,35 @@ async def test_teams_screen_tells_apart_projects_whose_team_and_name_join_alike(
         ("A/B", "1"),
         ("  C", "1"),
     ]
+
+
+async def test_teams_screen_names_every_model_a_line_holds_and_no_negative_zero(
+    db_url, engine, tmp_path
+):
+    """A line's models left out one held only in repair, and its (no project) line showed
+    "A40 -0.0": the team's PFLOPS less its projects' differed from zero by a float's error."""
+    from fleetui.screens.teams import TeamsScreen
+    from tests.test_teams import cli
+
+    cards = tmp_path / "cards.csv"
+    rows = [("a-1", "A40", "p1", "in_service"), ("a-2", "A40", "p2", "in_service")]
+    rows += [("a-3", "A40", "p2", "in_service"), ("a-4", "A40", "", "repair")]
+    rows += [("h-1", "H20 96GB", "", "repair")]
+    cards.write_text(
+        "serial,model,team,project,status\n"
+        + "".join(f"{s},{m},T,{p},{st}\n" for s, m, p, st in rows)
+    )
+    assert cli(db_url, "import", str(cards), "--create-missing").exit_code == 0
+    app = FleetApp(engine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await opened(pilot, "t", TeamsScreen)
+        table = app.screen.query_one("#holdings", DataTable)
+        shown = {
+            str(r[0]).strip(): str(r[4]) for r in map(table.get_row_at, range(table.row_count))
+        }
+    assert set(shown["(no project)"].split(", ")) == {"A40 0.0 (1)", "H20 96GB 0.0 (1)"}
+    assert shown["T"] == "A40 0.4 (4), H20 96GB 0.0 (1)"
+    assert "-0.0" not in " ".join(shown.values())
 
 
 async def test_teams_screen_marks_a_quota_exceeded_as_teams_list_does(db_url, engine, tmp_path):
