@@ -294,6 +294,26 @@ def test_a_request_by_compute_reaches_the_pflops(demo_engine):
     assert {c.model.split()[0] for c in plan.cards} <= {"H800", "A800"}
 
 
+def test_a_small_request_by_compute_takes_the_one_card_that_meets_it(db_url, tmp_path):
+    """`--pflops 0.5` took node n1's H20s whole, then split n2 for an H100 (1.29 PFLOPS): the
+    H100 alone was enough. A unit the request can do without is left out."""
+    cards = tmp_path / "cards.csv"
+    cards.write_text(
+        "serial,model,node,team\nP-0,H20 96GB,n1,A\nP-1,H20 96GB,n1,A\nP-2,H100 SXM5 80GB,n2,A\n"
+        "P-3,H100 SXM5 80GB,n2,A\nP-4,H100 SXM5 80GB,n2,B\n"
+    )
+    assert (
+        CliRunner()
+        .invoke(app, ["--db", db_url, "import", str(cards), "--create-missing"])
+        .exit_code
+        == 0
+    )
+    plan = moves.plan_request(
+        open_fleet(db_url), "B", None, pflops=0.5, from_team="A", today=TODAY, settings=Config()
+    )
+    assert [c.serial for c in plan.cards] == ["P-2"]
+
+
 def test_a_team_ending_over_its_quota_is_warned_whether_or_not_it_was_over_before(demo_engine):
     held = {h.name: h for h in teams.holdings(demo_engine)}
     search = held["Search"].cards

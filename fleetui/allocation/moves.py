@@ -313,9 +313,27 @@ def _pick(
         for pair in cards_of(in_group(first_left)):
             if need <= 0:
                 break
-            taken.append(pair)
+            taken.append([pair])
             need -= 1 if count is not None else pair[1].tflops
-    return taken
+    if tflops is not None:
+        taken = _without_surplus(taken, tflops)
+    return [pair for unit in taken for pair in unit]
+
+
+def _without_surplus(units: list[list], tflops: float) -> list[list]:
+    """`units` (a whole run of a node's cards, or one card) less those the request can do
+    without. A PFLOPS request's last card may be bigger than what was left to find (an H100
+    for the last 0.4 PFLOPS), so that a unit taken before it was not needed at all: each is
+    dropped, least preferred first, while what is left still meets the request."""
+    total = sum(card.tflops for unit in units for _, card in unit)
+    kept = []
+    for unit in reversed(units):
+        size = sum(card.tflops for _, card in unit)
+        if total - size >= tflops - 1e-9:
+            total -= size
+        else:
+            kept.append(unit)
+    return kept[::-1]
 
 
 def _explain(
@@ -399,21 +417,21 @@ def _has_utilization(conn: Connection) -> bool:
     )
 
 
-def _read_groups(picks: list, cards_of) -> list[tuple[tuple, PlannedCard]]:
-    """The picked cards with their ranks and node ids, in preference order, each picked node's
-    cards read with those of up to 500 others."""
+def _read_groups(picks: list, cards_of) -> list[list[tuple[tuple, PlannedCard]]]:
+    """The picked cards with their ranks and node ids, in preference order, as units: a group's
+    cards together, a card on no node alone. Each picked node's cards are read with those of up
+    to 500 others."""
     nodes = [p.node_id for p in picks if isinstance(p, _Group)]
     found: dict[tuple, list[tuple[tuple, PlannedCard]]] = defaultdict(list)
     for start in range(0, len(nodes), 500):
         for key, card in cards_of(card_t.c.node_id.in_(nodes[start : start + 500])):
             found[key].append((key, card))
-    taken: list[tuple[tuple, PlannedCard]] = []
+    taken: list[list[tuple[tuple, PlannedCard]]] = []
     for pick in picks:
         if isinstance(pick, _Group):
-            for ranks in pick.ranks:
-                taken += found[(*ranks, pick.node_id)]
+            taken.append([pair for ranks in pick.ranks for pair in found[(*ranks, pick.node_id)]])
         else:
-            taken.append(pick)
+            taken.append([pick])
     return taken
 
 
