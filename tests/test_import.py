@@ -100,7 +100,9 @@ def test_undo_reverts_an_import_batch(engine, basic, tmp_path):
         tmp_path, "serial,status,team,model\nS-001,repair,Search,\nS-009,spare,,H20\n", "u.csv"
     )
     second = load(engine, update_file, create_missing=True)
-    assert second.summary() == "1 new, 1 changed, 0 unchanged"
+    assert second.summary() == (
+        "1 new, 1 changed, 0 unchanged; 1 card moved to another team or project: S-001"
+    )
     result = undo(engine, second.batch_id[:8])
     assert (result.deleted, result.restored) == (1, 1)
     s1 = inventory.detail(engine, "S-001", settings=Config()).fields
@@ -585,6 +587,19 @@ def test_a_changed_model_is_always_in_the_summary(engine, basic, tmp_path):
     result = load(engine, write(tmp_path, text, "m.csv"))
     assert result.summary() == "0 new, 2 changed, 1 unchanged; 2 cards changed model: S-001, S-003"
     assert (result.model_changes, result.model_changed) == (2, ["S-001", "S-003"])
+
+
+def test_a_card_an_import_moves_to_another_team_or_project_is_named(engine, tmp_path):
+    """An export made before some moves, imported again, moved the cards back without a word
+    ("2 changed"): like a model, a team or project the import changes is named."""
+    text = "serial,model,team,project\nS-1,H20,A,p\nS-2,H20,A,p\nS-3,H20,B,\nS-4,H20,B,\n"
+    load(engine, write(tmp_path, text, "a.csv"), create_missing=True)
+    text = "serial,model,team,project\nS-1,H20,A,p\nS-2,H20,B,\nS-3,H20,A,p\nS-4,H20,,\n"
+    result = load(engine, write(tmp_path, text, "b.csv"))
+    assert result.summary() == (
+        "0 new, 2 changed, 2 unchanged; 2 cards moved to another team or project: S-2, S-3"
+    )
+    assert (result.holder_changes, result.holder_changed) == (2, ["S-2", "S-3"])
 
 
 def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp_path, new_engine):

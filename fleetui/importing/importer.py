@@ -229,6 +229,8 @@ def _run(
         result.new, result.changed, result.unchanged = stage.count(conn)
         if "model_id" in present and result.changed:
             result.model_changes, result.model_changed = stage.model_changes(conn)
+        if {"team_id", "project_id"} & set(present) and result.changed:
+            result.holder_changes, result.holder_changed = stage.holder_changes(conn)
     if result.new or result.changed or names.made:
         result.batch_id = batch_id = audit.new_batch_id()
         apply(conn, result, batch_id, present, options, names)

@@ -53,6 +53,8 @@ class ImportResult:
     rejected_width: int = field(default=0, repr=False)  # cells in the widest rejected row
     model_changes: int = 0  # existing cards whose model the import changes
     model_changed: list[str] = field(default_factory=list)  # their serials (the first 100)
+    holder_changes: int = 0  # existing cards the import moves to another team or project
+    holder_changed: list[str] = field(default_factory=list)  # their serials (the first 100)
     bare_currency: str | None = None  # what prices naming no currency were read in, and why
 
     @property
@@ -81,11 +83,14 @@ class ImportResult:
         if self.rejected:
             parts.append(f"{self.rejected:,} rejected")
         text = ", ".join(parts)
-        if self.model_changes:
-            shown = ", ".join(self.model_changed[:10])
-            more = self.model_changes - min(len(self.model_changed), 10)
-            text += f"; {units.counted(self.model_changes, 'card')} changed model: {shown}"
-            text += f" and {more:,} more" if more else ""
+        for n, serials, what in (
+            (self.model_changes, self.model_changed, "changed model"),
+            (self.holder_changes, self.holder_changed, "moved to another team or project"),
+        ):
+            if n:
+                more = n - min(len(serials), 10)
+                text += f"; {units.counted(n, 'card')} {what}: {', '.join(serials[:10])}"
+                text += f" and {more:,} more" if more else ""
         if self.bare_currency:
             text += f"; prices without a currency read as {self.bare_currency}"
         return text

@@ -399,16 +399,7 @@ def _holders(conn, column: str, header: str, among) -> Iterator[RowError]:
 
 def _changed(present: list[str]):
     """A staged row changes its card when a non-empty cell differs from the stored value."""
-    return (
-        or_(
-            *(
-                and_(stage_t.c[f].isnot(None), stage_t.c[f].is_distinct_from(card_t.c[f]))
-                for f in present
-            )
-        )
-        if present
-        else literal(False)
-    )
+    return or_(*map(_differs, present)) if present else literal(False)
 
 
 def settle_bare_prices(conn: Connection, currency: str) -> None:
@@ -423,11 +414,23 @@ def settle_bare_prices(conn: Connection, currency: str) -> None:
 def model_changes(conn: Connection) -> tuple[int, list[str]]:
     """The existing cards the import gives another model (never done without saying so): how
     many, and the serials of the first 100."""
-    differs = and_(
-        stage_t.c.changes,
-        stage_t.c.model_id.isnot(None),
-        stage_t.c.model_id != card_t.c.model_id,
-    )
+    return _changed_cards(conn, _differs("model_id"))
+
+
+def holder_changes(conn: Connection) -> tuple[int, list[str]]:
+    """The existing cards the import moves to another team or project, as a move would (an
+    old export imported again undoes the moves made since: never without saying so)."""
+    return _changed_cards(conn, or_(_differs("team_id"), _differs("project_id")))
+
+
+def _differs(field: str):
+    """SQL: the row names a `field` (a blank cell keeps the card's) other than the card's."""
+    return and_(stage_t.c[field].isnot(None), stage_t.c[field].is_distinct_from(card_t.c[field]))
+
+
+def _changed_cards(conn: Connection, differs) -> tuple[int, list[str]]:
+    """How many changed cards `differs` selects, and the serials of the first 100."""
+    differs = and_(stage_t.c.changes, differs)
     joined = stage_t.join(card_t, card_t.c.id == stage_t.c.card_id)
     count = conn.execute(select(func.count()).select_from(joined).where(differs)).scalar_one()
     if not count:
