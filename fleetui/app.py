@@ -19,11 +19,15 @@ from fleetui.db.engine import redact
 from fleetui.screens import freshness, keymap
 from fleetui.screens.commands import FleetCommands
 from fleetui.screens.dashboard import DashboardScreen
-from fleetui.screens.messages import FleetChanged, ShowInventory
+from fleetui.screens.messages import FleetChanged, ShowInventory, TelemetryPolled
 from fleetui.screens.work import ignore, run_service
+from fleetui.telemetry import health
 
 # Start-up: the app opens on the dashboard, so it imports only the dashboard's modules; every
 # other screen's (and the services only they use) load when that screen first opens.
+
+
+UNCHECKED = object()
 
 
 def screen(module: str, name: str) -> Callable[..., Screen]:
@@ -71,6 +75,7 @@ class FleetApp(App[None]):
         self.set_keymap(checked_keymap(settings))
         self.initial_mode = initial_mode
         self.previous_mode = "dashboard"  # where go_back goes
+        self.polled: datetime | object | None = UNCHECKED  # the last poll, as last checked
         self.sub_title = redact(str(engine.url))
         self.add_mode("dashboard", lambda: DashboardScreen(engine, today, settings=settings))
         self.add_mode(
@@ -101,16 +106,25 @@ class FleetApp(App[None]):
         return [screen for stack in self._screen_stacks.values() for screen in stack]
 
     def check_freshness(self) -> None:
-        """Mark the screens showing figures that another process has changed since."""
+        """Mark the screens showing figures that another process has changed since, and have
+        the views of telemetry read again after a poll (a round every minute would only mark
+        them)."""
         run_service(
             self,
-            last_event_id,
-            self.engine,
-            on_done=lambda newest: freshness.check(self.built_screens(), newest),
+            lambda: (last_event_id(self.engine), health.last_round(self.engine)),
+            on_done=self.fresh,
             on_error=ignore,
             group="freshness",
             exclusive=True,
         )
+
+    def fresh(self, newest: tuple[int, datetime | None]) -> None:
+        event, polled = newest
+        freshness.check(self.built_screens(), event)
+        if self.polled is not UNCHECKED and polled != self.polled:
+            for screen in self.built_screens():
+                screen.post_message(TelemetryPolled())
+        self.polled = polled
 
     def notify(self, message: str, **kwargs) -> None:
         """Every notification shows its message literally: messages carry data (serials, names,

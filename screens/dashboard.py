@@ -21,7 +21,7 @@ from fleetui.inventory import cards as inventory
 from fleetui.inventory.summary import Summary, fleet_summary
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.keep import same_row
-from fleetui.screens.messages import FleetChanged, ShowInventory
+from fleetui.screens.messages import FleetChanged, ShowInventory, TelemetryPolled
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
 from fleetui.telemetry import health
@@ -105,6 +105,12 @@ class DashboardScreen(Screen):
             stamps=self.engine,
             exclusive=True,
         )
+        self.refresh_alerts()
+
+    def on_telemetry_polled(self, _message: TelemetryPolled) -> None:
+        self.refresh_alerts()  # the sick count
+
+    def refresh_alerts(self) -> None:
         run_service(
             self,
             lambda: (

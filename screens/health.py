@@ -19,7 +19,7 @@ from fleetui.presentation import history_hint
 from fleetui.screens.dialogs import Confirm
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.keep import same_row
-from fleetui.screens.messages import FleetChanged
+from fleetui.screens.messages import FleetChanged, TelemetryPolled
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
 from fleetui.telemetry import health, rma
@@ -55,6 +55,9 @@ class HealthScreen(Screen):
         self.action_refresh()
 
     def on_fleet_changed(self, _message: FleetChanged) -> None:
+        self.action_refresh()
+
+    def on_telemetry_polled(self, _message: TelemetryPolled) -> None:
         self.action_refresh()
 
     def action_refresh(self) -> None:

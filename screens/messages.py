@@ -14,3 +14,9 @@ class ShowInventory(Message):
 class FleetChanged(Message, bubble=False):
     """A write was made in the app (move, undo, import, telemetry fix): the app hands it to every
     screen built so far, and each screen showing fleet figures reloads them."""
+
+
+class TelemetryPolled(Message, bubble=False):
+    """A node or metrics store was polled since the last check, by this app or another process
+    (`fleetui poll` as a service): the app hands it to every screen built so far, and each view
+    of telemetry (health, the sick count, the Telemetry screen) reads again."""

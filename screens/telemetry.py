@@ -22,7 +22,7 @@ from fleetui.presentation import history_hint
 from fleetui.screens.dialogs import Confirm
 from fleetui.screens.fit import fill
 from fleetui.screens.footer import FleetFooter
-from fleetui.screens.messages import FleetChanged
+from fleetui.screens.messages import FleetChanged, TelemetryPolled
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
 from fleetui.telemetry import reconcile, view
@@ -83,7 +83,9 @@ class TelemetryScreen(Screen):
     def action_refresh(self) -> None:
         self.round(back_off=False)  # asked for: every node and store, those backing off too
 
-    def on_fleet_changed(self, _message: FleetChanged) -> None:
+    @on(FleetChanged)
+    @on(TelemetryPolled)
+    def reread(self) -> None:
         run_service(
             self,
             self.read,

@@ -21,16 +21,26 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, func, insert, or_, select, tuple_, update
 
 from fleetui.config import Config
 from fleetui.core.vocabulary import IN_HAND
-from fleetui.db.tables import Card, GpuModel, HealthEvent, Node, Project, Team, table_of
+from fleetui.db.tables import (
+    Card,
+    GpuModel,
+    HealthEvent,
+    Node,
+    Project,
+    Source,
+    Team,
+    table_of,
+)
 from fleetui.importing.cells import identity
 from fleetui.lifecycle.rules import warranty_end, warranty_state
 
 event_t, card_t, node_t = table_of(HealthEvent), table_of(Card), table_of(Node)
 team_t, project_t, model_t = table_of(Team), table_of(Project), table_of(GpuModel)
+source_t = table_of(Source)
 
 # fleetui's actions, mildest first, and the state a card with that action is in
 ACTIONS = ("none", "restart_app", "reset_gpu", "reboot_node", "inspect")
@@ -346,6 +356,16 @@ def telemetry_seen(engine: Engine) -> bool:
     seen = select(node_t.c.id).where(node_t.c.last_seen_at.isnot(None)).limit(1)
     with engine.connect() as conn:
         return conn.execute(seen).first() is not None
+
+
+def last_round(engine: Engine) -> datetime | None:
+    """When a node or metrics store was last polled, by any process: a view of telemetry (the
+    TUI's) reads again when it changes, so a `fleetui poll` running as a service shows."""
+    with engine.connect() as conn:
+        times = [
+            conn.execute(select(func.max(t.c.polled_at))).scalar_one() for t in (node_t, source_t)
+        ]
+    return max((t for t in times if t is not None), default=None)
 
 
 def sick_cards(

@@ -120,3 +120,41 @@ async def test_a_asks_naming_the_serial_and_the_list_keeps_the_card_after_reload
         await pilot.press("n")
         await settle(pilot)
     assert _status(sick_fleet, "S-2") == Status.IN_SERVICE
+
+
+async def test_a_poll_by_another_process_shows_in_the_sick_list_and_the_dashboards_count(
+    sick_fleet,  # noqa: F811 (the fixture, imported above)
+):
+    """`fleetui poll` runs as a service beside the TUI: the sick list and the dashboard's count
+    stayed as first read, since a poll writes no audit event. They read again after a poll."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests import test_health
+
+    test_health._Exporter.page = test_health.dcgm_page(xid79=False)
+    now = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    await asyncio.to_thread(poller.poll_once, sick_fleet, timeout=2.0, now=now)
+    app = FleetApp(sick_fleet, today=lambda: TODAY)
+    async with app.run_test(size=(140, 36)) as pilot:
+        app.check_freshness()  # what the app's timer does
+        await pilot.press("k")
+        await settle(pilot)
+        table = app.screen.query_one("#sick", DataTable)
+        assert [str(k.value) for k in table.rows] == ["S-2", "S-3"]
+        test_health._Exporter.page = test_health.dcgm_page()  # GPU 0 falls off the bus
+        fleetui = Path(sys.executable).with_name("fleetui")  # the installed command
+        url = sick_fleet.url.render_as_string(hide_password=False)
+        done = await asyncio.to_thread(
+            subprocess.run, [str(fleetui), "--db", url, "poll", "--once"], capture_output=True
+        )
+        assert done.returncode == 0, done.stderr
+        app.check_freshness()
+        await settle(pilot)
+        await settle(pilot)
+        assert [str(k.value) for k in table.rows] == ["S-2", "S-0", "S-3"]
+        await pilot.press("d")
+        await settle(pilot)
+        alerts = str(app.screen.query_one("#alerts", Static).render())
+        assert "3 sick (k)" in alerts
