@@ -31,8 +31,19 @@ class PlainTable(DataTable):
             while f"{key}\x1f{n}" in self.rows:
                 n += 1
             key = f"{key}\x1f{n}"
-        shown = (plain(c) if isinstance(c, str) else c for c in cells)
+        shown = [plain(c) if isinstance(c, str) else c for c in cells]
+        if kwargs.get("height", 1) == 1:  # a value's line breaks shown, not its lines cut
+            shown = [one_line(c) if isinstance(c, Text) else c for c in shown]
         return super().add_row(*shown, key=key, **kwargs)
+
+
+def one_line(text: Text) -> Text:
+    """`text` on one line: each line break shown as ⏎ (a note "multi\nline" read as "multi")."""
+    if "\n" not in text.plain:
+        return text
+    text = text.copy()
+    text.plain = text.plain.replace("\n", "⏎")  # one character for one: the styles stay put
+    return text
 
 
 class PlainStatic(Static):

@@ -616,3 +616,19 @@ async def test_filters_and_card_details_are_judged_on_the_apps_today(demo_engine
         shown = Console(file=io.StringIO(), width=200)
         shown.print(app.screen.query_one("#fields", Static).content)
         assert re.search(r"warranty state[\s│]+expiring", shown.file.getvalue())
+
+
+async def test_a_value_with_line_breaks_shows_them_in_a_one_line_row(demo_engine, demo_url):
+    """History showed an edit of notes to "multi\nline" as "notes: multi": a one-line row
+    cut the value at its first line break."""
+    from fleetui.screens.history import HistoryScreen
+    from tests.test_teams import cli
+
+    serial = next(iter(inventory.cards(demo_engine, "", 1, settings=Config()))).serial
+    done = cli(demo_url, "edit", serial, "--notes", "multi\nline", "--reason", "r", "--yes")
+    assert done.exit_code == 0, done.output
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await opened(pilot, "h", HistoryScreen)
+        batches = app.screen.query_one("#batches", DataTable)
+        assert "notes: multi⏎line" in str(batches.get_row_at(0)[4])
