@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 from textual.geometry import Region
 from textual.widgets import DataTable, Input, Static
 
@@ -78,51 +79,47 @@ async def test_notifications_show_their_message_literally(engine):
         assert "No card [/x] at 00000000:AB:00.0 [us]" in str(toast.render())
 
 
-async def test_import_screen_shows_headers_holding_markup_literally(engine, tmp_path):
+async def picked(pilot, mapping: DataTable, row: int) -> str:
+    """Enter on the mapping's `row`, as a user picks a column's field: the picker's text."""
     from fleetui.screens.import_screen import FieldPicker
 
-    path = tmp_path / "tags.csv"
-    path.write_text("serial,model,[b]price[/b],price [us],[/x]\nS-1,H100 SXM,1,2,3\n", "utf-8")
-    app = FleetApp(engine)
-    async with app.run_test(size=(160, 44)) as pilot:
-        await settle(pilot)
-        screen = await import_screen_with(pilot, path)
-        mapping = screen.query_one("#mapping", DataTable)
-        headers = [str(mapping.get_row_at(i)[0]) for i in range(mapping.row_count)]
-        assert headers[2:] == ["[b]price[/b]", "price [us]", "[/x]"]
-        painted = shown(mapping)
-        assert "[b]price[/b]" in painted and "price [us]" in painted and "[/x]" in painted
-        assert "[b]price[/b]" in shown(screen.query_one("#detected", Static))
-        mapping.focus()
-        mapping.move_cursor(row=4)
-        await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, FieldPicker)
-        assert "Column '[/x]' is…" in shown(app.screen.query_one("#fields"))
+    mapping.focus()
+    mapping.move_cursor(row=row)
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, FieldPicker)
+    return shown(pilot.app.screen.query_one("#fields"))
 
 
-async def test_import_screen_shows_a_file_whose_headers_repeat(engine, tmp_path):
-    """Spreadsheets export trailing empty columns (`,,`) and repeated headers: each was a row
-    keyed by its header, so the second one stopped the app. Each column is shown, and picking
-    a field for one works."""
-    from fleetui.screens.import_screen import FieldPicker
-
+@pytest.mark.parametrize(
+    "text, headers, row",
+    [
+        (
+            "serial,model,[b]price[/b],price [us],[/x]\nS-1,H100 SXM,1,2,3\n",
+            ["serial", "model", "[b]price[/b]", "price [us]", "[/x]"],
+            4,
+        ),
+        (  # spreadsheets export trailing empty columns and repeated headers: rows keyed by
+            # their header, the second of a name stopped the app
+            "serial,model,notes,notes,,\nS-1,H100 SXM,a,b,,\n",
+            ["serial", "model", "notes", "notes", "", ""],
+            3,
+        ),
+    ],
+)
+async def test_import_screen_shows_each_column_as_written(engine, tmp_path, text, headers, row):
     path = tmp_path / "sheet.csv"
-    path.write_text("serial,model,notes,notes,,\nS-1,H100 SXM,a,b,,\n", "utf-8")
+    path.write_text(text, "utf-8")
     app = FleetApp(engine)
     async with app.run_test(size=(160, 44)) as pilot:
         await settle(pilot)
         screen = await import_screen_with(pilot, path)
         mapping = screen.query_one("#mapping", DataTable)
-        rows = [[str(c) for c in mapping.get_row_at(i)] for i in range(mapping.row_count)]
-        assert [r[0] for r in rows] == ["serial", "model", "notes", "notes", "", ""]
-        assert [r[2] for r in rows] == ["S-1", "H100 SXM", "a", "b", "", ""]
-        mapping.focus()
-        mapping.move_cursor(row=3)
-        await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, FieldPicker)
-        assert "Column 'notes' is…" in shown(app.screen.query_one("#fields"))
+        assert [str(mapping.get_row_at(i)[0]) for i in range(mapping.row_count)] == headers
+        painted = shown(mapping)
+        assert all(h in painted for h in headers)
+        assert headers[2] in shown(screen.query_one("#detected", Static))
+        assert f"Column '{headers[row]}' is…" in await picked(pilot, mapping, row)
 
 
 def test_screens_put_text_on_screen_only_through_plain_widgets():
