@@ -67,6 +67,7 @@ class DashboardScreen(Screen):
         self.engine = engine
         self.settings = settings
         self.today = today
+        self.alerts: dict[str, int | None] | None = None  # as last shown
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -105,21 +106,11 @@ class DashboardScreen(Screen):
             stamps=self.engine,
             exclusive=True,
         )
-        self.refresh_alerts()
-
-    def on_telemetry_polled(self, _message: TelemetryPolled) -> None:
-        self.refresh_alerts()  # the sick count
-
-    def refresh_alerts(self) -> None:
         run_service(
             self,
             lambda: (
                 inventory.alert_counts(self.engine, self.today(), settings=self.settings)
-                | {
-                    "sick": len(health.sick_cards(self.engine, self.settings, self.today()))
-                    if health.telemetry_seen(self.engine)
-                    else None
-                }
+                | self.sick()
             ),
             on_done=self.show_alerts,
             on_error=self.query_one("#alerts", Static).update,
@@ -127,10 +118,32 @@ class DashboardScreen(Screen):
             exclusive=True,
         )
 
+    def on_telemetry_polled(self, _message: TelemetryPolled) -> None:
+        """A poll changes the sick count only: the other alerts, fleet-wide scans, stay."""
+        if self.alerts is None:  # not read yet: the full read is under way
+            return
+        run_service(
+            self,
+            self.sick,
+            on_done=lambda sick: self.show_alerts((self.alerts or {}) | sick),
+            on_error=self.query_one("#alerts", Static).update,
+            group="sick",  # never cancels a full read under way
+            exclusive=True,
+        )
+
+    def sick(self) -> dict[str, int | None]:
+        seen = health.telemetry_seen(self.engine)
+        return {
+            "sick": len(health.sick_cards(self.engine, self.settings, self.today()))
+            if seen
+            else None
+        }
+
     def on_fleet_changed(self, _message: FleetChanged) -> None:
         self.action_refresh()
 
     def show_alerts(self, counts: dict[str, int | None]) -> None:
+        self.alerts = counts
         parts = [
             ("w", "warranty ends within 30 days", counts["expiring_30d"]),
             ("W", "within 90 days", counts["expiring_90d"]),

@@ -124,14 +124,23 @@ async def test_a_asks_naming_the_serial_and_the_list_keeps_the_card_after_reload
 
 async def test_a_poll_by_another_process_shows_in_the_sick_list_and_the_dashboards_count(
     sick_fleet,  # noqa: F811 (the fixture, imported above)
+    monkeypatch,
 ):
     """`fleetui poll` runs as a service beside the TUI: the sick list and the dashboard's count
-    stayed as first read, since a poll writes no audit event. They read again after a poll."""
+    stayed as first read, since a poll writes no audit event. They read again after a poll;
+    the dashboard's other alerts (fleet-wide scans a poll does not change) are not read again."""
     import subprocess
     import sys
     from pathlib import Path
 
+    from fleetui.inventory import cards
     from tests import test_health
+
+    scans = []
+    alert_counts = cards.alert_counts
+    monkeypatch.setattr(
+        cards, "alert_counts", lambda *a, **k: scans.append(1) or alert_counts(*a, **k)
+    )
 
     test_health._Exporter.page = test_health.dcgm_page(xid79=False)
     now = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -157,4 +166,5 @@ async def test_a_poll_by_another_process_shows_in_the_sick_list_and_the_dashboar
         await pilot.press("d")
         await settle(pilot)
         alerts = str(app.screen.query_one("#alerts", Static).render())
-        assert "3 sick (k)" in alerts
+        assert "3 sick (k)" in alerts and "0 in repair" in alerts
+        assert len(scans) == 1
