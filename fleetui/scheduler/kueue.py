@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from fleetui import catalogue, config
 from fleetui.core.errors import UserError
-from fleetui.scheduler.holdings import Drift, Present, Wanted, cards, compare, wanted
+from fleetui.scheduler.holdings import Drift, Present, Wanted, cards, compare, strays, wanted
 from fleetui.scheduler.mapping import Mapping, load
 
 API = "kueue.x-k8s.io/v1beta1"  # served by every Kueue release since v0.3
@@ -24,6 +24,7 @@ GPU = "nvidia.com/gpu"
 PRODUCT_LABEL = "nvidia.com/gpu.product"
 KINDS = ("ResourceFlavor", "ClusterQueue", "LocalQueue")
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fleetui"}
+DELETE = "kubectl delete clusterqueue {}"
 # Huawei's Ascend Device Plugin advertises huawei.com/Ascend910 (910 and 910B alike) on nodes
 # labelled accelerator=huawei-Ascend910 (hiascend.com, MindCluster's node labels).
 ASCEND = ("huawei.com/Ascend910", "accelerator", "huawei-Ascend910")
@@ -164,8 +165,8 @@ def _swap_in(staging: Path, directory: Path) -> None:
 
 def read(file: Path) -> dict[str, Present]:
     """The ClusterQueues in `kubectl get clusterqueues -o json` output (or one queue's,
-    `kubectl get clusterqueue NAME -o json`): cohort and the `nvidia.com/gpu` nominalQuota per
-    flavor (a flavor absent from a queue is no quota)."""
+    `kubectl get clusterqueue NAME -o json`): cohort, the `nvidia.com/gpu` nominalQuota per
+    flavor (a flavor absent from a queue is no quota) and whether fleetui's label is on it."""
     try:
         data = json.loads(file.read_text("utf-8"))
     except OSError as exc:
@@ -185,14 +186,16 @@ def read(file: Path) -> dict[str, Present]:
     for item in items:
         if not isinstance(item, dict) or item.get("kind") != "ClusterQueue":
             continue
-        name, spec = item.get("metadata", {}).get("name", ""), item.get("spec", {})
+        metadata, spec = item.get("metadata", {}), item.get("spec", {})
+        name, labels = metadata.get("name", ""), metadata.get("labels") or {}
         limits = {}
         for group in spec.get("resourceGroups", []):
             for flavor in group.get("flavors", []):
                 for res in flavor.get("resources", []):
                     if res.get("name") in RESOURCES:
                         limits[flavor.get("name", "")] = _quantity(file, name, res)
-        queues[name] = Present(spec.get("cohort", ""), limits)
+        ours = MANAGED_BY.items() <= labels.items()
+        queues[name] = Present(spec.get("cohort", ""), limits, ours)
     return queues
 
 
@@ -209,6 +212,10 @@ def _quantity(file: Path, queue: str, resource: dict[str, Any]) -> int:
 
 
 def diff(engine: Engine, cfg: config.Config, file: Path) -> list[Drift]:
-    """Where the ClusterQueues in `file` disagree with the holdings."""
+    """Where the ClusterQueues in `file` disagree with the holdings, and those fleetui made
+    in its cohort that no managed team has (an export leaves them out, and applying a
+    directory deletes nothing)."""
     mapping = load(engine, cfg)
-    return compare(_wants(mapping, _held(mapping, engine)), read(file), absent=0)
+    wants, have = _wants(mapping, _held(mapping, engine)), read(file)
+    cohort = {n: q for n, q in have.items() if q.parent == mapping.settings.cohort}
+    return compare(wants, have, absent=0) + strays(wants, cohort, DELETE.format)
