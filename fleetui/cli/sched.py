@@ -134,16 +134,16 @@ def apply_cmd(
         if as_json:
             print_json(slurm.Result(None, [], left=[]).as_dict())
         else:
-            _say(["Slurm already matches the holdings; nothing to apply."])
+            _say([*plan.strays(), plan.nothing_to_apply()])
         return
     if dry_run:
         if as_json:
             print_json({"commands": plan.lines()})
         else:
-            _say(plan.lines())
+            _say([*plan.strays(), *plan.lines()])
         return
     if not as_json:
-        _say(plan.lines())
+        _say([*plan.strays(), *plan.lines()])
     confirm(yes, [], "Run these commands?", "review with --dry-run", "apply")
     result = slurm.apply(engine, cfg, plan)
     if as_json:
