@@ -168,10 +168,12 @@ def export_cmd(
     from fleetui.scheduler import kueue as kueue_mod
 
     engine, cfg = open_db(ctx), settings(ctx)
-    written = kueue_mod.export(engine, cfg, kueue)
+    written, removed = kueue_mod.export(engine, cfg, kueue)
     skipped = kueue_mod.left_out(engine, cfg)
     lines = [f"Wrote {len(written)} objects to {kueue}; apply them with "
              f"`kubectl apply --server-side -f {kueue}`."]  # fmt: skip
+    if removed:
+        lines += ["No longer exported (applying deletes nothing); delete them with:", *removed]
     if skipped:
         lines.append(f"Left out, no known Kubernetes device plugin: {', '.join(skipped)}.")
     _say(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ GPU = "nvidia.com/gpu"
 PRODUCT_LABEL = "nvidia.com/gpu.product"
 KINDS = ("ResourceFlavor", "ClusterQueue", "LocalQueue")
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fleetui"}
-DELETE = "kubectl delete clusterqueue {}"
 # Huawei's Ascend Device Plugin advertises huawei.com/Ascend910 (910 and 910B alike) on nodes
 # labelled accelerator=huawei-Ascend910 (hiascend.com, MindCluster's node labels).
 ASCEND = ("huawei.com/Ascend910", "accelerator", "huawei-Ascend910")
@@ -114,11 +114,25 @@ def file_name(obj: dict[str, Any]) -> str:
     return f"{obj['kind'].lower()}-{where}{meta['name']}.json"
 
 
-def export(engine: Engine, cfg: config.Config, directory: Path) -> list[Path]:
+def delete(kind: str, name: str, namespace: str = "") -> str:
+    """The kubectl command deleting one of fleetui's objects."""
+    return f"kubectl delete {kind.lower()} {name}" + (f" -n {namespace}" if namespace else "")
+
+
+def _deleted(old: Path) -> str:
+    """The command deleting the object an earlier export wrote into `old` (named by file_name)."""
+    kind, _, rest = old.name.removesuffix(".json").partition("-")
+    namespace, _, name = rest.partition(".") if kind == "localqueue" else ("", "", rest)
+    return delete(kind, name, namespace)
+
+
+def export(engine: Engine, cfg: config.Config, directory: Path) -> tuple[list[Path], list[str]]:
     """Write the objects into `directory`, one JSON file each (kubectl reads JSON as YAML),
     replacing the files an earlier export wrote there; a directory holding anything else is
     refused, untouched. The files are written into a new directory beside it, which then takes
-    its place: a failure (a full disk) leaves the earlier export as it was."""
+    its place: a failure (a full disk) leaves the earlier export as it was. Returns the files
+    written and the kubectl commands deleting what the earlier export had and this one has not
+    (`kubectl apply -f` deletes nothing)."""
     found = objects(engine, cfg)
     if directory.exists() and not directory.is_dir():
         raise UserError(f"{directory} is a file, not a directory; nothing was written.")
@@ -145,7 +159,8 @@ def export(engine: Engine, cfg: config.Config, directory: Path) -> list[Path]:
         raise UserError(
             f"Could not write the Kueue objects into {directory} ({exc.strerror}); {kept}."
         ) from None
-    return [directory / file_name(obj) for obj in found]
+    written = [directory / file_name(obj) for obj in found]
+    return written, [_deleted(p) for p in old if directory / p.name not in written]
 
 
 def _swap_in(staging: Path, directory: Path) -> None:
@@ -218,4 +233,4 @@ def diff(engine: Engine, cfg: config.Config, file: Path) -> list[Drift]:
     mapping = load(engine, cfg)
     wants, have = _wants(mapping, _held(mapping, engine)), read(file)
     cohort = {n: q for n, q in have.items() if q.parent == mapping.settings.cohort}
-    return compare(wants, have, absent=0) + strays(wants, cohort, DELETE.format)
+    return compare(wants, have, absent=0) + strays(wants, cohort, partial(delete, "ClusterQueue"))

@@ -140,7 +140,13 @@ def test_a_queue_fleetui_made_for_a_team_since_renamed_or_deleted_is_drift_to_de
     assert cli("--db", fleet_db, "teams", "rename", "Ads", "Promo").exit_code == 0
     write_config(KUEUE.replace("Ads/ranking", "Promo/ranking"))
 
-    assert "clusterqueue-ads.json" not in exported(fleet_db, tmp_path / "k")
+    again = cli("--db", fleet_db, "sched", "export", "--kueue", str(tmp_path / "k"))
+    assert again.exit_code == 0, again.output
+    assert again.stdout.splitlines()[1:] == [  # the export no longer holds them
+        "No longer exported (applying deletes nothing); delete them with:",
+        "kubectl delete clusterqueue ads",
+        "kubectl delete localqueue ads -n ads-rank",
+    ]
     drift = cli("--db", fleet_db, "sched", "diff", "--kueue", str(got))
     assert drift.exit_code == 1
     assert drift.stdout.splitlines() == [
