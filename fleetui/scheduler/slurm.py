@@ -31,7 +31,8 @@ from fleetui.store import writing
 
 GPU_TRES = "gres/gpu:"
 ORGANIZATION = "fleetui"  # the organization of the accounts fleetui adds: they are its own
-MARK, MARKED = f"organization={ORGANIZATION}", ["show", "account", "format=account,organization"]
+MARK = f"organization={ORGANIZATION}"
+MARKED = ["show", "account", "format=account,organization"]
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
@@ -236,17 +237,8 @@ def _commands(settings: config.Scheduler, wants: list[Wanted], drift: list[Drift
         mine = [d for d in drift if d.name == name]
         limits = {d.resource: d.want for d in mine if d.what == "limit"}
         if any(d.what == "missing" for d in mine):
-            add = (
-                "sacctmgr",
-                "-i",
-                "add",
-                "account",
-                name,
-                f"parent={want.parent}",
-                *cluster,
-                MARK,
-            )
-            commands.append(Command(name, add))
+            add = ("sacctmgr", "-i", "add", "account", name, f"parent={want.parent}", *cluster)
+            commands.append(Command(name, (*add, MARK)))
             limits = dict(want.limits)
         modify = ("sacctmgr", "-i", "modify", "account", "where", f"name={name}", *cluster, "set")
         if any(d.what == "parent" for d in mine):
