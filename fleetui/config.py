@@ -37,6 +37,7 @@
     cohort = "fleetui"            # Kueue cohort of the teams' ClusterQueues
     teams = ["LLM"]               # the teams fleetui manages there (default: all; others untouched)
     [scheduler.names]             # team, or "team/project" -> account / queue / namespace name
+                                  # (team and project names match ignoring case, as everywhere)
     "Ads ranking" = "ads"         # (default: the name in lower case, other characters as "-")
     [scheduler.gres]              # model -> Slurm GRES type (default: its short name, "h800")
     "H800" = "h800"

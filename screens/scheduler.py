@@ -29,11 +29,14 @@ class SchedulerModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog"):
-            yield PlainLabel("Apply the holdings to Slurm", id="title")
+            yield PlainLabel(f"Apply the holdings to {self.scheduler()}", id="title")
             yield PlainStatic("Reading Slurm's accounts…", id="commands")
             with Horizontal(classes="row"):
                 yield Button("Apply", id="apply", variant="success", disabled=True)
                 yield Button("Close", id="close")
+
+    def scheduler(self) -> str:
+        return {"slurm": "Slurm", "kueue": "Kueue"}.get(self.settings.scheduler.kind, "a scheduler")
 
     def on_mount(self) -> None:
         problem = slurm.not_applicable(self.settings)
@@ -53,7 +56,7 @@ class SchedulerModal(ModalScreen[None]):
     def show_plan(self, plan: slurm.Preview) -> None:
         self.plan = plan
         if not plan.commands:
-            self.text("Slurm already matches the holdings; nothing to apply.")
+            self.text("\n".join([*plan.strays(), plan.nothing_to_apply()]))
             return
         drift = [d.sentence("account", "parent") for d in plan.drift]
         self.text("\n".join([*drift, "", "Apply runs:", *plan.lines()]))
@@ -63,7 +66,9 @@ class SchedulerModal(ModalScreen[None]):
         self.query_one("#commands", Static).update(content)
 
     def show_problem(self, message: str) -> None:
+        """A read or an apply that failed: nothing is left to apply from here."""
         self.query_one("#commands", Static).update(plain(message, "red"))
+        self.query_one("#apply", Button).display = False
 
     @on(Button.Pressed, "#apply")
     def apply(self) -> None:

@@ -134,16 +134,16 @@ def apply_cmd(
         if as_json:
             print_json(slurm.Result(None, [], left=[]).as_dict())
         else:
-            _say(["Slurm already matches the holdings; nothing to apply."])
+            _say([*plan.strays(), plan.nothing_to_apply()])
         return
     if dry_run:
         if as_json:
             print_json({"commands": plan.lines()})
         else:
-            _say(plan.lines())
+            _say([*plan.strays(), *plan.lines()])
         return
     if not as_json:
-        _say(plan.lines())
+        _say([*plan.strays(), *plan.lines()])
     confirm(yes, [], "Run these commands?", "review with --dry-run", "apply")
     result = slurm.apply(engine, cfg, plan)
     if as_json:
@@ -168,10 +168,12 @@ def export_cmd(
     from fleetui.scheduler import kueue as kueue_mod
 
     engine, cfg = open_db(ctx), settings(ctx)
-    written = kueue_mod.export(engine, cfg, kueue)
+    written, removed = kueue_mod.export(engine, cfg, kueue)
     skipped = kueue_mod.left_out(engine, cfg)
     lines = [f"Wrote {len(written)} objects to {kueue}; apply them with "
              f"`kubectl apply --server-side -f {kueue}`."]  # fmt: skip
+    if removed:
+        lines += ["No longer exported (applying deletes nothing); delete them with:", *removed]
     if skipped:
         lines.append(f"Left out, no known Kubernetes device plugin: {', '.join(skipped)}.")
     _say(lines)

@@ -28,23 +28,30 @@ class Wanted:
 
 @dataclass(frozen=True)
 class Present:
-    """An account or queue as the scheduler has it: its parent (or cohort) and its GPU limits
-    (a resource without a limit is absent)."""
+    """An account or queue as the scheduler has it: its parent (or cohort), its GPU limits (a
+    resource without a limit is absent), and whether fleetui made it (marked so when made)."""
 
     parent: str
     limits: dict[str, int] = field(default_factory=dict)
+    ours: bool = False
 
 
 @dataclass(frozen=True)
 class Drift:
     owner: str  # "LLM" or "LLM/sft"
     name: str  # the account or queue
-    what: str  # "missing", "parent" or "limit"
+    what: str  # "missing", "parent", "limit" or "stray"
     resource: str = ""
     want: int | str | None = None  # a limit, or the parent
     have: int | str | None = None  # None: no limit set
+    command: str = ""  # a stray's: the command that deletes it
 
     def sentence(self, noun: str, parent_noun: str, unset: str = "no limit on") -> str:
+        if self.what == "stray":
+            return (
+                f"{noun} {self.name} is fleetui's but maps to no team or project it manages; "
+                f"delete it: {self.command}"
+            )
         head = f"{self.owner}: {noun} {self.name}"
         if self.what == "missing":
             return f"{head} is missing"
@@ -119,3 +126,22 @@ def compare(
             if (absent if limit is None else limit) != holds:
                 drift.append(Drift(owner.label, owner.name, "limit", res, holds, limit))
     return drift
+
+
+def strays(
+    wants: list[Wanted], have: dict[str, Present], delete: Callable[[str], str]
+) -> list[Drift]:
+    """The accounts or queues fleetui made that no managed owner maps to any more (its team
+    renamed, deleted or no longer managed): their limits stay live until deleted, with the
+    command `delete` gives. Children before their parents, so each can go in turn."""
+    mapped = {want.owner.name for want in wants}
+
+    def depth(name: str) -> int:
+        seen = []
+        while name in have and name not in seen:
+            seen.append(name)
+            name = have[name].parent
+        return len(seen)
+
+    found = sorted((-depth(n), n) for n, p in have.items() if p.ours and n not in mapped)
+    return [Drift("", name, "stray", command=delete(name)) for _, name in found]

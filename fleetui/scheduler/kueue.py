@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import Engine
 
 from fleetui import catalogue, config
 from fleetui.core.errors import UserError
-from fleetui.scheduler.holdings import Drift, Present, Wanted, cards, compare, wanted
+from fleetui.scheduler.holdings import Drift, Present, Wanted, cards, compare, strays, wanted
 from fleetui.scheduler.mapping import Mapping, load
 
 API = "kueue.x-k8s.io/v1beta1"  # served by every Kueue release since v0.3
@@ -113,11 +114,25 @@ def file_name(obj: dict[str, Any]) -> str:
     return f"{obj['kind'].lower()}-{where}{meta['name']}.json"
 
 
-def export(engine: Engine, cfg: config.Config, directory: Path) -> list[Path]:
+def delete(kind: str, name: str, namespace: str = "") -> str:
+    """The kubectl command deleting one of fleetui's objects."""
+    return f"kubectl delete {kind.lower()} {name}" + (f" -n {namespace}" if namespace else "")
+
+
+def _deleted(old: Path) -> str:
+    """The command deleting the object an earlier export wrote into `old` (named by file_name)."""
+    kind, _, rest = old.name.removesuffix(".json").partition("-")
+    namespace, _, name = rest.partition(".") if kind == "localqueue" else ("", "", rest)
+    return delete(kind, name, namespace)
+
+
+def export(engine: Engine, cfg: config.Config, directory: Path) -> tuple[list[Path], list[str]]:
     """Write the objects into `directory`, one JSON file each (kubectl reads JSON as YAML),
     replacing the files an earlier export wrote there; a directory holding anything else is
     refused, untouched. The files are written into a new directory beside it, which then takes
-    its place: a failure (a full disk) leaves the earlier export as it was."""
+    its place: a failure (a full disk) leaves the earlier export as it was. Returns the files
+    written and the kubectl commands deleting what the earlier export had and this one has not
+    (`kubectl apply -f` deletes nothing)."""
     found = objects(engine, cfg)
     if directory.exists() and not directory.is_dir():
         raise UserError(f"{directory} is a file, not a directory; nothing was written.")
@@ -144,7 +159,8 @@ def export(engine: Engine, cfg: config.Config, directory: Path) -> list[Path]:
         raise UserError(
             f"Could not write the Kueue objects into {directory} ({exc.strerror}); {kept}."
         ) from None
-    return [directory / file_name(obj) for obj in found]
+    written = [directory / file_name(obj) for obj in found]
+    return written, [_deleted(p) for p in old if directory / p.name not in written]
 
 
 def _swap_in(staging: Path, directory: Path) -> None:
@@ -164,8 +180,8 @@ def _swap_in(staging: Path, directory: Path) -> None:
 
 def read(file: Path) -> dict[str, Present]:
     """The ClusterQueues in `kubectl get clusterqueues -o json` output (or one queue's,
-    `kubectl get clusterqueue NAME -o json`): cohort and the `nvidia.com/gpu` nominalQuota per
-    flavor (a flavor absent from a queue is no quota)."""
+    `kubectl get clusterqueue NAME -o json`): cohort, the `nvidia.com/gpu` nominalQuota per
+    flavor (a flavor absent from a queue is no quota) and whether fleetui's label is on it."""
     try:
         data = json.loads(file.read_text("utf-8"))
     except OSError as exc:
@@ -185,14 +201,16 @@ def read(file: Path) -> dict[str, Present]:
     for item in items:
         if not isinstance(item, dict) or item.get("kind") != "ClusterQueue":
             continue
-        name, spec = item.get("metadata", {}).get("name", ""), item.get("spec", {})
+        metadata, spec = item.get("metadata", {}), item.get("spec", {})
+        name, labels = metadata.get("name", ""), metadata.get("labels") or {}
         limits = {}
         for group in spec.get("resourceGroups", []):
             for flavor in group.get("flavors", []):
                 for res in flavor.get("resources", []):
                     if res.get("name") in RESOURCES:
                         limits[flavor.get("name", "")] = _quantity(file, name, res)
-        queues[name] = Present(spec.get("cohort", ""), limits)
+        ours = MANAGED_BY.items() <= labels.items()
+        queues[name] = Present(spec.get("cohort", ""), limits, ours)
     return queues
 
 
@@ -209,6 +227,10 @@ def _quantity(file: Path, queue: str, resource: dict[str, Any]) -> int:
 
 
 def diff(engine: Engine, cfg: config.Config, file: Path) -> list[Drift]:
-    """Where the ClusterQueues in `file` disagree with the holdings."""
+    """Where the ClusterQueues in `file` disagree with the holdings, and those fleetui made
+    in its cohort that no managed team has (an export leaves them out, and applying a
+    directory deletes nothing)."""
     mapping = load(engine, cfg)
-    return compare(_wants(mapping, _held(mapping, engine)), read(file), absent=0)
+    wants, have = _wants(mapping, _held(mapping, engine)), read(file)
+    cohort = {n: q for n, q in have.items() if q.parent == mapping.settings.cohort}
+    return compare(wants, have, absent=0) + strays(wants, cohort, partial(delete, "ClusterQueue"))

@@ -4,6 +4,7 @@ config), with defaults derived from the names; the teams fleetui manages there."
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,24 +93,25 @@ def slug(name: str) -> str:
 
 
 def load(engine: Engine, cfg: config.Config) -> Mapping:
-    """The mapping in force: the config's names over defaults, for the managed teams."""
+    """The mapping in force: the config's names over defaults, for the managed teams. Team and
+    project names in the config match ignoring case, as everywhere in fleetui; one that matches
+    none is refused (after a rename it would otherwise change a name without a word)."""
     settings = cfg.scheduler
     with engine.connect() as conn:
         teams = {r.id: r.name for r in conn.execute(select(team_t.c.id, team_t.c.name))}
         projects = conn.execute(
             select(project_t.c.team_id, project_t.c.name).order_by(project_t.c.name)
         ).all()
-    wanted = settings.teams if settings.teams is not None else sorted(teams.values())
-    unknown = [t for t in wanted if t not in teams.values()]
-    if unknown:
-        raise UserError(
-            f"{cfg.source}: [scheduler] teams names {unknown[0]!r}, which is not a team "
-            "(`fleetui teams list`)."
-        )
-    managed = [Owner(t, None, _name(settings, t, slug(t)), settings.parent) for t in sorted(wanted)]
+    where = f"{cfg.source}: [scheduler"
+    found = _Names(teams.values(), f"{where}] teams names", "a team")
+    wanted = sorted(teams.values() if settings.teams is None else set(found(settings.teams)))
+    labels = [*teams.values(), *(f"{teams[tid]}/{p}" for tid, p in projects)]
+    found = _Names(labels, f"{where}.names] names", "a team or project")
+    names = dict(zip(found(settings.names), settings.names.values(), strict=True))
+    managed = [Owner(t, None, _name(names, t, slug(t)), settings.parent) for t in wanted]
     by_team = {o.team: o for o in managed}
     subs = [
-        Owner(team, p, _name(settings, f"{team}/{p}", f"{by_team[team].name}-{slug(p)}"), acct)
+        Owner(team, p, _name(names, f"{team}/{p}", f"{by_team[team].name}-{slug(p)}"), acct)
         for tid, p in projects
         if (team := teams[tid]) in by_team and (acct := by_team[team].name)
     ]
@@ -117,8 +119,30 @@ def load(engine: Engine, cfg: config.Config) -> Mapping:
     return Mapping(settings, tuple(managed), tuple(subs))
 
 
-def _name(settings: config.Scheduler, label: str, default: str) -> str:
-    name = settings.names.get(label, default)
+class _Names:
+    """Team (or "team/project") names as the config writes them, looked up as written, else
+    ignoring case; one naming nothing, or a second naming the same, is refused."""
+
+    def __init__(self, names: Iterable[str], where: str, what: str):
+        self.names, self.where, self.what = set(names), where, what
+        self.folded = {n.lower(): n for n in sorted(self.names, reverse=True)}
+
+    def __call__(self, written: Iterable[str]) -> list[str]:
+        found: dict[str, str] = {}
+        for name in written:
+            match = name if name in self.names else self.folded.get(name.strip().lower())
+            if match is None:
+                raise UserError(
+                    f"{self.where} {name!r}, which is not {self.what} (`fleetui teams list`)."
+                )
+            if match in found:
+                raise UserError(f"{self.where} {found[match]!r} and {name!r}, both {match!r}.")
+            found[match] = name
+        return list(found)
+
+
+def _name(names: dict[str, str], label: str, default: str) -> str:
+    name = names.get(label, default)
     if not config.NAME.fullmatch(name):
         raise UserError(
             f"{label!r} has no name the scheduler accepts; give it one under "

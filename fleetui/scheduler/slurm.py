@@ -8,6 +8,7 @@ import shlex
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
@@ -16,11 +17,22 @@ from fleetui import config
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action
 from fleetui.db import audit
-from fleetui.scheduler.holdings import Drift, Present, Wanted, cards, compare, wanted
+from fleetui.scheduler.holdings import (
+    Drift,
+    Present,
+    Wanted,
+    cards,
+    compare,
+    strays,
+    wanted,
+)
 from fleetui.scheduler.mapping import Owner, load
 from fleetui.store import writing
 
 GPU_TRES = "gres/gpu:"
+ORGANIZATION = "fleetui"  # the organization of the accounts fleetui adds: they are its own
+MARK = f"organization={ORGANIZATION}"
+MARKED = ["show", "account", "format=account,organization"]
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
@@ -63,6 +75,16 @@ class Preview:
 
     def lines(self) -> list[str]:
         return [shown(c.argv) for c in self.commands]
+
+    def strays(self) -> list[str]:
+        """fleetui's accounts that map to nothing it manages: apply leaves them to a person,
+        as users may still charge jobs to them."""
+        return [d.sentence("account", "parent") for d in self.drift if d.what == "stray"]
+
+    def nothing_to_apply(self) -> str:
+        if self.drift:
+            return "No limit to apply; apply deletes no account: delete those above by hand."
+        return "Slurm already matches the holdings; nothing to apply."
 
 
 @dataclass
@@ -122,28 +144,40 @@ class Result:
 
 
 def read(settings: config.Scheduler, runner: Runner = run) -> dict[str, Present]:
-    """Every account association (no user) Slurm has: its parent and its GPU limits, read with
-    `sacctmgr -P show assoc`."""
+    """Every account association (no user) Slurm has: its parent, its GPU limits and whether
+    fleetui made the account (its organization), read with `sacctmgr -P show assoc` and
+    `show account`."""
     where = ["where", f"cluster={settings.cluster}"] if settings.cluster else []
     fields = "format=cluster,account,user,parentname,grptres"
-    done = runner(["sacctmgr", "-P", "-n", "show", "assoc", *where, fields])
-    if done.returncode != 0:
-        raise UserError(f"sacctmgr could not read Slurm's accounts: {why(done)}.")
+    done = _listed(runner, ["show", "assoc", *where, fields])
+    ours = {
+        account
+        for account, _, org in (line.partition("|") for line in _listed(runner, MARKED))
+        if org == ORGANIZATION
+    }
     clusters, accounts = set(), {}
-    for line in done.stdout.splitlines():
+    for line in done:
         cols = line.split("|")
         if len(cols) < 5:
             continue
         cluster, account, user, parent, tres = cols[:5]
         clusters.add(cluster)
         if not user:
-            accounts[account] = Present(parent, _gpu_limits(tres))
+            accounts[account] = Present(parent, _gpu_limits(tres), account in ours)
     if len(clusters) > 1:
         raise UserError(
             f"slurmdbd keeps the clusters {', '.join(sorted(clusters))}; name the one fleetui "
             "manages in the config ([scheduler] cluster)."
         )
     return accounts
+
+
+def _listed(runner: Runner, args: list[str]) -> list[str]:
+    """The lines `sacctmgr -P -n` lists."""
+    done = runner(["sacctmgr", "-P", "-n", *args])
+    if done.returncode != 0:
+        raise UserError(f"sacctmgr could not read Slurm's accounts: {why(done)}.")
+    return done.stdout.splitlines()
 
 
 def _gpu_limits(tres: str) -> dict[str, int]:
@@ -176,13 +210,18 @@ def preview(engine: Engine, cfg: config.Config, runner: Runner = run) -> Preview
     mapping = load(engine, cfg)
     wants = wanted(mapping, cards(engine), lambda s: GPU_TRES + mapping.gres(s), _parent)
     have = read(mapping.settings, runner)
-    drift = compare(wants, have)
+    drift = compare(wants, have) + strays(wants, have, partial(_delete, mapping.settings))
     return Preview(
         wants,
         {w.owner.name: have.get(w.owner.name) for w in wants},
         drift,
         _commands(mapping.settings, wants, drift),
     )
+
+
+def _delete(settings: config.Scheduler, account: str) -> str:
+    cluster = [f"cluster={settings.cluster}"] if settings.cluster else []
+    return shown(["sacctmgr", "-i", "delete", "account", "where", f"name={account}", *cluster])
 
 
 def _parent(owner: Owner) -> str:
@@ -199,7 +238,7 @@ def _commands(settings: config.Scheduler, wants: list[Wanted], drift: list[Drift
         limits = {d.resource: d.want for d in mine if d.what == "limit"}
         if any(d.what == "missing" for d in mine):
             add = ("sacctmgr", "-i", "add", "account", name, f"parent={want.parent}", *cluster)
-            commands.append(Command(name, add))
+            commands.append(Command(name, (*add, MARK)))
             limits = dict(want.limits)
         modify = ("sacctmgr", "-i", "modify", "account", "where", f"name={name}", *cluster, "set")
         if any(d.what == "parent" for d in mine):

@@ -118,6 +118,51 @@ def test_diff_reads_kubectl_json_and_reports_drift_both_ways(fleet_db, config_fi
     assert {d["what"] for d in json.loads(as_json.stdout)} == {"limit", "missing"}
 
 
+def test_a_queue_fleetui_made_for_a_team_since_renamed_or_deleted_is_drift_to_delete(
+    fleet_db, config_file, tmp_path
+):
+    """An export leaves out the queue of a team renamed or deleted, and `kubectl apply -f DIR`
+    deletes nothing: its quota stays live. diff names each queue carrying fleetui's label in
+    its cohort that no managed team has, with the command deleting it; others are left be."""
+    write_config(KUEUE)
+    listed = _as_kubectl_shows(exported(fleet_db, tmp_path / "k"))
+    hand_made = {
+        "apiVersion": "kueue.x-k8s.io/v1beta1",
+        "kind": "ClusterQueue",
+        "metadata": {"name": "physics"},
+        "spec": {"cohort": "gpu-fleet"},
+    }
+    elsewhere = json.loads(json.dumps(listed["items"][0]))  # fleetui's label, another cohort
+    elsewhere["metadata"]["name"], elsewhere["spec"]["cohort"] = "old", "other"
+    listed["items"] += [hand_made, elsewhere]
+    got = tmp_path / "cq.json"
+    got.write_text(json.dumps(listed))
+    assert cli("--db", fleet_db, "teams", "rename", "Ads", "Promo").exit_code == 0
+    write_config(KUEUE.replace("Ads/ranking", "Promo/ranking"))
+
+    again = cli("--db", fleet_db, "sched", "export", "--kueue", str(tmp_path / "k"))
+    assert again.exit_code == 0, again.output
+    assert again.stdout.splitlines()[1:] == [  # the export no longer holds them
+        "No longer exported (applying deletes nothing); delete them with:",
+        "kubectl delete clusterqueue ads",
+        "kubectl delete localqueue ads -n ads-rank",
+    ]
+    drift = cli("--db", fleet_db, "sched", "diff", "--kueue", str(got))
+    assert drift.exit_code == 1
+    assert drift.stdout.splitlines() == [
+        "Promo: ClusterQueue promo is missing",
+        "ClusterQueue ads is fleetui's but maps to no team or project it manages; "
+        "delete it: kubectl delete clusterqueue ads",
+    ]
+    as_json = json.loads(
+        cli("--db", fleet_db, "sched", "diff", "--kueue", str(got), "--json").stdout
+    )
+    assert (
+        as_json[-1]["what"] == "stray"
+        and as_json[-1]["command"] == "kubectl delete clusterqueue ads"
+    )
+
+
 def test_a_flavor_absent_from_a_queue_is_no_quota(fleet_db, config_file, tmp_path):
     """In Kueue a flavor a ClusterQueue leaves out gives it no quota: in sync where the team
     holds none of that model, drift where it holds some. One queue (`kubectl get clusterqueue

@@ -63,6 +63,42 @@ def test_only_the_teams_named_are_managed(fleet_db, config_file):
     assert done.exit_code == 1 and "teams names 'Search', which is not a team" in done.stderr
 
 
+def test_team_and_project_names_in_the_config_match_ignoring_case(fleet_db, config_file):
+    write_config(
+        '[scheduler]\nteams = ["llm", "ADS"]\n'
+        '[scheduler.names]\n"ads" = "adz"\n"llm/SFT" = "tuning"\n'
+    )
+    shown = cli("--db", fleet_db, "sched", "map", "--json")
+    assert shown.exit_code == 0, shown.output
+    as_json = json.loads(shown.stdout)
+    assert as_json["teams"] == {"Ads": "adz", "LLM": "llm"}
+    assert as_json["projects"] == {"Ads/ranking": "adz-ranking", "LLM/sft": "tuning"}
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('[scheduler.names]\n"Search" = "x"', "[scheduler.names] names 'Search', which is not a"),
+        ('[scheduler.names]\n"LLM/pre" = "x"', "[scheduler.names] names 'LLM/pre', which is not a"),
+        (
+            '[scheduler.names]\n"Ads" = "x"\n"ADS" = "y"',
+            "[scheduler.names] names 'Ads' and 'ADS', both 'Ads'.",
+        ),
+        (
+            '[scheduler]\nteams = ["LLM", "llm"]',
+            "[scheduler] teams names 'LLM' and 'llm', both 'LLM'.",
+        ),
+    ],
+)
+def test_a_config_name_matching_no_team_or_project_is_refused(fleet_db, config_file, text, error):
+    """A name for a team since renamed or deleted would otherwise be dropped without a word,
+    changing the team's account or queue name."""
+    write_config(text)
+    done = cli("--db", fleet_db, "sched", "map")
+    assert done.exit_code == 1 and done.stderr.startswith(f"fleetui: {config_file}: {error}")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [

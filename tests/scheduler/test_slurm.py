@@ -4,6 +4,7 @@ fleetui applies account limits with sacctmgr and reads them back with `sacctmgr 
 from __future__ import annotations
 
 import json
+import shlex
 
 from fleetui import config
 from fleetui.scheduler import slurm as sacctmgr
@@ -98,6 +99,53 @@ def test_a_limit_changed_by_hand_shows_in_diff_and_other_accounts_are_never_touc
     assert apply(fleet_db).exit_code == 0
     limits = slurm.limits()
     assert ours(limits) == START and limits["physics"] == ("root", f"{H800}=8")
+
+
+def test_an_account_fleetui_made_for_a_team_since_renamed_is_drift_with_its_delete_command(
+    fleet_db, slurm
+):
+    """A renamed team gets new accounts; the old ones keep their GPU limits until deleted.
+    fleetui marks the accounts it adds (organization=fleetui) and diff names each one no
+    managed team or project maps to, children first, with the sacctmgr command deleting it.
+    apply creates the new ones and leaves the old to a person (users may still use them);
+    accounts made by hand are never named."""
+    assert apply(fleet_db).exit_code == 0
+    c = f"cluster={slurm.cluster}"
+    slurm.sacctmgr("add", "account", "physics", "parent=root", c)
+    slurm.sacctmgr("modify", "account", "where", "name=physics", c, "set", f"GrpTRES={H800}=8")
+    assert cli("--db", fleet_db, "teams", "rename", "Ads", "Promo").exit_code == 0
+
+    diff = cli("--db", fleet_db, "sched", "diff")
+    assert diff.exit_code == 1
+    stray = "is fleetui's but maps to no team or project it manages; delete it: "
+    delete = f"sacctmgr -i delete account where name={{}} {c}"
+    assert diff.stdout.splitlines() == [
+        "Promo: account promo is missing",
+        "Promo/ranking: account promo-ranking is missing",
+        f"account ads-ranking {stray}{delete.format('ads-ranking')}",
+        f"account ads {stray}{delete.format('ads')}",
+    ]
+
+    done = apply(fleet_db)
+    assert done.exit_code == 0, done.output
+    assert f"account ads {stray}{delete.format('ads')}" in done.stdout
+    assert ours(slurm.limits())["ads"] == ("root", f"{A100}=8,{H800}=16")  # left to a person
+    left = cli("--db", fleet_db, "sched", "apply", "--yes")
+    assert left.exit_code == 0
+    assert left.stdout.splitlines()[-1] == (
+        "No limit to apply; apply deletes no account: delete those above by hand."
+    )
+
+    found = json.loads(cli("--db", fleet_db, "sched", "diff", "--json").stdout)
+    for drift in found:  # in the order given, as a person would
+        assert drift["what"] == "stray"
+        ran = sacctmgr.run(shlex.split(drift["command"]))
+        assert ran.returncode == 0, ran.stderr
+    assert cli("--db", fleet_db, "sched", "diff").exit_code == 0
+    limits = slurm.limits()
+    assert "ads" not in limits and "ads-ranking" not in limits
+    assert limits["promo"] == ("root", f"{A100}=8,{H800}=16")
+    assert limits["physics"] == ("root", f"{H800}=8")
 
 
 def test_slurmdbd_stopped_mid_apply_names_what_was_applied_and_the_next_apply_converges(
