@@ -29,7 +29,6 @@ from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import (
     CARD_CREATES,
-    COMPUTING,
     HELD,
     IMPORT_CREATED,
     UNASSIGNED,
@@ -258,8 +257,7 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
         def add(team_id, model_id, status, n) -> None:
             if status in HELD:
                 totals[team_id][0] += n
-            if status in COMPUTING:
-                totals[team_id][1] += n * tflops.get(model_id, 0.0)
+            totals[team_id][1] += units.computing(status, n) * tflops.get(model_id, 0.0)
 
         for team_id, model_id, status, n in conn.execute(
             select(card_t.c.team_id, card_t.c.model_id, card_t.c.status, func.count()).group_by(
