@@ -701,3 +701,27 @@ def test_every_reports_pflops_counts_only_the_cards_that_compute(db_url, engine,
     assert round(sum(r["pflops"] for r in cliff), 3) == round(sum(listed.values()), 3)
     dashboard = summary.fleet_summary(engine).teams
     assert {line.name: round(line.tflops / 1000, 3) for line in dashboard} == listed
+
+
+def test_reports_by_project_name_a_teams_cards_in_no_project_as_projects_list_does(
+    db_url, tmp_path
+):
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text(
+        "serial,model,team,project,status\n"
+        "Q-1,H100 SXM5 80GB,A,Search,in_service\n"
+        "Q-2,H100 SXM5 80GB,A,,in_service\n"
+        "Q-3,H20 96GB,A,,spare\n"
+    )
+    runner = CliRunner()
+
+    def run(*args: str) -> list[dict]:
+        result = runner.invoke(app, ["--db", db_url, *args, "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    imported = runner.invoke(app, ["--db", db_url, "import", str(fleet), "--create-missing"])
+    assert imported.exit_code == 0, imported.output
+    listed = {p["name"]: p["cards"] for p in run("projects", "list")}
+    assert listed == {"A/Search": 1, f"A/{teams.NO_PROJECT}": 2}
+    assert {r["label"]: r["cards"] for r in run("report", "cost", "--by", "project")} == listed

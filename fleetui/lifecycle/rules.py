@@ -40,7 +40,7 @@ from sqlalchemy import (
 from fleetui import catalogue
 from fleetui.config import Config, irreplaceable
 from fleetui.core import units
-from fleetui.core.vocabulary import COMPUTING, HELD, UNASSIGNED, Status
+from fleetui.core.vocabulary import COMPUTING, HELD, NO_PROJECT, UNASSIGNED, Status
 from fleetui.db.bulk import gc_paused
 from fleetui.db.tables import LIFECYCLE_KEYS, Card, GpuModel, Project, Team, table_of
 from fleetui.importing.cells import add_months
@@ -488,7 +488,7 @@ def cost_of_ownership(snap: Snapshot, by: str = "team") -> list[Row]:
     for g in snap.groups:
         if g.status not in HELD:
             continue
-        key = g.team if by == "team" else f"{g.team}/{g.project or '-'}"
+        key = g.team if by == "team" else f"{g.team}/{g.project or NO_PROJECT}"
         cards[key] += g.cards
         computing[key][g.tflops] += units.computing(g.status, g.cards)
         if g.priced and g.purchased and g.end_of_life and snap.today < g.end_of_life:
