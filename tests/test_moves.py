@@ -789,3 +789,38 @@ def test_a_preview_of_cards_leaving_or_joining_no_project_adds_up(demo_engine):
     moves.commit(demo_engine, plan, "out of the project")
     back = moves.plan_cards(demo_engine, [serial], "Ads ranking", "ctr-model", settings=Config())
     assert project_lines(back) == {"Ads ranking/ctr-model": 1, no_project: -1}
+
+
+def test_a_request_from_a_teams_no_project_takes_only_its_cards_in_no_project(
+    demo_url, demo_engine
+):
+    """The preview prints a team's "(no project)" line: --from-project names it (any case)."""
+    with demo_engine.connect() as conn:
+        ads = teams.team_id(conn, "Ads ranking")
+    runner = CliRunner()
+    for spelled in (teams.NO_PROJECT, teams.NO_PROJECT.upper()):
+        request = ["--from-team", "Ads ranking", "--from-project", spelled, "--to-team", "LLM"]
+        result = runner.invoke(app, ["--db", demo_url, "plan", "--count", "8", *request])
+        assert result.exit_code == 0, result.output
+        assert f"Asked for 8 cards from Ads ranking/{teams.NO_PROJECT}." in result.stdout
+    plan = moves.plan_request(
+        demo_engine,
+        "LLM",
+        None,
+        count=8,
+        from_team="Ads ranking",
+        from_project=teams.NO_PROJECT,
+        today=TODAY,
+        settings=Config(),
+    )
+    assert {(c.team_id, c.project_id) for c in plan.cards} == {(ads, None)}
+    with pytest.raises(UserError, match=r"name the team with --from-team\.$"):
+        moves.plan_request(
+            demo_engine,
+            "LLM",
+            None,
+            count=8,
+            from_project=teams.NO_PROJECT,
+            today=TODAY,
+            settings=Config(),
+        )

@@ -166,7 +166,13 @@ Count = Annotated[int | None, typer.Option("--count", help="How many cards to fi
 Pflops = Annotated[float | None, typer.Option("--pflops", help="How much compute to find.")]
 Models = Annotated[str | None, typer.Option("--model", help="Model(s), comma-separated.")]
 FromTeam = Annotated[str | None, typer.Option("--from-team", help="Take from this team.")]
-FromProject = Annotated[str | None, typer.Option("--from-project", help="Take from this project.")]
+FromProject = Annotated[
+    str | None,
+    typer.Option(
+        "--from-project",
+        help='Take from this project; "(no project)": the --from-team\'s cards in no project.',
+    ),
+]
 
 
 def _plan(ctx, engine, serials, to_team, to_project, count, pflops, model, from_team, from_project):
