@@ -323,8 +323,9 @@ def report_allocation(
 ) -> None:
     """Who held how many cards and PFLOPS at the end of a past date, rebuilt from the log."""
     from fleetui.allocation import history
+    from fleetui.importing.cells import parse_day
 
-    as_of = as_of or date.today().isoformat()
+    as_of = (parse_day(as_of, "--as-of") if as_of else date.today()).isoformat()
     rows = history.allocation_as_of(open_db(ctx), as_of)
     if as_json:
         print_json([r.as_dict() for r in rows])
