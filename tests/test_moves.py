@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
@@ -467,10 +468,81 @@ def test_cli_allocation_refuses_a_future_or_malformed_date_in_one_sentence(db_ur
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
     for value, said in (
         (tomorrow, f"fleetui: {tomorrow} is in the future; --as-of shows holdings up to today.\n"),
-        ("31/01/2026", "fleetui: '31/01/2026' is not a date like 2026-01-31.\n"),
+        (
+            "31/01/2026",
+            "fleetui: --as-of '31/01/2026' is not a date: give YYYY-MM-DD or YYYY/MM/DD "
+            "(2026-01-31).\n",
+        ),
     ):
         result = runner.invoke(app, ["--db", db_url, "report", "allocation", "--as-of", value])
         assert (result.exit_code, result.stdout, result.stderr) == (1, "", said)
+
+
+DATE_OPTIONS = (
+    ("report", "allocation", "--as-of"),
+    ("report", "warranty", "--today"),
+    ("report", "cliff", "--today"),
+    ("report", "eol", "--today"),
+    ("report", "book-value", "--today"),
+    ("report", "irreplaceable", "--today"),
+    ("report", "cost", "--today"),
+    ("report", "repairs", "--since"),
+    ("history", "--since"),
+)
+
+
+def test_every_date_option_reads_the_iso_forms_an_import_reads_and_says_which(db_url):
+    """`import` reads 2023/3/1; so does every date option, and a date it cannot read is
+    refused in one sentence naming the option and the forms."""
+    runner = CliRunner()
+    assert (
+        runner.invoke(app, ["--db", db_url, "demo", "--cards", "16", "--no-launch"]).exit_code == 0
+    )
+    day = date.today() - timedelta(days=1)
+    for *command, option in DATE_OPTIONS:
+        run = ["--db", db_url, *command, "--json", option]
+        iso = runner.invoke(app, [*run, day.isoformat()])
+        slashed = runner.invoke(app, [*run, f"{day.year}/{day.month}/{day.day}"])
+        assert iso.exit_code == 0, iso.output
+        assert (slashed.exit_code, slashed.stdout) == (0, iso.stdout), command
+        for bad in ("31/01/2026", "2026-02-30", "yesterday"):
+            refused = runner.invoke(app, [*run, bad])
+            said = f"fleetui: {option} {bad!r} is not a date: give YYYY-MM-DD or YYYY/MM/DD"
+            assert (refused.exit_code, refused.stdout) == (1, ""), command
+            assert refused.stderr == f"{said} (2026-01-31).\n", command
+
+
+def test_the_date_options_tested_are_every_date_option_of_the_cli():
+    """A new date option joins DATE_OPTIONS (and so parse_day) or this fails."""
+    import pkgutil
+    from importlib import import_module
+
+    import typer.main
+
+    import fleetui.cli
+
+    for module in pkgutil.iter_modules(fleetui.cli.__path__):  # as the lazy table loads them
+        import_module(f"fleetui.cli.{module.name}")
+    found = set()
+
+    def walk(command, path: tuple[str, ...]) -> None:  # typer's own click: duck-typed
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, (*path, name))
+        for param in command.params:
+            dated = re.search(r"\bdate\b", getattr(param, "help", None) or "", re.I)
+            if dated or set(param.opts) & {"--today", "--since", "--as-of", "--until"}:
+                found.add((*path, param.opts[0]))
+
+    walk(typer.main.get_group(app), ())
+    assert found >= set(DATE_OPTIONS)
+    # these take cards or telemetry, and read --today as the reports do (cli.lifecycle._today);
+    # a card's warranty end is a value as import reads it, in every form import reads
+    assert found - set(DATE_OPTIONS) == {
+        ("health", "--today"),
+        ("repair", "--today"),
+        ("rma", "--today"),
+        ("edit", "--warranty-end"),
+    }
 
 
 def _racer(path: str, barrier, results, to_team: str) -> None:
@@ -809,3 +881,38 @@ def test_a_preview_of_cards_leaving_or_joining_no_project_adds_up(demo_engine):
     moves.commit(demo_engine, plan, "out of the project")
     back = moves.plan_cards(demo_engine, [serial], "Ads ranking", "ctr-model", settings=Config())
     assert project_lines(back) == {"Ads ranking/ctr-model": 1, no_project: -1}
+
+
+def test_a_request_from_a_teams_no_project_takes_only_its_cards_in_no_project(
+    demo_url, demo_engine
+):
+    """The preview prints a team's "(no project)" line: --from-project names it (any case)."""
+    with demo_engine.connect() as conn:
+        ads = teams.team_id(conn, "Ads ranking")
+    runner = CliRunner()
+    for spelled in (teams.NO_PROJECT, teams.NO_PROJECT.upper()):
+        request = ["--from-team", "Ads ranking", "--from-project", spelled, "--to-team", "LLM"]
+        result = runner.invoke(app, ["--db", demo_url, "plan", "--count", "8", *request])
+        assert result.exit_code == 0, result.output
+        assert f"Asked for 8 cards from Ads ranking/{teams.NO_PROJECT}." in result.stdout
+    plan = moves.plan_request(
+        demo_engine,
+        "LLM",
+        None,
+        count=8,
+        from_team="Ads ranking",
+        from_project=teams.NO_PROJECT,
+        today=TODAY,
+        settings=Config(),
+    )
+    assert {(c.team_id, c.project_id) for c in plan.cards} == {(ads, None)}
+    with pytest.raises(UserError, match=r"name the team with --from-team\.$"):
+        moves.plan_request(
+            demo_engine,
+            "LLM",
+            None,
+            count=8,
+            from_project=teams.NO_PROJECT,
+            today=TODAY,
+            settings=Config(),
+        )

@@ -29,7 +29,6 @@ from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import (
     CARD_CREATES,
-    COMPUTING,
     HELD,
     IMPORT_CREATED,
     UNASSIGNED,
@@ -37,6 +36,7 @@ from fleetui.core.vocabulary import (
 )
 from fleetui.db import audit
 from fleetui.db.tables import BatchSummary, Card, Event, GpuModel, table_of
+from fleetui.importing.cells import parse_day
 from fleetui.inventory.events import Names, as_utc, changes, field_label, undone_by
 
 event_t, card_t, model_t, batch_t = (
@@ -72,14 +72,11 @@ class Batch:
         return f"undid {self.undid[:8]}" if self.undid else ""
 
 
-def parse_since(value: str | None) -> datetime | None:
+def parse_since(value: str | None, option: str) -> datetime | None:
+    """The start (UTC) of the day the date option `option` gives, if any."""
     if not value:
         return None
-    try:
-        day = date.fromisoformat(value.strip())
-    except ValueError:
-        raise UserError(f"'{value}' is not a date like 2026-01-31.") from None
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    return datetime.combine(parse_day(value, option), time.min, tzinfo=UTC)
 
 
 def batches(
@@ -91,7 +88,7 @@ def batches(
 ) -> list[Batch]:
     """Batches newest first; with a team or project, those that moved cards into or out of it."""
     conditions: list[ColumnElement[bool]] = []
-    start = parse_since(since)
+    start = parse_since(since, "--since")
     if start:
         conditions.append(event_t.c.at >= start)
     with engine.connect() as conn:
@@ -243,7 +240,7 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
     A card's team, model and status on that day are each the `before` of the first event after
     the day that names them, else its value now. SQL finds those per card and counts the cards
     per (state now, state then), so only those few groups come back to Python."""
-    start = parse_since(as_of)
+    start = parse_since(as_of, "--as-of")
     assert start is not None
     if start.date() > date.today():
         raise UserError(f"{as_of.strip()} is in the future; --as-of shows holdings up to today.")
@@ -258,8 +255,7 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
         def add(team_id, model_id, status, n) -> None:
             if status in HELD:
                 totals[team_id][0] += n
-            if status in COMPUTING:
-                totals[team_id][1] += n * tflops.get(model_id, 0.0)
+            totals[team_id][1] += units.computing(status, n) * tflops.get(model_id, 0.0)
 
         for team_id, model_id, status, n in conn.execute(
             select(card_t.c.team_id, card_t.c.model_id, card_t.c.status, func.count()).group_by(

@@ -28,7 +28,7 @@ from fleetui.allocation.plans import (
 )
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import MOVABLE, Action, Status
+from fleetui.core.vocabulary import MOVABLE, NO_PROJECT, Action, Status
 from fleetui.db import audit
 from fleetui.db.tables import (
     Card,
@@ -114,7 +114,8 @@ def plan_request(
     today: date,
     settings: config.Config,
 ) -> Plan:
-    """Pick cards for "N cards" or "X PFLOPS" of some models, from a team or the whole fleet.
+    """Pick cards for "N cards" or "X PFLOPS" of some models, from a team or the whole fleet;
+    `from_project` NO_PROJECT (any case) takes the `from_team`'s cards in none of its projects.
 
     Cards reconcile found missing are never taken (_missing). Order of preference: spare
     before in service, then (with telemetry) idle before busy, whole 8-card nodes before
@@ -136,7 +137,16 @@ def plan_request(
             query = query.where(card_t.c.model_id.in_(list(ids.scalars())))
             explanation.append("Models: " + ", ".join(s.name for s in specs) + ".")
         source, tid, pid = "the whole fleet", None, None
-        if from_project:
+        if from_project and from_project.strip().lower() == NO_PROJECT:  # no project's name
+            if not from_team:
+                raise UserError(
+                    f"--from-project {NO_PROJECT} takes a team's cards in none of its projects: "
+                    "name the team with --from-team."
+                )
+            tid = teams.team_id(conn, from_team)
+            query = query.where(card_t.c.team_id == tid, card_t.c.project_id.is_(None))
+            source = f"{from_team}/{NO_PROJECT}"
+        elif from_project:
             tid = teams.team_id(conn, from_team) if from_team else None
             pid, tid = teams.project_id(conn, from_project, tid)
             query = query.where(card_t.c.project_id == pid)

@@ -166,7 +166,13 @@ Count = Annotated[int | None, typer.Option("--count", help="How many cards to fi
 Pflops = Annotated[float | None, typer.Option("--pflops", help="How much compute to find.")]
 Models = Annotated[str | None, typer.Option("--model", help="Model(s), comma-separated.")]
 FromTeam = Annotated[str | None, typer.Option("--from-team", help="Take from this team.")]
-FromProject = Annotated[str | None, typer.Option("--from-project", help="Take from this project.")]
+FromProject = Annotated[
+    str | None,
+    typer.Option(
+        "--from-project",
+        help='Take from this project; "(no project)": the --from-team\'s cards in no project.',
+    ),
+]
 
 
 def _plan(ctx, engine, serials, to_team, to_project, count, pflops, model, from_team, from_project):
@@ -317,8 +323,9 @@ def report_allocation(
 ) -> None:
     """Who held how many cards and PFLOPS at the end of a past date, rebuilt from the log."""
     from fleetui.allocation import history
+    from fleetui.importing.cells import parse_day
 
-    as_of = as_of or date.today().isoformat()
+    as_of = (parse_day(as_of, "--as-of") if as_of else date.today()).isoformat()
     rows = history.allocation_as_of(open_db(ctx), as_of)
     if as_json:
         print_json([r.as_dict() for r in rows])

@@ -24,12 +24,9 @@ TodayOption = Annotated[
 
 
 def _today(value: str | None) -> date:
-    if not value:
-        return date.today()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"--today {value!r} is not a date like 2027-01-31.") from None
+    from fleetui.importing.cells import parse_day
+
+    return parse_day(value, "--today") if value else date.today()
 
 
 def _snapshot(ctx: typer.Context, today: str | None, report: str, window: int = 0):
@@ -225,7 +222,7 @@ def report_repairs(
     from fleetui.allocation import history
     from fleetui.lifecycle import repairs
 
-    rows = repairs.cost_report(open_db(ctx), history.parse_since(since))
+    rows = repairs.cost_report(open_db(ctx), history.parse_since(since, "--since"))
     if as_json:
         print_json([r.as_dict() for r in rows])
         return

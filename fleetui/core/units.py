@@ -1,6 +1,15 @@
-"""Human formatting of compute, counts and money."""
+"""Human formatting of compute, counts and money, and which cards count compute."""
 
 from __future__ import annotations
+
+from fleetui.core.vocabulary import COMPUTING
+
+
+def computing(status: str, cards: int) -> int:
+    """Of `cards` cards of `status`, those whose compute counts (COMPUTING: in service or
+    spare). Every PFLOPS figure multiplies these alone, so that reports, lists and the
+    dashboard agree: a card in repair, retired or on order is a card, not compute."""
+    return cards if status in COMPUTING else 0
 
 
 def compute(tflops: float) -> str:

@@ -21,6 +21,7 @@ CARD_STATUSES = tuple(Status)  # in the order lists and summaries show them
 COMPUTING = (Status.IN_SERVICE, Status.SPARE)  # cards whose compute counts
 HELD = (Status.IN_SERVICE, Status.SPARE, Status.REPAIR)  # cards a team holds
 UNASSIGNED = "(unassigned)"  # the team shown for cards that no team holds
+NO_PROJECT = "(no project)"  # the project shown for a team's cards in none of its projects
 MOVABLE = (Status.SPARE, Status.IN_SERVICE)  # never retired, in repair or on order
 # a sick card in repair or retired is in hand: no alert counts it, `health --all` lists it
 IN_HAND = (Status.REPAIR, Status.RETIRED)

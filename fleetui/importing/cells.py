@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_STATUSES, Status
 
 MISSING = {"", "[n/a]", "n/a", "na", "[not supported]", "null", "none", "-", "—", "无"}
@@ -126,6 +127,19 @@ def parse_date(value: str, date_format: str | None = None) -> date:
     if parsed := _unambiguous(text):
         return parsed
     raise CellError("not a date (use 2023-03-01, 2023/3/1, 2023年3月1日 or --date-format)")
+
+
+def parse_day(value: str, option: str) -> date:
+    """The value of a date option (`option`, as the error names it): the ISO forms an import
+    reads whatever its --date-format, 2026-01-31 and 2026/1/31, and only those."""
+    if m := _ISO.match(value.strip()):
+        try:
+            return _ymd(int(m[1]), int(m[2]), int(m[3]))
+        except CellError:
+            pass
+    raise UserError(
+        f"{option} {value!r} is not a date: give YYYY-MM-DD or YYYY/MM/DD (2026-01-31)."
+    )
 
 
 _FIELDS = {"d": r"\d{1,2}", "m": r"\d{1,2}", "Y": r"\d{4}", "y": r"\d{2}", "%": "%"}

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
-from fleetui.core.vocabulary import CARD_STATUSES, COMPUTING, HELD, UNASSIGNED
+from fleetui.core import units
+from fleetui.core.vocabulary import CARD_STATUSES, HELD, UNASSIGNED
 from fleetui.db.tables import Card, GpuModel, Team, table_of
 
 
@@ -60,10 +61,9 @@ def fleet_summary(engine: Engine) -> Summary:
         model_status[model.name][status] += n
         if status in HELD:
             team_cards[team] += n
-        if status in COMPUTING:
-            tflops = n * model.fp16_tflops
-            team_tflops[team] += tflops
-            model_tflops[model.name] += tflops
+        tflops = units.computing(status, n) * model.fp16_tflops
+        team_tflops[team] += tflops
+        model_tflops[model.name] += tflops
     team_lines = [Line(t, team_cards[t], team_tflops[t]) for t in team_cards]
     model_lines = [
         Line(m, sum(c.values()), model_tflops[m], {s: c[s] for s in CARD_STATUSES if c[s]})

@@ -39,7 +39,8 @@ from sqlalchemy import (
 
 from fleetui import catalogue
 from fleetui.config import Config, irreplaceable
-from fleetui.core.vocabulary import COMPUTING, HELD, UNASSIGNED, Status
+from fleetui.core import units
+from fleetui.core.vocabulary import COMPUTING, HELD, NO_PROJECT, UNASSIGNED, Status
 from fleetui.db.bulk import gc_paused
 from fleetui.db.tables import LIFECYCLE_KEYS, Card, GpuModel, Project, Team, table_of
 from fleetui.importing.cells import add_months
@@ -320,7 +321,8 @@ def _group_key(group: Group, by: str) -> str:
 
 
 def warranty_expiring(snap: Snapshot, within_days: int, by: str = "team") -> list[Row]:
-    """Held cards whose warranty ends between today and `within_days` from today."""
+    """Held cards whose warranty ends between today and `within_days` from today, and the
+    PFLOPS of those that compute."""
     if by not in ("team", "model", "supplier"):
         raise ValueError(by)
     last = snap.today + timedelta(days=within_days)
@@ -331,7 +333,7 @@ def warranty_expiring(snap: Snapshot, within_days: int, by: str = "team") -> lis
         if g.status in HELD and g.warranty_end and snap.today <= g.warranty_end <= last:
             key = _group_key(g, by)
             cards[key] += g.cards
-            tflops[key] += g.cards * g.tflops
+            tflops[key] += units.computing(g.status, g.cards) * g.tflops
             first[key] = min(first.get(key, g.warranty_end), g.warranty_end)
     return sorted(
         (Row(k, cards[k], tflops[k] / 1000, {"first_expiry": first[k].isoformat()}) for k in cards),
@@ -352,7 +354,8 @@ def expiries_per_month(snap: Snapshot, months: int = 12) -> list[Row]:
 
 
 def retirement_cliff(snap: Snapshot, years: int = 3) -> list[Row]:
-    """Cards (in service, spare or in repair) and PFLOPS reaching end of life per quarter."""
+    """Cards (in service, spare or in repair) reaching end of life per quarter, and the PFLOPS
+    of those that compute."""
     bounds = _quarters(snap.today, years)
     start = bounds[0]
     cards = [0] * (years * 4)
@@ -363,7 +366,7 @@ def retirement_cliff(snap: Snapshot, years: int = 3) -> list[Row]:
                 (g.end_of_life.year - start.year) * 12 + g.end_of_life.month - start.month
             ) // 3
             cards[index] += g.cards
-            tflops[index] += g.cards * g.tflops
+            tflops[index] += units.computing(g.status, g.cards) * g.tflops
     return [
         Row(f"{b.year} Q{(b.month - 1) // 3 + 1}", c, t / 1000)
         for b, c, t in zip(bounds, cards, tflops, strict=False)
@@ -382,7 +385,7 @@ def past_end_of_life(snap: Snapshot) -> list[Row]:
     for g in snap.groups:
         if g.status == Status.IN_SERVICE and g.end_of_life and g.end_of_life < snap.today:
             rows[(g.team, g.model)][0] += g.cards
-            rows[(g.team, g.model)][1] += g.cards * g.tflops
+            rows[(g.team, g.model)][1] += units.computing(g.status, g.cards) * g.tflops
     return sorted(
         (Row(f"{t} / {m}", c, f / 1000) for (t, m), (c, f) in rows.items()),
         key=lambda r: (-r.cards, r.label),
@@ -407,8 +410,7 @@ def book_values(snap: Snapshot) -> list[Row]:
             continue
         key = (ON_ORDER if g.status == Status.ON_ORDER else g.team, g.currency or "?")
         cards[key] += g.priced
-        if g.status in COMPUTING:
-            computing[key][g.tflops] += g.priced
+        computing[key][g.tflops] += units.computing(g.status, g.priced)
         by_life[key][depreciating_from(g.status, g.purchased), g.end_of_life] += g.price
     rows = []
     for key, n in cards.items():
@@ -486,10 +488,9 @@ def cost_of_ownership(snap: Snapshot, by: str = "team") -> list[Row]:
     for g in snap.groups:
         if g.status not in HELD:
             continue
-        key = g.team if by == "team" else f"{g.team}/{g.project or '-'}"
+        key = g.team if by == "team" else f"{g.team}/{g.project or NO_PROJECT}"
         cards[key] += g.cards
-        if g.status in COMPUTING:
-            computing[key][g.tflops] += g.cards
+        computing[key][g.tflops] += units.computing(g.status, g.cards)
         if g.priced and g.purchased and g.end_of_life and snap.today < g.end_of_life:
             if (g.currency or cost.currency) == cost.currency:
                 by_life[key][g.purchased, g.end_of_life] += g.price
