@@ -12,7 +12,15 @@ from sqlalchemy.exc import IntegrityError
 
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import COMPUTING, HELD, OWN_LINES, Action, Status, own_line
+from fleetui.core.vocabulary import (
+    COMPUTING,
+    HELD,
+    NO_PROJECT,
+    OWN_LINES,
+    Action,
+    Status,
+    own_line,
+)
 from fleetui.db import audit
 from fleetui.db.tables import (
     Card,
@@ -34,7 +42,6 @@ card_t, team_t, project_t, model_t, node_t = (
     table_of(GpuModel),
     table_of(Node),
 )
-NO_PROJECT = "(no project)"  # the line of a team's cards in none of its projects
 # A node's telemetry goes with it; nothing else that refers to a row is deleted along.
 READINGS = (table_of(GpuSample), table_of(GpuHourly))
 

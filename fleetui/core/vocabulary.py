@@ -69,7 +69,7 @@ IMPORT_CREATED = (Action.IMPORT_PROJECT, Action.IMPORT_TEAM, Action.IMPORT_NODE)
 CARD_CREATES = (Action.IMPORT_CREATE, Action.RECONCILE_ADD)
 
 
-OWN_LINES = "fleetui names its own lines in parentheses, as (unassigned) and (no project)"
+OWN_LINES = f"fleetui names its own lines in parentheses, as {UNASSIGNED} and {NO_PROJECT}"
 
 
 def own_line(name: str) -> bool:
