@@ -3,12 +3,15 @@ that does not parse leaves the last good one's cards up and says it is not appli
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 
 from fleetui.allocation import teams
 from fleetui.app import FleetApp
+from fleetui.config import Config
+from fleetui.inventory import cards as inventory
 from fleetui.screens.dashboard import DashboardScreen
 from fleetui.screens.inventory import InventoryScreen
+from tests.tui.test_app import table_serials
 from tests.tui.test_work import settle
 
 ODD = 'Q"uote [b]/x 数据'
@@ -44,3 +47,29 @@ async def test_enter_on_a_dashboard_row_opens_exactly_the_cards_it_counts(demo_e
                 assert inventory.total == cards, (name, query.value)
                 await pilot.press("d")
                 await settle(pilot)
+
+
+async def test_a_bad_filter_keeps_the_last_good_ones_cards_and_says_it_is_not_applied(
+    demo_engine,
+):
+    app = FleetApp(demo_engine, initial_mode="inventory")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, InventoryScreen)
+        await pilot.press("slash", *"team:llm")
+        await settle(pilot)
+        good, total = table_serials(screen), screen.total
+        llm = {r.serial for r in inventory.cards(demo_engine, "team:llm", settings=Config())}
+        assert set(good) <= llm and total == len(llm)
+        screen.query_one("#filter", Input).insert_text_at_cursor(" status:x")  # pasted
+        await settle(pilot)
+        assert screen.query_one("#filter", Input).has_class("error")
+        assert table_serials(screen) == good
+        position = str(screen.query_one("#position", Static).render())
+        assert position.startswith("Filter not applied: Unknown status 'x'"), position
+        assert "Still showing 'team:llm'" in position and f"of {total}" in position, position
+        await pilot.press("enter", "right_square_bracket", "s")  # to the table; page; sort
+        await settle(pilot)
+        assert set(table_serials(screen)) <= llm and screen.total == total
+        assert "Filter not applied" in str(screen.query_one("#position", Static).render())
