@@ -25,7 +25,7 @@ from fleetui.screens.keep import InOrderInput, same_row
 from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.reallocate import ReallocateModal
-from fleetui.screens.work import ignore, notify_error, run_service
+from fleetui.screens.work import ignore, run_service
 
 PAGE_SIZE = 100
 HEADINGS = {
@@ -374,7 +374,7 @@ class InventoryScreen(Screen):
             table.move_cursor(row=0)
         elif request.before is not None and page.rows:
             table.move_cursor(row=len(page.rows) - 1)
-        self.query_one("#filter", Input).remove_class("error")
+        self.query_one("#filter", Input).set_class(self.refused is not None, "error")
         self.show_position()
         if self.total is None:  # counted after the rows are up: the count can take longer
             self.count(request.query)
@@ -420,8 +420,8 @@ class InventoryScreen(Screen):
         """The box's filter failed: its error, over the cards of the last one that worked."""
         if request.query != self.current():
             return  # an older filter's
-        if request.query == self.shown_query and self.page is not None:
-            notify_error(self, message)  # the shown cards' filter worked: not the filter's fault
+        if request.query == self.shown_query:  # it worked before: the database's error
+            self.query_one("#position", Static).update(plain(message, "red"))
             return
         self.refused = message
         self.query_one("#filter", Input).add_class("error")

@@ -8,7 +8,9 @@ Whitespace-separated terms, all of which must match:
   key:"two words"   quotes for values with spaces (a quote opens only at a word's or a value's
                     start: O'Brien is a name); quote() writes any value so
   team="Ads"        the team named exactly that (also project=, node=, site=)
-  team:none         cards without a team (also project:none, node:none, tag:none)
+  status:spare,rep  any of several statuses
+  team:none         cards without a team (also project:none, node:none, tag:none; a quoted
+                    "none" is a name)
   warranty:30d      a held card's warranty ends within 30 days (any number); warranty:expired
   eol:past          in service past the end of its service life
 """

@@ -73,3 +73,4 @@ async def test_a_bad_filter_keeps_the_last_good_ones_cards_and_says_it_is_not_ap
         await settle(pilot)
         assert set(table_serials(screen)) <= llm and screen.total == total
         assert "Filter not applied" in str(screen.query_one("#position", Static).render())
+        assert screen.query_one("#filter", Input).has_class("error")
