@@ -37,7 +37,7 @@ def screen(module: str, name: str) -> Callable[..., Screen]:
 
 def checked_keymap(settings: config.Config) -> dict[str, str]:
     """The config's [keymap], checked against the bindings of this app and of every screen."""
-    return keymap.check(settings.keymap, settings.source)
+    return keymap.check(settings.keymap, settings.source, FleetApp)
 
 
 class FleetApp(App[None]):

@@ -16,8 +16,9 @@ from textual.widgets import DataTable, Header, Static
 
 from fleetui.config import Config
 from fleetui.core import units
-from fleetui.core.vocabulary import UNASSIGNED, Status
+from fleetui.core.vocabulary import HELD, UNASSIGNED, Status
 from fleetui.inventory import cards as inventory
+from fleetui.inventory.query import quote
 from fleetui.inventory.summary import Summary, fleet_summary
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.keep import same_row
@@ -218,12 +219,15 @@ class DashboardScreen(Screen):
 
     @on(DataTable.RowSelected, "#teams")
     def open_team(self, event: DataTable.RowSelected) -> None:
+        """The cards the row counts: those the team (or no team) holds."""
         team = str(event.row_key.value)
-        self.post_message(ShowInventory("team:none" if team == UNASSIGNED else f'team:"{team}"'))
+        named = "team:none" if team == UNASSIGNED else f"team={quote(team)}"
+        self.post_message(ShowInventory(f"{named} status:{','.join(HELD)}"))
 
     @on(DataTable.RowSelected, "#models")
     def open_model(self, event: DataTable.RowSelected) -> None:
-        self.post_message(ShowInventory(f'model:"{event.row_key.value}"'))
+        """Every card of the model, as its row counts them (a catalogue name is one model)."""
+        self.post_message(ShowInventory(f"model:{quote(str(event.row_key.value))}"))
 
 
 def _right(*cells: str) -> list[Text]:

@@ -125,7 +125,9 @@ class InventoryScreen(Screen):
         self.engine = engine
         self.settings = settings  # read once by the app, never per keystroke
         self.today = today  # the day warranty: and eol: filters are judged on
-        self.query_text = query
+        self.query_text = query  # the filter box's
+        self.shown_query = ""  # the filter of the cards shown: the last one that worked
+        self.refused: str | None = None  # why the box's filter is not applied, while it is not
         self.sort = "serial"
         self.descending = False
         self.page: inventory.Page | None = None
@@ -170,7 +172,11 @@ class InventoryScreen(Screen):
     def set_filter(self, query: str) -> None:
         """Show the cards matching `query` (used when another screen sends us here)."""
         self.query_one("#filter", Input).value = query
-        self.query_text = query
+        self.apply(query)
+
+    def apply(self, query: str) -> None:
+        """Ask for the cards of a new filter; those shown stay until it has worked."""
+        self.query_text, self.refused = query, None
         self.reload()
 
     def action_focus_filter(self) -> None:
@@ -281,8 +287,7 @@ class InventoryScreen(Screen):
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
-        self.query_text = event.value
-        self.reload()
+        self.apply(event.value)
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
@@ -308,8 +313,13 @@ class InventoryScreen(Screen):
 
     # ------------------------------------------------------------ loading
 
+    def current(self) -> str:
+        """The filter pages are asked for: the box's, or while it is refused the shown one (a
+        page turn, a sort or a refresh go on with the cards on screen)."""
+        return self.shown_query if self.refused is not None else self.query_text
+
     def _request(self, **cursor: inventory.Cursor) -> PageRequest:
-        return PageRequest(self.query_text, self.sort, self.descending, **cursor)
+        return PageRequest(self.current(), self.sort, self.descending, **cursor)
 
     def reload(self) -> None:
         self.total, self.pages_to_turn = None, 0
@@ -331,7 +341,7 @@ class InventoryScreen(Screen):
                 settings=self.settings,
             ),
             on_done=lambda page: self.show_page(request, page, first_row),
-            on_error=self.show_error,
+            on_error=lambda message: self.show_error(request, message),
             on_end=self.loaded,
             group="inventory-page",
             stamps=self.engine,
@@ -355,16 +365,16 @@ class InventoryScreen(Screen):
         )
 
     def show_page(self, request: PageRequest, page: inventory.Page, first_row: int) -> None:
-        if request.query != self.query_text:
+        if request.query != self.current():
             return  # a newer keystroke is on its way
-        self.page, self.first_row = page, first_row
+        self.page, self.first_row, self.shown_query = page, first_row, request.query
         self.pages_shown += 1
         table = self.fill(page)
         if request.after is not None:  # a new page opens at its top, or its bottom going back
             table.move_cursor(row=0)
         elif request.before is not None and page.rows:
             table.move_cursor(row=len(page.rows) - 1)
-        self.query_one("#filter", Input).remove_class("error")
+        self.query_one("#filter", Input).set_class(self.refused is not None, "error")
         self.show_position()
         if self.total is None:  # counted after the rows are up: the count can take longer
             self.count(request.query)
@@ -380,7 +390,7 @@ class InventoryScreen(Screen):
         return table
 
     def show_count(self, query: str, total: int) -> None:
-        if query == self.query_text:
+        if query == self.current():
             self.total = total
             self.show_position()
 
@@ -395,12 +405,28 @@ class InventoryScreen(Screen):
         arrow = "↓" if self.descending else "↑"
         marked = f" · {len(self.marked):,} marked (m: move)" if self.marked else ""
         line = f"cards {shown} of {total} · sorted by {HEADINGS[self.sort]} {arrow}{marked}"
+        query = self.shown_query.strip()
         if not rows:  # a sentence, not just "0 of 0"
-            query = self.query_text.strip()
             none = f"No card matches '{query}'." if query else "The fleet has no cards yet."
             line = f"{none}{marked}"
-        self.query_one("#position", Static).update(plain(line))
+        if self.refused is not None:
+            still = f"'{query}'" if query else "every card"
+            line = f"Filter not applied: {self.refused} Still showing {still}: {line}"
+        self.query_one("#position", Static).update(
+            plain(line, "red" if self.refused is not None else "")
+        )
 
-    def show_error(self, message: str) -> None:
+    def show_error(self, request: PageRequest, message: str) -> None:
+        """The box's filter failed: its error, over the cards of the last one that worked."""
+        if request.query != self.current():
+            return  # an older filter's
+        if request.query == self.shown_query:  # it worked before: the database's error
+            self.query_one("#position", Static).update(plain(message, "red"))
+            return
+        self.refused = message
         self.query_one("#filter", Input).add_class("error")
-        self.query_one("#position", Static).update(plain(message, "red"))
+        if self.page is None:  # nothing shown yet: every card, under the sentence
+            self.reload()
+        elif self.total is None:  # asking for the new filter forgot the shown cards' count
+            self.count(self.shown_query)
+        self.show_position()

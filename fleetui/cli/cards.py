@@ -14,6 +14,7 @@ from fleetui import catalogue
 from fleetui.cli.base import JsonOption, app, number, open_db, print_json, settings
 from fleetui.core import units
 from fleetui.inventory import cards as inventory
+from fleetui.inventory.query import quote
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -117,7 +118,7 @@ def _query(terms: list[str]) -> str:
     for term in terms:
         if any(c.isspace() for c in term) and '"' not in term:
             key, colon, value = term.partition(":")
-            term = f'{key}:"{value}"' if colon and " " not in key else f'"{term}"'
+            term = f"{key}:{quote(value)}" if colon and " " not in key else quote(term)
         words.append(term)
     return " ".join(words)
 

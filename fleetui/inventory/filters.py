@@ -34,10 +34,13 @@ def true_() -> ColumnElement[bool]:
     return card_t.c.id.isnot(None)
 
 
-def _name_ids(conn, table, value: str) -> list[int]:
-    return list(
-        conn.execute(select(table.c.id).where(contains_text(table.c.name, value))).scalars()
-    )
+def _named(column, term: Term) -> ColumnElement[bool]:
+    """`key=value`: the whole name, case too; `key:value`: a part of it, in any case."""
+    return column == term.value if term.exact else contains_text(column, term.value)
+
+
+def _name_ids(conn, table, term: Term) -> list[int]:
+    return list(conn.execute(select(table.c.id).where(_named(table.c.name, term))).scalars())
 
 
 def _model_ids(conn, value: str, settings: config.Config, literal: bool = False) -> list[int]:
@@ -62,24 +65,24 @@ def _prefix(column, value: str) -> ColumnElement[bool]:
     return or_(*(and_(column >= v, column < v + "\U0010ffff") for v in variants))
 
 
-def _hosts(value: str):
-    return select(node_t.c.id).where(contains_text(node_t.c.hostname, value))
+def _hosts(term: Term):
+    return select(node_t.c.id).where(_named(node_t.c.hostname, term))
 
 
 def _term(conn, term: Term, today: date | None, settings: config.Config) -> ColumnElement[bool]:
     key, value = term.key, term.value
-    if key in FOREIGN_KEYS and value.lower() in ("none", "-"):
+    if key in FOREIGN_KEYS and value.lower() in ("none", "-") and not term.quoted:
         return FOREIGN_KEYS[key].is_(None)
     if key == "serial":
         return _prefix(card_t.c.serial, value)
     if key == "uuid":
         return _prefix(card_t.c.uuid, value)
     if key == "tag":
-        if value.lower() == "none":
+        if value.lower() == "none" and not term.quoted:
             return card_t.c.asset_tag.is_(None)
         return _prefix(card_t.c.asset_tag, value)
     if key == "status":
-        return card_t.c.status == value
+        return card_t.c.status.in_(value.split(","))
     if key == "model":  # one model or several, comma-separated (as `plan --model` takes them)
         ids = []
         for name in filter(None, (n.strip() for n in value.split(","))):
@@ -94,16 +97,16 @@ def _term(conn, term: Term, today: date | None, settings: config.Config) -> Colu
             ids += found
         return card_t.c.model_id.in_(ids)
     if key == "team":
-        return card_t.c.team_id.in_(_name_ids(conn, team_t, value))
+        return card_t.c.team_id.in_(_name_ids(conn, team_t, term))
     if key == "project":
-        return card_t.c.project_id.in_(_name_ids(conn, project_t, value))
+        return card_t.c.project_id.in_(_name_ids(conn, project_t, term))
     if key == "node":
-        return card_t.c.node_id.in_(_hosts(value))
+        return card_t.c.node_id.in_(_hosts(term))
     if key in ("warranty", "eol"):
         return _lifecycle_term(conn, key, value, today or date.today(), settings)
     if key == "site":
         sites = select(node_t.c.id).join(site_t, site_t.c.id == node_t.c.site_id)
-        return card_t.c.node_id.in_(sites.where(contains_text(site_t.c.name, value)))
+        return card_t.c.node_id.in_(sites.where(_named(site_t.c.name, term)))
     # free text: any of the fields
     alternatives = [
         _prefix(card_t.c.serial, value),
@@ -112,12 +115,12 @@ def _term(conn, term: Term, today: date | None, settings: config.Config) -> Colu
     ]
     for column, ids in (
         (card_t.c.model_id, _model_ids(conn, value, settings, literal=True)),
-        (card_t.c.team_id, _name_ids(conn, team_t, value)),
-        (card_t.c.project_id, _name_ids(conn, project_t, value)),
+        (card_t.c.team_id, _name_ids(conn, team_t, term)),
+        (card_t.c.project_id, _name_ids(conn, project_t, term)),
     ):
         if ids:
             alternatives.append(column.in_(ids))
-    alternatives.append(card_t.c.node_id.in_(_hosts(value)))
+    alternatives.append(card_t.c.node_id.in_(_hosts(term)))
     return or_(*alternatives) if alternatives else false()
 
 

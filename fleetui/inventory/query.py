@@ -5,8 +5,12 @@ Whitespace-separated terms, all of which must match:
                     project name
   key:value         serial, uuid, tag (asset tag), model, node (or host), site, team, project,
                     status
-  key:"two words"   quotes for values with spaces
-  team:none         cards without a team (also project:none, node:none, tag:none)
+  key:"two words"   quotes for values with spaces (a quote opens only at a word's or a value's
+                    start: O'Brien is a name); quote() writes any value so
+  team="Ads"        the team named exactly that (also project=, node=, site=)
+  status:spare,rep  any of several statuses
+  team:none         cards without a team (also project:none, node:none, tag:none; a quoted
+                    "none" is a name)
   warranty:30d      a held card's warranty ends within 30 days (any number); warranty:expired
   eol:past          in service past the end of its service life
 """
@@ -14,7 +18,7 @@ Whitespace-separated terms, all of which must match:
 from __future__ import annotations
 
 import difflib
-import shlex
+import re
 from dataclasses import dataclass
 
 from fleetui.core.errors import UserError
@@ -31,7 +35,15 @@ SYNTAX = [
         "`tag:GPU-00`, `tag:none`",
         "asset tag starts with (case as typed, upper or lower); cards with no tag",
     ),
-    ("`team:llm`", 'team name contains `llm` (case-insensitive); `team:"Ads ranking"` for spaces'),
+    (
+        "`team:llm`",
+        'team name contains `llm` (case-insensitive); `team:"Ads ranking"` for spaces; a quote '
+        "opens only at a value's start (`team:O'Brien`), `\\\"` is one inside quotes",
+    ),
+    (
+        '`team="Ads ranking"`',
+        "the team named exactly that, case too (also `project=`, `node=`, `site=`)",
+    ),
     (
         '`model:h800`, `model:"A100 80G"`, `model:h800,a800`',
         "a catalogue model by any of its names; `model:a100` matches every A100 variant; "
@@ -39,7 +51,8 @@ SYNTAX = [
     ),
     (
         "`status:spare`",
-        "`in_service`, `spare`, `repair`, `retired`, `on_order` (a prefix is enough)",
+        "`in_service`, `spare`, `repair`, `retired`, `on_order` (a prefix is enough); commas for "
+        "several (`status:in_service,spare,repair`: the cards teams hold)",
     ),
     ("`node:bj1-h800`, `site:sh2`", "node hostname or site name contains the value"),
     (
@@ -80,40 +93,87 @@ STATUS_ALIASES = {
 }
 
 
+EXACT_KEYS = ("team", "project", "node", "site")  # name keys that take `=`: the whole name
+QUOTES = "\"'"
+_KEY = re.compile(r"([^\s:=\"']+)([:=])")
+
+
 @dataclass(frozen=True)
 class Term:
     key: str | None  # None: free text
     value: str
+    exact: bool = False  # key=value: the whole name, case too
+    quoted: bool = False  # written in quotes: `team:"none"` is a team named none
+
+
+def quote(value: str) -> str:
+    """`value` as a filter reads it back, whatever it holds: every filter the app builds from
+    data (`team=` + quote(name)) goes through here."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _words(text: str) -> list[tuple[str, str, str, bool]]:
+    """(key, separator, value, quoted) per word; key and separator empty for free text. A quote
+    opens only at a word's or a value's start and runs to its match (`\\` escapes that quote
+    or a backslash inside); elsewhere a quote is a plain character."""
+    words: list[tuple[str, str, str, bool]] = []
+    i = 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i == len(text):
+            return words
+        key = sep = ""
+        if (found := _KEY.match(text, i)) and (found[2] == ":" or _key(found[1]) in KEYS):
+            key, sep, i = found[1], found[2], found.end()
+        value, quoted = [], i < len(text) and text[i] in QUOTES
+        if quoted:
+            mark, i = text[i], i + 1
+            while i < len(text) and text[i] != mark:
+                escaped = text[i] == "\\" and text[i + 1 : i + 2] in (mark, "\\")
+                value.append(text[i + escaped])
+                i += 1 + escaped
+            if i == len(text):
+                raise UserError(f"The filter {text!r} has an unclosed quote.")
+            i += 1
+        while i < len(text) and not text[i].isspace():
+            value.append(text[i])
+            i += 1
+        words.append((key, sep, "".join(value), quoted))
+
+
+def _key(typed: str) -> str:
+    return KEY_ALIASES.get(typed.lower(), typed.lower())
 
 
 def parse(text: str) -> list[Term]:
     """Split a filter into terms, or raise UserError naming what is wrong."""
-    try:
-        tokens = shlex.split(text)
-    except ValueError:
-        raise UserError(f"The filter {text!r} has an unclosed quote.") from None
     terms = []
-    for token in tokens:
-        key, sep, value = token.partition(":")
-        if not sep or not key:
-            terms.append(Term(None, token))
+    for typed, sep, value, quoted in _words(text):
+        if not sep:
+            terms.append(Term(None, value, quoted=quoted))
             continue
-        key = KEY_ALIASES.get(key.lower(), key.lower())
+        key = _key(typed)
         if key not in KEYS:
             close = difflib.get_close_matches(key, KEYS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; use one of {', '.join(KEYS)}."
             raise UserError(f"Unknown filter key '{key}'{hint}")
+        if sep == "=" and key not in EXACT_KEYS:
+            raise UserError(
+                f"{key}= is not a filter; write {key}:value (only {', '.join(EXACT_KEYS)} take =, "
+                "for a whole name)."
+            )
         if not value:
-            raise UserError(f"The filter key '{key}:' needs a value.")
+            raise UserError(f"The filter key '{key}{sep}' needs a value.")
         if key == "status":
-            value = status(value)
+            value = ",".join(status(v) for v in value.split(",") if v.strip())
         if key == "warranty" and value.lower() != "expired" and _days(value) is None:
             raise UserError(
                 f"warranty:{value}: use a number of days (warranty:90d) or warranty:expired."
             )
         if key == "eol" and value.lower() != "past":
             raise UserError("eol: takes only eol:past.")
-        terms.append(Term(key, value))
+        terms.append(Term(key, value, exact=sep == "=", quoted=quoted))
     return terms
 
 

@@ -231,7 +231,8 @@ async def test_dashboard_row_opens_the_teams_cards(demo_engine):
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, InventoryScreen)
-        assert app.screen.query_one("#filter", Input).value == 'team:"Search"'
+        held = ",".join(HELD)  # the cards the row counts
+        assert app.screen.query_one("#filter", Input).value == f'team="Search" status:{held}'
         shown = table_serials(app.screen)
         assert shown
         assert {

@@ -88,3 +88,56 @@ async def test_a_remapped_key_works_and_the_old_one_no_longer_does(
         await pilot.press("i", "ctrl+t")
         await pilot.pause()
         assert app.current_mode == "teams"
+
+
+@pytest.mark.parametrize(
+    ("keys", "sentence"),
+    [
+        (
+            '"app.teams" = "i"',
+            '[keymap] "app.teams" = "i": "i" is also the key of "app.inventory" (Inventory); '
+            "give one of them another key.",
+        ),
+        (
+            '"inventory.filter" = "m"',
+            '[keymap] "inventory.filter" = "m": "m" is also the key of "inventory.move" (Move '
+            "marked) on the Inventory screen; give one of them another key.",
+        ),
+        (
+            '"app.teams" = "T,s"',  # an app key is live on every screen
+            '[keymap] "app.teams" = "T,s": "s" is also the key of "inventory.sort" (Sort) on the '
+            "Inventory screen; give one of them another key.",
+        ),
+        (
+            '"dashboard.sick" = "ctrl+q"',
+            '[keymap] "dashboard.sick" = "ctrl+q": "ctrl+q" is also the key of Quit (a fixed '
+            'key); give "dashboard.sick" another key.',
+        ),
+        (
+            '"history.undo" = "/"\n"app.help" = "slash"',
+            '[keymap] "history.undo" = "/": "/" is also the key of "app.help" (Help); give one '
+            "of them another key.",
+        ),
+    ],
+)
+def test_a_remap_onto_a_key_still_in_use_stops_the_tui_naming_both(
+    tmp_path, monkeypatch, keys, sentence
+):
+    path = tmp_path / "config.toml"
+    path.write_text(f"[keymap]\n{keys}\n")
+    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
+    with pytest.raises(UserError) as raised:
+        FleetApp(engine=None)  # type: ignore[arg-type]  # stops before any use of it
+    assert str(raised.value) == f"{path}: {sentence}"
+
+
+async def test_two_bindings_may_swap_keys(demo_engine, tmp_path, monkeypatch):
+    path = tmp_path / "config.toml"
+    path.write_text('[keymap]\n"inventory.filter" = "m"\n"inventory.move" = "slash"\n')
+    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
+    app = FleetApp(demo_engine, initial_mode="inventory")
+    async with app.run_test(size=(110, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await pilot.pause()
+        assert isinstance(app.focused, Input) and app.focused.id == "filter"

@@ -9,6 +9,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Static
 
 from fleetui.app import FleetApp
 from fleetui.config import Config, Scheduler
+from fleetui.core.vocabulary import HELD
 from fleetui.screens.card_detail import CardDetailScreen
 from fleetui.screens.dialogs import AskText, Confirm
 from fleetui.screens.import_screen import FieldPicker
@@ -62,7 +63,8 @@ async def test_a_team_row_shows_the_filtered_list_not_a_card_left_open(demo_engi
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, InventoryScreen)
-        assert app.screen.query_one("#filter", Input).value == 'team:"Search"'
+        held = ",".join(HELD)  # the cards the row counts
+        assert app.screen.query_one("#filter", Input).value == f'team="Search" status:{held}'
 
 
 async def test_the_palettes_filter_inventory_reaches_the_filter_box_over_a_card(demo_engine):
