@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from fleetui.screens.keep import InOrderInput
 from fleetui.screens.plain import PlainLabel, plain
 from fleetui.screens.work import run_service
 
@@ -60,7 +61,7 @@ class AskText(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield PlainLabel(self.question)
-            yield Input(placeholder=self.placeholder, id="answer")
+            yield InOrderInput(placeholder=self.placeholder, id="answer")
 
     @on(Input.Submitted)
     def answer(self, event: Input.Submitted) -> None:

@@ -17,6 +17,7 @@ from fleetui.core import units
 from fleetui.inventory import edit
 from fleetui.presentation import describe_edit
 from fleetui.screens.dialogs import PreviewDialog
+from fleetui.screens.keep import InOrderInput
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
 from fleetui.screens.work import run_service
 
@@ -50,8 +51,8 @@ class EditModal(PreviewDialog):
         with VerticalScroll(id="dialog"):
             yield PlainLabel(f"Edit {units.counted(len(self.serials), 'card')}", id="title")
             for name in edit.EDIT_FIELDS:
-                yield Input(placeholder=f"{HINTS[name]} (blank: unchanged)", id=name)
-            yield Input(placeholder="reason (required; goes in the audit log)", id="reason")
+                yield InOrderInput(placeholder=f"{HINTS[name]} (blank: unchanged)", id=name)
+            yield InOrderInput(placeholder="reason (required; goes in the audit log)", id="reason")
             with Horizontal(classes="row"):
                 yield Button("Preview", id="preview", variant="primary")
                 yield Button("Save", id="save", variant="success", disabled=True)

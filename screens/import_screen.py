@@ -32,6 +32,7 @@ from fleetui.importing.importer import inspect_file, run_import, unused_columns
 from fleetui.importing.outcome import ImportOptions, ImportResult
 from fleetui.presentation import group_errors, import_refusal
 from fleetui.screens.footer import FleetFooter
+from fleetui.screens.keep import InOrderInput
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
 from fleetui.screens.work import on_ui, run_service
 
@@ -108,7 +109,7 @@ class ImportScreen(Screen):
         yield Header()
         with Vertical(id="import"):
             with Horizontal(classes="row"):
-                yield Input(placeholder="Path of the CSV file to import", id="path")
+                yield InOrderInput(placeholder="Path of the CSV file to import", id="path")
                 yield Button("Open", id="open")
             yield PlainStatic("", id="detected")
             yield PlainTable(id="mapping", cursor_type="row")
@@ -116,8 +117,8 @@ class ImportScreen(Screen):
                 yield Checkbox("Create missing teams, projects, nodes", id="create_missing")
                 yield Checkbox("Skip invalid rows", id="skip_invalid")
             with Horizontal(classes="row"):  # rows that fit 80 columns
-                yield Input(placeholder="currency, e.g. CNY", id="currency")
-                yield Input(placeholder="dates, e.g. %d/%m/%Y", id="date_format")
+                yield InOrderInput(placeholder="currency, e.g. CNY", id="currency")
+                yield InOrderInput(placeholder="dates, e.g. %d/%m/%Y", id="date_format")
                 yield Select(
                     [(f"existing: {v}", v) for v in ("update", "skip", "error")],
                     value="update",

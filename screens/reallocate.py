@@ -20,6 +20,7 @@ from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.presentation import describe_move
 from fleetui.screens.dialogs import PreviewDialog
+from fleetui.screens.keep import InOrderInput
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
 from fleetui.screens.work import run_service
 
@@ -63,13 +64,13 @@ class ReallocateModal(PreviewDialog):
             else:
                 yield PlainLabel("Request cards by count or by compute", id="title")
                 with Horizontal(classes="row"):
-                    yield Input(placeholder="how many: 16, or 2 PFLOPS", id="amount")
-                    yield Input(placeholder="models: H800,A800 (optional)", id="models")
+                    yield InOrderInput(placeholder="how many: 16, or 2 PFLOPS", id="amount")
+                    yield InOrderInput(placeholder="models: H800,A800 (optional)", id="models")
                 yield Select(team_options, prompt="from team (optional)", id="from_team")
             with Horizontal(classes="row"):
                 yield Select(team_options, prompt="to team", id="to_team")
                 yield Select([], prompt="to project", id="to_project")
-            yield Input(placeholder="reason (required; goes in the audit log)", id="reason")
+            yield InOrderInput(placeholder="reason (required; goes in the audit log)", id="reason")
             with Horizontal(classes="row"):
                 yield Button("Preview", id="preview", variant="primary")
                 yield Button("Move", id="move", variant="success", disabled=True)

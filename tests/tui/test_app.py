@@ -633,3 +633,34 @@ async def test_a_value_with_line_breaks_shows_them_in_a_one_line_row(demo_engine
         await opened(pilot, "h", HistoryScreen)
         batches = app.screen.query_one("#batches", DataTable)
         assert "notes: multi⏎line" in str(batches.get_row_at(0)[4])
+
+
+async def test_keys_typed_in_a_burst_into_any_text_box_are_applied_in_order(demo_engine):
+    """The filter box applied its keys in order, the other text boxes not: in the Request
+    dialog, backspace then "16" typed at once over "8" gave "16" only by luck of timing.
+    Every text box of every screen is an InOrderInput (checked by reading the screens)."""
+    import ast
+
+    from fleetui.screens.reallocate import ReallocateModal
+    from tests.tui.test_plain_output import SCREENS
+
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(app.screen, ReallocateModal)
+        amount = app.screen.query_one("#amount", Input)
+        amount.focus()
+        await pilot.press(*"8 cards")
+        for key in [events.Key("backspace", "\x7f")] * 7 + [events.Key(c, c) for c in "16"]:
+            app.post_message(key)
+        await settle(pilot)
+        assert amount.value == "16"
+    bare = [
+        f"{path.name}:{node.lineno}"
+        for path in sorted(SCREENS.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text("utf-8")))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Input"
+    ]
+    assert not bare, "use screens.keep.InOrderInput: " + str(bare)
