@@ -83,7 +83,7 @@ class PageRequest:
 class InventoryScreen(Screen):
     CSS_PATH = "inventory.tcss"
     BINDINGS = [
-        Binding("slash", "focus_filter", "Filter", id="inventory.filter"),
+        Binding("slash", "focus_filter", "Filter", id="inventory.filter", priority=True),
         Binding("s", "next_sort", "Sort", id="inventory.sort"),
         Binding("S", "reverse_sort", "Reverse", id="inventory.reverse"),
         Binding(
@@ -180,7 +180,13 @@ class InventoryScreen(Screen):
         self.reload()
 
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        self.set_focus(self.query_one("#filter", Input))  # now: focus() waits behind the keys
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The filter key types itself in the filter box (a name may hold a `/`). It is a
+        priority key, run when it arrives: otherwise the characters typed quickly after it
+        went to the table and the app's keys (`team:llm`: `l` opened the Lifecycle screen)."""
+        return not (action == "focus_filter" and self.query_one("#filter", Input).has_focus)
 
     async def action_clear_filter(self) -> None:
         """Escape: leaves and clears the filter; with none, goes back as escape does elsewhere."""

@@ -168,7 +168,7 @@ async def test_every_quick_page_press_turns_one_page(demo_engine):
             assert table_serials(app.screen)[0] == serials[first - 1]
 
 
-NAMES = {" ": "space", '"': "quotation_mark", ":": "colon"}  # Textual's key names
+NAMES = {" ": "space", '"': "quotation_mark", ":": "colon", "/": "slash"}  # Textual's key names
 
 
 async def test_keys_typed_in_a_burst_into_the_filter_are_applied_in_order(demo_engine):
@@ -194,6 +194,23 @@ async def test_keys_typed_in_a_burst_into_the_filter_are_applied_in_order(demo_e
         assert screen.query_text == typed
         expected = inventory.page(demo_engine, typed, limit=PAGE_SIZE, settings=Config())
         assert table_serials(screen) == [r.serial for r in expected.rows] != []
+
+
+async def test_a_filter_typed_quickly_after_the_filter_key_goes_into_the_box(demo_engine):
+    """`/` then `team:llm` arriving at once: the characters went to the table and on to the
+    app's keys (`l` opened the Lifecycle screen) while the box waited for its focus. And `/`
+    typed in the box is a character (a team's name may hold one)."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(110, 36)) as pilot:
+        screen = await opened(pilot, "i", InventoryScreen)
+        for c in "/team:llm":
+            app.post_message(events.Key(NAMES.get(c, c), c))
+        await settle(pilot)
+        assert app.screen is screen
+        box = screen.query_one("#filter", Input)
+        assert box.value == "team:llm" and box.has_focus
+        await pilot.press("slash", "x")
+        assert box.value == "team:llm/x"
 
 
 async def test_sort_key_and_bad_filter_feedback(demo_engine):
