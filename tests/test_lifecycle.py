@@ -666,37 +666,44 @@ def test_book_values_equal_a_card_by_card_sum_whatever_the_grouping(ruled_demo):
         assert abs(book[key] - each_card[key]) <= cards[key] / 2  # each card rounds its own
 
 
+def _imported(db_url: str, tmp_path, text: str) -> None:
+    """`text` as a CSV file imported into the database, its teams and projects created."""
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text(text)
+    imported = CliRunner().invoke(app, ["--db", db_url, "import", str(fleet), "--create-missing"])
+    assert imported.exit_code == 0, imported.output
+
+
+def _json(db_url: str, *args: str) -> list[dict]:
+    """A command's --json answer."""
+    result = CliRunner().invoke(app, ["--db", db_url, *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
 def test_every_reports_pflops_counts_only_the_cards_that_compute(db_url, engine, tmp_path):
     """A card in repair is a card, not compute: every report's PFLOPS per team (and the
     cliff's in all) equal `teams list`'s and the dashboard's, while its cards still count."""
-    fleet = tmp_path / "fleet.csv"
-    fleet.write_text(
+    _imported(
+        db_url,
+        tmp_path,
         "serial,model,node,team,status,purchase_date,price,currency\n"
         "P-1,H20 96GB,n1,A,in_service,2026-06-01,10000,USD\n"
         "P-2,H100 SXM5 80GB,n2,A,in_service,2026-06-01,30000,USD\n"
         "P-3,H100 SXM5 80GB,n2,A,spare,2026-06-01,30000,USD\n"
         "P-4,H100 SXM5 80GB,n2,B,in_service,2026-06-01,30000,USD\n"
-        "P-5,Ascend 910B,n3,A,repair,2026-06-01,20000,USD\n"
+        "P-5,Ascend 910B,n3,A,repair,2026-06-01,20000,USD\n",
     )
-    runner = CliRunner()
-
-    def run(*args: str) -> list[dict]:
-        result = runner.invoke(app, ["--db", db_url, *args, "--json"])
-        assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)
-
-    imported = runner.invoke(app, ["--db", db_url, "import", str(fleet), "--create-missing"])
-    assert imported.exit_code == 0, imported.output
-    listed = {t["name"]: t["pflops"] for t in run("teams", "list")}
+    listed = {t["name"]: t["pflops"] for t in _json(db_url, "teams", "list")}
     assert listed == {"A": 2.126, "B": 0.989}
     day = ["--today", "2026-07-01"]
     for args in (["warranty", "--within", "400d", *day], ["book-value", *day], ["cost", *day]):
-        rows = run("report", *args)
+        rows = _json(db_url, "report", *args)
         assert {r["label"]: r["pflops"] for r in rows} == listed, args
         assert sum(r["cards"] for r in rows) == 5, args
-    allocation = run("report", "allocation")
+    allocation = _json(db_url, "report", "allocation")
     assert {r["team"]: r["pflops"] for r in allocation} == listed
-    cliff = run("report", "cliff", "--years", "6", *day)
+    cliff = _json(db_url, "report", "cliff", "--years", "6", *day)
     assert sum(r["cards"] for r in cliff) == 5
     assert round(sum(r["pflops"] for r in cliff), 3) == round(sum(listed.values()), 3)
     dashboard = summary.fleet_summary(engine).teams
@@ -706,22 +713,15 @@ def test_every_reports_pflops_counts_only_the_cards_that_compute(db_url, engine,
 def test_reports_by_project_name_a_teams_cards_in_no_project_as_projects_list_does(
     db_url, tmp_path
 ):
-    fleet = tmp_path / "fleet.csv"
-    fleet.write_text(
+    _imported(
+        db_url,
+        tmp_path,
         "serial,model,team,project,status\n"
         "Q-1,H100 SXM5 80GB,A,Search,in_service\n"
         "Q-2,H100 SXM5 80GB,A,,in_service\n"
-        "Q-3,H20 96GB,A,,spare\n"
+        "Q-3,H20 96GB,A,,spare\n",
     )
-    runner = CliRunner()
-
-    def run(*args: str) -> list[dict]:
-        result = runner.invoke(app, ["--db", db_url, *args, "--json"])
-        assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)
-
-    imported = runner.invoke(app, ["--db", db_url, "import", str(fleet), "--create-missing"])
-    assert imported.exit_code == 0, imported.output
-    listed = {p["name"]: p["cards"] for p in run("projects", "list")}
+    listed = {p["name"]: p["cards"] for p in _json(db_url, "projects", "list")}
     assert listed == {"A/Search": 1, f"A/{teams.NO_PROJECT}": 2}
-    assert {r["label"]: r["cards"] for r in run("report", "cost", "--by", "project")} == listed
+    by_project = _json(db_url, "report", "cost", "--by", "project")
+    assert {r["label"]: r["cards"] for r in by_project} == listed

@@ -663,11 +663,8 @@ async def test_keys_typed_in_a_burst_into_any_text_box_are_applied_in_order(demo
 
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 44)) as pilot:
-        await settle(pilot)
-        await pilot.press("R")
-        await pilot.pause()
-        assert isinstance(app.screen, ReallocateModal)
-        amount = app.screen.query_one("#amount", Input)
+        dialog = await opened(pilot, "R", ReallocateModal)
+        amount = dialog.query_one("#amount", Input)
         amount.focus()
         await pilot.press(*"8 cards")
         for key in [events.Key("backspace", "\x7f")] * 7 + [events.Key(c, c) for c in "16"]:

@@ -16,6 +16,14 @@ from fleetui.screens.inventory import InventoryScreen
 from tests.tui.test_app import settle, table_serials
 
 
+def configured(tmp_path, monkeypatch, text: str):
+    """A config file holding `text`, the one FleetApp reads: its path."""
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
+    return path
+
+
 def count_reads(monkeypatch, path) -> list[str]:
     """Every opening of `path` from now on (Path.read_text and open() both come through here)."""
     reads: list[str] = []
@@ -34,9 +42,7 @@ def count_reads(monkeypatch, path) -> list[str]:
 async def test_the_config_is_read_once_across_many_filter_keystrokes(
     demo_engine, tmp_path, monkeypatch
 ):
-    path = tmp_path / "config.toml"
-    path.write_text('[models.aliases]\n"flagship" = "H100 SXM5 80GB"\n')
-    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
+    path = configured(tmp_path, monkeypatch, '[models.aliases]\n"flagship" = "H100 SXM5 80GB"\n')
     reads = count_reads(monkeypatch, path)
     app = FleetApp(demo_engine, initial_mode="inventory")
     assert len(reads) == 1
@@ -62,9 +68,9 @@ async def test_the_config_is_read_once_across_many_filter_keystrokes(
 async def test_a_remapped_key_works_and_the_old_one_no_longer_does(
     demo_engine, tmp_path, monkeypatch
 ):
-    path = tmp_path / "config.toml"
-    path.write_text('[keymap]\n"inventory.filter" = "f"\n"app.teams" = "ctrl+t,T"\n')
-    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
+    configured(
+        tmp_path, monkeypatch, '[keymap]\n"inventory.filter" = "f"\n"app.teams" = "ctrl+t,T"\n'
+    )
     app = FleetApp(demo_engine, initial_mode="inventory")
     async with app.run_test(size=(110, 36)) as pilot:
         await settle(pilot)
@@ -123,18 +129,16 @@ async def test_a_remapped_key_works_and_the_old_one_no_longer_does(
 def test_a_remap_onto_a_key_still_in_use_stops_the_tui_naming_both(
     tmp_path, monkeypatch, keys, sentence
 ):
-    path = tmp_path / "config.toml"
-    path.write_text(f"[keymap]\n{keys}\n")
-    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
+    path = configured(tmp_path, monkeypatch, f"[keymap]\n{keys}\n")
     with pytest.raises(UserError) as raised:
         FleetApp(engine=None)  # type: ignore[arg-type]  # stops before any use of it
     assert str(raised.value) == f"{path}: {sentence}"
 
 
 async def test_two_bindings_may_swap_keys(demo_engine, tmp_path, monkeypatch):
-    path = tmp_path / "config.toml"
-    path.write_text('[keymap]\n"inventory.filter" = "m"\n"inventory.move" = "slash"\n')
-    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
+    configured(
+        tmp_path, monkeypatch, '[keymap]\n"inventory.filter" = "m"\n"inventory.move" = "slash"\n'
+    )
     app = FleetApp(demo_engine, initial_mode="inventory")
     async with app.run_test(size=(110, 36)) as pilot:
         await settle(pilot)
