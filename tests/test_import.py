@@ -602,6 +602,25 @@ def test_a_card_an_import_moves_to_another_team_or_project_is_named(engine, tmp_
     assert (result.holder_changes, result.holder_changed) == (2, ["S-2", "S-3"])
 
 
+def test_an_old_export_imported_after_a_move_puts_the_card_in_no_project_of_its_team(
+    engine, tmp_path
+):
+    """A card moved to another team's project, then an export made before the move imported
+    again: it went back to its team but kept the other team's project (a blank cell keeps a
+    value), and `db check` failed. A card that changes team leaves its old team's project."""
+    text = "serial,model,team,project\nS-1,H20,A,\nS-2,H20,B,p1\n"
+    load(engine, write(tmp_path, text, "a.csv"), create_missing=True)
+    moved = load(engine, write(tmp_path, "serial,team,project\nS-1,B,p1\n", "move.csv"))
+    assert moved.holder_changed == ["S-1"]
+    result = load(engine, write(tmp_path, text, "old.csv"))
+    assert result.holder_changed == ["S-1"]
+    s1 = inventory.detail(engine, "S-1", settings=Config()).fields
+    assert (s1["team"], s1["project"]) == ("A", None)
+    from fleetui.admin.maintenance import check
+
+    assert check(engine) == []
+
+
 def test_export_then_import_into_an_empty_database_is_identical(demo_engine, tmp_path, new_engine):
     first = io.StringIO()
     assert exporter.write_csv(demo_engine, "", first, settings=Config()) == 2000

@@ -101,15 +101,20 @@ def apply(
 
 def _new_values(present: list[str]) -> dict[str, ColumnElement[Any]]:
     """SET expressions for changed cards: a non-empty cell replaces the stored value. A card
-    that changes team without a project column leaves its old team's project."""
+    that changes team leaves its old team's project unless the row names a project (of the new
+    team): a blank project cell kept it, in another team's project (an old export imported
+    again after a move)."""
     sets: dict[str, ColumnElement[Any]] = {
         f: func.coalesce(stage_t.c[f], card_t.c[f]) for f in present
     }
-    if "team_id" in present and "project_id" not in present:
+    if "team_id" in present:
         team_changes = and_(
             stage_t.c.team_id.isnot(None), stage_t.c.team_id.is_distinct_from(card_t.c.team_id)
         )
-        sets["project_id"] = case((team_changes, None), else_=card_t.c.project_id)
+        leaves = team_changes
+        if "project_id" in present:
+            leaves = and_(team_changes, stage_t.c.project_id.is_(None))
+        sets["project_id"] = case((leaves, None), else_=sets.get("project_id", card_t.c.project_id))
     return sets
 
 
