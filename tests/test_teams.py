@@ -35,7 +35,8 @@ def test_a_negative_quota_is_refused_and_a_quota_without_numbers_is_cleared(db_u
         result = cli(db_url, "teams", "quota", "LLM", "--pflops", value)
         assert result.exit_code == 1 and "A quota must be a number of PFLOPS" in result.output
     assert quotas(db_url) == {"LLM": (600, None)}
-    assert json.loads(cli(db_url, "projects", "list", "--json").stdout) == []
+    listed = json.loads(cli(db_url, "projects", "list", "--json").stdout)
+    assert [p["name"] for p in listed] == ["LLM/(no project)"]  # no project of its own
     result = cli(db_url, "teams", "quota", "LLM")
     assert result.exit_code == 0 and result.stdout.startswith("Quota of LLM now none. Batch ")
     assert quotas(db_url) == {"LLM": (None, None)}
@@ -108,7 +109,8 @@ def test_no_team_or_project_takes_a_name_that_passes_for_fleetuis_own_lines(db_u
     assert "row 2, column 'team', value '(unassigned)': cannot name a new team" in result.output
     assert "row 3, column 'project', value '(none)': cannot name a new project" in result.output
     assert set(quotas(db_url)) == {"Ads"}
-    assert json.loads(cli(db_url, "projects", "list", "--json").stdout) == []
+    listed = json.loads(cli(db_url, "projects", "list", "--json").stdout)
+    assert [p["name"] for p in listed] == ["Ads/(no project)"]  # no project of its own
     assert cli(db_url, "teams", "add", "Ads (old)").exit_code == 0  # parentheses within: fine
 
 
@@ -152,12 +154,14 @@ def test_a_teams_project_lines_add_up_to_what_it_holds(demo_url):
     assert sum(cards) == held["Ads ranking"]["cards"]
 
 
-def test_a_team_without_projects_or_cards_outside_them_has_no_no_project_line(db_url):
+def test_a_team_with_projects_and_no_cards_outside_them_has_no_no_project_line(db_url):
+    """LLM's cards are all in its projects: no line of its own. Ads has no projects: its one
+    line, as `teams list` lists it, with 0 cards."""
     cli(db_url, "teams", "add", "LLM")
     assert cli(db_url, "projects", "add", "LLM", "sft").exit_code == 0
     cli(db_url, "teams", "add", "Ads")
     listed = json.loads(cli(db_url, "projects", "list", "--json").stdout)
-    assert [p["name"] for p in listed] == ["LLM/sft"]
+    assert sorted(p["name"] for p in listed) == ["Ads/(no project)", "LLM/sft"]
 
 
 def test_projects_list_adds_up_to_the_teams_with_or_without_projects(db_url, tmp_path):
@@ -179,6 +183,9 @@ def test_projects_list_adds_up_to_the_teams_with_or_without_projects(db_url, tmp
     assert sum(p["cards"] for p in listed) == sum(t["cards"] for t in held) == 4
     only_b = json.loads(cli(db_url, "projects", "list", "--team", "b", "--json").stdout)
     assert [(p["name"], p["cards"]) for p in only_b] == [("B/(no project)", 2)]
+    assert cli(db_url, "teams", "add", "Empty").exit_code == 0  # as teams list shows it: 0
+    empty = json.loads(cli(db_url, "projects", "list", "--team", "empty", "--json").stdout)
+    assert [(p["name"], p["cards"]) for p in empty] == [("Empty/(no project)", 0)]
 
 
 def test_lists_say_how_many_more_models_a_team_holds(demo_url):

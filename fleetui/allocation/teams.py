@@ -467,13 +467,13 @@ def team_lines(
 ) -> list[tuple[Holding, list[Holding]]]:
     """Each team with the lines under it: its projects, then its "TEAM/(no project)" line when
     it holds cards in none of them, so that a team's lines add up to what it holds. A team with
-    no projects gets that line only when `lone` (a flat list, where the team has no line of its
-    own; the Teams screen shows the team itself)."""
+    no projects gets that line, 0 cards too, only when `lone` (a flat list, where the team has
+    no line of its own; the Teams screen shows the team itself)."""
     found = []
     for held in teams:
         own = [p for p in projects if p.team == held.name]
         rest = outside_projects(held, own)
-        if (own or lone) and rest.cards:
+        if (own and rest.cards) or (lone and not own):
             own.append(replace(rest, name=f"{held.name}/{rest.name}"))
         found.append((held, own))
     return found
