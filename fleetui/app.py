@@ -121,7 +121,8 @@ class FleetApp(App[None]):
     def fresh(self, newest: tuple[int, datetime | None]) -> None:
         event, polled = newest
         freshness.check(self.built_screens(), event)
-        if self.polled is not UNCHECKED and polled != self.polled:
+        # the first check too: a poll may have come between a screen's read and this check
+        if polled != self.polled and (self.polled is not UNCHECKED or polled is not None):
             for screen in self.built_screens():
                 screen.post_message(TelemetryPolled())
         self.polled = polled

@@ -69,6 +69,7 @@ class DashboardScreen(Screen):
         self.settings = settings
         self.today = today
         self.alerts: dict[str, int | None] | None = None  # as last shown
+        self.sick_stale = False  # a poll came while the alerts were first read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -121,7 +122,8 @@ class DashboardScreen(Screen):
 
     def on_telemetry_polled(self, _message: TelemetryPolled) -> None:
         """A poll changes the sick count only: the other alerts, fleet-wide scans, stay."""
-        if self.alerts is None:  # not read yet: the full read is under way
+        if self.alerts is None:  # the full read under way may have counted before the poll
+            self.sick_stale = True
             return
         run_service(
             self,
@@ -145,6 +147,9 @@ class DashboardScreen(Screen):
 
     def show_alerts(self, counts: dict[str, int | None]) -> None:
         self.alerts = counts
+        if self.sick_stale:
+            self.sick_stale = False
+            self.post_message(TelemetryPolled())
         parts = [
             ("w", "warranty ends within 30 days", counts["expiring_30d"]),
             ("W", "within 90 days", counts["expiring_90d"]),

@@ -168,3 +168,28 @@ async def test_a_poll_by_another_process_shows_in_the_sick_list_and_the_dashboar
         alerts = str(app.screen.query_one("#alerts", Static).render())
         assert "3 sick (k)" in alerts and "0 in repair" in alerts
         assert len(scans) == 1
+
+
+async def test_a_poll_between_the_dashboards_read_and_the_first_check_still_shows(
+    sick_fleet,  # noqa: F811 (the fixture, imported above)
+):
+    """The first check only noted when the last poll was: a poll by another process a moment
+    after the TUI started (its dashboard read before it) never showed."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    app = FleetApp(sick_fleet, today=lambda: TODAY)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await settle(pilot)
+        assert "sick: no telemetry yet" in str(app.screen.query_one("#alerts", Static).render())
+        fleetui = Path(sys.executable).with_name("fleetui")  # the installed command
+        url = sick_fleet.url.render_as_string(hide_password=False)
+        done = await asyncio.to_thread(
+            subprocess.run, [str(fleetui), "--db", url, "poll", "--once"], capture_output=True
+        )
+        assert done.returncode == 0, done.stderr
+        app.check_freshness()  # the app's first check, as its timer makes it
+        await settle(pilot)
+        await settle(pilot)
+        assert "3 sick (k)" in str(app.screen.query_one("#alerts", Static).render())
