@@ -233,4 +233,4 @@ def test_quotas_are_given_as_cards_and_pflops_and_the_old_names_still_work(tmp_p
     assert (teams["LLM"]["quota_cards"], teams["LLM"]["quota_pflops"]) == (16, 2.0)
     assert teams["Ads"]["quota_cards"] == 4
     result = run("--db", db, "projects", "list", "--json")
-    assert json.loads(result.stdout)[0]["quota_pflops"] == 1.5
+    assert {p["name"]: p["quota_pflops"] for p in json.loads(result.stdout)}["LLM/sft"] == 1.5
