@@ -86,9 +86,15 @@ def _check_clashes(keymap: Mapping[str, str], source: str, app: type[App]) -> No
     as designed."""
     palette = Binding(app.COMMAND_PALETTE_BINDING, "command_palette", "Command palette")
     everywhere = [*_live(app), palette]
-    for cls in (cls for cls in classes() if issubclass(cls, Screen)):
-        live = _live(cls) + everywhere
-        for binding_id, binding in ((b.id, b) for b in live if b.id and b.id in keymap):
+    # in the file's order, screens by name: the same file names the same clash, whichever
+    # screens' modules were loaded before
+    screens = sorted((c for c in classes() if issubclass(c, Screen)), key=lambda c: c.__name__)
+    for binding_id in keymap:
+        for cls in screens:
+            live = _live(cls) + everywhere
+            binding = next((b for b in live if b.id == binding_id), None)
+            if binding is None:
+                continue
             for other in (b for b in live if b.id != binding_id):
                 theirs = _keys(keymap.get(other.id or "", other.key))
                 theirs -= _keys(binding.key) & _keys(other.key)
