@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pynvml
 import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
@@ -24,6 +25,10 @@ from tests.loopback import dead_url
 
 H100 = "NVIDIA H100 80GB HBM3"
 TODAY = date(2026, 11, 1)
+
+
+def _no_driver() -> None:
+    raise pynvml.NVMLError(pynvml.NVML_ERROR_DRIVER_NOT_LOADED)
 
 
 def _snapshot() -> nvml.Snapshot:
@@ -210,10 +215,12 @@ def test_nodes_list_says_why_a_node_failed_until_it_answers(db_url, endpoints):
     engine.dispose()
 
 
-def test_cli_nodes_poll_and_reconcile(db_url, endpoints):
+def test_cli_nodes_poll_and_reconcile(db_url, endpoints, monkeypatch):
     runner = CliRunner()
     agent_url, _, _ = endpoints
-    local = runner.invoke(app, ["--db", db_url, "poll", "--once"])  # no nodes, no NVML here
+    # no nodes registered, on a host without an NVIDIA driver (whether or not this one has it)
+    monkeypatch.setattr(pynvml, "nvmlInit", _no_driver)
+    local = runner.invoke(app, ["--db", db_url, "poll", "--once"])
     assert local.exit_code == 1 and "NVML not available on this host" in local.stderr
     assert (
         runner.invoke(
