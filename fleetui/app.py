@@ -124,7 +124,7 @@ class FleetApp(App[None]):
         # the first check too: a poll may have come between a screen's read and this check
         if polled != self.polled and (self.polled is not UNCHECKED or polled is not None):
             for screen in self.built_screens():
-                screen.post_message(TelemetryPolled())
+                screen.post_message(TelemetryPolled(polled))
         self.polled = polled
 
     def notify(self, message: str, **kwargs) -> None:

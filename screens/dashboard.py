@@ -135,12 +135,8 @@ class DashboardScreen(Screen):
         )
 
     def sick(self) -> dict[str, int | None]:
-        seen = health.telemetry_seen(self.engine)
-        return {
-            "sick": len(health.sick_cards(self.engine, self.settings, self.today()))
-            if seen
-            else None
-        }
+        sick = health.sick_if_known(self.engine, self.settings, self.today())
+        return {"sick": None if sick is None else len(sick)}
 
     def on_fleet_changed(self, _message: FleetChanged) -> None:
         self.action_refresh()

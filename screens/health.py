@@ -63,11 +63,7 @@ class HealthScreen(Screen):
     def action_refresh(self) -> None:
         run_service(
             self,
-            lambda: (
-                health.sick_cards(self.engine, self.settings, self.today())
-                if health.telemetry_seen(self.engine)
-                else None
-            ),
+            lambda: health.sick_if_known(self.engine, self.settings, self.today()),
             on_done=self.show,
             group="health",
             exclusive=True,

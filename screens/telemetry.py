@@ -25,7 +25,7 @@ from fleetui.screens.footer import FleetFooter
 from fleetui.screens.messages import FleetChanged, TelemetryPolled
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
-from fleetui.telemetry import reconcile, view
+from fleetui.telemetry import health, reconcile, view
 
 INTERVAL_S = 10.0
 NODE_HEADINGS = ("Node", "Kind", "Last seen", "Failures", "Problem")
@@ -64,6 +64,7 @@ class TelemetryScreen(Screen):
         self.state = view.TelemetryView([], [])
         self.shown_at = clock()
         self.next_round: Timer | None = None
+        self.read_after: datetime | None = None  # the last poll round before the last read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -83,8 +84,13 @@ class TelemetryScreen(Screen):
     def action_refresh(self) -> None:
         self.round(back_off=False)  # asked for: every node and store, those backing off too
 
-    @on(FleetChanged)
     @on(TelemetryPolled)
+    def after_poll(self, message: TelemetryPolled) -> None:
+        """A round this screen has not shown yet (one it ran itself it has read after)."""
+        if message.polled is None or message.polled != self.read_after:
+            self.reread()
+
+    @on(FleetChanged)
     def reread(self) -> None:
         run_service(
             self,
@@ -136,6 +142,7 @@ class TelemetryScreen(Screen):
         """What telemetry shows, its discrepancies with the inventory, and their heading: an
         empty list must not read as all agreeing when nothing, or not everything, was compared
         (as `fleetui reconcile` says under its list)."""
+        self.read_after = health.last_round(self.engine)
         state = view.load(self.engine)
         try:
             reconcile.require_fresh(self.engine)

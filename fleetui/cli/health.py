@@ -28,10 +28,11 @@ def health_cmd(
     from fleetui.telemetry import health, reconcile
 
     engine = open_db(ctx)
-    found = health.sick_cards(engine, settings(ctx), _today(today), in_hand=True)
+    found = health.sick_if_known(engine, settings(ctx), _today(today), in_hand=True)
+    if found is None:
+        reconcile.require_seen(engine)  # raises, saying how to register and poll
+        found = []  # a poll answered meanwhile, with nothing sick
     cards = found if every else [c for c in found if c.status not in IN_HAND]
-    if not found:
-        reconcile.require_seen(engine)
     if as_json:
         print_json([c.as_dict() for c in cards])
         return

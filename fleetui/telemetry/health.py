@@ -443,6 +443,15 @@ def sick_cards(
     return sorted(found, key=lambda c: (-ACTIONS.index(c.action), c.node, c.pci_bus_id))
 
 
+def sick_if_known(
+    engine: Engine, config: Config, today: date, in_hand: bool = False
+) -> list[SickCard] | None:
+    """sick_cards(); None when no node or store ever answered a poll: no health is known, and
+    an empty list would claim it was observed."""
+    found = sick_cards(engine, config, today, in_hand=in_hand)
+    return found if found or telemetry_seen(engine) else None
+
+
 def _describe(r: Any) -> str:
     if r.kind == "xid":
         text = f"Xid {r.code}: {catalogue().xid(r.code).description}"

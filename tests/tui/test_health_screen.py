@@ -193,3 +193,33 @@ async def test_a_poll_between_the_dashboards_read_and_the_first_check_still_show
         await settle(pilot)
         await settle(pilot)
         assert "3 sick (k)" in str(app.screen.query_one("#alerts", Static).render())
+
+
+async def test_the_telemetry_screen_reads_once_after_its_own_round_and_again_after_anothers(
+    sick_fleet,  # noqa: F811 (the fixture, imported above)
+    monkeypatch,
+):
+    """The app's check saw the screen's own round as a new poll and the screen read everything
+    again (at 80,000 GPUs, a second read a round); a round by another process is read."""
+    from datetime import timedelta
+
+    from fleetui.telemetry import view
+
+    reads = []
+    load = view.load
+    monkeypatch.setattr(view, "load", lambda *a, **k: reads.append(1) or load(*a, **k))
+    app = FleetApp(sick_fleet, today=lambda: TODAY)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await pilot.press("g")  # the Telemetry screen polls at once
+        await settle(pilot)
+        assert len(reads) == 1
+        app.check_freshness()  # what the app's timer does: sees that round
+        await settle(pilot)
+        await settle(pilot)
+        assert len(reads) == 1
+        later = datetime.now(UTC) + timedelta(minutes=1)
+        await asyncio.to_thread(poller.poll_once, sick_fleet, timeout=2.0, now=later)
+        app.check_freshness()
+        await settle(pilot)
+        await settle(pilot)
+        assert len(reads) == 2
