@@ -6,9 +6,11 @@ A separate process serves every node's agent snapshot (so the CPU measured is th
 alone). Measured: a full poll round of every node, parsing and the database write included,
 as wall time and CPU time of the polling process. Baseline in the same run: the same concurrent
 fetch (asyncio, as many connections at once as the poller) of the same pages, nothing parsed
-or stored. Each figure is the median of --runs rounds (a fresh database for each first round),
-with min and max, the baseline's rounds in turn with fleetui's. Target: a round under 3 s,
-using under 1 CPU-second.
+or stored, as the hand-made HTTP/1.0 client fleetui had before aiohttp. A second baseline
+fetches them with aiohttp (session.get and read, the client fleetui uses), to tell the
+client's cost from fleetui's own (parsing, checking, writing). Each figure is the median of
+--runs rounds (a fresh database for each first round), with min and max, the baselines' rounds
+in turn with fleetui's. Target: a round under 3 s, using under 1 CPU-second.
 """
 
 from __future__ import annotations
@@ -92,6 +94,20 @@ async def _fetch_all(port: int, paths: list[str], concurrency: int) -> int:
     return sum(await asyncio.gather(*(one(p) for p in paths)))
 
 
+async def _fetch_all_aiohttp(port: int, paths: list[str], concurrency: int) -> int:
+    """The same with aiohttp, one session for the round as the poller has."""
+    import aiohttp
+
+    gate = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession() as session:
+
+        async def one(path: str) -> int:
+            async with gate, session.get(f"http://127.0.0.1:{port}{path}") as answer:
+                return len(await answer.read())
+
+        return sum(await asyncio.gather(*(one(p) for p in paths)))
+
+
 def timed(fn) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
@@ -123,11 +139,19 @@ def main() -> None:
     def baseline() -> None:
         assert asyncio.run(_fetch_all(port, paths, concurrency)) > 0
 
+    def client() -> None:
+        assert asyncio.run(_fetch_all_aiohttp(port, paths, concurrency)) > 0
+
     def fleetui_round(engine) -> None:
         result = poller.poll_once(engine, timeout=5.0)
         assert result.answered == args.nodes, result.failed[:3]
 
-    figures: dict[str, list[tuple[float, float]]] = {"first": [], "next": [], "base": []}
+    figures: dict[str, list[tuple[float, float]]] = {
+        "first": [],
+        "next": [],
+        "base": [],
+        "client": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):
             engine = open_fleet(str(Path(tmp) / f"poll-{run}.db"))
@@ -147,11 +171,13 @@ def main() -> None:
             figures["base"].append(timed(baseline))
             figures["first"].append(timed(lambda e=engine: fleetui_round(e)))
             figures["base"].append(timed(baseline))
+            figures["client"].append(timed(client))
             figures["next"].append(timed(lambda e=engine: fleetui_round(e)))
+            figures["client"].append(timed(client))
             engine.dispose()
     server.terminate()
     print(f"\npoll_scale: {args.nodes:,} nodes x {len(BUS)} GPUs, median [min-max] of {args.runs}")
-    base = figures["base"]
+    base, client_only = figures["base"], figures["client"]
     for label, key in (("first round (inserts)", "first"), ("next round (replaces)", "next")):
         ours = figures[key]
         wall, cpu = statistics.median(w for w, _ in ours), statistics.median(c for _, c in ours)
@@ -164,6 +190,11 @@ def main() -> None:
                 f" {statistics.median(a) / statistics.median(b):.2f}x"
             )
             record(f"poll {args.nodes:,} nodes, {label} ({kind})", a, b)
+            c = [f[i] for f in client_only]
+            print(
+                f"{'':30s} {'':24s}   the same fetch with aiohttp {spread(c)}   ratio"
+                f" {statistics.median(a) / statistics.median(c):.2f}x"
+            )
         print(f"{'':30s} target < 3 s and < 1 CPU-s: {verdict}")
 
 
