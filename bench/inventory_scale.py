@@ -43,16 +43,17 @@ CHILD = (
     """
 import asyncio, json, sys, time
 import fleetui.cli.root  # what `fleetui` loads before it opens the database: typer, the root
+from fleetui.cli.base import tui
+from fleetui.config import load
 from fleetui.store import open_fleet
-from fleetui.app import FleetApp
-from textual.widgets import DataTable
 
 async def until(check):
     while not check():
         await asyncio.sleep(0.002)
 
 async def main():
-    app = FleetApp(open_fleet(sys.argv[1]))
+    app = tui(open_fleet(sys.argv[1]), settings=load())  # as `fleetui` builds it
+    from textual.widgets import DataTable
     async with app.run_test(size=(120, 40)) as pilot:
         alerts = lambda: str(app.screen.query_one("#alerts").content)
         await until(lambda: app.screen.id != "_default" and hasattr(app.screen, "show_alerts"))

@@ -19,6 +19,8 @@ from fleetui.db.engine import redact
 from fleetui.screens import freshness, keymap
 from fleetui.screens.commands import FleetCommands
 from fleetui.screens.dashboard import DashboardScreen
+from fleetui.screens.first_read import FirstRead
+from fleetui.screens.first_read import begin as begin_first_read
 from fleetui.screens.messages import FleetChanged, ShowInventory, TelemetryPolled
 from fleetui.screens.work import ignore, run_service
 from fleetui.telemetry import health
@@ -67,6 +69,7 @@ class FleetApp(App[None]):
         today: Callable[[], date] = date.today,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         settings: config.Config | None = None,
+        first_read: FirstRead | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -77,7 +80,17 @@ class FleetApp(App[None]):
         self.previous_mode = "dashboard"  # where go_back goes
         self.polled: datetime | object | None = UNCHECKED  # the last poll, as last checked
         self.sub_title = redact(str(engine.url))
-        self.add_mode("dashboard", lambda: DashboardScreen(engine, today, settings=settings))
+        # opening on the dashboard, its first read is begun before Textual starts (the caller
+        # may have begun it before importing Textual: `fleetui` does)
+        if first_read is None and initial_mode == "dashboard":
+            first_read = begin_first_read(engine, today(), settings)
+        head_start = [first_read] if first_read is not None else []
+
+        def dashboard() -> DashboardScreen:
+            first = head_start.pop() if head_start else None  # the first one built takes it
+            return DashboardScreen(engine, today, settings=settings, first_read=first)
+
+        self.add_mode("dashboard", dashboard)
         self.add_mode(
             "inventory",
             lambda: screen("inventory", "InventoryScreen")(

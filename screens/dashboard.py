@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 
 from rich.text import Text
 from sqlalchemy import Engine
@@ -17,15 +18,14 @@ from textual.widgets import DataTable, Header, Static
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.vocabulary import HELD, UNASSIGNED, Status
-from fleetui.inventory import cards as inventory
 from fleetui.inventory.query import quote
 from fleetui.inventory.summary import Summary, fleet_summary
+from fleetui.screens.first_read import FirstRead, alerts, sick_count
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.keep import same_row
 from fleetui.screens.messages import FleetChanged, ShowInventory, TelemetryPolled
 from fleetui.screens.plain import PlainStatic, PlainTable
 from fleetui.screens.work import run_service
-from fleetui.telemetry import health
 
 STATUS_LABELS = {  # every status, in CARD_STATUSES's order
     Status.IN_SERVICE: "In service",
@@ -62,9 +62,15 @@ class DashboardScreen(Screen):
     EXTRA_KEYS = [("enter", "On a team or model: its cards in the inventory")]
 
     def __init__(
-        self, engine: Engine, today: Callable[[], date] = date.today, *, settings: Config
+        self,
+        engine: Engine,
+        today: Callable[[], date] = date.today,
+        *,
+        settings: Config,
+        first_read: FirstRead | None = None,
     ) -> None:
         super().__init__()
+        self.first_read = first_read
         self.engine = engine
         self.settings = settings
         self.today = today
@@ -99,21 +105,17 @@ class DashboardScreen(Screen):
     def action_refresh(self) -> None:
         """The totals and the alerts, read at once: each is a few SQLite scans that release
         Python's lock, so on two cores the alerts are up when the totals are, not after them."""
+        first, self.first_read = self.first_read, None  # a head start serves one read only
+        summary, counts = first or (
+            partial(fleet_summary, self.engine),
+            partial(alerts, self.engine, self.today(), self.settings),
+        )
         run_service(
-            self,
-            fleet_summary,
-            self.engine,
-            on_done=self.show,
-            group="dashboard",
-            stamps=self.engine,
-            exclusive=True,
+            self, summary, on_done=self.show, group="dashboard", stamps=self.engine, exclusive=True
         )
         run_service(
             self,
-            lambda: (
-                inventory.alert_counts(self.engine, self.today(), settings=self.settings)
-                | self.sick()
-            ),
+            counts,
             on_done=self.show_alerts,
             on_error=self.query_one("#alerts", Static).update,
             group="alerts",
@@ -135,8 +137,7 @@ class DashboardScreen(Screen):
         )
 
     def sick(self) -> dict[str, int | None]:
-        sick = health.sick_if_known(self.engine, self.settings, self.today())
-        return {"sick": None if sick is None else len(sick)}
+        return sick_count(self.engine, self.today(), self.settings)
 
     def on_fleet_changed(self, _message: FleetChanged) -> None:
         self.action_refresh()

@@ -15,6 +15,7 @@ from textual.worker import Worker, get_current_worker
 from fleetui.core.errors import UserError
 from fleetui.db.audit import last_event_id
 from fleetui.screens import freshness
+from fleetui.screens.first_read import Begun
 from fleetui.screens.messages import FleetChanged
 from fleetui.store import BUSY, busy_as_user_error
 
@@ -23,7 +24,7 @@ T = TypeVar("T")
 
 def run_service(
     node: DOMNode,
-    service: Callable[..., T],
+    service: Callable[..., T] | Begun[T],
     *args: Any,
     on_done: Callable[[T], object] | None = None,
     on_error: Callable[[str], object] | None = None,
@@ -42,6 +43,7 @@ def run_service(
     succeeds every screen is told (FleetChanged), even if its worker was cancelled meanwhile.
     `stamps`: the result is what `node` shows of the fleet in this database; the audit log's
     newest event id, read just before it, is kept as `node.read_stamp` (screens.freshness).
+    A Begun service is waited for instead (its own stamp kept, `stamps` unread).
     """
     app = node.app
 
@@ -55,9 +57,12 @@ def run_service(
             return callback(*values)  # call_from_thread awaits it if awaitable (dismiss)
 
         try:
-            with busy_as_user_error():
-                stamp = last_event_id(stamps) if stamps is not None else None
-                result = service(*args)
+            if isinstance(service, Begun):
+                stamp, result = service.outcome()
+            else:
+                with busy_as_user_error():
+                    stamp = last_event_id(stamps) if stamps is not None else None
+                    result = service(*args)
         except UserError as exc:
             message = str(exc)
             if message == BUSY:

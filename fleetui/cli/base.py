@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from typer._click import Context
 
+    from fleetui.app import FleetApp
     from fleetui.config import Config
 
 # Start-up: this module is loaded by every run, --help included, so it imports only typer; rich,
@@ -279,11 +280,20 @@ def need_terminal(what: str) -> None:
 
 def launch(engine, query: str = "", *, settings: Config) -> None:
     """The TUI, once the database, the config and its [keymap] passed their checks."""
-    from fleetui.app import FleetApp
-
-    app = FleetApp(engine, initial_query=query, settings=settings)
+    app = tui(engine, query, settings=settings)  # checks the [keymap] first
     need_terminal("`fleetui` without a command opens the TUI")
     app.run()
+
+
+def tui(engine, query: str = "", *, settings: Config) -> FleetApp:
+    """The TUI's app, its dashboard's first read begun before Textual is imported (the two
+    overlap: the dashboard is complete sooner)."""
+    from fleetui.screens.first_read import begin
+
+    first_read = begin(engine, date.today(), settings)
+    from fleetui.app import FleetApp
+
+    return FleetApp(engine, initial_query=query, settings=settings, first_read=first_read)
 
 
 def print_json(value: Any) -> None:

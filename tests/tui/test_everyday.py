@@ -268,6 +268,59 @@ async def test_a_write_by_another_process_marks_the_screens_that_read_before_it(
         assert dashboard.sub_title is None
 
 
+async def test_the_dashboards_head_start_is_read_once_and_a_write_after_it_shows(
+    demo_engine, demo_url, monkeypatch
+):
+    """`fleetui` begins the dashboard's read before Textual starts. The screen shows that read
+    (the totals are read once, not again when it is built), stamped as it was read: a write by
+    another process between that read and the screen marks the screen, as any later one."""
+    import subprocess
+    import sys
+    from datetime import date
+    from pathlib import Path
+
+    from fleetui.screens import dashboard, first_read
+
+    reads = []
+    summary = first_read.fleet_summary
+    counted = lambda *a: reads.append(1) or summary(*a)  # noqa: E731
+    monkeypatch.setattr(first_read, "fleet_summary", counted)
+    monkeypatch.setattr(dashboard, "fleet_summary", counted)
+    serial = next(
+        iter(inventory.cards(demo_engine, "status:in_service", 1, settings=Config()))
+    ).serial
+    begun = first_read.begin(demo_engine, date.today(), Config())
+    begun[0].outcome()  # read
+    fleetui = Path(sys.executable).with_name("fleetui")  # the installed command
+    done = subprocess.run(
+        [
+            str(fleetui),
+            "--db",
+            demo_url,
+            "edit",
+            serial,
+            "--status",
+            "spare",
+            "--reason",
+            "x",
+            "--yes",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    app = FleetApp(demo_engine, first_read=begun)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert len(reads) == 1
+        app.check_freshness()  # what the app's timer does
+        await settle(pilot)
+        assert "changed since by another process" in app.screen.sub_title
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.screen.sub_title is None and len(reads) == 2
+
+
 async def test_backup_from_the_palette_writes_a_new_file(db_path, tmp_path):
     from fleetui.store import open_fleet
 
