@@ -147,6 +147,21 @@ def test_most_columns_unused_is_one_line_and_verbose_names_them_all(db_url, tmp_
     assert "6 other columns not imported: " + ", ".join(extra) in result.stderr
 
 
+def test_a_column_with_data_but_no_header_is_named_as_not_imported(db_url, tmp_path):
+    """Its values cannot be imported (nothing says what they are), but they were dropped
+    without a word; empty trailing columns, as spreadsheets export them, still go unsaid."""
+    path = tmp_path / "gap.csv"
+    path.write_text("serial,model,,,\nS-1,H800 SXM,,,\nS-2,H800 SXM,,rack 7,\n")
+    result = runner.invoke(app, ["--db", db_url, "import", str(path), "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["unknown_columns"] == ["column 4 (no header)"]
+    said = runner.invoke(app, ["--db", db_url, "import", str(path), "--dry-run"])
+    assert "1 other column not imported: column 4 (no header)" in said.stderr
+    path.write_text("serial,model,,\nS-1,H800 SXM,,\n")
+    quiet = runner.invoke(app, ["--db", db_url, "import", str(path), "--dry-run"])
+    assert quiet.exit_code == 0 and "not imported" not in quiet.stderr
+
+
 # ---------------------------------------------------------------- .xlsx
 
 

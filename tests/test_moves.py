@@ -505,11 +505,17 @@ def test_every_date_option_reads_the_iso_forms_an_import_reads_and_says_which(db
         slashed = runner.invoke(app, [*run, f"{day.year}/{day.month}/{day.day}"])
         assert iso.exit_code == 0, iso.output
         assert (slashed.exit_code, slashed.stdout) == (0, iso.stdout), command
-        for bad in ("31/01/2026", "2026-02-30", "yesterday"):
+        for bad in ("31/01/2026", "yesterday"):
             refused = runner.invoke(app, [*run, bad])
             said = f"fleetui: {option} {bad!r} is not a date: give YYYY-MM-DD or YYYY/MM/DD"
             assert (refused.exit_code, refused.stdout) == (1, ""), command
             assert refused.stderr == f"{said} (2026-01-31).\n", command
+        for bad, why in (
+            ("2026-02-30", "there is no such day (February 2026 has 28 days)"),
+            ("2026/13/1", "there is no month 13"),
+        ):
+            refused = runner.invoke(app, [*run, bad])
+            assert refused.stderr == f"fleetui: {option} {bad!r}: {why}.\n", command
 
 
 def test_the_date_options_tested_are_every_date_option_of_the_cli():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -136,7 +137,12 @@ def parse_day(value: str, option: str) -> date:
         try:
             return _ymd(int(m[1]), int(m[2]), int(m[3]))
         except CellError:
-            pass
+            raise UserError(
+                f"{option} {value!r}: there is no such day ({calendar.month_name[int(m[2])]} "
+                f"{m[1]} has {calendar.monthrange(int(m[1]), int(m[2]))[1]} days)."
+                if 1 <= int(m[2]) <= 12
+                else f"{option} {value!r}: there is no month {int(m[2])}."
+            ) from None
     raise UserError(
         f"{option} {value!r} is not a date: give YYYY-MM-DD or YYYY/MM/DD (2026-01-31)."
     )

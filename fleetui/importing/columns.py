@@ -203,6 +203,9 @@ class Mapping:
 
     fields: dict[int, str] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
+    # columns with no header: left out too, and named in `unknown` once a row has data in one
+    # (spreadsheets export empty trailing columns, which are not worth a word)
+    headerless: list[int] = field(default_factory=list)
 
     def column_of(self, name: str) -> int | None:
         return next((i for i, f in self.fields.items() if f == name), None)
@@ -236,6 +239,8 @@ def map_columns(header: list[str], overrides: dict[str, str] | None = None) -> M
         if target is None or target in seen:
             if raw:
                 mapping.unknown.append(raw)
+            elif target is None:
+                mapping.headerless.append(index)
             continue
         seen[target] = index
         mapping.fields[index] = target

@@ -65,6 +65,7 @@ class ChunkParser:
         self.source = source
         self.widest = self.width  # cells in the widest rejected row (its rejected-file columns)
         self.columns = {f: i for i, f in mapping.fields.items()}
+        self.mapping = mapping  # its headerless columns named in its unknown once data shows
         self.symbols: set[str] = set()  # currencies the price column writes
         self.bare_prices = False  # whether a price names no currency (settled after staging)
         self.rows_estimate = source.estimate_rows()
@@ -136,6 +137,9 @@ class ChunkParser:
         for i in blanked:  # reported; blank, so nothing below acts on its values
             rows[i] = [""] * len(rows[i])
         columns = list(zip(*rows, strict=False)) if width else []
+        for i in [i for i in self.mapping.headerless if any(columns[i])]:
+            self.mapping.headerless.remove(i)
+            self.mapping.unknown.append(f"column {i + 1} (no header)")
         empty = ("",) * len(rows)
         raw = {name: columns[i] for name, i in self.columns.items()} | {"": empty}
         col = lambda name: raw.get(name, empty)  # noqa: E731
