@@ -579,6 +579,22 @@ def _scraped(engine) -> dict[tuple, float]:
     }
 
 
+def test_the_exporter_keeps_a_team_named_none_apart_from_the_unassigned_cards(engine):
+    """Cards of no team were labelled team="none": a team named "none" was counted with them.
+    They are labelled as fleetui names them everywhere, "(unassigned)" and "(no project)",
+    names no team or project may take."""
+    team, _ = _team(engine, "none", "none")
+    _card(engine, "N-1", None, None, team_id=team, status="spare")
+    _card(engine, "U-1", None, None, status="spare")
+    _card(engine, "U-2", None, None, status="spare")
+    samples = _scraped(engine)
+    model = {"model": "H100 SXM5 80GB", "status": "spare"}
+    named = {"team": "none", "project": "(no project)", **model}
+    nobody = {"team": "(unassigned)", "project": "(no project)", **model}
+    assert samples[("fleetui_cards", tuple(sorted(named.items())))] == 1
+    assert samples[("fleetui_cards", tuple(sorted(nobody.items())))] == 2
+
+
 def test_the_exporter_serves_allocation_lifecycle_idle_and_sick_cards(sick_fleet, tmp_path):
     team, _ = _team(sick_fleet, "Ads", "ranking")
     _card(sick_fleet, "S-8", None, None, team_id=team, status="spare", warranty_end=TODAY)
@@ -596,10 +612,10 @@ def test_the_exporter_serves_allocation_lifecycle_idle_and_sick_cards(sick_fleet
     held = {"team": "LLM", "project": "pretrain", "model": "H100 SXM5 80GB"}
     assert value("fleetui_cards", status="in_service", **held) == 4
     assert value("fleetui_pflops", status="in_service", **held) == pytest.approx(4 * tflops / 1000)
-    spare = {"team": "Ads", "project": "none", "model": "H100 SXM5 80GB", "status": "spare"}
+    spare = {"team": "Ads", "project": "(no project)", "model": "H100 SXM5 80GB", "status": "spare"}
     assert value("fleetui_cards", **spare) == 1
     assert value("fleetui_cards_warranty_expiring", team="Ads") == 1
-    assert value("fleetui_cards_past_end_of_life", team="none") == 1
+    assert value("fleetui_cards_past_end_of_life", team="(unassigned)") == 1
     assert value("fleetui_cards_idle", team="LLM") == 1  # S-0 at 0%
     assert value("fleetui_cards_sick", team="LLM", action="reboot_node") == 1
     assert value("fleetui_cards_sick", team="LLM", action="inspect") == 1

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, and_, case, func, select
 
 from fleetui.config import Config
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import HELD, IN_HAND, Status
+from fleetui.core.vocabulary import HELD, IN_HAND, NO_PROJECT, UNASSIGNED, Status
 from fleetui.db.tables import Card, GpuModel, HealthEvent, Project, Team, table_of
 from fleetui.lifecycle.rules import past_eol_condition, warranty_condition
 from fleetui.telemetry import health
@@ -27,7 +27,6 @@ from fleetui.telemetry.reconcile import idle_serials
 card_t, model_t, team_t = table_of(Card), table_of(GpuModel), table_of(Team)
 project_t, event_t = table_of(Project), table_of(HealthEvent)
 COMPUTING = (Status.IN_SERVICE, Status.SPARE)  # cards whose PFLOPS count, as on the dashboard
-NONE = "none"  # the label of cards held by no team or project
 PFLOPS_DECIMALS = 5  # the catalogue gives TFLOPS to 0.01; further digits are float noise
 
 
@@ -111,7 +110,8 @@ class FleetCollector(Collector):
         )
         for team_id, project_id, model_id, status, count in by_group:
             name, tflops = models[model_id]
-            values = [teams.get(team_id, NONE), projects.get(project_id, NONE), name, status]
+            values = [teams.get(team_id, UNASSIGNED), projects.get(project_id, NO_PROJECT)]
+            values += [name, status]
             cards.add_metric(values, count)
             computing = status in COMPUTING
             pflops.add_metric(
@@ -131,7 +131,7 @@ class FleetCollector(Collector):
         ):
             family = GaugeMetricFamily(metric, help_text, labels=["team"])
             for team_id, count in rows:
-                family.add_metric([teams.get(team_id, NONE)], count)
+                family.add_metric([teams.get(team_id, UNASSIGNED)], count)
             yield family
         family = GaugeMetricFamily(
             "fleetui_cards_sick",
@@ -140,7 +140,7 @@ class FleetCollector(Collector):
             labels=["team", "action"],
         )
         for team_id, worst_rank, count in sick:
-            family.add_metric([teams.get(team_id, NONE), health.ACTIONS[worst_rank]], count)
+            family.add_metric([teams.get(team_id, UNASSIGNED), health.ACTIONS[worst_rank]], count)
         yield family
 
 
