@@ -6,7 +6,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 
 @contextmanager
@@ -24,7 +24,13 @@ def serving(page: str) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    with served(ThreadingHTTPServer(("127.0.0.1", 0), Page)) as url:
+        yield url
+
+
+@contextmanager
+def served(server: HTTPServer) -> Iterator[str]:
+    """`server`, bound on loopback, serving in a thread until the block ends; yields its URL."""
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

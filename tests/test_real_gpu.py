@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from fleetui.cli import app
 from fleetui.core.errors import UserError
 from fleetui.telemetry import agent, nvml
 from fleetui.telemetry.xidlog import XidLog
+from tests.loopback import served
 
 
 def _nvml_starts() -> bool:
@@ -92,13 +92,8 @@ def test_fleetui_gpus_reads_what_nvidia_smi_reads():
 
 @pytest.fixture
 def agent_url() -> Iterator[str]:
-    server = agent.make_server("127.0.0.1", 0, None)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served(agent.make_server("127.0.0.1", 0, None)) as url:
+        yield url
 
 
 def _get(url: str) -> str:
