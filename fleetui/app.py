@@ -106,6 +106,11 @@ class FleetApp(App[None]):
             "lifecycle",
             lambda: screen("lifecycle", "LifecycleScreen")(engine, today, settings=settings),
         )
+        # the sick list: a mode of its own, so `d` from anywhere shows the dashboard itself
+        self.add_mode(
+            "health",
+            lambda: screen("health", "HealthScreen")(engine, today, settings=settings),
+        )
         self.add_mode(
             "telemetry", lambda: screen("telemetry", "TelemetryScreen")(engine, clock=clock)
         )

@@ -56,7 +56,7 @@ class DashboardScreen(Screen):
         Binding("W", "jump('warranty:90d')", "≤90d", id="dashboard.warranty90"),
         Binding("e", "jump('eol:past')", "Past EOL", id="dashboard.eol"),
         Binding("x", "jump('status:repair')", "In repair", id="dashboard.repair"),
-        Binding("k", "sick", "Sick", id="dashboard.sick"),
+        Binding("k", "app.show('health')", "Sick", id="dashboard.sick"),
     ]
 
     EXTRA_KEYS = [("enter", "On a team or model: its cards in the inventory")]
@@ -161,11 +161,6 @@ class DashboardScreen(Screen):
             for key, label, n in parts
         )
         self.query_one("#alerts", Static).update(text)
-
-    def action_sick(self) -> None:
-        from fleetui.screens.health import HealthScreen  # loaded when first opened
-
-        self.app.push_screen(HealthScreen(self.engine, self.today, settings=self.settings))
 
     def action_jump(self, query: str) -> None:
         self.post_message(ShowInventory(query))

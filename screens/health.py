@@ -31,7 +31,7 @@ class HealthScreen(Screen):
     #health-status { height: 1; padding: 0 1; background: $panel; }
     """
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="health.back"),
+        Binding("escape", "app.go_back", "Back", id="health.back"),
         Binding("a", "rma", "Open RMA", id="health.rma"),
         Binding("r", "refresh", "Refresh", id="health.refresh"),
     ]

@@ -671,3 +671,23 @@ def test_a_node_holding_cards_can_stop_being_polled_and_keeps_its_cards(fleet, d
     assert again.exit_code == 1 and "Node node-a is not polled; nothing changed." in again.stderr
     missing = cli("nodes", "unwatch", "nowhere")
     assert missing.exit_code == 1 and "There is no node 'nowhere'" in missing.stderr
+
+
+def test_a_gpu_reporting_no_serial_shows_its_cards_serial_found_by_uuid(engine):
+    """dcgm-exporter sends no serial unless set to: the Telemetry screen's GPUs all read "-"
+    and only the sick list told which card was which (a trial)."""
+    from tests.loopback import serving
+
+    labels = f'modelName="{H100}",Hostname="node-d"'
+    page = (
+        f'DCGM_FI_DEV_GPU_UTIL{{gpu="0",UUID="GPU-77",pci_bus_id="00000000:18:00.0",{labels}}} 5\n'
+        f'DCGM_FI_DEV_GPU_UTIL{{gpu="1",UUID="GPU-78",pci_bus_id="00000000:2A:00.0",{labels}}} 7\n'
+    )
+    with engine.begin() as conn:
+        model_id = conn.execute(select(GpuModel.id).where(GpuModel.key == "h100-sxm5-80gb"))
+        conn.execute(insert(Card).values(serial="S77", uuid="GPU-77", model_id=model_id.scalar()))
+    with serving(page) as url:
+        poller.add_node(engine, "node-d", url, "dcgm")
+        assert poller.poll_once(engine, timeout=2.0).answered == 1
+    shown = {g.pci_bus_id: g.serial for g in view.load(engine).gpus}
+    assert shown == {"00000000:18:00.0": "S77", "00000000:2A:00.0": None}

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, case, select
+from sqlalchemy import Engine, case, func, select
 
-from fleetui.db.tables import GpuSample, Node, Source, table_of
+from fleetui.db.tables import Card, GpuSample, Node, Source, table_of
 
 node_t, sample_t, source_t = table_of(Node), table_of(GpuSample), table_of(Source)
+card_t = table_of(Card)
 MAX_GPUS = 300  # a screenful; sick and lost ones first
 MAX_NODES = 1000  # stale ones first
 
@@ -72,7 +73,7 @@ def load(engine: Engine) -> TelemetryView:
             GpuRow(
                 r.hostname,
                 r.pci_bus_id,
-                r.serial,
+                r.shown_serial,
                 r.util_gpu,
                 r.memory_used_mib,
                 r.temperature_c,
@@ -81,8 +82,14 @@ def load(engine: Engine) -> TelemetryView:
                 r.seen_at,
             )
             for r in conn.execute(
-                select(node_t.c.hostname, sample_t)
+                # a GPU that reports no serial (dcgm-exporter's, mostly) shows its card's, by UUID
+                select(
+                    node_t.c.hostname,
+                    sample_t,
+                    func.coalesce(sample_t.c.serial, card_t.c.serial).label("shown_serial"),
+                )
                 .join(node_t, node_t.c.id == sample_t.c.node_id)
+                .outerjoin(card_t, card_t.c.uuid == sample_t.c.uuid)
                 .order_by(sick_first, node_t.c.hostname, sample_t.c.pci_bus_id)
                 .limit(MAX_GPUS)
             )

@@ -223,3 +223,29 @@ async def test_the_telemetry_screen_reads_once_after_its_own_round_and_again_aft
         await settle(pilot)
         await settle(pilot)
         assert len(reads) == 2
+
+
+async def test_d_shows_the_dashboard_itself_after_the_sick_list_and_another_screen(
+    sick_fleet,  # noqa: F811 (the fixture, imported above)
+):
+    """A trial went dashboard, `k` (the sick list), `g` (Telemetry), `d`: the sick list came
+    back, not the dashboard the footer names. The sick list is a mode of its own now; escape on
+    it goes back where the user came from."""
+    from fleetui.screens.dashboard import DashboardScreen
+    from fleetui.screens.telemetry import TelemetryScreen
+
+    app = FleetApp(sick_fleet, today=lambda: TODAY)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("k")
+        await settle(pilot)
+        assert isinstance(app.screen, HealthScreen)
+        await pilot.press("g")
+        await settle(pilot)
+        assert isinstance(app.screen, TelemetryScreen)
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("k", "escape")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
