@@ -174,6 +174,7 @@ def test_the_tui_starts_with_only_the_dashboards_screens_and_services(tmp_path):
 DASHBOARD_SCREENS = [
     "commands",
     "dashboard",
+    "first_read",
     "footer",
     "freshness",
     "keep",
