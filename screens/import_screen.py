@@ -196,7 +196,8 @@ class ImportScreen(Screen):
 
     @on(DataTable.RowSelected, "#mapping")
     def remap(self, event: DataTable.RowSelected) -> None:
-        column = str(event.row_key.value).partition("\n")[2]
+        index, _, header = str(event.row_key.value).partition("\n")
+        column = header or f"column {int(index) + 1}"  # --map's name for a column with no header
 
         def chosen(field: str | None) -> None:
             if field:

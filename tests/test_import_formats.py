@@ -162,6 +162,26 @@ def test_a_column_with_data_but_no_header_is_named_as_not_imported(db_url, tmp_p
     assert quiet.exit_code == 0 and "not imported" not in quiet.stderr
 
 
+def test_map_names_a_column_by_header_or_position_and_refuses_one_the_file_lacks(engine, tmp_path):
+    """A typo in --map mapped nothing and imported the column's values nowhere, without a word;
+    a column with no header could not be mapped at all."""
+    path = tmp_path / "gap.csv"
+    path.write_text("Serial No,model,,Rack\nS-1,H800 SXM,cracked fan,7\n")
+    with pytest.raises(UserError, match=r"no column 'Serail No' \(.*\); did you mean 'Serial No'\?"):
+        load(engine, path, overrides={"Serail No": "serial"})
+    with pytest.raises(UserError, match=r"no column 'column 5' \(.*for N from 1 to 4\)\.$"):
+        load(engine, path, overrides={"column 5": "notes"})
+    with engine.connect() as conn:
+        assert conn.execute(select(Card)).first() is None  # nothing written
+    result = load(engine, path, overrides={"column 3": "notes", "rack": "ignore"})
+    assert (result.new, result.unknown_columns) == (1, [])
+    assert stored(engine, "S-1")["notes"] == "cracked fan"
+    said = runner.invoke(
+        app, ["--db", str(engine.url), "import", str(path), "--map", "Serail No=serial"]
+    )
+    assert said.exit_code == 1 and "did you mean 'Serial No'?" in said.stderr, said.output
+
+
 # ---------------------------------------------------------------- .xlsx
 
 

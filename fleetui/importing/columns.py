@@ -223,16 +223,18 @@ class Mapping:
 
 def map_columns(header: list[str], overrides: dict[str, str] | None = None) -> Mapping:
     """Map a header row; `overrides` ({column: field or 'ignore'}) come from --map."""
-    overrides = {normalize(k): v for k, v in (overrides or {}).items()}
     keys = [normalize(raw) for raw in header]
-    targets = [overrides.get(key) or _LOOKUP.get(key) for key in keys]
+    chosen = _chosen(header, keys, overrides or {})
+    targets = [chosen.get(i) or _LOOKUP.get(key) for i, key in enumerate(keys)]
     strong = {
-        t for key, t in zip(keys, targets, strict=True) if key not in _WEAK or key in overrides
+        t
+        for i, (key, t) in enumerate(zip(keys, targets, strict=True))
+        if key not in _WEAK or i in chosen
     }
     mapping = Mapping()
     seen: dict[str, int] = {}
     for index, (raw, key, target) in enumerate(zip(header, keys, targets, strict=True)):
-        if key in _WEAK and key not in overrides and strong.intersection(_WEAK[key]):
+        if key in _WEAK and index not in chosen and strong.intersection(_WEAK[key]):
             target = None  # another column gives the model: this one is not it
         if target == IGNORE:
             continue
@@ -247,6 +249,33 @@ def map_columns(header: list[str], overrides: dict[str, str] | None = None) -> M
     if "serial" not in seen:
         raise UserError(_missing_serial(header))
     return mapping
+
+
+_POSITION = re.compile(r"column\s*(\d+)(\s*\(no header\))?", re.IGNORECASE)
+
+
+def _chosen(header: list[str], keys: list[str], overrides: dict[str, str]) -> dict[int, str]:
+    """--map's {column: field} as {column index: field}. A column is named by its header (as
+    normalize() compares them; a repeated header names each of its columns) or as `column N`,
+    counting from 1, the only name a column without a header has. A name the file lacks is an
+    error: a typo would map nothing and import the column's values nowhere."""
+    chosen = {}
+    for column, target in overrides.items():
+        key = normalize(column)
+        found = [i for i, k in enumerate(keys) if k and k == key]
+        position = _POSITION.fullmatch(column.strip())
+        if not found and position and 1 <= int(position[1]) <= len(header):
+            found = [int(position[1]) - 1]
+        if not found:
+            named = [h for h in header if h]
+            close = difflib.get_close_matches(column, named, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else "."
+            raise UserError(
+                f"--map '{column}={target}': the file has no column '{column}' (name a header, or "
+                f"'column N' for N from 1 to {len(header)}){hint}"
+            )
+        chosen.update(dict.fromkeys(found, target))
+    return chosen
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
