@@ -77,7 +77,7 @@ class FleetApp(App[None]):
         self.settings = settings = settings or config.load()
         self.set_keymap(checked_keymap(settings))
         self.initial_mode = initial_mode
-        self.previous_mode = "dashboard"  # where go_back goes
+        self.way_back: list[str] = []  # the modes go_back returns through, newest last
         self.polled: datetime | object | None = UNCHECKED  # the last poll, as last checked
         self.sub_title = redact(str(engine.url))
         # opening on the dashboard, its first read is begun before Textual starts (the caller
@@ -152,17 +152,22 @@ class FleetApp(App[None]):
         super().notify(message, **kwargs)
 
     def switch_mode(self, mode: str) -> AwaitMount:
-        """Switch, remembering the mode left for go_back."""
+        """Switch, remembering the way back for go_back: the modes passed through, each once.
+        Going to a mode already on the way back cuts the way there, as going back to it would,
+        so escape always ends at the dashboard (d, i, g, i: escape goes to the dashboard)."""
         if mode != self.current_mode and self.current_mode != self.DEFAULT_MODE:
-            self.previous_mode = self.current_mode
+            if mode in self.way_back:
+                del self.way_back[self.way_back.index(mode) :]
+            else:
+                self.way_back.append(self.current_mode)
         return super().switch_mode(mode)
 
     def action_go_back(self) -> None:
-        """Back to the screen the user came from (the dashboard at first); escape on any screen
-        whose own escape does nothing else (the inventory's clears its filter, a dialog's
-        closes it). The dashboard is where the app starts: escape there stays."""
+        """Back to the screen the user came from, and on back to the dashboard; escape on any
+        screen whose own escape does nothing else (the inventory's clears its filter, a
+        dialog's closes it). The dashboard is where the app starts: escape there stays."""
         if self.current_mode != "dashboard":
-            self.switch_mode(self.previous_mode)
+            self.switch_mode(self.way_back[-1] if self.way_back else "dashboard")
 
     async def action_show(self, mode: str) -> None:
         """Go to `mode` as it was left; its key pressed in it goes back to its own screen (the

@@ -180,6 +180,23 @@ async def test_escape_goes_back_from_every_screen_that_has_no_escape_of_its_own(
         assert app.current_mode == "dashboard"
 
 
+async def test_escape_retraces_the_way_and_always_reaches_the_dashboard(demo_engine):
+    """A trial pressed d, i, g and escape four times: escape swapped between the inventory and
+    the telemetry screen for ever (one mode remembered, not the way back)."""
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for keys, way in (("dig", ["inventory", "dashboard"]), ("digti", ["dashboard"])):
+            await pilot.press(*keys)
+            for mode in way:
+                await pilot.press("escape")
+                await settle(pilot)
+                assert app.current_mode == mode, keys
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.current_mode == "dashboard", keys
+
+
 async def test_the_import_screen_names_its_own_controls_never_cli_options(demo_engine, tmp_path):
     held = next(iter(inventory.cards(demo_engine, "", 1, settings=Config()))).serial
     bad = tmp_path / "bad.csv"
