@@ -103,6 +103,14 @@ def test_bad_values_are_one_sentence_naming_the_field(demo_engine):
         ({"status": "broken"}, "^status 'broken': a status is exactly one of "),  # no synonym
         ({"price": "lots"}, "^price 'lots': not an amount of money"),
         ({"warranty_end": "03/04/2027"}, "^warranty end '03/04/2027': ambiguous date"),
+        (
+            {"warranty_end": "2026-13-01"},
+            r"^warranty end '2026-13-01': there is no month 13; nothing",
+        ),
+        (
+            {"warranty_end": "2027-02-29"},
+            r"^warranty end '2027-02-29': there is no such day \(February 2027 has 28 days\); nothing",
+        ),
         ({"node": "nowhere"}, "^node 'nowhere': no such node"),
         ({"slot": "0000:17:00.0"}, "A slot belongs to one card"),
         ({}, "Say what to change"),

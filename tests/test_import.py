@@ -410,7 +410,7 @@ def test_warranty_months_need_a_purchase_date_and_an_invalid_one_is_its_only_err
     )
     result = load(engine, write(tmp_path, text))
     assert [str(e) for e in result.errors] == [
-        "row 2, column 'purchase_date', value '2024-13-45': no such day",
+        "row 2, column 'purchase_date', value '2024-13-45': there is no month 13",
         "row 3, column 'warranty_months', value '36': "
         "warranty in months needs a purchase date in the same row",
         "row 4, column 'warranty_months', value '36': "
@@ -914,7 +914,7 @@ def test_date_format_decides_ambiguous_dates_and_unambiguous_ones_still_read(
         ("13/04/23", None, "ambiguous date; pass --date-format %d/%m/%y or --date-format %y/%m/%d"),
         ("13/04/2023", "%m/%d/%Y", "no such day (read as %m/%d/%Y)"),
         ("45/13/2024", "%d/%m/%Y", "no such day (read as %d/%m/%Y)"),
-        ("2024-13-45", "%d/%m/%Y", "no such day"),
+        ("2024-13-45", "%d/%m/%Y", "there is no month 13"),
         ("2024.3", "%d/%m/%Y", "not a date in the format %d/%m/%Y"),
         ("1/2/2024 9:30", "%d/%m/%Y", "not a date in the format %d/%m/%Y"),
     ],

@@ -136,13 +136,8 @@ def parse_day(value: str, option: str) -> date:
     if m := _ISO.match(value.strip()):
         try:
             return _ymd(int(m[1]), int(m[2]), int(m[3]))
-        except CellError:
-            raise UserError(
-                f"{option} {value!r}: there is no such day ({calendar.month_name[int(m[2])]} "
-                f"{m[1]} has {calendar.monthrange(int(m[1]), int(m[2]))[1]} days)."
-                if 1 <= int(m[2]) <= 12
-                else f"{option} {value!r}: there is no month {int(m[2])}."
-            ) from None
+        except CellError as exc:
+            raise UserError(f"{option} {value!r}: {exc}.") from None
     raise UserError(
         f"{option} {value!r} is not a date: give YYYY-MM-DD or YYYY/MM/DD (2026-01-31)."
     )
@@ -185,10 +180,19 @@ def _unambiguous(text: str) -> date | None:
 
 
 def _ymd(year: int, month: int, day: int) -> date:
+    """The day, or CellError saying why there is none (every path that reads a year, a month
+    and a day says it the same way: import cells, date options, edits)."""
     try:
         return date(year, month, day)
     except ValueError:
-        raise CellError("no such day") from None
+        if not 1 <= month <= 12:
+            raise CellError(f"there is no month {month}") from None
+        if not 1 <= year <= 9999:
+            raise CellError(f"there is no year {year}") from None
+        days = calendar.monthrange(year, month)[1]
+        raise CellError(
+            f"there is no such day ({calendar.month_name[month]} {year} has {days} days)"
+        ) from None
 
 
 # ---------------------------------------------------------------- money
