@@ -22,6 +22,15 @@ from fleetui.telemetry import health
 T = TypeVar("T")
 
 
+def stamped(service: Callable[..., T], args: tuple, stamps: Engine | None) -> tuple[int | None, T]:
+    """(stamp, service(*args)): the stamp (the audit log's newest event id in `stamps`, for
+    screens.freshness) read just before the service, so a write between the two marks the
+    result stale, never the other way; a busy database as the BUSY UserError."""
+    with busy_as_user_error():
+        stamp = last_event_id(stamps) if stamps is not None else None
+        return stamp, service(*args)
+
+
 class Begun(Generic[T]):
     """A service begun in a thread of its own before the UI is up: the first screen's read,
     while Textual starts (SQLite's scans release Python's lock, so on two cores the two
@@ -36,9 +45,7 @@ class Begun(Generic[T]):
 
     def _run(self, service: Callable[..., T], args: tuple, stamps: Engine | None) -> None:
         try:
-            with busy_as_user_error():
-                stamp = last_event_id(stamps) if stamps is not None else None
-                self._outcome = stamp, service(*args)
+            self._outcome = stamped(service, args, stamps)
         except BaseException as exc:  # raised again where the outcome is taken
             self._error = exc
         finally:

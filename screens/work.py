@@ -13,11 +13,10 @@ from textual.dom import DOMNode
 from textual.worker import Worker, get_current_worker
 
 from fleetui.core.errors import UserError
-from fleetui.db.audit import last_event_id
 from fleetui.screens import freshness
-from fleetui.screens.first_read import Begun
+from fleetui.screens.first_read import Begun, stamped
 from fleetui.screens.messages import FleetChanged
-from fleetui.store import BUSY, busy_as_user_error
+from fleetui.store import BUSY
 
 T = TypeVar("T")
 
@@ -60,9 +59,7 @@ def run_service(
             if isinstance(service, Begun):
                 stamp, result = service.outcome()
             else:
-                with busy_as_user_error():
-                    stamp = last_event_id(stamps) if stamps is not None else None
-                    result = service(*args)
+                stamp, result = stamped(service, args, stamps)
         except UserError as exc:
             message = str(exc)
             if message == BUSY:
