@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer
 
 HELP_ACTION = "help"
@@ -30,6 +31,25 @@ class FleetFooter(Footer):
             if getattr(widget, "action", None) == HELP_ACTION:  # the FooterKey of `?`
                 widget.set_class(True, "-pinned", update=False)
             yield widget
+        self.call_after_refresh(self._fit)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """Show only the keys that fit whole left of the pinned ones: a key cut at the edge
+        showed a bare `g` with no word for what it does (the rest are listed under `?`)."""
+        keys = [w for w in self.children if hasattr(w, "action")]
+        pinned = sum(self._width(k) for k in keys if k.has_class("-pinned"))
+        room, used = self.size.width - pinned, 0
+        for key in keys:
+            if not key.has_class("-pinned"):
+                used += self._width(key)
+                key.display = used <= room
+
+    def _width(self, key: Widget) -> int:
+        """A key's width whether shown or not (a hidden widget has no size)."""
+        return key.get_content_width(self.size, self.app.size) + key.styles.gutter.width
 
     def bindings_changed(self, screen: Screen) -> None:
         """Rebuild the keys only when what they show changed: Textual signals on every change of
