@@ -122,16 +122,22 @@ class TelemetryScreen(Screen):
         from fleetui.telemetry import poller
 
         message = ""
-        registered = poller.registered(self.engine)
-        if self.app.screen is self and registered:
-            result = poller.poll_once(self.engine, now=self.clock(), back_off=back_off)
-            message = result.summary() + (
-                f"; {len(result.failed)} failed: {result.failed[0]}" if result.failed else ""
+        if self.app.screen is not self:  # under a dialog: show what is stored, poll later
+            return *self.read(), message
+        try:  # as `fleetui poll`: with nothing registered, this host's own GPUs through NVML
+            result = (
+                poller.poll_once(self.engine, now=self.clock(), back_off=back_off)
+                if poller.registered(self.engine)
+                else poller.poll_local(self.engine, now=self.clock())
             )
-        elif not registered:
+        except poller.NoLocalGpus:
             message = (
                 "No nodes registered: fleetui nodes add HOST --agent URL, "
                 "or fleetui sources add NAME --prometheus URL"
+            )
+        else:
+            message = result.summary() + (
+                f"; {len(result.failed)} failed: {result.failed[0]}" if result.failed else ""
             )
         return *self.read(), message
 

@@ -218,6 +218,10 @@ def add_nodes_from_csv(engine: Engine, path: str, replace: bool = False) -> int:
     return len(rows)
 
 
+class NoLocalGpus(UserError):
+    """Nothing registered to poll, and this host's GPUs cannot be read (no NVML, no driver)."""
+
+
 def poll_local(engine: Engine, now: datetime | None = None) -> Round:
     """With no nodes registered: this host's GPUs through NVML, stored under its hostname."""
     from fleetui.telemetry import nvml
@@ -225,7 +229,7 @@ def poll_local(engine: Engine, now: datetime | None = None) -> Round:
     now = now or datetime.now(UTC)
     snap = nvml.collect()
     if snap.error:
-        raise UserError(snap.error + "; register nodes with fleetui nodes add.")
+        raise NoLocalGpus(snap.error + "; register nodes with fleetui nodes add.")
     with engine.begin() as conn:
         node_id = conn.execute(
             select(node_t.c.id).where(node_t.c.hostname == snap.hostname)

@@ -56,3 +56,27 @@ async def test_with_nothing_compared_the_empty_discrepancies_do_not_read_as_all_
         assert table.border_title == (
             "Telemetry vs inventory: nothing compared, no node or store answered its last poll"
         )
+
+
+async def test_with_no_node_registered_the_telemetry_screen_reads_this_hosts_gpus(
+    engine, monkeypatch
+):
+    """As `fleetui poll` does: the screen said "No nodes registered" on a GPU host while the
+    CLI read its GPUs; without NVML it still says how to register nodes."""
+    from fleetui.telemetry import nvml
+    from tests.test_poll import _snapshot
+
+    app = FleetApp(engine)
+    async with app.run_test(size=(130, 50)) as pilot:
+        monkeypatch.setattr(nvml, "collect", lambda: nvml.Snapshot("", 0.0, error="NVML absent"))
+        await pilot.press("g")
+        await settle(pilot)
+        status = app.screen.query_one("#telemetry-status").render()
+        assert str(status).startswith("No nodes registered: fleetui nodes add HOST")
+        monkeypatch.setattr(nvml, "collect", _snapshot)
+        await pilot.press("r")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, TelemetryScreen)
+        assert {(g.node, g.serial) for g in screen.state.gpus} >= {("node-a", "S1")}
+        assert "No nodes" not in str(screen.query_one("#telemetry-status").render())
