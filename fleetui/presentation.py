@@ -152,6 +152,12 @@ def event_lines(event: dict[str, Any]) -> list[str]:
 
 
 def _wrapped(text: str, indent: str = "  ") -> list[str]:
+    """`text` wrapped to WIDTH; its own line breaks shown as ⏎, as the TUI shows them (wrapping
+    made them spaces: a note's two lines read as one)."""
     return textwrap.wrap(
-        text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ", break_on_hyphens=False
+        "⏎".join(text.splitlines()),
+        WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent + "  ",
+        break_on_hyphens=False,
     )

@@ -75,6 +75,20 @@ def test_a_cards_history_reads_as_names_and_values(engine, tmp_path):
     )
 
 
+def test_line_breaks_in_a_note_and_a_reason_show_as_the_tui_shows_them(engine, tmp_path):
+    path = tmp_path / "cards.csv"
+    path.write_text(CSV)
+    run_import(engine, str(path), ImportOptions(create_missing=True, config=Config()))
+    plan = edit.plan_edit(engine, ["H-1"], None, {"notes": "fan loud\nRMA 77"}, settings=Config())
+    edit.commit_edit(engine, plan, "seen\r\nby ops")
+    for lines in (cli(engine, "history", "--card", "H-1"), cli(engine, "history")):
+        assert "  why: seen⏎by ops" in lines, lines
+        assert [
+            line for line in lines if "notes: " in line and line.endswith(" fan loud⏎RMA 77")
+        ], lines
+    assert "  notes: none → fan loud⏎RMA 77" in cli(engine, "history", "--card", "H-1")
+
+
 def test_a_field_that_did_not_change_is_not_shown_as_a_change(engine, tmp_path):
     """A move between teams of a card in no project logs project_id None on both sides."""
     path = tmp_path / "cards.csv"
