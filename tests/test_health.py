@@ -24,7 +24,7 @@ from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Status
-from fleetui.db.tables import Card, Event, GpuModel, GpuSample, Node, Project, Team
+from fleetui.db.tables import Card, Event, GpuModel, GpuSample, HealthEvent, Node, Project, Team
 from fleetui.lifecycle import repairs
 from fleetui.telemetry import agent, exporter, health, nvml, poller
 from fleetui.telemetry.xidlog import XidLog, bus_key
@@ -622,12 +622,31 @@ def test_the_exporter_serves_allocation_lifecycle_idle_and_sick_cards(sick_fleet
     assert value("fleetui_cards_sick", team="LLM", action="reset_gpu") == 1
     with sick_fleet.begin() as conn:  # an RMA opened for the Xid 79 card: in hand
         conn.execute(update(Card).where(Card.serial == "S-0").values(status="repair"))
+        node = conn.execute(select(Node.id).where(Node.hostname == "gpu-node-7")).scalar_one()
+        conn.execute(  # and a GPU no card matches, fallen off the bus: `health` lists it
+            insert(HealthEvent).values(
+                node_id=node,
+                pci_bus_id="00000000:F1:00.0",
+                uuid="GPU-unknown",
+                kind="xid",
+                code=79,
+                action="reboot_node",
+                first_seen=NOW,
+                last_seen=NOW,
+            )
+        )
     sick = {
-        dict(labels)["action"]: v
+        labels: v
         for (name, labels), v in _scraped(sick_fleet).items()
         if name == "fleetui_cards_sick"
     }
-    assert sick == {"inspect": 1, "reset_gpu": 1}  # S-0, in repair, is in hand
+    assert sick == {
+        (("action", "inspect"), ("team", "LLM")): 1,
+        (("action", "reset_gpu"), ("team", "LLM")): 1,  # S-0, in repair, is in hand
+        (("action", "reboot_node"), ("team", "(unassigned)")): 1,
+    }
+    listed = health.sick_cards(sick_fleet, Config(), TODAY)  # what `fleetui health` lists
+    assert sum(sick.values()) == len(listed) == 3, "the exporter counts the sick as health does"
 
 
 def test_the_exporters_pflops_carry_no_float_noise(engine):

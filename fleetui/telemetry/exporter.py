@@ -6,6 +6,7 @@ address needs a bearer token file, as the agent does.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -13,19 +14,19 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Engine, and_, func, select
 
 from fleetui.config import Config
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import HELD, IN_HAND, NO_PROJECT, UNASSIGNED, Status
-from fleetui.db.tables import Card, GpuModel, HealthEvent, Project, Team, table_of
+from fleetui.core.vocabulary import HELD, NO_PROJECT, UNASSIGNED, Status
+from fleetui.db.tables import Card, GpuModel, Project, Team, table_of
 from fleetui.lifecycle.rules import past_eol_condition, warranty_condition
 from fleetui.telemetry import health
 from fleetui.telemetry.agent import bearer_matches, is_loopback
 from fleetui.telemetry.reconcile import idle_serials
 
 card_t, model_t, team_t = table_of(Card), table_of(GpuModel), table_of(Team)
-project_t, event_t = table_of(Project), table_of(HealthEvent)
+project_t = table_of(Project)
 COMPUTING = (Status.IN_SERVICE, Status.SPARE)  # cards whose PFLOPS count, as on the dashboard
 PFLOPS_DECIMALS = 5  # the catalogue gives TFLOPS to 0.01; further digits are float noise
 
@@ -82,25 +83,6 @@ class FleetCollector(Collector):
             ).scalars()
             past_eol = per_team(past_eol_condition(self.config, today, list(overrides)))
             idle = per_team(card_t.c.serial.in_(idle_serials()))
-            # each sick card once, by its worst action; none already in hand (health.sick_cards)
-            rank = case({a: i for i, a in enumerate(health.ACTIONS)}, value=event_t.c.action)
-            worst = (
-                select(card_t.c.team_id, func.max(rank).label("rank"))
-                .join(event_t, event_t.c.card_id == card_t.c.id)
-                .where(
-                    event_t.c.active,
-                    event_t.c.action.in_(health.SICK),
-                    card_t.c.status.not_in(IN_HAND),
-                )
-                .group_by(card_t.c.id, card_t.c.team_id)
-                .subquery()
-            )
-            sick = conn.execute(
-                select(worst.c.team_id, worst.c.rank, func.count()).group_by(
-                    worst.c.team_id, worst.c.rank
-                )
-            ).all()
-
         labels = ["team", "project", "model", "status"]
         cards = GaugeMetricFamily("fleetui_cards", "Cards in the inventory.", labels=labels)
         pflops = GaugeMetricFamily(
@@ -139,8 +121,14 @@ class FleetCollector(Collector):
             "worst action NVIDIA gives for it.",
             labels=["team", "action"],
         )
-        for team_id, worst_rank, count in sick:
-            family.add_metric([teams.get(team_id, UNASSIGNED), health.ACTIONS[worst_rank]], count)
+        # as `fleetui health` lists them (one rule): each sick GPU once, by its worst action,
+        # none already in hand; a GPU no card matches is a team's no more than the list's
+        sick = Counter(
+            (card.team or UNASSIGNED, card.action)
+            for card in health.sick_cards(self.engine, self.config, today)
+        )
+        for (team, action), count in sorted(sick.items()):
+            family.add_metric([team, action], count)
         yield family
 
 
