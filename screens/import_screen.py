@@ -175,6 +175,9 @@ class ImportScreen(Screen):
         except UserError as exc:
             self.say(str(exc), "red")
             return
+        for index in list(mapping.headerless):  # as the import will name it, once seen here
+            if any(index < len(cells) and cells[index].strip() for _, cells in preview):
+                mapping.holds_data(index)
         self.query_one("#mapping", DataTable).focus()  # the app's keys work (and show) again
         unused = unused_columns(mapping.unknown, verbose=True) or "Every column is imported"
         self.query_one("#detected", Static).update(
@@ -183,21 +186,22 @@ class ImportScreen(Screen):
         table = self.query_one("#mapping", DataTable)
         table.clear(columns=True)
         table.add_columns("Column", "Field", *(f"row {n}" for n, _ in preview))
-        for index, header in enumerate(source.header):
+        for index, (header, name) in enumerate(zip(source.header, mapping.names, strict=True)):
             field = mapping.fields.get(index, "—")
             values = [cells[index] if index < len(cells) else "" for _, cells in preview]
-            table.add_row(  # keyed by position: a file may repeat a header ("", "notes")
-                header,
+            mapped_as = header if name == header else f"column {index + 1}"  # --map's name
+            table.add_row(
+                name,
                 Text(field, style="bold" if field != "—" else "dim"),
                 *values,
-                key=f"{index}\n{header}",
+                key=f"{index}\n{mapped_as}",  # by position too: the name may repeat
             )
         self.say("Check every row before importing; nothing is written until you import.")
 
     @on(DataTable.RowSelected, "#mapping")
     def remap(self, event: DataTable.RowSelected) -> None:
-        index, _, header = str(event.row_key.value).partition("\n")
-        column = header or f"column {int(index) + 1}"  # --map's name for a column with no header
+        # --map's name for the column: its header, or `column N` for one with none or repeated
+        column = str(event.row_key.value).partition("\n")[2]
 
         def chosen(field: str | None) -> None:
             if field:

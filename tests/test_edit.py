@@ -102,7 +102,15 @@ def test_bad_values_are_one_sentence_naming_the_field(demo_engine):
         ({"status": "melted"}, "^status 'melted': a status is exactly one of in_service, spare, "),
         ({"status": "broken"}, "^status 'broken': a status is exactly one of "),  # no synonym
         ({"price": "lots"}, "^price 'lots': not an amount of money"),
-        ({"warranty_end": "03/04/2027"}, "^warranty end '03/04/2027': ambiguous date"),
+        (
+            {"warranty_end": "03/04/2027"},
+            r"^warranty end '03/04/2027': ambiguous date \(3 April 2027 or 4 March 2027\); "
+            "write it as YYYY-MM-DD; nothing",
+        ),
+        (
+            {"warranty_end": "20261201"},
+            "^warranty end '20261201': not a date \\(use 2023-03-01, 2023/3/1 or 2023年3月1日\\); no",
+        ),
         (
             {"warranty_end": "2026-13-01"},
             r"^warranty end '2026-13-01': there is no month 13; nothing",

@@ -167,7 +167,9 @@ def test_map_names_a_column_by_header_or_position_and_refuses_one_the_file_lacks
     a column with no header could not be mapped at all."""
     path = tmp_path / "gap.csv"
     path.write_text("Serial No,model,,Rack\nS-1,H800 SXM,cracked fan,7\n")
-    with pytest.raises(UserError, match=r"no column 'Serail No' \(.*\); did you mean 'Serial No'\?"):
+    with pytest.raises(
+        UserError, match=r"no column 'Serail No' \(.*\); did you mean 'Serial No'\?"
+    ):
         load(engine, path, overrides={"Serail No": "serial"})
     with pytest.raises(UserError, match=r"no column 'column 5' \(.*for N from 1 to 4\)\.$"):
         load(engine, path, overrides={"column 5": "notes"})
@@ -180,6 +182,44 @@ def test_map_names_a_column_by_header_or_position_and_refuses_one_the_file_lacks
         app, ["--db", str(engine.url), "import", str(path), "--map", "Serail No=serial"]
     )
     assert said.exit_code == 1 and "did you mean 'Serial No'?" in said.stderr, said.output
+
+
+def test_map_reads_a_field_from_one_column_and_its_choice_wins_over_a_header(engine, tmp_path):
+    """A trial's --map choices went unsaid: a second column mapped to the same field was not
+    imported, and a column mapped to serial lost to the file's own serial column."""
+    path = tmp_path / "two.csv"
+    path.write_text("Serial No,model,,,Rack Pos\nS-1,H800 SXM,x,y,R-7\n")
+    for overrides in (
+        {"column 3": "notes", "column 4": "notes"},
+        {"column 4": "notes", "Rack Pos": "notes"},
+    ):
+        with pytest.raises(UserError, match=r"^--map gives notes two columns, '.+' and '.+'; "):
+            load(engine, path, overrides=overrides)
+    result = load(engine, path, overrides={"Rack Pos": "serial", "column 3": "notes"})
+    assert (result.new, result.unknown_columns) == (1, ["Serial No", "column 4 (no header)"])
+    assert stored(engine, "R-7")["notes"] == "x"
+
+
+def test_a_repeated_header_is_named_by_its_place_and_mapped_by_it(engine, tmp_path):
+    path = tmp_path / "twice.csv"
+    path.write_text("serial,model,Team Name,Team Name,\nS-1,H800 SXM,LLM,Search,2026-02-30\n")
+    result = load(engine, path, dry_run=True, create_missing=True)
+    assert result.unknown_columns[0] == "Team Name (column 4)"  # which of the two, said
+    with pytest.raises(UserError, match=r"2 columns 'team name' \(column 3 and column 4\); name"):
+        load(engine, path, overrides={"team name": "notes"})
+    result = load(
+        engine,
+        path,
+        dry_run=True,
+        create_missing=True,
+        overrides={"column 4": "team", "column 5": "warranty_end"},
+    )
+    assert result.mapping["Team Name (column 4)"] == "team"
+    assert result.unknown_columns == ["Team Name (column 3)"]
+    assert [str(e) for e in result.errors] == [
+        "row 2, column 'column 5', value '2026-02-30': "
+        "there is no such day (February 2026 has 28 days)"
+    ]
 
 
 # ---------------------------------------------------------------- .xlsx

@@ -103,9 +103,11 @@ _WORDS = (
 )
 
 
-def parse_date(value: str, date_format: str | None = None) -> date:
+def parse_date(value: str, date_format: str | None = None, *, choosable: bool = True) -> date:
     """A date in an unambiguous form, or in `date_format`, which decides the forms that read
-    two ways (03/04/2023); ISO, 年月日 and the other unambiguous forms are accepted beside it."""
+    two ways (03/04/2023); ISO, 年月日 and the other unambiguous forms are accepted beside it.
+    `choosable`: the caller takes --date-format, which the errors then suggest (an edit has
+    none: its errors ask for YYYY-MM-DD)."""
     text = value.strip()
     if date_format:
         if parsed := _strptime(text, date_format) or _unambiguous(text):
@@ -122,12 +124,18 @@ def parse_date(value: str, date_format: str | None = None) -> date:
             return next(iter(readings.values()))
         if not readings:
             raise CellError("no such day")
+        if not choosable:
+            days = " or ".join(f"{d:%-d %B %Y}" for d in dict.fromkeys(readings.values()))
+            raise CellError(f"ambiguous date ({days}); write it as YYYY-MM-DD")
         raise CellError(
             "ambiguous date; pass " + " or ".join(f"--date-format {f}" for f in readings)
         )
     if parsed := _unambiguous(text):
         return parsed
-    raise CellError("not a date (use 2023-03-01, 2023/3/1, 2023年3月1日 or --date-format)")
+    forms = "2023-03-01, 2023/3/1" + (
+        ", 2023年3月1日 or --date-format" if choosable else " or 2023年3月1日"
+    )
+    raise CellError(f"not a date (use {forms})")
 
 
 def parse_day(value: str, option: str) -> date:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from fleetui.core.errors import UserError
@@ -201,6 +202,7 @@ _WEAK = {normalize(alias): fields for alias, fields in WEAK.items()}
 class Mapping:
     """Column index -> field for the columns that are imported, and what was left out."""
 
+    names: list[str]  # how messages name each column (column_names)
     fields: dict[int, str] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
     # columns with no header: left out too, and named in `unknown` once a row has data in one
@@ -213,6 +215,12 @@ class Mapping:
     def has(self, name: str) -> bool:
         return self.column_of(name) is not None
 
+    def holds_data(self, index: int) -> None:
+        """Column `index` was seen holding data: one with no header is named as not imported."""
+        if index in self.headerless:
+            self.headerless.remove(index)
+            self.unknown.append(f"{self.names[index]} (no header)")
+
     @property
     def serial_column(self) -> int:
         """Every mapping has one: map_columns refuses a header without it."""
@@ -221,17 +229,32 @@ class Mapping:
         return index
 
 
+def column_names(header: list[str]) -> list[str]:
+    """How messages name each column: by its header; `column N` (from 1) when it has none; a
+    header the file repeats with its place too, `Notes (column 4)`, so the two are told apart."""
+    counts = Counter(normalize(h) for h in header)
+    return [
+        f"column {i + 1}" if not h else f"{h} (column {i + 1})" if counts[normalize(h)] > 1 else h
+        for i, h in enumerate(header)
+    ]
+
+
 def map_columns(header: list[str], overrides: dict[str, str] | None = None) -> Mapping:
-    """Map a header row; `overrides` ({column: field or 'ignore'}) come from --map."""
+    """Map a header row; `overrides` ({column: field or 'ignore'}) come from --map. A field
+    chosen there is that column's alone: a header that would have given it is left out."""
     keys = [normalize(raw) for raw in header]
-    chosen = _chosen(header, keys, overrides or {})
-    targets = [chosen.get(i) or _LOOKUP.get(key) for i, key in enumerate(keys)]
+    mapping = Mapping(column_names(header))
+    chosen = _chosen(header, keys, mapping.names, overrides or {})
+    taken = set(chosen.values())
+    targets = [
+        chosen[i] if i in chosen else None if _LOOKUP.get(key) in taken else _LOOKUP.get(key)
+        for i, key in enumerate(keys)
+    ]
     strong = {
         t
         for i, (key, t) in enumerate(zip(keys, targets, strict=True))
         if key not in _WEAK or i in chosen
     }
-    mapping = Mapping()
     seen: dict[str, int] = {}
     for index, (raw, key, target) in enumerate(zip(header, keys, targets, strict=True)):
         if key in _WEAK and index not in chosen and strong.intersection(_WEAK[key]):
@@ -240,7 +263,7 @@ def map_columns(header: list[str], overrides: dict[str, str] | None = None) -> M
             continue
         if target is None or target in seen:
             if raw:
-                mapping.unknown.append(raw)
+                mapping.unknown.append(mapping.names[index])
             elif target is None:
                 mapping.headerless.append(index)
             continue
@@ -254,12 +277,14 @@ def map_columns(header: list[str], overrides: dict[str, str] | None = None) -> M
 _POSITION = re.compile(r"column\s*(\d+)(\s*\(no header\))?", re.IGNORECASE)
 
 
-def _chosen(header: list[str], keys: list[str], overrides: dict[str, str]) -> dict[int, str]:
+def _chosen(
+    header: list[str], keys: list[str], names: list[str], overrides: dict[str, str]
+) -> dict[int, str]:
     """--map's {column: field} as {column index: field}. A column is named by its header (as
-    normalize() compares them; a repeated header names each of its columns) or as `column N`,
-    counting from 1, the only name a column without a header has. A name the file lacks is an
-    error: a typo would map nothing and import the column's values nowhere."""
-    chosen = {}
+    normalize() compares them) or as `column N`, counting from 1, the only name a column
+    without a header has. Refused, so that no column's values go nowhere unsaid: a name the
+    file lacks (a typo), a header the file repeats (which one?), two columns for one field."""
+    chosen: dict[int, str] = {}
     for column, target in overrides.items():
         key = normalize(column)
         found = [i for i, k in enumerate(keys) if k and k == key]
@@ -274,7 +299,20 @@ def _chosen(header: list[str], keys: list[str], overrides: dict[str, str]) -> di
                 f"--map '{column}={target}': the file has no column '{column}' (name a header, or "
                 f"'column N' for N from 1 to {len(header)}){hint}"
             )
-        chosen.update(dict.fromkeys(found, target))
+        if len(found) > 1 and target != IGNORE:
+            places = " and ".join(f"column {i + 1}" for i in found)
+            raise UserError(
+                f"--map '{column}={target}': the file has {len(found)} columns '{column}' "
+                f"({places}); name the one meant as 'column N'."
+            )
+        for index in found:
+            if target != IGNORE and target in chosen.values():
+                other = next(i for i, t in chosen.items() if t == target)
+                raise UserError(
+                    f"--map gives {target} two columns, '{names[other]}' and '{names[index]}'; "
+                    "a field is read from one column."
+                )
+            chosen[index] = target
     return chosen
 
 

@@ -103,7 +103,7 @@ def run_import(
         encoding=source.encoding,
         delimiter=source.delimiter,
         layout=source.layout(),
-        mapping={source.header[i]: f for i, f in mapping.fields.items()},
+        mapping={mapping.names[i]: f for i, f in mapping.fields.items()},
         unknown_columns=mapping.unknown,
         dry_run=options.dry_run,
     )
@@ -195,11 +195,11 @@ def _run(
     quiet = not empty and options.on_existing != "error" and stage.changes_nothing(conn, present)
     if not empty and not quiet:  # an empty inventory has no cards to link to or clash with
         stage.link_existing(conn, present)
-    serial_column = source.header[mapping.serial_column]
+    serial_column = mapping.names[mapping.serial_column]
     uuid_index = mapping.column_of("uuid")
-    uuid_column = source.header[uuid_index] if uuid_index is not None else "uuid"
+    uuid_column = mapping.names[uuid_index] if uuid_index is not None else "uuid"
     tag_index = mapping.column_of("asset_tag")
-    tag_column = source.header[tag_index] if tag_index is not None else None
+    tag_column = mapping.names[tag_index] if tag_index is not None else None
     checks = (
         stage.repeats(conn, "serial", "serial", serial_column)
         if quiet

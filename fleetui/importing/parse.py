@@ -59,7 +59,6 @@ class ChunkParser:
         self, names: Names, source: CsvSource | XlsxSource, mapping: Mapping, options
     ) -> None:
         self.names, self.options = names, options
-        self.header = source.header
         self.width = len(source.header)
         self.needed = max((i + 1 for i, h in enumerate(source.header) if h), default=0)
         self.source = source
@@ -105,7 +104,7 @@ class ChunkParser:
 
     def header_of(self, name: str) -> str:
         index = self.columns.get(name)
-        return self.header[index] if index is not None else f"--{name}"
+        return self.mapping.names[index] if index is not None else f"--{name}"
 
     # ------------------------------------------------------------ a chunk
 
@@ -138,8 +137,7 @@ class ChunkParser:
             rows[i] = [""] * len(rows[i])
         columns = list(zip(*rows, strict=False)) if width else []
         for i in [i for i in self.mapping.headerless if any(columns[i])]:
-            self.mapping.headerless.remove(i)
-            self.mapping.unknown.append(f"column {i + 1} (no header)")
+            self.mapping.holds_data(i)
         empty = ("",) * len(rows)
         raw = {name: columns[i] for name, i in self.columns.items()} | {"": empty}
         col = lambda name: raw.get(name, empty)  # noqa: E731
@@ -265,7 +263,7 @@ class ChunkParser:
 
     def _column(self, index: int) -> str:
         """The header of the cell at `index`, or its place past the header's last."""
-        return self.header[index] if index < self.width else f"column {index + 1}"
+        return self.mapping.names[index] if index < self.width else f"column {index + 1}"
 
     def _settled(self) -> None:
         """The teams and projects created so far go into the memos as their ids, and out of

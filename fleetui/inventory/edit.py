@@ -201,7 +201,7 @@ def _field(conn: Connection, name: str, text: str) -> dict[str, Any]:
         minor, currency = parse_money(text)
         return {"price_minor": minor} | ({"currency": currency} if currency else {})
     if name == "warranty_end":
-        return {"warranty_end": parse_date(text)}
+        return {"warranty_end": parse_date(text, choosable=False)}
     return {"service_life_years": parse_years(text)}
 
 

@@ -24,7 +24,7 @@ from fleetui.telemetry import poller
 from tests.loopback import dead_url, serving
 from tests.tui.test_plain_output import shown
 from tests.tui.test_snapshots import dcgm_page
-from tests.tui.test_work import opened, settle
+from tests.tui.test_work import import_screen_with, opened, settle
 
 
 def test_a_chart_ordered_largest_first_says_so_and_breaks_ties_by_label():
@@ -195,6 +195,25 @@ async def test_escape_retraces_the_way_and_always_reaches_the_dashboard(demo_eng
             await pilot.press("escape")
             await settle(pilot)
             assert app.current_mode == "dashboard", keys
+
+
+async def test_the_import_screen_names_a_headerless_column_with_data_as_not_imported(
+    engine, tmp_path
+):
+    """It said "Every column is imported" while the CLI named the column as not imported; the
+    column had a blank name in its table."""
+    path = tmp_path / "gap.csv"
+    path.write_text("serial,model,,notes,notes\nS-1,H800 SXM,rack 7,a,b\n", "utf-8")
+    app = FleetApp(engine)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        screen = await import_screen_with(pilot, path)
+        await settle(pilot)
+        said = str(screen.query_one("#detected", Static).render())
+        assert "2 other columns not imported: notes (column 5), column 3 (no header)" in said, said
+        table = screen.query_one("#mapping", DataTable)
+        names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert names == ["serial", "model", "column 3", "notes (column 4)", "notes (column 5)"]
 
 
 async def test_the_import_screen_names_its_own_controls_never_cli_options(demo_engine, tmp_path):
