@@ -69,6 +69,17 @@ def test_a_writing_command_creates_the_database_and_says_so(tmp_path):
     assert target.exists()
 
 
+def test_a_dry_run_import_into_a_new_path_checks_the_file_and_leaves_no_database(tmp_path):
+    """It "does everything but write", yet left the database it created behind."""
+    cards = tmp_path / "cards.csv"
+    cards.write_text("serial,model\nS-1,H800 SXM\n")
+    target = tmp_path / "fleet.db"
+    result = CliRunner().invoke(app, ["--db", str(target), "import", str(cards), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "1 new" in result.output and "Created" not in result.output
+    assert sorted(tmp_path.iterdir()) == [cards]
+
+
 def test_the_tui_on_a_fresh_machine_says_how_to_start():
     """In a real terminal (a pseudo-terminal), with no --db and no $FLEETUI_DB: the default
     database does not exist, so the TUI does not open an empty fleet."""

@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import date
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
@@ -16,7 +16,10 @@ from fleetui.core.errors import Interrupted, UserError
 if TYPE_CHECKING:
     # typer (0.2x) types its groups' methods against its private, vendored click, whose
     # Context and Command have no public name; only the type checker imports them.
+    from pathlib import Path
+
     from rich.console import Console
+    from sqlalchemy import Engine
     from typer._click import Context
 
     from fleetui.app import FleetApp
@@ -131,10 +134,10 @@ def _settle_created(ctx: Context, keep: bool) -> str | None:
     created = (ctx.find_root().obj or {}).pop("created", None)
     if created is None:
         return None
-    if keep:
+    engine, path, announce, dry_run = created
+    if keep and not dry_run:
         _announce()
         return None
-    engine, path, announce = created
     announced = announce and not _pending
     _pending.clear()
     engine.dispose()
@@ -220,10 +223,22 @@ CREATING = frozenset(
 )
 
 
-def open_db(ctx: typer.Context, db: str | None = None, *, fills: bool = False):
+class Created(NamedTuple):
+    """A database file this command created: removed if it fails (or was a dry run)."""
+
+    engine: Engine
+    path: Path
+    announce: bool  # its creation is said (not for a demo or a restore, which fill it)
+    dry_run: bool = False
+
+
+def open_db(
+    ctx: typer.Context, db: str | None = None, *, fills: bool = False, dry_run: bool = False
+):
     """open_fleet, saying so (before the command's first output, see _pending) when that creates
     a new, empty database file, unless the command `fills` it whole (restore); only the
-    CREATING commands create one."""
+    CREATING commands create one. A `dry_run` works in the database it creates and leaves no
+    file behind, as it writes nothing."""
     from fleetui.db.engine import sqlite_path
     from fleetui.store import database_url, open_fleet
 
@@ -234,9 +249,9 @@ def open_db(ctx: typer.Context, db: str | None = None, *, fills: bool = False):
     if is_new and _command(ctx) not in CREATING:
         raise UserError(no_database(path))
     engine = open_fleet(target)
-    if is_new:  # removed when the command fails (Group)
-        ctx.find_root().obj["created"] = (engine, path, not fills)
-        if not fills:
+    if is_new and path is not None:  # removed when the command fails (Group)
+        ctx.find_root().obj["created"] = Created(engine, path, not (fills or dry_run), dry_run)
+        if not (fills or dry_run):
             _pending[:] = [f"Created a new, empty fleet database at {path}."]
     return engine
 

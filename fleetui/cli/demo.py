@@ -8,7 +8,7 @@ import typer
 from sqlalchemy import Engine
 
 from fleetui.admin import demo
-from fleetui.cli.base import app, db_target, err, launch, need_terminal, settings
+from fleetui.cli.base import Created, app, db_target, err, launch, need_terminal, settings
 from fleetui.core import units
 from fleetui.db.engine import demo_path, redact, sqlite_path
 from fleetui.store import database_url
@@ -32,8 +32,10 @@ def demo_cmd(
     is_new = path is not None and not path.exists()
 
     def opened(engine: Engine) -> None:
-        if is_new:  # removed if the build fails or is interrupted (Group); a demo is not "empty"
-            ctx.find_root().obj["created"] = (engine, path, False)
+        if (
+            is_new and path is not None
+        ):  # removed if the build fails or is interrupted (Group); a demo is not "empty"
+            ctx.find_root().obj["created"] = Created(engine, path, announce=False)
 
     if cards >= 50_000:
         from rich.progress import Progress

@@ -82,7 +82,10 @@ def import_cmd(
     )
     try:
         result = _with_progress(
-            "Importing", lambda progress: run_import(lambda: open_db(ctx), file, options, progress)
+            "Importing",
+            lambda progress: run_import(
+                lambda: open_db(ctx, dry_run=dry_run), file, options, progress
+            ),
         )
     except KeyboardInterrupt:
         raise Interrupted("Interrupted; nothing was imported.") from None
