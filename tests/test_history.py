@@ -89,6 +89,20 @@ def test_line_breaks_in_a_note_and_a_reason_show_as_the_tui_shows_them(engine, t
     assert "  notes: none → fan loud⏎RMA 77" in cli(engine, "history", "--card", "H-1")
 
 
+def test_history_with_nothing_to_show_says_so(engine, tmp_path):
+    """`history --since 2030-01-01` printed nothing at all: a hang, a broken log, or none?"""
+    path = tmp_path / "cards.csv"
+    path.write_text(CSV)
+    run_import(engine, str(path), ImportOptions(create_missing=True, config=Config()))
+    result = CliRunner().invoke(app, ["--db", url_of(engine), "history", "--since", "2030-01-01"])
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == "No batches since 2030-01-01.\n"
+    result = CliRunner().invoke(app, ["--db", url_of(engine), "history", "--team", "Ads"])
+    assert result.stderr == "No batches for team Ads.\n"  # an import moves no card in or out
+    result = CliRunner().invoke(app, ["--db", url_of(engine), "history"])
+    assert "  import  1 card" in result.stdout and not result.stderr
+
+
 def test_a_field_that_did_not_change_is_not_shown_as_a_change(engine, tmp_path):
     """A move between teams of a card in no project logs project_id None on both sides."""
     path = tmp_path / "cards.csv"

@@ -11,6 +11,7 @@ from fleetui.cli.base import (
     JsonOption,
     app,
     confirm,
+    err,
     open_db,
     out,
     print_json,
@@ -303,6 +304,16 @@ def history_cmd(
     if as_json:
         print_json([b.as_dict() for b in found])
         return
+    if not found:  # a sentence, not a blank screen that could be a hang or a broken log
+        filters = [f"{k} {v}" for k, v in (("team", team), ("project", project)) if v]
+        err.print(
+            "No batches"
+            + (f" since {since}" if since else "")
+            + (f" for {' and '.join(filters)}" if filters else "")
+            + ".",
+            highlight=False,
+            markup=False,
+        )
     _print_lines(batch_lines(b) for b in found)
 
 
