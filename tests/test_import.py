@@ -915,6 +915,12 @@ def test_date_format_decides_ambiguous_dates_and_unambiguous_ones_still_read(
         ("13/04/2023", "%m/%d/%Y", "no such day (read as %m/%d/%Y)"),
         ("45/13/2024", "%d/%m/%Y", "no such day (read as %d/%m/%Y)"),
         ("2024-13-45", "%d/%m/%Y", "there is no month 13"),
+        (
+            "31/11/2026",
+            None,
+            "no such day either way: day first, there is no such day (November 2026 has 30 "
+            "days); month first, there is no month 31",
+        ),
         ("2024.3", "%d/%m/%Y", "not a date in the format %d/%m/%Y"),
         ("1/2/2024 9:30", "%d/%m/%Y", "not a date in the format %d/%m/%Y"),
     ],

@@ -122,8 +122,13 @@ def parse_date(value: str, date_format: str | None = None, *, choosable: bool = 
         readings = {f: d for f in formats if (d := _strptime(text, f))}
         if len(set(readings.values())) == 1:
             return next(iter(readings.values()))
-        if not readings:
-            raise CellError("no such day")
+        if not readings:  # say why, each way it reads (31/11/2026: November has 30 days)
+            year = int(m[4]) if y == "%Y" else datetime.strptime(m[4], "%y").year
+            first, second = int(m[1]), int(m[3])
+            raise CellError(
+                f"no such day either way: day first, {_why_not(year, second, first)}; "
+                f"month first, {_why_not(year, first, second)}"
+            )
         if not choosable:
             days = " or ".join(f"{d:%-d %B %Y}" for d in dict.fromkeys(readings.values()))
             raise CellError(f"ambiguous date ({days}); write it as YYYY-MM-DD")
@@ -185,6 +190,15 @@ def _unambiguous(text: str) -> date | None:
         if parsed := _strptime(spaced, fmt):
             return parsed
     return None
+
+
+def _why_not(year: int, month: int, day: int) -> str:
+    """Why there is no such day, for a year, month and day that make none."""
+    try:
+        _ymd(year, month, day)
+    except CellError as exc:
+        return str(exc)
+    raise AssertionError(f"{year}-{month}-{day} is a day")
 
 
 def _ymd(year: int, month: int, day: int) -> date:
