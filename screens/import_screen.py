@@ -204,8 +204,9 @@ class ImportScreen(Screen):
         column = str(event.row_key.value).partition("\n")[2]
 
         def chosen(field: str | None) -> None:
-            if field:
-                self.overrides[column] = field
+            if field:  # a field is read from one column: one chosen before for it gives it up
+                kept = {c: f for c, f in self.overrides.items() if f != field or f == IGNORE}
+                self.overrides = kept | {column: field}
                 self.inspect()
 
         self.app.push_screen(FieldPicker(column), chosen)

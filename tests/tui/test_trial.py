@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from textual.widgets import DataTable, Input, Select, Static
+from textual.widgets import DataTable, Input, OptionList, Select, Static
 
 from fleetui.allocation.undo import undo
 from fleetui.app import FleetApp
@@ -22,7 +22,7 @@ from fleetui.screens.lifecycle import BAR_WIDTH, Bars, LifecycleScreen
 from fleetui.screens.telemetry import TelemetryScreen
 from fleetui.telemetry import poller
 from tests.loopback import dead_url, serving
-from tests.tui.test_plain_output import shown
+from tests.tui.test_plain_output import picked, shown
 from tests.tui.test_snapshots import dcgm_page
 from tests.tui.test_work import import_screen_with, opened, settle
 
@@ -214,6 +214,25 @@ async def test_the_import_screen_names_a_headerless_column_with_data_as_not_impo
         table = screen.query_one("#mapping", DataTable)
         names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert names == ["serial", "model", "column 3", "notes (column 4)", "notes (column 5)"]
+
+        async def pick(row: int, field: str) -> None:  # enter on the column, then the field
+            await picked(pilot, table, row)
+            fields = app.screen.query_one("#fields", OptionList)
+            fields.highlighted = next(
+                i
+                for i in range(fields.option_count)
+                if str(fields.get_option_at_index(i).prompt) == field
+            )
+            await pilot.press("enter")
+            await settle(pilot)
+
+        await pick(2, "notes")  # the headerless column's data as notes...
+        await pick(4, "supplier")  # ...and the repeated header's second column as supplier
+        fields = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert fields == ["serial", "model", "notes", "—", "supplier"]
+        await pick(3, "notes")  # notes again, for another column: it moves there
+        fields = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert fields == ["serial", "model", "—", "notes", "supplier"]
 
 
 async def test_the_import_screen_names_its_own_controls_never_cli_options(demo_engine, tmp_path):
