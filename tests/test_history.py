@@ -101,6 +101,16 @@ def test_history_with_nothing_to_show_says_so(engine, tmp_path):
     assert result.stderr == "No batches for team Ads.\n"  # an import moves no card in or out
     result = CliRunner().invoke(app, ["--db", url_of(engine), "history"])
     assert "  import  1 card" in result.stdout and not result.stderr
+    # a card's events from a date on: --since was ignored with --card
+    card = ["--db", url_of(engine), "history", "--card", "H-1"]
+    result = CliRunner().invoke(app, [*card, "--since", "2030-01-01"])
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == "No events of H-1 since 2030-01-01.\n"
+    today = datetime.now(UTC).date().isoformat()
+    result = CliRunner().invoke(app, [*card, "--since", today])
+    assert "import.create" in result.stdout
+    result = CliRunner().invoke(app, [*card, "--team", "Ads"])
+    assert result.exit_code == 1 and "give one or the other" in result.stderr
 
 
 def test_a_field_that_did_not_change_is_not_shown_as_a_change(engine, tmp_path):

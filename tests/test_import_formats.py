@@ -20,7 +20,7 @@ from fleetui.config import Config
 from fleetui.config import load as read_settings
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card
-from fleetui.importing.columns import map_columns
+from fleetui.importing.columns import map_columns, parse_overrides
 from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
@@ -178,6 +178,8 @@ def test_map_names_a_column_by_header_or_position_and_refuses_one_the_file_lacks
     result = load(engine, path, overrides={"column 3": "notes", "rack": "ignore"})
     assert (result.new, result.unknown_columns) == (1, [])
     assert stored(engine, "S-1")["notes"] == "cracked fan"
+    with pytest.raises(UserError, match=r"^--map gives 'Rack' two fields, notes and supplier; "):
+        parse_overrides(["Rack=notes", "Rack=supplier"])
     said = runner.invoke(
         app, ["--db", str(engine.url), "import", str(path), "--map", "Serail No=serial"]
     )

@@ -292,29 +292,35 @@ def history_cmd(
     from fleetui.allocation import history
     from fleetui.inventory.events import card_events
 
+    if card and (team or project):
+        raise UserError(
+            "--card lists one card's events; --team and --project choose batches: give one or "
+            "the other."
+        )
     engine = open_db(ctx)
+    start = history.parse_since(since, "--since")
     if card:
-        events = card_events(engine, card)
+        events = [e for e in card_events(engine, card) if start is None or e["at"] >= start]
         if as_json:
             print_json(events)
             return
+        _say_none(events, "events of " + card, since)
         _print_lines(event_lines(e) for e in events)
         return
     found = history.batches(engine, team, project, since, limit)
     if as_json:
         print_json([b.as_dict() for b in found])
         return
-    if not found:  # a sentence, not a blank screen that could be a hang or a broken log
-        filters = [f"{k} {v}" for k, v in (("team", team), ("project", project)) if v]
-        err.print(
-            "No batches"
-            + (f" since {since}" if since else "")
-            + (f" for {' and '.join(filters)}" if filters else "")
-            + ".",
-            highlight=False,
-            markup=False,
-        )
+    filters = [f"{k} {v}" for k, v in (("team", team), ("project", project)) if v]
+    _say_none(found, "batches" + (f" for {' and '.join(filters)}" if filters else ""), since)
     _print_lines(batch_lines(b) for b in found)
+
+
+def _say_none(found: list, what: str, since: str | None) -> None:
+    """A sentence where nothing is found, not a blank screen (a hang? a broken log?)."""
+    if not found:
+        said = f"No {what}" + (f" since {since}" if since else "") + "."
+        err.print(said, highlight=False, markup=False)
 
 
 def _print_lines(entries) -> None:

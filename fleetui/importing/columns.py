@@ -328,6 +328,11 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
             close = difflib.get_close_matches(target, FIELDS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; fields: {', '.join(FIELDS)}."
             raise UserError(f"--map {pair!r}: unknown field '{target}'{hint}")
+        if result.get(column.strip(), target) != target:
+            raise UserError(
+                f"--map gives '{column.strip()}' two fields, {result[column.strip()]} and "
+                f"{target}; a column is read as one field."
+            )
         result[column.strip()] = target
     return result
 
