@@ -161,6 +161,7 @@ class ImportScreen(Screen):
     @on(Button.Pressed, "#open")
     def open_file(self) -> None:
         self.overrides = {}
+        self.query_one("#mapping", DataTable).move_cursor(row=0)  # a new file: its first column
         self.inspect()
 
     def inspect(self) -> None:
@@ -184,6 +185,7 @@ class ImportScreen(Screen):
             f"{source.path.name}: {source.layout()}. {unused}."
         )
         table = self.query_one("#mapping", DataTable)
+        row = table.cursor_row  # kept: the column just mapped stays highlighted
         table.clear(columns=True)
         table.add_columns("Column", "Field", *(f"row {n}" for n, _ in preview))
         for index, (header, name) in enumerate(zip(source.header, mapping.names, strict=True)):
@@ -196,6 +198,7 @@ class ImportScreen(Screen):
                 *values,
                 key=f"{index}\n{mapped_as}",  # by position too: the name may repeat
             )
+        table.move_cursor(row=row)
         self.say("Check every row before importing; nothing is written until you import.")
 
     @on(DataTable.RowSelected, "#mapping")

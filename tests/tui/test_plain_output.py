@@ -92,22 +92,28 @@ async def picked(pilot, mapping: DataTable, row: int) -> str:
 
 
 @pytest.mark.parametrize(
-    "text, headers, row",
+    "text, headers, row, unused, named",
     [
         (
             "serial,model,[b]price[/b],price [us],[/x]\nS-1,H100 SXM,1,2,3\n",
             ["serial", "model", "[b]price[/b]", "price [us]", "[/x]"],
             4,
+            "[b]price[/b]",
+            "[/x]",
         ),
         (  # spreadsheets export trailing empty columns and repeated headers: rows keyed by
-            # their header, the second of a name stopped the app
+            # their header, the second of a name stopped the app; each is named by its place
             "serial,model,notes,notes,,\nS-1,H100 SXM,a,b,,\n",
-            ["serial", "model", "notes", "notes", "", ""],
+            ["serial", "model", "notes (column 3)", "notes (column 4)", "column 5", "column 6"],
             3,
+            "notes (column 4)",
+            "column 4",
         ),
     ],
 )
-async def test_import_screen_shows_each_column_as_written(engine, tmp_path, text, headers, row):
+async def test_import_screen_shows_each_column_as_written(
+    engine, tmp_path, text, headers, row, unused, named
+):
     path = tmp_path / "sheet.csv"
     path.write_text(text, "utf-8")
     app = FleetApp(engine)
@@ -118,8 +124,8 @@ async def test_import_screen_shows_each_column_as_written(engine, tmp_path, text
         assert [str(mapping.get_row_at(i)[0]) for i in range(mapping.row_count)] == headers
         painted = shown(mapping)
         assert all(h in painted for h in headers)
-        assert headers[2] in shown(screen.query_one("#detected", Static))
-        assert f"Column '{headers[row]}' is…" in await picked(pilot, mapping, row)
+        assert unused in shown(screen.query_one("#detected", Static))
+        assert f"Column '{named}' is…" in await picked(pilot, mapping, row)
 
 
 def test_screens_put_text_on_screen_only_through_plain_widgets():

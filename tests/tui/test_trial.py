@@ -228,6 +228,7 @@ async def test_the_import_screen_names_a_headerless_column_with_data_as_not_impo
 
         await pick(2, "notes")  # the headerless column's data as notes...
         await pick(4, "supplier")  # ...and the repeated header's second column as supplier
+        assert table.cursor_row == 4  # still on the column just mapped
         fields = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
         assert fields == ["serial", "model", "notes", "—", "supplier"]
         await pick(3, "notes")  # notes again, for another column: it moves there
