@@ -207,6 +207,10 @@ def test_a_repeated_header_is_named_by_its_place_and_mapped_by_it(engine, tmp_pa
     path.write_text("serial,model,Team Name,Team Name,\nS-1,H800 SXM,LLM,Search,2026-02-30\n")
     result = load(engine, path, dry_run=True, create_missing=True)
     assert result.unknown_columns[0] == "Team Name (column 4)"  # which of the two, said
+    serials = tmp_path / "serials.csv"
+    serials.write_text("Serial No,model,Serial No\nS-1,H800 SXM,S-1\n")
+    with pytest.raises(UserError, match=r"pass --map 'column 1=serial'\.$"):  # as --map names it
+        load(engine, serials, overrides={"Serial No": "ignore"})
     with pytest.raises(UserError, match=r"2 columns 'team name' \(column 3 and column 4\); name"):
         load(engine, path, overrides={"team name": "notes"})
     result = load(

@@ -339,12 +339,13 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
 
 def _missing_serial(header: list[str]) -> str:
     known = list(_LOOKUP)
-    for raw in header:
+    for index, (raw, name) in enumerate(zip(header, column_names(header), strict=True)):
         close = difflib.get_close_matches(normalize(raw), known, n=1, cutoff=0.75)
         if close and _LOOKUP[close[0]] == "serial":
+            mapped_as = raw if name == raw else f"column {index + 1}"  # as --map names it
             return (
-                f"No serial column: did you mean '{raw}' as serial? "
-                f"Rename it or pass --map '{raw}=serial'."
+                f"No serial column: did you mean '{name}' as serial? "
+                f"Rename it or pass --map '{mapped_as}=serial'."
             )
     return (
         "No serial column; name one 'serial' (or 序列号, Serial Number, ...) or pass "
