@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 
 # fleetui's own export headers, in export order
@@ -302,7 +303,8 @@ def _chosen(
         if len(found) > 1 and target != IGNORE:
             places = " and ".join(f"column {i + 1}" for i in found)
             raise UserError(
-                f"--map '{column}={target}': the file has {len(found)} columns '{column}' "
+                f"--map '{column}={target}': the file has {units.counted(len(found), 'column')} "
+                f"'{column}' "
                 f"({places}); name the one meant as 'column N'."
             )
         for index in found:
@@ -318,7 +320,7 @@ def _chosen(
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
     """--map 'Asset Tag=serial' values into {column: field}; UserError on a bad one."""
-    result = {}
+    result: dict[str, str] = {}
     for pair in pairs:
         column, sep, target = pair.rpartition("=")
         target = target.strip().lower()
