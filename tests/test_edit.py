@@ -109,7 +109,8 @@ def test_bad_values_are_one_sentence_naming_the_field(demo_engine):
         ),
         (
             {"warranty_end": "20261201"},
-            "^warranty end '20261201': not a date \\(use 2023-03-01, 2023/3/1 or 2023年3月1日\\); no",
+            "^warranty end '20261201': not a date "
+            "\\(use 2023-03-01, 2023/3/1 or 2023年3月1日\\); nothing",
         ),
         (
             {"warranty_end": "2026-13-01"},
@@ -117,7 +118,8 @@ def test_bad_values_are_one_sentence_naming_the_field(demo_engine):
         ),
         (
             {"warranty_end": "2027-02-29"},
-            r"^warranty end '2027-02-29': there is no such day \(February 2027 has 28 days\); nothing",
+            r"^warranty end '2027-02-29': there is no such day "
+            r"\(February 2027 has 28 days\); nothing",
         ),
         ({"node": "nowhere"}, "^node 'nowhere': no such node"),
         ({"slot": "0000:17:00.0"}, "A slot belongs to one card"),
