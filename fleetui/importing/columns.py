@@ -12,6 +12,7 @@ files, which carry their model as `Model`/`Model Number` or `part_id`.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import re
 from collections import Counter
@@ -205,7 +206,8 @@ class Mapping:
 
     names: list[str]  # how messages name each column (column_names)
     fields: dict[int, str] = field(default_factory=dict)
-    unknown: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # the columns not imported, in file order
+    unknown_at: list[int] = field(default_factory=list)  # their places
     # columns with no header: left out too, and named in `unknown` once a row has data in one
     # (spreadsheets export empty trailing columns, which are not worth a word)
     headerless: list[int] = field(default_factory=list)
@@ -220,7 +222,12 @@ class Mapping:
         """Column `index` was seen holding data: one with no header is named as not imported."""
         if index in self.headerless:
             self.headerless.remove(index)
-            self.unknown.append(f"{self.names[index]} (no header)")
+            self.leave_out(index, f"{self.names[index]} (no header)")
+
+    def leave_out(self, index: int, name: str) -> None:
+        at = bisect.bisect(self.unknown_at, index)
+        self.unknown_at.insert(at, index)
+        self.unknown.insert(at, name)
 
     @property
     def serial_column(self) -> int:
@@ -264,7 +271,7 @@ def map_columns(header: list[str], overrides: dict[str, str] | None = None) -> M
             continue
         if target is None or target in seen:
             if raw:
-                mapping.unknown.append(mapping.names[index])
+                mapping.leave_out(index, mapping.names[index])
             elif target is None:
                 mapping.headerless.append(index)
             continue

@@ -210,7 +210,7 @@ async def test_the_import_screen_names_a_headerless_column_with_data_as_not_impo
         screen = await import_screen_with(pilot, path)
         await settle(pilot)
         said = str(screen.query_one("#detected", Static).render())
-        assert "2 other columns not imported: notes (column 5), column 3 (no header)" in said, said
+        assert "2 other columns not imported: column 3 (no header), notes (column 5)" in said, said
         table = screen.query_one("#mapping", DataTable)
         names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert names == ["serial", "model", "column 3", "notes (column 4)", "notes (column 5)"]
