@@ -253,7 +253,7 @@ def map_columns(header: list[str], overrides: dict[str, str] | None = None) -> M
     keys = [normalize(raw) for raw in header]
     mapping = Mapping(column_names(header))
     chosen = _chosen(header, keys, mapping.names, overrides or {})
-    taken = set(chosen.values())
+    taken = set(chosen.values()) - {IGNORE}
     targets = [
         chosen[i] if i in chosen else None if _LOOKUP.get(key) in taken else _LOOKUP.get(key)
         for i, key in enumerate(keys)
@@ -311,8 +311,7 @@ def _chosen(
             places = " and ".join(f"column {i + 1}" for i in found)
             raise UserError(
                 f"--map '{column}={target}': the file has {units.counted(len(found), 'column')} "
-                f"'{column}' "
-                f"({places}); name the one meant as 'column N'."
+                f"'{column}' ({places}); name the one meant as 'column N'."
             )
         for index in found:
             if target != IGNORE and target in chosen.values():
