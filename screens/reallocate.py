@@ -66,7 +66,9 @@ class ReallocateModal(PreviewDialog):
                 with Horizontal(classes="row"):
                     yield InOrderInput(placeholder="how many: 16, or 2 PFLOPS", id="amount")
                     yield InOrderInput(placeholder="models: H800,A800 (optional)", id="models")
-                yield Select(team_options, prompt="from team (optional)", id="from_team")
+                with Horizontal(classes="row"):
+                    yield Select(team_options, prompt="from team (optional)", id="from_team")
+                    yield Select([], prompt="from project (optional)", id="from_project")
             with Horizontal(classes="row"):
                 yield Select(team_options, prompt="to team", id="to_team")
                 yield Select([], prompt="to project", id="to_project")
@@ -77,17 +79,19 @@ class ReallocateModal(PreviewDialog):
                 yield Button("Cancel", id="cancel")
             yield PlainStatic("", id="plan")
 
-    @on(Select.Changed, "#to_team")
+    @on(Select.Changed, "#to_team, #from_team")
     def team_chosen(self, event: Select.Changed) -> None:
+        """The chosen team's projects, and "(no project)": its cards in none of them."""
         projects = [] if event.select.is_blank() else self.directory.get(str(event.value), [])
-        picker = self.query_one("#to_project", Select)
+        side = "to" if event.select.id == "to_team" else "from"
+        picker = self.query_one(f"#{side}_project", Select)
         picker.set_options(
             [(teams.NO_PROJECT, teams.NO_PROJECT), *((plain(p), p) for p in projects)]
         )
         self.forget_plan()
 
     @on(Input.Changed)
-    @on(Select.Changed, "#to_project, #from_team")
+    @on(Select.Changed, "#to_project, #from_project")
     def forget_plan(self) -> None:
         self.plan = None
         self.query_one("#move", Button).disabled = True
@@ -99,6 +103,12 @@ class ReallocateModal(PreviewDialog):
     def _value(self, selector: str) -> str | None:
         select = self.query_one(selector, Select)  # Select.BLANK changed meaning in Textual 1
         return None if select.is_blank() or select.value == teams.NO_PROJECT else str(select.value)
+
+    def _from_project(self) -> str | None:
+        """The project to take from: its name, NO_PROJECT for the team's cards in none (as
+        --from-project takes it), None for any of the team's cards."""
+        select = self.query_one("#from_project", Select)
+        return None if select.is_blank() else str(select.value)
 
     @on(Button.Pressed, "#preview")
     def preview(self) -> None:
@@ -121,6 +131,7 @@ class ReallocateModal(PreviewDialog):
                 self.query_one("#amount", Input).value,
                 self.query_one("#models", Input).value,
                 self._value("#from_team"),
+                self._from_project(),
             )
         run_service(
             self,
@@ -138,6 +149,7 @@ class ReallocateModal(PreviewDialog):
         amount: str,
         models: str,
         from_team: str | None,
+        from_project: str | None,
     ) -> plans.Plan:
         """The plan for a request typed in the form (read on the UI thread, parsed here)."""
         count, pflops = _amount(amount)
@@ -150,6 +162,7 @@ class ReallocateModal(PreviewDialog):
             pflops,
             wanted or None,
             from_team,
+            from_project,
             today=self.today(),
             settings=self.settings,
         )

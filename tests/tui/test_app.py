@@ -604,6 +604,46 @@ async def test_request_cards_by_count_from_a_key_and_the_palette(demo_engine):
     assert after["LLM"] == before["LLM"] - 8
 
 
+async def test_request_cards_from_one_project_of_a_team(demo_engine):
+    """ "Take 16 cards from Ads' ranking project": the CLI's --from-project, which the Request
+    dialog lacked (it took from any of the team's projects)."""
+    from textual.widgets import Button, Select
+
+    from fleetui.allocation import teams
+    from fleetui.inventory.query import quote
+    from fleetui.screens.reallocate import ReallocateModal
+
+    project = teams.directory(demo_engine)["LLM"][-1]
+
+    def held(query: str) -> int:
+        return inventory.count(demo_engine, query + " status:in_service,spare", settings=Config())
+
+    source, others = f"team=LLM project={quote(project)}", "team=LLM"
+    before = held(source), held(others)
+    app = FleetApp(demo_engine, today=lambda: date(2026, 11, 1))
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ReallocateModal)
+        modal.query_one("#amount", Input).value = "4"
+        modal.query_one("#from_team", Select).value = "LLM"
+        await pilot.pause()  # the team's projects are offered
+        modal.query_one("#from_project", Select).value = project
+        modal.query_one("#to_team", Select).value = "Search"
+        await pilot.pause()
+        modal.query_one("#reason", Input).value = "ranking needs them"
+        modal.query_one("#preview", Button).press()
+        await pilot.pause()
+        await settle(pilot)
+        modal.query_one("#move", Button).press()
+        await pilot.pause()
+        await settle(pilot)
+        assert not isinstance(app.screen, ReallocateModal)
+    assert (held(source), held(others)) == (before[0] - 4, before[1] - 4)
+
+
 async def test_filters_and_card_details_are_judged_on_the_apps_today(demo_engine):
     """The dashboard's alert, the `warranty:` filter it jumps to and a card's warranty state
     all use the day the app was given, never the clock."""
