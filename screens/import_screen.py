@@ -27,7 +27,7 @@ from textual.widgets import (
 
 from fleetui.config import Config
 from fleetui.core.errors import UserError
-from fleetui.importing.columns import FIELDS, IGNORE
+from fleetui.importing.columns import FIELDS, IGNORE, map_name
 from fleetui.importing.importer import inspect_file, run_import, unused_columns
 from fleetui.importing.outcome import ImportOptions, ImportResult
 from fleetui.presentation import group_errors, import_refusal
@@ -177,7 +177,7 @@ class ImportScreen(Screen):
             self.say(str(exc), "red")
             return
         for index in list(mapping.headerless):  # as the import will name it, once seen here
-            if any(index < len(cells) and cells[index].strip() for _, cells in preview):
+            if any(index < len(cells) and cells[index] for _, cells in preview):
                 mapping.holds_data(index)
         self.query_one("#mapping", DataTable).focus()  # the app's keys work (and show) again
         unused = unused_columns(mapping.unknown, verbose=True) or "Every column is imported"
@@ -188,10 +188,10 @@ class ImportScreen(Screen):
         row = table.cursor_row  # kept: the column just mapped stays highlighted
         table.clear(columns=True)
         table.add_columns("Column", "Field", *(f"row {n}" for n, _ in preview))
-        for index, (header, name) in enumerate(zip(source.header, mapping.names, strict=True)):
+        for index, name in enumerate(mapping.names):
             field = mapping.fields.get(index, "—")
             values = [cells[index] if index < len(cells) else "" for _, cells in preview]
-            mapped_as = header if name == header else f"column {index + 1}"  # --map's name
+            mapped_as = map_name(source.header, mapping.names, index)
             table.add_row(
                 name,
                 Text(field, style="bold" if field != "—" else "dim"),

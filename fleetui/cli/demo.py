@@ -32,9 +32,8 @@ def demo_cmd(
     is_new = path is not None and not path.exists()
 
     def opened(engine: Engine) -> None:
-        if (
-            is_new and path is not None
-        ):  # removed if the build fails or is interrupted (Group); a demo is not "empty"
+        # removed if the build fails or is interrupted (Group); a demo is not "empty"
+        if is_new and path is not None:
             ctx.find_root().obj["created"] = Created(engine, path, announce=False)
 
     if cards >= 50_000:

@@ -124,10 +124,10 @@ def parse_date(value: str, date_format: str | None = None, *, choosable: bool = 
             return next(iter(readings.values()))
         if not readings:  # say why, each way it reads (31/11/2026: November has 30 days)
             year = int(m[4]) if y == "%Y" else datetime.strptime(m[4], "%y").year
-            first, second = int(m[1]), int(m[3])
+            first, second = int(m[1]), int(m[3])  # neither reading is a day
             raise CellError(
-                f"no such day either way: day first, {_why_not(year, second, first)}; "
-                f"month first, {_why_not(year, first, second)}"
+                f"no such day either way: day first, {_no_such_day(year, second)}; "
+                f"month first, {_no_such_day(year, first)}"
             )
         if not choosable:
             days = " or ".join(f"{d:%-d %B %Y}" for d in dict.fromkeys(readings.values()))
@@ -192,29 +192,23 @@ def _unambiguous(text: str) -> date | None:
     return None
 
 
-def _why_not(year: int, month: int, day: int) -> str:
-    """Why there is no such day, for a year, month and day that make none."""
-    try:
-        _ymd(year, month, day)
-    except CellError as exc:
-        return str(exc)
-    raise AssertionError(f"{year}-{month}-{day} is a day")
-
-
 def _ymd(year: int, month: int, day: int) -> date:
     """The day, or CellError saying why there is none (every path that reads a year, a month
     and a day says it the same way: import cells, date options, edits)."""
     try:
         return date(year, month, day)
     except ValueError:
-        if not 1 <= month <= 12:
-            raise CellError(f"there is no month {month}") from None
-        if not 1 <= year <= 9999:
-            raise CellError(f"there is no year {year}") from None
-        days = calendar.monthrange(year, month)[1]
-        raise CellError(
-            f"there is no such day ({calendar.month_name[month]} {year} has {days} days)"
-        ) from None
+        raise CellError(_no_such_day(year, month)) from None
+
+
+def _no_such_day(year: int, month: int) -> str:
+    """Why a year, month and day make no day: the month, the year, else the day is wrong."""
+    if not 1 <= month <= 12:
+        return f"there is no month {month}"
+    if not 1 <= year <= 9999:
+        return f"there is no year {year}"
+    days = calendar.monthrange(year, month)[1]
+    return f"there is no such day ({calendar.month_name[month]} {year} has {days} days)"
 
 
 # ---------------------------------------------------------------- money

@@ -247,6 +247,12 @@ def column_names(header: list[str]) -> list[str]:
     ]
 
 
+def map_name(header: list[str], names: list[str], index: int) -> str:
+    """How --map names column `index`: its header, or `column N` where the header is empty or
+    repeated (`names`: column_names(header))."""
+    return header[index] if names[index] == header[index] else f"column {index + 1}"
+
+
 def map_columns(header: list[str], overrides: dict[str, str] | None = None) -> Mapping:
     """Map a header row; `overrides` ({column: field or 'ignore'}) come from --map. A field
     chosen there is that column's alone: a header that would have given it is left out."""
@@ -336,24 +342,24 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
             close = difflib.get_close_matches(target, FIELDS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; fields: {', '.join(FIELDS)}."
             raise UserError(f"--map {pair!r}: unknown field '{target}'{hint}")
-        if result.get(column.strip(), target) != target:
+        column = column.strip()
+        if result.setdefault(column, target) != target:
             raise UserError(
-                f"--map gives '{column.strip()}' two fields, {result[column.strip()]} and "
-                f"{target}; a column is read as one field."
+                f"--map gives '{column}' two fields, {result[column]} and {target}; a column is "
+                "read as one field."
             )
-        result[column.strip()] = target
     return result
 
 
 def _missing_serial(header: list[str]) -> str:
     known = list(_LOOKUP)
-    for index, (raw, name) in enumerate(zip(header, column_names(header), strict=True)):
+    names = column_names(header)
+    for index, raw in enumerate(header):
         close = difflib.get_close_matches(normalize(raw), known, n=1, cutoff=0.75)
         if close and _LOOKUP[close[0]] == "serial":
-            mapped_as = raw if name == raw else f"column {index + 1}"  # as --map names it
             return (
-                f"No serial column: did you mean '{name}' as serial? "
-                f"Rename it or pass --map '{mapped_as}=serial'."
+                f"No serial column: did you mean '{names[index]}' as serial? "
+                f"Rename it or pass --map '{map_name(header, names, index)}=serial'."
             )
     return (
         "No serial column; name one 'serial' (or 序列号, Serial Number, ...) or pass "
