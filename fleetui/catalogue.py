@@ -126,6 +126,7 @@ def _keys(spec: ModelSpec) -> set[str]:
     return keys
 
 
+@cache  # the catalogue's names, compared pairwise once per process by _index()
 def _words(name: str) -> frozenset[str]:
     """'NVIDIA A100-SXM4-80GB' -> {a100, sxm4, 80g}: vendor words dropped."""
     words = re.findall(r"[0-9a-z]+", re.sub(r"(\d)gb\b", r"\1g", name.lower()))
