@@ -921,6 +921,8 @@ def test_date_format_decides_ambiguous_dates_and_unambiguous_ones_still_read(
             "no such day either way: day first, there is no such day (November 2026 has 30 "
             "days); month first, there is no month 31",
         ),
+        ('"Feb 30, 2026"', None, "there is no such day (February 2026 has 28 days)"),
+        ("31-Apr-24", None, "there is no such day (April 2024 has 30 days)"),
         ("2024.3", "%d/%m/%Y", "not a date in the format %d/%m/%Y"),
         ("1/2/2024 9:30", "%d/%m/%Y", "not a date in the format %d/%m/%Y"),
     ],

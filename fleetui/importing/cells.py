@@ -189,6 +189,11 @@ def _unambiguous(text: str) -> date | None:
     for fmt in _WORDS:
         if parsed := _strptime(spaced, fmt):
             return parsed
+    # A month-name form whose only fault is its day (Feb 30, 2026) says so, as the others do.
+    first_day = re.sub(r"\b\d{1,2}\b", "1", spaced, count=1)
+    for fmt in _WORDS if first_day != spaced else ():
+        if month := _strptime(first_day, fmt):
+            raise CellError(_no_such_day(month.year, month.month))
     return None
 
 
