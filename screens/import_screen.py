@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 
 from rich.text import Text
 from sqlalchemy import Engine
@@ -30,7 +31,7 @@ from fleetui.core.errors import UserError
 from fleetui.importing.columns import FIELDS, IGNORE, map_name
 from fleetui.importing.importer import inspect_file, run_import, unused_columns
 from fleetui.importing.outcome import ImportOptions, ImportResult
-from fleetui.presentation import group_errors, import_refusal
+from fleetui.presentation import ErrorGroup, group_errors, import_refusal
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.keep import InOrderInput
 from fleetui.screens.plain import PlainStatic, PlainTable, plain
@@ -104,6 +105,7 @@ class ImportScreen(Screen):
         self.edits = 0  # changes to the path and options; a check counts for those it saw
         self.checked_edits = -1
         self.left = True
+        self.error_groups: list[ErrorGroup] = []  # as the errors table lists them
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -132,6 +134,7 @@ class ImportScreen(Screen):
                 yield ProgressBar(id="progress", show_eta=False)
             yield PlainStatic("", id="summary")
             yield PlainTable(id="errors", cursor_type="row")
+            yield PlainStatic("", id="error_detail")
         yield FleetFooter()
 
     def on_mount(self) -> None:
@@ -290,14 +293,29 @@ class ImportScreen(Screen):
         self.cancel_event = None
 
     def failed(self, problem: str) -> None:
-        self.query_one("#errors", DataTable).clear()
+        self.show_errors([])
         self.say(problem, "red")
 
-    def finished(self, result: ImportResult) -> None:
+    def show_errors(self, groups: list[ErrorGroup]) -> None:
+        """The errors, one row a group; the table cuts a long problem at its edge, so the
+        highlighted group is also written out whole below it."""
+        self.error_groups = [replace(g, reason=in_screen_terms(g.reason)) for g in groups]
         errors = self.query_one("#errors", DataTable)
         errors.clear()
-        for group in group_errors(result.errors):
-            errors.add_row(group.where(), group.column, group.value, in_screen_terms(group.reason))
+        for group in self.error_groups:
+            errors.add_row(group.where(), group.column, group.value, group.reason)
+        self.query_one("#error_detail", Static).update(
+            str(self.error_groups[0]) if self.error_groups else ""
+        )
+
+    @on(DataTable.RowHighlighted, "#errors")
+    def error_detail(self, event: DataTable.RowHighlighted) -> None:
+        if 0 <= event.cursor_row < len(self.error_groups):
+            self.query_one("#error_detail", Static).update(str(self.error_groups[event.cursor_row]))
+
+    def finished(self, result: ImportResult) -> None:
+        self.show_errors(group_errors(result.errors))
+        errors = self.query_one("#errors", DataTable)
         if errors.row_count:  # in view and focused: below the form on a small terminal
             errors.focus()
             errors.scroll_visible(animate=False)

@@ -531,6 +531,26 @@ async def test_import_screen_lists_every_row_range_of_an_error(demo_engine, tmp_
         assert str(errors.get_row_at(0)[0]) == "rows 2-4, 9, 12"
 
 
+async def test_import_screen_writes_out_the_highlighted_problem_whole(demo_engine, tmp_path):
+    """The errors table cuts a long problem at its edge; the line below it gives the
+    highlighted one whole, as the CLI prints it."""
+    path = tmp_path / "long.csv"
+    path.write_text("serial,model,price\nN/A,H800 SXM,100\nP-2,H800 SXM,abc\n", "utf-8")
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(80, 44)) as pilot:
+        await settle(pilot)
+        screen = await import_screen_with(pilot, path, checked=True)
+        errors = screen.query_one("#errors", DataTable)
+        assert errors.row_count == 2
+        detail = lambda: str(screen.query_one("#error_detail", Static).render())  # noqa: E731
+        problem = str(errors.get_row_at(0)[3])
+        assert len(problem) > 80  # more than the table can show
+        assert detail() == f"row 2, column 'serial', value 'N/A': {problem}"
+        errors.move_cursor(row=1)
+        await settle(pilot)
+        assert detail() == "row 3, column 'price', value 'abc': " + str(errors.get_row_at(1)[3])
+
+
 async def test_import_screen_lists_a_repeated_serial_beside_the_rows_other_errors(
     demo_engine, tmp_path
 ):
