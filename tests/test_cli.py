@@ -70,6 +70,18 @@ def test_filter_terms_may_come_as_separate_words(demo_db):
     assert refused.exit_code == 2 and "--limit" in refused.output
 
 
+def test_a_negated_term_is_a_filter_not_an_option(demo_db):
+    """`cards -team:llm` takes the word as a filter term (the cards of every other team, and of
+    none); a mistyped long option is still refused in one sentence."""
+    llm = json.loads(run("--db", demo_db, "cards", "team:llm", "--json").stdout)
+    rest = json.loads(run("--db", demo_db, "cards", "-team:llm", "--json").stdout)
+    assert llm and rest and {c["team"] for c in rest} >= {None}
+    assert "LLM" not in {c["team"] for c in rest} and len(llm) + len(rest) == 400
+    typo = run("--db", demo_db, "cards", "--jsno", "team:llm")
+    assert typo.exit_code == 1
+    assert typo.output == "fleetui: No such option: --jsno (fleetui cards --help lists them).\n"
+
+
 def test_cards_json_without_limit_returns_every_match(demo_db):
     result = run("--db", demo_db, "cards", "--json")
     assert len(json.loads(result.stdout)) == 400

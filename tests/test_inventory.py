@@ -78,6 +78,14 @@ def test_paging_every_sort_both_ways_matches_a_full_sort(demo_engine, plan, sort
         ("project:sft", lambda r: r.project == "sft"),
         ("h20", lambda r: r.model.startswith("H20")),
         ("serial:102", lambda r: r.serial.startswith("102")),
+        # negated: the cards the term does not match, those with no team or node among them
+        ("-team:llm", lambda r: r.team != "LLM"),
+        ("-team:none -status:retired", lambda r: r.team is not None and r.status != "retired"),
+        (
+            "model:a100 -project:pretrain",
+            lambda r: r.model.startswith("A100") and r.project != "pretrain",
+        ),
+        ("-node:sh2", lambda r: "sh2" not in (r.node or "")),
     ],
 )
 def test_filters_find_exactly_the_matching_cards(demo_engine, plan, query, keep):

@@ -15,6 +15,17 @@ def test_terms_keys_and_quoted_values():
     ]
 
 
+def test_a_dash_starting_a_word_negates_it():
+    assert parse('-team:llm -h800 - "-5" bj1- -"x y"') == [
+        Term("team", "llm", negated=True),
+        Term(None, "h800", negated=True),
+        Term(None, "-"),  # a lone dash is text
+        Term(None, "-5", quoted=True),  # quoted: a value starting with a dash
+        Term(None, "bj1-"),
+        Term(None, "x y", quoted=True, negated=True),
+    ]
+
+
 def test_key_aliases_and_status_prefixes():
     assert parse("host:bj1 state:rep") == [Term("node", "bj1"), Term("status", "repair")]
     assert parse('status:"in service"') == [Term("status", "in_service", quoted=True)]

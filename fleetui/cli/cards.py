@@ -13,6 +13,7 @@ import typer
 from fleetui import catalogue
 from fleetui.cli.base import JsonOption, app, number, open_db, print_json, settings
 from fleetui.core import units
+from fleetui.core.errors import UserError
 from fleetui.inventory import cards as inventory
 from fleetui.inventory.query import quote
 
@@ -63,7 +64,9 @@ def _model_json(spec: catalogue.ModelSpec) -> dict[str, Any]:
 # ---------------------------------------------------------------- cards
 
 
-@app.command("cards")
+# `cards -team:llm`: a word starting with one `-` is a negated filter term, not an option (the
+# command has no short options, so click keeps such a word as an argument, in its place).
+@app.command("cards", context_settings={"ignore_unknown_options": True})
 def cards_cmd(
     ctx: typer.Context,
     terms: Annotated[
@@ -112,6 +115,8 @@ def _query(terms: list[str]) -> str:
     """The filter the shell's words make. One word is the whole query ('team:llm status:spare');
     among several, `team:"Ads ranking"` arrives as `team:Ads ranking`, so a word holding a space
     is quoted again (its value, after a `key:`)."""
+    if typo := next((t for t in terms if t.startswith("--") and len(t) > 2), None):
+        raise UserError(f"No such option: {typo.split('=')[0]} (fleetui cards --help lists them).")
     if len(terms) == 1:
         return terms[0]
     words = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, Engine, and_, false, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, false, func, not_, or_, select
 
 from fleetui import catalogue, config
 from fleetui.core.errors import UserError
@@ -27,7 +27,7 @@ def where(
     and eol: terms are judged on `today` (the caller's; the clock's when not given)."""
     terms = parse(text)
     with engine.connect() as conn:
-        return and_(true_(), *(_term(conn, t, today, settings) for t in terms))
+        return and_(true_(), *(_matched(conn, t, today, settings) for t in terms))
 
 
 def true_() -> ColumnElement[bool]:
@@ -67,6 +67,13 @@ def _prefix(column, value: str) -> ColumnElement[bool]:
 
 def _hosts(term: Term):
     return select(node_t.c.id).where(_named(node_t.c.hostname, term))
+
+
+def _matched(conn, term: Term, today: date | None, settings: config.Config):
+    """A term's condition; negated, the cards it does not match, a NULL (no team for `team:`)
+    counting as not matched."""
+    condition = _term(conn, term, today, settings)
+    return not_(func.coalesce(condition, false())) if term.negated else condition
 
 
 def _term(conn, term: Term, today: date | None, settings: config.Config) -> ColumnElement[bool]:

@@ -13,6 +13,8 @@ Whitespace-separated terms, all of which must match:
                     "none" is a name)
   warranty:30d      a held card's warranty ends within 30 days (any number); warranty:expired
   eol:past          in service past the end of its service life
+  -term             the cards the term does not match: -team:llm, -status:retired, -h800 (a
+                    card with no team is not in llm); quote a value that starts with - ("-5")
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ SYNTAX = [
         "held cards whose warranty ends within 90 days (any number) / has ended, by the rules below",  # noqa: E501
     ),
     ("`eol:past`", "cards in service past the end of their service life"),
+    (
+        "`-team:llm`, `-status:retired`, `-h800`",
+        "`-` before a term: the cards it does not match (`-team:llm` keeps the cards of no "
+        'team); quote free text that starts with `-` (`"-5"`)',
+    ),
 ]
 KEYS = (
     "serial",
@@ -104,6 +111,7 @@ class Term:
     value: str
     exact: bool = False  # key=value: the whole name, case too
     quoted: bool = False  # written in quotes: `team:"none"` is a team named none
+    negated: bool = False  # -term: the cards the term does not match
 
 
 def quote(value: str) -> str:
@@ -112,17 +120,20 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _words(text: str) -> list[tuple[str, str, str, bool]]:
-    """(key, separator, value, quoted) per word; key and separator empty for free text. A quote
-    opens only at a word's or a value's start and runs to its match (`\\` escapes that quote
-    or a backslash inside); elsewhere a quote is a plain character."""
-    words: list[tuple[str, str, str, bool]] = []
+def _words(text: str) -> list[tuple[str, str, str, bool, bool]]:
+    """(key, separator, value, quoted, negated) per word; key and separator empty for free
+    text. A `-` starting a word (not the whole word) negates it. A quote opens only at a word's
+    or a value's start and runs to its match (`\\` escapes that quote or a backslash inside);
+    elsewhere a quote is a plain character."""
+    words: list[tuple[str, str, str, bool, bool]] = []
     i = 0
     while True:
         while i < len(text) and text[i].isspace():
             i += 1
         if i == len(text):
             return words
+        negated = text[i] == "-" and i + 1 < len(text) and not text[i + 1].isspace()
+        i += negated
         key = sep = ""
         if (found := _KEY.match(text, i)) and (found[2] == ":" or _key(found[1]) in KEYS):
             key, sep, i = found[1], found[2], found.end()
@@ -139,7 +150,7 @@ def _words(text: str) -> list[tuple[str, str, str, bool]]:
         while i < len(text) and not text[i].isspace():
             value.append(text[i])
             i += 1
-        words.append((key, sep, "".join(value), quoted))
+        words.append((key, sep, "".join(value), quoted, negated))
 
 
 def _key(typed: str) -> str:
@@ -149,9 +160,9 @@ def _key(typed: str) -> str:
 def parse(text: str) -> list[Term]:
     """Split a filter into terms, or raise UserError naming what is wrong."""
     terms = []
-    for typed, sep, value, quoted in _words(text):
+    for typed, sep, value, quoted, negated in _words(text):
         if not sep:
-            terms.append(Term(None, value, quoted=quoted))
+            terms.append(Term(None, value, quoted=quoted, negated=negated))
             continue
         key = _key(typed)
         if key not in KEYS:
@@ -173,7 +184,7 @@ def parse(text: str) -> list[Term]:
             )
         if key == "eol" and value.lower() != "past":
             raise UserError("eol: takes only eol:past.")
-        terms.append(Term(key, value, exact=sep == "=", quoted=quoted))
+        terms.append(Term(key, value, exact=sep == "=", quoted=quoted, negated=negated))
     return terms
 
 
