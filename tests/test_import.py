@@ -467,6 +467,51 @@ def test_snipe_it_asset_export(engine, tmp_path):
     assert (card["price_minor"], card["currency"], card["supplier"]) == (1_250_000, "USD", "Inspur")
 
 
+# Prices as spreadsheets in several locales write them: (cell, minor units, currency).
+WRITTEN_PRICES = [
+    ("12 500,00 €", 1_250_000, "EUR"),  # French: space groups, comma decimal
+    ("1 234,5 EUR", 123_450, "EUR"),
+    ("¥ 12 500,50", 1_250_050, "CNY"),
+    ("12\u202f500,00 EUR", 1_250_000, "EUR"),  # a narrow no-break space groups
+    ("€12.500,00", 1_250_000, "EUR"),  # German
+    ("12.500 €", 1_250_000, "EUR"),  # one mark before three digits groups, as in 12,500
+    ("12,500", 1_250_000, None),
+    ("12,50 €", 1_250, "EUR"),  # else it is the decimal mark
+    ("$1,234,567.89", 123_456_789, "USD"),
+    ("1.234.567", 123_456_700, None),
+    ("1'234.50 CHF", 123_450, "CHF"),  # Swiss
+    ("9.5万", 9_500_000, None),
+    ("1.25E+05", 12_500_000, None),
+]
+
+
+@pytest.mark.parametrize(("cell", "minor", "currency"), WRITTEN_PRICES)
+def test_a_price_reads_as_its_locale_writes_it(engine, tmp_path, cell, minor, currency):
+    """Grouping and decimal marks as the spreadsheets of several locales write them; a 12 500,00
+    read as 1250000 was a price a hundred times too high, without a word."""
+    path = write(tmp_path, f'serial,model,price\nM-1,H20,"{cell}"\n')
+    result = load(engine, path, currency="USD" if currency is None else None)
+    assert result.error_count == 0, [str(e) for e in result.errors]
+    card = inventory.detail(engine, "M-1", settings=Config()).fields
+    assert (card["price_minor"], card["currency"]) == (minor, currency or "USD")
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ("1.234,567.8", "not an amount of money"),  # the decimal mark twice
+        ("12.34,5", "not an amount of money"),  # 12.34 groups no thousands
+        ("1,2,3", "not an amount of money"),
+        ("-1 200,00", "a price cannot be negative"),
+    ],
+)
+def test_a_price_whose_marks_read_no_way_is_a_row_error(engine, tmp_path, cell, reason):
+    path = write(tmp_path, f'serial,model,price\nM-1,H20,"{cell}"\n')
+    assert [(e.column, e.value, e.reason) for e in load(engine, path).errors] == [
+        ("price", cell, reason)
+    ]
+
+
 def test_a_misspelled_serial_header_suggests_the_right_one(engine, tmp_path):
     with pytest.raises(UserError, match="did you mean 'Serail' as serial"):
         load(engine, write(tmp_path, "Serail,Model\nX,H800 SXM\n"))

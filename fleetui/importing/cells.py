@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_STATUSES, Status
@@ -237,8 +237,9 @@ def parse_money(value: str) -> tuple[int, str | None]:
     """'¥95,000' -> (9500000, 'CNY'); '9.5万' -> (9500000, None); minor units (cents, fen).
 
     ¥ and ￥ are read as Chinese yuan: fleetui's users are far likelier to hold CNY than JPY.
+    Separators as spreadsheets write them in any locale (`_number`).
     """
-    text = value.strip().replace("\u00a0", "").replace(" ", "").replace("，", ",")
+    text = _SPACES.sub("", value.strip()).replace("，", ",")
     currency = None
     text = text.upper()
     for symbol, code in _SYMBOLS:
@@ -252,16 +253,38 @@ def parse_money(value: str) -> tuple[int, str | None]:
     for suffix, factor in _SCALE.items():
         if text.endswith(suffix):
             scale, text = factor, text[: -len(suffix)]
-    if re.fullmatch(r"\d{1,3}(\.\d{3})+,\d{1,2}", text):  # 1.234,56
-        text = text.replace(".", "").replace(",", ".")
-    text = text.replace(",", "")
-    try:
-        amount = Decimal(text) * scale
-    except InvalidOperation:
-        raise CellError("not an amount of money") from None
-    if amount < 0:
+    if text.startswith("-"):
         raise CellError("a price cannot be negative")
+    amount = _number(text.replace(",", "") if scale != 1 else text) * scale  # 9.5万: CJK marks
     return int((amount * 100).to_integral_value()), currency
+
+
+# Digit grouping a spreadsheet may write: spaces (no-break and narrow ones too) and the Swiss '.
+_SPACES = re.compile(r"[\s\u00a0\u202f']")
+_GROUPED = re.compile(r"[1-9]\d{0,2}(?:[.,]\d{3})+")  # 12,500 or 1.234.567
+_SCIENTIFIC = re.compile(r"\d+(?:\.\d+)?E[+-]?\d+")  # 1.25E+05, as a spreadsheet may write it
+
+
+def _number(text: str) -> Decimal:
+    """An amount written with any locale's separators. Of two kinds of mark the last is the
+    decimal one (1.234,56 and 1,234.56); one kind repeated, or once before exactly three
+    digits, groups thousands (12.500 is 12500 as 12,500 is: no price has three decimals);
+    else a mark is the decimal one (12,50)."""
+    if _SCIENTIFIC.fullmatch(text):
+        return Decimal(text)
+    marks = {c for c in text if c in ",."}
+    whole, decimals = text, ""
+    if len(marks) == 2:  # the other kind must group thousands
+        point = max(text.rfind(","), text.rfind("."))
+        whole, decimals = text[:point], text[point + 1 :]
+        if text[point] in whole or not _GROUPED.fullmatch(whole):
+            raise CellError("not an amount of money")
+    elif marks and not _GROUPED.fullmatch(text):
+        whole, _, decimals = text.replace(",", ".").partition(".")
+    digits = whole.replace(",", "").replace(".", "")
+    if not (digits or decimals) or not (digits + decimals).isdecimal():
+        raise CellError("not an amount of money")
+    return Decimal(f"{digits}.{decimals}")
 
 
 def parse_currency(value: str) -> str:
