@@ -467,6 +467,23 @@ def test_snipe_it_asset_export(engine, tmp_path):
     assert (card["price_minor"], card["currency"], card["supplier"]) == (1_250_000, "USD", "Inspur")
 
 
+@pytest.mark.parametrize(
+    ("cell", "status"),
+    [
+        ("In Repair", "repair"),
+        ("in-repair", "repair"),
+        ("Under_Repair", "repair"),
+        ("In-Service", "in_service"),
+        ("Broken-Not-Fixable", "retired"),
+        ("on order", "on_order"),
+    ],
+)
+def test_a_status_reads_whatever_its_case_dashes_and_spaces(engine, tmp_path, cell, status):
+    path = write(tmp_path, f"serial,model,status\nS-1,H20,{cell}\n")
+    assert load(engine, path).error_count == 0
+    assert inventory.detail(engine, "S-1", settings=Config()).fields["status"] == status
+
+
 # Prices as spreadsheets in several locales write them: (cell, minor units, currency).
 WRITTEN_PRICES = [
     ("12 500,00 €", 1_250_000, "EUR"),  # French: space groups, comma decimal

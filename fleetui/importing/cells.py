@@ -370,6 +370,9 @@ STATUS_WORDS = {
         "空闲",
     ),
     Status.REPAIR: (
+        "in repair",
+        "repairing",
+        "awaiting repair",
         "out for repair",
         "rma",
         "broken",
@@ -403,14 +406,20 @@ STATUS_WORDS = {
         "已下单",
     ),
 }
-_STATUS = {s.value: s.value for s in CARD_STATUSES} | {
-    word: status.value for status, words in STATUS_WORDS.items() for word in words
+
+
+def _status_key(text: str) -> str:
+    """A status as typed, compared without case, and with `-`, `_` and spaces alike."""
+    return " ".join(re.split(r"[\s_-]+", text.strip().lower())).strip()
+
+
+_STATUS = {_status_key(s.value): s.value for s in CARD_STATUSES} | {
+    _status_key(word): status.value for status, words in STATUS_WORDS.items() for word in words
 }
 
 
 def parse_status(value: str) -> str:
-    key = value.strip().lower().replace("_", " ")
-    found = _STATUS.get(key) or _STATUS.get(key.replace(" ", "_"))
+    found = _STATUS.get(_status_key(value))
     if found is None:
         raise CellError(f"unknown status (use {', '.join(CARD_STATUSES)})")
     return found
