@@ -126,8 +126,9 @@ def _refuse_unusable(engine: Engine, url: str, current: str | None) -> None:
             tables = inspect(conn).get_table_names()
         if tables:
             raise ForeignDatabaseError(
-                f"The database {redact(url)} holds {len(tables)} tables of another application "
-                "and no fleetui inventory; give fleetui a new file or an empty database."
+                f"The database {redact(url)} holds {units.counted(len(tables), 'table')} of "
+                "another application and no fleetui inventory; give fleetui a new file or an "
+                "empty database."
             )
         return
     _, known = known_revisions()

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Status
 
@@ -56,7 +57,7 @@ def unfit(column: Column, value: object) -> str | None:
     """Why `value` does not fit `column` on PostgreSQL (and so is refused on both backends)."""
     length = getattr(column.type, "length", None)
     if isinstance(value, str) and length is not None and len(value) > length:
-        return f"longer than {length} characters"
+        return f"longer than {units.counted(length, 'character')}"
     if isinstance(value, int) and isinstance(column.type, Integer) and abs(value) > INTEGER_MAX:
         return f"larger than {INTEGER_MAX:,}"
     return None

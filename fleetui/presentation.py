@@ -108,7 +108,8 @@ def _ranges(rows: list[int], limit: int = 12) -> str:
         if row is not None:
             start = prev = row
     text = ", ".join(spans[:limit])
-    return text + (f" and {len(spans) - limit} more ranges" if len(spans) > limit else "")
+    more = units.counted(len(spans) - limit, "more range")
+    return text + (f" and {more}" if len(spans) > limit else "")
 
 
 # ---------------------------------------------------------------- history

@@ -398,7 +398,7 @@ def test_warranty_months_and_end_date_must_agree(engine, tmp_path):
     )
     result = load(engine, write(tmp_path, text))
     assert [e.row for e in result.errors] == [3]
-    assert "disagrees with 1 months from the purchase date (2024-02-29)" in result.errors[0].reason
+    assert "disagrees with 1 month from the purchase date (2024-02-29)" in result.errors[0].reason
 
 
 def test_warranty_months_need_a_purchase_date_and_an_invalid_one_is_its_only_error(

@@ -350,7 +350,7 @@ def test_another_applications_database_is_refused_and_left_as_it_was(db_url, bac
     if backend == "postgresql":
         with other.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT)")
-    refused(cli("--db", db_url, "cards"), "tables of another application")
+    refused(cli("--db", db_url, "cards"), "holds 1 table of another application")
     with other.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM orders").scalar() == 0
         assert not conn.dialect.has_table(conn, "card")

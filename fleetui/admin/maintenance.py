@@ -47,9 +47,9 @@ def backup(engine: Engine, dest: str) -> str:
             )
         with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
             src.backup(dst)
-        return f"Backed up {source} to {target} ({target.stat().st_size:,} bytes)."
+        return f"Backed up {source} to {target} ({units.counted(target.stat().st_size, 'byte')})."
     _run_pg("pg_dump", url, ["-Fc", "--no-owner", "-f", str(target)])
-    return f"Backed up {redact(url)} to {target} ({target.stat().st_size:,} bytes)."
+    return f"Backed up {redact(url)} to {target} ({units.counted(target.stat().st_size, 'byte')})."
 
 
 def restore(engine: Engine, src: str) -> str:

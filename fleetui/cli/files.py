@@ -134,8 +134,8 @@ def _print_import(result, verbose: bool = False) -> None:
         say(f"  {group}", markup=False, highlight=False, soft_wrap=True)
     if len(groups) > SHOWN_ERROR_GROUPS:
         say(
-            f"  ... and {len(groups) - SHOWN_ERROR_GROUPS:,} more kinds of error (--json lists "
-            "every one)",
+            f"  ... and {units.counted(len(groups) - SHOWN_ERROR_GROUPS, 'more kind')} of error "
+            "(--json lists every one)",
             highlight=False,
         )
     refusal = import_refusal(result)

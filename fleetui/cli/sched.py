@@ -18,6 +18,7 @@ from fleetui.cli.base import (
     settings,
     subgroup,
 )
+from fleetui.core import units
 from fleetui.core.errors import UserError
 
 sched_app = subgroup(
@@ -170,7 +171,7 @@ def export_cmd(
     engine, cfg = open_db(ctx), settings(ctx)
     written, removed = kueue_mod.export(engine, cfg, kueue)
     skipped = kueue_mod.left_out(engine, cfg)
-    lines = [f"Wrote {len(written)} objects to {kueue}; apply them with "
+    lines = [f"Wrote {units.counted(len(written), 'object')} to {kueue}; apply them with "
              f"`kubectl apply --server-side -f {kueue}`."]  # fmt: skip
     if removed:
         lines += ["No longer exported (applying deletes nothing); delete them with:", *removed]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_STATUSES, Status
 
@@ -212,8 +213,8 @@ def _no_such_day(year: int, month: int) -> str:
         return f"there is no month {month}"
     if not 1 <= year <= 9999:
         return f"there is no year {year}"
-    days = calendar.monthrange(year, month)[1]
-    return f"there is no such day ({calendar.month_name[month]} {year} has {days} days)"
+    days = units.counted(calendar.monthrange(year, month)[1], "day")
+    return f"there is no such day ({calendar.month_name[month]} {year} has {days})"
 
 
 # ---------------------------------------------------------------- money
@@ -329,7 +330,9 @@ def add_months(day: date, months: int) -> date:
     year, month = day.year + month // 12, month % 12 + 1
     if not date.min.year <= year <= date.max.year:
         span = f"{date.min.year} to {date.max.year}"
-        raise CellError(f"{months:,} months from {day} falls outside the years {span}")
+        raise CellError(
+            f"{units.counted(months, 'month')} from {day} falls outside the years {span}"
+        )
     for last in (day.day, 30, 29, 28):
         try:
             return date(year, month, min(day.day, last))

@@ -251,7 +251,7 @@ class ChunkParser:
                     f" ({units.counted(lines, 'more line')} of the file inside it)" if lines else ""
                 )
             elif len(cells) < self.needed or "".join(cells[self.width :]).strip():
-                reason = f"{len(cells)} cells where the header has {self.width}"
+                reason = f"{units.counted(len(cells), 'cell')} where the header has {self.width}"
                 self.widest = max(self.widest, len(cells))
                 broken = next((c for c, v in enumerate(cells) if "\n" in v or "\r" in v), None)
                 if broken is not None:
@@ -467,8 +467,8 @@ class ChunkParser:
                         row,
                         self.header_of("warranty_end"),
                         raw_e.strip(),
-                        f"disagrees with {months} months from the purchase date ({from_months}); "
-                        "give one of the two",
+                        f"disagrees with {units.counted(months, 'month')} from the purchase "
+                        f"date ({from_months}); give one of the two",
                     )
                 )
             out.append(end or from_months)

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine
 
 from fleetui import config
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action
 from fleetui.db import audit
@@ -117,6 +118,7 @@ class Result:
 
     def summary(self) -> str:
         batch = f" (batch {self.batch_id[:8]})" if self.batch_id else ""
+        applied = units.counted(len(self.done), "command")
         if self.failed:
             return (
                 f"{len(self.done)} of {len(self.done) + 1 + len(self.not_run)} sacctmgr "
@@ -124,13 +126,13 @@ class Result:
                 "Run `fleetui sched apply` again once Slurm answers: it applies what is left."
             )
         if self.left is None:
-            return f"Applied {len(self.done)} commands{batch} but could not read them back."
+            return f"Applied {applied}{batch} but could not read them back."
         if self.left:
             return (
-                f"Applied {len(self.done)} commands{batch}; read back, "
-                f"{len(self.left)} limits did not take (listed above)."
+                f"Applied {applied}{batch}; read back, "
+                f"{units.counted(len(self.left), 'limit')} did not take (listed above)."
             )
-        return f"Applied {len(self.done)} commands{batch}; read back, Slurm matches the holdings."
+        return f"Applied {applied}{batch}; read back, Slurm matches the holdings."
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, and_, func, select
 
 from fleetui.config import Config
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import HELD, NO_PROJECT, UNASSIGNED, Status
 from fleetui.db.tables import Card, GpuModel, Project, Team, table_of
@@ -104,7 +105,7 @@ class FleetCollector(Collector):
         for metric, help_text, rows in (
             (
                 "fleetui_cards_warranty_expiring",
-                f"Held cards whose warranty ends within {expiring_days} days.",
+                f"Held cards whose warranty ends within {units.counted(expiring_days, 'day')}.",
                 expiring,
             ),
             ("fleetui_cards_warranty_expired", "Held cards out of warranty.", expired),

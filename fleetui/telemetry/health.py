@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, or_, select, tuple_, update
 
 from fleetui.config import Config
+from fleetui.core import units
 from fleetui.core.vocabulary import IN_HAND
 from fleetui.db.tables import (
     Card,
@@ -459,7 +460,7 @@ def _describe(r: Any) -> str:
         text = "throttled: " + ", ".join(n for bit, n in THROTTLE_NAMES.items() if r.code & bit)
     else:
         text = TEXTS[r.kind]
-    times = f", {r.occurrences} times" if r.occurrences > 1 else ""
+    times = f", {units.counted(r.occurrences, 'time')}" if r.occurrences > 1 else ""
     return f"{text}{times} ({ACTION_TEXT[r.action]})"
 
 

@@ -207,8 +207,8 @@ def add_nodes_from_csv(engine: Engine, path: str, replace: bool = False) -> int:
     if problems:
         raise UserError(
             f"Bad node rows ({', '.join(problems[:10])}): each needs a hostname (at most "
-            f"{length_of(node_t.c.hostname)} characters), kind agent or dcgm, and an http:// "
-            "or https:// URL; nothing was registered."
+            f"{units.counted(length_of(node_t.c.hostname), 'character')}), kind agent or dcgm, "
+            "and an http:// or https:// URL; nothing was registered."
         )
     if not replace:
         with engine.connect() as conn:

@@ -8,6 +8,7 @@ import math
 import operator
 from datetime import datetime
 
+from fleetui.core import units
 from fleetui.db.tables import GpuSample, length_of, table_of
 from fleetui.telemetry import health, http, prometheus
 
@@ -200,7 +201,8 @@ def _check_texts(texts: list) -> None:
             if type(value) is not str:
                 raise ValueError(f"a GPU's {name} is {str(value)[:40]!r}, not text")
             raise ValueError(
-                f"a GPU reported a {name} of {len(value)} characters (at most {LIMITS[name]} fit)"
+                f"a GPU reported a {name} of {units.counted(len(value), 'character')} "
+                f"(at most {LIMITS[name]} fit)"
             )
 
 
