@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from typer.testing import CliRunner
 
 from fleetui.admin import demo, maintenance
@@ -24,6 +24,7 @@ from fleetui.db.tables import Card, Event
 from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import cards as inventory
+from fleetui.inventory import edit
 from fleetui.store import open_fleet
 from tests import racer
 
@@ -64,6 +65,25 @@ def test_backup_then_restore_into_an_empty_database_gives_the_same_inventory(
     assert maintenance.check(restored) == []
     with pytest.raises(UserError, match="Restore only into an empty database"):
         maintenance.restore(restored, str(dest))
+
+
+def test_db_check_finds_a_card_the_audit_log_last_records_as_deleted(engine, tmp_path):
+    """A card back in the inventory (a row copied in by hand, or an undo that said it deleted
+    a card and left it) while its log's last event deletes it: the log no longer tells what
+    happened to it."""
+    path = tmp_path / "two.csv"
+    path.write_text("serial,model\nG-1,H20\nG-2,H20\n", "utf-8")
+    run_import(engine, str(path), ImportOptions(config=Config()))
+    with engine.connect() as conn:
+        row = dict(conn.execute(select(Card.__table__).where(Card.serial == "G-1")).one()._mapping)
+    edit.commit_delete(engine, edit.plan_delete(engine, ["G-1"]), "sold")
+    assert maintenance.check(engine) == []
+    with engine.begin() as conn:  # back, at the version the delete's event left
+        conn.execute(insert(Card).values(row | {"version": row["version"] + 1}))
+    problems = maintenance.check(engine)
+    assert [(p.check, p.detail) for p in problems] == [
+        ("history", "1 card in the inventory that the audit log last records as deleted")
+    ]
 
 
 def test_db_check_finds_a_card_in_another_teams_project(demo_engine):

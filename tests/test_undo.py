@@ -23,6 +23,7 @@ from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, Event, Node, Team
 from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
+from fleetui.inventory import edit
 from fleetui.inventory.events import card_events
 from fleetui.lifecycle import repairs
 from tests import racer
@@ -178,8 +179,9 @@ NODES = ["", "nd-0", "nd-1"]
 
 
 def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
-    """Moves, repairs, imports and undos in any order; after every step `db check` is clean,
-    the histories link up, and cards, teams and nodes are exactly what the model says."""
+    """Moves, repairs, imports, deletes and undos in any order, an undo itself a batch that
+    can be undone; after every step `db check` is clean, the histories link up, and cards,
+    teams and nodes are exactly what the model says."""
     files = itertools.count()
 
     class Machine(RuleBasedStateMachine):
@@ -189,18 +191,25 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
             self.cards: dict[str, dict] = {}  # serial -> team, node, status
             self.teams: set[str] = set()
             self.nodes: set[str] = set()
-            self.stacks: dict[str, list[str]] = {}  # serial -> live batches touching it
+            # serial -> the batch whose result the card's state is (an undo's result is the
+            # state before the batch it undid): a batch can be undone while its cards are so
+            self.state: dict[str, str | None] = {}
             # id -> before, teams and nodes created; in the order made (ids are random)
             self.batches: dict[str, tuple[dict, set, set]] = {}
+            self.states: dict[str, tuple[dict, dict]] = {}  # id -> states it left, found
             self.undone: set[str] = set()
+            self.creating: set[str] = set()  # batches that created cards (imports)
+            self.unrebuildable: set[str] = set()  # undos that deleted created cards
 
         def teardown(self) -> None:
             self.engine.dispose()
 
-        def _done(self, batch: str, before: dict, teams=(), nodes=()) -> None:
+        def _done(self, batch: str, before: dict, teams=(), nodes=(), left=None) -> None:
             self.batches[batch] = (before, set(teams), set(nodes))
-            for serial in before:
-                self.stacks.setdefault(serial, []).append(batch)
+            found = {serial: self.state.get(serial) for serial in before}
+            left = left or dict.fromkeys(before, batch)
+            self.states[batch] = (left, found)
+            self.state.update(left)
 
         @rule(data=st.data(), n=st.integers(1, 3))
         def import_cards(self, data, n) -> None:
@@ -232,6 +241,8 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
             assert (result.batch_id is not None) == bool(before), result.summary()
             if before:
                 self._done(result.batch_id, before, teams, nodes)
+            if None in before.values():
+                self.creating.add(result.batch_id)
             self.teams |= teams
             self.nodes |= nodes
 
@@ -269,6 +280,14 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
                 card["status"] = "repair"
             self._done(batch, {serial: before})
 
+        @rule(data=st.data())
+        def delete(self, data) -> None:
+            if not self.cards:
+                return
+            serial = data.draw(st.sampled_from(sorted(self.cards)))
+            batch = edit.commit_delete(self.engine, edit.plan_delete(self.engine, [serial]), "r")
+            self._done(batch, {serial: self.cards.pop(serial)})
+
         @rule(data=st.data(), newest=st.booleans())
         def undo_batch(self, data, newest) -> None:
             """Often the newest batch not undone yet (so undos chain), else any batch."""
@@ -281,20 +300,35 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
                 with pytest.raises(UserError, match="already undone"):
                     undo(self.engine, batch)
                 return
-            if any(self.stacks[s][-1] != batch for s in before):
+            if batch in self.unrebuildable:  # refused first, whatever happened since
+                with pytest.raises(UserError, match="deleted cards, which an undo cannot bring"):
+                    undo(self.engine, batch)
+                return
+            if any(
+                old and (old["team"] not in self.teams or old["node"] not in {"", *self.nodes})
+                for old in before.values()
+            ):
+                with pytest.raises(UserError, match=r"would put cards back in .*, deleted since"):
+                    undo(self.engine, batch)
+                return
+            left, found = self.states[batch]
+            if any(self.state.get(s) != left[s] for s in before):
                 with pytest.raises(UserError, match="Cards changed since batch"):
                     undo(self.engine, batch)
                 return
-            undo(self.engine, batch)
+            done = undo(self.engine, batch)
             self.undone.add(batch)
+            now = {serial: self.cards.get(serial) for serial in before}
+            if batch in self.creating:
+                self.unrebuildable.add(done.undo_batch_id)
             for serial, old in before.items():
-                self.stacks[serial].pop()
                 if old is None:
                     del self.cards[serial]
                 else:
                     self.cards[serial] = dict(old)
             self.teams -= {t for t in teams if all(c["team"] != t for c in self.cards.values())}
             self.nodes -= {n for n in nodes if all(c["node"] != n for c in self.cards.values())}
+            self._done(done.undo_batch_id, now, left=found)  # undone in turn, it puts `now` back
 
         @invariant()
         def consistent(self) -> None:
@@ -329,6 +363,24 @@ def test_any_sequence_of_moves_repairs_imports_and_undos_keeps_the_inventory_con
     backend, new_engine, tmp_path
 ):
     run_machine(new_engine, tmp_path, examples=25 if backend == "sqlite" else 12, steps=15)
+
+
+def test_a_delete_undone_and_redone_by_undos_takes_the_card_and_brings_it_back(engine, tmp_path):
+    """Undoing the undo of a delete deletes the card again (it said '1 restored' and left the
+    card, its log saying deleted); undoing that brings it back, values and history whole."""
+    path = _csv(
+        tmp_path, "a.csv", [("D-1", MODEL, "Red", "", "nd-0"), ("D-2", MODEL, "Red", "", "")]
+    )
+    run_import(engine, path, ImportOptions(create_missing=True, config=Config()))
+    batch = edit.commit_delete(engine, edit.plan_delete(engine, ["D-1"]), "sold")
+    present = lambda: team_of(engine, "D-1")  # noqa: E731
+    for expected, removed, restored in (("Red", 0, 1), (None, 1, 0), ("Red", 0, 1)):
+        done = undo(engine, batch)
+        assert (present(), done.deleted, done.restored) == (expected, removed, restored)
+        assert maintenance.check(engine) == [] and broken_histories(engine) == []
+        batch = done.undo_batch_id
+    newest_first = [e["action"] for e in card_events(engine, "D-1")]
+    assert newest_first == ["undo.card"] * 3 + ["card.delete", "import.create"]
 
 
 def test_a_new_card_never_takes_the_id_of_a_card_an_undo_deleted(engine, tmp_path):

@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, and_, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DatabaseError
 
@@ -170,11 +170,23 @@ def check(engine: Engine, full: bool = False) -> list[Problem]:
                     "projects", f"{units.counted(mismatched, 'card')} in a project of another team"
                 )
             )
-        ahead = conn.execute(
-            select(func.count())
-            .select_from(event.join(card, card.c.id == event.c.card_id))
-            .where(event.c.card_version > card.c.version)
-        ).scalar_one()
+        # One pass over the card events: the version each records, and whether the log's last
+        # word on a card still in the inventory is that it was deleted.
+        deleted = event.c.after["deleted"].as_boolean().is_(True)
+        ahead, present = conn.execute(
+            select(
+                func.count().filter(event.c.card_version > card.c.version),
+                func.count().filter(and_(event.c.card_version == card.c.version, deleted)),
+            ).select_from(event.join(card, card.c.id == event.c.card_id))
+        ).one()
+        if present:
+            problems.append(
+                Problem(
+                    "history",
+                    f"{units.counted(present, 'card')} in the inventory that the audit log "
+                    "last records as deleted",
+                )
+            )
         if ahead:
             problems.append(
                 Problem(

@@ -48,7 +48,6 @@ from fleetui.store import writing
 
 card_t, event_t = table_of(Card), table_of(Event)
 team_t, project_t, node_t = table_of(Team), table_of(Project), table_of(Node)
-DELETE_ACTIONS = (Action.CARD_DELETE,)
 # The tables of what an import created (IMPORT_CREATED); projects go before their teams.
 CREATED = dict(
     zip(IMPORT_CREATED, (table_of(Project), table_of(Team), table_of(Node)), strict=True)
@@ -155,11 +154,9 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
         deleted = restored = 0
         events = conn.execute(select(cards))
         while chunk := events.fetchmany(CHUNK):
-            creates = [e for e in chunk if e.action in CARD_CREATES]
-            deletes = [e for e in chunk if e.action in DELETE_ACTIONS]
-            updates = [
-                e for e in chunk if e.action not in CARD_CREATES + DELETE_ACTIONS and e.before
-            ]
+            creates = [e for e in chunk if _brought(e)]
+            deletes = [e for e in chunk if _took(e)]
+            updates = [e for e in chunk if not _brought(e) and not _took(e) and e.before]
             if deletes:
                 conn.execute(card_t.insert(), [_recreated(e, now) for e in deletes])
                 restored += len(deletes)
@@ -296,12 +293,28 @@ def _recreated(event, now: datetime) -> dict:
     }
 
 
+def _took(event) -> bool:
+    """Whether the batch took the card away: a delete, or an undo of the undo that brought a
+    deleted card back (its `after` says so; its `before` keeps the card's values)."""
+    return bool((event.after or {}).get("deleted"))
+
+
+def _brought(event) -> bool:
+    """Whether the batch brought the card into the inventory: created it, or (its `before`
+    says the card was deleted) an undo re-created it. Undone, the card goes again."""
+    return event.action in CARD_CREATES or bool((event.before or {}).get("deleted"))
+
+
 def _restored(event) -> dict | None:
-    """What an undone card's event records as its new state (None: the card was deleted):
-    the values it had before the batch, a new version, and which older version it is again
-    the same as (`restores`), so that the batch before can be undone next."""
+    """What an undone card's event records as its new state: the values it had before the
+    batch, a new version, and which older version it is again the same as (`restores`), so
+    that the batch before can be undone next. A card it takes away again is deleted, as a
+    delete logs it (so an undo of this undo re-creates it); a created card's log keeps no
+    values to rebuild it from (None)."""
     if event.action in CARD_CREATES:
         return None
+    if _brought(event):
+        return {"deleted": True, "version": event.version + 1}
     return event.before | {"version": event.version + 1, "restores": event.restores}
 
 
@@ -329,7 +342,7 @@ def _cards_of(batch_id: str):
             # a deleted card's version is the one its delete left
             func.coalesce(card_t.c.version, event_t.c.card_version).label("version"),
             case(
-                (event_t.c.action.in_(DELETE_ACTIONS), still_deleted),
+                (event_t.c.after["deleted"].as_boolean().is_(True), still_deleted),
                 (unchanged, True),
                 else_=False,
             ).label("unchanged"),
