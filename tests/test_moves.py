@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 
 import pytest
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, select, update
 from typer.testing import CliRunner
 
 from fleetui import presentation
@@ -98,6 +98,29 @@ def test_a_request_by_count_prefers_spare_and_keeps_nodes_whole(demo_engine):
     assert spare, "the demo gives Ads ranking spare A100s"
     assert sum(c.status == "spare" for c in plan.cards) == min(len(spare), 16)
     assert any("whole nodes" in line for line in plan.explanation)
+
+
+def test_a_spare_card_is_taken_before_a_whole_node_of_one_busy_card(demo_engine):
+    """A node holding one in-service card of the team is a whole node, but README's order is
+    spare first: one card asked for comes off a node with two spares (split), not that one."""
+    card, team = Card.__table__, Team.__table__
+    with demo_engine.begin() as conn:
+        ids = dict(conn.execute(select(team.c.name, team.c.id)).all())
+        llm = card.c.team_id == ids["LLM"]
+        conn.execute(update(card).where(llm, card.c.status == "spare").values(status="in_service"))
+        busy = select(card.c.node_id).where(llm, card.c.node_id.isnot(None))
+        busy = busy.group_by(card.c.node_id)
+        lone, pair = conn.execute(busy.having(func.count() >= 3).limit(2)).scalars().all()
+        on_lone = conn.execute(select(card.c.id).where(llm, card.c.node_id == lone)).scalars()
+        conn.execute(  # all but one of its cards to Search: a whole node of one busy card
+            update(card).where(card.c.id.in_(list(on_lone)[1:])).values(team_id=ids["Search"])
+        )
+        on_pair = conn.execute(select(card.c.id).where(llm, card.c.node_id == pair)).scalars()
+        conn.execute(update(card).where(card.c.id.in_(list(on_pair)[:2])).values(status="spare"))
+    plan = moves.plan_request(
+        demo_engine, "Search", None, count=1, from_team="LLM", today=TODAY, settings=Config()
+    )
+    assert [c.status for c in plan.cards] == ["spare"]
 
 
 def test_a_request_never_takes_cards_in_repair_retired_or_on_order(demo_engine):
@@ -667,19 +690,20 @@ def _every_candidate_in_order(engine, source: str, target: str, today: date) -> 
 
 
 def _straightforward_plan(candidates: list, count: int) -> list[str]:
-    """Whole nodes greedily over every candidate; the first node left over gives the rest."""
+    """Whole nodes greedily over every candidate; the first node left over gives the rest,
+    before any card of a worse class (in service after spare) is taken."""
     taken: list = []
-    left = None
-    for node, run in groupby(candidates, key=lambda c: c[1]):
+    left, left_class = None, None
+    for (spare, node), run in groupby(candidates, key=lambda c: (c[0].status == "spare", c[1])):
         cards = [c for c, _ in run]
-        if len(taken) >= count:
+        if len(taken) >= count or (left is not None and spare != left_class):
             break
         if node is None:
             taken += cards[: count - len(taken)]
         elif len(cards) <= count - len(taken):
             taken += cards
         elif left is None:
-            left = cards
+            left, left_class = cards, spare
     if len(taken) < count and left:
         taken += left[: count - len(taken)]
     return [c.serial for c in taken]

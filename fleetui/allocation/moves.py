@@ -258,7 +258,8 @@ def _groups(conn: Connection, query, ranks, node_id) -> Iterator[_Group]:
     )
     last: _Group | None = None
     for r0, r1, r2, node, n, tflops in rows:
-        if last is not None and last.node_id == node:  # one run of cards, as in the card order
+        # one run of a node's cards, as in the card order, within one class (spare, idle)
+        if last is not None and last.node_id == node and last.ranks[-1][:2] == (r0, r1):
             last.ranks.append((r0, r1, r2))
             last.cards += n
             last.tflops += tflops
@@ -279,9 +280,10 @@ def _pick(
     cfg: config.Config,
 ) -> list[tuple[tuple, PlannedCard]]:
     """Whole runs of a node's cards (those that rank alike: a node's spare cards are a run of
-    their own) greedily in preference order; split at most one run for the remainder. So a
-    node may give only some of its cards: _explain tells that from the cards taken. Each card
-    comes with its ranks and node id.
+    their own) greedily in preference order; split at most one run for the remainder, the
+    first left of the best class (spare, idle) that has one: whole nodes never win over
+    spare or idle cards. So a node may give only some of its cards: _explain tells that from
+    the cards taken. Each card comes with its ranks and node id.
 
     The choice is made on per-node counts from SQL (_groups); only the chosen cards are read,
     so the work and memory follow the request, not the size of the source."""
@@ -306,6 +308,8 @@ def _pick(
     for group in _groups(conn, query, ranks, card_t.c.node_id):
         if need <= 0:
             break
+        if first_left is not None and group.ranks[0][:2] != first_left.ranks[0][:2]:
+            break  # split a node of a better class (spare, idle) rather than take worse cards
         size = group.cards if count is not None else group.tflops
         if group.node_id is None:  # cards on no node: take them one by one
             for pair in cards_of(in_group(group), int(need) if count is not None else None):
