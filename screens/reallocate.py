@@ -18,6 +18,7 @@ from fleetui.allocation import moves, plans, teams
 from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
+from fleetui.core.vocabulary import UNASSIGNED
 from fleetui.presentation import describe_move
 from fleetui.screens.dialogs import PreviewDialog
 from fleetui.screens.keep import InOrderInput
@@ -67,7 +68,10 @@ class ReallocateModal(PreviewDialog):
                     yield InOrderInput(placeholder="how many: 16, or 2 PFLOPS", id="amount")
                     yield InOrderInput(placeholder="models: H800,A800 (optional)", id="models")
                 with Horizontal(classes="row"):
-                    yield Select(team_options, prompt="from team (optional)", id="from_team")
+                    free = (UNASSIGNED, UNASSIGNED)  # the free pool: the cards of no team
+                    yield Select(
+                        [*team_options, free], prompt="from team (optional)", id="from_team"
+                    )
                     yield Select([], prompt="from project (optional)", id="from_project")
             with Horizontal(classes="row"):
                 yield Select(team_options, prompt="to team", id="to_team")
@@ -85,8 +89,9 @@ class ReallocateModal(PreviewDialog):
         projects = [] if event.select.is_blank() else self.directory.get(str(event.value), [])
         side = "to" if event.select.id == "to_team" else "from"
         picker = self.query_one(f"#{side}_project", Select)
+        pool = event.value == UNASSIGNED and UNASSIGNED not in self.directory  # no projects
         picker.set_options(
-            [(teams.NO_PROJECT, teams.NO_PROJECT), *((plain(p), p) for p in projects)]
+            [] if pool else [(teams.NO_PROJECT, teams.NO_PROJECT), *((plain(p), p) for p in projects)]
         )
         self.forget_plan()
 

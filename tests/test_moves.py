@@ -123,6 +123,36 @@ def test_a_spare_card_is_taken_before_a_whole_node_of_one_busy_card(demo_engine)
     assert [c.status for c in plan.cards] == ["spare"]
 
 
+def test_the_free_pool_gives_first_and_can_be_asked_by_name(demo_engine, demo_url):
+    """Of the whole fleet, the cards of no team go first (nobody loses them); `--from-team
+    none` or `(unassigned)` asks the free pool alone, and says so."""
+    free = [c for c in inventory.cards(demo_engine, "team:none", settings=Config())]
+    spare = sum(c.status == "spare" for c in free)
+    assert spare >= 2, "the demo keeps spare cards in the free pool"
+    fleet = moves.plan_request(
+        demo_engine, "Search", None, count=spare, today=TODAY, settings=Config()
+    )
+    assert {(c.team_id, c.status) for c in fleet.cards} == {(None, "spare")}
+    movable = {c.serial for c in free if c.status in MOVABLE}
+    for name in ("none", "(unassigned)"):
+        pool = moves.plan_request(
+            demo_engine,
+            "Search",
+            None,
+            count=len(movable),
+            from_team=name,
+            today=TODAY,
+            settings=Config(),
+        )
+        assert {c.serial for c in pool.cards} == movable
+        asked = f"Asked for {units.counted(len(movable), 'card')} from {UNASSIGNED}."
+        assert pool.explanation[0] == asked
+    result = CliRunner().invoke(
+        app, ["--db", demo_url, "plan", "--count", "1", "--from-team", "nope", "--to-team", "LLM"]
+    )
+    assert result.exit_code == 1 and "There is no team 'nope'" in result.output
+
+
 def test_a_request_never_takes_cards_in_repair_retired_or_on_order(demo_engine):
     plan = moves.plan_request(
         demo_engine, "Search", None, count=200, today=TODAY, settings=Config()

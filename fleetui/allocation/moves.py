@@ -28,7 +28,7 @@ from fleetui.allocation.plans import (
 )
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import MOVABLE, NO_PROJECT, Action, Status
+from fleetui.core.vocabulary import MOVABLE, NO_PROJECT, UNASSIGNED, Action, Status
 from fleetui.db import audit
 from fleetui.db.tables import (
     Card,
@@ -45,6 +45,7 @@ from fleetui.lifecycle import conditions
 from fleetui.store import writing
 from fleetui.telemetry import reconcile
 
+FREE_POOL = ("none", UNASSIGNED)  # what --from-team takes for the cards of no team
 card_t, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
 team_t, project_t = table_of(Team), table_of(Project)
 NODE_SIZE = 8
@@ -118,8 +119,10 @@ def plan_request(
     `from_project` NO_PROJECT (any case) takes the `from_team`'s cards in none of its projects.
 
     Cards reconcile found missing are never taken (_missing). Order of preference: spare
-    before in service, then (with telemetry) idle before busy, whole 8-card nodes before
-    splitting one, cards in warranty on `today` (by the warranty rules) before the others.
+    before in service (cards of no team before a team's alike), then (with telemetry) idle
+    before busy, whole 8-card nodes before splitting one, cards in warranty on `today` (by
+    the warranty rules) before the others. `from_team` "none" or "(unassigned)" takes from
+    the free pool, the cards of no team.
     """
     if (count is None) == (pflops is None):
         raise UserError("Ask for either --count N or --pflops X.")
@@ -152,9 +155,9 @@ def plan_request(
             query = query.where(card_t.c.project_id == pid)
             source = from_project
         elif from_team:
-            tid = teams.team_id(conn, from_team)
-            query = query.where(card_t.c.team_id == tid)
-            source = from_team
+            tid = _source_team(conn, from_team)
+            query = query.where(card_t.c.team_id == tid if tid else card_t.c.team_id.is_(None))
+            source = from_team if tid else UNASSIGNED
         # cards already where they would go are never picked: a source inside the target
         # would have none to give
         if tid == target.team_id and target.project_id in (None, pid):
@@ -166,8 +169,9 @@ def plan_request(
             query = query.where(func.coalesce(card_t.c.project_id, -1) != target.project_id)
         else:
             query = query.where(func.coalesce(card_t.c.team_id, -1) != target.team_id)
-        ranks = (
-            case((card_t.c.status == Status.SPARE, 0), else_=1),
+        ranks = (  # spare first; of the whole fleet, the free pool's before a team's
+            case((card_t.c.status == Status.SPARE, 0), else_=2)
+            + case((card_t.c.team_id.is_(None), 0), else_=1),
             case((card_t.c.serial.in_(reconcile.idle_serials()), 0), else_=1),
             case((_out_of_warranty(conn, settings, today), 1), else_=0),
         )
@@ -196,6 +200,17 @@ def plan_request(
         )
         preview(conn, plan)
     return plan
+
+
+def _source_team(conn: Connection, name: str) -> int | None:
+    """The id of the team a request takes from; None for the free pool, the cards of no team
+    (`none` or `(unassigned)`, where no team has that name)."""
+    try:
+        return teams.team_id(conn, name)
+    except UserError:
+        if name.strip().casefold() in FREE_POOL:
+            return None
+        raise
 
 
 def _missing():
@@ -362,7 +377,7 @@ def _explain(
     whole = [n for n in on_nodes if taken[n] == movable[n]]
     notes = [
         "Preference: spare cards, then idle ones (under 5% utilization over 24 h), then cards "
-        "in warranty; whole nodes rather than split ones."
+        "in warranty; cards of no team before a team's; whole nodes rather than split ones."
     ]
     if whole:
         busy = {key[3] for key, card in chosen if card.status != Status.SPARE}

@@ -166,7 +166,10 @@ ToProject = Annotated[str | None, typer.Option("--to-project", help="Project tha
 Count = Annotated[int | None, typer.Option("--count", help="How many cards to find.")]
 Pflops = Annotated[float | None, typer.Option("--pflops", help="How much compute to find.")]
 Models = Annotated[str | None, typer.Option("--model", help="Model(s), comma-separated.")]
-FromTeam = Annotated[str | None, typer.Option("--from-team", help="Take from this team.")]
+FromTeam = Annotated[
+    str | None,
+    typer.Option("--from-team", help="Take from this team (none: the cards of no team)."),
+]
 FromProject = Annotated[
     str | None,
     typer.Option(

@@ -664,6 +664,39 @@ async def test_request_cards_from_one_project_of_a_team(demo_engine):
     assert (held(source), held(others)) == (before[0] - 4, before[1] - 4)
 
 
+async def test_request_cards_from_the_free_pool(demo_engine):
+    """The dashboard's (unassigned) line is a source too: the cards of no team."""
+    from textual.widgets import Button, Select
+
+    from fleetui.screens.reallocate import ReallocateModal
+
+    def held(query: str) -> int:
+        return inventory.count(demo_engine, query + " status:in_service,spare", settings=Config())
+
+    before = held("team:none"), held("team=Search")
+    app = FleetApp(demo_engine, today=lambda: date(2026, 11, 1))
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ReallocateModal)
+        modal.query_one("#amount", Input).value = "3"
+        modal.query_one("#from_team", Select).value = "(unassigned)"
+        await pilot.pause()
+        assert modal.query_one("#from_project", Select).is_blank()  # the pool has no projects
+        modal.query_one("#to_team", Select).value = "Search"
+        modal.query_one("#reason", Input).value = "from the pool"
+        modal.query_one("#preview", Button).press()
+        await pilot.pause()
+        await settle(pilot)
+        modal.query_one("#move", Button).press()
+        await pilot.pause()
+        await settle(pilot)
+        assert not isinstance(app.screen, ReallocateModal)
+    assert (held("team:none"), held("team=Search")) == (before[0] - 3, before[1] + 3)
+
+
 async def test_filters_and_card_details_are_judged_on_the_apps_today(demo_engine):
     """The dashboard's alert, the `warranty:` filter it jumps to and a card's warranty state
     all use the day the app was given, never the clock."""
