@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -74,6 +75,8 @@ class PreviewDialog(ModalScreen[str | None]):
     its first field; Enter in a field previews, and once a preview is shown, confirms."""
 
     CONFIRM = "#save"
+    # The services' messages name the CLI's options; a dialog says them as its own fields.
+    TERMS: ClassVar[list[tuple[str, str]]] = [(r"needs --reason", "needs a reason")]
     # Focused as soon as it is composed: a focus() in on_mount lands a moment later (Textual
     # defers it), after keys typed quickly in between (a Tab: the next keys went to this field).
     AUTO_FOCUS = "#dialog Input, #dialog Select"
@@ -85,6 +88,8 @@ class PreviewDialog(ModalScreen[str | None]):
         self.query_one("#preview" if confirm.disabled else self.CONFIRM, Button).press()
 
     def show_problem(self, message: str) -> None:
+        for option, field in self.TERMS:
+            message = re.sub(option, field, message)
         self.show_below(plain(message, "red"))
 
     def show_below(self, text: Text) -> None:

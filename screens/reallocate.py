@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 from functools import partial
+from typing import ClassVar
 
 from sqlalchemy import Engine
 from textual import on
@@ -31,6 +32,12 @@ class ReallocateModal(PreviewDialog):
 
     CSS_PATH = "reallocate.tcss"
     CONFIRM = "#move"
+    TERMS: ClassVar[list[tuple[str, str]]] = [
+        *PreviewDialog.TERMS,
+        (r"--to-team and/or --to-project", "a team to move them to (and a project)"),
+        (r"either --count N or --pflops X", "a number of cards (16) or of PFLOPS (2 PFLOPS)"),
+        (r"--(from|to)-(team|project)", r"'\1 \2'"),
+    ]
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(

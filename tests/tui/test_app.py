@@ -697,6 +697,40 @@ async def test_request_cards_from_the_free_pool(demo_engine):
     assert (held("team:none"), held("team=Search")) == (before[0] - 3, before[1] + 3)
 
 
+async def test_the_request_dialog_names_its_own_fields_not_the_clis_options(demo_engine):
+    from textual.widgets import Button, Select, Static
+
+    from fleetui.screens.reallocate import ReallocateModal
+
+    app = FleetApp(demo_engine, today=lambda: date(2026, 11, 1))
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ReallocateModal)
+
+        async def problem() -> str:
+            modal.query_one("#preview", Button).press()
+            await pilot.pause()
+            await settle(pilot)
+            return str(modal.query_one("#plan", Static).render())
+
+        modal.query_one("#amount", Input).value = "4"
+        assert await problem() == "Say where the cards go: a team to move them to (and a project)."
+        modal.query_one("#to_team", Select).value = "Search"
+        modal.query_one("#from_team", Select).value = "LLM"
+        await pilot.pause()
+        modal.query_one("#from_project", Select).value = "(no project)"
+        modal.query_one("#reason", Input).value = ""
+        said = await problem()
+        assert "--" not in said, said
+        modal.query_one("#move", Button).press()  # a preview shown: the move asks for a reason
+        await pilot.pause()
+        await settle(pilot)
+        assert str(modal.query_one("#plan", Static).render()) == "Say why: a move needs a reason."
+
+
 async def test_filters_and_card_details_are_judged_on_the_apps_today(demo_engine):
     """The dashboard's alert, the `warranty:` filter it jumps to and a card's warranty state
     all use the day the app was given, never the clock."""
