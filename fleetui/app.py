@@ -151,6 +151,13 @@ class FleetApp(App[None]):
         kwargs["markup"] = False
         super().notify(message, **kwargs)
 
+    def action_help_quit(self) -> None:
+        """ctrl+c's hint, as Textual gives it but for its markup: notify shows it literally."""
+        for key, active in self.active_bindings.items():
+            if active.binding.action in ("quit", "app.quit"):
+                self.notify(f"Press {key} to quit the app", title="Do you want to quit?")
+                return
+
     def switch_mode(self, mode: str) -> AwaitMount:
         """Switch, remembering the way back for go_back: the modes passed through, each once.
         Going to a mode already on the way back cuts the way there, as going back to it would,

@@ -79,6 +79,16 @@ async def test_notifications_show_their_message_literally(engine):
         assert "No card [/x] at 00000000:AB:00.0 [us]" in str(toast.render())
 
 
+async def test_ctrl_c_says_how_to_quit_without_markup(engine):
+    """Textual's own hint carried markup, which a literal notification showed as `[b]`."""
+    app = FleetApp(engine)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert [n.message for n in app._notifications] == ["Press ctrl+q to quit the app"]
+
+
 async def picked(pilot, mapping: DataTable, row: int) -> str:
     """Enter on the mapping's `row`, as a user picks a column's field: the picker's text."""
     from fleetui.screens.import_screen import FieldPicker
