@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import text
@@ -80,6 +83,27 @@ def test_a_negated_term_is_a_filter_not_an_option(demo_db):
     typo = run("--db", demo_db, "cards", "--jsno", "team:llm")
     assert typo.exit_code == 1
     assert typo.output == "fleetui: No such option: --jsno (fleetui cards --help lists them).\n"
+
+
+def test_cards_matching_nothing_in_a_terminal_say_so(demo_db):
+    """A terminal got an empty table's frame and no word; it now gets one sentence (a pipe
+    still gets the header, --json an empty array)."""
+    fleetui = [sys.executable, "-c", "from fleetui.cli import main; main()"]
+    reader, terminal = os.openpty()
+    done = subprocess.run(
+        [*fleetui, "--db", demo_db, "cards", "team:[b]nobody"],
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    os.close(terminal)
+    try:
+        shown = os.read(reader, 65536)
+    except OSError:  # nothing was written: Linux tells so with EIO
+        shown = b""
+    os.close(reader)
+    assert (done.returncode, shown, done.stderr) == (0, b"", "No card matches 'team:[b]nobody'.\n")
 
 
 def test_cards_json_without_limit_returns_every_match(demo_db):
