@@ -155,6 +155,7 @@ def test_a_column_with_data_but_no_header_is_named_as_not_imported(db_url, tmp_p
     result = runner.invoke(app, ["--db", db_url, "import", str(path), "--dry-run", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["unknown_columns"] == ["column 4 (no header)"]
+    assert json.loads(result.stdout)["batch_id"] is None  # a dry run makes no batch
     said = runner.invoke(app, ["--db", db_url, "import", str(path), "--dry-run"])
     assert "1 other column not imported: column 4 (no header)" in said.stderr
     path.write_text("serial,model,,\nS-1,H800 SXM,,\n")

@@ -144,7 +144,7 @@ def _print_import(result, verbose: bool = False) -> None:
         return
     verb = "Would import" if result.dry_run else "Imported"
     line = f"{verb}: {result.summary()}."
-    if result.batch_id and result.written:
+    if result.batch_id:
         line += f" {undo_hint(result.batch_id)}"
     if result.rejected_file:
         line += f" Rejected rows: {result.rejected_file}"

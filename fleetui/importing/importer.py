@@ -132,6 +132,7 @@ def run_import(
             or (result.error_count and not options.skip_invalid)
         ):
             transaction.rollback()
+            result.batch_id = None  # rolled back: no such batch in the log
         else:
             transaction.commit()
             result.written = True
