@@ -97,9 +97,8 @@ class ReallocateModal(PreviewDialog):
         side = "to" if event.select.id == "to_team" else "from"
         picker = self.query_one(f"#{side}_project", Select)
         pool = event.value == UNASSIGNED and UNASSIGNED not in self.directory  # no projects
-        picker.set_options(
-            [] if pool else [(teams.NO_PROJECT, teams.NO_PROJECT), *((plain(p), p) for p in projects)]
-        )
+        offered = [(teams.NO_PROJECT, teams.NO_PROJECT), *((plain(p), p) for p in projects)]
+        picker.set_options([] if pool else offered)
         self.forget_plan()
 
     @on(Input.Changed)
