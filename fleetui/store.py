@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
@@ -51,10 +52,25 @@ def open_fleet(db: str | None = None) -> Engine:
     except SchemaTooNewError as exc:
         raise SchemaTooNew(str(exc)) from None
     except OperationalError as exc:
-        raise UserError(f"Cannot open the database {redact(url)}: {reason(exc)}.") from None
+        raise UserError(f"Cannot open the database {redact(url)}: {_unopened(url, exc)}.") from None
     except SQLAlchemyError as exc:
         raise UserError(f"The database {redact(url)} failed: {reason(exc)}.") from None
     return engine
+
+
+def _unopened(url: str, exc: OperationalError) -> str:
+    """Why a database did not open: SQLite's words, unless its folder is read-only here, where
+    SQLite says "attempt to write" even to a command that only reads."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        folder = Path(parsed.database).expanduser().absolute().parent
+        if folder.is_dir() and not os.access(folder, os.W_OK):
+            return (
+                f"its folder {folder} is read-only here, and SQLite writes beside the database "
+                "(its -wal and -shm journal files) even for a command that only reads; use a "
+                "folder you can write to"
+            )
+    return reason(exc)
 
 
 def _say_upgrading(url: str, old: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -232,6 +234,41 @@ def read_only_url(demo_url, backend, pg_databases_if_any):
 @pytest.fixture
 def pg_databases_if_any(backend, request):
     return request.getfixturevalue("pg_databases") if backend == "postgresql" else None
+
+
+def test_a_database_in_a_read_only_folder_is_named_so_even_to_read(demo_file, tmp_path):
+    """SQLite said "attempt to write a readonly database" to `cards`, a command that only reads:
+    it writes its journal files beside the database. A new database there, the same."""
+    folder = tmp_path / "shelf"
+    folder.mkdir()
+    shutil.copy(demo_file, folder / "fleet.db")
+    folder.chmod(0o555)
+    as_user = []  # root writes anywhere: drop that power, as an ops user lacks it
+    if os.geteuid() == 0:
+        if shutil.which("capsh") is None:
+            pytest.skip("capsh absent (libcap2-bin): cannot run as an ordinary user here")
+        as_user = ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--"]
+    said = []
+    try:
+        for db, args in ((folder / "fleet.db", "cards"), (folder / "new.db", "db upgrade")):
+            argv = [sys.executable, "-c", "from fleetui.cli import main; main()", "--db", str(db)]
+            argv += args.split()
+            done = subprocess.run(
+                [*as_user, "-c", shlex.join(argv)] if as_user else argv,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            said.append((done.returncode, done.stderr))
+        assert sorted(p.name for p in folder.iterdir()) == ["fleet.db"]
+    finally:
+        folder.chmod(0o755)
+    for db, (code, stderr) in zip(("fleet.db", "new.db"), said, strict=True):
+        assert code == 1 and stderr == (
+            f"fleetui: Cannot open the database sqlite:///{folder / db}: its folder {folder} is "
+            "read-only here, and SQLite writes beside the database (its -wal and -shm journal "
+            "files) even for a command that only reads; use a folder you can write to.\n"
+        )
 
 
 @pytest.mark.parametrize(
