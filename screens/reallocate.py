@@ -8,6 +8,7 @@ from datetime import date
 from functools import partial
 from typing import ClassVar
 
+from rich.text import Text
 from sqlalchemy import Engine
 from textual import on
 from textual.app import ComposeResult
@@ -97,7 +98,8 @@ class ReallocateModal(PreviewDialog):
         side = "to" if event.select.id == "to_team" else "from"
         picker = self.query_one(f"#{side}_project", Select)
         pool = event.value == UNASSIGNED and UNASSIGNED not in self.directory  # no projects
-        offered = [(teams.NO_PROJECT, teams.NO_PROJECT), *((plain(p), p) for p in projects)]
+        offered: list[tuple[str | Text, str]] = [(teams.NO_PROJECT, teams.NO_PROJECT)]
+        offered += [(plain(p), p) for p in projects]
         picker.set_options([] if pool else offered)
         self.forget_plan()
 
