@@ -484,6 +484,15 @@ def test_a_status_reads_whatever_its_case_dashes_and_spaces(engine, tmp_path, ce
     assert inventory.detail(engine, "S-1", settings=Config()).fields["status"] == status
 
 
+def test_a_status_naming_two_is_a_row_error_not_a_guess(engine, tmp_path):
+    """`broken` may be in repair or gone for good (edit refuses it too): read as repair, a
+    scrapped card counted as held, with its compute."""
+    path = write(tmp_path, "serial,model,status\nS-1,H20,Broken\n")
+    assert [(e.column, e.value, e.reason) for e in load(engine, path).errors] == [
+        ("status", "Broken", "ambiguous status: repair or retired; write which")
+    ]
+
+
 # Prices as spreadsheets in several locales write them: (cell, minor units, currency).
 WRITTEN_PRICES = [
     ("12 500,00 €", 1_250_000, "EUR"),  # French: space groups, comma decimal
@@ -923,6 +932,27 @@ def test_a_bare_amount_takes_the_currency_of_its_column_else_the_configs(
     assert f"prices without a currency read as {code} (" in result.summary()
     bare = inventory.detail(engine, f"P-{len(prices)}", settings=Config()).fields
     assert (bare["price_minor"], bare["currency"]) == (8_800_000, code)
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        # the currency column writes two: a bare amount's is not known from the file
+        (['"100 €",EUR', "200,CHF", "300,"], ("USD", "the config's [cost] currency")),
+        (["200,CHF", "300,"], ("CHF", "as written elsewhere in column 'currency'")),
+    ],
+)
+def test_a_bare_amount_takes_a_currency_only_when_the_whole_file_writes_one(
+    engine, tmp_path, rows, expected
+):
+    """A currency column's codes count as the amounts' symbols do: a file writing EUR and CHF
+    gave a bare amount EUR because one amount said €."""
+    text = "serial,model,price,currency\n" + "".join(f"P-{i},H20,{r}\n" for i, r in enumerate(rows))
+    result = load(engine, write(tmp_path, text))
+    assert result.error_count == 0, [str(e) for e in result.errors]
+    assert result.bare_currency == f"{expected[0]} ({expected[1]})"
+    bare = inventory.detail(engine, f"P-{len(rows) - 1}", settings=Config()).fields
+    assert bare["currency"] == expected[0]
 
 
 def test_a_file_with_no_bare_amount_says_nothing_about_currency(engine, basic):

@@ -12,6 +12,7 @@ from decimal import Decimal
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_STATUSES, Status
+from fleetui.db.tables import INTEGER_MAX
 
 MISSING = {"", "[n/a]", "n/a", "na", "[not supported]", "null", "none", "-", "—", "无"}
 EXCEL_EPOCH = date(1899, 12, 30)
@@ -257,7 +258,10 @@ def parse_money(value: str) -> tuple[int, str | None]:
     if text.startswith("-"):
         raise CellError("a price cannot be negative")
     amount = _number(text.replace(",", "") if scale != 1 else text) * scale  # 9.5万: CJK marks
-    return int((amount * 100).to_integral_value()), currency
+    minor = int((amount * 100).to_integral_value())  # to the cent, as the column keeps it
+    if minor > INTEGER_MAX:  # the column's limit on PostgreSQL, so on both backends
+        raise CellError(f"more than {INTEGER_MAX // 100:,}.{INTEGER_MAX % 100:02d}")
+    return minor, currency
 
 
 # Digit grouping a spreadsheet may write: spaces (no-break and narrow ones too) and the Swiss '.
@@ -378,7 +382,6 @@ STATUS_WORDS = {
         "awaiting repair",
         "out for repair",
         "rma",
-        "broken",
         "faulty",
         "under repair",
         "failed",  # NetBox
@@ -411,6 +414,10 @@ STATUS_WORDS = {
 }
 
 
+# Words that name two statuses: a broken card may be in repair or gone for good.
+TWO_WAYS = {"broken": "repair or retired"}
+
+
 def _status_key(text: str) -> str:
     """A status as typed, compared without case, and with `-`, `_` and spaces alike."""
     return " ".join(re.split(r"[\s_-]+", text.strip().lower())).strip()
@@ -422,7 +429,10 @@ _STATUS = {_status_key(s.value): s.value for s in CARD_STATUSES} | {
 
 
 def parse_status(value: str) -> str:
-    found = _STATUS.get(_status_key(value))
+    key = _status_key(value)
+    if key in TWO_WAYS:
+        raise CellError(f"ambiguous status: {TWO_WAYS[key]}; write which")
+    found = _STATUS.get(key)
     if found is None:
         raise CellError(f"unknown status (use {', '.join(CARD_STATUSES)})")
     return found

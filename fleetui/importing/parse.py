@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from fleetui.core import units
-from fleetui.db.tables import INTEGER_MAX, Card, Node, Project, Team, length_of, table_of, unfit
+from fleetui.db.tables import Card, Node, Project, Team, length_of, table_of, unfit
 from fleetui.importing.cells import (
     MISSING,
     CellError,
@@ -65,7 +65,8 @@ class ChunkParser:
         self.widest = self.width  # cells in the widest rejected row (its rejected-file columns)
         self.columns = {f: i for i, f in mapping.fields.items()}
         self.mapping = mapping  # its headerless columns named in its unknown once data shows
-        self.symbols: set[str] = set()  # currencies the price column writes
+        # every currency the file writes (in its amounts or a currency column): where first
+        self.written: dict[str, str] = {}
         self.bare_prices = False  # whether a price names no currency (settled after staging)
         self.rows_estimate = source.estimate_rows()
         self.defaults = {"node": options.node, "team": options.team, "project": options.project}
@@ -94,12 +95,13 @@ class ChunkParser:
 
     def bare_currency(self) -> tuple[str, str]:
         """The currency for prices that name none, and why: --currency, else the one the rest
-        of the price column writes (when it writes one only), else the config's."""
+        of the file writes (when it writes one only: in amounts or a currency column), else
+        the config's."""
         if self.options.currency:
             return self.options.currency, "--currency"
-        if len(self.symbols) == 1:
-            (code,) = self.symbols
-            return code, f"as written elsewhere in column '{self.header_of('price')}'"
+        if len(self.written) == 1:
+            ((code, column),) = self.written.items()
+            return code, f"as written elsewhere in column '{self.header_of(column)}'"
         return self.options.config.cost.currency, "the config's [cost] currency"
 
     def header_of(self, name: str) -> str:
@@ -180,7 +182,7 @@ class ChunkParser:
         )
         for i in blanked:  # a misshapen row's one error is its shape
             no_model[i] = None
-        self._unfit(numbers, col, minor, errors)
+        self._unfit(numbers, col, errors)
         if self.names.pending:  # teams and projects to create, for the rows valid otherwise
             bad = {e.row for e in errors}
             team_ids = self.names.settle(team_ids, numbers, bad)
@@ -299,9 +301,10 @@ class ChunkParser:
             slots |= self.names.cards_in_slots(slots.keys())
         return [s or slots.get((n, b)) for s, n, b in zip(serial, node_ids, bus_ids, strict=True)]
 
-    def _unfit(self, numbers, col, minor, errors) -> None:
-        """Values too long or large for their database column (on PostgreSQL: both backends
-        refuse them), before any team, project or node is created for their row."""
+    def _unfit(self, numbers, col, errors) -> None:
+        """Values too long for their database column (on PostgreSQL: both backends refuse
+        them), before any team, project or node is created for their row (parse_money refuses
+        a price too large)."""
         for name, column in FITTED.items():
             cells = col(name) if name in self.columns else ()
             if max(map(len, cells), default=0) <= length_of(column):
@@ -309,13 +312,6 @@ class ChunkParser:
             for row, cell in zip(numbers, cells, strict=True):
                 if problem := unfit(column, cell.strip()):
                     errors.append(RowError(row, self.header_of(name), cell.strip(), problem))
-        if max(filter(None, minor), default=0) > INTEGER_MAX:
-            biggest = f"{INTEGER_MAX // 100:,}.{INTEGER_MAX % 100:02d}"
-            errors.extend(
-                RowError(row, self.header_of("price"), raw.strip(), f"more than {biggest}")
-                for row, value, raw in zip(numbers, minor, col("price"), strict=True)
-                if value is not None and value > INTEGER_MAX
-            )
 
     def _track_uuids(self, uuids: list[str | None]) -> None:
         distinct = set(uuids)
@@ -404,7 +400,11 @@ class ChunkParser:
             fallback = self.options.currency if currencies and any(currencies) else None
             return [None] * len(numbers), [c or fallback for c in currencies]
         prices = mapped("price", parse_money)
-        self.symbols.update({p[1] for p in set(prices) if p is not None and p[1]})
+        for column, codes in (
+            ("price", {p[1] for p in set(prices) if p is not None}),
+            ("currency", set(currencies)),
+        ):
+            self.written |= {c: column for c in codes - {None} if c not in self.written}
         values = self._memo_map(
             "price+currency", list(zip(prices, currencies, strict=True)), self._price_cell
         )
