@@ -156,8 +156,9 @@ def plan_request(
             source = from_project
         elif from_team:
             tid = _source_team(conn, from_team)
-            query = query.where(card_t.c.team_id == tid if tid else card_t.c.team_id.is_(None))
-            source = from_team if tid else UNASSIGNED
+            pool = tid is None
+            query = query.where(card_t.c.team_id.is_(None) if pool else card_t.c.team_id == tid)
+            source = UNASSIGNED if pool else from_team
         # cards already where they would go are never picked: a source inside the target
         # would have none to give
         if tid == target.team_id and target.project_id in (None, pid):

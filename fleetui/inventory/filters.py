@@ -69,7 +69,7 @@ def _hosts(term: Term):
     return select(node_t.c.id).where(_named(node_t.c.hostname, term))
 
 
-def _matched(conn, term: Term, today: date | None, settings: config.Config):
+def _matched(conn, term: Term, today: date | None, settings: config.Config) -> ColumnElement[bool]:
     """A term's condition; negated, the cards it does not match, a NULL (no team for `team:`)
     counting as not matched."""
     condition = _term(conn, term, today, settings)

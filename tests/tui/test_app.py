@@ -516,6 +516,13 @@ async def test_dashboard_alerts_jump_to_the_matching_cards(demo_engine):
         assert cliff.title.startswith("End of service life per quarter")
 
 
+async def checked_import(pilot, path):
+    """The import screen with every row of `path` checked, and its errors table."""
+    await settle(pilot)
+    screen = await import_screen_with(pilot, path, checked=True)
+    return screen, screen.query_one("#errors", DataTable)
+
+
 async def test_import_screen_lists_every_row_range_of_an_error(demo_engine, tmp_path):
     models = {2: "Z999", 3: "Z999", 4: "Z999", 9: "Z999", 12: "Z999"}
     lines = ["serial,model,team,status"]
@@ -524,9 +531,7 @@ async def test_import_screen_lists_every_row_range_of_an_error(demo_engine, tmp_
     path.write_text("\n".join(lines) + "\n", "utf-8")
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 44)) as pilot:
-        await settle(pilot)
-        screen = await import_screen_with(pilot, path, checked=True)
-        errors = screen.query_one("#errors", DataTable)
+        _screen, errors = await checked_import(pilot, path)
         assert errors.row_count == 1
         assert str(errors.get_row_at(0)[0]) == "rows 2-4, 9, 12"
 
@@ -538,9 +543,7 @@ async def test_import_screen_writes_out_the_highlighted_problem_whole(demo_engin
     path.write_text("serial,model,price\nN/A,H800 SXM,100\nP-2,H800 SXM,abc\n", "utf-8")
     app = FleetApp(demo_engine)
     async with app.run_test(size=(80, 44)) as pilot:
-        await settle(pilot)
-        screen = await import_screen_with(pilot, path, checked=True)
-        errors = screen.query_one("#errors", DataTable)
+        screen, errors = await checked_import(pilot, path)
         assert errors.row_count == 2
         detail = lambda: str(screen.query_one("#error_detail", Static).render())  # noqa: E731
         problem = str(errors.get_row_at(0)[3])
@@ -558,9 +561,7 @@ async def test_import_screen_lists_a_repeated_serial_beside_the_rows_other_error
     path.write_text("serial,model,price\nREP-1,H800 SXM,abc\nREP-1,H800 SXM,100\n", "utf-8")
     app = FleetApp(demo_engine)
     async with app.run_test(size=(120, 44)) as pilot:
-        await settle(pilot)
-        screen = await import_screen_with(pilot, path, checked=True)
-        errors = screen.query_one("#errors", DataTable)
+        _screen, errors = await checked_import(pilot, path)
         shown = [[str(cell) for cell in errors.get_row_at(i)] for i in range(errors.row_count)]
         assert [row[:3] for row in shown] == [
             ["row 2", "price", "abc"],
@@ -624,29 +625,46 @@ async def test_request_cards_by_count_from_a_key_and_the_palette(demo_engine):
     assert after["LLM"] == before["LLM"] - 8
 
 
+def held(engine, query: str) -> int:
+    """The cards `query` finds that compute (in service or spare)."""
+    return inventory.count(engine, query + " status:in_service,spare", settings=Config())
+
+
+async def request_dialog(pilot):
+    """The Request dialog, opened with `R` on the dashboard."""
+    from fleetui.screens.reallocate import ReallocateModal
+
+    await settle(pilot)
+    await pilot.press("R")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, ReallocateModal)
+    return pilot.app.screen
+
+
+async def pressed(pilot, modal, button: str) -> str:
+    """Press a dialog's button; what the dialog then says below its form ("" once closed)."""
+    from textual.widgets import Button
+
+    modal.query_one(button, Button).press()
+    await pilot.pause()
+    await settle(pilot)
+    return str(modal.query_one("#plan", Static).render()) if pilot.app.screen is modal else ""
+
+
 async def test_request_cards_from_one_project_of_a_team(demo_engine):
     """ "Take 16 cards from Ads' ranking project": the CLI's --from-project, which the Request
     dialog lacked (it took from any of the team's projects)."""
-    from textual.widgets import Button, Select
+    from textual.widgets import Select
 
     from fleetui.allocation import teams
     from fleetui.inventory.query import quote
-    from fleetui.screens.reallocate import ReallocateModal
 
     project = teams.directory(demo_engine)["LLM"][-1]
-
-    def held(query: str) -> int:
-        return inventory.count(demo_engine, query + " status:in_service,spare", settings=Config())
-
     source, others = f"team=LLM project={quote(project)}", "team=LLM"
-    before = held(source), held(others)
+    before = held(demo_engine, source), held(demo_engine, others)
     app = FleetApp(demo_engine, today=lambda: date(2026, 11, 1))
     async with app.run_test(size=(120, 44)) as pilot:
-        await settle(pilot)
-        await pilot.press("R")
-        await pilot.pause()
-        modal = app.screen
-        assert isinstance(modal, ReallocateModal)
+        modal = await request_dialog(pilot)
         modal.query_one("#amount", Input).value = "4"
         modal.query_one("#from_team", Select).value = "LLM"
         await pilot.pause()  # the team's projects are offered
@@ -654,81 +672,51 @@ async def test_request_cards_from_one_project_of_a_team(demo_engine):
         modal.query_one("#to_team", Select).value = "Search"
         await pilot.pause()
         modal.query_one("#reason", Input).value = "ranking needs them"
-        modal.query_one("#preview", Button).press()
-        await pilot.pause()
-        await settle(pilot)
-        modal.query_one("#move", Button).press()
-        await pilot.pause()
-        await settle(pilot)
-        assert not isinstance(app.screen, ReallocateModal)
-    assert (held(source), held(others)) == (before[0] - 4, before[1] - 4)
+        await pressed(pilot, modal, "#preview")
+        await pressed(pilot, modal, "#move")
+        assert app.screen is not modal
+    after = held(demo_engine, source), held(demo_engine, others)
+    assert after == (before[0] - 4, before[1] - 4)
 
 
 async def test_request_cards_from_the_free_pool(demo_engine):
     """The dashboard's (unassigned) line is a source too: the cards of no team."""
-    from textual.widgets import Button, Select
+    from textual.widgets import Select
 
-    from fleetui.screens.reallocate import ReallocateModal
-
-    def held(query: str) -> int:
-        return inventory.count(demo_engine, query + " status:in_service,spare", settings=Config())
-
-    before = held("team:none"), held("team=Search")
+    before = held(demo_engine, "team:none"), held(demo_engine, "team=Search")
     app = FleetApp(demo_engine, today=lambda: date(2026, 11, 1))
     async with app.run_test(size=(120, 44)) as pilot:
-        await settle(pilot)
-        await pilot.press("R")
-        await pilot.pause()
-        modal = app.screen
-        assert isinstance(modal, ReallocateModal)
+        modal = await request_dialog(pilot)
         modal.query_one("#amount", Input).value = "3"
         modal.query_one("#from_team", Select).value = "(unassigned)"
         await pilot.pause()
         assert modal.query_one("#from_project", Select).is_blank()  # the pool has no projects
         modal.query_one("#to_team", Select).value = "Search"
         modal.query_one("#reason", Input).value = "from the pool"
-        modal.query_one("#preview", Button).press()
-        await pilot.pause()
-        await settle(pilot)
-        modal.query_one("#move", Button).press()
-        await pilot.pause()
-        await settle(pilot)
-        assert not isinstance(app.screen, ReallocateModal)
-    assert (held("team:none"), held("team=Search")) == (before[0] - 3, before[1] + 3)
+        await pressed(pilot, modal, "#preview")
+        await pressed(pilot, modal, "#move")
+        assert app.screen is not modal
+    after = held(demo_engine, "team:none"), held(demo_engine, "team=Search")
+    assert after == (before[0] - 3, before[1] + 3)
 
 
 async def test_the_request_dialog_names_its_own_fields_not_the_clis_options(demo_engine):
-    from textual.widgets import Button, Select, Static
-
-    from fleetui.screens.reallocate import ReallocateModal
+    from textual.widgets import Select
 
     app = FleetApp(demo_engine, today=lambda: date(2026, 11, 1))
     async with app.run_test(size=(120, 44)) as pilot:
-        await settle(pilot)
-        await pilot.press("R")
-        await pilot.pause()
-        modal = app.screen
-        assert isinstance(modal, ReallocateModal)
-
-        async def problem() -> str:
-            modal.query_one("#preview", Button).press()
-            await pilot.pause()
-            await settle(pilot)
-            return str(modal.query_one("#plan", Static).render())
-
+        modal = await request_dialog(pilot)
         modal.query_one("#amount", Input).value = "4"
-        assert await problem() == "Say where the cards go: a team to move them to (and a project)."
+        said = await pressed(pilot, modal, "#preview")
+        assert said == "Say where the cards go: a team to move them to (and a project)."
         modal.query_one("#to_team", Select).value = "Search"
         modal.query_one("#from_team", Select).value = "LLM"
         await pilot.pause()
         modal.query_one("#from_project", Select).value = "(no project)"
-        modal.query_one("#reason", Input).value = ""
-        said = await problem()
+        said = await pressed(pilot, modal, "#preview")
         assert "--" not in said, said
-        modal.query_one("#move", Button).press()  # a preview shown: the move asks for a reason
-        await pilot.pause()
-        await settle(pilot)
-        assert str(modal.query_one("#plan", Static).render()) == "Say why: a move needs a reason."
+        # a preview shown, the move asks for a reason
+        assert await pressed(pilot, modal, "#move") == "Say why: a move needs a reason."
 
 
 async def test_filters_and_card_details_are_judged_on_the_apps_today(demo_engine):
