@@ -182,20 +182,23 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
     """Moves, repairs, imports, deletes and undos in any order, an undo itself a batch that
     can be undone; after every step `db check` is clean, the histories link up, and cards,
     teams and nodes are exactly what the model says."""
-    files = itertools.count()
+    files, made = itertools.count(), itertools.count()
 
     class Machine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             self.engine = make_engine()
             self.cards: dict[str, dict] = {}  # serial -> team, node, status
-            self.teams: set[str] = set()
-            self.nodes: set[str] = set()
+            # name -> which one: ids are never reused, so a team or node an undo removed and
+            # an import made again is another one, and undos of batches before it refused
+            self.teams: dict[str, int] = {}
+            self.nodes: dict[str, int] = {}
             # serial -> the batch whose result the card's state is (an undo's result is the
             # state before the batch it undid): a batch can be undone while its cards are so
             self.state: dict[str, str | None] = {}
-            # id -> before, teams and nodes created; in the order made (ids are random)
-            self.batches: dict[str, tuple[dict, set, set]] = {}
+            # id -> before, teams and nodes created, the teams and nodes `before` names (kind,
+            # name, which one); in the order made (ids are random)
+            self.batches: dict[str, tuple[dict, set, set, set]] = {}
             self.states: dict[str, tuple[dict, dict]] = {}  # id -> states it left, found
             self.undone: set[str] = set()
             self.creating: set[str] = set()  # batches that created cards (imports)
@@ -205,7 +208,14 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
             self.engine.dispose()
 
         def _done(self, batch: str, before: dict, teams=(), nodes=(), left=None) -> None:
-            self.batches[batch] = (before, set(teams), set(nodes))
+            places = {
+                (kind, old[kind], ones.get(old[kind], -1))  # -1: gone
+                for old in before.values()
+                if old
+                for kind, ones in (("team", self.teams), ("node", self.nodes))
+                if old[kind]
+            }
+            self.batches[batch] = (before, set(teams), set(nodes), places)
             found = {serial: self.state.get(serial) for serial in before}
             left = left or dict.fromkeys(before, batch)
             self.states[batch] = (left, found)
@@ -228,8 +238,8 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
             result = run_import(
                 self.engine, str(path), ImportOptions(create_missing=True, config=Config())
             )
-            teams = {t for t, _ in rows.values()} - self.teams
-            nodes = {nd for _, nd in rows.values() if nd} - self.nodes
+            teams = {t for t, _ in rows.values()} - self.teams.keys()
+            nodes = {nd for _, nd in rows.values() if nd} - self.nodes.keys()
             before = {}
             for serial, (team, node) in rows.items():
                 old = self.cards.get(serial)
@@ -243,8 +253,8 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
                 self._done(result.batch_id, before, teams, nodes)
             if None in before.values():
                 self.creating.add(result.batch_id)
-            self.teams |= teams
-            self.nodes |= nodes
+            self.teams |= {t: next(made) for t in teams}
+            self.nodes |= {nd: next(made) for nd in nodes}
 
         @rule(data=st.data())
         def move(self, data) -> None:
@@ -295,7 +305,7 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
             if not self.batches:
                 return
             batch = live[-1] if newest and live else data.draw(st.sampled_from(list(self.batches)))
-            before, teams, nodes = self.batches[batch]
+            before, teams, nodes, places = self.batches[batch]
             if batch in self.undone:
                 with pytest.raises(UserError, match="already undone"):
                     undo(self.engine, batch)
@@ -304,10 +314,8 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
                 with pytest.raises(UserError, match="deleted cards, which an undo cannot bring"):
                     undo(self.engine, batch)
                 return
-            if any(
-                old and (old["team"] not in self.teams or old["node"] not in {"", *self.nodes})
-                for old in before.values()
-            ):
+            now_ones = {"team": self.teams, "node": self.nodes}
+            if any(now_ones[kind].get(name) != one for kind, name, one in places):
                 with pytest.raises(UserError, match=r"would put cards back in .*, deleted since"):
                     undo(self.engine, batch)
                 return
@@ -326,8 +334,9 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
                     del self.cards[serial]
                 else:
                     self.cards[serial] = dict(old)
-            self.teams -= {t for t in teams if all(c["team"] != t for c in self.cards.values())}
-            self.nodes -= {n for n in nodes if all(c["node"] != n for c in self.cards.values())}
+            for kind, made_here, ones in (("team", teams, self.teams), ("node", nodes, self.nodes)):
+                for name in made_here - {c[kind] for c in self.cards.values()}:
+                    del ones[name]
             self._done(done.undo_batch_id, now, left=found)  # undone in turn, it puts `now` back
 
         @invariant()
@@ -346,7 +355,7 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
                 teams = set(conn.execute(select(Team.name)).scalars())
                 nodes = set(conn.execute(select(Node.hostname)).scalars())
             assert cards == self.cards
-            assert (teams, nodes) == (self.teams, self.nodes)
+            assert (teams, nodes) == (set(self.teams), set(self.nodes))
 
     run_state_machine_as_test(
         Machine,
@@ -514,6 +523,29 @@ def test_undo_never_puts_cards_back_in_a_team_deleted_since(demo_engine, reused)
     )
     assert team_of(demo_engine, serial) == "LLM"
     assert maintenance.check(demo_engine) == []
+
+
+def test_an_undo_into_a_node_an_undo_removed_names_it_though_one_of_its_name_came_since(
+    engine, tmp_path
+):
+    """An import moves a card into a node it made; undoing the import removes the node, and an
+    import makes one of that name again. Undoing the undo is refused, naming the node (it said
+    'node (id 1)'); the card stays out of the new node of that name, which is another one."""
+    options = ImportOptions(create_missing=True, config=Config())
+    run_import(engine, _csv(tmp_path, "a.csv", [("U-1", MODEL, "Red", "", "")]), options)
+    into = run_import(engine, _csv(tmp_path, "b.csv", [("U-1", MODEL, "Red", "", "nd-9")]), options)
+    back = undo(engine, into.batch_id).undo_batch_id
+    run_import(engine, _csv(tmp_path, "c.csv", [("U-2", MODEL, "Red", "", "nd-9")]), options)
+    with pytest.raises(UserError) as refused:
+        undo(engine, back)
+    assert str(refused.value) == (
+        f"Undoing batch {back[:8]} would put cards back in node 'nd-9', deleted since; "
+        "nothing was undone."
+    )
+    with engine.connect() as conn:
+        on = dict(conn.execute(select(Card.serial, Card.node_id).order_by(Card.serial)).all())
+    assert on["U-1"] is None and on["U-2"] is not None
+    assert maintenance.check(engine) == [] and broken_histories(engine) == []
 
 
 def test_every_cli_write_names_its_batch_and_how_to_undo_it(engine, tmp_path):
