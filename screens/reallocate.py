@@ -62,6 +62,7 @@ class ReallocateModal(PreviewDialog):
 
     def compose(self) -> ComposeResult:
         team_options = [(plain(t), t) for t in self.directory]
+        free = (UNASSIGNED, UNASSIGNED)  # the free pool: the cards of no team
         with VerticalScroll(id="dialog"):
             if self.serials:
                 title = (
@@ -76,13 +77,12 @@ class ReallocateModal(PreviewDialog):
                     yield InOrderInput(placeholder="how many: 16, or 2 PFLOPS", id="amount")
                     yield InOrderInput(placeholder="models: H800,A800 (optional)", id="models")
                 with Horizontal(classes="row"):
-                    free = (UNASSIGNED, UNASSIGNED)  # the free pool: the cards of no team
                     yield Select(
                         [*team_options, free], prompt="from team (optional)", id="from_team"
                     )
                     yield Select([], prompt="from project (optional)", id="from_project")
             with Horizontal(classes="row"):
-                yield Select(team_options, prompt="to team", id="to_team")
+                yield Select([*team_options, free], prompt="to team", id="to_team")
                 yield Select([], prompt="to project", id="to_project")
             yield InOrderInput(placeholder="reason (required; goes in the audit log)", id="reason")
             with Horizontal(classes="row"):

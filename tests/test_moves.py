@@ -153,6 +153,50 @@ def test_the_free_pool_gives_first_and_can_be_asked_by_name(demo_engine, demo_ur
     assert result.exit_code == 1 and "There is no team 'nope'" in result.output
 
 
+def test_cards_go_back_to_the_free_pool_and_an_undo_takes_them_out_again(demo_engine, demo_url):
+    """`--to-team none` hands cards back to the pool (it was refused: only an undo took a card
+    out of its team): they leave team and project, keep node and status, and the preview's
+    lines add up; a request to the pool takes only teams' cards; undo puts them back."""
+
+    def cli(*args: str):
+        return CliRunner().invoke(app, ["--db", demo_url, *args])
+
+    def count(query: str) -> int:  # the cards a team holds, as the preview counts them
+        return inventory.count(demo_engine, f"{query} status:{','.join(HELD)}", settings=Config())
+
+    project = teams.directory(demo_engine)["LLM"][0]
+    moving = [
+        c.serial
+        for c in inventory.cards(demo_engine, f"team=LLM project={project}", settings=Config())
+    ][:3]
+    was = {s: inventory.detail(demo_engine, s, settings=Config()).fields for s in moving}
+    pool, llm = count("team:none"), count("team=LLM")
+    shown = json.loads(cli("plan", *moving, "--to-team", "none", "--json").output)
+    lines = {d["name"]: (d["cards_before"], d["cards_after"]) for d in shown["deltas"]}
+    assert lines[UNASSIGNED] == (pool, pool + 3) and lines["LLM"] == (llm, llm - 3)
+    assert lines[f"LLM/{project}"][1] == lines[f"LLM/{project}"][0] - 3
+    moved = cli("move", *moving, "--to-team", "none", "--reason", "back", "--yes")
+    assert moved.exit_code == 0 and f"Moved 3 cards to {UNASSIGNED}." in moved.output
+    for serial in moving:
+        now = inventory.detail(demo_engine, serial, settings=Config()).fields
+        assert (now["team"], now["project"]) == (None, None), now
+        assert (now["node"], now["status"]) == (was[serial]["node"], was[serial]["status"])
+    assert (count("team:none"), count("team=LLM")) == (pool + 3, llm - 3)
+    assert cli("db", "check").exit_code == 0
+
+    asked = moves.plan_request(demo_engine, "none", None, count=5, today=TODAY, settings=Config())
+    assert len(asked.cards) == 5 and None not in {c.team_id for c in asked.cards}
+    with pytest.raises(UserError, match=r"^The free pool has no projects: give --to-team none"):
+        moves.plan_request(demo_engine, "none", "x", count=1, today=TODAY, settings=Config())
+
+    assert cli("undo", history.batches(demo_engine)[0].batch_id[:8]).exit_code == 0
+    for serial in moving:
+        now = inventory.detail(demo_engine, serial, settings=Config()).fields
+        assert (now["team"], now["project"]) == ("LLM", project)
+    assert (count("team:none"), count("team=LLM")) == (pool, llm)
+    assert cli("db", "check").exit_code == 0
+
+
 def test_a_request_never_takes_cards_in_repair_retired_or_on_order(demo_engine):
     plan = moves.plan_request(
         demo_engine, "Search", None, count=200, today=TODAY, settings=Config()

@@ -25,6 +25,7 @@ from fleetui.allocation.plans import (
     planned,
     preview,
     resolve_target,
+    team_or_pool,
 )
 from fleetui.core import units
 from fleetui.core.errors import UserError
@@ -45,7 +46,6 @@ from fleetui.lifecycle import conditions
 from fleetui.store import writing
 from fleetui.telemetry import reconcile
 
-FREE_POOL = ("none", UNASSIGNED)  # what --from-team takes for the cards of no team
 card_t, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
 team_t, project_t = table_of(Team), table_of(Project)
 NODE_SIZE = 8
@@ -121,8 +121,8 @@ def plan_request(
     Cards reconcile found missing are never taken (_missing). Order of preference: spare
     before in service (cards of no team before a team's alike), then (with telemetry) idle
     before busy, whole 8-card nodes before splitting one, cards in warranty on `today` (by
-    the warranty rules) before the others. `from_team` "none" or "(unassigned)" takes from
-    the free pool, the cards of no team.
+    the warranty rules) before the others. `from_team` (and `to_team`) "none" or
+    "(unassigned)" is the free pool, the cards of no team.
     """
     if (count is None) == (pflops is None):
         raise UserError("Ask for either --count N or --pflops X.")
@@ -155,19 +155,22 @@ def plan_request(
             query = query.where(card_t.c.project_id == pid)
             source = from_project
         elif from_team:
-            tid = _source_team(conn, from_team)
+            tid = team_or_pool(conn, from_team)
             pool = tid is None
             query = query.where(card_t.c.team_id.is_(None) if pool else card_t.c.team_id == tid)
             source = UNASSIGNED if pool else from_team
         # cards already where they would go are never picked: a source inside the target
         # would have none to give
-        if tid == target.team_id and target.project_id in (None, pid):
+        named = from_team or from_project  # else the whole fleet: every team and the pool
+        if named and tid == target.team_id and target.project_id in (None, pid):
             raise UserError(
                 f"The cards would come from {source} and go to {target.label()}, where they "
                 "are already; name another source or destination."
             )
         if target.project_id is not None:
             query = query.where(func.coalesce(card_t.c.project_id, -1) != target.project_id)
+        elif target.team_id is None:  # to the free pool
+            query = query.where(card_t.c.team_id.isnot(None))
         else:
             query = query.where(func.coalesce(card_t.c.team_id, -1) != target.team_id)
         ranks = (  # spare first; of the whole fleet, the free pool's before a team's
@@ -201,17 +204,6 @@ def plan_request(
         )
         preview(conn, plan)
     return plan
-
-
-def _source_team(conn: Connection, name: str) -> int | None:
-    """The id of the team a request takes from; None for the free pool, the cards of no team
-    (`none` or `(unassigned)`, where no team has that name)."""
-    try:
-        return teams.team_id(conn, name)
-    except UserError:
-        if name.strip().casefold() in FREE_POOL:
-            return None
-        raise
 
 
 def _missing():

@@ -22,9 +22,16 @@ card_t, model_t, node_t = table_of(Card), table_of(GpuModel), table_of(Node)
 team_t, project_t = table_of(Team), table_of(Project)
 
 
+# What --from-team and --to-team take for the free pool, the cards of no team (where no team
+# has that name).
+FREE_POOL = ("none", UNASSIGNED)
+
+
 @dataclass(frozen=True)
 class Target:
-    team_id: int
+    """Where the cards go: a team, a team's project, or the free pool (team_id None)."""
+
+    team_id: int | None
     team: str
     project_id: int | None = None
     project: str | None = None
@@ -32,7 +39,7 @@ class Target:
     def label(self) -> str:
         return f"{self.team}/{self.project}" if self.project else self.team
 
-    def placement(self) -> tuple[int, int | None]:
+    def placement(self) -> tuple[int | None, int | None]:
         """(team id, project id) of a card already here."""
         return self.team_id, self.project_id
 
@@ -117,8 +124,24 @@ class Plan:
         }
 
 
+def team_or_pool(conn: Connection, name: str) -> int | None:
+    """The id of the team `name`; None for the free pool (FREE_POOL)."""
+    try:
+        return teams.team_id(conn, name)
+    except UserError:
+        if name.strip().casefold() in FREE_POOL:
+            return None
+        raise
+
+
 def resolve_target(conn: Connection, team: str | None, project: str | None) -> Target:
-    tid = teams.team_id(conn, team) if team else None
+    tid = team_or_pool(conn, team) if team else None
+    if team and tid is None:
+        if project:
+            raise UserError(
+                "The free pool has no projects: give --to-team none without --to-project."
+            )
+        return Target(None, UNASSIGNED)
     if project:
         pid, tid = teams.project_id(conn, project, tid)
         names = conn.execute(select(team_t.c.name).where(team_t.c.id == tid)).scalar_one()
@@ -198,7 +221,8 @@ def _pflops(value: float) -> str:
 def preview(conn: Connection, plan: Plan) -> None:
     """Per team and project: cards and PFLOPS before and after; quotas the move crosses.
 
-    Cards taken from no team show as the unassigned pool's line, so the teams' lines add up;
+    Cards taken from, or given to, no team show as the unassigned pool's line, so the teams'
+    lines add up;
     when projects are involved, cards leaving or joining a team's "(no project)" show on that
     line, so the project lines add up too.
     """
@@ -228,7 +252,7 @@ def preview(conn: Connection, plan: Plan) -> None:
             if source in owners:
                 change[source][0] -= 1
                 change[source][1] -= tflops
-            if goal is not None:
+            if goal is not None or attr == "team_id":  # a team, or the free pool
                 change[goal][0] += 1
                 change[goal][1] += tflops
         for owner in sorted(change, key=lambda o: o != goal):

@@ -161,7 +161,10 @@ def _top_models(holding, shown: int = 3) -> str:
 # ---------------------------------------------------------------- plan and move
 
 SerialsArg = Annotated[list[str] | None, typer.Argument(help="Serials of the cards to move.")]
-ToTeam = Annotated[str | None, typer.Option("--to-team", help="Team that gets the cards.")]
+ToTeam = Annotated[
+    str | None,
+    typer.Option("--to-team", help="Team that gets the cards (none: back to the free pool)."),
+]
 ToProject = Annotated[str | None, typer.Option("--to-project", help="Project that gets them.")]
 Count = Annotated[int | None, typer.Option("--count", help="How many cards to find.")]
 Pflops = Annotated[float | None, typer.Option("--pflops", help="How much compute to find.")]

@@ -700,6 +700,39 @@ async def test_request_cards_from_the_free_pool(demo_engine):
     assert after == (before[0] - 3, before[1] + 3)
 
 
+async def test_marked_cards_go_back_to_the_free_pool(demo_engine):
+    """The move dialog offers "(unassigned)" as a destination: the cards leave their team
+    and project (only an undo could do that before), and the pool has no projects to offer."""
+    from textual.widgets import Select
+
+    from fleetui.screens.reallocate import ReallocateModal
+
+    before = held(demo_engine, "team:none"), held(demo_engine, "team=Search")
+    app = FleetApp(demo_engine, today=lambda: date(2026, 11, 1))
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await pilot.press("slash", *"team:search status:in_service", "enter")
+        await settle(pilot)
+        chosen = table_serials(app.screen)[:2]
+        await pilot.press("space", "space", "m")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ReallocateModal)
+        modal.query_one("#to_team", Select).value = "(unassigned)"
+        await pilot.pause()
+        assert modal.query_one("#to_project", Select).is_blank()
+        modal.query_one("#reason", Input).value = "Search is done with them"
+        said = await pressed(pilot, modal, "#preview")
+        assert "Move 2 cards" in said and "(unassigned)" in said
+        await pressed(pilot, modal, "#move")
+        assert app.screen is not modal
+    fields = [inventory.detail(demo_engine, s, settings=Config()).fields for s in chosen]
+    assert {(f["team"], f["project"]) for f in fields} == {(None, None)}
+    after = held(demo_engine, "team:none"), held(demo_engine, "team=Search")
+    assert after == (before[0] + 2, before[1] - 2)
+
+
 async def test_the_request_dialog_names_its_own_fields_not_the_clis_options(demo_engine):
     from textual.widgets import Select
 
