@@ -61,7 +61,11 @@ from pathlib import Path
 from typing import Any
 
 from fleetui import catalogue
+from fleetui.core import units
 from fleetui.core.errors import UserError
+
+# The most a warranty's months and a service life's years may be (see units.YEARS_KEPT).
+MONTHS, YEARS = units.MOST_WARRANTY_MONTHS, units.MOST_SERVICE_YEARS
 
 
 @dataclass(frozen=True)
@@ -139,18 +143,22 @@ def load(file: Path | None = None) -> Config:
     defaults, plain = Lifecycle(), Cost()
     return Config(
         lifecycle=Lifecycle(
-            warranty_months=life.number("warranty_months", int, defaults.warranty_months),
+            warranty_months=life.number(
+                "warranty_months", int, defaults.warranty_months, most=MONTHS
+            ),
             service_life_years=life.number(
-                "service_life_years", float, defaults.service_life_years
+                "service_life_years", float, defaults.service_life_years, most=YEARS
             ),
             salvage_fraction=life.number("salvage_fraction", float, defaults.salvage_fraction),
-            expiring_days=life.number("expiring_days", int, defaults.expiring_days),
-            warranty_months_by_model=life.table("warranty_months_by_model").by_model(int),
+            expiring_days=life.number(
+                "expiring_days", int, defaults.expiring_days, most=units.MOST_WINDOW_DAYS
+            ),
+            warranty_months_by_model=life.table("warranty_months_by_model").by_model(int, MONTHS),
             warranty_months_by_supplier={
                 name.lower(): value
-                for name, value in life.table("warranty_months_by_supplier").numbers(int)
+                for name, value in life.table("warranty_months_by_supplier").numbers(int, MONTHS)
             },
-            service_life_by_model=life.table("service_life_by_model").by_model(float),
+            service_life_by_model=life.table("service_life_by_model").by_model(float, YEARS),
         ),
         cost=Cost(
             pue=cost.number("pue", float, plain.pue),
@@ -223,7 +231,7 @@ class _Table:
         name = f"{self.name}.{key}" if self.name else key
         return _Table(self.file, name, self.data.get(key, {}), known)
 
-    def number(self, key: str, kind: type, default: Any) -> Any:
+    def number(self, key: str, kind: type, default: Any, most: float | None = None) -> Any:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(key, value, "not a number")
@@ -231,6 +239,8 @@ class _Table:
             raise self.fail(key, value, "not a whole number")
         if value < 0:
             raise self.fail(key, value, "a negative number")
+        if most is not None and value > most:
+            raise self.fail(key, value, f"more than {most:,}")
         return kind(value)
 
     def text(self, key: str, default: str) -> str:
@@ -239,17 +249,17 @@ class _Table:
             raise self.fail(key, value, "not a string")
         return value
 
-    def numbers(self, kind: type) -> list[tuple[str, Any]]:
-        return [(key, self.number(key, kind, None)) for key in self.data]
+    def numbers(self, kind: type, most: float | None = None) -> list[tuple[str, Any]]:
+        return [(key, self.number(key, kind, None, most)) for key in self.data]
 
     def texts(self) -> list[tuple[str, str]]:
         return [(key, self.text(key, "")) for key in self.data]
 
-    def by_model(self, kind: type) -> dict[str, Any]:
+    def by_model(self, kind: type, most: float | None = None) -> dict[str, Any]:
         """Model name -> number (or text), keyed by every catalogue model the name may mean."""
         return {
             spec.key: value
-            for name, value in (self.texts() if kind is str else self.numbers(kind))
+            for name, value in (self.texts() if kind is str else self.numbers(kind, most))
             for spec in self.models(name, value, name)
         }
 

@@ -163,8 +163,13 @@ def test_values_too_long_for_postgresql_are_refused_alike_on_both_backends(
         ("serial,model,price\nP3,H800 SXM,inf USD\n", "not an amount of money"),
         (
             "serial,model,purchase_date,warranty_months\nW1,H800 SXM,2024-01-01,1000000000\n",
-            "outside the years 1 to 9999",
+            "a warranty is at most 360 months (30 years)",
         ),
+        (  # its end of life would fall past the calendar: every report failed on it
+            "serial,model,purchase_date\nW2,H800 SXM,9999-06-01\n",
+            "9999-06-01 is outside the years 1900 to 2999",
+        ),
+        ("serial,model,warranty_end\nW3,H800 SXM,1066-10-14\n", "outside the years 1900 to 2999"),
     ],
 )
 def test_values_no_backend_can_hold_are_row_errors_and_nothing_is_written(
@@ -175,6 +180,29 @@ def test_values_no_backend_can_hold_are_row_errors_and_nothing_is_written(
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     assert reason in result.stderr and "nothing was written" in result.stderr
+    assert state(demo_url) == before
+
+
+@pytest.mark.parametrize(
+    "args, sentence",
+    [
+        (["cards", "warranty:99999999d"], "use a number of days (warranty:90d, at most 36,500)"),
+        (["report", "warranty", "--within", "99999999d"], "give days, like 90d (at most 36,500)"),
+        (["report", "warranty", "--within", "-5d"], "--within '-5d': give days, like 90d"),
+        (["report", "cliff", "--today", "9999-06-01"], "outside the years 1900 to 2999"),
+        (["report", "warranty", "--today", "0001-01-01"], "outside the years 1900 to 2999"),
+        (["report", "allocation", "--as-of", "1800-01-01"], "outside the years 1900 to 2999"),
+        (["edit", "SERIAL", "--warranty-end", "9999-12-31", "--reason", "x", "-y"], "2999"),
+    ],
+)
+def test_dates_and_windows_past_the_calendars_reach_are_one_sentence(demo_url, args, sentence):
+    """A date or window whose lifecycle sums leave Python's calendar (a warranty ending in
+    9999 plus a service life) ended in an OverflowError or CellError traceback, and closed the
+    TUI from its filter box; every date and window is now held to the years fleetui keeps."""
+    serial = json.loads(cli("--db", demo_url, "cards", "--limit", "1", "--json").output)[0]
+    before = state(demo_url)
+    result = cli("--db", demo_url, *(serial["serial"] if a == "SERIAL" else a for a in args))
+    refused(result, sentence)
     assert state(demo_url) == before
 
 

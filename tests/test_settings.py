@@ -42,6 +42,13 @@ README = Path(__file__).resolve().parent.parent / "README.md"
         ),
         ('[keymap]\n"inventory.filter" = 6\n', '[keymap] "inventory.filter" = 6: not a string.'),
         ("[lifecycle\n", "is not valid TOML"),
+        ("[lifecycle]\nwarranty_months = 99999\n", "warranty_months = 99999: more than 360."),
+        ("[lifecycle]\nservice_life_years = 1e9\n", "service_life_years = 1000000000.0: more"),
+        ("[lifecycle]\nexpiring_days = 99999999\n", "expiring_days = 99999999: more than 36,500"),
+        (
+            '[lifecycle.warranty_months_by_supplier]\n"Inspur" = 100000\n',
+            "[lifecycle.warranty_months_by_supplier] Inspur = 100000: more than 360.",
+        ),
     ],
 )
 def test_a_broken_setting_is_one_sentence_naming_file_key_and_value(tmp_path, text, sentence):

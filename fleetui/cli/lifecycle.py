@@ -105,10 +105,13 @@ def report_warranty(
 
     if by not in ("team", "model", "supplier"):
         raise UserError("--by takes team, model or supplier.")
-    try:
-        days = int(within.strip().rstrip("dD"))
-    except ValueError:
-        raise UserError(f"--within {within!r}: give days, like 90d.") from None
+    from fleetui.inventory.query import days as window
+
+    days = window(within.strip())
+    if days is None:
+        raise UserError(
+            f"--within {within!r}: give days, like 90d (at most {units.MOST_WINDOW_DAYS:,})."
+        )
     rows = lifecycle.warranty_expiring(_snapshot(ctx, today, "warranty", days), days, by)
     _print_rows(
         rows,

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from fleetui.core.vocabulary import COMPUTING
 
+# Bounds that keep the lifecycle's date sums (a day plus or minus a warranty, a service life or
+# a report window) inside the calendar: every date, span and window fleetui reads is held to
+# them, so no report, filter or screen fails on arithmetic past the year 9999.
+YEARS_KEPT = (1900, 2999)
+MOST_WARRANTY_MONTHS = 360
+MOST_SERVICE_YEARS = 30
+MOST_WINDOW_DAYS = 36_500
+
 
 def computing(status: str, cards: int) -> int:
     """Of `cards` cards of `status`, those whose compute counts (COMPUTING: in service or

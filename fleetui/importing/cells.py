@@ -110,6 +110,18 @@ def parse_date(value: str, date_format: str | None = None, *, choosable: bool = 
     two ways (03/04/2023); ISO, 年月日 and the other unambiguous forms are accepted beside it.
     `choosable`: the caller takes --date-format, which the errors then suggest (an edit has
     none: its errors ask for YYYY-MM-DD)."""
+    return _kept(_read_date(value, date_format, choosable))
+
+
+def _kept(day: date) -> date:
+    """The day, or CellError where it lies outside units.YEARS_KEPT."""
+    first, last = units.YEARS_KEPT
+    if not first <= day.year <= last:
+        raise CellError(f"{day.isoformat()} is outside the years {first} to {last}")
+    return day
+
+
+def _read_date(value: str, date_format: str | None, choosable: bool) -> date:
     text = value.strip()
     if date_format:
         if parsed := _strptime(text, date_format) or _unambiguous(text):
@@ -150,7 +162,7 @@ def parse_day(value: str, option: str) -> date:
     reads whatever its --date-format, 2026-01-31 and 2026/1/31, and only those."""
     if m := _ISO.match(value.strip()):
         try:
-            return _ymd(int(m[1]), int(m[2]), int(m[3]))
+            return _kept(_ymd(int(m[1]), int(m[2]), int(m[3])))
         except CellError as exc:
             raise UserError(f"{option} {value!r}: {exc}.") from None
     raise UserError(
@@ -312,10 +324,15 @@ def parse_months(value: str) -> int:
     """'36', '36 months', '36个月' -> 36; '3 years', '3年' -> 36."""
     text = value.strip()
     if m := _YEARS.match(text):
-        return round(float(m[1]) * 12)
-    if m := _MONTHS.match(text):
-        return round(float(m[1]))
-    raise CellError("not a number of months (e.g. 36, 36 months, 3 years, 3年)")
+        months = round(float(m[1]) * 12)
+    elif m := _MONTHS.match(text):
+        months = round(float(m[1]))
+    else:
+        raise CellError("not a number of months (e.g. 36, 36 months, 3 years, 3年)")
+    if months > units.MOST_WARRANTY_MONTHS:
+        most = units.MOST_WARRANTY_MONTHS
+        raise CellError(f"a warranty is at most {most} months ({most // 12} years)")
+    return months
 
 
 def parse_years(value: str) -> float:
@@ -324,8 +341,8 @@ def parse_years(value: str) -> float:
         years = float(text)
     except ValueError:
         raise CellError("not a number of years") from None
-    if not 0 < years <= 30:
-        raise CellError("a service life is between 0 and 30 years")
+    if not 0 < years <= units.MOST_SERVICE_YEARS:
+        raise CellError(f"a service life is between 0 and {units.MOST_SERVICE_YEARS} years")
     return years
 
 

@@ -23,6 +23,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_STATUSES, Status
 
@@ -180,7 +181,8 @@ def parse(text: str) -> list[Term]:
             value = ",".join(status(v) for v in value.split(",") if v.strip())
         if key == "warranty" and value.lower() != "expired" and _days(value) is None:
             raise UserError(
-                f"warranty:{value}: use a number of days (warranty:90d) or warranty:expired."
+                f"warranty:{value}: use a number of days (warranty:90d, at most "
+                f"{units.MOST_WINDOW_DAYS:,}) or warranty:expired."
             )
         if key == "eol" and value.lower() != "past":
             raise UserError("eol: takes only eol:past.")
@@ -202,8 +204,10 @@ def status(value: str) -> str:
 
 
 def _days(value: str) -> int | None:
+    """90d or 90 -> 90; None for anything else, or more than units.MOST_WINDOW_DAYS."""
     digits = value.lower().removesuffix("d")
-    return int(digits) if digits.isdigit() else None
+    days = int(digits) if digits.isdigit() else None
+    return days if days is not None and days <= units.MOST_WINDOW_DAYS else None
 
 
 def days(value: str) -> int | None:
