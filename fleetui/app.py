@@ -22,7 +22,7 @@ from fleetui.screens.dashboard import DashboardScreen
 from fleetui.screens.first_read import FirstRead
 from fleetui.screens.first_read import begin as begin_first_read
 from fleetui.screens.messages import FleetChanged, ShowInventory, TelemetryPolled
-from fleetui.screens.work import ignore, run_service
+from fleetui.screens.work import ignore, loaded, run_service
 from fleetui.telemetry import health
 
 # Start-up: the app opens on the dashboard, so it imports only the dashboard's modules; every
@@ -253,7 +253,7 @@ class FleetApp(App[None]):
         it load (a screen opened for the first time had no rows yet: the action did nothing),
         then run it."""
         screen = await self.show_base(mode)
-        await screen.workers.wait_for_complete()  # its rows: "the highlighted card" needs them
+        await loaded(screen)  # its rows: "the highlighted card" needs them
         self.call_after_refresh(lambda: screen.run_action(action))
 
     def action_backup(self) -> None:

@@ -5,12 +5,13 @@ handed back on the UI thread. A user error becomes one literal notification (or 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from textual.dom import DOMNode
-from textual.worker import Worker, get_current_worker
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, get_current_worker
 
 from fleetui.core.errors import UserError
 from fleetui.screens import freshness
@@ -78,6 +79,15 @@ def run_service(
 
     name = getattr(service, "__qualname__", "service")
     return node.run_worker(job, name=name, group=group, exclusive=exclusive, thread=True)
+
+
+async def loaded(node: DOMNode) -> None:
+    """Until none of `node`'s own workers runs (not the app's: another screen's may be
+    cancelled or never end). A load cancelled for a newer one counts as done, and the newer
+    one is waited for; a failed one has said why already."""
+    while pending := [w for w in node.workers if w.node is node and not w.is_finished]:
+        with suppress(WorkerCancelled, WorkerFailed):
+            await pending[0].wait()
 
 
 def on_ui(node: DOMNode, callback: Callable[..., object]) -> Callable[..., None]:

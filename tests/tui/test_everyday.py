@@ -11,10 +11,12 @@ from textual.widgets import DataTable, Input, Select, Static
 from fleetui.app import FleetApp
 from fleetui.config import Config
 from fleetui.inventory import cards as inventory
+from fleetui.inventory import edit
 from fleetui.screens.commands import COMMANDS
 from fleetui.screens.dashboard import DashboardScreen
 from fleetui.screens.edit_cards import EditModal
 from fleetui.screens.help import HelpScreen
+from fleetui.screens.plain import PlainLabel
 from fleetui.screens.reallocate import ReallocateModal
 from tests.tui.test_work import settle, team_cards
 
@@ -56,6 +58,25 @@ async def test_the_palette_finds_every_screen_and_action_by_name(demo_engine):
         await pilot.press("escape")
         await palette(pilot, "Import a CSV")
         assert app.current_mode == "import"
+
+
+async def test_undo_from_the_palette_first_thing_asks_about_the_newest_batch(demo_engine):
+    """Palette "Undo a batch" before History was ever opened closed the TUI with a traceback
+    (WorkerCancelled: it waited for every worker of the app, one of them cancelled); it opens
+    History and asks about its highlighted, newest batch."""
+    from fleetui.allocation import history
+    from fleetui.screens.dialogs import Confirm
+
+    serial = next(iter(inventory.cards(demo_engine, "", settings=Config()))).serial
+    plan = edit.plan_edit(demo_engine, [serial], None, {"notes": "x"}, settings=Config())
+    edit.commit_edit(demo_engine, plan, "a note")
+    newest = history.batches(demo_engine)[0].batch_id
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await palette(pilot, "Undo a batch")
+        assert app.current_mode == "history" and isinstance(app.screen, Confirm)
+        assert f"Undo batch {newest[:8]}" in str(app.screen.query_one(PlainLabel).render())
 
 
 async def test_an_edit_typed_and_confirmed_with_enter_updates_every_screen(demo_engine):
