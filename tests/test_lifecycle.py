@@ -279,6 +279,41 @@ def test_cli_reports_and_repairs(db_url):
     assert bad.exit_code == 1 and "--by takes team, model or supplier" in bad.stderr
 
 
+REPORTS = (
+    ["warranty", "--within", "36500d"],
+    ["cliff"],
+    ["eol"],
+    ["book-value"],
+    ["irreplaceable"],
+    ["cost", "--by", "project"],
+    ["repairs"],
+)
+
+
+def test_every_report_writes_csv_under_one_header_whether_or_not_it_has_rows(db_url, demo_url):
+    """README: the reports take --csv (`report repairs` refused it); a report with no rows
+    writes its header alone, the one it writes with rows (it wrote label,cards,pflops, so a
+    spreadsheet's columns shifted the day a report came back empty)."""
+    runner = CliRunner()
+
+    def csv_of(db: str, args: list[str]) -> list[list[str]]:
+        result = runner.invoke(app, ["--db", db, "report", *args, "--csv"])
+        assert result.exit_code == 0, result.output
+        return list(csv.reader(result.stdout.splitlines()))
+
+    serial = json.loads(
+        runner.invoke(app, ["--db", demo_url, "cards", "status:spare", "--json"]).stdout
+    )[0]["serial"]
+    for args in (["--ticket", "T-1"], ["--returned", "--cost", "100 USD"]):
+        assert runner.invoke(app, ["--db", demo_url, "repair", serial, *args]).exit_code == 0
+    assert runner.invoke(app, ["--db", db_url, "teams", "add", "Empty"]).exit_code == 0
+    for args in REPORTS:
+        full, empty = csv_of(demo_url, args), csv_of(db_url, args)
+        assert len(full) > 1 and empty[0] == full[0], args
+        assert len(empty) == 1 or args == ["cliff"], empty  # the cliff's quarters, at 0
+    assert csv_of(demo_url, ["repairs"])[1][:2] == ["USD", "1"]
+
+
 def test_a_cards_detail_shows_its_warranty_life_and_book_value(engine):
     _add(engine, "D1", bought=date(2024, 2, 29), price=1_000_000)  # no warranty end: 12 months
     fields = inventory.detail(engine, "D1", today=date(2025, 3, 1), settings=DEFAULTS).fields

@@ -53,8 +53,14 @@ HEADINGS = {
     "total_per_year": "Total / yr",
     "split_purchase_ops_power": "Split purchase:ops:power",
     "other_currency_cards": "Cards in other currencies",
+    "repairs": "Repairs",
+    "in_warranty": "In warranty",
+    "out_of_warranty": "Out of warranty",
+    "cost_in_warranty": "Cost in",
+    "cost_out_of_warranty": "Cost out",
 }
 SHARES = {"share"}
+FIGURES = ("label", "cards", "pflops")  # every lifecycle report's first columns
 
 
 def _cell(column: str, value: object) -> str:
@@ -65,14 +71,23 @@ def _cell(column: str, value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _print_rows(rows, as_json: bool, as_csv: bool, title: str, label: str, nothing: str) -> None:
+def _print_rows(
+    rows,
+    as_json: bool,
+    as_csv: bool,
+    title: str,
+    label: str,
+    nothing: str,
+    columns: tuple[str, ...] = FIGURES,
+) -> None:
     """Report rows as JSON, CSV or a table under real headings: `label` heads the rows' labels;
-    with no rows, a table prints the sentence `nothing` instead."""
+    with no rows, a table prints the sentence `nothing` instead, and a CSV its header alone,
+    from `columns` (the keys of the report's rows: a script reads the same header)."""
     dicts = [r.as_dict() for r in rows]
     if as_json:
         print_json(dicts)
         return
-    columns = list(dicts[0]) if dicts else ["label", "cards", "pflops"]
+    columns = tuple(dicts[0]) if dicts else columns
     if as_csv:
         from fleetui.importing.csvfile import write_rows
 
@@ -120,6 +135,7 @@ def report_warranty(
         f"Warranties ending within {units.counted(days, 'day')}, by {by}",
         by.capitalize(),
         f"No held card's warranty ends within {units.counted(days, 'day')}.",
+        (*FIGURES, "first_expiry"),
     )
 
 
@@ -146,8 +162,11 @@ def report_cliff(
     )
 
 
-def _simple_report(name: str, compute: str, title: str, label: str, nothing: str, doc: str) -> None:
-    """Register `fleetui report NAME`: lifecycle.COMPUTE over today's snapshot, as a table."""
+def _simple_report(
+    name: str, compute: str, title: str, label: str, nothing: str, doc: str, extra=()
+) -> None:
+    """Register `fleetui report NAME`: lifecycle.COMPUTE over today's snapshot, as a table;
+    `extra`: its rows' columns after FIGURES."""
 
     def command(
         ctx: typer.Context,
@@ -158,7 +177,7 @@ def _simple_report(name: str, compute: str, title: str, label: str, nothing: str
         from fleetui.lifecycle import rules as lifecycle
 
         rows = getattr(lifecycle, compute)(_snapshot(ctx, today, name))
-        _print_rows(rows, as_json, as_csv, title, label, nothing)
+        _print_rows(rows, as_json, as_csv, title, label, nothing, (*FIGURES, *extra))
 
     command.__doc__ = doc
     report_app.command(name)(command)
@@ -180,6 +199,7 @@ _simple_report(
     "No priced card is held.",
     "Purchase price and straight-line book value per team; cards on order (not yet "
     "depreciating) on a line of their own.",
+    ("currency", "purchase", "book_value"),
 )
 _simple_report(
     "irreplaceable",
@@ -188,6 +208,7 @@ _simple_report(
     "Team",
     "No card is in service or spare.",
     "Per team, the share of its compute on models that can no longer be bought.",
+    ("irreplaceable_cards", "irreplaceable_pflops", "share"),
 )
 
 
@@ -212,6 +233,16 @@ def report_cost(
         "Cost of ownership per year",
         "Team" if by == "team" else "Team/project",
         "No card is held, so nothing costs anything.",
+        (
+            *FIGURES,
+            "currency",
+            "purchase_per_year",
+            "power_per_year",
+            "rack_ops_per_year",
+            "total_per_year",
+            "split_purchase_ops_power",
+            "other_currency_cards",
+        ),
     )
 
 
@@ -220,34 +251,23 @@ def report_repairs(
     ctx: typer.Context,
     since: Annotated[str | None, typer.Option()] = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Repairs returned and their cost, in and out of warranty."""
+    from dataclasses import fields
+
     from fleetui.allocation import history
     from fleetui.lifecycle import repairs
 
     rows = repairs.cost_report(open_db(ctx), history.parse_since(since, "--since"))
-    if as_json:
-        print_json([r.as_dict() for r in rows])
-        return
-    if not rows:
-        out.print("No repair has come back" + (f" since {since}." if since else "."))
-        return
-    headings = ("Currency", "Repairs", "In warranty", "Out of warranty", "Cost in", "Cost out")
-    print_table(
-        headings,
-        [
-            (
-                r.currency,
-                f"{r.repairs:,}",
-                f"{r.in_warranty:,}",
-                f"{r.out_of_warranty:,}",
-                f"{r.cost_in_warranty:,.2f}",
-                f"{r.cost_out_of_warranty:,.2f}",
-            )
-            for r in rows
-        ],
-        title="Repair cost",
-        right=headings,
+    _print_rows(
+        rows,
+        as_json,
+        as_csv,
+        "Repair cost",
+        "Currency",
+        "No repair has come back" + (f" since {since}." if since else "."),
+        tuple(f.name for f in fields(repairs.RepairCost)),
     )
 
 
