@@ -331,7 +331,10 @@ def parse_months(value: str) -> int:
         raise CellError("not a number of months (e.g. 36, 36 months, 3 years, 3年)")
     if months > units.MOST_WARRANTY_MONTHS:
         most = units.MOST_WARRANTY_MONTHS
-        raise CellError(f"a warranty is at most {most} months ({most // 12} years)")
+        raise CellError(
+            f"a warranty is at most {units.counted(most, 'month')} "
+            f"({units.counted(most // 12, 'year')})"
+        )
     return months
 
 
@@ -342,7 +345,9 @@ def parse_years(value: str) -> float:
     except ValueError:
         raise CellError("not a number of years") from None
     if not 0 < years <= units.MOST_SERVICE_YEARS:
-        raise CellError(f"a service life is between 0 and {units.MOST_SERVICE_YEARS} years")
+        raise CellError(
+            f"a service life is between 0 and {units.counted(units.MOST_SERVICE_YEARS, 'year')}"
+        )
     return years
 
 
