@@ -6,6 +6,7 @@ style with rich.text.Text, never with markup; FleetApp.notify shows every messag
 from __future__ import annotations
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable, Label, Static
 
 
@@ -18,6 +19,13 @@ def plain(value: object, style: str = "") -> Text:
 
 class PlainTable(DataTable):
     """A DataTable whose string cells and column labels are text, never markup."""
+
+    # Home and End go to the first and last row, as in any list (DataTable's scroll sideways:
+    # on History, Home then `u` asked to undo the batch the cursor had stayed on).
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
 
     def add_column(self, label, *args, **kwargs):  # add_columns comes through here too
         return super().add_column(plain(label), *args, **kwargs)

@@ -79,6 +79,31 @@ async def test_undo_from_the_palette_first_thing_asks_about_the_newest_batch(dem
         assert f"Undo batch {newest[:8]}" in str(app.screen.query_one(PlainLabel).render())
 
 
+async def test_home_and_end_go_to_a_lists_first_and_last_row(demo_engine):
+    """On History, Home then `u` asked to undo the batch the cursor had stayed on (Home
+    scrolled sideways); Home and End now move to the first and last row of every list."""
+    from fleetui.allocation import history
+    from fleetui.screens.dialogs import Confirm
+
+    for n in range(3):
+        serial = next(iter(inventory.cards(demo_engine, "", settings=Config()))).serial
+        plan = edit.plan_edit(demo_engine, [serial], None, {"notes": f"n{n}"}, settings=Config())
+        edit.commit_edit(demo_engine, plan, "a note")
+    newest = history.batches(demo_engine)[0].batch_id
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        batches = app.screen.query_one("#batches", DataTable)
+        await pilot.press("end")
+        assert batches.cursor_row == batches.row_count - 1 > 2
+        await pilot.press("up", "home", "u")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        assert f"Undo batch {newest[:8]}" in str(app.screen.query_one(PlainLabel).render())
+
+
 async def test_an_edit_typed_and_confirmed_with_enter_updates_every_screen(demo_engine):
     """The edit form opens on its first field; Enter previews, Enter again saves; the dashboard
     (built before) shows the new figures without `r`."""
