@@ -42,6 +42,9 @@ def test_key_aliases_and_status_prefixes():
         ("team:", "needs a value"),
         ('team="', "unclosed quote"),
         ("model=h800", "^model= is not a filter; write model:value .only team, project, node"),
+        # the filter as typed: repr() doubled each backslash and swapped the quotes
+        ('team="C:\\new\\team\\"', r"^The filter 'team=\"C:\\new\\team\\\"' has an unclosed"),
+        ("team:\"O'Brien", r"^The filter 'team:\"O'Brien' has an unclosed quote.$"),
     ],
 )
 def test_bad_filters_say_what_is_wrong_in_one_sentence(text, message):

@@ -28,14 +28,23 @@ def test_counted_says_one_in_the_singular_and_more_in_the_plural():
     assert units.counted(3, "batch") == "3 batches"
 
 
+def sources() -> list[Path]:
+    """The project's modules, each once (fleetui/screens and fleetui/db are links)."""
+    return [
+        path
+        for path in sorted(
+            [*ROOT.glob("fleetui/**/*.py"), *ROOT.glob("screens/*.py"), *ROOT.glob("db/*.py")]
+        )
+        if not path.is_symlink()
+        and "fleetui/screens" not in str(path)
+        and "fleetui/db" not in str(path)
+    ]
+
+
 def test_no_message_puts_a_plural_noun_after_a_number():
     """Every count with a noun goes through units.counted: the one place plurals are made."""
     found = []
-    for path in sorted(
-        [*ROOT.glob("fleetui/**/*.py"), *ROOT.glob("screens/*.py"), *ROOT.glob("db/*.py")]
-    ):
-        if path.is_symlink() or "fleetui/screens" in str(path) or "fleetui/db" in str(path):
-            continue
+    for path in sources():
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
             if not isinstance(node, ast.JoinedStr):
                 continue
@@ -48,3 +57,22 @@ def test_no_message_puts_a_plural_noun_after_a_number():
                 ):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not found, f"use units.counted(n, noun) at {', '.join(found)}"
+
+
+def test_no_message_quotes_data_with_repr():
+    """Data goes into messages through units.quoted, as typed: `{x!r}` doubled each backslash
+    (a filter `team="C:\\new"` came back as C:\\\\new) and swapped the quotes of a value
+    holding one."""
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in sources()
+        for node in ast.walk(ast.parse(path.read_text("utf-8")))
+        if isinstance(node, ast.FormattedValue) and node.conversion == ord("r")
+    ]
+    assert not found, f"use units.quoted(value) at {', '.join(found)}"
+
+
+def test_quoted_shows_a_value_as_typed_and_only_line_breaks_escaped():
+    assert units.quoted("C:\\new") == "'C:\\new'"
+    assert units.quoted("O'Brien") == "'O'Brien'"
+    assert units.quoted("a\nb\tc") == "'a\\nb\\tc'"

@@ -120,7 +120,7 @@ def __getattr__(name: str) -> typer.Typer:
         from fleetui.cli.root import app
 
         return app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise AttributeError(f"module '{__name__}' has no attribute '{name}'")
 
 
 def main() -> None:

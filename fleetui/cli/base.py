@@ -61,7 +61,7 @@ def __getattr__(name: str) -> Console:
     """`out` and `err`, made on first use."""
     if name in ("out", "err"):
         return _console(name == "err")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise AttributeError(f"module '{__name__}' has no attribute '{name}'")
 
 
 class Group(typer.core.TyperGroup):

@@ -97,7 +97,11 @@ def cards_cmd(
     shown = limit if limit is not None else 50
     rows = list(inventory.cards(engine, query, shown, sort, settings=settings(ctx)))
     if not rows:  # a terminal gets a sentence, not an empty table
-        said = f"No card matches {query!r}." if query.strip() else "The inventory holds no cards."
+        said = (
+            f"No card matches {units.quoted(query)}."
+            if query.strip()
+            else "The inventory holds no cards."
+        )
         err.print(said, markup=False, highlight=False)
         return
     print_table(

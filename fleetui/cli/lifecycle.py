@@ -125,7 +125,8 @@ def report_warranty(
     days = window(within.strip())
     if days is None:
         raise UserError(
-            f"--within {within!r}: give days, like 90d (at most {units.MOST_WINDOW_DAYS:,})."
+            f"--within {units.quoted(within)}: give days, like 90d "
+            f"(at most {units.MOST_WINDOW_DAYS:,})."
         )
     rows = lifecycle.warranty_expiring(_snapshot(ctx, today, "warranty", days), days, by)
     _print_rows(

@@ -60,3 +60,11 @@ def money(minor: int | None, currency: str | None) -> str:
 
 def share(part: float, whole: float) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def quoted(value: object) -> str:
+    """`value` in single quotes as typed, for a message: repr() doubled each backslash (the
+    filter `team="C:\\new"` came back as `C:\\\\new`) and swapped quotes round a value holding
+    one. Only what would break the sentence (a line break, a tab) shows escaped."""
+    text = str(value)
+    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in text) + "'"

@@ -164,9 +164,9 @@ def parse_day(value: str, option: str) -> date:
         try:
             return _kept(_ymd(int(m[1]), int(m[2]), int(m[3])))
         except CellError as exc:
-            raise UserError(f"{option} {value!r}: {exc}.") from None
+            raise UserError(f"{option} {units.quoted(value)}: {exc}.") from None
     raise UserError(
-        f"{option} {value!r} is not a date: give YYYY-MM-DD or YYYY/MM/DD (2026-01-31)."
+        f"{option} {units.quoted(value)} is not a date: give YYYY-MM-DD or YYYY/MM/DD (2026-01-31)."
     )
 
 

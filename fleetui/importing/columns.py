@@ -337,11 +337,11 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
         column, sep, target = pair.rpartition("=")
         target = target.strip().lower()
         if not sep or not column.strip():
-            raise UserError(f"--map takes COLUMN=FIELD, not {pair!r}.")
+            raise UserError(f"--map takes COLUMN=FIELD, not {units.quoted(pair)}.")
         if target not in FIELDS and target != IGNORE:
             close = difflib.get_close_matches(target, FIELDS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; fields: {', '.join(FIELDS)}."
-            raise UserError(f"--map {pair!r}: unknown field '{target}'{hint}")
+            raise UserError(f"--map {units.quoted(pair)}: unknown field '{target}'{hint}")
         column = column.strip()
         if result.setdefault(column, target) != target:
             raise UserError(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 
 SAMPLE = 1 << 16
@@ -86,7 +87,7 @@ class CsvSource:
         return open(self.path, encoding=self.encoding, newline="")
 
     def layout(self) -> str:
-        return f"{self.encoding}, delimiter {self.delimiter!r}"
+        return f"{self.encoding}, delimiter {units.quoted(self.delimiter)}"
 
     def estimate_rows(self) -> int:
         """Rows in the file, from its size and the lines of its first 64 KiB (for progress)."""

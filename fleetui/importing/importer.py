@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db import audit
 from fleetui.db.bulk import (
@@ -154,13 +155,13 @@ def _check_options(mapping: Mapping, options: ImportOptions) -> None:
         try:
             options.currency = parse_currency(options.currency)
         except CellError as exc:
-            raise UserError(f"--currency {options.currency!r}: {exc}.") from None
+            raise UserError(f"--currency {units.quoted(options.currency)}: {exc}.") from None
     if options.date_format:
         try:
             datetime.now().strftime(options.date_format)
         except ValueError:
             raise UserError(
-                f"--date-format {options.date_format!r} is not a date format."
+                f"--date-format {units.quoted(options.date_format)} is not a date format."
             ) from None
 
 

@@ -146,7 +146,7 @@ def _words(text: str) -> list[tuple[str, str, str, bool, bool]]:
                 value.append(text[i + escaped])
                 i += 1 + escaped
             if i == len(text):
-                raise UserError(f"The filter {text!r} has an unclosed quote.")
+                raise UserError(f"The filter {units.quoted(text)} has an unclosed quote.")
             i += 1
         while i < len(text) and not text[i].isspace():
             value.append(text[i])

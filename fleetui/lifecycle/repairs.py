@@ -13,6 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import Engine, select
 
 from fleetui.config import Config
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
 from fleetui.db.audit import change_card
@@ -87,7 +88,7 @@ def receive(
             try:
                 minor, currency = parse_money(cost)
             except CellError as exc:
-                raise UserError(f"--cost {cost!r}: {exc}.") from None
+                raise UserError(f"--cost {units.quoted(cost)}: {exc}.") from None
         currency = currency or card["currency"] or config.cost.currency
         end = warranty_end(
             config, card["purchase_date"], card["warranty_end"], card["model_key"], card["supplier"]

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from fleetui import catalogue, config
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.scheduler.holdings import Drift, Present, Wanted, cards, compare, strays, wanted
 from fleetui.scheduler.mapping import Mapping, load
@@ -222,7 +223,8 @@ def _quantity(file: Path, queue: str, resource: dict[str, Any]) -> int:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     raise UserError(
-        f"{file}: ClusterQueue {queue}: nominalQuota {value!r} of {GPU} is not a whole number."
+        f"{file}: ClusterQueue {queue}: nominalQuota {units.quoted(value)} of {GPU} "
+        "is not a whole number."
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from fleetui import catalogue, config
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Project, Team, table_of
 
@@ -133,10 +134,14 @@ class _Names:
             match = name if name in self.names else self.folded.get(name.strip().lower())
             if match is None:
                 raise UserError(
-                    f"{self.where} {name!r}, which is not {self.what} (`fleetui teams list`)."
+                    f"{self.where} {units.quoted(name)}, which is not {self.what} "
+                    "(`fleetui teams list`)."
                 )
             if match in found:
-                raise UserError(f"{self.where} {found[match]!r} and {name!r}, both {match!r}.")
+                raise UserError(
+                    f"{self.where} {units.quoted(found[match])} and {units.quoted(name)}, "
+                    f"both {units.quoted(match)}."
+                )
             found[match] = name
         return list(found)
 
@@ -145,7 +150,7 @@ def _name(names: dict[str, str], label: str, default: str) -> str:
     name = names.get(label, default)
     if not config.NAME.fullmatch(name):
         raise UserError(
-            f"{label!r} has no name the scheduler accepts; give it one under "
+            f"{units.quoted(label)} has no name the scheduler accepts; give it one under "
             f'[scheduler.names] in the config ("{label}" = "a-name").'
         )
     return name
@@ -156,7 +161,8 @@ def _distinct(owners: list[Owner]) -> None:
     for owner in owners:
         if owner.name in seen:
             raise UserError(
-                f"{seen[owner.name].label!r} and {owner.label!r} would both be "
-                f"{owner.name!r} in the scheduler; name one under [scheduler.names]."
+                f"{units.quoted(seen[owner.name].label)} and {units.quoted(owner.label)} "
+                "would both be "
+                f"{units.quoted(owner.name)} in the scheduler; name one under [scheduler.names]."
             )
         seen[owner.name] = owner

@@ -19,6 +19,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.telemetry import nvml, prometheus
 
@@ -33,7 +34,7 @@ BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
 def parse_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(f"--listen {listen!r}: give HOST:PORT, e.g. 127.0.0.1:9400.")
+        raise UserError(f"--listen {units.quoted(listen)}: give HOST:PORT, e.g. 127.0.0.1:9400.")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 

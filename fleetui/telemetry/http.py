@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 import orjson
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.telemetry.agent import read_token
 
@@ -75,15 +76,15 @@ def check_url(url: str) -> str:
             "--basic-auth-file, not in the URL (URLs are listed as they are)."
         )
     if parts.scheme not in SCHEMES or not parts.hostname or not parts.netloc.isprintable():
-        raise UserError(f"{url!r} is not an http:// or https:// URL.")
+        raise UserError(f"{units.quoted(url)} is not an http:// or https:// URL.")
     if " " in parts.netloc:
-        raise UserError(f"{url!r}: a host name has no spaces.")
+        raise UserError(f"{units.quoted(url)}: a host name has no spaces.")
     try:
         port = parts.port  # a ValueError past 65535 or not a number
     except ValueError:
         port = 0
     if port == 0:
-        raise UserError(f"{url!r}: the port must be a number from 1 to 65535.")
+        raise UserError(f"{units.quoted(url)}: the port must be a number from 1 to 65535.")
     return url.strip()
 
 

@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from fleetui.core import units
 from fleetui.telemetry.nvml import Snapshot
 
 # agent metric name -> GpuSample attribute
@@ -123,7 +124,7 @@ def parse(text: str) -> list[ScrapedGpu]:
             value = float(match[3])
         except ValueError:
             raise ValueError(
-                f"line {number}: {match[1]} is {match[3][:40]!r}, not a number"
+                f"line {number}: {match[1]} is {units.quoted(match[3][:40])}, not a number"
             ) from None
         if math.isfinite(value):
             values[key][known[match[1]]] = value

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, and_, func, insert, select
 
 from fleetui import catalogue
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
 from fleetui.db import audit
@@ -308,7 +309,8 @@ def _add(conn: Connection, node_id: int | None, found: Discrepancy, actor: str |
     spec = catalogue.lookup(sample["name"] or "") if sample else None
     if sample is None or spec is None:
         raise UserError(
-            f"Cannot add it: the model {sample and sample['name']!r} is not in the catalogue."
+            f"Cannot add it: the model {units.quoted(sample and sample['name'])} "
+            "is not in the catalogue."
         )
     uuid = identity(sample["uuid"])
     serial = identity(sample["serial"]) or uuid or slot_serial(found.node, sample["pci_bus_id"])

@@ -117,10 +117,14 @@ def gpu_row(gpu: dict, node_id: int, now: datetime) -> tuple:
             or (type(value) is int and abs(value) < 1 << 53)
             or value is None
         ):
-            raise ValueError(f"GPU {texts[0]} reported {name} {str(value)[:40]!r}, not a number")
+            raise ValueError(
+                f"GPU {texts[0]} reported {name} {units.quoted(str(value)[:40])}, not a number"
+            )
     lost = gpu.get("lost", False)
     if type(lost) is not bool:
-        raise ValueError(f"GPU {texts[0]} reported lost {str(lost)[:40]!r}, not true or false")
+        raise ValueError(
+            f"GPU {texts[0]} reported lost {units.quoted(str(lost)[:40])}, not true or false"
+        )
     return (node_id, *texts, *numbers, _flags(numbers, lost), lost, now)
 
 
@@ -199,7 +203,7 @@ def _check_texts(texts: list) -> None:
     for name, value in zip(TEXTS, texts, strict=True):
         if value is not None and (type(value) is not str or len(value) > LIMITS[name]):
             if type(value) is not str:
-                raise ValueError(f"a GPU's {name} is {str(value)[:40]!r}, not text")
+                raise ValueError(f"a GPU's {name} is {units.quoted(str(value)[:40])}, not text")
             raise ValueError(
                 f"a GPU reported a {name} of {units.counted(len(value), 'character')} "
                 f"(at most {LIMITS[name]} fit)"

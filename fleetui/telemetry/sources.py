@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
 
+from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.db.tables import GpuHourly, GpuSample, Node, Source, require_fit, table_of
 from fleetui.telemetry import http, prometheus, samples
@@ -43,12 +44,12 @@ def selector(match: str) -> str:
         found = _MATCHER.match(rest)
         if not found:
             raise UserError(
-                f"--match {match!r} is not a list of label matchers, "
+                f"--match {units.quoted(match)} is not a list of label matchers, "
                 'e.g. job="dcgm",cluster=~"a|b".'
             )
         rest = rest[found.end() :]
         if rest and not rest.startswith(","):
-            raise UserError(f"--match {match!r}: separate label matchers with commas.")
+            raise UserError(f"--match {units.quoted(match)}: separate label matchers with commas.")
         rest = rest[1:]
     return inner.strip().rstrip(",")
 
