@@ -230,16 +230,14 @@ class FleetApp(App[None]):
 
     def action_request(self) -> None:
         """Ask for N cards or X PFLOPS (of some models, from a team), preview, then move."""
-        from fleetui.presentation import history_hint
         from fleetui.screens.reallocate import ReallocateModal
 
         def moved(batch: str | None) -> None:
             if batch:
-                self.notify(f"Moved ({history_hint(batch)}).")
+                self.notify(dialog.moved(batch))
 
-        self.push_screen(
-            ReallocateModal(self.engine, today=self.today, settings=self.settings), moved
-        )
+        dialog = ReallocateModal(self.engine, today=self.today, settings=self.settings)
+        self.push_screen(dialog, moved)
 
     def action_scheduler(self) -> None:
         """After a move: preview the scheduler commands that follow it, then apply them."""

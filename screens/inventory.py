@@ -275,19 +275,12 @@ class InventoryScreen(Screen):
         def moved(batch: str | None) -> None:
             if batch:
                 self.marked.clear()
-                moved = units.counted(len(serials), "card")
-                self.notify(f"Moved {moved} ({history_hint(batch)}).")
+                self.notify(dialog.moved(batch))
 
-        self.app.push_screen(
-            ReallocateModal(
-                self.engine,
-                serials,
-                self.today,
-                settings=self.settings,
-                highlighted=not self.marked,
-            ),
-            moved,
+        dialog = ReallocateModal(
+            self.engine, serials, self.today, settings=self.settings, highlighted=not self.marked
         )
+        self.app.push_screen(dialog, moved)
 
     # ------------------------------------------------------------ events
 

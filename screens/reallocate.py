@@ -21,7 +21,7 @@ from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import UNASSIGNED
-from fleetui.presentation import describe_move
+from fleetui.presentation import describe_move, history_hint
 from fleetui.screens.dialogs import PreviewDialog
 from fleetui.screens.keep import InOrderInput
 from fleetui.screens.plain import PlainLabel, PlainStatic, plain
@@ -188,6 +188,12 @@ class ReallocateModal(PreviewDialog):
     @on(Button.Pressed, "#move")
     def move(self) -> None:
         self.commit(moves.commit, self.engine, self.plan)
+
+    def moved(self, batch: str) -> str:
+        """What the move made: the notification once the dialog has closed with its batch."""
+        assert self.plan is not None  # a batch comes only from a previewed plan
+        cards = units.counted(len(self.plan.cards), "card")
+        return f"Moved {cards} to {self.plan.target.label()} ({history_hint(batch)})."
 
 
 def _amount(text: str) -> tuple[int | None, float | None]:

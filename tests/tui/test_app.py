@@ -696,6 +696,8 @@ async def test_request_cards_from_the_free_pool(demo_engine):
         await pressed(pilot, modal, "#preview")
         await pressed(pilot, modal, "#move")
         assert app.screen is not modal
+        notes = [n.message for n in app._notifications]  # it said "Moved (batch …)."
+        assert notes[-1].startswith("Moved 3 cards to Search (batch "), notes
     after = held(demo_engine, "team:none"), held(demo_engine, "team=Search")
     assert after == (before[0] - 3, before[1] + 3)
 
@@ -727,6 +729,8 @@ async def test_marked_cards_go_back_to_the_free_pool(demo_engine):
         assert "Move 2 cards" in said and "(unassigned)" in said
         await pressed(pilot, modal, "#move")
         assert app.screen is not modal
+        notes = [n.message for n in app._notifications]  # Textual keeps no public list
+        assert notes[-1].startswith("Moved 2 cards to (unassigned) (batch "), notes
     fields = [inventory.detail(demo_engine, s, settings=Config()).fields for s in chosen]
     assert {(f["team"], f["project"]) for f in fields} == {(None, None)}
     after = held(demo_engine, "team:none"), held(demo_engine, "team=Search")
