@@ -17,6 +17,10 @@ from fleetui.screens.messages import FleetChanged
 from fleetui.screens.plain import PlainTable
 from fleetui.screens.work import run_service
 
+# The names' column is at most this wide, so a long name (up to 128 characters) never pushes
+# the figures off the screen; a longer name ends in an ellipsis.
+NAME_WIDTH = 40
+
 
 class TeamsScreen(Screen):
     DEFAULT_CSS = """
@@ -34,11 +38,6 @@ class TeamsScreen(Screen):
         yield FleetFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one("#holdings", DataTable)
-        table.add_column("Team / project")
-        for heading in ("Cards", "PFLOPS"):
-            table.add_column(Text(heading, justify="right"))
-        table.add_columns("Quota use", "PFLOPS (cards) per model")
         self.action_refresh()
 
     def on_screen_resume(self) -> None:
@@ -59,14 +58,22 @@ class TeamsScreen(Screen):
 
     def show(self, team_rows: list[teams.Holding], project_rows: list[teams.Holding]) -> None:
         table = self.query_one("#holdings", DataTable)
+        rows = []
+        for team, lines in teams.team_lines(team_rows, project_rows):
+            rows.append((_name(team.name, "bold"), team, team.name))
+            for line in lines:
+                # TEAM/PROJECT less its team: a team's name may hold a '/' ("[b]x[/b]")
+                name = line.name.removeprefix(f"{team.name}/")
+                rows.append((_name("  " + name), line, f"{team.name}\n{name}"))
+        widest = max((len(label) for label, _, _ in rows), default=0)
         with same_row(table):
-            table.clear()
-            for team, lines in teams.team_lines(team_rows, project_rows):
-                self._add(table, Text(team.name, style="bold"), team, team.name)
-                for line in lines:
-                    # TEAM/PROJECT less its team: a team's name may hold a '/' ("[b]x[/b]")
-                    name = line.name.removeprefix(f"{team.name}/")
-                    self._add(table, Text("  " + name), line, f"{team.name}\n{name}")
+            table.clear(columns=True)  # the names' column as wide as they are now (a rename)
+            table.add_column("Team / project", width=max(14, min(widest, NAME_WIDTH)))
+            for heading in ("Cards", "PFLOPS"):
+                table.add_column(Text(heading, justify="right"))
+            table.add_columns("Quota use", "PFLOPS (cards) per model")
+            for label, holding, key in rows:
+                self._add(table, label, holding, key)
 
     @staticmethod
     def _add(table: DataTable, label: Text, h: teams.Holding, key: str) -> None:
@@ -82,3 +89,8 @@ class TeamsScreen(Screen):
             models,
             key=key,
         )
+
+
+def _name(name: str, style: str = "") -> Text:
+    """A name on one line, cut with an ellipsis where its column is narrower."""
+    return Text(name, style=style, no_wrap=True, overflow="ellipsis")

@@ -168,3 +168,29 @@ async def test_a_tab_typed_as_the_request_dialog_comes_up_is_kept(sqlite_demo):
         await pilot.press(*"H800")
         assert app.screen.query_one("#models", Input).value == "H800"
         assert app.screen.query_one("#amount", Input).value == ""
+
+
+async def test_a_long_team_name_leaves_the_teams_figures_on_an_80_column_screen(sqlite_demo):
+    """A team named with 128 characters (the most a name may have) pushed Cards and PFLOPS off
+    an 80-column Teams screen; its name is cut with an ellipsis instead, and after a rename
+    to a short one, `r` narrows the column again."""
+    from fleetui.allocation import teams
+    from fleetui.screens.teams import TeamsScreen
+
+    long = "Long" + "x" * 124
+    teams.add_team(sqlite_demo, long)
+    app = FleetApp(sqlite_demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+        assert isinstance(app.screen, TeamsScreen)
+        table = app.screen.query_one("#holdings", DataTable)
+        widths = [c.get_render_width(table) for c in table.ordered_columns]
+        assert sum(widths[:3]) <= 80, widths  # names, Cards, PFLOPS on screen
+        cell = table.get_row(long)[0]
+        assert cell.plain == long and cell.overflow == "ellipsis"  # the whole name, cut on screen
+        teams.rename_team(sqlite_demo, long, "Short")
+        await pilot.press("r")
+        await settle(pilot)
+        assert table.ordered_columns[0].get_render_width(table) < widths[0]
