@@ -222,6 +222,9 @@ def test_cli_nodes_poll_and_reconcile(db_url, endpoints, monkeypatch):
     monkeypatch.setattr(pynvml, "nvmlInit", _no_driver)
     local = runner.invoke(app, ["--db", db_url, "poll", "--once"])
     assert local.exit_code == 1 and "NVML not available on this host" in local.stderr
+    for args in (["gpus"], ["gpus", "--json"]):  # --json exited 0, its error inside
+        shown = runner.invoke(app, args)
+        assert shown.exit_code == 1 and "NVML not available on this host" in shown.output, args
     assert (
         runner.invoke(
             app, ["--db", db_url, "nodes", "add", "node-a", "--agent", agent_url]

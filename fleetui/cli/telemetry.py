@@ -54,8 +54,10 @@ def gpus_cmd(as_json: JsonOption = False) -> None:
     from fleetui.telemetry import nvml
 
     snap = nvml.collect()
-    if as_json:
+    if as_json:  # the snapshot, its error in it; the exit status says it as the table's does
         print_json(snap.as_dict())
+        if snap.error:
+            raise typer.Exit(1)
         return
     if snap.error:
         raise UserError(snap.error + ".")
