@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -275,6 +276,9 @@ def test_cli_reports_and_repairs(db_url):
     assert sent.exit_code == 0
     back = runner.invoke(app, ["--db", db, "repair", serial, "--returned", "--cost", "100 USD"])
     assert back.exit_code == 0 and "back from repair" in back.stdout
+    logged = runner.invoke(app, ["--db", db, "history", "--card", serial]).stdout
+    assert "cost: 100.00 USD" in logged and "cost minor" not in logged  # not 'cost minor: 10000'
+    assert re.search(r"in warranty: (yes|no)\n", logged), logged  # not 'in warranty: True'
     bad = runner.invoke(app, ["--db", db, "report", "warranty", "--by", "colour"])
     assert bad.exit_code == 1 and "--by takes team, model or supplier" in bad.stderr
 

@@ -42,7 +42,9 @@ LABELS = {
     "model_id": "model",
     "pci_bus_id": "slot",
     "price_minor": "price",
+    "cost_minor": "cost",  # a repair's
 }
+MONEY = ("price_minor", "cost_minor")  # amounts in cents, in the event's currency
 # Bookkeeping in events, never shown as a change.
 UNSHOWN = ("version", "restores", "deleted", "undid", "created_at", "currency")
 
@@ -88,8 +90,10 @@ class Names:
             return "none"
         if key in self.by_key:
             return self.by_key[key].get(value, f"#{value} (deleted)")
-        if key == "price_minor":
+        if key in MONEY:
             return units.money(value, values.get("currency"))
+        if isinstance(value, bool):  # a repair's 'in warranty'
+            return "yes" if value else "no"
         if isinstance(value, float):
             return f"{value:g}"
         if isinstance(value, dict):
@@ -147,7 +151,7 @@ def changes(before: dict | None, after: dict | None, names: Names) -> list[str]:
     beside them (a repair ticket) as 'ticket: T-1'."""
     before, after = before or {}, after or {}
     keys = [k for k in dict.fromkeys([*before, *after]) if k not in UNSHOWN]
-    if "currency" in after and "price_minor" not in keys:  # a currency alone changed
+    if "currency" in after and not set(MONEY) & set(keys):  # a currency alone changed
         keys.append("currency")
     lines = []
     for key in keys:
