@@ -358,17 +358,20 @@ class GpuSample(SQLModel, table=True):
 class HealthEvent(SQLModel, table=True):
     """One kind of health evidence on one GPU (an Xid code, pending row remaps, ...): when it was
     first and last seen, how often, its last raw value and the action NVIDIA gives for it.
-    `active` while the GPU's node keeps reporting it. `card_id` and `node_id` carry no foreign
-    key: the evidence is a card's history and outlives a deleted card or a removed node."""
+    Kept per GPU (`gpu`: its UUID, else its serial, else its node and bus id), so it follows a
+    card moved to another slot or node; `node_id` and `pci_bus_id` are where it was last
+    reported. `active` while the GPU keeps reporting it. `card_id` and `node_id` carry no
+    foreign key: the evidence is a card's history and outlives a deleted card."""
 
     __tablename__ = "health_event"
     __table_args__ = (
-        UniqueConstraint("node_id", "pci_bus_id", "kind", "code", name="uq_health_event_evidence"),
+        UniqueConstraint("gpu", "kind", "code", name="uq_health_event_gpu_evidence"),
         Index("ix_health_event_card", "card_id"),
         Index("ix_health_event_active", "active", "action"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    gpu: str = Field(max_length=100)
     node_id: int
     pci_bus_id: str = Field(max_length=32)
     card_id: int | None = None

@@ -17,7 +17,7 @@ from pathlib import Path
 import pynvml
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from typer.testing import CliRunner
 
 from fleetui.cli import app
@@ -46,9 +46,9 @@ def _labels(index: int, serial: str) -> str:
     )
 
 
-def dcgm_page(xid79: bool = True) -> str:
+def dcgm_page(xid79: bool = True, ecc: bool = True) -> str:
     """GPU 0: Xid 79 at 91 °C; GPU 1: hot (91 °C) and healthy; GPU 2: a row remap pending and
-    hardware thermal slowdown; GPU 3: double-bit ECC errors."""
+    hardware thermal slowdown; GPU 3: double-bit ECC errors (none without `ecc`)."""
     rows = {
         "DCGM_FI_DEV_GPU_TEMP": [91, 91, 84, 60],
         "DCGM_FI_DEV_GPU_UTIL": [0, 100, 97, 40],
@@ -56,7 +56,7 @@ def dcgm_page(xid79: bool = True) -> str:
         "DCGM_FI_DEV_ROW_REMAP_PENDING": [0, 0, 1, 0],
         "DCGM_FI_DEV_ROW_REMAP_FAILURE": [0, 0, 0, 0],
         "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": [0, 1, 0x40 | 0x1, 1],
-        "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": [0, 0, 0, 2],
+        "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": [0, 0, 0, 2 if ecc else 0],
         "DCGM_FI_DEV_RETIRED_DBE": [0, 0, 0, 0],
         "DCGM_FI_DEV_RETIRED_PENDING": [0, 0, 0, 0],
     }
@@ -205,6 +205,113 @@ def test_evidence_keeps_when_and_how_often_and_a_recurring_xid_79_is_an_rma(sick
         "2026-11-01T12:02"
     )
     assert event["nvidia"]["immediate"] == "RESTART_BM"
+
+
+def _cli(db_url: str, *args: str):
+    result = CliRunner().invoke(app, ["--db", db_url, *args])
+    assert result.exit_code in (0, 1), result.output
+    return result
+
+
+def _second_registration(engine, db_url: str) -> None:
+    """Node 'other' registered at gpu-node-7's dcgm-exporter page, as a new user did."""
+    with engine.connect() as conn:
+        url = conn.execute(
+            select(Node.telemetry_url).where(Node.hostname == "gpu-node-7")
+        ).scalar_one()
+    assert _cli(db_url, "nodes", "add", "other", "--dcgm", url).exit_code == 0
+
+
+def test_a_gpu_two_registered_nodes_report_is_one_sick_card(sick_fleet, db_url):
+    """Two nodes at one exporter page: each sick card is listed, counted and exported once,
+    under its worst action, where it was reported last; reconcile shows the second report."""
+    _second_registration(sick_fleet, db_url)
+    for minutes in range(3):  # Xid 79 comes back: an RMA
+        _Exporter.page = dcgm_page(xid79=minutes != 1)
+        poller.poll_once(sick_fleet, timeout=2.0, now=NOW + timedelta(minutes=minutes))
+    listed = json.loads(_cli(db_url, "health", "--json", "--today", "2026-11-01").stdout)
+    assert [(c["serial"], c["action"], c["node"]) for c in listed] == [
+        ("S-0", "inspect", "other"),
+        ("S-2", "inspect", "other"),
+        ("S-3", "reset_gpu", "other"),
+    ]
+    shown = _cli(db_url, "health", "--today", "2026-11-01").stdout
+    assert "3 cards needing a hand" in shown
+    sick = {k: v for k, v in _scraped(sick_fleet).items() if k[0] == "fleetui_cards_sick"}
+    assert sick == {
+        ("fleetui_cards_sick", (("action", "inspect"), ("team", "LLM"))): 2,
+        ("fleetui_cards_sick", (("action", "reset_gpu"), ("team", "LLM"))): 1,
+    }
+    moved = json.loads(_cli(db_url, "reconcile", "--json").stdout)
+    assert {(d["kind"], d["node"]) for d in moved} == {("moved", "other")}
+
+
+def test_health_evidence_follows_a_gpu_moved_to_another_slot(sick_fleet, db_url, tmp_path):
+    """Card S-3's double-bit ECC errors came twice (an RMA); moved to another slot, it keeps
+    that evidence, seen at the new slot, in the list and in its RMA packet."""
+    for minutes, ecc in enumerate((True, False, True)):
+        _Exporter.page = dcgm_page(ecc=ecc)
+        poller.poll_once(sick_fleet, timeout=2.0, now=NOW + timedelta(minutes=minutes))
+    _Exporter.page = dcgm_page().replace(_bus(3), "00000000:9A:00.0")
+    poller.poll_once(sick_fleet, timeout=2.0, now=NOW + timedelta(minutes=3))
+    sick = {c.serial: c for c in health.sick_cards(sick_fleet, Config(), TODAY)}["S-3"]
+    assert (sick.action, sick.pci_bus_id) == ("inspect", "00000000:9A:00.0")
+    assert sick.evidence == ["uncorrectable ECC errors, 2 times (inspect the card; RMA it)"]
+    packet = tmp_path / "rma-S-3.md"
+    assert _cli(db_url, "rma", "S-3", "--out", str(packet)).exit_code == 0
+    timeline = [x for x in packet.read_text("utf-8").splitlines() if x.startswith("- 2026-11")]
+    assert timeline == [
+        "- 2026-11-01T12:00:00+00:00 to 2026-11-01T12:03:00+00:00, gpu-node-7 00000000:9A:00.0: "
+        "uncorrectable ECC errors, 2 times (inspect the card; RMA it); kind ecc_dbe, code 0, "
+        "value 2.0, 2 occurrences"
+    ]
+
+
+def test_upgrading_keeps_one_piece_of_evidence_per_gpu_and_drops_removed_nodes(db_url):
+    """Schema 0016 kept evidence per slot: a GPU seen at two slots becomes one piece of evidence
+    (first sighting, most occurrences, worst action, where it was seen last); that of a node
+    removed since goes."""
+    from alembic import command
+
+    from fleetui.db.engine import make_engine, resolve_url
+    from fleetui.db.migrate import _alembic_config, migrating
+    from fleetui.store import open_fleet
+
+    url = resolve_url(db_url)
+    old = make_engine(url)
+    cfg = _alembic_config()
+    columns = "node_id, pci_bus_id, uuid, kind, code, action, occurrences, first_seen, last_seen"
+    with migrating(old, url) as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0016")
+        conn.execute(text("INSERT INTO node (id, hostname, rack) VALUES (1, 'n1', '')"))
+        for values in (
+            "1, '00000000:18:00.0', 'GPU-A', 'ecc_dbe', 0, 'inspect', 2, '2026-11-01 12:00', "
+            "'2026-11-01 12:01', false",
+            "1, '00000000:9A:00.0', 'GPU-A', 'ecc_dbe', 0, 'reset_gpu', 1, '2026-11-01 12:02', "
+            "'2026-11-01 12:03', true",
+            "99, '00000000:18:00.0', 'GPU-B', 'xid', 79, 'reboot_node', 1, '2026-11-01 12:00', "
+            "'2026-11-01 12:03', true",
+        ):
+            conn.execute(text(f"INSERT INTO health_event ({columns}, active) VALUES ({values})"))
+    old.dispose()
+    engine = open_fleet(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                HealthEvent.gpu,
+                HealthEvent.pci_bus_id,
+                HealthEvent.action,
+                HealthEvent.occurrences,
+                HealthEvent.first_seen,
+                HealthEvent.active,
+            )
+        ).all()
+    engine.dispose()
+    assert [(r.gpu, r.pci_bus_id, r.action, r.occurrences, r.active) for r in rows] == [
+        ("GPU-A", "00000000:9A:00.0", "inspect", 2, True)
+    ]
+    assert rows[0].first_seen.replace(tzinfo=None) == datetime(2026, 11, 1, 12, 0)
 
 
 @pytest.mark.parametrize(
@@ -625,6 +732,7 @@ def test_the_exporter_serves_allocation_lifecycle_idle_and_sick_cards(sick_fleet
         node = conn.execute(select(Node.id).where(Node.hostname == "gpu-node-7")).scalar_one()
         conn.execute(  # and a GPU no card matches, fallen off the bus: `health` lists it
             insert(HealthEvent).values(
+                gpu="GPU-unknown",
                 node_id=node,
                 pci_bus_id="00000000:F1:00.0",
                 uuid="GPU-unknown",

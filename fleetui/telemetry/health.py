@@ -225,6 +225,14 @@ def worst(actions: Iterable[str]) -> str:
 # ---------------------------------------------------------------- keeping it per GPU
 
 
+def gpu_key(gpu: Mapping[Any, Any]) -> str:
+    """The GPU its evidence is kept under: its UUID (NVML and dcgm-exporter give it, and a
+    board keeps it for life), else its serial, else its node and bus id."""
+    return (
+        identity(gpu["uuid"]) or identity(gpu["serial"]) or f"{gpu['node_id']} {gpu['pci_bus_id']}"
+    )
+
+
 def record(
     conn: Connection,
     columns: Sequence[str],
@@ -233,9 +241,13 @@ def record(
     now: datetime,
 ) -> None:
     """Keep this round's evidence: `rows` are the sample rows (in `columns`, their `health`
-    made by flags()) of the nodes in `node_ids`, which answered. New evidence is added,
-    evidence seen again is updated (an inactive one coming back is one more occurrence), and
-    active evidence of those nodes' GPUs that is no longer reported becomes inactive."""
+    made by flags()) of the nodes in `node_ids`, which answered. Evidence is kept per GPU
+    (gpu_key), so it follows a card into another slot or node: new evidence is added,
+    evidence seen again is updated (an inactive one coming back is one more occurrence) and
+    takes the node and bus id it was reported at, and active evidence last reported by one of
+    those nodes that is no longer reported becomes inactive. A GPU two nodes report (two
+    registrations of one exporter, say) is one GPU: its evidence is kept once, at the node
+    that reported it last, and reconciliation lists the other report as a moved card."""
     seen: dict[tuple, tuple[dict[str, Any], Evidence]] = {}
     flagged = columns.index("health")
     for row in rows:
@@ -243,18 +255,17 @@ def record(
             continue
         gpu = dict(zip(columns, row, strict=True))
         for found in evidence(gpu):
-            seen[(gpu["node_id"], gpu["pci_bus_id"], found.kind, found.code)] = (gpu, found)
+            seen[(gpu_key(gpu), found.kind, found.code)] = (gpu, found)
     answered = set(node_ids)
-    key = tuple_(event_t.c.node_id, event_t.c.pci_bus_id, event_t.c.kind, event_t.c.code)
+    key = tuple_(event_t.c.gpu, event_t.c.kind, event_t.c.code)
     known = {
-        (r.node_id, r.pci_bus_id, r.kind, r.code): r
-        for r in conn.execute(select(event_t).where(event_t.c.active))
+        (r.gpu, r.kind, r.code): r for r in conn.execute(select(event_t).where(event_t.c.active))
     }
     missing = [k for k in seen if k not in known]
     for start in range(0, len(missing), 200):
         for r in conn.execute(select(event_t).where(key.in_(missing[start : start + 200]))):
-            known[(r.node_id, r.pci_bus_id, r.kind, r.code)] = r
-    stale = [r.id for k, r in known.items() if r.active and k[0] in answered and k not in seen]
+            known[(r.gpu, r.kind, r.code)] = r
+    stale = [r.id for k, r in known.items() if r.active and r.node_id in answered and k not in seen]
     for start in range(0, len(stale), 500):
         ids = stale[start : start + 500]
         conn.execute(update(event_t).where(event_t.c.id.in_(ids)).values(active=False))
@@ -268,6 +279,8 @@ def record(
         else:
             occurrences = old.occurrences + (0 if old.active else 1)
         values = {
+            "node_id": gpu["node_id"],
+            "pci_bus_id": gpu["pci_bus_id"],
             "card_id": cards.get((gpu["node_id"], gpu["pci_bus_id"])),
             "serial": gpu["serial"],
             "uuid": gpu["uuid"],
@@ -279,9 +292,7 @@ def record(
         }
         if old is None:
             conn.execute(
-                insert(event_t).values(
-                    node_id=k[0], pci_bus_id=k[1], kind=k[2], code=k[3], first_seen=now, **values
-                )
+                insert(event_t).values(gpu=k[0], kind=k[1], code=k[2], first_seen=now, **values)
             )
         else:
             conn.execute(update(event_t).where(event_t.c.id == old.id).values(values))
@@ -376,9 +387,10 @@ def sick_cards(
     include: Sequence[str] = SICK,
     in_hand: bool = False,
 ) -> list[SickCard]:
-    """GPUs with active evidence whose worst action is in `include` (by default: a reset, a
-    reboot or an RMA), worst first, with their card's team, warranty and supplier (a GPU no
-    card matches is listed by what it reported). Cards already in repair or retired (IN_HAND:
+    """Cards whose GPU has active evidence with a worst action in `include` (by default: a
+    reset, a reboot or an RMA), each card once, worst first, with its team, warranty and
+    supplier, and the node and bus id it was last reported at (a GPU no card matches is
+    listed by what it reported). Cards already in repair or retired (IN_HAND:
     an RMA opened, say) are left out, as every alert leaves them, unless `in_hand`."""
     query = (
         select(
@@ -404,16 +416,16 @@ def sick_cards(
     )
     if not in_hand:
         query = query.where(or_(card_t.c.status.is_(None), card_t.c.status.not_in(IN_HAND)))
-    gpus: dict[tuple, list] = {}
+    cards: dict[int | str, list] = {}  # each card once (a GPU no card matches: each GPU once)
     with engine.connect() as conn:
         for r in conn.execute(query):
-            gpus.setdefault((r.node_id, r.pci_bus_id), []).append(r)
+            cards.setdefault(r.card_id if r.card_serial else r.gpu, []).append(r)
     found = []
-    for rows in gpus.values():
+    for rows in cards.values():
         action = worst(r.action for r in rows)
         if action not in include:
             continue
-        first = rows[0]
+        first = max(rows, key=lambda r: r.last_seen)  # where it was reported last
         end = (
             warranty_end(
                 config, first.purchase_date, first.warranty_end, first.model, first.supplier
