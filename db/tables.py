@@ -360,8 +360,9 @@ class HealthEvent(SQLModel, table=True):
     first and last seen, how often, its last raw value and the action NVIDIA gives for it.
     Kept per GPU (`gpu`: its UUID, else its serial, else its node and bus id), so it follows a
     card moved to another slot or node; `node_id` and `pci_bus_id` are where it was last
-    reported. `active` while the GPU keeps reporting it. `card_id` and `node_id` carry no
-    foreign key: the evidence is a card's history and outlives a deleted card."""
+    reported. `active` while the GPU keeps reporting it. `card_id` carries no foreign key: the
+    evidence is a card's history and outlives a deleted card. A removed node's evidence goes
+    with it (fleetui.telemetry.health.forget_node)."""
 
     __tablename__ = "health_event"
     __table_args__ = (

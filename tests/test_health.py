@@ -246,6 +246,44 @@ def test_a_gpu_two_registered_nodes_report_is_one_sick_card(sick_fleet, db_url):
     assert {(d["kind"], d["node"]) for d in moved} == {("moved", "other")}
 
 
+def test_a_removed_node_takes_its_readings_and_health_evidence_along(sick_fleet, db_url, tmp_path):
+    """README: remove a node holding no cards, its readings go with it. A GPU only it
+    reported leaves the health list; a card another node reports keeps its evidence, now at
+    that node; the count of sick cards in hand counts cards."""
+    _second_registration(sick_fleet, db_url)
+    lone = type("_Lone", (_Exporter,), {"page": dcgm_page().replace("S-", "X-")})
+    lone.page = lone.page.replace("GPU-0000", "GPU-9999")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), lone)
+    try:
+        assert _cli(db_url, "nodes", "add", "lone", "--dcgm", _serve(server)).exit_code == 0
+        poller.poll_once(sick_fleet, timeout=2.0, now=NOW)
+    finally:
+        server.shutdown()
+        server.server_close()
+    edited = _cli(db_url, "edit", "S-3", "--status", "repair", "--reason", "RMA", "--yes")
+    assert edited.exit_code == 0, edited.output
+    listed = json.loads(_cli(db_url, "health", "--all", "--json", "--today", "2026-11-01").stdout)
+    assert {c["serial"] for c in listed} == {"S-0", "S-2", "S-3", "X-0", "X-2", "X-3"}
+    for host in ("other", "lone"):
+        assert _cli(db_url, "nodes", "remove", host).exit_code == 0
+    listed = json.loads(_cli(db_url, "health", "--all", "--json", "--today", "2026-11-01").stdout)
+    assert [(c["serial"], c["node"]) for c in listed] == [
+        ("S-2", "gpu-node-7"),
+        ("S-0", "gpu-node-7"),
+        ("S-3", "gpu-node-7"),
+    ]
+    shown = _cli(db_url, "health", "--today", "2026-11-01")
+    assert "1 sick card in repair or retired not listed (--all lists them)." in shown.stderr
+    assert "2 cards needing a hand" in shown.stdout
+    packet = tmp_path / "rma-S-2.md"
+    assert _cli(db_url, "rma", "S-2", "--out", str(packet)).exit_code == 0
+    assert f"gpu-node-7 {_bus(2)}: row remapping pending a reset" in packet.read_text("utf-8")
+    with sick_fleet.connect() as conn:
+        nodes = set(conn.execute(select(HealthEvent.node_id).distinct()).scalars())
+        kept = set(conn.execute(select(Node.id)).scalars())
+    assert nodes <= kept
+
+
 def test_health_evidence_follows_a_gpu_moved_to_another_slot(sick_fleet, db_url, tmp_path):
     """Card S-3's double-bit ECC errors came twice (an RMA); moved to another slot, it keeps
     that evidence, seen at the new slot, in the list and in its RMA packet."""

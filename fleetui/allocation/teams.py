@@ -34,6 +34,7 @@ from fleetui.db.tables import (
     require_fit,
     table_of,
 )
+from fleetui.telemetry import health
 
 card_t, team_t, project_t, model_t, node_t = (
     table_of(Card),
@@ -42,7 +43,8 @@ card_t, team_t, project_t, model_t, node_t = (
     table_of(GpuModel),
     table_of(Node),
 )
-# A node's telemetry goes with it; nothing else that refers to a row is deleted along.
+# A node's telemetry goes with it (and its health evidence: health.forget_node); nothing else
+# that refers to a row is deleted along.
 READINGS = (table_of(GpuSample), table_of(GpuHourly))
 
 
@@ -221,11 +223,12 @@ def rename_node(engine: Engine, old: str, new: str) -> str:
 
 
 def remove_node(engine: Engine, hostname: str) -> str:
-    """Remove a node that holds no cards, with its telemetry readings."""
+    """Remove a node that holds no cards, with its telemetry readings and health evidence."""
     with engine.begin() as conn:
         nid = node_id(conn, hostname)
         for readings in READINGS:
             conn.execute(delete(readings).where(readings.c.node_id == nid))
+        health.forget_node(conn, nid)
         _delete_unused(conn, node_t, nid, f"node '{hostname.strip()}'")
         return _log(conn, Action.NODE_REMOVE, None, {"node": hostname.strip(), "id": nid})
 

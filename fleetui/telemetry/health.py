@@ -21,7 +21,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, tuple_, update
 
 from fleetui.config import Config
 from fleetui.core import units
@@ -29,6 +29,7 @@ from fleetui.core.vocabulary import IN_HAND
 from fleetui.db.tables import (
     Card,
     GpuModel,
+    GpuSample,
     HealthEvent,
     Node,
     Project,
@@ -41,7 +42,7 @@ from fleetui.lifecycle.rules import warranty_end, warranty_state
 
 event_t, card_t, node_t = table_of(HealthEvent), table_of(Card), table_of(Node)
 team_t, project_t, model_t = table_of(Team), table_of(Project), table_of(GpuModel)
-source_t = table_of(Source)
+source_t, sample_t = table_of(Source), table_of(GpuSample)
 
 # fleetui's actions, mildest first, and the state a card with that action is in
 ACTIONS = ("none", "restart_app", "reset_gpu", "reboot_node", "inspect")
@@ -298,6 +299,31 @@ def record(
             conn.execute(update(event_t).where(event_t.c.id == old.id).values(values))
 
 
+def forget_node(conn: Connection, node_id: int) -> None:
+    """A node is removed and its readings go with it: the evidence it reported last goes too,
+    but for a GPU another node reports (the node was a second registration of its exporter,
+    say), which keeps its evidence at that node."""
+    mine = conn.execute(select(event_t.c.id, event_t.c.gpu).where(event_t.c.node_id == node_id))
+    ids = dict(mine.all())
+    gpus = sorted(set(ids.values()))
+    s = sample_t.c
+    elsewhere: dict[str, Any] = {}
+    for start in range(0, len(gpus), 200):
+        chunk = gpus[start : start + 200]
+        reported = select(s.node_id, s.pci_bus_id, s.uuid, s.serial).where(
+            s.node_id != node_id, or_(s.uuid.in_(chunk), s.serial.in_(chunk))
+        )
+        elsewhere |= {gpu_key(r._mapping): r for r in conn.execute(reported)}
+    for event_id, gpu in ids.items():
+        if at := elsewhere.get(gpu):
+            conn.execute(
+                update(event_t)
+                .where(event_t.c.id == event_id)
+                .values(node_id=at.node_id, pci_bus_id=at.pci_bus_id)
+            )
+    conn.execute(delete(event_t).where(event_t.c.node_id == node_id))
+
+
 def _cards(conn: Connection, gpus: list[dict[str, Any]]) -> dict[tuple, int]:
     """(node id, bus id) -> card id: by serial, else UUID; by slot only with neither (as
     reconciliation matches)."""
@@ -406,7 +432,7 @@ def sick_cards(
             project_t.c.name.label("project"),
         )
         .select_from(
-            event_t.outerjoin(node_t, node_t.c.id == event_t.c.node_id)
+            event_t.join(node_t, node_t.c.id == event_t.c.node_id)
             .outerjoin(card_t, card_t.c.id == event_t.c.card_id)
             .outerjoin(model_t, model_t.c.id == card_t.c.model_id)
             .outerjoin(team_t, team_t.c.id == card_t.c.team_id)
@@ -436,7 +462,7 @@ def sick_cards(
         found.append(
             SickCard(
                 serial=first.card_serial or first.serial or first.uuid or "-",
-                node=first.hostname or "-",
+                node=first.hostname,
                 pci_bus_id=first.pci_bus_id,
                 model=first.model,
                 team=first.team,
@@ -490,7 +516,7 @@ def timeline(engine: Engine, card_id: int) -> list[dict[str, Any]]:
     """Every piece of evidence a card's GPU reported, oldest first, with its raw values."""
     query = (
         select(event_t, node_t.c.hostname)
-        .select_from(event_t.outerjoin(node_t, node_t.c.id == event_t.c.node_id))
+        .join(node_t, node_t.c.id == event_t.c.node_id)
         .where(event_t.c.card_id == card_id)
         .order_by(event_t.c.first_seen, event_t.c.kind, event_t.c.code)
     )
