@@ -1,6 +1,7 @@
 """Sick cards (from the dashboard's `k`): worst first, with NVIDIA's action, team, node, warranty
 and supplier; `a` asks, naming the serial, then opens the highlighted card's RMA (an audited
-repair, undone from History) and writes its packet in the working directory."""
+repair, undone from History) and writes its packet in the working directory (on a GPU no card
+matches it says so at once)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class HealthScreen(Screen):
     ) -> None:
         super().__init__()
         self.engine, self.today, self.settings = engine, today, settings
+        self.unknown: set[str] = set()  # listed GPUs no card matches, by what they reported
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -72,6 +74,7 @@ class HealthScreen(Screen):
     def show(self, found: list[health.SickCard] | None) -> None:
         """The sick cards; None when no telemetry ever came (no health is known)."""
         cards = found or []
+        self.unknown = {c.serial for c in cards if c.status is None}
         table = self.query_one("#sick", DataTable)
         with same_row(table):
             table.clear()
@@ -99,6 +102,13 @@ class HealthScreen(Screen):
         if not table.row_count:
             return
         serial = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        if serial in self.unknown:  # said at once, never asked first
+            self.notify(
+                f"No card has serial '{serial}': the GPU is not in the inventory (f on the "
+                "Telemetry screen adds it), so no RMA can be opened.",
+                severity="warning",
+            )
+            return
 
         def opened(result: tuple[rma.Packet, list]) -> None:
             packet, paths = result

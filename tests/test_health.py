@@ -842,6 +842,14 @@ def test_health_with_no_telemetry_ever_says_so_instead_of_all_clear(engine, db_u
     assert "needs a hand" not in result.output
 
 
+def test_health_says_plainly_when_a_sick_gpu_is_in_no_card(dcgm_node, db_url):
+    """A reported GPU that no card matches showed `(status: None)`."""
+    poller.poll_once(dcgm_node, timeout=2.0, now=NOW)
+    shown = _cli(db_url, "health", "--today", "2026-11-01").stdout
+    assert "None" not in shown
+    assert shown.count("(not in the inventory)") == 3, shown
+
+
 def test_health_says_when_a_node_did_not_answer_its_last_poll(sick_fleet, db_url):
     """Its GPUs' evidence is as last seen: the list is not the whole truth, and says so."""
 

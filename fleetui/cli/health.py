@@ -55,8 +55,7 @@ def health_cmd(
                 c.node,
                 c.pci_bus_id,
                 c.team or "-",
-                health.ACTION_TEXT[c.action]
-                + ("" if c.status == Status.IN_SERVICE else f"\n(status: {c.status})"),
+                health.ACTION_TEXT[c.action] + _status_note(c.status),
                 "\n".join(c.evidence),
                 f"{c.warranty} ({c.warranty_end})" if c.warranty_end else c.warranty,
                 c.supplier or "-",
@@ -66,6 +65,14 @@ def health_cmd(
         title=f"{units.counted(len(cards), 'card')} needing a hand",
         text=("Action", "Evidence", "Warranty"),
     )
+
+
+def _status_note(status: str | None) -> str:
+    """What the Action column adds: nothing for a card in service, else its status, or that no
+    card matches the GPU."""
+    if status == Status.IN_SERVICE:
+        return ""
+    return "\n(not in the inventory)" if status is None else f"\n(status: {status})"
 
 
 @app.command("rma")

@@ -122,6 +122,33 @@ async def test_a_asks_naming_the_serial_and_the_list_keeps_the_card_after_reload
     assert _status(sick_fleet, "S-2") == Status.IN_SERVICE
 
 
+async def test_a_on_a_gpu_no_card_matches_says_so_at_once_without_asking(
+    dcgm_node,  # noqa: F811 (the fixture, imported above)
+    tmp_path,
+    monkeypatch,
+):
+    """A trial pressed `a` on a sick GPU that is in no card: it asked whether the card goes to
+    repair, and only after `y` said no card has that serial."""
+    monkeypatch.chdir(tmp_path)
+    now = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    await asyncio.to_thread(poller.poll_once, dcgm_node, timeout=2.0, now=now)
+    app = FleetApp(dcgm_node, today=lambda: TODAY)
+    async with app.run_test(size=(140, 36), notifications=True) as pilot:
+        app.push_screen(HealthScreen(dcgm_node, lambda: TODAY, settings=app.settings))
+        await settle(pilot)
+        table = app.screen.query_one("#sick", DataTable)
+        assert [str(k.value) for k in table.rows] == ["S-2", "S-0", "S-3"]
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, HealthScreen)  # nothing asked
+        notes = [n.message for n in app._notifications]  # Textual keeps no public list
+        assert notes == [
+            "No card has serial 'S-2': the GPU is not in the inventory (f on the Telemetry "
+            "screen adds it), so no RMA can be opened."
+        ]
+    assert not list(tmp_path.glob("rma-*"))
+
+
 async def test_a_poll_by_another_process_shows_in_the_sick_list_and_the_dashboards_count(
     sick_fleet,  # noqa: F811 (the fixture, imported above)
     monkeypatch,
