@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from rich.text import Text
 from sqlalchemy import Engine
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Header
 
 from fleetui.allocation import teams
+from fleetui.core.vocabulary import HELD, NO_PROJECT
+from fleetui.inventory.query import quote
 from fleetui.screens.footer import FleetFooter
 from fleetui.screens.keep import same_row
-from fleetui.screens.messages import FleetChanged
+from fleetui.screens.messages import FleetChanged, ShowInventory
 from fleetui.screens.plain import PlainTable
 from fleetui.screens.work import run_service
 
@@ -27,6 +30,7 @@ class TeamsScreen(Screen):
     #holdings { height: 1fr; }
     """
     BINDINGS = [Binding("r", "refresh", "Refresh", id="teams.refresh")]
+    EXTRA_KEYS = [("enter", "On a team or project: its cards in the inventory")]
 
     def __init__(self, engine: Engine) -> None:
         super().__init__()
@@ -74,6 +78,16 @@ class TeamsScreen(Screen):
             table.add_columns("Quota use", "PFLOPS (cards) per model")
             for label, holding, key in rows:
                 self._add(table, label, holding, key)
+
+    @on(DataTable.RowSelected, "#holdings")
+    def open_line(self, event: DataTable.RowSelected) -> None:
+        """Enter on a team's or project's line: the cards it holds, in the inventory (as the
+        dashboard's team lines open theirs)."""
+        team, _, project = str(event.row_key.value).partition("\n")
+        named = f"team={quote(team)}"
+        if project:
+            named += " project:none" if project == NO_PROJECT else f" project={quote(project)}"
+        self.post_message(ShowInventory(f"{named} status:{','.join(HELD)}"))
 
     @staticmethod
     def _add(table: DataTable, label: Text, h: teams.Holding, key: str) -> None:

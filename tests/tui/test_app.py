@@ -420,6 +420,27 @@ async def test_teams_screen_lists_holdings_with_projects(demo_engine):
         assert "  (no project)" in [r[0] for r in rows]
 
 
+async def test_enter_on_a_teams_screen_line_opens_the_cards_it_holds(demo_engine):
+    """Enter on a Teams line did nothing (the dashboard's team lines open their cards): a
+    team, a project or the team's "(no project)" line opens the inventory on those cards."""
+    from fleetui.screens.teams import TeamsScreen
+
+    app = FleetApp(demo_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await opened(pilot, "t", TeamsScreen)
+        table = app.screen.query_one("#holdings", DataTable)
+        lines = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        for label in ("LLM", "  pretrain", "  (no project)"):
+            await pilot.press("t")
+            await settle(pilot)
+            row = [line[0] for line in lines].index(label)
+            table.move_cursor(row=row)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, InventoryScreen), label
+            assert app.screen.total == int(lines[row][1].replace(",", "")), label
+
+
 async def test_teams_screen_tells_apart_projects_whose_team_and_name_join_alike(
     db_url, engine, tmp_path
 ):
