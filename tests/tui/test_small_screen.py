@@ -16,6 +16,7 @@ from fleetui.screens.import_screen import FieldPicker
 from fleetui.screens.inventory import InventoryScreen
 from fleetui.store import open_fleet
 from tests.tui.test_app import settle
+from tests.tui.test_work import opened
 
 
 @pytest.fixture
@@ -181,11 +182,7 @@ async def test_a_long_team_name_leaves_the_teams_figures_on_an_80_column_screen(
     teams.add_team(sqlite_demo, long)
     app = FleetApp(sqlite_demo)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
-        assert isinstance(app.screen, TeamsScreen)
-        table = app.screen.query_one("#holdings", DataTable)
+        table = (await opened(pilot, "t", TeamsScreen)).query_one("#holdings", DataTable)
         widths = [c.get_render_width(table) for c in table.ordered_columns]
         assert sum(widths[:3]) <= 80, widths  # names, Cards, PFLOPS on screen
         cell = table.get_row(long)[0]
