@@ -188,6 +188,12 @@ def test_cards_go_back_to_the_free_pool_and_an_undo_takes_them_out_again(demo_en
     assert len(asked.cards) == 5 and None not in {c.team_id for c in asked.cards}
     with pytest.raises(UserError, match=r"^The free pool has no projects: give --to-team none"):
         moves.plan_request(demo_engine, "none", "x", count=1, today=TODAY, settings=Config())
+    for source in ("(no project)", "pretrain"):  # it said "There is no team 'none'."
+        with pytest.raises(UserError, match=r"^The free pool has no projects: give --from-team"):
+            moves.plan_request(
+                demo_engine, "LLM", None, 1, from_team="none", from_project=source,
+                today=TODAY, settings=Config(),
+            )  # fmt: skip
 
     assert cli("undo", history.batches(demo_engine)[0].batch_id[:8]).exit_code == 0
     for serial in moving:

@@ -114,6 +114,25 @@ def test_no_team_or_project_takes_a_name_that_passes_for_fleetuis_own_lines(db_u
     assert cli(db_url, "teams", "add", "Ads (old)").exit_code == 0  # parentheses within: fine
 
 
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (("teams", "add", "none"), "filters and moves read none and - as no team or project"),
+        (("teams", "add", " None "), "filters and moves read none and - as no team or project"),
+        (("projects", "add", "Ads", "-"), "filters and moves read none and - as no team"),
+        (("teams", "rename", "Ads", "Tab\there"), "a name holds no tab, line break or other"),
+    ],
+)
+def test_no_team_or_project_takes_a_name_fleetui_reads_as_none(db_url, args, why):
+    """A team named none took the cards of `--to-team none`, which README says go back to
+    the free pool, and `team:none` still listed the cards of no team; a tab in a name broke
+    its tables. Such names are refused, in one sentence, and nothing is written."""
+    assert cli(db_url, "teams", "add", "Ads").exit_code == 0
+    result = cli(db_url, *args)
+    assert result.exit_code == 1 and why in result.stderr, result.output
+    assert set(quotas(db_url)) == {"Ads"}
+
+
 def test_projects_list_takes_a_team(db_url):
     for team, project in (("LLM", "sft"), ("LLM", "rl"), ("Ads", "ranking")):
         cli(db_url, "teams", "add", team)

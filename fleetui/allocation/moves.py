@@ -140,6 +140,10 @@ def plan_request(
             query = query.where(card_t.c.model_id.in_(list(ids.scalars())))
             explanation.append("Models: " + ", ".join(s.name for s in specs) + ".")
         source, tid, pid = "the whole fleet", None, None
+        if from_project and from_team and team_or_pool(conn, from_team) is None:
+            raise UserError(
+                "The free pool has no projects: give --from-team none without --from-project."
+            )
         if from_project and from_project.strip().lower() == NO_PROJECT:  # no project's name
             if not from_team:
                 raise UserError(

@@ -16,10 +16,9 @@ from fleetui.core.vocabulary import (
     COMPUTING,
     HELD,
     NO_PROJECT,
-    OWN_LINES,
     Action,
     Status,
-    own_line,
+    unfit_name,
 )
 from fleetui.db import audit
 from fleetui.db.tables import (
@@ -511,8 +510,8 @@ def _name(name: str, kind: str) -> str:
     name = name.strip()
     if not name:
         raise UserError(f"A {kind} needs a name.")
-    if own_line(name):
-        raise UserError(f"'{name}' cannot name a {kind}: {OWN_LINES}.")
+    if why := unfit_name(name):
+        raise UserError(f"{units.quoted(name)} cannot name a {kind}: {why}.")
     require_fit((team_t if kind == "team" else project_t).c.name, name, f"{kind} name")
     return name
 

@@ -70,10 +70,18 @@ CARD_CREATES = (Action.IMPORT_CREATE, Action.RECONCILE_ADD)
 
 
 OWN_LINES = f"fleetui names its own lines in parentheses, as {UNASSIGNED} and {NO_PROJECT}"
+NO_NAME = ("none", "-")  # what filters (team:none) and moves (--to-team none) read as no team
 
 
-def own_line(name: str) -> bool:
-    """Whether `name` reads as one of fleetui's own lines: no team or project may take it, or
-    its line would pass for fleetui's (OWN_LINES)."""
+def unfit_name(name: str) -> str | None:
+    """Why `name` cannot name a new team or project, or None. One in parentheses would pass
+    for fleetui's own lines (OWN_LINES); `none` or `-` would be read as no team at all (a team
+    named none took `--to-team none`'s cards); a tab or line break would break every table."""
     name = name.strip()
-    return name.startswith("(") and name.endswith(")")
+    if name.startswith("(") and name.endswith(")"):
+        return OWN_LINES
+    if name.casefold() in NO_NAME:
+        return "filters and moves read none and - as no team or project"
+    if not name.isprintable():
+        return "a name holds no tab, line break or other control character"
+    return None

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 
 from fleetui import catalogue
-from fleetui.core.vocabulary import OWN_LINES, Action, own_line
+from fleetui.core.vocabulary import Action, unfit_name
 from fleetui.db.bulk import insert_columns, insert_rows
 from fleetui.db.tables import (
     CARD_DATA_COLUMNS,
@@ -219,8 +219,8 @@ class Names:
         if not self.create_missing:
             known = [self.spelt["team", i] for i in self.teams.values()]
             raise CellError(_unknown("team", name, known), missing=True)
-        if own_line(name):
-            raise CellError(f"cannot name a new team: {OWN_LINES}")
+        if why := unfit_name(name):
+            raise CellError(f"cannot name a new team: {why}")
         return self.pending.setdefault(("team", name.lower()), ToCreate(name))
 
     def project(self, name: str, team_id, team: str | None) -> int | ToCreate | None:
@@ -243,8 +243,8 @@ class Names:
                 self.spelt["project", i] for (t, _), i in self.projects.items() if t == team_id
             ]
             raise CellError(_unknown(f"project of team {team}", name, known), missing=True)
-        if own_line(name):
-            raise CellError(f"cannot name a new project: {OWN_LINES}")
+        if why := unfit_name(name):
+            raise CellError(f"cannot name a new project: {why}")
         key = ("project", team_id, name.lower())
         return self.pending.setdefault(key, ToCreate(name, team_id, f"{team}/{name}"))
 

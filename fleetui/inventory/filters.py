@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, Engine, and_, false, func, not_, or_, sele
 
 from fleetui import catalogue, config
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import HELD
+from fleetui.core.vocabulary import HELD, NO_NAME
 from fleetui.db.sqlfuncs import contains_text
 from fleetui.db.tables import Card, GpuModel, Node, Project, Site, Team, table_of
 from fleetui.inventory.query import Term, days, parse
@@ -78,7 +78,7 @@ def _matched(conn, term: Term, today: date | None, settings: config.Config) -> C
 
 def _term(conn, term: Term, today: date | None, settings: config.Config) -> ColumnElement[bool]:
     key, value = term.key, term.value
-    if key in FOREIGN_KEYS and value.lower() in ("none", "-") and not term.quoted:
+    if key in FOREIGN_KEYS and value.lower() in NO_NAME and not term.quoted:
         return FOREIGN_KEYS[key].is_(None)
     if key == "serial":
         return _prefix(card_t.c.serial, value)
