@@ -56,10 +56,10 @@ class SchedulerModal(ModalScreen[None]):
     def show_plan(self, plan: slurm.Preview) -> None:
         self.plan = plan
         if not plan.commands:
-            self.text("\n".join([*plan.strays(), plan.nothing_to_apply()]))
+            self.text("\n".join([*plan.notes(), plan.nothing_to_apply()]))
             return
         drift = [d.sentence("account", "parent") for d in plan.drift]
-        self.text("\n".join([*drift, "", "Apply runs:", *plan.lines()]))
+        self.text("\n".join([*drift, *plan.unkept(), "", "Apply runs:", *plan.lines()]))
         self.query_one("#apply", Button).disabled = False
 
     def text(self, content: str) -> None:

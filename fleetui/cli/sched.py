@@ -98,18 +98,20 @@ def diff_cmd(ctx: typer.Context, kueue: KueueFile = None, as_json: JsonOption = 
         if kueue is not None:
             from fleetui.scheduler import kueue as kueue_mod
 
-            drift = kueue_mod.diff(engine, settings(ctx), kueue)
+            drift, notes = kueue_mod.diff(engine, settings(ctx), kueue), []
             nouns = ("ClusterQueue", "cohort", "no quota for")
         else:
             from fleetui.scheduler import slurm
 
             _slurm_only(ctx)
-            drift = slurm.preview(engine, settings(ctx)).drift
+            plan = slurm.preview(engine, settings(ctx))
+            drift, notes = plan.drift, plan.unkept()
             nouns = ("account", "parent", "no limit on")
     if as_json:
         print_json([d.as_dict() for d in drift])
     else:
-        _say([d.sentence(*nouns) for d in drift] or ["The scheduler matches the holdings."])
+        said = [d.sentence(*nouns) for d in drift] or ["The scheduler matches the holdings."]
+        _say([*said, *notes])
     if drift:
         raise typer.Exit(1)
 
@@ -135,16 +137,16 @@ def apply_cmd(
         if as_json:
             print_json(slurm.Result(None, [], left=[]).as_dict())
         else:
-            _say([*plan.strays(), plan.nothing_to_apply()])
+            _say([*plan.notes(), plan.nothing_to_apply()])
         return
     if dry_run:
         if as_json:
             print_json({"commands": plan.lines()})
         else:
-            _say([*plan.strays(), *plan.lines()])
+            _say([*plan.notes(), *plan.lines()])
         return
     if not as_json:
-        _say([*plan.strays(), *plan.lines()])
+        _say([*plan.notes(), *plan.lines()])
     confirm(yes, [], "Run these commands?", "review with --dry-run", "apply")
     result = slurm.apply(engine, cfg, plan)
     if as_json:

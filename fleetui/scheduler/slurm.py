@@ -7,7 +7,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -73,14 +73,23 @@ class Preview:
     before: dict[str, Present | None]  # each managed account as Slurm had it
     drift: list[Drift]
     commands: list[Command]
+    untracked: list[str] = field(default_factory=list)  # GPU TRES slurmdbd does not keep
 
     def lines(self) -> list[str]:
         return [shown(c.argv) for c in self.commands]
 
-    def strays(self) -> list[str]:
-        """fleetui's accounts that map to nothing it manages: apply leaves them to a person,
-        as users may still charge jobs to them."""
-        return [d.sentence("account", "parent") for d in self.drift if d.what == "stray"]
+    def notes(self) -> list[str]:
+        """What apply leaves to a person: fleetui's accounts that map to nothing it manages
+        (users may still charge jobs to them), and the GPU types Slurm keeps no TRES for."""
+        strays = [d.sentence("account", "parent") for d in self.drift if d.what == "stray"]
+        return [*strays, *self.unkept()]
+
+    def unkept(self) -> list[str]:
+        return [
+            f"Slurm keeps no {res} (add it to AccountingStorageTRES in slurm.conf and restart "
+            "slurmctld): no limit can be set on it, so its cards are left out."
+            for res in self.untracked
+        ]
 
     def nothing_to_apply(self) -> str:
         if self.drift:
@@ -212,13 +221,26 @@ def preview(engine: Engine, cfg: config.Config, runner: Runner = run) -> Preview
     mapping = load(engine, cfg)
     wants = wanted(mapping, cards(engine), lambda s: GPU_TRES + mapping.gres(s), _parent)
     have = read(mapping.settings, runner)
+    # A limit on a TRES slurmdbd does not keep fails, and with it every command after it
+    # (each team's limits name every GPU type): those are left out, and said.
+    untracked = sorted({res for w in wants for res in w.limits} - _tracked(runner))
+    wants = [
+        replace(w, limits={r: n for r, n in w.limits.items() if r not in untracked}) for w in wants
+    ]
     drift = compare(wants, have) + strays(wants, have, partial(_delete, mapping.settings))
     return Preview(
         wants,
         {w.owner.name: have.get(w.owner.name) for w in wants},
         drift,
         _commands(mapping.settings, wants, drift),
+        untracked,
     )
+
+
+def _tracked(runner: Runner) -> set[str]:
+    """The TRES slurmdbd keeps ('gres/gpu:h800'): AccountingStorageTRES in slurm.conf."""
+    listed = _listed(runner, ["show", "tres", "format=type,name"])
+    return {f"{kind}/{name}" for kind, _, name in (line.partition("|") for line in listed)}
 
 
 def _delete(settings: config.Scheduler, account: str) -> str:

@@ -177,6 +177,24 @@ def test_slurmdbd_stopped_mid_apply_names_what_was_applied_and_the_next_apply_co
     assert ours(slurm.limits()) == START
 
 
+def test_a_gpu_type_slurm_keeps_no_tres_for_is_said_and_the_other_limits_still_apply(
+    fleet_db, slurm, tmp_path
+):
+    """Two L40S cards, whose gres/gpu:l40s is not in AccountingStorageTRES: every account's
+    GrpTRES named it, sacctmgr refused the first, and no limit was applied, that day or the
+    next (the wrong limits stayed). It is left out, and said; the others are applied."""
+    cards = tmp_path / "l40s.csv"
+    cards.write_text("serial,model,team\nN000,L40S 48GB,LLM\nN001,L40S 48GB,LLM\n")
+    assert cli("--db", fleet_db, "import", str(cards)).exit_code == 0
+    said = "Slurm keeps no gres/gpu:l40s (add it to AccountingStorageTRES in slurm.conf"
+    done = apply(fleet_db)
+    assert done.exit_code == 0, done.output
+    assert said in done.stdout and "read back, Slurm matches the holdings" in done.stdout
+    assert ours(slurm.limits()) == START
+    diff = cli("--db", fleet_db, "sched", "diff")
+    assert diff.exit_code == 0 and said in diff.stdout, diff.output
+
+
 async def settled(pilot) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
