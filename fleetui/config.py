@@ -90,7 +90,11 @@ class Cost:
 
 SCHEDULER_KINDS = ("slurm", "kueue")
 SCHEDULER_NAMED = {"cluster": "", "parent": "root", "cohort": "fleetui"}  # with their defaults
-NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # fits Slurm and Kubernetes (DNS-1123 label)
+# Names that fit Slurm and Kubernetes (a DNS-1123 label: a namespace, a queue)
+NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+NAME_RULE = "not a name Slurm and Kubernetes accept (a-z, 0-9 and -, at most 63 characters)"
+GRES = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a Slurm GRES type
+LABEL = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")  # a Kubernetes label value
 
 
 @dataclass(frozen=True)
@@ -188,15 +192,24 @@ def _scheduler(table: _Table) -> Scheduler:
     ):
         raise table.fail("teams", teams, "not a list of team names")
     names = dict(table.table("names").texts())
-    for owner, name in names.items():
-        if not NAME.fullmatch(name):
-            raise table.table("names").fail(
-                owner, name, "not a name Slurm and Kubernetes accept (a-z, 0-9 and -)"
-            )
     named = {key: table.text(key, default) for key, default in SCHEDULER_NAMED.items()}
     for key, value in named.items():
         if value and not NAME.fullmatch(value):
-            raise table.fail(key, value, "not a name Slurm and Kubernetes accept (a-z, 0-9 and -)")
+            raise table.fail(key, value, NAME_RULE)
+    for owner, name in names.items():
+        if not NAME.fullmatch(name):
+            raise table.table("names").fail(owner, name, NAME_RULE)
+        if name == named["parent"]:
+            raise table.table("names").fail(
+                owner, name, "the parent account every team's account goes under"
+            )
+    for key, rule, why in (
+        ("gres", GRES, "not a Slurm GRES type (letters, digits, _ . -)"),
+        ("products", LABEL, "not a Kubernetes label value (letters, digits, - _ ., 63 at most)"),
+    ):
+        for model, value in table.table(key).texts():
+            if not rule.fullmatch(value):
+                raise table.table(key).fail(model, value, why)
     return Scheduler(
         kind=kind,
         cluster=named["cluster"],

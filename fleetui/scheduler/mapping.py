@@ -116,7 +116,7 @@ def load(engine: Engine, cfg: config.Config) -> Mapping:
         for tid, p in projects
         if (team := teams[tid]) in by_team and (acct := by_team[team].name)
     ]
-    _distinct(managed + subs)
+    _distinct(managed + subs, settings.parent)
     return Mapping(settings, tuple(managed), tuple(subs))
 
 
@@ -150,15 +150,23 @@ def _name(names: dict[str, str], label: str, default: str) -> str:
     name = names.get(label, default)
     if not config.NAME.fullmatch(name):
         raise UserError(
-            f"{units.quoted(label)} has no name the scheduler accepts; give it one under "
-            f'[scheduler.names] in the config ("{label}" = "a-name").'
+            f"{units.quoted(label)} has no name the scheduler accepts (a-z, 0-9 and -, at most "
+            f'63 characters); give it one under [scheduler.names] in the config ("{label}" = '
+            '"a-name").'
         )
     return name
 
 
-def _distinct(owners: list[Owner]) -> None:
+def _distinct(owners: list[Owner], parent: str) -> None:
+    """No two owners share a name, and none takes the parent account's ('root' would make a
+    team's limits every account's)."""
     seen: dict[str, Owner] = {}
     for owner in owners:
+        if owner.name == parent:
+            raise UserError(
+                f"{units.quoted(owner.label)} would be {units.quoted(parent)} in the scheduler, "
+                "the parent account every team's goes under; name it under [scheduler.names]."
+            )
         if owner.name in seen:
             raise UserError(
                 f"{units.quoted(seen[owner.name].label)} and {units.quoted(owner.label)} "

@@ -112,6 +112,14 @@ def test_a_config_name_matching_no_team_or_project_is_refused(fleet_db, config_f
         ),
         ('[scheduler.gres]\n"H900" = "h900"', '[scheduler.gres] H900 = "h900": unknown model'),
         ("[scheduler.gres]\nH800 = 8", "[scheduler.gres] H800 = 8: not a string."),
+        # accepted, then every apply or export failed on them (root: every account's parent)
+        ('[scheduler.names]\nLLM = "root"', '[scheduler.names] LLM = "root": the parent account'),
+        (f'[scheduler.names]\nLLM = "{"l" * 64}"', '[scheduler.names] LLM = "llllllllllll'),
+        ('[scheduler.gres]\n"H800" = "h 800"', '[scheduler.gres] H800 = "h 800": not a Slurm GRES type'),
+        (
+            '[scheduler.products]\n"H800" = "NVIDIA H800 [SXM]"',
+            '[scheduler.products] H800 = "NVIDIA H800 [SXM]": not a Kubernetes label value',
+        ),
     ],
 )
 def test_a_broken_setting_names_the_file_key_and_value(config_file, text, error):
@@ -125,11 +133,28 @@ def test_a_team_with_no_name_the_scheduler_accepts_is_told_how_to_name_it(db_url
     assert cli("--db", db_url, "teams", "add", "数据平台").exit_code == 0
     done = cli("--db", db_url, "sched", "map")
     assert done.exit_code == 1
-    assert "'数据平台' has no name the scheduler accepts; give it one under [scheduler.names]" in (
-        done.stderr
-    )
+    assert "'数据平台' has no name the scheduler accepts (a-z, 0-9 and -, at most 63 characters);" \
+        " give it one under [scheduler.names]" in done.stderr  # fmt: skip
     write_config('[scheduler.names]\n"数据平台" = "data"\n')
     assert "team 数据平台 -> data" in cli("--db", db_url, "sched", "map").stdout
+
+
+@pytest.mark.parametrize(
+    ("team", "said"),
+    [
+        ("Root", "'Root' would be 'root' in the scheduler, the parent account every team's goes"),
+        ("L" * 64, "has no name the scheduler accepts (a-z, 0-9 and -, at most 63 characters)"),
+    ],
+)
+def test_a_team_whose_default_name_the_scheduler_would_refuse_is_told_to_name_it(
+    db_url, config_file, team, said
+):
+    """A team whose account would be `root` (the parent of every account: its limits there
+    are everyone's), or longer than Kubernetes' 63 characters, passed `sched map` and failed
+    at every apply or export after."""
+    assert cli("--db", db_url, "teams", "add", team).exit_code == 0
+    done = cli("--db", db_url, "sched", "map")
+    assert done.exit_code == 1 and said in done.stderr, done.output
 
 
 def test_apply_and_diff_without_a_scheduler_say_how_to_configure_one(fleet_db, config_file):
