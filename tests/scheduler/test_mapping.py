@@ -115,7 +115,7 @@ def test_a_config_name_matching_no_team_or_project_is_refused(fleet_db, config_f
         # accepted, then every apply or export failed on them (root: every account's parent)
         ('[scheduler.names]\nLLM = "root"', '[scheduler.names] LLM = "root": the parent account'),
         (f'[scheduler.names]\nLLM = "{"l" * 64}"', '[scheduler.names] LLM = "llllllllllll'),
-        ('[scheduler.gres]\n"H800" = "h 800"', '[scheduler.gres] H800 = "h 800": not a Slurm GRES type'),
+        ('[scheduler.gres]\n"H800" = "h 800"', '[scheduler.gres] H800 = "h 800": not a Slurm GRES'),
         (
             '[scheduler.products]\n"H800" = "NVIDIA H800 [SXM]"',
             '[scheduler.products] H800 = "NVIDIA H800 [SXM]": not a Kubernetes label value',
