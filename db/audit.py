@@ -84,6 +84,32 @@ ROW_EVENTS: dict[Action, tuple[str, str]] = {
 }
 
 
+def undone_by(conn: Connection, batch_ids: list[str]) -> dict[str, str]:
+    """Batch id -> the batch that undid it, for those of `batch_ids` that were undone."""
+    undid = event_t.c.after["undid"].as_string()
+    return dict(
+        conn.execute(
+            select(undid, event_t.c.batch_id)
+            .where(  # an undo's own event: a batch event, one of few
+                event_t.c.card_id.is_(None), event_t.c.action == Action.UNDO, undid.in_(batch_ids)
+            )
+            .with_hint(event_t, "INDEXED BY ix_event_card_id", "sqlite")
+        ).all()
+    )
+
+
+def standing(conn: Connection, batch_ids: Iterable[str]) -> set[str]:
+    """Of `batch_ids`, those whose changes stand: never undone, or undone by an undo that was
+    undone in turn (and so on down the chain). What a figure read from the log (a repair's
+    cost) counts: an undone repair return cost nothing."""
+    batch_ids = set(batch_ids)
+    undone = undone_by(conn, list(batch_ids))
+    if not undone:
+        return batch_ids
+    undos = standing(conn, set(undone.values()))
+    return {b for b in batch_ids if b not in undone or undone[b] not in undos}
+
+
 def new_batch_id() -> str:
     return uuid.uuid4().hex
 

@@ -318,6 +318,36 @@ def test_every_report_writes_csv_under_one_header_whether_or_not_it_has_rows(db_
     assert csv_of(demo_url, ["repairs"])[1][:2] == ["USD", "1"]
 
 
+def test_a_repair_return_undone_costs_nothing_until_its_undo_is_undone(demo_url):
+    """`report repairs` counted an undone return: the card back in repair, returned again
+    for 500 USD, the report said two repairs and 1,700 USD."""
+    runner = CliRunner()
+
+    def cli(*args: str) -> str:
+        result = runner.invoke(app, ["--db", demo_url, *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    def repaired() -> list[tuple[str, int, float]]:
+        rows = json.loads(cli("report", "repairs", "--json"))
+        return [(r["currency"], r["repairs"], r["cost_in_warranty"] + r["cost_out_of_warranty"])
+                for r in rows]  # fmt: skip
+
+    serial = json.loads(cli("cards", "status:spare", "--json"))[0]["serial"]
+    cli("repair", serial, "--ticket", "T-1")
+    cli("repair", serial, "--returned", "--cost", "1200 USD")
+    first = json.loads(cli("history", "--json", "--limit", "1"))[0]["batch_id"]
+    assert repaired() == [("USD", 1, 1200.0)]
+    cli("undo", first[:8])
+    assert repaired() == []
+    back = json.loads(cli("history", "--json", "--limit", "1"))[0]["batch_id"]
+    cli("undo", back[:8])  # the return stands again
+    assert repaired() == [("USD", 1, 1200.0)]
+    cli("undo", json.loads(cli("history", "--json", "--limit", "1"))[0]["batch_id"][:8])
+    cli("repair", serial, "--returned", "--cost", "500 USD")
+    assert repaired() == [("USD", 1, 500.0)]
+
+
 def test_a_cards_detail_shows_its_warranty_life_and_book_value(engine):
     _add(engine, "D1", bought=date(2024, 2, 29), price=1_000_000)  # no warranty end: 12 months
     fields = inventory.detail(engine, "D1", today=date(2025, 3, 1), settings=DEFAULTS).fields

@@ -35,9 +35,10 @@ from fleetui.core.vocabulary import (
     Action,
 )
 from fleetui.db import audit
+from fleetui.db.audit import undone_by
 from fleetui.db.tables import BatchSummary, Card, Event, GpuModel, table_of
 from fleetui.importing.cells import parse_day
-from fleetui.inventory.events import Names, as_utc, changes, field_label, undone_by
+from fleetui.inventory.events import Names, as_utc, changes, field_label
 
 event_t, card_t, model_t, batch_t = (
     table_of(Event),

@@ -174,20 +174,6 @@ def card_values(values: dict[str, Any], names: Names) -> list[str]:
     ]
 
 
-def undone_by(conn: Connection, batch_ids: list[str]) -> dict[str, str]:
-    """Batch id -> the batch that undid it, for those of `batch_ids` that were undone."""
-    undid = event_t.c.after["undid"].as_string()
-    return dict(
-        conn.execute(
-            select(undid, event_t.c.batch_id)
-            .where(  # an undo's own event: a batch event, one of few
-                event_t.c.card_id.is_(None), event_t.c.action == Action.UNDO, undid.in_(batch_ids)
-            )
-            .with_hint(event_t, "INDEXED BY ix_event_card_id", "sqlite")
-        ).all()
-    )
-
-
 # ---------------------------------------------------------------- a card's history
 
 
@@ -221,7 +207,7 @@ def events_of_card(engine: Engine, card_id: int) -> list[dict[str, Any]]:
             .all()
         )
         now = conn.execute(select(card_t).where(card_t.c.id == card_id)).mappings().first()
-        undone = undone_by(conn, list({r["batch_id"] for r in rows}))
+        undone = audit.undone_by(conn, list({r["batch_id"] for r in rows}))
         names = Names.load(conn, logged=[p for r in rows for p in (r["before"], r["after"])])
     values = dict(now or {})  # the card's values after each event, walking back in time
     events = []

@@ -16,6 +16,7 @@ from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
+from fleetui.db import audit
 from fleetui.db.audit import change_card
 from fleetui.db.tables import Card, Event, GpuModel, table_of
 from fleetui.importing.cells import CellError, parse_money
@@ -114,13 +115,18 @@ class RepairCost:
 
 
 def cost_report(engine: Engine, since: datetime | None = None) -> list[RepairCost]:
-    """Repairs returned, and what they cost, in and out of warranty, per currency."""
-    query = select(event_t.c.after).where(event_t.c.action == Action.REPAIR_RETURN)
+    """Repairs returned, and what they cost, in and out of warranty, per currency; a return
+    since undone (the card went back to repair) counts for nothing."""
+    query = select(event_t.c.batch_id, event_t.c.after).where(
+        event_t.c.action == Action.REPAIR_RETURN
+    )
     if since:
         query = query.where(event_t.c.at >= since)
     totals: dict[str, list] = defaultdict(lambda: [0, 0, 0, 0, 0])
     with engine.connect() as conn:
-        for (after,) in conn.execute(query):
+        returns = conn.execute(query).all()
+        stand = audit.standing(conn, {r.batch_id for r in returns})
+        for after in (r.after for r in returns if r.batch_id in stand):
             row = totals[after.get("currency") or "-"]
             covered = bool(after.get("in_warranty"))
             row[0] += 1

@@ -20,6 +20,7 @@ from fleetui.config import Config
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
+from fleetui.db import audit
 from fleetui.db.tables import (
     Card,
     Event,
@@ -93,15 +94,18 @@ def _reported(conn: Any, card: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def model_repair_cost(engine: Engine, model_id: int) -> list[dict[str, Any]]:
-    """Repairs returned for cards of one model, and what they cost, per currency."""
+    """Repairs returned for cards of one model, and what they cost, per currency (a return
+    since undone counts for nothing)."""
     query = (
-        select(event_t.c.after)
+        select(event_t.c.batch_id, event_t.c.after)
         .join(card_t, card_t.c.id == event_t.c.card_id)
         .where(event_t.c.action == Action.REPAIR_RETURN, card_t.c.model_id == model_id)
     )
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     with engine.connect() as conn:
-        for (after,) in conn.execute(query):
+        returns = conn.execute(query).all()
+        stand = audit.standing(conn, {r.batch_id for r in returns})
+        for after in (r.after for r in returns if r.batch_id in stand):
             row = totals[after.get("currency") or "-"]
             row[0] += 1
             row[1] += after.get("cost_minor") or 0
