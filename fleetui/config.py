@@ -201,7 +201,9 @@ def _scheduler(table: _Table) -> Scheduler:
             raise table.table("names").fail(owner, name, NAME_RULE)
         if name == named["parent"]:
             raise table.table("names").fail(
-                owner, name, "the parent account every team's account goes under"
+                owner,
+                name,
+                "the parent account itself, which every team's goes under; name it otherwise",
             )
     for key, rule, why in (
         ("gres", GRES, "not a Slurm GRES type (letters, digits, _ . -)"),

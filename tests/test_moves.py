@@ -134,7 +134,7 @@ def test_the_free_pool_gives_first_and_can_be_asked_by_name(demo_engine, demo_ur
     )
     assert {(c.team_id, c.status) for c in fleet.cards} == {(None, "spare")}
     movable = {c.serial for c in free if c.status in MOVABLE}
-    for name in ("none", "(unassigned)"):
+    for name in ("none", "-", "(unassigned)"):  # `-` as filters read it (it was no team)
         pool = moves.plan_request(
             demo_engine,
             "Search",

@@ -14,7 +14,7 @@ from fleetui import config
 from fleetui.allocation import teams
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import COMPUTING, HELD, UNASSIGNED
+from fleetui.core.vocabulary import COMPUTING, HELD, NO_NAME, UNASSIGNED
 from fleetui.db.tables import Card, GpuModel, Node, Project, Team, table_of
 from fleetui.lifecycle import rules as lifecycle
 
@@ -23,8 +23,8 @@ team_t, project_t = table_of(Team), table_of(Project)
 
 
 # What --from-team and --to-team take for the free pool, the cards of no team (where no team
-# has that name).
-FREE_POOL = ("none", UNASSIGNED)
+# has that name): the words filters read as no team, and the pool's own line.
+FREE_POOL = (*NO_NAME, UNASSIGNED)
 
 
 @dataclass(frozen=True)
