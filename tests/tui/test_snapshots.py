@@ -120,6 +120,10 @@ async def settle(pilot) -> None:
         for box in screen.query(Input):
             box.cursor_blink = False
     await pilot.pause()
+    for _ in range(50):  # a table refilled meanwhile (a resize: the Telemetry screen's columns
+        if laid_out(pilot.app):  # were caught at their headers' widths, under load)
+            break
+        await pilot.pause()
 
 
 class Typed(str):
