@@ -5,6 +5,7 @@
 Each measure times fleetui's service call in this process (what a command does after start-up;
 start-up itself is bench/startup.py's) against a baseline run in the same process: raw sqlite3
 reading the same rows (for a report, the cards in its window grouped as it groups them; for
+`allocation --as-of`, today's holdings grouped and the holdings ledger's rows after the day; for
 the planner, the ordered SELECT that lists every candidate; for history, the newest 200
 `batch` summary rows and those batches' own events). Figures are the median [min-max]
 of --runs runs. Targets: each report, `db check`, `projects list` and `history` under 1 s and
@@ -13,7 +14,7 @@ request, not by the source team.
 
 The events: 100 moves of 10,000 cards, every 6 hours from 06:00 on 1 November 2026 (the day the
 demo dates its fleet: no card existed before it), written into a copy of the demo database
-(cached under bench/out) in the shape fleetui's moves write them.
+(cached under bench/out) in the shape fleetui's moves write them, with their holdings ledger rows.
 """
 
 from __future__ import annotations
@@ -80,11 +81,18 @@ def events_database(cards: int) -> Path:
                 (at, batch, first, last),
             )
             n = db.execute("SELECT changes()").fetchone()[0]
+            held = (  # the range's holdings, as fleetui.db.holdings keeps them
+                "INSERT INTO holding_change (batch_id, at, team_id, model_id, status, cards)"
+                " SELECT ?, ?, team_id, model_id, status, {sign} count(*) FROM card"
+                " WHERE id > ? AND id <= ? GROUP BY team_id, model_id, status"
+            )
+            db.execute(held.format(sign="-"), (batch, at, first, last))
             db.execute(
                 f"UPDATE card SET team_id = {target}, project_id = NULL, version = version + 1"
                 " WHERE id > ? AND id <= ?",
                 (first, last),
             )
+            db.execute(held.format(sign=""), (batch, at, first, last))
             db.execute(
                 "INSERT INTO event (at, actor, action, batch_id, after, reason)"
                 " VALUES (?, 'bench', 'move.batch', ?, json_object('cards', ?), 'bench')",
@@ -213,9 +221,9 @@ def main() -> None:
         (
             f"report allocation --as-of {AS_OF}",
             lambda: history.allocation_as_of(engine, AS_OF),
-            sql(
+            sql(  # today's holdings and the ledger's rows after the day
                 "SELECT team_id, model_id, status, count(*) FROM card GROUP BY 1, 2, 3",
-                "SELECT card_id, before FROM event WHERE at > ? AND card_id IS NOT NULL",
+                "SELECT team_id, model_id, status, cards FROM holding_change WHERE at > ?",
                 args=(f"{AS_OF} 23:59:59.999999",),
             ),
         ),
@@ -250,6 +258,8 @@ def main() -> None:
                 "SELECT count(*) FROM (SELECT DISTINCT batch_id FROM event)",
                 "SELECT count(*) FROM event WHERE card_id IS NOT NULL",
                 "SELECT count(*), sum(cards), max(last_event_id) FROM batch",
+                "SELECT team_id, model_id, status, count(*) FROM card GROUP BY 1, 2, 3",
+                "SELECT team_id, model_id, status, sum(cards) FROM holding_change GROUP BY 1, 2, 3",
             ),
         ),
     ]

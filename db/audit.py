@@ -6,13 +6,14 @@ import getpass
 import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypedDict
 
 from sqlalchemy import Connection, Engine, Select, func, insert, literal, select, update
 
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action
+from fleetui.db import holdings
 from fleetui.db.bulk import upsert
 from fleetui.db.tables import BatchSummary, Card, Event, require_fit, table_of
 
@@ -108,6 +109,11 @@ def standing(conn: Connection, batch_ids: Iterable[str]) -> set[str]:
         return batch_ids
     undos = standing(conn, set(undone.values()))
     return {b for b in batch_ids if b not in undone or undone[b] not in undos}
+
+
+def jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values as the audit log's JSON keeps them (dates and times as ISO text)."""
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
 
 
 def new_batch_id() -> str:
@@ -222,7 +228,9 @@ def _newest(conn: Connection, batch_id: str) -> int:
 
 def _summarise(conn: Connection, batch_id: str, after: int) -> None:
     """Add the batch's events after id `after` to its `batch` row, by one upsert that adds to
-    the row as it is then (so two writers at once both count)."""
+    the row as it is then (so two writers at once both count), and what they changed to the
+    holdings ledger."""
+    holdings.record_changes(conn, batch_id, after)
     new = batch_summaries().where(event_t.c.batch_id == batch_id, event_t.c.id > after)
     stmt = upsert(conn, batch_t).from_select(list(new.selected_columns.keys()), new)
     least, greatest = (

@@ -317,6 +317,25 @@ class BatchSummary(SQLModel, table=True):
     last_event_id: int
 
 
+class HoldingChange(SQLModel, table=True):
+    """How many cards one audit batch gave (positive) or took from (negative) one (team,
+    model, status). Today's holdings less the changes after a moment are the holdings then:
+    `report allocation --as-of` reads these rows, not every card's history since.
+    fleetui.db.holdings adds them with the batch's events; `db check` checks they add up to
+    today's holdings."""
+
+    __tablename__ = "holding_change"
+    __table_args__ = (Index("ix_holding_change_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(max_length=36)
+    at: datetime
+    team_id: int | None = None  # no foreign keys: a team deleted since held cards then
+    model_id: int | None = None
+    status: str | None = Field(default=None, max_length=16)
+    cards: int
+
+
 class GpuSample(SQLModel, table=True):
     """The latest reading of one GPU, as its node reported it (one row per node and bus id)."""
 

@@ -3,12 +3,13 @@ the undos marked; every line within 80 columns. CLI and TUI, on both backends.""
 
 from __future__ import annotations
 
+import itertools
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from textual.widgets import DataTable
 from typer.testing import CliRunner
 
@@ -19,12 +20,13 @@ from fleetui.app import FleetApp
 from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.vocabulary import UNASSIGNED, Action
-from fleetui.db import audit
-from fleetui.db.tables import BatchSummary, Card, Team
+from fleetui.db import audit, holdings
+from fleetui.db.tables import BatchSummary, Card, HoldingChange, Team
 from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
 from fleetui.inventory import edit
 from fleetui.screens.history import HistoryScreen
+from fleetui.store import open_fleet
 from tests.test_moves import TODAY
 from tests.test_undo import url_of
 
@@ -339,6 +341,64 @@ def test_an_upgraded_database_lists_the_batches_it_had(db_url):
     assert listed[1].at.day == 1 and listed == _regrouped(engine)
     assert maintenance.check(engine) == []
     engine.dispose()
+
+
+def _rolled_back(engine, moment: datetime) -> dict[tuple, int]:
+    with engine.connect() as conn:
+        return holdings.held_at(conn, moment)
+
+
+def test_the_upgrade_to_the_holdings_ledger_replays_the_log_it_had(demo_url, demo_engine, tmp_path):
+    """A database from before the ledger gets one that gives the same holdings at every moment
+    of its history as the ledger written along: cards moved, edited, deleted and brought back,
+    imported and the import undone."""
+    cfg = Config()
+    moments = [datetime.now(UTC) - timedelta(days=4)]
+    serials = _serials(demo_engine, "Search", 6)
+    plan = moves.plan_cards(demo_engine, serials, "LLM", None, settings=cfg)
+    moves.commit(demo_engine, plan, "long ago", at=datetime.now(UTC) - timedelta(days=3))
+    moments.append(datetime.now(UTC) - timedelta(days=2))
+    edit.commit_edit(
+        demo_engine,
+        edit.plan_edit(demo_engine, serials[:2], None, {"status": "retired"}, settings=cfg),
+        "old",
+    )
+    gone = edit.commit_delete(demo_engine, edit.plan_delete(demo_engine, serials[2:4]), "gone")
+    moments.append(datetime.now(UTC))
+    undo(demo_engine, gone)
+    path = tmp_path / "cards.csv"
+    path.write_text(CSV.replace("Ads,ctr", "Ads ranking,"))
+    made = run_import(demo_engine, str(path), ImportOptions(create_missing=True, config=cfg))
+    moments.append(datetime.now(UTC))
+    undo(demo_engine, made.batch_id)
+    moments.append(datetime.now(UTC))
+    built = datetime(2026, 11, 1, tzinfo=UTC)
+    moments += [built - timedelta(days=1), built + timedelta(days=1)]
+    written = {m: _rolled_back(demo_engine, m) for m in moments}
+    assert all(written[a] != written[b] for a, b in itertools.pairwise(moments[:5]))
+    assert written[built - timedelta(days=1)] == {}
+    with demo_engine.begin() as conn:  # as fleetui 0017 left it
+        conn.execute(text("DROP TABLE holding_change"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0017'"))
+    demo_engine.dispose()
+    engine = open_fleet(str(demo_url))
+    assert {m: _rolled_back(engine, m) for m in moments} == written
+    assert maintenance.check(engine) == []
+    engine.dispose()
+
+
+def test_db_check_finds_a_holdings_ledger_that_does_not_add_up(demo_engine):
+    with demo_engine.begin() as conn:
+        first = conn.execute(select(func.min(HoldingChange.id))).scalar_one()
+        conn.execute(
+            update(HoldingChange)
+            .where(HoldingChange.id == first)
+            .values(cards=HoldingChange.cards - 3)
+        )
+    problems = maintenance.check(demo_engine)
+    assert [str(p) for p in problems] == [
+        "holdings: the holdings ledger does not add up to today's cards: 3 cards off"
+    ]
 
 
 def test_db_check_finds_batch_summaries_that_disagree_with_the_audit_log(demo_engine):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from fleetui.admin import maintenance
@@ -20,6 +20,7 @@ from fleetui.allocation.undo import undo
 from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.errors import UserError
+from fleetui.db import holdings
 from fleetui.db.tables import Card, Event, Node, Team
 from fleetui.importing.importer import run_import
 from fleetui.importing.outcome import ImportOptions
@@ -178,10 +179,16 @@ TEAMS = ["Red", "Blue", "Green"]
 NODES = ["", "nd-0", "nd-1"]
 
 
+def held_now(conn) -> dict[tuple, int]:
+    keys = Card.team_id, Card.model_id, Card.status
+    return {tuple(k): n for *k, n in conn.execute(select(*keys, func.count()).group_by(*keys))}
+
+
 def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
     """Moves, repairs, imports, deletes and undos in any order, an undo itself a batch that
-    can be undone; after every step `db check` is clean, the histories link up, and cards,
-    teams and nodes are exactly what the model says."""
+    can be undone; after every step `db check` is clean, the histories link up, cards, teams
+    and nodes are exactly what the model says, and the holdings ledger gives the holdings
+    after every earlier step back (what `report allocation --as-of` reads)."""
     files, made = itertools.count(), itertools.count()
 
     class Machine(RuleBasedStateMachine):
@@ -203,6 +210,7 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
             self.undone: set[str] = set()
             self.creating: set[str] = set()  # batches that created cards (imports)
             self.unrebuildable: set[str] = set()  # undos that deleted created cards
+            self.held: list[tuple[datetime, dict]] = []  # after each step: when, holdings
 
         def teardown(self) -> None:
             self.engine.dispose()
@@ -356,6 +364,11 @@ def run_machine(make_engine, tmp_path, examples: int, steps: int) -> None:
                 nodes = set(conn.execute(select(Node.hostname)).scalars())
             assert cards == self.cards
             assert (teams, nodes) == (set(self.teams), set(self.nodes))
+            with self.engine.connect() as conn:
+                now = held_now(conn)
+                for moment, then in self.held:
+                    assert holdings.held_at(conn, moment) == then, moment
+            self.held.append((datetime.now(UTC), now))
 
     run_state_machine_as_test(
         Machine,

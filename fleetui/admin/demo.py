@@ -18,7 +18,7 @@ from sqlmodel import SQLModel, col
 from fleetui import catalogue
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import Action, Status
-from fleetui.db import audit
+from fleetui.db import audit, holdings
 from fleetui.db.bulk import (
     bulk_cache,
     foreign_keys_trusted,
@@ -331,6 +331,7 @@ def build(
             changes=[(None, None, {"cards": written, "seed": seed, "last_card_id": last})],
             reason="demo fleet",
         )
+        holdings.record_balance(conn, batch, stamp)  # its cards have no events of their own
     with engine.begin() as conn:
         refresh_statistics(conn)
     return written

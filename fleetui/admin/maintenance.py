@@ -22,6 +22,7 @@ from sqlalchemy.exc import DatabaseError
 
 from fleetui.core import units
 from fleetui.core.errors import UserError
+from fleetui.db import holdings
 from fleetui.db.engine import redact, sqlite_path
 from fleetui.db.migrate import HEAD, current_revision
 from fleetui.db.tables import BatchSummary, Card, Event, Project, table_of
@@ -196,6 +197,15 @@ def check(engine: Engine, full: bool = False) -> list[Problem]:
                 )
             )
         problems += _batch_summaries(conn)
+        off = sum(abs(n) for *_, n in conn.execute(holdings.unaccounted()))
+        if off:
+            problems.append(
+                Problem(
+                    "holdings",
+                    "the holdings ledger does not add up to today's cards: "
+                    f"{units.counted(off, 'card')} off",
+                )
+            )
         if conn.dialect.name == "postgresql":
             triggers = conn.execute(
                 text(

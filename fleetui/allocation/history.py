@@ -3,23 +3,16 @@ inventory.events')."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Connection,
     Engine,
-    String,
-    Text,
-    case,
-    cast,
     func,
-    literal,
     or_,
     select,
 )
@@ -28,13 +21,12 @@ from fleetui.allocation import teams
 from fleetui.core import units
 from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import (
-    CARD_CREATES,
     HELD,
     IMPORT_CREATED,
     UNASSIGNED,
     Action,
 )
-from fleetui.db import audit
+from fleetui.db import audit, holdings
 from fleetui.db.audit import undone_by
 from fleetui.db.tables import BatchSummary, Card, Event, GpuModel, table_of
 from fleetui.importing.cells import parse_day
@@ -230,52 +222,25 @@ class Allocation:
 
 
 def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
-    """Cards and PFLOPS per team at the end of `as_of`, rebuilt from today's state by rolling
-    back every logged change made after that day (cards created later do not count, cards
-    deleted later do).
+    """Cards and PFLOPS per team at the end of `as_of`: today's holdings less what the batches
+    after that day changed (the holdings ledger, fleetui.db.holdings: cards created later do
+    not count, cards deleted later do).
 
-    Every card's creation is logged: per card (an import, a reconcile, an undone delete), or,
-    for the fleet `demo` builds into an empty database, as that database's first event. So
-    before the log's first event nothing was held.
-
-    A card's team, model and status on that day are each the `before` of the first event after
-    the day that names them, else its value now. SQL finds those per card and counts the cards
-    per (state now, state then), so only those few groups come back to Python."""
+    Every card's creation is in the ledger: per batch that created cards (an import, a
+    reconcile, an undone delete), or, for the fleet `demo` builds into an empty database, as
+    that database's first batch. So before the log's first batch nothing was held."""
     start = parse_since(as_of, "--as-of")
     assert start is not None
     if start.date() > date.today():
         raise UserError(f"{as_of.strip()} is in the future; --as-of shows holdings up to today.")
     end = datetime.combine(start.date(), time.max, tzinfo=UTC)
     with engine.connect() as conn:
-        first = conn.execute(select(func.min(event_t.c.at))).scalar()
-        if first is not None and as_utc(first) > end:
-            return []
         tflops = dict(conn.execute(select(model_t.c.id, model_t.c.fp16_tflops)).all())
         totals: dict[int | None, list] = defaultdict(lambda: [0, 0.0])
-
-        def add(team_id, model_id, status, n) -> None:
+        for (team_id, model_id, status), n in holdings.held_at(conn, end).items():
             if status in HELD:
                 totals[team_id][0] += n
             totals[team_id][1] += units.computing(status, n) * tflops.get(model_id, 0.0)
-
-        for team_id, model_id, status, n in conn.execute(
-            select(card_t.c.team_id, card_t.c.model_id, card_t.c.status, func.count()).group_by(
-                card_t.c.team_id, card_t.c.model_id, card_t.c.status
-            )
-        ):
-            add(team_id, model_id, status, n)
-        for now_team, now_model, now_status, existed, team, model, status, n in conn.execute(
-            _rolled_back(conn, end)
-        ):
-            if now_status is not None:  # the card exists today
-                add(now_team, now_model, now_status, -n)
-            if existed:  # each key then: the value a later event logged, else the one now
-                add(
-                    now_team if team is None else json.loads(team),
-                    now_model if model is None else json.loads(model),
-                    now_status if status is None else json.loads(status),
-                    n,
-                )
         names = Names.load(conn, {"team_id"}, [{"team_id": t} for t in totals])
     rows = [
         Allocation(names.show("team_id", t, {}) if t else UNASSIGNED, c, f)
@@ -283,56 +248,3 @@ def allocation_as_of(engine: Engine, as_of: str) -> list[Allocation]:
         if c or f
     ]
     return sorted(rows, key=lambda a: (-a.tflops, a.team))
-
-
-def _rolled_back(conn: Connection, end: datetime):
-    """Per (team, model, status now; whether it existed at `end`; team, model, status then as
-    JSON text, None where no later event names them): how many of the cards changed after
-    `end` are in it.
-
-    One pass over the events after `end`, grouped by card: each key's value comes with the id
-    of the first event naming it, in one string (`first`) whose minimum is that event's, so no
-    event is looked up again."""
-    logged = event_t.c.before
-    sqlite = conn.dialect.name == "sqlite"
-
-    def named(key: str) -> ColumnElement[str]:
-        """`before`'s value of `key` as JSON text ('null' too); NULL where it names no `key`."""
-        return cast(logged.op("->")(literal(f"$.{key}" if sqlite else key, String)), Text)
-
-    def first(key: str) -> ColumnElement[str]:
-        """The first event's value of `key`, after its id (16 digits: they sort as numbers)."""
-        return func.min(cast(cast(event_t.c.id, BigInteger) + 10**15, String).concat(named(key)))
-
-    # An event that finds its card absent: one that created it, or re-created it (an undone
-    # delete, whose `before` says deleted).
-    absent = or_(event_t.c.action.in_(CARD_CREATES), named("deleted") == "true")
-    firsts = (
-        select(
-            event_t.c.card_id,
-            func.min(event_t.c.id).label("first"),
-            func.min(case((absent, event_t.c.id))).label("absent"),
-            *(first(k).label(k) for k in ("team_id", "model_id", "status")),
-        )
-        .where(event_t.c.at > end, event_t.c.card_id.isnot(None))
-        .group_by(event_t.c.card_id)
-        # The range of events after `end`, not every event in card order (SQLite's choice, to
-        # group without a sort).
-        .with_hint(event_t, "INDEXED BY ix_event_at", "sqlite")
-        .subquery()
-    )
-    states = (
-        select(
-            card_t.c.team_id.label("now_team"),
-            card_t.c.model_id.label("now_model"),
-            card_t.c.status.label("now_status"),
-            # It existed at `end` unless its first event after found it absent.
-            or_(firsts.c.absent.is_(None), firsts.c.absent != firsts.c.first).label("existed"),
-            *(func.substr(firsts.c[k], 17).label(k) for k in ("team_id", "model_id", "status")),
-        )
-        .select_from(firsts.outerjoin(card_t, card_t.c.id == firsts.c.card_id))
-        .subquery()
-    )
-    keys = [states.c[k] for k in ("now_team", "now_model", "now_status", "existed")]
-    keys += [states.c[k] for k in ("team_id", "model_id", "status")]
-    return select(*keys, func.count()).group_by(*keys)

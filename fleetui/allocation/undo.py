@@ -43,7 +43,7 @@ from fleetui.core.errors import UserError
 from fleetui.core.vocabulary import CARD_CREATES, IMPORT_CREATED, Action
 from fleetui.db import audit
 from fleetui.db.locks import lock_cards_for_writing
-from fleetui.db.tables import Card, Event, Node, Project, Team, table_of
+from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Event, Node, Project, Team, table_of
 from fleetui.store import writing
 
 card_t, event_t = table_of(Card), table_of(Event)
@@ -155,6 +155,8 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
         events = conn.execute(select(cards))
         while chunk := events.fetchmany(CHUNK):
             creates = [e for e in chunk if _brought(e)]
+            # the cards it takes away are logged with their values, as a delete logs a card's
+            gone = _values(conn, [e.card_id for e in creates]) if creates else {}
             deletes = [e for e in chunk if _took(e)]
             updates = [e for e in chunk if not _brought(e) and not _took(e) and e.before]
             if deletes:
@@ -193,7 +195,11 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
                 at=now,
                 reason=reason,
                 changes=[
-                    (e.card_id, (e.after or {}) | {"version": e.version}, _restored(e))
+                    (
+                        e.card_id,
+                        gone.get(e.card_id, e.after or {}) | {"version": e.version},
+                        _restored(e),
+                    )
                     for e in chunk
                 ],
                 serials=[e.serial for e in chunk],
@@ -295,6 +301,16 @@ def _recreated(event, now: datetime) -> dict:
         "version": event.version + 1,
         "updated_at": now,
     }
+
+
+def _values(conn: Connection, card_ids: list[int]) -> dict[int, dict]:
+    """Card id -> the card's values now, as the audit log keeps them."""
+    rows = conn.execute(
+        select(card_t.c.id, *(card_t.c[c] for c in CARD_DATA_COLUMNS)).where(
+            card_t.c.id.in_(card_ids)
+        )
+    ).mappings()
+    return {r["id"]: audit.jsonable({c: r[c] for c in CARD_DATA_COLUMNS}) for r in rows}
 
 
 def _took(event) -> bool:

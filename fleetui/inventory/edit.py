@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -112,11 +112,6 @@ def _write(conn: Connection, stmt, cards: list[PlannedCard], params: list[dict])
             f"{len(cards) - max(written, 0):,} of {units.counted(len(cards), 'card')} changed "
             "since your preview; nothing was changed. Preview again."
         )
-
-
-def jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    """Values as the audit log's JSON keeps them (dates and times as ISO text)."""
-    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
 
 
 # ---------------------------------------------------------------- edit
@@ -266,8 +261,8 @@ def commit_edit(engine: Engine, plan: EditPlan, reason: str, actor: str | None =
             changes=[
                 (
                     c.id,
-                    jsonable(c.values) | {"version": c.version},
-                    jsonable(plan.values) | {"version": c.version + 1},
+                    audit.jsonable(c.values) | {"version": c.version},
+                    audit.jsonable(plan.values) | {"version": c.version + 1},
                 )
                 for c in plan.cards
             ],
@@ -326,7 +321,7 @@ def commit_delete(
             changes=[
                 (
                     c.id,
-                    jsonable(c.values) | {"version": c.version},
+                    audit.jsonable(c.values) | {"version": c.version},
                     {"deleted": True, "version": c.version + 1},
                 )
                 for c in cards

@@ -1,0 +1,129 @@
+"""The holdings ledger: how each audit batch changed the number of cards per (team, model,
+status). Today's holdings less the changes after a moment are the holdings at that moment, so
+a past day's allocation reads a few hundred ledger rows instead of rolling every card changed
+since back through the log."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    Text,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+    union_all,
+)
+
+from fleetui.core.vocabulary import CARD_CREATES
+from fleetui.db.tables import Card, Event, HoldingChange, table_of
+
+holding_t, event_t, card_t = table_of(HoldingChange), table_of(Event), table_of(Card)
+KEYS = ("team_id", "model_id", "status")
+
+
+def record_changes(conn: Connection, batch_id: str, after: int) -> None:
+    """Add what the card events of `batch_id` after event id `after` changed, in the caller's
+    transaction.
+
+    A card's key that an event's payload names has the payload's value; one it does not name
+    did not change, so the card row has it, whether the writer changed the row before logging
+    the event or after. An event that created the card (or brought a deleted one back) had
+    none before; a card not in the inventory now has none after, and had one before only if
+    the event logs its values (a delete and an undo that takes a card away do).
+
+    One pass groups the events by (before, after); the few groups come back to be netted."""
+    logged, now = event_t.c.before, event_t.c.after
+    brought = event_t.c.action.in_(CARD_CREATES) | logged["deleted"].as_boolean().is_(True)
+    there = card_t.c.id.isnot(None)
+    held = not_(brought) & (there | _names(conn, logged, "status").isnot(None))
+
+    def state(payload) -> list[ColumnElement]:
+        return [
+            case((_names(conn, payload, k).isnot(None), _value(payload, k)), else_=card_t.c[k])
+            for k in KEYS
+        ]
+
+    columns = [event_t.c.at, held, *state(logged), there, *state(now)]
+    changes: Counter[tuple] = Counter()
+    for at, was, *keys, n in conn.execute(
+        select(*columns, func.count())
+        .select_from(event_t.outerjoin(card_t, card_t.c.id == event_t.c.card_id))
+        .where(event_t.c.batch_id == batch_id, event_t.c.id > after, event_t.c.card_id.isnot(None))
+        .group_by(*columns)
+    ):
+        before, is_, later = keys[:3], keys[3], keys[4:]
+        if was:
+            changes[(at, *before)] -= n
+        if is_:
+            changes[(at, *later)] += n
+    rows = [
+        {"batch_id": batch_id, "at": at} | dict(zip(KEYS, keys, strict=True)) | {"cards": n}
+        for (at, *keys), n in changes.items()
+        if n
+    ]
+    if rows:
+        conn.execute(insert(holding_t), rows)
+
+
+def record_balance(conn: Connection, batch_id: str, at: datetime) -> None:
+    """Add, as batch `batch_id`'s at `at`, what today's holdings have that the ledger does not
+    account for: a fleet written without card events (`demo` builds one, and logs it as one
+    batch), or every card older than the ledger (the migration that made it)."""
+    conn.execute(
+        insert(holding_t).from_select(
+            ["batch_id", "at", *KEYS, "cards"],
+            select(
+                literal(batch_id, String),
+                literal(at, holding_t.c.at.type),
+                *unaccounted().subquery().c,
+            ),
+        )
+    )
+
+
+def unaccounted() -> Select:
+    """Per (team, model, status), cards today less the ledger's sum, where they differ: none,
+    when the ledger adds up (`db check` asks)."""
+    held = select(*(card_t.c[k] for k in KEYS), func.count().label("n")).group_by(
+        *(card_t.c[k] for k in KEYS)
+    )
+    kept = select(*(holding_t.c[k] for k in KEYS), (-func.sum(holding_t.c.cards)).label("n"))
+    both = union_all(held, kept.group_by(*(holding_t.c[k] for k in KEYS))).subquery()
+    keys = [both.c[k] for k in KEYS]
+    return select(*keys, func.sum(both.c.n)).group_by(*keys).having(func.sum(both.c.n) != 0)
+
+
+def held_at(conn: Connection, moment: datetime) -> dict[tuple, int]:
+    """(team_id, model_id, status) -> how many cards it held at `moment`: today's cards less
+    what the batches after it gave."""
+    held: Counter[tuple] = Counter()
+    now = [card_t.c[k] for k in KEYS]
+    for *key, n in conn.execute(select(*now, func.count()).group_by(*now)):
+        held[tuple(key)] += n
+    keys = [holding_t.c[k] for k in KEYS]
+    for *key, n in conn.execute(
+        select(*keys, func.sum(holding_t.c.cards)).where(holding_t.c.at > moment).group_by(*keys)
+    ):
+        held[tuple(key)] -= n
+    return {key: n for key, n in held.items() if n}
+
+
+def _names(conn: Connection, payload, key: str) -> ColumnElement[str]:
+    """The payload's value of `key` as JSON text ('null' too); NULL where it names no `key`
+    (SQLAlchemy's own JSON accessors read both as NULL)."""
+    path = f"$.{key}" if conn.dialect.name == "sqlite" else key
+    return cast(payload.op("->")(literal(path, String)), Text)
+
+
+def _value(payload, key: str) -> ColumnElement:
+    return payload[key].as_string() if key == "status" else payload[key].as_integer()
