@@ -10,10 +10,11 @@ and max. Targets (issue 16): a fresh import within 1.5x the floor below, a re-im
 the baseline, peak RSS < 500 MB at 1M rows.
 
 After a fresh import the "floor" line times what any importer into this schema must at least
-do: copy the imported cards, nodes, teams, projects and audit events into an empty inventory
-in SQL (no CSV, no parsing, no checks) and build the ten card and four event indexes that the
-inventory screens and the audit history need, then ANALYZE and commit. The baseline writes
-one table with one index, so the floor alone can exceed 2x of it.
+do: copy the imported cards, nodes, teams, projects, audit events, batch summaries and holdings
+ledger rows into an empty inventory in SQL (no CSV, no parsing, no checks) and build the ten
+card and four event indexes that the inventory screens and the audit history need, then
+ANALYZE and commit. The baseline writes one table with one index, so the floor alone can
+exceed 2x of it.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'
                        "AND tbl_name IN ('card', 'event') AND sql IS NOT NULL").fetchall()
 for name, _ in indexes:
     conn.execute(f"DROP INDEX {name}")
-for table in ("node", "team", "project", "card", "event"):
+for table in ("node", "team", "project", "card", "event", "batch", "holding_change"):
     conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table}")
 for _, sql in indexes:
     conn.execute(sql)

@@ -17,6 +17,9 @@ from fleetui.cli import app
 from fleetui.config import Config
 from fleetui.core.errors import UserError
 from fleetui.db.tables import Card, GpuSample, Node, Project, Team
+from fleetui.importing.importer import run_import
+from fleetui.importing.outcome import ImportOptions
+from fleetui.inventory import cards as inventory
 from fleetui.inventory import edit
 from fleetui.inventory.events import card_events
 from tests.test_undo import broken_histories, url_of
@@ -175,22 +178,12 @@ def test_delete_then_undo_brings_the_card_back_with_its_id_and_history(demo_engi
         undo(demo_engine, batch)
 
 
-def test_a_delete_whose_serial_was_taken_again_is_not_undone(demo_engine):
+def test_a_delete_whose_serial_was_taken_again_is_not_undone(demo_engine, tmp_path):
     serial = serials_of(demo_engine, 1)[0]
-    was = rows(demo_engine, [serial])[serial]
     batch = edit.commit_delete(demo_engine, edit.plan_delete(demo_engine, [serial]), "oops")
-    with demo_engine.begin() as conn:  # entered again meanwhile, as a new card
-        conn.execute(
-            Card.__table__.insert().values(
-                serial=serial,
-                model_id=was["model_id"],
-                status="spare",
-                notes="",
-                version=1,
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
+    again = tmp_path / "again.csv"  # entered again meanwhile, as a new card
+    again.write_text(f"serial,model,status\n{serial},NVIDIA H800,spare\n", encoding="utf-8")
+    run_import(demo_engine, str(again), ImportOptions(config=Config()))
     with pytest.raises(UserError, match=f"Cards changed since batch {batch[:8]}: {serial};"):
         undo(demo_engine, batch)
     assert maintenance.check(demo_engine) == []
@@ -208,11 +201,12 @@ def test_a_stale_delete_is_refused(demo_engine):
 
 def test_deleting_what_still_holds_cards_is_refused_naming_what_it_holds(demo_engine):
     """The count agrees with `teams list` (held cards) in words: the rest are named by status."""
-    with demo_engine.begin() as conn:
+    held = [c.serial for c in inventory.cards(demo_engine, "team:LLM", 3, settings=Config())]
+    for serials, status in ((held[:2], "retired"), (held[2:], "on_order")):
+        plan = edit.plan_edit(demo_engine, serials, None, {"status": status}, settings=Config())
+        edit.commit_edit(demo_engine, plan, "setting up")
+    with demo_engine.connect() as conn:
         llm = conn.execute(select(Team.id).where(Team.name == "LLM")).scalar_one()
-        for status, n in (("retired", 2), ("on_order", 1)):
-            picked = select(Card.id).where(Card.team_id == llm).limit(n).scalar_subquery()
-            conn.execute(update(Card).where(Card.id.in_(picked)).values(status=status))
         projects = conn.execute(
             select(func.count()).select_from(Project).where(Project.team_id == llm)
         ).scalar_one()
