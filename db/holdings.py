@@ -43,7 +43,7 @@ def record_changes(conn: Connection, batch_id: str, after: int) -> None:
 
     One pass groups the events by (before, after); the few groups come back to be netted.
     Events with no payload (an import's new cards: a million of them) are grouped by the card
-    row alone, which costs a third as much."""
+    row's keys alone: each more term to group by costs a third more."""
     logged, now = event_t.c.before, event_t.c.after
     brought = event_t.c.action.in_(CARD_CREATES) | logged["deleted"].as_boolean().is_(True)
     there = card_t.c.id.isnot(None)
@@ -56,9 +56,12 @@ def record_changes(conn: Connection, batch_id: str, after: int) -> None:
             for k in KEYS
         ]
 
-    def grouped(columns: list, *where) -> Select:
+    def grouped(states: list, *where) -> Select:
+        """(first stamp, *states, cards), to be grouped by what tells the states apart: one
+        record() call's events share one stamp, so they are not grouped by it (a text compare
+        per row)."""
         return (
-            select(*columns, func.count())
+            select(func.min(event_t.c.at), *states, func.count())
             .select_from(event_t.outerjoin(card_t, card_t.c.id == event_t.c.card_id))
             .where(
                 event_t.c.batch_id == batch_id,
@@ -66,15 +69,18 @@ def record_changes(conn: Connection, batch_id: str, after: int) -> None:
                 event_t.c.card_id.isnot(None),
                 *where,
             )
-            .group_by(*columns)
         )
 
+    # An event with no payload changed nothing of the card, so it only matters if it created
+    # the card, which then holds what its row does.
     bare = logged.is_(None) & now.is_(None)
+    gained = [literal(False), *card, literal(True), *card]
+    changed = [held, *state(logged), there, *state(now)]
     changes: Counter[tuple] = Counter()
     for at, was, *keys, n in conn.execute(
         union_all(
-            grouped([event_t.c.at, not_(brought) & there, *card, there, *card], bare),
-            grouped([event_t.c.at, held, *state(logged), there, *state(now)], not_(bare)),
+            grouped(gained, bare, event_t.c.action.in_(CARD_CREATES), there).group_by(*card),
+            grouped(changed, not_(bare)).group_by(*changed),
         )
     ):
         before, is_, later = keys[:3], keys[3], keys[4:]
