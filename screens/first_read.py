@@ -38,7 +38,7 @@ class Begun(Generic[T]):
     returned or raised, with the stamp (`stamps`, as run_service's) read just before it."""
 
     def __init__(self, service: Callable[..., T], *args: Any, stamps: Engine | None) -> None:
-        self._done = threading.Event()
+        self.done = threading.Event()
         self._outcome: tuple[int | None, T] | None = None
         self._error: BaseException | None = None
         threading.Thread(target=self._run, args=(service, args, stamps), daemon=True).start()
@@ -49,15 +49,21 @@ class Begun(Generic[T]):
         except BaseException as exc:  # raised again where the outcome is taken
             self._error = exc
         finally:
-            self._done.set()
+            self.done.set()
 
     def outcome(self) -> tuple[int | None, T]:
         """(stamp, result), once the service is done; what it raised, raised again."""
-        self._done.wait()
+        self.done.wait()
         if self._error is not None:
             raise self._error
         assert self._outcome is not None
         return self._outcome
+
+
+def wait_for(first_read: FirstRead) -> None:
+    """Until the first read is done (the TUI will not start after all), whatever its outcome."""
+    for begun in first_read:
+        begun.done.wait()
 
 
 def sick_count(engine: Engine, today: date, settings: Config) -> dict[str, int | None]:

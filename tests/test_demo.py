@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from collections import defaultdict
 
 import pytest
@@ -216,11 +218,18 @@ def test_the_tui_without_a_terminal_is_one_sentence_and_changes_nothing(tmp_path
     """A script or pipe running `fleetui` (or `fleetui demo`) got a full-screen app that never
     ended; it gets a sentence instead, and demo says it before building anything."""
     db = tmp_path / "fleet.db"
+
+    def fleetui(*words: str) -> subprocess.CompletedProcess:  # a process, as a script runs it
+        command = [sys.executable, "-c", "from fleetui.cli import main; main()", "--db", str(db)]
+        return subprocess.run(
+            [*command, *words], capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
+
     if not args:  # the TUI opens only a database that exists
-        assert _cli("--db", str(db), "db", "upgrade").exit_code == 0
+        assert fleetui("db", "upgrade").returncode == 0
     before = sorted((p.name, p.stat().st_size) for p in tmp_path.iterdir())
-    result = _cli("--db", str(db), *args)
-    assert result.exit_code == 1
+    result = fleetui(*args)  # it left the -wal and -shm files opening the database made
+    assert result.returncode == 1
     assert "which needs a terminal; `fleetui --help` lists the commands" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert sorted((p.name, p.stat().st_size) for p in tmp_path.iterdir()) == before

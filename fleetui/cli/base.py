@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from typer._click import Context
 
-    from fleetui.app import FleetApp
     from fleetui.config import Config
 
 # Start-up: this module is loaded by every run, --help included, so it imports only typer; rich,
@@ -249,6 +248,9 @@ def open_db(
     if is_new and _command(ctx) not in CREATING:
         raise UserError(no_database(path))
     engine = open_fleet(target)
+    # Closed when the command ends, whichever way: SQLite's last connection to close removes
+    # the -wal and -shm files opening it made (a refused TUI launch left them behind).
+    ctx.call_on_close(engine.dispose)
     if is_new and path is not None:  # removed when the command fails (Group)
         ctx.find_root().obj["created"] = Created(engine, path, not (fills or dry_run), dry_run)
         if not (fills or dry_run):
@@ -294,21 +296,20 @@ def need_terminal(what: str) -> None:
 
 
 def launch(engine, query: str = "", *, settings: Config) -> None:
-    """The TUI, once the database, the config and its [keymap] passed their checks."""
-    app = tui(engine, query, settings=settings)  # checks the [keymap] first
-    need_terminal("`fleetui` without a command opens the TUI")
-    app.run()
-
-
-def tui(engine, query: str = "", *, settings: Config) -> FleetApp:
-    """The TUI's app, its dashboard's first read begun before Textual is imported (the two
-    overlap: the dashboard is complete sooner)."""
-    from fleetui.screens.first_read import begin
+    """The TUI, once the database, the config and its [keymap] passed their checks. The
+    dashboard's first read is begun before Textual is imported, so the two overlap."""
+    from fleetui.screens.first_read import begin, wait_for
 
     first_read = begin(engine, date.today(), settings)
-    from fleetui.app import FleetApp
+    try:
+        from fleetui.app import FleetApp
 
-    return FleetApp(engine, initial_query=query, settings=settings, first_read=first_read)
+        app = FleetApp(engine, initial_query=query, settings=settings, first_read=first_read)
+        need_terminal("`fleetui` without a command opens the TUI")
+    except BaseException:
+        wait_for(first_read)  # its connections go back, to be closed with the command's
+        raise
+    app.run()
 
 
 def print_json(value: Any) -> None:
