@@ -273,6 +273,16 @@ def test_the_batch_list_is_the_audit_log_grouped_after_every_kind_of_write(demo_
     assert maintenance.check(demo_engine) == []
 
 
+def test_the_undo_of_an_import_says_what_it_removed_in_words(engine, tmp_path):
+    """A new user's trial: the line read '1 deleted, team: 1'; the undo itself had said
+    'removed 1 team it created'."""
+    path = tmp_path / "cards.csv"
+    path.write_text(CSV)
+    made = run_import(engine, str(path), ImportOptions(create_missing=True, config=Config()))
+    undo(engine, made.batch_id)
+    assert cli(engine, "history")[1] == "  1 deleted, removed 1 team, 1 project, 1 node it created"
+
+
 def test_a_batch_written_in_two_transactions_is_one_line_with_all_its_cards(engine):
     batch = audit.new_batch_id()
     for first, reason in ((1, "a"), (3, "b")):

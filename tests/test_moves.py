@@ -733,6 +733,11 @@ def test_cli_move_needs_a_reason_and_a_terminal_or_yes(db_url):
         ).stdout
     )
     assert sum(r["cards"] for r in report) > 0
+    for day, rows in ((_today(), report), ("2020-01-01", [])):  # a spreadsheet's columns stay
+        csv = runner.invoke(app, ["--db", db, "report", "allocation", "--as-of", day, "--csv"])
+        assert csv.stdout.splitlines() == ["team,cards,pflops"] + [
+            f"{r['team']},{r['cards']},{r['pflops']}" for r in rows
+        ]
     bad = runner.invoke(
         app, ["--db", db, "move", "NOPE-1", "--to-team", "Search", "--reason", "x", "--yes"]
     )

@@ -185,6 +185,7 @@ def _summary(before: dict | None, after: dict | None, names: Names, cards: int) 
             return f"{owner}: {changed}"
         return changed
     parts = []
+    undid = after if after and "undid" in after else {}
     for key, value in (after or before or {}).items():
         if value in (None, [], {}) or key in ("undid", "id") or (key == "cards" and value == cards):
             continue
@@ -197,6 +198,8 @@ def _summary(before: dict | None, after: dict | None, names: Names, cards: int) 
             )
         elif key in ("deleted", "restored", "new", "changed") and isinstance(value, int):
             parts += [f"{value:,} {key}"] if value else []
+        elif key in ("team", "project", "node") and undid:
+            continue  # what an undone import created: said once, below
         elif key == "pflops":
             parts.append(f"{value:,.1f} PFLOPS")
         elif key == "to":
@@ -205,7 +208,8 @@ def _summary(before: dict | None, after: dict | None, names: Names, cards: int) 
             parts.append(f"{key} {value}")
         else:
             parts.append(f"{field_label(key)}: {names.show(key, value, after or {})}")
-    return ", ".join(parts)
+    removed = [units.counted(n, k) for k in ("team", "project", "node") if (n := undid.get(k))]
+    return ", ".join(parts + (["removed " + ", ".join(removed) + " it created"] if removed else []))
 
 
 # ---------------------------------------------------------------- allocation on a past date

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from typing import Annotated
 
 import typer
 
 from fleetui.cli.base import (
+    CsvOption,
     JsonOption,
     app,
     confirm,
@@ -343,6 +345,7 @@ def report_allocation(
         str | None, typer.Option("--as-of", help="The date (2026-01-31); default today.")
     ] = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Who held how many cards and PFLOPS at the end of a past date, rebuilt from the log."""
     from fleetui.allocation import history
@@ -352,6 +355,11 @@ def report_allocation(
     rows = history.allocation_as_of(open_db(ctx), as_of)
     if as_json:
         print_json([r.as_dict() for r in rows])
+        return
+    if as_csv:  # the same header with no rows: a spreadsheet's columns stay put
+        from fleetui.importing.csvfile import write_rows
+
+        write_rows(sys.stdout, ["team", "cards", "pflops"], (r.as_dict().values() for r in rows))
         return
     if not rows:
         out.print(f"No team held any card at the end of {as_of}.", highlight=False)

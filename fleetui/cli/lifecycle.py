@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from fleetui.cli.base import JsonOption, app, open_db, out, print_json, report_app, settings
+from fleetui.cli.base import (
+    CsvOption,
+    JsonOption,
+    app,
+    open_db,
+    out,
+    print_json,
+    report_app,
+    settings,
+)
 from fleetui.cli.tables import print_table
 from fleetui.core import units
 from fleetui.core.errors import UserError
@@ -17,7 +26,6 @@ from fleetui.presentation import undo_hint
 
 # ---------------------------------------------------------------- lifecycle
 
-CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV for spreadsheets.")]
 TodayOption = Annotated[
     str | None, typer.Option("--today", help="Report as if it were this date (2027-01-31).")
 ]
