@@ -397,6 +397,25 @@ def test_the_upgrade_to_the_holdings_ledger_replays_the_log_it_had(demo_url, dem
     engine.dispose()
 
 
+def test_the_upgrade_to_the_holdings_ledger_opens_a_database_whose_cards_went_unlogged(
+    demo_url, demo_engine
+):
+    """Cards removed outside fleetui after an edit: the log accounts for cards no longer there,
+    and the upgrade (which dated the difference by the oldest card) still opens it."""
+    serials = _serials(demo_engine, "Search", 3)
+    plan = edit.plan_edit(demo_engine, serials, None, {"status": "retired"}, settings=Config())
+    edit.commit_edit(demo_engine, plan, "old")
+    with demo_engine.begin() as conn:
+        conn.execute(text("DELETE FROM card"))
+        conn.execute(text("DROP TABLE holding_change"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0017'"))
+    demo_engine.dispose()
+    engine = open_fleet(str(demo_url))
+    with engine.connect() as conn:
+        assert conn.execute(holdings.unaccounted()).all() == []
+    engine.dispose()
+
+
 def test_db_check_finds_a_holdings_ledger_that_does_not_add_up(demo_engine):
     with demo_engine.begin() as conn:
         first = conn.execute(select(func.min(HoldingChange.id))).scalar_one()

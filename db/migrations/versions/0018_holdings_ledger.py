@@ -96,7 +96,10 @@ def upgrade() -> None:
     )
     for row in rows:
         held[tuple(row[k] for k in KEYS)] -= row["cards"]
+    # As of the oldest card's creation; with no cards left (removed outside fleetui), of the
+    # log's first event.
     oldest = bind.execute(sa.select(sa.func.min(card.c.created_at))).scalar()
+    oldest = oldest or bind.execute(sa.select(sa.func.min(event.c.at))).scalar()
     rows += [
         dict(zip(KEYS, key, strict=True)) | {"batch_id": "", "at": oldest, "cards": n}
         for key, n in held.items()
