@@ -347,7 +347,8 @@ def report_allocation(
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """Who held how many cards and PFLOPS at the end of a past date, rebuilt from the log."""
+    """Who held how many cards and PFLOPS at the end of a past date: today's, less what changed
+    since."""
     from fleetui.allocation import history
     from fleetui.importing.cells import parse_day
 
