@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, Float, Table, func, select
 from sqlalchemy.exc import OperationalError
 
 from fleetui.db.engine import BUSY_TIMEOUT_MS, READER_CACHE, WRITER_CACHE
+from fleetui.db.tables import GROWING_TABLES
 
 
 def upsert(bind: Connection | Engine, table: Table) -> Any:
@@ -207,8 +208,27 @@ def refresh_statistics(conn: Connection) -> None:
     A full ANALYZE: SQLite's sampled one (analysis_limit) reads the first rows of each index
     and takes a column with three teams for one with a thousand, and the planner then picks
     the wrong index for the inventory's filters.
+
+    SQLite keeps none for the logs (GROWING_TABLES): they grow with every move and poll, and
+    nothing analyses them again in between, so their figures only ever say too few rows. A
+    new demo's log holds one event; told so, the planner read undo's per-card lookups by
+    scanning the whole log once per card. With no figures SQLite assumes a large table and
+    uses the indexes. PostgreSQL re-analyses a growing table by itself.
     """
-    conn.exec_driver_sql("ANALYZE")
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql("ANALYZE")
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    for name in conn.exec_driver_sql(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ).scalars():
+        if name not in GROWING_TABLES:
+            conn.exec_driver_sql(f"ANALYZE {quote(name)}")
+    if conn.exec_driver_sql("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'").first():
+        # an older fleetui analysed them; ANALYZE sqlite_schema makes this connection forget too
+        names = ", ".join(f"'{name}'" for name in GROWING_TABLES)
+        conn.exec_driver_sql(f"DELETE FROM sqlite_stat1 WHERE tbl IN ({names})")
+        conn.exec_driver_sql("ANALYZE sqlite_schema")
 
 
 def refresh_statistics_if_idle(engine: Engine) -> None:

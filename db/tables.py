@@ -422,6 +422,13 @@ class GpuHourly(SQLModel, table=True):
     power_sum: float = 0.0
 
 
+# The tables every move, undo or poll appends to, between the bulk writers that refresh the
+# planner's statistics (fleetui.db.bulk.refresh_statistics, which keeps none for them).
+GROWING_TABLES = tuple(
+    str(t.__tablename__) for t in (Event, BatchSummary, HoldingChange, HealthEvent, GpuHourly)
+)
+
+
 def require_fit(column: Column, value: object, what: str) -> None:
     """A UserError naming `what` when `value` does not fit `column` (db.tables.unfit)."""
     problem = unfit(column, value)
