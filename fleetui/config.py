@@ -131,14 +131,22 @@ def path() -> Path:
 def load(file: Path | None = None) -> Config:
     """The config, or the defaults when there is no file; UserError for a broken one, naming
     the file, the setting and its value. Read once, at start, by the entry points (the CLI's
-    root command, the TUI's App), which pass the result down to the services."""
+    root command, the TUI's App), which pass the result down to the services. A file named
+    by $FLEETUI_CONFIG must exist: a mistyped path would otherwise run every command on the
+    defaults without a word."""
     file = file or path()
     if not file.exists():
+        if os.environ.get("FLEETUI_CONFIG"):
+            raise UserError(
+                f"$FLEETUI_CONFIG names {file}, which does not exist; unset it to use the defaults."
+            )
         return Config()
     try:
         data = tomllib.loads(file.read_text("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{file} is not valid TOML: {exc}.") from None
+    except OSError as exc:  # a folder, or a file this user may not read
+        raise UserError(f"Cannot read the config file {file}: {exc.strerror}.") from None
     top = _Table(file, "", data, {"lifecycle", "cost", "export", "models", "keymap", "scheduler"})
     life = top.table("lifecycle", set(Lifecycle.__dataclass_fields__))
     cost = top.table("cost", set(Cost.__dataclass_fields__))

@@ -91,6 +91,24 @@ def test_the_cli_says_which_setting_is_broken_and_changes_nothing(tmp_path, monk
 
 
 @pytest.mark.parametrize(
+    ("named", "sentence"),
+    [
+        ("confg.toml", "$FLEETUI_CONFIG names {path}, which does not exist; unset it to use"),
+        (".", "Cannot read the config file {path}: Is a directory."),
+    ],
+)
+def test_a_config_path_that_names_no_file_is_one_sentence(tmp_path, monkeypatch, named, sentence):
+    """A mistyped $FLEETUI_CONFIG ran every command on the defaults without a word."""
+    path = tmp_path / named
+    monkeypatch.setenv("FLEETUI_CONFIG", str(path))
+    db = tmp_path / "fleet.db"
+    result = CliRunner().invoke(app, ["--db", str(db), "cards"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"fleetui: {sentence.format(path=path)}")
+    assert result.stderr.count("\n") == 1 and not db.exists()
+
+
+@pytest.mark.parametrize(
     ("keys", "sentence"),
     [
         ('"inventory.filtre" = "f"', '[keymap] "inventory.filtre" is not a key binding id'),

@@ -74,6 +74,7 @@ def write_config(text: str) -> config.Config:
 @pytest.fixture
 def config_file(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "config.toml"
+    path.write_text("")
     monkeypatch.setenv("FLEETUI_CONFIG", str(path))
     return path
 
