@@ -44,6 +44,15 @@ def cli(engine, *args: str) -> list[str]:
     return lines
 
 
+def test_a_card_moved_to_the_pool_reads_as_the_tables_call_it(demo_engine):
+    plan = moves.plan_request(
+        demo_engine, "none", None, count=1, from_team="LLM", today=TODAY, settings=Config()
+    )
+    moves.commit(demo_engine, plan, "freed")
+    shown = cli(demo_engine, "history", "--card", plan.cards[0].serial)
+    assert f"  team: LLM → {UNASSIGNED}" in shown
+
+
 def test_a_cards_history_reads_as_names_and_values(engine, tmp_path):
     path = tmp_path / "cards.csv"
     path.write_text(CSV)
@@ -149,6 +158,8 @@ def test_history_names_a_deleted_team_and_project_never_the_next_ones(engine, tm
     assert "  team: Ads (deleted) → LLM" in card and "  project: ctr (deleted) → none" in card
     assert "team: Ads (deleted), project: ctr (deleted), status: spare" in " ".join(card.split())
     assert "Research" not in card and "vision" not in card
+    moved_out = [line for line in cli(engine, "history", "--team", "ads") if "move" in line]
+    assert len(moved_out) == 1, moved_out  # the team is gone; its history is not
     assert [line for line in cli(engine, "history") if "Research" in line] == [
         "  team: Research, project: vision",  # only the batches that added them
         "  team: Research",

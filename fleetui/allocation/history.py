@@ -72,6 +72,31 @@ def parse_since(value: str | None, option: str) -> datetime | None:
     return datetime.combine(parse_day(value, option), time.min, tzinfo=UTC)
 
 
+def _team_ids(conn: Connection, name: str) -> list[int]:
+    """The team's id; for a team gone since (deleted, or taken away with an undone import),
+    every id the log gave that name, so its batches stay findable as card histories name it
+    ('NAME (deleted)')."""
+    try:
+        return [teams.team_id(conn, name)]
+    except UserError:
+        named = {a: key for a, (table, key) in audit.ROW_EVENTS.items() if table == "team"}
+        rows = conn.execute(
+            select(event_t.c.action, event_t.c.before, event_t.c.after)
+            .where(event_t.c.card_id.is_(None), event_t.c.action.in_(list(named)))
+            .with_hint(event_t, "INDEXED BY ix_event_card_id", "sqlite")
+        )
+        wanted = name.strip().lower()
+        gone = {
+            side["id"]
+            for action, before, after in rows
+            for side in (before, after)
+            if side and str(side.get(named[action], "")).strip().lower() == wanted
+        }
+        if not gone:
+            raise
+        return sorted(gone)
+
+
 def batches(
     engine: Engine,
     team: str | None = None,
@@ -86,14 +111,15 @@ def batches(
         conditions.append(event_t.c.at >= start)
     with engine.connect() as conn:
         if team or project:
-            tid = teams.team_id(conn, team) if team else None
-            key, value = "team_id", tid
+            tids = _team_ids(conn, team) if team else []
+            key, values = "team_id", tids
             if project:
-                key, value = "project_id", teams.project_id(conn, project, tid)[0]
+                tid = tids[0] if tids else None
+                key, values = "project_id", [teams.project_id(conn, project, tid)[0]]
             touching = select(event_t.c.batch_id).where(
                 or_(
-                    event_t.c.before[key].as_integer() == value,
-                    event_t.c.after[key].as_integer() == value,
+                    event_t.c.before[key].as_integer().in_(values),
+                    event_t.c.after[key].as_integer().in_(values),
                 )
             )
             conditions.append(event_t.c.batch_id.in_(touching))
