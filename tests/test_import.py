@@ -975,6 +975,8 @@ def test_cli_import_header_names_the_currency_of_bare_amounts(tmp_path, db_url):
         ("03/04/2023", "%d/%m/%Y", date(2023, 4, 3)),
         ("2024-03-05", "%d/%m/%Y", date(2024, 3, 5)),
         ("2024-03-05T00:00:00", "%m/%d/%Y", date(2024, 3, 5)),
+        ("2024-03-05 23:30:00.5+08:00", None, date(2024, 3, 5)),
+        ("2024/3/5 12:00:00 AM", None, date(2024, 3, 5)),
         ("2023年5月20日", "%d/%m/%Y", date(2023, 5, 20)),
         ("5-Mar-24", None, date(2024, 3, 5)),
         ("5-Mar-24", "%d/%m/%Y", date(2024, 3, 5)),
@@ -1017,6 +1019,11 @@ def test_date_format_decides_ambiguous_dates_and_unambiguous_ones_still_read(
         ("31-Apr-24", None, "there is no such day (April 2024 has 30 days)"),
         ("2024.3", "%d/%m/%Y", "not a date in the format %d/%m/%Y"),
         ("1/2/2024 9:30", "%d/%m/%Y", "not a date in the format %d/%m/%Y"),
+        (
+            "2024-03-05 garbage",  # read as 2024-03-05: only a time may follow the day
+            None,
+            "not a date (use 2023-03-01, 2023/3/1, 2023年3月1日 or --date-format)",
+        ),
     ],
 )
 def test_a_date_error_gives_the_true_reason_and_suggests_only_formats_the_value_fits(

@@ -608,7 +608,8 @@ def test_every_date_option_reads_the_iso_forms_an_import_reads_and_says_which(db
         slashed = runner.invoke(app, [*run, f"{day.year}/{day.month}/{day.day}"])
         assert iso.exit_code == 0, iso.output
         assert (slashed.exit_code, slashed.stdout) == (0, iso.stdout), command
-        for bad in ("31/01/2026", "yesterday"):
+        # a day with anything after it, a time too, was read as the day alone
+        for bad in ("31/01/2026", "yesterday", f"{day} garbage", f"{day}T23:59"):
             refused = runner.invoke(app, [*run, bad])
             said = f"fleetui: {option} {bad!r} is not a date: give YYYY-MM-DD or YYYY/MM/DD"
             assert (refused.exit_code, refused.stdout) == (1, ""), command

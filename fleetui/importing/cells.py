@@ -90,7 +90,12 @@ def slot_serial(hostname: str, pci_bus_id: str) -> str:
 
 # ---------------------------------------------------------------- dates
 
-_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T].*)?$")
+_DAY = r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})"
+# A timestamp's time of day, which an import cell may carry (an export's 2026-01-31 00:00:00,
+# 2026-01-31T08:00:00+08:00): nothing else may follow the day ("2026-01-31 garbage" is no date).
+_TIME = r"[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s*[AP]M)?\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)?"
+_ISO = re.compile(rf"^{_DAY}(?:{_TIME})?$", re.IGNORECASE)
+_ISO_DAY = re.compile(rf"^{_DAY}$")  # a date option: the day alone, as its time is not read
 _CJK = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?$")
 _DMY = re.compile(r"^(\d{1,2})([-/.])(\d{1,2})\2(\d{4}|\d{2})$")
 _WORDS = (
@@ -159,8 +164,9 @@ def _read_date(value: str, date_format: str | None, choosable: bool) -> date:
 
 def parse_day(value: str, option: str) -> date:
     """The value of a date option (`option`, as the error names it): the ISO forms an import
-    reads whatever its --date-format, 2026-01-31 and 2026/1/31, and only those."""
-    if m := _ISO.match(value.strip()):
+    reads whatever its --date-format, 2026-01-31 and 2026/1/31, and only those (a time after
+    it would be silently dropped, so it is refused too)."""
+    if m := _ISO_DAY.match(value.strip()):
         try:
             return _kept(_ymd(int(m[1]), int(m[2]), int(m[3])))
         except CellError as exc:
