@@ -166,6 +166,25 @@ def test_history_names_a_deleted_team_and_project_never_the_next_ones(engine, tm
     ]
 
 
+def test_a_moves_line_names_its_target_as_card_histories_do(engine, tmp_path):
+    """The line said 'to LLM/sft' after LLM was renamed and after it was deleted, while the
+    card's own history said 'CV' and 'CV (deleted)'."""
+    path = tmp_path / "cards.csv"
+    path.write_text(CSV)
+    run_import(engine, str(path), ImportOptions(create_missing=True, config=Config()))
+    teams.add_team(engine, "LLM")
+    teams.add_project(engine, "LLM", "sft")
+    moves.commit(engine, moves.plan_cards(engine, ["H-1"], "LLM", "sft", settings=Config()), "lend")
+    teams.rename_team(engine, "LLM", "CV")
+    assert "  to CV/sft, 1.0 PFLOPS" in cli(engine, "history")
+    moves.commit(engine, moves.plan_cards(engine, ["H-1"], "none", None, settings=Config()), "free")
+    assert f"  to {UNASSIGNED}, 1.0 PFLOPS" in cli(engine, "history")
+    teams.delete_project(engine, "CV", "sft")
+    teams.delete_team(engine, "CV")
+    assert "  to CV (deleted)/sft (deleted), 1.0 PFLOPS" in cli(engine, "history")
+    assert "  team: CV (deleted) → (unassigned)" in cli(engine, "history", "--card", "H-1")
+
+
 def test_holdings_on_a_past_date_name_a_team_deleted_since(demo_engine):
     """A team that held cards then and was deleted since is that team, not '(unassigned)'."""
     today = datetime.now(UTC).date().isoformat()

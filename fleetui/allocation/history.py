@@ -145,7 +145,9 @@ def batches(
                 .with_hint(event_t, "INDEXED BY ix_event_card_id", "sqlite")
             )
         }
-        first_card = _first_card_events([i for i in ids if i not in heads], conn)
+        # a move's summary names its target as it was named then: its cards name it by id
+        moves = [i for i, h in heads.items() if h.action == Action.MOVE_BATCH]
+        first_card = _first_card_events([i for i in ids if i not in heads] + moves, conn)
         undone = undone_by(conn, ids)
         shown = [*heads.values(), *first_card.values()]
         logged = [p for e in shown for p in (e.before, e.after)]
@@ -157,7 +159,8 @@ def batches(
         if not cards and head is not None and isinstance((head.after or {}).get("cards"), int):
             cards = head.after["cards"]  # made its cards without an event each (demo.build)
         if head is not None:
-            summary = _summary(head.before, head.after, names, cards)
+            placed = first_card[batch_id].after if batch_id in first_card else None
+            summary = _summary(head.before, head.after, names, cards, placed)
         elif batch_id in first_card:  # a batch of card changes only: its first card's
             e = first_card[batch_id]
             changed = ", ".join(changes(e.before, e.after, names))  # none for a card added
@@ -200,10 +203,14 @@ def _first_card_events(batch_ids: list[str], conn: Connection) -> dict[str, Any]
     }
 
 
-def _summary(before: dict | None, after: dict | None, names: Names, cards: int) -> str:
+def _summary(
+    before: dict | None, after: dict | None, names: Names, cards: int, placed: dict | None = None
+) -> str:
     """A batch's summary event as text: a rename's 'team: Ads → LLM', a move's 'to LLM,
     1.2 PFLOPS', an edit's 'status: retired, notes: cracked' (the card count, when the batch's
-    own `cards` says it already, left out)."""
+    own `cards` says it already, left out). `placed`, a moved card's values after the move,
+    names its target as card histories do: renamed since by today's name, deleted since as
+    'Ads (deleted)'."""
     if before and after:
         changed = ", ".join(changes(before, after, names))
         if "quota_cards" in after:  # whose quota: the names are the same on both sides
@@ -228,6 +235,11 @@ def _summary(before: dict | None, after: dict | None, names: Names, cards: int) 
             continue  # what an undone import created: said once, below
         elif key == "pflops":
             parts.append(f"{value:,.1f} PFLOPS")
+        elif key == "to" and placed is not None and "team_id" in placed:
+            target = [names.show("team_id", placed["team_id"], placed)]
+            if placed.get("project_id") is not None:
+                target.append(names.show("project_id", placed["project_id"], placed))
+            parts.append("to " + "/".join(target))
         elif key == "to":
             parts.append(f"to {value}")
         elif key in ("team", "project", "node") and after is None:
