@@ -515,6 +515,34 @@ def test_undo_names_cards_moved_since_and_changes_nothing(demo_engine):
     assert team_of(demo_engine, serial) == "Ads ranking"
 
 
+def test_a_list_a_message_cuts_short_says_how_many_more(demo_engine):
+    """The undo said '… and more', a move of retired cards named 5 of 393 and nothing else."""
+    plan = moves.plan_request(
+        demo_engine, "Search", None, count=30, from_team="LLM", today=TODAY, settings=Config()
+    )
+    first = moves.commit(demo_engine, plan, "a")
+    serials = sorted(c.serial for c in plan.cards)
+    again = moves.plan_cards(demo_engine, serials, "Ads ranking", None, settings=Config())
+    moves.commit(demo_engine, again, "b")
+    with pytest.raises(UserError) as refused:
+        undo(demo_engine, first)
+    assert str(refused.value) == (
+        f"Cards changed since batch {first[:8]}: {', '.join(serials[:20])} and 10 more; "
+        "nothing was undone."
+    )
+    with demo_engine.connect() as conn:
+        retired = (
+            conn.execute(
+                select(Card.serial).where(Card.status == "retired").order_by(Card.serial).limit(7)
+            )
+            .scalars()
+            .all()
+        )
+    with pytest.raises(UserError) as refused:
+        moves.plan_cards(demo_engine, retired, "Search", None, settings=Config())
+    assert str(refused.value).endswith(f"{', '.join(retired[:5])} and 2 more.")
+
+
 def _a_serial_of(engine, batch):
     with engine.connect() as conn:
         return (

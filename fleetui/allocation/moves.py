@@ -78,15 +78,11 @@ def plan_cards(
             found.update({r.serial: planned(settings, r) for r in rows})
         missing = [s for s in serials if s not in found]
         if missing:
-            raise UserError(
-                f"No card has serial {', '.join(missing[:5])}"
-                + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else "")
-                + "."
-            )
+            raise UserError(f"No card has serial {units.listed(missing)}.")
         stuck = [c.serial for c in found.values() if c.status not in MOVABLE]
         if stuck:
             raise UserError(
-                f"Cards in repair, retired or on order are not moved: {', '.join(stuck[:5])}."
+                f"Cards in repair, retired or on order are not moved: {units.listed(stuck)}."
             )
         named = [found[s] for s in dict.fromkeys(serials)]
         cards = [c for c in named if (c.team_id, c.project_id) != target.placement()]
@@ -405,8 +401,7 @@ def _explain(
     unknown = [c.serial for c in cards if c.warranty_end is None]
     for serials, state in ((expired, "out of warranty"), (unknown, "without warranty dates")):
         if serials:
-            shown = ", ".join(serials[:5]) + (" …" if len(serials) > 5 else "")
-            notes.append(f"{_are(len(serials), 'card')} {state}: {shown}.")
+            notes.append(f"{_are(len(serials), 'card')} {state}: {units.listed(serials)}.")
     return notes
 
 

@@ -136,15 +136,14 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
             )
         _refuse_places_gone(conn, batch_id)
         cards = _cards_of(batch_id)
-        moved = (
-            conn.execute(
-                select(cards.c.serial).where(~cards.c.unchanged).order_by(cards.c.serial).limit(21)
-            )
-            .scalars()
-            .all()
-        )
+        changed = select(cards.c.serial).where(~cards.c.unchanged)
+        moved = conn.execute(changed.order_by(cards.c.serial).limit(21)).scalars().all()
         if moved:
-            shown = ", ".join(moved[:20]) + (" and more" if len(moved) > 20 else "")
+            total = len(moved)
+            if total > 20:
+                counting = select(func.count()).select_from(changed.subquery())
+                total = conn.execute(counting).scalar_one()
+            shown = units.listed(moved, 20, total)
             raise UserError(
                 f"Cards changed since batch {batch_id[:8]}: {shown}; nothing was undone."
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fleetui.core.vocabulary import COMPUTING
 
 # Bounds that keep the lifecycle's date sums (a day plus or minus a warranty, a service life or
@@ -50,6 +52,14 @@ def counted(n: float, noun: str) -> str:
     if n == 1:
         return f"{figure(n)} {noun}"
     return f"{figure(n)} {noun}" + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
+
+
+def listed(items: Sequence[str], shown: int = 5, total: int | None = None) -> str:
+    """The first `shown` of `items` and how many more of `total` (default: all of them):
+    'A-1, A-2 and 388 more'. Every list a message cuts short says by how much (some said
+    'and more', some '…', some nothing)."""
+    more = (len(items) if total is None else total) - min(shown, len(items))
+    return ", ".join(items[:shown]) + (f" and {more:,} more" if more > 0 else "")
 
 
 def money(minor: int | None, currency: str | None) -> str:

@@ -88,9 +88,7 @@ class ImportResult:
             (self.holder_changes, self.holder_changed, "moved to another team or project"),
         ):
             if n:
-                more = n - min(len(serials), 10)
-                text += f"; {units.counted(n, 'card')} {what}: {', '.join(serials[:10])}"
-                text += f" and {more:,} more" if more else ""
+                text += f"; {units.counted(n, 'card')} {what}: {units.listed(serials, 10, n)}"
         if self.bare_currency:
             text += f"; prices without a currency read as {self.bare_currency}"
         return text

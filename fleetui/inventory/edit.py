@@ -96,8 +96,7 @@ def _chosen(
     found = {r.serial: PlannedCard(r.id, r.serial, r.version, dict(r._mapping)) for r in rows}
     missing = [s for s in serials if s not in found]
     if missing:
-        more = f" (and {len(missing) - 5:,} more)" if len(missing) > 5 else ""
-        raise UserError(f"No card has serial {', '.join(missing[:5])}{more}; nothing was changed.")
+        raise UserError(f"No card has serial {units.listed(missing)}; nothing was changed.")
     for card in found.values():
         for key in ("id", "serial", "version"):
             card.values.pop(key, None)

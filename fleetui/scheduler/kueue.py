@@ -142,7 +142,7 @@ def export(engine: Engine, cfg: config.Config, directory: Path) -> tuple[list[Pa
     others = [p.name for p in old if not (p.is_file() and p.name.startswith(ours))]
     if others:
         raise UserError(
-            f"{directory} holds files fleetui did not write ({', '.join(others[:3])}); "
+            f"{directory} holds files fleetui did not write ({units.listed(others, 3)}); "
             "give an empty or new directory. Nothing was written."
         )
     try:

@@ -206,7 +206,7 @@ def add_nodes_from_csv(engine: Engine, path: str, replace: bool = False) -> int:
         rows.append(values)
     if problems:
         raise UserError(
-            f"Bad node rows ({', '.join(problems[:10])}): each needs a hostname (at most "
+            f"Bad node rows ({units.listed(problems, 10)}): each needs a hostname (at most "
             f"{units.counted(length_of(node_t.c.hostname), 'character')}), kind agent or dcgm, "
             "and an http:// or https:// URL; nothing was registered."
         )
