@@ -544,11 +544,16 @@ def test_undo_reverts_a_quota_change_a_rename_and_an_add_and_refuses_what_it_can
     assert deleted.undone_by is None
 
 
-@pytest.mark.parametrize("reused", [False, True], ids=["gone", "id-reused"])
-def test_undo_never_puts_cards_back_in_a_team_deleted_since(demo_engine, reused):
-    """A card moved to Tmp and back; Tmp deleted (and, on SQLite, its id given to a new team):
-    undoing the move back is refused in one sentence, the card stays where it is (it put the
-    card in the new team, or failed on a foreign key with a traceback)."""
+@pytest.mark.parametrize(
+    ("reused", "removal"),
+    [(False, "delete"), (True, "delete"), (False, "undo")],
+    ids=["gone", "id-reused", "add-undone"],
+)
+def test_undo_never_puts_cards_back_in_a_team_deleted_since(demo_engine, reused, removal):
+    """A card moved to Tmp and back; Tmp deleted (and, on SQLite, its id given to a new team),
+    or its add undone: undoing the move back is refused in one sentence naming Tmp (not 'team
+    (id 8)'), the card stays where it is (it put the card in the new team, or failed on a
+    foreign key with a traceback)."""
 
     def cli(*args: str):
         return CliRunner().invoke(app, ["--db", url_of(demo_engine), *args])
@@ -558,10 +563,12 @@ def test_undo_never_puts_cards_back_in_a_team_deleted_since(demo_engine, reused)
             select(Card.serial).join(Team, Card.team_id == Team.id).where(Team.name == "LLM")
         ).scalar()
     assert cli("teams", "add", "Tmp").exit_code == 0
+    added = history.batches(demo_engine)[0].batch_id
     assert cli("move", serial, "--to-team", "Tmp", "--reason", "x", "--yes").exit_code == 0
     assert cli("move", serial, "--to-team", "LLM", "--reason", "back", "--yes").exit_code == 0
     back = history.batches(demo_engine)[0].batch_id
-    assert cli("teams", "delete", "Tmp").exit_code == 0
+    removed = cli("teams", "delete", "Tmp") if removal == "delete" else cli("undo", added[:8])
+    assert removed.exit_code == 0, removed.output
     if reused:
         assert cli("teams", "add", "Other").exit_code == 0
     result = cli("undo", back[:8])

@@ -44,6 +44,7 @@ from fleetui.core.vocabulary import CARD_CREATES, IMPORT_CREATED, Action
 from fleetui.db import audit
 from fleetui.db.locks import lock_cards_for_writing
 from fleetui.db.tables import CARD_DATA_COLUMNS, Card, Event, Node, Project, Team, table_of
+from fleetui.inventory.events import Names
 from fleetui.store import writing
 
 card_t, event_t = table_of(Card), table_of(Event)
@@ -222,13 +223,12 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
     return UndoResult(batch_id, undo_batch, deleted, restored, removed)
 
 
-# Where an undo may put cards back: the card column, its table, the word for it, the action
-# that deletes one (its log names the id) and the import's that made one (an undo of that
-# import removes it unlogged; its log names the id too).
+# Where an undo may put cards back: the card column, its table, the word for it and the
+# action that deletes one (its log names the id).
 PLACES = (
-    ("team_id", team_t, "team", Action.TEAM_DELETE, Action.IMPORT_TEAM),
-    ("project_id", project_t, "project", Action.PROJECT_DELETE, Action.IMPORT_PROJECT),
-    ("node_id", node_t, "node", Action.NODE_REMOVE, Action.IMPORT_NODE),
+    ("team_id", team_t, "team", Action.TEAM_DELETE),
+    ("project_id", project_t, "project", Action.PROJECT_DELETE),
+    ("node_id", node_t, "node", Action.NODE_REMOVE),
 )
 
 
@@ -237,7 +237,7 @@ def _refuse_places_gone(conn: Connection, batch_id: str) -> None:
     project or node that is gone, or was deleted since (SQLite may have given its id to a new
     one: the cards would land there, and their history with them)."""
     last = select(func.max(event_t.c.id)).where(event_t.c.batch_id == batch_id).scalar_subquery()
-    for column, table, word, deletes, creates in PLACES:
+    for column, table, word, deletes in PLACES:
         wanted = set(
             conn.execute(
                 select(event_t.c.before[column].as_integer())
@@ -248,10 +248,12 @@ def _refuse_places_gone(conn: Connection, batch_id: str) -> None:
         if not wanted:
             continue
         held = set(conn.execute(select(table.c.id).where(table.c.id.in_(wanted))).scalars())
-        gone = {i: f"{word} (id {i})" for i in wanted - held}
-        made = event_t.c.action == creates, event_t.c.after["id"].as_integer().in_(gone)
-        for after in conn.execute(select(event_t.c.after).where(*made)).scalars() if gone else ():
-            gone[after["id"]] = f"{word} '{after['name']}'"
+        # named as the log last named them (however they went: a delete, an undo of the add)
+        names = Names.load(conn, {column}, [{column: i} for i in wanted - held])
+        gone = {
+            i: f"{word} '{names.show(column, i, {}).removesuffix(' (deleted)')}'"
+            for i in wanted - held
+        }
         for before in conn.execute(
             select(event_t.c.before).where(event_t.c.action == deletes, event_t.c.id > last)
         ).scalars():
