@@ -114,12 +114,6 @@ class HistoryScreen(Screen):
         if not table.row_count:
             return
         batch = self.found[str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)]
-        if batch.undone_by:
-            self.notify(
-                f"Batch {batch.batch_id[:8]} was already undone (by {batch.undone_by[:8]}).",
-                severity="warning",
-            )
-            return
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -133,6 +127,9 @@ class HistoryScreen(Screen):
                     writes=True,
                 )
 
+        if batch.undone_by:  # refused, naming its undo (and the one that takes it back): ask not
+            answered(True)
+            return
         question = (
             f"Undo batch {batch.batch_id[:8]} ({batch.action}, "
             f"{units.counted(batch.cards, 'card')}, by {batch.actor})?"

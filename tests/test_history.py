@@ -237,6 +237,7 @@ async def test_the_tui_marks_an_undone_batch_and_u_says_so_at_once(demo_engine):
         assert str(table.get_row_at(1)[-2]) == "undone"
         assert str(table.get_row_at(1)[-1]).startswith("to LLM")
         await pilot.press("down", "u")
+        await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         assert isinstance(fleet.screen, HistoryScreen)  # no confirmation asked
         said = [n.message for n in fleet._notifications]

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from fleetui.admin import maintenance
-from fleetui.allocation import history, moves
+from fleetui.allocation import history, moves, teams
 from fleetui.allocation.undo import _cards_of, undo
 from fleetui.cli import app
 from fleetui.config import Config
@@ -542,6 +542,38 @@ def test_undo_reverts_a_quota_change_a_rename_and_an_add_and_refuses_what_it_can
     assert "(team.delete) is not one an undo can revert; nothing was undone." in result.output
     assert history.batches(engine)[0].batch_id == deleted.batch_id
     assert deleted.undone_by is None
+
+
+def test_undoing_a_batch_again_says_which_undo_takes_it_back(demo_engine):
+    """It said 'already undone' of a move whose undo was undone, so in effect again; and an
+    undo of a team's add 'is not one an undo can revert', with no word of what to do."""
+    plan = moves.plan_request(
+        demo_engine, "Search", None, count=4, from_team="LLM", today=TODAY, settings=Config()
+    )
+    moved = moves.commit(demo_engine, plan, "lend")
+    first = undo(demo_engine, moved).undo_batch_id
+    with pytest.raises(
+        UserError, match=rf"^Batch {moved[:8]} was already undone \(by {first[:8]}\)\.$"
+    ):
+        undo(demo_engine, moved)
+    second = undo(demo_engine, first).undo_batch_id
+    with pytest.raises(UserError) as refused:
+        undo(demo_engine, moved)
+    assert str(refused.value) == (
+        f"Batch {moved[:8]} is in effect again (its undo {first[:8]} was undone by "
+        f"{second[:8]}): undo {second[:8]} to take it back. Nothing was undone."
+    )
+    undo(demo_engine, second)
+    assert {team_of(demo_engine, c.serial) for c in plan.cards} == {"LLM"}
+    added = teams.add_team(demo_engine, "Tmp")
+    removed = undo(demo_engine, added).undo_batch_id
+    with pytest.raises(UserError) as refused:
+        undo(demo_engine, removed)
+    assert str(refused.value) == (
+        f"Batch {removed[:8]} undid a change of a team, project or node (removed the team "
+        "'Tmp' it added); an undo cannot take that back: make the change again. Nothing was "
+        "undone."
+    )
 
 
 @pytest.mark.parametrize(

@@ -101,12 +101,7 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
                 f"Batch {batch_id[:8]} changed the scheduler, not cards: undo the move it "
                 "followed, then `fleetui sched apply` brings the scheduler back."
             )
-        if conn.execute(
-            select(event_t.c.id).where(
-                event_t.c.action == Action.UNDO, event_t.c.after["undid"].as_string() == batch_id
-            )
-        ).first():
-            raise UserError(f"Batch {batch_id[:8]} was already undone.")
+        _refuse_undone(conn, batch_id)
         named = conn.execute(
             select(event_t.c.action, event_t.c.before, event_t.c.after).where(
                 event_t.c.batch_id == batch_id, event_t.c.card_id.is_(None)
@@ -114,6 +109,12 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
         ).first()
         if named is not None and named.action in teams.REVERTIBLE:
             return _revert_named(conn, batch_id, named, actor, reason)
+        if named is not None and named.action == Action.UNDO and "reverted" in named.after:
+            raise UserError(
+                f"Batch {batch_id[:8]} undid a change of a team, project or node "
+                f"({named.after['reverted']}); an undo cannot take that back: make the change "
+                "again. Nothing was undone."
+            )
         if not conn.execute(  # neither cards nor what an import created: nothing to revert
             select(event_t.c.id).where(
                 event_t.c.batch_id == batch_id,
@@ -230,6 +231,26 @@ PLACES = (
     ("project_id", project_t, "project", Action.PROJECT_DELETE),
     ("node_id", node_t, "node", Action.NODE_REMOVE),
 )
+
+
+def _refuse_undone(conn: Connection, batch_id: str) -> None:
+    """UserError for a batch already undone, naming its undo; where that undo was undone in
+    turn (the batch is in effect again), the last undo in the chain, which takes it back."""
+    chain = [batch_id]
+    while undoer := conn.execute(
+        select(event_t.c.batch_id).where(
+            event_t.c.action == Action.UNDO, event_t.c.after["undid"].as_string() == chain[-1]
+        )
+    ).scalar():
+        chain.append(undoer)
+    if len(chain) == 1:
+        return
+    if len(chain) % 2 == 0:
+        raise UserError(f"Batch {batch_id[:8]} was already undone (by {chain[1][:8]}).")
+    raise UserError(
+        f"Batch {batch_id[:8]} is in effect again (its undo {chain[1][:8]} was undone by "
+        f"{chain[2][:8]}): undo {chain[-1][:8]} to take it back. Nothing was undone."
+    )
 
 
 def _refuse_places_gone(conn: Connection, batch_id: str) -> None:
