@@ -14,6 +14,7 @@ from sqlalchemy import case, func, select, update
 from typer.testing import CliRunner
 
 from fleetui import presentation
+from fleetui.admin import maintenance
 from fleetui.allocation import history, moves, plans, teams
 from fleetui.allocation.undo import undo
 from fleetui.cli import app
@@ -538,9 +539,36 @@ def test_a_list_a_message_cuts_short_says_how_many_more(demo_engine):
             .scalars()
             .all()
         )
-    with pytest.raises(UserError) as refused:
-        moves.plan_cards(demo_engine, retired, "Search", None, settings=Config())
-    assert str(refused.value).endswith(f"{', '.join(retired[:5])} and 2 more.")
+    plan = moves.plan_cards(demo_engine, retired, "Search", None, settings=Config())
+    said = f"{', '.join(retired[:5])} and 2 more."
+    assert [line for line in plan.explanation if line.endswith(said)], plan.explanation
+
+
+def test_named_cards_move_whatever_their_status_so_a_team_can_be_emptied(demo_engine):
+    """A team holding retired cards could not be deleted: moving them by serial was refused,
+    and a user had to edit their status, move them and edit it back (six batches)."""
+    teams.add_team(demo_engine, "Tmp")
+    plan = moves.plan_request(
+        demo_engine, "Tmp", None, count=3, from_team="LLM", today=TODAY, settings=Config()
+    )
+    moves.commit(demo_engine, plan, "trial")
+    serials = [c.serial for c in plan.cards]
+    edit.commit_edit(
+        demo_engine,
+        edit.plan_edit(demo_engine, serials[:2], None, {"status": "retired"}, settings=Config()),
+        "worn out",
+    )
+    with pytest.raises(UserError, match=r"still holds 3 cards \(2 retired\)"):
+        teams.delete_team(demo_engine, "Tmp")
+    back = moves.plan_cards(demo_engine, serials, "LLM", None, settings=Config())
+    assert back.explanation[1] == (
+        f"2 cards are in repair, retired or on order (they move too, adding no PFLOPS): "
+        f"{', '.join(c.serial for c in back.cards if c.serial in serials[:2])}."
+    )
+    moves.commit(demo_engine, back, "trial over")
+    teams.delete_team(demo_engine, "Tmp")
+    assert {team_of(demo_engine, s) for s in serials} == {"LLM"}
+    assert maintenance.check(demo_engine) == []
 
 
 def _a_serial_of(engine, batch):

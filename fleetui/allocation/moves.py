@@ -66,7 +66,7 @@ def plan_cards(
     *,
     settings: config.Config,
 ) -> Plan:
-    """A plan for moving named cards (every serial must exist and be movable)."""
+    """A plan for moving named cards (every serial must exist), whatever their status."""
     if not serials:
         raise UserError("Name at least one serial, or ask by --count or --pflops.")
     with engine.connect() as conn:
@@ -79,11 +79,6 @@ def plan_cards(
         missing = [s for s in serials if s not in found]
         if missing:
             raise UserError(f"No card has serial {units.listed(missing)}.")
-        stuck = [c.serial for c in found.values() if c.status not in MOVABLE]
-        if stuck:
-            raise UserError(
-                f"Cards in repair, retired or on order are not moved: {units.listed(stuck)}."
-            )
         named = [found[s] for s in dict.fromkeys(serials)]
         cards = [c for c in named if (c.team_id, c.project_id) != target.placement()]
         if not cards:
@@ -93,7 +88,15 @@ def plan_cards(
         explanation = f"{units.counted(len(named), 'named card')}"
         if len(cards) < len(named):
             explanation += f"; {len(named) - len(cards):,} already in {target.label()} stay"
-        plan = Plan(target, cards, [f"{explanation}."])
+        notes = [f"{explanation}."]
+        # named, they move whatever their status (a team's retired cards, before it is
+        # deleted); a request by count or PFLOPS never takes them
+        if stuck := [c.serial for c in cards if c.status not in MOVABLE]:
+            notes.append(
+                f"{_are(len(stuck), 'card')} in repair, retired or on order (they move too, "
+                f"adding no PFLOPS): {units.listed(stuck)}."
+            )
+        plan = Plan(target, cards, notes)
         preview(conn, plan)
     return plan
 
