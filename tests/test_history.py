@@ -108,8 +108,11 @@ def test_history_with_nothing_to_show_says_so(engine, tmp_path):
     result = CliRunner().invoke(app, ["--db", url_of(engine), "history", "--since", "2030-01-01"])
     assert (result.exit_code, result.stdout) == (0, "")
     assert result.stderr == "No batches since 2030-01-01.\n"
-    result = CliRunner().invoke(app, ["--db", url_of(engine), "history", "--team", "Ads"])
-    assert result.stderr == "No batches for team Ads.\n"  # an import moves no card in or out
+    team = ["--db", url_of(engine), "history", "--team", "Ads"]
+    result = CliRunner().invoke(app, [*team, "--since", "2030-01-01"])
+    assert result.stderr == "No batches for team Ads since 2030-01-01.\n"
+    result = CliRunner().invoke(app, team)  # no card moved in or out: the import that made it
+    assert "  import  1 card" in result.stdout and not result.stderr
     result = CliRunner().invoke(app, ["--db", url_of(engine), "history"])
     assert "  import  1 card" in result.stdout and not result.stderr
     # a card's events from a date on: --since was ignored with --card
@@ -158,8 +161,10 @@ def test_history_names_a_deleted_team_and_project_never_the_next_ones(engine, tm
     assert "  team: Ads (deleted) → LLM" in card and "  project: ctr (deleted) → none" in card
     assert "team: Ads (deleted), project: ctr (deleted), status: spare" in " ".join(card.split())
     assert "Research" not in card and "vision" not in card
-    moved_out = [line for line in cli(engine, "history", "--team", "ads") if "move" in line]
-    assert len(moved_out) == 1, moved_out  # the team is gone; its history is not
+    said = cli(engine, "history", "--team", "ads")
+    heads = [re.match(r"\S+ \S+  \w{8}  \S+  (\S+)", line) for line in said]
+    # the team is gone; its history is not: its delete, its move out, the import that made it
+    assert [m[1] for m in heads if m] == ["team.delete", "move.batch", "import"], said
     assert [line for line in cli(engine, "history") if "Research" in line] == [
         "  team: Research, project: vision",  # only the batches that added them
         "  team: Research",

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    and_,
     func,
     or_,
     select,
@@ -97,6 +98,29 @@ def _team_ids(conn: Connection, name: str) -> list[int]:
         return sorted(gone)
 
 
+def _own(key: str, ids: list[int]):
+    """The batches that changed the team or project itself (`key` team_id or project_id):
+    its add, renames, quota and delete, which move no card in or out."""
+    table = key.removesuffix("_id")
+    actions = [a for a, (t, _) in audit.ROW_EVENTS.items() if t == table]
+    before, after = event_t.c.before, event_t.c.after
+    quota_of = after["project"].as_string().is_(None)
+    return select(event_t.c.batch_id).where(
+        event_t.c.card_id.is_(None),  # a batch event, one of few
+        or_(
+            and_(
+                event_t.c.action.in_(actions),
+                or_(before["id"].as_integer().in_(ids), after["id"].as_integer().in_(ids)),
+            ),
+            and_(
+                event_t.c.action == Action.QUOTA_SET,
+                quota_of if table == "team" else ~quota_of,
+                after["id"].as_integer().in_(ids),
+            ),
+        ),
+    )
+
+
 def batches(
     engine: Engine,
     team: str | None = None,
@@ -104,7 +128,8 @@ def batches(
     since: str | None = None,
     limit: int = 200,
 ) -> list[Batch]:
-    """Batches newest first; with a team or project, those that moved cards into or out of it."""
+    """Batches newest first; with a team or project, those that moved cards into or out of it
+    or changed it (its add, renames, quota, delete)."""
     conditions: list[ColumnElement[bool]] = []
     start = parse_since(since, "--since")
     if start:
@@ -122,7 +147,7 @@ def batches(
                     event_t.c.after[key].as_integer().in_(values),
                 )
             )
-            conditions.append(event_t.c.batch_id.in_(touching))
+            conditions.append(event_t.c.batch_id.in_(touching.union(_own(key, values))))
         if conditions:  # the batches of the events that match, grouped
             query = (
                 audit.batch_summaries().where(*conditions).order_by(func.max(event_t.c.id).desc())

@@ -288,7 +288,10 @@ def move_cmd(
 def history_cmd(
     ctx: typer.Context,
     card: Annotated[str | None, typer.Option("--card", help="One card's events (serial).")] = None,
-    team: Annotated[str | None, typer.Option("--team", help="Batches moving cards in/out.")] = None,
+    team: Annotated[
+        str | None,
+        typer.Option("--team", help="Batches moving cards in/out, or changing the team."),
+    ] = None,
     project: Annotated[str | None, typer.Option("--project")] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="From this date (2026-01-31).")
