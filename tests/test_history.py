@@ -19,7 +19,7 @@ from fleetui.allocation.undo import undo
 from fleetui.app import FleetApp
 from fleetui.cli import app
 from fleetui.config import Config
-from fleetui.core.vocabulary import UNASSIGNED, Action
+from fleetui.core.vocabulary import NO_PROJECT, UNASSIGNED, Action
 from fleetui.db import audit, holdings
 from fleetui.db.tables import BatchSummary, Card, HoldingChange, Team
 from fleetui.importing.importer import run_import
@@ -73,9 +73,9 @@ def test_a_cards_history_reads_as_names_and_values(engine, tmp_path):
     text = "\n".join(lines)
     assert "{" not in text and "_id" not in text
     assert re.match(rf"\d{{4}}-\d\d-\d\d \d\d:\d\d  {undone[:8]}  \S+  undo\.card$", lines[0])
-    assert lines[1:3] == ["  team: LLM → Ads", "  project: none → ctr"]
+    assert lines[1:3] == ["  team: LLM → Ads", f"  project: {NO_PROJECT} → ctr"]
     assert any(f"move  [undone by {undone[:8]}]" in line for line in lines)
-    assert "  team: Ads → LLM" in lines and "  project: ctr → none" in lines
+    assert "  team: Ads → LLM" in lines and f"  project: ctr → {NO_PROJECT}" in lines
     assert "  status: spare → in_service" in lines and "  notes: none → rack 4" in lines
     assert "  why: racked" in lines
     oldest = text.split("\n\n")[-1]  # the import's creation, as the card's values
@@ -158,7 +158,9 @@ def test_history_names_a_deleted_team_and_project_never_the_next_ones(engine, tm
     teams.add_project(engine, "Research", "vision")
 
     card = "\n".join(cli(engine, "history", "--card", "H-1"))
-    assert "  team: Ads (deleted) → LLM" in card and "  project: ctr (deleted) → none" in card
+    assert (
+        "  team: Ads (deleted) → LLM" in card and f"  project: ctr (deleted) → {NO_PROJECT}" in card
+    )
     assert "team: Ads (deleted), project: ctr (deleted), status: spare" in " ".join(card.split())
     assert "Research" not in card and "vision" not in card
     said = cli(engine, "history", "--team", "ads")

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, or_, select
 
 from fleetui.core import units
 from fleetui.core.errors import UserError
-from fleetui.core.vocabulary import CARD_CREATES, UNASSIGNED, Action
+from fleetui.core.vocabulary import CARD_CREATES, NO_PROJECT, UNASSIGNED, Action
 from fleetui.db import audit
 from fleetui.db.tables import (
     CARD_DATA_COLUMNS,
@@ -87,7 +87,8 @@ class Names:
     def show(self, key: str, value: Any, values: dict[str, Any]) -> str:
         """One value as people read it; `values` is the dict it came from (a price's currency)."""
         if value is None or value == "":
-            return UNASSIGNED if key == "team_id" else "none"  # the pool, as the tables say
+            # the pool and a team's cards in none of its projects, as the tables call them
+            return {"team_id": UNASSIGNED, "project_id": NO_PROJECT}.get(key, "none")
         if key in self.by_key:
             return self.by_key[key].get(value, f"#{value} (deleted)")
         if key in MONEY:
