@@ -99,6 +99,22 @@ def undone_by(conn: Connection, batch_ids: list[str]) -> dict[str, str]:
     )
 
 
+def undo_state(conn: Connection, batch_ids: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(undone, redone) for `batch_ids`, as the history marks them: batch -> the undo that
+    undid it, for those whose changes do not stand now; batch -> the undo that undid its
+    undo, for those undone once and in effect again. A mark from undone_by alone stayed
+    'undone' on a batch whose undo was undone."""
+    undone = undone_by(conn, batch_ids)
+    if not undone:
+        return {}, {}
+    stands = standing(conn, set(undone))
+    again = undone_by(conn, [undone[b] for b in stands])
+    return (
+        {b: u for b, u in undone.items() if b not in stands},
+        {b: again[undone[b]] for b in stands if undone[b] in again},
+    )
+
+
 def standing(conn: Connection, batch_ids: Iterable[str]) -> set[str]:
     """Of `batch_ids`, those whose changes stand: never undone, or undone by an undo that was
     undone in turn (and so on down the chain). What a figure read from the log (a repair's

@@ -29,7 +29,15 @@ FIXED_COLUMNS = 16 + 17 + 6 + 14 + 2 * 5 + 2  # When, Action, Cards, Undo, cell 
 def cells(b: history.Batch, room: int) -> list[Text]:
     """A batch as one table row, its summary cut to `room`; an undone batch struck through."""
     style = "strike dim" if b.undone_by else ""
-    mark = "undone" if b.undone_by else f"undid {b.undid[:8]}" if b.undid else ""
+    mark = (
+        "undone"
+        if b.undone_by
+        else "redone"
+        if b.redone_by
+        else f"undid {b.undid[:8]}"
+        if b.undid
+        else ""
+    )
     summary = b.summary if len(b.summary) <= room else b.summary[: room - 1] + "…"
     return [
         Text(f"{b.at:%Y-%m-%d %H:%M}", style=style),
@@ -127,7 +135,7 @@ class HistoryScreen(Screen):
                     writes=True,
                 )
 
-        if batch.undone_by:  # refused, naming its undo (and the one that takes it back): ask not
+        if batch.undone_by or batch.redone_by:  # refused, naming what to undo instead: ask not
             answered(True)
             return
         question = (

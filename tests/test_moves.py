@@ -565,7 +565,15 @@ def test_named_cards_move_whatever_their_status_so_a_team_can_be_emptied(demo_en
         f"2 cards are in repair, retired or on order (they move too, adding no PFLOPS): "
         f"{', '.join(c.serial for c in back.cards if c.serial in serials[:2])}."
     )
+    # the preview's counts are the held cards' counts, as `teams list` gives them after
+    held = {h.name: h.cards for h in teams.holdings(demo_engine)}
     moves.commit(demo_engine, back, "trial over")
+    after = {h.name: h.cards for h in teams.holdings(demo_engine)}
+    assert {d.name: (d.cards_before, d.cards_after) for d in back.deltas} == {
+        "LLM": (held["LLM"], after["LLM"]),
+        "Tmp": (1, 0),
+    }
+    assert after["LLM"] == held["LLM"] + 1
     teams.delete_team(demo_engine, "Tmp")
     assert {team_of(demo_engine, s) for s in serials} == {"LLM"}
     assert maintenance.check(demo_engine) == []

@@ -563,8 +563,17 @@ def test_undoing_a_batch_again_says_which_undo_takes_it_back(demo_engine):
         f"Batch {moved[:8]} is in effect again (its undo {first[:8]} was undone by "
         f"{second[:8]}): undo {second[:8]} to take it back. Nothing was undone."
     )
+    # the history marks it as it is: in effect again (it stayed 'undone by' the first undo)
+    listed = {b.batch_id: b for b in history.batches(demo_engine)}
+    assert (listed[moved].undone_by, listed[moved].redone_by) == (None, second)
+    assert listed[moved].mark() == f"redone by {second[:8]}"
+    assert listed[first].mark() == f"undone by {second[:8]}"
+    card = card_events(demo_engine, plan.cards[0].serial)
+    assert [e["undone_by"] for e in card if e["batch_id"] == moved] == [None]
     undo(demo_engine, second)
     assert {team_of(demo_engine, c.serial) for c in plan.cards} == {"LLM"}
+    listed = {b.batch_id: b for b in history.batches(demo_engine)}
+    assert (listed[moved].undone_by, listed[moved].redone_by) == (first, None)
     added = teams.add_team(demo_engine, "Tmp")
     removed = undo(demo_engine, added).undo_batch_id
     with pytest.raises(UserError) as refused:

@@ -28,7 +28,6 @@ from fleetui.core.vocabulary import (
     Action,
 )
 from fleetui.db import audit, holdings
-from fleetui.db.audit import undone_by
 from fleetui.db.tables import BatchSummary, Card, Event, GpuModel, table_of
 from fleetui.importing.cells import parse_day
 from fleetui.inventory.events import Names, as_utc, changes, field_label
@@ -53,16 +52,20 @@ class Batch:
     cards: int
     reason: str
     summary: str
-    undone_by: str | None = None  # the batch that undid this one
+    undone_by: str | None = None  # the batch that undid this one, if it is undone now
     undid: str | None = None  # for an undo: the batch it undid
+    redone_by: str | None = None  # the batch that undid its undo: in effect again
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "at": self.at.isoformat()}
 
     def mark(self) -> str:
-        """'undone by 1a2b3c4d' / 'undid 1a2b3c4d' ('' for other batches)."""
+        """'undone by 1a2b3c4d' / 'redone by 1a2b3c4d' / 'undid 1a2b3c4d' ('' for other
+        batches)."""
         if self.undone_by:
             return f"undone by {self.undone_by[:8]}"
+        if self.redone_by:
+            return f"redone by {self.redone_by[:8]}"
         return f"undid {self.undid[:8]}" if self.undid else ""
 
 
@@ -173,7 +176,7 @@ def batches(
         # a move's summary names its target as it was named then: its cards name it by id
         moves = [i for i, h in heads.items() if h.action == Action.MOVE_BATCH]
         first_card = _first_card_events([i for i in ids if i not in heads] + moves, conn)
-        undone = undone_by(conn, ids)
+        undone, redone = audit.undo_state(conn, ids)
         shown = [*heads.values(), *first_card.values()]
         logged = [p for e in shown for p in (e.before, e.after)]
         names = Names.load(conn, {k for p in logged for k in p or ()}, logged)
@@ -205,6 +208,7 @@ def batches(
                 summary,
                 undone.get(batch_id),
                 undid,
+                redone.get(batch_id),
             )
         )
     return result

@@ -218,6 +218,12 @@ def _pflops(value: float) -> str:
     return f"{value:,.1f} PFLOPS"
 
 
+def _held(plan: Plan) -> list[PlannedCard]:
+    """The plan's cards that the before-and-after counts count (as `_holdings` and every
+    list of holdings do): a retired or ordered card named by serial moves, unheld."""
+    return [c for c in plan.cards if c.status in HELD]
+
+
 def preview(conn: Connection, plan: Plan) -> None:
     """Per team and project: cards and PFLOPS before and after; quotas the move crosses.
 
@@ -244,7 +250,7 @@ def preview(conn: Connection, plan: Plan) -> None:
     ):
         before = _holdings(conn, column, owners)
         change: dict[int | None, list] = defaultdict(lambda: [0, 0.0])
-        for card in plan.cards:
+        for card in _held(plan):
             tflops = card.tflops if card.status in COMPUTING else 0.0
             source = getattr(card, attr)
             if source == goal:
@@ -289,7 +295,7 @@ def _outside_projects(conn: Connection, plan: Plan, team_rows: dict) -> list[Del
     the cards leaving or joining no project are counted on. The destination's first."""
     goal = plan.target.team_id if plan.target.project_id is None else None
     change: dict[int, list] = defaultdict(lambda: [0, 0.0])
-    for card in plan.cards:
+    for card in _held(plan):
         tflops = card.tflops if card.status in COMPUTING else 0.0
         if card.project_id is None and card.team_id is not None:
             change[card.team_id][0] -= 1

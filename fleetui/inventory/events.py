@@ -198,7 +198,7 @@ def card_events(engine: Engine, serial: str) -> list[dict[str, Any]]:
 def events_of_card(engine: Engine, card_id: int) -> list[dict[str, Any]]:
     """Every event of one card, newest first: its history, the same in the CLI and the TUI.
     Each has `changes` as text ('team: Ads → LLM'; a creation or deletion as the card's values)
-    and `undone_by`, the batch that undid it, if one did."""
+    and `undone_by`, the batch that undid it, if it is undone now."""
     with engine.connect() as conn:
         rows = (
             conn.execute(
@@ -208,7 +208,7 @@ def events_of_card(engine: Engine, card_id: int) -> list[dict[str, Any]]:
             .all()
         )
         now = conn.execute(select(card_t).where(card_t.c.id == card_id)).mappings().first()
-        undone = audit.undone_by(conn, list({r["batch_id"] for r in rows}))
+        undone, _ = audit.undo_state(conn, list({r["batch_id"] for r in rows}))
         names = Names.load(conn, logged=[p for r in rows for p in (r["before"], r["after"])])
     values = dict(now or {})  # the card's values after each event, walking back in time
     events = []
