@@ -529,7 +529,7 @@ def test_a_list_a_message_cuts_short_says_how_many_more(demo_engine):
         undo(demo_engine, first)
     assert str(refused.value) == (
         f"Cards changed since batch {first[:8]}: {', '.join(serials[:20])} and 10 more; "
-        "nothing was undone."
+        "nothing was undone. Undo the batches that changed them first, newest first."
     )
     with demo_engine.connect() as conn:
         retired = (
@@ -673,7 +673,7 @@ def test_every_date_option_reads_the_iso_forms_an_import_reads_and_says_which(db
         assert iso.exit_code == 0, iso.output
         assert (slashed.exit_code, slashed.stdout) == (0, iso.stdout), command
         # a day with anything after it, a time too, was read as the day alone
-        for bad in ("31/01/2026", "yesterday", f"{day} garbage", f"{day}T23:59"):
+        for bad in ("31/01/2026", "yesterday", f"{day} garbage", f"{day}T23:59", ""):
             refused = runner.invoke(app, [*run, bad])
             said = f"fleetui: {option} {bad!r} is not a date: give YYYY-MM-DD or YYYY/MM/DD"
             assert (refused.exit_code, refused.stdout) == (1, ""), command

@@ -637,7 +637,8 @@ def test_an_undo_into_a_node_an_undo_removed_names_it_though_one_of_its_name_cam
         undo(engine, back)
     assert str(refused.value) == (
         f"Undoing batch {back[:8]} would put cards back in node 'nd-9', deleted since; "
-        "nothing was undone."
+        "nothing was undone. Move the cards by serial instead (one made since under that name "
+        "is another one)."
     )
     with engine.connect() as conn:
         on = dict(conn.execute(select(Card.serial, Card.node_id).order_by(Card.serial)).all())

@@ -71,7 +71,7 @@ class Batch:
 
 def parse_since(value: str | None, option: str) -> datetime | None:
     """The start (UTC) of the day the date option `option` gives, if any."""
-    if not value:
+    if value is None:  # given empty, it is refused as a date, not read as none given
         return None
     return datetime.combine(parse_day(value, option), time.min, tzinfo=UTC)
 

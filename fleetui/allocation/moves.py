@@ -192,8 +192,9 @@ def plan_request(
         if short:
             raise UserError(
                 f"{source} cannot give {wanted}: only {units.counted(len(picked), 'movable card')} "
-                f"({have / 1000:,.1f} PFLOPS) match; cards in repair, retired or on order "
-                "are never moved, nor cards reconcile found missing."
+                f"({have / 1000:,.1f} PFLOPS) match; a request never takes cards in repair, "
+                "retired or on order (name them by serial to move them), nor cards reconcile "
+                "found missing."
             )
         plan = Plan(
             target,

@@ -147,7 +147,8 @@ def undo(engine: Engine, batch_id: str, actor: str | None = None, reason: str = 
                 total = conn.execute(counting).scalar_one()
             shown = units.listed(moved, 20, total)
             raise UserError(
-                f"Cards changed since batch {batch_id[:8]}: {shown}; nothing was undone."
+                f"Cards changed since batch {batch_id[:8]}: {shown}; nothing was undone. "
+                "Undo the batches that changed them first, newest first."
             )
         undo_batch = audit.new_batch_id()
         now = datetime.now(UTC)
@@ -284,7 +285,8 @@ def _refuse_places_gone(conn: Connection, batch_id: str) -> None:
             named = ", ".join(gone[i] for i in sorted(gone))
             raise UserError(
                 f"Undoing batch {batch_id[:8]} would put cards back in {named}, deleted "
-                "since; nothing was undone."
+                "since; nothing was undone. Move the cards by serial instead (one made since "
+                "under that name is another one)."
             )
 
 

@@ -355,7 +355,7 @@ def report_allocation(
     from fleetui.allocation import history
     from fleetui.importing.cells import parse_day
 
-    as_of = (parse_day(as_of, "--as-of") if as_of else date.today()).isoformat()
+    as_of = (parse_day(as_of, "--as-of") if as_of is not None else date.today()).isoformat()
     rows = history.allocation_as_of(open_db(ctx), as_of)
     if as_json:
         print_json([r.as_dict() for r in rows])

@@ -34,7 +34,7 @@ TodayOption = Annotated[
 def _today(value: str | None) -> date:
     from fleetui.importing.cells import parse_day
 
-    return parse_day(value, "--today") if value else date.today()
+    return parse_day(value, "--today") if value is not None else date.today()
 
 
 def _snapshot(ctx: typer.Context, today: str | None, report: str, window: int = 0):
