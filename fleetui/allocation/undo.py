@@ -238,11 +238,7 @@ def _refuse_undone(conn: Connection, batch_id: str) -> None:
     """UserError for a batch already undone, naming its undo; where that undo was undone in
     turn (the batch is in effect again), the last undo in the chain, which takes it back."""
     chain = [batch_id]
-    while undoer := conn.execute(
-        select(event_t.c.batch_id).where(
-            event_t.c.action == Action.UNDO, event_t.c.after["undid"].as_string() == chain[-1]
-        )
-    ).scalar():
+    while undoer := audit.undone_by(conn, [chain[-1]]).get(chain[-1]):
         chain.append(undoer)
     if len(chain) == 1:
         return
