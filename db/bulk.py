@@ -213,7 +213,8 @@ def refresh_statistics(conn: Connection) -> None:
     nothing analyses them again in between, so their figures only ever say too few rows. A
     new demo's log holds one event; told so, the planner read undo's per-card lookups by
     scanning the whole log once per card. With no figures SQLite assumes a large table and
-    uses the indexes. PostgreSQL re-analyses a growing table by itself.
+    uses the indexes. (Migration 0019 dropped the figures an older fleetui took; an older
+    fleetui refuses the database since.) PostgreSQL re-analyses a growing table by itself.
     """
     if conn.dialect.name != "sqlite":
         conn.exec_driver_sql("ANALYZE")
@@ -224,11 +225,6 @@ def refresh_statistics(conn: Connection) -> None:
     ).scalars():
         if name not in GROWING_TABLES:
             conn.exec_driver_sql(f"ANALYZE {quote(name)}")
-    if conn.exec_driver_sql("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'").first():
-        # an older fleetui analysed them; ANALYZE sqlite_schema makes this connection forget too
-        names = ", ".join(f"'{name}'" for name in GROWING_TABLES)
-        conn.exec_driver_sql(f"DELETE FROM sqlite_stat1 WHERE tbl IN ({names})")
-        conn.exec_driver_sql("ANALYZE sqlite_schema")
 
 
 def refresh_statistics_if_idle(engine: Engine) -> None:
