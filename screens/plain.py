@@ -27,6 +27,15 @@ class PlainTable(DataTable):
         Binding("end", "scroll_bottom", "Last row", show=False),
     ]
 
+    def _update_dimensions(self, new_rows):
+        """DataTable measures new rows on its idle event but keys the lines it painted
+        without the widths, renewing the key only on the Resize that follows: a screen
+        painted before the measuring and again before that Resize (under load) kept rows cut
+        to the old widths (`2026  demo.b`) until the cursor crossed them. New widths, new key."""
+        super()._update_dimensions(new_rows)
+        self._update_count += 1
+        self.refresh()
+
     def add_column(self, label, *args, **kwargs):  # add_columns comes through here too
         return super().add_column(plain(label), *args, **kwargs)
 

@@ -178,3 +178,31 @@ async def test_every_screen_shows_team_and_project_names_holding_slashes_literal
         await settle(pilot)
         row = app.screen.query_one("#cards", DataTable).get_row_at(0)
         assert team in map(str, row) and project in map(str, row)
+
+
+async def test_a_row_painted_before_its_table_measured_it_is_painted_again_in_full():
+    """DataTable sizes its columns to new rows on its idle event and keys its painted lines
+    without the widths, renewing the key only on the Resize event that follows. A screen
+    painted before the measuring (under load) and again before that Resize kept the rows and
+    the header cut to the old widths (a History shot in CI: `2026  demo.b  200`) until the
+    cursor crossed them. The order is pinned here by calling the idle handler directly."""
+    from textual import events
+    from textual.app import App
+
+    from fleetui.screens.plain import PlainTable
+
+    class OneTable(App):
+        CSS = "PlainTable { height: 1fr; }"
+
+        def compose(self):
+            yield PlainTable()
+
+    async with OneTable().run_test(size=(80, 6)) as pilot:
+        table = pilot.app.query_one(PlainTable)
+        table.add_columns("When", "Action")
+        table.add_row("2026-11-01 09:01", "demo.build")
+        assert "2026-11-01 09:01" not in shown(table)  # painted before it is measured
+        await table._on_idle(events.Idle())  # measured; its Resize not handled yet
+        assert "2026-11-01 09:01  demo.build" in shown(table)
+        await pilot.pause()
+        assert "2026-11-01 09:01  demo.build" in shown(table)
