@@ -215,18 +215,25 @@ def batches(
 
 
 def _first_card_events(batch_ids: list[str], conn: Connection) -> dict[str, Any]:
+    """Each batch's first card event. Each is found on its own through the batch's index, in
+    id order, stopping at the first: a min(id) over the batch read all its events (history
+    of 100 moves of 10,000 cards read the whole million-event log)."""
     if not batch_ids:  # (an empty IN may have SQLite read the whole log)
         return {}
-    first = conn.execute(  # then found by their ids (a subquery here SQLite may scan for)
-        select(func.min(event_t.c.id))
-        .where(event_t.c.batch_id.in_(batch_ids), event_t.c.card_id.isnot(None))
-        .group_by(event_t.c.batch_id)
-    ).scalars()
-    return {
+    other = event_t.alias("other")
+    first = (
+        select(other.c.id)
+        .where(other.c.batch_id == batch_t.c.batch_id, other.c.card_id.isnot(None))
+        .order_by(other.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    ids = conn.execute(select(first).where(batch_t.c.batch_id.in_(batch_ids))).scalars()
+    return {  # then found by their ids (a subquery here SQLite may scan for)
         e.batch_id: e
         for e in conn.execute(
             select(event_t.c.batch_id, event_t.c.serial, event_t.c.before, event_t.c.after).where(
-                event_t.c.id.in_(list(first))
+                event_t.c.id.in_([i for i in ids if i is not None])
             )
         )
     }
