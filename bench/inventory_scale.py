@@ -43,7 +43,7 @@ CHILD = (
     """
 import asyncio, json, sys, time
 import fleetui.cli.root  # what `fleetui` loads before it opens the database: typer, the root
-from fleetui.cli.base import tui
+from fleetui.cli.base import tui_app
 from fleetui.config import load
 from fleetui.store import open_fleet
 
@@ -52,7 +52,7 @@ async def until(check):
         await asyncio.sleep(0.002)
 
 async def main():
-    app = tui(open_fleet(sys.argv[1]), settings=load())  # as `fleetui` builds it
+    app = tui_app(open_fleet(sys.argv[1]), settings=load())  # as `fleetui` starts it
     from textual.widgets import DataTable
     async with app.run_test(size=(120, 40)) as pilot:
         alerts = lambda: str(app.screen.query_one("#alerts").content)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from typer._click import Context
 
+    from fleetui.app import FleetApp
     from fleetui.config import Config
 
 # Start-up: this module is loaded by every run, --help included, so it imports only typer; rich,
@@ -297,7 +298,14 @@ def need_terminal(what: str) -> None:
 
 
 def launch(engine, query: str = "", *, settings: Config) -> None:
-    """The TUI, once the database, the config and its [keymap] passed their checks. The
+    """The TUI, once the database, the config and its [keymap] passed their checks (and
+    there is a terminal: a refusal begins no read)."""
+    need_terminal("`fleetui` without a command opens the TUI")
+    tui_app(engine, query, settings=settings).run()
+
+
+def tui_app(engine, query: str = "", *, settings: Config) -> FleetApp:
+    """The TUI app as `fleetui` starts it (bench/inventory_scale.py times this): the
     dashboard's first read is begun before Textual is imported, so the two overlap."""
     from fleetui.screens.first_read import begin, wait_for
 
@@ -305,12 +313,10 @@ def launch(engine, query: str = "", *, settings: Config) -> None:
     try:
         from fleetui.app import FleetApp
 
-        app = FleetApp(engine, initial_query=query, settings=settings, first_read=first_read)
-        need_terminal("`fleetui` without a command opens the TUI")
-    except BaseException:
-        wait_for(first_read)  # its connections go back, to be closed with the command's
+        return FleetApp(engine, initial_query=query, settings=settings, first_read=first_read)
+    except BaseException:  # Ctrl+C while Textual loads: the read's connections go back first
+        wait_for(first_read)
         raise
-    app.run()
 
 
 def print_json(value: Any) -> None:
