@@ -232,3 +232,20 @@ def _every_card_of(engine, family: str) -> list[str]:
     )
     with engine.connect() as conn:
         return list(conn.execute(query).scalars())
+
+
+@pytest.mark.parametrize("sort", ["serial", "node", "project", "warranty_end"])
+def test_a_listing_read_in_pages_is_the_listing_in_one(demo_engine, monkeypatch, sort):
+    """`cards` into a pipe reads the fleet a page at a time, each page after the last one's
+    cursor (its NULL sort values a segment of their own): no card twice, none left out, in the
+    order of one read, across page ends that fall inside and between the segments."""
+    whole = [
+        c.serial for c in inventory.cards(demo_engine, "team:llm", sort=sort, settings=Config())
+    ]
+    monkeypatch.setattr(inventory, "PAGE", 7)
+    paged = [
+        c.serial for c in inventory.cards(demo_engine, "team:llm", sort=sort, settings=Config())
+    ]
+    assert len(whole) > 100 and paged == whole
+    limited = inventory.cards(demo_engine, "team:llm", 30, sort=sort, settings=Config())
+    assert [c.serial for c in limited] == whole[:30]

@@ -8,7 +8,7 @@ when ascending, last when descending), so each query stays a plain index range.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -297,10 +297,9 @@ def rows_for(engine: Engine, ids: list[int], *, settings: config.Config) -> list
 
 
 def _card_row(cfg: config.Config, r) -> CardRow:
-    *shown, key, supplier = r
-    row = CardRow(*shown)
-    end = lifecycle.warranty_end(cfg, row.purchase_date, row.warranty_end, key, supplier)
-    return replace(row, warranty_end=end)
+    *shown, purchased, stored_end, key, supplier = r
+    end = lifecycle.warranty_end(cfg, purchased, stored_end, key, supplier)
+    return CardRow(*[*shown, purchased, end])
 
 
 def count(
@@ -346,12 +345,18 @@ def cards(
     return _pages(engine, condition, limit, sort, settings)
 
 
+
+
+
+PAGE = 5000  # rows a page of an unbounded listing (a pipe): 1,000 took 1.5x as long
+
+
 def _pages(
     engine: Engine, condition, limit: int | None, sort: str, settings: config.Config
 ) -> Iterator[CardRow]:
     cursor, remaining = None, limit
     while remaining is None or remaining > 0:
-        size = 1000 if remaining is None else min(1000, remaining)
+        size = PAGE if remaining is None else min(PAGE, remaining)
         found, more = fetch_ids(engine, condition, sort, after=cursor, limit=size)
         yield from rows_for(engine, [i for i, _ in found], settings=settings)
         if not more or not found:
