@@ -345,9 +345,6 @@ def cards(
     return _pages(engine, condition, limit, sort, settings)
 
 
-
-
-
 PAGE = 5000  # rows a page of an unbounded listing (a pipe): 1,000 took 1.5x as long
 
 
