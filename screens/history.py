@@ -29,15 +29,7 @@ FIXED_COLUMNS = 16 + 17 + 6 + 14 + 2 * 5 + 2  # When, Action, Cards, Undo, cell 
 def cells(b: history.Batch, room: int) -> list[Text]:
     """A batch as one table row, its summary cut to `room`; an undone batch struck through."""
     style = "strike dim" if b.undone_by else ""
-    mark = (
-        "undone"
-        if b.undone_by
-        else "redone"
-        if b.redone_by
-        else f"undid {b.undid[:8]}"
-        if b.undid
-        else ""
-    )
+    mark = b.mark().partition(" by ")[0]  # 'undone', 'redone', 'undid 1a2b3c4d': by whom below
     summary = b.summary if len(b.summary) <= room else b.summary[: room - 1] + "…"
     return [
         Text(f"{b.at:%Y-%m-%d %H:%M}", style=style),
